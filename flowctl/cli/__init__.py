@@ -1,0 +1,50 @@
+"""The ``flowctl`` command: the composition root that wires settings, store and executor.
+
+Commands are thin: they parse arguments, call a domain function, print. Errors
+become one line on stderr and a non-zero exit. Nothing imports this package.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from flowctl.cli.app import cli
+from flowctl.core.errors import FlowctlError, NotFoundError
+
+# Each module registers its commands on ``cli`` when imported.
+from flowctl.cli import config_cmd as _config_cmd  # noqa: E402,F401
+from flowctl.cli import dags_cmd as _dags_cmd  # noqa: E402,F401
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns (and exits with) the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = cli.main(args=args, prog_name="flowctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("flowctl: aborted", err=True)
+        code = EXIT_ERROR
+    except click.ClickException as exc:
+        click.echo(f"flowctl: error: {exc.format_message()}", err=True)
+        code = exc.exit_code
+    except NotFoundError as exc:
+        click.echo(f"flowctl: error: {_first_line(exc)}", err=True)
+        code = EXIT_NOT_FOUND
+    except FlowctlError as exc:
+        click.echo(f"flowctl: error: {_first_line(exc)}", err=True)
+        code = EXIT_ERROR
+    else:
+        code = result if isinstance(result, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if len(exc.args) == 1 else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

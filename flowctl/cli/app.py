@@ -1,0 +1,86 @@
+"""The root click group and the per-invocation context (settings, store).
+
+Settings and the store are built lazily, once per invocation, so that
+``flowctl version`` or ``--help`` never touch the configuration or database.
+"""
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+import click
+
+from flowctl.settings import Settings
+
+
+class CliContext:
+    """What every command may need, built on first use."""
+
+    def __init__(self, config_path: str | None = None) -> None:
+        self._config_path = config_path
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings.load(path=self._config_path)
+
+    @cached_property
+    def store(self) -> Any:
+        from flowctl.db.store import Store  # the only place the CLI reaches the database layer
+
+        return Store.from_settings(self.settings)
+
+
+pass_ctx = click.make_pass_decorator(CliContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", envvar="FLOWCTL_CONFIG", default=None,
+              help="Path of config.cfg (default: $FLOWCTL_HOME/config.cfg).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """flowctl: write pipelines as Python DAG files; flowctl schedules and runs them."""
+    ctx.obj = CliContext(config_path)
+
+
+@cli.command()
+def version() -> None:
+    """Print the flowctl version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as pkg_version
+
+    try:
+        click.echo(pkg_version("flowctl"))
+    except PackageNotFoundError:
+        click.echo("0.0.0+unknown")
+
+
+OUTPUT_OPTION = click.option(
+    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="table for people, json for scripts.",
+)
+
+
+def emit(rows: list[dict[str, Any]], output: str, columns: list[str] | None = None) -> None:
+    """Print rows as an aligned table or as JSON."""
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    cols = columns or (list(rows[0].keys()) if rows else [])
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value).replace("\n", " ")

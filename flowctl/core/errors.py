@@ -1,0 +1,99 @@
+"""The flowctl error hierarchy: one base, lookup errors subclass LookupError.
+
+Must not import anything outside the standard library.
+"""
+from __future__ import annotations
+
+
+class FlowctlError(Exception):
+    """Base of every error flowctl raises on purpose."""
+
+
+class ConfigError(FlowctlError, ValueError):
+    """A configuration option has a bad value; the message names the option."""
+
+
+class DagDefinitionError(FlowctlError, ValueError):
+    """A DAG file defines something invalid (bad id, cycle, duplicate task)."""
+
+
+class DuplicateTaskIdError(DagDefinitionError):
+    """Two tasks in one DAG share a task_id."""
+
+
+class CycleError(DagDefinitionError):
+    """The task dependencies form a cycle; the message names it."""
+
+
+class NotSupportedError(FlowctlError, NotImplementedError):
+    """An Airflow name flowctl does not support; the message names the flowctl way."""
+
+
+class IllegalTransitionError(FlowctlError, ValueError):
+    """A state change not allowed by the transition table in core/states.py."""
+
+
+class ParamValidationError(FlowctlError, ValueError):
+    """A run's conf does not satisfy the DAG's params."""
+
+
+class TemplateRenderError(FlowctlError):
+    """A template field failed to render (for example an undefined name)."""
+
+
+class NotFoundError(FlowctlError, LookupError):
+    """A named object does not exist; the message names its id."""
+
+
+class DagNotFound(NotFoundError):
+    """No DAG with this dag_id."""
+
+
+class DagRunNotFound(NotFoundError):
+    """No DAG run with this run_id."""
+
+
+class TaskNotFound(NotFoundError):
+    """No task with this task_id."""
+
+
+class XComTooLargeError(FlowctlError, ValueError):
+    """An XCom value exceeds the configured size limit."""
+
+
+# --- task control flow (raised by user code inside a task) -------------------
+
+class TaskSkipped(FlowctlError):
+    """Raise inside a task to end it as skipped (Airflow: AirflowSkipException)."""
+
+
+class TaskFailedNoRetry(FlowctlError):
+    """Raise inside a task to fail it without retrying (Airflow: AirflowFailException)."""
+
+
+class SensorTimeout(TaskFailedNoRetry):
+    """A sensor waited longer than its timeout (Airflow: AirflowSensorTimeout)."""
+
+
+class TaskRescheduled(FlowctlError):
+    """Raised by a sensor in reschedule mode: give the slot back until ``reschedule_date``."""
+
+    def __init__(self, reschedule_date: object) -> None:
+        super().__init__(f"reschedule at {reschedule_date}")
+        self.reschedule_date = reschedule_date
+
+
+class TaskTimeout(FlowctlError):
+    """A task ran longer than its execution_timeout."""
+
+
+# Airflow's names, kept so ported DAG files work unchanged.
+AirflowException = FlowctlError
+AirflowSkipException = TaskSkipped
+AirflowFailException = TaskFailedNoRetry
+AirflowSensorTimeout = SensorTimeout
+AirflowRescheduleException = TaskRescheduled
+AirflowTaskTimeout = TaskTimeout
+AirflowNotFoundException = NotFoundError
+DagCycleException = CycleError
+DuplicateTaskIdFound = DuplicateTaskIdError
