@@ -1,0 +1,70 @@
+"""`flowctl config`, `flowctl version` and the one-line error contract of the CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowctl.cli import main
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    return tmp_path
+
+
+def test_config_get_prints_the_effective_value(home: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__CORE__PARALLELISM", "7")
+    assert main(["config", "get", "core", "parallelism"]) == 0
+    assert capsys.readouterr().out.strip() == "7"
+
+
+def test_config_list_as_json_masks_secrets(home: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", "super-secret-key")
+    assert main(["config", "list", "--output", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_name = {(r["section"], r["key"]): r for r in rows}
+    assert by_name[("core", "fernet_key")]["value"] == "***"
+    assert by_name[("core", "fernet_key")]["source"] == "env FLOWCTL__CORE__FERNET_KEY"
+    assert ("database", "sql_alchemy_conn") in by_name
+
+
+def test_an_unknown_option_is_one_line_and_a_non_zero_exit(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "get", "core", "nope"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["flowctl: error: [core] nope is not a flowctl option"]
+
+
+def test_a_bad_config_value_is_one_line_naming_the_option(home: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__CORE__PARALLELISM", "zero")
+    assert main(["config", "get", "core", "parallelism"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[core] parallelism" in err[0]
+
+
+def test_a_bad_argument_is_one_line_and_exit_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "list", "--output", "yaml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("flowctl: error:") and "yaml" in err[0]
+
+
+def test_the_console_script_prints_its_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "flowctl", "version"], capture_output=True, text=True,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip()
+
+
+def test_help_lists_every_command_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("config", "version", "dags"):
+        assert name in out

@@ -1,0 +1,70 @@
+"""The import direction of ARCHITECTURE.md, checked in a fresh interpreter per layer."""
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import flowctl
+
+ROOT = Path(flowctl.__file__).parent
+
+# layer -> module prefixes it must never pull in (directly or transitively)
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "flowctl.core": ("sqlalchemy", "flask", "click", "subprocess", "flowctl.db", "flowctl.web",
+                     "flowctl.cli", "flowctl.scheduler", "flowctl.executors", "flowctl.task_runner",
+                     "flowctl.dag_processing", "flowctl.operators"),
+    "flowctl.operators": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli",
+                          "flowctl.scheduler"),
+    "flowctl.sensors": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli",
+                        "flowctl.scheduler"),
+    "flowctl.dag_processing": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli",
+                               "flowctl.scheduler"),
+    "flowctl.db": ("flask", "click", "flowctl.web", "flowctl.cli", "flowctl.scheduler",
+                   "flowctl.executors", "flowctl.task_runner"),
+    "flowctl.executors": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli"),
+    "flowctl.scheduler": ("sqlalchemy", "flask", "click", "flowctl.web", "flowctl.cli"),
+    "flowctl.task_runner": ("flask", "click", "flowctl.web", "flowctl.cli", "flowctl.scheduler"),
+    "flowctl.web": ("click", "flowctl.cli", "flowctl.scheduler"),
+}
+
+
+def _modules_of(package: str) -> list[str]:
+    folder = ROOT.parent.joinpath(*package.split("."))
+    if not folder.exists():
+        return []
+    names = [package]
+    for info in pkgutil.walk_packages([str(folder)], prefix=package + "."):
+        names.append(info.name)
+    return names
+
+
+def _imported_by(module: str) -> list[str]:
+    code = (
+        "import sys, json, importlib; before = set(sys.modules); "
+        f"importlib.import_module({module!r}); "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(ROOT.parent))
+    return json.loads(out.stdout)
+
+
+CASES = [(layer, mod) for layer in FORBIDDEN for mod in _modules_of(layer)]
+
+
+@pytest.mark.parametrize(("layer", "module"), CASES, ids=[m for _, m in CASES])
+def test_a_layer_imports_nothing_above_it(layer: str, module: str) -> None:
+    pulled = _imported_by(module)
+    bad = [m for m in pulled for f in FORBIDDEN[layer] if m == f or m.startswith(f + ".")]
+    assert not bad, f"{module} (layer {layer}) pulls in {sorted(set(bad))}"
+
+
+def test_importing_flowctl_is_cheap() -> None:
+    pulled = _imported_by("flowctl")
+    heavy = [m for m in pulled if m.split(".")[0] in {"sqlalchemy", "flask", "jinja2", "pendulum", "click"}]
+    assert not heavy, f"`import flowctl` pulls in {heavy}"

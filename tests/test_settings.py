@@ -1,0 +1,59 @@
+"""Settings: defaults, config file, FLOWCTL__SECTION__KEY overrides, and clear errors."""
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+
+from flowctl.core.errors import ConfigError
+from flowctl.settings import OPTIONS, Settings, mask
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_live_under_flowctl_home(tmp_path: Path) -> None:
+    s = Settings.load({"FLOWCTL_HOME": str(tmp_path)})
+    assert s.dags_folder == tmp_path / "dags"
+    assert s.sql_alchemy_conn == f"sqlite:///{tmp_path}/flowctl.db"
+    assert s.get("core", "executor") == "local"
+    assert s.get("core", "parallelism") == 32
+    assert s.get("core", "dagbag_import_timeout") == 30.0
+
+
+def test_the_config_file_overrides_defaults_and_the_environment_overrides_the_file(tmp_path: Path) -> None:
+    (tmp_path / "config.cfg").write_text("[core]\nparallelism = 4\nexecutor = sequential\n")
+    s = Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__CORE__PARALLELISM": "8"})
+    assert s.get("core", "parallelism") == 8
+    assert s.get("core", "executor") == "sequential"
+    assert s.sources[("core", "parallelism")] == "env FLOWCTL__CORE__PARALLELISM"
+
+
+def test_a_bad_value_is_an_error_naming_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[core\] parallelism"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__CORE__PARALLELISM": "lots"})
+    with pytest.raises(ConfigError, match=r"\[core\] executor: expected one of sequential, local, celery"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__CORE__EXECUTOR": "kubernetes"})
+
+
+def test_an_unknown_option_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "config.cfg").write_text("[core]\nparalelism = 4\n")
+    with pytest.raises(ConfigError, match="paralelism"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="FLOWCTL__CORE__NOPE"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path / "x"), "FLOWCTL__CORE__NOPE": "1"})
+
+
+def test_secrets_are_masked_for_display() -> None:
+    conn = next(o for o in OPTIONS if o.key == "sql_alchemy_conn")
+    assert mask(conn, "postgresql://bob:hunter2@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    key = next(o for o in OPTIONS if o.key == "fernet_key")
+    assert mask(key, "abc") == "***"
+
+
+def test_config_example_documents_every_option() -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(REPO / "config.cfg.example")
+    documented = {(s, k) for s in parser.sections() for k in parser[s]}
+    declared = {(o.section, o.key) for o in OPTIONS}
+    assert declared == documented
