@@ -97,3 +97,28 @@ AirflowTaskTimeout = TaskTimeout
 AirflowNotFoundException = NotFoundError
 DagCycleException = CycleError
 DuplicateTaskIdFound = DuplicateTaskIdError
+
+
+# --- admin objects (variables, connections, pools, users) ------------------------------------
+
+class AlreadyExistsError(FlowctlError, ValueError):
+    """An object with this id exists already; the message names it."""
+
+
+class VariableNotFound(NotFoundError, KeyError):
+    """No variable with this key (a KeyError too, as Airflow's Variable.get raises)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "variable not found"
+
+
+class ConnectionNotFound(NotFoundError):
+    """No connection with this conn_id."""
+
+
+class PoolNotFound(NotFoundError):
+    """No pool with this name."""
+
+
+class UserNotFound(NotFoundError):
+    """No user with this username."""
