@@ -1,0 +1,240 @@
+"""The template context: the names a task's templates and ``execute(context)`` see.
+
+Owns :class:`RunInfo` (the run record the context is built from),
+:func:`build_context` (Airflow 2 key names: ``ds``, ``ts``, ``data_interval_start``,
+``params``, ``ti``, ``var``, ``conn``, ``macros``, ...) and the ``var`` / ``conn``
+accessors. Building the context is pure: variables and connections are read
+through callables the caller passes in, only when a template asks for them.
+
+Must not import anything outside the standard library, pendulum and flowctl.core.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pendulum
+
+from flowctl.core import macros
+from flowctl.core.errors import NotFoundError, TemplateRenderError
+
+VarAccessor = Callable[[str], "str | None"]
+ConnAccessor = Callable[[str], Any]
+
+#: Run types whose logical date someone chose by hand (Airflow: ``external_trigger``).
+MANUAL_RUN_TYPES = frozenset({"manual"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What the template context needs to know about one DAG run (``dag_run`` in templates)."""
+
+    run_id: str
+    logical_date: datetime
+    data_interval_start: datetime
+    data_interval_end: datetime
+    run_type: str
+    conf: Mapping[str, Any] = field(default_factory=dict)
+    start_date: datetime | None = None
+
+    @property
+    def execution_date(self) -> datetime:
+        """Airflow's older name for ``logical_date``."""
+        return self.logical_date
+
+    @property
+    def external_trigger(self) -> bool:
+        """True when the run was triggered by hand rather than by the schedule."""
+        return self.run_type in MANUAL_RUN_TYPES
+
+
+class VariableNotFound(NotFoundError):
+    """A template read a Variable that does not exist and gave no default."""
+
+
+class _VariableValues:
+    """``{{ var.value.key }}`` and ``{{ var.value.get('key', default) }}``: the raw strings."""
+
+    __slots__ = ("_lookup",)
+
+    def __init__(self, lookup: VarAccessor) -> None:
+        self._lookup = lookup
+
+    def _convert(self, key: str, raw: str) -> Any:
+        return raw
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self[key]
+
+    def __getitem__(self, key: str) -> Any:
+        raw = self._lookup(key)
+        if raw is None:
+            raise VariableNotFound(f"Variable {key!r} does not exist")
+        return self._convert(key, raw)
+
+    def get(self, key: str, default_var: Any = None) -> Any:
+        """The variable's value, or ``default_var`` when it does not exist."""
+        raw = self._lookup(key)
+        return default_var if raw is None else self._convert(key, raw)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class _VariableJson(_VariableValues):
+    """``{{ var.json.key }}``: the variable's value parsed as JSON."""
+
+    __slots__ = ()
+
+    def _convert(self, key: str, raw: str) -> Any:
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise TemplateRenderError(f"Variable {key!r} is not valid JSON: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class VariableAccessor:
+    """The ``var`` context entry: ``var.value`` gives strings, ``var.json`` parsed JSON."""
+
+    value: _VariableValues
+    json: _VariableJson
+
+    @classmethod
+    def over(cls, lookup: VarAccessor) -> VariableAccessor:
+        """An accessor that reads variables through ``lookup(key) -> str | None``."""
+        return cls(value=_VariableValues(lookup), json=_VariableJson(lookup))
+
+
+class ConnectionAccessor:
+    """The ``conn`` context entry: ``{{ conn.my_db.host }}``, ``conn.get('my_db')``."""
+
+    __slots__ = ("_lookup",)
+
+    def __init__(self, lookup: ConnAccessor) -> None:
+        self._lookup = lookup
+
+    def __getattr__(self, conn_id: str) -> Any:
+        if conn_id.startswith("_"):
+            raise AttributeError(conn_id)
+        return self._lookup(conn_id)
+
+    def __getitem__(self, conn_id: str) -> Any:
+        return self._lookup(conn_id)
+
+    def get(self, conn_id: str, default_conn: Any = None) -> Any:
+        """The connection, or ``default_conn`` when it does not exist."""
+        try:
+            return self._lookup(conn_id)
+        except NotFoundError:
+            return default_conn
+
+    def __repr__(self) -> str:
+        return "<ConnectionAccessor>"
+
+
+def as_utc(moment: datetime) -> pendulum.DateTime:
+    """``moment`` as a pendulum DateTime in UTC; a naive datetime is taken to be UTC."""
+    return pendulum.instance(moment, tz="UTC").in_timezone("UTC")
+
+
+def _optional_utc(moment: datetime | None) -> pendulum.DateTime | None:
+    return None if moment is None else as_utc(moment)
+
+
+def date_keys(logical_date: pendulum.DateTime) -> dict[str, Any]:
+    """``ds``, ``ts`` and their variants for one logical date (already in UTC)."""
+    ts = logical_date.isoformat()
+    return {
+        "ds": logical_date.strftime("%Y-%m-%d"),
+        "ds_nodash": logical_date.strftime("%Y%m%d"),
+        "ts": ts,
+        "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
+        "ts_nodash_with_tz": ts.replace("-", "").replace(":", ""),
+        "logical_date": logical_date,
+        "execution_date": logical_date,
+    }
+
+
+def neighbour_keys(run: RunInfo) -> dict[str, Any]:
+    """Airflow 2's deprecated ``next_*``, ``prev_*``, ``yesterday_*``, ``tomorrow_*`` keys.
+
+    Without the timetable at hand, the next logical date is taken as the end of
+    the data interval and the previous one as one interval width earlier: exact
+    for cron and timedelta schedules. A manual run's neighbours are its own
+    logical date, as in Airflow.
+    """
+    logical = as_utc(run.logical_date)
+    start, end = as_utc(run.data_interval_start), as_utc(run.data_interval_end)
+    width = end - start
+    manual = run.external_trigger or width <= timedelta(0)
+    following = logical if manual else end
+    previous = logical if manual else start - width
+    keys: dict[str, Any] = {
+        "next_execution_date": following,
+        "prev_execution_date": previous,
+    }
+    for prefix, moment in (("next", following), ("prev", previous),
+                           ("yesterday", logical.subtract(days=1)),
+                           ("tomorrow", logical.add(days=1))):
+        keys[f"{prefix}_ds"] = moment.strftime("%Y-%m-%d")
+        keys[f"{prefix}_ds_nodash"] = moment.strftime("%Y%m%d")
+    return keys
+
+
+def _previous_success_keys(
+    prev_success_interval: tuple[datetime, datetime] | None,
+    prev_start_date_success: datetime | None,
+) -> dict[str, Any]:
+    start, end = prev_success_interval if prev_success_interval else (None, None)
+    return {
+        "prev_data_interval_start_success": _optional_utc(start),
+        "prev_data_interval_end_success": _optional_utc(end),
+        "prev_start_date_success": _optional_utc(prev_start_date_success),
+    }
+
+
+def build_context(
+    *,
+    dag: Any,
+    task: Any,
+    run: RunInfo,
+    ti: Any,
+    params: Mapping[str, Any],
+    var_accessor: VarAccessor,
+    conn_accessor: ConnAccessor,
+    prev_success_interval: tuple[datetime, datetime] | None,
+    prev_start_date_success: datetime | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The template context for one task try of ``run``; ``extra`` entries win over the rest."""
+    logical = as_utc(run.logical_date)
+    context: dict[str, Any] = {
+        **date_keys(logical),
+        "data_interval_start": as_utc(run.data_interval_start),
+        "data_interval_end": as_utc(run.data_interval_end),
+        **_previous_success_keys(prev_success_interval, prev_start_date_success),
+        **neighbour_keys(run),
+        "dag": dag, "task": task, "ti": ti, "task_instance": ti,
+        "run_id": run.run_id, "dag_run": run,
+        "params": params, "conf": run.conf,
+        "var": VariableAccessor.over(var_accessor),
+        "conn": ConnectionAccessor(conn_accessor),
+        "macros": macros,
+        "inlets": [], "outlets": [],
+        "test_mode": False,
+        "map_index_template": None,
+        "task_instance_key_str": _task_instance_key_str(dag, task, logical),
+    }
+    context.update(extra or {})
+    return context
+
+
+def _task_instance_key_str(dag: Any, task: Any, logical_date: pendulum.DateTime) -> str:
+    dag_id = getattr(dag, "dag_id", "")
+    return f"{dag_id}__{getattr(task, 'task_id', '')}__{logical_date.strftime('%Y%m%d')}"

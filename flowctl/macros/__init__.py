@@ -1,0 +1,29 @@
+"""Airflow-compatible path ``flowctl.macros`` (Airflow: ``airflow.macros``); a re-export only.
+
+The real code lives in :mod:`flowctl.core.macros`.
+"""
+from __future__ import annotations
+
+from flowctl.core.macros import (
+    datetime,
+    datetime_diff_for_humans,
+    ds_add,
+    ds_format,
+    json,
+    random,
+    time,
+    timedelta,
+    uuid,
+)
+
+__all__ = [
+    "datetime",
+    "datetime_diff_for_humans",
+    "ds_add",
+    "ds_format",
+    "json",
+    "random",
+    "time",
+    "timedelta",
+    "uuid",
+]
