@@ -1,0 +1,182 @@
+"""The connection record and its two text forms: the URI and the JSON object.
+
+Owns :class:`Connection` (a frozen record: conn_id, conn_type, host, login,
+password, schema, port, extra, description), :func:`parse_uri` /
+:meth:`Connection.get_uri` (``conn-type://login:password@host:port/schema?k=v``,
+Airflow's form, with ``__extra__=<json>`` for extras that are not flat
+strings) and :func:`from_json_dict` / :meth:`Connection.to_json_dict`.
+Pure: no I/O; must not import anything outside the standard library and flowctl.core.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from flowctl.core.errors import FlowctlError
+
+#: Schemes people write that mean another conn_type.
+SCHEME_ALIASES: Mapping[str, str] = {"postgresql": "postgres"}
+
+JSON_FIELDS = ("conn_type", "description", "host", "login", "password", "schema", "port", "extra")
+
+
+class ConnectionFormatError(FlowctlError, ValueError):
+    """A connection URI or JSON object cannot be understood; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One connection: where a hook connects and with which credentials."""
+
+    conn_id: str
+    conn_type: str | None = None
+    host: str | None = None
+    login: str | None = None
+    password: str | None = None
+    schema: str | None = None
+    port: int | None = None
+    extra: str | None = None
+    description: str | None = None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        """``extra`` parsed as a JSON object ({} when empty or not an object)."""
+        return extra_as_dict(self.extra)
+
+    def get_uri(self) -> str:
+        """The connection as ``conn-type://login:password@host:port/schema?extra``."""
+        return render_uri(self)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form (what ``--conn-json`` and export use); extra as an object when it is one."""
+        out: dict[str, Any] = {}
+        for name in JSON_FIELDS:
+            value = getattr(self, name)
+            if name == "extra" and value:
+                value = _extra_for_json(value)
+            out[name] = value
+        return out
+
+    def with_password(self, password: str | None) -> Connection:
+        """A copy with another password (``None`` to hide it)."""
+        return replace(self, password=password)
+
+
+def extra_as_dict(extra: str | None) -> dict[str, Any]:
+    """``extra`` parsed as a JSON object, or {}."""
+    if not extra:
+        return {}
+    try:
+        value = json.loads(extra)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _extra_for_json(extra: str) -> Any:
+    try:
+        return json.loads(extra)
+    except ValueError:
+        return extra
+
+
+def normalize_conn_type(scheme: str) -> str:
+    """A URI scheme as a conn_type: dashes become underscores; aliases resolved."""
+    conn_type = scheme.replace("-", "_").lower()
+    return SCHEME_ALIASES.get(conn_type, conn_type)
+
+
+def parse_uri(conn_id: str, uri: str, description: str | None = None) -> Connection:
+    """The connection a URI describes."""
+    if "://" not in uri:
+        raise ConnectionFormatError(
+            f"connection {conn_id!r}: {uri!r} is not a URI (expected conn-type://login:password@host:port/schema)"
+        )
+    parts = urlsplit(uri)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConnectionFormatError(f"connection {conn_id!r}: the port in the URI is not a number") from None
+    return Connection(
+        conn_id=conn_id,
+        conn_type=normalize_conn_type(parts.scheme),
+        host=unquote(parts.hostname) if parts.hostname else None,
+        login=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        schema=unquote(parts.path[1:]) if parts.path[1:] else None,
+        port=port,
+        extra=_extra_from_query(conn_id, parts.query),
+        description=description,
+    )
+
+
+def _extra_from_query(conn_id: str, query: str) -> str | None:
+    if not query:
+        return None
+    pairs = parse_qsl(query, keep_blank_values=True)
+    values = dict(pairs)
+    if "__extra__" in values:
+        if len(values) > 1:
+            raise ConnectionFormatError(f"connection {conn_id!r}: __extra__ cannot be combined with other parameters")
+        try:
+            json.loads(values["__extra__"])
+        except ValueError:
+            raise ConnectionFormatError(f"connection {conn_id!r}: __extra__ is not valid JSON") from None
+        return values["__extra__"]
+    return json.dumps(values)
+
+
+def render_uri(conn: Connection) -> str:
+    """The URI of a connection (the inverse of :func:`parse_uri`)."""
+    scheme = (conn.conn_type or "").replace("_", "-")
+    uri = f"{scheme}://"
+    if conn.login is not None or conn.password is not None:
+        uri += quote(conn.login or "", safe="")
+        if conn.password is not None:
+            uri += ":" + quote(conn.password, safe="")
+        uri += "@"
+    uri += quote(conn.host or "", safe="")
+    if conn.port is not None:
+        uri += f":{conn.port}"
+    if conn.schema:
+        uri += "/" + quote(conn.schema, safe="")
+    if conn.extra:
+        uri += "?" + _query_from_extra(conn.extra)
+    return uri
+
+
+def _query_from_extra(extra: str) -> str:
+    try:
+        value = json.loads(extra)
+    except ValueError:
+        return urlencode({"__extra__": json.dumps(extra)})
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return urlencode(value)
+    return urlencode({"__extra__": json.dumps(value)})
+
+
+def from_json_dict(conn_id: str, data: Mapping[str, Any]) -> Connection:
+    """The connection a JSON object describes (``--conn-json``, import files)."""
+    unknown = sorted(set(data) - set(JSON_FIELDS) - {"conn_id", "uri"})
+    if unknown:
+        raise ConnectionFormatError(f"connection {conn_id!r}: unknown field(s) {', '.join(unknown)}")
+    if data.get("uri"):
+        return parse_uri(conn_id, str(data["uri"]), data.get("description"))
+    extra = data.get("extra")
+    if extra is not None and not isinstance(extra, str):
+        extra = json.dumps(extra)
+    port = data.get("port")
+    try:
+        port = int(port) if port not in (None, "") else None
+    except (TypeError, ValueError):
+        raise ConnectionFormatError(f"connection {conn_id!r}: port {port!r} is not a number") from None
+    conn_type = data.get("conn_type")
+    return Connection(
+        conn_id=conn_id,
+        conn_type=normalize_conn_type(conn_type) if conn_type else None,
+        host=data.get("host"), login=data.get("login"), password=data.get("password"),
+        schema=data.get("schema"), port=port, extra=extra or None, description=data.get("description"),
+    )

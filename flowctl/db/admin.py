@@ -1,0 +1,253 @@
+"""The Store's admin verbs: variables, pools, fernet keys; composes connections and users.
+
+Owns :class:`AdminVerbs` (the mixin the Store inherits: it needs the Store's
+``self._session()``), :class:`VariableVerbs`, :class:`PoolVerbs` and their
+records. Variable values are encrypted at rest whenever a fernet key is
+configured (as Airflow does); :meth:`AdminVerbs.rotate_fernet_key` re-encrypts
+every secret with the first key. Must not import web or cli.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from flowctl.core.errors import FlowctlError, PoolNotFound, VariableNotFound
+from flowctl.db.connections import ConnectionVerbs
+from flowctl.db.secrets import FernetBox, FernetKeyError, NO_KEY_HINT, optional_box, split_keys
+from flowctl.db.tables import ID_LEN, PoolRow, TaskInstanceRow, VariableRow
+from flowctl.db.users import UserVerbs
+
+DEFAULT_POOL = "default_pool"
+DEFAULT_POOL_SLOTS = 128
+UNLIMITED_SLOTS = -1
+
+
+@dataclass(frozen=True, slots=True)
+class VariableRecord:
+    """One variable, decrypted."""
+
+    key: str
+    val: str | None
+    description: str | None
+    is_encrypted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A pool of task slots; ``slots == -1`` means unlimited."""
+
+    name: str
+    slots: int
+    description: str | None
+    include_deferred: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """How many slots of a pool are taken; ``open_slots`` is None for an unlimited pool."""
+
+    pool: str
+    slots: int
+    running: int
+    queued: int
+    deferred: int
+    open_slots: int | None
+
+
+def pool_open_slots(slots: int, occupied: int) -> int | None:
+    """Slots left in a pool (None when unlimited); never below zero."""
+    if slots == UNLIMITED_SLOTS:
+        return None
+    return max(slots - occupied, 0)
+
+
+class _NeedsStore:
+    """What the verbs use from the Store and from AdminVerbs (declared for type checkers only,
+    so that no stub shadows the Store's real ``_session`` whatever the base-class order)."""
+
+    if TYPE_CHECKING:
+        def _session(self) -> AbstractContextManager[Session]: ...
+
+        def _fernet(self) -> FernetBox: ...
+
+        def _fernet_or_none(self) -> FernetBox | None: ...
+
+
+class VariableVerbs(_NeedsStore):
+    """Get, set, delete, list, import and export variables."""
+
+    def get_variable(self, key: str) -> str | None:
+        """The value of a variable; VariableNotFound (a KeyError) when there is none."""
+        return self.get_variable_record(key).val
+
+    def get_variable_record(self, key: str) -> VariableRecord:
+        """One variable with its description."""
+        with self._session() as s:
+            row = s.scalar(select(VariableRow).where(VariableRow.key == key))
+            if row is None:
+                raise VariableNotFound(f"variable {key!r} does not exist")
+            return self._variable(row)
+
+    def set_variable(self, key: str, value: str | None, description: str | None = None) -> None:
+        """Create or replace a variable (the description is kept when not given)."""
+        _check_key("variable key", key)
+        box = self._fernet_or_none()
+        with self._session() as s:
+            row = s.scalar(select(VariableRow).where(VariableRow.key == key))
+            if row is None:
+                row = VariableRow(key=key)
+                s.add(row)
+            row.val = box.encrypt(value) if box and value is not None else value
+            row.is_encrypted = bool(box) and value is not None
+            if description is not None:
+                row.description = description
+
+    def delete_variable(self, key: str) -> bool:
+        """Delete a variable; False when there was none."""
+        with self._session() as s:
+            row = s.scalar(select(VariableRow).where(VariableRow.key == key))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def list_variables(self) -> list[VariableRecord]:
+        """Every variable, decrypted, by key."""
+        with self._session() as s:
+            return [self._variable(r) for r in s.scalars(select(VariableRow).order_by(VariableRow.key))]
+
+    def import_variables(self, values: Mapping[str, Any]) -> int:
+        """Set each key; values that are not strings are stored as JSON. Returns how many."""
+        for key, value in values.items():
+            self.set_variable(str(key), value if isinstance(value, str) else json.dumps(value))
+        return len(values)
+
+    def export_variables(self) -> dict[str, Any]:
+        """Every variable; values that are JSON come back parsed (the inverse of import)."""
+        out: dict[str, Any] = {}
+        for var in self.list_variables():
+            try:
+                out[var.key] = json.loads(var.val) if var.val is not None else None
+            except ValueError:
+                out[var.key] = var.val
+        return out
+
+    def _variable(self, row: VariableRow) -> VariableRecord:
+        val = self._fernet().decrypt(row.val) if row.is_encrypted and row.val is not None else row.val
+        return VariableRecord(key=row.key, val=val, description=row.description,
+                              is_encrypted=bool(row.is_encrypted))
+
+    def _rotate_variables(self, s: Session, box: FernetBox) -> int:
+        count = 0
+        for row in s.scalars(select(VariableRow).where(VariableRow.val.is_not(None))).all():
+            row.val = box.rotate(row.val) if row.is_encrypted else box.encrypt(row.val or "")
+            row.is_encrypted = True
+            count += 1
+        return count
+
+
+class PoolVerbs(_NeedsStore):
+    """Set, get, delete and list pools, and how full they are."""
+
+    def set_pool(self, name: str, slots: int, description: str | None = None,
+                 include_deferred: bool = False) -> Pool:
+        """Create or update a pool; slots is a whole number >= 0, or -1 for unlimited."""
+        _check_key("pool name", name)
+        if slots < UNLIMITED_SLOTS:
+            raise FlowctlError(f"pool {name!r}: slots must be at least 0, or -1 for unlimited (got {slots})")
+        with self._session() as s:
+            row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
+            if row is None:
+                row = PoolRow(pool=name)
+                s.add(row)
+            row.slots = slots
+            row.include_deferred = include_deferred
+            if description is not None:
+                row.description = description
+            return _pool(row)
+
+    def get_pool(self, name: str) -> Pool:
+        """One pool; PoolNotFound when there is none."""
+        with self._session() as s:
+            row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
+            if row is None:
+                raise PoolNotFound(f"pool {name!r} does not exist")
+            return _pool(row)
+
+    def list_pools(self) -> list[Pool]:
+        """Every pool, by name."""
+        with self._session() as s:
+            return [_pool(r) for r in s.scalars(select(PoolRow).order_by(PoolRow.pool))]
+
+    def delete_pool(self, name: str) -> bool:
+        """Delete a pool (never default_pool); False when there was none."""
+        if name == DEFAULT_POOL:
+            raise FlowctlError(f"{DEFAULT_POOL} cannot be deleted (set its slots instead)")
+        with self._session() as s:
+            row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def pool_usage(self) -> list[PoolUsage]:
+        """Slots taken by running, queued and deferred task instances, per pool."""
+        query = (select(TaskInstanceRow.pool, TaskInstanceRow.state, func.sum(TaskInstanceRow.pool_slots))
+                 .where(TaskInstanceRow.state.in_(("running", "queued", "deferred")))
+                 .group_by(TaskInstanceRow.pool, TaskInstanceRow.state))
+        with self._session() as s:
+            taken: dict[tuple[str, str], int] = {(p, st): int(n or 0) for p, st, n in s.execute(query)}
+            pools = [_pool(r) for r in s.scalars(select(PoolRow).order_by(PoolRow.pool))]
+        return [_usage(p, taken) for p in pools]
+
+
+def _usage(pool: Pool, taken: Mapping[tuple[str, str], int]) -> PoolUsage:
+    running = taken.get((pool.name, "running"), 0)
+    queued = taken.get((pool.name, "queued"), 0)
+    deferred = taken.get((pool.name, "deferred"), 0)
+    occupied = running + queued + (deferred if pool.include_deferred else 0)
+    return PoolUsage(pool=pool.name, slots=pool.slots, running=running, queued=queued,
+                     deferred=deferred, open_slots=pool_open_slots(pool.slots, occupied))
+
+
+def _pool(row: PoolRow) -> Pool:
+    return Pool(name=row.pool, slots=row.slots, description=row.description,
+                include_deferred=bool(row.include_deferred))
+
+
+def _check_key(what: str, key: str) -> None:
+    if not key or not key.strip():
+        raise FlowctlError(f"the {what} must not be empty")
+    if len(key) > ID_LEN:
+        raise FlowctlError(f"the {what} {key[:40]!r}... is longer than {ID_LEN} characters")
+
+
+class AdminVerbs(VariableVerbs, PoolVerbs, ConnectionVerbs, UserVerbs):
+    """Everything admin the Store does; the Store calls :meth:`use_fernet_key` once."""
+
+    _fernet_keys: tuple[str, ...] = ()
+
+    def use_fernet_key(self, keys: str | Sequence[str]) -> None:
+        """Set the key(s) from ``[core] fernet_key`` (comma-separated, newest first)."""
+        optional_box(keys)  # fail now, not at the first secret, when a key is malformed
+        self._fernet_keys = tuple(split_keys(keys))
+
+    def _fernet(self) -> FernetBox:
+        if not self._fernet_keys:
+            raise FernetKeyError(f"no fernet key is configured, so secrets cannot be stored or read: {NO_KEY_HINT}")
+        return FernetBox(self._fernet_keys)
+
+    def _fernet_or_none(self) -> FernetBox | None:
+        return optional_box(self._fernet_keys)
+
+    def rotate_fernet_key(self) -> int:
+        """Re-encrypt every secret with the first key, in one transaction; returns how many."""
+        box = self._fernet()
+        with self._session() as s:
+            return self._rotate_variables(s, box) + self._rotate_connections(s, box)

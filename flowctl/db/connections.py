@@ -1,0 +1,105 @@
+"""Store verbs for connections, with password and extra encrypted at rest.
+
+Owns :class:`ConnectionVerbs`, a mixin of the Store. A connection's password
+and extra are Fernet tokens in the database (``is_encrypted`` /
+``is_extra_encrypted``); writing one without a configured ``[core]
+fernet_key`` is an error rather than a silent plaintext copy. The record is
+:class:`flowctl.core.connection.Connection`. Must not import web or cli.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowctl.core.connection import Connection
+from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound
+from flowctl.db.secrets import FernetBox
+from flowctl.db.tables import ConnectionRow
+
+
+class ConnectionVerbs:
+    """Add, get, list, delete connections; mixed into the Store."""
+
+    if TYPE_CHECKING:  # provided by the Store and AdminVerbs; no runtime stubs to shadow them
+        def _session(self) -> AbstractContextManager[Session]: ...
+
+        def _fernet(self) -> FernetBox: ...
+
+    def add_connection(self, conn: Connection) -> None:
+        """Add a connection; AlreadyExistsError when the conn_id is taken."""
+        with self._session() as s:
+            if s.scalar(select(ConnectionRow.id).where(ConnectionRow.conn_id == conn.conn_id)) is not None:
+                raise AlreadyExistsError(f"a connection with conn_id {conn.conn_id!r} exists already")
+            row = ConnectionRow(conn_id=conn.conn_id)
+            self._fill(row, conn)
+            s.add(row)
+
+    def upsert_connection(self, conn: Connection) -> None:
+        """Add a connection, or replace every field of the one with this conn_id."""
+        with self._session() as s:
+            row = s.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn.conn_id))
+            if row is None:
+                row = ConnectionRow(conn_id=conn.conn_id)
+                s.add(row)
+            self._fill(row, conn)
+
+    def get_connection(self, conn_id: str) -> Connection:
+        """One connection, decrypted; ConnectionNotFound when there is none."""
+        with self._session() as s:
+            row = s.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn_id))
+            if row is None:
+                raise ConnectionNotFound(f"the conn_id {conn_id!r} is not defined")
+            return self._record(row)
+
+    def list_connections(self) -> list[Connection]:
+        """Every connection, decrypted, by conn_id."""
+        with self._session() as s:
+            rows = s.scalars(select(ConnectionRow).order_by(ConnectionRow.conn_id)).all()
+            return [self._record(row) for row in rows]
+
+    def delete_connection(self, conn_id: str) -> bool:
+        """Delete a connection; False when there was none."""
+        with self._session() as s:
+            row = s.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn_id))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def _rotate_connections(self, s: Session, box: FernetBox) -> int:
+        """Re-encrypt every connection secret with the first key; plaintext ones get encrypted."""
+        count = 0
+        for row in s.scalars(select(ConnectionRow)).all():
+            if row.password:
+                row.password = box.rotate(row.password) if row.is_encrypted else box.encrypt(row.password)
+                row.is_encrypted = True
+                count += 1
+            if row.extra:
+                row.extra = box.rotate(row.extra) if row.is_extra_encrypted else box.encrypt(row.extra)
+                row.is_extra_encrypted = True
+                count += 1
+        return count
+
+    def _fill(self, row: ConnectionRow, conn: Connection) -> None:
+        needs_key = bool(conn.password) or bool(conn.extra)
+        box = self._fernet() if needs_key else None
+        row.conn_type = conn.conn_type or ""
+        row.description = conn.description
+        row.host, row.schema, row.login, row.port = conn.host, conn.schema, conn.login, conn.port
+        row.password = box.encrypt(conn.password) if box and conn.password else None
+        row.is_encrypted = row.password is not None
+        row.extra = box.encrypt(conn.extra) if box and conn.extra else None
+        row.is_extra_encrypted = row.extra is not None
+
+    def _record(self, row: ConnectionRow) -> Connection:
+        password, extra = row.password, row.extra
+        if (password and row.is_encrypted) or (extra and row.is_extra_encrypted):
+            box = self._fernet()
+            password = box.decrypt(password) if password and row.is_encrypted else password
+            extra = box.decrypt(extra) if extra and row.is_extra_encrypted else extra
+        return Connection(conn_id=row.conn_id, conn_type=row.conn_type or None, host=row.host,
+                          login=row.login, password=password, schema=row.schema, port=row.port,
+                          extra=extra, description=row.description)

@@ -1,0 +1,247 @@
+"""Store verbs for web/API users: accounts, roles, password checks and API tokens.
+
+Owns password hashing (``hashlib.scrypt`` with a random salt per password,
+compared in constant time), :class:`User`, and :class:`UserVerbs`, a mixin of
+the Store (it uses ``self._session()``). API tokens are random; only their
+sha256 is stored. Roles ``Admin``, ``Op``, ``User`` and ``Viewer`` are created
+on first use. There is no default user. Must not import web or cli.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from flowctl.core.errors import AlreadyExistsError, FlowctlError, UserNotFound
+from flowctl.db.tables import ApiTokenRow, RoleRow, UserRoleRow, UserRow
+
+STANDARD_ROLES: tuple[str, ...] = ("Admin", "Op", "User", "Viewer")
+
+# scrypt cost: n=2**14, r=8, p=1 takes ~50 ms and 16 MiB, the usual interactive-login setting.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 8
+
+
+class PasswordPolicyError(FlowctlError, ValueError):
+    """A new password is too weak; the message says why."""
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` of the password, with a fresh random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return "$".join(["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """True when ``password`` matches the stored hash (constant-time comparison)."""
+    if not stored:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.urlsafe_b64decode(digest)
+        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.urlsafe_b64decode(salt),
+                                n=int(n), r=int(r), p=int(p), dklen=len(expected))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def check_password_policy(password: str) -> None:
+    """Refuse passwords shorter than MIN_PASSWORD_LENGTH."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordPolicyError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def random_password() -> str:
+    """A random password people can type (16 url-safe characters)."""
+    return secrets.token_urlsafe(12)
+
+
+def token_hash(token: str) -> str:
+    """The sha256 (hex) under which an API token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A web/API user (never carries the password hash)."""
+
+    id: int
+    username: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    active: bool
+    roles: tuple[str, ...]
+    created: datetime
+    last_login: datetime | None
+    failed_login_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """What ``create_user`` needs besides the password."""
+
+    username: str
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    role: str = "Viewer"
+
+
+class UserVerbs:
+    """Users, roles, authentication and API tokens; mixed into the Store."""
+
+    if TYPE_CHECKING:  # provided by the Store; no runtime stub to shadow it
+        def _session(self) -> AbstractContextManager[Session]: ...
+
+    def create_user(self, new: NewUser, password: str, now: datetime) -> User:
+        """Create a user with one role; AlreadyExistsError when the username is taken."""
+        check_password_policy(password)
+        with self._session() as s:
+            if s.scalar(select(UserRow.id).where(UserRow.username == new.username)) is not None:
+                raise AlreadyExistsError(f"user {new.username!r} exists already")
+            role = _role(s, new.role)
+            row = UserRow(username=new.username, email=new.email, first_name=new.first_name,
+                          last_name=new.last_name, password_hash=hash_password(password), active=True,
+                          created=now, failed_login_count=0)
+            s.add(row)
+            s.flush()
+            s.add(UserRoleRow(user_id=row.id, role_id=role.id))
+            s.flush()
+            return _user(s, row)
+
+    def get_user(self, username: str) -> User:
+        """One user; UserNotFound when there is none."""
+        with self._session() as s:
+            return _user(s, _user_row(s, username))
+
+    def list_users(self) -> list[User]:
+        """Every user, by username."""
+        with self._session() as s:
+            rows = s.scalars(select(UserRow).order_by(UserRow.username)).all()
+            return [_user(s, row) for row in rows]
+
+    def delete_user(self, username: str) -> bool:
+        """Delete a user (and their roles and tokens); False when there was none."""
+        with self._session() as s:
+            row = s.scalar(select(UserRow).where(UserRow.username == username))
+            if row is None:
+                return False
+            s.execute(delete(UserRoleRow).where(UserRoleRow.user_id == row.id))
+            s.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == row.id))
+            s.delete(row)
+            return True
+
+    def reset_password(self, username: str, password: str) -> None:
+        """Set a new password and clear the failed-login count."""
+        check_password_policy(password)
+        with self._session() as s:
+            row = _user_row(s, username)
+            row.password_hash = hash_password(password)
+            row.failed_login_count = 0
+
+    def add_role(self, username: str, role: str) -> User:
+        """Give a user one more role (a no-op when they have it)."""
+        with self._session() as s:
+            row = _user_row(s, username)
+            role_row = _role(s, role)
+            has = s.scalar(select(UserRoleRow.id).where(UserRoleRow.user_id == row.id,
+                                                        UserRoleRow.role_id == role_row.id))
+            if has is None:
+                s.add(UserRoleRow(user_id=row.id, role_id=role_row.id))
+                s.flush()
+            return _user(s, row)
+
+    def authenticate(self, username: str, password: str, now: datetime) -> User | None:
+        """The user when the password is right and the account active, else None."""
+        with self._session() as s:
+            row = s.scalar(select(UserRow).where(UserRow.username == username))
+            if row is None:
+                # Same work as a real check, so timing does not reveal which usernames exist.
+                verify_password(password, _DUMMY_HASH)
+                return None
+            if not verify_password(password, row.password_hash) or not row.active:
+                row.failed_login_count = (row.failed_login_count or 0) + 1
+                return None
+            row.last_login = now
+            row.failed_login_count = 0
+            return _user(s, row)
+
+    def create_api_token(self, username: str, now: datetime, lifetime: timedelta | None = None,
+                         description: str | None = None) -> str:
+        """A new API token for the user; shown once, only its sha256 is stored."""
+        token = secrets.token_urlsafe(32)
+        with self._session() as s:
+            row = _user_row(s, username)
+            s.add(ApiTokenRow(user_id=row.id, token_hash=token_hash(token), description=description,
+                              created=now, expires=now + lifetime if lifetime else None))
+        return token
+
+    def verify_api_token(self, token: str, now: datetime) -> User | None:
+        """The active user the token belongs to, unless it is unknown or expired."""
+        with self._session() as s:
+            tok = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash(token)))
+            if tok is None or (tok.expires is not None and tok.expires <= now):
+                return None
+            row = s.get(UserRow, tok.user_id)
+            if row is None or not row.active:
+                return None
+            tok.last_used = now
+            return _user(s, row)
+
+
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def _user_row(s: Session, username: str) -> UserRow:
+    row = s.scalar(select(UserRow).where(UserRow.username == username))
+    if row is None:
+        raise UserNotFound(f"user {username!r} does not exist")
+    return row
+
+
+def _role(s: Session, name: str) -> RoleRow:
+    """The role row, created on demand for the standard roles."""
+    row = s.scalar(select(RoleRow).where(RoleRow.name == name))
+    if row is not None:
+        return row
+    standard = {r.lower(): r for r in STANDARD_ROLES}
+    if name.lower() not in standard:
+        raise FlowctlError(f"role {name!r} does not exist; roles: {', '.join(STANDARD_ROLES)}")
+    canonical = standard[name.lower()]
+    if canonical != name:
+        return _role(s, canonical)
+    row = RoleRow(name=canonical)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def _roles_of(s: Session, user_id: int) -> Iterator[str]:
+    query = (select(RoleRow.name).join(UserRoleRow, UserRoleRow.role_id == RoleRow.id)
+             .where(UserRoleRow.user_id == user_id).order_by(RoleRow.name))
+    yield from s.scalars(query)
+
+
+def _user(s: Session, row: UserRow) -> User:
+    return User(id=row.id, username=row.username, email=row.email, first_name=row.first_name,
+                last_name=row.last_name, active=bool(row.active), roles=tuple(_roles_of(s, row.id)),
+                created=row.created, last_login=row.last_login,
+                failed_login_count=row.failed_login_count or 0)
