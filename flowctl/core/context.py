@@ -19,7 +19,7 @@ from typing import Any
 import pendulum
 
 from flowctl.core import macros
-from flowctl.core.errors import NotFoundError, TemplateRenderError
+from flowctl.core.errors import NotFoundError, TemplateRenderError, VariableNotFound
 
 VarAccessor = Callable[[str], "str | None"]
 ConnAccessor = Callable[[str], Any]
@@ -49,10 +49,6 @@ class RunInfo:
     def external_trigger(self) -> bool:
         """True when the run was triggered by hand rather than by the schedule."""
         return self.run_type in MANUAL_RUN_TYPES
-
-
-class VariableNotFound(NotFoundError):
-    """A template read a Variable that does not exist and gave no default."""
 
 
 class _VariableValues:

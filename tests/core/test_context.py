@@ -1,0 +1,186 @@
+"""The template context: every Airflow 2 key for a fixed scheduled run, and the var/conn accessors."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pendulum
+import pytest
+
+from flowctl.core import macros
+from flowctl.core.connection import Connection
+from flowctl.core.context import RunInfo, build_context
+from flowctl.core.errors import ConnectionNotFound, NotFoundError, TemplateRenderError
+
+UTC = pendulum.timezone("UTC")
+LOGICAL = pendulum.datetime(2024, 3, 10)
+END = pendulum.datetime(2024, 3, 11)
+
+VARIABLES = {"env": "prod", "cfg": '{"retries": 3, "tags": ["a"]}', "broken": "{not json"}
+CONNECTIONS = {"my_db": Connection(conn_id="my_db", conn_type="postgres", host="db.local",
+                                   login="me", password="pw", port=5432, schema="sales",
+                                   extra='{"sslmode": "require"}')}
+
+
+class FakeDag:
+    dag_id = "sales"
+
+
+class FakeTask:
+    task_id = "load"
+
+
+def lookup_connection(conn_id: str) -> Connection:
+    try:
+        return CONNECTIONS[conn_id]
+    except KeyError:
+        raise ConnectionNotFound(f"Connection {conn_id!r} does not exist") from None
+
+
+def make_run(**overrides: Any) -> RunInfo:
+    fields: dict[str, Any] = dict(
+        run_id="scheduled__2024-03-10T00:00:00+00:00", logical_date=LOGICAL,
+        data_interval_start=LOGICAL, data_interval_end=END, run_type="scheduled",
+        conf={"limit": 10}, start_date=pendulum.datetime(2024, 3, 11, 0, 5),
+    )
+    fields.update(overrides)
+    return RunInfo(**fields)
+
+
+def make_context(run: RunInfo | None = None, **overrides: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = dict(
+        dag=FakeDag(), task=FakeTask(), run=run or make_run(), ti="the-ti",
+        params={"region": "eu"}, var_accessor=VARIABLES.get, conn_accessor=lookup_connection,
+        prev_success_interval=(pendulum.datetime(2024, 3, 9), LOGICAL),
+    )
+    arguments.update(overrides)
+    return build_context(**arguments)
+
+
+def test_date_keys_of_a_daily_run_match_airflow() -> None:
+    ctx = make_context()
+    assert ctx["ds"] == "2024-03-10"
+    assert ctx["ds_nodash"] == "20240310"
+    assert ctx["ts"] == "2024-03-10T00:00:00+00:00"
+    assert ctx["ts_nodash"] == "20240310T000000"
+    assert ctx["ts_nodash_with_tz"] == "20240310T000000+0000"
+    assert ctx["logical_date"] == LOGICAL
+    assert ctx["execution_date"] == LOGICAL
+    assert ctx["data_interval_start"] == LOGICAL
+    assert ctx["data_interval_end"] == END
+
+
+def test_datetimes_in_the_context_are_pendulum_datetimes_in_utc() -> None:
+    paris = pendulum.datetime(2024, 3, 10, 1, tz="Europe/Paris")
+    naive = datetime(2024, 3, 11)
+    ctx = make_context(make_run(logical_date=paris, data_interval_start=paris,
+                                data_interval_end=naive))
+    for key in ("logical_date", "data_interval_start", "data_interval_end",
+                "prev_data_interval_start_success", "next_execution_date"):
+        assert isinstance(ctx[key], pendulum.DateTime), key
+        assert ctx[key].utcoffset().total_seconds() == 0, key
+    assert ctx["ts"] == "2024-03-10T00:00:00+00:00"
+    assert ctx["data_interval_end"] == pendulum.datetime(2024, 3, 11)
+
+
+def test_previous_successful_interval_is_exposed_and_none_without_one() -> None:
+    ctx = make_context(prev_start_date_success=datetime(2024, 3, 10, 0, 3, tzinfo=timezone.utc))
+    assert ctx["prev_data_interval_start_success"] == pendulum.datetime(2024, 3, 9)
+    assert ctx["prev_data_interval_end_success"] == LOGICAL
+    assert ctx["prev_start_date_success"] == pendulum.datetime(2024, 3, 10, 0, 3)
+    first = make_context(prev_success_interval=None)
+    assert first["prev_data_interval_start_success"] is None
+    assert first["prev_data_interval_end_success"] is None
+    assert first["prev_start_date_success"] is None
+
+
+def test_neighbour_dates_of_a_scheduled_run_are_one_interval_away() -> None:
+    ctx = make_context()
+    assert ctx["next_ds"] == "2024-03-11"
+    assert ctx["next_ds_nodash"] == "20240311"
+    assert ctx["prev_ds"] == "2024-03-09"
+    assert ctx["prev_ds_nodash"] == "20240309"
+    assert ctx["next_execution_date"] == END
+    assert ctx["prev_execution_date"] == pendulum.datetime(2024, 3, 9)
+    assert ctx["yesterday_ds"] == "2024-03-09"
+    assert ctx["tomorrow_ds_nodash"] == "20240311"
+
+
+def test_neighbour_dates_of_a_manual_run_are_its_own_logical_date() -> None:
+    ctx = make_context(make_run(run_type="manual"))
+    assert ctx["next_ds"] == ctx["prev_ds"] == "2024-03-10"
+
+
+def test_objects_and_run_details_are_in_the_context() -> None:
+    dag, task, run = FakeDag(), FakeTask(), make_run()
+    ctx = make_context(run, dag=dag, task=task)
+    assert ctx["dag"] is dag
+    assert ctx["task"] is task
+    assert ctx["ti"] == ctx["task_instance"] == "the-ti"
+    assert ctx["run_id"] == "scheduled__2024-03-10T00:00:00+00:00"
+    assert ctx["dag_run"] is run
+    assert ctx["dag_run"].execution_date == LOGICAL
+    assert ctx["dag_run"].external_trigger is False
+    assert ctx["params"] == {"region": "eu"}
+    assert ctx["conf"] == {"limit": 10}
+    assert ctx["macros"] is macros
+    assert ctx["inlets"] == [] and ctx["outlets"] == []
+    assert ctx["test_mode"] is False
+    assert ctx["map_index_template"] is None
+    assert ctx["task_instance_key_str"] == "sales__load__20240310"
+
+
+def test_extra_entries_are_added_and_win() -> None:
+    ctx = make_context(extra={"ds": "overridden", "templates_dict": {"a": 1}})
+    assert ctx["ds"] == "overridden"
+    assert ctx["templates_dict"] == {"a": 1}
+
+
+def test_var_value_reads_strings_and_get_falls_back_to_a_default() -> None:
+    var = make_context()["var"]
+    assert var.value.env == "prod"
+    assert var.value["env"] == "prod"
+    assert var.value.get("env") == "prod"
+    assert var.value.get("missing", "fallback") == "fallback"
+    assert var.value.get("missing") is None
+
+
+def test_var_json_parses_the_value() -> None:
+    var = make_context()["var"]
+    assert var.json.cfg == {"retries": 3, "tags": ["a"]}
+    assert var.json.get("missing", {"d": 1}) == {"d": 1}
+
+
+def test_a_missing_variable_without_default_raises_an_error_naming_the_key() -> None:
+    var = make_context()["var"]
+    with pytest.raises(NotFoundError, match="'nope'"):
+        var.value.nope
+    with pytest.raises(KeyError):
+        var.json.nope
+
+
+def test_a_variable_that_is_not_json_raises_a_clear_error() -> None:
+    with pytest.raises(TemplateRenderError, match="'broken' is not valid JSON"):
+        make_context()["var"].json.broken
+
+
+def test_variables_are_read_only_when_a_template_asks_for_them() -> None:
+    asked: list[str] = []
+    ctx = make_context(var_accessor=lambda key: asked.append(key) or "x")
+    assert asked == []
+    assert ctx["var"].value.anything == "x"
+    assert asked == ["anything"]
+
+
+def test_conn_gives_the_connection_by_id() -> None:
+    conn = make_context()["conn"]
+    assert conn.my_db.host == "db.local"
+    assert conn.my_db.port == 5432
+    assert conn.my_db.extra_dejson == {"sslmode": "require"}
+    assert conn["my_db"].login == "me"
+    assert conn.get("nope") is None
+
+
+def test_a_missing_connection_raises_not_found() -> None:
+    with pytest.raises(NotFoundError, match="'nope'"):
+        make_context()["conn"].nope
