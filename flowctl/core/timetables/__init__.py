@@ -1,0 +1,80 @@
+"""Timetables: when a DAG runs and which data interval each run covers.
+
+Owns the schedule model (Airflow 2 semantics) and the translation of a DAG's
+``schedule`` argument into a Timetable. Pure: must not import anything outside
+``flowctl.core``, croniter, pendulum and dateutil.
+"""
+from __future__ import annotations
+
+from datetime import timedelta, tzinfo
+from typing import Any
+
+from flowctl.core.errors import DagDefinitionError
+from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
+from flowctl.core.timetables.cron import CRON_PRESETS, CronSchedule
+from flowctl.core.timetables.interval import (
+    CronDataIntervalTimetable,
+    DeltaDataIntervalTimetable,
+    relativedelta,
+)
+from flowctl.core.timetables.simple import ContinuousTimetable, NullTimetable, OnceTimetable
+from flowctl.core.timetables.trigger import CronTriggerTimetable
+
+__all__ = [
+    "CRON_PRESETS",
+    "ContinuousTimetable",
+    "CronDataIntervalTimetable",
+    "CronSchedule",
+    "CronTriggerTimetable",
+    "DagRunInfo",
+    "DataInterval",
+    "DeltaDataIntervalTimetable",
+    "NullTimetable",
+    "OnceTimetable",
+    "TimeRestriction",
+    "Timetable",
+    "timetable_from_dict",
+    "timetable_from_schedule",
+]
+
+
+def timetable_from_schedule(schedule: object, timezone: str | tzinfo = "UTC") -> Timetable:
+    """The Timetable for a DAG's ``schedule`` (or ``schedule_interval``) argument.
+
+    Accepts None, ``"@once"``, ``"@continuous"``, a cron preset or expression,
+    a ``timedelta`` (or dateutil ``relativedelta``), or a Timetable (returned as is).
+    """
+    if schedule is None:
+        return NullTimetable()
+    if isinstance(schedule, Timetable):
+        return schedule
+    if isinstance(schedule, str):
+        return _from_string(schedule.strip(), timezone)
+    if isinstance(schedule, timedelta):
+        return DeltaDataIntervalTimetable(schedule)
+    if relativedelta is not None and isinstance(schedule, relativedelta):
+        return DeltaDataIntervalTimetable(schedule)
+    raise DagDefinitionError(
+        f"unsupported schedule {schedule!r}: use None, a cron string or preset, "
+        "a timedelta, or a Timetable"
+    )
+
+
+def _from_string(schedule: str, timezone: str | tzinfo) -> Timetable:
+    if schedule == "@once":
+        return OnceTimetable()
+    if schedule == "@continuous":
+        return ContinuousTimetable()
+    return CronDataIntervalTimetable(schedule, timezone)
+
+
+def timetable_from_dict(data: dict[str, Any]) -> Timetable:
+    """Rebuild a timetable from :meth:`Timetable.serialize` output."""
+    type_name = data.get("__type")
+    cls = Timetable.registry.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        raise DagDefinitionError(
+            f"unknown timetable type {type_name!r}: import the module that defines it first"
+        )
+    fields = {key: value for key, value in data.items() if key != "__type"}
+    return cls.deserialize(fields)

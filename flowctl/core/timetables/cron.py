@@ -1,0 +1,144 @@
+"""Cron arithmetic in a DAG's time zone: the next / previous matching instant.
+
+Owns the one tricky part of cron timetables, daylight saving time. An
+expression is matched against local wall-clock time, and the matches are a
+strictly increasing set of UTC instants:
+
+* Expressions that fire every hour (hour field ``*``) match every instant
+  whose local time matches, so an hourly DAG runs once per real hour, twice
+  through a repeated hour and not at all in a skipped one.
+* Other expressions (daily at 02:30 ...) match once per wall-clock match: a
+  wall time skipped by spring-forward runs at the equivalent instant after the
+  jump (02:30 -> 03:30), a wall time repeated by fall-back runs on its first
+  occurrence only.
+
+Pure: imports croniter and pendulum (time-zone data) only, no I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Iterator
+
+import pendulum
+from croniter import croniter
+
+from flowctl.core.errors import DagDefinitionError
+from flowctl.core.timetables.base import UTC, to_utc
+
+#: Cron presets Airflow accepts, as cron expressions.
+CRON_PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+# Wider than any UTC offset change in the tz database (2 hours, historically).
+_MARGIN = timedelta(hours=3)
+
+
+def zone_name(zone: str | tzinfo) -> str:
+    """The IANA name of a time zone given as a name or a tzinfo object."""
+    if isinstance(zone, str):
+        return zone
+    name = getattr(zone, "key", None) or getattr(zone, "name", None)
+    if isinstance(name, str):
+        return name
+    if zone.utcoffset(None) == timedelta(0):
+        return "UTC"
+    raise DagDefinitionError(f"cannot tell the IANA name of time zone {zone!r}; pass a name")
+
+
+def load_zone(name: str) -> tzinfo:
+    """The tzinfo for an IANA name; DagDefinitionError if unknown."""
+    try:
+        return pendulum.timezone(name)
+    except Exception as exc:  # pendulum raises its own InvalidTimezone type
+        raise DagDefinitionError(f"unknown time zone {name!r}") from exc
+
+
+def validate_cron(expression: str) -> str:
+    """Return the cron expression for ``expression`` (presets expanded) or raise."""
+    cron = CRON_PRESETS.get(expression, expression)
+    if not croniter.is_valid(cron) or len(cron.split()) != 5:
+        raise DagDefinitionError(f"invalid cron expression {expression!r} for schedule")
+    return cron
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """The set of UTC instants matching a cron expression in a time zone."""
+
+    expression: str
+    zone_name: str = "UTC"
+    cron: str = field(init=False)
+    zone: tzinfo = field(init=False, compare=False)
+    every_hour: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cron", validate_cron(self.expression))
+        object.__setattr__(self, "zone", load_zone(self.zone_name))
+        object.__setattr__(self, "every_hour", self.cron.split()[1] == "*")
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first match strictly after ``moment``."""
+        naive = self._local(moment)
+        best: datetime | None = None
+        for wall in self._walls_from(naive - _MARGIN):
+            for hit in self._instants(wall):
+                if hit > moment and (best is None or hit < best):
+                    best = hit
+            if best is not None and wall > self._local(best) + _MARGIN:
+                return best
+        raise AssertionError("croniter iterators are infinite")
+
+    def prev_before(self, moment: datetime) -> datetime:
+        """The last match strictly before ``moment``."""
+        naive = self._local(moment)
+        best: datetime | None = None
+        for wall in self._walls_back_from(naive + _MARGIN):
+            for hit in self._instants(wall):
+                if hit < moment and (best is None or hit > best):
+                    best = hit
+            if best is not None and wall < self._local(best) - _MARGIN:
+                return best
+        raise AssertionError("croniter iterators are infinite")
+
+    def align_next(self, moment: datetime) -> datetime:
+        """``moment`` if it matches, else the next match."""
+        return moment if self.matches(moment) else self.next_after(moment)
+
+    def align_prev(self, moment: datetime) -> datetime:
+        """``moment`` if it matches, else the previous match."""
+        return moment if self.matches(moment) else self.prev_before(moment)
+
+    def matches(self, moment: datetime) -> bool:
+        """True when ``moment`` is one of the schedule's instants."""
+        moment = to_utc(moment)
+        return self.next_after(self.prev_before(moment)) == moment
+
+    def _local(self, moment: datetime) -> datetime:
+        return to_utc(moment).astimezone(self.zone).replace(tzinfo=None)
+
+    def _walls_from(self, start: datetime) -> Iterator[datetime]:
+        # croniter excludes its start time; a second earlier includes it.
+        it = croniter(self.cron, start - timedelta(seconds=1))
+        while True:
+            yield it.get_next(datetime)
+
+    def _walls_back_from(self, start: datetime) -> Iterator[datetime]:
+        it = croniter(self.cron, start + timedelta(seconds=1))
+        while True:
+            yield it.get_prev(datetime)
+
+    def _instants(self, wall: datetime) -> list[datetime]:
+        """The UTC instants a local wall time stands for under this schedule's DST policy."""
+        first = wall.replace(tzinfo=self.zone, fold=0).astimezone(UTC)
+        if not self.every_hour:
+            return [first]
+        second = wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC)
+        return [t for t in {first, second} if self._local(t) == wall]

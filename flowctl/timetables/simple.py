@@ -1,0 +1,6 @@
+"""Airflow-compatible ``flowctl.timetables.simple``: re-exports of the cadence-less timetables."""
+from __future__ import annotations
+
+from flowctl.core.timetables.simple import ContinuousTimetable, NullTimetable, OnceTimetable
+
+__all__ = ["ContinuousTimetable", "NullTimetable", "OnceTimetable"]
