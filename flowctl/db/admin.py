@@ -72,7 +72,11 @@ class _NeedsStore:
     so that no stub shadows the Store's real ``_session`` whatever the base-class order)."""
 
     if TYPE_CHECKING:
+        fernet_key: str
+
         def _session(self) -> AbstractContextManager[Session]: ...
+
+        def _read(self) -> AbstractContextManager[Session]: ...
 
         def _fernet(self) -> FernetBox: ...
 
@@ -88,7 +92,7 @@ class VariableVerbs(_NeedsStore):
 
     def get_variable_record(self, key: str) -> VariableRecord:
         """One variable with its description."""
-        with self._session() as s:
+        with self._read() as s:
             row = s.scalar(select(VariableRow).where(VariableRow.key == key))
             if row is None:
                 raise VariableNotFound(f"variable {key!r} does not exist")
@@ -119,7 +123,7 @@ class VariableVerbs(_NeedsStore):
 
     def list_variables(self) -> list[VariableRecord]:
         """Every variable, decrypted, by key."""
-        with self._session() as s:
+        with self._read() as s:
             return [self._variable(r) for r in s.scalars(select(VariableRow).order_by(VariableRow.key))]
 
     def import_variables(self, values: Mapping[str, Any]) -> int:
@@ -174,7 +178,7 @@ class PoolVerbs(_NeedsStore):
 
     def get_pool(self, name: str) -> Pool:
         """One pool; PoolNotFound when there is none."""
-        with self._session() as s:
+        with self._read() as s:
             row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
             if row is None:
                 raise PoolNotFound(f"pool {name!r} does not exist")
@@ -182,7 +186,7 @@ class PoolVerbs(_NeedsStore):
 
     def list_pools(self) -> list[Pool]:
         """Every pool, by name."""
-        with self._session() as s:
+        with self._read() as s:
             return [_pool(r) for r in s.scalars(select(PoolRow).order_by(PoolRow.pool))]
 
     def delete_pool(self, name: str) -> bool:
@@ -201,7 +205,7 @@ class PoolVerbs(_NeedsStore):
         query = (select(TaskInstanceRow.pool, TaskInstanceRow.state, func.sum(TaskInstanceRow.pool_slots))
                  .where(TaskInstanceRow.state.in_(("running", "queued", "deferred")))
                  .group_by(TaskInstanceRow.pool, TaskInstanceRow.state))
-        with self._session() as s:
+        with self._read() as s:
             taken: dict[tuple[str, str], int] = {(p, st): int(n or 0) for p, st, n in s.execute(query)}
             pools = [_pool(r) for r in s.scalars(select(PoolRow).order_by(PoolRow.pool))]
         return [_usage(p, taken) for p in pools]
@@ -229,22 +233,21 @@ def _check_key(what: str, key: str) -> None:
 
 
 class AdminVerbs(VariableVerbs, PoolVerbs, ConnectionVerbs, UserVerbs):
-    """Everything admin the Store does; the Store calls :meth:`use_fernet_key` once."""
-
-    _fernet_keys: tuple[str, ...] = ()
+    """Everything admin the Store does; secrets use the Store's ``fernet_key``."""
 
     def use_fernet_key(self, keys: str | Sequence[str]) -> None:
-        """Set the key(s) from ``[core] fernet_key`` (comma-separated, newest first)."""
+        """Use these key(s) (``[core] fernet_key``: comma-separated, newest first) from now on."""
         optional_box(keys)  # fail now, not at the first secret, when a key is malformed
-        self._fernet_keys = tuple(split_keys(keys))
+        self.fernet_key = ",".join(split_keys(keys))
 
     def _fernet(self) -> FernetBox:
-        if not self._fernet_keys:
+        box = self._fernet_or_none()
+        if box is None:
             raise FernetKeyError(f"no fernet key is configured, so secrets cannot be stored or read: {NO_KEY_HINT}")
-        return FernetBox(self._fernet_keys)
+        return box
 
     def _fernet_or_none(self) -> FernetBox | None:
-        return optional_box(self._fernet_keys)
+        return optional_box(getattr(self, "fernet_key", "") or "")
 
     def rotate_fernet_key(self) -> int:
         """Re-encrypt every secret with the first key, in one transaction; returns how many."""

@@ -26,6 +26,8 @@ class ConnectionVerbs:
     if TYPE_CHECKING:  # provided by the Store and AdminVerbs; no runtime stubs to shadow them
         def _session(self) -> AbstractContextManager[Session]: ...
 
+        def _read(self) -> AbstractContextManager[Session]: ...
+
         def _fernet(self) -> FernetBox: ...
 
     def add_connection(self, conn: Connection) -> None:
@@ -48,7 +50,7 @@ class ConnectionVerbs:
 
     def get_connection(self, conn_id: str) -> Connection:
         """One connection, decrypted; ConnectionNotFound when there is none."""
-        with self._session() as s:
+        with self._read() as s:
             row = s.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn_id))
             if row is None:
                 raise ConnectionNotFound(f"the conn_id {conn_id!r} is not defined")
@@ -56,7 +58,7 @@ class ConnectionVerbs:
 
     def list_connections(self) -> list[Connection]:
         """Every connection, decrypted, by conn_id."""
-        with self._session() as s:
+        with self._read() as s:
             rows = s.scalars(select(ConnectionRow).order_by(ConnectionRow.conn_id)).all()
             return [self._record(row) for row in rows]
 

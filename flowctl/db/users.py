@@ -111,6 +111,8 @@ class UserVerbs:
     if TYPE_CHECKING:  # provided by the Store; no runtime stub to shadow it
         def _session(self) -> AbstractContextManager[Session]: ...
 
+        def _read(self) -> AbstractContextManager[Session]: ...
+
     def create_user(self, new: NewUser, password: str, now: datetime) -> User:
         """Create a user with one role; AlreadyExistsError when the username is taken."""
         check_password_policy(password)
@@ -129,12 +131,12 @@ class UserVerbs:
 
     def get_user(self, username: str) -> User:
         """One user; UserNotFound when there is none."""
-        with self._session() as s:
+        with self._read() as s:
             return _user(s, _user_row(s, username))
 
     def list_users(self) -> list[User]:
         """Every user, by username."""
-        with self._session() as s:
+        with self._read() as s:
             rows = s.scalars(select(UserRow).order_by(UserRow.username)).all()
             return [_user(s, row) for row in rows]
 
