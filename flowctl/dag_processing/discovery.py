@@ -1,0 +1,125 @@
+"""Which files of a DAG folder get parsed: the walk, ``.flowctlignore`` and safe mode.
+
+``.flowctlignore`` works like Airflow's ``.airflowignore`` in its default
+(regexp) syntax: each non-blank line that does not start with ``#`` is a
+Python regular expression searched in the path of every file and folder
+below the ignore file's folder, relative to that folder (``re.search``, so
+``tmp`` matches ``a/tmp_x.py``). A matching folder is not entered. The rules
+of an ignore file apply to its own folder and everything under it; ignore
+files in sub-folders add rules. ``# syntax: glob`` on its own line switches
+the lines after it to glob patterns (``fnmatch`` on the relative path and on
+the base name).
+
+Safe mode: a ``.py`` file is parsed only if its text mentions both ``dag``
+and ``flowctl`` (case-insensitive), so helper modules in the folder are not
+imported. Files written for Airflow must be ported (``airflow`` -> ``flowctl``).
+
+Standard library only; must not import db, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+IGNORE_FILE_NAME = ".flowctlignore"
+_SKIPPED_DIRS = frozenset({"__pycache__"})
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRule:
+    """One line of an ignore file, anchored at the folder that holds the file."""
+
+    base: Path
+    pattern: str
+    is_glob: bool
+
+    def matches(self, path: Path) -> bool:
+        """True when ``path`` (absolute, under ``base``) is ignored by this rule."""
+        try:
+            rel = path.relative_to(self.base).as_posix()
+        except ValueError:
+            return False
+        if self.is_glob:
+            return fnmatch.fnmatch(rel, self.pattern) or fnmatch.fnmatch(path.name, self.pattern)
+        return re.search(self.pattern, rel) is not None
+
+
+def parse_ignore_text(text: str, base: Path) -> list[IgnoreRule]:
+    """The rules of one ignore file's text; bad regular expressions are skipped."""
+    rules: list[IgnoreRule] = []
+    is_glob = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.replace(" ", "").lower() == "#syntax:glob":
+            is_glob = True
+            continue
+        if line.replace(" ", "").lower() == "#syntax:regexp":
+            is_glob = False
+            continue
+        if not line or line.startswith("#"):
+            continue
+        if not is_glob and not _is_valid_regexp(line):
+            continue
+        rules.append(IgnoreRule(base=base, pattern=line, is_glob=is_glob))
+    return rules
+
+
+def _is_valid_regexp(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+def _rules_of_folder(folder: Path) -> list[IgnoreRule]:
+    ignore_file = folder / IGNORE_FILE_NAME
+    if not ignore_file.is_file():
+        return []
+    return parse_ignore_text(ignore_file.read_text(encoding="utf-8", errors="replace"), folder)
+
+
+def might_contain_dag(path: Path) -> bool:
+    """Safe-mode test: the file's text mentions both ``dag`` and ``flowctl``."""
+    try:
+        content = path.read_bytes().lower()
+    except OSError:
+        return False
+    return b"dag" in content and b"flowctl" in content
+
+
+def _walk(folder: Path, inherited: list[IgnoreRule]) -> Iterator[Path]:
+    rules = inherited + _rules_of_folder(folder)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if any(rule.matches(path) for rule in rules):
+            continue
+        if entry.is_dir(follow_symlinks=True):
+            if entry.name in _SKIPPED_DIRS or entry.name.startswith("."):
+                continue
+            yield from _walk(path, rules)
+        elif entry.name.endswith(".py") and entry.is_file():
+            yield path
+
+
+def list_py_files(folder: str | Path) -> list[Path]:
+    """Every ``.py`` file under ``folder`` (or ``folder`` itself) not ignored, sorted."""
+    root = Path(folder).expanduser().absolute()
+    if root.is_file():
+        return [root]
+    if root.is_dir():
+        return list(_walk(root, []))
+    return []
+
+
+def keep_likely_dag_files(files: list[Path]) -> list[Path]:
+    """Safe mode: only the files that mention both ``dag`` and ``flowctl``."""
+    return [f for f in files if might_contain_dag(f)]

@@ -1,0 +1,194 @@
+"""Parse many DAG files safely: a pool of warm forkserver slots, one child per file.
+
+This is how the scheduler and the ``flowctl dags`` commands read a DAG folder:
+user code never runs in the calling process. ``[scheduler]
+parsing_processes`` slots (``python -m flowctl.dag_processing.forkserver``)
+each fork a child per file, with ``[core] dagbag_import_timeout`` per file. A
+file that raises, loops, exits or crashes becomes an entry of
+``ParseResult.import_errors``; every other file still loads. A ``dag_id``
+already defined by an earlier file (in sorted path order) is an import error
+of the later file.
+
+Must not import db, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from flowctl.dag_processing.discovery import keep_likely_dag_files, list_py_files
+from flowctl.dag_processing.serialization import dag_hash
+from flowctl.settings import Settings
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(frozen=True, slots=True)
+class SerializedDagRecord:
+    """One DAG as JSON, the file it came from, and the hash of its canonical JSON."""
+
+    dag_id: str
+    fileloc: str
+    data: dict[str, Any]
+    dag_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What a parse of some files produced: DAGs, import errors by path, seconds by path."""
+
+    dags: list[SerializedDagRecord] = field(default_factory=list)
+    import_errors: dict[str, str] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+
+    def dags_of_file(self, path: str) -> list[SerializedDagRecord]:
+        """The DAGs that ``path`` defined."""
+        return [d for d in self.dags if d.fileloc == path]
+
+
+class _Slot:
+    """One forkserver process and the pipes to talk to it."""
+
+    def __init__(self) -> None:
+        self._proc = self._spawn()
+
+    @staticmethod
+    def _spawn() -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        return subprocess.Popen(
+            [sys.executable, "-m", "flowctl.dag_processing.forkserver"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and wait for its answer; a dead slot is replaced."""
+        stdin: IO[bytes] = self._proc.stdin  # type: ignore[assignment]
+        stdout: IO[bytes] = self._proc.stdout  # type: ignore[assignment]
+        try:
+            stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+            stdin.flush()
+            line = stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = b""
+        if line:
+            return json.loads(line)
+        self.close()
+        self._proc = self._spawn()
+        return {"path": request["path"], "dags": [], "duration": 0.0,
+                "error": "the parsing process died while parsing this file"}
+
+    def close(self) -> None:
+        """Close stdin (the slot then exits) and wait for it."""
+        try:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+
+
+class DagFileProcessor:
+    """A reusable pool of warm parsing slots; use as a context manager or call ``close``."""
+
+    def __init__(self, processes: int, timeout: float, dags_folder: Path | None = None) -> None:
+        self.timeout = timeout
+        self.dags_folder = dags_folder
+        self._slots = [_Slot() for _ in range(max(1, processes))]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DagFileProcessor:
+        """A pool sized by ``[scheduler] parsing_processes`` with ``[core] dagbag_import_timeout``."""
+        return cls(processes=int(settings.get("scheduler", "parsing_processes")),
+                   timeout=float(settings.get("core", "dagbag_import_timeout")),
+                   dags_folder=settings.dags_folder)
+
+    def __enter__(self) -> DagFileProcessor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every slot."""
+        for slot in self._slots:
+            slot.close()
+
+    def parse_files(self, files: list[Path]) -> ParseResult:
+        """Parse ``files`` in parallel; the result lists them in sorted path order."""
+        todo: queue.Queue[Path] = queue.Queue()
+        for path in sorted(files):
+            todo.put(path)
+        answers: list[dict[str, Any]] = []
+        threads = [threading.Thread(target=self._drain, args=(slot, todo, answers), daemon=True)
+                   for slot in self._slots]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return collect_answers(sorted(answers, key=lambda a: a["path"]))
+
+    def _drain(self, slot: _Slot, todo: queue.Queue[Path], answers: list[dict[str, Any]]) -> None:
+        folder = str(self.dags_folder) if self.dags_folder else None
+        while True:
+            try:
+                path = todo.get_nowait()
+            except queue.Empty:
+                return
+            request = {"path": str(path), "timeout": self.timeout, "dags_folder": folder}
+            answers.append(slot.ask(request))
+
+
+def collect_answers(answers: list[dict[str, Any]]) -> ParseResult:
+    """Fold forkserver answers (in path order) into a ParseResult; later duplicates are errors."""
+    result = ParseResult()
+    seen: dict[str, str] = {}
+    for answer in answers:
+        path = answer["path"]
+        result.durations[path] = float(answer.get("duration") or 0.0)
+        if answer.get("error"):
+            result.import_errors[path] = answer["error"]
+            continue
+        for data in answer.get("dags", []):
+            dag_id = data["dag_id"]
+            if dag_id in seen:
+                result.import_errors[path] = (f"DAG id {dag_id!r} is already defined in {seen[dag_id]}; "
+                                              "each dag_id must be defined by exactly one file")
+                continue
+            seen[dag_id] = path
+            result.dags.append(SerializedDagRecord(dag_id=dag_id, fileloc=path, data=data,
+                                                   dag_hash=dag_hash(data)))
+    return result
+
+
+def find_dag_files(folder: str | Path, settings: Settings) -> list[Path]:
+    """The files of ``folder`` to parse, with ``[core] dag_discovery_safe_mode`` applied."""
+    files = list_py_files(folder)
+    return keep_likely_dag_files(files) if settings.get("core", "dag_discovery_safe_mode") else files
+
+
+def parse_folder(settings: Settings, folder: str | Path | None = None) -> ParseResult:
+    """Parse ``folder`` (default: the configured dags folder) with a temporary pool."""
+    root = Path(folder) if folder is not None else settings.dags_folder
+    files = find_dag_files(root, settings)
+    if not files:
+        return ParseResult()
+    with DagFileProcessor.from_settings(settings) as processor:
+        if root.is_dir():
+            processor.dags_folder = root
+        return processor.parse_files(files)
