@@ -1,0 +1,357 @@
+"""``flowctl variables | connections | pools ...`` and ``flowctl rotate-fernet-key``.
+
+Thin commands over the Store's admin verbs. Connection passwords are never
+printed: tables and JSON show ``***``; only ``connections export FILE`` writes
+them, to a file readable by its owner alone. Users live in ``users_cmd``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.core.connection import Connection, ConnectionFormatError, from_json_dict, parse_uri
+from flowctl.core.errors import ConnectionNotFound, FlowctlError, PoolNotFound, VariableNotFound
+from flowctl.core.masking import REDACTED
+
+STDOUT = "-"
+
+
+def _read_json_object(path: str, what: str) -> dict[str, Any]:
+    try:
+        text = click.get_text_stream("stdin").read() if path == STDOUT else Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise FlowctlError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise FlowctlError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise FlowctlError(f"{path} must hold a JSON object of {what}")
+    return data
+
+
+def _write_json(path: str, data: Any) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    if path == STDOUT:
+        click.echo(text, nl=False)
+        return
+    # Owner-only: an export may hold secrets.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+# --- variables --------------------------------------------------------------------------------
+
+@cli.group("variables")
+def variables_group() -> None:
+    """Manage variables (values are encrypted at rest)."""
+
+
+@variables_group.command("get")
+@click.argument("key")
+@click.option("--default", "-d", "default", default=None, help="Printed when the variable does not exist.")
+@click.option("--json", "-j", "as_json", is_flag=True, help="Parse the value as JSON and pretty-print it.")
+@pass_ctx
+def variables_get(ctx: CliContext, key: str, default: str | None, as_json: bool) -> None:
+    """Print the value of a variable."""
+    try:
+        value = ctx.store.get_variable(key)
+    except VariableNotFound:
+        if default is None:
+            raise
+        value = default
+    if as_json and value is not None:
+        try:
+            value = json.dumps(json.loads(value), indent=2)
+        except ValueError:
+            raise FlowctlError(f"variable {key!r} does not hold JSON") from None
+    click.echo("" if value is None else value)
+
+
+@variables_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.option("--description", default=None, help="What the variable is for.")
+@click.option("--json", "-j", "as_json", is_flag=True, help="Check that VALUE is JSON and store it compactly.")
+@pass_ctx
+def variables_set(ctx: CliContext, key: str, value: str, description: str | None, as_json: bool) -> None:
+    """Create or replace a variable."""
+    if as_json:
+        try:
+            value = json.dumps(json.loads(value))
+        except ValueError as exc:
+            raise FlowctlError(f"VALUE is not valid JSON: {exc}") from None
+    ctx.store.set_variable(key, value, description)
+    click.echo(f"Variable {key} set")
+
+
+@variables_group.command("delete")
+@click.argument("key")
+@pass_ctx
+def variables_delete(ctx: CliContext, key: str) -> None:
+    """Delete a variable."""
+    if not ctx.store.delete_variable(key):
+        raise VariableNotFound(f"variable {key!r} does not exist")
+    click.echo(f"Variable {key} deleted")
+
+
+@variables_group.command("list")
+@OUTPUT_OPTION
+@pass_ctx
+def variables_list(ctx: CliContext, output: str) -> None:
+    """List variable keys and descriptions (values are not shown: use get)."""
+    rows = [{"key": v.key, "description": v.description or ""} for v in ctx.store.list_variables()]
+    emit(rows, output, ["key", "description"])
+
+
+@variables_group.command("import")
+@click.argument("file")
+@pass_ctx
+def variables_import(ctx: CliContext, file: str) -> None:
+    """Set every variable of a JSON object file ({"key": value, ...}; '-' reads stdin)."""
+    count = ctx.store.import_variables(_read_json_object(file, "variables"))
+    click.echo(f"{count} variable(s) imported")
+
+
+@variables_group.command("export")
+@click.argument("file")
+@pass_ctx
+def variables_export(ctx: CliContext, file: str) -> None:
+    """Write every variable to a JSON object file ('-' for stdout)."""
+    data = ctx.store.export_variables()
+    _write_json(file, data)
+    if file != STDOUT:
+        click.echo(f"{len(data)} variable(s) exported to {file}")
+
+
+# --- connections ------------------------------------------------------------------------------
+
+def _shown(conn: Connection) -> dict[str, Any]:
+    """A connection as people and scripts see it: the password masked."""
+    masked = conn.with_password(REDACTED if conn.password else None)
+    row = {"conn_id": conn.conn_id, **masked.to_json_dict()}
+    row["uri"] = masked.get_uri().replace("%2A%2A%2A", REDACTED)
+    return row
+
+
+@cli.group("connections")
+def connections_group() -> None:
+    """Manage connections (passwords and extras are encrypted at rest, never printed)."""
+
+
+@connections_group.command("add")
+@click.argument("conn_id")
+@click.option("--conn-uri", default=None, help="conn-type://login:password@host:port/schema?extra")
+@click.option("--conn-json", default=None, help='{"conn_type": ..., "host": ..., "extra": {...}}')
+@click.option("--conn-type", default=None)
+@click.option("--conn-host", default=None)
+@click.option("--conn-login", default=None)
+@click.option("--conn-password", default=None)
+@click.option("--conn-schema", default=None)
+@click.option("--conn-port", default=None, type=int)
+@click.option("--conn-extra", default=None, help="Extra as a JSON object.")
+@click.option("--conn-description", default=None)
+@pass_ctx
+def connections_add(ctx: CliContext, conn_id: str, **fields: Any) -> None:
+    """Add a connection from a URI, a JSON object, or --conn-* fields."""
+    ctx.store.add_connection(_connection_from_options(conn_id, fields))
+    click.echo(f"Successfully added `conn_id`={conn_id}")
+
+
+def _connection_from_options(conn_id: str, opts: dict[str, Any]) -> Connection:
+    uri, as_json = opts.pop("conn_uri"), opts.pop("conn_json")
+    given = {k[len("conn_"):]: v for k, v in opts.items() if v is not None}
+    if uri and as_json:
+        raise click.UsageError("give --conn-uri or --conn-json, not both")
+    if uri:
+        if set(given) - {"description"}:
+            raise click.UsageError("--conn-uri cannot be combined with other --conn-* fields")
+        return parse_uri(conn_id, uri, given.get("description"))
+    if as_json:
+        try:
+            data = json.loads(as_json)
+        except ValueError as exc:
+            raise ConnectionFormatError(f"--conn-json is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConnectionFormatError("--conn-json must be a JSON object")
+        return from_json_dict(conn_id, data)
+    if "type" not in given:
+        raise click.UsageError("give --conn-uri, --conn-json, or at least --conn-type")
+    if "extra" in given:
+        try:
+            json.loads(given["extra"])
+        except ValueError:
+            raise ConnectionFormatError("--conn-extra must be a JSON object") from None
+    given["conn_type"] = given.pop("type")
+    return from_json_dict(conn_id, given)
+
+
+@connections_group.command("get")
+@click.argument("conn_id")
+@OUTPUT_OPTION
+@pass_ctx
+def connections_get(ctx: CliContext, conn_id: str, output: str) -> None:
+    """Show one connection (the password as ***)."""
+    row = _shown(ctx.store.get_connection(conn_id))
+    if output == "json":
+        click.echo(json.dumps(row, indent=2, default=str))
+        return
+    emit([{"field": k, "value": v} for k, v in row.items()], output, ["field", "value"])
+
+
+@connections_group.command("delete")
+@click.argument("conn_id")
+@pass_ctx
+def connections_delete(ctx: CliContext, conn_id: str) -> None:
+    """Delete a connection."""
+    if not ctx.store.delete_connection(conn_id):
+        raise ConnectionNotFound(f"the conn_id {conn_id!r} is not defined")
+    click.echo(f"Successfully deleted connection with `conn_id`={conn_id}")
+
+
+@connections_group.command("list")
+@OUTPUT_OPTION
+@click.option("--conn-id", default=None, help="Only this connection.")
+@pass_ctx
+def connections_list(ctx: CliContext, output: str, conn_id: str | None) -> None:
+    """List connections (passwords as ***)."""
+    rows = [_shown(c) for c in ctx.store.list_connections() if conn_id is None or c.conn_id == conn_id]
+    emit(rows, output, ["conn_id", "conn_type", "host", "port", "schema", "login", "description"])
+
+
+@connections_group.command("import")
+@click.argument("file")
+@click.option("--overwrite", is_flag=True, help="Replace connections that exist already.")
+@pass_ctx
+def connections_import(ctx: CliContext, file: str, overwrite: bool) -> None:
+    """Add connections from a JSON file: {"conn_id": {...fields...} or "uri", ...}."""
+    data = _read_json_object(file, "connections")
+    conns = [parse_uri(cid, v) if isinstance(v, str) else from_json_dict(cid, v) for cid, v in data.items()]
+    for conn in conns:
+        if overwrite:
+            ctx.store.upsert_connection(conn)
+        else:
+            ctx.store.add_connection(conn)
+    click.echo(f"{len(conns)} connection(s) imported")
+
+
+@connections_group.command("export")
+@click.argument("file")
+@pass_ctx
+def connections_export(ctx: CliContext, file: str) -> None:
+    """Write every connection to a JSON file (mode 0600, with passwords); '-' prints them masked."""
+    conns = ctx.store.list_connections()
+    if file == STDOUT:
+        data = {c.conn_id: {k: v for k, v in _shown(c).items() if k not in ("conn_id", "uri")} for c in conns}
+    else:
+        data = {c.conn_id: c.to_json_dict() for c in conns}
+    _write_json(file, data)
+    if file != STDOUT:
+        click.echo(f"{len(conns)} connection(s) exported to {file}")
+
+
+# --- pools ------------------------------------------------------------------------------------
+
+@cli.group("pools")
+def pools_group() -> None:
+    """Manage pools of task slots."""
+
+
+def _pool_rows(ctx: CliContext, name: str | None) -> list[dict[str, Any]]:
+    usage = {u.pool: u for u in ctx.store.pool_usage()}
+    rows = []
+    for p in ctx.store.list_pools():
+        if name is not None and p.name != name:
+            continue
+        u = usage.get(p.name)
+        rows.append({"pool": p.name, "slots": p.slots, "description": p.description or "",
+                     "include_deferred": p.include_deferred, "running": u.running if u else 0,
+                     "queued": u.queued if u else 0,
+                     "open_slots": ("unlimited" if u.open_slots is None else u.open_slots) if u else None})
+    return rows
+
+
+POOL_COLUMNS = ["pool", "slots", "running", "queued", "open_slots", "description"]
+
+
+@pools_group.command("set")
+@click.argument("name")
+@click.argument("slots", type=int)
+@click.argument("description", default="")
+@click.option("--include-deferred", is_flag=True, help="Deferred tasks take slots too.")
+@OUTPUT_OPTION
+@pass_ctx
+def pools_set(ctx: CliContext, name: str, slots: int, description: str, include_deferred: bool,
+              output: str) -> None:
+    """Create or update a pool (SLOTS -1 = unlimited)."""
+    ctx.store.set_pool(name, slots, description, include_deferred)
+    emit(_pool_rows(ctx, name), output, POOL_COLUMNS)
+
+
+@pools_group.command("get")
+@click.argument("name")
+@OUTPUT_OPTION
+@pass_ctx
+def pools_get(ctx: CliContext, name: str, output: str) -> None:
+    """Show one pool and how full it is."""
+    ctx.store.get_pool(name)
+    emit(_pool_rows(ctx, name), output, POOL_COLUMNS)
+
+
+@pools_group.command("delete")
+@click.argument("name")
+@pass_ctx
+def pools_delete(ctx: CliContext, name: str) -> None:
+    """Delete a pool (default_pool cannot be deleted)."""
+    if not ctx.store.delete_pool(name):
+        raise PoolNotFound(f"pool {name!r} does not exist")
+    click.echo(f"Pool {name} deleted")
+
+
+@pools_group.command("list")
+@OUTPUT_OPTION
+@pass_ctx
+def pools_list(ctx: CliContext, output: str) -> None:
+    """List pools with their running, queued and open slots."""
+    emit(_pool_rows(ctx, None), output, POOL_COLUMNS)
+
+
+@pools_group.command("import")
+@click.argument("file")
+@pass_ctx
+def pools_import(ctx: CliContext, file: str) -> None:
+    """Set pools from a JSON file: {"name": {"slots": n, "description": "...", "include_deferred": false}}."""
+    data = _read_json_object(file, "pools")
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("slots"), int):
+            raise FlowctlError(f"pool {name!r} in {file}: expected an object with a whole number 'slots'")
+        ctx.store.set_pool(name, spec["slots"], spec.get("description") or "", bool(spec.get("include_deferred")))
+    click.echo(f"{len(data)} pool(s) imported")
+
+
+@pools_group.command("export")
+@click.argument("file")
+@pass_ctx
+def pools_export(ctx: CliContext, file: str) -> None:
+    """Write every pool to a JSON file ('-' for stdout)."""
+    pools = ctx.store.list_pools()
+    _write_json(file, {p.name: {"slots": p.slots, "description": p.description or "",
+                                "include_deferred": p.include_deferred} for p in pools})
+    if file != STDOUT:
+        click.echo(f"{len(pools)} pool(s) exported to {file}")
+
+
+# --- fernet key -------------------------------------------------------------------------------
+
+@cli.command("rotate-fernet-key")
+@pass_ctx
+def rotate_fernet_key(ctx: CliContext) -> None:
+    """Re-encrypt every secret with the first key of [core] fernet_key ("new,old")."""
+    count = ctx.store.rotate_fernet_key()
+    click.echo(f"{count} secret(s) re-encrypted with the first fernet key")
