@@ -68,12 +68,15 @@ def template_searchpath(dag: Any) -> list[str]:
 
 
 def make_environment(dag: Any) -> jinja2.Environment:
-    """The Jinja environment a DAG's templates render in (``dag`` may be None)."""
+    """The Jinja environment a DAG's templates render in (``dag`` may be None).
+
+    Undefined names fail (``StrictUndefined``) unless the DAG sets ``template_undefined``.
+    """
     native = bool(getattr(dag, "render_template_as_native_obj", False))
     env_class = jinja2.nativetypes.NativeEnvironment if native else jinja2.Environment
     env = env_class(
         loader=jinja2.FileSystemLoader(template_searchpath(dag)),
-        undefined=jinja2.StrictUndefined,
+        undefined=getattr(dag, "template_undefined", None) or jinja2.StrictUndefined,
         extensions=["jinja2.ext.do"],
         autoescape=False,
         cache_size=0,

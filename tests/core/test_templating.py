@@ -5,6 +5,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pendulum
 import pytest
 
@@ -124,6 +125,11 @@ def test_an_undefined_name_error_names_the_task_the_field_and_the_variable() -> 
         render(FakeDag(), command="echo {{ no_such_thing }}")
     message = str(caught.value)
     assert "'load'" in message and "'command'" in message and "no_such_thing" in message
+
+
+def test_a_dag_may_choose_lenient_undefined_names_with_template_undefined() -> None:
+    _, rendered = render(FakeDag(template_undefined=jinja2.Undefined), command="[{{ nothing }}]")
+    assert rendered["command"] == "[]"
 
 
 def test_a_missing_variable_error_names_the_field_and_the_key() -> None:
