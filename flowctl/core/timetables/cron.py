@@ -86,6 +86,35 @@ class CronSchedule:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first match strictly after ``moment``."""
+        moment = to_utc(moment)
+        offset = self._steady_offset(moment)
+        if offset is not None:
+            wall = croniter(self.cron, moment.replace(tzinfo=None) + offset).get_next(datetime)
+            hit = (wall - offset).replace(tzinfo=UTC)
+            if self._steady_offset(hit) == offset:
+                return hit
+        return self._scan_next(moment)
+
+    def prev_before(self, moment: datetime) -> datetime:
+        """The last match strictly before ``moment``."""
+        moment = to_utc(moment)
+        offset = self._steady_offset(moment)
+        if offset is not None:
+            wall = croniter(self.cron, moment.replace(tzinfo=None) + offset).get_prev(datetime)
+            hit = (wall - offset).replace(tzinfo=UTC)
+            if self._steady_offset(hit) == offset:
+                return hit
+        return self._scan_prev(moment)
+
+    def _steady_offset(self, moment: datetime) -> timedelta | None:
+        """The zone's UTC offset if it does not change within the margin around ``moment``."""
+        before = (moment - _MARGIN).astimezone(self.zone).utcoffset()
+        after = (moment + _MARGIN).astimezone(self.zone).utcoffset()
+        return before if before == after else None
+
+    def _scan_next(self, moment: datetime) -> datetime:
+        # Near a DST change wall-clock order and real order differ: scan every
+        # wall-clock match around ``moment`` and keep the earliest real one.
         naive = self._local(moment)
         best: datetime | None = None
         for wall in self._walls_from(naive - _MARGIN):
@@ -96,8 +125,7 @@ class CronSchedule:
                 return best
         raise AssertionError("croniter iterators are infinite")
 
-    def prev_before(self, moment: datetime) -> datetime:
-        """The last match strictly before ``moment``."""
+    def _scan_prev(self, moment: datetime) -> datetime:
         naive = self._local(moment)
         best: datetime | None = None
         for wall in self._walls_back_from(naive + _MARGIN):
