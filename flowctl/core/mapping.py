@@ -1,0 +1,169 @@
+"""Dynamic task mapping, declaration side: ``Op.partial(...).expand(...)`` / ``.expand_kwargs(...)``.
+
+Owns :class:`OperatorPartial` and :class:`MappedOperator`. A MappedOperator is
+one node of the DAG (one task_id); at run time the scheduler resolves its
+expand input to a list of argument dicts (:meth:`MappedOperator.expansion`)
+and creates one task instance per entry, numbered by ``map_index`` 0..n-1
+(unmapped task instances have ``map_index`` -1, as in Airflow). The runner then
+builds the real operator for one index with :meth:`MappedOperator.unmap`.
+
+``expand(a=[1, 2], b=[3, 4])`` maps over the cartesian product (4 instances,
+``b`` varying fastest); a dict value maps over its ``(key, value)`` items;
+``expand_kwargs([...])`` maps over a list of kwargs dicts. Values may be
+XComArgs: they are resolved with the caller's ``resolve`` function, so the
+same code serves the scheduler (reading XCom rows) and tests.
+
+Pure: must not import anything outside flowctl.core and the standard library.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_parameter_names
+from flowctl.core.errors import DagDefinitionError
+from flowctl.core.xcom_arg import Resolvable, iter_resolvables
+
+NO_MAP_INDEX = -1
+_BASE_PARAMS = init_parameter_names(BaseOperator)
+
+
+class OperatorPartial:
+    """The fixed half of a mapped task; finish it with ``expand`` or ``expand_kwargs``."""
+
+    def __init__(self, operator_class: type, kwargs: dict[str, Any], expand_into: str | None = None) -> None:
+        if "task_id" not in kwargs:
+            raise DagDefinitionError(f"{operator_class.__name__}.partial() needs task_id")
+        self.operator_class = operator_class
+        self.kwargs = apply_defaults(operator_class, kwargs)
+        self.expand_into = expand_into
+
+    def expand(self, **mapped: Any) -> MappedOperator:
+        """Map over the cartesian product of the given lists (or XComArgs)."""
+        if not mapped:
+            raise DagDefinitionError(f"expand() for {self.kwargs['task_id']!r} needs at least one argument")
+        self._check_names(mapped)
+        return self._build(mapped, "expand")
+
+    def expand_kwargs(self, kwargs_list: Sequence[Mapping[str, Any]] | Resolvable) -> MappedOperator:
+        """Map over a list of kwargs dicts (or an XComArg resolving to one)."""
+        if not isinstance(kwargs_list, Resolvable):
+            for entry in kwargs_list:
+                self._check_names(entry)
+        return self._build(kwargs_list, "expand_kwargs")
+
+    def _check_names(self, mapped: Mapping[str, Any]) -> None:
+        task_id = self.kwargs["task_id"]
+        if self.expand_into is None:
+            unknown = set(mapped) - init_parameter_names(self.operator_class)
+            if unknown:
+                raise DagDefinitionError(f"{self.operator_class.__name__} cannot map over {sorted(unknown)} ({task_id!r})")
+        fixed = set(mapped) & set(self.kwargs) | set(mapped) & set(self.kwargs.get(self.expand_into or "", None) or {})
+        if fixed:
+            raise DagDefinitionError(f"{sorted(fixed)} passed to both partial() and expand() for {task_id!r}")
+
+    def _build(self, expand_input: Any, kind: str) -> MappedOperator:
+        base = {k: v for k, v in self.kwargs.items() if k in _BASE_PARAMS}
+        rest = {k: v for k, v in self.kwargs.items() if k not in _BASE_PARAMS}
+        return MappedOperator(
+            operator_class=self.operator_class,
+            partial_kwargs=rest,
+            expand_input=expand_input,
+            expand_kind=kind,
+            expand_into=self.expand_into,
+            **base,
+        )
+
+
+class MappedOperator(BaseOperator):
+    """A task that becomes one task instance per element of its expand input."""
+
+    is_mapped = True
+
+    def __init__(
+        self,
+        *,
+        operator_class: type,
+        partial_kwargs: dict[str, Any],
+        expand_input: Any,
+        expand_kind: str,
+        expand_into: str | None = None,
+        **base_kwargs: Any,
+    ) -> None:
+        self.operator_class = operator_class
+        self.partial_kwargs = partial_kwargs
+        self.expand_input = expand_input
+        self.expand_kind = expand_kind
+        self.expand_into = expand_into
+        self._base_kwargs = {k: v for k, v in base_kwargs.items() if k not in ("dag", "task_group")}
+        super().__init__(**base_kwargs)
+
+    @property
+    def task_type(self) -> str:
+        return self.operator_class.__name__
+
+    @property
+    def operator_module(self) -> str:
+        return self.operator_class.__module__
+
+    @property
+    def template_fields(self) -> Sequence[str]:  # type: ignore[override]
+        return self.operator_class.template_fields
+
+    @property
+    def ui_color(self) -> str:  # type: ignore[override]
+        return self.operator_class.ui_color
+
+    def wire_resolvable_arguments(self) -> None:
+        """XComArgs in the expand input or the fixed arguments make their tasks upstream."""
+        for ref in itertools.chain(iter_resolvables(self.expand_input), iter_resolvables(self.partial_kwargs)):
+            for operator in ref.referenced_operators():
+                operator.link_downstream(self)
+
+    def expansion(self, resolve: Callable[[Resolvable], Any]) -> list[dict[str, Any]]:
+        """One kwargs dict per map index, XComArgs resolved with ``resolve``."""
+        if self.expand_kind == "expand_kwargs":
+            value = self.expand_input
+            entries = resolve(value) if isinstance(value, Resolvable) else value
+            return [dict(entry) for entry in entries or []]
+        names = list(self.expand_input)
+        columns = [_as_items(resolve(v) if isinstance(v, Resolvable) else v) for v in self.expand_input.values()]
+        return [dict(zip(names, combo)) for combo in itertools.product(*columns)]
+
+    def unmap(self, mapped_kwargs: Mapping[str, Any]) -> BaseOperator:
+        """The concrete operator for one map index (not added to the DAG; shares its edges)."""
+        kwargs = {**self._base_kwargs, **self.partial_kwargs}
+        if self.expand_into:
+            kwargs[self.expand_into] = {**(kwargs.get(self.expand_into) or {}), **mapped_kwargs}
+        else:
+            kwargs.update(mapped_kwargs)
+        kwargs["task_id"] = self.task_id
+        operator = _construct_detached(self.operator_class, kwargs)
+        operator.attach_to_dag(self.dag)
+        operator.task_group = self.task_group
+        operator._upstream_ids = set(self.upstream_task_ids)
+        operator._downstream_ids = set(self.downstream_task_ids)
+        return operator
+
+
+def _construct_detached(operator_class: type, kwargs: dict[str, Any]) -> BaseOperator:
+    # Built outside any DAG so it is not registered twice; default_args were applied at partial().
+    from flowctl.core.dag import DagContext
+
+    saved = list(DagContext._stack)
+    DagContext._stack.clear()
+    try:
+        return operator_class(**kwargs)
+    finally:
+        DagContext._stack[:] = saved
+
+
+def _as_items(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        raise DagDefinitionError(f"cannot map over a string: {value[:40]!r}")
+    return list(value)
