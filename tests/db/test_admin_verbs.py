@@ -1,0 +1,275 @@
+"""The Store's admin verbs on SQLite and PostgreSQL: variables, connections, pools, users, tokens."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from flowctl.core.connection import Connection, parse_uri
+from flowctl.core.errors import (AlreadyExistsError, ConnectionNotFound, FlowctlError, PoolNotFound,
+                                 UserNotFound, VariableNotFound)
+from flowctl.db.secrets import FernetKeyError, generate_key
+from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow
+from flowctl.db.users import NewUser, PasswordPolicyError
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture()
+def keyed(store: Any) -> Any:
+    """The store with a fernet key configured, as after `flowctl db init`."""
+    store.use_fernet_key(generate_key())
+    return store
+
+
+def _raw(store: Any, sql: str) -> list[tuple[Any, ...]]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+
+# --- variables --------------------------------------------------------------------------------
+
+def test_a_variable_is_stored_encrypted_and_read_back_in_clear(keyed: Any) -> None:
+    keyed.set_variable("api_endpoint", "https://s3cr3t.example.com", "where to call")
+    assert keyed.get_variable("api_endpoint") == "https://s3cr3t.example.com"
+    [(val, encrypted)] = _raw(keyed, "SELECT val, is_encrypted FROM variable")
+    assert "s3cr3t" not in val and encrypted
+    assert keyed.get_variable_record("api_endpoint").description == "where to call"
+
+
+def test_without_a_fernet_key_variables_are_stored_in_clear(store: Any) -> None:
+    store.set_variable("k", "v")
+    assert _raw(store, "SELECT val, is_encrypted FROM variable") == [("v", False)]
+    assert store.get_variable("k") == "v"
+
+
+def test_setting_a_variable_again_replaces_the_value_and_keeps_the_description(keyed: Any) -> None:
+    keyed.set_variable("k", "one", "described")
+    keyed.set_variable("k", "two")
+    record = keyed.get_variable_record("k")
+    assert (record.val, record.description) == ("two", "described")
+    assert [v.key for v in keyed.list_variables()] == ["k"]
+
+
+def test_a_missing_variable_is_a_not_found_error_that_is_also_a_key_error(keyed: Any) -> None:
+    with pytest.raises(VariableNotFound, match="nope") as info:
+        keyed.get_variable("nope")
+    assert isinstance(info.value, KeyError)
+    assert keyed.delete_variable("nope") is False
+
+
+def test_deleting_a_variable_removes_it(keyed: Any) -> None:
+    keyed.set_variable("k", "v")
+    assert keyed.delete_variable("k") is True
+    assert keyed.list_variables() == []
+
+
+def test_variables_import_then_export_round_trip_with_json_values(keyed: Any) -> None:
+    data = {"plain": "text", "number": 3, "nested": {"a": [1, 2]}, "flag": True}
+    assert keyed.import_variables(data) == 4
+    assert keyed.get_variable("nested") == '{"a": [1, 2]}'
+    assert keyed.export_variables() == data
+
+
+def test_an_empty_variable_key_is_refused(keyed: Any) -> None:
+    with pytest.raises(FlowctlError, match="empty"):
+        keyed.set_variable(" ", "v")
+
+
+# --- connections ------------------------------------------------------------------------------
+
+def test_a_connection_password_and_extra_are_not_stored_in_plaintext(keyed: Any) -> None:
+    keyed.add_connection(parse_uri("warehouse", "postgres://etl:Hunter2Pw@db:5432/dw?sslkey=PrivKeyX"))
+    [(password, extra, enc, extra_enc)] = _raw(
+        keyed, "SELECT password, extra, is_encrypted, is_extra_encrypted FROM connection")
+    assert "Hunter2Pw" not in password and "PrivKeyX" not in extra
+    assert enc and extra_enc
+    conn = keyed.get_connection("warehouse")
+    assert (conn.password, conn.extra_dejson) == ("Hunter2Pw", {"sslkey": "PrivKeyX"})
+    assert conn.get_uri() == "postgres://etl:Hunter2Pw@db:5432/dw?sslkey=PrivKeyX"
+
+
+def test_a_connection_with_a_password_needs_a_fernet_key(store: Any) -> None:
+    with pytest.raises(FernetKeyError, match="flowctl db init"):
+        store.add_connection(Connection(conn_id="c", conn_type="http", password="pw"))
+    store.add_connection(Connection(conn_id="open", conn_type="http", host="example.com"))
+    assert store.get_connection("open").host == "example.com"
+
+
+def test_adding_a_connection_twice_is_refused_but_upsert_replaces(keyed: Any) -> None:
+    keyed.add_connection(Connection(conn_id="c", conn_type="http", host="a"))
+    with pytest.raises(AlreadyExistsError, match="'c'"):
+        keyed.add_connection(Connection(conn_id="c", conn_type="http", host="b"))
+    keyed.upsert_connection(Connection(conn_id="c", conn_type="http", host="b", password="pw"))
+    assert keyed.get_connection("c") == Connection(conn_id="c", conn_type="http", host="b", password="pw")
+
+
+def test_a_missing_connection_names_its_conn_id(keyed: Any) -> None:
+    with pytest.raises(ConnectionNotFound, match="nope"):
+        keyed.get_connection("nope")
+    assert keyed.delete_connection("nope") is False
+
+
+def test_connections_are_listed_by_conn_id_and_deleted(keyed: Any) -> None:
+    for cid in ("b", "a"):
+        keyed.add_connection(Connection(conn_id=cid, conn_type="http"))
+    assert [c.conn_id for c in keyed.list_connections()] == ["a", "b"]
+    assert keyed.delete_connection("a") is True
+    assert [c.conn_id for c in keyed.list_connections()] == ["b"]
+
+
+# --- fernet key rotation ----------------------------------------------------------------------
+
+def test_rotation_re_encrypts_every_secret_so_the_old_key_can_be_dropped(store: Any) -> None:
+    old, new = generate_key(), generate_key()
+    store.use_fernet_key(old)
+    store.set_variable("v", "value")
+    store.add_connection(Connection(conn_id="c", conn_type="http", password="pw", extra='{"t": "x"}'))
+    before = _raw(store, "SELECT password FROM connection")
+    store.use_fernet_key(f"{new},{old}")
+    assert store.rotate_fernet_key() == 3
+    assert _raw(store, "SELECT password FROM connection") != before
+    store.use_fernet_key(new)
+    assert store.get_variable("v") == "value"
+    assert store.get_connection("c").password == "pw"
+
+
+def test_rotation_encrypts_values_written_before_a_key_existed(store: Any) -> None:
+    store.set_variable("legacy", "clear")
+    store.use_fernet_key(generate_key())
+    assert store.rotate_fernet_key() == 1
+    [(val, encrypted)] = _raw(store, "SELECT val, is_encrypted FROM variable")
+    assert val != "clear" and encrypted
+    assert store.get_variable("legacy") == "clear"
+
+
+def test_reading_secrets_after_the_key_changed_is_a_clear_error(store: Any) -> None:
+    store.use_fernet_key(generate_key())
+    store.set_variable("v", "value")
+    store.use_fernet_key(generate_key())
+    with pytest.raises(FernetKeyError, match="cannot be decrypted"):
+        store.get_variable("v")
+
+
+# --- pools ------------------------------------------------------------------------------------
+
+def test_a_pool_is_created_updated_and_listed(store: Any) -> None:
+    store.set_pool("default_pool", 128, "default")
+    store.set_pool("etl", 4, "nightly loads")
+    store.set_pool("etl", 8)
+    assert store.get_pool("etl").slots == 8
+    assert store.get_pool("etl").description == "nightly loads"
+    assert [p.name for p in store.list_pools()] == ["default_pool", "etl"]
+
+
+def test_pool_slots_must_be_at_least_minus_one(store: Any) -> None:
+    store.set_pool("unlimited", -1)
+    with pytest.raises(FlowctlError, match="-1 for unlimited"):
+        store.set_pool("bad", -2)
+
+
+def test_default_pool_cannot_be_deleted_but_others_can(store: Any) -> None:
+    store.set_pool("default_pool", 128)
+    store.set_pool("etl", 2)
+    with pytest.raises(FlowctlError, match="cannot be deleted"):
+        store.delete_pool("default_pool")
+    assert store.delete_pool("etl") is True
+    assert store.delete_pool("etl") is False
+    with pytest.raises(PoolNotFound, match="etl"):
+        store.get_pool("etl")
+
+
+def _add_task_instances(store: Any, states: list[tuple[str, str, int]]) -> None:
+    with Session(store.engine) as s, s.begin():
+        s.add(DagRow(dag_id="d"))
+        s.flush()
+        s.add(DagRunRow(dag_id="d", run_id="r", run_type="manual", logical_date=NOW, state="running"))
+        s.flush()
+        for i, (pool, state, slots) in enumerate(states):
+            s.add(TaskInstanceRow(dag_id="d", run_id="r", task_id=f"t{i}", map_index=-1, pool=pool,
+                                  state=state, pool_slots=slots))
+
+
+def test_pool_usage_counts_running_and_queued_slots_per_pool(store: Any) -> None:
+    store.set_pool("default_pool", 128)
+    store.set_pool("small", 3)
+    store.set_pool("deferring", 5, include_deferred=True)
+    store.set_pool("free", -1)
+    _add_task_instances(store, [("small", "running", 1), ("small", "queued", 2), ("small", "success", 1),
+                                ("deferring", "deferred", 2), ("free", "running", 7),
+                                ("default_pool", "scheduled", 1)])
+    usage = {u.pool: u for u in store.pool_usage()}
+    assert (usage["small"].running, usage["small"].queued, usage["small"].open_slots) == (1, 2, 0)
+    assert usage["deferring"].open_slots == 3
+    assert usage["free"].open_slots is None
+    assert usage["default_pool"].open_slots == 128
+
+
+# --- users, roles, tokens ---------------------------------------------------------------------
+
+def test_a_user_password_is_stored_as_a_salted_hash_and_authenticates(store: Any) -> None:
+    store.create_user(NewUser("ada", email="ada@example.com", role="Admin"), PASSWORD, NOW)
+    store.create_user(NewUser("bob"), PASSWORD, NOW)
+    hashes = [h for (h,) in _raw(store, "SELECT password_hash FROM ab_user")]
+    assert all(PASSWORD not in h and h.startswith("scrypt$") for h in hashes)
+    assert hashes[0] != hashes[1]  # same password, different salts
+    user = store.authenticate("ada", PASSWORD, NOW)
+    assert user is not None and user.roles == ("Admin",) and user.last_login == NOW
+
+
+def test_a_wrong_password_or_unknown_user_does_not_authenticate(store: Any) -> None:
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    assert store.authenticate("ada", "wrong password", NOW) is None
+    assert store.authenticate("nobody", PASSWORD, NOW) is None
+    assert store.get_user("ada").failed_login_count == 1
+
+
+def test_resetting_a_password_replaces_the_old_one(store: Any) -> None:
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    store.reset_password("ada", "another long password")
+    assert store.authenticate("ada", PASSWORD, NOW) is None
+    assert store.authenticate("ada", "another long password", NOW) is not None
+    with pytest.raises(UserNotFound, match="zed"):
+        store.reset_password("zed", "another long password")
+
+
+def test_short_passwords_and_duplicate_usernames_are_refused(store: Any) -> None:
+    with pytest.raises(PasswordPolicyError, match="at least 8"):
+        store.create_user(NewUser("ada"), "short", NOW)
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    with pytest.raises(AlreadyExistsError, match="ada"):
+        store.create_user(NewUser("ada"), PASSWORD, NOW)
+
+
+def test_roles_are_created_on_demand_and_unknown_roles_are_refused(store: Any) -> None:
+    store.create_user(NewUser("ada", role="viewer"), PASSWORD, NOW)
+    assert store.add_role("ada", "Op").roles == ("Op", "Viewer")
+    assert store.add_role("ada", "Op").roles == ("Op", "Viewer")
+    with pytest.raises(FlowctlError, match="Admin, Op, User, Viewer"):
+        store.add_role("ada", "Superuser")
+
+
+def test_users_are_listed_and_deleted_with_their_roles_and_tokens(store: Any) -> None:
+    store.create_user(NewUser("bob"), PASSWORD, NOW)
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    store.create_api_token("ada", NOW)
+    assert [u.username for u in store.list_users()] == ["ada", "bob"]
+    assert store.delete_user("ada") is True
+    assert store.delete_user("ada") is False
+    assert _raw(store, "SELECT count(*) FROM api_token") == [(0,)]
+    assert _raw(store, "SELECT count(*) FROM ab_user_role") == [(1,)]
+
+
+def test_an_api_token_is_stored_only_as_its_sha256_and_expires(store: Any) -> None:
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    token = store.create_api_token("ada", NOW, lifetime=timedelta(hours=1))
+    [(stored,)] = _raw(store, "SELECT token_hash FROM api_token")
+    assert token not in stored and len(stored) == 64
+    user = store.verify_api_token(token, NOW + timedelta(minutes=5))
+    assert user is not None and user.username == "ada"
+    assert store.verify_api_token(token, NOW + timedelta(hours=2)) is None
+    assert store.verify_api_token("forged", NOW) is None
