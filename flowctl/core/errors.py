@@ -122,3 +122,15 @@ class PoolNotFound(NotFoundError):
 
 class UserNotFound(NotFoundError):
     """No user with this username."""
+
+
+class DagRunAlreadyExists(AlreadyExistsError):
+    """A DAG run with this run_id or logical date exists already; the message names it."""
+
+
+class TaskInstanceNotFound(NotFoundError):
+    """No task instance with this (dag_id, run_id, task_id, map_index)."""
+
+
+class JobNotFound(NotFoundError):
+    """No job (scheduler, worker, triggerer, dag processor) with this id."""

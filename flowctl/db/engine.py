@@ -1,0 +1,87 @@
+"""Engine construction for the metadata database (SQLite or PostgreSQL).
+
+SQLite gets WAL mode, a busy timeout and foreign keys on every connection;
+PostgreSQL gets a pre-pinged pool sized from settings. Must not import
+flowctl packages above ``flowctl.db``.
+"""
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The URL with an installed PostgreSQL driver chosen when none is named."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgres", "postgresql"}:
+        has_psycopg3 = importlib.util.find_spec("psycopg") is not None
+        parsed = parsed.set(drivername="postgresql+psycopg" if has_psycopg3 else "postgresql+psycopg2")
+    return parsed
+
+
+def make_engine(url: str | URL, pool_size: int = 5) -> Engine:
+    """An Engine for ``url``, configured for flowctl's concurrency model."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+    if parsed.get_backend_name() == "postgresql":
+        options.update(pool_size=pool_size, max_overflow=pool_size * 2)
+    return create_engine(parsed, **options)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy issue BEGIN itself (see _on_sqlite_begin), so that a
+    # transaction takes the write lock up front instead of failing on upgrade.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not _is_memory(dbapi_connection):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+READ_ONLY = "flowctl_read_only"  # execution option: a transaction that never writes
+
+
+def _on_sqlite_begin(connection: Any) -> None:
+    # BEGIN IMMEDIATE: a read-then-write transaction never hits SQLITE_BUSY on
+    # lock upgrade (which busy_timeout cannot retry); writers queue instead.
+    # Read-only transactions begin deferred so WAL readers never wait.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _is_memory(dbapi_connection: Any) -> bool:
+    cursor = dbapi_connection.cursor()
+    try:
+        rows = cursor.execute("PRAGMA database_list").fetchall()
+    finally:
+        cursor.close()
+    return any(row[1] == "main" and not row[2] for row in rows)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"

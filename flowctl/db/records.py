@@ -1,0 +1,225 @@
+"""Frozen records the Store returns: plain values, never ORM rows or sessions.
+
+Field names match the columns in ``tables.py`` (and Airflow's), so callers
+read ``run.logical_date`` or ``ti.try_number`` as they would in Airflow.
+Must not import SQLAlchemy.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+#: Airflow's DagRunType values.
+RUN_TYPES: frozenset[str] = frozenset({"scheduled", "manual", "backfill", "dataset"})
+#: Airflow's job types.
+JOB_TYPES: frozenset[str] = frozenset({"scheduler", "worker", "triggerer", "dag_processor"})
+AUDIT_SOURCES: frozenset[str] = frozenset({"ui", "api", "cli", "scheduler", "task"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunKey:
+    """Identifies one DAG run."""
+
+    dag_id: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInstanceKey:
+    """Identifies one task instance (Airflow's TaskInstanceKey without try_number)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+
+    @property
+    def run_key(self) -> RunKey:
+        return RunKey(self.dag_id, self.run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DagRecord:
+    dag_id: str
+    is_paused: bool
+    is_active: bool
+    fileloc: str | None
+    owners: str | None
+    tags: tuple[str, ...]
+    timetable_summary: str | None
+    description: str | None
+    max_active_runs: int | None
+    max_active_tasks: int | None
+    has_import_errors: bool
+    last_parsed_time: datetime | None
+    next_dagrun: datetime | None
+    next_dagrun_data_interval_start: datetime | None
+    next_dagrun_data_interval_end: datetime | None
+    next_dagrun_create_after: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SerializedDagRecord:
+    id: int
+    dag_id: str
+    dag_hash: str
+    data: Mapping[str, Any]
+    created_at: datetime
+    version_number: int
+    fileloc: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportErrorRecord:
+    filename: str
+    stacktrace: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DagRunRecord:
+    id: int
+    dag_id: str
+    run_id: str
+    run_type: str
+    logical_date: datetime
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    state: str
+    conf: Mapping[str, Any]
+    queued_at: datetime | None
+    start_date: datetime | None
+    end_date: datetime | None
+    last_scheduling_decision: datetime | None
+    serialized_dag_id: int | None
+    creating_job_id: int | None
+    external_trigger: bool
+    clear_number: int
+    note: str | None
+    updated_at: datetime | None
+
+    @property
+    def key(self) -> RunKey:
+        return RunKey(self.dag_id, self.run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInstanceRecord:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    max_tries: int
+    state: str
+    start_date: datetime | None
+    end_date: datetime | None
+    duration: float | None
+    hostname: str | None
+    pid: int | None
+    executor: str | None
+    queue: str
+    pool: str
+    pool_slots: int
+    priority_weight: int
+    operator: str | None
+    queued_at: datetime | None
+    queued_by_job_id: int | None
+    next_retry_at: datetime | None
+    reschedule_date: datetime | None
+    rendered_fields: Mapping[str, Any] | None
+    last_heartbeat_at: datetime | None
+    external_executor_id: str | None
+    trigger_id: int | None
+    next_method: str | None
+    next_kwargs: Mapping[str, Any] | None
+    note: str | None
+    updated_at: datetime | None
+
+    @property
+    def key(self) -> TaskInstanceKey:
+        return TaskInstanceKey(self.dag_id, self.run_id, self.task_id, self.map_index)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTryRecord:
+    """One finished try, from task_instance_history."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    max_tries: int
+    state: str
+    start_date: datetime | None
+    end_date: datetime | None
+    duration: float | None
+    hostname: str | None
+    pid: int | None
+    executor: str | None
+    queue: str | None
+    pool: str | None
+    operator: str | None
+    external_executor_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class XComRecord:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+    value: Any
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    job_type: str
+    state: str
+    hostname: str | None
+    pid: int | None
+    executor_class: str | None
+    start_date: datetime
+    end_date: datetime | None
+    latest_heartbeat: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    dttm: datetime
+    event: str
+    dag_id: str | None
+    task_id: str | None
+    run_id: str | None
+    map_index: int | None
+    try_number: int | None
+    owner: str | None
+    source: str | None
+    extra: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CleanReport:
+    """Rows removed (or that would be removed) by ``db clean``, per table."""
+
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def record_from(cls: type[R], row: Any, **overrides: Any) -> R:
+    """Build record ``cls`` from an object with same-named attributes (an ORM row)."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    values = {n: overrides[n] if n in overrides else getattr(row, n) for n in names}
+    return cls(**values)

@@ -1,0 +1,142 @@
+"""Store verbs for DAG runs: create a run with its task instances, read runs, move run state.
+
+``create_run`` writes the dag_run row and one ``pending`` task_instance per
+task of the DAG's current serialized version in one transaction. Run state
+changes go through :meth:`RunVerbs.set_run_state`, a compare-and-set checked
+against ``core/states.py``. Must not import above ``db``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
+from flowctl.core.states import DagRunState, check_manual_run_transition, check_run_transition
+from flowctl.db.base import StoreCore
+from flowctl.db.dags import _latest_serialized, dag_body
+from flowctl.db.records import RUN_TYPES, DagRunRecord, RunKey, record_from
+from flowctl.db.tables import DagRunRow, TaskInstanceRow
+
+_RUN_WRITABLE = frozenset(c.name for c in DagRunRow.__table__.columns) - {"id", "dag_id", "run_id", "state"}
+
+
+def run_record(row: DagRunRow) -> DagRunRecord:
+    """The record of a dag_run row."""
+    return record_from(DagRunRecord, row, conf=dict(row.conf or {}))
+
+
+def task_instance_rows(run: DagRunRow, body: Mapping[str, Any]) -> list[TaskInstanceRow]:
+    """One pending TaskInstanceRow per task in a serialized DAG body."""
+    return [
+        TaskInstanceRow(
+            dag_id=run.dag_id, run_id=run.run_id, task_id=str(task["task_id"]), map_index=-1,
+            state="pending", try_number=0, max_tries=int(task.get("retries") or 0),
+            queue=task.get("queue") or "default", pool=task.get("pool") or "default_pool",
+            pool_slots=int(task.get("pool_slots") or 1), priority_weight=int(task.get("priority_weight") or 1),
+            operator=task.get("operator") or task.get("task_type") or task.get("_task_type"),
+            executor=task.get("executor"),
+        )
+        for task in body.get("tasks") or ()
+    ]
+
+
+def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], table: str) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"{table} has no writable column(s) {', '.join(sorted(unknown))}")
+
+
+class RunVerbs(StoreCore):
+    """create_run, get_run, list_runs, set_run_state."""
+
+    def create_run(self, dag_id: str, run_id: str, *, run_type: str, logical_date: datetime, now: datetime,
+                   data_interval: tuple[datetime, datetime] | None = None,
+                   conf: Mapping[str, Any] | None = None, state: DagRunState | str = DagRunState.QUEUED,
+                   creating_job_id: int | None = None, note: str | None = None) -> DagRunRecord:
+        """Create a run and its pending task instances from the DAG's current version."""
+        if run_type not in RUN_TYPES:
+            raise ValueError(f"run_type must be one of {', '.join(sorted(RUN_TYPES))}, not {run_type!r}")
+        start, end = data_interval if data_interval else (None, None)
+        try:
+            with self._session() as s:
+                _refuse_duplicate(s, dag_id, run_id, logical_date)
+                serialized = _latest_serialized(s, dag_id)
+                if serialized is None:
+                    raise DagNotFound(f"DAG {dag_id!r} not found (never parsed?)")
+                run = DagRunRow(
+                    dag_id=dag_id, run_id=run_id, run_type=run_type, logical_date=logical_date,
+                    data_interval_start=start, data_interval_end=end, state=DagRunState(state).value,
+                    conf=dict(conf or {}), queued_at=now, serialized_dag_id=serialized.id,
+                    creating_job_id=creating_job_id, external_trigger=run_type == "manual",
+                    clear_number=0, note=note, updated_at=now,
+                )
+                s.add(run)
+                s.add_all(task_instance_rows(run, dag_body(serialized.data)))
+                s.flush()
+                return run_record(run)
+        except IntegrityError:  # lost a race with another creator of the same run
+            with self._read() as s:
+                _refuse_duplicate(s, dag_id, run_id, logical_date)
+            raise
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRunRecord:
+        """One run; DagRunNotFound names it."""
+        with self._read() as s:
+            row = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.run_id == run_id)).first()
+            if row is None:
+                raise DagRunNotFound(f"DAG run {run_id!r} of DAG {dag_id!r} not found")
+            return run_record(row)
+
+    def list_runs(self, dag_id: str | None = None, state: DagRunState | str | None = None,
+                  limit: int = 100) -> list[DagRunRecord]:
+        """Runs, newest logical date first."""
+        query = select(DagRunRow).order_by(DagRunRow.logical_date.desc(), DagRunRow.id.desc()).limit(limit)
+        if dag_id is not None:
+            query = query.where(DagRunRow.dag_id == dag_id)
+        if state is not None:
+            query = query.where(DagRunRow.state == DagRunState(state).value)
+        with self._read() as s:
+            return [run_record(r) for r in s.scalars(query).all()]
+
+    def set_run_state(self, run: RunKey, expected: DagRunState | str, new: DagRunState | str,
+                      **fields: Any) -> bool:
+        """Compare-and-set a run's state; True if this call made the change."""
+        check_run_transition(expected, new)
+        return self._cas_run(run, expected, new, fields)
+
+    def set_run_state_manually(self, run: RunKey, expected: DagRunState | str, new: DagRunState | str,
+                               **fields: Any) -> bool:
+        """Like set_run_state, with the wider table of what a person (CLI, UI, API) may do."""
+        check_manual_run_transition(expected, new)
+        return self._cas_run(run, expected, new, fields)
+
+    def _cas_run(self, run: RunKey, expected: DagRunState | str, new: DagRunState | str,
+                 fields: Mapping[str, Any]) -> bool:
+        _check_fields(fields, _RUN_WRITABLE, "dag_run")
+        with self._session() as s:
+            result = s.execute(
+                update(DagRunRow)
+                .where(DagRunRow.dag_id == run.dag_id, DagRunRow.run_id == run.run_id,
+                       DagRunRow.state == DagRunState(expected).value)
+                .values(state=DagRunState(new).value, **fields)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _refuse_duplicate(s: Session, dag_id: str, run_id: str, logical_date: datetime) -> None:
+    clash = s.scalars(
+        select(DagRunRow).where(DagRunRow.dag_id == dag_id,
+                                (DagRunRow.run_id == run_id) | (DagRunRow.logical_date == logical_date))
+    ).first()
+    if clash is None:
+        return
+    if clash.run_id == run_id:
+        raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run with run_id {run_id!r}")
+    raise DagRunAlreadyExists(
+        f"DAG {dag_id!r} already has a run at logical date {logical_date.isoformat()} ({clash.run_id!r})")

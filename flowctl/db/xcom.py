@@ -1,0 +1,73 @@
+"""Store verbs for XCom: small JSON values tasks pass to each other.
+
+Values are stored as JSON; one bigger than ``[core] xcom_max_size`` bytes is
+refused with :class:`XComTooLargeError`. Must not import above ``db``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from flowctl.core.errors import FlowctlError, XComTooLargeError
+from flowctl.db.base import StoreCore
+from flowctl.db.records import RunKey, TaskInstanceKey, XComRecord, record_from
+from flowctl.db.tables import XComRow
+
+RETURN_VALUE = "return_value"
+
+
+def xcom_size(value: Any) -> int:
+    """Bytes the value takes as JSON; FlowctlError if it is not JSON-serializable."""
+    try:
+        return len(json.dumps(value).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise FlowctlError(f"XCom value is not JSON-serializable: {exc}") from None
+
+
+class XComVerbs(StoreCore):
+    """xcom_push, xcom_pull, list_xcoms, clear_xcoms."""
+
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any, now: datetime) -> None:
+        """Store (or replace) the value a task pushes under ``key``."""
+        size = xcom_size(value)
+        if size > self.xcom_max_size:
+            raise XComTooLargeError(
+                f"XCom {key!r} of task {ti.task_id!r} is {size} bytes, more than [core] xcom_max_size "
+                f"({self.xcom_max_size}); keep large data in external storage (or a custom XCom backend) "
+                f"and push a reference to it")
+        with self._session() as s:
+            s.execute(delete(XComRow).where(*_ti_xcom_where(ti), XComRow.key == key))
+            s.add(XComRow(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+                          key=key, value=value, timestamp=now))
+
+    def xcom_pull(self, run: RunKey, task_id: str, key: str = RETURN_VALUE, map_index: int = -1,
+                  default: Any = None) -> Any:
+        """The value ``task_id`` pushed under ``key`` in this run, or ``default``."""
+        query = select(XComRow.value).where(
+            XComRow.dag_id == run.dag_id, XComRow.run_id == run.run_id, XComRow.task_id == task_id,
+            XComRow.map_index == map_index, XComRow.key == key)
+        with self._read() as s:
+            found = s.execute(query).first()
+        return default if found is None else found[0]
+
+    def list_xcoms(self, run: RunKey, task_id: str | None = None) -> list[XComRecord]:
+        """Every XCom of a run (or of one task in it)."""
+        query = (select(XComRow).where(XComRow.dag_id == run.dag_id, XComRow.run_id == run.run_id)
+                 .order_by(XComRow.task_id, XComRow.map_index, XComRow.key))
+        if task_id is not None:
+            query = query.where(XComRow.task_id == task_id)
+        with self._read() as s:
+            return [record_from(XComRecord, r) for r in s.scalars(query).all()]
+
+    def clear_xcoms(self, ti: TaskInstanceKey) -> int:
+        """Delete a task instance's XComs (a new try starts clean); returns how many."""
+        with self._session() as s:
+            return int(s.execute(delete(XComRow).where(*_ti_xcom_where(ti))).rowcount)  # type: ignore[attr-defined]
+
+
+def _ti_xcom_where(ti: TaskInstanceKey) -> list[Any]:
+    return [XComRow.dag_id == ti.dag_id, XComRow.run_id == ti.run_id, XComRow.task_id == ti.task_id,
+            XComRow.map_index == ti.map_index]

@@ -1,0 +1,131 @@
+"""The Store's DAG and run verbs, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
+from flowctl.db.records import RunKey
+from flowctl.db.store import Store
+from tests.db.samples import FILE, T0, make_run, serialized
+
+
+def test_syncing_an_unchanged_dag_keeps_one_serialized_version(store: Store) -> None:
+    first = store.sync_dag(serialized(), FILE, T0)
+    again = store.sync_dag(serialized(), FILE, T0 + timedelta(minutes=1))
+    assert (first.id, first.version_number) == (again.id, 1)
+    assert store.get_dag("etl").last_parsed_time == T0 + timedelta(minutes=1)
+
+
+def test_syncing_a_changed_dag_adds_a_version_and_old_runs_keep_theirs(store: Store) -> None:
+    run = make_run(store)
+    new = store.sync_dag(serialized(tasks=("extract", "load", "report")), FILE, T0)
+    assert new.version_number == 2
+    assert store.latest_serialized_dag("etl").id == new.id
+    assert store.get_run("etl", run.run_id).serialized_dag_id != new.id
+    assert len(store.get_serialized_dag(run.serialized_dag_id or 0).data["tasks"]) == 2
+
+
+def test_the_dag_row_reflects_the_serialized_dag(store: Store) -> None:
+    store.sync_dag(serialized(is_paused_upon_creation=True), FILE, T0)
+    dag = store.get_dag("etl")
+    assert (dag.owners, dag.tags, dag.is_paused, dag.is_active, dag.fileloc) == ("data", ("daily",), True, True, FILE)
+
+
+def test_pausing_an_unknown_dag_names_it(store: Store) -> None:
+    with pytest.raises(DagNotFound, match="'nope'"):
+        store.set_paused("nope", True)
+
+
+def test_pausing_and_unpausing_a_dag(store: Store) -> None:
+    store.sync_dag(serialized(), FILE, T0)
+    store.set_paused("etl", True)
+    assert store.get_dag("etl").is_paused
+    store.set_paused("etl", False)
+    assert not store.get_dag("etl").is_paused
+
+
+def test_dags_of_vanished_files_become_inactive(store: Store) -> None:
+    store.sync_dag(serialized("a"), "/dags/a.py", T0)
+    store.sync_dag(serialized("b"), "/dags/b.py", T0)
+    assert store.mark_dags_inactive(["/dags/a.py"]) == 1
+    assert [d.dag_id for d in store.list_dags()] == ["a"]
+    assert [d.dag_id for d in store.list_dags(is_active=None)] == ["a", "b"]
+
+
+def test_import_errors_are_replaced_per_parsed_file(store: Store) -> None:
+    store.record_import_errors(["/dags/x.py"], {"/dags/x.py": "SyntaxError"}, T0)
+    assert [e.filename for e in store.list_import_errors()] == ["/dags/x.py"]
+    store.record_import_errors(["/dags/x.py"], {}, T0)
+    assert store.list_import_errors() == []
+
+
+def test_creating_a_run_creates_pending_task_instances_from_the_serialized_dag(store: Store) -> None:
+    run = make_run(store)
+    tis = store.list_task_instances(run.key)
+    assert [(t.task_id, t.state, t.try_number, t.max_tries, t.priority_weight) for t in tis] == [
+        ("extract", "pending", 0, 2, 3), ("load", "pending", 0, 2, 3)]
+    assert run.state == "queued" and run.logical_date == T0 and run.data_interval_end == T0 + timedelta(days=1)
+
+
+def test_a_duplicate_run_id_is_refused_by_name(store: Store) -> None:
+    run = make_run(store)
+    with pytest.raises(DagRunAlreadyExists, match=re.escape(run.run_id)):
+        store.create_run("etl", run.run_id, run_type="manual", logical_date=T0 + timedelta(hours=1), now=T0)
+
+
+def test_a_duplicate_logical_date_is_refused_naming_the_date(store: Store) -> None:
+    make_run(store)
+    with pytest.raises(DagRunAlreadyExists, match="2024-01-01T00:00:00"):
+        store.create_run("etl", "other", run_type="manual", logical_date=T0, now=T0)
+
+
+def test_a_run_of_a_never_parsed_dag_is_refused(store: Store) -> None:
+    with pytest.raises(DagNotFound, match="'ghost'"):
+        store.create_run("ghost", "r1", run_type="manual", logical_date=T0, now=T0)
+
+
+def test_an_unknown_run_type_is_refused(store: Store) -> None:
+    store.sync_dag(serialized(), FILE, T0)
+    with pytest.raises(ValueError, match="run_type"):
+        store.create_run("etl", "r1", run_type="cron", logical_date=T0, now=T0)
+
+
+def test_a_missing_run_is_reported_by_id(store: Store) -> None:
+    with pytest.raises(DagRunNotFound, match="'nope'"):
+        store.get_run("etl", "nope")
+
+
+def test_runs_are_listed_newest_first_and_filtered_by_state(store: Store) -> None:
+    runs = [make_run(store, day=d) for d in range(3)]
+    assert [r.run_id for r in store.list_runs("etl")] == [r.run_id for r in reversed(runs)]
+    assert store.set_run_state(runs[0].key, "queued", "running", start_date=T0)
+    assert [r.run_id for r in store.list_runs(state="running")] == [runs[0].run_id]
+
+
+def test_conf_round_trips_as_json(store: Store) -> None:
+    store.sync_dag(serialized(), FILE, T0)
+    run = store.create_run("etl", "m1", run_type="manual", logical_date=T0, now=T0, conf={"n": [1, 2]})
+    assert store.get_run("etl", "m1").conf == {"n": [1, 2]} and run.external_trigger
+
+
+def test_times_come_back_timezone_aware_utc(store: Store) -> None:
+    run = make_run(store)
+    fetched = store.get_run(run.dag_id, run.run_id)
+    assert fetched.logical_date.utcoffset() == timedelta(0) and fetched.queued_at == T0
+
+
+def test_next_dagrun_fields_are_stored(store: Store) -> None:
+    store.sync_dag(serialized(), FILE, T0)
+    store.set_next_dagrun("etl", T0, (T0, T0 + timedelta(days=1)), T0 + timedelta(days=1))
+    dag = store.get_dag("etl")
+    assert (dag.next_dagrun, dag.next_dagrun_create_after) == (T0, T0 + timedelta(days=1))
+
+
+def test_run_state_compare_and_set_reports_who_won(store: Store) -> None:
+    run = make_run(store)
+    assert store.set_run_state(RunKey("etl", run.run_id), "queued", "running")
+    assert not store.set_run_state(RunKey("etl", run.run_id), "queued", "running")
+    assert store.get_run("etl", run.run_id).state == "running"
