@@ -20,26 +20,8 @@ JOB_TYPES: frozenset[str] = frozenset({"scheduler", "worker", "triggerer", "dag_
 AUDIT_SOURCES: frozenset[str] = frozenset({"ui", "api", "cli", "scheduler", "task"})
 
 
-@dataclass(frozen=True, slots=True)
-class RunKey:
-    """Identifies one DAG run."""
-
-    dag_id: str
-    run_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskInstanceKey:
-    """Identifies one task instance (Airflow's TaskInstanceKey without try_number)."""
-
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int = -1
-
-    @property
-    def run_key(self) -> RunKey:
-        return RunKey(self.dag_id, self.run_id)
+# The keys live in core so executors and the scheduler share them without the db layer.
+from flowctl.core.keys import RunKey, TaskInstanceKey  # noqa: E402,F401
 
 
 @dataclass(frozen=True, slots=True)
