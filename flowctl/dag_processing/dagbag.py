@@ -19,7 +19,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from flowctl.dag_processing.discovery import keep_likely_dag_files, list_py_files
-from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
+from flowctl.dag_processing.loader import add_to_sys_path, format_import_error, load_dags_from_file
 from flowctl.settings import Settings
 
 EXAMPLES_FOLDER = Path(__file__).resolve().parents[2] / "dags_example"
@@ -125,7 +124,7 @@ class DagBag:
         except BaseException as exc:  # noqa: BLE001 - a bad file must not stop the others
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            self.import_errors[str(path)] = traceback.format_exc()
+            self.import_errors[str(path)] = format_import_error(exc, path)
             self._record_stat(path, started, [])
             return []
         bagged = [dag for dag in dags if self._bag(dag, path)]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-OUTPUT_TAIL_BYTES = 4000
+OUTPUT_TAIL_BYTES = 8000
 
 # Imported once by the slot so that each forked child starts warm.
 WARM_MODULES = (
@@ -71,13 +71,22 @@ def child_main(path: Path, dags_folder: Path | None, result_fd: int, output_fd: 
     faulthandler.enable(file=sys.stderr)
     try:
         payload: dict[str, Any] = {"dags": _serialize_file(path, dags_folder)}
-    except BaseException:  # noqa: BLE001 - process boundary: every failure becomes a record
-        payload = {"error": traceback.format_exc()}
+    except BaseException as exc:  # noqa: BLE001 - process boundary: every failure becomes a record
+        payload = {"error": _format_error(exc, path)}
     data = json.dumps(payload).encode("utf-8")
     _write_all(result_fd, data)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _format_error(exc: BaseException, path: Path) -> str:
+    try:
+        from flowctl.dag_processing.loader import format_import_error
+
+        return format_import_error(exc, path)
+    except BaseException:  # noqa: BLE001 - never lose the error while describing it
+        return traceback.format_exc()
 
 
 def _serialize_file(path: Path, dags_folder: Path | None) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,6 +71,9 @@ def dags_in_module(module: ModuleType, path: Path) -> list[Any]:
             found.setdefault(id(value), value)
     dags = list(found.values())
     for dag in dags:
+        validate = getattr(dag, "validate", None)
+        if callable(validate):
+            validate()  # a cycle or a bad timetable is an import error of the file
         try:
             dag.fileloc = str(path)
         except AttributeError:
@@ -89,3 +93,14 @@ def add_to_sys_path(folder: Path) -> None:
     text = str(folder)
     if folder.is_dir() and text not in sys.path:
         sys.path.append(text)
+
+
+def format_import_error(exc: BaseException, path: Path) -> str:
+    """The traceback of a failed import, starting at the DAG file's first frame (no flowctl frames)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != str(path):
+        tb = tb.tb_next
+    if tb is None:
+        return "".join(traceback.format_exception_only(type(exc), exc))
+    return "Traceback (most recent call last):\n" + "".join(
+        traceback.format_tb(tb) + traceback.format_exception_only(type(exc), exc))

@@ -79,7 +79,8 @@ def _mapping_spec(task: Any) -> dict[str, Any] | None:
         partial.pop(name, None)
     for name in TASK_CALLBACKS:
         partial.pop(name, None)
-    return {"partial": encode_value(partial), "expand": encode_value(expand)}
+    return {"partial": encode_value(partial), "expand": encode_value(expand),
+            "expand_kind": getattr(task, "expand_kind", "expand"), "expand_into": getattr(task, "expand_into", None)}
 
 
 def serialize_task(task: Any) -> dict[str, Any]:
@@ -158,7 +159,7 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
 
 def dag_hash(data: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of a serialized DAG."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

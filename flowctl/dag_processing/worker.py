@@ -12,21 +12,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 
 def parse_file(path: Path) -> dict[str, Any]:
     """The answer for one file: its serialized DAGs, or the import error."""
-    from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
+    from flowctl.dag_processing.loader import add_to_sys_path, format_import_error, load_dags_from_file
     from flowctl.dag_processing.serialization import serialize_dag
 
     add_to_sys_path(path.parent)
     try:
         dags = [serialize_dag(dag) for dag in load_dags_from_file(path)]
-    except BaseException:  # noqa: BLE001 - process boundary: every failure becomes a record
-        return {"path": str(path), "dags": [], "error": traceback.format_exc()}
+    except BaseException as exc:  # noqa: BLE001 - process boundary: every failure becomes a record
+        return {"path": str(path), "dags": [], "error": format_import_error(exc, path)}
     return {"path": str(path), "dags": dags, "error": None}
 
 
