@@ -360,6 +360,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('dag_id', 'run_id', 'task_id', 'map_index', 'key', name=op.f('uq_xcom_dag_id_run_id_task_id_map_index_key'))
     )
 
+    # Every task runs in a pool; Airflow's default_pool exists from the start.
+    slot_pool = sa.table("slot_pool", sa.column("pool", sa.String), sa.column("slots", sa.Integer),
+                         sa.column("description", sa.Text), sa.column("include_deferred", sa.Boolean))
+    op.bulk_insert(slot_pool, [{"pool": "default_pool", "slots": 128, "description": "Default pool",
+                                "include_deferred": False}])
+
 
 def downgrade() -> None:
     op.drop_table('xcom')
