@@ -280,7 +280,8 @@ def _pool_rows(ctx: CliContext, name: str | None) -> list[dict[str, Any]]:
 POOL_COLUMNS = ["pool", "slots", "running", "queued", "open_slots", "description"]
 
 
-@pools_group.command("set")
+# ignore_unknown_options: so that "-1" (unlimited) is read as SLOTS, not as an option.
+@pools_group.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("slots", type=int)
 @click.argument("description", default="")
