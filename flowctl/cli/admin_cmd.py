@@ -6,8 +6,10 @@ them, to a file readable by its owner alone. Users live in ``users_cmd``.
 """
 from __future__ import annotations
 
+import getpass
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,15 @@ from flowctl.core.errors import ConnectionNotFound, FlowctlError, PoolNotFound, 
 from flowctl.core.masking import REDACTED
 
 STDOUT = "-"
+
+
+def audit(ctx: CliContext, event: str, **extra: Any) -> None:
+    """Record who changed what from the CLI (never a secret: callers pass names only)."""
+    try:
+        owner = getpass.getuser()
+    except (KeyError, OSError):
+        owner = None
+    ctx.store.audit(event, now=datetime.now(timezone.utc), source="cli", owner=owner, extra=extra or None)
 
 
 def _read_json_object(path: str, what: str) -> dict[str, Any]:
@@ -88,6 +99,7 @@ def variables_set(ctx: CliContext, key: str, value: str, description: str | None
         except ValueError as exc:
             raise FlowctlError(f"VALUE is not valid JSON: {exc}") from None
     ctx.store.set_variable(key, value, description)
+    audit(ctx, "variable.set", key=key)
     click.echo(f"Variable {key} set")
 
 
@@ -98,6 +110,7 @@ def variables_delete(ctx: CliContext, key: str) -> None:
     """Delete a variable."""
     if not ctx.store.delete_variable(key):
         raise VariableNotFound(f"variable {key!r} does not exist")
+    audit(ctx, "variable.delete", key=key)
     click.echo(f"Variable {key} deleted")
 
 
@@ -116,6 +129,7 @@ def variables_list(ctx: CliContext, output: str) -> None:
 def variables_import(ctx: CliContext, file: str) -> None:
     """Set every variable of a JSON object file ({"key": value, ...}; '-' reads stdin)."""
     count = ctx.store.import_variables(_read_json_object(file, "variables"))
+    audit(ctx, "variable.import", count=count)
     click.echo(f"{count} variable(s) imported")
 
 
@@ -161,6 +175,7 @@ def connections_group() -> None:
 def connections_add(ctx: CliContext, conn_id: str, **fields: Any) -> None:
     """Add a connection from a URI, a JSON object, or --conn-* fields."""
     ctx.store.add_connection(_connection_from_options(conn_id, fields))
+    audit(ctx, "connection.add", conn_id=conn_id)
     click.echo(f"Successfully added `conn_id`={conn_id}")
 
 
@@ -212,6 +227,7 @@ def connections_delete(ctx: CliContext, conn_id: str) -> None:
     """Delete a connection."""
     if not ctx.store.delete_connection(conn_id):
         raise ConnectionNotFound(f"the conn_id {conn_id!r} is not defined")
+    audit(ctx, "connection.delete", conn_id=conn_id)
     click.echo(f"Successfully deleted connection with `conn_id`={conn_id}")
 
 
@@ -238,6 +254,7 @@ def connections_import(ctx: CliContext, file: str, overwrite: bool) -> None:
             ctx.store.upsert_connection(conn)
         else:
             ctx.store.add_connection(conn)
+    audit(ctx, "connection.import", conn_ids=[c.conn_id for c in conns])
     click.echo(f"{len(conns)} connection(s) imported")
 
 
@@ -292,6 +309,7 @@ def pools_set(ctx: CliContext, name: str, slots: int, description: str, include_
               output: str) -> None:
     """Create or update a pool (SLOTS -1 = unlimited)."""
     ctx.store.set_pool(name, slots, description, include_deferred)
+    audit(ctx, "pool.set", pool=name, slots=slots)
     emit(_pool_rows(ctx, name), output, POOL_COLUMNS)
 
 
@@ -312,6 +330,7 @@ def pools_delete(ctx: CliContext, name: str) -> None:
     """Delete a pool (default_pool cannot be deleted)."""
     if not ctx.store.delete_pool(name):
         raise PoolNotFound(f"pool {name!r} does not exist")
+    audit(ctx, "pool.delete", pool=name)
     click.echo(f"Pool {name} deleted")
 
 
@@ -333,6 +352,7 @@ def pools_import(ctx: CliContext, file: str) -> None:
         if not isinstance(spec, dict) or not isinstance(spec.get("slots"), int):
             raise FlowctlError(f"pool {name!r} in {file}: expected an object with a whole number 'slots'")
         ctx.store.set_pool(name, spec["slots"], spec.get("description") or "", bool(spec.get("include_deferred")))
+    audit(ctx, "pool.import", pools=sorted(data))
     click.echo(f"{len(data)} pool(s) imported")
 
 
@@ -355,4 +375,5 @@ def pools_export(ctx: CliContext, file: str) -> None:
 def rotate_fernet_key(ctx: CliContext) -> None:
     """Re-encrypt every secret with the first key of [core] fernet_key ("new,old")."""
     count = ctx.store.rotate_fernet_key()
+    audit(ctx, "fernet_key.rotate", count=count)
     click.echo(f"{count} secret(s) re-encrypted with the first fernet key")

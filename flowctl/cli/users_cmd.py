@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import click
 
+from flowctl.cli.admin_cmd import audit
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
 from flowctl.core.errors import UserNotFound
 
@@ -57,6 +58,7 @@ def users_create(ctx: CliContext, username: str, email: str | None, firstname: s
     secret, generated = _choose_password(password, random_pw)
     new = NewUser(username=username, email=email, first_name=firstname, last_name=lastname, role=role)
     user = ctx.store.create_user(new, secret, datetime.now(timezone.utc))
+    audit(ctx, "user.create", username=username, role=role)
     click.echo(f"User {user.username} created with role {', '.join(user.roles)}")
     if generated:
         click.echo(f"Password (shown only now): {secret}")
@@ -80,6 +82,7 @@ def users_delete(ctx: CliContext, username: str) -> None:
     """Delete a user."""
     if not ctx.store.delete_user(username):
         raise UserNotFound(f"user {username!r} does not exist")
+    audit(ctx, "user.delete", username=username)
     click.echo(f"User {username} deleted")
 
 
@@ -92,6 +95,7 @@ def users_reset_password(ctx: CliContext, username: str, password: str | None, r
     ctx.store.get_user(username)  # fail before prompting for a password nobody can use
     secret, generated = _choose_password(password, random_pw)
     ctx.store.reset_password(username, secret)
+    audit(ctx, "user.reset_password", username=username)
     click.echo(f"Password of {username} reset")
     if generated:
         click.echo(f"Password (shown only now): {secret}")
@@ -104,4 +108,5 @@ def users_reset_password(ctx: CliContext, username: str, password: str | None, r
 def users_add_role(ctx: CliContext, username: str, role: str) -> None:
     """Give a user one more role."""
     user = ctx.store.add_role(username, role)
+    audit(ctx, "user.add_role", username=username, role=role)
     click.echo(f"User {username} now has role(s) {', '.join(user.roles)}")

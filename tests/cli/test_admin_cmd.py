@@ -235,3 +235,11 @@ def test_without_a_fernet_key_adding_a_password_says_to_run_db_init(home: Path, 
     monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", "")
     code, _, err = _run(capsys, "connections", "add", "c", "--conn-uri", "http://u:pw@h")
     assert code == 1 and "flowctl db init" in err and err.count("\n") == 1
+
+
+def test_changes_are_written_to_the_audit_log_without_secrets(home: Path, capsys: Out) -> None:
+    _run(capsys, "connections", "add", "c", "--conn-uri", "http://u:audit-pw-1@h")
+    _run(capsys, "variables", "set", "k", "audit-value-1")
+    rows = _raw("SELECT event, source, extra FROM log ORDER BY id")
+    assert [(e, s) for e, s, _ in rows] == [("connection.add", "cli"), ("variable.set", "cli")]
+    assert all("audit-pw-1" not in (x or "") and "audit-value-1" not in (x or "") for _, _, x in rows)
