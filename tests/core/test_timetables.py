@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowctl.core.errors import DagDefinitionError
+from flowctl.core.timetables.cronexpr import CronExpression
 from flowctl.core.timetables import (
     ContinuousTimetable,
     CronDataIntervalTimetable,
@@ -360,6 +361,36 @@ def test_a_null_schedule_never_runs_by_itself_and_manual_runs_are_exact() -> Non
     assert runs(NullTimetable(), utc(2024, 1, 1), 3) == []
     assert NullTimetable().infer_manual_data_interval(run_after=utc(2024, 1, 1)) == (
         DataInterval.exact(utc(2024, 1, 1)))
+
+
+# --- cron expressions (checked against croniter as an independent oracle) -------------
+
+ORACLE_CRONS = ["0 * * * *", "*/20 * * * *", "30 1 * * *", "0 0 1 */3 *", "45 1,2 * * 1-5",
+                "0 0 29 2 *", "5 4 13 * fri", "0 9-17/2 * jan-mar mon-fri", "0 0 1,15 * 3",
+                "* * * * *", "59 23 31 12 *", "0 12 * * 7", "3/7 * * * *", "0 0 * * 5-7"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(cron=st.sampled_from(ORACLE_CRONS),
+       moment=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)))
+def test_cron_expressions_step_like_croniter(cron: str, moment: datetime) -> None:
+    expression = CronExpression.parse(cron)
+    assert expression.next_wall(moment) == croniter(cron, moment).get_next(datetime)
+    assert expression.prev_wall(moment) == croniter(cron, moment).get_prev(datetime)
+    minute = moment.replace(second=0, microsecond=0)
+    assert expression.matches(minute) == croniter.match(cron, minute)
+
+
+@pytest.mark.parametrize("text", ["0 25 * * *", "* * *", "a b c d e", "*/0 * * * *",
+                                  "1-x * * * *", "0 0 L * *", "5-1 * * * *"])
+def test_malformed_cron_expressions_are_refused_with_their_text(text: str) -> None:
+    with pytest.raises(DagDefinitionError, match="invalid cron expression"):
+        CronExpression.parse(text)
+
+
+def test_a_cron_expression_that_never_fires_is_refused() -> None:
+    with pytest.raises(DagDefinitionError, match="never fires"):
+        timetable_from_schedule("0 0 30 2 *")
 
 
 # --- properties ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Owns the schedule model (Airflow 2 semantics) and the translation of a DAG's
 ``schedule`` argument into a Timetable. Pure: must not import anything outside
-``flowctl.core``, croniter, pendulum and dateutil.
+``flowctl.core``, the standard library and dateutil.
 """
 from __future__ import annotations
 

@@ -12,19 +12,21 @@ strictly increasing set of UTC instants:
   jump (02:30 -> 03:30), a wall time repeated by fall-back runs on its first
   occurrence only.
 
-Pure: imports croniter and pendulum (time-zone data) only, no I/O.
+Time zones come from the standard library's zoneinfo (the same IANA data
+pendulum uses; pendulum Timezone objects are accepted wherever a zone is).
+Pure apart from zoneinfo reading the tz database once per zone; standard
+library and flowctl.core only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Iterator
-
-import pendulum
-from croniter import croniter
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timetables.base import UTC, to_utc
+from flowctl.core.timetables.cronexpr import CronExpression
 
 #: Cron presets Airflow accepts, as cron expressions.
 CRON_PRESETS: dict[str, str] = {
@@ -56,17 +58,16 @@ def zone_name(zone: str | tzinfo) -> str:
 def load_zone(name: str) -> tzinfo:
     """The tzinfo for an IANA name; DagDefinitionError if unknown."""
     try:
-        return pendulum.timezone(name)
-    except Exception as exc:  # pendulum raises its own InvalidTimezone type
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
         raise DagDefinitionError(f"unknown time zone {name!r}") from exc
 
 
-def validate_cron(expression: str) -> str:
-    """Return the cron expression for ``expression`` (presets expanded) or raise."""
-    cron = CRON_PRESETS.get(expression, expression)
-    if not croniter.is_valid(cron) or len(cron.split()) != 5:
-        raise DagDefinitionError(f"invalid cron expression {expression!r} for schedule")
-    return cron
+def parse_cron(expression: str) -> CronExpression:
+    """Parse a cron expression or preset; DagDefinitionError naming it if invalid."""
+    if expression.startswith("@") and expression not in CRON_PRESETS:
+        raise DagDefinitionError(f"unknown schedule preset {expression!r}")
+    return CronExpression.parse(CRON_PRESETS.get(expression, expression))
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,21 @@ class CronSchedule:
 
     expression: str
     zone_name: str = "UTC"
-    cron: str = field(init=False)
+    cron: CronExpression = field(init=False, compare=False)
     zone: tzinfo = field(init=False, compare=False)
     every_hour: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cron", validate_cron(self.expression))
+        object.__setattr__(self, "cron", parse_cron(self.expression))
         object.__setattr__(self, "zone", load_zone(self.zone_name))
-        object.__setattr__(self, "every_hour", self.cron.split()[1] == "*")
+        object.__setattr__(self, "every_hour", len(self.cron.hours) == 24)
 
     def next_after(self, moment: datetime) -> datetime:
         """The first match strictly after ``moment``."""
         moment = to_utc(moment)
         offset = self._steady_offset(moment)
         if offset is not None:
-            wall = croniter(self.cron, moment.replace(tzinfo=None) + offset).get_next(datetime)
+            wall = self.cron.next_wall(moment.replace(tzinfo=None) + offset)
             hit = (wall - offset).replace(tzinfo=UTC)
             if self._steady_offset(hit) == offset:
                 return hit
@@ -100,7 +101,7 @@ class CronSchedule:
         moment = to_utc(moment)
         offset = self._steady_offset(moment)
         if offset is not None:
-            wall = croniter(self.cron, moment.replace(tzinfo=None) + offset).get_prev(datetime)
+            wall = self.cron.prev_wall(moment.replace(tzinfo=None) + offset)
             hit = (wall - offset).replace(tzinfo=UTC)
             if self._steady_offset(hit) == offset:
                 return hit
@@ -123,7 +124,7 @@ class CronSchedule:
                     best = hit
             if best is not None and wall > self._local(best) + _MARGIN:
                 return best
-        raise AssertionError("croniter iterators are infinite")
+        raise AssertionError("wall-clock iterators are infinite")
 
     def _scan_prev(self, moment: datetime) -> datetime:
         naive = self._local(moment)
@@ -134,7 +135,7 @@ class CronSchedule:
                     best = hit
             if best is not None and wall < self._local(best) - _MARGIN:
                 return best
-        raise AssertionError("croniter iterators are infinite")
+        raise AssertionError("wall-clock iterators are infinite")
 
     def align_next(self, moment: datetime) -> datetime:
         """``moment`` if it matches, else the next match."""
@@ -153,15 +154,16 @@ class CronSchedule:
         return to_utc(moment).astimezone(self.zone).replace(tzinfo=None)
 
     def _walls_from(self, start: datetime) -> Iterator[datetime]:
-        # croniter excludes its start time; a second earlier includes it.
-        it = croniter(self.cron, start - timedelta(seconds=1))
+        wall = start - timedelta(seconds=1)  # so that ``start`` itself is included
         while True:
-            yield it.get_next(datetime)
+            wall = self.cron.next_wall(wall)
+            yield wall
 
     def _walls_back_from(self, start: datetime) -> Iterator[datetime]:
-        it = croniter(self.cron, start + timedelta(seconds=1))
+        wall = start + timedelta(seconds=1)
         while True:
-            yield it.get_prev(datetime)
+            wall = self.cron.prev_wall(wall)
+            yield wall
 
     def _instants(self, wall: datetime) -> list[datetime]:
         """The UTC instants a local wall time stands for under this schedule's DST policy."""

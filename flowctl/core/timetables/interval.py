@@ -2,7 +2,7 @@
 
 Owns CronDataIntervalTimetable (Airflow's default for cron strings and
 presets) and DeltaDataIntervalTimetable (a ``timedelta`` schedule). Pure:
-must not import anything outside ``flowctl.core``, croniter, pendulum and
+must not import anything outside ``flowctl.core``, the standard library and
 dateutil.
 """
 from __future__ import annotations
