@@ -107,3 +107,18 @@ def _variants(secret: str) -> set[str]:
     if quoted != secret:
         found.add(quoted)
     return found
+
+
+# One masker per process: secrets read through Variable and Connection are added here,
+# and the task runner's log handler redacts with it (Airflow: ``mask_secret``).
+_PROCESS_MASKER = SecretsMasker()
+
+
+def process_masker() -> SecretsMasker:
+    """The masker shared by this process."""
+    return _PROCESS_MASKER
+
+
+def mask_secret(secret: Any, name: str | None = None) -> None:
+    """Redact ``secret`` from this process's logs from now on (Airflow's ``mask_secret``)."""
+    _PROCESS_MASKER.add_mask(secret, name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from flowctl.core import connection as records
 from flowctl.core.errors import ConnectionNotFound
+from flowctl.core.masking import mask_secret
 
 ENV_PREFIXES = ("FLOWCTL_CONN_", "AIRFLOW_CONN_")
 
@@ -83,15 +84,17 @@ class Connection:
     @classmethod
     def get_connection_from_secrets(cls, conn_id: str) -> Connection:
         """The connection from the environment, else the metadata database; ConnectionNotFound else."""
-        from_env = _from_environment(conn_id)
-        if from_env is not None:
-            return cls.from_record(from_env)
-        from flowctl.models.variable import get_variable_backend
+        record = _from_environment(conn_id)
+        if record is None:
+            from flowctl.models.variable import get_variable_backend
 
-        try:
-            return cls.from_record(get_variable_backend().get_connection(conn_id))
-        except ConnectionNotFound:
-            raise ConnectionNotFound(f"The conn_id `{conn_id}` isn't defined") from None
+            try:
+                record = get_variable_backend().get_connection(conn_id)
+            except ConnectionNotFound:
+                raise ConnectionNotFound(f"The conn_id `{conn_id}` isn't defined") from None
+        if record.password:
+            mask_secret(record.password)
+        return cls.from_record(record)
 
 
 def _from_environment(conn_id: str) -> records.Connection | None:

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Protocol
 
 from flowctl.core.errors import VariableNotFound
+from flowctl.core.masking import mask_secret, should_mask
 
 ENV_PREFIXES = ("FLOWCTL_VAR_", "AIRFLOW_VAR_")
 
@@ -89,6 +90,8 @@ class Variable:
                 if default_var is NO_DEFAULT:
                     raise VariableNotFound(f"Variable {key} does not exist") from None
                 return default_var
+        if value is not None and should_mask(key):
+            mask_secret(value, key)
         if deserialize_json and value is not None:
             return json.loads(value)
         return value

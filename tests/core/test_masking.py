@@ -73,3 +73,10 @@ def test_redact_masks_values_under_sensitive_keys_and_secrets_inside_strings() -
 
 def test_redact_leaves_empty_sensitive_values_alone() -> None:
     assert SecretsMasker().redact({"password": "", "token": None}) == {"password": "", "token": None}
+
+
+def test_mask_secret_adds_to_the_process_masker() -> None:
+    from flowctl.core.masking import mask_secret, process_masker
+
+    mask_secret("process-wide-secret")
+    assert process_masker().redact_text("x process-wide-secret") == f"x {REDACTED}"

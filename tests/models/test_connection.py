@@ -55,3 +55,11 @@ def test_a_connection_is_read_from_the_store_decrypted(backend: Any) -> None:
 def test_a_missing_connection_raises_airflows_not_found_exception(backend: Any) -> None:
     with pytest.raises(AirflowNotFoundException, match="`nope` isn't defined"):
         Connection.get_connection_from_secrets("nope")
+
+
+def test_a_connection_password_is_masked_in_this_process_once_read(backend: Any) -> None:
+    from flowctl.core.masking import process_masker
+
+    backend.add_connection(Connection(conn_id="m", uri="http://u:mask-me-pw@h").to_record())
+    Connection.get_connection_from_secrets("m")
+    assert "mask-me-pw" not in process_masker().redact_text("login with mask-me-pw")

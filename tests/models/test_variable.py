@@ -61,3 +61,11 @@ def test_update_needs_an_existing_variable_and_delete_counts(backend: Any) -> No
     assert Variable.get("k") == "w"
     assert Variable.delete("k") == 1
     assert Variable.delete("k") == 0
+
+
+def test_a_variable_with_a_sensitive_key_is_masked_in_this_process(backend: Any) -> None:
+    from flowctl.core.masking import process_masker
+
+    Variable.set("service_api_key", "k-0123456789")
+    Variable.get("service_api_key")
+    assert process_masker().redact_text("calling with k-0123456789") == "calling with ***"
