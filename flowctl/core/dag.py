@@ -42,6 +42,9 @@ class DagContext:
     """The stack of DAGs opened with ``with DAG(...)``; operators created inside join the top one."""
 
     _stack: list[DAG] = []
+    #: DAGs whose ``with`` block closed (and ``auto_register`` is on), for the DAG file
+    #: processor: it collects these besides module globals, then clears the list.
+    autoregistered: list[DAG] = []
 
     @classmethod
     def push(cls, dag: DAG) -> None:
@@ -180,6 +183,7 @@ class DAG:
         self.tags: list[str] = list(tags or [])
         self.owner_links = dict(owner_links or {})
         self.fail_stop = fail_stop
+        self.auto_register = auto_register
         self.dag_display_name = dag_display_name
         self.task_dict: dict[str, Any] = {}
         self.task_group = TaskGroup.create_root(self)
@@ -193,6 +197,8 @@ class DAG:
 
     def __exit__(self, *exc: object) -> None:
         DagContext.pop()
+        if self.auto_register and self not in DagContext.autoregistered:
+            DagContext.autoregistered.append(self)
 
     # --- settings -----------------------------------------------------------------
     @property

@@ -32,6 +32,10 @@ class DependencyMixin:
     def set_downstream(self, other: Relatable) -> None:
         """Make every node in ``other`` run after this one."""
         for node in as_nodes(other):
+            receive = getattr(node, "receive_upstream", None)
+            if receive is not None:  # an edge modifier such as Label
+                receive(self)
+                continue
             for leaf in self.edge_leaves():
                 for root in node.edge_roots():
                     leaf.link_downstream(root)

@@ -1,0 +1,1 @@
+"""Hooks: client-side connectors to external systems (Airflow path ``flowctl.hooks.*``)."""

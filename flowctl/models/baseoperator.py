@@ -1,0 +1,7 @@
+"""Airflow-compatible path ``flowctl.models.baseoperator``."""
+from __future__ import annotations
+
+from flowctl.core.baseoperator import BaseOperator
+from flowctl.core.dependencies import chain, cross_downstream
+
+__all__ = ["BaseOperator", "chain", "cross_downstream"]

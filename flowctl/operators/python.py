@@ -1,0 +1,204 @@
+"""Python callables as tasks: PythonOperator, BranchPythonOperator, ShortCircuitOperator.
+
+Context passing (as Airflow): the callable receives ``op_args`` positionally,
+``op_kwargs`` by name, and every template-context key it names as a parameter
+(or all of them when it takes ``**kwargs``); ``op_kwargs`` win over context keys.
+``get_current_context()`` returns the context of the running callable.
+
+Contracts with the task runner's task-instance object (``context["ti"]``):
+branching calls ``ti.skip_except(task, follow_task_ids)`` (see operators/branch.py);
+short-circuiting calls ``ti.skip_downstream(task, respect_trigger_rules)``, and the
+runner skips :func:`short_circuit_skip_ids`; ``multiple_outputs`` tasks push each
+key with ``ti.xcom_push(key=..., value=...)`` (the runner pushes ``return_value``).
+
+Must not import flowctl.db, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from flowctl.core.baseoperator import BaseOperator
+from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError
+from flowctl.core.xcom_arg import resolve_value
+from flowctl.operators.branch import BranchMixIn
+
+log = logging.getLogger("flowctl.task")
+_CONTEXTS: list[Mapping[str, Any]] = []
+
+
+def get_current_context() -> Mapping[str, Any]:
+    """The template context of the task currently executing (Airflow's helper)."""
+    if not _CONTEXTS:
+        raise FlowctlError("get_current_context() works only while a task is running")
+    return _CONTEXTS[-1]
+
+
+@contextlib.contextmanager
+def current_context(context: Mapping[str, Any]) -> Iterator[None]:
+    """Make ``context`` what :func:`get_current_context` returns inside the block."""
+    _CONTEXTS.append(context)
+    try:
+        yield
+    finally:
+        _CONTEXTS.pop()
+
+
+def context_kwargs_for(
+    function: Callable[..., Any], op_args: Sequence[Any], op_kwargs: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments to call ``function`` with (context keys it accepts, then op_kwargs)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return {**context, **op_kwargs}
+    positional = [p.name for p in parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    taken = set(positional[: len(op_args)])
+    wanted = {
+        name: context[name]
+        for name, p in parameters.items()
+        if name in context and name not in taken and p.kind is not p.POSITIONAL_ONLY
+    }
+    return {**wanted, **op_kwargs}
+
+
+class PythonOperator(BaseOperator):
+    """Calls ``python_callable``; its return value becomes the task's XCom."""
+
+    template_fields: ClassVar[Sequence[str]] = ("templates_dict", "op_args", "op_kwargs")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"templates_dict": "json", "op_args": "py", "op_kwargs": "py"}
+    ui_color: ClassVar[str] = "#ffefeb"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Sequence[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: dict[str, Any] | None = None,
+        templates_exts: Sequence[str] | None = None,
+        show_return_value_in_logs: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(python_callable):
+            raise DagDefinitionError(f"python_callable of {self.task_id!r} is not callable")
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = templates_dict
+        if templates_exts:
+            self.template_ext = tuple(templates_exts)  # type: ignore[misc]
+        self.show_return_value_in_logs = show_return_value_in_logs
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        context = {**context, "templates_dict": self.templates_dict}
+        value = self.execute_callable(context)
+        if self.show_return_value_in_logs:
+            log.info("Done. Returned value was: %r", value)
+        else:
+            log.info("Done. Returned value not shown")
+        return value
+
+    def execute_callable(self, context: Mapping[str, Any]) -> Any:
+        """Call the callable with resolved arguments and the context it asks for."""
+        op_args = resolve_value(list(self.op_args), context)
+        op_kwargs = resolve_value(dict(self.op_kwargs), context)
+        kwargs = context_kwargs_for(self.python_callable, op_args, op_kwargs, context)
+        with current_context(context):
+            return self.python_callable(*op_args, **kwargs)
+
+
+class BranchPythonOperator(BranchMixIn, PythonOperator):
+    """The callable returns the task id(s) to follow; other direct downstream tasks are skipped."""
+
+    def choose_branch(self, context: Mapping[str, Any]) -> Any:
+        return PythonOperator.execute(self, context)
+
+    def execute(self, context: Mapping[str, Any]) -> list[str]:
+        return self.do_branch(context, self.choose_branch(context))
+
+
+def short_circuit_skip_ids(task: Any, respect_trigger_rules: bool) -> set[str]:
+    """Ids to skip when ``task`` short-circuits: direct downstream when trigger rules are
+    respected (they then decide further down), else everything downstream."""
+    if respect_trigger_rules or task.dag is None:
+        return set(task.downstream_task_ids)
+    return task.dag.get_downstream_task_ids(task.task_id)
+
+
+class ShortCircuitOperator(PythonOperator):
+    """Continue only if the callable returns a truthy value; otherwise skip downstream."""
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        condition = super().execute(context)
+        if condition:
+            log.info("Condition is true; downstream tasks proceed")
+            return condition
+        log.info("Condition is false; skipping downstream tasks")
+        context["ti"].skip_downstream(self, respect_trigger_rules=not self.ignore_downstream_trigger_rules)
+        return condition
+
+
+class DecoratedPythonOperator(PythonOperator):
+    """What ``@task`` builds; pushes each key of a dict result when ``multiple_outputs``."""
+
+    custom_operator_name: ClassVar[str] = "@task"
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        value = super().execute(context)
+        push_multiple_outputs(self, context, value)
+        return value
+
+
+def push_multiple_outputs(task: BaseOperator, context: Mapping[str, Any], value: Any) -> None:
+    """Push each key of ``value`` as its own XCom when the task has ``multiple_outputs``."""
+    if not task.multiple_outputs or value is None:
+        return
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise FlowctlError(f"task {task.task_id!r} has multiple_outputs but returned {type(value).__name__}, not a dict with str keys")
+    for key, item in value.items():
+        context["ti"].xcom_push(key=key, value=item)
+
+
+class DecoratedBranchOperator(BranchPythonOperator):
+    """What ``@task.branch`` builds."""
+
+    custom_operator_name: ClassVar[str] = "@task.branch"
+
+
+class DecoratedShortCircuitOperator(ShortCircuitOperator):
+    """What ``@task.short_circuit`` builds."""
+
+    custom_operator_name: ClassVar[str] = "@task.short_circuit"
+
+
+class _Unsupported:
+    flowctl_way = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotSupportedError(f"{type(self).__name__} is not supported by flowctl; {self.flowctl_way}")
+
+
+class PythonVirtualenvOperator(_Unsupported):
+    """Not supported: flowctl runs tasks in the worker's own environment."""
+
+    flowctl_way = "install the packages in the worker environment and use PythonOperator or @task"
+
+
+class ExternalPythonOperator(_Unsupported):
+    """Not supported: flowctl runs tasks in the worker's own environment."""
+
+    flowctl_way = "run the worker with that Python (or use BashOperator to call it) and use PythonOperator"
+
+
+class BranchPythonVirtualenvOperator(_Unsupported):
+    """Not supported, like PythonVirtualenvOperator."""
+
+    flowctl_way = "install the packages in the worker environment and use BranchPythonOperator"

@@ -1,0 +1,45 @@
+"""DateTimeSensor: wait until a (templated) point in time.
+
+``target_time`` is a datetime or a string (for example ``"{{ data_interval_end }}"``)
+parsed with pendulum; naive values are taken as UTC.
+Must not import flowctl.db, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from flowctl.core.errors import DagDefinitionError
+from flowctl.sensors.base import BaseSensorOperator
+
+
+def parse_target_time(value: str | datetime) -> datetime:
+    """An aware datetime from a datetime or an ISO-8601 string."""
+    if isinstance(value, str):
+        import pendulum
+
+        value = pendulum.parse(value, tz="UTC")  # type: ignore[assignment]
+    if not isinstance(value, datetime):
+        raise DagDefinitionError(f"target_time must be a datetime or a string, got {value!r}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class DateTimeSensor(BaseSensorOperator):
+    """Succeeds once ``target_time`` has passed."""
+
+    template_fields: ClassVar[Sequence[str]] = ("target_time",)
+
+    def __init__(self, *, target_time: str | datetime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(target_time, (str, datetime)):
+            raise DagDefinitionError(
+                f"target_time of {self.task_id!r} must be a datetime or a string, got {type(target_time).__name__}"
+            )
+        self.target_time = target_time.isoformat() if isinstance(target_time, datetime) else target_time
+
+    def poke(self, context: Mapping[str, Any]) -> bool:
+        return self.clock() >= parse_target_time(self.target_time)
+
+
+DateTimeSensorAsync = DateTimeSensor

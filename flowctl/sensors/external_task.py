@@ -1,0 +1,119 @@
+"""ExternalTaskSensor: wait for a task (or a whole run) of another DAG.
+
+Contract with the task runner: it injects ``context["external_state_lookup"]``,
+a callable ``lookup(dag_id, task_ids, logical_date) -> list[str | None]`` that
+returns the state of each listed task instance of the other DAG's run at
+``logical_date`` (``task_ids`` None: a one-element list with that run's state;
+an empty list when the run does not exist). The sensor compares those states
+with ``allowed_states`` / ``failed_states`` / ``skipped_states``.
+
+The date looked at is this run's ``logical_date`` shifted back by
+``execution_delta``, or ``execution_date_fn(logical_date, context)``.
+Must not import flowctl.db, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, TaskSkipped
+from flowctl.sensors.base import BaseSensorOperator
+
+StateLookup = Callable[[str, "list[str] | None", datetime], "list[str | None]"]
+
+
+def external_verdict(
+    states: Sequence[str | None], expected: int, allowed: Iterable[str], failed: Iterable[str], skipped: Iterable[str]
+) -> str:
+    """``"failed"``, ``"skipped"``, ``"done"`` or ``"wait"`` for the observed states."""
+    failed, skipped, allowed = set(failed), set(skipped), set(allowed)
+    if any(state in failed for state in states):
+        return "failed"
+    if states and len(states) >= expected and all(state in skipped for state in states):
+        return "skipped"
+    if len(states) >= expected and all(state in allowed for state in states):
+        return "done"
+    return "wait"
+
+
+class ExternalTaskSensor(BaseSensorOperator):
+    """Succeeds when the external tasks (or DAG run) reached one of ``allowed_states``."""
+
+    template_fields: ClassVar[Sequence[str]] = ("external_dag_id", "external_task_id", "external_task_ids")
+    ui_color: ClassVar[str] = "#4db7db"
+
+    def __init__(
+        self,
+        *,
+        external_dag_id: str,
+        external_task_id: str | None = None,
+        external_task_ids: Sequence[str] | None = None,
+        external_task_group_id: str | None = None,
+        allowed_states: Iterable[str] | None = None,
+        skipped_states: Iterable[str] | None = None,
+        failed_states: Iterable[str] | None = None,
+        execution_delta: timedelta | None = None,
+        execution_date_fn: Callable[..., datetime] | None = None,
+        check_existence: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if external_task_id is not None and external_task_ids is not None:
+            raise DagDefinitionError("pass only one of external_task_id and external_task_ids")
+        if execution_delta is not None and execution_date_fn is not None:
+            raise DagDefinitionError("pass only one of execution_delta and execution_date_fn")
+        if external_task_group_id is not None:
+            raise NotSupportedError("external_task_group_id is not supported; list the tasks in external_task_ids")
+        self.external_dag_id = external_dag_id
+        self.external_task_id = external_task_id
+        self.external_task_ids = list(external_task_ids) if external_task_ids is not None else None
+        self.allowed_states = list(allowed_states or ["success"])
+        self.skipped_states = list(skipped_states or [])
+        self.failed_states = list(failed_states or [])
+        self.execution_delta = execution_delta
+        self.execution_date_fn = execution_date_fn
+        self.check_existence = check_existence
+
+    def task_ids_to_watch(self) -> list[str] | None:
+        """The external task ids, or None to watch the whole run."""
+        if self.external_task_id is not None:
+            return [self.external_task_id]
+        return self.external_task_ids
+
+    def date_to_watch(self, context: Mapping[str, Any]) -> datetime:
+        """The logical date of the external run to look at."""
+        logical_date = context["logical_date"]
+        if self.execution_delta is not None:
+            return logical_date - self.execution_delta
+        if self.execution_date_fn is not None:
+            if len(inspect.signature(self.execution_date_fn).parameters) >= 2:
+                return self.execution_date_fn(logical_date, context)
+            return self.execution_date_fn(logical_date)
+        return logical_date
+
+    def poke(self, context: Mapping[str, Any]) -> bool:
+        lookup = context.get("external_state_lookup")
+        if lookup is None:
+            raise FlowctlError("ExternalTaskSensor needs context['external_state_lookup'], which the flowctl task runner provides")
+        task_ids = self.task_ids_to_watch()
+        states = list(lookup(self.external_dag_id, task_ids, self.date_to_watch(context)))
+        if self.check_existence and not states:
+            raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
+        verdict = external_verdict(states, len(task_ids or [None]), self.allowed_states, self.failed_states, self.skipped_states)
+        if verdict == "failed":
+            message = f"external {self.external_dag_id!r} tasks {task_ids} ended in a failed state: {states}"
+            if self.soft_fail:
+                raise TaskSkipped(message)
+            raise FlowctlError(message)
+        if verdict == "skipped":
+            raise TaskSkipped(f"external {self.external_dag_id!r} tasks {task_ids} were skipped")
+        return verdict == "done"
+
+
+class ExternalTaskMarker:
+    """Not supported: clearing across DAGs is done with ``flowctl tasks clear`` per DAG."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotSupportedError("ExternalTaskMarker is not supported; clear the other DAG with `flowctl tasks clear`")

@@ -1,0 +1,61 @@
+"""FileSensor: wait until a file (or a glob match) exists.
+
+``filepath`` is joined to the ``path`` in the extra of connection ``fs_conn_id``
+when a connection resolver is installed and the connection exists; otherwise it
+is used as is. A matching directory counts when it contains a file (at any
+depth). Must not import flowctl.db, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from flowctl.core.errors import NotFoundError
+from flowctl.hooks.base import BaseHook, get_connection_resolver
+from flowctl.sensors.base import BaseSensorOperator
+
+log = logging.getLogger("flowctl.task")
+
+
+def base_path_for(conn_id: str) -> str:
+    """The ``path`` extra of a filesystem connection, or ``""``."""
+    if get_connection_resolver() is None:
+        return ""
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except NotFoundError:
+        return ""
+    extra = getattr(connection, "extra_dejson", None) or {}
+    return str(extra.get("path", ""))
+
+
+def path_has_files(pattern: str, recursive: bool) -> bool:
+    """Whether ``pattern`` matches a file or a directory containing a file."""
+    for path in glob.glob(pattern, recursive=recursive):
+        if os.path.isfile(path):
+            return True
+        for _, _, files in os.walk(path):
+            if files:
+                return True
+    return False
+
+
+class FileSensor(BaseSensorOperator):
+    """Succeeds once ``filepath`` exists (glob patterns allowed)."""
+
+    template_fields: ClassVar[Sequence[str]] = ("filepath",)
+    ui_color: ClassVar[str] = "#91818a"
+
+    def __init__(self, *, filepath: str, fs_conn_id: str = "fs_default", recursive: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filepath = filepath
+        self.fs_conn_id = fs_conn_id
+        self.recursive = recursive
+
+    def poke(self, context: Mapping[str, Any]) -> bool:
+        full_path = os.path.join(base_path_for(self.fs_conn_id), self.filepath)
+        log.info("Poking for file %s", full_path)
+        return path_has_files(full_path, self.recursive)
