@@ -129,6 +129,10 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
                 raise DagDefinitionError(f"schedule interval must be positive, got {delta}")
         elif relativedelta is None or not isinstance(delta, relativedelta):
             raise DagDefinitionError(f"schedule must be a timedelta, got {delta!r}")
+        elif delta != relativedelta(**_relativedelta_fields(delta)) or not _forward(delta):
+            raise DagDefinitionError(
+                f"relativedelta schedule {delta!r} must only move forward by relative amounts"
+            )
         self._delta = delta
 
     @property
@@ -166,3 +170,9 @@ _RELATIVE_FIELDS = ("years", "months", "days", "hours", "minutes", "seconds", "m
 
 def _relativedelta_fields(delta: Any) -> dict[str, int]:
     return {name: getattr(delta, name) for name in _RELATIVE_FIELDS if getattr(delta, name)}
+
+
+def _forward(delta: Any) -> bool:
+    return all(getattr(delta, name) >= 0 for name in _RELATIVE_FIELDS) and any(
+        getattr(delta, name) for name in _RELATIVE_FIELDS
+    )
