@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests.db_fixtures import (  # noqa: F401  (pytest finds fixtures by name)
-    _pg_template,
+    _pg_session_db,
     _sqlite_template,
     migrated_pg_url,
     migrated_sqlite_url,

@@ -1,0 +1,83 @@
+"""XCom, job heartbeats and the audit log, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flowctl.core.errors import FlowctlError, JobNotFound, XComTooLargeError
+from flowctl.db.store import Store
+from tests.db.samples import T0, make_run, ti_key
+
+
+def test_an_xcom_round_trips_as_json(store: Store) -> None:
+    run = make_run(store)
+    store.xcom_push(ti_key(run), "return_value", {"rows": [1, 2], "ok": True}, T0)
+    assert store.xcom_pull(run.key, "extract") == {"rows": [1, 2], "ok": True}
+
+
+def test_pushing_the_same_key_again_replaces_the_value(store: Store) -> None:
+    run = make_run(store)
+    store.xcom_push(ti_key(run), "n", 1, T0)
+    store.xcom_push(ti_key(run), "n", 2, T0)
+    assert store.xcom_pull(run.key, "extract", "n") == 2
+    assert len(store.list_xcoms(run.key)) == 1
+
+
+def test_a_missing_xcom_returns_the_default(store: Store) -> None:
+    run = make_run(store)
+    assert store.xcom_pull(run.key, "extract", default="none") == "none"
+
+
+def test_an_xcom_over_the_size_limit_is_refused_pointing_at_the_option(store: Store) -> None:
+    run = make_run(store)
+    store.xcom_max_size = 100
+    with pytest.raises(XComTooLargeError, match="xcom_max_size"):
+        store.xcom_push(ti_key(run), "big", "x" * 200, T0)
+
+
+def test_a_value_that_is_not_json_is_refused(store: Store) -> None:
+    run = make_run(store)
+    with pytest.raises(FlowctlError, match="JSON"):
+        store.xcom_push(ti_key(run), "obj", object(), T0)
+
+
+def test_clearing_a_task_instances_xcoms_leaves_others(store: Store) -> None:
+    run = make_run(store)
+    store.xcom_push(ti_key(run), "a", 1, T0)
+    store.xcom_push(ti_key(run, "load"), "b", 2, T0)
+    assert store.clear_xcoms(ti_key(run)) == 1
+    assert [x.task_id for x in store.list_xcoms(run.key)] == ["load"]
+
+
+def test_a_job_heartbeats_until_it_ends(store: Store) -> None:
+    job = store.create_job("scheduler", "host", 10, T0)
+    assert store.heartbeat_job(job.id, T0 + timedelta(seconds=5))
+    assert store.get_job(job.id).latest_heartbeat == T0 + timedelta(seconds=5)
+    assert store.end_job(job.id, "success", T0 + timedelta(seconds=6))
+    assert not store.heartbeat_job(job.id, T0 + timedelta(seconds=7))
+
+
+def test_live_jobs_are_found_by_recent_heartbeat(store: Store) -> None:
+    old = store.create_job("worker", "a", 1, T0)
+    new = store.create_job("worker", "b", 2, T0 + timedelta(minutes=5))
+    found = store.list_jobs("worker", "running", heartbeat_after=T0 + timedelta(minutes=1))
+    assert [j.id for j in found] == [new.id] and old.id != new.id
+
+
+def test_a_missing_job_is_reported_by_id(store: Store) -> None:
+    with pytest.raises(JobNotFound, match="999"):
+        store.get_job(999)
+
+
+def test_audit_rows_record_who_did_what_from_where(store: Store) -> None:
+    store.audit("trigger", now=T0, source="cli", owner="ana", dag_id="etl", extra={"conf": {}})
+    store.audit("pause", now=T0 + timedelta(seconds=1), source="ui", owner="bo", dag_id="etl")
+    rows = store.list_audit(dag_id="etl")
+    assert [(r.event, r.owner, r.source) for r in rows] == [("pause", "bo", "ui"), ("trigger", "ana", "cli")]
+    assert rows[1].extra == '{"conf": {}}'
+
+
+def test_an_unknown_audit_source_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="source"):
+        store.audit("x", now=T0, source="email")
