@@ -1,0 +1,140 @@
+"""Store verbs the task runner needs beyond the shared ones: start and finish a try, skips, context.
+
+``start_try`` is the runner's claim: ``queued -> running`` as one compare-and-set
+that also matches the try_number the workload was queued with (a stale
+workload — its try already claimed, or the task cleared and re-queued — wins
+nothing), increments try_number and returns the claimed row with its run.
+``finish_try`` writes the try's final state (again a compare-and-set from
+``running``) and copies the try into task_instance_history in the same
+transaction. Must not import above ``db``.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from flowctl.core.errors import TaskInstanceNotFound
+from flowctl.core.states import TaskInstanceState, check_ti_transition
+from flowctl.db.base import StoreCore
+from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
+from flowctl.db.runs import run_record
+from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
+from flowctl.db.task_instances import _upsert_history, ti_where
+from flowctl.db.xcom import RETURN_VALUE
+
+TI = TaskInstanceState
+#: States a branch / short-circuit may move to skipped (not yet started).
+SKIPPABLE = (TI.PENDING.value, TI.SCHEDULED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTry:
+    """What ``start_try`` returns to the winner: the running task instance and its run."""
+
+    ti: TaskInstanceRecord
+    run: DagRunRecord
+
+
+class RuntimeVerbs(StoreCore):
+    """start_try, finish_try, save_rendered_fields, skip_tasks, previous_success, reschedules."""
+
+    def start_try(self, key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int,
+                  now: datetime) -> ClaimedTry | None:
+        """queued -> running if the row still holds ``queued_try_number``; None if another won."""
+        check_ti_transition(TI.QUEUED, TI.RUNNING)
+        with self._session() as s:
+            result = s.execute(
+                update(TaskInstanceRow)
+                .where(*ti_where(key), TaskInstanceRow.state == TI.QUEUED.value,
+                       TaskInstanceRow.try_number == queued_try_number)
+                .values(state=TI.RUNNING.value, try_number=TaskInstanceRow.try_number + 1, hostname=hostname,
+                        pid=pid, start_date=now, end_date=None, duration=None, last_heartbeat_at=now,
+                        next_retry_at=None, updated_at=now)
+                .execution_options(synchronize_session=False))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = s.scalars(select(TaskInstanceRow).where(*ti_where(key))).one()
+            run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id,
+                                                    DagRunRow.run_id == key.run_id)).one()
+            return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run))
+
+    def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime,
+                   **fields: Any) -> bool:
+        """running -> ``new`` (with ``fields``) and record the try in history; False if not running."""
+        check_ti_transition(TI.RUNNING, new)
+        with self._session() as s:
+            row = s.scalars(select(TaskInstanceRow).where(*ti_where(key)).with_for_update()).first()
+            if row is None:
+                raise TaskInstanceNotFound(f"task instance {key} not found")
+            if row.state != TI.RUNNING.value:
+                return False
+            row.state = TaskInstanceState(new).value
+            row.end_date = now
+            row.updated_at = now
+            row.duration = (now - row.start_date).total_seconds() if row.start_date else None
+            for name, value in fields.items():
+                setattr(row, name, value)
+            s.flush()
+            _upsert_history(s, row)
+            return True
+
+    def save_rendered_fields(self, key: TaskInstanceKey, rendered: Mapping[str, Any]) -> None:
+        """Store the rendered template fields of the current try (JSON-safe values)."""
+        with self._session() as s:
+            s.execute(update(TaskInstanceRow).where(*ti_where(key)).values(rendered_fields=dict(rendered))
+                      .execution_options(synchronize_session=False))
+
+    def skip_tasks(self, run: RunKey, task_ids: Collection[str], now: datetime) -> list[str]:
+        """pending|scheduled -> skipped for every task instance of ``task_ids``; ids changed."""
+        if not task_ids:
+            return []
+        where = [TaskInstanceRow.dag_id == run.dag_id, TaskInstanceRow.run_id == run.run_id,
+                 TaskInstanceRow.task_id.in_(list(task_ids)), TaskInstanceRow.state.in_(SKIPPABLE)]
+        with self._session() as s:
+            changed = s.scalars(select(TaskInstanceRow.task_id).where(*where)).all()
+            s.execute(update(TaskInstanceRow).where(*where)
+                      .values(state=TI.SKIPPED.value, start_date=now, end_date=now, duration=0.0, updated_at=now)
+                      .execution_options(synchronize_session=False))
+        return sorted(set(changed))
+
+    def previous_success(self, dag_id: str, before: datetime) -> DagRunRecord | None:
+        """The latest successful run of ``dag_id`` with a logical date before ``before``."""
+        query = (select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.state == "success",
+                                         DagRunRow.logical_date < before)
+                 .order_by(DagRunRow.logical_date.desc()).limit(1))
+        with self._read() as s:
+            row = s.scalars(query).first()
+            return None if row is None else run_record(row)
+
+    def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str = RETURN_VALUE) -> list[Any]:
+        """The values every map index of a mapped task pushed under ``key``, by map index."""
+        query = (select(XComRow.value).where(XComRow.dag_id == run.dag_id, XComRow.run_id == run.run_id,
+                                             XComRow.task_id == task_id, XComRow.key == key,
+                                             XComRow.map_index >= 0)
+                 .order_by(XComRow.map_index))
+        with self._read() as s:
+            return [value for (value,) in s.execute(query).all()]
+
+    def record_reschedule(self, key: TaskInstanceKey, try_number: int, start: datetime, end: datetime,
+                          reschedule_date: datetime) -> None:
+        """Remember one poke of a sensor in reschedule mode."""
+        with self._session() as s:
+            s.add(TaskRescheduleRow(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id,
+                                    map_index=key.map_index, try_number=try_number, start_date=start,
+                                    end_date=end, duration=(end - start).total_seconds(),
+                                    reschedule_date=reschedule_date))
+
+    def first_reschedule_start(self, key: TaskInstanceKey, try_number: int) -> datetime | None:
+        """When the first poke of this try started (a reschedule sensor's timeout counts from it)."""
+        r = TaskRescheduleRow
+        query = (select(r.start_date).where(r.dag_id == key.dag_id, r.run_id == key.run_id,
+                                            r.task_id == key.task_id, r.map_index == key.map_index,
+                                            r.try_number == try_number)
+                 .order_by(r.id).limit(1))
+        with self._read() as s:
+            found = s.execute(query).first()
+            return None if found is None else found[0]
