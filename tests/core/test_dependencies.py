@@ -1,0 +1,93 @@
+"""The >> machinery, chain and cross_downstream."""
+from __future__ import annotations
+
+import pytest
+
+from flowctl.core.baseoperator import BaseOperator
+from flowctl.core.dag import DAG
+from flowctl.core.dependencies import chain, cross_downstream
+from flowctl.core.errors import DagDefinitionError
+
+
+def _ops(dag: DAG, *ids: str) -> list[BaseOperator]:
+    return [BaseOperator(task_id=i, dag=dag) for i in ids]
+
+
+def test_shift_operators_set_both_directions_and_return_the_right_side() -> None:
+    a, b, c = _ops(DAG("d"), "a", "b", "c")
+    assert (a >> b) is b
+    assert (c << b) is b
+    assert a.downstream_task_ids == {"b"} and b.upstream_task_ids == {"a"} and c.upstream_task_ids == {"b"}
+
+
+def test_lists_work_on_either_side_of_a_shift() -> None:
+    a, b, c, d = _ops(DAG("d"), "a", "b", "c", "d")
+    [a, b] >> c
+    d << [a, b]
+    assert c.upstream_task_ids == {"a", "b"} and d.upstream_task_ids == {"a", "b"}
+    a2, b2, c2 = _ops(DAG("e"), "a", "b", "c")
+    a2 >> [b2, c2]
+    [b2, c2] << a2
+    assert a2.downstream_task_ids == {"b", "c"}
+
+
+def test_set_upstream_and_set_downstream_accept_lists() -> None:
+    a, b, c = _ops(DAG("d"), "a", "b", "c")
+    a.set_downstream([b, c])
+    c.set_upstream(b)
+    assert a.downstream_list == [b, c] and c.upstream_list == [a, b]
+
+
+def test_linking_a_task_without_a_dag_adds_it_to_the_other_tasks_dag() -> None:
+    dag = DAG("d")
+    (a,) = _ops(dag, "a")
+    loose = BaseOperator(task_id="loose")
+    a >> loose
+    assert loose.dag is dag and dag.has_task("loose")
+
+
+def test_tasks_of_different_dags_cannot_be_linked() -> None:
+    (a,) = _ops(DAG("one"), "a")
+    (b,) = _ops(DAG("two"), "b")
+    with pytest.raises(DagDefinitionError, match="same DAG"):
+        a >> b
+
+
+def test_a_task_cannot_depend_on_itself() -> None:
+    (a,) = _ops(DAG("d"), "a")
+    with pytest.raises(DagDefinitionError, match="itself"):
+        a >> a
+
+
+def test_shifting_onto_something_that_is_not_a_task_is_a_type_error() -> None:
+    (a,) = _ops(DAG("d"), "a")
+    with pytest.raises(TypeError):
+        a >> "b"
+
+
+def test_chain_links_neighbours_and_pairs_equal_length_lists() -> None:
+    a, b1, b2, c1, c2, d = _ops(DAG("d"), "a", "b1", "b2", "c1", "c2", "d")
+    chain(a, [b1, b2], [c1, c2], d)
+    assert a.downstream_task_ids == {"b1", "b2"}
+    assert b1.downstream_task_ids == {"c1"} and b2.downstream_task_ids == {"c2"}
+    assert d.upstream_task_ids == {"c1", "c2"}
+
+
+def test_chain_rejects_lists_of_different_lengths() -> None:
+    a, b, c = _ops(DAG("d"), "a", "b", "c")
+    with pytest.raises(ValueError, match="equal length"):
+        chain([a, b], [c])
+
+
+def test_cross_downstream_links_every_pair() -> None:
+    a, b, c, d = _ops(DAG("d"), "a", "b", "c", "d")
+    cross_downstream([a, b], [c, d])
+    assert c.upstream_task_ids == {"a", "b"} and d.upstream_task_ids == {"a", "b"}
+
+
+def test_a_label_between_tasks_links_them() -> None:
+    from flowctl.utils.edgemodifier import Label
+
+    a, b, c = _ops(DAG("d"), "a", "b", "c")
+    a >> Label("why") >> [b, c]
+    assert a.downstream_task_ids == {"b", "c"}

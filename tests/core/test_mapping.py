@@ -1,0 +1,95 @@
+"""Dynamic task mapping declarations: partial/expand, expand_kwargs, unmap."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from flowctl.core.baseoperator import BaseOperator
+from flowctl.core.dag import DAG
+from flowctl.core.errors import DagDefinitionError
+from flowctl.core.mapping import MappedOperator
+from flowctl.core.xcom_arg import XComArg
+from flowctl.decorators import task
+
+
+class Echo(BaseOperator):
+    def __init__(self, *, word: str = "", times: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.word, self.times = word, times
+
+    def execute(self, context: Mapping[str, Any]) -> str:
+        return self.word * self.times
+
+
+def test_expand_declares_one_mapped_task_with_the_operators_identity() -> None:
+    with DAG("d", default_args={"retries": 2}) as dag:
+        mapped = Echo.partial(task_id="echo", times=2).expand(word=["a", "b"])
+    assert isinstance(mapped, MappedOperator) and dag.get_task("echo") is mapped
+    assert mapped.is_mapped and mapped.task_type == "Echo" and mapped.operator_module == __name__
+    assert mapped.retries == 2 and mapped.partial_kwargs == {"times": 2}
+
+
+def test_expansion_is_the_cartesian_product_with_the_last_argument_fastest() -> None:
+    with DAG("d"):
+        mapped = Echo.partial(task_id="echo").expand(word=["a", "b"], times=[1, 2])
+    assert mapped.expansion(lambda ref: None) == [
+        {"word": "a", "times": 1}, {"word": "a", "times": 2},
+        {"word": "b", "times": 1}, {"word": "b", "times": 2},
+    ]
+
+
+def test_an_xcom_arg_input_wires_the_dependency_and_is_resolved_by_the_caller() -> None:
+    with DAG("d"):
+        source = Echo(task_id="source")
+        mapped = Echo.partial(task_id="echo").expand(word=source.output)
+    assert mapped.upstream_task_ids == {"source"}
+    values = {XComArg(source): ["x", "y", "z"]}
+    assert mapped.expansion(values.__getitem__) == [{"word": "x"}, {"word": "y"}, {"word": "z"}]
+
+
+def test_a_dict_input_maps_over_its_items() -> None:
+    with DAG("d"):
+        mapped = Echo.partial(task_id="echo").expand(word={"k": "v"})
+    assert mapped.expansion(lambda ref: None) == [{"word": ("k", "v")}]
+
+
+def test_expand_kwargs_maps_over_a_list_of_dicts() -> None:
+    with DAG("d"):
+        mapped = Echo.partial(task_id="echo").expand_kwargs([{"word": "a"}, {"word": "b", "times": 3}])
+    assert [m["word"] for m in mapped.expansion(lambda ref: None)] == ["a", "b"]
+
+
+def test_unmap_builds_the_concrete_operator_for_one_index() -> None:
+    with DAG("d") as dag:
+        start = Echo(task_id="start")
+        mapped = Echo.partial(task_id="echo", times=3).expand(word=["a", "b"])
+        start >> mapped
+    concrete = mapped.unmap({"word": "b"})
+    assert type(concrete) is Echo and concrete.task_id == "echo" and concrete.dag is dag
+    assert concrete.execute({}) == "bbb" and concrete.upstream_task_ids == {"start"}
+    assert dag.get_task("echo") is mapped
+
+
+def test_mapping_over_unknown_or_duplicated_arguments_is_an_error() -> None:
+    with DAG("d"):
+        with pytest.raises(DagDefinitionError, match="cannot map over"):
+            Echo.partial(task_id="a").expand(colour=["red"])
+        with pytest.raises(DagDefinitionError, match="both partial"):
+            Echo.partial(task_id="b", word="x").expand(word=["y"])
+        with pytest.raises(DagDefinitionError, match="cannot map over a string"):
+            Echo.partial(task_id="c").expand(word="abc").expansion(lambda ref: None)
+
+
+def test_taskflow_functions_map_into_their_keyword_arguments() -> None:
+    @task
+    def double(x: int, offset: int = 0) -> int:
+        return 2 * x + offset
+
+    with DAG("d"):
+        out = double.partial(offset=1).expand(x=[1, 2])
+    mapped = out.operator
+    assert mapped.task_type == "DecoratedPythonOperator"
+    concrete = mapped.unmap(mapped.expansion(lambda ref: None)[1])
+    assert concrete.execute({"params": {}}) == 5

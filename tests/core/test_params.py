@@ -1,0 +1,55 @@
+"""Param and ParamsDict: defaults, schema validation, merging with run conf."""
+from __future__ import annotations
+
+import pytest
+
+from flowctl.core.errors import ParamValidationError
+from flowctl.core.params import Param, ParamsDict, merge_params
+
+
+def test_reading_a_params_dict_gives_plain_values() -> None:
+    params = ParamsDict({"a": Param(1, type="integer"), "b": "x"})
+    assert params["a"] == 1 and params["b"] == "x" and dict(params) == {"a": 1, "b": "x"}
+    assert params.get_param("a").schema == {"type": "integer"}
+
+
+def test_resolve_overlays_conf_and_validates_each_param() -> None:
+    params = ParamsDict({"n": Param(5, type="integer", minimum=1)})
+    assert params.resolve() == {"n": 5}
+    assert params.resolve({"n": 7, "extra": True}) == {"n": 7, "extra": True}
+    with pytest.raises(ParamValidationError, match="'n'"):
+        params.resolve({"n": 0})
+    with pytest.raises(ParamValidationError, match="'n'"):
+        params.resolve({"n": "seven"})
+
+
+def test_a_param_without_default_must_be_given() -> None:
+    params = ParamsDict({"who": Param(type="string")})
+    with pytest.raises(ParamValidationError, match="'who' has no value"):
+        params.resolve()
+    assert params.resolve({"who": "me"}) == {"who": "me"}
+
+
+def test_enum_and_format_keywords_are_checked() -> None:
+    params = ParamsDict({"env": Param("dev", enum=["dev", "prod"])})
+    with pytest.raises(ParamValidationError, match="'env'"):
+        params.resolve({"env": "qa"})
+
+
+def test_later_layers_win_when_merging() -> None:
+    merged = merge_params({"a": Param(1, type="integer"), "b": 2}, {"b": 3}, ParamsDict({"c": Param("x")}))
+    assert dict(merged) == {"a": 1, "b": 3, "c": "x"}
+    assert merged.get_param("a").schema == {"type": "integer"}
+
+
+def test_merging_does_not_change_the_originals() -> None:
+    base = ParamsDict({"a": 1})
+    base.merged({"a": 2})
+    assert base["a"] == 1
+
+
+def test_params_round_trip_through_their_json_form() -> None:
+    params = ParamsDict({"n": Param(3, description="how many", type="integer")})
+    loaded = ParamsDict.load(params.dump())
+    assert loaded["n"] == 3 and loaded.get_param("n").description == "how many"
+    assert loaded.get_param("n").schema == {"type": "integer"}
