@@ -16,6 +16,7 @@ from flowctl.db.clean import CleanVerbs
 from flowctl.db.dags import DagVerbs
 from flowctl.db.engine import make_engine
 from flowctl.db.jobs import JobVerbs
+from flowctl.db.operations import OperationVerbs
 from flowctl.db.runs import RunVerbs
 from flowctl.db.runtime import RuntimeVerbs
 from flowctl.db.task_instances import TaskInstanceVerbs
@@ -23,7 +24,7 @@ from flowctl.db.xcom import XComVerbs
 from flowctl.settings import Settings
 
 
-class Store(AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, StoreCore):
+class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 
     @classmethod

@@ -1,0 +1,469 @@
+"""Store verbs for what people do to runs: trigger, clear, mark, kill, backfill, delete a DAG's history.
+
+Every state change here is a compare-and-set checked against the *manual*
+tables of ``core/states.py`` (what a person may do), all of one command in
+one transaction. A running try whose row a person moved (cleared, marked,
+killed) gets a kill request: an audit row with event ``kill_task`` that the
+scheduler reads with :meth:`OperationVerbs.kill_requests` to terminate the
+process; the task runner also stops by itself when its heartbeat finds the
+row no longer ``running``. Selection and backfill planning are pure
+functions of the serialized task graph. Must not import above ``db``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from flowctl.core.errors import DagNotFound, IllegalTransitionError
+from flowctl.core.params import NOTSET, Param, ParamsDict
+from flowctl.core.states import (
+    RUN_FINISHED,
+    TI_FINISHED,
+    DagRunState,
+    TaskInstanceState,
+    check_manual_run_transition,
+    check_manual_ti_transition,
+)
+from flowctl.core.timetables import DataInterval, TimeRestriction, Timetable, timetable_from_dict
+from flowctl.core.timetables.simple import NullTimetable
+from flowctl.db.base import StoreCore
+from flowctl.db.dags import _latest_serialized, dag_body
+from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
+from flowctl.db.runs import run_record
+from flowctl.db.tables import (
+    DagRow,
+    DagRunDatasetEventRow,
+    DagRunRow,
+    DatasetDagRefRow,
+    DatasetDagRunQueueRow,
+    DatasetTaskRefRow,
+    LogRow,
+    SerializedDagRow,
+    SlaMissRow,
+    TaskInstanceHistoryRow,
+    TaskInstanceRow,
+    TaskRescheduleRow,
+    XComRow,
+)
+
+TI, R = TaskInstanceState, DagRunState
+KILL_EVENT = "kill_task"
+FAILED_STATES = frozenset({TI.FAILED.value, TI.UPSTREAM_FAILED.value})
+MARK_TARGETS = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED})
+MAX_BACKFILL_RUNS = 10_000
+Graph = Mapping[str, Mapping[str, Any]]  # task_id -> serialized task
+
+
+@dataclass(frozen=True, slots=True)
+class ClearSpec:
+    """Which task instances ``tasks clear`` picks (Airflow's options)."""
+
+    task_regex: str | None = None
+    upstream: bool = False
+    downstream: bool = False
+    only_failed: bool = False
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearReport:
+    """What a clear (or mark, or kill) changed."""
+
+    task_instances: tuple[TaskInstanceKey, ...]
+    runs: tuple[RunKey, ...]
+    killed: tuple[TaskInstanceKey, ...]
+
+
+class ExistingRunPolicy(str, Enum):
+    """What a backfill does with a run that already exists at one of its dates."""
+
+    KEEP = "keep"
+    RERUN_FAILED_TASKS = "rerun_failed_tasks"  # clear the failed tasks of a failed run
+    RESET_FAILED = "reset_failed"  # clear every task of a failed run
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillItem:
+    """One date of a backfill and what will happen there (``create``, ``keep``, ``rerun_failed_tasks``, ``reset``)."""
+
+    logical_date: datetime
+    data_interval: DataInterval
+    run_id: str
+    action: str
+    existing_state: str | None = None
+
+
+# --- pure pieces -------------------------------------------------------------------------------
+
+def task_graph(serialized: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """task_id -> serialized task, in definition order."""
+    return {str(t["task_id"]): t for t in dag_body(serialized).get("tasks") or ()}
+
+
+def relatives(graph: Graph, start: Iterable[str], direction: str) -> set[str]:
+    """Every task transitively ``upstream`` or ``downstream`` of ``start`` (excluding start)."""
+    field = f"{direction}_task_ids"
+    seen: set[str] = set()
+    todo = [t for s in start for t in graph.get(s, {}).get(field) or ()]
+    while todo:
+        task_id = todo.pop()
+        if task_id not in seen and task_id in graph:
+            seen.add(task_id)
+            todo.extend(graph[task_id].get(field) or ())
+    return seen
+
+
+def select_task_ids(graph: Graph, spec: ClearSpec) -> set[str]:
+    """Task ids matching the spec's regex (``re.search``), plus upstream/downstream relatives."""
+    pattern = re.compile(spec.task_regex) if spec.task_regex else None
+    chosen = {t for t in graph if pattern is None or pattern.search(t)}
+    extra: set[str] = set()
+    if spec.upstream:
+        extra |= relatives(graph, chosen, "upstream")
+    if spec.downstream:
+        extra |= relatives(graph, chosen, "downstream")
+    return chosen | extra
+
+
+def params_of(serialized: Mapping[str, Any]) -> ParamsDict:
+    """The DAG's params (defaults and JSON schemas) from its serialized form."""
+    params = ParamsDict()
+    for name, item in (dag_body(serialized).get("params") or {}).items():
+        value = item.get("value") if item.get("has_value", True) else NOTSET
+        params[name] = Param(value, item.get("description"), **dict(item.get("schema") or {}))
+    return params
+
+
+def timetable_of(serialized: Mapping[str, Any]) -> Timetable:
+    """The DAG's timetable (NullTimetable when it has none)."""
+    data = dag_body(serialized).get("timetable")
+    return timetable_from_dict(dict(data)) if data else NullTimetable()
+
+
+def _moment(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) and text else None
+
+
+def restriction_of(serialized: Mapping[str, Any]) -> TimeRestriction:
+    """start_date, end_date and catchup of a serialized DAG."""
+    body = dag_body(serialized)
+    catchup = body.get("catchup")
+    return TimeRestriction(_moment(body.get("start_date")), _moment(body.get("end_date")),
+                           True if catchup is None else bool(catchup))
+
+
+def backfill_dates(timetable: Timetable, start: datetime, end: datetime,
+                   dag_start: datetime | None = None) -> list[DataInterval]:
+    """The data intervals whose logical date falls in ``[start, end]`` (not before the DAG's start)."""
+    earliest = max(start, dag_start) if dag_start is not None else start
+    restriction = TimeRestriction(earliest, end, True)
+    out: list[DataInterval] = []
+    last: DataInterval | None = None
+    while len(out) < MAX_BACKFILL_RUNS:
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=end)
+        if info is None or info.logical_date > restriction.latest or (last is not None and info.data_interval == last):
+            break
+        out.append(info.data_interval)
+        last = info.data_interval
+    return out
+
+
+def backfill_action(existing_state: str | None, policy: ExistingRunPolicy) -> str:
+    """What a backfill does at a date where a run is in ``existing_state`` (None: no run)."""
+    if existing_state is None:
+        return "create"
+    if existing_state != R.FAILED.value or policy is ExistingRunPolicy.KEEP:
+        return "keep"
+    return "reset" if policy is ExistingRunPolicy.RESET_FAILED else "rerun_failed_tasks"
+
+
+def backfill_run_id(logical_date: datetime) -> str:
+    """Airflow's run id of a backfill run."""
+    return f"backfill__{logical_date.isoformat()}"
+
+
+# --- the verbs ---------------------------------------------------------------------------------
+
+class OperationVerbs(StoreCore):
+    """trigger_dag, clear, mark, kill_runs, kill_requests, plan/apply backfill, delete_dag."""
+
+    def trigger_dag(self, dag_id: str, *, now: datetime, run_id: str | None = None,
+                    logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
+                    note: str | None = None) -> DagRunRecord:
+        """Create a queued manual run; ParamValidationError names a param that conf breaks."""
+        serialized = self.latest_serialized_dag(dag_id).data  # type: ignore[attr-defined]
+        params_of(serialized).resolve(conf)
+        when = logical_date or now
+        try:
+            interval = timetable_of(serialized).infer_manual_data_interval(run_after=when)
+        except Exception:  # noqa: BLE001  an unimportable custom timetable: an instant interval
+            interval = DataInterval.exact(when)
+        return self.create_run(  # type: ignore[attr-defined,no-any-return]
+            dag_id, run_id or f"manual__{when.isoformat()}", run_type="manual", logical_date=when, now=now,
+            data_interval=(interval.start, interval.end), conf=conf, state=R.QUEUED, note=note)
+
+    def task_instances_to_clear(self, dag_id: str, spec: ClearSpec) -> list[TaskInstanceRecord]:
+        """The task instances ``spec`` selects, over the DAG's runs (each with its own task graph)."""
+        runs = select(DagRunRow).where(DagRunRow.dag_id == dag_id).order_by(DagRunRow.logical_date)
+        if spec.run_id is not None:
+            runs = runs.where(DagRunRow.run_id == spec.run_id)
+        if spec.start_date is not None:
+            runs = runs.where(DagRunRow.logical_date >= spec.start_date)
+        if spec.end_date is not None:
+            runs = runs.where(DagRunRow.logical_date <= spec.end_date)
+        out: list[TaskInstanceRecord] = []
+        with self._read() as s:
+            graphs: dict[int | None, dict[str, Mapping[str, Any]]] = {}
+            for run in s.scalars(runs).all():
+                if run.serialized_dag_id not in graphs:
+                    graphs[run.serialized_dag_id] = task_graph(_serialized_of(s, run))
+                task_ids = select_task_ids(graphs[run.serialized_dag_id], spec)
+                query = (select(TaskInstanceRow)
+                         .where(TaskInstanceRow.dag_id == dag_id, TaskInstanceRow.run_id == run.run_id,
+                                TaskInstanceRow.task_id.in_(sorted(task_ids)))
+                         .order_by(TaskInstanceRow.task_id, TaskInstanceRow.map_index))
+                if spec.only_failed:
+                    query = query.where(TaskInstanceRow.state.in_(sorted(FAILED_STATES)))
+                out.extend(record_from(TaskInstanceRecord, r) for r in s.scalars(query).all())
+        return out
+
+    def clear_task_instances(self, keys: Collection[TaskInstanceKey], now: datetime) -> ClearReport:
+        """Back to pending (tries kept, retries renewed); their finished runs back to queued."""
+        cleared: list[TaskInstanceKey] = []
+        killed: list[TaskInstanceKey] = []
+        with self._session() as s:
+            retries = _RetriesOf(s)
+            for row in _rows_of(s, keys):
+                was = row.state
+                fields = {"max_tries": row.try_number + retries.of(row), "next_retry_at": None,
+                          "reschedule_date": None, "end_date": None, "duration": None, "updated_at": now}
+                if _cas_ti_row(s, row, TI.PENDING, fields):
+                    cleared.append(_key(row))
+                    if was == TI.RUNNING.value:
+                        killed.append(_key(row))
+            _forget_reschedules(s, cleared)
+            _record_kills(s, killed, now, "cleared")
+            runs = _requeue_runs(s, {k.run_key for k in cleared}, now)
+        return ClearReport(tuple(cleared), tuple(runs), tuple(killed))
+
+    def mark_task_instances(self, keys: Collection[TaskInstanceKey], state: TaskInstanceState | str,
+                            now: datetime, note: str | None = None) -> ClearReport:
+        """Mark task instances success, failed or skipped; a running try gets a kill request."""
+        new = TI(state)
+        if new not in MARK_TARGETS:
+            raise IllegalTransitionError(f"task instances can be marked success, failed or skipped, not {new.value}")
+        changed: list[TaskInstanceKey] = []
+        killed: list[TaskInstanceKey] = []
+        with self._session() as s:
+            for row in _rows_of(s, keys):
+                was = row.state
+                fields: dict[str, Any] = {"end_date": row.end_date or now, "updated_at": now}
+                if note is not None:
+                    fields["note"] = note
+                if was != new.value and _cas_ti_row(s, row, new, fields):
+                    changed.append(_key(row))
+                    if was == TI.RUNNING.value:
+                        killed.append(_key(row))
+            _record_kills(s, killed, now, f"marked {new.value}")
+        return ClearReport(tuple(changed), tuple({k.run_key for k in changed}), tuple(killed))
+
+    def kill_runs(self, dag_id: str, states: Collection[DagRunState | str], now: datetime,
+                  run_ids: Collection[str] | None = None) -> ClearReport:
+        """Fail the DAG's runs in ``states``: running/queued tries failed (killed), the rest skipped."""
+        wanted = sorted(R(st).value for st in states)
+        note = "killed by `flowctl dags kill-runs`"
+        touched: list[TaskInstanceKey] = []
+        killed: list[TaskInstanceKey] = []
+        runs: list[RunKey] = []
+        with self._session() as s:
+            query = select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.state.in_(wanted))
+            if run_ids is not None:
+                query = query.where(DagRunRow.run_id.in_(sorted(run_ids)))
+            for run in s.scalars(query).all():
+                for row in _unfinished_tis(s, run):
+                    was = row.state
+                    target = TI.FAILED if was in (TI.RUNNING.value, TI.QUEUED.value) else TI.SKIPPED
+                    if _cas_ti_row(s, row, target, {"end_date": now, "updated_at": now, "note": note}):
+                        touched.append(_key(row))
+                        if was == TI.RUNNING.value:
+                            killed.append(_key(row))
+                if _cas_run_row(s, run, R.FAILED, {"end_date": now, "updated_at": now, "note": note}):
+                    runs.append(RunKey(run.dag_id, run.run_id))
+            _record_kills(s, killed, now, "run killed")
+        return ClearReport(tuple(touched), tuple(runs), tuple(killed))
+
+    def kill_requests(self, since: datetime) -> list[TaskInstanceKey]:
+        """Task instances whose running try a person stopped at or after ``since`` (oldest first)."""
+        query = (select(LogRow).where(LogRow.event == KILL_EVENT, LogRow.dttm >= since)
+                 .order_by(LogRow.dttm, LogRow.id))
+        with self._read() as s:
+            return [TaskInstanceKey(r.dag_id or "", r.run_id or "", r.task_id or "",
+                                    -1 if r.map_index is None else r.map_index)
+                    for r in s.scalars(query).all()]
+
+    def plan_backfill(self, dag_id: str, start: datetime, end: datetime,
+                      policy: ExistingRunPolicy = ExistingRunPolicy.KEEP) -> list[BackfillItem]:
+        """The runs a backfill of ``[start, end]`` would create or re-run (nothing is written)."""
+        serialized = self.latest_serialized_dag(dag_id).data  # type: ignore[attr-defined]
+        intervals = backfill_dates(timetable_of(serialized), start, end, restriction_of(serialized).earliest)
+        with self._read() as s:
+            existing = {r.logical_date: r for r in s.scalars(select(DagRunRow).where(
+                DagRunRow.dag_id == dag_id, DagRunRow.logical_date >= start, DagRunRow.logical_date <= end))}
+        items = []
+        for interval in intervals:
+            run = existing.get(interval.start)
+            state = run.state if run is not None else None
+            items.append(BackfillItem(interval.start, interval, run.run_id if run else backfill_run_id(interval.start),
+                                      backfill_action(state, policy), state))
+        return items
+
+    def apply_backfill(self, dag_id: str, items: Iterable[BackfillItem], now: datetime) -> list[RunKey]:
+        """Create the planned runs (queued, run_type backfill) and clear the ones to re-run."""
+        keys: list[RunKey] = []
+        for item in items:
+            if item.action == "create":
+                run = self.create_run(  # type: ignore[attr-defined]
+                    dag_id, item.run_id, run_type="backfill", logical_date=item.logical_date, now=now,
+                    data_interval=(item.data_interval.start, item.data_interval.end), state=R.QUEUED)
+                keys.append(run.key)
+            elif item.action in ("reset", "rerun_failed_tasks"):
+                spec = ClearSpec(run_id=item.run_id, only_failed=item.action == "rerun_failed_tasks")
+                tis = self.task_instances_to_clear(dag_id, spec)
+                self.clear_task_instances([t.key for t in tis], now)
+                keys.append(RunKey(dag_id, item.run_id))
+            else:
+                keys.append(RunKey(dag_id, item.run_id))
+        return keys
+
+    def runs_by_key(self, keys: Collection[RunKey]) -> list[DagRunRecord]:
+        """The current records of these runs (missing ones left out), in the given order."""
+        wanted = list(keys)
+        with self._read() as s:
+            rows = s.scalars(select(DagRunRow).where(
+                DagRunRow.dag_id.in_(sorted({k.dag_id for k in wanted})),
+                DagRunRow.run_id.in_(sorted({k.run_id for k in wanted})))).all()
+        found = {RunKey(r.dag_id, r.run_id): run_record(r) for r in rows}
+        return [found[k] for k in wanted if k in found]
+
+    def delete_dag(self, dag_id: str) -> dict[str, int]:
+        """Delete every row of a DAG but the audit log; counts per table. DagNotFound if none."""
+        counts: dict[str, int] = {}
+        with self._session() as s:
+            run_ids = select(DagRunRow.id).where(DagRunRow.dag_id == dag_id)
+            counts["dag_run_dataset_event"] = _delete(s, delete(DagRunDatasetEventRow).where(
+                DagRunDatasetEventRow.dag_run_id.in_(run_ids)))
+            for table in (XComRow, TaskRescheduleRow, TaskInstanceHistoryRow, TaskInstanceRow, SlaMissRow,
+                          DagRunRow, DatasetDagRefRow, DatasetTaskRefRow, SerializedDagRow):
+                counts[table.__tablename__] = _delete(s, delete(table).where(table.dag_id == dag_id))
+            counts["dataset_dag_run_queue"] = _delete(s, delete(DatasetDagRunQueueRow).where(
+                DatasetDagRunQueueRow.target_dag_id == dag_id))
+            counts["dag"] = _delete(s, delete(DagRow).where(DagRow.dag_id == dag_id))
+            if not any(counts.values()):
+                raise DagNotFound(f"DAG {dag_id!r} not found")
+        return counts
+
+
+# --- helpers inside one transaction -------------------------------------------------------------
+
+def _key(row: TaskInstanceRow) -> TaskInstanceKey:
+    return TaskInstanceKey(row.dag_id, row.run_id, row.task_id, row.map_index)
+
+
+def _delete(s: Session, statement: Any) -> int:
+    return int(s.execute(statement.execution_options(synchronize_session=False)).rowcount)
+
+
+def _serialized_of(s: Session, run: DagRunRow) -> Mapping[str, Any]:
+    row = s.get(SerializedDagRow, run.serialized_dag_id) if run.serialized_dag_id else None
+    row = row or _latest_serialized(s, run.dag_id)
+    return row.data if row is not None else {}
+
+
+class _RetriesOf:
+    """Each task's ``retries`` from its run's serialized version, read once per version."""
+
+    def __init__(self, s: Session) -> None:
+        self._s = s
+        self._graphs: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+
+    def of(self, row: TaskInstanceRow) -> int:
+        run_key = (row.dag_id, row.run_id)
+        if run_key not in self._graphs:
+            run = self._s.scalars(select(DagRunRow).where(DagRunRow.dag_id == row.dag_id,
+                                                          DagRunRow.run_id == row.run_id)).first()
+            self._graphs[run_key] = task_graph(_serialized_of(self._s, run)) if run is not None else {}
+        task = self._graphs[run_key].get(row.task_id)
+        return int(task.get("retries") or 0) if task is not None else max(row.max_tries - row.try_number, 0)
+
+
+def _rows_of(s: Session, keys: Collection[TaskInstanceKey]) -> list[TaskInstanceRow]:
+    rows: list[TaskInstanceRow] = []
+    by_run: dict[RunKey, list[TaskInstanceKey]] = {}
+    for key in keys:
+        by_run.setdefault(key.run_key, []).append(key)
+    for run, members in sorted(by_run.items()):
+        wanted = {(k.task_id, k.map_index) for k in members}
+        found = s.scalars(select(TaskInstanceRow).where(
+            TaskInstanceRow.dag_id == run.dag_id, TaskInstanceRow.run_id == run.run_id,
+            TaskInstanceRow.task_id.in_(sorted({k.task_id for k in members})))
+            .order_by(TaskInstanceRow.task_id, TaskInstanceRow.map_index)).all()
+        rows.extend(r for r in found if (r.task_id, r.map_index) in wanted)
+    return rows
+
+
+def _unfinished_tis(s: Session, run: DagRunRow) -> list[TaskInstanceRow]:
+    finished = sorted(t.value for t in TI_FINISHED)
+    return list(s.scalars(select(TaskInstanceRow).where(
+        TaskInstanceRow.dag_id == run.dag_id, TaskInstanceRow.run_id == run.run_id,
+        TaskInstanceRow.state.not_in(finished)).order_by(TaskInstanceRow.task_id, TaskInstanceRow.map_index)))
+
+
+def _cas_ti_row(s: Session, row: TaskInstanceRow, new: TaskInstanceState, fields: Mapping[str, Any]) -> bool:
+    check_manual_ti_transition(row.state, new)
+    result = s.execute(update(TaskInstanceRow)
+                       .where(TaskInstanceRow.id == row.id, TaskInstanceRow.state == row.state)
+                       .values(state=new.value, **fields).execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _cas_run_row(s: Session, run: DagRunRow, new: DagRunState, fields: Mapping[str, Any]) -> bool:
+    check_manual_run_transition(run.state, new)
+    result = s.execute(update(DagRunRow).where(DagRunRow.id == run.id, DagRunRow.state == run.state)
+                       .values(state=new.value, **fields).execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _requeue_runs(s: Session, runs: Collection[RunKey], now: datetime) -> list[RunKey]:
+    """Finished runs back to queued (Airflow: clear_number + 1, dates reset); others untouched."""
+    finished = [st.value for st in RUN_FINISHED]
+    moved: list[RunKey] = []
+    for key in sorted(runs):
+        run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id,
+                                                DagRunRow.state.in_(finished))).first()
+        if run is not None and _cas_run_row(s, run, R.QUEUED, {
+                "clear_number": run.clear_number + 1, "start_date": None, "end_date": None,
+                "last_scheduling_decision": None, "queued_at": now, "updated_at": now}):
+            moved.append(key)
+    return moved
+
+
+def _forget_reschedules(s: Session, keys: Iterable[TaskInstanceKey]) -> None:
+    t = TaskRescheduleRow
+    for key in keys:
+        s.execute(delete(t).where(t.dag_id == key.dag_id, t.run_id == key.run_id, t.task_id == key.task_id,
+                                  t.map_index == key.map_index))
+
+
+def _record_kills(s: Session, keys: Iterable[TaskInstanceKey], now: datetime, why: str) -> None:
+    for key in keys:
+        s.add(LogRow(dttm=now, event=KILL_EVENT, source=None, dag_id=key.dag_id, run_id=key.run_id,
+                     task_id=key.task_id, map_index=key.map_index, extra=why))
