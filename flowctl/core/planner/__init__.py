@@ -1,0 +1,25 @@
+"""The planner: pure scheduling decisions (what to schedule, skip, fail, expand, finish).
+
+``plan(run, now) -> list[Action]`` and ``explain(run, task_id, now) -> list[str]``
+over a :class:`RunView`; ``choose_to_queue`` for pools and limits; ``failed_try``
+for tries that died. The scheduler applies the results through the Store.
+Pure: must not import anything outside flowctl.core and the standard library.
+"""
+from __future__ import annotations
+
+from flowctl.core.planner.actions import (
+    Action, ExpandMapped, FinishRun, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
+)
+from flowctl.core.planner.decide import explain, final_state, past_blockers, plan, upstream_counts
+from flowctl.core.planner.expansion import map_length, xcom_refs
+from flowctl.core.planner.failure import FailedTry, failed_try
+from flowctl.core.planner.graph import TaskGraph, TaskSpec, priority_weights, task_graph, task_spec
+from flowctl.core.planner.queueing import Candidate, Room, choose_to_queue
+from flowctl.core.planner.view import Capacity, RunView, StateMap
+
+__all__ = [
+    "Action", "Candidate", "Capacity", "ExpandMapped", "FailedTry", "FinishRun", "Room", "RunView",
+    "ScheduleTask", "SkipTask", "StateMap", "TaskGraph", "TaskSpec", "TimeOutRun", "UpstreamFailTask",
+    "choose_to_queue", "explain", "failed_try", "final_state", "map_length", "past_blockers", "plan",
+    "priority_weights", "task_graph", "task_spec", "upstream_counts", "xcom_refs",
+]

@@ -1,0 +1,152 @@
+"""The planner: given one run's task states and ``now``, decide what changes. Returns actions.
+
+``plan(run, now)`` walks the tasks in topological order and, for each pending
+task instance, evaluates its trigger rule against the states of its upstream
+task instances (every map index of a mapped upstream), then depends_on_past
+and wait_for_downstream against the previous run. Decisions made earlier in
+the walk are seen by later tasks, so a failure propagates ``upstream_failed``
+down a whole chain in one call. When every task instance is finished the run
+finishes: failed if any leaf failed or is upstream_failed, else success.
+``explain(run, task_id, now)`` gives the reasons a task instance is not running.
+
+Pure: must not import anything outside flowctl.core and the standard library.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flowctl.core.planner.actions import (
+    Action, ExpandMapped, FinishRun, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
+)
+from flowctl.core.planner.graph import TaskSpec
+from flowctl.core.planner.view import RunView, StateMap
+from flowctl.core.states import TI_FINISHED, DagRunState, TaskInstanceState
+from flowctl.core.trigger_rules import UpstreamCounts, Verdict, evaluate
+
+S = TaskInstanceState
+_FINISHED = frozenset(s.value for s in TI_FINISHED)
+_PAST_OK = frozenset({S.SUCCESS.value, S.SKIPPED.value})
+_FAILED = frozenset({S.FAILED.value, S.UPSTREAM_FAILED.value})
+
+
+def upstream_counts(spec: TaskSpec, states: StateMap) -> UpstreamCounts:
+    """The states of every task instance of ``spec``'s direct upstream tasks, counted."""
+    found = [state for (task_id, _), state in states.items() if task_id in spec.upstream]
+    return UpstreamCounts.from_states(found)
+
+
+def past_blockers(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
+    """Why depends_on_past / wait_for_downstream hold this task instance back (empty: they don't)."""
+    if run.previous is None or not (spec.depends_on_past or spec.wait_for_downstream):
+        return []
+    reasons: list[str] = []
+    prev = run.previous.get((spec.task_id, map_index))
+    if prev is not None and prev not in _PAST_OK:
+        reasons.append(f"depends_on_past: the previous run's {spec.task_id} is {prev}, not success or skipped")
+    if spec.wait_for_downstream:
+        for (task_id, _), state in sorted(run.previous.items()):
+            if task_id in spec.downstream and state not in _PAST_OK:
+                reasons.append(f"wait_for_downstream: the previous run's {task_id} is {state}")
+    return reasons
+
+
+def _decide(run: RunView, spec: TaskSpec, map_index: int, states: dict[tuple[str, int], str]) -> Action | None:
+    verdict = evaluate(spec.trigger_rule, upstream_counts(spec, states))
+    key = run.ti_key(spec.task_id, map_index)
+    if verdict is Verdict.SKIP:
+        states[(spec.task_id, map_index)] = S.SKIPPED.value
+        return SkipTask(key)
+    if verdict is Verdict.UPSTREAM_FAILED:
+        states[(spec.task_id, map_index)] = S.UPSTREAM_FAILED.value
+        return UpstreamFailTask(key)
+    if verdict is Verdict.WAIT or past_blockers(run, spec, map_index):
+        return None
+    if spec.is_mapped and map_index == -1:
+        length = run.map_lengths.get(spec.task_id)
+        return None if length is None else ExpandMapped(spec.task_id, length)
+    states[(spec.task_id, map_index)] = S.SCHEDULED.value
+    return ScheduleTask(key)
+
+
+def final_state(run: RunView, states: StateMap) -> DagRunState:
+    """failed if a leaf task instance failed or is upstream_failed, else success."""
+    leaves = run.graph.leaves
+    failed = any(state in _FAILED for (task_id, _), state in states.items() if task_id in leaves)
+    return DagRunState.FAILED if failed else DagRunState.SUCCESS
+
+
+def plan(run: RunView, now: datetime) -> list[Action]:
+    """The actions that move ``run`` forward at ``now`` (empty: nothing to do yet)."""
+    if run.run_state != DagRunState.RUNNING.value:
+        return []
+    if run.timed_out(now):
+        return [TimeOutRun()]
+    states = dict(run.states)
+    actions: list[Action] = []
+    for task_id in run.graph.order:
+        spec = run.graph.tasks[task_id]
+        for map_index in run.indexes(task_id):
+            if states[(task_id, map_index)] != S.PENDING.value:
+                continue
+            action = _decide(run, spec, map_index, states)
+            if action is not None:
+                actions.append(action)
+    expanding = any(isinstance(a, ExpandMapped) for a in actions)
+    if not expanding and all(state in _FINISHED for state in states.values()):
+        actions.append(FinishRun(final_state(run, states)))
+    return actions
+
+
+def explain(run: RunView, task_id: str, now: datetime) -> list[str]:
+    """Reasons the task instance(s) of ``task_id`` are not running (empty: nothing holds them)."""
+    spec = run.graph.tasks.get(task_id)
+    if spec is None:
+        return [f"task {task_id!r} is not in this DAG version"]
+    reasons: list[str] = []
+    if run.dag_paused:
+        reasons.append(f"DAG {run.key.dag_id!r} is paused")
+    if run.run_state != DagRunState.RUNNING.value:
+        reasons.append(f"the run is {run.run_state}, not running")
+    if run.timed_out(now):
+        reasons.append("the run is past its dagrun_timeout")
+    for map_index in run.indexes(task_id) or [-1]:
+        reasons.extend(_explain_ti(run, spec, map_index))
+    return reasons
+
+
+def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
+    label = spec.task_id if map_index < 0 else f"{spec.task_id}[{map_index}]"
+    state = run.states.get((spec.task_id, map_index))
+    if state is None:
+        return [f"{label} has no task instance in this run"]
+    if state == S.SCHEDULED.value:
+        return [f"{label} is scheduled, waiting for a free slot", *_capacity_reasons(run, spec)]
+    if state != S.PENDING.value:
+        return [f"{label} is {state}"]
+    counts = upstream_counts(spec, run.states)
+    verdict = evaluate(spec.trigger_rule, counts)
+    reasons = []
+    if verdict is not Verdict.RUN:
+        reasons.append(f"{label}: trigger rule {spec.trigger_rule.value} says {verdict.value} "
+                       f"(upstream: {counts.success} success, {counts.failed} failed, "
+                       f"{counts.upstream_failed} upstream_failed, {counts.skipped} skipped, "
+                       f"{counts.relevant - counts.done} unfinished)")
+    reasons.extend(f"{label}: {r}" for r in past_blockers(run, spec, map_index))
+    if verdict is Verdict.RUN and spec.is_mapped and map_index == -1 and spec.task_id not in run.map_lengths:
+        reasons.append(f"{label}: waiting to expand (the mapped input is not available yet)")
+    return reasons
+
+
+def _capacity_reasons(run: RunView, spec: TaskSpec) -> list[str]:
+    cap = run.capacity
+    if cap is None:
+        return []
+    reasons = []
+    for pool, free in sorted(cap.pool_free.items()):
+        if free <= 0:
+            reasons.append(f"pool {pool!r} has no open slots")
+    if cap.dag_free is not None and cap.dag_free <= 0:
+        reasons.append(f"DAG {run.key.dag_id!r} reached max_active_tasks")
+    if cap.task_free.get(spec.task_id, 1) <= 0:
+        reasons.append(f"task {spec.task_id!r} reached max_active_tis_per_dag")
+    return reasons

@@ -1,0 +1,169 @@
+"""The task graph the scheduler plans with, read from a serialized DAG (a JSON mapping).
+
+Owns :class:`TaskSpec` (what the planner needs to know about one task) and
+:class:`TaskGraph` (all tasks, in topological order, with resolved priority
+weights). Built once per serialized DAG version and cached by the scheduler.
+Pure: must not import anything outside flowctl.core and the standard library.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flowctl.core.errors import CycleError
+from flowctl.core.trigger_rules import TriggerRule
+from flowctl.core.weight_rule import WeightRule, parse_weight_rule
+
+DEFAULT_RETRY_DELAY = timedelta(seconds=300)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task as the planner sees it (no user code)."""
+
+    task_id: str
+    upstream: frozenset[str] = frozenset()
+    downstream: frozenset[str] = frozenset()
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    is_mapped: bool = False
+    mapping: Mapping[str, Any] | None = None
+    max_active_tis_per_dag: int | None = None
+    retries: int = 0
+    retry_delay: timedelta = DEFAULT_RETRY_DELAY
+    retry_exponential_backoff: bool = False
+    max_retry_delay: timedelta | None = None
+    priority_weight: int = 1
+    weight_rule: WeightRule = WeightRule.DOWNSTREAM
+    has_failure_callback: bool = False
+
+
+def _seconds(value: Any) -> timedelta | None:
+    return None if value is None else timedelta(seconds=float(value))
+
+
+def task_spec(task: Mapping[str, Any]) -> TaskSpec:
+    """A TaskSpec from one serialized task mapping (missing keys take Airflow's defaults)."""
+    limit = task.get("max_active_tis_per_dag")
+    callbacks = task.get("callbacks") or {}
+    return TaskSpec(
+        task_id=str(task["task_id"]),
+        upstream=frozenset(task.get("upstream_task_ids") or ()),
+        downstream=frozenset(task.get("downstream_task_ids") or ()),
+        trigger_rule=TriggerRule(task.get("trigger_rule") or TriggerRule.ALL_SUCCESS),
+        depends_on_past=bool(task.get("depends_on_past")),
+        wait_for_downstream=bool(task.get("wait_for_downstream")),
+        is_mapped=bool(task.get("is_mapped")),
+        mapping=task.get("mapping"),
+        max_active_tis_per_dag=None if limit is None else int(limit),
+        retries=int(task.get("retries") or 0),
+        retry_delay=_seconds(task.get("retry_delay")) or DEFAULT_RETRY_DELAY,
+        retry_exponential_backoff=bool(task.get("retry_exponential_backoff")),
+        max_retry_delay=_seconds(task.get("max_retry_delay")),
+        priority_weight=int(task.get("priority_weight") or 1),
+        weight_rule=parse_weight_rule(task.get("weight_rule") or WeightRule.DOWNSTREAM),
+        has_failure_callback=bool(callbacks.get("on_failure_callback")),
+    )
+
+
+def dag_body_of(serialized: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The DAG mapping inside a serialized DAG (Airflow nests it under ``"dag"``)."""
+    inner = serialized.get("dag")
+    return inner if isinstance(inner, Mapping) else serialized
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGraph:
+    """Every task of one DAG version, topologically ordered, with effective priority weights."""
+
+    dag_id: str
+    tasks: Mapping[str, TaskSpec]
+    order: tuple[str, ...]
+    weights: Mapping[str, int]
+    max_active_tasks: int | None = None
+    max_active_runs: int | None = None
+    dagrun_timeout: timedelta | None = None
+    has_success_callback: bool = False
+    has_failure_callback: bool = False
+
+    @property
+    def leaves(self) -> frozenset[str]:
+        """Tasks nothing depends on; they decide the run's final state."""
+        return frozenset(t for t, spec in self.tasks.items() if not (spec.downstream & self.tasks.keys()))
+
+
+def _fill_edges(specs: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """Make upstream/downstream symmetric (serialized DAGs may list only one side)."""
+    down: dict[str, set[str]] = {t: set(s.downstream) for t, s in specs.items()}
+    up: dict[str, set[str]] = {t: set(s.upstream) for t, s in specs.items()}
+    for task_id, spec in specs.items():
+        for u in spec.upstream & specs.keys():
+            down[u].add(task_id)
+        for d in spec.downstream & specs.keys():
+            up[d].add(task_id)
+    return {t: _replace_edges(s, frozenset(up[t] & specs.keys()), frozenset(down[t] & specs.keys()))
+            for t, s in specs.items()}
+
+
+def _replace_edges(spec: TaskSpec, upstream: frozenset[str], downstream: frozenset[str]) -> TaskSpec:
+    from dataclasses import replace
+
+    return replace(spec, upstream=upstream, downstream=downstream)
+
+
+def topological_order(tasks: Mapping[str, TaskSpec]) -> tuple[str, ...]:
+    """Task ids, each after its upstream tasks (ties in definition order); CycleError on a cycle."""
+    placed: set[str] = set()
+    order: list[str] = []
+    pending = list(tasks)
+    while pending:
+        ready = [t for t in pending if tasks[t].upstream <= placed]
+        if not ready:
+            raise CycleError(f"cycle among tasks {sorted(pending)}")
+        order.extend(ready)
+        placed.update(ready)
+        pending = [t for t in pending if t not in placed]
+    return tuple(order)
+
+
+def _relatives(tasks: Mapping[str, TaskSpec], start: str, downstream: bool) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        spec = tasks[todo.pop()]
+        for nxt in (spec.downstream if downstream else spec.upstream):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def priority_weights(tasks: Mapping[str, TaskSpec]) -> dict[str, int]:
+    """Each task's effective priority under its weight_rule (downstream, upstream, absolute)."""
+    out: dict[str, int] = {}
+    for task_id, spec in tasks.items():
+        if spec.weight_rule is WeightRule.ABSOLUTE:
+            out[task_id] = spec.priority_weight
+            continue
+        relatives = _relatives(tasks, task_id, spec.weight_rule is WeightRule.DOWNSTREAM)
+        out[task_id] = spec.priority_weight + sum(tasks[r].priority_weight for r in relatives)
+    return out
+
+
+def task_graph(serialized: Mapping[str, Any]) -> TaskGraph:
+    """The TaskGraph of a serialized DAG."""
+    body = dag_body_of(serialized)
+    specs = _fill_edges({str(t["task_id"]): task_spec(t) for t in body.get("tasks") or ()})
+    callbacks = body.get("callbacks") or {}
+    timeout = body.get("dagrun_timeout")
+    return TaskGraph(
+        dag_id=str(body.get("dag_id")), tasks=specs, order=topological_order(specs),
+        weights=priority_weights(specs),
+        max_active_tasks=body.get("max_active_tasks"), max_active_runs=body.get("max_active_runs"),
+        dagrun_timeout=None if timeout is None else timedelta(seconds=float(timeout)),
+        has_success_callback=bool(callbacks.get("on_success_callback")),
+        has_failure_callback=bool(callbacks.get("on_failure_callback")),
+    )
