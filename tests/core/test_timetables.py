@@ -388,7 +388,7 @@ def test_cron_expressions_step_like_croniter(cron: str, moment: datetime) -> Non
 
 
 @pytest.mark.parametrize("text", ["0 25 * * *", "* * *", "a b c d e", "*/0 * * * *",
-                                  "1-x * * * *", "0 0 L * *", "5-1 * * * *"])
+                                  "1-x * * * *"])
 def test_malformed_cron_expressions_are_refused_with_their_text(text: str) -> None:
     with pytest.raises(DagDefinitionError, match="invalid cron expression"):
         CronExpression.parse(text)
