@@ -1,0 +1,74 @@
+"""BashOperator really runs bash: output, exit codes, env, cwd, @task.bash."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from flowctl.core.dag import DAG
+from flowctl.core.errors import FlowctlError, TaskSkipped
+from flowctl.decorators import task
+from flowctl.operators.bash import BashOperator
+from tests.operators.contract_ti import ContractTI, context_for
+
+
+def _run(operator: BashOperator) -> object:
+    return operator.execute(context_for(operator, ContractTI()))
+
+
+def test_the_last_line_of_output_is_returned_and_every_line_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="flowctl.task")
+    with DAG("d"):
+        op = BashOperator(task_id="b", bash_command="echo first; echo second")
+    assert _run(op) == "second"
+    messages = [r.getMessage() for r in caplog.records]
+    assert "first" in messages and "second" in messages
+
+
+def test_a_non_zero_exit_fails_with_the_code() -> None:
+    with pytest.raises(FlowctlError, match="code 3"):
+        _run(BashOperator(task_id="b", bash_command="exit 3"))
+
+
+def test_exit_code_99_skips_the_task_by_default_and_the_code_is_configurable() -> None:
+    with pytest.raises(TaskSkipped):
+        _run(BashOperator(task_id="b", bash_command="exit 99"))
+    with pytest.raises(TaskSkipped):
+        _run(BashOperator(task_id="c", bash_command="exit 5", skip_on_exit_code=[5, 6]))
+
+
+def test_env_replaces_the_environment_unless_append_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FROM_WORKER", "w")
+    only = BashOperator(task_id="a", bash_command='echo "${FROM_WORKER:-none}-$MINE"', env={"MINE": "m"})
+    assert _run(only) == "none-m"
+    both = BashOperator(task_id="b", bash_command='echo "$FROM_WORKER-$MINE"', env={"MINE": "m"}, append_env=True)
+    assert _run(both) == "w-m"
+
+
+def test_context_variables_are_exported() -> None:
+    with DAG("ctx"):
+        op = BashOperator(task_id="b", bash_command='echo "$AIRFLOW_CTX_DAG_ID/$FLOWCTL_CTX_TASK_ID"')
+    assert _run(op) == "ctx/b"
+
+
+def test_the_command_runs_in_cwd_or_a_temporary_directory(tmp_path: Path) -> None:
+    assert _run(BashOperator(task_id="a", bash_command="pwd", cwd=str(tmp_path))) == str(tmp_path)
+    assert "flowctl-bash-" in str(_run(BashOperator(task_id="b", bash_command="pwd")))
+    with pytest.raises(FlowctlError, match="not a directory"):
+        _run(BashOperator(task_id="c", bash_command="pwd", cwd=str(tmp_path / "missing")))
+
+
+def test_bash_templates_are_declared_like_airflow() -> None:
+    assert BashOperator.template_fields == ("bash_command", "env", "cwd")
+    assert BashOperator.template_ext == (".sh", ".bash")
+
+
+def test_task_bash_runs_the_returned_command() -> None:
+    @task.bash
+    def greet(name: str) -> str:
+        return f"echo hello {name}"
+
+    with DAG("d"):
+        out = greet("ann")
+    assert out.operator.execute(context_for(out.operator, ContractTI())) == "hello ann"

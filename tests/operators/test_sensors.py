@@ -1,0 +1,180 @@
+"""Sensors in poke and reschedule mode, timeouts, and the concrete sensors."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowctl.core.dag import DAG
+from flowctl.core.errors import FlowctlError, SensorTimeout, TaskRescheduled, TaskSkipped
+from flowctl.hooks.base import BaseHook, set_connection_resolver
+from flowctl.sensors.base import BaseSensorOperator, PokeReturnValue, poke_wait_seconds
+from flowctl.sensors.date_time import DateTimeSensor
+from flowctl.sensors.external_task import ExternalTaskSensor
+from flowctl.sensors.filesystem import FileSensor
+from flowctl.sensors.python import PythonSensor
+from flowctl.sensors.time_delta import TimeDeltaSensor
+from tests.operators.contract_ti import ContractTI, context_for
+
+NOW = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """Time that moves only when the sensor sleeps."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def _with_clock(sensor: BaseSensorOperator, clock: FakeClock) -> BaseSensorOperator:
+    sensor.clock = clock  # type: ignore[misc]
+    sensor.sleep = clock.sleep  # type: ignore[misc]
+    return sensor
+
+
+class CountingSensor(BaseSensorOperator):
+    def __init__(self, *, ready_after: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ready_after = ready_after
+        self.pokes = 0
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        self.pokes += 1
+        return PokeReturnValue(self.pokes >= self.ready_after, xcom_value=self.pokes)
+
+
+def test_poke_mode_pokes_until_done_and_returns_the_xcom_value() -> None:
+    clock = FakeClock(NOW)
+    sensor = _with_clock(CountingSensor(task_id="s", ready_after=3, poke_interval=5), clock)
+    assert sensor.execute(context_for(sensor, ContractTI())) == 3
+    assert clock.sleeps == [5, 5]
+
+
+def test_poke_mode_really_sleeps_between_pokes() -> None:
+    sensor = CountingSensor(task_id="s", ready_after=2, poke_interval=0.01)
+    assert sensor.execute(context_for(sensor, ContractTI())) == 2
+
+
+def test_poke_mode_times_out_with_sensor_timeout_or_skips_with_soft_fail() -> None:
+    sensor = _with_clock(CountingSensor(task_id="s", ready_after=99, poke_interval=10, timeout=25), FakeClock(NOW))
+    with pytest.raises(SensorTimeout, match="25 seconds"):
+        sensor.execute(context_for(sensor, ContractTI()))
+    soft = _with_clock(CountingSensor(task_id="t", ready_after=99, poke_interval=10, timeout=25, soft_fail=True), FakeClock(NOW))
+    with pytest.raises(TaskSkipped):
+        soft.execute(context_for(soft, ContractTI()))
+
+
+def test_exponential_backoff_doubles_the_wait_up_to_max_wait() -> None:
+    waits = [poke_wait_seconds(2, n, exponential=True, max_wait=10) for n in range(5)]
+    assert waits == [2, 4, 8, 10, 10]
+    assert poke_wait_seconds(2, 4, exponential=False, max_wait=None) == 2
+
+
+def test_reschedule_mode_raises_the_next_poke_time() -> None:
+    sensor = _with_clock(CountingSensor(task_id="s", ready_after=2, poke_interval=30, mode="reschedule"), FakeClock(NOW))
+    with pytest.raises(TaskRescheduled) as raised:
+        sensor.execute(context_for(sensor, ContractTI(start_date=NOW)))
+    assert raised.value.reschedule_date == NOW + timedelta(seconds=30)
+    assert sensor.execute(context_for(sensor, ContractTI(start_date=NOW))) == 2
+
+
+def test_reschedule_mode_times_out_from_the_first_poke() -> None:
+    sensor = _with_clock(CountingSensor(task_id="s", ready_after=99, timeout=60, mode="reschedule"), FakeClock(NOW))
+    with pytest.raises(SensorTimeout):
+        sensor.execute(context_for(sensor, ContractTI(start_date=NOW - timedelta(minutes=5))))
+
+
+def test_an_unknown_mode_is_rejected() -> None:
+    with pytest.raises(FlowctlError, match="mode"):
+        CountingSensor(task_id="s", ready_after=1, mode="sometimes")
+
+
+def test_python_sensor_passes_context_like_python_operator() -> None:
+    sensor = _with_clock(PythonSensor(task_id="p", python_callable=lambda ds: ds == "2024-03-10", poke_interval=1), FakeClock(NOW))
+    assert sensor.poke(context_for(sensor, ContractTI(), ds="2024-03-10"))
+    assert not sensor.poke(context_for(sensor, ContractTI(), ds="2024-03-11"))
+
+
+def test_time_delta_sensor_waits_for_interval_end_plus_delta() -> None:
+    sensor = _with_clock(TimeDeltaSensor(task_id="t", delta=timedelta(hours=1)), FakeClock(NOW))
+    context = context_for(sensor, ContractTI(), data_interval_end=NOW - timedelta(minutes=30))
+    assert not sensor.poke(context)
+    context["data_interval_end"] = NOW - timedelta(hours=1)
+    assert sensor.poke(context)
+
+
+def test_date_time_sensor_accepts_strings_and_datetimes() -> None:
+    clock = FakeClock(NOW)
+    assert _with_clock(DateTimeSensor(task_id="a", target_time="2024-03-10T11:00:00"), clock).poke({})
+    assert not _with_clock(DateTimeSensor(task_id="b", target_time=NOW + timedelta(seconds=1)), clock).poke({})
+
+
+def test_file_sensor_finds_files_and_globs(tmp_path: Path) -> None:
+    sensor = FileSensor(task_id="f", filepath=str(tmp_path / "data*.csv"))
+    assert not sensor.poke({})
+    (tmp_path / "data1.csv").write_text("x")
+    assert sensor.poke({})
+
+
+def test_file_sensor_uses_the_connection_path(tmp_path: Path) -> None:
+    class Conn:
+        extra_dejson = {"path": str(tmp_path)}
+
+    (tmp_path / "ready").write_text("")
+    set_connection_resolver(lambda conn_id: Conn())
+    try:
+        assert FileSensor(task_id="f", filepath="ready").poke({})
+        assert BaseHook.get_connection("fs_default").extra_dejson["path"] == str(tmp_path)
+    finally:
+        set_connection_resolver(None)
+    with pytest.raises(FlowctlError, match="no connection resolver"):
+        BaseHook.get_connection("x")
+
+
+def test_external_task_sensor_asks_the_injected_lookup() -> None:
+    calls: list[tuple[str, Any, datetime]] = []
+    states = {"value": ["running"]}
+
+    def lookup(dag_id: str, task_ids: Any, logical_date: datetime) -> list[str | None]:
+        calls.append((dag_id, task_ids, logical_date))
+        return states["value"]
+
+    with DAG("d"):
+        sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", external_task_id="t",
+                                    execution_delta=timedelta(hours=1), failed_states=["failed"])
+    context = context_for(sensor, ContractTI(), logical_date=NOW, external_state_lookup=lookup)
+    assert not sensor.poke(context)
+    assert calls == [("other", ["t"], NOW - timedelta(hours=1))]
+    states["value"] = ["success"]
+    assert sensor.poke(context)
+    states["value"] = ["failed"]
+    with pytest.raises(FlowctlError, match="failed"):
+        sensor.poke(context)
+
+
+def test_external_task_sensor_without_a_lookup_says_what_it_needs() -> None:
+    sensor = ExternalTaskSensor(task_id="e", external_dag_id="other")
+    with pytest.raises(FlowctlError, match="external_state_lookup"):
+        sensor.poke({"logical_date": NOW})
+
+
+def test_task_sensor_decorator_builds_a_python_sensor() -> None:
+    from flowctl.decorators import task
+
+    @task.sensor(poke_interval=1, timeout=5)
+    def ready() -> PokeReturnValue:
+        return PokeReturnValue(True, "v")
+
+    with DAG("d"):
+        out = ready()
+    assert isinstance(out.operator, PythonSensor) and out.operator.execute(context_for(out.operator, ContractTI())) == "v"
