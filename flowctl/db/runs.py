@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
+from flowctl.core.planner.graph import task_graph
 from flowctl.core.states import DagRunState, check_manual_run_transition, check_run_transition
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _latest_serialized, dag_body
@@ -31,17 +32,19 @@ def run_record(row: DagRunRow) -> DagRunRecord:
 
 
 def task_instance_rows(run: DagRunRow, body: Mapping[str, Any]) -> list[TaskInstanceRow]:
-    """One pending TaskInstanceRow per task in a serialized DAG body."""
+    """One pending TaskInstanceRow per task in a serialized DAG body (weight_rule resolved)."""
+    tasks = list(body.get("tasks") or ())
+    weights = task_graph(body).weights
     return [
         TaskInstanceRow(
             dag_id=run.dag_id, run_id=run.run_id, task_id=str(task["task_id"]), map_index=-1,
             state="pending", try_number=0, max_tries=int(task.get("retries") or 0),
             queue=task.get("queue") or "default", pool=task.get("pool") or "default_pool",
-            pool_slots=int(task.get("pool_slots") or 1), priority_weight=int(task.get("priority_weight") or 1),
+            pool_slots=int(task.get("pool_slots") or 1), priority_weight=weights[str(task["task_id"])],
             operator=task.get("operator") or task.get("task_type") or task.get("_task_type"),
             executor=task.get("executor"),
         )
-        for task in body.get("tasks") or ()
+        for task in tasks
     ]
 
 
