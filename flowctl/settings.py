@@ -95,6 +95,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("scheduler", "run_manual_when_paused", _parse_bool, "true",
            "Run manually triggered runs even while their DAG is paused."),
     Option("scheduler", "parsing_processes", _parse_positive_int, "2", "DAG files parsed in parallel."),
+    Option("scheduler", "parsing_files_per_child", _parse_positive_int, "32",
+           "DAG files one forked parser child imports before a fresh child replaces it "
+           "(1 = a fresh process per file: full isolation, several times slower)."),
     Option("scheduler", "min_file_process_interval", _parse_non_negative_float, "30",
            "Seconds between re-parses of an unchanged DAG file."),
     Option("scheduler", "dag_dir_list_interval", _parse_non_negative_float, "5",

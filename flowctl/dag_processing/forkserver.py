@@ -1,17 +1,21 @@
-"""A warm parsing slot: a long-lived process that forks one child per DAG file.
+"""A warm parsing slot: a long-lived process whose forked children import DAG files.
 
-``python -m flowctl.dag_processing.forkserver`` imports flowctl once, then
-reads requests from stdin, one JSON object per line
-(``{"path": ..., "timeout": ..., "dags_folder": ...}``), and answers each with
-one JSON line on stdout (``{"path", "dags", "error", "duration"}``). For each
-request it forks a child that imports the file and writes the serialized DAGs
-back through a pipe; the child's own stdout and stderr go to another pipe
-whose tail is kept for error messages. A child that runs past its timeout is
-killed with its whole process group; one that raises, exits or crashes
-becomes an error answer. The slot itself never runs user code, so a bad file
-cannot take it down. Forking a warm process costs a few milliseconds where a
-fresh interpreter costs 50-100, which is what makes a 1,000-file folder parse
-in seconds.
+``python -m flowctl.dag_processing.forkserver [FILES_PER_CHILD]`` imports
+flowctl once (and parses a tiny DAG to fill lazy caches), then reads requests
+from stdin, one JSON object per line (``{"path", "timeout", "dags_folder"}``),
+and answers each with one JSON line on stdout:
+``{"path", "duration", "error", "result": {"dags": [{"data", "hash"}], "error"}}``.
+
+The slot never runs user code. It forks a *parser child* from its warm state
+and hands it files one at a time through a pipe; the child imports the file,
+serializes its DAGs and writes a length-prefixed JSON frame back. Its stdout
+and stderr go to a third pipe whose tail is kept for error messages. A child
+that passes a file's timeout is killed with its whole process group; one that
+crashes (segfault, ``os._exit``) is reaped; either way the file gets an error
+answer and a fresh child is forked for the next file. A child also retires
+after ``FILES_PER_CHILD`` files, which bounds how much state files parsed by
+the same child can share (1 = a fresh child per file: full isolation, but a
+fork costs ~10 ms on a small VM where parsing a typical file costs ~2 ms).
 
 POSIX only. Must not import db, web, cli or scheduler.
 """
@@ -21,35 +25,36 @@ import json
 import os
 import selectors
 import signal
+import struct
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 OUTPUT_TAIL_BYTES = 8000
+_HEADER = struct.Struct("!Q")
 
 # Imported once by the slot so that each forked child starts warm.
 WARM_MODULES = (
     "flowctl.core.dag", "flowctl.core.baseoperator", "flowctl.core.taskgroup", "flowctl.core.mapping",
     "flowctl.core.params", "flowctl.core.timetables", "flowctl.operators.bash", "flowctl.operators.python",
-    "flowctl.operators.empty", "flowctl.decorators", "flowctl.sensors", "flowctl.models",
+    "flowctl.operators.empty", "flowctl.decorators", "flowctl.sensors", "flowctl.sensors.python",
+    "flowctl.models", "flowctl.utils.task_group", "flowctl.utils.trigger_rule",
     "flowctl.dag_processing.serialization", "pendulum", "croniter",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ChildOutcome:
-    """What one forked child produced: its result bytes, output tail, and how it ended."""
-
-    result: bytes
-    output_tail: bytes
-    status: int | None  # os.waitpid status; None when it was killed on timeout
+_WARM_DAG = """
+from datetime import datetime, timedelta
+from flowctl.core.dag import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("flowctl_warm_up", schedule="@daily", start_date=datetime(2024, 1, 1),
+         default_args={"retry_delay": timedelta(minutes=1)}) as dag:
+    EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+"""
 
 
 def warm_up() -> None:
-    """Import what DAG files usually import, ignoring modules that do not exist yet."""
+    """Import what DAG files usually import and serialize a tiny DAG (fills lazy caches)."""
     import importlib
 
     for name in WARM_MODULES:
@@ -57,28 +62,17 @@ def warm_up() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional module only costs speed
             pass
-
-
-def child_main(path: Path, dags_folder: Path | None, result_fd: int, output_fd: int) -> None:
-    """Body of the forked child: import, serialize, write the JSON, then ``os._exit``."""
-    import faulthandler
-
-    os.setpgid(0, 0)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)  # stdin carries the slot's requests: user code must not read them
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
-    faulthandler.enable(file=sys.stderr)
     try:
-        payload: dict[str, Any] = {"dags": _serialize_file(path, dags_folder)}
-    except BaseException as exc:  # noqa: BLE001 - process boundary: every failure becomes a record
-        payload = {"error": _format_error(exc, path)}
-    data = json.dumps(payload).encode("utf-8")
-    _write_all(result_fd, data)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+        from flowctl.dag_processing.serialization import serialize_dag
 
+        namespace: dict[str, Any] = {}
+        exec(compile(_WARM_DAG, "<warm-up>", "exec"), namespace)  # noqa: S102 - our own constant text
+        serialize_dag(namespace["dag"])
+    except Exception:  # noqa: BLE001 - warming up is best effort
+        pass
+
+
+# --- inside the parser child --------------------------------------------------------------
 
 def _format_error(exc: BaseException, path: Path) -> str:
     try:
@@ -89,14 +83,19 @@ def _format_error(exc: BaseException, path: Path) -> str:
         return traceback.format_exc()
 
 
-def _serialize_file(path: Path, dags_folder: Path | None) -> list[dict[str, Any]]:
+def parse_one(path: Path, dags_folder: Path | None) -> dict[str, Any]:
+    """Import one file and serialize its DAGs; every failure becomes ``{"error": ...}``."""
     from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
-    from flowctl.dag_processing.serialization import serialize_dag
+    from flowctl.dag_processing.serialization import dag_hash, serialize_dag
 
-    if dags_folder is not None:
-        add_to_sys_path(dags_folder)
-    add_to_sys_path(path.parent)
-    return [serialize_dag(dag) for dag in load_dags_from_file(path)]
+    try:
+        if dags_folder is not None:
+            add_to_sys_path(dags_folder)
+        add_to_sys_path(path.parent)
+        dags = [serialize_dag(dag) for dag in load_dags_from_file(path)]
+        return {"dags": [{"data": data, "hash": dag_hash(data)} for data in dags], "error": None}
+    except BaseException as exc:  # noqa: BLE001 - process boundary: every failure becomes a record
+        return {"dags": [], "error": _format_error(exc, path)}
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -106,122 +105,211 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def run_child(path: Path, dags_folder: Path | None, timeout: float) -> ChildOutcome:
-    """Fork a child for one file and collect what it produced, killing it at the deadline."""
-    result_r, result_w = os.pipe()
-    output_r, output_w = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.close(result_r)
-        os.close(output_r)
-        child_main(path, dags_folder, result_w, output_w)
-    os.close(result_w)
-    os.close(output_w)
-    try:
-        result, tail, finished = _collect(result_r, output_r, time.monotonic() + timeout)
-    finally:
-        os.close(result_r)
-        os.close(output_r)
-    status = _reap(pid, finished)
-    return ChildOutcome(result=result, output_tail=tail, status=status)
+def child_main(request_fd: int, result_fd: int, output_fd: int) -> None:
+    """Body of a parser child: answer requests from ``request_fd`` until it closes."""
+    import faulthandler
+    import gc
+
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # the slot's stdin carries its requests: user code must not read them
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    faulthandler.enable(file=sys.stderr)
+    gc.freeze()  # the warm objects stay shared with the slot instead of being copied by the GC
+    with os.fdopen(request_fd, "rb") as requests:
+        for line in requests:
+            request = json.loads(line)
+            folder = Path(request["dags_folder"]) if request.get("dags_folder") else None
+            frame = json.dumps(parse_one(Path(request["path"]), folder)).encode("utf-8")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _write_all(result_fd, _HEADER.pack(len(frame)) + frame)
+    os._exit(0)
 
 
-def _collect(result_r: int, output_r: int, deadline: float) -> tuple[bytes, bytes, bool]:
-    """Read both pipes until both close (True) or the deadline passes (False)."""
-    result = bytearray()
-    tail = bytearray()
-    open_fds = {result_r, output_r}
-    with selectors.DefaultSelector() as sel:
-        for fd in open_fds:
-            sel.register(fd, selectors.EVENT_READ)
-        while open_fds:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return bytes(result), bytes(tail), False
-            for key, _ in sel.select(remaining):
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fd)
-                    open_fds.discard(key.fd)
-                elif key.fd == result_r:
-                    result += chunk
-                else:
-                    tail = (tail + chunk)[-OUTPUT_TAIL_BYTES:]
-    return bytes(result), bytes(tail), True
+# --- inside the slot ---------------------------------------------------------------------
 
+class ParserChild:
+    """The slot's handle on one forked parser child and its three pipes."""
 
-def _reap(pid: int, finished: bool) -> int | None:
-    """Wait for the child; kill its process group first when it ran out of time."""
-    if not finished:
-        _kill_group(pid)
-        os.waitpid(pid, 0)
-        return None
-    _, status = os.waitpid(pid, 0)
-    _kill_group(pid)  # grandchildren left behind by the file
-    return status
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def describe_failure(outcome: ChildOutcome, timeout: float) -> str | None:
-    """The import error of an outcome, or None when the child answered with DAGs."""
-    tail = outcome.output_tail.decode("utf-8", errors="replace").strip()
-    suffix = f"\n--- output of the import ---\n{tail}" if tail else ""
-    if outcome.status is None:
-        return f"DAG file import timed out after {timeout:g}s (dagbag_import_timeout); the process was killed"
-    if os.WIFSIGNALED(outcome.status):
-        sig = signal.Signals(os.WTERMSIG(outcome.status)).name
-        return f"the process importing the DAG file was killed by signal {sig}{suffix}"
-    if not outcome.result:
-        code = os.WEXITSTATUS(outcome.status)
-        return f"the process importing the DAG file exited with code {code} before it finished{suffix}"
-    return None
-
-
-def handle_request(request: dict[str, Any]) -> dict[str, Any]:
-    """Parse the file of one request in a child; the answer always has every key."""
-    path = Path(request["path"])
-    timeout = float(request.get("timeout") or 30.0)
-    folder = Path(request["dags_folder"]) if request.get("dags_folder") else None
-    started = time.monotonic()
-    outcome = run_child(path, folder, timeout)
-    answer: dict[str, Any] = {"path": str(path), "dags": [], "error": describe_failure(outcome, timeout)}
-    if answer["error"] is None:
+    def __init__(self) -> None:
+        request_r, request_w = os.pipe()
+        result_r, result_w = os.pipe()
+        output_r, output_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            for fd in (request_w, result_r, output_r):
+                os.close(fd)
+            try:
+                child_main(request_r, result_w, output_w)
+            finally:
+                os._exit(70)
+        for fd in (request_r, result_w, output_w):
+            os.close(fd)
         try:
-            payload = json.loads(outcome.result)
-        except ValueError:
-            payload = {"error": "the process importing the DAG file sent an unreadable answer"}
-        answer["dags"] = payload.get("dags", [])
-        answer["error"] = payload.get("error")
-    answer["duration"] = time.monotonic() - started
-    return answer
+            os.setpgid(pid, pid)  # also here, so a kill right after the fork reaches the group
+        except OSError:
+            pass
+        self.pid = pid
+        self.request_w = request_w
+        self.result_r = result_r
+        self.output_r = output_r
+        self.files_done = 0
+        self.buffer = bytearray()
+
+    def ask(self, request: dict[str, Any], timeout: float) -> tuple[bytes | None, bytes, str | None]:
+        """Send one file; returns (frame, output tail, failure). A failure means the child is gone."""
+        try:
+            _write_all(self.request_w, json.dumps(request).encode("utf-8") + b"\n")
+        except BrokenPipeError:
+            pass  # it died already: _read_frame sees the closed pipe and reaps it
+        frame, tail, ended = self._read_frame(time.monotonic() + timeout)
+        if frame is not None:
+            self.files_done += 1
+            return frame, tail, None
+        return None, tail, self._finish(ended, timeout)
+
+    def _read_frame(self, deadline: float) -> tuple[bytes | None, bytes, bool]:
+        """Read until one whole frame, the result pipe closing (ended=True), or the deadline.
+
+        After the result pipe closes, the output pipe is drained briefly so a crash's
+        faulthandler traceback is part of the tail.
+        """
+        tail = bytearray()
+        ended = False
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.result_r, selectors.EVENT_READ)
+            sel.register(self.output_r, selectors.EVENT_READ)
+            while sel.get_map():
+                frame = self._take_frame()
+                if frame is not None:
+                    return frame, bytes(tail), False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                for key, _ in sel.select(remaining):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        sel.unregister(key.fd)
+                        if key.fd == self.result_r:
+                            ended = True
+                            deadline = min(deadline, time.monotonic() + 1.0)
+                    elif key.fd == self.output_r:
+                        tail = (tail + chunk)[-OUTPUT_TAIL_BYTES:]
+                    else:
+                        self.buffer += chunk
+        return self._take_frame(), bytes(tail), ended
+
+    def _take_frame(self) -> bytes | None:
+        if len(self.buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self.buffer)
+        if len(self.buffer) < _HEADER.size + size:
+            return None
+        frame = bytes(self.buffer[_HEADER.size:_HEADER.size + size])
+        del self.buffer[:_HEADER.size + size]
+        return frame
+
+    def _finish(self, ended: bool, timeout: float) -> str:
+        """Reap a child that crashed (ended) or kill one that ran out of time; describe why."""
+        if not ended:
+            self._kill_group()
+            os.waitpid(self.pid, 0)
+            self._close_fds()
+            return f"DAG file import timed out after {timeout:g}s (dagbag_import_timeout); the process was killed"
+        _, status = os.waitpid(self.pid, 0)
+        self._kill_group()
+        self._close_fds()
+        if os.WIFSIGNALED(status):
+            return f"the process importing the DAG file was killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"the process importing the DAG file exited with code {os.WEXITSTATUS(status)} before it finished"
+
+    def stop(self) -> None:
+        """Retire the child: close its request pipe (it exits), reap it."""
+        os.close(self.request_w)
+        self.request_w = -1
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self._kill_group()
+        self._close_fds()
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _close_fds(self) -> None:
+        for fd in (self.request_w, self.result_r, self.output_r):
+            if fd >= 0:
+                os.close(fd)
+        self.request_w = self.result_r = self.output_r = -1
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+class Slot:
+    """Answers requests with a parser child that is replaced after a failure or N files."""
+
+    def __init__(self, files_per_child: int) -> None:
+        self.files_per_child = max(1, files_per_child)
+        self.child: ParserChild | None = None
+
+    def handle(self, request: dict[str, Any]) -> bytes:
+        """One answer line (bytes, no newline) for one request."""
+        started = time.monotonic()
+        timeout = float(request.get("timeout") or 30.0)
+        if self.child is None:
+            self.child = ParserChild()
+        frame, tail, failure = self.child.ask(request, timeout)
+        if failure is not None:
+            self.child = None
+        elif self.child.files_done >= self.files_per_child:
+            self.child.stop()
+            self.child = None
+        head = {"path": request["path"], "duration": time.monotonic() - started,
+                "error": _with_output(failure, tail) if failure else None}
+        body = json.dumps(head).encode("utf-8")
+        return body[:-1] + b', "result": ' + (frame or b"null") + b"}"
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
+
+
+_INTERNAL_FRAMES = ("/flowctl/dag_processing/", "<frozen runpy>", "<frozen importlib._bootstrap")
+
+
+def _with_output(failure: str, tail: bytes) -> str:
+    lines = tail.decode("utf-8", errors="replace").strip().splitlines()
+    text = "\n".join(line for line in lines if not any(mark in line for mark in _INTERNAL_FRAMES))
+    return f"{failure}\n--- output of the import ---\n{text}" if text else failure
+
+
+def serve(requests: BinaryIO, answers: BinaryIO, files_per_child: int) -> None:
     """Answer requests until stdin closes."""
-    for line in requests:
-        if not line.strip():
-            continue
-        answer = handle_request(json.loads(line))
-        answers.write(json.dumps(answer).encode("utf-8") + b"\n")
-        answers.flush()
+    slot = Slot(files_per_child)
+    try:
+        for line in requests:
+            if line.strip():
+                answers.write(slot.handle(json.loads(line)) + b"\n")
+                answers.flush()
+    finally:
+        slot.close()
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     """Entry point: keep the protocol stream private, send stray prints to stderr, serve."""
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the slot ends
     warm_up()
-    serve(sys.stdin.buffer, answers)
+    serve(sys.stdin.buffer, answers, int(argv[0]) if argv else 1)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

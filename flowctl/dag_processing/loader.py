@@ -50,13 +50,12 @@ def _dag_class() -> type:
 
 
 def _registered_dags() -> list[Any]:
-    """DAGs the core recorded while a file was imported, if it keeps such a registry."""
-    try:
-        from flowctl.core import dag as dag_module
-    except ImportError:
-        return []
-    take = getattr(dag_module, "pop_registered_dags", None)
-    return list(take()) if callable(take) else []
+    """Take (and clear) the DAGs whose ``with`` block closed: ``DagContext.autoregistered``."""
+    from flowctl.core.dag import DagContext
+
+    taken = list(DagContext.autoregistered)
+    DagContext.autoregistered.clear()
+    return taken
 
 
 def dags_in_module(module: ModuleType, path: Path) -> list[Any]:

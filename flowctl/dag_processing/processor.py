@@ -25,10 +25,10 @@ from types import TracebackType
 from typing import IO, Any
 
 from flowctl.dag_processing.discovery import keep_likely_dag_files, list_py_files
-from flowctl.dag_processing.serialization import dag_hash
 from flowctl.settings import Settings
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+DEFAULT_FILES_PER_CHILD = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +57,15 @@ class ParseResult:
 class _Slot:
     """One forkserver process and the pipes to talk to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, files_per_child: int) -> None:
+        self._files_per_child = files_per_child
         self._proc = self._spawn()
 
-    @staticmethod
-    def _spawn() -> subprocess.Popen[bytes]:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         return subprocess.Popen(
-            [sys.executable, "-m", "flowctl.dag_processing.forkserver"],
+            [sys.executable, "-m", "flowctl.dag_processing.forkserver", str(self._files_per_child)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
         )
 
@@ -83,7 +83,7 @@ class _Slot:
             return json.loads(line)
         self.close()
         self._proc = self._spawn()
-        return {"path": request["path"], "dags": [], "duration": 0.0,
+        return {"path": request["path"], "result": None, "duration": 0.0,
                 "error": "the parsing process died while parsing this file"}
 
     def close(self) -> None:
@@ -103,19 +103,26 @@ class _Slot:
 
 
 class DagFileProcessor:
-    """A reusable pool of warm parsing slots; use as a context manager or call ``close``."""
+    """A reusable pool of warm parsing slots; use as a context manager or call ``close``.
 
-    def __init__(self, processes: int, timeout: float, dags_folder: Path | None = None) -> None:
+    ``files_per_child``: how many files one forked parser child imports before a
+    fresh one replaces it (1 = a fresh child per file). A crash or timeout always
+    replaces the child, and only the file being parsed gets the import error.
+    """
+
+    def __init__(self, processes: int, timeout: float, dags_folder: Path | None = None,
+                 files_per_child: int = DEFAULT_FILES_PER_CHILD) -> None:
         self.timeout = timeout
         self.dags_folder = dags_folder
-        self._slots = [_Slot() for _ in range(max(1, processes))]
+        self._slots = [_Slot(files_per_child) for _ in range(max(1, processes))]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DagFileProcessor:
         """A pool sized by ``[scheduler] parsing_processes`` with ``[core] dagbag_import_timeout``."""
         return cls(processes=int(settings.get("scheduler", "parsing_processes")),
                    timeout=float(settings.get("core", "dagbag_import_timeout")),
-                   dags_folder=settings.dags_folder)
+                   dags_folder=settings.dags_folder,
+                   files_per_child=int(settings.get("scheduler", "parsing_files_per_child")))
 
     def __enter__(self) -> DagFileProcessor:
         return self
@@ -161,18 +168,19 @@ def collect_answers(answers: list[dict[str, Any]]) -> ParseResult:
     for answer in answers:
         path = answer["path"]
         result.durations[path] = float(answer.get("duration") or 0.0)
-        if answer.get("error"):
-            result.import_errors[path] = answer["error"]
+        error = answer.get("error") or (answer.get("result") or {}).get("error")
+        if error:
+            result.import_errors[path] = error
             continue
-        for data in answer.get("dags", []):
-            dag_id = data["dag_id"]
+        for item in answer["result"]["dags"]:
+            dag_id = item["data"]["dag_id"]
             if dag_id in seen:
                 result.import_errors[path] = (f"DAG id {dag_id!r} is already defined in {seen[dag_id]}; "
                                               "each dag_id must be defined by exactly one file")
                 continue
             seen[dag_id] = path
-            result.dags.append(SerializedDagRecord(dag_id=dag_id, fileloc=path, data=data,
-                                                   dag_hash=dag_hash(data)))
+            result.dags.append(SerializedDagRecord(dag_id=dag_id, fileloc=path, data=item["data"],
+                                                   dag_hash=item["hash"]))
     return result
 
 

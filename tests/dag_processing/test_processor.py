@@ -98,3 +98,23 @@ def test_a_pool_is_reusable_and_answers_the_same_hash_for_an_unchanged_file(sett
 def test_an_empty_folder_parses_to_nothing(settings: Settings) -> None:
     result = parse_folder(settings)
     assert result.dags == [] and result.import_errors == {}
+
+
+def test_a_fresh_child_per_file_gives_the_same_answers(settings: Settings) -> None:
+    folder = settings.dags_folder
+    _folder_with_bad_files(folder)
+    files = sorted(folder.glob("*.py"))
+    with DagFileProcessor(processes=2, timeout=2, dags_folder=folder, files_per_child=1) as processor:
+        result = processor.parse_files(files)
+    assert sorted(r.dag_id for r in result.dags) == ["good_0", "good_1", "good_2"]
+    assert len(result.import_errors) == len(BAD_FILES)
+
+
+def test_state_left_by_one_file_does_not_leak_into_a_fresh_child(settings: Settings) -> None:
+    folder = settings.dags_folder
+    (folder / "a_sets.py").write_text("import builtins\nbuiltins.FLOWCTL_LEAK = 1\n" + good_dag_text("a"))
+    (folder / "b_reads.py").write_text(
+        "import builtins\nassert not hasattr(builtins, 'FLOWCTL_LEAK')\n" + good_dag_text("b"))
+    with DagFileProcessor(processes=1, timeout=5, files_per_child=1) as processor:
+        result = processor.parse_files(sorted(folder.glob("*.py")))
+    assert sorted(r.dag_id for r in result.dags) == ["a", "b"]
