@@ -186,3 +186,22 @@ def test_pools_priorities_and_retry_policies_survive(dags: dict[str, Any]) -> No
     assert (query.pool, query.priority_weight, query.queue, query.retries) == ("db_pool", 8, "heavy", 4)
     assert query.retry_exponential_backoff is True
     assert query.max_retry_delay.total_seconds() == 600
+
+
+def test_a_users_dag_integrity_test_runs_unchanged_after_porting(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "etl.py").write_text(port(ETL))
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    # What Airflow users write in tests/test_dags.py, with the package renamed.
+    namespace: dict[str, Any] = {}
+    exec(port("from airflow.models import DagBag\nfrom airflow.models.dagbag import DagBag as DagBag2\n"
+              "dagbag = DagBag(include_examples=False)\n"), namespace)
+    dagbag = namespace["dagbag"]
+    assert dagbag.import_errors == {}
+    assert dagbag.get_dag("ported_etl") is not None
+    assert len(dagbag.get_dag("ported_etl").tasks) == 3
+    assert namespace["DagBag2"] is type(dagbag)
