@@ -1,0 +1,148 @@
+"""`flowctl db …`: init (with generated secrets), check, upgrade/downgrade, reset, clean."""
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+
+from flowctl.cli import main
+from flowctl.cli.db_cmd import default_config_text, set_if_empty
+from flowctl.db.engine import make_engine
+from flowctl.db.store import Store
+from flowctl.settings import Settings
+from tests.db.samples import make_run
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    for var in ("FLOWCTL__CORE__FERNET_KEY", "FLOWCTL__WEBSERVER__SECRET_KEY", "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path / "home"
+
+
+def _config(home: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(home / "config.cfg")
+    return parser
+
+
+def _store(home: Path) -> Store:
+    return Store(make_engine(f"sqlite:///{home / 'flowctl.db'}"))
+
+
+def test_db_init_creates_the_config_with_secrets_and_a_migrated_database(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "init"]) == 0
+    cfg = _config(home)
+    assert len(cfg["core"]["fernet_key"]) == 44 and cfg["webserver"]["secret_key"]
+    assert "database ready at revision" in capsys.readouterr().out
+    store = _store(home)
+    assert store.get_pool("default_pool").slots == 128
+    store.close()
+
+
+def test_a_second_db_init_keeps_the_secrets(home: Path) -> None:
+    main(["db", "init"])
+    first = (home / "config.cfg").read_text()
+    assert main(["db", "init"]) == 0
+    assert (home / "config.cfg").read_text() == first
+
+
+def test_db_init_never_overwrites_a_key_that_is_set(home: Path) -> None:
+    home.mkdir()
+    (home / "config.cfg").write_text("[core]\nfernet_key = keep-me\n[webserver]\nsecret_key =\n")
+    main(["db", "init"])
+    cfg = _config(home)
+    assert cfg["core"]["fernet_key"] == "keep-me" and cfg["webserver"]["secret_key"]
+
+
+def test_a_key_set_in_the_environment_is_not_written_to_the_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__WEBSERVER__SECRET_KEY", "from-env")
+    main(["db", "init"])
+    assert not _config(home)["webserver"].get("secret_key")
+
+
+def test_set_if_empty_fills_an_empty_key_and_adds_missing_sections() -> None:
+    text = "[core]\n# a comment\nfernet_key =\n"
+    filled = set_if_empty(text, "core", "fernet_key", "K")
+    assert "fernet_key = K" in filled and "# a comment" in filled
+    assert set_if_empty(filled, "core", "fernet_key", "other") == filled
+    assert set_if_empty(text, "webserver", "secret_key", "S").endswith("[webserver]\nsecret_key = S\n")
+
+
+def test_the_default_config_file_is_a_valid_config(tmp_path: Path) -> None:
+    (tmp_path / "config.cfg").write_text(default_config_text())
+    settings = Settings.load(environ={"FLOWCTL_HOME": str(tmp_path)}, path=tmp_path / "config.cfg")
+    assert settings.get("core", "xcom_max_size") == 49344
+
+
+def test_db_check_on_an_empty_database_is_one_line_and_fails(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home.mkdir()
+    assert main(["db", "check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flowctl: error: the database has no flowctl tables") and err.count("\n") == 1
+
+
+def test_db_check_passes_after_init(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["db", "init"])
+    assert main(["db", "check"]) == 0
+    assert "database OK" in capsys.readouterr().out
+
+
+def test_downgrade_to_base_then_upgrade_restores_the_schema(home: Path) -> None:
+    main(["db", "init"])
+    assert main(["db", "downgrade", "--to", "base", "--yes"]) == 0
+    assert main(["db", "check"]) == 1
+    assert main(["db", "upgrade"]) == 0
+    assert main(["db", "check"]) == 0
+
+
+def test_db_reset_needs_yes(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["db", "init"])
+    assert main(["db", "reset"]) == 2
+    assert "--yes" in capsys.readouterr().err
+
+
+def test_db_reset_empties_the_database_but_keeps_default_pool(home: Path) -> None:
+    main(["db", "init"])
+    store = _store(home)
+    make_run(store)
+    store.close()
+    assert main(["db", "reset", "--yes"]) == 0
+    store = _store(home)
+    assert store.list_runs() == [] and store.get_pool("default_pool").slots == 128
+    store.close()
+
+
+def test_db_clean_dry_run_counts_and_clean_deletes(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["db", "init"])
+    store = _store(home)
+    run = make_run(store)
+    store.set_run_state(run.key, "queued", "success")
+    store.close()
+    capsys.readouterr()
+    assert main(["db", "clean", "--older-than", "2025-01-01", "--dry-run", "-o", "json"]) == 0
+    rows = {r["table"]: r["would_delete"] for r in json.loads(capsys.readouterr().out)}
+    assert (rows["dag_run"], rows["task_instance"]) == (1, 2)
+    assert main(["db", "clean", "--older-than", "2025-01-01"]) == 0
+    assert "deleted 3 rows older than 2025-01-01T00:00:00+00:00" in capsys.readouterr().out
+
+
+def test_db_clean_explains_a_bad_date(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["db", "init"])
+    assert main(["db", "clean", "--older-than", "last tuesday"]) == 2
+    assert "ISO date" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_db_init_works_on_postgresql(home: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", pg_url)
+    assert main(["db", "init"]) == 0
+    assert main(["db", "check"]) == 0
+    store = Store(make_engine(pg_url))
+    assert store.get_pool("default_pool").slots == 128
+    store.close()
