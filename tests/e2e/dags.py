@@ -32,7 +32,7 @@ def append(name, line):
 
 
 def effect(ti, **_):
-    append("effects.log", f"{ti.dag_id} {ti.task_id} {ti.try_number} {os.getpid()} {time.time():.6f}")
+    append("effects.log", f"{ti.dag_id} {ti.task_id} {ti.try_number} {os.getpid()} {time.time():.6f} {ti.run_id}")
 
 
 def slow_effect(ti, seconds=0.3, **_):
@@ -136,7 +136,7 @@ with DAG("chain", schedule=None, start_date=START) as chain_dag:
 
 DAILY_CHAIN = PRELUDE + '''
 with DAG("daily_chain", schedule="@daily", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
-         catchup=False, is_paused_upon_creation=True, max_active_runs=4) as daily_chain_dag:
+         catchup=False, max_active_runs=4) as daily_chain_dag:
     a = PythonOperator(task_id="a", python_callable=effect)
     b = PythonOperator(task_id="b", python_callable=effect)
     a >> b

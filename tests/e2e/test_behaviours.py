@@ -1,0 +1,113 @@
+"""One real scheduler per database runs DAGs that exercise retries, timeouts, trigger rules,
+branching, pools with priorities and depends_on_past; tests read states and side effects."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e import dags
+from tests.e2e.conftest import DIALECTS, Deploy
+from tests.e2e.harness import Deployment
+
+SOURCES = {"retries.py": dags.RETRIES, "timeout.py": dags.TIMEOUT, "trigger_rules.py": dags.TRIGGER_RULES,
+           "branching.py": dags.BRANCHING, "pools.py": dags.POOLS, "depends_on_past.py": dags.DEPENDS_ON_PAST}
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def d(request: pytest.FixtureRequest, deploy_module: Deploy) -> Deployment:
+    deployment = deploy_module(request.param)
+    for filename, source in SOURCES.items():
+        deployment.write_dag(filename, source)
+    deployment.flowctl("pools", "set", "single", "1", "one task at a time")
+    deployment.start_scheduler()
+    return deployment
+
+
+def spans(d: Deployment, dag_id: str) -> list[tuple[str, str, float, float]]:
+    """(task_id, run_id, start, end) of each slow_effect call of a DAG, by start time."""
+    starts: dict[tuple[str, str], float] = {}
+    result = []
+    for dag, task, run, what, stamp in d.effects("spans.log"):
+        if dag != dag_id:
+            continue
+        if what == "start":
+            starts[(task, run)] = float(stamp)
+        else:
+            result.append((task, run, starts[(task, run)], float(stamp)))
+    return sorted(result, key=lambda span: span[2])
+
+
+def test_a_task_that_fails_twice_is_retried_with_exponential_backoff_and_succeeds(d: Deployment) -> None:
+    run_id = d.trigger("retries")
+    waits: dict[int, Any] = {}
+
+    def finished_watching_retries() -> bool:
+        ti = d.task("retries", run_id, "flaky")
+        if ti.state == "up_for_retry" and ti.next_retry_at is not None:
+            waits[ti.try_number] = (ti.end_date, ti.next_retry_at)
+        return ti.state in {"success", "failed"}
+
+    d.wait_for(finished_watching_retries, 25, "the flaky task to finish")
+    ti = d.task("retries", run_id, "flaky")
+    assert (ti.state, ti.try_number) == ("success", 3)
+    assert d.wait_for_run("retries", run_id) == "success"
+    tries = [(int(line[2]), float(line[4])) for line in d.effects() if line[0] == "retries"]
+    assert [t for t, _ in tries] == [1, 2, 3]
+    assert sorted(waits) == [1, 2], waits
+    for try_number, low, high in ((1, 1.0, 2.0), (2, 2.0, 4.0)):  # delay in [base, 2*base)
+        end, next_retry_at = waits[try_number]
+        assert low - 0.01 <= (next_retry_at - end).total_seconds() < high + 0.01
+        assert tries[try_number][1] >= next_retry_at.timestamp() - 0.01  # the next try waited for it
+
+
+def test_execution_timeout_kills_a_task_and_fails_it_and_its_downstream(d: Deployment) -> None:
+    run_id = d.trigger("timeout")
+    assert d.wait_for_run("timeout", run_id, timeout=20) == "failed"
+    assert d.task_states("timeout", run_id) == {"slow": "failed", "after": "upstream_failed"}
+    slow = d.task("timeout", run_id, "slow")
+    assert slow.duration is None or slow.duration < 10
+    assert [line[0] for line in d.effects("timeout.log")] == ["started"]
+
+
+def test_one_failed_and_all_done_tasks_run_after_a_failure_while_all_success_is_upstream_failed(
+        d: Deployment) -> None:
+    run_id = d.trigger("trigger_rules")
+    assert d.wait_for_run("trigger_rules", run_id) == "failed"
+    assert d.task_states("trigger_rules", run_id) == {
+        "fails": "failed", "ok": "success", "normal": "upstream_failed", "alert": "success",
+        "cleanup": "success"}
+    ran = sorted(line[1] for line in d.effects() if line[0] == "trigger_rules")
+    assert ran == ["alert", "cleanup", "fails", "ok"]
+
+
+def test_a_branch_runs_the_chosen_path_skips_the_other_and_the_join_still_runs(d: Deployment) -> None:
+    run_id = d.trigger("branching")
+    assert d.wait_for_run("branching", run_id) == "success"
+    assert d.task_states("branching", run_id) == {
+        "choose": "success", "left": "success", "right": "skipped", "after_right": "skipped",
+        "join": "success"}
+    assert sorted(line[1] for line in d.effects() if line[0] == "branching") == ["join", "left"]
+
+
+def test_a_one_slot_pool_runs_tasks_one_at_a_time_in_priority_order(d: Deployment) -> None:
+    run_id = d.trigger("pools")
+    assert d.wait_for_run("pools", run_id, timeout=25) == "success"
+    ran = spans(d, "pools")
+    assert [task for task, *_ in ran] == ["w5", "w4", "w3", "w2", "w1"]
+    for (_, _, _, end), (_, _, start, _) in zip(ran, ran[1:]):
+        assert start >= end, f"tasks of a one-slot pool overlapped: {ran}"
+
+
+def test_depends_on_past_runs_each_days_task_after_the_previous_days_task(d: Deployment) -> None:
+    def three_runs_done() -> bool:
+        runs = d.store.list_runs("depends_on_past")
+        return len(runs) == 3 and all(r.state == "success" for r in runs)
+
+    d.wait_for(three_runs_done, 25, "3 successful depends_on_past runs")
+    runs = sorted(d.store.list_runs("depends_on_past"), key=lambda r: r.logical_date)
+    assert [r.logical_date.date().isoformat() for r in runs] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    ran = spans(d, "depends_on_past")
+    assert [run for _, run, _, _ in ran] == [r.run_id for r in runs]
+    for (_, _, _, end), (_, _, start, _) in zip(ran, ran[1:]):
+        assert start >= end, f"a depends_on_past task started before the previous day's finished: {ran}"
