@@ -57,14 +57,15 @@ class Param:
         return final
 
     def dump(self) -> dict[str, Any]:
-        """JSON-safe form: ``{"value", "description", "schema"}`` (no value: ``None``)."""
+        """JSON-safe form: ``{"value", "has_value", "description", "schema"}``."""
         value = None if self.value is NOTSET else self.value
-        return {"value": value, "description": self.description, "schema": dict(self.schema)}
+        return {"value": value, "has_value": self.has_value, "description": self.description, "schema": dict(self.schema)}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Param:
         """Inverse of :meth:`dump`."""
-        return cls(data.get("value"), data.get("description"), **dict(data.get("schema") or {}))
+        value = data.get("value") if data.get("has_value", True) else NOTSET
+        return cls(value, data.get("description"), **dict(data.get("schema") or {}))
 
 
 def _validate(value: Any, schema: dict[str, Any], label: str) -> None:

@@ -53,3 +53,9 @@ def test_params_round_trip_through_their_json_form() -> None:
     loaded = ParamsDict.load(params.dump())
     assert loaded["n"] == 3 and loaded.get_param("n").description == "how many"
     assert loaded.get_param("n").schema == {"type": "integer"}
+
+
+def test_a_param_without_default_stays_required_after_a_round_trip() -> None:
+    loaded = ParamsDict.load(ParamsDict({"who": Param()}).dump())
+    with pytest.raises(ParamValidationError, match="no value"):
+        loaded.resolve()
