@@ -10,12 +10,12 @@ transaction. Must not import above ``db``.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
@@ -40,7 +40,7 @@ class ClaimedTry:
 
 
 class RuntimeVerbs(StoreCore):
-    """start_try, finish_try, save_rendered_fields, skip_tasks, previous_success, reschedules."""
+    """start_try, finish_try, save_rendered_fields, skip_tasks, previous_success, reschedules, external states."""
 
     def start_try(self, key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int,
                   now: datetime) -> ClaimedTry | None:
@@ -58,6 +58,8 @@ class RuntimeVerbs(StoreCore):
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             row = s.scalars(select(TaskInstanceRow).where(*ti_where(key))).one()
+            s.execute(delete(XComRow).where(XComRow.dag_id == key.dag_id, XComRow.run_id == key.run_id,
+                                            XComRow.task_id == key.task_id, XComRow.map_index == key.map_index))
             run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id,
                                                     DagRunRow.run_id == key.run_id)).one()
             return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run))
@@ -128,13 +130,33 @@ class RuntimeVerbs(StoreCore):
                                     end_date=end, duration=(end - start).total_seconds(),
                                     reschedule_date=reschedule_date))
 
-    def first_reschedule_start(self, key: TaskInstanceKey, try_number: int) -> datetime | None:
-        """When the first poke of this try started (a reschedule sensor's timeout counts from it)."""
+    def reschedule_history(self, key: TaskInstanceKey, try_number: int) -> tuple[datetime | None, int]:
+        """(start of the first poke, number of reschedules) of this try; a sensor's timeout counts from the first."""
         r = TaskRescheduleRow
-        query = (select(r.start_date).where(r.dag_id == key.dag_id, r.run_id == key.run_id,
-                                            r.task_id == key.task_id, r.map_index == key.map_index,
-                                            r.try_number == try_number)
-                 .order_by(r.id).limit(1))
+        query = select(func.min(r.start_date), func.count(r.id)).where(
+            r.dag_id == key.dag_id, r.run_id == key.run_id, r.task_id == key.task_id,
+            r.map_index == key.map_index, r.try_number == try_number)
         with self._read() as s:
-            found = s.execute(query).first()
-            return None if found is None else found[0]
+            first, count = s.execute(query).one()
+            return first, int(count or 0)
+
+    def external_states(self, dag_id: str, task_ids: Sequence[str] | None, logical_date: datetime
+                        ) -> list[str | None]:
+        """For ExternalTaskSensor: states of ``task_ids`` in ``dag_id``'s run at ``logical_date``.
+
+        ``task_ids`` None gives ``[run state]``; no such run gives ``[]``.
+        """
+        with self._read() as s:
+            run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == dag_id,
+                                                    DagRunRow.logical_date == logical_date)).first()
+            if run is None:
+                return []
+            if task_ids is None:
+                return [run.state]
+            rows = s.execute(select(TaskInstanceRow.task_id, TaskInstanceRow.state).where(
+                TaskInstanceRow.dag_id == dag_id, TaskInstanceRow.run_id == run.run_id,
+                TaskInstanceRow.task_id.in_(list(task_ids)))).all()
+        found: dict[str, list[str]] = {}
+        for task_id, state in rows:
+            found.setdefault(task_id, []).append(state)
+        return [state for task_id in task_ids for state in found.get(task_id, [None])]

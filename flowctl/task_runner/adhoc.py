@@ -1,0 +1,94 @@
+"""Running a task outside the scheduler: ``tasks test``, ``dags test``, ``tasks render``.
+
+Nothing is written to the database: no state, no rendered fields; XComs and
+branch skips go to a :class:`MemoryBackend` (pass the same one to every task
+of a ``dags test`` so they see each other's values); reads fall back to the
+store when one is given. The log goes to ``log_stream`` (the terminal by
+default), masked like a real try's.
+Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+from flowctl.core.context import RunInfo
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.masking import SecretsMasker
+from flowctl.task_runner import secrets
+from flowctl.task_runner.execution import TaskTerminated, run_task, terminate_on_sigterm
+from flowctl.task_runner.logs import LogSink, TryLogCapture
+from flowctl.task_runner.outcome import decide_outcome, describe_error
+from flowctl.task_runner.preparation import fresh_task, make_context, run_info, unmap_task
+from flowctl.task_runner.runner import DEFAULT_RETRY_DELAY, TryResult, utcnow
+from flowctl.task_runner.taskinstance import MemoryBackend, RuntimeTaskInstance
+
+log = logging.getLogger("flowctl.task")
+
+
+def as_run_info(run: Any) -> RunInfo:
+    """``run`` as a RunInfo (a RunInfo, or a DagRunRecord-shaped object)."""
+    return run if isinstance(run, RunInfo) else run_info(run)
+
+
+def adhoc_run_info(logical_date: datetime, run_id: str | None = None, conf: dict[str, Any] | None = None) -> RunInfo:
+    """A manual-looking run at ``logical_date`` for ``tasks test`` / ``tasks render``."""
+    return RunInfo(run_id=run_id or f"__flowctl_test__{logical_date.isoformat()}", logical_date=logical_date,
+                   data_interval_start=logical_date, data_interval_end=logical_date, run_type="manual",
+                   conf=dict(conf or {}))
+
+
+def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory: MemoryBackend | None = None,
+                 map_index: int = -1, log_stream: TextIO | None = None) -> TryResult:
+    """Run one task of ``dag`` for ``run`` in this process; record nothing; return the outcome."""
+    info = as_run_info(run)
+    key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
+    backend = memory if memory is not None else MemoryBackend(store)
+    masker = SecretsMasker()
+    task = fresh_task(dag.get_task(task_id))
+    ti = RuntimeTaskInstance(key, task, 1, 0, backend, start_date=utcnow())
+    before = set(backend.skipped)
+    sink = LogSink(log_stream if log_stream is not None else sys.stdout, masker)
+    value: Any = None
+    with TryLogCapture(sink), secrets.installed(store, masker) as proxy:
+        try:
+            with terminate_on_sigterm():
+                context = _context(dag, task, info, ti, proxy, masker, store)
+                task = unmap_task(task, map_index, context)
+                task.render_template_fields(context)
+                value = run_task(task, context)
+                if getattr(task, "do_xcom_push", True) and value is not None:
+                    ti.xcom_push("return_value", value)
+            error: BaseException | None = None
+        except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - the outcome of the test run
+            error = exc
+            log.error("Task failed: %s", describe_error(exc), exc_info=exc)
+        outcome = decide_outcome(error, try_number=1, max_tries=0,
+                                 retry_delay=lambda n: DEFAULT_RETRY_DELAY, now=utcnow())
+        log.info("Task %s ended: %s", task_id, outcome.state.value)
+    return TryResult(key, 1, ran=True, state=outcome.state.value, error=outcome.error,
+                     skipped=tuple(sorted(backend.skipped - before)), return_value=value)
+
+
+def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_index: int = -1) -> dict[str, Any]:
+    """The rendered template fields of one task for ``run`` (``tasks render``); nothing runs."""
+    info = as_run_info(run)
+    key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
+    masker = SecretsMasker()
+    task = fresh_task(dag.get_task(task_id))
+    ti = RuntimeTaskInstance(key, task, 1, 0, MemoryBackend(store))
+    with secrets.installed(store, masker) as proxy:
+        context = _context(dag, task, info, ti, proxy, masker, store)
+        task = unmap_task(task, map_index, context)
+        return dict(task.render_template_fields(context))
+
+
+def _context(dag: Any, task: Any, info: RunInfo, ti: Any, proxy: secrets.MaskingBackend,
+             masker: SecretsMasker, store: Any) -> dict[str, Any]:
+    extra: dict[str, Any] = {"test_mode": True}
+    if store is not None:
+        extra["external_state_lookup"] = store.external_states
+    return make_context(dag, task, info, ti, var_lookup=secrets.variable_lookup(proxy),
+                        conn_lookup=secrets.connection_lookup(masker), extra=extra)

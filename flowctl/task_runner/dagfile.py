@@ -1,0 +1,53 @@
+"""Finding the real task object for a workload: import its DAG file (cached) and unmap if mapped.
+
+The cache is keyed by the file path and its modification time, so a warm
+process (the local executor's zygote) imports a DAG file once and every
+forked try inherits the imported module; a changed file is imported again.
+Runs user code (the DAG file's top level). Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flowctl.core.errors import DagNotFound, TaskNotFound
+from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
+
+_CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def load_file(fileloc: str) -> dict[str, Any]:
+    """The DAGs (by dag_id) of ``fileloc``, imported once per modification time."""
+    path = Path(fileloc).absolute()
+    mtime = os.stat(path).st_mtime
+    cached = _CACHE.get(str(path))
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    add_to_sys_path(path.parent)
+    dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
+    _CACHE[str(path)] = (mtime, dags)
+    return dags
+
+
+def load_dag(fileloc: str, dag_id: str) -> Any:
+    """The DAG ``dag_id`` defined by ``fileloc``; DagNotFound names both."""
+    dags = load_file(fileloc)
+    if dag_id not in dags:
+        raise DagNotFound(f"DAG {dag_id!r} not found in {fileloc} (it defines: {', '.join(sorted(dags)) or 'none'})")
+    return dags[dag_id]
+
+
+def get_task(dag: Any, task_id: str) -> Any:
+    """``dag``'s task ``task_id``; TaskNotFound names both."""
+    if not dag.has_task(task_id):
+        raise TaskNotFound(f"task {task_id!r} not found in DAG {dag.dag_id!r}")
+    return dag.get_task(task_id)
+
+
+def forget(fileloc: str | None = None) -> None:
+    """Drop one file (or every file) from the cache."""
+    if fileloc is None:
+        _CACHE.clear()
+    else:
+        _CACHE.pop(str(Path(fileloc).absolute()), None)

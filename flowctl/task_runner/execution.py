@@ -1,0 +1,135 @@
+"""Running the operator itself: execution_timeout, termination, callbacks, heartbeats.
+
+``execution_timeout`` is enforced with SIGALRM when the try runs on the main
+thread (always, in a worker process): the task gets :class:`TaskTimeout`,
+which counts as a failure (retried per policy) and calls ``on_kill``. SIGTERM
+(``terminate`` from an executor, kill-runs, a heartbeat that finds the try no
+longer running) raises :class:`TaskTerminated` the same way. Callbacks get
+the context; one that raises is logged and never changes the try's state.
+Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from flowctl.core.errors import TaskTimeout
+
+log = logging.getLogger("flowctl.task")
+
+
+class TaskTerminated(Exception):
+    """The try was told to stop (SIGTERM); counts as a failure."""
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def execution_timeout(timeout: timedelta | None, task_id: str) -> Iterator[None]:
+    """Raise TaskTimeout inside the block after ``timeout`` (main thread only; else no limit)."""
+    if timeout is None or not _on_main_thread():
+        yield
+        return
+    seconds = max(timeout.total_seconds(), 0.001)
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise TaskTimeout(f"task {task_id!r} timed out after {seconds:g}s (execution_timeout)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into TaskTerminated inside the block (main thread only)."""
+    if not _on_main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise TaskTerminated("the try was terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_task(task: Any, context: Mapping[str, Any]) -> Any:
+    """pre_execute, execute (under execution_timeout), post_execute; on_kill when stopped."""
+    try:
+        with execution_timeout(getattr(task, "execution_timeout", None), task.task_id):
+            task.pre_execute(context)
+            result = task.execute(context)
+            task.post_execute(context, result)
+            return result
+    except (TaskTimeout, TaskTerminated):
+        _call_on_kill(task)
+        raise
+
+
+def _call_on_kill(task: Any) -> None:
+    try:
+        task.on_kill()
+    except Exception:  # noqa: BLE001 - a failing on_kill must not hide why the try stopped
+        log.exception("on_kill of task %r failed", task.task_id)
+
+
+def run_callbacks(callbacks: Any, context: Mapping[str, Any], name: str) -> None:
+    """Call a callback (or each of a list); errors are logged, never raised."""
+    if not callbacks:
+        return
+    for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+        try:
+            callback(context)
+        except Exception:  # noqa: BLE001 - callbacks never change the state
+            log.exception("%s %r failed", name, getattr(callback, "__name__", callback))
+
+
+class Heartbeat:
+    """A daemon thread recording that the try is alive; calls ``on_lost`` if the row says otherwise."""
+
+    def __init__(self, beat: Callable[[datetime], bool], every: float, clock: Callable[[], datetime],
+                 on_lost: Callable[[], None]) -> None:
+        self._beat = beat
+        self._every = every
+        self._clock = clock
+        self._on_lost = on_lost
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="flowctl-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if self._every > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                alive = self._beat(self._clock())
+            except Exception:  # noqa: BLE001 - a database hiccup must not kill the task
+                log.warning("heartbeat failed; will retry", exc_info=True)
+                continue
+            if not alive and not self._stop.is_set():
+                log.error("the task instance is no longer running in the database; stopping the try")
+                self._on_lost()
+                return

@@ -1,0 +1,70 @@
+"""How a try ends: a pure decision from what execute raised (or returned) to the state to record.
+
+* no error -> ``success``;
+* ``TaskSkipped`` (``AirflowSkipException``) -> ``skipped``;
+* ``TaskRescheduled`` (a sensor in reschedule mode) -> ``up_for_reschedule`` with its
+  ``reschedule_date``; the try does not count, so ``try_number`` goes back by one;
+* ``TaskFailedNoRetry`` (``AirflowFailException``, ``SensorTimeout``) -> ``failed``;
+* any other error (``execution_timeout`` included) -> ``up_for_retry`` while
+  ``try_number <= max_tries`` (Airflow's rule: ``retries=2`` gives 3 tries), with
+  ``next_retry_at = now + retry delay`` (core/retry_policy.py); ``failed`` after.
+
+Must not import anything outside flowctl.core and the standard library.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flowctl.core.errors import TaskFailedNoRetry, TaskRescheduled, TaskSkipped
+from flowctl.core.states import TaskInstanceState
+
+TI = TaskInstanceState
+RetryDelay = Callable[[int], timedelta]
+
+
+@dataclass(frozen=True, slots=True)
+class TryOutcome:
+    """The state to record for a finished try, and the columns that go with it."""
+
+    state: TaskInstanceState
+    next_retry_at: datetime | None = None
+    reschedule_date: datetime | None = None
+    error: str | None = None
+
+    @property
+    def counts_as_try(self) -> bool:
+        """False for a reschedule: the next poke is the same try."""
+        return self.state is not TI.UP_FOR_RESCHEDULE
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` for logs and the TI note."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def decide_outcome(error: BaseException | None, *, try_number: int, max_tries: int,
+                   retry_delay: RetryDelay, now: datetime) -> TryOutcome:
+    """The outcome of try ``try_number`` (1-based) that ended with ``error`` (None: success)."""
+    if error is None:
+        return TryOutcome(TI.SUCCESS)
+    if isinstance(error, TaskSkipped):
+        return TryOutcome(TI.SKIPPED, error=describe_error(error))
+    if isinstance(error, TaskRescheduled):
+        return TryOutcome(TI.UP_FOR_RESCHEDULE, reschedule_date=_as_datetime(error.reschedule_date, now))
+    if isinstance(error, TaskFailedNoRetry) or try_number > max_tries:
+        return TryOutcome(TI.FAILED, error=describe_error(error))
+    return TryOutcome(TI.UP_FOR_RETRY, next_retry_at=now + retry_delay(try_number), error=describe_error(error))
+
+
+def _as_datetime(value: Any, now: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, timedelta):
+        return now + value
+    if isinstance(value, (int, float)):
+        return now + timedelta(seconds=float(value))
+    return now

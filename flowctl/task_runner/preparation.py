@@ -1,0 +1,85 @@
+"""Getting a task ready to execute: its run's context, mapped-task unmapping, rendered templates.
+
+Shared by real tries (``run_workload``), ``tasks test`` / ``dags test``
+(``run_for_test``) and ``tasks render``. The task object is copied first so
+rendering in place never changes the DAG held in the import cache.
+Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from flowctl.core.context import RunInfo, build_context
+from flowctl.core.errors import FlowctlError
+from flowctl.core.masking import SecretsMasker
+from flowctl.core.params import merge_params
+
+
+def run_info(run: Any) -> RunInfo:
+    """A RunInfo from a DagRunRecord-shaped object (a missing data interval is the logical date)."""
+    start = run.data_interval_start or run.logical_date
+    end = run.data_interval_end or start
+    return RunInfo(run_id=run.run_id, logical_date=run.logical_date, data_interval_start=start,
+                   data_interval_end=end, run_type=run.run_type, conf=dict(run.conf or {}),
+                   start_date=getattr(run, "start_date", None))
+
+
+def task_params(dag: Any, task: Any, conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``params`` a task sees: DAG params, then the task's, then the run's conf (Airflow 2)."""
+    return merge_params(getattr(dag, "params", None), getattr(task, "params", None)).resolve(conf)
+
+
+def make_context(dag: Any, task: Any, run: RunInfo, ti: Any, *, var_lookup: Callable[[str], str | None],
+                 conn_lookup: Callable[[str], Any], prev_success: Any = None,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The template context of one try (``prev_success`` is the previous successful run, if any)."""
+    interval = None
+    if prev_success is not None and prev_success.data_interval_start is not None:
+        interval = (prev_success.data_interval_start, prev_success.data_interval_end)
+    return build_context(
+        dag=dag, task=task, run=run, ti=ti, params=task_params(dag, task, run.conf),
+        var_accessor=var_lookup, conn_accessor=conn_lookup, prev_success_interval=interval,
+        prev_start_date_success=getattr(prev_success, "start_date", None), extra=extra)
+
+
+def fresh_task(task: Any) -> Any:
+    """A shallow copy of ``task`` to render and run, leaving the DAG's own object untouched."""
+    return copy.copy(task)
+
+
+def unmap_task(task: Any, map_index: int, context: dict[str, Any]) -> Any:
+    """For a mapped task, the concrete operator of ``map_index``; others are returned as they are."""
+    if not getattr(task, "is_mapped", False):
+        return task
+    expansion = task.expansion(lambda ref: ref.resolve(context))
+    if not 0 <= map_index < len(expansion):
+        raise FlowctlError(f"map_index {map_index} of task {task.task_id!r} is out of range "
+                           f"(its input has {len(expansion)} element(s))")
+    concrete = task.unmap(expansion[map_index])
+    context["task"] = concrete
+    context["ti"].task = concrete
+    return concrete
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` if it is JSON-serializable, else its ``repr`` (for the rendered-fields column)."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): json_safe(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set)):
+            return [json_safe(v) for v in value]
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return repr(value)
+
+
+def rendered_for_storage(rendered: Mapping[str, Any], masker: SecretsMasker) -> dict[str, Any]:
+    """Rendered template fields as stored and shown: JSON-safe, secrets masked."""
+    return {name: masker.redact(json_safe(value), name) for name, value in rendered.items()}

@@ -1,0 +1,237 @@
+"""Run one task try in the current process: claim, run, record — exactly once.
+
+The try-number rule: a workload carries the task instance's ``try_number``
+as it was when the scheduler queued it (the number of tries started so far).
+:meth:`Store.start_try` claims ``queued -> running`` only if the row still
+has that number, and increments it: the try that runs is
+``workload.try_number + 1``, its log is ``attempt=<that>.log``. A second
+``run_workload`` for the same workload finds the row running (or its number
+moved on) and returns without running anything.
+
+After the claim: heartbeats every ``[scheduler] task_heartbeat_sec``; the DAG
+file is imported (cached by path and mtime); the task is unmapped for its
+``map_index``; templates are rendered and stored; ``on_execute_callback``,
+``execute`` under ``execution_timeout``; the return value is pushed as the
+``return_value`` XCom when ``do_xcom_push``; the final state (outcome.py) is
+written with a compare-and-set from running, the try copied to history;
+then the state's callback runs and the scheduler is notified.
+Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flowctl.core.errors import XComTooLargeError
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.masking import SecretsMasker
+from flowctl.core.states import TaskInstanceState
+from flowctl.executors.base import Workload
+from flowctl.settings import Settings
+from flowctl.task_runner import dagfile, secrets
+from flowctl.task_runner.execution import Heartbeat, TaskTerminated, run_callbacks, run_task, terminate_on_sigterm
+from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, open_log_file
+from flowctl.task_runner.outcome import TryOutcome, decide_outcome, describe_error
+from flowctl.task_runner.preparation import (
+    fresh_task, make_context, rendered_for_storage, run_info, unmap_task,
+)
+from flowctl.task_runner.taskinstance import RuntimeTaskInstance, StoreBackend
+
+log = logging.getLogger("flowctl.task")
+TI = TaskInstanceState
+DEFAULT_RETRY_DELAY = timedelta(seconds=300)
+_CALLBACK_BY_STATE = {TI.SUCCESS: "on_success_callback", TI.FAILED: "on_failure_callback",
+                      TI.UP_FOR_RETRY: "on_retry_callback", TI.SKIPPED: "on_skipped_callback"}
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (only the outermost layers read the clock)."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class TryResult:
+    """What happened to one workload: ``ran`` is False when the claim was lost."""
+
+    key: TaskInstanceKey
+    try_number: int
+    ran: bool
+    state: str | None = None
+    error: str | None = None
+    log_path: str | None = None
+    skipped: tuple[str, ...] = ()
+    return_value: Any = None
+
+
+def run_workload(workload: Workload, settings: Settings, store: Any = None) -> TryResult:
+    """Claim and run one try of ``workload`` here; returns without running if the claim is lost."""
+    own_store = store is None
+    if own_store:
+        from flowctl.db.store import Store
+
+        store = Store.from_settings(settings)
+    try:
+        claim = store.start_try(workload.key, workload.try_number, socket.gethostname(), os.getpid(), utcnow())
+        if claim is None:
+            log.info("%s try %d was already claimed; not running it", workload.key, workload.try_number + 1)
+            return TryResult(workload.key, workload.try_number + 1, ran=False)
+        return _ClaimedTry(workload, settings, store, claim).run()
+    finally:
+        if own_store:
+            store.close()
+
+
+class _ClaimedTry:
+    """One claimed try: everything between the claim and the final state."""
+
+    def __init__(self, workload: Workload, settings: Settings, store: Any, claim: Any) -> None:
+        self.workload = workload
+        self.key = workload.key
+        self.settings = settings
+        self.store = store
+        self.ti_row = claim.ti
+        self.run_row = claim.run
+        self.try_number = claim.ti.try_number
+        self.masker = SecretsMasker()
+        self.task: Any = None
+        self.skipped: list[str] = []
+
+    def run(self) -> TryResult:
+        path = log_path(self.settings.base_log_folder, self.key, self.try_number)
+        with open_log_file(path) as stream:
+            capture = TryLogCapture(LogSink(stream, self.masker), str(self.settings.get("logging", "logging_level")))
+            with capture, secrets.installed(self.store, self.masker) as backend:
+                log.info("Running %s, try %d of %d on %s (pid %d)", self.key, self.try_number,
+                         self.ti_row.max_tries + 1, socket.gethostname(), os.getpid())
+                outcome, context, value = self._execute(backend)
+                recorded = self._record(outcome)
+                if recorded and context is not None:
+                    self._callback(outcome, context)
+        _notify(self.store)
+        state = outcome.state.value if recorded else None
+        return TryResult(self.key, self.try_number, ran=True, state=state, error=outcome.error,
+                         log_path=str(path), skipped=tuple(self.skipped), return_value=value)
+
+    def _execute(self, backend: secrets.MaskingBackend) -> tuple[TryOutcome, dict[str, Any] | None, Any]:
+        context: dict[str, Any] | None = None
+        value: Any = None
+        beat = Heartbeat(lambda now: bool(self.store.heartbeat_task(self.key, now)),
+                         float(self.settings.get("scheduler", "task_heartbeat_sec")), utcnow,
+                         lambda: os.kill(os.getpid(), signal.SIGTERM))
+        try:
+            with terminate_on_sigterm(), beat:
+                context = self._prepare(backend)
+                value = self._run_task(context)
+            error: BaseException | None = None
+        except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - any task error is the try's outcome
+            error = exc
+            log.error("Task failed: %s", describe_error(exc), exc_info=exc)
+            if context is not None:
+                context["exception"] = exc
+        outcome = self._decide(error)
+        return outcome, context, value
+
+    def _prepare(self, backend: secrets.MaskingBackend) -> dict[str, Any]:
+        dag = dagfile.load_dag(self.workload.fileloc, self.key.dag_id)
+        task = fresh_task(dagfile.get_task(dag, self.key.task_id))
+        self.task = task
+        first_poke, reschedules = self.store.reschedule_history(self.key, self.try_number)
+        ti = RuntimeTaskInstance(self.key, task, self.try_number, self.ti_row.max_tries,
+                                 _SkipRecorder(StoreBackend(self.store, utcnow), self.skipped),
+                                 hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date)
+        ti.reschedule_count = reschedules  # type: ignore[attr-defined]
+        run = run_info(self.run_row)
+        context = make_context(
+            dag, task, run, ti, var_lookup=secrets.variable_lookup(backend),
+            conn_lookup=secrets.connection_lookup(self.masker),
+            prev_success=self.store.previous_success(self.key.dag_id, self.run_row.logical_date),
+            extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index})
+        self.task = task = unmap_task(task, self.key.map_index, context)
+        rendered = task.render_template_fields(context)
+        self.store.save_rendered_fields(self.key, rendered_for_storage(rendered, self.masker))
+        return context
+
+    def _run_task(self, context: dict[str, Any]) -> Any:
+        task = self.task
+        run_callbacks(getattr(task, "on_execute_callback", None), context, "on_execute_callback")
+        result = run_task(task, context)
+        if getattr(task, "do_xcom_push", True) and result is not None:
+            context["ti"].xcom_push("return_value", result)
+        return result
+
+    def _decide(self, error: BaseException | None) -> TryOutcome:
+        if isinstance(error, XComTooLargeError):  # retrying cannot make the value smaller
+            return TryOutcome(TI.FAILED, error=describe_error(error))
+        task = self.task
+        delay = (task.retry_delay_for_try if task is not None and hasattr(task, "retry_delay_for_try")
+                 else (lambda n: DEFAULT_RETRY_DELAY))
+        return decide_outcome(error, try_number=self.try_number, max_tries=self.ti_row.max_tries,
+                              retry_delay=delay, now=utcnow())
+
+    def _record(self, outcome: TryOutcome) -> bool:
+        now = utcnow()
+        fields: dict[str, Any] = {}
+        if outcome.state is TI.UP_FOR_RETRY:
+            fields["next_retry_at"] = outcome.next_retry_at
+        if outcome.state is TI.UP_FOR_RESCHEDULE:
+            fields.update(reschedule_date=outcome.reschedule_date, try_number=self.try_number - 1)
+        won = bool(self.store.finish_try(self.key, outcome.state, now, **fields))
+        if won and outcome.state is TI.UP_FOR_RESCHEDULE:
+            assert outcome.reschedule_date is not None
+            self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,
+                                         outcome.reschedule_date)
+        if won:
+            log.info("Marking task as %s (%s)", outcome.state.value.upper(), _when(outcome))
+        else:
+            log.warning("The task instance was changed by someone else while it ran; its state was not written")
+        return won
+
+    def _callback(self, outcome: TryOutcome, context: Mapping[str, Any]) -> None:
+        name = _CALLBACK_BY_STATE.get(outcome.state)
+        if name is not None and self.task is not None:
+            run_callbacks(getattr(self.task, name, None), context, name)
+
+
+class _SkipRecorder:
+    """Passes through to a backend and remembers which task ids a branch skipped."""
+
+    def __init__(self, backend: Any, skipped: list[str]) -> None:
+        self._backend = backend
+        self._skipped = skipped
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def skip(self, run: Any, task_ids: set[str]) -> list[str]:
+        changed = self._backend.skip(run, task_ids)
+        self._skipped.extend(changed)
+        return changed
+
+
+def _when(outcome: TryOutcome) -> str:
+    if outcome.next_retry_at is not None:
+        return f"next try at {outcome.next_retry_at.isoformat()}"
+    if outcome.reschedule_date is not None:
+        return f"next poke at {outcome.reschedule_date.isoformat()}"
+    return outcome.error or "done"
+
+
+def _notify(store: Any) -> None:
+    notify = getattr(store, "notify_scheduler", None)
+    if callable(notify):
+        try:
+            notify("task finished")
+        except Exception:  # noqa: BLE001 - waking the scheduler is best effort
+            pass
+
+
+def log_of(settings: Settings, key: TaskInstanceKey, try_number: int) -> Path:
+    """Where try ``try_number`` of ``key`` logs (for CLIs and the web UI)."""
+    return log_path(settings.base_log_folder, key, try_number)

@@ -1,0 +1,179 @@
+"""The ``ti`` object a running task sees, and where its XComs and skips go.
+
+:class:`RuntimeTaskInstance` has Airflow's names (``dag_id``, ``task_id``,
+``run_id``, ``map_index``, ``try_number``, ``max_tries``, ``xcom_push``,
+``xcom_pull``, ``skip_except`` for branches, ``skip_downstream`` for
+short-circuits). It writes through a :class:`TryBackend`: :class:`StoreBackend`
+for real tries, :class:`MemoryBackend` for ``tasks test`` / ``dags test``
+(nothing recorded in the database; XComs kept in memory, reads fall back to
+the store when there is one). Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.core.xcom_arg import XCOM_RETURN_KEY
+
+log = logging.getLogger("flowctl.task")
+_MISSING = object()
+
+
+class TryBackend(Protocol):
+    """Where a try's XComs and skips are written."""
+
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None: ...
+
+    def xcom_pull(self, run: RunKey, task_id: str, key: str, map_index: int, default: Any) -> Any: ...
+
+    def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str) -> list[Any]: ...
+
+    def xcom_pull_any(self, run: RunKey, key: str, default: Any) -> Any: ...
+
+    def skip(self, run: RunKey, task_ids: set[str]) -> list[str]: ...
+
+
+class StoreBackend:
+    """XComs and skips in the metadata database; ``clock`` gives the time of each write."""
+
+    def __init__(self, store: Any, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
+        self.store.xcom_push(ti, key, value, self.clock())
+
+    def xcom_pull(self, run: RunKey, task_id: str, key: str, map_index: int, default: Any) -> Any:
+        return self.store.xcom_pull(run, task_id, key, map_index, default)
+
+    def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str) -> list[Any]:
+        return list(self.store.xcom_pull_mapped(run, task_id, key))
+
+    def xcom_pull_any(self, run: RunKey, key: str, default: Any) -> Any:
+        for record in self.store.list_xcoms(run):
+            if record.key == key:
+                return record.value
+        return default
+
+    def skip(self, run: RunKey, task_ids: set[str]) -> list[str]:
+        return list(self.store.skip_tasks(run, task_ids, self.clock()))
+
+
+class MemoryBackend:
+    """XComs and skips kept in memory (``tasks test``, ``dags test``); reads fall back to ``store``."""
+
+    def __init__(self, store: Any = None) -> None:
+        self.store = store
+        self.xcoms: dict[tuple[str, str, int, str], Any] = {}
+        self.skipped: set[str] = set()
+
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
+        from flowctl.db.xcom import xcom_size  # the same JSON check as the database
+
+        xcom_size(value)
+        self.xcoms[(ti.run_id, ti.task_id, ti.map_index, key)] = value
+
+    def xcom_pull(self, run: RunKey, task_id: str, key: str, map_index: int, default: Any) -> Any:
+        found = self.xcoms.get((run.run_id, task_id, map_index, key), _MISSING)
+        if found is not _MISSING:
+            return found
+        return default if self.store is None else self.store.xcom_pull(run, task_id, key, map_index, default)
+
+    def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str) -> list[Any]:
+        found = sorted((k[2], v) for k, v in self.xcoms.items()
+                       if k[0] == run.run_id and k[1] == task_id and k[3] == key and k[2] >= 0)
+        if found or self.store is None:
+            return [v for _, v in found]
+        return list(self.store.xcom_pull_mapped(run, task_id, key))
+
+    def xcom_pull_any(self, run: RunKey, key: str, default: Any) -> Any:
+        for (run_id, _, _, xcom_key), value in self.xcoms.items():
+            if run_id == run.run_id and xcom_key == key:
+                return value
+        return default
+
+    def skip(self, run: RunKey, task_ids: set[str]) -> list[str]:
+        new = sorted(task_ids - self.skipped)
+        self.skipped |= task_ids
+        return new
+
+
+class RuntimeTaskInstance:
+    """``context["ti"]``: one try of one task instance, as the task's code sees it."""
+
+    def __init__(self, key: TaskInstanceKey, task: Any, try_number: int, max_tries: int,
+                 backend: TryBackend, hostname: str = "", start_date: datetime | None = None) -> None:
+        self.key = key
+        self.dag_id, self.run_id, self.task_id, self.map_index = key.dag_id, key.run_id, key.task_id, key.map_index
+        self.task = task
+        self.try_number = try_number
+        self.max_tries = max_tries
+        self.backend = backend
+        self.hostname = hostname
+        self.start_date = start_date
+        self.state = "running"
+        self.log = log
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance: {self.key} try {self.try_number}>"
+
+    @property
+    def run_key(self) -> RunKey:
+        return self.key.run_key
+
+    @property
+    def prev_attempted_tries(self) -> int:
+        return max(self.try_number - 1, 0)
+
+    def xcom_push(self, key: str, value: Any, execution_date: Any = None) -> None:
+        """Store ``value`` under ``key`` for tasks downstream to pull."""
+        self.backend.xcom_push(self.key, key, value)
+
+    def xcom_pull(self, task_ids: str | Iterable[str] | None = None, dag_id: str | None = None,
+                  key: str = XCOM_RETURN_KEY, include_prior_dates: bool = False,
+                  map_indexes: int | Iterable[int] | None = None, default: Any = None) -> Any:
+        """A value another task pushed in this run (a list for several task_ids or a mapped task)."""
+        run = RunKey(dag_id or self.dag_id, self.run_id)
+        if task_ids is None:
+            return self.backend.xcom_pull_any(run, key, default)
+        if isinstance(task_ids, str):
+            return self._pull_one(run, task_ids, key, map_indexes, default)
+        return [self._pull_one(run, task_id, key, map_indexes, default) for task_id in task_ids]
+
+    def _pull_one(self, run: RunKey, task_id: str, key: str, map_indexes: int | Iterable[int] | None,
+                  default: Any) -> Any:
+        if isinstance(map_indexes, int):
+            return self.backend.xcom_pull(run, task_id, key, map_indexes, default)
+        if map_indexes is not None:
+            return [self.backend.xcom_pull(run, task_id, key, i, default) for i in map_indexes]
+        if self._is_mapped(task_id):
+            return self.backend.xcom_pull_mapped(run, task_id, key)
+        return self.backend.xcom_pull(run, task_id, key, -1, default)
+
+    def _is_mapped(self, task_id: str) -> bool:
+        dag = getattr(self.task, "dag", None)
+        if dag is None or not dag.has_task(task_id):
+            return False
+        return bool(getattr(dag.get_task(task_id), "is_mapped", False))
+
+    def skip_except(self, task: Any, follow_task_ids: Iterable[str]) -> list[str]:
+        """Branching: skip ``task``'s direct downstream tasks not followed (nor below a followed one)."""
+        from flowctl.operators.branch import branch_skip_ids
+
+        return self._skip(branch_skip_ids(task, follow_task_ids), f"branch {task.task_id!r}")
+
+    def skip_downstream(self, task: Any, respect_trigger_rules: bool) -> list[str]:
+        """Short-circuit: skip ``task``'s direct downstream (or all downstream) tasks."""
+        from flowctl.operators.python import short_circuit_skip_ids
+
+        return self._skip(short_circuit_skip_ids(task, respect_trigger_rules), f"short-circuit {task.task_id!r}")
+
+    def _skip(self, task_ids: set[str], why: str) -> list[str]:
+        if not task_ids:
+            return []
+        skipped = self.backend.skip(self.run_key, set(task_ids))
+        log.info("Skipping %s (%s)", ", ".join(sorted(task_ids)), why)
+        return skipped

@@ -1,0 +1,211 @@
+"""run_workload on SQLite and PostgreSQL: claim, states, retries, XCom, templates, logs, exactly once."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flowctl.core.keys import RunKey
+from flowctl.task_runner import run_workload
+
+from tests.task_runner.conftest import World
+
+BASIC = '''
+from datetime import datetime, timedelta
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator, BranchPythonOperator
+from flowctl.operators.empty import EmptyOperator
+from flowctl.core.errors import TaskSkipped
+
+def ok():
+    print("hello from the task")
+    return {"n": 42}
+
+def boom():
+    raise ValueError("kaput")
+
+def skip_me():
+    raise TaskSkipped("nothing to do")
+
+def slow():
+    import time
+    time.sleep(5)
+
+def big():
+    return "x" * 100000
+
+def pull(ti):
+    return ti.xcom_pull(task_ids="ok")["n"] + 1
+
+with DAG("basic", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    t_ok = PythonOperator(task_id="ok", python_callable=ok)
+    t_pull = PythonOperator(task_id="pull", python_callable=pull)
+    PythonOperator(task_id="boom", python_callable=boom, retries=1, retry_delay=timedelta(seconds=30))
+    PythonOperator(task_id="boom_once", python_callable=boom)
+    PythonOperator(task_id="skip", python_callable=skip_me)
+    PythonOperator(task_id="slow", python_callable=slow, execution_timeout=timedelta(seconds=0.2))
+    PythonOperator(task_id="big", python_callable=big)
+    PythonOperator(task_id="templated", python_callable=ok, op_kwargs={"day": "{{ ds }}", "who": "{{ params.who }}"},
+                   params={"who": "world"})
+    branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "left")
+    branch >> [EmptyOperator(task_id="left"), EmptyOperator(task_id="right")]
+    t_ok >> t_pull
+'''
+
+
+def _setup(world: World) -> tuple[str, object]:
+    fileloc = world.write_dags("basic", BASIC)
+    return fileloc, world.make_run("basic")
+
+
+def test_a_successful_try_is_recorded_with_its_return_value_and_history(world: World) -> None:
+    fileloc, run = _setup(world)
+    result = run_workload(world.queue(run, "ok", fileloc), world.settings, world.store)
+    assert result.ran and result.state == "success" and result.try_number == 1
+    ti = world.store.get_task_instance(result.key)
+    assert ti.state == "success" and ti.try_number == 1 and ti.end_date is not None
+    assert world.store.xcom_pull(RunKey("basic", run.run_id), "ok") == {"n": 42}
+    assert [t.state for t in world.store.list_tries(result.key)] == ["success"]
+    assert "hello from the task" in world.log_text(result.key, 1)
+
+
+def test_a_second_run_of_the_same_workload_does_nothing(world: World) -> None:
+    fileloc, run = _setup(world)
+    workload = world.queue(run, "ok", fileloc)
+    assert run_workload(workload, world.settings, world.store).ran
+    again = run_workload(workload, world.settings, world.store)
+    assert not again.ran
+    assert world.store.get_task_instance(workload.key).try_number == 1
+
+
+def test_a_failure_with_retries_left_waits_for_its_retry_delay(world: World) -> None:
+    fileloc, run = _setup(world)
+    before = datetime.now(timezone.utc)
+    result = run_workload(world.queue(run, "boom", fileloc), world.settings, world.store)
+    assert result.state == "up_for_retry" and "kaput" in (result.error or "")
+    ti = world.store.get_task_instance(result.key)
+    assert ti.next_retry_at is not None
+    assert 29 <= (ti.next_retry_at - before).total_seconds() <= 40
+    second = run_workload(world.queue(run, "boom", fileloc), world.settings, world.store)
+    assert second.try_number == 2 and second.state == "failed"
+    assert [t.state for t in world.store.list_tries(result.key)] == ["up_for_retry", "failed"]
+    assert "ValueError: kaput" in world.log_text(result.key, 2)
+
+
+def test_a_failure_on_the_last_try_fails_the_task(world: World) -> None:
+    fileloc, run = _setup(world)
+    result = run_workload(world.queue(run, "boom_once", fileloc), world.settings, world.store)
+    assert result.state == "failed"
+
+
+def test_raising_task_skipped_ends_the_try_as_skipped(world: World) -> None:
+    fileloc, run = _setup(world)
+    assert run_workload(world.queue(run, "skip", fileloc), world.settings, world.store).state == "skipped"
+
+
+def test_execution_timeout_stops_the_task_and_counts_as_a_failure(world: World) -> None:
+    fileloc, run = _setup(world)
+    started = datetime.now(timezone.utc)
+    result = run_workload(world.queue(run, "slow", fileloc), world.settings, world.store)
+    assert result.state == "failed" and "TaskTimeout" in (result.error or "")
+    assert (datetime.now(timezone.utc) - started).total_seconds() < 4
+
+
+def test_an_xcom_over_the_size_limit_fails_the_task_with_a_clear_message(world: World) -> None:
+    fileloc, run = _setup(world)
+    result = run_workload(world.queue(run, "big", fileloc), world.settings, world.store)
+    assert result.state == "failed" and "xcom_max_size" in (result.error or "")
+
+
+def test_a_downstream_task_pulls_the_upstream_return_value(world: World) -> None:
+    fileloc, run = _setup(world)
+    run_workload(world.queue(run, "ok", fileloc), world.settings, world.store)
+    result = run_workload(world.queue(run, "pull", fileloc), world.settings, world.store)
+    assert result.state == "success" and result.return_value == 43
+
+
+def test_templates_are_rendered_and_stored_on_the_task_instance(world: World) -> None:
+    fileloc, run = _setup(world)
+    result = run_workload(world.queue(run, "templated", fileloc), world.settings, world.store)
+    rendered = world.store.get_task_instance(result.key).rendered_fields
+    assert rendered is not None and rendered["op_kwargs"] == {"day": "2024-01-01", "who": "world"}
+
+
+def test_a_branch_skips_the_direct_downstream_tasks_it_did_not_choose(world: World) -> None:
+    fileloc, run = _setup(world)
+    result = run_workload(world.queue(run, "branch", fileloc), world.settings, world.store)
+    assert result.state == "success" and result.skipped == ("right",)
+    states = {t.task_id: t.state for t in world.store.list_task_instances(RunKey("basic", run.run_id))}
+    assert states["right"] == "skipped" and states["left"] == "pending"
+
+
+SECRET = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+from flowctl.hooks.base import BaseHook
+from flowctl.models.variable import Variable
+
+def leak():
+    conn = BaseHook.get_connection("warehouse")
+    print("connecting with", conn.password)
+    print("token is", Variable.get("api_token"))
+    print("colour is", Variable.get("colour"))
+
+with DAG("secret", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="leak", python_callable=leak)
+'''
+
+
+def test_connection_passwords_and_secret_variables_are_masked_in_the_log(world: World) -> None:
+    from flowctl.core.connection import Connection
+    from flowctl.db.secrets import generate_key
+
+    world.store.use_fernet_key(generate_key())
+    world.store.add_connection(Connection(conn_id="warehouse", conn_type="postgres", host="db",
+                                          login="me", password="hunter2-very-secret"))
+    world.store.set_variable("api_token", "tok-123456789")
+    world.store.set_variable("colour", "purple-and-green")
+    fileloc = world.write_dags("secret", SECRET)
+    run = world.make_run("secret")
+    result = run_workload(world.queue(run, "leak", fileloc), world.settings, world.store)
+    assert result.state == "success", result.error
+    text = world.log_text(result.key, 1)
+    assert "connecting with ***" in text and "hunter2" not in text
+    assert "token is ***" in text and "tok-123456789" not in text
+    assert "colour is purple-and-green" in text
+
+
+TASKFLOW = '''
+from datetime import datetime
+from flowctl.decorators import dag, task
+
+@dag(start_date=datetime(2024, 1, 1), schedule=None)
+def flow():
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def double(x):
+        return x * 2
+
+    @task
+    def total(values):
+        return sum(values)
+
+    total(double.expand(x=numbers()))
+
+flow()
+'''
+
+
+def test_taskflow_values_are_handed_over_and_a_mapped_task_picks_its_element(world: World) -> None:
+    fileloc = world.write_dags("flow", TASKFLOW)
+    run = world.make_run("flow")
+    assert run_workload(world.queue(run, "numbers", fileloc), world.settings, world.store).state == "success"
+    world.expand(run, "double", 3)
+    doubled = [run_workload(world.queue(run, "double", fileloc, map_index=i), world.settings, world.store)
+               for i in range(3)]
+    assert [r.return_value for r in doubled] == [2, 4, 6]
+    result = run_workload(world.queue(run, "total", fileloc), world.settings, world.store)
+    assert result.state == "success" and result.return_value == 12
+    assert world.log_text(doubled[1].key, 1)
