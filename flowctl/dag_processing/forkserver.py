@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 OUTPUT_TAIL_BYTES = 8000
+_PROTOCOL_FDS: list[int] = []  # the slot's own stdin/answer descriptors, closed in every child
 _HEADER = struct.Struct("!Q")
 
 # Imported once by the slot so that each forked child starts warm.
@@ -111,6 +112,8 @@ def child_main(request_fd: int, result_fd: int, output_fd: int) -> None:
     import gc
 
     os.setpgid(0, 0)
+    for fd in _PROTOCOL_FDS:
+        os.close(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the slot's stdin carries its requests: user code must not read them
     os.dup2(output_fd, 1)
@@ -305,6 +308,7 @@ def serve(requests: BinaryIO, answers: BinaryIO, files_per_child: int) -> None:
 def main(argv: list[str]) -> None:
     """Entry point: keep the protocol stream private, send stray prints to stderr, serve."""
     answers = os.fdopen(os.dup(1), "wb")
+    _PROTOCOL_FDS.append(answers.fileno())
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the slot ends
     warm_up()

@@ -70,21 +70,29 @@ class _Slot:
         )
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and wait for its answer; a dead slot is replaced."""
+        """Send one request and wait for its answer; a dead slot is replaced and asked once more.
+
+        User code never runs in the slot itself, so a slot that died (killed from outside,
+        out of memory) is not the file's fault: the file gets an error only if it happens twice.
+        """
+        for _ in range(2):
+            line = self._exchange(request)
+            if line:
+                return json.loads(line)
+            self.close()
+            self._proc = self._spawn()
+        return {"path": request["path"], "result": None, "duration": 0.0,
+                "error": "the parsing process died twice while parsing this file"}
+
+    def _exchange(self, request: dict[str, Any]) -> bytes:
         stdin: IO[bytes] = self._proc.stdin  # type: ignore[assignment]
         stdout: IO[bytes] = self._proc.stdout  # type: ignore[assignment]
         try:
             stdin.write(json.dumps(request).encode("utf-8") + b"\n")
             stdin.flush()
-            line = stdout.readline()
-        except (BrokenPipeError, OSError):
-            line = b""
-        if line:
-            return json.loads(line)
-        self.close()
-        self._proc = self._spawn()
-        return {"path": request["path"], "result": None, "duration": 0.0,
-                "error": "the parsing process died while parsing this file"}
+            return stdout.readline()
+        except (BrokenPipeError, OSError, ValueError):
+            return b""
 
     def close(self) -> None:
         """Close stdin (the slot then exits) and wait for it."""
