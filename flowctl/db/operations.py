@@ -31,7 +31,7 @@ from flowctl.core.states import (
     check_manual_run_transition,
     check_manual_ti_transition,
 )
-from flowctl.core.timetables import DataInterval, TimeRestriction, Timetable, timetable_from_dict
+from flowctl.core.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from flowctl.core.timetables.simple import NullTimetable
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _latest_serialized, dag_body
@@ -174,6 +174,21 @@ def backfill_dates(timetable: Timetable, start: datetime, end: datetime,
             break
         out.append(info.data_interval)
         last = info.data_interval
+    return out
+
+
+def next_dagrun_infos(serialized: Mapping[str, Any], last: DataInterval | None, count: int,
+                      now: datetime) -> list[DagRunInfo]:
+    """The DAG's next ``count`` scheduled runs after ``last`` (the latest automated run's interval)."""
+    timetable, restriction = timetable_of(serialized), restriction_of(serialized)
+    out: list[DagRunInfo] = []
+    while len(out) < count:
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=now)
+        if info is None or (last is not None and info.data_interval == last):
+            break
+        out.append(info)
+        last = info.data_interval
+        restriction = TimeRestriction(restriction.earliest, restriction.latest, True)  # later runs follow on
     return out
 
 

@@ -1,0 +1,356 @@
+"""``flowctl dags trigger | pause | unpause | state | list-runs | delete | next-execution | backfill | test | kill-runs``.
+
+Thin commands over the Store's operation verbs (``flowctl/db/operations.py``):
+each audits what it did (source ``cli``) and wakes the scheduler after a write
+it should react to. ``dags test`` and ``backfill --local`` run tasks in this
+process through ``flowctl/cli/local_run.py``. Nothing imports this module but
+``flowctl/cli/__init__.py``.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
+from flowctl.cli.dags_cmd import dags_group
+from flowctl.core.states import RUN_FINISHED, DagRunState
+
+RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
+POLL_SECONDS = 0.5
+
+
+# --- shared helpers (tasks_ops_cmd imports these) ------------------------------------------------
+
+def utcnow() -> datetime:
+    """The one clock of a CLI command (read at the outermost level only)."""
+    return datetime.now(timezone.utc)
+
+
+def parse_moment(text: str, ctx: CliContext) -> datetime:
+    """An ISO date or date-time; a naive one is in ``[core] default_timezone``."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time (e.g. 2024-01-31 or "
+                                 "2024-01-31T06:00:00+00:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_default_tz(ctx))
+    return moment.astimezone(timezone.utc)
+
+
+def _default_tz(ctx: CliContext) -> Any:
+    name = str(ctx.settings.get("core", "default_timezone") or "utc")
+    if name.lower() == "utc":
+        return timezone.utc
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def audit(ctx: CliContext, event: str, *, dag_id: str | None = None, run_id: str | None = None,
+          task_id: str | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    """One audit row for a CLI action."""
+    ctx.store.audit(event, now=utcnow(), source="cli", owner=_user(), dag_id=dag_id, run_id=run_id,
+                    task_id=task_id, extra=extra)
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def notify(ctx: CliContext, reason: str) -> None:
+    """Wake the scheduler (a no-op until the store can)."""
+    wake: Callable[[str], None] | None = getattr(ctx.store, "notify_scheduler", None)
+    if wake is not None:
+        wake(reason)
+
+
+def confirm_or_abort(question: str, yes: bool) -> None:
+    """Ask unless ``--yes``; abort (exit 1) on no."""
+    if not yes:
+        click.confirm(question, abort=True)
+
+
+def run_row(run: Any) -> dict[str, Any]:
+    """A run as a table/JSON row."""
+    return {"dag_id": run.dag_id, "run_id": run.run_id, "state": run.state, "run_type": run.run_type,
+            "logical_date": run.logical_date.isoformat(), "start_date": _iso(run.start_date),
+            "end_date": _iso(run.end_date), "conf": dict(run.conf)}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+# --- trigger, pause, state, list-runs ----------------------------------------------------------
+
+def _conf(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
+                                 param_hint="--conf") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object, e.g. '{\"key\": \"value\"}'", param_hint="--conf")
+    return value
+
+
+@dags_group.command("trigger")
+@click.argument("dag_id")
+@click.option("--conf", "-c", "conf_text", default=None, help="JSON object of run conf (checked against params).")
+@click.option("--run-id", "-r", default=None, help="Run id (default manual__<logical date>).")
+@click.option("--logical-date", "-e", "--exec-date", "logical_date", default=None,
+              help="Logical date of the run (default: now).")
+@OUTPUT_OPTION
+@pass_ctx
+def dags_trigger(ctx: CliContext, dag_id: str, conf_text: str | None, run_id: str | None,
+                 logical_date: str | None, output: str) -> None:
+    """Create a manual run; the scheduler starts it (even while the DAG is paused, by default)."""
+    conf = _conf(conf_text)
+    when = parse_moment(logical_date, ctx) if logical_date else None
+    run = ctx.store.trigger_dag(dag_id, now=utcnow(), run_id=run_id, logical_date=when, conf=conf)
+    audit(ctx, "cli_dags_trigger", dag_id=dag_id, run_id=run.run_id, extra={"conf": conf or {}})
+    notify(ctx, f"trigger {dag_id}")
+    if output == "json":
+        emit([run_row(run)], output)
+        return
+    click.echo(f"Created run {run.run_id} of DAG {dag_id} (state: {run.state}, "
+               f"logical date {run.logical_date.isoformat()})")
+    _warn_if_paused(ctx, dag_id)
+
+
+def _warn_if_paused(ctx: CliContext, dag_id: str) -> None:
+    if ctx.store.get_dag(dag_id).is_paused and not ctx.settings.get("scheduler", "run_manual_when_paused"):
+        click.echo(f"Note: DAG {dag_id} is paused and [scheduler] run_manual_when_paused is off: "
+                   f"the run waits until `flowctl dags unpause {dag_id}`.", err=True)
+
+
+def _set_paused(ctx: CliContext, dag_id: str, paused: str) -> None:
+    is_paused = paused == "paused"
+    ctx.store.set_paused(dag_id, is_paused)
+    audit(ctx, "cli_dags_pause" if is_paused else "cli_dags_unpause", dag_id=dag_id)
+    if not is_paused:
+        notify(ctx, f"unpause {dag_id}")
+    click.echo(f"Dag: {dag_id}, paused: {is_paused}")
+
+
+@dags_group.command("pause")
+@click.argument("dag_id")
+@pass_ctx
+def dags_pause(ctx: CliContext, dag_id: str) -> None:
+    """Pause a DAG: the scheduler creates no scheduled runs for it."""
+    _set_paused(ctx, dag_id, "paused")
+
+
+@dags_group.command("unpause")
+@click.argument("dag_id")
+@pass_ctx
+def dags_unpause(ctx: CliContext, dag_id: str) -> None:
+    """Unpause a DAG."""
+    _set_paused(ctx, dag_id, "unpaused")
+
+
+@dags_group.command("state")
+@click.argument("dag_id")
+@click.argument("run_id")
+@pass_ctx
+def dags_state(ctx: CliContext, dag_id: str, run_id: str) -> None:
+    """Print a run's state alone on the last line (for scripts)."""
+    run = ctx.store.get_run(dag_id, run_id)
+    if run.conf:
+        click.echo(f"conf: {json.dumps(dict(run.conf), default=str)}")
+    click.echo(run.state)
+
+
+@dags_group.command("list-runs")
+@click.argument("dag_id")
+@click.option("--state", type=click.Choice([s.value for s in DagRunState]), default=None)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@OUTPUT_OPTION
+@pass_ctx
+def dags_list_runs(ctx: CliContext, dag_id: str, state: str | None, limit: int, output: str) -> None:
+    """List a DAG's runs, newest first."""
+    ctx.store.get_dag(dag_id)  # names an unknown DAG instead of printing an empty table
+    rows = [run_row(r) for r in ctx.store.list_runs(dag_id, state=state, limit=limit)]
+    emit(rows, output, RUN_COLUMNS)
+
+
+# --- delete, next-execution, kill-runs ---------------------------------------------------------
+
+@dags_group.command("delete")
+@click.argument("dag_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def dags_delete(ctx: CliContext, dag_id: str, yes: bool) -> None:
+    """Delete a DAG's rows and history (runs, task instances, XCom); the audit log stays."""
+    confirm_or_abort(f"Delete every record of DAG {dag_id} (runs, task instances, XCom)?", yes)
+    counts = ctx.store.delete_dag(dag_id)
+    audit(ctx, "cli_dags_delete", dag_id=dag_id, extra=counts)
+    total = sum(counts.values())
+    click.echo(f"Deleted {total} row(s) of DAG {dag_id} "
+               f"({counts.get('dag_run', 0)} run(s), {counts.get('task_instance', 0)} task instance(s)). "
+               "It comes back at its next parse while its file exists.")
+
+
+@dags_group.command("next-execution")
+@click.argument("dag_id")
+@click.option("--num-executions", "-n", default=1, show_default=True, type=click.IntRange(min=1),
+              help="How many next logical dates to print.")
+@pass_ctx
+def dags_next_execution(ctx: CliContext, dag_id: str, num_executions: int) -> None:
+    """Print the logical date(s) of the DAG's next scheduled run(s), or None."""
+    from flowctl.db.operations import next_dagrun_infos
+
+    dag = ctx.store.get_dag(dag_id)
+    if dag.is_paused:
+        click.echo(f"Note: DAG {dag_id} is paused now.", err=True)
+    serialized = ctx.store.latest_serialized_dag(dag_id).data
+    last = _last_automated_interval(ctx, dag_id)
+    infos = next_dagrun_infos(serialized, last, num_executions, utcnow())
+    for info in infos:
+        click.echo(info.logical_date.isoformat())
+    if not infos:
+        click.echo("None")
+
+
+def _last_automated_interval(ctx: CliContext, dag_id: str) -> Any:
+    from flowctl.core.timetables import DataInterval
+
+    for run in ctx.store.list_runs(dag_id, limit=50):
+        if run.run_type in ("scheduled", "backfill") and run.data_interval_start and run.data_interval_end:
+            return DataInterval(run.data_interval_start, run.data_interval_end)
+    return None
+
+
+@dags_group.command("kill-runs")
+@click.argument("dag_id")
+@click.option("--state", "states", multiple=True, type=click.Choice(["queued", "running"]),
+              default=("running",), show_default=True, help="Kill runs in this state (repeatable).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def dags_kill_runs(ctx: CliContext, dag_id: str, states: tuple[str, ...], yes: bool) -> None:
+    """Fail a DAG's runs at once: running tries are terminated, waiting tasks skipped."""
+    runs = [r for st in states for r in ctx.store.list_runs(dag_id, state=st, limit=100_000)]
+    if not runs:
+        ctx.store.get_dag(dag_id)
+        click.echo(f"No {' or '.join(states)} runs of DAG {dag_id}.")
+        return
+    for run in runs:
+        click.echo(f"  {run.run_id} ({run.state})")
+    confirm_or_abort(f"Kill these {len(runs)} run(s)?", yes)
+    report = ctx.store.kill_runs(dag_id, states, utcnow(), run_ids=[r.run_id for r in runs])
+    audit(ctx, "cli_dags_kill_runs", dag_id=dag_id,
+          extra={"runs": [k.run_id for k in report.runs], "killed_tasks": len(report.killed)})
+    notify(ctx, f"kill-runs {dag_id}")
+    click.echo(f"Killed {len(report.runs)} run(s); {len(report.killed)} running task(s) asked to stop.")
+
+
+# --- backfill ----------------------------------------------------------------------------------
+
+def _policy(reset_failed: bool, rerun_failed_tasks: bool) -> Any:
+    from flowctl.db.operations import ExistingRunPolicy
+
+    if reset_failed and rerun_failed_tasks:
+        raise click.UsageError("--reset-failed and --rerun-failed-tasks exclude each other")
+    if reset_failed:
+        return ExistingRunPolicy.RESET_FAILED
+    return ExistingRunPolicy.RERUN_FAILED_TASKS if rerun_failed_tasks else ExistingRunPolicy.KEEP
+
+
+@dags_group.command("backfill")
+@click.argument("dag_id")
+@click.option("--start-date", "-s", required=True, help="First logical date (inclusive).")
+@click.option("--end-date", "-e", required=True, help="Last logical date (inclusive).")
+@click.option("--reset-failed", is_flag=True, help="Re-run every task of existing failed runs.")
+@click.option("--rerun-failed-tasks", is_flag=True, help="Re-run the failed tasks of existing failed runs.")
+@click.option("--dry-run", is_flag=True, help="Print the runs it would create; change nothing.")
+@click.option("--local", "-l", is_flag=True, help="Run the tasks in this process; no scheduler needed.")
+@pass_ctx
+def dags_backfill(ctx: CliContext, dag_id: str, start_date: str, end_date: str, reset_failed: bool,
+                  rerun_failed_tasks: bool, dry_run: bool, local: bool) -> int:
+    """Create (queued) backfill runs for a date range and follow them until they finish."""
+    start, end = parse_moment(start_date, ctx), parse_moment(end_date, ctx)
+    if end < start:
+        raise click.BadParameter("the end date is before the start date", param_hint="--end-date")
+    plan = ctx.store.plan_backfill(dag_id, start, end, _policy(reset_failed, rerun_failed_tasks))
+    if dry_run or not plan:
+        _print_plan(plan, dag_id, start, end)
+        return 0
+    keys = ctx.store.apply_backfill(dag_id, plan, utcnow())
+    created = sum(1 for item in plan if item.action == "create")
+    audit(ctx, "cli_dags_backfill", dag_id=dag_id,
+          extra={"start": start.isoformat(), "end": end.isoformat(), "runs": len(keys), "created": created})
+    notify(ctx, f"backfill {dag_id}")
+    click.echo(f"Backfill of {dag_id}: {len(keys)} run(s) ({created} new) from {start.date()} to {end.date()}")
+    if local:
+        from flowctl.cli.local_run import run_locally
+
+        run_locally(ctx, keys, echo=click.echo)
+    return follow_runs(ctx, keys)
+
+
+def _print_plan(plan: list[Any], dag_id: str, start: datetime, end: datetime) -> None:
+    if not plan:
+        click.echo(f"No runs of DAG {dag_id} have a logical date between {start.isoformat()} and {end.isoformat()}.")
+        return
+    for item in plan:
+        note = f" (existing run is {item.existing_state})" if item.existing_state else ""
+        click.echo(f"{item.logical_date.isoformat()}  {item.run_id}  {item.action}{note}")
+    click.echo(f"Dry run: {len(plan)} run(s); nothing was changed.")
+
+
+def follow_runs(ctx: CliContext, keys: list[Any]) -> int:
+    """Show progress until every run finished (Ctrl-C stops watching); 1 if any failed."""
+    last = ""
+    try:
+        while True:
+            runs = ctx.store.runs_by_key(keys)
+            done = [r for r in runs if r.state in {s.value for s in RUN_FINISHED}]
+            failed = sum(1 for r in done if r.state == DagRunState.FAILED.value)
+            line = f"{_bar(len(done), len(keys))} {len(done)}/{len(keys)} runs done, {failed} failed"
+            if line != last:
+                click.echo(("\r" + line) if sys.stdout.isatty() else line, nl=not sys.stdout.isatty())
+                last = line
+            if len(done) >= len(runs):
+                break
+            time.sleep(POLL_SECONDS)  # the outermost loop of the command: the only place it waits
+    except KeyboardInterrupt:
+        click.echo("\nStopped watching; the scheduler keeps running the backfill.")
+        return 130
+    if sys.stdout.isatty():
+        click.echo("")
+    return 1 if failed else 0
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // total if total else width
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+# --- test --------------------------------------------------------------------------------------
+
+@dags_group.command("test")
+@click.argument("dag_id")
+@click.argument("logical_date", required=False)
+@click.option("--conf", "-c", "conf_text", default=None, help="JSON object of run conf.")
+@pass_ctx
+def dags_test(ctx: CliContext, dag_id: str, logical_date: str | None, conf_text: str | None) -> int:
+    """Run a whole DAG once in this process, printing task states as they change; exit 1 if it failed."""
+    from flowctl.cli.local_run import test_dag
+
+    when = parse_moment(logical_date, ctx) if logical_date else utcnow()
+    state = test_dag(ctx, dag_id, when, _conf(conf_text))
+    click.echo(f"Run of {dag_id} at {when.isoformat()}: {state}")
+    return 0 if state == DagRunState.SUCCESS.value else 1

@@ -1,0 +1,227 @@
+"""`flowctl dags trigger | pause | unpause | state | list-runs | delete | next-execution | backfill | test | kill-runs`."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from flowctl.cli import main
+from flowctl.db.engine import make_engine
+from flowctl.db.store import Store
+from tests.db.samples import FILE, T0
+from tests.db.test_operations import chain_dag
+
+Out = pytest.CaptureFixture[str]
+
+PIPE = '''
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+OUT = Path(__file__).with_name("out.txt")
+
+def write(text):
+    with OUT.open("a") as f:
+        f.write(text + "\\n")
+
+def boom():
+    raise RuntimeError("boom on purpose")
+
+with DAG("pipe", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False) as dag:
+    first = PythonOperator(task_id="first", python_callable=write, op_args=["first"])
+    second = PythonOperator(task_id="second", python_callable=write, op_args=["second"])
+    first >> second
+
+with DAG("broken", schedule=None, start_date=datetime(2024, 1, 1)) as dag2:
+    PythonOperator(task_id="fails", python_callable=boom) >> PythonOperator(task_id="after", python_callable=boom)
+'''
+
+
+@pytest.fixture()
+def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """FLOWCTL_HOME in a temporary folder with a migrated database and a dags folder."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.setenv("FLOWCTL__CORE__DAGBAG_IMPORT_TIMEOUT", "10")
+    return tmp_path
+
+
+@pytest.fixture()
+def store(home: Path, migrated_sqlite_url: str) -> Iterator[Store]:
+    """The same database, with the sample DAG ``etl`` synced."""
+    store = Store(make_engine(migrated_sqlite_url))
+    store.sync_dag(chain_dag(), FILE, T0)
+    yield store
+    store.close()
+
+
+def _run(capsys: Out, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_trigger_creates_a_queued_manual_run_with_conf(store: Store, capsys: Out) -> None:
+    code, out, err = _run(capsys, "dags", "trigger", "etl", "--conf", '{"day": "mon"}', "--run-id", "mine",
+                          "--logical-date", "2024-02-01")
+    assert code == 0, err
+    assert "Created run mine of DAG etl (state: queued" in out
+    run = store.get_run("etl", "mine")
+    assert (run.run_type, dict(run.conf), run.logical_date) == (
+        "manual", {"day": "mon"}, datetime(2024, 2, 1, tzinfo=timezone.utc))
+    assert [a.event for a in store.list_audit("etl")] == ["cli_dags_trigger"]
+
+
+def test_trigger_refuses_conf_that_is_not_a_json_object(store: Store, capsys: Out) -> None:
+    code, _, err = _run(capsys, "dags", "trigger", "etl", "--conf", "[1, 2")
+    assert code == 2 and "--conf" in err and "not valid JSON" in err
+    assert store.list_runs("etl") == []
+
+
+def test_trigger_names_the_param_that_the_conf_breaks(store: Store, capsys: Out) -> None:
+    params = {"n": {"value": 1, "has_value": True, "description": None, "schema": {"type": "integer"}}}
+    store.sync_dag(chain_dag(params=params), FILE, T0)
+    code, _, err = _run(capsys, "dags", "trigger", "etl", "--conf", '{"n": "x"}')
+    assert code == 1 and err.startswith("flowctl: error: param 'n' is invalid")
+
+
+def test_trigger_of_an_unknown_dag_exits_3_naming_it(store: Store, capsys: Out) -> None:
+    code, _, err = _run(capsys, "dags", "trigger", "nope")
+    assert code == 3 and "'nope'" in err
+
+
+def test_pause_and_unpause_flip_the_flag(store: Store, capsys: Out) -> None:
+    assert _run(capsys, "dags", "pause", "etl")[1].strip() == "Dag: etl, paused: True"
+    assert store.get_dag("etl").is_paused
+    assert _run(capsys, "dags", "unpause", "etl")[0] == 0
+    assert not store.get_dag("etl").is_paused
+
+
+def test_state_prints_the_run_state_alone_on_the_last_line(store: Store, capsys: Out) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1", conf={"a": 1})
+    code, out, _ = _run(capsys, "dags", "state", "etl", "r1")
+    assert code == 0 and out.splitlines()[-1] == "queued"
+    assert _run(capsys, "dags", "state", "etl", "nope")[0] == 3
+
+
+def test_list_runs_filters_by_state_and_prints_json(store: Store, capsys: Out) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1")
+    store.trigger_dag("etl", now=T0 + timedelta(days=1), run_id="r2")
+    assert store.set_run_state(store.get_run("etl", "r2").key, "queued", "running")
+    code, out, _ = _run(capsys, "dags", "list-runs", "etl", "--state", "running", "-o", "json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)] == ["r2"]
+    assert "r1" in _run(capsys, "dags", "list-runs", "etl")[1]
+
+
+def test_delete_asks_first_and_removes_the_history_with_yes(store: Store, capsys: Out,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1")
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
+    assert _run(capsys, "dags", "delete", "etl")[0] == 1
+    assert store.list_runs("etl")
+    code, out, _ = _run(capsys, "dags", "delete", "etl", "--yes")
+    assert code == 0 and "1 run(s)" in out
+    assert store.list_runs("etl") == []
+
+
+def test_next_execution_follows_the_latest_scheduled_run(store: Store, capsys: Out) -> None:
+    store.create_run("etl", "s1", run_type="scheduled", logical_date=T0, now=T0,
+                     data_interval=(T0, T0 + timedelta(days=1)))
+    code, out, _ = _run(capsys, "dags", "next-execution", "etl", "-n", "2")
+    assert code == 0
+    assert out.split() == [(T0 + timedelta(days=1)).isoformat(), (T0 + timedelta(days=2)).isoformat()]
+
+
+def test_kill_runs_fails_the_running_runs(store: Store, capsys: Out) -> None:
+    run = store.trigger_dag("etl", now=T0, run_id="r1")
+    assert store.set_run_state(run.key, "queued", "running")
+    code, out, _ = _run(capsys, "dags", "kill-runs", "etl", "--yes")
+    assert code == 0 and "Killed 1 run(s)" in out
+    assert store.get_run("etl", "r1").state == "failed"
+    assert "No running runs" in _run(capsys, "dags", "kill-runs", "etl", "--yes")[1]
+
+
+def test_backfill_dry_run_lists_the_dates_and_changes_nothing(store: Store, capsys: Out) -> None:
+    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-03", "--dry-run")
+    assert code == 0 and out.count("create") == 3 and "Dry run: 3 run(s)" in out
+    assert store.list_runs("etl") == []
+
+
+def test_backfill_rejects_both_re_run_options(store: Store, capsys: Out) -> None:
+    code, _, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-02",
+                        "--reset-failed", "--rerun-failed-tasks")
+    assert code == 2 and "exclude each other" in err
+
+
+def _finish_runs_when_created(store: Store, count: int, state: str) -> threading.Thread:
+    """Play the scheduler: once ``count`` backfill runs exist, finish them."""
+    def finish() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = [r for r in store.list_runs("etl") if r.run_type == "backfill"]
+            if len(runs) == count:
+                for r in runs:
+                    store.set_run_state_manually(r.key, "queued", state)
+                return
+            time.sleep(0.05)
+    thread = threading.Thread(target=finish, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_backfill_creates_queued_runs_and_follows_them_until_done(store: Store, capsys: Out) -> None:
+    thread = _finish_runs_when_created(store, 2, "success")
+    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-02")
+    thread.join()
+    assert code == 0
+    assert "2 run(s) (2 new)" in out and "2/2 runs done, 0 failed" in out
+
+
+def test_backfill_exits_1_when_a_run_failed(store: Store, capsys: Out) -> None:
+    thread = _finish_runs_when_created(store, 1, "failed")
+    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
+    thread.join()
+    assert code == 1 and "1/1 runs done, 1 failed" in out
+
+
+# --- running tasks in this process (needs the task runner) ------------------------------------
+
+def _write_pipe(home: Path) -> Path:
+    (home / "dags" / "pipe.py").write_text(PIPE)
+    return home / "dags" / "out.txt"
+
+
+def test_dags_test_runs_the_whole_dag_here_and_prints_task_states(home: Path, capsys: Out) -> None:
+    out_file = _write_pipe(home)
+    code, out, err = _run(capsys, "dags", "test", "pipe", "2024-03-01")
+    assert code == 0, out + err
+    assert out_file.read_text().split() == ["first", "second"]
+    assert out.index("first: success") < out.index("second: success")
+    assert out.splitlines()[-1].endswith(": success")
+
+
+def test_dags_test_exits_1_when_the_run_fails(home: Path, capsys: Out) -> None:
+    _write_pipe(home)
+    code, out, _ = _run(capsys, "dags", "test", "broken")
+    assert code == 1
+    assert "fails: failed" in out and "after: upstream_failed" in out
+
+
+def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Out) -> None:
+    out_file = _write_pipe(home)
+    assert _run(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
+    code, out, err = _run(capsys, "dags", "backfill", "pipe", "-s", "2024-01-01", "-e", "2024-01-02", "--local")
+    assert code == 0, out + err
+    assert out_file.read_text().split() == ["first", "second"] * 3
+    assert "2/2 runs done, 0 failed" in out
+
