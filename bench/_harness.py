@@ -1,0 +1,176 @@
+"""Shared pieces of the scheduler benchmarks: fresh deployments, triggering, timing, CPU and PSS.
+
+Each measured repetition gets a fresh deployment (FLOWCTL_HOME in a temporary
+folder, a fresh PostgreSQL database migrated by ``flowctl db init``, the local
+executor) and a real ``flowctl scheduler`` process; everything is killed and
+the database dropped afterwards. The process and polling helpers are the
+end-to-end tests' (``tests/e2e/harness.py``), so the benchmarks drive flowctl
+exactly as the tests do. Figures are printed as median, min and max.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.db_fixtures import create_pg_database, drop_pg_database  # noqa: E402
+from tests.e2e.harness import BASE_CONFIG, Deployment, tagged_pids, wait_for  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+PRELUDE = '''
+from datetime import datetime, timezone
+
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def noop():
+    return None
+'''
+
+
+def parser(description: str, runs: int = 3) -> argparse.ArgumentParser:
+    """The common command line: --runs N and --keep-logs."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--runs", type=int, default=runs, help="measured repetitions (fresh database each)")
+    p.add_argument("--parallelism", type=int, default=32, help="[core] parallelism")
+    p.add_argument("--show-logs", action="store_true", help="print the scheduler's log after each repetition")
+    return p
+
+
+@contextlib.contextmanager
+def fresh_deployment(parallelism: int = 32, **config: str) -> Iterator[Deployment]:
+    """A new FLOWCTL_HOME on a new PostgreSQL database with the local executor; torn down after."""
+    url = create_pg_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="flowctl-bench-") as home:
+            settings = {**BASE_CONFIG, ("core", "parallelism"): str(parallelism),
+                        ("core", "executor"): "local", ("logging", "logging_level"): "warning",
+                        ("scheduler", "heartbeat_sec"): "5", ("scheduler", "task_heartbeat_sec"): "5",
+                        ("scheduler", "zombie_threshold_sec"): "60"}
+            for name, value in config.items():
+                section, key = name.split("__", 1)
+                settings[(section, key)] = value
+            deployment = Deployment(home=Path(home), db_url=url, config=settings)
+            try:
+                yield deployment.setup()
+            finally:
+                deployment.close()
+    finally:
+        drop_pg_database(url)
+
+
+def trigger_now(d: Deployment, dag_id: str) -> str:
+    """Create a manual run the way ``flowctl dags trigger`` does (Store verb + wake-up), in-process.
+
+    In-process so the figure measures the scheduler, not a CLI interpreter start.
+    """
+    run = d.store.trigger_dag(dag_id, now=datetime.now(timezone.utc))
+    notify = getattr(d.store, "notify_scheduler", None)
+    if notify is not None:
+        notify(f"trigger {dag_id}")
+    return str(run.run_id)
+
+
+def wait_run_done(d: Deployment, dag_id: str, run_id: str, timeout: float) -> float:
+    """Seconds from the run's creation (queued_at) to its end, read from the run row; asserts success."""
+    state = d.wait_for(lambda: (s := d.run_state(dag_id, run_id)) in {"success", "failed"} and s, timeout,
+                       f"run {dag_id}/{run_id} to finish")
+    if state != "success":
+        raise AssertionError(f"run {run_id} {state}: {d.task_states(dag_id, run_id)}\n{d.diagnostics()}")
+    run = d.store.get_run(dag_id, run_id)
+    return (run.end_date - run.queued_at).total_seconds()
+
+
+def process_cpu_seconds(pids: Sequence[int]) -> float:
+    """utime+stime (+ reaped children's) of these processes, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / CLOCK_TICKS
+
+
+def pss_kib(pids: Sequence[int]) -> int:
+    """Sum of the processes' proportional set sizes (kB) from /proc/<pid>/smaps_rollup."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total
+
+
+class PeakPss:
+    """Samples the PSS of every process of a deployment in a thread; ``.peak_mib`` after ``stop()``."""
+
+    def __init__(self, d: Deployment, interval: float = 0.05) -> None:
+        self._tag, self._interval = d.tag, interval
+        self._stop = threading.Event()
+        self.peak_kib, self.peak_processes = 0, 0
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> PeakPss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            pids = tagged_pids(self._tag)
+            kib = pss_kib(pids)
+            if kib > self.peak_kib:
+                self.peak_kib, self.peak_processes = kib, len(pids)
+            self._stop.wait(self._interval)
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+
+def report(name: str, unit: str, values: Sequence[float], goal: str = "", fmt: str = "{:.3f}") -> None:
+    """One line: median, min and max of the repetitions."""
+    med, low, high = statistics.median(values), min(values), max(values)
+    text = f"{name}: median {fmt.format(med)} {unit}, min {fmt.format(low)}, max {fmt.format(high)} " \
+           f"over {len(values)} run(s)"
+    print(text + (f"  (goal: {goal})" if goal else ""), flush=True)
+
+
+def repeat(runs: int, one: Callable[[int], dict[str, float]]) -> dict[str, list[float]]:
+    """Call ``one(i)`` ``runs`` times; collect each returned figure into lists."""
+    figures: dict[str, list[float]] = {}
+    for i in range(runs):
+        started = time.perf_counter()
+        result = one(i)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in result.items())
+        print(f"run {i + 1}/{runs}: {shown}  ({time.perf_counter() - started:.1f}s with setup)", flush=True)
+        for key, value in result.items():
+            figures.setdefault(key, []).append(value)
+    return figures
+
+
+__all__ = ["PRELUDE", "Deployment", "PeakPss", "fresh_deployment", "parser", "process_cpu_seconds",
+           "pss_kib", "repeat", "report", "tagged_pids", "trigger_now", "wait_for", "wait_run_done"]
