@@ -73,6 +73,7 @@ class ManagedProcess:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    stopped_on_purpose: bool = False
 
     @property
     def pid(self) -> int:
@@ -83,12 +84,14 @@ class ManagedProcess:
 
     def kill9(self) -> None:
         """SIGKILL this process alone (its workers are left orphaned, as after a crash)."""
+        self.stopped_on_purpose = True
         if self.alive():
             os.kill(self.pid, signal.SIGKILL)
         self.popen.wait(10)
 
     def terminate(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the process, wait for it, SIGKILL its group if it does not exit in time."""
+        self.stopped_on_purpose = True
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -254,9 +257,15 @@ class Deployment:
         return self._store
 
     def wait_for(self, condition: Callable[[], T], timeout: float, what: str) -> T:
-        """wait_for, with the processes' logs in the failure message."""
+        """wait_for, failing at once if a process died unasked; the processes' logs in the message."""
+        def checked() -> T:
+            died = [p for p in self.processes if not p.stopped_on_purpose and not p.alive()]
+            if died:
+                raise AssertionError(f"{died[0].name} (pid {died[0].pid}) exited {died[0].popen.returncode} "
+                                     f"while waiting for {what}\n{self.diagnostics()}")
+            return condition()
         try:
-            return wait_for(condition, timeout, what)
+            return wait_for(checked, timeout, what)
         except WaitTimeout as exc:
             raise WaitTimeout(f"{exc}\n{self.diagnostics()}") from None
 
