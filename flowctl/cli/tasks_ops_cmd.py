@@ -1,0 +1,153 @@
+"""``flowctl tasks clear | state | list | failed-deps``: acting on and explaining task instances.
+
+Added to the ``tasks`` group of ``flowctl/cli/tasks_cmd.py``. ``clear`` goes
+through the Store's operation verbs (audited, wakes the scheduler);
+``failed-deps`` asks the pure planner's ``explain`` about a run built from
+the database. Nothing imports this module but ``flowctl/cli/__init__.py``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
+from flowctl.cli.run_cmd import audit, confirm_or_abort, notify, parse_moment, utcnow
+from flowctl.core.errors import TaskNotFound
+from flowctl.core.keys import TaskInstanceKey
+
+try:
+    from flowctl.cli.tasks_cmd import tasks_group
+except ImportError:  # tasks_cmd (tasks run | test | render) not there yet: own the group meanwhile
+    from flowctl.cli.app import cli
+
+    @cli.group("tasks")
+    def tasks_group() -> None:
+        """Run, test and inspect task instances."""
+
+@tasks_group.command("clear")
+@click.argument("dag_id")
+@click.option("--task-regex", "-t", default=None, help="Clear the tasks whose id matches (re.search).")
+@click.option("--upstream", "-u", is_flag=True, help="Also clear the matched tasks' upstream tasks.")
+@click.option("--downstream", "-d", is_flag=True, help="Also clear the matched tasks' downstream tasks.")
+@click.option("--only-failed", "-f", is_flag=True, help="Only failed and upstream_failed task instances.")
+@click.option("--start-date", "-s", default=None, help="Runs with a logical date on or after this.")
+@click.option("--end-date", "-e", default=None, help="Runs with a logical date on or before this.")
+@click.option("--run-id", "-r", default=None, help="Only this run.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def tasks_clear(ctx: CliContext, dag_id: str, task_regex: str | None, upstream: bool, downstream: bool,
+                only_failed: bool, start_date: str | None, end_date: str | None, run_id: str | None,
+                yes: bool) -> None:
+    """Clear task instances so the scheduler runs them again (tries are kept, retries renewed)."""
+    from flowctl.db.operations import ClearSpec
+
+    ctx.store.get_dag(dag_id)
+    spec = ClearSpec(task_regex=task_regex, upstream=upstream, downstream=downstream, only_failed=only_failed,
+                     start_date=parse_moment(start_date, ctx) if start_date else None,
+                     end_date=parse_moment(end_date, ctx) if end_date else None, run_id=run_id)
+    tis = ctx.store.task_instances_to_clear(dag_id, spec)
+    if not tis:
+        click.echo("No task instances to clear.")
+        return
+    for ti in tis:
+        click.echo(f"  {ti.run_id}  {ti.task_id}{_index(ti.map_index)}  ({ti.state})")
+    confirm_or_abort(f"Clear these {len(tis)} task instance(s)?", yes)
+    report = ctx.store.clear_task_instances([t.key for t in tis], utcnow())
+    audit(ctx, "cli_tasks_clear", dag_id=dag_id,
+          extra={"task_regex": task_regex, "cleared": len(report.task_instances), "runs": len(report.runs)})
+    notify(ctx, f"clear {dag_id}")
+    click.echo(f"Cleared {len(report.task_instances)} task instance(s); {len(report.runs)} run(s) queued again.")
+
+
+def _index(map_index: int) -> str:
+    return f"[{map_index}]" if map_index >= 0 else ""
+
+
+@tasks_group.command("state")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("run_id")
+@click.option("--map-index", default=-1, show_default=True, type=int)
+@pass_ctx
+def tasks_state(ctx: CliContext, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+    """Print a task instance's state alone on the last line (for scripts)."""
+    ti = ctx.store.get_task_instance(TaskInstanceKey(dag_id, run_id, task_id, map_index))
+    click.echo(ti.state)
+
+
+@tasks_group.command("list")
+@click.argument("dag_id")
+@click.option("--tree", "-t", is_flag=True, help="Print the tasks as a tree, by task group.")
+@OUTPUT_OPTION
+@pass_ctx
+def tasks_list(ctx: CliContext, dag_id: str, tree: bool, output: str) -> None:
+    """List a DAG's tasks (as last parsed into the database)."""
+    from flowctl.dag_processing.rendering import topological_task_ids, tree_text
+
+    data = dict(ctx.store.latest_serialized_dag(dag_id).data)
+    if tree:
+        click.echo(tree_text(data))
+        return
+    tasks = {t["task_id"]: t for t in data.get("tasks") or ()}
+    rows = [{"task_id": t, "operator": tasks[t].get("task_type"),
+             "upstream": sorted(tasks[t].get("upstream_task_ids") or [])} for t in topological_task_ids(data)]
+    if output == "json":
+        emit(rows, output)
+        return
+    for row in sorted(rows, key=lambda r: r["task_id"]):
+        click.echo(row["task_id"])
+
+
+@tasks_group.command("failed-deps")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("run_id")
+@pass_ctx
+def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_id: str) -> int:
+    """Say why a task instance is not running (upstream states vs trigger rule, past runs, pools, pause)."""
+    from flowctl.core.planner import explain
+
+    view = run_view(ctx.store, dag_id, run_id, task_id)
+    if task_id not in view.graph.tasks:
+        raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r} (run {run_id!r})")
+    reasons = explain(view, task_id, utcnow())
+    if not reasons:
+        click.echo(f"Nothing holds {dag_id}.{task_id} in run {run_id}: it can run.")
+        return 0
+    click.echo(f"{dag_id}.{task_id} in run {run_id} is not running because:")
+    for reason in reasons:
+        click.echo(f"  - {reason}")
+    return 0
+
+
+def run_view(store: Any, dag_id: str, run_id: str, task_id: str) -> Any:
+    """The planner's view of one run, built from the database (with the task's pool and DAG capacity)."""
+    from flowctl.core.planner import Capacity, RunView, task_graph
+
+    run = store.get_run(dag_id, run_id)
+    serialized = (store.get_serialized_dag(run.serialized_dag_id) if run.serialized_dag_id
+                  else store.latest_serialized_dag(dag_id))
+    graph = task_graph(serialized.data)
+    tis = store.list_task_instances(run.key)
+    states = {(t.task_id, t.map_index): t.state for t in tis}
+    pools = {t.pool for t in tis if t.task_id == task_id}
+    earlier = [r for r in store.list_runs(dag_id, limit=1000) if r.logical_date < run.logical_date]
+    previous = ({(t.task_id, t.map_index): t.state for t in store.list_task_instances(earlier[0].key)}
+                if earlier else None)
+    return RunView(key=run.key, graph=graph, states=states, run_state=run.state, start_date=run.start_date,
+                   previous=previous, dag_paused=store.get_dag(dag_id).is_paused,
+                   capacity=Capacity(pool_free=_pool_free(store, pools), dag_free=_dag_free(store, dag_id, graph)))
+
+
+def _pool_free(store: Any, pools: set[str]) -> dict[str, int]:
+    return {u.pool: u.open_slots for u in store.pool_usage() if u.open_slots is not None and u.pool in pools}
+
+
+def _dag_free(store: Any, dag_id: str, graph: Any) -> int | None:
+    if not graph.max_active_tasks:
+        return None
+    active = sum(len(store.list_task_instances(r.key, state=st))
+                 for r in store.list_runs(dag_id, state="running", limit=1000) for st in ("queued", "running"))
+    return int(graph.max_active_tasks) - active
+

@@ -1,0 +1,131 @@
+"""`flowctl tasks clear | state | list | failed-deps` on a migrated SQLite database."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowctl.cli import main
+from flowctl.db.engine import make_engine
+from flowctl.db.records import DagRunRecord, TaskInstanceKey
+from flowctl.db.store import Store
+from tests.db.samples import FILE, T0
+from tests.db.test_operations import a_run, chain_dag, force
+
+Out = pytest.CaptureFixture[str]
+
+
+@pytest.fixture()
+def store(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A migrated database (the CLI's too) with the sample DAG ``etl`` synced."""
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    store = Store(make_engine(migrated_sqlite_url))
+    store.sync_dag(chain_dag(), FILE, T0)
+    yield store
+    store.close()
+
+
+def _run(capsys: Out, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _failed_run(store: Store) -> DagRunRecord:
+    run = a_run(store)
+    force(store, run, "extract", "scheduled", "queued", "running", "success")
+    force(store, run, "transform", "scheduled", "queued", "running", "failed")
+    force(store, run, "load", "upstream_failed")
+    force(store, run, "audit", "scheduled", "queued", "running", "success")
+    assert store.set_run_state(run.key, "running", "failed")
+    return run
+
+
+def _states(store: Store, run: DagRunRecord) -> dict[str, str]:
+    return {t.task_id: t.state for t in store.list_task_instances(run.key)}
+
+
+def test_clear_with_a_regex_and_downstream_clears_those_tasks_and_requeues_the_run(store: Store,
+                                                                                  capsys: Out) -> None:
+    run = _failed_run(store)
+    code, out, err = _run(capsys, "tasks", "clear", "etl", "-t", "^transform$", "--downstream", "--yes")
+    assert code == 0, err
+    assert "Cleared 2 task instance(s); 1 run(s) queued again." in out
+    assert _states(store, run) == {"extract": "success", "transform": "pending", "load": "pending",
+                                   "audit": "success"}
+    assert store.get_run("etl", run.run_id).state == "queued"
+    assert [a.event for a in store.list_audit("etl")] == ["cli_tasks_clear"]
+
+
+def test_clear_only_failed_leaves_successful_tasks_alone(store: Store, capsys: Out) -> None:
+    run = _failed_run(store)
+    assert _run(capsys, "tasks", "clear", "etl", "--only-failed", "-y")[0] == 0
+    assert _states(store, run)["extract"] == "success" and _states(store, run)["load"] == "pending"
+
+
+def test_clear_upstream_includes_every_task_before_the_match(store: Store, capsys: Out) -> None:
+    run = _failed_run(store)
+    _run(capsys, "tasks", "clear", "etl", "-t", "load", "-u", "-y")
+    assert _states(store, run) == {"extract": "pending", "transform": "pending", "load": "pending",
+                                   "audit": "success"}
+
+
+def test_clear_asks_first_and_a_no_changes_nothing(store: Store, capsys: Out,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _failed_run(store)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
+    code, out, _ = _run(capsys, "tasks", "clear", "etl", "-t", "transform")
+    assert code == 1 and "Clear these 1 task instance(s)?" in out
+    assert _states(store, run)["transform"] == "failed"
+
+
+def test_clear_outside_the_date_range_finds_nothing(store: Store, capsys: Out) -> None:
+    _failed_run(store)
+    code, out, _ = _run(capsys, "tasks", "clear", "etl", "-s", "2025-01-01", "-y")
+    assert code == 0 and "No task instances to clear." in out
+
+
+def test_state_prints_the_task_state_alone_on_the_last_line(store: Store, capsys: Out) -> None:
+    run = _failed_run(store)
+    code, out, _ = _run(capsys, "tasks", "state", "etl", "transform", run.run_id)
+    assert code == 0 and out.splitlines()[-1] == "failed"
+    assert _run(capsys, "tasks", "state", "etl", "nope", run.run_id)[0] == 3
+
+
+def test_list_prints_task_ids_and_json_in_topological_order(store: Store, capsys: Out) -> None:
+    assert _run(capsys, "tasks", "list", "etl")[1].split() == ["audit", "extract", "load", "transform"]
+    rows = json.loads(_run(capsys, "tasks", "list", "etl", "-o", "json")[1])
+    order = [r["task_id"] for r in rows]
+    assert order.index("extract") < order.index("transform") < order.index("load")
+
+
+def test_failed_deps_says_the_upstream_is_not_done_and_the_dag_is_paused(store: Store, capsys: Out) -> None:
+    run = a_run(store)
+    store.set_paused("etl", True)
+    code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "load", run.run_id)
+    assert code == 0
+    assert "DAG 'etl' is paused" in out and "trigger rule all_success" in out and "1 unfinished" in out
+
+
+def test_failed_deps_says_nothing_holds_a_ready_task(store: Store, capsys: Out) -> None:
+    run = a_run(store)
+    code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    assert code == 0 and "it can run" in out
+
+
+def test_failed_deps_names_a_pool_without_slots(store: Store, capsys: Out) -> None:
+    run = a_run(store)
+    store.set_pool("default_pool", 1)
+    force(store, run, "audit", "scheduled", "queued")
+    assert store.set_task_state(TaskInstanceKey("etl", run.run_id, "extract"), "pending", "scheduled")
+    out = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)[1]
+    assert "waiting for a free slot" in out and "pool 'default_pool' has no open slots" in out
+
+
+def test_failed_deps_of_an_unknown_task_exits_3(store: Store, capsys: Out) -> None:
+    run = a_run(store)
+    assert _run(capsys, "tasks", "failed-deps", "etl", "nope", run.run_id)[0] == 3
