@@ -19,7 +19,9 @@ from flowctl.cli import admin_cmd as _admin_cmd  # noqa: E402,F401
 from flowctl.cli import users_cmd as _users_cmd  # noqa: E402,F401
 from flowctl.cli import db_cmd as _db_cmd  # noqa: E402,F401
 from flowctl.cli import run_cmd as _run_cmd  # noqa: E402,F401
+from flowctl.cli import tasks_cmd as _tasks_cmd  # noqa: E402,F401
 from flowctl.cli import tasks_ops_cmd as _tasks_ops_cmd  # noqa: E402,F401
+from flowctl.cli import standalone_cmd as _standalone_cmd  # noqa: E402,F401
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

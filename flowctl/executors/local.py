@@ -1,0 +1,202 @@
+"""LocalExecutor: each task try in its own process, forked from a warm zygote.
+
+The zygote (``python -m flowctl.task_runner.zygote``, started here) has
+imported flowctl, SQLAlchemy, Jinja and the operators once, and caches DAG
+modules; a try costs a fork, not an interpreter start. User code never runs
+in this (the scheduler's) process. Workloads go to the zygote as JSON lines on
+its stdin; ``started`` / ``exited`` events come back on a pipe whose read end
+is :meth:`wakeup_fileno`, so the scheduler can ``select`` on it and react to a
+finished task at once. Exit code 0 is FINISHED (the row holds the real
+state), anything else CRASHED. If the zygote dies, its children are killed
+and reported CRASHED, and a new zygote is started. ``terminate`` sends
+SIGTERM to a try's process group (the runner calls ``on_kill`` and records
+the failure), then SIGKILL after a grace period. ``end`` stops the zygote;
+tries still running keep running and record their own final states.
+Must not import flowctl.db, the task runner, web or cli.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.executors import settings_environ
+from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, TaskKey, Workload
+from flowctl.settings import Settings
+
+KILL_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class _InFlight:
+    workload: Workload
+    pid: int | None = None
+    kill_at: float | None = None
+    sent: bool = field(default=False)
+
+
+class LocalExecutor(BaseExecutor):
+    """Runs up to ``parallelism`` tries at once, each a fork of the warm zygote."""
+
+    name = "local"
+
+    def __init__(self, parallelism: int, settings: Settings) -> None:
+        super().__init__(parallelism)
+        self.settings = settings
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._events_r: int | None = None
+        self._buffer = b""
+        self._next_id = 0
+        self._inflight: dict[int, _InFlight] = {}
+        self._pending: list[ExecutorEvent] = []
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        events_r, events_w = os.pipe()
+        os.set_blocking(events_r, False)
+        env = {**os.environ, **settings_environ(self.settings)}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "flowctl.task_runner.zygote", str(events_w)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(events_w,), env=env)
+        os.close(events_w)
+        self._events_r = events_r
+        self._buffer = b""
+
+    def end(self) -> None:
+        """Stop the zygote; tries still running finish on their own and record their state."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._read_events()
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if self._events_r is not None:
+            os.close(self._events_r)
+        self._proc, self._events_r = None, None
+
+    # --- work --------------------------------------------------------------------------
+    def submit(self, workload: Workload) -> None:
+        if self._proc is None:
+            raise RuntimeError("LocalExecutor.start() was not called")
+        self._next_id += 1
+        self._inflight[self._next_id] = _InFlight(workload)
+        self.running.add(workload.key)
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(workload_to_json(self._next_id, workload).encode())
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._zygote_died()
+
+    def sync(self, timeout: float = 0.0) -> list[ExecutorEvent]:
+        if self._events_r is not None and not self._pending:
+            select.select([self._events_r], [], [], max(timeout, 0.0))
+        self._read_events()
+        if self._proc is not None and self._proc.poll() is not None:
+            self._zygote_died()
+        self._escalate_kills()
+        events, self._pending = self._pending, []
+        return events
+
+    def terminate(self, key: TaskKey) -> bool:
+        for flight in self._inflight.values():
+            if flight.workload.key == key and flight.pid is not None:
+                _killpg(flight.pid, signal.SIGTERM)
+                flight.kill_at = time.monotonic() + KILL_GRACE_SECONDS
+                return True
+        return False
+
+    def wakeup_fileno(self) -> int | None:
+        return self._events_r
+
+    # --- internals -----------------------------------------------------------------------
+    def _read_events(self) -> None:
+        if self._events_r is None:
+            return
+        while True:
+            try:
+                chunk = os.read(self._events_r, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._on_event(json.loads(line))
+
+    def _on_event(self, event: dict[str, object]) -> None:
+        flight = self._inflight.get(int(event["id"]))  # type: ignore[arg-type]
+        if flight is None:
+            return
+        if event["ev"] == "started":
+            flight.pid = int(event["pid"])  # type: ignore[arg-type]
+            return
+        del self._inflight[int(event["id"])]  # type: ignore[arg-type]
+        code = int(event["code"])  # type: ignore[arg-type]
+        outcome = Outcome.FINISHED if code == 0 else Outcome.CRASHED
+        self._finish(flight.workload, outcome, "" if code == 0 else f"task process exited with code {code}")
+
+    def _finish(self, workload: Workload, outcome: Outcome, detail: str) -> None:
+        self.running.discard(workload.key)
+        self._pending.append(ExecutorEvent(workload.key, workload.try_number, outcome, detail))
+
+    def _zygote_died(self) -> None:
+        for flight in self._inflight.values():
+            if flight.pid is not None:
+                _killpg(flight.pid, signal.SIGKILL)
+            self._finish(flight.workload, Outcome.CRASHED, "the local executor's worker parent died")
+        self._inflight.clear()
+        if self._proc is not None:
+            self._proc.poll()
+        if self._events_r is not None:
+            os.close(self._events_r)
+        self._proc, self._events_r = None, None
+        self.start()
+
+    def _escalate_kills(self) -> None:
+        now = time.monotonic()
+        for flight in self._inflight.values():
+            if flight.kill_at is not None and flight.pid is not None and now >= flight.kill_at:
+                _killpg(flight.pid, signal.SIGKILL)
+                flight.kill_at = None
+
+
+def workload_from_json(data: dict[str, Any]) -> Workload:
+    """The Workload a request line describes."""
+    key = TaskInstanceKey(data["dag_id"], data["run_id"], data["task_id"], int(data.get("map_index", -1)))
+    return Workload(key=key, try_number=int(data["try_number"]), fileloc=data["fileloc"],
+                    queue=data.get("queue", "default"), priority_weight=int(data.get("priority_weight", 1)),
+                    pool=data.get("pool", "default_pool"), pool_slots=int(data.get("pool_slots", 1)))
+
+
+def workload_to_json(request_id: int, workload: Workload) -> str:
+    """One request line for the zygote."""
+    key = workload.key
+    return json.dumps({"id": request_id, "dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id,
+                       "map_index": key.map_index, "try_number": workload.try_number, "fileloc": workload.fileloc,
+                       "queue": workload.queue, "priority_weight": workload.priority_weight,
+                       "pool": workload.pool, "pool_slots": workload.pool_slots}) + "\n"
+
+
+def _killpg(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,120 @@
+"""LocalExecutor: tries forked from a warm zygote, events on a pipe, terminate, zygote restart."""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+
+from flowctl.executors import load_executor
+from flowctl.executors.base import Outcome
+from flowctl.executors.local import LocalExecutor
+
+from tests.executors.conftest import collect, wait_for
+from tests.task_runner.conftest import World
+
+MANY = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def noop():
+    return None
+
+def sleepy():
+    import time
+    time.sleep(60)
+
+with DAG("many", start_date=datetime(2024, 1, 1), schedule=None):
+    for i in range(50):
+        PythonOperator(task_id=f"t{i}", python_callable=noop)
+    PythonOperator(task_id="sleepy", python_callable=sleepy)
+'''
+
+
+def _executor(world: World) -> LocalExecutor:
+    executor = load_executor("local", world.settings)
+    assert isinstance(executor, LocalExecutor)
+    executor.start()
+    return executor
+
+
+def test_the_local_executor_runs_50_noop_tries_and_reports_each_one(world: World) -> None:
+    fileloc = world.write_dags("many", MANY)
+    run = world.make_run("many")
+    executor = _executor(world)
+    try:
+        workloads = [world.queue(run, f"t{i}", fileloc) for i in range(50)]
+        started = time.monotonic()
+        for workload in workloads:
+            executor.submit(workload)
+        events = collect(executor, 50)
+        elapsed = time.monotonic() - started
+    finally:
+        executor.end()
+    assert sorted(e.key.task_id for e in events) == sorted(w.key.task_id for w in workloads)
+    assert {e.outcome for e in events} == {Outcome.FINISHED}
+    states = {ti.task_id: ti.state for ti in world.store.list_task_instances(run.key)}
+    assert all(states[f"t{i}"] == "success" for i in range(50))
+    assert not executor.running
+    assert elapsed < 30, f"50 no-op tries took {elapsed:.1f}s"
+
+
+def test_the_event_pipe_becomes_readable_when_a_try_ends(world: World) -> None:
+    fileloc = world.write_dags("many", MANY)
+    run = world.make_run("many")
+    executor = _executor(world)
+    try:
+        executor.submit(world.queue(run, "t0", fileloc))
+        fd = executor.wakeup_fileno()
+        assert fd is not None
+        readable, _, _ = select.select([fd], [], [], 30)
+        assert readable == [fd]
+        events = collect(executor, 1)
+    finally:
+        executor.end()
+    assert events[0].outcome is Outcome.FINISHED
+
+
+def test_terminate_stops_a_running_try_and_it_is_recorded_as_failed(world: World) -> None:
+    fileloc = world.write_dags("many", MANY)
+    run = world.make_run("many")
+    executor = _executor(world)
+    try:
+        workload = world.queue(run, "sleepy", fileloc)
+        executor.submit(workload)
+        wait_for(lambda: world.store.get_task_instance(workload.key).state == "running")
+        wait_for(lambda: (executor.sync(0.05), executor.terminate(workload.key))[1])
+        events = collect(executor, 1, deadline=20)
+    finally:
+        executor.end()
+    assert events[0].key == workload.key
+    assert world.store.get_task_instance(workload.key).state == "failed"
+
+
+def test_a_dead_zygote_is_restarted_and_its_tries_are_reported_crashed(world: World) -> None:
+    fileloc = world.write_dags("many", MANY)
+    run = world.make_run("many")
+    executor = _executor(world)
+    try:
+        sleepy = world.queue(run, "sleepy", fileloc)
+        executor.submit(sleepy)
+        wait_for(lambda: world.store.get_task_instance(sleepy.key).state == "running")
+        assert executor._proc is not None
+        os.kill(executor._proc.pid, signal.SIGKILL)
+        crashed = collect(executor, 1, deadline=20)
+        assert crashed[0].key == sleepy.key and crashed[0].outcome is Outcome.CRASHED
+        executor.submit(world.queue(run, "t1", fileloc))
+        after = collect(executor, 1)
+    finally:
+        executor.end()
+    assert after[0].outcome is Outcome.FINISHED
+
+
+def test_the_celery_executor_is_refused_with_a_message_naming_the_others(world: World) -> None:
+    import pytest
+
+    from flowctl.core.errors import NotSupportedError
+
+    with pytest.raises(NotSupportedError, match="local.*sequential"):
+        load_executor("celery", world.settings)
