@@ -115,14 +115,14 @@ class TaskInstanceVerbs(StoreCore):
     def _cas_ti(self, key: TaskInstanceKey, expected: TaskInstanceState | str, new: TaskInstanceState | str,
                 fields: Mapping[str, Any]) -> bool:
         _check_fields(fields, _TI_WRITABLE, "task_instance")
-        with self._session() as s:
-            result = s.execute(
+        # Core, not a Session: this is the hottest write in flowctl, and one statement needs no ORM.
+        with self.engine.begin() as conn:
+            result = conn.execute(
                 update(TaskInstanceRow)
                 .where(*ti_where(key), TaskInstanceRow.state == TaskInstanceState(expected).value)
                 .values(state=TaskInstanceState(new).value, **fields)
-                .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return bool(result.rowcount == 1)
 
 
 def _upsert_history(s: Session, row: TaskInstanceRow) -> None:
