@@ -17,14 +17,19 @@ from flowctl.db.dags import DagVerbs
 from flowctl.db.engine import make_engine
 from flowctl.db.jobs import JobVerbs
 from flowctl.db.operations import OperationVerbs
+from flowctl.db.notify import NotifyVerbs
+from flowctl.db.recovery import RecoveryVerbs
 from flowctl.db.runs import RunVerbs
+from flowctl.db.scheduling import RunSchedulingVerbs
+from flowctl.db.task_queue import TaskQueueVerbs
 from flowctl.db.runtime import RuntimeVerbs
 from flowctl.db.task_instances import TaskInstanceVerbs
 from flowctl.db.xcom import XComVerbs
 from flowctl.settings import Settings
 
 
-class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, StoreCore):
+class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs,
+            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 
     @classmethod

@@ -1,0 +1,136 @@
+"""``flowctl scheduler`` and ``flowctl dag-processor``: wire settings, store, executor and processor.
+
+Thin: the loop lives in ``flowctl.scheduler``. ``--daemon`` detaches (double
+fork) and writes ``--pid`` (default ``$FLOWCTL_HOME/flowctl-scheduler.pid``);
+a pid file naming a live process refuses to start a second daemon.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from flowctl.cli.app import CliContext, cli, pass_ctx
+from flowctl.core.errors import FlowctlError
+
+log = logging.getLogger("flowctl.scheduler")
+
+
+def _setup_logging(ctx: CliContext) -> None:
+    level = str(ctx.settings.get("logging", "logging_level")).upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _live_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def daemonize(pid_path: Path, log_path: Path) -> None:
+    """Detach from the terminal (double fork); the grandchild writes ``pid_path`` and continues."""
+    running = _live_pid(pid_path)
+    if running is not None:
+        raise FlowctlError(f"a scheduler is already running with pid {running} ({pid_path})")
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_path.write_text(f"{os.getpid()}\n")
+
+
+@cli.command("scheduler")
+@click.option("--num-runs", "-n", type=int, default=-1, show_default=True,
+              help="Stop after this many scheduling loops (-1: run until stopped).")
+@click.option("--daemon", "-D", "daemon", is_flag=True, help="Detach and run in the background.")
+@click.option("--pid", "pid_path", type=click.Path(dir_okay=False), default=None,
+              help="PID file (default: $FLOWCTL_HOME/flowctl-scheduler.pid).")
+@click.option("--subdir", "-S", type=click.Path(), default=None, help="DAG folder (default: [core] dags_folder).")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None, help="Log file of --daemon.")
+@pass_ctx
+def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: str | None, subdir: str | None,
+                      log_file: str | None) -> None:
+    """Run the scheduler: create runs, decide what runs next, hand tasks to the executor."""
+    settings = ctx.settings
+    home = Path(settings.home)
+    pid_file = Path(pid_path) if pid_path else home / "flowctl-scheduler.pid"
+    if daemon:
+        daemonize(pid_file, Path(log_file) if log_file else home / "flowctl-scheduler.log")
+    elif pid_path:
+        pid_file.write_text(f"{os.getpid()}\n")
+    _setup_logging(ctx)
+    try:
+        _run_scheduler(ctx, num_runs, subdir)
+    finally:
+        if (daemon or pid_path) and _live_pid(pid_file) == os.getpid():
+            pid_file.unlink(missing_ok=True)
+
+
+def _run_scheduler(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
+    from flowctl.dag_processing.processor import DagFileProcessor
+    from flowctl.executors import load_executor
+    from flowctl.scheduler import Scheduler
+    from flowctl.scheduler.dag_sync import DagSync
+
+    settings = ctx.settings
+    executor = load_executor(str(settings.get("core", "executor")), settings)
+    processor = None
+    dag_sync = None
+    if not settings.get("scheduler", "standalone_dag_processor"):
+        processor = DagFileProcessor.from_settings(settings)
+        dag_sync = DagSync(settings, ctx.store, processor, Path(subdir) if subdir else None)
+    scheduler = Scheduler(settings, ctx.store, executor, dag_sync=dag_sync)
+    log.info("scheduler starting (executor %s, pid %d)", executor.name, os.getpid())
+    try:
+        ticks = scheduler.run_forever(num_runs=num_runs)
+    finally:
+        if processor is not None:
+            processor.close()
+    log.info("scheduler stopped after %d loops", ticks)
+
+
+@cli.command("dag-processor")
+@click.option("--num-runs", "-n", type=int, default=-1, show_default=True,
+              help="Stop after this many folder scans (-1: run until stopped).")
+@click.option("--subdir", "-S", type=click.Path(), default=None, help="DAG folder (default: [core] dags_folder).")
+@pass_ctx
+def dag_processor_command(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
+    """Parse the DAG folder into the database, standalone (set [scheduler] standalone_dag_processor)."""
+    from datetime import datetime, timezone
+
+    from flowctl.dag_processing.processor import DagFileProcessor
+    from flowctl.scheduler.dag_sync import DagSync
+
+    _setup_logging(ctx)
+    settings = ctx.settings
+    interval = float(settings.get("scheduler", "dag_dir_list_interval"))
+    with DagFileProcessor.from_settings(settings) as processor:
+        sync = DagSync(settings, ctx.store, processor, Path(subdir) if subdir else None)
+        scans = 0
+        try:
+            while num_runs < 0 or scans < num_runs:
+                report = sync.scan(datetime.now(timezone.utc))
+                scans += 1
+                if report.parsed:
+                    ctx.store.notify_scheduler("dags parsed")
+                    click.echo(f"parsed {report.parsed} file(s): {report.dags} DAG(s), {report.errors} import error(s)")
+                if num_runs < 0 or scans < num_runs:
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            sys.stderr.write("dag-processor stopped\n")

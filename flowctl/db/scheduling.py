@@ -1,0 +1,251 @@
+"""Store verbs the scheduler loop needs for runs: due DAGs, run starts, examination, decisions.
+
+Every verb is one short transaction; every state change is a compare-and-set
+(``WHERE state = :expected``), so several schedulers may apply the same
+decision and exactly one wins each row. Queueing lives in ``task_queue.py``,
+recovery (retries due, zombies, orphans) in ``recovery.py``.
+Must not import flowctl packages above ``flowctl.db``.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.core.states import DagRunState, TaskInstanceState, check_run_transition, check_ti_transition
+from flowctl.db.base import StoreCore
+from flowctl.db.dags import _dag_record
+from flowctl.db.records import DagRecord, DagRunRecord
+from flowctl.db.runs import run_record
+from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow
+
+TI = TaskInstanceState
+#: Task instances a timed-out run fails (they had started) and skips (they had not).
+_TIMEOUT_FAIL = (TI.QUEUED, TI.RUNNING, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, TI.DEFERRED)
+_TIMEOUT_SKIP = (TI.PENDING, TI.SCHEDULED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """A running run and the (task_id, map_index) -> state of its task instances."""
+
+    run: DagRunRecord
+    states: Mapping[tuple[str, int], str]
+    dag_paused: bool
+
+
+def _active_run_counts(s: Session, dag_ids: Collection[str], states: Iterable[str]) -> dict[str, int]:
+    rows = s.execute(select(DagRunRow.dag_id, func.count()).where(
+        DagRunRow.dag_id.in_(list(dag_ids)), DagRunRow.state.in_(list(states))).group_by(DagRunRow.dag_id))
+    return {dag_id: int(n) for dag_id, n in rows}
+
+
+class RunSchedulingVerbs(StoreCore):
+    """dags_due, last_automated_interval, active_run_count, start_queued_runs, runs_to_examine, ..."""
+
+    def dags_due(self, now: datetime) -> list[DagRecord]:
+        """Active, unpaused DAGs whose next scheduled run may be created at ``now``."""
+        query = select(DagRow).where(DagRow.is_active.is_(True), DagRow.is_paused.is_(False),
+                                     DagRow.next_dagrun_create_after <= now).order_by(DagRow.next_dagrun_create_after)
+        with self._read() as s:
+            return [_dag_record(r) for r in s.scalars(query).all()]
+
+    def dags_without_next_dagrun(self) -> list[DagRecord]:
+        """Active, unpaused DAGs with no next run recorded (new, unpaused, or blocked earlier)."""
+        query = select(DagRow).where(DagRow.is_active.is_(True), DagRow.is_paused.is_(False),
+                                     DagRow.next_dagrun_create_after.is_(None))
+        with self._read() as s:
+            return [_dag_record(r) for r in s.scalars(query).all()]
+
+    def last_automated_interval(self, dag_id: str) -> tuple[datetime, datetime] | None:
+        """The data interval of the DAG's latest scheduled run, None if it has none."""
+        query = (select(DagRunRow.data_interval_start, DagRunRow.data_interval_end, DagRunRow.logical_date)
+                 .where(DagRunRow.dag_id == dag_id, DagRunRow.run_type == "scheduled")
+                 .order_by(DagRunRow.logical_date.desc()).limit(1))
+        with self._read() as s:
+            row = s.execute(query).first()
+        if row is None:
+            return None
+        return (row[0] or row[2], row[1] or row[2])
+
+    def active_run_count(self, dag_id: str) -> int:
+        """How many runs of the DAG are queued or running."""
+        with self._read() as s:
+            return _active_run_counts(s, [dag_id], ("queued", "running")).get(dag_id, 0)
+
+    def start_queued_runs(self, now: datetime, default_max_active_runs: int,
+                          paused_run_types: Collection[str]) -> list[DagRunRecord]:
+        """queued -> running, oldest logical date first, within each DAG's max_active_runs.
+
+        Runs of paused DAGs start only if their run_type is in ``paused_run_types``.
+        """
+        check_run_transition(DagRunState.QUEUED, DagRunState.RUNNING)
+        with self._session() as s:
+            queued = s.execute(
+                select(DagRunRow, DagRow.is_paused, DagRow.max_active_runs)
+                .join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
+                .where(DagRunRow.state == "queued").order_by(DagRunRow.logical_date, DagRunRow.id)
+            ).all()
+            if not queued:
+                return []
+            running = _active_run_counts(s, {r.dag_id for r, _, _ in queued}, ("running",))
+            started = []
+            for run, paused, limit in queued:
+                if paused and run.run_type not in paused_run_types:
+                    continue
+                if running.get(run.dag_id, 0) >= (limit or default_max_active_runs):
+                    continue
+                won = s.execute(update(DagRunRow).where(DagRunRow.id == run.id, DagRunRow.state == "queued")
+                                .values(state="running", start_date=now, updated_at=now)
+                                .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+                if won == 1:
+                    running[run.dag_id] = running.get(run.dag_id, 0) + 1
+                    s.refresh(run)
+                    started.append(run_record(run))
+            return started
+
+    def runs_to_examine(self, paused_run_types: Collection[str], limit: int = 1000) -> list[RunSnapshot]:
+        """Running runs (of unpaused DAGs, or of a type in ``paused_run_types``) with their TI states."""
+        with self._read() as s:
+            rows = s.execute(
+                select(DagRunRow, DagRow.is_paused).join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
+                .where(DagRunRow.state == "running").order_by(DagRunRow.logical_date).limit(limit)
+            ).all()
+            runs = [(r, p) for r, p in rows if not p or r.run_type in paused_run_types]
+            if not runs:
+                return []
+            states: dict[tuple[str, str], dict[tuple[str, int], str]] = {(r.dag_id, r.run_id): {} for r, _ in runs}
+            ti = TaskInstanceRow
+            for dag_id in {r.dag_id for r, _ in runs}:
+                run_ids = [r.run_id for r, _ in runs if r.dag_id == dag_id]
+                for chunk in _chunks(run_ids, 500):
+                    for run_id, task_id, map_index, state in s.execute(
+                            select(ti.run_id, ti.task_id, ti.map_index, ti.state)
+                            .where(ti.dag_id == dag_id, ti.run_id.in_(chunk))):
+                        states[(dag_id, run_id)][(task_id, map_index)] = state
+            return [RunSnapshot(run_record(r), states[(r.dag_id, r.run_id)], bool(p)) for r, p in runs]
+
+    def previous_run_states(self, run: DagRunRecord) -> dict[tuple[str, int], str] | None:
+        """TI states of the DAG's run just before ``run`` by logical date; None if there is none."""
+        with self._read() as s:
+            prev = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == run.dag_id,
+                                                     DagRunRow.logical_date < run.logical_date)
+                             .order_by(DagRunRow.logical_date.desc()).limit(1)).first()
+            if prev is None:
+                return None
+            ti = TaskInstanceRow
+            rows = s.execute(select(ti.task_id, ti.map_index, ti.state)
+                             .where(ti.dag_id == prev.dag_id, ti.run_id == prev.run_id))
+            return {(t, m): st for t, m, st in rows}
+
+    def apply_decisions(self, run: RunKey, now: datetime, *, schedule: Collection[TaskInstanceKey] = (),
+                        skip: Collection[TaskInstanceKey] = (),
+                        upstream_failed: Collection[TaskInstanceKey] = ()) -> int:
+        """pending -> scheduled / skipped / upstream_failed for the given TIs, in one transaction.
+
+        Returns how many rows this call changed (the others had moved on already).
+        """
+        changed = 0
+        with self._session() as s:
+            for new, keys in ((TI.SCHEDULED, schedule), (TI.SKIPPED, skip), (TI.UPSTREAM_FAILED, upstream_failed)):
+                if not keys:
+                    continue
+                check_ti_transition(TI.PENDING, new)
+                fields = {"updated_at": now}
+                if new is not TI.SCHEDULED:
+                    fields.update(start_date=now, end_date=now, duration=0.0)
+                changed += _cas_many(s, run, keys, TI.PENDING, new, fields)
+        return changed
+
+    def expand_mapped_task(self, run: RunKey, task_id: str, length: int, now: datetime) -> bool:
+        """Turn a mapped task's placeholder (map_index -1) into map indexes 0..length-1.
+
+        The placeholder becomes index 0 (a length of 0 skips it), so exactly one
+        caller wins the expansion. False if the placeholder was gone already.
+        """
+        ti = TaskInstanceRow
+        where = [ti.dag_id == run.dag_id, ti.run_id == run.run_id, ti.task_id == task_id,
+                 ti.map_index == -1, ti.state == TI.PENDING.value]
+        with self._session() as s:
+            template = s.scalars(select(ti).where(*where)).first()
+            if template is None:
+                return False
+            if length == 0:
+                values = {"state": TI.SKIPPED.value, "start_date": now, "end_date": now, "updated_at": now}
+            else:
+                values = {"map_index": 0, "updated_at": now}
+            won = s.execute(update(ti).where(*where).values(**values)
+                            .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+            if won != 1:
+                return False
+            for index in range(1, length):
+                s.add(_copy_ti(template, index, now))
+            return True
+
+    def time_out_run(self, run: RunKey, now: datetime) -> list[TaskInstanceKey]:
+        """Fail a running run past its dagrun_timeout: started TIs fail, not-started ones skip.
+
+        Returns the keys of TIs that were queued or running (the caller terminates them).
+        """
+        ti = TaskInstanceRow
+        with self._session() as s:
+            won = s.execute(update(DagRunRow).where(DagRunRow.dag_id == run.dag_id, DagRunRow.run_id == run.run_id,
+                                                    DagRunRow.state == "running")
+                            .values(state="failed", end_date=now, updated_at=now)
+                            .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+            if won != 1:
+                return []
+            active = s.execute(select(ti.task_id, ti.map_index).where(
+                ti.dag_id == run.dag_id, ti.run_id == run.run_id, ti.state.in_(["queued", "running"]))).all()
+            for states, new in ((_TIMEOUT_FAIL, TI.FAILED), (_TIMEOUT_SKIP, TI.SKIPPED)):
+                s.execute(update(ti).where(ti.dag_id == run.dag_id, ti.run_id == run.run_id,
+                                           ti.state.in_([st.value for st in states]))
+                          .values(state=new.value, end_date=now, updated_at=now,
+                                  note="dagrun_timeout: the run took too long")
+                          .execution_options(synchronize_session=False))
+            return [TaskInstanceKey(run.dag_id, run.run_id, t, m) for t, m in active]
+
+    def finish_run(self, run: RunKey, state: DagRunState | str, now: datetime) -> bool:
+        """running -> success / failed; True if this call finished it."""
+        check_run_transition(DagRunState.RUNNING, state)
+        with self._session() as s:
+            won = s.execute(update(DagRunRow).where(DagRunRow.dag_id == run.dag_id, DagRunRow.run_id == run.run_id,
+                                                    DagRunRow.state == "running")
+                            .values(state=DagRunState(state).value, end_date=now, updated_at=now,
+                                    last_scheduling_decision=now)
+                            .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+            return bool(won == 1)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _cas_many(s: Session, run: RunKey, keys: Collection[TaskInstanceKey], expected: TaskInstanceState,
+              new: TaskInstanceState, fields: Mapping[str, object]) -> int:
+    ti = TaskInstanceRow
+    by_index: dict[int, list[str]] = {}
+    for key in keys:
+        by_index.setdefault(key.map_index, []).append(key.task_id)
+    changed = 0
+    for map_index, task_ids in by_index.items():
+        result = s.execute(update(ti).where(ti.dag_id == run.dag_id, ti.run_id == run.run_id,
+                                            ti.map_index == map_index, ti.task_id.in_(task_ids),
+                                            ti.state == expected.value)
+                           .values(state=new.value, **fields).execution_options(synchronize_session=False))
+        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    return changed
+
+
+def _copy_ti(template: TaskInstanceRow, map_index: int, now: datetime) -> TaskInstanceRow:
+    return TaskInstanceRow(
+        dag_id=template.dag_id, run_id=template.run_id, task_id=template.task_id, map_index=map_index,
+        state=TI.PENDING.value, try_number=0, max_tries=template.max_tries, queue=template.queue,
+        pool=template.pool, pool_slots=template.pool_slots, priority_weight=template.priority_weight,
+        operator=template.operator, executor=template.executor, updated_at=now,
+    )

@@ -1,0 +1,57 @@
+"""Child process entry: run one DAG's on_success_callback / on_failure_callback for one run.
+
+``python -m flowctl.scheduler.callback_main FILELOC DAG_ID RUN_ID success|failure REASON``.
+Runs user code (imports the DAG file), so it never runs inside the scheduler process.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger("flowctl.scheduler.callback")
+
+
+def _callbacks(dag: Any, kind: str) -> list[Any]:
+    found = getattr(dag, f"on_{kind}_callback", None)
+    if found is None:
+        return []
+    return list(found) if isinstance(found, (list, tuple)) else [found]
+
+
+def callback_context(dag: Any, run: Any, reason: str) -> dict[str, Any]:
+    """What a DAG callback receives (the common Airflow context keys for a finished run)."""
+    logical = run.logical_date
+    return {"dag": dag, "dag_run": run, "run_id": run.run_id, "reason": reason, "logical_date": logical,
+            "ds": logical.strftime("%Y-%m-%d"), "ts": logical.isoformat(),
+            "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
+            "params": dict(getattr(dag, "params", None) or {}), "conf": dict(run.conf or {})}
+
+
+def main(argv: list[str]) -> int:
+    """Run the callbacks; 0 when all ran, 1 when one raised (logged)."""
+    fileloc, dag_id, run_id, kind, reason = argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from flowctl.db.store import Store
+    from flowctl.settings import Settings
+    from flowctl.task_runner.dagfile import load_dag
+
+    settings = Settings.load()
+    store = Store.from_settings(settings)
+    try:
+        dag = load_dag(fileloc, dag_id)
+        context = callback_context(dag, store.get_run(dag_id, run_id), reason)
+        code = 0
+        for callback in _callbacks(dag, kind):
+            try:
+                callback(context)
+            except Exception:  # noqa: BLE001 - a process boundary: report and go on
+                log.exception("DAG %s on_%s_callback raised", dag_id, kind)
+                code = 1
+        return code
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,75 @@
+"""DAG-level callbacks (on_success_callback / on_failure_callback) without user code in the scheduler.
+
+Choice: when a run finishes and its DAG has the callback, the scheduler starts
+a short-lived child process, ``python -m flowctl.scheduler.callback_main``,
+that imports the DAG file, builds the callback context and calls the
+callback (Airflow runs them in its DAG file processor for the same reason).
+The scheduler never waits for it: children are reaped on later ticks and
+given a grace period at shutdown. A callback's failure is logged by the child
+and changes nothing in the database.
+Must not import flask, click or SQLAlchemy.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from flowctl.core.states import DagRunState
+from flowctl.executors import settings_environ
+from flowctl.scheduler.graphs import GraphCache
+from flowctl.settings import Settings
+
+log = logging.getLogger(__name__)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class DagCallbacks:
+    """Starts callback children for finished runs and reaps them."""
+
+    def __init__(self, store: Any, graphs: GraphCache, settings: Settings) -> None:
+        self.store = store
+        self.graphs = graphs
+        self.settings = settings
+        self._children: list[subprocess.Popen[bytes]] = []
+
+    def run_finished(self, run: Any, state: DagRunState, reason: str) -> None:
+        """Start the DAG's callback for a run that just ended in ``state``, if it has one."""
+        if run.serialized_dag_id is None:
+            return
+        graph = self.graphs.graph(run.serialized_dag_id)
+        wanted = graph.has_success_callback if state is DagRunState.SUCCESS else graph.has_failure_callback
+        if not wanted:
+            return
+        fileloc = self.store.get_dag(run.dag_id).fileloc
+        if not fileloc:
+            return
+        kind = "success" if state is DagRunState.SUCCESS else "failure"
+        self._children.append(self._spawn([fileloc, run.dag_id, run.run_id, kind, reason]))
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **settings_environ(self.settings)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        return subprocess.Popen([sys.executable, "-m", "flowctl.scheduler.callback_main", *args],
+                                stdin=subprocess.DEVNULL, env=env)
+
+    def reap(self) -> int:
+        """Forget children that ended; how many are still running."""
+        self._children = [c for c in self._children if c.poll() is None]
+        return len(self._children)
+
+    def close(self, grace: float = 10.0) -> None:
+        """Give running callbacks ``grace`` seconds, then kill them."""
+        deadline = time.monotonic() + grace
+        for child in self._children:
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("DAG callback process %s did not end in time; killing it", child.pid)
+                child.kill()
+                child.wait()
+        self._children = []

@@ -1,0 +1,81 @@
+"""Keeping the database's DAGs in step with the DAG folder, without importing user code here.
+
+Every ``[scheduler] dag_dir_list_interval`` seconds the folder is listed;
+only new or modified files (by mtime), and files not parsed for ``[scheduler]
+min_file_process_interval`` seconds, are parsed, by the dag_processing
+processor's child processes. Their DAGs are stored (``sync_dag``), DAGs a
+file no longer defines are deactivated, import errors are recorded, and DAGs
+whose file vanished are marked inactive.
+Must not import flask, click or SQLAlchemy.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flowctl.dag_processing.processor import find_dag_files
+from flowctl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What one folder scan did."""
+
+    parsed: int = 0
+    dags: int = 0
+    errors: int = 0
+    deactivated: int = 0
+
+
+class DagSync:
+    """Folder -> database, changed files only."""
+
+    def __init__(self, settings: Settings, store: Any, processor: Any, folder: Path | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.processor = processor
+        self.folder = folder or settings.dags_folder
+        self._mtimes: dict[str, float] = {}
+        self._parsed_at: dict[str, datetime] = {}
+        self._first = True
+
+    def scan(self, now: datetime) -> SyncReport:
+        """List the folder, parse changed files, store the results."""
+        files = find_dag_files(self.folder, self.settings) if Path(self.folder).exists() else []
+        current = {}
+        for path in files:
+            try:
+                current[str(path)] = os.stat(path).st_mtime
+            except FileNotFoundError:
+                continue
+        stale_before = now - timedelta(seconds=float(self.settings.get("scheduler", "min_file_process_interval")))
+        changed = [Path(p) for p, m in current.items()
+                   if self._mtimes.get(p) != m or self._parsed_at.get(p, stale_before) <= stale_before]
+        vanished = set(self._mtimes) - set(current)
+        report = self._parse(changed, now) if changed else SyncReport()
+        self._parsed_at.update((str(p), now) for p in changed)
+        deactivated = 0
+        if vanished or self._first:
+            deactivated = self.store.mark_dags_inactive(list(current))
+        self._mtimes = current
+        self._first = False
+        return SyncReport(report.parsed, report.dags, report.errors, deactivated)
+
+    def _parse(self, files: list[Path], now: datetime) -> SyncReport:
+        if self.processor.dags_folder is None and Path(self.folder).is_dir():
+            self.processor.dags_folder = Path(self.folder)
+        result = self.processor.parse_files(files)
+        for dag in result.dags:
+            self.store.sync_dag(dag.data, dag.fileloc, now)
+        for path in files:
+            self.store.deactivate_dags_missing_from(str(path), [d.dag_id for d in result.dags_of_file(str(path))])
+        self.store.record_import_errors([str(p) for p in files], result.import_errors, now)
+        for path, error in result.import_errors.items():
+            log.warning("import error in %s: %s", path, error.strip().splitlines()[-1] if error.strip() else "")
+        return SyncReport(parsed=len(files), dags=len(result.dags), errors=len(result.import_errors))

@@ -1,0 +1,116 @@
+"""Examining running runs: build each run's RunView, ask the planner, apply its actions.
+
+The planner decides (pure); this module reads what it needs through the
+Store (task states, the previous run for depends_on_past, XCom lengths for
+mapped tasks) and applies the actions with the Store's compare-and-set verbs.
+Finished and timed-out runs hand their DAG callbacks to :mod:`callbacks`.
+Must not import flask, click or SQLAlchemy.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.planner import (
+    Action, ExpandMapped, FinishRun, RunView, ScheduleTask, SkipTask, TaskGraph, TimeOutRun, UpstreamFailTask,
+    map_length, plan, xcom_refs,
+)
+from flowctl.core.states import DagRunState
+from flowctl.scheduler.graphs import GraphCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ExamineReport:
+    """What one examination pass changed."""
+
+    runs: int = 0
+    changed: int = 0
+    finished: list[tuple[Any, DagRunState]] = field(default_factory=list)
+    to_terminate: list[TaskInstanceKey] = field(default_factory=list)
+    serialized_ids: set[int] = field(default_factory=set)
+
+
+def _needs_past(graph: TaskGraph) -> bool:
+    return any(s.depends_on_past or s.wait_for_downstream for s in graph.tasks.values())
+
+
+class RunExaminer:
+    """Plans every running run and applies the result."""
+
+    def __init__(self, store: Any, graphs: GraphCache, paused_run_types: frozenset[str],
+                 on_finished: Callable[[Any, DagRunState, str], None]) -> None:
+        self.store = store
+        self.graphs = graphs
+        self.paused_run_types = paused_run_types
+        self.on_finished = on_finished
+
+    def examine(self, now: datetime) -> ExamineReport:
+        """One pass over the running runs."""
+        report = ExamineReport()
+        for snap in self.store.runs_to_examine(self.paused_run_types):
+            if snap.run.serialized_dag_id is None:
+                continue
+            graph = self.graphs.graph(snap.run.serialized_dag_id)
+            report.runs += 1
+            report.serialized_ids.add(snap.run.serialized_dag_id)
+            view = RunView(key=snap.run.key, graph=graph, states=snap.states, run_state=snap.run.state,
+                           start_date=snap.run.start_date,
+                           previous=self.store.previous_run_states(snap.run) if _needs_past(graph) else None,
+                           map_lengths=self._map_lengths(snap, graph), dag_paused=snap.dag_paused)
+            self._apply(snap.run, plan(view, now), now, report)
+        return report
+
+    def _map_lengths(self, snap: Any, graph: TaskGraph) -> dict[str, int]:
+        lengths: dict[str, int] = {}
+        for task_id, spec in graph.tasks.items():
+            if not spec.is_mapped or snap.states.get((task_id, -1)) != "pending":
+                continue
+            refs = xcom_refs(spec.mapping)
+            if not all(_all_success(snap.states, src) for src, _ in refs):
+                continue
+            values = {ref: self._pull(snap.run.key, graph, ref) for ref in refs}
+            try:
+                lengths[task_id] = map_length(spec.mapping, values)
+            except ValueError as exc:
+                log.warning("%s: cannot expand mapped task %s: %s", snap.run.key, task_id, exc)
+                lengths[task_id] = 0
+        return lengths
+
+    def _pull(self, run: Any, graph: TaskGraph, ref: tuple[str, str]) -> Any:
+        task_id, key = ref
+        spec = graph.tasks.get(task_id)
+        if spec is not None and spec.is_mapped:
+            return self.store.xcom_pull_mapped(run, task_id, key)
+        return self.store.xcom_pull(run, task_id, key)
+
+    def _apply(self, run: Any, actions: list[Action], now: datetime, report: ExamineReport) -> None:
+        schedule = [a.key for a in actions if isinstance(a, ScheduleTask)]
+        skip = [a.key for a in actions if isinstance(a, SkipTask)]
+        failed = [a.key for a in actions if isinstance(a, UpstreamFailTask)]
+        if schedule or skip or failed:
+            report.changed += self.store.apply_decisions(run.key, now, schedule=schedule, skip=skip,
+                                                         upstream_failed=failed)
+        for action in actions:
+            if isinstance(action, ExpandMapped):
+                report.changed += int(self.store.expand_mapped_task(run.key, action.task_id, action.length, now))
+            elif isinstance(action, FinishRun) and self.store.finish_run(run.key, action.state, now):
+                report.changed += 1
+                report.finished.append((run, action.state))
+                self.on_finished(run, action.state, "success" if action.state is DagRunState.SUCCESS else "task_failure")
+            elif isinstance(action, TimeOutRun):
+                killed = self.store.time_out_run(run.key, now)
+                report.changed += 1
+                report.to_terminate.extend(killed)
+                report.finished.append((run, DagRunState.FAILED))
+                self.on_finished(run, DagRunState.FAILED, "timed_out")
+
+
+def _all_success(states: Any, task_id: str) -> bool:
+    found = [state for (t, _), state in states.items() if t == task_id]
+    return bool(found) and all(state == "success" for state in found)

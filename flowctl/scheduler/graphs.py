@@ -1,0 +1,58 @@
+"""A cache of task graphs and deserialized DAGs by serialized version (versions never change).
+
+Must not import flask, click or any flowctl layer above ``scheduler`` (no SQL here:
+it reads through the Store's verbs).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from flowctl.core.planner import TaskGraph, task_graph
+from flowctl.dag_processing.serialization import deserialize_dag
+
+_MAX_CACHED = 512
+
+
+class GraphCache:
+    """serialized_dag_id -> TaskGraph (and SerializedDAG for timetables), least recently used evicted."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._graphs: OrderedDict[int, TaskGraph] = OrderedDict()
+        self._dags: OrderedDict[int, Any] = OrderedDict()
+
+    def graph(self, serialized_dag_id: int) -> TaskGraph:
+        """The task graph of one serialized version."""
+        cached = self._graphs.get(serialized_dag_id)
+        if cached is None:
+            data = self._store.get_serialized_dag(serialized_dag_id).data
+            cached = task_graph(data)
+            self._remember(self._graphs, serialized_dag_id, cached)
+        self._graphs.move_to_end(serialized_dag_id)
+        return cached
+
+    def latest_dag(self, dag_id: str) -> tuple[int, Any]:
+        """(serialized id, SerializedDAG) of the DAG's current version."""
+        record = self._store.latest_serialized_dag(dag_id)
+        cached = self._dags.get(record.id)
+        if cached is None:
+            cached = deserialize_dag(dict(record.data))
+            self._remember(self._dags, record.id, cached)
+        return record.id, cached
+
+    def task_limits(self, serialized_ids: set[int]) -> dict[tuple[str, str], int]:
+        """(dag_id, task_id) -> max_active_tis_per_dag for the tasks of these versions that set one."""
+        limits: dict[tuple[str, str], int] = {}
+        for sid in serialized_ids:
+            graph = self.graph(sid)
+            for task_id, spec in graph.tasks.items():
+                if spec.max_active_tis_per_dag is not None:
+                    limits[(graph.dag_id, task_id)] = spec.max_active_tis_per_dag
+        return limits
+
+    @staticmethod
+    def _remember(cache: OrderedDict[int, Any], key: int, value: Any) -> None:
+        cache[key] = value
+        while len(cache) > _MAX_CACHED:
+            cache.popitem(last=False)

@@ -1,0 +1,229 @@
+"""The scheduler loop: store -> planner -> store -> executor, event driven.
+
+``Scheduler.tick(now)`` does one round at a given instant (tests call it
+directly): executor events, DAG folder scan when due, run creation, run
+starts, due retries, zombies and orphans when due, examination of running
+runs, queueing and submission. ``run_forever`` is the only clock reader: it
+ticks again at once while a tick changed something, otherwise sleeps in
+select() on the executor's wake-up fd, the database notification listener
+and a signal pipe, until the next due run / retry / reschedule / periodic
+duty. SIGTERM/SIGINT stop it cleanly; running tries keep running (their
+workers heartbeat) and queued ones are re-queued by the next scheduler.
+Must not import flask, click or SQLAlchemy.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flowctl.executors.base import BaseExecutor, ExecutorEvent, Workload
+from flowctl.scheduler.callbacks import DagCallbacks
+from flowctl.scheduler.dag_sync import DagSync
+from flowctl.scheduler.examine import RunExaminer
+from flowctl.scheduler.graphs import GraphCache
+from flowctl.scheduler.recovery import Recovery
+from flowctl.scheduler.run_creation import RunCreator
+from flowctl.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_SLEEP = 30.0
+POLL_WITHOUT_FD = 0.2
+
+
+def utcnow() -> datetime:
+    """The current instant in UTC (only the outermost loop calls this)."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    """What one tick did, and when the next one is due at the latest."""
+
+    events: int = 0
+    parsed_files: int = 0
+    created_runs: int = 0
+    started_runs: int = 0
+    requeued: int = 0
+    changed: int = 0
+    finished_runs: int = 0
+    queued: int = 0
+    recovered: int = 0
+    next_wakeup: datetime | None = None
+
+    @property
+    def busy(self) -> bool:
+        """True when the tick changed something, so another tick may find more to do."""
+        return bool(self.events or self.created_runs or self.started_runs or self.requeued or self.changed
+                    or self.queued or self.recovered or self.parsed_files)
+
+
+class Scheduler:
+    """One scheduler process: ``start(now)``, ``tick(now)`` ..., ``shutdown(now)``; or ``run_forever()``."""
+
+    def __init__(self, settings: Settings, store: Any, executor: BaseExecutor, processor: Any = None, *,
+                 dag_sync: DagSync | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.executor = executor
+        self.graphs = GraphCache(store)
+        self.dag_sync = dag_sync or (DagSync(settings, store, processor) if processor is not None else None)
+        self.paused_run_types = (frozenset({"manual", "backfill"})
+                                 if settings.get("scheduler", "run_manual_when_paused") else frozenset())
+        self.callbacks = DagCallbacks(store, self.graphs, settings)
+        self.recovery = Recovery(store, self.graphs)
+        self.creator = RunCreator(store, self.graphs, catchup_default=bool(settings.get("scheduler", "catchup_by_default")),
+                                  default_max_active_runs=int(settings.get("core", "max_active_runs_per_dag")))
+        self.examiner = RunExaminer(store, self.graphs, self.paused_run_types, self.callbacks.run_finished)
+        self.job_id: int | None = None
+        self._due: dict[str, datetime] = {}
+        self._pending_events: list[ExecutorEvent] = []
+        self._stopping = False
+        self._listener: Any = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    def _seconds(self, key: str) -> float:
+        return float(self.settings.get("scheduler", key))
+
+    def start(self, now: datetime) -> None:
+        """Register the job row, start the executor and the wake-up listener."""
+        job = self.store.create_job("scheduler", socket.gethostname(), os.getpid(), now, executor_class=self.executor.name)
+        self.job_id = job.id
+        self.creator.job_id = job.id
+        self.executor.start()
+        self._listener = self.store.scheduler_listener()
+        self._due = {"scan": now, "recovery": now, "heartbeat": now + timedelta(seconds=self._seconds("heartbeat_sec"))}
+
+    def tick(self, now: datetime) -> TickReport:
+        """One scheduling round at ``now``."""
+        events = self._pending_events + self.executor.sync(0.0)
+        self._pending_events = []
+        recovered = self.recovery.handle_events(events, now)
+        parsed = self._scan_if_due(now)
+        self.creator.refresh_next_dagruns(now)
+        created = self.creator.create_due_runs(now)
+        started = len(self.store.start_queued_runs(now, int(self.settings.get("core", "max_active_runs_per_dag")),
+                                                   self.paused_run_types))
+        requeued = self.store.requeue_due_waits(now)
+        recovered += self._recover_if_due(now)
+        report = self.examiner.examine(now)
+        for key in report.to_terminate:
+            self.executor.terminate(key)
+        queued = self._queue(now, report.serialized_ids)
+        self._heartbeat_if_due(now)
+        self.callbacks.reap()
+        return TickReport(events=len(events), parsed_files=parsed, created_runs=created, started_runs=started,
+                          requeued=requeued, changed=report.changed, finished_runs=len(report.finished),
+                          queued=queued, recovered=recovered, next_wakeup=self._next_wakeup(now))
+
+    def _scan_if_due(self, now: datetime) -> int:
+        if self.dag_sync is None or now < self._due.get("scan", now):
+            return 0
+        self._due["scan"] = now + timedelta(seconds=self._seconds("dag_dir_list_interval"))
+        return self.dag_sync.scan(now).parsed
+
+    def _recover_if_due(self, now: datetime) -> int:
+        if now < self._due.get("recovery", now):
+            return 0
+        self._due["recovery"] = now + timedelta(seconds=self._seconds("zombie_detection_interval"))
+        zombies = self.recovery.reap_zombies(now, self._seconds("zombie_threshold_sec"))
+        for ti in zombies:
+            self.executor.terminate(ti.key)
+        orphans = self.recovery.requeue_orphans(now, self._seconds("scheduler_health_check_threshold"), self.job_id)
+        return len(zombies) + orphans
+
+    def _queue(self, now: datetime, serialized_ids: set[int]) -> int:
+        queued = self.store.queue_scheduled_tasks(
+            now, self.executor.open_slots, job_id=self.job_id,
+            default_max_active_tasks=int(self.settings.get("core", "max_active_tasks_per_dag")),
+            task_limits=self.graphs.task_limits(serialized_ids), paused_run_types=self.paused_run_types,
+            limit=int(self.settings.get("scheduler", "max_tis_per_query")))
+        for q in queued:
+            self.executor.submit(Workload(key=q.key, try_number=q.try_number, fileloc=q.fileloc, queue=q.queue,
+                                          priority_weight=q.priority_weight, pool=q.pool, pool_slots=q.pool_slots))
+        return len(queued)
+
+    def _heartbeat_if_due(self, now: datetime) -> None:
+        if self.job_id is None or now < self._due.get("heartbeat", now):
+            return
+        self._due["heartbeat"] = now + timedelta(seconds=self._seconds("heartbeat_sec"))
+        self.store.heartbeat_job(self.job_id, now)
+
+    def _next_wakeup(self, now: datetime) -> datetime:
+        moments = [m for m in (self.store.next_timer(now), *self._due.values()) if m is not None]
+        return min([*moments, now + timedelta(seconds=MAX_SLEEP)])
+
+    def stop(self) -> None:
+        """Ask run_forever to return after the current tick (safe from a signal handler)."""
+        self._stopping = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def shutdown(self, now: datetime) -> None:
+        """End the job row, the executor and the listener; running tries keep running."""
+        self.callbacks.close()
+        self.executor.end()
+        if self._listener is not None:
+            self._listener.close()
+        if self.job_id is not None:
+            self.store.end_job(self.job_id, "success", now)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def run_forever(self, num_runs: int = -1, clock: Callable[[], datetime] = utcnow) -> int:
+        """Tick until stopped (SIGTERM/SIGINT) or ``num_runs`` ticks; returns the number of ticks."""
+        self._install_signals()
+        self.start(clock())
+        ticks = 0
+        try:
+            while not self._stopping and (num_runs < 0 or ticks < num_runs):
+                report = self.tick(clock())
+                ticks += 1
+                if not report.busy and not self._stopping:
+                    self._sleep_until(report.next_wakeup, clock)
+        finally:
+            self.shutdown(clock())
+        return ticks
+
+    def _install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                signal.signal(sig, lambda _s, _f: self.stop())
+            except ValueError:  # not the main thread: the caller stops us with stop()
+                return
+
+    def _sleep_until(self, wakeup: datetime | None, clock: Callable[[], datetime]) -> None:
+        fds = [self._wake_r] + ([self._listener.fileno()] if self._listener is not None else [])
+        exec_fd = self.executor.wakeup_fileno()
+        if exec_fd is not None:
+            fds.append(exec_fd)
+        while not self._stopping:
+            remaining = (wakeup - clock()).total_seconds() if wakeup else MAX_SLEEP
+            if remaining <= 0:
+                return
+            wait = min(remaining, MAX_SLEEP) if exec_fd is not None else min(remaining, POLL_WITHOUT_FD)
+            readable = select.select(fds, [], [], wait)[0]
+            if self._listener is not None and self._listener.fileno() in readable:
+                self._listener.drain()
+                return
+            if exec_fd is not None and exec_fd in readable:
+                return
+            if self._wake_r in readable:
+                os.read(self._wake_r, 512)
+                return
+            if exec_fd is None:
+                self._pending_events.extend(self.executor.sync(0.0))
+                if self._pending_events:
+                    return

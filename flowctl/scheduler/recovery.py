@@ -1,0 +1,80 @@
+"""Tries that died without recording their end: executor crash reports, zombies, orphaned queued TIs.
+
+A crashed or rejected workload whose TI is still queued/running for that try,
+and a running TI whose heartbeat stopped (a zombie), count as a failed try:
+failed or up_for_retry per the task's retry policy (``core.planner.failed_try``),
+the reason recorded in the TI note and its try history. A queued TI whose
+scheduler job is gone is put back to scheduled, to be queued again.
+Must not import flask, click or SQLAlchemy.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowctl.core.errors import TaskInstanceNotFound
+from flowctl.core.planner import TaskSpec, failed_try
+from flowctl.executors.base import ExecutorEvent, Outcome
+from flowctl.scheduler.graphs import GraphCache
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    """Applies the failed-try rule to dead tries."""
+
+    def __init__(self, store: Any, graphs: GraphCache) -> None:
+        self.store = store
+        self.graphs = graphs
+
+    def _spec(self, ti: Any) -> TaskSpec | None:
+        try:
+            run = self.store.get_run(ti.dag_id, ti.run_id)
+            if run.serialized_dag_id is None:
+                return None
+            return self.graphs.graph(run.serialized_dag_id).tasks.get(ti.task_id)
+        except LookupError:
+            return None
+
+    def fail_try(self, ti: Any, now: datetime, note: str) -> bool:
+        """Record ``ti``'s current try (queued or running) as failed or up for retry."""
+        try_number = ti.try_number + (1 if ti.state == "queued" else 0)
+        outcome = failed_try(ti.key, self._spec(ti), try_number, ti.max_tries, now)
+        won = self.store.fail_dead_try(ti.key, ti.state, outcome.state, now,
+                                       next_retry_at=outcome.next_retry_at, note=note)
+        if won:
+            log.warning("%s: %s -> %s (%s)", ti.key, ti.state, outcome.state.value, note)
+        return bool(won)
+
+    def handle_events(self, events: list[ExecutorEvent], now: datetime) -> int:
+        """Fail the tries of CRASHED / REJECTED workloads that did not record an end."""
+        changed = 0
+        for event in events:
+            if event.outcome is Outcome.FINISHED:
+                continue
+            try:
+                ti = self.store.get_task_instance(event.key)
+            except TaskInstanceNotFound:
+                continue
+            same_try = ((ti.state == "queued" and ti.try_number == event.try_number)
+                        or (ti.state == "running" and ti.try_number == event.try_number + 1))
+            if same_try:
+                detail = f": {event.detail}" if event.detail else ""
+                changed += self.fail_try(ti, now, f"the executor reported the try {event.outcome.value}{detail}")
+        return changed
+
+    def reap_zombies(self, now: datetime, threshold: float) -> list[Any]:
+        """Fail running TIs whose heartbeat is older than ``threshold`` seconds; the ones failed."""
+        failed = []
+        for ti in self.store.find_zombies(now - timedelta(seconds=threshold)):
+            if self.fail_try(ti, now, f"zombie: no heartbeat for over {threshold:g}s (worker gone?)"):
+                failed.append(ti)
+        return failed
+
+    def requeue_orphans(self, now: datetime, job_threshold: float, own_job_id: int | None) -> int:
+        """queued TIs of dead scheduler jobs -> scheduled (queued again by this scheduler)."""
+        keys = self.store.requeue_orphaned_tasks(now - timedelta(seconds=job_threshold), own_job_id, now)
+        for key in keys:
+            log.info("%s: queued by a scheduler that is gone; scheduling it again", key)
+        return len(keys)

@@ -1,0 +1,254 @@
+"""The scheduler loop driven with tick(now) on a real Store (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowctl.core.dag import DAG
+from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.operators.empty import EmptyOperator
+from flowctl.scheduler import Scheduler
+from tests.scheduler.helpers import T0, InlineExecutor, day, settings, sync, tick_until_idle
+
+
+def make_scheduler(store: Any, tmp_path: Path, parallelism: int = 32, **options: str) -> tuple[Scheduler, InlineExecutor]:
+    executor = InlineExecutor(store, parallelism)
+    scheduler = Scheduler(settings(tmp_path, **options), store, executor)
+    scheduler.start(T0)
+    return scheduler, executor
+
+
+def chain(dag_id: str = "chain", n: int = 3, **dag_kw: Any) -> DAG:
+    with DAG(dag_id, start_date=T0 - day(30), schedule=dag_kw.pop("schedule", None), **dag_kw) as dag:
+        prev = None
+        for i in range(n):
+            op = EmptyOperator(task_id=f"t{i}")
+            if prev is not None:
+                prev >> op
+            prev = op
+    return dag
+
+
+def trigger(store: Any, dag_id: str, run_id: str = "manual_1", when: Any = T0) -> RunKey:
+    store.create_run(dag_id, run_id, run_type="manual", logical_date=when, now=when, state="queued",
+                     data_interval=(when, when))
+    return RunKey(dag_id, run_id)
+
+
+def states(store: Any, run: RunKey) -> dict[str, str]:
+    return {(t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state
+            for t in store.list_task_instances(run)}
+
+
+def test_a_triggered_chain_runs_in_order_and_the_run_succeeds(store: Any, tmp_path: Path) -> None:
+    sync(store, chain())
+    scheduler, executor = make_scheduler(store, tmp_path)
+    run = trigger(store, "chain")
+    tick_until_idle(scheduler, T0)
+    assert executor.ran == ["t0", "t1", "t2"]
+    assert store.get_run("chain", run.run_id).state == "success"
+    assert [w.try_number for w in executor.submitted] == [0, 0, 0]
+    assert all(w.fileloc == "/dags/test.py" for w in executor.submitted)
+
+
+def test_a_failed_task_fails_its_downstream_and_the_run(store: Any, tmp_path: Path) -> None:
+    sync(store, chain())
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["t1"] = "fail"
+    run = trigger(store, "chain")
+    tick_until_idle(scheduler, T0)
+    assert states(store, run) == {"t0": "success", "t1": "failed", "t2": "upstream_failed"}
+    assert store.get_run("chain", run.run_id).state == "failed"
+
+
+def test_a_failed_try_is_retried_once_its_retry_delay_has_passed(store: Any, tmp_path: Path) -> None:
+    with DAG("retry", start_date=T0 - day(1), schedule=None) as dag:
+        EmptyOperator(task_id="flaky", retries=1, retry_delay=timedelta(seconds=30))
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["flaky"] = "fail"
+    run = trigger(store, "retry")
+    report = scheduler.tick(T0)
+    tick_until_idle(scheduler, T0)
+    assert states(store, run) == {"flaky": "up_for_retry"}
+    assert scheduler.tick(T0).next_wakeup <= T0 + timedelta(seconds=30)
+    executor.behaviour["flaky"] = "success"
+    tick_until_idle(scheduler, T0 + timedelta(seconds=29))
+    assert states(store, run) == {"flaky": "up_for_retry"}
+    tick_until_idle(scheduler, T0 + timedelta(seconds=31))
+    assert states(store, run) == {"flaky": "success"}
+    assert [w.try_number for w in executor.submitted] == [0, 1]
+    assert report.started_runs == 1
+
+
+def test_catchup_creates_one_run_per_missed_interval_within_max_active_runs(store: Any, tmp_path: Path) -> None:
+    with DAG("daily", start_date=T0 - day(3), schedule="@daily", catchup=True, max_active_runs=2) as dag:
+        EmptyOperator(task_id="only")
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["only"] = "hang"
+    tick_until_idle(scheduler, T0)
+    runs = store.list_runs("daily")
+    assert len(runs) == 2 and {r.state for r in runs} == {"running"}
+    executor.behaviour["only"] = "success"
+    for ti_run in runs:
+        store.set_task_state(TaskInstanceKey("daily", ti_run.run_id, "only"), "running", "success")
+    tick_until_idle(scheduler, T0)
+    runs = store.list_runs("daily")
+    assert sorted(r.logical_date for r in runs) == [T0 - day(3), T0 - day(2), T0 - day(1)]
+    assert all(r.state == "success" for r in runs)
+    assert runs[0].run_id == f"scheduled__{(T0 - day(1)).isoformat()}"
+    dag_row = store.get_dag("daily")
+    assert dag_row.next_dagrun == T0 and dag_row.next_dagrun_create_after == T0 + day(1)
+    assert scheduler.tick(T0).next_wakeup <= T0 + day(1)
+
+
+def test_without_catchup_only_the_latest_interval_runs(store: Any, tmp_path: Path) -> None:
+    with DAG("nocatch", start_date=T0 - day(5), schedule="@daily", catchup=False) as dag:
+        EmptyOperator(task_id="only")
+    sync(store, dag)
+    scheduler, _ = make_scheduler(store, tmp_path)
+    tick_until_idle(scheduler, T0 + timedelta(hours=1))
+    assert [r.logical_date for r in store.list_runs("nocatch")] == [T0 - day(1)]
+
+
+def test_a_pool_with_one_slot_runs_its_tasks_one_at_a_time_highest_priority_first(store: Any, tmp_path: Path) -> None:
+    store.set_pool("single", 1, "test") if hasattr(store, "set_pool") else None
+    with DAG("pooled", start_date=T0 - day(1), schedule=None) as dag:
+        for i, weight in enumerate((1, 5, 3)):
+            EmptyOperator(task_id=f"p{i}", pool="single", priority_weight=weight)
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour.update({"p0": "hang", "p1": "hang", "p2": "hang"})
+    run = trigger(store, "pooled")
+    tick_until_idle(scheduler, T0)
+    assert executor.ran == ["p1"]
+    assert sorted(states(store, run).values()) == ["running", "scheduled", "scheduled"]
+    store.set_task_state(TaskInstanceKey("pooled", run.run_id, "p1"), "running", "success")
+    tick_until_idle(scheduler, T0)
+    assert executor.ran == ["p1", "p2"]
+
+
+def test_max_active_tasks_limits_a_dags_running_tasks(store: Any, tmp_path: Path) -> None:
+    with DAG("wide", start_date=T0 - day(1), schedule=None, max_active_tasks=2) as dag:
+        for i in range(5):
+            EmptyOperator(task_id=f"w{i}")
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour.update({f"w{i}": "hang" for i in range(5)})
+    trigger(store, "wide")
+    tick_until_idle(scheduler, T0)
+    assert len(executor.ran) == 2
+
+
+def test_executor_open_slots_limit_queueing(store: Any, tmp_path: Path) -> None:
+    with DAG("slots", start_date=T0 - day(1), schedule=None) as dag:
+        for i in range(5):
+            EmptyOperator(task_id=f"s{i}")
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path, parallelism=3)
+    executor.behaviour.update({f"s{i}": "hang" for i in range(5)})
+    trigger(store, "slots")
+    tick_until_idle(scheduler, T0)
+    assert len(executor.submitted) == 3
+
+
+def test_a_crashed_workload_counts_as_a_failed_try(store: Any, tmp_path: Path) -> None:
+    sync(store, chain(n=1))
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["t0"] = "crash"
+    run = trigger(store, "chain")
+    tick_until_idle(scheduler, T0)
+    ti = store.get_task_instance(TaskInstanceKey("chain", run.run_id, "t0"))
+    assert ti.state == "failed" and ti.try_number == 1 and "crashed" in (ti.note or "")
+    assert store.get_run("chain", run.run_id).state == "failed"
+    assert [t.state for t in store.list_tries(ti.key)] == ["failed"]
+
+
+def test_a_running_task_without_heartbeat_is_a_zombie_and_is_retried(store: Any, tmp_path: Path) -> None:
+    with DAG("zomb", start_date=T0 - day(1), schedule=None) as dag:
+        EmptyOperator(task_id="z", retries=1, retry_delay=timedelta(seconds=5))
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path, scheduler__zombie_threshold_sec="60")
+    executor.behaviour["z"] = "hang"
+    run = trigger(store, "zomb")
+    tick_until_idle(scheduler, T0)
+    key = TaskInstanceKey("zomb", run.run_id, "z")
+    assert store.get_task_instance(key).state == "running"
+    later = T0 + timedelta(seconds=120)
+    scheduler.tick(later)
+    ti = store.get_task_instance(key)
+    assert ti.state == "up_for_retry" and "zombie" in (ti.note or "")
+    assert key in executor.terminated
+
+
+def test_queued_tasks_of_a_dead_scheduler_are_queued_again(store: Any, tmp_path: Path) -> None:
+    sync(store, chain(n=1))
+    dead = store.create_job("scheduler", "old", 1, T0 - timedelta(minutes=10))
+    run = trigger(store, "chain")
+    store.set_run_state(run, "queued", "running", start_date=T0)
+    key = TaskInstanceKey("chain", run.run_id, "t0")
+    store.set_task_state(key, "pending", "scheduled")
+    store.set_task_state(key, "scheduled", "queued", queued_by_job_id=dead.id)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    tick_until_idle(scheduler, T0)
+    assert executor.ran == ["t0"]
+    assert store.get_run("chain", run.run_id).state == "success"
+
+
+def test_a_run_past_its_dagrun_timeout_fails_and_stops_its_tasks(store: Any, tmp_path: Path) -> None:
+    sync(store, chain(dagrun_timeout=timedelta(minutes=1)))
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["t0"] = "hang"
+    run = trigger(store, "chain")
+    tick_until_idle(scheduler, T0)
+    tick_until_idle(scheduler, T0 + timedelta(minutes=2))
+    assert store.get_run("chain", run.run_id).state == "failed"
+    assert states(store, run) == {"t0": "failed", "t1": "skipped", "t2": "skipped"}
+    assert TaskInstanceKey("chain", run.run_id, "t0") in executor.terminated
+
+
+def test_manual_runs_of_a_paused_dag_run_unless_configured_otherwise(store: Any, tmp_path: Path) -> None:
+    sync(store, chain(n=1))
+    store.set_paused("chain", True)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    run = trigger(store, "chain")
+    tick_until_idle(scheduler, T0)
+    assert store.get_run("chain", run.run_id).state == "success"
+    strict, strict_exec = make_scheduler(store, tmp_path, scheduler__run_manual_when_paused="false")
+    second = trigger(store, "chain", "manual_2", T0 + day(1))
+    tick_until_idle(strict, T0)
+    assert store.get_run("chain", second.run_id).state == "queued" and strict_exec.ran == []
+
+
+def test_depends_on_past_waits_for_the_previous_run(store: Any, tmp_path: Path) -> None:
+    with DAG("past", start_date=T0 - day(1), schedule=None) as dag:
+        EmptyOperator(task_id="p", depends_on_past=True)
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["p"] = "fail"
+    first = trigger(store, "past", "m1", T0)
+    tick_until_idle(scheduler, T0)
+    executor.behaviour["p"] = "success"
+    second = trigger(store, "past", "m2", T0 + day(1))
+    tick_until_idle(scheduler, T0)
+    assert states(store, first) == {"p": "failed"}
+    assert states(store, second) == {"p": "pending"}
+
+
+def test_each_task_instance_is_queued_once_even_by_two_schedulers(store: Any, tmp_path: Path) -> None:
+    with DAG("fan", start_date=T0 - day(1), schedule=None) as dag:
+        for i in range(20):
+            EmptyOperator(task_id=f"f{i}")
+    sync(store, dag)
+    one, ex1 = make_scheduler(store, tmp_path)
+    two, ex2 = make_scheduler(store, tmp_path)
+    trigger(store, "fan")
+    for _ in range(6):
+        one.tick(T0)
+        two.tick(T0)
+    submitted = [w.key for w in ex1.submitted + ex2.submitted]
+    assert len(submitted) == 20 == len(set(submitted))
