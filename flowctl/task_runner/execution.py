@@ -52,9 +52,30 @@ def execution_timeout(timeout: timedelta | None, task_id: str) -> Iterator[None]
         signal.signal(signal.SIGALRM, previous)
 
 
+_termination = {"requested": False}
+
+
+@contextlib.contextmanager
+def defer_sigterm() -> Iterator[None]:
+    """Remember a SIGTERM instead of dying (between claim and execute, and while recording the end)."""
+    if not _on_main_thread():
+        yield
+        return
+    _termination["requested"] = False
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        _termination["requested"] = True
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def terminate_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into TaskTerminated inside the block (main thread only)."""
+    """Turn SIGTERM into TaskTerminated inside the block (and at once if one came earlier)."""
     if not _on_main_thread():
         yield
         return
@@ -64,6 +85,9 @@ def terminate_on_sigterm() -> Iterator[None]:
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
+        if _termination["requested"]:
+            _termination["requested"] = False
+            raise TaskTerminated("the try was terminated (SIGTERM) before it started")
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -36,7 +36,9 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.settings import Settings
 from flowctl.task_runner import dagfile, secrets
-from flowctl.task_runner.execution import Heartbeat, TaskTerminated, run_callbacks, run_task, terminate_on_sigterm
+from flowctl.task_runner.execution import (
+    Heartbeat, TaskTerminated, defer_sigterm, run_callbacks, run_task, terminate_on_sigterm,
+)
 from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, open_log_file
 from flowctl.task_runner.outcome import TryOutcome, decide_outcome, describe_error
 from flowctl.task_runner.preparation import (
@@ -78,14 +80,19 @@ def run_workload(workload: Workload, settings: Settings, store: Any = None) -> T
 
         store = Store.from_settings(settings)
     try:
-        claim = store.start_try(workload.key, workload.try_number, socket.gethostname(), os.getpid(), utcnow())
-        if claim is None:
-            log.info("%s try %d was already claimed; not running it", workload.key, workload.try_number + 1)
-            return TryResult(workload.key, workload.try_number + 1, ran=False)
-        return _ClaimedTry(workload, settings, store, claim).run()
+        with defer_sigterm():
+            return _claim_and_run(workload, settings, store)
     finally:
         if own_store:
             store.close()
+
+
+def _claim_and_run(workload: Workload, settings: Settings, store: Any) -> TryResult:
+    claim = store.start_try(workload.key, workload.try_number, socket.gethostname(), os.getpid(), utcnow())
+    if claim is None:
+        log.info("%s try %d was already claimed; not running it", workload.key, workload.try_number + 1)
+        return TryResult(workload.key, workload.try_number + 1, ran=False)
+    return _ClaimedTry(workload, settings, store, claim).run()
 
 
 class _ClaimedTry:
