@@ -352,5 +352,6 @@ def dags_test(ctx: CliContext, dag_id: str, logical_date: str | None, conf_text:
 
     when = parse_moment(logical_date, ctx) if logical_date else utcnow()
     state = test_dag(ctx, dag_id, when, _conf(conf_text))
+    audit(ctx, "cli_dags_test", dag_id=dag_id, extra={"logical_date": when.isoformat(), "state": state})
     click.echo(f"Run of {dag_id} at {when.isoformat()}: {state}")
     return 0 if state == DagRunState.SUCCESS.value else 1

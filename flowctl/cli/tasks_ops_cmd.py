@@ -13,17 +13,10 @@ import click
 
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.run_cmd import audit, confirm_or_abort, notify, parse_moment, utcnow
+from flowctl.cli.tasks_cmd import tasks_group
 from flowctl.core.errors import TaskNotFound
 from flowctl.core.keys import TaskInstanceKey
 
-try:
-    from flowctl.cli.tasks_cmd import tasks_group
-except ImportError:  # tasks_cmd (tasks run | test | render) not there yet: own the group meanwhile
-    from flowctl.cli.app import cli
-
-    @cli.group("tasks")
-    def tasks_group() -> None:
-        """Run, test and inspect task instances."""
 
 @tasks_group.command("clear")
 @click.argument("dag_id")
