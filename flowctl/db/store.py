@@ -24,11 +24,12 @@ from flowctl.db.scheduling import RunSchedulingVerbs
 from flowctl.db.task_queue import TaskQueueVerbs
 from flowctl.db.runtime import RuntimeVerbs
 from flowctl.db.task_instances import TaskInstanceVerbs
+from flowctl.db.web_queries import WebQueryVerbs
 from flowctl.db.xcom import XComVerbs
 from flowctl.settings import Settings
 
 
-class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs,
+class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs,
             RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 

@@ -1,0 +1,204 @@
+"""Admin pages: variables, connections (passwords write-only), pools, users, and the audit log.
+
+Owns ``/admin/variables``, ``/admin/connections``, ``/admin/pools``,
+``/admin/users`` and ``/audit`` with their POST actions. Ops (and admins)
+manage variables, connections and pools; only admins manage users; every
+change is audit-logged by name, never with a value or password. Connection
+passwords are never sent to the browser: an empty password field keeps the
+stored one. Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from flowctl.core.connection import Connection
+from flowctl.core.errors import FlowctlError
+from flowctl.core.masking import should_mask
+from flowctl.db.users import STANDARD_ROLES, NewUser
+from flowctl.web import context
+from flowctl.web.auth import current_user, requires
+from flowctl.web.permissions import Perm
+
+bp = Blueprint("admin", __name__)
+
+
+def _field(name: str) -> str | None:
+    value = request.form.get(name, "").strip()
+    return value or None
+
+
+def _done(message: str, endpoint: str) -> Any:
+    flash(message, "success")
+    return redirect(url_for(endpoint))
+
+
+# --- variables -----------------------------------------------------------------------------------
+
+@bp.route("/admin/variables")
+@requires(Perm.CONFIG)
+def variables() -> Any:
+    rows = [(v, should_mask(v.key)) for v in context.store().list_variables()]
+    return render_template("admin/variables.html", rows=rows)
+
+
+@bp.route("/admin/variables", methods=["POST"])
+@requires(Perm.CONFIG)
+def set_variable() -> Any:
+    key = request.form.get("key", "").strip()
+    if not key:
+        abort(400, description="a variable needs a key")
+    context.store().set_variable(key, request.form.get("val", ""), _field("description"))
+    context.audit("variable.set", extra={"key": key})
+    return _done(f"Variable {key} saved.", "admin.variables")
+
+
+@bp.route("/admin/variables/<key>/delete", methods=["POST"])
+@requires(Perm.CONFIG)
+def delete_variable(key: str) -> Any:
+    if not context.store().delete_variable(key):
+        abort(404, description=f"variable {key!r} does not exist")
+    context.audit("variable.delete", extra={"key": key})
+    return _done(f"Variable {key} deleted.", "admin.variables")
+
+
+# --- connections -----------------------------------------------------------------------------------
+
+@bp.route("/admin/connections")
+@requires(Perm.CONFIG)
+def connections() -> Any:
+    return render_template("admin/connections.html", connections=context.store().list_connections())
+
+
+def connection_from_form(form: Any, existing: Connection | None) -> Connection:
+    """The connection a form describes; an empty password keeps ``existing``'s (write-only field)."""
+    port_text = (form.get("port") or "").strip()
+    try:
+        port = int(port_text) if port_text else None
+    except ValueError:
+        raise FlowctlError(f"port must be a number, not {port_text!r}") from None
+    conn = Connection(conn_id=form.get("conn_id", "").strip(), conn_type=(form.get("conn_type") or "").strip() or None,
+                      host=(form.get("host") or "").strip() or None, login=(form.get("login") or "").strip() or None,
+                      schema=(form.get("schema") or "").strip() or None, port=port,
+                      extra=(form.get("extra") or "").strip() or None,
+                      description=(form.get("description") or "").strip() or None)
+    password = form.get("password") or ""
+    if password:
+        return replace(conn, password=password)
+    if existing is not None and not form.get("clear_password"):
+        return replace(conn, password=existing.password)
+    return conn
+
+
+@bp.route("/admin/connections", methods=["POST"])
+@requires(Perm.CONFIG)
+def set_connection() -> Any:
+    conn_id = request.form.get("conn_id", "").strip()
+    if not conn_id or not request.form.get("conn_type", "").strip():
+        abort(400, description="a connection needs a conn_id and a conn_type")
+    store = context.store()
+    existing = next((c for c in store.list_connections() if c.conn_id == conn_id), None)
+    store.upsert_connection(connection_from_form(request.form, existing))
+    context.audit("connection.set", extra={"conn_id": conn_id})
+    return _done(f"Connection {conn_id} saved.", "admin.connections")
+
+
+@bp.route("/admin/connections/<conn_id>/delete", methods=["POST"])
+@requires(Perm.CONFIG)
+def delete_connection(conn_id: str) -> Any:
+    if not context.store().delete_connection(conn_id):
+        abort(404, description=f"connection {conn_id!r} does not exist")
+    context.audit("connection.delete", extra={"conn_id": conn_id})
+    return _done(f"Connection {conn_id} deleted.", "admin.connections")
+
+
+# --- pools ---------------------------------------------------------------------------------------
+
+@bp.route("/admin/pools")
+@requires(Perm.READ)
+def pools() -> Any:
+    store = context.store()
+    described = {p.name: p for p in store.list_pools()}
+    return render_template("admin/pools.html", usage=store.pool_usage(), described=described)
+
+
+@bp.route("/admin/pools", methods=["POST"])
+@requires(Perm.CONFIG)
+def set_pool() -> Any:
+    name = request.form.get("pool", "").strip()
+    try:
+        slots = int(request.form.get("slots", ""))
+    except ValueError:
+        abort(400, description="slots must be a whole number (-1 for unlimited)")
+    context.store().set_pool(name, slots, _field("description"),
+                             include_deferred=bool(request.form.get("include_deferred")))
+    context.audit("pool.set", extra={"pool": name, "slots": slots})
+    return _done(f"Pool {name} saved.", "admin.pools")
+
+
+@bp.route("/admin/pools/<name>/delete", methods=["POST"])
+@requires(Perm.CONFIG)
+def delete_pool(name: str) -> Any:
+    if not context.store().delete_pool(name):
+        abort(404, description=f"pool {name!r} does not exist")
+    context.audit("pool.delete", extra={"pool": name})
+    return _done(f"Pool {name} deleted.", "admin.pools")
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+@bp.route("/admin/users")
+@requires(Perm.USERS)
+def users() -> Any:
+    return render_template("admin/users.html", users=context.store().list_users(), roles=STANDARD_ROLES)
+
+
+@bp.route("/admin/users", methods=["POST"])
+@requires(Perm.USERS)
+def create_user() -> Any:
+    role = request.form.get("role", "Viewer")
+    if role not in STANDARD_ROLES:
+        abort(400, description=f"role must be one of {', '.join(STANDARD_ROLES)}")
+    new = NewUser(username=request.form.get("username", "").strip(), email=_field("email"),
+                  first_name=_field("first_name"), last_name=_field("last_name"), role=role)
+    if not new.username:
+        abort(400, description="a user needs a username")
+    context.store().create_user(new, request.form.get("password", ""), context.now())
+    context.audit("user.create", extra={"username": new.username, "role": role})
+    return _done(f"User {new.username} created.", "admin.users")
+
+
+@bp.route("/admin/users/<username>/role", methods=["POST"])
+@requires(Perm.USERS)
+def add_role(username: str) -> Any:
+    role = request.form.get("role", "")
+    if role not in STANDARD_ROLES:
+        abort(400, description=f"role must be one of {', '.join(STANDARD_ROLES)}")
+    context.store().add_role(username, role)
+    context.audit("user.add_role", extra={"username": username, "role": role})
+    return _done(f"{username} now has the role {role}.", "admin.users")
+
+
+@bp.route("/admin/users/<username>/delete", methods=["POST"])
+@requires(Perm.USERS)
+def delete_user(username: str) -> Any:
+    user = current_user()
+    if user is not None and user.username == username:
+        abort(400, description="you cannot delete yourself")
+    if not context.store().delete_user(username):
+        abort(404, description=f"user {username!r} does not exist")
+    context.audit("user.delete", extra={"username": username})
+    return _done(f"User {username} deleted.", "admin.users")
+
+
+# --- audit log -----------------------------------------------------------------------------------
+
+@bp.route("/audit")
+@requires(Perm.READ)
+def audit() -> Any:
+    paging = context.page_args(50)
+    filters = {k: request.args.get(k, "").strip() for k in ("dag_id", "event", "owner")}
+    page = context.store().audit_page(offset=paging.offset, limit=paging.size, **filters)
+    return render_template("audit.html", page=page, filters={k: v for k, v in filters.items() if v})

@@ -1,0 +1,108 @@
+"""The Flask app factory: ``create_app(settings, store=None) -> Flask``.
+
+Wires the store, settings and clock into the app (see ``context.py``), the
+request guards (``security.py``: login, CSRF, headers), Jinja (autoescape on
+for every template), error pages (JSON under ``/api/``) and the blueprints.
+Refuses to build without ``[webserver] secret_key``. The app reads the
+database only (serialized DAGs), never imports DAG files.
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from flowctl.core.errors import ConfigError, FlowctlError, NotFoundError
+from flowctl.settings import Settings
+from flowctl.web import auth, context, formatting, links, security
+
+HERE = Path(__file__).parent
+SESSION_LIFETIME = timedelta(hours=12)
+NO_SECRET_KEY = ("[webserver] secret_key is empty: run `flowctl db init` to generate one "
+                 "(or set FLOWCTL__WEBSERVER__SECRET_KEY)")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_app(settings: Settings, store: Any = None, clock: Callable[[], datetime] = utc_now) -> Flask:
+    """A configured app on ``store`` (built from settings when None)."""
+    secret = str(settings.get("webserver", "secret_key") or "")
+    if not secret:
+        raise ConfigError(NO_SECRET_KEY)
+    if store is None:
+        from flowctl.db.store import Store
+
+        store = Store.from_settings(settings)
+    app = Flask("flowctl.web", template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
+    app.config.update(
+        SECRET_KEY=secret, SESSION_COOKIE_NAME="flowctl_session", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=str(settings.get("webserver", "base_url")).startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME, MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions[context.STORE_KEY] = store
+    app.extensions[context.SETTINGS_KEY] = settings
+    app.extensions[context.CLOCK_KEY] = clock
+    _setup_jinja(app)
+    app.before_request(auth.load_user)
+    app.before_request(security.enforce_login)
+    app.before_request(security.check_csrf)
+    app.after_request(security.add_security_headers)
+    _register_errors(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from flowctl.web import admin_views, api, browse, health, home
+
+    for module in (auth, health, home, admin_views, browse, api):
+        app.register_blueprint(module.bp)
+
+
+def _setup_jinja(app: Flask) -> None:
+    app.jinja_env.autoescape = True  # every template, whatever its extension
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.jinja_env.filters.update(
+        dt=formatting.format_dt, iso=formatting.format_iso, duration=formatting.format_duration,
+        state_class=formatting.state_class, pretty_json=formatting.to_json,
+    )
+    app.jinja_env.globals.update(
+        dag_url=links.dag_url, run_url=links.run_url, ti_url=links.ti_url,
+        csrf_token=security.csrf_token, current_user=auth.current_user, can=auth.can,
+        TI_STATES=formatting.TI_STATES, RUN_STATES=formatting.RUN_STATES,
+        run_duration=lambda start, end: formatting.run_duration(start, end, context.now()),
+    )
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/health"
+
+
+def _error_response(code: int, title: str, message: str) -> Any:
+    if _wants_json():
+        return jsonify({"status": code, "title": title, "detail": message}), code
+    return render_template("error.html", code=code, title=title, message=message), code
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        return _error_response(exc.code or 500, exc.name, exc.description or exc.name)
+
+    @app.errorhandler(NotFoundError)
+    def not_found(exc: NotFoundError) -> Any:
+        return _error_response(404, "Not Found", str(exc.args[0]) if exc.args else str(exc))
+
+    @app.errorhandler(FlowctlError)
+    def bad_request(exc: FlowctlError) -> Any:
+        return _error_response(400, "Bad Request", str(exc.args[0]) if exc.args else str(exc))

@@ -1,0 +1,208 @@
+"""Logging in and out, the current user, and the permission decorators views use.
+
+Owns the ``auth`` blueprint (``/login``, ``/logout``), :func:`current_user`,
+:func:`login_required`, :func:`requires` (a role permission, see
+``permissions.py``), :func:`requires_dag` (a permission on the view's
+``dag_id``, narrowed by the DAG's ``access_control``) and :func:`hidden_dags`.
+Failed logins are audit rows (event ``login_failed``, owner = username,
+extra = client address); more than ``[webserver] login_max_failures`` of them
+within ``login_failure_window_sec`` refuse further tries with 429.
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from flowctl.core.errors import DagNotFound
+from flowctl.db.users import User
+from flowctl.db.web_queries import LOGIN_FAILED_EVENT
+from flowctl.web import context
+from flowctl.web.permissions import Perm, dag_permissions, hidden_dag_ids, permissions_of
+
+F = TypeVar("F", bound=Callable[..., Any])
+ACCESS_KEY = "flowctl.access_controls"
+SESSION_USER = "uid"
+
+bp = Blueprint("auth", __name__)
+
+
+def current_user() -> User | None:
+    """The logged-in user of this request (None on public pages)."""
+    return getattr(g, "user", None)
+
+
+def user_permissions() -> frozenset[Perm]:
+    """What the current user's roles grant."""
+    user = current_user()
+    return permissions_of(user.roles) if user else frozenset()
+
+
+def can(perm: Perm | str) -> bool:
+    """Whether the current user has this permission (templates use it to hide buttons)."""
+    return Perm(perm) in user_permissions()
+
+
+def login_required(view: F) -> F:
+    """Redirect to /login (401 under /api/) unless somebody is logged in."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_user() is None:
+            if request.path.startswith("/api/"):
+                abort(401)
+            return redirect(url_for("auth.login", next=request.full_path))
+        return view(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+def requires(perm: Perm | str) -> Callable[[F], F]:
+    """403 unless the current user's roles grant ``perm``."""
+    wanted = Perm(perm)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if wanted not in user_permissions():
+                abort(403, description=f"your role does not allow this ({wanted.value})")
+            return view(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+def access_controls() -> dict[str, Any]:
+    """{dag_id: access_control} of DAGs that set one; re-read only when a DAG version changes."""
+    newest = context.store().newest_serialized_id()
+    cached = current_app.extensions.get(ACCESS_KEY)
+    if cached is None or cached[0] != newest:
+        cached = context.store().access_controls()
+        current_app.extensions[ACCESS_KEY] = cached
+    return cached[1]  # type: ignore[no-any-return]
+
+
+def hidden_dags() -> frozenset[str]:
+    """DAG ids the current user may not see (filter every list with it)."""
+    user = current_user()
+    if user is None:
+        return frozenset()
+    if "hidden" not in g:
+        g.hidden = hidden_dag_ids(user.roles, access_controls()) if "Admin" not in user.roles else frozenset()
+    return g.hidden  # type: ignore[no-any-return]
+
+
+def dag_perms(dag_id: str) -> frozenset[Perm]:
+    """What the current user may do on this DAG."""
+    user = current_user()
+    if user is None:
+        return frozenset()
+    return dag_permissions(user.roles, access_controls().get(dag_id))
+
+
+def requires_dag(perm: Perm | str) -> Callable[[F], F]:
+    """For views with a ``dag_id`` argument: 404 if the user may not see it, 403 if not ``perm``."""
+    wanted = Perm(perm)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            perms = dag_perms(str(kwargs["dag_id"]))
+            if Perm.READ not in perms:
+                abort(404, description=f"DAG {kwargs['dag_id']!r} not found")
+            if wanted not in perms:
+                abort(403, description=f"your role does not allow this on DAG {kwargs['dag_id']!r}")
+            return view(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+def check_dag_visible(dag_id: str) -> None:
+    """404 unless the DAG exists for the current user (for views that take dag_id elsewhere)."""
+    if Perm.READ not in dag_perms(dag_id):
+        raise DagNotFound(f"DAG {dag_id!r} not found")
+
+
+# --- loading the user for each request ------------------------------------------------------------
+
+def load_user() -> None:
+    """before_request: put the session's (or bearer token's) active user on ``g.user``."""
+    g.user = None
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer ") and request.path.startswith("/api/"):
+        g.user = context.store().verify_api_token(header[7:].strip(), context.now())
+        g.token_auth = g.user is not None
+        return
+    uid = session.get(SESSION_USER)
+    name = session.get("username")
+    if uid is None or not name:
+        return
+    try:
+        user = context.store().get_user(str(name))
+    except LookupError:
+        session.clear()
+        return
+    if user.id != uid or not user.active:
+        session.clear()
+        return
+    g.user = user
+
+
+# --- login / logout views --------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never redirect a login to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return url_for("home.index")
+    return target
+
+
+def login_blocked(failures: int, max_failures: int) -> bool:
+    """Whether recent failures use up the allowance (a pure decision)."""
+    return failures >= max_failures
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=float(context.settings().get("webserver", "login_failure_window_sec")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The login form; on success the session starts afresh (no fixation)."""
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("login.html", next=request.args.get("next", ""))
+    name = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    address = request.remote_addr or "unknown"
+    store, now = context.store(), context.now()
+    limit = int(context.settings().get("webserver", "login_max_failures"))
+    if login_blocked(store.count_login_failures(name, address, now - _window()), limit):
+        minutes = max(1, int(_window().total_seconds() // 60))
+        return render_template("login.html", next=request.form.get("next", ""),
+                               error=f"Too many failed logins. Try again in {minutes} minutes."), 429
+    user = store.authenticate(name, password, now) if name and password else None
+    if user is None:
+        store.audit(LOGIN_FAILED_EVENT, now=now, source="ui", owner=name, extra=address)
+        return render_template("login.html", next=request.form.get("next", ""),
+                               error="Wrong username or password."), 401
+    session.clear()
+    session.permanent = True
+    session[SESSION_USER], session["username"] = user.id, user.username
+    store.audit("login", now=now, source="ui", owner=user.username, extra=address)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Any:
+    """End the session (POST with CSRF from the menu; GET shows a one-button form)."""
+    if request.method == "GET":
+        return render_template("logout.html")
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,71 @@
+"""The home page (every DAG, filtered and paged in SQL), pausing a DAG, and the import errors.
+
+Owns ``/``, ``POST /dags/<dag_id>/pause`` and ``/import-errors``.
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from flowctl.db.web_queries import DagQuery
+from flowctl.web import context
+from flowctl.web.auth import hidden_dags, requires, requires_dag
+from flowctl.web.formatting import RUN_STATES
+from flowctl.web.permissions import Perm
+
+bp = Blueprint("home", __name__)
+STATUSES = ("all", "active", "paused")
+
+
+def dag_query_from(args: Any, hidden: frozenset[str], offset: int, limit: int) -> DagQuery:
+    """The home filters from a query string (unknown values ignored)."""
+    status = args.get("status", "all")
+    last = args.get("last_run_state", "")
+    return DagQuery(search=args.get("search", "").strip(), tag=args.get("tag", "").strip(),
+                    status=status if status in STATUSES else "all",
+                    last_run_state=last if last in RUN_STATES else "", hidden=hidden,
+                    offset=offset, limit=limit)
+
+
+@bp.route("/")
+@requires(Perm.READ)
+def index() -> Any:
+    paging = context.page_args(25)
+    hidden = hidden_dags()
+    query = dag_query_from(request.args, hidden, paging.offset, paging.size)
+    store = context.store()
+    page = store.dag_page(query)
+    filters = {k: v for k, v in (("search", query.search), ("tag", query.tag), ("status", query.status),
+                                 ("last_run_state", query.last_run_state)) if v and v != "all"}
+    return render_template(
+        "home.html", page=page, query=query, filters=filters, status_counts=store.dag_status_counts(hidden),
+        tags=store.dag_tags(), import_error_count=len(store.list_import_errors()), now=context.now())
+
+
+def _back(default: str) -> str:
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return default
+
+
+@bp.route("/dags/<dag_id>/pause", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def pause(dag_id: str) -> Any:
+    """Pause (``is_paused=true``) or unpause (``false``); without the field, toggle."""
+    store = context.store()
+    raw = request.form.get("is_paused")
+    paused = (not store.get_dag(dag_id).is_paused) if raw is None else raw.lower() in ("1", "true", "on", "yes")
+    store.set_paused(dag_id, paused)
+    context.audit("pause" if paused else "unpause", dag_id=dag_id)
+    flash(f"DAG {dag_id} is {'paused' if paused else 'unpaused'}.", "success")
+    return redirect(_back(url_for("home.index")))
+
+
+@bp.route("/import-errors")
+@requires(Perm.READ)
+def import_errors() -> Any:
+    return render_template("import_errors.html", errors=context.store().list_import_errors())

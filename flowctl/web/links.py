@@ -1,0 +1,35 @@
+"""Stable URLs of the objects pages link to, built as literal paths (they are a public contract).
+
+``/dags/<dag_id>``, ``/dags/<dag_id>/runs/<run_id>``, ``/dags/<dag_id>/runs/<run_id>/tasks/<task_id>``
+with ``?map_index=&try=``; every link to a run carries its run_id. Pure: no Flask.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+
+def _seg(value: Any) -> str:
+    return quote(str(value), safe="")
+
+
+def dag_url(dag_id: str, view: str = "", **query: Any) -> str:
+    """``/dags/<dag_id>[/<view>][?query]`` (None-valued query items left out)."""
+    path = f"/dags/{_seg(dag_id)}" + (f"/{view}" if view else "")
+    return _with_query(path, query)
+
+
+def run_url(dag_id: str, run_id: str, **query: Any) -> str:
+    """``/dags/<dag_id>/runs/<run_id>``."""
+    return _with_query(f"/dags/{_seg(dag_id)}/runs/{_seg(run_id)}", query)
+
+
+def ti_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int | None = None) -> str:
+    """``/dags/<dag_id>/runs/<run_id>/tasks/<task_id>`` (``?map_index=`` for mapped, ``?try=``)."""
+    query: dict[str, Any] = {"map_index": map_index if map_index >= 0 else None, "try": try_number}
+    return _with_query(f"/dags/{_seg(dag_id)}/runs/{_seg(run_id)}/tasks/{_seg(task_id)}", query)
+
+
+def _with_query(path: str, query: dict[str, Any]) -> str:
+    items = {k: v for k, v in query.items() if v is not None and v != ""}
+    return f"{path}?{urlencode(items)}" if items else path

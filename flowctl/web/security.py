@@ -1,0 +1,73 @@
+"""Request guards every page gets: login required, CSRF on state changes, security headers.
+
+A small per-session CSRF token (our own, not Flask-WTF: one check for forms
+and fetch calls alike, no form classes to adopt) goes in every form as
+``csrf_token`` and in fetch calls as the ``X-CSRFToken`` header; every POST,
+PUT, PATCH and DELETE without the right token is refused with 400. API calls
+authenticated by a bearer token carry no cookie, so they need none.
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from flask import Response, abort, g, redirect, request, session, url_for
+
+CSRF_SESSION_KEY = "_csrf"
+CSRF_FORM_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRFToken"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PUBLIC_ENDPOINTS = frozenset({"health.health", "api.health", "auth.login", "static"})
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "img-src 'self' data:", "style-src 'self' 'unsafe-inline'",
+    "script-src 'self' 'unsafe-inline'", "connect-src 'self'", "font-src 'self' data:",
+    "object-src 'none'", "base-uri 'self'", "frame-ancestors 'none'", "form-action 'self'",
+])
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use)."""
+    token = session.get(CSRF_SESSION_KEY)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_SESSION_KEY] = token
+    return str(token)
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison; a missing token never matches."""
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
+def check_csrf() -> None:
+    """before_request: 400 for a state-changing request without this session's token."""
+    if request.method not in UNSAFE_METHODS or getattr(g, "token_auth", False):
+        return
+    given = request.form.get(CSRF_FORM_FIELD) or request.headers.get(CSRF_HEADER)
+    if not csrf_ok(session.get(CSRF_SESSION_KEY), given):
+        abort(400, description="The CSRF token is missing or wrong: reload the page and try again.")
+
+
+def enforce_login() -> Any:
+    """before_request: everything but /health, /login and static files needs a user."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    if getattr(g, "user", None) is not None:
+        return None
+    if request.path.startswith("/api/"):
+        abort(401, description="log in, or send an API token as 'Authorization: Bearer <token>'")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def add_security_headers(response: Response) -> Response:
+    """after_request: headers that stop framing, sniffing and loading scripts from elsewhere."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if getattr(g, "user", None) is not None:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
