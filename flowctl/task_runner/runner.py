@@ -149,7 +149,9 @@ class _ClaimedTry:
         dag = dagfile.load_dag(self.workload.fileloc, self.key.dag_id)
         task = fresh_task(dagfile.get_task(dag, self.key.task_id))
         self.task = task
-        first_poke, reschedules = self.store.reschedule_history(self.key, self.try_number)
+        first_poke, reschedules = None, 0
+        if getattr(task, "mode", None) == "reschedule":
+            first_poke, reschedules = self.store.reschedule_history(self.key, self.try_number)
         ti = RuntimeTaskInstance(self.key, task, self.try_number, self.ti_row.max_tries,
                                  _SkipRecorder(StoreBackend(self.store, utcnow), self.skipped),
                                  hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date)

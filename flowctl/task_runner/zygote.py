@@ -21,6 +21,7 @@ import select
 import signal
 import sys
 import traceback
+from datetime import datetime, timezone
 from typing import Any
 
 from flowctl.executors.base import Workload
@@ -31,8 +32,9 @@ from flowctl.settings import Settings
 class Zygote:
     """The fork loop; one instance per zygote process."""
 
-    def __init__(self, settings: Settings, event_fd: int) -> None:
+    def __init__(self, settings: Settings, event_fd: int, store: Any = None) -> None:
         self.settings = settings
+        self.store = store
         self.event_fd = event_fd
         self.children: dict[int, int] = {}  # pid -> request id
         self.wake_r, self.wake_w = os.pipe()
@@ -83,7 +85,10 @@ class Zygote:
             os.close(devnull)
             from flowctl.task_runner.runner import run_workload
 
-            run_workload(workload, self.settings)
+            store = self.store
+            if store is not None:
+                store.engine.dispose(close=False)  # never share the parent's connections
+            run_workload(workload, self.settings, store)
             code = 0
         except BaseException:  # noqa: BLE001 - the process boundary: report a crash by exit code
             traceback.print_exc()
@@ -145,12 +150,37 @@ def _warm_imports() -> None:
         pass
 
 
+def _warm_store(settings: Settings) -> Any:
+    """A Store whose engine has compiled the runner's statements once; children inherit it.
+
+    SQLAlchemy caches compiled SQL per engine: a fresh engine in every child
+    would compile everything again on each try. None if the database is not
+    reachable now (children then build their own).
+    """
+    from flowctl.core.keys import TaskInstanceKey
+    from flowctl.db.store import Store
+
+    try:
+        store = Store.from_settings(settings)
+        key = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
+        now = datetime.now(timezone.utc)
+        store.start_try(key, 0, "", 0, now)
+        store.heartbeat_task(key, now)
+        store.previous_success(key.dag_id, now)
+        store.save_rendered_fields(key, {})
+        store.xcom_pull(key.run_key, key.task_id)
+        store.engine.dispose()
+        return store
+    except Exception:  # noqa: BLE001 - warming is an optimisation only
+        return None
+
+
 def main(argv: list[str]) -> None:
     """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD``."""
     event_fd = int(argv[0])
     settings = Settings.load()
     _warm_imports()
-    Zygote(settings, event_fd).serve()
+    Zygote(settings, event_fd, _warm_store(settings)).serve()
 
 
 if __name__ == "__main__":

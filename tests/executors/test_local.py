@@ -57,6 +57,7 @@ def test_the_local_executor_runs_50_noop_tries_and_reports_each_one(world: World
     states = {ti.task_id: ti.state for ti in world.store.list_task_instances(run.key)}
     assert all(states[f"t{i}"] == "success" for i in range(50))
     assert not executor.running
+    print(f"50 no-op tries: {elapsed:.2f}s")
     assert elapsed < 30, f"50 no-op tries took {elapsed:.1f}s"
 
 
