@@ -78,8 +78,8 @@ class PostgresListener:
 
     def __init__(self, store: StoreCore) -> None:
         self._conn: Any = store.engine.raw_connection()
-        self._conn.detach()  # never returned to the pool: it stays LISTENing
         raw = self._conn.driver_connection
+        self._conn.detach()  # never returned to the pool: it stays LISTENing
         raw.autocommit = True
         with raw.cursor() as cursor:
             cursor.execute(f"LISTEN {CHANNEL}")
@@ -99,8 +99,8 @@ class PostgresListener:
 
     def close(self) -> None:
         try:
-            self._conn.close()
-        except Exception:
+            self._raw.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
             pass
 
 

@@ -49,6 +49,7 @@ class InlineExecutor(BaseExecutor):
         self.ran: list[str] = []
         self.now = T0
         self.terminated: list[Any] = []
+        self.xcoms: dict[str, Any] = {}
 
     def start(self) -> None:
         pass
@@ -89,6 +90,8 @@ class InlineExecutor(BaseExecutor):
             self.store.set_task_state(w.key, "running", outcome.state, next_retry_at=outcome.next_retry_at,
                                       end_date=self.now)
         else:
+            if w.key.task_id in self.xcoms:
+                self.store.xcom_push(w.key, "return_value", self.xcoms[w.key.task_id], self.now)
             self.store.set_task_state(w.key, "running", "success", end_date=self.now)
         self.running.discard(w.key)
         return ExecutorEvent(w.key, w.try_number, Outcome.FINISHED)
