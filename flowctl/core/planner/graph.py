@@ -60,7 +60,7 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         mapping=task.get("mapping"),
         max_active_tis_per_dag=None if limit is None else int(limit),
         retries=int(task.get("retries") or 0),
-        retry_delay=DEFAULT_RETRY_DELAY if task.get("retry_delay") is None else timedelta(seconds=float(task["retry_delay"])),
+        retry_delay=DEFAULT_RETRY_DELAY if task.get("retry_delay") is None else _seconds(task["retry_delay"]),
         retry_exponential_backoff=bool(task.get("retry_exponential_backoff")),
         max_retry_delay=_seconds(task.get("max_retry_delay")),
         priority_weight=int(task.get("priority_weight") or 1),
