@@ -1,4 +1,5 @@
-"""``flowctl dags trigger | pause | unpause | state | list-runs | delete | next-execution | backfill | test | kill-runs``.
+"""The run CLI: ``flowctl dags trigger | pause | unpause | state | list-runs | delete | next-execution``,
+``backfill``, ``test`` and ``kill-runs``.
 
 Thin commands over the Store's operation verbs (``flowctl/db/operations.py``):
 each audits what it did (source ``cli``) and wakes the scheduler after a write

@@ -170,7 +170,7 @@ def backfill_dates(timetable: Timetable, start: datetime, end: datetime,
     last: DataInterval | None = None
     while len(out) < MAX_BACKFILL_RUNS:
         info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=end)
-        if info is None or info.logical_date > restriction.latest or (last is not None and info.data_interval == last):
+        if info is None or info.logical_date > end or (last is not None and info.data_interval == last):
             break
         out.append(info.data_interval)
         last = info.data_interval
@@ -394,7 +394,7 @@ def _key(row: TaskInstanceRow) -> TaskInstanceKey:
 
 
 def _delete(s: Session, statement: Any) -> int:
-    return int(s.execute(statement.execution_options(synchronize_session=False)).rowcount)
+    return int(s.execute(statement.execution_options(synchronize_session=False)).rowcount)  # type: ignore[attr-defined]
 
 
 def _serialized_of(s: Session, run: DagRunRow) -> Mapping[str, Any]:

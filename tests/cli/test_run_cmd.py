@@ -1,4 +1,4 @@
-"""`flowctl dags trigger | pause | unpause | state | list-runs | delete | next-execution | backfill | test | kill-runs`."""
+"""The run CLI: dags trigger, pause, unpause, state, list-runs, delete, next-execution, backfill, test, kill-runs."""
 from __future__ import annotations
 
 import json
