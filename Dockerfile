@@ -2,6 +2,7 @@
 FROM python:3.11-slim
 ENV FLOWCTL_HOME=/opt/flowctl \
     FLOWCTL__CORE__DAGS_FOLDER=/opt/flowctl/dags \
+    FLOWCTL_MIGRATIONS=/src/migrations \
     PYTHONUNBUFFERED=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
