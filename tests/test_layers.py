@@ -29,7 +29,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "flowctl.executors": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli"),
     "flowctl.scheduler": ("sqlalchemy", "flask", "click", "flowctl.web", "flowctl.cli"),
     "flowctl.task_runner": ("flask", "click", "flowctl.web", "flowctl.cli", "flowctl.scheduler"),
-    "flowctl.web": ("click", "flowctl.cli", "flowctl.scheduler"),
+    # Flask itself imports click, so for the web layer only flowctl's own layers count.
+    "flowctl.web": ("flowctl.cli", "flowctl.scheduler", "flowctl.executors"),
 }
 
 
