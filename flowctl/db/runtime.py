@@ -3,7 +3,8 @@
 ``start_try`` is the runner's claim: ``queued -> running`` as one compare-and-set
 that also matches the try_number the workload was queued with (a stale
 workload — its try already claimed, or the task cleared and re-queued — wins
-nothing), increments try_number and returns the claimed row with its run.
+nothing), increments try_number, deletes the task instance's XComs from earlier tries
+and returns the claimed row with its run.
 ``finish_try`` writes the try's final state (again a compare-and-set from
 ``running``) and copies the try into task_instance_history in the same
 transaction. Must not import above ``db``.
@@ -44,7 +45,10 @@ class RuntimeVerbs(StoreCore):
 
     def start_try(self, key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int,
                   now: datetime) -> ClaimedTry | None:
-        """queued -> running if the row still holds ``queued_try_number``; None if another won."""
+        """queued -> running if the row still holds ``queued_try_number``; None if another won.
+
+        The winner's earlier XComs are deleted in the same transaction (a new try starts clean).
+        """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
         with self._session() as s:
             result = s.execute(
@@ -66,7 +70,10 @@ class RuntimeVerbs(StoreCore):
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime,
                    **fields: Any) -> bool:
-        """running -> ``new`` (with ``fields``) and record the try in history; False if not running."""
+        """running -> ``new`` (with ``fields``) and record the try in history; False if not running.
+
+        A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
+        """
         check_ti_transition(TI.RUNNING, new)
         with self._session() as s:
             row = s.scalars(select(TaskInstanceRow).where(*ti_where(key)).with_for_update()).first()
@@ -81,7 +88,8 @@ class RuntimeVerbs(StoreCore):
             for name, value in fields.items():
                 setattr(row, name, value)
             s.flush()
-            _upsert_history(s, row)
+            if row.state != TI.UP_FOR_RESCHEDULE.value:  # a poke is not a try
+                _upsert_history(s, row)
             return True
 
     def save_rendered_fields(self, key: TaskInstanceKey, rendered: Mapping[str, Any]) -> None:

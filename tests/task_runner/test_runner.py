@@ -209,3 +209,57 @@ def test_taskflow_values_are_handed_over_and_a_mapped_task_picks_its_element(wor
     result = run_workload(world.queue(run, "total", fileloc), world.settings, world.store)
     assert result.state == "success" and result.return_value == 12
     assert world.log_text(doubled[1].key, 1)
+
+
+CALLBACKS = '''
+from datetime import datetime, timedelta
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+from flowctl.sensors.python import PythonSensor
+
+OUT = Path(__file__).parent / "callbacks.txt"
+
+def note(what):
+    def callback(context):
+        with OUT.open("a") as f:
+            f.write(f"{what} {context['ti'].task_id} try {context['ti'].try_number}\\n")
+    return callback
+
+def broken(context):
+    raise RuntimeError("callback bug")
+
+def boom():
+    raise ValueError("kaput")
+
+with DAG("callbacks", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="good", python_callable=lambda: 1, on_execute_callback=note("execute"),
+                   on_success_callback=[broken, note("success")])
+    PythonOperator(task_id="bad", python_callable=boom, retries=1, retry_delay=timedelta(0),
+                   on_retry_callback=note("retry"), on_failure_callback=note("failure"))
+    PythonSensor(task_id="waiting", python_callable=lambda: False, mode="reschedule", poke_interval=60)
+'''
+
+
+def test_callbacks_run_for_each_state_and_a_failing_one_changes_nothing(world: World) -> None:
+    fileloc = world.write_dags("callbacks", CALLBACKS)
+    run = world.make_run("callbacks")
+    assert run_workload(world.queue(run, "good", fileloc), world.settings, world.store).state == "success"
+    assert run_workload(world.queue(run, "bad", fileloc), world.settings, world.store).state == "up_for_retry"
+    assert run_workload(world.queue(run, "bad", fileloc), world.settings, world.store).state == "failed"
+    lines = (world.folder / "callbacks.txt").read_text().splitlines()
+    assert lines == ["execute good try 1", "success good try 1", "retry bad try 1", "failure bad try 2"]
+
+
+def test_a_reschedule_sensor_gives_its_slot_back_without_using_up_a_try(world: World) -> None:
+    fileloc = world.write_dags("callbacks", CALLBACKS)
+    run = world.make_run("callbacks")
+    before = datetime.now(timezone.utc)
+    first = run_workload(world.queue(run, "waiting", fileloc), world.settings, world.store)
+    assert first.state == "up_for_reschedule"
+    ti = world.store.get_task_instance(first.key)
+    assert ti.try_number == 0 and ti.reschedule_date is not None
+    assert 59 <= (ti.reschedule_date - before).total_seconds() <= 70
+    second = run_workload(world.queue(run, "waiting", fileloc), world.settings, world.store)
+    assert second.state == "up_for_reschedule" and second.try_number == 1
+    assert world.store.reschedule_history(first.key, 1)[1] == 2
