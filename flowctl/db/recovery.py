@@ -33,6 +33,13 @@ class RecoveryVerbs(StoreCore):
         """up_for_retry (next_retry_at passed) and up_for_reschedule (reschedule_date passed) -> scheduled."""
         ti = TaskInstanceRow
         changed = 0
+        with self._read() as s:  # the common case: nothing waiting is due, no write transaction
+            due = s.scalar(select(ti.id).where(or_(
+                (ti.state == TI.UP_FOR_RETRY.value) & or_(ti.next_retry_at.is_(None), ti.next_retry_at <= now),
+                (ti.state == TI.UP_FOR_RESCHEDULE.value)
+                & or_(ti.reschedule_date.is_(None), ti.reschedule_date <= now))).limit(1))
+            if due is None:
+                return 0
         with self._session() as s:
             for state, column in ((TI.UP_FOR_RETRY, ti.next_retry_at), (TI.UP_FOR_RESCHEDULE, ti.reschedule_date)):
                 check_ti_transition(state, TI.SCHEDULED)

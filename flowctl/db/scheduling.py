@@ -84,6 +84,9 @@ class RunSchedulingVerbs(StoreCore):
         Runs of paused DAGs start only if their run_type is in ``paused_run_types``.
         """
         check_run_transition(DagRunState.QUEUED, DagRunState.RUNNING)
+        with self._read() as s:  # the common case: no queued run, no write transaction
+            if s.scalar(select(DagRunRow.id).where(DagRunRow.state == "queued").limit(1)) is None:
+                return []
         with self._session() as s:
             queued = s.execute(
                 select(DagRunRow, DagRow.is_paused, DagRow.max_active_runs)

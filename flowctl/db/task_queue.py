@@ -84,6 +84,9 @@ class TaskQueueVerbs(StoreCore):
             return []
         check_ti_transition(TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED)
         postgres = self.dialect == "postgresql"
+        with self._read() as s:  # the common idle case: nothing scheduled, no write transaction
+            if s.scalar(select(TaskInstanceRow.id).where(TaskInstanceRow.state == "scheduled").limit(1)) is None:
+                return []
         with self._session() as s:
             room = Room(pool_free=_pool_free(s, postgres), dag_free=_dag_free(s, default_max_active_tasks),
                         task_free=_task_free(s, task_limits or {}), slots=slots)
@@ -91,17 +94,16 @@ class TaskQueueVerbs(StoreCore):
             by_key = {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
             chosen = choose_to_queue([Candidate(k, r.pool, r.pool_slots, r.priority_weight)
                                       for k, r in by_key.items()], room)
-            queued = []
-            for cand in chosen:
-                row = by_key[cand.key]
-                won = s.execute(update(TaskInstanceRow)
-                                .where(TaskInstanceRow.id == row.id, TaskInstanceRow.state == "scheduled")
+            if not chosen:
+                return []
+            ids = [by_key[c.key].id for c in chosen]
+            won = set(s.scalars(update(TaskInstanceRow)
+                                .where(TaskInstanceRow.id.in_(ids), TaskInstanceRow.state == "scheduled")
                                 .values(state="queued", queued_at=now, queued_by_job_id=job_id, updated_at=now)
-                                .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
-                if won == 1:
-                    queued.append(QueuedTask(cand.key, int(row.try_number), row.fileloc or "", row.queue,
-                                             int(row.priority_weight), row.pool, int(row.pool_slots)))
-            return queued
+                                .returning(TaskInstanceRow.id).execution_options(synchronize_session=False)).all())
+            return [QueuedTask(c.key, int(r.try_number), r.fileloc or "", r.queue, int(r.priority_weight), r.pool,
+                               int(r.pool_slots))
+                    for c in chosen if (r := by_key[c.key]).id in won]
 
     @staticmethod
     def _candidates(room: Room, paused_run_types: Collection[str], limit: int, postgres: bool):  # type: ignore[no-untyped-def]

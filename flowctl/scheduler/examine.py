@@ -31,6 +31,7 @@ class ExamineReport:
 
     runs: int = 0
     changed: int = 0
+    expanded: int = 0
     finished: list[tuple[Any, DagRunState]] = field(default_factory=list)
     to_terminate: list[TaskInstanceKey] = field(default_factory=list)
     serialized_ids: set[int] = field(default_factory=set)
@@ -98,7 +99,9 @@ class RunExaminer:
                                                          upstream_failed=failed)
         for action in actions:
             if isinstance(action, ExpandMapped):
-                report.changed += int(self.store.expand_mapped_task(run.key, action.task_id, action.length, now))
+                won = int(self.store.expand_mapped_task(run.key, action.task_id, action.length, now))
+                report.changed += won
+                report.expanded += won
             elif isinstance(action, FinishRun) and self.store.finish_run(run.key, action.state, now):
                 report.changed += 1
                 report.finished.append((run, action.state))

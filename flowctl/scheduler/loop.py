@@ -55,13 +55,18 @@ class TickReport:
     finished_runs: int = 0
     queued: int = 0
     recovered: int = 0
+    expanded: int = 0
     next_wakeup: datetime | None = None
 
     @property
     def busy(self) -> bool:
-        """True when the tick changed something, so another tick may find more to do."""
-        return bool(self.events or self.created_runs or self.started_runs or self.requeued or self.changed
-                    or self.queued or self.recovered or self.parsed_files)
+        """True when another tick at once may find more to do (new runs, finished runs, expansions ...).
+
+        Plain scheduling decisions do not count: the planner cascades within a
+        run and this tick already queued what they made ready.
+        """
+        return bool(self.created_runs or self.started_runs or self.finished_runs or self.expanded
+                    or self.recovered or self.requeued or self.parsed_files)
 
 
 class Scheduler:
@@ -102,26 +107,27 @@ class Scheduler:
         self._due = {"scan": now, "recovery": now, "heartbeat": now + timedelta(seconds=self._seconds("heartbeat_sec"))}
 
     def tick(self, now: datetime) -> TickReport:
-        """One scheduling round at ``now``."""
+        """One scheduling round at ``now``: the critical path first (events -> plan -> queue), then upkeep."""
         events = self._pending_events + self.executor.sync(0.0)
         self._pending_events = []
         recovered = self.recovery.handle_events(events, now)
+        requeued = self.store.requeue_due_waits(now)
+        report = self.examiner.examine(now)
+        for key in report.to_terminate:
+            self.executor.terminate(key)
+        queued = self._queue(now, report.serialized_ids)
         parsed = self._scan_if_due(now)
         self.creator.refresh_next_dagruns(now)
         created = self.creator.create_due_runs(now)
         started = len(self.store.start_queued_runs(now, int(self.settings.get("core", "max_active_runs_per_dag")),
                                                    self.paused_run_types))
-        requeued = self.store.requeue_due_waits(now)
         recovered += self._recover_if_due(now)
-        report = self.examiner.examine(now)
-        for key in report.to_terminate:
-            self.executor.terminate(key)
-        queued = self._queue(now, report.serialized_ids)
         self._heartbeat_if_due(now)
         self.callbacks.reap()
         return TickReport(events=len(events), parsed_files=parsed, created_runs=created, started_runs=started,
                           requeued=requeued, changed=report.changed, finished_runs=len(report.finished),
-                          queued=queued, recovered=recovered, next_wakeup=self._next_wakeup(now))
+                          queued=queued, recovered=recovered, expanded=report.expanded,
+                          next_wakeup=self._next_wakeup(now))
 
     def _scan_if_due(self, now: datetime) -> int:
         if self.dag_sync is None or now < self._due.get("scan", now):
