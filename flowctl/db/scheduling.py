@@ -95,7 +95,11 @@ class RunSchedulingVerbs(StoreCore):
             ).all()
             if not queued:
                 return []
-            running = _active_run_counts(s, {r.dag_id for r, _, _ in queued}, ("running",))
+            dag_ids = sorted({r.dag_id for r, _, _ in queued})
+            if self.dialect == "postgresql":  # schedulers starting runs of one DAG take turns
+                s.execute(select(DagRow.dag_id).where(DagRow.dag_id.in_(dag_ids)).order_by(DagRow.dag_id)
+                          .with_for_update())
+            running = _active_run_counts(s, dag_ids, ("running",))
             started = []
             for run, paused, limit in queued:
                 if paused and run.run_type not in paused_run_types:

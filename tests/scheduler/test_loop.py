@@ -116,7 +116,7 @@ def test_without_catchup_only_the_latest_interval_runs(store: Any, tmp_path: Pat
 
 
 def test_a_pool_with_one_slot_runs_its_tasks_one_at_a_time_highest_priority_first(store: Any, tmp_path: Path) -> None:
-    store.set_pool("single", 1, "test") if hasattr(store, "set_pool") else None
+    store.set_pool("single", 1, "test")
     with DAG("pooled", start_date=T0 - day(1), schedule=None) as dag:
         for i, weight in enumerate((1, 5, 3)):
             EmptyOperator(task_id=f"p{i}", pool="single", priority_weight=weight)
