@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from flowctl.core.errors import XComTooLargeError
 from flowctl.core.keys import TaskInstanceKey
@@ -156,6 +157,7 @@ class _ClaimedTry:
                                  _SkipRecorder(StoreBackend(self.store, utcnow), self.skipped),
                                  hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date)
         ti.reschedule_count = reschedules  # type: ignore[attr-defined]
+        ti.log_url = log_url(self.settings, self.key, self.try_number)  # type: ignore[attr-defined]
         run = run_info(self.run_row)
         context = make_context(
             dag, task, run, ti, var_lookup=secrets.variable_lookup(backend),
@@ -239,6 +241,13 @@ def _notify(store: Any) -> None:
             notify("task finished")
         except Exception:  # noqa: BLE001 - waking the scheduler is best effort
             pass
+
+
+def log_url(settings: Settings, key: TaskInstanceKey, try_number: int) -> str:
+    """The web UI address of a try's log (``ti.log_url``, as in Airflow)."""
+    query = urlencode({"dag_run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index,
+                       "try_number": try_number, "tab": "logs"})
+    return f"{str(settings.get('webserver', 'base_url')).rstrip('/')}/dags/{quote(key.dag_id)}/grid?{query}"
 
 
 def log_of(settings: Settings, key: TaskInstanceKey, try_number: int) -> Path:
