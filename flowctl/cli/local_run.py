@@ -76,8 +76,35 @@ class LocalRun:
 
         states = {(t.task_id, t.map_index): t.state for t in tis}
         view = RunView(key=self.key, graph=self.graph, states=states, run_state=run.state,
-                       start_date=run.start_date, previous=self._previous_states(run))
+                       start_date=run.start_date, previous=self._previous_states(run),
+                       map_lengths=self._map_lengths(states))
         return plan(view, now)
+
+    def _map_lengths(self, states: dict[tuple[str, int], str]) -> dict[str, int]:
+        """How many instances each mapped task ready to expand gets, from its upstream XComs."""
+        from flowctl.core.planner import map_length, xcom_refs
+
+        lengths: dict[str, int] = {}
+        for task_id, spec in self.graph.tasks.items():
+            if not spec.is_mapped or states.get((task_id, -1)) != TI.PENDING.value:
+                continue
+            refs = xcom_refs(spec.mapping)
+            if not all(_all_success(states, source) for source, _ in refs):
+                continue
+            values = {ref: self._pull(ref) for ref in refs}
+            try:
+                lengths[task_id] = map_length(spec.mapping, values)
+            except ValueError as exc:
+                self._say(f"{task_id}: cannot expand: {exc}")
+                lengths[task_id] = 0
+        return lengths
+
+    def _pull(self, ref: tuple[str, str]) -> Any:
+        task_id, key = ref
+        spec = self.graph.tasks.get(task_id)
+        if spec is not None and spec.is_mapped:
+            return self.store.xcom_pull_mapped(self.key, task_id, key)
+        return self.store.xcom_pull(self.key, task_id, key)
 
     def _previous_states(self, run: Any) -> dict[tuple[str, int], str] | None:
         earlier = [r for r in self.store.list_runs(self.key.dag_id, limit=1000) if r.logical_date < run.logical_date]
@@ -96,13 +123,12 @@ class LocalRun:
             return bool(self.store.set_task_state(action.key, TI.PENDING, TI.UPSTREAM_FAILED, end_date=now,
                                                   updated_at=now))
         if isinstance(action, FinishRun):
-            return bool(self.store.set_run_state(self.key, R.RUNNING, action.state, end_date=now, updated_at=now))
+            return bool(self.store.finish_run(self.key, action.state, now))
         if isinstance(action, TimeOutRun):
             self.store.kill_runs(self.key.dag_id, [R.RUNNING], now, run_ids=[self.key.run_id])
             return True
         if isinstance(action, ExpandMapped):
-            raise FlowctlError(f"task {action.task_id!r} is mapped; running mapped tasks without the "
-                               "scheduler is not supported yet: use `flowctl scheduler`")
+            return bool(self.store.expand_mapped_task(self.key, action.task_id, action.length, now))
         return False
 
     def _retry_due(self, tis: Sequence[Any], now: datetime) -> bool:
@@ -155,6 +181,11 @@ class LocalRun:
 _DONE = {TI.SUCCESS.value, TI.FAILED.value, TI.SKIPPED.value, TI.UPSTREAM_FAILED.value, TI.REMOVED.value}
 
 
+def _all_success(states: dict[tuple[str, int], str], task_id: str) -> bool:
+    found = [state for (t, _), state in states.items() if t == task_id]
+    return bool(found) and all(state == TI.SUCCESS.value for state in found)
+
+
 def _index(key: TaskInstanceKey) -> str:
     return f"[{key.map_index}]" if key.map_index >= 0 else ""
 
@@ -178,8 +209,9 @@ def _sync_from_folder(ctx: Any, dag_id: str) -> None:
     result = parse_folder(ctx.settings)
     found = [d for d in result.dags if d.dag_id == dag_id]
     if not found:
-        errors = "".join(f"\n{path}: {err.strip().splitlines()[-1]}" for path, err in result.import_errors.items())
-        raise DagNotFound(f"DAG {dag_id!r} not found in {ctx.settings.dags_folder}{errors}")
+        errors = "; ".join(f"{path}: {err.strip().splitlines()[-1]}" for path, err in result.import_errors.items())
+        raise DagNotFound(f"DAG {dag_id!r} not found in {ctx.settings.dags_folder}"
+                          + (f" (import errors: {errors})" if errors else ""))
     ctx.store.sync_dag(found[0].data, found[0].fileloc, _now())
 
 

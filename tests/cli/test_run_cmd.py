@@ -38,6 +38,12 @@ with DAG("pipe", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=Fal
     second = PythonOperator(task_id="second", python_callable=write, op_args=["second"])
     first >> second
 
+with DAG("mapped", schedule=None, start_date=datetime(2024, 1, 1)) as dag3:
+    def numbers():
+        return [[1], [2], [3]]
+    src = PythonOperator(task_id="numbers", python_callable=numbers)
+    PythonOperator.partial(task_id="each", python_callable=lambda n: write(f"n{n}")).expand(op_args=src.output)
+
 with DAG("broken", schedule=None, start_date=datetime(2024, 1, 1)) as dag2:
     PythonOperator(task_id="fails", python_callable=boom) >> PythonOperator(task_id="after", python_callable=boom)
 '''
@@ -217,6 +223,14 @@ def test_dags_test_exits_1_when_the_run_fails(home: Path, capsys: Out) -> None:
     assert "fails: failed" in out and "after: upstream_failed" in out
 
 
+def test_dags_test_expands_mapped_tasks(home: Path, capsys: Out) -> None:
+    out_file = _write_pipe(home)
+    code, out, err = _run(capsys, "dags", "test", "mapped")
+    assert code == 0, out + err
+    assert sorted(out_file.read_text().split()) == ["n1", "n2", "n3"]
+    assert "each[2]: success" in out
+
+
 def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Out) -> None:
     out_file = _write_pipe(home)
     assert _run(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
@@ -225,3 +239,9 @@ def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Ou
     assert out_file.read_text().split() == ["first", "second"] * 3
     assert "2/2 runs done, 0 failed" in out
 
+
+
+def test_dags_test_of_a_dag_whose_file_fails_to_import_shows_the_error(home: Path, capsys: Out) -> None:
+    (home / "dags" / "bad.py").write_text("from flowctl import DAG\nraise ValueError('bad file on purpose')\n")
+    code, _, err = _run(capsys, "dags", "test", "bad")
+    assert code == 3 and "bad file on purpose" in err
