@@ -13,6 +13,7 @@ from flowctl.db.admin import AdminVerbs
 from flowctl.db.audit import AuditVerbs
 from flowctl.db.base import StoreCore
 from flowctl.db.clean import CleanVerbs
+from flowctl.db.dag_view_queries import DagViewVerbs
 from flowctl.db.dags import DagVerbs
 from flowctl.db.engine import make_engine
 from flowctl.db.jobs import JobVerbs
@@ -29,7 +30,7 @@ from flowctl.db.xcom import XComVerbs
 from flowctl.settings import Settings
 
 
-class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs,
+class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs, DagViewVerbs,
             RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 

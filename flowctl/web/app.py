@@ -66,6 +66,9 @@ def _register_blueprints(app: Flask) -> None:
 
     for module in (auth, health, home, admin_views, browse, api):
         app.register_blueprint(module.bp)
+    from flowctl.web.dag_pages import register_dag_pages
+
+    register_dag_pages(app)
 
 
 def _setup_jinja(app: Flask) -> None:

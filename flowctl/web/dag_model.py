@@ -67,14 +67,34 @@ class GridRow:
     tries: tuple[int, ...]
 
 
-def _walk(tree: Mapping[str, Any], depth: int) -> Iterable[tuple[str, str | None, int, bool, list[str]]]:
-    """(id, parent group, depth, is_group, task ids below) in definition order, depth first."""
+def topological_rank(data: Mapping[str, Any]) -> dict[str, int]:
+    """task_id -> its place in a topological order (ties in definition order)."""
+    tasks = [(str(t["task_id"]), {str(u) for u in t.get("upstream_task_ids") or ()}) for t in data.get("tasks") or ()]
+    placed: dict[str, int] = {}
+    while len(placed) < len(tasks):
+        ready = [t for t, ups in tasks if t not in placed and ups <= placed.keys()]
+        if not ready:  # a cycle cannot be stored, but never loop forever
+            ready = [t for t, _ups in tasks if t not in placed]
+        for task_id in ready:
+            placed[task_id] = len(placed)
+    return placed
+
+
+def _walk(tree: Mapping[str, Any], depth: int,
+          rank: Mapping[str, int] | None = None) -> Iterable[tuple[str, str | None, int, bool, list[str]]]:
+    """(id, parent group, depth, is_group, task ids below), depth first, each level in topological order."""
     parent = tree.get("group_id")
-    for child in tree.get("children") or ():
+    rank = rank or {}
+
+    def place(child: Any) -> int:
+        below = _tasks_below(child) if isinstance(child, Mapping) else [str(child)]
+        return min((rank.get(t, len(rank)) for t in below), default=len(rank))
+
+    for child in sorted(tree.get("children") or (), key=place):
         if isinstance(child, Mapping):
             below = list(_tasks_below(child))
             yield str(child["group_id"]), parent, depth, True, below
-            yield from _walk(child, depth + 1)
+            yield from _walk(child, depth + 1, rank)
         else:
             yield str(child), parent, depth, False, [str(child)]
 
@@ -99,7 +119,7 @@ def grid_rows(data: Mapping[str, Any], run_ids: Sequence[str], cells: Iterable[C
     """Rows for every group and task (depth first) with one state per run in ``run_ids``."""
     index = cell_index(cells)
     rows = []
-    for node_id, parent, depth, is_group, below in _walk(group_tree(data), 0):
+    for node_id, parent, depth, is_group, below in _walk(group_tree(data), 0, topological_rank(data)):
         states, tries = [], []
         for run_id in run_ids:
             found = [c for t in below for c in index.get((run_id, t), ())]

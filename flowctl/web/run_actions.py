@@ -1,0 +1,216 @@
+"""POST actions on a run and its task instances: clear, mark success / failed, force-run — blueprint ``run_actions``.
+
+Every action is two steps: the first POST shows what would change (nothing
+written), the second (``confirmed=1``) applies it through the Store's
+operation verbs, writes one audit row and goes back to the page it came from.
+All need the DAG_EDIT permission on the DAG (``requires_dag``) and the CSRF
+token (checked for every POST by ``security.check_csrf``).
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request
+
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.states import TaskInstanceState
+from flowctl.db.operations import ClearSpec
+from flowctl.db.records import DagRunRecord, TaskInstanceRecord
+from flowctl.web import context
+from flowctl.web.auth import requires_dag
+from flowctl.web.dag_model import group_tree
+from flowctl.web.dag_views import serialized_for
+from flowctl.web.links import dag_url, run_url, ti_url
+from flowctl.web.permissions import Perm
+from flowctl.web.run_views import failed_dependencies
+
+bp = Blueprint("run_actions", __name__)
+TI = TaskInstanceState
+FLAGS = ("upstream", "downstream", "recursive", "only_failed")
+
+
+def flag(name: str) -> bool:
+    """A checkbox of the submitted form."""
+    return request.form.get(name, "").lower() in ("1", "true", "on", "yes")
+
+
+def confirmed() -> bool:
+    return flag("confirmed")
+
+
+def back_to(default: str) -> Any:
+    """Redirect to the form's ``next`` (a local path only) or ``default``."""
+    target = request.form.get("next") or ""
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return redirect(target if local else default)
+
+
+def confirm_page(title: str, message: str, items: Sequence[str], *, danger: bool = False,
+                 skipped: Sequence[str] = ()) -> Any:
+    """The confirmation step: what will change, and a form that re-posts with ``confirmed=1``."""
+    fields = [(k, v) for k in request.form for v in request.form.getlist(k) if k not in ("csrf_token", "confirmed")]
+    target = request.form.get("next") or ""
+    cancel = target if target.startswith("/") and not target.startswith("//") else dag_url(str((request.view_args or {}).get("dag_id", "")))
+    return render_template("dag/confirm.html", title=title, message=message, items=items, fields=fields,
+                           action=request.path, danger=danger, skipped=skipped, cancel_url=cancel)
+
+
+# --- choosing task instances ------------------------------------------------------------------
+
+def _group_members(tree: Mapping[str, Any], group_id: str, recursive: bool) -> list[str] | None:
+    if tree.get("group_id") == group_id:
+        out: list[str] = []
+        for child in tree.get("children") or ():
+            if not isinstance(child, Mapping):
+                out.append(str(child))
+            elif recursive:
+                out.extend(_group_members(child, str(child["group_id"]), True) or [])
+        return out
+    for child in tree.get("children") or ():
+        if isinstance(child, Mapping):
+            found = _group_members(child, group_id, recursive)
+            if found is not None:
+                return found
+    return None
+
+
+def expand_nodes(data: Mapping[str, Any], nodes: Sequence[str], recursive: bool) -> list[str]:
+    """Task ids for selected nodes: a task stands for itself; a group for its tasks (nested ones if recursive)."""
+    tree = group_tree(data)
+    out: list[str] = []
+    for node in nodes:
+        members = _group_members(tree, node, recursive)
+        out.extend(members if members is not None else [node])
+    return sorted(set(out))
+
+
+def _regex(task_ids: Sequence[str]) -> str | None:
+    return None if not task_ids else "^(" + "|".join(re.escape(t) for t in task_ids) + ")$"
+
+
+def chosen_instances(run: DagRunRecord, nodes: Sequence[str]) -> list[TaskInstanceRecord]:
+    """The task instances of the run the form selects (all of them when it names no task)."""
+    data = serialized_for(run.dag_id, run)
+    task_ids = expand_nodes(data, nodes, flag("recursive"))
+    spec = ClearSpec(task_regex=_regex(task_ids), upstream=flag("upstream"), downstream=flag("downstream"),
+                     only_failed=flag("only_failed"), run_id=run.run_id)
+    if nodes and not task_ids:
+        return []
+    tis = context.store().task_instances_to_clear(run.dag_id, spec)
+    map_index = request.form.get("map_index", type=int)
+    if map_index is not None and map_index >= 0 and len(nodes) == 1:
+        tis = [t for t in tis if t.task_id != nodes[0] or t.map_index == map_index]
+    return list(tis)
+
+
+def _label(ti: TaskInstanceRecord) -> str:
+    suffix = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
+    return f"{ti.task_id}{suffix} ({ti.state})"
+
+
+def _nodes(task_id: str | None) -> list[str]:
+    return [task_id] if task_id else [t for t in request.form.getlist("task_id") if t]
+
+
+# --- clear ----------------------------------------------------------------------------------------
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/clear", methods=["POST"])
+@bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/clear", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def clear(dag_id: str, run_id: str, task_id: str | None = None) -> Any:
+    """Clear task instances of a run (all, or the chosen ones with upstream / downstream / only failed)."""
+    run = context.store().get_run(dag_id, run_id)
+    tis = chosen_instances(run, _nodes(task_id))
+    if not confirmed():
+        return confirm_page(f"Clear {len(tis)} task instance(s)", f"Run {run_id} of {dag_id}: these go back "
+                            "to pending and run again.", [_label(t) for t in tis])
+    report = context.store().clear_task_instances([t.key for t in tis], context.now())
+    context.audit("clear", dag_id=dag_id, run_id=run_id, task_id=task_id,
+                  extra={"task_instances": len(report.task_instances), **{f: flag(f) for f in FLAGS}})
+    flash(f"Cleared {len(report.task_instances)} task instance(s).", "success")
+    return back_to(run_url(dag_id, run_id))
+
+
+# --- mark -------------------------------------------------------------------------------------
+
+def _mark_run(run: DagRunRecord, state: str) -> int:
+    """Mark a whole run: success marks every task success; failed kills what is unfinished."""
+    store, now = context.store(), context.now()
+    if state == TI.FAILED.value and run.state in ("queued", "running"):
+        return len(store.kill_runs(run.dag_id, [run.state], now, run_ids=[run.run_id]).task_instances)
+    changed = 0
+    if state == TI.SUCCESS.value:
+        keys = [t.key for t in store.list_task_instances(run.key) if t.state != state]
+        changed = len(store.mark_task_instances(keys, state, now).task_instances)
+    if run.state != state:
+        store.set_run_state_manually(run.key, run.state, state, end_date=now, updated_at=now)
+    return changed
+
+
+def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
+    store = context.store()
+    run = store.get_run(dag_id, run_id)
+    nodes = _nodes(task_id)
+    whole_run = not nodes
+    tis = store.list_task_instances(run.key) if whole_run else chosen_instances(run, nodes)
+    if not confirmed():
+        what = f"the whole run {run_id} (and the run itself)" if whole_run else f"{len(tis)} task instance(s)"
+        return confirm_page(f"Mark {state}", f"Mark {what} of {dag_id} as {state}.",
+                            [_label(t) for t in tis if t.state != state], danger=state == TI.FAILED.value)
+    if whole_run:
+        changed = _mark_run(run, state)
+    else:
+        changed = len(store.mark_task_instances([t.key for t in tis], state, context.now()).task_instances)
+    context.audit(f"mark_{state}", dag_id=dag_id, run_id=run_id, task_id=task_id,
+                  extra={"task_instances": changed, "whole_run": whole_run})
+    flash(f"Marked {changed} task instance(s) {state}.", "success")
+    return back_to(run_url(dag_id, run_id))
+
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/mark-success", methods=["POST"])
+@bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/mark-success", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def mark_success(dag_id: str, run_id: str, task_id: str | None = None) -> Any:
+    """Mark a run, or chosen task instances, success."""
+    return _mark(dag_id, run_id, task_id, TI.SUCCESS.value)
+
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/mark-failed", methods=["POST"])
+@bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/mark-failed", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def mark_failed(dag_id: str, run_id: str, task_id: str | None = None) -> Any:
+    """Mark a run, or chosen task instances, failed."""
+    return _mark(dag_id, run_id, task_id, TI.FAILED.value)
+
+
+# --- force-run ---------------------------------------------------------------------------------
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/run", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def force_run(dag_id: str, run_id: str, task_id: str) -> Any:
+    """Run one task instance now, ignoring its dependencies: cleared if finished, then scheduled."""
+    store = context.store()
+    run = store.get_run(dag_id, run_id)
+    key = TaskInstanceKey(dag_id, run_id, task_id, request.form.get("map_index", -1, type=int))
+    ti = store.get_task_instance(key)
+    page = ti_url(dag_id, run_id, task_id, key.map_index)
+    if ti.state in (TI.RUNNING.value, TI.QUEUED.value, TI.SCHEDULED.value):
+        flash(f"{task_id} is already {ti.state}.", "warning")
+        return back_to(page)
+    if not confirmed():
+        pending = ti if ti.state == TI.PENDING.value else None
+        skipped = failed_dependencies(run, serialized_for(dag_id, run), pending) if pending else []
+        return confirm_page(f"Force-run {task_id}", f"Run {task_id} of run {run_id} now, whatever its upstream "
+                            "tasks, trigger rule, past runs and pool say.", [_label(ti)],
+                            skipped=skipped or ["nothing holds it: its dependencies are met"])
+    if ti.state != TI.PENDING.value:
+        store.clear_task_instances([key], context.now())
+    started = store.set_task_state(key, TI.PENDING, TI.SCHEDULED, updated_at=context.now())
+    context.audit("force_run", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=key.map_index,
+                  extra={"was": ti.state, "scheduled": started})
+    flash(f"{task_id} is scheduled to run now." if started else f"{task_id} changed meanwhile; nothing done.",
+          "success" if started else "warning")
+    return back_to(page)

@@ -1,0 +1,127 @@
+"""The trigger form generated from a DAG's params, and reading it back into a conf: pure functions.
+
+A param's JSON schema picks the input: ``boolean`` a true/false select,
+``integer``/``number`` a number field, ``enum`` a select, ``array``/``object``
+a JSON text area, anything else a text field. Submitted fields become conf
+values (the JSON conf editor wins for keys it sets); validation is the
+params' own (``ParamsDict.resolve`` in ``Store.trigger_dag``).
+Pure: no Flask. Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flowctl.core.errors import ParamValidationError
+
+FIELD_PREFIX = "param."
+RECENT_CONFS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ParamField:
+    """One input of the trigger form."""
+
+    name: str
+    kind: str  # bool, integer, number, enum, json, string
+    value: str
+    description: str
+    options: tuple[str, ...] = ()
+    required: bool = False
+
+    @property
+    def input_name(self) -> str:
+        return FIELD_PREFIX + self.name
+
+
+def _kind(schema: Mapping[str, Any]) -> str:
+    if schema.get("enum"):
+        return "enum"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    return {"boolean": "bool", "integer": "integer", "number": "number", "array": "json",
+            "object": "json"}.get(str(kind), "string")
+
+
+def _text(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "json":
+        return json.dumps(value, indent=2)
+    if kind == "bool":
+        return "true" if value else "false"
+    return str(value)
+
+
+def param_fields(params: Mapping[str, Mapping[str, Any]]) -> list[ParamField]:
+    """The form's inputs, one per param, in the DAG's order."""
+    fields = []
+    for name, item in params.items():
+        schema = dict(item.get("schema") or {})
+        kind = _kind(schema)
+        value = item.get("value") if item.get("has_value", True) else None
+        fields.append(ParamField(name, kind, _text(value, kind), str(item.get("description") or ""),
+                                 tuple(str(o) for o in schema.get("enum") or ()),
+                                 required=not item.get("has_value", True)))
+    return fields
+
+
+def coerce(field: ParamField, text: str) -> Any:
+    """A submitted text as the param's JSON type; ParamValidationError names the param."""
+    try:
+        if field.kind == "bool":
+            return text.strip().lower() in ("true", "1", "on", "yes")
+        if field.kind == "integer":
+            return int(text)
+        if field.kind == "number":
+            return float(text)
+        if field.kind == "json":
+            return json.loads(text)
+    except ValueError as exc:
+        raise ParamValidationError(f"param {field.name!r}: {text!r} is not a valid {field.kind} ({exc})") from None
+    return text
+
+
+def parse_conf(text: str) -> dict[str, Any]:
+    """The JSON conf editor's content as a mapping (empty text: {})."""
+    if not text.strip():
+        return {}
+    try:
+        conf = json.loads(text)
+    except ValueError as exc:
+        raise ParamValidationError(f"the conf is not valid JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise ParamValidationError("the conf must be a JSON object ({...})")
+    return conf
+
+
+def conf_from_form(fields: Iterable[ParamField], form: Mapping[str, str], conf_text: str) -> dict[str, Any]:
+    """Form fields as conf values, overlaid by what the JSON editor sets."""
+    conf: dict[str, Any] = {}
+    for field in fields:
+        raw = form.get(field.input_name)
+        if raw is not None and (raw != "" or field.kind == "string"):
+            conf[field.name] = coerce(field, raw)
+    conf.update(parse_conf(conf_text))
+    return conf
+
+
+def recent_confs(extras: Iterable[str | None], limit: int = RECENT_CONFS) -> list[str]:
+    """The last distinct non-empty confs (as pretty JSON) from trigger audit rows' extras, newest first."""
+    out: list[str] = []
+    for extra in extras:
+        try:
+            conf = json.loads(extra or "{}").get("conf")
+        except (ValueError, AttributeError):
+            continue
+        if not conf:
+            continue
+        text = json.dumps(conf, indent=2, sort_keys=True)
+        if text not in out:
+            out.append(text)
+        if len(out) >= limit:
+            break
+    return out
