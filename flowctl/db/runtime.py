@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db.base import StoreCore
 from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
-from flowctl.db.runs import run_record
-from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
-from flowctl.db.task_instances import _upsert_history, ti_where
+from flowctl.db.runs import _check_fields, run_record
+from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow, TaskRescheduleRow, XComRow
+from flowctl.db.task_instances import _HISTORY_COPIED, _TI_WRITABLE, ti_where
 from flowctl.db.xcom import RETURN_VALUE
 
 TI = TaskInstanceState
@@ -51,22 +52,10 @@ class RuntimeVerbs(StoreCore):
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
         with self._session() as s:
-            result = s.execute(
-                update(TaskInstanceRow)
-                .where(*ti_where(key), TaskInstanceRow.state == TI.QUEUED.value,
-                       TaskInstanceRow.try_number == queued_try_number)
-                .values(state=TI.RUNNING.value, try_number=TaskInstanceRow.try_number + 1, hostname=hostname,
-                        pid=pid, start_date=now, end_date=None, duration=None, last_heartbeat_at=now,
-                        next_retry_at=None, updated_at=now)
-                .execution_options(synchronize_session=False))
+            result = s.execute(_claim_statement(key, queued_try_number, hostname, pid, now))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            row = s.scalars(select(TaskInstanceRow).where(*ti_where(key))).one()
-            s.execute(delete(XComRow).where(XComRow.dag_id == key.dag_id, XComRow.run_id == key.run_id,
-                                            XComRow.task_id == key.task_id, XComRow.map_index == key.map_index))
-            run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id,
-                                                    DagRunRow.run_id == key.run_id)).one()
-            return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run))
+            return _claimed(s, key)
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime,
                    **fields: Any) -> bool:
@@ -75,22 +64,41 @@ class RuntimeVerbs(StoreCore):
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         """
         check_ti_transition(TI.RUNNING, new)
+        _check_fields(fields, _TI_WRITABLE, "task_instance")
+        state = TaskInstanceState(new)
         with self._session() as s:
-            row = s.scalars(select(TaskInstanceRow).where(*ti_where(key)).with_for_update()).first()
-            if row is None:
+            found = s.execute(_start_select(key)).first()
+            if found is None:
                 raise TaskInstanceNotFound(f"task instance {key} not found")
-            if row.state != TI.RUNNING.value:
+            started = found[0]
+            duration = (now - _aware(started, now)).total_seconds() if started is not None else None
+            result = s.execute(_finish_statement(key, state, now, duration, fields))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            row.state = TaskInstanceState(new).value
-            row.end_date = now
-            row.updated_at = now
-            row.duration = (now - row.start_date).total_seconds() if row.start_date else None
-            for name, value in fields.items():
-                setattr(row, name, value)
-            s.flush()
-            if row.state != TI.UP_FOR_RESCHEDULE.value:  # a poke is not a try
-                _upsert_history(s, row)
+            if state is not TI.UP_FOR_RESCHEDULE:  # a poke is not a try
+                s.execute(_history_delete(key))
+                s.execute(_history_insert(key))
             return True
+
+    def warm_runtime_statements(self, now: datetime) -> None:
+        """Compile (and run, matching no row) every statement of a try, so a forked worker
+        inheriting this Store's engine finds them in SQLAlchemy's compiled cache."""
+        key = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
+        with self._session() as s:
+            s.execute(_claim_statement(key, 0, "", 0, now))
+            s.scalars(select(TaskInstanceRow).where(*ti_where(key))).first()
+            s.execute(_xcom_delete(key))
+            s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id)).first()
+            s.execute(_start_select(key)).first()
+            for state, fields in ((TI.SUCCESS, {}), (TI.UP_FOR_RETRY, {"next_retry_at": now})):
+                s.execute(_finish_statement(key, state, now, 0.0, fields))
+            s.execute(_history_delete(key))
+            s.execute(_history_insert(key))
+        self.heartbeat_task(key, now)
+        self.previous_success(key.dag_id, now)
+        self.save_rendered_fields(key, {})
+        self.xcom_pull(key.run_key, key.task_id)
+        self.skip_tasks(key.run_key, [key.task_id], now)
 
     def save_rendered_fields(self, key: TaskInstanceKey, rendered: Mapping[str, Any]) -> None:
         """Store the rendered template fields of the current try (JSON-safe values)."""
@@ -168,3 +176,55 @@ class RuntimeVerbs(StoreCore):
         for task_id, state in rows:
             found.setdefault(task_id, []).append(state)
         return [state for task_id in task_ids for state in found.get(task_id, [None])]
+
+
+def _claim_statement(key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int, now: datetime) -> Any:
+    return (update(TaskInstanceRow)
+            .where(*ti_where(key), TaskInstanceRow.state == TI.QUEUED.value,
+                   TaskInstanceRow.try_number == queued_try_number)
+            .values(state=TI.RUNNING.value, try_number=TaskInstanceRow.try_number + 1, hostname=hostname,
+                    pid=pid, start_date=now, end_date=None, duration=None, last_heartbeat_at=now,
+                    next_retry_at=None, updated_at=now)
+            .execution_options(synchronize_session=False))
+
+
+def _claimed(s: Session, key: TaskInstanceKey) -> ClaimedTry:
+    row = s.scalars(select(TaskInstanceRow).where(*ti_where(key))).one()
+    s.execute(_xcom_delete(key))
+    run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id)).one()
+    return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run))
+
+
+def _xcom_delete(key: TaskInstanceKey) -> Any:
+    return delete(XComRow).where(XComRow.dag_id == key.dag_id, XComRow.run_id == key.run_id,
+                                 XComRow.task_id == key.task_id, XComRow.map_index == key.map_index)
+
+
+def _start_select(key: TaskInstanceKey) -> Any:
+    return select(TaskInstanceRow.start_date).where(*ti_where(key)).with_for_update()
+
+
+def _finish_statement(key: TaskInstanceKey, state: TaskInstanceState, now: datetime, duration: float | None,
+                      fields: Mapping[str, Any]) -> Any:
+    return (update(TaskInstanceRow)
+            .where(*ti_where(key), TaskInstanceRow.state == TI.RUNNING.value)
+            .values(state=state.value, end_date=now, updated_at=now, duration=duration, **fields)
+            .execution_options(synchronize_session=False))
+
+
+def _history_delete(key: TaskInstanceKey) -> Any:
+    h = TaskInstanceHistoryRow
+    current_try = select(TaskInstanceRow.try_number).where(*ti_where(key)).scalar_subquery()
+    return delete(h).where(h.dag_id == key.dag_id, h.run_id == key.run_id, h.task_id == key.task_id,
+                           h.map_index == key.map_index, h.try_number == current_try)
+
+
+def _history_insert(key: TaskInstanceKey) -> Any:
+    columns = [getattr(TaskInstanceRow, name) for name in _HISTORY_COPIED]
+    return insert(TaskInstanceHistoryRow).from_select(list(_HISTORY_COPIED), select(*columns).where(*ti_where(key)))
+
+
+def _aware(moment: datetime, like: datetime) -> datetime:
+    if moment.tzinfo is None and like.tzinfo is not None:
+        return moment.replace(tzinfo=like.tzinfo)
+    return moment

@@ -157,18 +157,11 @@ def _warm_store(settings: Settings) -> Any:
     would compile everything again on each try. None if the database is not
     reachable now (children then build their own).
     """
-    from flowctl.core.keys import TaskInstanceKey
     from flowctl.db.store import Store
 
     try:
         store = Store.from_settings(settings)
-        key = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
-        now = datetime.now(timezone.utc)
-        store.start_try(key, 0, "", 0, now)
-        store.heartbeat_task(key, now)
-        store.previous_success(key.dag_id, now)
-        store.save_rendered_fields(key, {})
-        store.xcom_pull(key.run_key, key.task_id)
+        store.warm_runtime_statements(datetime.now(timezone.utc))
         store.engine.dispose()
         return store
     except Exception:  # noqa: BLE001 - warming is an optimisation only

@@ -1,0 +1,53 @@
+"""The Store verbs of db/runtime.py on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.db.store import Store
+
+from tests.db.samples import T0, make_run, queued_ti
+
+
+def test_warming_the_statements_changes_nothing(store: Store) -> None:
+    run = make_run(store)
+    store.warm_runtime_statements(T0)
+    assert {ti.state for ti in store.list_task_instances(run.key)} == {"pending"}
+    assert store.list_tries(TaskInstanceKey(run.dag_id, run.run_id, "extract")) == []
+
+
+def test_a_claim_with_a_stale_try_number_wins_nothing(store: Store) -> None:
+    run = make_run(store)
+    key = queued_ti(store, run)
+    assert store.start_try(key, 1, "host", 1, T0) is None
+    claim = store.start_try(key, 0, "host", 1, T0)
+    assert claim is not None and claim.ti.try_number == 1 and claim.run.run_id == run.run_id
+    assert store.start_try(key, 0, "host", 2, T0) is None
+
+
+def test_finishing_a_try_records_its_duration_and_history_once(store: Store) -> None:
+    run = make_run(store)
+    key = queued_ti(store, run)
+    assert store.start_try(key, 0, "host", 1, T0) is not None
+    assert store.finish_try(key, "up_for_retry", T0 + timedelta(seconds=3), next_retry_at=T0 + timedelta(minutes=5))
+    assert not store.finish_try(key, "failed", T0 + timedelta(seconds=4))
+    ti = store.get_task_instance(key)
+    assert ti.state == "up_for_retry" and ti.duration == 3.0 and ti.next_retry_at is not None
+    assert [(t.try_number, t.state) for t in store.list_tries(key)] == [(1, "up_for_retry")]
+
+
+def test_skipping_touches_only_tasks_that_have_not_started(store: Store) -> None:
+    run = make_run(store)
+    queued_ti(store, run, "extract")
+    assert store.skip_tasks(run.key, ["extract", "load"], T0) == ["load"]
+    states = {ti.task_id: ti.state for ti in store.list_task_instances(run.key)}
+    assert states == {"extract": "queued", "load": "skipped"}
+
+
+def test_external_states_report_a_runs_tasks_or_nothing_when_there_is_no_run(store: Store) -> None:
+    run = make_run(store)
+    assert store.external_states("etl", ["load", "nope"], run.logical_date) == ["pending", None]
+    assert store.external_states("etl", None, run.logical_date) == [run.state]
+    assert store.external_states("etl", ["load"], T0 + timedelta(days=9)) == []
+    assert store.previous_success("etl", T0 + timedelta(days=9)) is None
+    assert store.xcom_pull_mapped(RunKey("etl", run.run_id), "load") == []
