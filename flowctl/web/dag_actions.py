@@ -8,7 +8,7 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request
@@ -70,6 +70,14 @@ def _moment(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _end_of(text: str) -> datetime | None:
+    """An inclusive end: a bare date means the end of that day."""
+    value = _moment(text)
+    if value is not None and len(text.strip()) == 10:
+        value = value + timedelta(days=1) - timedelta(microseconds=1)
+    return value
+
+
 @bp.route("/dags/<dag_id>/backfill", methods=["GET", "POST"])
 @requires_dag(Perm.DAG_EDIT)
 def backfill(dag_id: str) -> Any:
@@ -78,7 +86,7 @@ def backfill(dag_id: str) -> Any:
     if request.method == "GET":
         return render_dag("dag/backfill.html", page, "backfill", error=None, policies=list(ExistingRunPolicy))
     try:
-        start, end = _moment(request.form.get("start", "")), _moment(request.form.get("end", ""))
+        start, end = _moment(request.form.get("start", "")), _end_of(request.form.get("end", ""))
         if start is None or end is None or end < start:
             raise ParamValidationError("give a start and an end date, the end not before the start")
         policy = ExistingRunPolicy(request.form.get("policy") or ExistingRunPolicy.KEEP.value)

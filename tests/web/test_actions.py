@@ -1,0 +1,263 @@
+"""POST actions on DAGs, runs and task instances: each confirms first, then changes the database and is audited."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from flask.testing import FlaskClient
+
+from flowctl.db.store import Store
+from tests.web.conftest import post as _post
+from tests.web.webdata import Seeded, make_run
+
+BASE = "/dags/example_task_groups"
+
+
+def post(client: FlaskClient, url: str, data: dict | None = None) -> Any:
+    """POST a form with the CSRF token of the logged-in session (a page render creates it)."""
+    with client.session_transaction() as session:
+        has_token = bool(session.get("_csrf"))
+    if not has_token:
+        client.get("/")
+    return _post(client, url, data)
+
+
+def q(text: str) -> str:
+    return quote(text, safe="")
+
+
+def run_path(run_id: str) -> str:
+    return f"{BASE}/runs/{q(run_id)}"
+
+
+def states(store: Store, dag_id: str, run_id: str) -> dict[str, str]:
+    return {t.task_id: t.state for t in store.list_task_instances(store.get_run(dag_id, run_id).key)}
+
+
+def last_audit(store: Store, event: str) -> dict:
+    rows = store.list_audit(event=event, limit=1)
+    assert rows, f"no {event!r} audit row"
+    return {"owner": rows[0].owner, "run_id": rows[0].run_id, "task_id": rows[0].task_id,
+            "extra": json.loads(rows[0].extra or "{}")}
+
+
+# --- clear ----------------------------------------------------------------------------------------
+
+def test_clearing_a_run_asks_first_and_changes_nothing(user_client: FlaskClient, web_store: Store,
+                                                      seeded: Seeded) -> None:
+    run = seeded.failed_run
+    before = states(web_store, run.dag_id, run.run_id)
+    response = post(user_client, f"{run_path(run.run_id)}/clear", {"only_failed": "1"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="confirm-btn"' in html
+    assert "web.fetch (failed)" in html and "merge (upstream_failed)" in html and "start (success)" not in html
+    assert states(web_store, run.dag_id, run.run_id) == before
+
+
+def test_clearing_only_failed_tasks_of_a_run_resets_them_and_requeues_the_run(user_client: FlaskClient,
+                                                                              web_store: Store,
+                                                                              seeded: Seeded) -> None:
+    run = seeded.failed_run
+    response = post(user_client, f"{run_path(run.run_id)}/clear", {"only_failed": "1", "confirmed": "1"})
+    assert response.status_code == 302
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["web.fetch"] == after["merge"] == after["web.clean"] == "pending"
+    assert after["start"] == "success"
+    assert web_store.get_run(run.dag_id, run.run_id).state == "queued"
+    audit = last_audit(web_store, "clear")
+    assert audit["owner"] == "user" and audit["run_id"] == run.run_id and audit["extra"]["task_instances"] == 3
+
+
+def test_clearing_a_task_with_downstream_clears_what_follows_it(user_client: FlaskClient, web_store: Store,
+                                                               seeded: Seeded) -> None:
+    run = seeded.success_run
+    post(user_client, f"{run_path(run.run_id)}/tasks/crm.clean/clear", {"downstream": "1", "confirmed": "1"})
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["crm.clean"] == after["merge"] == "pending"
+    assert after["crm.fetch"] == after["start"] == after["web.clean"] == "success"
+
+
+def test_clearing_a_task_with_upstream_clears_what_precedes_it(user_client: FlaskClient, web_store: Store,
+                                                              seeded: Seeded) -> None:
+    run = seeded.success_run
+    post(user_client, f"{run_path(run.run_id)}/tasks/crm.clean/clear", {"upstream": "1", "confirmed": "1"})
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["crm.clean"] == after["crm.fetch"] == after["start"] == "pending"
+    assert after["merge"] == after["web.fetch"] == "success"
+
+
+def test_clearing_a_task_group_clears_its_tasks(user_client: FlaskClient, web_store: Store,
+                                                 seeded: Seeded) -> None:
+    run = seeded.success_run
+    post(user_client, f"{run_path(run.run_id)}/clear", {"task_id": "billing", "recursive": "1", "confirmed": "1"})
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["billing.fetch"] == after["billing.clean"] == "pending"
+    assert after["crm.fetch"] == "success"
+
+
+# --- mark -------------------------------------------------------------------------------------------
+
+def test_marking_a_task_instance_success_changes_only_it(user_client: FlaskClient, web_store: Store,
+                                                          seeded: Seeded) -> None:
+    run = seeded.failed_run
+    post(user_client, f"{run_path(run.run_id)}/tasks/web.fetch/mark-success", {"confirmed": "1"})
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["web.fetch"] == "success" and after["merge"] == "upstream_failed"
+    assert last_audit(web_store, "mark_success")["task_id"] == "web.fetch"
+
+
+def test_marking_a_running_run_failed_fails_it_and_stops_its_tasks(user_client: FlaskClient, web_store: Store,
+                                                                    seeded: Seeded) -> None:
+    run = seeded.running_run
+    post(user_client, f"{run_path(run.run_id)}/mark-failed", {"confirmed": "1"})
+    assert web_store.get_run(run.dag_id, run.run_id).state == "failed"
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["crm.fetch"] == "failed" and after["merge"] == "skipped" and after["start"] == "success"
+
+
+def test_marking_a_failed_run_success_marks_every_task_and_the_run(user_client: FlaskClient, web_store: Store,
+                                                                    seeded: Seeded) -> None:
+    run = seeded.failed_run
+    post(user_client, f"{run_path(run.run_id)}/mark-success", {"confirmed": "1"})
+    assert web_store.get_run(run.dag_id, run.run_id).state == "success"
+    assert set(states(web_store, run.dag_id, run.run_id).values()) == {"success"}
+
+
+# --- force-run --------------------------------------------------------------------------------------
+
+def test_force_run_names_the_dependencies_it_skips_before_it_acts(user_client: FlaskClient, web_store: Store,
+                                                                   seeded: Seeded) -> None:
+    run = seeded.running_run
+    html = post(user_client, f"{run_path(run.run_id)}/tasks/merge/run").get_data(as_text=True)
+    assert 'id="skipped-deps"' in html and "trigger rule all_success" in html
+    assert states(web_store, run.dag_id, run.run_id)["merge"] == "pending"
+
+
+def test_force_run_schedules_the_task_instance_ignoring_its_upstream(user_client: FlaskClient, web_store: Store,
+                                                                     seeded: Seeded) -> None:
+    run = seeded.running_run
+    post(user_client, f"{run_path(run.run_id)}/tasks/merge/run", {"confirmed": "1"})
+    assert states(web_store, run.dag_id, run.run_id)["merge"] == "scheduled"
+    assert last_audit(web_store, "force_run")["extra"]["scheduled"] is True
+
+
+def test_force_run_of_a_failed_task_clears_it_and_schedules_it(user_client: FlaskClient, web_store: Store,
+                                                               seeded: Seeded) -> None:
+    run = seeded.failed_run
+    post(user_client, f"{run_path(run.run_id)}/tasks/web.fetch/run", {"confirmed": "1"})
+    assert states(web_store, run.dag_id, run.run_id)["web.fetch"] == "scheduled"
+
+
+# --- trigger ----------------------------------------------------------------------------------------
+
+def test_the_trigger_form_creates_a_queued_manual_run_with_the_conf(user_client: FlaskClient, web_store: Store,
+                                                                    seeded: Seeded) -> None:
+    assert user_client.get(f"{BASE}/trigger").status_code == 200
+    response = post(user_client, f"{BASE}/trigger", {"conf": '{"source": "crm"}', "run_id": "by_hand"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/runs/by_hand")
+    run = web_store.get_run(seeded.dag_id, "by_hand")
+    assert run.run_type == "manual" and run.state == "queued" and run.conf == {"source": "crm"}
+    assert last_audit(web_store, "trigger")["extra"] == {"conf": {"source": "crm"}}
+
+
+def test_the_trigger_form_remembers_the_last_confs(user_client: FlaskClient, seeded: Seeded) -> None:
+    post(user_client, f"{BASE}/trigger", {"conf": '{"batch": 41}', "run_id": "r1"})
+    html = user_client.get(f"{BASE}/trigger").get_data(as_text=True)
+    assert 'id="recent-confs"' in html and "&#34;batch&#34;: 41" in html or "&quot;batch&quot;: 41" in html
+
+
+def test_a_bad_conf_is_refused_with_the_reason(user_client: FlaskClient, web_store: Store, seeded: Seeded) -> None:
+    response = post(user_client, f"{BASE}/trigger", {"conf": "[1, 2", "run_id": "bad"})
+    assert response.status_code == 400 and "not valid JSON" in response.get_data(as_text=True)
+    assert all(r.run_id != "bad" for r in web_store.list_runs(seeded.dag_id))
+
+
+def test_the_trigger_form_is_generated_from_the_dag_params(user_client: FlaskClient, web_store: Store) -> None:
+    from tests.web.webdata import REPO, sync_example
+
+    (dag_id,) = sync_example(web_store, REPO / "dags_example" / "example_params.py")
+    data = web_store.latest_serialized_dag(dag_id).data
+    html = user_client.get(f"/dags/{dag_id}/trigger").get_data(as_text=True)
+    for name in data["params"]:
+        assert f'name="param.{name}"' in html
+
+
+# --- kill runs, backfill, delete history ------------------------------------------------------------
+
+def test_kill_runs_fails_every_running_and_queued_run(user_client: FlaskClient, web_store: Store,
+                                                      seeded: Seeded) -> None:
+    queued = make_run(web_store, seeded.dag_id, 3)
+    html = post(user_client, f"{BASE}/kill-runs").get_data(as_text=True)
+    assert seeded.running_run.run_id in html and queued.run_id in html
+    post(user_client, f"{BASE}/kill-runs", {"confirmed": "1"})
+    assert web_store.get_run(seeded.dag_id, seeded.running_run.run_id).state == "failed"
+    assert web_store.get_run(seeded.dag_id, queued.run_id).state == "failed"
+    assert web_store.get_run(seeded.dag_id, seeded.success_run.run_id).state == "success"
+    assert sorted(last_audit(web_store, "kill_runs")["extra"]["runs"]) == sorted(
+        [seeded.running_run.run_id, queued.run_id])
+
+
+def test_kill_runs_can_pick_runs_by_id(user_client: FlaskClient, web_store: Store, seeded: Seeded) -> None:
+    queued = make_run(web_store, seeded.dag_id, 3)
+    post(user_client, f"{BASE}/kill-runs", {"run_id": queued.run_id, "confirmed": "1"})
+    assert web_store.get_run(seeded.dag_id, queued.run_id).state == "failed"
+    assert web_store.get_run(seeded.dag_id, seeded.running_run.run_id).state == "running"
+
+
+def test_backfill_lists_the_dates_then_creates_the_runs(user_client: FlaskClient, web_store: Store,
+                                                        seeded: Seeded) -> None:
+    form = {"start": "2024-01-10", "end": "2024-01-12", "policy": "keep"}
+    html = post(user_client, f"{BASE}/backfill", form).get_data(as_text=True)
+    assert "Backfill 3 date(s)" in html and "backfill__2024-01-10T06:00:00+00:00: create" in html
+    assert post(user_client, f"{BASE}/backfill", {**form, "confirmed": "1"}).status_code == 302
+    backfills = [r for r in web_store.list_runs(seeded.dag_id) if r.run_type == "backfill"]
+    assert len(backfills) == 3 and {r.state for r in backfills} == {"queued"}
+    assert last_audit(web_store, "backfill")["extra"]["created"] == 3
+
+
+def test_backfill_refuses_an_end_before_the_start(user_client: FlaskClient, seeded: Seeded) -> None:
+    response = post(user_client, f"{BASE}/backfill", {"start": "2024-02-10", "end": "2024-01-12"})
+    assert response.status_code == 400
+
+
+def test_delete_history_removes_the_runs_but_keeps_the_audit_log(user_client: FlaskClient, web_store: Store,
+                                                                  seeded: Seeded) -> None:
+    assert "3 run(s)" in post(user_client, f"{BASE}/delete-history").get_data(as_text=True)
+    post(user_client, f"{BASE}/delete-history", {"confirmed": "1"})
+    assert web_store.list_runs(seeded.dag_id) == []
+    assert last_audit(web_store, "delete_history")["owner"] == "user"
+
+
+# --- who may act ------------------------------------------------------------------------------------
+
+def test_a_viewer_cannot_act_on_a_dag(viewer_client: FlaskClient, web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    for url in (f"{run_path(run.run_id)}/clear", f"{run_path(run.run_id)}/mark-success",
+                f"{run_path(run.run_id)}/tasks/web.fetch/run", f"{BASE}/trigger", f"{BASE}/kill-runs",
+                f"{BASE}/backfill", f"{BASE}/delete-history"):
+        assert post(viewer_client, url, {"confirmed": "1"}).status_code == 403, url
+    assert viewer_client.get(f"{BASE}/trigger").status_code == 403
+    assert states(web_store, run.dag_id, run.run_id)["web.fetch"] == "failed"
+
+
+def test_an_action_without_the_csrf_token_is_refused(user_client: FlaskClient, web_store: Store,
+                                                     seeded: Seeded) -> None:
+    run = seeded.failed_run
+    response = user_client.post(f"{run_path(run.run_id)}/clear", data={"confirmed": "1"})
+    assert response.status_code == 400
+    assert states(web_store, run.dag_id, run.run_id)["web.fetch"] == "failed"
+
+
+def test_the_next_field_never_redirects_to_another_site(user_client: FlaskClient, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    response = post(user_client, f"{run_path(run.run_id)}/clear",
+                    {"confirmed": "1", "next": "//evil.example.com/x"})
+    assert response.headers["Location"].endswith(run_path(run.run_id))
+
+
+def test_html_in_a_conf_value_shows_as_text_on_the_run_page(user_client: FlaskClient, web_store: Store,
+                                                             seeded: Seeded) -> None:
+    post(user_client, f"{BASE}/trigger", {"conf": '{"x": "<script>alert(1)</script>"}', "run_id": "xss"})
+    html = user_client.get(run_path("xss")).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
