@@ -137,17 +137,18 @@ def _preload(fileloc: str) -> None:
 
 
 def _warm_imports() -> None:
-    import flowctl.db.store  # noqa: F401
-    import flowctl.operators.python  # noqa: F401
-    import flowctl.task_runner.runner  # noqa: F401
-    import jinja2  # noqa: F401
-    import pendulum  # noqa: F401
+    """Import what every try needs, once, here: children inherit the modules."""
+    import importlib
 
-    try:
-        import flowctl.operators.bash  # noqa: F401
-        import flowctl.sensors.base  # noqa: F401
-    except ImportError:
-        pass
+    for name in ("flowctl.db.store", "flowctl.task_runner.runner", "flowctl.core.templating", "jinja2.ext",
+                 "jinja2.nativetypes", "pendulum", "flowctl.models.variable", "flowctl.models.connection",
+                 "flowctl.hooks.base", "flowctl.operators.python", "flowctl.operators.branch",
+                 "flowctl.operators.bash", "flowctl.operators.empty", "flowctl.sensors.base",
+                 "flowctl.decorators", "pprint"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _warm_store(settings: Settings) -> Any:
