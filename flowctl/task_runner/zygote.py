@@ -15,6 +15,7 @@ in the scheduler's process.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -65,6 +66,7 @@ class Zygote:
     def _start(self, request: dict[str, Any]) -> None:
         workload = workload_from_json(request)
         _preload(workload.fileloc)
+        gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
         pid = os.fork()
         if pid == 0:
             self._child(workload)
