@@ -29,15 +29,26 @@ from flowctl.executors.base import Workload
 from flowctl.executors.local import workload_from_json
 from flowctl.settings import Settings
 
+#: Idle pre-forked children kept ready (at most ``[core] parallelism``).
+MAX_SPARES = 4
+
 
 class Zygote:
-    """The fork loop; one instance per zygote process."""
+    """The fork loop; one instance per zygote process.
 
-    def __init__(self, settings: Settings, event_fd: int, store: Any = None) -> None:
+    It keeps ``spares`` pre-forked idle children, each already in its own
+    session with a database connection open, waiting on a pipe for one
+    workload: a try then starts without paying for the fork and the connect.
+    When none is idle, a child is forked for the workload directly.
+    """
+
+    def __init__(self, settings: Settings, event_fd: int, store: Any = None, spares: int = 0) -> None:
         self.settings = settings
         self.store = store
         self.event_fd = event_fd
-        self.children: dict[int, int] = {}  # pid -> request id
+        self.spares = spares
+        self.children: dict[int, int | None] = {}  # pid -> request id (None: idle spare)
+        self.idle: list[tuple[int, int]] = []  # (pid, write end of its workload pipe)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -48,6 +59,7 @@ class Zygote:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the scheduler, which decides
         buffer = b""
+        self._replenish()
         while True:
             readable, _, _ = select.select([0, self.wake_r], [], [], 1.0)
             if self.wake_r in readable:
@@ -62,35 +74,72 @@ class Zygote:
                     if line.strip():
                         self._start(json.loads(line))
             self._reap()
+            self._replenish()
 
     def _start(self, request: dict[str, Any]) -> None:
         workload = workload_from_json(request)
-        _preload(workload.fileloc)
-        gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
-        pid = os.fork()
-        if pid == 0:
-            self._child(workload)
+        if self.idle:
+            pid, write_fd = self.idle.pop(0)
+            _write_all(write_fd, json.dumps(request).encode())
+            os.close(write_fd)
+            _preload(workload.fileloc)  # for the spares forked from now on
+        else:
+            _preload(workload.fileloc)
+            gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
+            pid = os.fork()
+            if pid == 0:
+                self._become_worker()
+                self._run_and_exit(workload)
         self.children[pid] = int(request["id"])
         self._emit({"ev": "started", "id": request["id"], "pid": pid})
 
-    def _child(self, workload: Workload) -> None:
+    def _replenish(self) -> None:
+        while len(self.idle) < self.spares:
+            read_fd, write_fd = os.pipe()
+            gc.freeze()
+            pid = os.fork()
+            if pid == 0:
+                os.close(write_fd)
+                self._become_worker()
+                self._wait_and_run(read_fd)
+            os.close(read_fd)
+            self.children[pid] = None
+            self.idle.append((pid, write_fd))
+
+    def _become_worker(self) -> None:
+        """In a fresh child: own session, default signals, none of the zygote's pipes."""
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        for fd in (self.wake_r, self.wake_w, self.event_fd, *(w for _, w in self.idle)):
+            os.close(fd)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        if self.store is not None:
+            self.store.engine.dispose(close=False)  # never share the parent's connections
+
+    def _wait_and_run(self, read_fd: int) -> None:
+        """A spare: connect now, then wait for one workload (EOF without one: exit quietly)."""
+        if self.store is not None:
+            try:
+                self.store.engine.connect().close()  # the pool keeps it open for the try
+            except Exception:  # noqa: BLE001 - the try will connect (and report) by itself
+                pass
+        data = b""
+        while chunk := os.read(read_fd, 65536):
+            data += chunk
+        if not data.strip():
+            os._exit(0)
+        self._run_and_exit(workload_from_json(json.loads(data)))
+
+    def _run_and_exit(self, workload: Workload) -> None:
         code = 1
         try:
-            os.setsid()
-            signal.set_wakeup_fd(-1)
-            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, signal.SIG_DFL)
-            for fd in (self.wake_r, self.wake_w, self.event_fd):
-                os.close(fd)
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.close(devnull)
             from flowctl.task_runner.runner import run_workload
 
-            store = self.store
-            if store is not None:
-                store.engine.dispose(close=False)  # never share the parent's connections
-            run_workload(workload, self.settings, store)
+            run_workload(workload, self.settings, self.store)
             code = 0
         except BaseException:  # noqa: BLE001 - the process boundary: report a crash by exit code
             traceback.print_exc()
@@ -110,14 +159,25 @@ class Zygote:
             if pid == 0:
                 return
             request_id = self.children.pop(pid, None)
+            self._forget_idle(pid)
             if request_id is not None:
                 self._emit({"ev": "exited", "id": request_id, "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    def _forget_idle(self, pid: int) -> None:
+        for entry in [e for e in self.idle if e[0] == pid]:
+            self.idle.remove(entry)
+            os.close(entry[1])
 
     def _emit(self, event: dict[str, Any]) -> None:
         data = (json.dumps(event) + "\n").encode()
         while data:
             written = os.write(self.event_fd, data)
             data = data[written:]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _drain(fd: int) -> None:
@@ -176,7 +236,8 @@ def main(argv: list[str]) -> None:
     event_fd = int(argv[0])
     settings = Settings.load()
     _warm_imports()
-    Zygote(settings, event_fd, _warm_store(settings)).serve()
+    spares = min(MAX_SPARES, int(settings.get("core", "parallelism")))
+    Zygote(settings, event_fd, _warm_store(settings), spares).serve()
 
 
 if __name__ == "__main__":
