@@ -3,7 +3,8 @@
 Anything that creates work (trigger, clear, mark, backfill, unpause, a worker
 recording a try's end) calls ``store.notify_scheduler()`` so a sleeping
 scheduler acts at once instead of at its next timer. PostgreSQL: ``NOTIFY
-flowctl`` (delivered to every scheduler's ``LISTEN``). SQLite: a datagram to a
+flowctl`` (delivered to every scheduler's ``LISTEN``); the listener keeps the reasons
+of its last ``drain()`` in ``.reasons``. SQLite: a datagram to a
 unix socket whose path is derived from the database file's path; nobody
 listening is fine. Notifying never raises: a lost wake-up costs latency, not
 correctness (the scheduler also wakes on its timers).
@@ -31,6 +32,9 @@ class Listener(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def reasons(self) -> list[str]: ...
+
 
 def socket_path(database: str) -> str:
     """The SQLite wake-up socket of a database file (short enough for AF_UNIX)."""
@@ -43,6 +47,7 @@ class SocketListener:
 
     def __init__(self, path: str | None) -> None:
         self.path = path
+        self.reasons: list[str] = []  # of the last drain()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         if path is not None:
@@ -56,13 +61,13 @@ class SocketListener:
         return self._sock.fileno()
 
     def drain(self) -> int:
-        count = 0
+        self.reasons = []
         while True:
             try:
-                self._sock.recv(512)
+                data = self._sock.recv(512)
             except (BlockingIOError, OSError):
-                return count
-            count += 1
+                return len(self.reasons)
+            self.reasons.append(data.decode("utf-8", "replace"))
 
     def close(self) -> None:
         self._sock.close()
@@ -84,6 +89,7 @@ class PostgresListener:
         with raw.cursor() as cursor:
             cursor.execute(f"LISTEN {CHANNEL}")
         self._raw = raw
+        self.reasons: list[str] = []  # of the last drain()
 
     def fileno(self) -> int:
         return int(self._raw.fileno())
@@ -91,11 +97,12 @@ class PostgresListener:
     def drain(self) -> int:
         try:
             self._raw.poll()
-        except Exception:  # a broken connection: report one wake-up; the scheduler re-reads anyway
+        except Exception:  # noqa: BLE001 - a broken connection: one wake-up; the scheduler re-reads anyway
+            self.reasons = ["listener connection lost"]
             return 1
-        count = len(self._raw.notifies)
+        self.reasons = [str(n.payload) for n in self._raw.notifies]
         self._raw.notifies.clear()
-        return count
+        return len(self.reasons)
 
     def close(self) -> None:
         try:

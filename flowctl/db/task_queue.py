@@ -40,25 +40,27 @@ class QueuedTask:
     pool_slots: int
 
 
-def _pool_free(s: Session, lock: bool) -> dict[str, int]:
-    query = select(PoolRow.pool, PoolRow.slots).order_by(PoolRow.pool)
-    if lock:
-        query = query.with_for_update()
-    slots = {name: int(n) for name, n in s.execute(query)}
-    used = dict(s.execute(select(TaskInstanceRow.pool, func.sum(TaskInstanceRow.pool_slots))
-                          .where(TaskInstanceRow.state.in_(_ACTIVE)).group_by(TaskInstanceRow.pool)).all())
-    return {name: (UNLIMITED if n < 0 else n - int(used.get(name) or 0)) for name, n in slots.items()}
-
-
-def _dag_free(s: Session, default_max_active_tasks: int) -> dict[str, int]:
+def _room(s: Session, lock: bool, default_max_active_tasks: int) -> tuple[dict[str, int], dict[str, int]]:
+    """(free slots per pool, free task slots per DAG) from one aggregate over unfinished TIs."""
+    pools = select(PoolRow.pool, PoolRow.slots).order_by(PoolRow.pool)
+    if lock:  # concurrent schedulers queue one after the other, so pools are never over-filled
+        pools = pools.with_for_update()
+    slots = {name: int(n) for name, n in s.execute(pools)}
     ti = TaskInstanceRow
-    active = dict(s.execute(select(ti.dag_id, func.count()).where(ti.state.in_(_ACTIVE)).group_by(ti.dag_id)).all())
-    waiting = s.scalars(select(ti.dag_id).where(ti.state == "scheduled").distinct()).all()
-    dag_ids = set(active) | set(waiting)
-    if not dag_ids:
-        return {}
-    limits = dict(s.execute(select(DagRow.dag_id, DagRow.max_active_tasks).where(DagRow.dag_id.in_(dag_ids))).all())
-    return {d: (limits.get(d) or default_max_active_tasks) - int(active.get(d, 0)) for d in dag_ids}
+    rows = s.execute(select(ti.dag_id, ti.pool, ti.state, func.count(), func.sum(ti.pool_slots))
+                     .where(ti.state.in_((*_ACTIVE, "scheduled"))).group_by(ti.dag_id, ti.pool, ti.state)).all()
+    pool_used: dict[str, int] = {}
+    dag_active: dict[str, int] = {}
+    for dag_id, pool, state, count, pool_slots in rows:
+        dag_active.setdefault(dag_id, 0)
+        if state != "scheduled":
+            pool_used[pool] = pool_used.get(pool, 0) + int(pool_slots or 0)
+            dag_active[dag_id] += int(count)
+    limits = dict(s.execute(select(DagRow.dag_id, DagRow.max_active_tasks)
+                            .where(DagRow.dag_id.in_(list(dag_active)))).all()) if dag_active else {}
+    pool_free = {name: (UNLIMITED if n < 0 else n - pool_used.get(name, 0)) for name, n in slots.items()}
+    dag_free = {d: (limits.get(d) or default_max_active_tasks) - n for d, n in dag_active.items()}
+    return pool_free, dag_free
 
 
 def _task_free(s: Session, task_limits: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
@@ -88,8 +90,8 @@ class TaskQueueVerbs(StoreCore):
             if s.scalar(select(TaskInstanceRow.id).where(TaskInstanceRow.state == "scheduled").limit(1)) is None:
                 return []
         with self._session() as s:
-            room = Room(pool_free=_pool_free(s, postgres), dag_free=_dag_free(s, default_max_active_tasks),
-                        task_free=_task_free(s, task_limits or {}), slots=slots)
+            pool_free, dag_free = _room(s, postgres, default_max_active_tasks)
+            room = Room(pool_free=pool_free, dag_free=dag_free, task_free=_task_free(s, task_limits or {}), slots=slots)
             rows = s.execute(self._candidates(room, paused_run_types, min(limit, max(slots * 4, 64)), postgres)).all()
             by_key = {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
             chosen = choose_to_queue([Candidate(k, r.pool, r.pool_slots, r.priority_weight)

@@ -34,6 +34,8 @@ from flowctl.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_SLEEP = 30.0
+TASK_FINISHED = "task finished"  # the task runner's wake-up reason
+MAX_UPKEEP_GAP = 5.0  # upkeep at least this often, in case a wake-up notification was lost
 POLL_WITHOUT_FD = 0.2
 
 
@@ -88,6 +90,7 @@ class Scheduler:
         self.examiner = RunExaminer(store, self.graphs, self.paused_run_types, self.callbacks.run_finished)
         self.job_id: int | None = None
         self._due: dict[str, datetime] = {}
+        self._upkeep_due = datetime.min.replace(tzinfo=timezone.utc)
         self._pending_events: list[ExecutorEvent] = []
         self._stopping = False
         self._listener: Any = None
@@ -107,27 +110,50 @@ class Scheduler:
         self._due = {"scan": now, "recovery": now, "heartbeat": now + timedelta(seconds=self._seconds("heartbeat_sec"))}
 
     def tick(self, now: datetime) -> TickReport:
-        """One scheduling round at ``now``: the critical path first (events -> plan -> queue), then upkeep."""
+        """One full scheduling round at ``now``: the critical path, then upkeep."""
+        return self._round(now, self._upkeep)
+
+    def react(self, now: datetime) -> TickReport:
+        """The critical path only (executor events -> plan -> queue); upkeep too if it is due.
+
+        What run_forever does when only the executor woke it: under load the
+        upkeep queries (new runs, due retries, orphans) run at their due time,
+        not once per finished task.
+        """
+        return self._round(now, self._upkeep if now >= self._upkeep_due else self._no_upkeep)
+
+    def _round(self, now: datetime, upkeep: Callable[[datetime], dict[str, int]]) -> TickReport:
         events = self._pending_events + self.executor.sync(0.0)
         self._pending_events = []
         recovered = self.recovery.handle_events(events, now)
-        requeued = self.store.requeue_due_waits(now)
         report = self.examiner.examine(now)
         for key in report.to_terminate:
             self.executor.terminate(key)
         queued = self._queue(now, report.serialized_ids)
-        parsed = self._scan_if_due(now)
-        self.creator.refresh_next_dagruns(now)
-        created = self.creator.create_due_runs(now)
-        started = len(self.store.start_queued_runs(now, int(self.settings.get("core", "max_active_runs_per_dag")),
-                                                   self.paused_run_types))
-        recovered += self._recover_if_due(now)
-        self._heartbeat_if_due(now)
+        done = upkeep(now)
+        if done.get("requeued") or done.get("started_runs"):
+            queued += self._queue(now, report.serialized_ids)
         self.callbacks.reap()
-        return TickReport(events=len(events), parsed_files=parsed, created_runs=created, started_runs=started,
-                          requeued=requeued, changed=report.changed, finished_runs=len(report.finished),
-                          queued=queued, recovered=recovered, expanded=report.expanded,
-                          next_wakeup=self._next_wakeup(now))
+        return TickReport(events=len(events), changed=report.changed, finished_runs=len(report.finished),
+                          queued=queued, expanded=report.expanded, recovered=recovered + done.get("recovered", 0),
+                          parsed_files=done.get("parsed_files", 0), created_runs=done.get("created_runs", 0),
+                          started_runs=done.get("started_runs", 0), requeued=done.get("requeued", 0),
+                          next_wakeup=self._upkeep_due)
+
+    def _no_upkeep(self, now: datetime) -> dict[str, int]:
+        return {}
+
+    def _upkeep(self, now: datetime) -> dict[str, int]:
+        """Everything not driven by executor events: folder scan, runs, due retries, recovery, heartbeat."""
+        done = {"requeued": self.store.requeue_due_waits(now), "parsed_files": self._scan_if_due(now)}
+        self.creator.refresh_next_dagruns(now)
+        done["created_runs"] = self.creator.create_due_runs(now)
+        done["started_runs"] = len(self.store.start_queued_runs(
+            now, int(self.settings.get("core", "max_active_runs_per_dag")), self.paused_run_types))
+        done["recovered"] = self._recover_if_due(now)
+        self._heartbeat_if_due(now)
+        self._upkeep_due = self._next_wakeup(now)
+        return done
 
     def _scan_if_due(self, now: datetime) -> int:
         if self.dag_sync is None or now < self._due.get("scan", now):
@@ -164,7 +190,7 @@ class Scheduler:
 
     def _next_wakeup(self, now: datetime) -> datetime:
         moments = [m for m in (self.store.next_timer(now), *self._due.values()) if m is not None]
-        return min([*moments, now + timedelta(seconds=MAX_SLEEP)])
+        return min([*moments, now + timedelta(seconds=MAX_UPKEEP_GAP)])
 
     def stop(self) -> None:
         """Ask run_forever to return after the current tick (safe from a signal handler)."""
@@ -194,11 +220,16 @@ class Scheduler:
         self.start(clock())
         ticks = 0
         try:
+            woken_by_executor = False
             while not self._stopping and (num_runs < 0 or ticks < num_runs):
-                report = self.tick(clock())
+                now = clock()
+                report = self.react(now) if woken_by_executor else self.tick(now)
                 ticks += 1
-                if not report.busy and not self._stopping:
-                    self._sleep_until(report.next_wakeup, clock)
+                woken_by_executor = True
+                if report.finished_runs or report.busy:
+                    woken_by_executor = False  # a finished run may let the next one start
+                elif not self._stopping:
+                    woken_by_executor = self._sleep_until(report.next_wakeup, clock)
         finally:
             self.shutdown(clock())
         return ticks
@@ -210,7 +241,8 @@ class Scheduler:
             except ValueError:  # not the main thread: the caller stops us with stop()
                 return
 
-    def _sleep_until(self, wakeup: datetime | None, clock: Callable[[], datetime]) -> None:
+    def _sleep_until(self, wakeup: datetime | None, clock: Callable[[], datetime]) -> bool:
+        """Sleep until ``wakeup`` or a wake-up; True when only the executor woke us."""
         fds = [self._wake_r] + ([self._listener.fileno()] if self._listener is not None else [])
         exec_fd = self.executor.wakeup_fileno()
         if exec_fd is not None:
@@ -218,18 +250,21 @@ class Scheduler:
         while not self._stopping:
             remaining = (wakeup - clock()).total_seconds() if wakeup else MAX_SLEEP
             if remaining <= 0:
-                return
+                return False
             wait = min(remaining, MAX_SLEEP) if exec_fd is not None else min(remaining, POLL_WITHOUT_FD)
             readable = select.select(fds, [], [], wait)[0]
             if self._listener is not None and self._listener.fileno() in readable:
                 self._listener.drain()
-                return
-            if exec_fd is not None and exec_fd in readable:
-                return
+                reasons = getattr(self._listener, "reasons", [])
+                # A worker saying its task finished is what the executor tells us too: react only.
+                return bool(reasons) and all(r == TASK_FINISHED for r in reasons)
             if self._wake_r in readable:
                 os.read(self._wake_r, 512)
-                return
+                return False
+            if exec_fd is not None and exec_fd in readable:
+                return True
             if exec_fd is None:
                 self._pending_events.extend(self.executor.sync(0.0))
                 if self._pending_events:
-                    return
+                    return True
+        return False
