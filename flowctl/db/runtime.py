@@ -39,6 +39,7 @@ class ClaimedTry:
 
     ti: TaskInstanceRecord
     run: DagRunRecord
+    previous_success: DagRunRecord | None = None
 
 
 class RuntimeVerbs(StoreCore):
@@ -48,7 +49,8 @@ class RuntimeVerbs(StoreCore):
                   now: datetime) -> ClaimedTry | None:
         """queued -> running if the row still holds ``queued_try_number``; None if another won.
 
-        The winner's earlier XComs are deleted in the same transaction (a new try starts clean).
+        The winner's earlier XComs are deleted in the same transaction (a new try starts clean);
+        the claim also carries the run and the DAG's previous successful run (for the context).
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
         with self._session() as s:
@@ -89,6 +91,7 @@ class RuntimeVerbs(StoreCore):
             s.scalars(select(TaskInstanceRow).where(*ti_where(key))).first()
             s.execute(_xcom_delete(key))
             s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id)).first()
+            s.scalars(_previous_success_query(key.dag_id, now)).first()
             s.execute(_start_select(key)).first()
             for state, fields in ((TI.SUCCESS, {}), (TI.UP_FOR_RETRY, {"next_retry_at": now})):
                 s.execute(_finish_statement(key, state, now, 0.0, fields))
@@ -121,11 +124,8 @@ class RuntimeVerbs(StoreCore):
 
     def previous_success(self, dag_id: str, before: datetime) -> DagRunRecord | None:
         """The latest successful run of ``dag_id`` with a logical date before ``before``."""
-        query = (select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.state == "success",
-                                         DagRunRow.logical_date < before)
-                 .order_by(DagRunRow.logical_date.desc()).limit(1))
         with self._read() as s:
-            row = s.scalars(query).first()
+            row = s.scalars(_previous_success_query(dag_id, before)).first()
             return None if row is None else run_record(row)
 
     def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str = RETURN_VALUE) -> list[Any]:
@@ -192,7 +192,15 @@ def _claimed(s: Session, key: TaskInstanceKey) -> ClaimedTry:
     row = s.scalars(select(TaskInstanceRow).where(*ti_where(key))).one()
     s.execute(_xcom_delete(key))
     run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id)).one()
-    return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run))
+    previous = s.scalars(_previous_success_query(key.dag_id, run.logical_date)).first()
+    return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run),
+                      None if previous is None else run_record(previous))
+
+
+def _previous_success_query(dag_id: str, before: datetime) -> Any:
+    return (select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.state == "success",
+                                    DagRunRow.logical_date < before)
+            .order_by(DagRunRow.logical_date.desc()).limit(1))
 
 
 def _xcom_delete(key: TaskInstanceKey) -> Any:

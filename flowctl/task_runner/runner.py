@@ -106,6 +106,7 @@ class _ClaimedTry:
         self.store = store
         self.ti_row = claim.ti
         self.run_row = claim.run
+        self.previous_success = claim.previous_success
         self.try_number = claim.ti.try_number
         self.masker = SecretsMasker()
         self.task: Any = None
@@ -162,7 +163,7 @@ class _ClaimedTry:
         context = make_context(
             dag, task, run, ti, var_lookup=secrets.variable_lookup(backend),
             conn_lookup=secrets.connection_lookup(self.masker),
-            prev_success=self.store.previous_success(self.key.dag_id, self.run_row.logical_date),
+            prev_success=self.previous_success,
             extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index})
         self.task = task = unmap_task(task, self.key.map_index, context)
         rendered = task.render_template_fields(context)

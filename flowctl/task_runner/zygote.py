@@ -4,7 +4,8 @@ Started by :class:`flowctl.executors.local.LocalExecutor` as
 ``python -m flowctl.task_runner.zygote EVENT_FD`` with its settings in the
 environment. It reads workloads, one JSON object per line, on stdin; for each
 it imports the DAG file (cached by path and mtime, so children inherit the
-module) and forks. The child starts a new session (its own process group, so
+module) and hands it to a pre-forked spare child (already connected to the
+database) or forks a new one. The child starts a new session (its own process group, so
 ``terminate`` can kill the task and everything it started), resets signal
 handlers, runs :func:`run_workload` and ``os._exit``\\ s with 0 when the try
 ended normally (the row holds its state) or 1 when it crashed. The zygote
