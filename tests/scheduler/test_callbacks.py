@@ -1,0 +1,76 @@
+"""DAG callbacks run in a child process, and the standalone dag-processor command."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowctl.cli import main
+from flowctl.dag_processing.processor import DagFileProcessor
+from flowctl.db.engine import make_engine
+from flowctl.db.store import Store
+from flowctl.scheduler import Scheduler
+from flowctl.scheduler.dag_sync import DagSync
+from tests.scheduler.helpers import T0, InlineExecutor, settings, tick_until_idle
+
+CALLBACK_DAG = '''
+from datetime import datetime, timezone
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+OUT = Path(__file__).with_name("callback.txt")
+
+def done(context):
+    OUT.write_text(f"{context['dag_run'].run_id} {context['reason']}")
+
+with DAG("called", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+         on_success_callback=done) as dag:
+    EmptyOperator(task_id="only")
+'''
+
+
+def test_a_dags_success_callback_runs_in_a_child_process_after_the_run(
+        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "called.py").write_text(CALLBACK_DAG)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    conf = settings(tmp_path, core__dags_folder=str(folder), database__sql_alchemy_conn=migrated_sqlite_url)
+    store = Store(make_engine(migrated_sqlite_url))
+    try:
+        with DagFileProcessor(processes=1, timeout=30) as processor:
+            scheduler = Scheduler(conf, store, InlineExecutor(store), dag_sync=DagSync(conf, store, processor))
+            scheduler.start(T0)
+            tick_until_idle(scheduler, T0)
+            store.create_run("called", "m1", run_type="manual", logical_date=T0, now=T0, state="queued")
+            tick_until_idle(scheduler, T0)
+            assert store.get_run("called", "m1").state == "success"
+            out = folder / "callback.txt"
+            deadline = time.monotonic() + 20
+            while not out.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            scheduler.shutdown(T0)
+        assert out.read_text() == "m1 success"
+    finally:
+        store.close()
+
+
+def test_the_dag_processor_command_parses_the_folder_into_the_database(
+        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "called.py").write_text(CALLBACK_DAG)
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    assert main(["dag-processor", "--num-runs", "1"]) == 0
+    assert "parsed 1 file(s): 1 DAG(s), 0 import error(s)" in capsys.readouterr().out
+    store: Any = Store(make_engine(migrated_sqlite_url))
+    try:
+        assert store.get_dag("called").is_active
+    finally:
+        store.close()
