@@ -97,10 +97,8 @@ class RuntimeVerbs(StoreCore):
                 s.execute(_finish_statement(key, state, now, 0.0, fields))
             s.execute(_history_delete(key))
             s.execute(_history_insert(key))
-        self.heartbeat_task(key, now)
         self.previous_success(key.dag_id, now)
         self.save_rendered_fields(key, {})
-        self.xcom_pull(key.run_key, key.task_id)
         self.skip_tasks(key.run_key, [key.task_id], now)
 
     def save_rendered_fields(self, key: TaskInstanceKey, rendered: Mapping[str, Any]) -> None:

@@ -141,15 +141,15 @@ class LocalExecutor(BaseExecutor):
             if line.strip():
                 self._on_event(json.loads(line))
 
-    def _on_event(self, event: dict[str, object]) -> None:
-        flight = self._inflight.get(int(event["id"]))  # type: ignore[arg-type]
+    def _on_event(self, event: dict[str, Any]) -> None:
+        flight = self._inflight.get(int(event["id"]))
         if flight is None:
             return
         if event["ev"] == "started":
-            flight.pid = int(event["pid"])  # type: ignore[arg-type]
+            flight.pid = int(event["pid"])
             return
-        del self._inflight[int(event["id"])]  # type: ignore[arg-type]
-        code = int(event["code"])  # type: ignore[arg-type]
+        del self._inflight[int(event["id"])]
+        code = int(event["code"])
         outcome = Outcome.FINISHED if code == 0 else Outcome.CRASHED
         self._finish(flight.workload, outcome, "" if code == 0 else f"task process exited with code {code}")
 

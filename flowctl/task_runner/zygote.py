@@ -26,10 +26,13 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any
 
+from flowctl.core.keys import TaskInstanceKey
 from flowctl.executors.base import Workload
 from flowctl.executors.local import workload_from_json
 from flowctl.settings import Settings
 
+#: A task instance that never exists, used to compile statements.
+WARMUP_KEY = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
 #: Idle pre-forked children kept ready (at most ``[core] parallelism``).
 MAX_SPARES = 4
 
@@ -225,7 +228,10 @@ def _warm_store(settings: Settings) -> Any:
 
     try:
         store = Store.from_settings(settings)
-        store.warm_runtime_statements(datetime.now(timezone.utc))
+        now = datetime.now(timezone.utc)
+        store.warm_runtime_statements(now)
+        store.heartbeat_task(WARMUP_KEY, now)
+        store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)
         store.engine.dispose()
         return store
     except Exception:  # noqa: BLE001 - warming is an optimisation only
