@@ -40,8 +40,6 @@ BASE_CONFIG: Mapping[tuple[str, str], str] = {
     ("core", "parallelism"): "8",
     ("core", "dagbag_import_timeout"): "20",
     ("core", "load_examples"): "false",
-    ("scheduler", "dag_dir_list_interval"): "0.5",
-    ("scheduler", "min_file_process_interval"): "1",
     ("scheduler", "heartbeat_sec"): "1",
     ("scheduler", "task_heartbeat_sec"): "0.5",
     ("scheduler", "zombie_threshold_sec"): "5",
