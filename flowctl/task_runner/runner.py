@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -133,7 +134,7 @@ class _ClaimedTry:
         value: Any = None
         beat = Heartbeat(lambda now: bool(self.store.heartbeat_task(self.key, now)),
                          float(self.settings.get("scheduler", "task_heartbeat_sec")), utcnow,
-                         lambda: os.kill(os.getpid(), signal.SIGTERM))
+                         _try_stopper())
         try:
             with terminate_on_sigterm(), beat:
                 context = self._prepare(backend)
@@ -225,6 +226,18 @@ class _SkipRecorder:
         changed = self._backend.skip(run, task_ids)
         self._skipped.extend(changed)
         return changed
+
+
+def _try_stopper() -> Any:
+    """What the heartbeat calls when the row says the try is no longer running.
+
+    SIGTERM to this process stops the try, but only a try on the main thread
+    turns it into TaskTerminated; elsewhere (a runner embedded in a thread) it
+    would kill the whole process, so the try is left to finish.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return lambda: os.kill(os.getpid(), signal.SIGTERM)
+    return lambda: None
 
 
 def _when(outcome: TryOutcome) -> str:

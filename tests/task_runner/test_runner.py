@@ -263,3 +263,30 @@ def test_a_reschedule_sensor_gives_its_slot_back_without_using_up_a_try(world: W
     second = run_workload(world.queue(run, "waiting", fileloc), world.settings, world.store)
     assert second.state == "up_for_reschedule" and second.try_number == 1
     assert world.store.reschedule_history(first.key, 1)[1] == 2
+
+
+def test_a_try_whose_row_stops_being_running_is_stopped_by_its_heartbeat(world: World) -> None:
+    import threading
+    import time
+
+    source = BASIC.replace("execution_timeout=timedelta(seconds=0.2)", "execution_timeout=None")
+    fileloc = world.write_dags("basic", source)
+    run = world.make_run("basic")
+    workload = world.queue(run, "slow", fileloc)
+
+    def mark_failed() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if world.store.get_task_instance(workload.key).state == "running":
+                world.store.set_task_state_manually(workload.key, "running", "failed")
+                return
+            time.sleep(0.02)
+
+    marker = threading.Thread(target=mark_failed)
+    marker.start()
+    started = time.monotonic()
+    result = run_workload(workload, world.settings, world.store)
+    marker.join()
+    assert time.monotonic() - started < 4
+    assert result.ran and result.state is None and "terminated" in (result.error or "")
+    assert world.store.get_task_instance(workload.key).state == "failed"
