@@ -117,8 +117,8 @@
       label.textContent = (n.kind === "collapsed" ? "▸ " : "") + n.label;
       var sub = el("text", { x: 14, y: 32, class: "node-sub" }, node);
       sub.textContent = n.kind === "task"
-        ? (n.task.operator || "") + (n.task.mapped ? " [" + n.task.instances + "]" : "") + (state ? " · " + state : "")
-        : n.count + " tasks" + (state ? " · " + state : "");
+        ? (n.task.operator || "") + (n.task.mapped ? " [" + n.task.instances + "]" : "")
+        : n.count + " tasks";
       var tip = el("title", {}, node);
       tip.textContent = id + (state ? " (" + state + ")" : "");
       function open() {
