@@ -62,19 +62,23 @@ class RecoveryVerbs(StoreCore):
             return [record_from(TaskInstanceRecord, r) for r in s.scalars(query).all()]
 
     def fail_dead_try(self, key: TaskInstanceKey, expected: TaskInstanceState | str, new: TaskInstanceState | str,
-                      now: datetime, *, next_retry_at: datetime | None = None, note: str = "") -> bool:
+                      now: datetime, *, seen_try: int, next_retry_at: datetime | None = None,
+                      note: str = "") -> bool:
         """queued|running -> failed|up_for_retry for a try that died; records the try in history.
 
-        A queued try that never ran counts as a try (its try_number goes up), so
-        a task whose worker keeps crashing still runs out of retries.
+        Only if the row is still in ``expected`` with try_number ``seen_try`` (what the
+        caller saw): the row is locked first, so a worker claiming the try, or a newer
+        try started after a clear, is never overwritten. A queued try that never ran
+        counts as a try (its try_number goes up), so a task whose worker keeps
+        crashing still runs out of retries.
         """
         check_ti_transition(expected, new)
         ti = TaskInstanceRow
         with self._session() as s:
-            row = s.scalars(select(ti).where(*ti_where(key))).first()
+            row = s.scalars(select(ti).where(*ti_where(key)).with_for_update()).first()
             if row is None:
                 raise TaskInstanceNotFound(f"task instance {key} not found")
-            if row.state != TaskInstanceState(expected).value:
+            if row.state != TaskInstanceState(expected).value or row.try_number != seen_try:
                 return False
             if row.state == TI.QUEUED.value:
                 row.try_number += 1

@@ -59,9 +59,10 @@ class RuntimeVerbs(StoreCore):
                 return None
             return _claimed(s, key)
 
-    def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime,
-                   **fields: Any) -> bool:
-        """running -> ``new`` (with ``fields``) and record the try in history; False if not running.
+    def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
+                   running_try: int, **fields: Any) -> bool:
+        """running -> ``new`` (with ``fields``) and record the try in history; False unless
+        try ``running_try`` is the one running (a cleared try never ends a newer one).
 
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         """
@@ -74,7 +75,7 @@ class RuntimeVerbs(StoreCore):
                 raise TaskInstanceNotFound(f"task instance {key} not found")
             started = found[0]
             duration = (now - _aware(started, now)).total_seconds() if started is not None else None
-            result = s.execute(_finish_statement(key, state, now, duration, fields))
+            result = s.execute(_finish_statement(key, running_try, state, now, duration, fields))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             if state is not TI.UP_FOR_RESCHEDULE:  # a poke is not a try
@@ -94,7 +95,7 @@ class RuntimeVerbs(StoreCore):
             s.scalars(_previous_success_query(key.dag_id, now)).first()
             s.execute(_start_select(key)).first()
             for state, fields in ((TI.SUCCESS, {}), (TI.UP_FOR_RETRY, {"next_retry_at": now})):
-                s.execute(_finish_statement(key, state, now, 0.0, fields))
+                s.execute(_finish_statement(key, 0, state, now, 0.0, fields))
             s.execute(_history_delete(key))
             s.execute(_history_insert(key))
         self.previous_success(key.dag_id, now)
@@ -210,10 +211,11 @@ def _start_select(key: TaskInstanceKey) -> Any:
     return select(TaskInstanceRow.start_date).where(*ti_where(key)).with_for_update()
 
 
-def _finish_statement(key: TaskInstanceKey, state: TaskInstanceState, now: datetime, duration: float | None,
-                      fields: Mapping[str, Any]) -> Any:
+def _finish_statement(key: TaskInstanceKey, running_try: int, state: TaskInstanceState, now: datetime,
+                      duration: float | None, fields: Mapping[str, Any]) -> Any:
     return (update(TaskInstanceRow)
-            .where(*ti_where(key), TaskInstanceRow.state == TI.RUNNING.value)
+            .where(*ti_where(key), TaskInstanceRow.state == TI.RUNNING.value,
+                   TaskInstanceRow.try_number == running_try)
             .values(state=state.value, end_date=now, updated_at=now, duration=duration, **fields)
             .execution_options(synchronize_session=False))
 

@@ -87,11 +87,16 @@ class TaskInstanceVerbs(StoreCore):
             end_date=None, duration=None, last_heartbeat_at=now, updated_at=now,
         )
 
-    def heartbeat_task(self, key: TaskInstanceKey, now: datetime) -> bool:
-        """Record that a running try is alive; False if it is no longer running."""
+    def heartbeat_task(self, key: TaskInstanceKey, now: datetime, *, try_number: int) -> bool:
+        """Record that try ``try_number`` is alive; False if it is no longer the running try.
+
+        Matching the try number too means a try that was cleared while it ran
+        learns it must stop even when a newer try of the same task is running.
+        """
         with self._session() as s:
             result = s.execute(
-                update(TaskInstanceRow).where(*ti_where(key), TaskInstanceRow.state == TaskInstanceState.RUNNING.value)
+                update(TaskInstanceRow).where(*ti_where(key), TaskInstanceRow.state == TaskInstanceState.RUNNING.value,
+                                              TaskInstanceRow.try_number == try_number)
                 .values(last_heartbeat_at=now)
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -41,7 +41,7 @@ class Recovery:
         """Record ``ti``'s current try (queued or running) as failed or up for retry."""
         try_number = ti.try_number + (1 if ti.state == "queued" else 0)
         outcome = failed_try(ti.key, self._spec(ti), try_number, ti.max_tries, now)
-        won = self.store.fail_dead_try(ti.key, ti.state, outcome.state, now,
+        won = self.store.fail_dead_try(ti.key, ti.state, outcome.state, now, seen_try=ti.try_number,
                                        next_retry_at=outcome.next_retry_at, note=note)
         if won:
             log.warning("%s: %s -> %s (%s)", ti.key, ti.state, outcome.state.value, note)

@@ -132,7 +132,7 @@ class _ClaimedTry:
     def _execute(self, backend: secrets.MaskingBackend) -> tuple[TryOutcome, dict[str, Any] | None, Any]:
         context: dict[str, Any] | None = None
         value: Any = None
-        beat = Heartbeat(lambda now: bool(self.store.heartbeat_task(self.key, now)),
+        beat = Heartbeat(lambda now: bool(self.store.heartbeat_task(self.key, now, try_number=self.try_number)),
                          float(self.settings.get("scheduler", "task_heartbeat_sec")), utcnow,
                          _try_stopper())
         try:
@@ -195,7 +195,7 @@ class _ClaimedTry:
             fields["next_retry_at"] = outcome.next_retry_at
         if outcome.state is TI.UP_FOR_RESCHEDULE:
             fields.update(reschedule_date=outcome.reschedule_date, try_number=self.try_number - 1)
-        won = bool(self.store.finish_try(self.key, outcome.state, now, **fields))
+        won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number, **fields))
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,

@@ -230,7 +230,7 @@ def _warm_store(settings: Settings) -> Any:
         store = Store.from_settings(settings)
         now = datetime.now(timezone.utc)
         store.warm_runtime_statements(now)
-        store.heartbeat_task(WARMUP_KEY, now)
+        store.heartbeat_task(WARMUP_KEY, now, try_number=0)
         store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)
         store.engine.dispose()
         return store

@@ -142,7 +142,7 @@ def test_clearing_a_running_try_records_a_kill_request(store: Store) -> None:
     assert report.killed == (key,)
     assert store.kill_requests(since=T0) == [key]
     assert store.kill_requests(since=T0 + timedelta(minutes=2)) == []
-    assert not store.heartbeat_task(key, T0 + timedelta(minutes=1))  # the runner learns it must stop
+    assert not store.heartbeat_task(key, T0 + timedelta(minutes=1), try_number=1)  # the runner learns it must stop
 
 
 # --- mark and kill -----------------------------------------------------------------------------

@@ -97,9 +97,9 @@ def test_a_missing_task_instance_is_reported_by_key(store: Store) -> None:
 
 def test_heartbeats_only_land_on_running_tries(store: Store) -> None:
     key = queued_ti(store, make_run(store))
-    assert not store.heartbeat_task(key, T0)
+    assert not store.heartbeat_task(key, T0, try_number=0)
     store.claim_queued_task(key, "h", 1, T0)
-    assert store.heartbeat_task(key, T0 + timedelta(seconds=5))
+    assert store.heartbeat_task(key, T0 + timedelta(seconds=5), try_number=1)
     assert store.get_task_instance(key).last_heartbeat_at == T0 + timedelta(seconds=5)
 
 

@@ -29,8 +29,9 @@ def test_finishing_a_try_records_its_duration_and_history_once(store: Store) -> 
     run = make_run(store)
     key = queued_ti(store, run)
     assert store.start_try(key, 0, "host", 1, T0) is not None
-    assert store.finish_try(key, "up_for_retry", T0 + timedelta(seconds=3), next_retry_at=T0 + timedelta(minutes=5))
-    assert not store.finish_try(key, "failed", T0 + timedelta(seconds=4))
+    assert store.finish_try(key, "up_for_retry", T0 + timedelta(seconds=3), running_try=1,
+                            next_retry_at=T0 + timedelta(minutes=5))
+    assert not store.finish_try(key, "failed", T0 + timedelta(seconds=4), running_try=1)
     ti = store.get_task_instance(key)
     assert ti.state == "up_for_retry" and ti.duration == 3.0 and ti.next_retry_at is not None
     assert [(t.try_number, t.state) for t in store.list_tries(key)] == [(1, "up_for_retry")]
@@ -51,3 +52,19 @@ def test_external_states_report_a_runs_tasks_or_nothing_when_there_is_no_run(sto
     assert store.external_states("etl", ["load"], T0 + timedelta(days=9)) == []
     assert store.previous_success("etl", T0 + timedelta(days=9)) is None
     assert store.xcom_pull_mapped(RunKey("etl", run.run_id), "load") == []
+
+
+def test_a_cleared_try_still_running_cannot_heartbeat_or_finish_the_next_try(store: Store) -> None:
+    run = make_run(store)
+    key = queued_ti(store, run)
+    assert store.start_try(key, 0, "host", 1, T0) is not None  # try 1 runs
+    assert store.set_task_state_manually(key, "running", "pending")  # a person clears it
+    assert store.set_task_state(key, "pending", "scheduled")
+    assert store.set_task_state(key, "scheduled", "queued", queued_at=T0)
+    assert store.start_try(key, 1, "host", 2, T0) is not None  # try 2 runs
+    later = T0 + timedelta(seconds=5)
+    assert not store.heartbeat_task(key, later, try_number=1)
+    assert not store.finish_try(key, "success", later, running_try=1)
+    assert store.get_task_instance(key).state == "running"
+    assert store.heartbeat_task(key, later, try_number=2)
+    assert store.finish_try(key, "success", later, running_try=2)
