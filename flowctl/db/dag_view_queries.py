@@ -48,7 +48,7 @@ def _cells(rows: Any) -> list[TaskCell]:
 
 
 class DagViewVerbs(StoreCore):
-    """run_window, count_runs, task_cells, run_tries, daily_run_states."""
+    """run_window, count_runs, task_cells, task_states, run_tries, daily_run_states."""
 
     def run_window(self, dag_id: str, offset: int = 0, limit: int = 25) -> list[DagRunRecord]:
         """``limit`` runs of a DAG starting ``offset`` from the newest, newest first."""
@@ -74,6 +74,17 @@ class DagViewVerbs(StoreCore):
                  .order_by(ti.run_id, ti.task_id, ti.map_index))
         with self._read() as s:
             return _cells(s.execute(query).all())
+
+    def task_states(self, dag_id: str, run_ids: Collection[str]) -> list[TaskCell]:
+        """Like :meth:`task_cells` with only keys, state and try number (the grid's cheap read)."""
+        if not run_ids:
+            return []
+        ti = TaskInstanceRow
+        query = (select(ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.state)
+                 .where(ti.dag_id == dag_id, ti.run_id.in_(sorted(run_ids))))
+        with self._read() as s:
+            rows = s.execute(query).all()
+        return [TaskCell(r, t, m, n, st, None, None, None, None, None) for r, t, m, n, st in rows]
 
     def run_tries(self, dag_id: str, run_id: str) -> list[TaskCell]:
         """Every try of every task instance of a run: finished tries from history, then the current one.

@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from flask import Blueprint, render_template, request
+from markupsafe import Markup
 
 from flowctl.db.dags import dag_body
 from flowctl.db.records import DagRecord, DagRunRecord
 from flowctl.web import context
 from flowctl.web.auth import dag_perms, requires_dag
 from flowctl.web.dag_model import graph_payload, grid_rows
+from flowctl.web.links import dag_url, run_url
 from flowctl.web.markdown_docs import render_markdown
 from flowctl.web.permissions import Perm
 
@@ -120,10 +123,15 @@ def grid(dag_id: str) -> Any:
     if run is None and selected:
         run = chosen_run(dag_id, selected)
     page = DagPage(store.get_dag(dag_id), serialized_for(dag_id, runs[-1] if runs else None), run)
-    rows = grid_rows(page.data, run_ids, store.task_cells(dag_id, run_ids))
+    rows = grid_rows(page.data, run_ids, store.task_states(dag_id, run_ids))
     total = store.count_runs(dag_id)
+    # URLs are built once per run and per task, not once per cell: 2,500 cells stay cheap.
+    links = {"ti_paths": [run_url(dag_id, r) + "/tasks/" for r in run_ids],
+             "grid_links": [dag_url(dag_id, "grid", run_id=r) for r in run_ids],
+             "segs": {row.node_id: quote(row.node_id, safe="") for row in rows},
+             "chosen_attr": [Markup(' class="chosen"') if r == selected else "" for r in run_ids]}
     return render_dag("dag/grid.html", page, "grid", runs=runs, rows=rows, offset=offset, size=size,
-                      total=total, older=offset + size < total, newer=offset > 0)
+                      total=total, older=offset + size < total, newer=offset > 0, **links)
 
 
 @bp.route("/dags/<dag_id>/code")
