@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import String, and_, cast, func, or_, select, tuple_
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from flowctl.db.base import StoreCore
@@ -154,12 +155,13 @@ class WebQueryVerbs(StoreCore):
         if q.hidden:
             query = query.where(DagRow.dag_id.not_in(sorted(q.hidden)))
         if q.last_run_state:
-            latest = (select(DagRunRow.dag_id, func.max(DagRunRow.logical_date).label("ld"))
-                      .group_by(DagRunRow.dag_id).subquery())
-            query = (query.join(latest, latest.c.dag_id == DagRow.dag_id)
-                     .join(DagRunRow, and_(DagRunRow.dag_id == latest.c.dag_id,
-                                           DagRunRow.logical_date == latest.c.ld))
-                     .where(DagRunRow.state == q.last_run_state))
+            # Correlated: one (dag_id, logical_date) index probe per DAG, never a scan of every run.
+            newest = aliased(DagRunRow)
+            latest_date = (select(func.max(newest.logical_date)).where(newest.dag_id == DagRow.dag_id)
+                           .correlate(DagRow).scalar_subquery())
+            query = query.where(select(DagRunRow.id).where(
+                DagRunRow.dag_id == DagRow.dag_id, DagRunRow.logical_date == latest_date,
+                DagRunRow.state == q.last_run_state).correlate(DagRow).exists())
         return query
 
     def dag_status_counts(self, hidden: Collection[str] = ()) -> dict[str, int]:
@@ -245,16 +247,25 @@ class WebQueryVerbs(StoreCore):
     def timeline(self, start: datetime, end: datetime, hidden: Collection[str] = (),
                  limit: int = 2_000) -> list[TimelineBar]:
         """Task tries that ran (or are running) within ``[start, end]``, by start time."""
-        ti = TaskInstanceRow
-        query = (select(ti).where(ti.start_date.is_not(None), ti.start_date <= end,
-                                  or_(ti.end_date.is_(None), ti.end_date >= start))
-                 .order_by(ti.start_date).limit(limit))
+        ti, run = TaskInstanceRow, DagRunRow
+        # Runs overlapping the window first (a small table), then their tries by the TI key index.
+        runs = (select(run.dag_id, run.run_id).where(run.start_date.is_not(None), run.start_date <= end,
+                                                      or_(run.end_date.is_(None), run.end_date >= start))
+                .order_by(run.start_date).limit(limit))
         if hidden:
-            query = query.where(ti.dag_id.not_in(sorted(hidden)))
+            runs = runs.where(run.dag_id.not_in(sorted(hidden)))
         with self._read() as s:
+            keys = {(d, r) for d, r in s.execute(runs)}
+            if not keys:
+                return []
+            query = (select(ti).where(ti.dag_id.in_(sorted({d for d, _ in keys})),
+                                      ti.run_id.in_(sorted({r for _, r in keys})),
+                                      ti.start_date.is_not(None), ti.start_date <= end,
+                                      or_(ti.end_date.is_(None), ti.end_date >= start))
+                     .order_by(ti.start_date).limit(limit))
             return [TimelineBar(r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number, r.state,
                                 r.queued_at, r.start_date, r.end_date, r.hostname, r.pool)
-                    for r in s.scalars(query).all() if r.start_date is not None]
+                    for r in s.scalars(query).all() if r.start_date is not None and (r.dag_id, r.run_id) in keys]
 
     # --- audit, health, login throttling ---------------------------------------------------------
 
@@ -303,9 +314,14 @@ def _state_counts(s: Any, runs: Sequence[tuple[str, str]]) -> dict[str, dict[str
     if not runs:
         return {}
     ti = TaskInstanceRow
-    rows = s.execute(select(ti.dag_id, ti.state, func.count())
-                     .where(tuple_(ti.dag_id, ti.run_id).in_(list(runs))).group_by(ti.dag_id, ti.state))
+    wanted = set(runs)
+    # Two plain IN lists use the (dag_id, run_id, ...) index on every database; pairs filtered here.
+    rows = s.execute(select(ti.dag_id, ti.run_id, ti.state, func.count())
+                     .where(ti.dag_id.in_(sorted({d for d, _ in wanted})),
+                            ti.run_id.in_(sorted({r for _, r in wanted})))
+                     .group_by(ti.dag_id, ti.run_id, ti.state))
     out: dict[str, dict[str, int]] = {}
-    for dag_id, state, n in rows:
-        out.setdefault(dag_id, {})[state] = int(n)
+    for dag_id, run_id, state, n in rows:
+        if (dag_id, run_id) in wanted:
+            out.setdefault(dag_id, {})[state] = int(n)
     return out

@@ -18,6 +18,7 @@ from flowctl.db.web_queries import RunQuery
 from flowctl.web import context
 from flowctl.web.auth import hidden_dags, requires, requires_dag
 from flowctl.web.browse import DEFAULT_WINDOW, parse_when
+from flowctl.web.formatting import RUN_STATES
 from flowctl.web.health import health_payload
 from flowctl.web.home import dag_query_from
 from flowctl.web.links import ti_url
@@ -91,6 +92,9 @@ def dag_runs(dag_id: str) -> Any:
     limit = _int_arg("limit", 100, 1, MAX_LIMIT)
     offset = _int_arg("offset", 0, 0, 10**9)
     state = request.args.get("state", "")
+    if state and state not in RUN_STATES:
+        abort(400, description=f"state must be one of {', '.join(RUN_STATES)}")
+    context.store().get_dag(dag_id)  # DagNotFound -> 404
     page = context.store().run_page(RunQuery(dag_id=dag_id, state=state, offset=offset, limit=limit))
     return jsonify({"dag_runs": [run_json(r) for r in page.items], "total_entries": page.total})
 

@@ -22,7 +22,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flowctl.core.errors import DagNotFound
 from flowctl.db.users import User
 from flowctl.db.web_queries import LOGIN_FAILED_EVENT
-from flowctl.web import context
+from flowctl.web import context, security
 from flowctl.web.permissions import Perm, dag_permissions, hidden_dag_ids, permissions_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -191,8 +191,9 @@ def login() -> Any:
         store.audit(LOGIN_FAILED_EVENT, now=now, source="ui", owner=name, extra=address)
         return render_template("login.html", next=request.form.get("next", ""),
                                error="Wrong username or password."), 401
-    session.clear()
+    session.clear()  # a fresh session (and CSRF token) after login: no fixation
     session.permanent = True
+    security.csrf_token()
     session[SESSION_USER], session["username"] = user.id, user.username
     store.audit("login", now=now, source="ui", owner=user.username, extra=address)
     return redirect(_safe_next(request.form.get("next")))

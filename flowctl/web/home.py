@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from flowctl.db.web_queries import DagQuery
 from flowctl.web import context
@@ -18,6 +18,17 @@ from flowctl.web.permissions import Perm
 
 bp = Blueprint("home", __name__)
 STATUSES = ("all", "active", "paused")
+TAGS_KEY = "flowctl.dag_tags"
+
+
+def dag_tags() -> list[str]:
+    """Every tag, re-read only when some DAG's serialized version changed (tags change only then)."""
+    newest = context.store().newest_serialized_id()
+    cached = current_app.extensions.get(TAGS_KEY)
+    if cached is None or cached[0] != newest:
+        cached = (newest, context.store().dag_tags())
+        current_app.extensions[TAGS_KEY] = cached
+    return cached[1]  # type: ignore[no-any-return]
 
 
 def dag_query_from(args: Any, hidden: frozenset[str], offset: int, limit: int) -> DagQuery:
@@ -42,7 +53,7 @@ def index() -> Any:
                                  ("last_run_state", query.last_run_state)) if v and v != "all"}
     return render_template(
         "home.html", page=page, query=query, filters=filters, status_counts=store.dag_status_counts(hidden),
-        tags=store.dag_tags(), import_error_count=len(store.list_import_errors()), now=context.now())
+        tags=dag_tags(), import_error_count=len(store.list_import_errors()), now=context.now())
 
 
 def _back(default: str) -> str:

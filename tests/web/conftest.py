@@ -62,8 +62,13 @@ def web_settings(tmp_path: Path, migrated_sqlite_url: str) -> Settings:
     return Settings.load(environ=env, path=tmp_path / "absent.cfg")
 
 
+FERNET_KEY = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtbG9uZy1rZXk="  # 32 url-safe base64 bytes, tests only
+
+
 @pytest.fixture
 def web_store(sqlite_store: Store) -> Store:
+    """The test's Store, able to keep secrets (connection passwords) like a deployed one."""
+    sqlite_store.use_fernet_key(FERNET_KEY)
     return sqlite_store
 
 

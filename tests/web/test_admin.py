@@ -1,0 +1,91 @@
+"""Admin pages: variables, connections (write-only passwords), pools (used/queued/open), users, audit log."""
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from flowctl.core.connection import Connection
+from flowctl.db.records import TaskInstanceKey
+from flowctl.db.store import Store
+from tests.web.conftest import post
+from tests.web.webdata import Seeded
+
+
+def test_an_op_creates_lists_and_deletes_a_variable(op_client: FlaskClient, web_store: Store) -> None:
+    assert post(op_client, "/admin/variables", {"key": "region", "val": "eu-west-1",
+                                                "description": "where"}).status_code == 302
+    assert web_store.get_variable("region") == "eu-west-1"
+    assert "eu-west-1" in op_client.get("/admin/variables").get_data(as_text=True)
+    assert post(op_client, "/admin/variables/region/delete").status_code == 302
+    assert web_store.list_variables() == []
+    assert [a.event for a in web_store.list_audit()][:2] == ["variable.delete", "variable.set"]
+
+
+def test_values_of_sensitive_variable_keys_are_not_shown(op_client: FlaskClient, web_store: Store) -> None:
+    web_store.set_variable("api_password", "hunter2-secret")
+    body = op_client.get("/admin/variables").get_data(as_text=True)
+    assert "api_password" in body and "hunter2-secret" not in body
+
+
+def test_connection_passwords_are_write_only(op_client: FlaskClient, web_store: Store) -> None:
+    form = {"conn_id": "warehouse", "conn_type": "postgres", "host": "db.internal", "port": "5432",
+            "login": "etl", "password": "s3cr3t-pw"}
+    assert post(op_client, "/admin/connections", form).status_code == 302
+    assert web_store.get_connection("warehouse").password == "s3cr3t-pw"
+    page = op_client.get("/admin/connections").get_data(as_text=True)
+    assert "db.internal" in page and "s3cr3t-pw" not in page
+    post(op_client, "/admin/connections", {**form, "host": "db2.internal", "password": ""})
+    kept = web_store.get_connection("warehouse")
+    assert (kept.host, kept.password) == ("db2.internal", "s3cr3t-pw")
+    post(op_client, "/admin/connections", {**form, "password": "", "clear_password": "1"})
+    assert web_store.get_connection("warehouse").password is None
+    assert post(op_client, "/admin/connections/warehouse/delete").status_code == 302
+    assert web_store.list_connections() == []
+
+
+def test_a_connection_with_a_bad_port_is_a_400(op_client: FlaskClient, web_store: Store) -> None:
+    response = post(op_client, "/admin/connections", {"conn_id": "x", "conn_type": "http", "port": "eighty"})
+    assert response.status_code == 400
+    web_store.upsert_connection(Connection(conn_id="y", conn_type="http"))
+    assert [c.conn_id for c in web_store.list_connections()] == ["y"]
+
+
+def test_pools_show_slots_used_queued_and_open(op_client: FlaskClient, viewer_client: FlaskClient,
+                                               web_store: Store, seeded: Seeded) -> None:
+    assert post(op_client, "/admin/pools", {"pool": "small", "slots": "4"}).status_code == 302
+    body = viewer_client.get("/admin/pools").get_data(as_text=True)
+    row = body[body.index('data-pool="default_pool"'):]
+    row = row[:row.index("</tr>")]
+    # the running run has one running and one queued try; 128 - 2 open
+    assert ">1</a>" in row and "126" in row
+    assert 'data-pool="small"' in body
+    assert post(op_client, "/admin/pools/small/delete").status_code == 302
+    assert [p.name for p in web_store.list_pools()] == ["default_pool"]
+
+
+def test_only_admins_manage_users(admin_client: FlaskClient, op_client: FlaskClient, web_store: Store) -> None:
+    assert op_client.get("/admin/users").status_code == 403
+    form = {"username": "dana", "role": "User", "password": "long-enough-pw", "email": "d@example.com"}
+    assert post(admin_client, "/admin/users", form).status_code == 302
+    assert web_store.get_user("dana").roles == ("User",)
+    post(admin_client, "/admin/users/dana/role", {"role": "Op"})
+    assert set(web_store.get_user("dana").roles) == {"Op", "User"}
+    assert "dana" in admin_client.get("/admin/users").get_data(as_text=True)
+    assert post(admin_client, "/admin/users/dana/delete").status_code == 302
+    assert post(admin_client, "/admin/users/admin/delete").status_code == 400  # not yourself
+    assert "dana" not in [u.username for u in web_store.list_users()]
+
+
+def test_a_too_short_password_for_a_new_user_is_a_400(admin_client: FlaskClient) -> None:
+    response = post(admin_client, "/admin/users", {"username": "x", "role": "Viewer", "password": "short"})
+    assert response.status_code == 400
+    assert "at least 8" in response.get_data(as_text=True)
+
+
+def test_the_audit_log_lists_and_filters_who_did_what(admin_client: FlaskClient, user_client: FlaskClient,
+                                                     web_store: Store, seeded: Seeded) -> None:
+    post(user_client, f"/dags/{seeded.dag_id}/pause", {"is_paused": "true"})
+    web_store.clear_task_instances([TaskInstanceKey(seeded.dag_id, seeded.failed_run.run_id, "web.fetch")],
+                                   seeded.failed_run.logical_date)
+    body = admin_client.get("/audit?event=pause").get_data(as_text=True)
+    assert ">pause<" in body and ">user<" in body and ">login<" not in body
+    assert ">login<" in admin_client.get("/audit").get_data(as_text=True)

@@ -1,0 +1,114 @@
+"""Browse pages: runs and task instances with filters, bulk actions on a selection, the timeline."""
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlencode
+
+from flask.testing import FlaskClient
+
+from flowctl.db.records import TaskInstanceKey
+from flowctl.db.store import Store
+from flowctl.web.browse import parse_when
+from flowctl.web.bulk import parse_run_keys, parse_ti_keys
+from tests.web.conftest import post
+from tests.web.webdata import Seeded
+
+
+def _ti(seeded: Seeded, run_id: str, task_id: str) -> str:
+    return json.dumps([seeded.dag_id, run_id, task_id, -1])
+
+
+def test_browse_runs_lists_every_run_and_filters_by_state(viewer_client: FlaskClient, seeded: Seeded) -> None:
+    body = viewer_client.get("/browse/runs").get_data(as_text=True)
+    for run in (seeded.success_run, seeded.failed_run, seeded.running_run):
+        assert run.run_id in body
+    failed = viewer_client.get("/browse/runs?state=failed").get_data(as_text=True)
+    assert seeded.failed_run.run_id in failed and seeded.running_run.run_id not in failed
+    assert "1–1 of 1" in failed
+
+
+def test_browse_task_instances_filters_by_run_and_state(viewer_client: FlaskClient, seeded: Seeded) -> None:
+    url = f"/browse/task-instances?dag_id={seeded.dag_id}&state=upstream_failed"
+    body = viewer_client.get(url).get_data(as_text=True)
+    names = re.findall(r'/tasks/([\w.]+)"', body)
+    assert sorted(names) == ["merge", "web.clean"]
+    assert "1–2 of 2" in body
+
+
+def test_browse_pages_have_links_that_keep_the_run(viewer_client: FlaskClient, seeded: Seeded) -> None:
+    query = urlencode({"run_id": seeded.failed_run.run_id})
+    body = viewer_client.get(f"/browse/task-instances?{query}").get_data(as_text=True)
+    quoted = seeded.failed_run.run_id.replace(":", "%3A").replace("+", "%2B")
+    assert f"/dags/{seeded.dag_id}/runs/{quoted}/tasks/web.fetch" in body
+
+
+def test_bulk_clear_sends_selected_task_instances_back_to_pending(user_client: FlaskClient, seeded: Seeded,
+                                                                  web_store: Store) -> None:
+    run_id = seeded.failed_run.run_id
+    data = {"action": "clear", "ti": [_ti(seeded, run_id, "web.fetch"), _ti(seeded, run_id, "merge")]}
+    assert post(user_client, "/browse/task-instances/action", data).status_code == 302
+    states = {t.task_id: t.state for t in web_store.list_task_instances(seeded.failed_run.key)}
+    assert states["web.fetch"] == states["merge"] == "pending"
+    assert states["web.clean"] == "upstream_failed"
+    assert web_store.get_run(seeded.dag_id, run_id).state == "queued"
+    assert {a.task_id for a in web_store.list_audit(event="clear")} == {"web.fetch", "merge"}
+
+
+def test_bulk_mark_success_and_failed_change_the_selection(user_client: FlaskClient, seeded: Seeded,
+                                                           web_store: Store) -> None:
+    run_id = seeded.failed_run.run_id
+    post(user_client, "/browse/task-instances/action", {"action": "mark_success", "ti": _ti(seeded, run_id, "web.fetch")})
+    post(user_client, "/browse/task-instances/action", {"action": "mark_failed", "ti": _ti(seeded, run_id, "start")})
+    states = {t.task_id: t.state for t in web_store.list_task_instances(seeded.failed_run.key)}
+    assert (states["web.fetch"], states["start"]) == ("success", "failed")
+
+
+def test_bulk_kill_runs_fails_the_selected_running_run(user_client: FlaskClient, seeded: Seeded,
+                                                       web_store: Store) -> None:
+    data = {"action": "kill_runs", "run": json.dumps([seeded.dag_id, seeded.running_run.run_id])}
+    assert post(user_client, "/browse/runs/action", data).status_code == 302
+    assert web_store.get_run(seeded.dag_id, seeded.running_run.run_id).state == "failed"
+    key = TaskInstanceKey(seeded.dag_id, seeded.running_run.run_id, "crm.fetch")
+    assert web_store.get_task_instance(key).state == "failed"
+    assert web_store.kill_requests(seeded.running_run.logical_date) == [key]
+
+
+def test_bulk_mark_runs_success_marks_their_tasks_and_the_run(user_client: FlaskClient, seeded: Seeded,
+                                                              web_store: Store) -> None:
+    data = {"action": "mark_success", "run": json.dumps([seeded.dag_id, seeded.failed_run.run_id])}
+    post(user_client, "/browse/runs/action", data)
+    assert web_store.get_run(seeded.dag_id, seeded.failed_run.run_id).state == "success"
+    assert {t.state for t in web_store.list_task_instances(seeded.failed_run.key)} == {"success"}
+
+
+def test_a_bulk_action_needs_a_selection_and_a_known_action(user_client: FlaskClient, seeded: Seeded) -> None:
+    assert post(user_client, "/browse/task-instances/action", {"action": "clear"}).status_code == 400
+    bad = {"action": "explode", "ti": _ti(seeded, seeded.failed_run.run_id, "merge")}
+    assert post(user_client, "/browse/task-instances/action", bad).status_code == 400
+    assert post(user_client, "/browse/task-instances/action", {"action": "clear", "ti": "not json"}).status_code == 400
+
+
+def test_selection_keys_parse_from_json_whatever_the_ids_hold() -> None:
+    [ti] = parse_ti_keys([json.dumps(["d", "manual__2024/01:00+x", "g.t", 3])])
+    assert (ti.run_id, ti.task_id, ti.map_index) == ("manual__2024/01:00+x", "g.t", 3)
+    [run] = parse_run_keys([json.dumps(["d", "r|1"])])
+    assert run.run_id == "r|1"
+
+
+def test_the_timeline_api_returns_the_tries_in_the_window(viewer_client: FlaskClient, seeded: Seeded) -> None:
+    day = seeded.failed_run.logical_date
+    window = urlencode({"start": day.isoformat(), "end": day.replace(hour=23).isoformat()})
+    body = viewer_client.get(f"/api/v1/timeline?{window}").get_json()
+    tasks = sorted(b["task_id"] for b in body["bars"])
+    assert tasks == ["billing.clean", "billing.fetch", "crm.clean", "crm.fetch", "start", "web.fetch"]
+    assert all(b["run_id"] == seeded.failed_run.run_id for b in body["bars"])
+    assert viewer_client.get("/api/v1/timeline?start=2024-02-02&end=2024-02-01").status_code == 400
+    assert viewer_client.get("/api/v1/timeline?start=yesterday").status_code == 400
+    assert 'id="timeline-chart"' in viewer_client.get("/timeline").get_data(as_text=True)
+
+
+def test_dates_from_forms_are_utc_unless_they_say_otherwise() -> None:
+    assert parse_when("2024-01-02").isoformat() == "2024-01-02T00:00:00+00:00"
+    assert parse_when("2024-01-02T03:04+02:00").isoformat() == "2024-01-02T03:04:00+02:00"
+    assert parse_when("  ") is None
