@@ -10,7 +10,8 @@ import pytest
 from tests.e2e import dags
 from tests.e2e.conftest import DIALECTS, Deploy
 
-FAST_ZOMBIES = {"scheduler__zombie_threshold_sec": "3", "scheduler__task_heartbeat_sec": "0.5"}
+FAST_ZOMBIES = {"scheduler__zombie_threshold_sec": "3", "scheduler__task_heartbeat_sec": "0.5",
+                "scheduler__zombie_detection_interval": "1", "scheduler__scheduler_health_check_threshold": "3"}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -42,3 +43,21 @@ def test_a_scheduler_killed_mid_run_is_replaced_and_no_task_runs_twice(deploy: D
     assert set(states.values()) == {"success"} and len(states) == 42
     per_task = Counter(line[1] for line in d.effects())
     assert per_task == Counter({task: 1 for task in states}), "a task's side effect happened twice or never"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_running_task_whose_worker_and_scheduler_died_is_found_as_a_zombie_and_retried(
+        deploy: Deploy, dialect: str) -> None:
+    d = deploy(dialect, **FAST_ZOMBIES)
+    d.write_dag("worker_crash.py", dags.WORKER_CRASH)
+    first = d.start_scheduler()
+    run_id = d.trigger("worker_crash")
+    pids = d.out / "pids.log"
+    worker = d.wait_for(lambda: pids.exists() and pids.read_text().split(), 20, "the first try's pid")
+    first.kill9()  # no executor is left to report the crash: only the stale heartbeat tells
+    os.kill(int(worker[1]), signal.SIGKILL)
+    second = d.start_scheduler()
+    assert d.wait_for_run("worker_crash", run_id, timeout=25) == "success"
+    assert d.task("worker_crash", run_id, "victim").try_number == 2
+    assert sorted((line[1], line[2]) for line in d.effects()) == [("after", "1"), ("victim", "2")]
+    assert "zombie" in second.output().lower(), second.output()
