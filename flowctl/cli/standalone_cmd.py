@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -141,23 +141,25 @@ def standalone(click_ctx: click.Context, ctx: CliContext) -> int:
         raise click.ClickException("this flowctl has no `scheduler` command yet; nothing to start")
     log_folder = Path(str(ctx.settings.get("logging", "base_log_folder"))) / "standalone"
     children = Children(log_folder)
-    for component in wanted:
-        log_file = children.start(component)
-        click.echo(f"started {component.name} (log: {log_file})")
-    click.echo(f"task logs: {ctx.settings.get('logging', 'base_log_folder')}")
-    if password is not None:
-        click.echo(f"created user {ADMIN!r}; password (shown only now): {password}")
-    return _supervise(children)
-
-
-def _supervise(children: Children) -> int:
-    """Wait until a signal arrives or a child exits; stop the others; the exit code."""
-    stop = threading.Event()
+    stop = threading.Event()  # handlers first: a SIGTERM right after the children start must not kill us
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    for component in wanted:
+        log_file = children.start(component)
+        click.echo(f"started {component.name} (log: {log_file})")
+    click.echo(f"task logs: {ctx.settings.get('logging', 'base_log_folder')}")
+    if any(c.name == "webserver" for c in wanted):
+        click.echo(f"web UI: {ctx.settings.get('webserver', 'base_url')}")
+    if password is not None:
+        click.echo(f"created user {ADMIN!r}; password (shown only now): {password}")
+    return _supervise(children, stop, previous)
+
+
+def _supervise(children: Children, stop: threading.Event, previous: dict[int, Any]) -> int:
+    """Wait until a signal arrives (``stop`` is set) or a child exits; stop the others; the exit code."""
     try:
         ended = None
         while not stop.is_set() and ended is None:
