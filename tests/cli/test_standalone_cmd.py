@@ -63,7 +63,7 @@ def _wait_for(proc: subprocess.Popen[str], text: str, deadline: float) -> str:
 def test_standalone_starts_the_scheduler_and_stops_it_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
            "FLOWCTL__CORE__DAGS_FOLDER": str(tmp_path / "dags"), "FLOWCTL__CORE__EXECUTOR": "sequential",
-           "FLOWCTL__WEBSERVER__PORT": str(_free_port())}  # standalone also starts the web server
+           "FLOWCTL__WEBSERVER__PORT": str(port := _free_port())}  # standalone also starts the web server
     env.pop("FLOWCTL_CONFIG", None)
     (tmp_path / "dags").mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "flowctl", "standalone"], env=env, cwd=tmp_path,
@@ -71,6 +71,7 @@ def test_standalone_starts_the_scheduler_and_stops_it_on_sigterm(tmp_path: Path)
     try:
         out = _wait_for(proc, "password (shown only now)", time.monotonic() + 30)
         assert "started scheduler (log: " in out
+        assert f"web UI: http://127.0.0.1:{port}" in out  # where it really listens
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=40)
         assert proc.returncode == 0, out + rest
