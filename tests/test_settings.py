@@ -57,3 +57,10 @@ def test_config_example_documents_every_option() -> None:
     documented = {(s, k) for s in parser.sections() for k in parser[s]}
     declared = {(o.section, o.key) for o in OPTIONS}
     assert declared == documented
+
+
+def test_the_web_url_follows_host_and_port_unless_base_url_is_set(tmp_path: Path) -> None:
+    env = {"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__WEBSERVER__PORT": "8093"}
+    assert Settings.load(env).web_url == "http://127.0.0.1:8093"
+    env["FLOWCTL__WEBSERVER__BASE_URL"] = "https://flow.example.com/"
+    assert Settings.load(env).web_url == "https://flow.example.com"

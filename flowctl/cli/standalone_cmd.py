@@ -28,7 +28,6 @@ from typing import IO, Any
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
-from flowctl.settings import Settings
 
 COMPONENTS = ("scheduler", "webserver")
 STOP_GRACE_SECONDS = 30.0
@@ -153,7 +152,7 @@ def standalone(click_ctx: click.Context, ctx: CliContext) -> int:
         click.echo(f"started {component.name} (log: {log_file})")
     click.echo(f"task logs: {ctx.settings.get('logging', 'base_log_folder')}")
     if any(c.name == "webserver" for c in wanted):
-        click.echo(f"web UI: {_web_url(ctx.settings)}")
+        click.echo(f"web UI: {ctx.settings.web_url}")
     if password is not None:
         click.echo(f"created user {ADMIN!r}; password (shown only now): {password}")
     return _supervise(children, stop, previous)
@@ -176,9 +175,3 @@ def _supervise(children: Children, stop: threading.Event, previous: dict[int, An
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
-
-def _web_url(settings: Settings) -> str:
-    """base_url when it was configured, else where the web server listens."""
-    if settings.sources.get(("webserver", "base_url"), "default") != "default":
-        return str(settings.get("webserver", "base_url"))
-    return f"http://{settings.get('webserver', 'host')}:{settings.get('webserver', 'port')}"

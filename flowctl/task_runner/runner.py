@@ -261,7 +261,7 @@ def log_url(settings: Settings, key: TaskInstanceKey, try_number: int) -> str:
     """The web UI address of a try's log (``ti.log_url``, as in Airflow)."""
     query = urlencode({"dag_run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index,
                        "try_number": try_number, "tab": "logs"})
-    return f"{str(settings.get('webserver', 'base_url')).rstrip('/')}/dags/{quote(key.dag_id)}/grid?{query}"
+    return f"{settings.web_url}/dags/{quote(key.dag_id)}/grid?{query}"
 
 
 def log_of(settings: Settings, key: TaskInstanceKey, try_number: int) -> Path:

@@ -44,7 +44,7 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
     app.config.update(
         SECRET_KEY=secret, SESSION_COOKIE_NAME="flowctl_session", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=str(settings.get("webserver", "base_url")).startswith("https://"),
+        SESSION_COOKIE_SECURE=settings.web_url.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME, MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
