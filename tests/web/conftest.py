@@ -9,10 +9,12 @@ Browser tests use ``live_server`` (a real werkzeug server thread) and
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -171,10 +173,16 @@ def _ensure_chromium() -> str | None:
     if os.path.exists(CHROMIUM):
         return CHROMIUM
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        log.warning("installing Debian's chromium for the browser tests (apt-get install -y chromium)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, env=env, capture_output=True)
+        # pytest-xdist workers each get here: one installs while the others wait on the lock
+        # (two apt-get runs at once would fail on dpkg's own lock).
+        with open(os.path.join(tempfile.gettempdir(), "flowctl-chromium-install.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if os.path.exists(CHROMIUM):
+                return CHROMIUM
+            log.warning("installing Debian's chromium for the browser tests (apt-get install -y chromium)")
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, env=env, capture_output=True)
         if os.path.exists(CHROMIUM):
             return CHROMIUM
     return None
