@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db.base import StoreCore
+from flowctl.db.notify import CHANNEL
 from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
 from flowctl.db.runs import _check_fields, run_record
 from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow, TaskRescheduleRow, XComRow
@@ -51,53 +52,69 @@ class RuntimeVerbs(StoreCore):
 
         The winner's earlier XComs are deleted in the same transaction (a new try starts clean);
         the claim also carries the run and the DAG's previous successful run (for the context).
+        Three statements, one transaction: the compare-and-set returning the row, the XCom
+        delete, and the run joined to its previous success.
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
-        with self._session() as s:
-            result = s.execute(_claim_statement(key, queued_try_number, hostname, pid, now))
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+        params = {**_key_params(key), "queued_try": queued_try_number, "hostname": hostname, "pid": pid,
+                  "now": now}
+        with self.engine.begin() as conn:
+            row = conn.execute(_CLAIM, params).first()
+            if row is None:
                 return None
-            return _claimed(s, key)
+            conn.execute(_XCOM_DELETE, params)
+            both = conn.execute(_RUN_AND_PREVIOUS, params).one()._mapping
+            return ClaimedTry(record_from(TaskInstanceRecord, row), _run_from(both, "r_"),
+                              None if both["p_id"] is None else _run_from(both, "p_"))
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
-                   running_try: int, **fields: Any) -> bool:
+                   running_try: int, started: datetime | None = None, wake: str | None = None,
+                   **fields: Any) -> bool:
         """running -> ``new`` (with ``fields``) and record the try in history; False unless
         try ``running_try`` is the one running (a cleared try never ends a newer one).
 
+        ``started`` (the claim's start_date) saves reading it back for the duration; ``wake``
+        notifies the scheduler with that reason when the transaction commits (PostgreSQL:
+        inside it, so the wake-up and the state arrive together).
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         """
         check_ti_transition(TI.RUNNING, new)
         _check_fields(fields, _TI_WRITABLE, "task_instance")
         state = TaskInstanceState(new)
-        with self._session() as s:
-            found = s.execute(_start_select(key)).first()
-            if found is None:
-                raise TaskInstanceNotFound(f"task instance {key} not found")
-            started = found[0]
+        with self.engine.begin() as conn:
+            if started is None:
+                found = conn.execute(_start_select(key)).first()
+                if found is None:
+                    raise TaskInstanceNotFound(f"task instance {key} not found")
+                started = found[0]
             duration = (now - _aware(started, now)).total_seconds() if started is not None else None
-            result = s.execute(_finish_statement(key, running_try, state, now, duration, fields))
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            result = conn.execute(_finish_statement(key, running_try, state, now, duration, fields))
+            if result.rowcount != 1:
                 return False
             if state is not TI.UP_FOR_RESCHEDULE:  # a poke is not a try
-                s.execute(_history_delete(key))
-                s.execute(_history_insert(key))
-            return True
+                conn.execute(_HISTORY_DELETE, _key_params(key))
+                conn.execute(_HISTORY_INSERT, _key_params(key))
+            if wake is not None and self.dialect == "postgresql":
+                conn.execute(_NOTIFY, {"channel": CHANNEL, "reason": wake[:200]})
+        if wake is not None and self.dialect != "postgresql":
+            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        return True
 
     def warm_runtime_statements(self, now: datetime) -> None:
         """Compile (and run, matching no row) every statement of a try, so a forked worker
         inheriting this Store's engine finds them in SQLAlchemy's compiled cache."""
         key = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
-        with self._session() as s:
-            s.execute(_claim_statement(key, 0, "", 0, now))
-            s.scalars(select(TaskInstanceRow).where(*ti_where(key))).first()
-            s.execute(_xcom_delete(key))
-            s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id)).first()
-            s.scalars(_previous_success_query(key.dag_id, now)).first()
-            s.execute(_start_select(key)).first()
-            for state, fields in ((TI.SUCCESS, {}), (TI.UP_FOR_RETRY, {"next_retry_at": now})):
-                s.execute(_finish_statement(key, 0, state, now, 0.0, fields))
-            s.execute(_history_delete(key))
-            s.execute(_history_insert(key))
+        params = {**_key_params(key), "queued_try": 0, "hostname": "", "pid": 0, "now": now}
+        with self.engine.begin() as conn:
+            conn.execute(_CLAIM, params).first()
+            conn.execute(_XCOM_DELETE, params)
+            conn.execute(_RUN_AND_PREVIOUS, params).first()
+            conn.execute(_start_select(key)).first()
+            for state, fields in ((TI.SUCCESS, {"rendered_fields": {}}),
+                                  (TI.UP_FOR_RETRY, {"next_retry_at": now, "rendered_fields": {}})):
+                conn.execute(_finish_statement(key, 0, state, now, 0.0, fields))
+            conn.execute(_HISTORY_DELETE, params)
+            conn.execute(_HISTORY_INSERT, params)
         self.previous_success(key.dag_id, now)
         self.save_rendered_fields(key, {})
         self.skip_tasks(key.run_key, [key.task_id], now)
@@ -177,34 +194,10 @@ class RuntimeVerbs(StoreCore):
         return [state for task_id in task_ids for state in found.get(task_id, [None])]
 
 
-def _claim_statement(key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int, now: datetime) -> Any:
-    return (update(TaskInstanceRow)
-            .where(*ti_where(key), TaskInstanceRow.state == TI.QUEUED.value,
-                   TaskInstanceRow.try_number == queued_try_number)
-            .values(state=TI.RUNNING.value, try_number=TaskInstanceRow.try_number + 1, hostname=hostname,
-                    pid=pid, start_date=now, end_date=None, duration=None, last_heartbeat_at=now,
-                    next_retry_at=None, updated_at=now)
-            .execution_options(synchronize_session=False))
-
-
-def _claimed(s: Session, key: TaskInstanceKey) -> ClaimedTry:
-    row = s.scalars(select(TaskInstanceRow).where(*ti_where(key))).one()
-    s.execute(_xcom_delete(key))
-    run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == key.dag_id, DagRunRow.run_id == key.run_id)).one()
-    previous = s.scalars(_previous_success_query(key.dag_id, run.logical_date)).first()
-    return ClaimedTry(record_from(TaskInstanceRecord, row), run_record(run),
-                      None if previous is None else run_record(previous))
-
-
 def _previous_success_query(dag_id: str, before: datetime) -> Any:
     return (select(DagRunRow).where(DagRunRow.dag_id == dag_id, DagRunRow.state == "success",
                                     DagRunRow.logical_date < before)
             .order_by(DagRunRow.logical_date.desc()).limit(1))
-
-
-def _xcom_delete(key: TaskInstanceKey) -> Any:
-    return delete(XComRow).where(XComRow.dag_id == key.dag_id, XComRow.run_id == key.run_id,
-                                 XComRow.task_id == key.task_id, XComRow.map_index == key.map_index)
 
 
 def _start_select(key: TaskInstanceKey) -> Any:
@@ -220,19 +213,60 @@ def _finish_statement(key: TaskInstanceKey, running_try: int, state: TaskInstanc
             .execution_options(synchronize_session=False))
 
 
-def _history_delete(key: TaskInstanceKey) -> Any:
-    h = TaskInstanceHistoryRow
-    current_try = select(TaskInstanceRow.try_number).where(*ti_where(key)).scalar_subquery()
-    return delete(h).where(h.dag_id == key.dag_id, h.run_id == key.run_id, h.task_id == key.task_id,
-                           h.map_index == key.map_index, h.try_number == current_try)
-
-
-def _history_insert(key: TaskInstanceKey) -> Any:
-    columns = [getattr(TaskInstanceRow, name) for name in _HISTORY_COPIED]
-    return insert(TaskInstanceHistoryRow).from_select(list(_HISTORY_COPIED), select(*columns).where(*ti_where(key)))
-
-
 def _aware(moment: datetime, like: datetime) -> datetime:
     if moment.tzinfo is None and like.tzinfo is not None:
         return moment.replace(tzinfo=like.tzinfo)
     return moment
+
+
+# The statements of every try, built once with named parameters: building SQLAlchemy
+# expressions anew on each call cost more CPU than the round trips.
+_ti = TaskInstanceRow.__table__
+_run = DagRunRow.__table__
+_xcom = XComRow.__table__
+_history = TaskInstanceHistoryRow.__table__
+_NOW = bindparam("now", type_=_ti.c.start_date.type)
+
+
+def _key_params(key: TaskInstanceKey) -> dict[str, Any]:
+    return {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_task_id": key.task_id,
+            "k_map_index": key.map_index}
+
+
+def _key_of(table: Any) -> list[Any]:
+    return [table.c.dag_id == bindparam("k_dag_id"), table.c.run_id == bindparam("k_run_id"),
+            table.c.task_id == bindparam("k_task_id"), table.c.map_index == bindparam("k_map_index")]
+
+
+def _run_and_previous() -> Any:
+    """The run of the key and, joined, the DAG's latest successful run before its logical date."""
+    run, prev, earlier = _run.alias("r"), _run.alias("p"), _run.alias("e")
+    previous_id = (select(earlier.c.id)
+                   .where(earlier.c.dag_id == run.c.dag_id, earlier.c.state == "success",
+                          earlier.c.logical_date < run.c.logical_date)
+                   .order_by(earlier.c.logical_date.desc()).limit(1).scalar_subquery())
+    columns = [c.label(f"r_{c.name}") for c in run.c] + [c.label(f"p_{c.name}") for c in prev.c]
+    return (select(*columns).select_from(run.outerjoin(prev, prev.c.id == previous_id))
+            .where(run.c.dag_id == bindparam("k_dag_id"), run.c.run_id == bindparam("k_run_id")))
+
+
+def _run_from(mapping: Mapping[str, Any], prefix: str) -> DagRunRecord:
+    values = {name: mapping[prefix + name] for name in _RUN_FIELDS}
+    return DagRunRecord(**{**values, "conf": dict(values["conf"] or {})})
+
+
+_RUN_FIELDS = tuple(f.name for f in dataclass_fields(DagRunRecord))
+_CLAIM = (update(_ti)
+          .where(*_key_of(_ti), _ti.c.state == TI.QUEUED.value, _ti.c.try_number == bindparam("queued_try"))
+          .values(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
+                  pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None, last_heartbeat_at=_NOW,
+                  next_retry_at=None, updated_at=_NOW)
+          .returning(*_ti.c))
+_XCOM_DELETE = delete(_xcom).where(*_key_of(_xcom))
+_RUN_AND_PREVIOUS = _run_and_previous()
+_HISTORY_DELETE = delete(_history).where(
+    *_key_of(_history),
+    _history.c.try_number == select(_ti.c.try_number).where(*_key_of(_ti)).scalar_subquery())
+_HISTORY_INSERT = insert(_history).from_select(
+    list(_HISTORY_COPIED), select(*[_ti.c[name] for name in _HISTORY_COPIED]).where(*_key_of(_ti)))
+_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("reason")))

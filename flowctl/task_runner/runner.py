@@ -10,11 +10,13 @@ moved on) and returns without running anything.
 
 After the claim: heartbeats every ``[scheduler] task_heartbeat_sec``; the DAG
 file is imported (cached by path and mtime); the task is unmapped for its
-``map_index``; templates are rendered and stored; ``on_execute_callback``,
+``map_index``; templates are rendered; ``on_execute_callback``,
 ``execute`` under ``execution_timeout``; the return value is pushed as the
 ``return_value`` XCom when ``do_xcom_push``; the final state (outcome.py) is
-written with a compare-and-set from running, the try copied to history;
-then the state's callback runs and the scheduler is notified.
+written with a compare-and-set from running in one transaction with the
+rendered fields, the try's history row and the scheduler's wake-up; then the
+state's callback runs. A try still running at its first heartbeat stores its
+rendered fields then, so they can be seen while it runs.
 Must not import web, cli or scheduler.
 """
 from __future__ import annotations
@@ -112,6 +114,8 @@ class _ClaimedTry:
         self.masker = SecretsMasker()
         self.task: Any = None
         self.skipped: list[str] = []
+        self.rendered: dict[str, Any] | None = None  # saved with the final state (or by the first heartbeat)
+        self.rendered_saved = False
 
     def run(self) -> TryResult:
         path = log_path(self.settings.base_log_folder, self.key, self.try_number)
@@ -124,7 +128,6 @@ class _ClaimedTry:
                 recorded = self._record(outcome)
                 if recorded and context is not None:
                     self._callback(outcome, context)
-        _notify(self.store)
         state = outcome.state.value if recorded else None
         return TryResult(self.key, self.try_number, ran=True, state=state, error=outcome.error,
                          log_path=str(path), skipped=tuple(self.skipped), return_value=value)
@@ -132,8 +135,7 @@ class _ClaimedTry:
     def _execute(self, backend: secrets.MaskingBackend) -> tuple[TryOutcome, dict[str, Any] | None, Any]:
         context: dict[str, Any] | None = None
         value: Any = None
-        beat = Heartbeat(lambda now: bool(self.store.heartbeat_task(self.key, now, try_number=self.try_number)),
-                         float(self.settings.get("scheduler", "task_heartbeat_sec")), utcnow,
+        beat = Heartbeat(self._beat, float(self.settings.get("scheduler", "task_heartbeat_sec")), utcnow,
                          _try_stopper())
         try:
             with terminate_on_sigterm(), beat:
@@ -168,8 +170,17 @@ class _ClaimedTry:
             extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index})
         self.task = task = unmap_task(task, self.key.map_index, context)
         rendered = task.render_template_fields(context)
-        self.store.save_rendered_fields(self.key, rendered_for_storage(rendered, self.masker))
+        self.rendered = rendered_for_storage(rendered, self.masker)
         return context
+
+    def _beat(self, now: datetime) -> bool:
+        """One heartbeat; the first also stores the rendered fields of a try still running then."""
+        alive = bool(self.store.heartbeat_task(self.key, now, try_number=self.try_number))
+        rendered = self.rendered
+        if alive and rendered is not None and not self.rendered_saved:
+            self.store.save_rendered_fields(self.key, rendered)
+            self.rendered_saved = True
+        return alive
 
     def _run_task(self, context: dict[str, Any]) -> Any:
         task = self.task
@@ -195,7 +206,10 @@ class _ClaimedTry:
             fields["next_retry_at"] = outcome.next_retry_at
         if outcome.state is TI.UP_FOR_RESCHEDULE:
             fields.update(reschedule_date=outcome.reschedule_date, try_number=self.try_number - 1)
-        won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number, **fields))
+        if self.rendered is not None:
+            fields["rendered_fields"] = self.rendered
+        won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
+                                         started=self.ti_row.start_date, wake="task finished", **fields))
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,
@@ -246,15 +260,6 @@ def _when(outcome: TryOutcome) -> str:
     if outcome.reschedule_date is not None:
         return f"next poke at {outcome.reschedule_date.isoformat()}"
     return outcome.error or "done"
-
-
-def _notify(store: Any) -> None:
-    notify = getattr(store, "notify_scheduler", None)
-    if callable(notify):
-        try:
-            notify("task finished")
-        except Exception:  # noqa: BLE001 - waking the scheduler is best effort
-            pass
 
 
 def log_url(settings: Settings, key: TaskInstanceKey, try_number: int) -> str:
