@@ -1,18 +1,25 @@
 """Engine construction for the metadata database (SQLite or PostgreSQL).
 
 SQLite gets WAL mode, a busy timeout and foreign keys on every connection;
-PostgreSQL gets a pre-pinged pool sized from settings. Must not import
-flowctl packages above ``flowctl.db``.
+PostgreSQL gets a pool sized from settings whose connections are pinged on
+checkout only after they sat idle in the pool for ``IDLE_PING_SECONDS`` (a
+dropped connection is then replaced before use). Connections used back to
+back (a scheduler tick, a task try) pay no extra round trip; a connection that
+breaks while in use raises once and SQLAlchemy invalidates the pool, so the
+next checkout reconnects. Must not import flowctl packages above ``flowctl.db``.
 """
 from __future__ import annotations
 
 import importlib.util
+import time
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+IDLE_PING_SECONDS = 10.0  # a pooled connection idle longer than this is pinged before use
+_CHECKED_IN_AT = "flowctl_checked_in_at"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -29,10 +36,33 @@ def make_engine(url: str | URL, pool_size: int = 5) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+    options: dict[str, Any] = {"pool_recycle": 1800}
     if parsed.get_backend_name() == "postgresql":
         options.update(pool_size=pool_size, max_overflow=pool_size * 2)
-    return create_engine(parsed, **options)
+    engine = create_engine(parsed, **options)
+    event.listen(engine, "checkin", _on_checkin)
+    event.listen(engine, "checkout", _on_checkout)
+    return engine
+
+
+def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that sat idle; a dead one makes the pool connect afresh (DisconnectionError)."""
+    checked_in = record.info.get(_CHECKED_IN_AT)
+    if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as error:  # noqa: BLE001 - any failure: this connection is unusable
+        raise exc.DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -7,7 +7,10 @@ runs, queueing and submission. ``run_forever`` is the only clock reader: it
 ticks again at once while a tick changed something, otherwise sleeps in
 select() on the executor's wake-up fd, the database notification listener
 and a signal pipe, until the next due run / retry / reschedule / periodic
-duty. SIGTERM/SIGINT stop it cleanly; running tries keep running (their
+duty. A tick that fails because the database connection dropped (the
+pool is then invalidated) is logged and retried after ``RECONNECT_PAUSE``;
+every verb is its own compare-and-set transaction, so a half-done tick is
+safe to redo. SIGTERM/SIGINT stop it cleanly; running tries keep running (their
 workers heartbeat) and queued ones are re-queued by the next scheduler.
 Must not import flask, click or SQLAlchemy.
 """
@@ -37,6 +40,8 @@ MAX_SLEEP = 30.0
 TASK_FINISHED = "task finished"  # the task runner's wake-up reason
 MAX_UPKEEP_GAP = 5.0  # upkeep at least this often, in case a wake-up notification was lost
 POLL_WITHOUT_FD = 0.2
+LISTENER_LOST = "listener connection lost"  # the PostgreSQL listener's reason when its connection broke
+RECONNECT_PAUSE = 1.0  # seconds between ticks that failed on a dropped database connection
 
 
 def utcnow() -> datetime:
@@ -123,9 +128,9 @@ class Scheduler:
         return self._round(now, self._upkeep if now >= self._upkeep_due else self._no_upkeep)
 
     def _round(self, now: datetime, upkeep: Callable[[datetime], dict[str, int]]) -> TickReport:
-        events = self._pending_events + self.executor.sync(0.0)
-        self._pending_events = []
+        events = self._pending_events = self._pending_events + self.executor.sync(0.0)
         recovered = self.recovery.handle_events(events, now)
+        self._pending_events = []  # kept until handled: a tick that fails redoes them
         report = self.examiner.examine(now)
         for key in report.to_terminate:
             self.executor.terminate(key)
@@ -223,7 +228,7 @@ class Scheduler:
             woken_by_executor = False
             while not self._stopping and (num_runs < 0 or ticks < num_runs):
                 now = clock()
-                report = self.react(now) if woken_by_executor else self.tick(now)
+                report = self._guarded(self.react if woken_by_executor else self.tick, now)
                 ticks += 1
                 woken_by_executor = True
                 if report.finished_runs or report.busy:
@@ -234,6 +239,26 @@ class Scheduler:
             self.shutdown(clock())
         return ticks
 
+    def _guarded(self, round_: Callable[[datetime], TickReport], now: datetime) -> TickReport:
+        """``round_(now)``; a dropped database connection costs a pause, not the scheduler."""
+        try:
+            return round_(now)
+        except Exception as error:
+            if not getattr(error, "connection_invalidated", False):
+                raise
+            log.warning("database connection lost during a tick (%s); retrying", error)
+            return TickReport(next_wakeup=now + timedelta(seconds=RECONNECT_PAUSE))
+
+    def _reopen_listener(self) -> None:
+        """A new LISTEN connection for a broken one; none (the timers still fire) while the database is down."""
+        if self._listener is not None:
+            self._listener.close()
+        try:
+            self._listener = self.store.scheduler_listener()
+        except Exception as error:  # noqa: BLE001 - retried before the next sleep
+            log.warning("cannot reopen the wake-up listener (%s); relying on timers", error)
+            self._listener = None
+
     def _install_signals(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -243,6 +268,8 @@ class Scheduler:
 
     def _sleep_until(self, wakeup: datetime | None, clock: Callable[[], datetime]) -> bool:
         """Sleep until ``wakeup`` or a wake-up; True when only the executor woke us."""
+        if self._listener is None and self.job_id is not None:
+            self._reopen_listener()
         fds = [self._wake_r] + ([self._listener.fileno()] if self._listener is not None else [])
         exec_fd = self.executor.wakeup_fileno()
         if exec_fd is not None:
@@ -256,6 +283,8 @@ class Scheduler:
             if self._listener is not None and self._listener.fileno() in readable:
                 self._listener.drain()
                 reasons = getattr(self._listener, "reasons", [])
+                if LISTENER_LOST in reasons:
+                    self._reopen_listener()
                 # A worker saying its task finished is what the executor tells us too: react only.
                 return bool(reasons) and all(r == TASK_FINISHED for r in reasons)
             if self._wake_r in readable:
