@@ -113,8 +113,10 @@ class RuntimeVerbs(StoreCore):
             for state, fields in ((TI.SUCCESS, {"rendered_fields": {}}),
                                   (TI.UP_FOR_RETRY, {"next_retry_at": now, "rendered_fields": {}})):
                 conn.execute(_finish_statement(key, 0, state, now, 0.0, fields))
-            conn.execute(_HISTORY_DELETE, params)
-            conn.execute(_HISTORY_INSERT, params)
+            conn.execute(_HISTORY_DELETE, _key_params(key))  # the same parameter names as finish_try's
+            conn.execute(_HISTORY_INSERT, _key_params(key))
+            if self.dialect == "postgresql":  # a channel nobody listens on: compiled, wakes no one
+                conn.execute(_NOTIFY, {"channel": f"{CHANNEL}_warmup", "reason": ""})
         self.previous_success(key.dag_id, now)
         self.save_rendered_fields(key, {})
         self.skip_tasks(key.run_key, [key.task_id], now)

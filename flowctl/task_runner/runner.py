@@ -53,6 +53,8 @@ from flowctl.task_runner.taskinstance import RuntimeTaskInstance, StoreBackend
 log = logging.getLogger("flowctl.task")
 TI = TaskInstanceState
 DEFAULT_RETRY_DELAY = timedelta(seconds=300)
+#: When set to a folder, each try writes a cProfile file there (``try-<pid>.prof``).
+PROFILE_ENV = "FLOWCTL_PROFILE_TRY"
 _CALLBACK_BY_STATE = {TI.SUCCESS: "on_success_callback", TI.FAILED: "on_failure_callback",
                       TI.UP_FOR_RETRY: "on_retry_callback", TI.SKIPPED: "on_skipped_callback"}
 
@@ -85,10 +87,25 @@ def run_workload(workload: Workload, settings: Settings, store: Any = None) -> T
         store = Store.from_settings(settings)
     try:
         with defer_sigterm():
+            profile_dir = os.environ.get(PROFILE_ENV)
+            if profile_dir:
+                return _profiled(profile_dir, workload, settings, store)
             return _claim_and_run(workload, settings, store)
     finally:
         if own_store:
             store.close()
+
+
+def _profiled(folder: str, workload: Workload, settings: Settings, store: Any) -> TryResult:
+    """Run the try under cProfile and write ``{folder}/try-<pid>.prof`` (a diagnostic aid)."""
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(_claim_and_run, workload, settings, store)
+    finally:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        profile.dump_stats(str(Path(folder) / f"try-{os.getpid()}.prof"))
 
 
 def _claim_and_run(workload: Workload, settings: Settings, store: Any) -> TryResult:

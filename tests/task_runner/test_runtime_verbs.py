@@ -16,6 +16,18 @@ def test_warming_the_statements_changes_nothing(store: Store) -> None:
     assert store.list_tries(TaskInstanceKey(run.dag_id, run.run_id, "extract")) == []
 
 
+def test_after_warming_a_successful_try_compiles_no_statement(store: Store) -> None:
+    run = make_run(store)
+    key = queued_ti(store, run)
+    store.warm_runtime_statements(T0)
+    cache = store.engine._compiled_cache  # type: ignore[attr-defined]
+    cached = len(cache)
+    assert store.start_try(key, 0, "host", 1, T0) is not None
+    assert store.finish_try(key, "success", T0 + timedelta(seconds=1), running_try=1, started=T0,
+                            wake="task finished", rendered_fields={"x": 1})
+    assert len(cache) == cached
+
+
 def test_a_claim_with_a_stale_try_number_wins_nothing(store: Store) -> None:
     run = make_run(store)
     key = queued_ti(store, run)
