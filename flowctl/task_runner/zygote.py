@@ -5,9 +5,10 @@ Started by :class:`flowctl.executors.local.LocalExecutor` as
 environment. It reads workloads, one JSON object per line, on stdin; for each
 it imports the DAG file (cached by path and mtime, so children inherit the
 module) and hands it to a pre-forked spare child (already connected to the
-database) or forks a new one. The child starts a new session (its own process group, so
-``terminate`` can kill the task and everything it started), resets signal
-handlers, runs :func:`run_workload` and ``os._exit``\\ s with 0 when the try
+database) or forks a new one. Spares forked before a DAG file (version) was
+first imported here are retired when it is, so no try imports it again. The
+child starts a new session (its own process group, so ``terminate`` can
+kill the task and everything it started), resets signal handlers, runs :func:`run_workload` and ``os._exit``\\ s with 0 when the try
 ended normally (the row holds its state) or 1 when it crashed. The zygote
 reaps children on SIGCHLD and writes ``started`` / ``exited`` events, one JSON
 line each, to EVENT_FD. On EOF of stdin it exits; children keep running and
@@ -30,6 +31,7 @@ from flowctl.core.keys import TaskInstanceKey
 from flowctl.executors.base import Workload
 from flowctl.executors.local import workload_from_json
 from flowctl.settings import Settings
+from flowctl.task_runner import dagfile
 
 #: A task instance that never exists, used to compile statements.
 WARMUP_KEY = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
@@ -53,6 +55,7 @@ class Zygote:
         self.spares = spares
         self.children: dict[int, int | None] = {}  # pid -> request id (None: idle spare)
         self.idle: list[tuple[int, int]] = []  # (pid, write end of its workload pipe)
+        self.preloaded: dict[str, float | None] = {}  # DAG file -> mtime when imported here (None: missing)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -82,13 +85,18 @@ class Zygote:
 
     def _start(self, request: dict[str, Any]) -> None:
         workload = workload_from_json(request)
+        version = _mtime(workload.fileloc)
+        if self.preloaded.get(workload.fileloc) != version:
+            # The idle spares were forked without this file (version): import it here once and
+            # fork this try directly, rather than have the spare and every later one import it.
+            self.preloaded[workload.fileloc] = version
+            _preload(workload.fileloc)
+            self._retire_idle()
         if self.idle:
             pid, write_fd = self.idle.pop(0)
             _write_all(write_fd, json.dumps(request).encode())
             os.close(write_fd)
-            _preload(workload.fileloc)  # for the spares forked from now on
         else:
-            _preload(workload.fileloc)
             gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
             pid = os.fork()
             if pid == 0:
@@ -96,6 +104,12 @@ class Zygote:
                 self._run_and_exit(workload)
         self.children[pid] = int(request["id"])
         self._emit({"ev": "started", "id": request["id"], "pid": pid})
+
+    def _retire_idle(self) -> None:
+        """Let every idle spare exit (EOF on its workload pipe); _replenish forks fresh ones."""
+        for _, write_fd in self.idle:
+            os.close(write_fd)
+        self.idle.clear()
 
     def _replenish(self) -> None:
         while len(self.idle) < self.spares:
@@ -192,10 +206,15 @@ def _drain(fd: int) -> None:
         pass
 
 
+def _mtime(fileloc: str) -> float | None:
+    try:
+        return os.stat(fileloc).st_mtime
+    except OSError:
+        return None
+
+
 def _preload(fileloc: str) -> None:
     """Import the DAG file here so the child inherits it; a failure is the child's to report."""
-    from flowctl.task_runner import dagfile
-
     try:
         dagfile.load_file(fileloc)
     except Exception:  # noqa: BLE001 - the child imports again and records the error in the try's log

@@ -119,3 +119,35 @@ def test_the_celery_executor_is_refused_with_a_message_naming_the_others(world: 
 
     with pytest.raises(NotSupportedError, match="local.*sequential"):
         load_executor("celery", world.settings)
+
+
+COUNTED = '''
+import os
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+with open(os.path.join(os.path.dirname(__file__), "imports.log"), "a") as log:
+    log.write(f"{os.getpid()}\\n")
+
+def noop():
+    return None
+
+with DAG("counted", start_date=datetime(2024, 1, 1), schedule=None):
+    for i in range(3):
+        PythonOperator(task_id=f"t{i}", python_callable=noop)
+'''
+
+
+def test_a_dag_file_is_imported_once_by_the_zygote_and_never_by_the_tries(world: World) -> None:
+    fileloc = world.write_dags("counted", COUNTED)
+    run = world.make_run("counted")
+    executor = _executor(world)
+    try:
+        for i in range(3):  # one after the other: each may go to an idle pre-forked spare
+            executor.submit(world.queue(run, f"t{i}", fileloc))
+            assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+    finally:
+        executor.end()
+    imports = [pid for pid in (world.folder / "imports.log").read_text().split() if int(pid) != os.getpid()]
+    assert len(imports) == 1, f"imported by {len(imports)} worker processes"
