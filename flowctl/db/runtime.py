@@ -17,16 +17,17 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import func, select, update
 
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
+from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
 from flowctl.db.notify import CHANNEL
-from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
+from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord
 from flowctl.db.runs import _check_fields, run_record
-from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow, TaskRescheduleRow, XComRow
-from flowctl.db.task_instances import _HISTORY_COPIED, _TI_WRITABLE, ti_where
+from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
+from flowctl.db.task_instances import _TI_WRITABLE, ti_where
 from flowctl.db.xcom import RETURN_VALUE
 
 TI = TaskInstanceState
@@ -52,20 +53,22 @@ class RuntimeVerbs(StoreCore):
 
         The winner's earlier XComs are deleted in the same transaction (a new try starts clean);
         the claim also carries the run and the DAG's previous successful run (for the context).
-        Three statements, one transaction: the compare-and-set returning the row, the XCom
-        delete, and the run joined to its previous success.
+        PostgreSQL: one statement; SQLite: the compare-and-set returning the row, the XCom
+        delete and the run joined to its previous success, in one transaction.
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
-        params = {**_key_params(key), "queued_try": queued_try_number, "hostname": hostname, "pid": pid,
+        params = {**sql.key_params(key), "queued_try": queued_try_number, "hostname": hostname, "pid": pid,
                   "now": now}
+        if self.dialect == "postgresql":
+            with self._autocommit().connect() as conn:
+                found = conn.execute(sql.CLAIM_IN_ONE, params).first()
+            return None if found is None else _claimed(found._mapping, found._mapping)
         with self.engine.begin() as conn:
-            row = conn.execute(_CLAIM, params).first()
+            row = conn.execute(sql.CLAIM, params).first()
             if row is None:
                 return None
-            conn.execute(_XCOM_DELETE, params)
-            both = conn.execute(_RUN_AND_PREVIOUS, params).one()._mapping
-            return ClaimedTry(record_from(TaskInstanceRecord, row), _run_from(both, "r_"),
-                              None if both["p_id"] is None else _run_from(both, "p_"))
+            conn.execute(sql.XCOM_DELETE, params)
+            return _claimed(row._mapping, conn.execute(sql.RUN_AND_PREVIOUS, params).one()._mapping)
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
                    running_try: int, started: datetime | None = None, wake: str | None = None,
@@ -74,29 +77,34 @@ class RuntimeVerbs(StoreCore):
         try ``running_try`` is the one running (a cleared try never ends a newer one).
 
         ``started`` (the claim's start_date) saves reading it back for the duration; ``wake``
-        notifies the scheduler with that reason when the transaction commits (PostgreSQL:
-        inside it, so the wake-up and the state arrive together).
+        notifies the scheduler with that reason as the state commits (PostgreSQL: with
+        ``started`` too, state, history and wake-up are one statement).
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         """
         check_ti_transition(TI.RUNNING, new)
         _check_fields(fields, _TI_WRITABLE, "task_instance")
         state = TaskInstanceState(new)
+        names = tuple(sorted(fields))
+        if (self.dialect == "postgresql" and started is not None and wake is not None
+                and state is not TI.UP_FOR_RESCHEDULE):
+            params = sql.finish_params(key, running_try, state, _duration(started, now), fields)
+            with self._autocommit().connect() as conn:
+                won = conn.execute(sql.finish_in_one(names), {**params, "now": now, "channel": CHANNEL,
+                                                              "reason": wake[:200]}).first()
+            return won is not None
         with self.engine.begin() as conn:
             if started is None:
                 found = conn.execute(_start_select(key)).first()
                 if found is None:
                     raise TaskInstanceNotFound(f"task instance {key} not found")
                 started = found[0]
-            duration = (now - _aware(started, now)).total_seconds() if started is not None else None
-            result = conn.execute(_finish_statement(key, running_try, state, now, duration, fields))
-            if result.rowcount != 1:
+            params = sql.finish_params(key, running_try, state, _duration(started, now), fields)
+            if conn.execute(sql.finish_update(names), {**params, "now": now}).rowcount != 1:
                 return False
             if state is not TI.UP_FOR_RESCHEDULE:  # a poke is not a try
-                conn.execute(_HISTORY_DELETE, _key_params(key))
-                conn.execute(_HISTORY_INSERT, _key_params(key))
-            if wake is not None and self.dialect == "postgresql":
-                conn.execute(_NOTIFY, {"channel": CHANNEL, "reason": wake[:200]})
-        if wake is not None and self.dialect != "postgresql":
+                conn.execute(sql.HISTORY_DELETE, sql.key_params(key))
+                conn.execute(sql.HISTORY_INSERT, sql.key_params(key))
+        if wake is not None:
             getattr(self, "notify_scheduler", lambda reason: None)(wake)
         return True
 
@@ -104,22 +112,33 @@ class RuntimeVerbs(StoreCore):
         """Compile (and run, matching no row) every statement of a try, so a forked worker
         inheriting this Store's engine finds them in SQLAlchemy's compiled cache."""
         key = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
-        params = {**_key_params(key), "queued_try": 0, "hostname": "", "pid": 0, "now": now}
+        shapes: tuple[dict[str, Any], ...] = ({"rendered_fields": {}}, {"next_retry_at": now, "rendered_fields": {}})
+        if self.dialect == "postgresql":  # the one-statement forms (no row matches: nobody is woken)
+            self.start_try(key, 0, "", 0, now)
+            for fields in shapes:
+                self.finish_try(key, TI.SUCCESS, now, running_try=0, started=now, wake="", **fields)
         with self.engine.begin() as conn:
-            conn.execute(_CLAIM, params).first()
-            conn.execute(_XCOM_DELETE, params)
-            conn.execute(_RUN_AND_PREVIOUS, params).first()
+            params = {**sql.key_params(key), "queued_try": 0, "hostname": "", "pid": 0, "now": now}
+            conn.execute(sql.CLAIM, params).first()
+            conn.execute(sql.XCOM_DELETE, params)
+            conn.execute(sql.RUN_AND_PREVIOUS, params).first()
             conn.execute(_start_select(key)).first()
-            for state, fields in ((TI.SUCCESS, {"rendered_fields": {}}),
-                                  (TI.UP_FOR_RETRY, {"next_retry_at": now, "rendered_fields": {}})):
-                conn.execute(_finish_statement(key, 0, state, now, 0.0, fields))
-            conn.execute(_HISTORY_DELETE, _key_params(key))  # the same parameter names as finish_try's
-            conn.execute(_HISTORY_INSERT, _key_params(key))
-            if self.dialect == "postgresql":  # a channel nobody listens on: compiled, wakes no one
-                conn.execute(_NOTIFY, {"channel": f"{CHANNEL}_warmup", "reason": ""})
+            for fields in shapes:
+                params = sql.finish_params(key, 0, TI.SUCCESS, 0.0, fields)
+                conn.execute(sql.finish_update(tuple(sorted(fields))), {**params, "now": now})
+            conn.execute(sql.HISTORY_DELETE, sql.key_params(key))  # the same parameter names as finish_try's
+            conn.execute(sql.HISTORY_INSERT, sql.key_params(key))
         self.previous_success(key.dag_id, now)
         self.save_rendered_fields(key, {})
         self.skip_tasks(key.run_key, [key.task_id], now)
+
+    def _autocommit(self) -> Any:
+        """The engine without an explicit transaction (PostgreSQL: each statement commits itself)."""
+        engine = self.__dict__.get("_autocommit_engine")
+        if engine is None:
+            engine = self.__dict__["_autocommit_engine"] = self.engine.execution_options(
+                isolation_level="AUTOCOMMIT")
+        return engine
 
     def save_rendered_fields(self, key: TaskInstanceKey, rendered: Mapping[str, Any]) -> None:
         """Store the rendered template fields of the current try (JSON-safe values)."""
@@ -206,69 +225,20 @@ def _start_select(key: TaskInstanceKey) -> Any:
     return select(TaskInstanceRow.start_date).where(*ti_where(key)).with_for_update()
 
 
-def _finish_statement(key: TaskInstanceKey, running_try: int, state: TaskInstanceState, now: datetime,
-                      duration: float | None, fields: Mapping[str, Any]) -> Any:
-    return (update(TaskInstanceRow)
-            .where(*ti_where(key), TaskInstanceRow.state == TI.RUNNING.value,
-                   TaskInstanceRow.try_number == running_try)
-            .values(state=state.value, end_date=now, updated_at=now, duration=duration, **fields)
-            .execution_options(synchronize_session=False))
-
-
 def _aware(moment: datetime, like: datetime) -> datetime:
     if moment.tzinfo is None and like.tzinfo is not None:
         return moment.replace(tzinfo=like.tzinfo)
     return moment
 
 
-# The statements of every try, built once with named parameters: building SQLAlchemy
-# expressions anew on each call cost more CPU than the round trips.
-_ti = TaskInstanceRow.__table__
-_run = DagRunRow.__table__
-_xcom = XComRow.__table__
-_history = TaskInstanceHistoryRow.__table__
-_NOW = bindparam("now", type_=_ti.c.start_date.type)
+
+def _claimed(ti: Mapping[Any, Any], runs: Mapping[Any, Any]) -> ClaimedTry:
+    return ClaimedTry(TaskInstanceRecord(**{name: ti[name] for name in _TI_FIELDS}), sql.run_from(runs, "r_"),
+                      None if runs["p_id"] is None else sql.run_from(runs, "p_"))
 
 
-def _key_params(key: TaskInstanceKey) -> dict[str, Any]:
-    return {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_task_id": key.task_id,
-            "k_map_index": key.map_index}
+def _duration(started: datetime | None, now: datetime) -> float | None:
+    return (now - _aware(started, now)).total_seconds() if started is not None else None
 
 
-def _key_of(table: Any) -> list[Any]:
-    return [table.c.dag_id == bindparam("k_dag_id"), table.c.run_id == bindparam("k_run_id"),
-            table.c.task_id == bindparam("k_task_id"), table.c.map_index == bindparam("k_map_index")]
-
-
-def _run_and_previous() -> Any:
-    """The run of the key and, joined, the DAG's latest successful run before its logical date."""
-    run, prev, earlier = _run.alias("r"), _run.alias("p"), _run.alias("e")
-    previous_id = (select(earlier.c.id)
-                   .where(earlier.c.dag_id == run.c.dag_id, earlier.c.state == "success",
-                          earlier.c.logical_date < run.c.logical_date)
-                   .order_by(earlier.c.logical_date.desc()).limit(1).scalar_subquery())
-    columns = [c.label(f"r_{c.name}") for c in run.c] + [c.label(f"p_{c.name}") for c in prev.c]
-    return (select(*columns).select_from(run.outerjoin(prev, prev.c.id == previous_id))
-            .where(run.c.dag_id == bindparam("k_dag_id"), run.c.run_id == bindparam("k_run_id")))
-
-
-def _run_from(mapping: Mapping[str, Any], prefix: str) -> DagRunRecord:
-    values = {name: mapping[prefix + name] for name in _RUN_FIELDS}
-    return DagRunRecord(**{**values, "conf": dict(values["conf"] or {})})
-
-
-_RUN_FIELDS = tuple(f.name for f in dataclass_fields(DagRunRecord))
-_CLAIM = (update(_ti)
-          .where(*_key_of(_ti), _ti.c.state == TI.QUEUED.value, _ti.c.try_number == bindparam("queued_try"))
-          .values(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
-                  pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None, last_heartbeat_at=_NOW,
-                  next_retry_at=None, updated_at=_NOW)
-          .returning(*_ti.c))
-_XCOM_DELETE = delete(_xcom).where(*_key_of(_xcom))
-_RUN_AND_PREVIOUS = _run_and_previous()
-_HISTORY_DELETE = delete(_history).where(
-    *_key_of(_history),
-    _history.c.try_number == select(_ti.c.try_number).where(*_key_of(_ti)).scalar_subquery())
-_HISTORY_INSERT = insert(_history).from_select(
-    list(_HISTORY_COPIED), select(*[_ti.c[name] for name in _HISTORY_COPIED]).where(*_key_of(_ti)))
-_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("reason")))
+_TI_FIELDS = tuple(f.name for f in dataclass_fields(TaskInstanceRecord))

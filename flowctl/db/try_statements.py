@@ -1,0 +1,134 @@
+"""The SQL of one task try, built once with named parameters (claim, XCom reset, run, finish, history).
+
+Building SQLAlchemy expressions anew on each call cost more CPU than the round
+trips, so every statement here is a module constant (or cached by the set of
+columns it writes) executed with a parameter dict: ``key_params(key)`` plus
+the statement's own names. On PostgreSQL a try's claim and its end are each
+one statement (data-modifying CTEs) run outside an explicit transaction: a
+single statement is atomic there, and it saves the BEGIN and COMMIT round
+trips. Must not import flowctl packages above ``flowctl.db``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields as dataclass_fields
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from flowctl.core.states import TaskInstanceState
+from flowctl.db.records import DagRunRecord, TaskInstanceKey
+from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow, XComRow
+from flowctl.db.task_instances import _HISTORY_COPIED
+
+TI = TaskInstanceState
+_ti: Any = TaskInstanceRow.__table__
+_run: Any = DagRunRow.__table__
+_xcom: Any = XComRow.__table__
+_history: Any = TaskInstanceHistoryRow.__table__
+_NOW = bindparam("now", type_=_ti.c.start_date.type)
+_HISTORY_KEY = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+_RUN_FIELDS = tuple(f.name for f in dataclass_fields(DagRunRecord))
+
+
+def key_params(key: TaskInstanceKey) -> dict[str, Any]:
+    """The parameters naming one task instance in every statement here."""
+    return {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_task_id": key.task_id,
+            "k_map_index": key.map_index}
+
+
+def _key_of(table: Any) -> list[Any]:
+    return [table.c.dag_id == bindparam("k_dag_id"), table.c.run_id == bindparam("k_run_id"),
+            table.c.task_id == bindparam("k_task_id"), table.c.map_index == bindparam("k_map_index")]
+
+
+def run_from(mapping: Mapping[Any, Any], prefix: str) -> DagRunRecord:
+    """A DagRunRecord from the columns labelled ``{prefix}{name}`` of a result row."""
+    values = {name: mapping[prefix + name] for name in _RUN_FIELDS}
+    return DagRunRecord(**{**values, "conf": dict(values["conf"] or {})})
+
+
+def _claim_update() -> Any:
+    """queued -> running if the row holds try ``queued_try``; returns the claimed row."""
+    return (update(_ti)
+            .where(*_key_of(_ti), _ti.c.state == TI.QUEUED.value, _ti.c.try_number == bindparam("queued_try"))
+            .values(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
+                    pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None,
+                    last_heartbeat_at=_NOW, next_retry_at=None, updated_at=_NOW)
+            .returning(*_ti.c))
+
+
+def _run_columns(run: Any, prev: Any) -> list[Any]:
+    return [c.label(f"r_{c.name}") for c in run.c] + [c.label(f"p_{c.name}") for c in prev.c]
+
+
+def _previous_success_id(run: Any) -> Any:
+    earlier = _run.alias("e")
+    return (select(earlier.c.id)
+            .where(earlier.c.dag_id == run.c.dag_id, earlier.c.state == "success",
+                   earlier.c.logical_date < run.c.logical_date)
+            .order_by(earlier.c.logical_date.desc()).limit(1).scalar_subquery())
+
+
+def _run_and_previous() -> Any:
+    """The run of the key and, joined, the DAG's latest successful run before its logical date."""
+    run, prev = _run.alias("r"), _run.alias("p")
+    return (select(*_run_columns(run, prev))
+            .select_from(run.outerjoin(prev, prev.c.id == _previous_success_id(run)))
+            .where(run.c.dag_id == bindparam("k_dag_id"), run.c.run_id == bindparam("k_run_id")))
+
+
+def _claim_in_one() -> Any:
+    """PostgreSQL: claim, delete the earlier tries' XComs and read the run, in one statement."""
+    claimed = _claim_update().cte("claimed")
+    gone = delete(_xcom).where(*_key_of(_xcom), exists(select(literal(1)).select_from(claimed))).cte("gone")
+    run, prev = _run.alias("r"), _run.alias("p")
+    joined = (claimed.join(run, (run.c.dag_id == claimed.c.dag_id) & (run.c.run_id == claimed.c.run_id))
+              .outerjoin(prev, prev.c.id == _previous_success_id(run)))
+    return select(claimed, *_run_columns(run, prev)).select_from(joined).add_cte(gone)
+
+
+@lru_cache(maxsize=32)
+def finish_update(names: tuple[str, ...]) -> Any:
+    """running (try ``running_try``) -> ``f_state``, writing ``f_<name>`` for each of ``names``."""
+    values = {name: bindparam(f"f_{name}", type_=_ti.c[name].type) for name in names}
+    return (update(_ti)
+            .where(*_key_of(_ti), _ti.c.state == TI.RUNNING.value, _ti.c.try_number == bindparam("running_try"))
+            .values(state=bindparam("f_state"), end_date=_NOW, updated_at=_NOW,
+                    duration=bindparam("f_duration", type_=_ti.c.duration.type), **values))
+
+
+@lru_cache(maxsize=32)
+def finish_in_one(names: tuple[str, ...]) -> Any:
+    """PostgreSQL: :func:`finish_update`, the try's history row and the scheduler's wake-up, in one
+    statement; a row comes back only if the compare-and-set won."""
+    copied = [_ti.c[name] for name in _HISTORY_COPIED]
+    finished = finish_update(names).returning(*copied).cte("finished")
+    record = pg_insert(_history).from_select(list(_HISTORY_COPIED),
+                                             select(*[finished.c[name] for name in _HISTORY_COPIED]))
+    record = record.on_conflict_do_update(
+        index_elements=list(_HISTORY_KEY),
+        set_={name: record.excluded[name] for name in _HISTORY_COPIED if name not in _HISTORY_KEY})
+    wake = func.pg_notify(bindparam("channel"), bindparam("reason"))
+    return select(finished.c.try_number, wake).select_from(finished).add_cte(record.cte("recorded"))
+
+
+def finish_params(key: TaskInstanceKey, running_try: int, state: TaskInstanceState, duration: float | None,
+                  fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of :func:`finish_update` / :func:`finish_in_one` (``now`` added by the caller)."""
+    return {**key_params(key), "running_try": running_try, "f_state": state.value, "f_duration": duration,
+            **{f"f_{name}": value for name, value in fields.items()}}
+
+
+CLAIM = _claim_update()
+CLAIM_IN_ONE = _claim_in_one()
+XCOM_DELETE = delete(_xcom).where(*_key_of(_xcom))
+RUN_AND_PREVIOUS = _run_and_previous()
+HISTORY_DELETE = delete(_history).where(
+    *_key_of(_history),
+    _history.c.try_number == select(_ti.c.try_number).where(*_key_of(_ti)).scalar_subquery())
+HISTORY_INSERT = insert(_history).from_select(
+    list(_HISTORY_COPIED), select(*[_ti.c[name] for name in _HISTORY_COPIED]).where(*_key_of(_ti)))
+NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("reason")))
