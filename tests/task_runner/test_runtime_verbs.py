@@ -80,3 +80,38 @@ def test_a_cleared_try_still_running_cannot_heartbeat_or_finish_the_next_try(sto
     assert store.get_task_instance(key).state == "running"
     assert store.heartbeat_task(key, later, try_number=2)
     assert store.finish_try(key, "success", later, running_try=2)
+
+
+def test_a_won_claim_clears_earlier_xcoms_and_a_lost_claim_clears_nothing(store: Store) -> None:
+    run = make_run(store)
+    key = queued_ti(store, run)
+    store.xcom_push(key, "left_over", 1, T0)
+    assert store.start_try(key, 1, "host", 1, T0) is None  # stale: wins nothing, deletes nothing
+    assert store.xcom_pull(run.key, key.task_id, "left_over") == 1
+    assert store.start_try(key, 0, "host", 1, T0) is not None
+    assert store.xcom_pull(run.key, key.task_id, "left_over") is None
+
+
+def test_a_claim_carries_the_previous_successful_run_of_the_dag(store: Store) -> None:
+    first = make_run(store, day=0)
+    assert store.set_run_state_manually(first.key, first.state, "success", start_date=T0)
+    second = make_run(store, day=1)
+    claim = store.start_try(queued_ti(store, second), 0, "host", 1, T0)
+    assert claim is not None and claim.run.run_id == second.run_id
+    assert claim.previous_success is not None and claim.previous_success.run_id == first.run_id
+    assert claim.previous_success == store.previous_success("etl", second.logical_date)
+    first_claim = store.start_try(queued_ti(store, first), 0, "host", 1, T0)
+    assert first_claim is not None and first_claim.previous_success is None
+
+
+def test_a_finish_with_its_start_and_a_wake_up_records_state_fields_and_history(store: Store) -> None:
+    run = make_run(store)
+    key = queued_ti(store, run)
+    assert store.start_try(key, 0, "host", 1, T0) is not None
+    later = T0 + timedelta(seconds=2)
+    assert store.finish_try(key, "success", later, running_try=1, started=T0, wake="task finished",
+                            rendered_fields={"cmd": "echo hi"})
+    assert not store.finish_try(key, "failed", later, running_try=1, started=T0, wake="task finished")
+    ti = store.get_task_instance(key)
+    assert (ti.state, ti.duration, ti.rendered_fields) == ("success", 2.0, {"cmd": "echo hi"})
+    assert [(t.try_number, t.state) for t in store.list_tries(key)] == [(1, "success")]
