@@ -116,8 +116,8 @@ class TryLogCapture:
         root = logging.getLogger()
         self._saved = (sys.stdout, sys.stderr, root.level, task_log.level)
         root.addHandler(self._handler)
-        root.setLevel(self.level)
-        task_log.setLevel(self.level)
+        _set_level(root, self.level)
+        _set_level(task_log, self.level)
         sys.stdout = _LineWriter(self.sink, "<stdout>")  # type: ignore[assignment]
         sys.stderr = _LineWriter(self.sink, "<stderr>")  # type: ignore[assignment]
         return self
@@ -133,8 +133,16 @@ class TryLogCapture:
         sys.stdout, sys.stderr, root_level, task_level = self._saved
         root = logging.getLogger()
         root.removeHandler(self._handler)
-        root.setLevel(root_level)
-        task_log.setLevel(task_level)
+        _set_level(root, root_level)
+        _set_level(task_log, task_level)
+
+
+def _set_level(logger: logging.Logger, level: int) -> None:
+    """``logger.setLevel`` unless it has that level already (or inherits it from the root):
+    setting one clears the cache of every logger, and in a forked worker that copies a page each."""
+    inherits = logger.level == logging.NOTSET and logger is not logging.getLogger()
+    if logger.level != level and not (inherits and logging.getLogger().level == level):
+        logger.setLevel(level)
 
 
 def open_log_file(path: Path) -> TextIO:

@@ -65,8 +65,17 @@ def unmap_task(task: Any, map_index: int, context: dict[str, Any]) -> Any:
     return concrete
 
 
+_JSON_SCALARS = (str, int, float, bool)
+
+
 def json_safe(value: Any) -> Any:
     """``value`` if it is JSON-serializable, else its ``repr`` (for the rendered-fields column)."""
+    if value is None or type(value) in _JSON_SCALARS:
+        return value
+    if type(value) in (list, tuple):  # item by item: no encoder run for the common small values
+        return [json_safe(item) for item in value]
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: json_safe(item) for k, item in value.items()}
     try:
         json.dumps(value)
         return value
