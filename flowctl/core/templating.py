@@ -151,14 +151,29 @@ def render_template_fields(
     Any failure raises :class:`TemplateRenderError` naming the task and the field.
     """
     dag = getattr(task, "dag", None)
-    env = env if env is not None else make_environment(dag)
+    if env is None and any(_has_text(getattr(task, name, None), set()) for name in _field_names(task)):
+        env = make_environment(dag)  # only when there is text to render: building one is not free
     full_context = {**context, **(getattr(dag, "user_defined_macros", None) or {})}
     exts = tuple(getattr(task, "template_ext", None) or ())
     rendered: dict[str, Any] = {}
     for name in _field_names(task):
-        rendered[name] = _render_field(task, name, full_context, env, exts)
+        rendered[name] = _render_field(task, name, full_context, env, exts)  # type: ignore[arg-type]
         setattr(task, name, rendered[name])
     return rendered
+
+
+def _has_text(value: Any, seen: set[int]) -> bool:
+    """Whether rendering ``value`` would render a string (what :func:`_render` visits)."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(_has_text(item, seen) for item in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_text(item, seen) for item in value)
+    if getattr(value, "template_fields", None) and id(value) not in seen:
+        seen.add(id(value))
+        return any(_has_text(getattr(value, name, None), seen) for name in _field_names(value))
+    return False
 
 
 def _render_field(task: Any, name: str, context: Mapping[str, Any],
