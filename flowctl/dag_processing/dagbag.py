@@ -16,16 +16,14 @@ Must not import db, web, cli or scheduler.
 """
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from flowctl.alarm import deadline
 from flowctl.dag_processing.discovery import keep_likely_dag_files, list_py_files
 from flowctl.dag_processing.loader import add_to_sys_path, format_import_error, load_dags_from_file
 from flowctl.settings import Settings
@@ -52,20 +50,9 @@ class DagImportTimeout(BaseException):
 @contextmanager
 def import_timeout(seconds: float) -> Iterator[None]:
     """Interrupt the block after ``seconds`` with DagImportTimeout, on the main thread only."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    message = f"DAG file import timed out after {seconds:g}s (dagbag_import_timeout)"
+    with deadline(seconds, lambda: DagImportTimeout(message)):
         yield
-        return
-
-    def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise DagImportTimeout(f"DAG file import timed out after {seconds:g}s (dagbag_import_timeout)")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class DagBag:

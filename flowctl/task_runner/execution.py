@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from flowctl.alarm import deadline
 from flowctl.core.errors import TaskTimeout
 
 log = logging.getLogger("flowctl.task")
@@ -39,17 +40,9 @@ def execution_timeout(timeout: timedelta | None, task_id: str) -> Iterator[None]
         yield
         return
     seconds = max(timeout.total_seconds(), 0.001)
-
-    def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise TaskTimeout(f"task {task_id!r} timed out after {seconds:g}s (execution_timeout)")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
+    message = f"task {task_id!r} timed out after {seconds:g}s (execution_timeout)"
+    with deadline(seconds, lambda: TaskTimeout(message)):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 _termination = {"requested": False}
