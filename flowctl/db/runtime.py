@@ -12,7 +12,7 @@ transaction. Must not import above ``db``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,23 @@ from flowctl.db.xcom import RETURN_VALUE
 TI = TaskInstanceState
 #: States a branch / short-circuit may move to skipped (not yet started).
 SKIPPABLE = (TI.PENDING.value, TI.SCHEDULED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class TryEnd:
+    """One try's end for :meth:`RuntimeVerbs.finish_tries`: running -> ``state`` with ``fields``."""
+
+    key: TaskInstanceKey
+    state: TaskInstanceState
+    now: datetime
+    running_try: int
+    started: datetime | None = None  # the claim's start_date (saves reading it back)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    xcoms: Mapping[str, Any] = field(default_factory=dict)  # written only if the end wins
+
+    def in_one_statement(self, wake: str | None) -> bool:
+        """PostgreSQL can write state, history and wake-up as one statement for this end."""
+        return self.started is not None and wake is not None and self.state is not TI.UP_FOR_RESCHEDULE
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +74,32 @@ class RuntimeVerbs(StoreCore):
         delete and the run joined to its previous success, in one transaction.
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
+        engine = self._autocommit() if self.dialect == "postgresql" else self.engine
+        with engine.begin() as conn:
+            return self._claim_on(conn, key, queued_try_number, hostname, pid, now)
+
+    def start_tries(self, claims: Sequence[tuple[TaskInstanceKey, int]], hostname: str, pid: int,
+                    now: datetime) -> list[ClaimedTry | None]:
+        """:meth:`start_try` for each ``(key, queued_try_number)``, all in one transaction (one commit).
+
+        The local executor's zygote claims the tries it was handed this way before forking them.
+        """
+        check_ti_transition(TI.QUEUED, TI.RUNNING)
+        with self.engine.begin() as conn:
+            return [self._claim_on(conn, key, queued, hostname, pid, now) for key, queued in claims]
+
+    def _claim_on(self, conn: Any, key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int,
+                  now: datetime) -> ClaimedTry | None:
         params = {**sql.key_params(key), "queued_try": queued_try_number, "hostname": hostname, "pid": pid,
                   "now": now}
         if self.dialect == "postgresql":
-            with self._autocommit().connect() as conn:
-                found = conn.execute(sql.CLAIM_IN_ONE, params).first()
+            found = conn.execute(sql.CLAIM_IN_ONE, params).first()
             return None if found is None else _claimed(found._mapping, found._mapping)
-        with self.engine.begin() as conn:
-            row = conn.execute(sql.CLAIM, params).first()
-            if row is None:
-                return None
-            conn.execute(sql.XCOM_DELETE, params)
-            return _claimed(row._mapping, conn.execute(sql.RUN_AND_PREVIOUS, params).one()._mapping)
+        row = conn.execute(sql.CLAIM, params).first()
+        if row is None:
+            return None
+        conn.execute(sql.XCOM_DELETE, params)
+        return _claimed(row._mapping, conn.execute(sql.RUN_AND_PREVIOUS, params).one()._mapping)
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
                    running_try: int, started: datetime | None = None, wake: str | None = None,
@@ -81,32 +112,58 @@ class RuntimeVerbs(StoreCore):
         ``started`` too, state, history and wake-up are one statement).
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         """
-        check_ti_transition(TI.RUNNING, new)
-        _check_fields(fields, _TI_WRITABLE, "task_instance")
-        state = TaskInstanceState(new)
-        names = tuple(sorted(fields))
-        if (self.dialect == "postgresql" and started is not None and wake is not None
-                and state is not TI.UP_FOR_RESCHEDULE):
-            params = sql.finish_params(key, running_try, state, _duration(started, now), fields)
+        end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields)
+        if self.dialect == "postgresql" and end.in_one_statement(wake):
             with self._autocommit().connect() as conn:
-                won = conn.execute(sql.finish_in_one(names), {**params, "now": now, "channel": CHANNEL,
-                                                              "reason": wake[:200]}).first()
-            return won is not None
+                return self._finish_on(conn, end, wake)
         with self.engine.begin() as conn:
+            won = self._finish_on(conn, end, wake)
+        if won and wake is not None:
+            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        return won
+
+    def finish_tries(self, ends: Sequence[TryEnd], wake: str) -> list[bool]:
+        """:meth:`finish_try` for each end, all in one transaction (one commit); each end's
+        ``xcoms`` are written only if its compare-and-set wins. The scheduler is woken once."""
+        with self.engine.begin() as conn:
+            won = [self._finish_on(conn, end, wake) for end in ends]
+        if any(won) and self.dialect != "postgresql":
+            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        return won
+
+    def _finish_on(self, conn: Any, end: TryEnd, wake: str | None) -> bool:
+        check_ti_transition(TI.RUNNING, end.state)
+        _check_fields(end.fields, _TI_WRITABLE, "task_instance")
+        key, state, now, names = end.key, end.state, end.now, tuple(sorted(end.fields))
+        if self.dialect == "postgresql" and end.in_one_statement(wake):
+            params = sql.finish_params(key, end.running_try, state, _duration(end.started, now), end.fields)
+            won = conn.execute(sql.finish_in_one(names), {**params, "now": now, "channel": CHANNEL,
+                                                          "reason": (wake or "")[:200]}).first() is not None
+        else:
+            started = end.started
             if started is None:
                 found = conn.execute(_start_select(key)).first()
                 if found is None:
                     raise TaskInstanceNotFound(f"task instance {key} not found")
                 started = found[0]
-            params = sql.finish_params(key, running_try, state, _duration(started, now), fields)
-            if conn.execute(sql.finish_update(names), {**params, "now": now}).rowcount != 1:
-                return False
-            if state is not TI.UP_FOR_RESCHEDULE:  # a poke is not a try
+            params = sql.finish_params(key, end.running_try, state, _duration(started, now), end.fields)
+            won = conn.execute(sql.finish_update(names), {**params, "now": now}).rowcount == 1
+            if won and state is not TI.UP_FOR_RESCHEDULE:  # a poke is not a try
                 conn.execute(sql.HISTORY_DELETE, sql.key_params(key))
                 conn.execute(sql.HISTORY_INSERT, sql.key_params(key))
-        if wake is not None:
-            getattr(self, "notify_scheduler", lambda reason: None)(wake)
-        return True
+        if won:
+            for xcom_key, value in end.xcoms.items():
+                params = {**sql.key_params(key), "x_key": xcom_key, "x_value": value, "now": now}
+                conn.execute(sql.XCOM_DELETE_ONE, params)
+                conn.execute(sql.XCOM_INSERT, params)
+        return won
+
+    def heartbeat_tries(self, tries: Sequence[tuple[TaskInstanceKey, int]], now: datetime) -> list[bool]:
+        """:meth:`heartbeat_task` for each ``(key, try_number)`` in one transaction; False where that
+        try is no longer the running one (it was cleared, killed or marked)."""
+        with self.engine.begin() as conn:
+            return [conn.execute(sql.HEARTBEAT, {**sql.key_params(key), "running_try": number, "now": now}
+                                 ).rowcount == 1 for key, number in tries]
 
     def warm_runtime_statements(self, now: datetime) -> None:
         """Compile (and run, matching no row) every statement of a try, so a forked worker

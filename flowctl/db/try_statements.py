@@ -131,4 +131,12 @@ HISTORY_DELETE = delete(_history).where(
     _history.c.try_number == select(_ti.c.try_number).where(*_key_of(_ti)).scalar_subquery())
 HISTORY_INSERT = insert(_history).from_select(
     list(_HISTORY_COPIED), select(*[_ti.c[name] for name in _HISTORY_COPIED]).where(*_key_of(_ti)))
+XCOM_DELETE_ONE = delete(_xcom).where(*_key_of(_xcom), _xcom.c.key == bindparam("x_key"))
+XCOM_INSERT = insert(_xcom).values(
+    dag_id=bindparam("k_dag_id"), run_id=bindparam("k_run_id"), task_id=bindparam("k_task_id"),
+    map_index=bindparam("k_map_index"), key=bindparam("x_key"),
+    value=bindparam("x_value", type_=_xcom.c.value.type), timestamp=_NOW)
+HEARTBEAT = (update(_ti)
+             .where(*_key_of(_ti), _ti.c.state == TI.RUNNING.value, _ti.c.try_number == bindparam("running_try"))
+             .values(last_heartbeat_at=_NOW))
 NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("reason")))

@@ -30,14 +30,18 @@ def xcom_size(value: Any) -> int:
 class XComVerbs(StoreCore):
     """xcom_push, xcom_pull, list_xcoms, clear_xcoms."""
 
-    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any, now: datetime) -> None:
-        """Store (or replace) the value a task pushes under ``key``."""
+    def check_xcom(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
+        """Raise what :meth:`xcom_push` would for this value (not JSON, or too large); else nothing."""
         size = xcom_size(value)
         if size > self.xcom_max_size:
             raise XComTooLargeError(
                 f"XCom {key!r} of task {ti.task_id!r} is {size} bytes, more than [core] xcom_max_size "
                 f"({self.xcom_max_size}); keep large data in external storage (or a custom XCom backend) "
                 f"and push a reference to it")
+
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any, now: datetime) -> None:
+        """Store (or replace) the value a task pushes under ``key``."""
+        self.check_xcom(ti, key, value)
         with self._session() as s:
             s.execute(delete(XComRow).where(*_ti_xcom_where(ti), XComRow.key == key))
             s.add(XComRow(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,

@@ -10,8 +10,9 @@ finished task at once. Exit code 0 is FINISHED (the row holds the real
 state), anything else CRASHED. If the zygote dies, its children are killed
 and reported CRASHED, and a new zygote is started. ``terminate`` sends
 SIGTERM to a try's process group (the runner calls ``on_kill`` and records
-the failure), then SIGKILL after a grace period. ``end`` stops the zygote;
-tries still running keep running and record their own final states.
+the failure), then SIGKILL after a grace period. ``end`` closes the zygote's
+stdin: it takes no more work, supervises the tries still running until they
+end (heartbeats, final states) and then exits.
 Must not import flowctl.db, the task runner, web or cli.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, TaskKey
 from flowctl.settings import Settings
 
 KILL_GRACE_SECONDS = 5.0
+END_WAIT_SECONDS = 2.0  # how long end() waits for an idle zygote to exit
 
 
 @dataclass
@@ -70,7 +72,7 @@ class LocalExecutor(BaseExecutor):
         self._buffer = b""
 
     def end(self) -> None:
-        """Stop the zygote; tries still running finish on their own and record their state."""
+        """Close the zygote's stdin; it supervises the tries still running until they end, then exits."""
         proc = self._proc
         if proc is None:
             return
@@ -81,10 +83,9 @@ class LocalExecutor(BaseExecutor):
         except OSError:
             pass
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=END_WAIT_SECONDS)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            pass  # it supervises the tries still running until they end, then exits
         if self._events_r is not None:
             os.close(self._events_r)
         self._proc, self._events_r = None, None

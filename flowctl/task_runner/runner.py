@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from flowctl.core.errors import XComTooLargeError
@@ -48,7 +48,7 @@ from flowctl.task_runner.outcome import TryOutcome, decide_outcome, describe_err
 from flowctl.task_runner.preparation import (
     fresh_task, make_context, rendered_for_storage, run_info, unmap_task,
 )
-from flowctl.task_runner.taskinstance import RuntimeTaskInstance, StoreBackend
+from flowctl.task_runner.taskinstance import DeferredXComs, RuntimeTaskInstance, StoreBackend
 
 log = logging.getLogger("flowctl.task")
 TI = TaskInstanceState
@@ -116,10 +116,38 @@ def _claim_and_run(workload: Workload, settings: Settings, store: Any) -> TryRes
     return _ClaimedTry(workload, settings, store, claim).run()
 
 
+class Supervisor(Protocol):
+    """The process that claimed a try for this one and records its end (the local executor's zygote).
+
+    It heartbeats the try, so the try runs no heartbeat thread; it writes the final state, with the
+    try's XComs, in a transaction it shares with other tries' ends. A try under a supervisor opens
+    a database connection only if its own code (or its templates) reads or writes the database.
+    """
+
+    def rendered(self, fields: Mapping[str, Any]) -> None:
+        """The try's rendered template fields (stored at its first heartbeat if still running)."""
+
+    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
+               xcoms: Mapping[str, Any]) -> bool | None:
+        """Record the end (compare-and-set from this running try); False if someone else changed it,
+        None if the supervisor is gone (the try then writes its end itself)."""
+
+
+def run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any,
+                supervisor: Supervisor) -> TryResult:
+    """Run a try that ``supervisor`` has already claimed (``claim`` is what its claim returned).
+
+    Call it inside :func:`defer_sigterm`, entered as soon as the claim was made, so a SIGTERM
+    that comes before the task starts still ends the try as terminated (and recorded).
+    """
+    return _ClaimedTry(workload, settings, store, claim, supervisor).run()
+
+
 class _ClaimedTry:
     """One claimed try: everything between the claim and the final state."""
 
-    def __init__(self, workload: Workload, settings: Settings, store: Any, claim: Any) -> None:
+    def __init__(self, workload: Workload, settings: Settings, store: Any, claim: Any,
+                 supervisor: Supervisor | None = None) -> None:
         self.workload = workload
         self.key = workload.key
         self.settings = settings
@@ -133,6 +161,8 @@ class _ClaimedTry:
         self.skipped: list[str] = []
         self.rendered: dict[str, Any] | None = None  # saved with the final state (or by the first heartbeat)
         self.rendered_saved = False
+        self.supervisor = supervisor
+        self.deferred: DeferredXComs | None = None  # a supervised try's XComs, written with its end
 
     def run(self) -> TryResult:
         path = log_path(self.settings.base_log_folder, self.key, self.try_number)
@@ -152,8 +182,8 @@ class _ClaimedTry:
     def _execute(self, backend: secrets.MaskingBackend) -> tuple[TryOutcome, dict[str, Any] | None, Any]:
         context: dict[str, Any] | None = None
         value: Any = None
-        beat = Heartbeat(self._beat, float(self.settings.get("scheduler", "task_heartbeat_sec")), utcnow,
-                         _try_stopper())
+        every = 0.0 if self.supervisor is not None else float(self.settings.get("scheduler", "task_heartbeat_sec"))
+        beat = Heartbeat(self._beat, every, utcnow, _try_stopper())
         try:
             with terminate_on_sigterm(), beat:
                 context = self._prepare(backend)
@@ -174,8 +204,11 @@ class _ClaimedTry:
         first_poke, reschedules = None, 0
         if getattr(task, "mode", None) == "reschedule":
             first_poke, reschedules = self.store.reschedule_history(self.key, self.try_number)
+        backend: Any = StoreBackend(self.store, utcnow)
+        if self.supervisor is not None:
+            backend = self.deferred = DeferredXComs(backend, self.key, self.store.check_xcom)
         ti = RuntimeTaskInstance(self.key, task, self.try_number, self.ti_row.max_tries,
-                                 _SkipRecorder(StoreBackend(self.store, utcnow), self.skipped),
+                                 _SkipRecorder(backend, self.skipped),
                                  hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date)
         ti.reschedule_count = reschedules  # type: ignore[attr-defined]
         ti.log_url = log_url(self.settings, self.key, self.try_number)  # type: ignore[attr-defined]
@@ -188,6 +221,8 @@ class _ClaimedTry:
         self.task = task = unmap_task(task, self.key.map_index, context)
         rendered = task.render_template_fields(context)
         self.rendered = rendered_for_storage(rendered, self.masker)
+        if self.supervisor is not None:
+            self.supervisor.rendered(self.rendered)
         return context
 
     def _beat(self, now: datetime) -> bool:
@@ -225,8 +260,15 @@ class _ClaimedTry:
             fields.update(reschedule_date=outcome.reschedule_date, try_number=self.try_number - 1)
         if self.rendered is not None:
             fields["rendered_fields"] = self.rendered
-        won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
-                                         started=self.ti_row.start_date, wake="task finished", **fields))
+        xcoms = self.deferred.pushed if self.deferred is not None else {}
+        won: bool | None = None
+        if self.supervisor is not None and outcome.state is not TI.UP_FOR_RESCHEDULE:
+            won = self.supervisor.finish(outcome.state, now, fields, xcoms)
+        if won is None:  # not supervised, a poke (with its reschedule row), or the supervisor is gone
+            won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
+                                             started=self.ti_row.start_date, wake="task finished", **fields))
+            for xcom_key, value in xcoms.items() if won else ():
+                self.store.xcom_push(self.key, xcom_key, value, now)
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,

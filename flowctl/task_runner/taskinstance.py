@@ -10,6 +10,7 @@ the store when there is one). Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -60,6 +61,37 @@ class StoreBackend:
 
     def skip(self, run: RunKey, task_ids: set[str]) -> list[str]:
         return list(self.store.skip_tasks(run, task_ids, self.clock()))
+
+
+class DeferredXComs:
+    """A try's own XCom pushes kept until its end, when the supervisor writes them with the final
+    state (only if that state is written); reads of them see the kept values, the rest go to ``backend``.
+
+    ``check(ti, key, value)`` raises at push time what the database would (not JSON, too large).
+    """
+
+    def __init__(self, backend: Any, key: TaskInstanceKey, check: Callable[[TaskInstanceKey, str, Any], None]
+                 ) -> None:
+        self._backend = backend
+        self._key = key
+        self._check = check
+        self.pushed: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
+        if ti != self._key:
+            self._backend.xcom_push(ti, key, value)
+            return
+        self._check(ti, key, value)
+        self.pushed[key] = json.loads(json.dumps(value))  # as stored: a later change to value is not seen
+
+    def xcom_pull(self, run: RunKey, task_id: str, key: str, map_index: int, default: Any) -> Any:
+        if (run == self._key.run_key and task_id == self._key.task_id and map_index == self._key.map_index
+                and key in self.pushed):
+            return self.pushed[key]
+        return self._backend.xcom_pull(run, task_id, key, map_index, default)
 
 
 class MemoryBackend:

@@ -1,19 +1,29 @@
-"""The local executor's warm parent: imports flowctl once, then forks one child per task try.
+"""The local executor's warm parent: imports flowctl once, then claims, forks and supervises each try.
 
 Started by :class:`flowctl.executors.local.LocalExecutor` as
 ``python -m flowctl.task_runner.zygote EVENT_FD`` with its settings in the
-environment. It reads workloads, one JSON object per line, on stdin; for each
-it imports the DAG file (cached by path and mtime, so children inherit the
-module) and hands it to a pre-forked spare child (already connected to the
-database) or forks a new one. Spares forked before a DAG file (version) was
-first imported here are retired when it is, so no try imports it again. The
-child starts a new session (its own process group, so ``terminate`` can
-kill the task and everything it started), resets signal handlers, runs :func:`run_workload` and ``os._exit``\\ s with 0 when the try
-ended normally (the row holds its state) or 1 when it crashed. The zygote
-reaps children on SIGCHLD and writes ``started`` / ``exited`` events, one JSON
-line each, to EVENT_FD. On EOF of stdin it exits; children keep running and
-record their own final states. Runs user code (DAG file imports) but never
-in the scheduler's process.
+environment. It reads workloads, one JSON object per line, on stdin. For the
+workloads that arrived together it imports their DAG files (cached by path and
+mtime, so children inherit the modules), claims the tries in one transaction
+over its own long-lived database connection, and forks one child per try won.
+The child starts a new session (its own process group, so ``terminate`` can
+kill the task and everything it started), resets signal handlers and runs
+:func:`run_claimed` under this process's supervision: it sends its rendered
+fields and its end (state, fields, XComs) as JSON lines on a pipe and waits
+for the answer on another. The zygote writes the ends that arrived together
+in one transaction (the state compare-and-sets, history, XComs and the
+scheduler's wake-up), heartbeats every running try in one statement each
+``[scheduler] task_heartbeat_sec`` and sends SIGTERM to a try whose row says
+it no longer runs (cleared, killed, marked). A no-op try thus never opens a
+database connection: only its own code (Variables, XCom pulls, branches) does.
+
+A child ``os._exit``\\ s with 0 when the try ended normally (the row holds its
+state) or 1 when it crashed; the zygote reaps children on SIGCHLD and writes
+``started`` / ``exited`` events, one JSON line each, to EVENT_FD. On EOF of
+stdin (the scheduler stopped) it takes no more work but supervises the tries
+still running until they end, then exits. If the database cannot be reached
+when tries arrive, each child claims and records its own try (:func:`run_workload`).
+Runs user code (DAG file imports) but never in the scheduler's process.
 """
 from __future__ import annotations
 
@@ -22,12 +32,17 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
+import time
 import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import workload_from_json
 from flowctl.settings import Settings
@@ -35,27 +50,53 @@ from flowctl.task_runner import dagfile
 
 #: A task instance that never exists, used to compile statements.
 WARMUP_KEY = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
-#: Idle pre-forked children kept ready (at most ``[core] parallelism``).
-MAX_SPARES = 4
+WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
+#: Pools of the zygote's engine, kept referenced in a child so their connections are never closed there.
+_INHERITED_POOLS: list[Any] = []
+
+
+@dataclass
+class _Supervised:
+    """A running child and what the zygote knows of its try."""
+
+    request_id: int
+    workload: Workload
+    claim: Any
+    results: int | None  # read end of the child's messages (None once at EOF)
+    answers: int  # write end of the answers to the child
+    next_beat: float
+    buffer: bytes = b""
+    rendered: Any = None
+    rendered_saved: bool = False
+    ended: bool = False  # the zygote wrote (or tried to write) its end
+
+    @property
+    def try_number(self) -> int:
+        return int(self.claim.ti.try_number)
+
+
+@dataclass
+class _Unsupervised:
+    """A child that claims and records its own try (the database was not reachable from here)."""
+
+    request_id: int
+    workload: Workload
 
 
 class Zygote:
-    """The fork loop; one instance per zygote process.
+    """The claim / fork / supervise loop; one instance per zygote process."""
 
-    It keeps ``spares`` pre-forked idle children, each already in its own
-    session with a database connection open, waiting on a pipe for one
-    workload: a try then starts without paying for the fork and the connect.
-    When none is idle, a child is forked for the workload directly.
-    """
-
-    def __init__(self, settings: Settings, event_fd: int, store: Any = None, spares: int = 0) -> None:
+    def __init__(self, settings: Settings, event_fd: int, store: Any = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.event_fd = event_fd
-        self.spares = spares
-        self.children: dict[int, int | None] = {}  # pid -> request id (None: idle spare)
-        self.idle: list[tuple[int, int]] = []  # (pid, write end of its workload pipe)
+        self.event_fd: int | None = event_fd
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.beat_every = float(settings.get("scheduler", "task_heartbeat_sec"))
+        self.children: dict[int, _Supervised | _Unsupervised] = {}
         self.preloaded: dict[str, float | None] = {}  # DAG file -> mtime when imported here (None: missing)
+        self.hostname = socket.gethostname()
+        self.accepting = True
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -66,98 +107,110 @@ class Zygote:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the scheduler, which decides
         buffer = b""
-        self._replenish()
-        while True:
-            readable, _, _ = select.select([0, self.wake_r], [], [], 1.0)
+        while self.accepting or self.children:
+            watched = [self.wake_r, *([0] if self.accepting else []), *self._result_fds()]
+            readable, _, _ = select.select(watched, [], [], self._select_timeout())
             if self.wake_r in readable:
                 _drain(self.wake_r)
             if 0 in readable:
                 chunk = os.read(0, 65536)
-                if not chunk:
-                    return
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        self._start(json.loads(line))
+                if chunk:
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    self._start([json.loads(line) for line in lines if line.strip()])
+                else:
+                    self.accepting = False
+            self._read_results([fd for fd in readable if fd not in (0, self.wake_r)])
             self._reap()
-            self._replenish()
+            self._heartbeat()
 
-    def _start(self, request: dict[str, Any]) -> None:
-        workload = workload_from_json(request)
-        version = _mtime(workload.fileloc)
-        if self.preloaded.get(workload.fileloc) != version:
-            # The idle spares were forked without this file (version): import it here once and
-            # fork this try directly, rather than have the spare and every later one import it.
-            self.preloaded[workload.fileloc] = version
-            _preload(workload.fileloc)
-            self._retire_idle()
-        if self.idle:
-            pid, write_fd = self.idle.pop(0)
-            _write_all(write_fd, json.dumps(request).encode())
-            os.close(write_fd)
-        else:
-            gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
-            pid = os.fork()
-            if pid == 0:
-                self._become_worker()
-                self._run_and_exit(workload)
-        self.children[pid] = int(request["id"])
-        self._emit({"ev": "started", "id": request["id"], "pid": pid})
+    # --- starting tries ------------------------------------------------------------------
+    def _start(self, requests: list[dict[str, Any]]) -> None:
+        if not requests:
+            return
+        workloads = [workload_from_json(request) for request in requests]
+        for workload in workloads:
+            version = _mtime(workload.fileloc)
+            if self.preloaded.get(workload.fileloc) != version:
+                self.preloaded[workload.fileloc] = version
+                _preload(workload.fileloc)
+        claims = self._claim(workloads)
+        for request, workload, claim in zip(requests, workloads, claims):
+            request_id = int(request["id"])
+            if claim is _NOT_CLAIMED:
+                self._fork_unsupervised(request_id, workload)
+            elif claim is None:  # stale: its try was claimed or cleared since it was queued
+                self._emit({"ev": "exited", "id": request_id, "pid": 0, "code": 0})
+            else:
+                self._fork_supervised(request_id, workload, claim)
 
-    def _retire_idle(self) -> None:
-        """Let every idle spare exit (EOF on its workload pipe); _replenish forks fresh ones."""
-        for _, write_fd in self.idle:
-            os.close(write_fd)
-        self.idle.clear()
+    def _claim(self, workloads: list[Workload]) -> list[Any]:
+        if self.store is None:
+            return [_NOT_CLAIMED] * len(workloads)
+        try:
+            return self.store.start_tries([(w.key, w.try_number) for w in workloads], self.hostname,
+                                          os.getpid(), self.clock())
+        except Exception:  # noqa: BLE001 - each child then claims (and reports failing to) on its own
+            traceback.print_exc()
+            return [_NOT_CLAIMED] * len(workloads)
 
-    def _replenish(self) -> None:
-        while len(self.idle) < self.spares:
-            read_fd, write_fd = os.pipe()
-            gc.freeze()
-            pid = os.fork()
-            if pid == 0:
-                os.close(write_fd)
-                self._become_worker()
-                self._wait_and_run(read_fd)
-            os.close(read_fd)
-            self.children[pid] = None
-            self.idle.append((pid, write_fd))
+    def _fork_supervised(self, request_id: int, workload: Workload, claim: Any) -> None:
+        results_r, results_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
+        # The try is claimed: a SIGTERM from now on must reach the runner's handler, not kill the child.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        pid = os.fork()
+        if pid == 0:
+            os.close(results_r)
+            os.close(answers_w)
+            self._become_worker()
+            supervisor = PipeSupervisor(results_w, answers_r)
+            self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        os.close(results_w)
+        os.close(answers_r)
+        os.set_blocking(results_r, False)
+        self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w,
+                                         time.monotonic() + self.beat_every)
+        self._emit({"ev": "started", "id": request_id, "pid": pid})
+
+    def _fork_unsupervised(self, request_id: int, workload: Workload) -> None:
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            self._become_worker()
+            self._run_and_exit(lambda: _run_workload(workload, self.settings, self.store))
+        self.children[pid] = _Unsupervised(request_id, workload)
+        self._emit({"ev": "started", "id": request_id, "pid": pid})
 
     def _become_worker(self) -> None:
-        """In a fresh child: own session, default signals, none of the zygote's pipes."""
+        """In a fresh child: own session, default signals, none of the zygote's pipes or connections."""
         os.setsid()
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
-        for fd in (self.wake_r, self.wake_w, self.event_fd, *(w for _, w in self.idle)):
+        fds = [self.wake_r, self.wake_w]
+        if self.event_fd is not None:
+            fds.append(self.event_fd)
+        for child in self.children.values():
+            if isinstance(child, _Supervised):
+                fds.append(child.answers)
+                if child.results is not None:
+                    fds.append(child.results)
+        for fd in fds:
             os.close(fd)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        if self.store is not None:
-            self.store.engine.dispose(close=False)  # never share the parent's connections
+        if self.store is not None:  # the zygote's connection stays the zygote's: connect afresh if needed
+            _INHERITED_POOLS.append(self.store.engine.pool)
+            self.store.engine.dispose(close=False)
 
-    def _wait_and_run(self, read_fd: int) -> None:
-        """A spare: connect now, then wait for one workload (EOF without one: exit quietly)."""
-        if self.store is not None:
-            try:
-                self.store.engine.connect().close()  # the pool keeps it open for the try
-            except Exception:  # noqa: BLE001 - the try will connect (and report) by itself
-                pass
-        data = b""
-        while chunk := os.read(read_fd, 65536):
-            data += chunk
-        if not data.strip():
-            os._exit(0)
-        self._run_and_exit(workload_from_json(json.loads(data)))
-
-    def _run_and_exit(self, workload: Workload) -> None:
+    def _run_and_exit(self, run: Callable[[], Any]) -> None:
         code = 1
         try:
-            from flowctl.task_runner.runner import run_workload
-
-            run_workload(workload, self.settings, self.store)
+            run()
             code = 0
         except BaseException:  # noqa: BLE001 - the process boundary: report a crash by exit code
             traceback.print_exc()
@@ -168,6 +221,85 @@ class Zygote:
             finally:
                 os._exit(code)
 
+    # --- supervising -----------------------------------------------------------------------
+    def _result_fds(self) -> list[int]:
+        return [c.results for c in self.children.values() if isinstance(c, _Supervised) and c.results is not None]
+
+    def _read_results(self, fds: list[int]) -> None:
+        if not fds:
+            return
+        by_fd = {c.results: c for c in self.children.values() if isinstance(c, _Supervised)}
+        ends: list[tuple[_Supervised, dict[str, Any]]] = []
+        for fd in fds:
+            child = by_fd.get(fd)
+            if child is None:
+                continue
+            for message in _read_lines(child):
+                if "rendered" in message:
+                    child.rendered = message["rendered"]
+                elif "end" in message:
+                    ends.append((child, message["end"]))
+        if ends:
+            self._record(ends)
+
+    def _record(self, ends: list[tuple[_Supervised, dict[str, Any]]]) -> None:
+        """Write the ends that arrived together in one transaction, then answer each child."""
+        from flowctl.db.runtime import TryEnd
+
+        tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
+                        child.try_number, child.claim.ti.start_date, _decode_fields(end), end.get("xcoms") or {})
+                 for child, end in ends]
+        try:
+            won = self.store.finish_tries(tries, WAKE_REASON)
+        except Exception:  # noqa: BLE001 - one bad end must not lose the others: write them one by one
+            traceback.print_exc()
+            won = [self._record_one(end) for end in tries]
+        for (child, _), result in zip(ends, won):
+            child.ended = True
+            _answer(child.answers, {"won": bool(result)})
+
+    def _record_one(self, end: Any) -> bool:
+        try:
+            return bool(self.store.finish_tries([end], WAKE_REASON)[0])
+        except Exception:  # noqa: BLE001 - reported as not written: the try logs it, recovery ends the row
+            traceback.print_exc()
+            return False
+
+    def _heartbeat(self) -> None:
+        """One statement per due try, one transaction for all; SIGTERM to a try that no longer runs."""
+        if self.store is None or self.beat_every <= 0:
+            return
+        now = time.monotonic()
+        due = [(pid, c) for pid, c in self.children.items()
+               if isinstance(c, _Supervised) and not c.ended and c.next_beat <= now]
+        if not due:
+            return
+        try:
+            alive = self.store.heartbeat_tries([(c.workload.key, c.try_number) for _, c in due], self.clock())
+        except Exception:  # noqa: BLE001 - a database hiccup must not stop the tries: beat again soon
+            traceback.print_exc()
+            for _, child in due:
+                child.next_beat = now + min(self.beat_every, 1.0)
+            return
+        for (pid, child), running in zip(due, alive):
+            child.next_beat = now + self.beat_every
+            if not running:
+                print(f"flowctl zygote: {child.workload.key} try {child.try_number} no longer runs in the "
+                      f"database; stopping it", file=sys.stderr, flush=True)
+                _killpg(pid, signal.SIGTERM)
+            elif child.rendered is not None and not child.rendered_saved:
+                child.rendered_saved = True
+                try:
+                    self.store.save_rendered_fields(child.workload.key, child.rendered)
+                except Exception:  # noqa: BLE001 - shown at the try's end anyway
+                    traceback.print_exc()
+
+    def _select_timeout(self) -> float:
+        beats = [c.next_beat for c in self.children.values() if isinstance(c, _Supervised) and not c.ended]
+        if not beats or self.store is None or self.beat_every <= 0:
+            return 5.0
+        return max(0.0, min(beats) - time.monotonic())
+
     def _reap(self) -> None:
         while self.children:
             try:
@@ -176,21 +308,114 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            request_id = self.children.pop(pid, None)
-            self._forget_idle(pid)
-            if request_id is not None:
-                self._emit({"ev": "exited", "id": request_id, "pid": pid, "code": os.waitstatus_to_exitcode(status)})
-
-    def _forget_idle(self, pid: int) -> None:
-        for entry in [e for e in self.idle if e[0] == pid]:
-            self.idle.remove(entry)
-            os.close(entry[1])
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            if isinstance(child, _Supervised):
+                if child.results is not None:
+                    os.close(child.results)  # nothing more can come; whatever is left is dropped
+                os.close(child.answers)
+            self._emit({"ev": "exited", "id": child.request_id, "pid": pid,
+                        "code": os.waitstatus_to_exitcode(status)})
 
     def _emit(self, event: dict[str, Any]) -> None:
-        data = (json.dumps(event) + "\n").encode()
-        while data:
-            written = os.write(self.event_fd, data)
-            data = data[written:]
+        if self.event_fd is None:
+            return
+        try:
+            _write_all(self.event_fd, (json.dumps(event) + "\n").encode())
+        except OSError:  # the scheduler is gone: keep supervising the tries, stop reporting
+            os.close(self.event_fd)
+            self.event_fd = None
+
+
+_NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
+
+
+class PipeSupervisor:
+    """The child's side of the supervision pipes (see :class:`flowctl.task_runner.runner.Supervisor`)."""
+
+    def __init__(self, results_fd: int, answers_fd: int) -> None:
+        self.results_fd = results_fd
+        self.answers_fd = answers_fd
+
+    def rendered(self, fields: Mapping[str, Any]) -> None:
+        try:
+            self._send({"rendered": fields})
+        except OSError:  # the zygote is gone; the end says so
+            pass
+
+    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
+               xcoms: Mapping[str, Any]) -> bool | None:
+        dates = sorted(name for name, value in fields.items() if isinstance(value, datetime))
+        encoded = {name: value.isoformat() if name in dates else value for name, value in fields.items()}
+        answer = b""
+        try:
+            self._send({"end": {"state": TaskInstanceState(state).value, "now": now.isoformat(),
+                                "fields": encoded, "dates": dates, "xcoms": dict(xcoms)}})
+            while not answer.endswith(b"\n"):
+                chunk = os.read(self.answers_fd, 4096)
+                if not chunk:
+                    return None
+                answer += chunk
+        except OSError:
+            return None
+        return bool(json.loads(answer)["won"])
+
+    def _send(self, message: dict[str, Any]) -> None:
+        _write_all(self.results_fd, (json.dumps(message, default=str) + "\n").encode())
+
+
+def _run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any, supervisor: Any) -> None:
+    from flowctl.task_runner.execution import defer_sigterm
+    from flowctl.task_runner.runner import run_claimed
+
+    with defer_sigterm():  # a SIGTERM that came since the fork (blocked until now) stops the try at its start
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        run_claimed(workload, settings, store, claim, supervisor)
+
+
+def _run_workload(workload: Workload, settings: Settings, store: Any) -> None:
+    from flowctl.task_runner.runner import run_workload
+
+    run_workload(workload, settings, store)
+
+
+def _decode_fields(end: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(end.get("fields") or {})
+    for name in end.get("dates") or ():
+        fields[name] = datetime.fromisoformat(fields[name])
+    return fields
+
+
+def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
+    """The complete JSON lines now readable from a child (marks its pipe closed at EOF)."""
+    assert child.results is not None
+    while True:
+        try:
+            chunk = os.read(child.results, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            os.close(child.results)
+            child.results = None
+            break
+        child.buffer += chunk
+    *lines, child.buffer = child.buffer.split(b"\n")
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _answer(fd: int, message: dict[str, Any]) -> None:
+    try:
+        _write_all(fd, (json.dumps(message) + "\n").encode())
+    except OSError:  # the child died meanwhile: its exit is reported as a crash
+        pass
+
+
+def _killpg(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -237,11 +462,10 @@ def _warm_imports() -> None:
 
 
 def _warm_store(settings: Settings) -> Any:
-    """A Store whose engine has compiled the runner's statements once; children inherit it.
+    """The zygote's Store: its engine has compiled the runner's statements (children inherit the
+    cache) and keeps one connection open for the claims, ends and heartbeats.
 
-    SQLAlchemy caches compiled SQL per engine: a fresh engine in every child
-    would compile everything again on each try. None if the database is not
-    reachable now (children then build their own).
+    None if the database is not reachable now (children then claim on their own).
     """
     from flowctl.db.store import Store
 
@@ -249,9 +473,8 @@ def _warm_store(settings: Settings) -> Any:
         store = Store.from_settings(settings)
         now = datetime.now(timezone.utc)
         store.warm_runtime_statements(now)
-        store.heartbeat_task(WARMUP_KEY, now, try_number=0)
+        store.heartbeat_tries([(WARMUP_KEY, 0)], now)
         store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)
-        store.engine.dispose()
         return store
     except Exception:  # noqa: BLE001 - warming is an optimisation only
         return None
@@ -262,8 +485,7 @@ def main(argv: list[str]) -> None:
     event_fd = int(argv[0])
     settings = Settings.load()
     _warm_imports()
-    spares = min(MAX_SPARES, int(settings.get("core", "parallelism")))
-    Zygote(settings, event_fd, _warm_store(settings), spares).serve()
+    Zygote(settings, event_fd, _warm_store(settings)).serve()
 
 
 if __name__ == "__main__":

@@ -151,3 +151,78 @@ def test_a_dag_file_is_imported_once_by_the_zygote_and_never_by_the_tries(world:
         executor.end()
     imports = [pid for pid in (world.folder / "imports.log").read_text().split() if int(pid) != os.getpid()]
     assert len(imports) == 1, f"imported by {len(imports)} worker processes"
+
+
+SUPERVISED = '''
+import time
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def pushes(ti):
+    ti.xcom_push(key="explicit", value={"n": 1})
+    assert ti.xcom_pull(task_ids=ti.task_id, key="explicit") == {"n": 1}  # its own push, before the end
+    return [1, 2, 3]
+
+def slow():
+    time.sleep(2)
+    return "late"
+
+def forever():
+    time.sleep(120)
+
+with DAG("supervised", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="pushes", python_callable=pushes)
+    PythonOperator(task_id="slow", python_callable=slow)
+    PythonOperator(task_id="forever", python_callable=forever)
+'''
+
+
+def test_the_xcoms_a_supervised_try_pushes_are_written_with_its_end(world: World) -> None:
+    fileloc = world.write_dags("supervised", SUPERVISED)
+    run = world.make_run("supervised")
+    executor = _executor(world)
+    try:
+        workload = world.queue(run, "pushes", fileloc)
+        executor.submit(workload)
+        assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+    finally:
+        executor.end()
+    assert world.store.get_task_instance(workload.key).state == "success"
+    assert world.store.xcom_pull(run.key, "pushes") == [1, 2, 3]
+    assert world.store.xcom_pull(run.key, "pushes", key="explicit") == {"n": 1}
+
+
+def test_after_end_the_zygote_still_records_the_tries_running_then_and_exits(world: World) -> None:
+    fileloc = world.write_dags("supervised", SUPERVISED)
+    run = world.make_run("supervised")
+    executor = _executor(world)
+    workload = world.queue(run, "slow", fileloc)
+    executor.submit(workload)
+    wait_for(lambda: world.store.get_task_instance(workload.key).state == "running")
+    zygote = executor._proc
+    assert zygote is not None
+    executor.end()  # the scheduler stops while the try runs
+    wait_for(lambda: world.store.get_task_instance(workload.key).state == "success", deadline=30)
+    assert world.store.xcom_pull(run.key, "slow") == "late"
+    wait_for(lambda: zygote.poll() is not None, deadline=10)
+
+
+def test_a_try_whose_row_no_longer_runs_is_stopped_at_the_next_heartbeat(world: World) -> None:
+    fileloc = world.write_dags("supervised", SUPERVISED)
+    run = world.make_run("supervised")
+    executor = _executor(world)
+    try:
+        workload = world.queue(run, "forever", fileloc)
+        executor.submit(workload)
+        wait_for(lambda: world.store.get_task_instance(workload.key).state == "running")
+        assert world.store.set_task_state_manually(workload.key, "running", "failed")  # marked by a person
+        started = time.monotonic()
+        events = collect(executor, 1, deadline=30)
+        stopped_after = time.monotonic() - started
+    finally:
+        executor.end()
+    assert events[0].key == workload.key
+    assert stopped_after < 20, f"the try kept running {stopped_after:.1f}s after its row was marked failed"
+    assert world.store.get_task_instance(workload.key).state == "failed"
+    assert "terminated" in world.log_text(workload.key, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.core.states import TaskInstanceState
 from flowctl.db.store import Store
 
 from tests.db.samples import T0, make_run, queued_ti
@@ -115,3 +116,44 @@ def test_a_finish_with_its_start_and_a_wake_up_records_state_fields_and_history(
     ti = store.get_task_instance(key)
     assert (ti.state, ti.duration, ti.rendered_fields) == ("success", 2.0, {"cmd": "echo hi"})
     assert [(t.try_number, t.state) for t in store.list_tries(key)] == [(1, "success")]
+
+
+def test_claims_in_one_batch_win_each_queued_try_once_and_refuse_a_stale_one(store: Store) -> None:
+    run = make_run(store)
+    first, second = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
+    claims = store.start_tries([(first, 0), (second, 3), (first, 0)], "host", 7, T0)
+    assert claims[0] is not None and claims[0].ti.try_number == 1 and claims[0].run.run_id == run.run_id
+    assert claims[1] is None and claims[2] is None  # a stale try number, and the same try claimed twice
+    states = {ti.task_id: (ti.state, ti.pid) for ti in store.list_task_instances(run.key)}
+    assert states == {"extract": ("running", 7), "load": ("queued", None)}
+
+
+def test_ends_in_one_batch_write_state_history_and_xcoms_only_where_the_try_still_runs(store: Store) -> None:
+    from flowctl.db.runtime import TryEnd
+
+    run = make_run(store)
+    won, cleared = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
+    store.start_tries([(won, 0), (cleared, 0)], "host", 7, T0)
+    assert store.set_task_state_manually(cleared, "running", "failed")  # a person marks it failed meanwhile
+    later = T0 + timedelta(seconds=2)
+    ends = [TryEnd(won, TaskInstanceState.SUCCESS, later, 1, T0, {"rendered_fields": {"x": 1}},
+                   {"return_value": {"rows": 3}, "extra": [1, 2]}),
+            TryEnd(cleared, TaskInstanceState.SUCCESS, later, 1, T0, {}, {"return_value": "stale"})]
+    assert store.finish_tries(ends, "task finished") == [True, False]
+    done = store.get_task_instance(won)
+    assert (done.state, done.duration, done.rendered_fields) == ("success", 2.0, {"x": 1})
+    assert [(t.try_number, t.state) for t in store.list_tries(won)] == [(1, "success")]
+    assert store.xcom_pull(run.key, "extract") == {"rows": 3}
+    assert store.xcom_pull(run.key, "extract", key="extra") == [1, 2]
+    assert store.xcom_pull(run.key, "load", default="none") == "none"
+    assert store.get_task_instance(cleared).state == "failed"
+
+
+def test_heartbeats_in_one_batch_report_which_tries_still_run(store: Store) -> None:
+    run = make_run(store)
+    running, cleared = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
+    store.start_tries([(running, 0), (cleared, 0)], "host", 7, T0)
+    assert store.set_task_state_manually(cleared, "running", "pending")
+    later = T0 + timedelta(seconds=5)
+    assert store.heartbeat_tries([(running, 1), (cleared, 1), (running, 2)], later) == [True, False, False]
+    assert store.get_task_instance(running).last_heartbeat_at.replace(tzinfo=None) == later.replace(tzinfo=None)
