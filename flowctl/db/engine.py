@@ -11,6 +11,7 @@ next checkout reconnects. Must not import flowctl packages above ``flowctl.db``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from typing import Any
 
@@ -40,9 +41,37 @@ def make_engine(url: str | URL, pool_size: int = 5) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         options.update(pool_size=pool_size, max_overflow=pool_size * 2)
     engine = create_engine(parsed, **options)
+    _guard_forks(engine)
     event.listen(engine, "checkin", _on_checkin)
     event.listen(engine, "checkout", _on_checkout)
     return engine
+
+
+_OWNER_PID = "flowctl_owner_pid"
+
+
+def _guard_forks(engine: Engine) -> None:
+    """A connection is only ever used by the process that opened it.
+
+    A forked child (a task try forked from the local executor's zygote) inherits
+    the pool with its parent's open connections; the first time the child checks
+    one out it is dropped, unclosed (it stays the parent's), and the pool connects
+    afresh. Nothing is paid at fork time, and a child that never uses the
+    database never connects.
+    """
+    event.listen(engine, "connect", _remember_owner)
+    event.listen(engine, "checkout", _refuse_foreign)
+
+
+def _remember_owner(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_OWNER_PID] = os.getpid()
+
+
+def _refuse_foreign(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    owner = record.info.get(_OWNER_PID)
+    if owner is not None and owner != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None  # never closed here: it is the parent's
+        raise exc.DisconnectionError(f"connection opened by process {owner}; connecting afresh in {os.getpid()}")
 
 
 def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -70,6 +99,7 @@ def _sqlite_engine(url: URL) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
+    _guard_forks(engine)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine

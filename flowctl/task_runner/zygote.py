@@ -51,8 +51,6 @@ from flowctl.task_runner import dagfile
 #: A task instance that never exists, used to compile statements.
 WARMUP_KEY = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
-#: Pools of the zygote's engine, kept referenced in a child so their connections are never closed there.
-_INHERITED_POOLS: list[Any] = []
 
 
 @dataclass
@@ -203,9 +201,8 @@ class Zygote:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        if self.store is not None:  # the zygote's connection stays the zygote's: connect afresh if needed
-            _INHERITED_POOLS.append(self.store.engine.pool)
-            self.store.engine.dispose(close=False)
+        # The zygote's pooled connection stays the zygote's: the engine refuses it in this process
+        # (flowctl.db.engine) and connects afresh if the try uses the database at all.
 
     def _run_and_exit(self, run: Callable[[], Any]) -> None:
         code = 1
@@ -461,6 +458,78 @@ def _warm_imports() -> None:
             pass
 
 
+WARMUP_DAG = '''
+from datetime import datetime, timezone
+
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+
+def warm():
+    return {"warm": True}
+
+
+with DAG("__flowctl_warmup__", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None):
+    PythonOperator(task_id="__none__", python_callable=warm)
+'''
+
+
+class _RecordingNothing:
+    """A supervisor for the warm-up tries: nothing is stored anywhere."""
+
+    def rendered(self, fields: Mapping[str, Any]) -> None:
+        pass
+
+    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
+               xcoms: Mapping[str, Any]) -> bool:
+        return True
+
+
+def _warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
+    """Run a no-op try of a flowctl-owned DAG here, ``rounds`` times, touching no database.
+
+    What a try does the first time (lazy imports, caches, logging and Jinja set-up, the
+    interpreter's specialisation of the code it runs) is then done once here: every
+    forked try inherits it instead of paying for it, and copies fewer pages doing it.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from flowctl.db.records import DagRunRecord, TaskInstanceRecord
+    from flowctl.db.runtime import ClaimedTry
+    from flowctl.task_runner.execution import defer_sigterm
+    from flowctl.task_runner.runner import run_claimed
+
+    now = datetime.now(timezone.utc)
+    key = WARMUP_KEY
+    run = DagRunRecord(id=0, dag_id=key.dag_id, run_id=key.run_id, run_type="manual", logical_date=now,
+                       data_interval_start=now, data_interval_end=now, state="running", conf={}, queued_at=now,
+                       start_date=now, end_date=None, last_scheduling_decision=None, serialized_dag_id=None,
+                       creating_job_id=None, external_trigger=True, clear_number=0, note=None, updated_at=now)
+    ti = TaskInstanceRecord(
+        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=-1, try_number=1, max_tries=0,
+        state="running", start_date=now, end_date=None, duration=None, hostname=None, pid=None, executor=None,
+        queue="default", pool="default_pool", pool_slots=1, priority_weight=1, operator="PythonOperator",
+        queued_at=now, queued_by_job_id=None, next_retry_at=None, reschedule_date=None, rendered_fields=None,
+        last_heartbeat_at=now, external_executor_id=None, trigger_id=None, next_method=None, next_kwargs=None,
+        note=None, updated_at=now)
+    saved_path = list(sys.path)
+    with tempfile.TemporaryDirectory(prefix="flowctl-warmup-") as folder:
+        fileloc = Path(folder) / "flowctl_warmup_dag.py"
+        fileloc.write_text(WARMUP_DAG)
+        warm_settings = settings.replace(logging__base_log_folder=str(Path(folder) / "logs"))
+        workload = Workload(key, 0, str(fileloc))
+        try:
+            for _ in range(rounds):
+                with defer_sigterm():
+                    run_claimed(workload, warm_settings, store, ClaimedTry(ti, run), _RecordingNothing())
+        except Exception:  # noqa: BLE001 - warming is an optimisation only
+            traceback.print_exc()
+        finally:
+            dagfile.forget(str(fileloc))
+            sys.path[:] = saved_path
+
+
 def _warm_store(settings: Settings) -> Any:
     """The zygote's Store: its engine has compiled the runner's statements (children inherit the
     cache) and keeps one connection open for the claims, ends and heartbeats.
@@ -480,12 +549,15 @@ def _warm_store(settings: Settings) -> Any:
         return None
 
 
+
 def main(argv: list[str]) -> None:
     """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD``."""
     event_fd = int(argv[0])
     settings = Settings.load()
     _warm_imports()
-    Zygote(settings, event_fd, _warm_store(settings)).serve()
+    store = _warm_store(settings)
+    _warm_tries(settings, store)
+    Zygote(settings, event_fd, store).serve()
 
 
 if __name__ == "__main__":

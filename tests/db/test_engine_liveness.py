@@ -47,3 +47,28 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
         assert second != first
     finally:
         engine.dispose()
+
+
+
+def test_a_forked_child_never_uses_its_parents_connection(pg_url: str) -> None:
+    """A child that inherited a pooled connection connects afresh; the parent's connection stays usable."""
+    import os
+
+    engine = make_engine(pg_url)
+    try:
+        parent_backend = _backend_pid(engine)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                os.write(write_fd, str(_backend_pid(engine)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        child_backend = os.read(read_fd, 100).decode()
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        assert child_backend and int(child_backend) != parent_backend
+        assert _backend_pid(engine) == parent_backend  # the same connection, alive after the child exited
+    finally:
+        engine.dispose()
