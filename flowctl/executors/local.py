@@ -4,9 +4,10 @@ The zygote (``python -m flowctl.task_runner.zygote``, started here) has
 imported flowctl, SQLAlchemy, Jinja and the operators once, and caches DAG
 modules; a try costs a fork, not an interpreter start. User code never runs
 in this (the scheduler's) process. Workloads go to the zygote as JSON lines on
-its stdin; ``started`` / ``exited`` events come back on a pipe whose read end
-is :meth:`wakeup_fileno`, so the scheduler can ``select`` on it and react to a
-finished task at once. Exit code 0 is FINISHED (the row holds the real
+its stdin; ``exited`` events come back on a pipe whose read end is
+:meth:`wakeup_fileno`, so the scheduler can ``select`` on it and react to a
+finished task at once; ``started`` events (the try's pid, for ``terminate``)
+come on a second pipe read only when needed, so a try that starts wakes nobody. Exit code 0 is FINISHED (the row holds the real
 state), anything else CRASHED. If the zygote dies, its children are killed
 and reported CRASHED, and a new zygote is started. ``terminate`` sends
 SIGTERM to a try's process group (the runner calls ``on_kill`` and records
@@ -54,7 +55,8 @@ class LocalExecutor(BaseExecutor):
         self.settings = settings
         self._proc: subprocess.Popen[bytes] | None = None
         self._events_r: int | None = None
-        self._buffer = b""
+        self._pids_r: int | None = None
+        self._buffer = self._pid_buffer = b""
         self._next_id = 0
         self._inflight: dict[int, _InFlight] = {}
         self._pending: list[ExecutorEvent] = []
@@ -62,14 +64,17 @@ class LocalExecutor(BaseExecutor):
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         events_r, events_w = os.pipe()
+        pids_r, pids_w = os.pipe()
         os.set_blocking(events_r, False)
+        os.set_blocking(pids_r, False)
         env = {**os.environ, **settings_environ(self.settings)}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "flowctl.task_runner.zygote", str(events_w)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(events_w,), env=env)
+            [sys.executable, "-m", "flowctl.task_runner.zygote", str(events_w), str(pids_w)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(events_w, pids_w), env=env)
         os.close(events_w)
-        self._events_r = events_r
-        self._buffer = b""
+        os.close(pids_w)
+        self._events_r, self._pids_r = events_r, pids_r
+        self._buffer = self._pid_buffer = b""
 
     def end(self) -> None:
         """Close the zygote's stdin; it supervises the tries still running until they end, then exits."""
@@ -86,9 +91,7 @@ class LocalExecutor(BaseExecutor):
             proc.wait(timeout=END_WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             pass  # it supervises the tries still running until they end, then exits
-        if self._events_r is not None:
-            os.close(self._events_r)
-        self._proc, self._events_r = None, None
+        self._close_pipes()
 
     # --- work --------------------------------------------------------------------------
     def submit(self, workload: Workload) -> None:
@@ -115,6 +118,7 @@ class LocalExecutor(BaseExecutor):
         return events
 
     def terminate(self, key: TaskKey) -> bool:
+        self._read_pids()
         for flight in self._inflight.values():
             if flight.workload.key == key and flight.pid is not None:
                 _killpg(flight.pid, signal.SIGTERM)
@@ -126,21 +130,36 @@ class LocalExecutor(BaseExecutor):
         return self._events_r
 
     # --- internals -----------------------------------------------------------------------
+    def _read_pids(self) -> None:
+        if self._pids_r is not None:
+            self._pid_buffer = self._read_lines(self._pids_r, self._pid_buffer)
+
     def _read_events(self) -> None:
-        if self._events_r is None:
-            return
+        self._read_pids()  # a try's "started" comes before its "exited"
+        if self._events_r is not None:
+            self._buffer = self._read_lines(self._events_r, self._buffer)
+
+    def _read_lines(self, fd: int, buffer: bytes) -> bytes:
+        """Handle every complete event line readable on ``fd``; returns the incomplete rest."""
         while True:
             try:
-                chunk = os.read(self._events_r, 65536)
+                chunk = os.read(fd, 65536)
             except BlockingIOError:
                 break
             if not chunk:
                 break
-            self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
+            buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
         for line in lines:
             if line.strip():
                 self._on_event(json.loads(line))
+        return buffer
+
+    def _close_pipes(self) -> None:
+        for fd in (self._events_r, self._pids_r):
+            if fd is not None:
+                os.close(fd)
+        self._proc, self._events_r, self._pids_r = None, None, None
 
     def _on_event(self, event: dict[str, Any]) -> None:
         flight = self._inflight.get(int(event["id"]))
@@ -159,6 +178,7 @@ class LocalExecutor(BaseExecutor):
         self._pending.append(ExecutorEvent(workload.key, workload.try_number, outcome, detail))
 
     def _zygote_died(self) -> None:
+        self._read_pids()
         for flight in self._inflight.values():
             if flight.pid is not None:
                 _killpg(flight.pid, signal.SIGKILL)
@@ -166,9 +186,7 @@ class LocalExecutor(BaseExecutor):
         self._inflight.clear()
         if self._proc is not None:
             self._proc.poll()
-        if self._events_r is not None:
-            os.close(self._events_r)
-        self._proc, self._events_r = None, None
+        self._close_pipes()
         self.start()
 
     def _escalate_kills(self) -> None:

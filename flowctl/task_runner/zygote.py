@@ -1,7 +1,7 @@
 """The local executor's warm parent: imports flowctl once, then claims, forks and supervises each try.
 
 Started by :class:`flowctl.executors.local.LocalExecutor` as
-``python -m flowctl.task_runner.zygote EVENT_FD`` with its settings in the
+``python -m flowctl.task_runner.zygote EVENT_FD PID_FD`` with its settings in the
 environment. It reads workloads, one JSON object per line, on stdin. For the
 workloads that arrived together it imports their DAG files (cached by path and
 mtime, so children inherit the modules), claims the tries in one transaction
@@ -19,7 +19,9 @@ database connection: only its own code (Variables, XCom pulls, branches) does.
 
 A child ``os._exit``\\ s with 0 when the try ended normally (the row holds its
 state) or 1 when it crashed; the zygote reaps children on SIGCHLD and writes
-``started`` / ``exited`` events, one JSON line each, to EVENT_FD. On EOF of
+``exited`` events, one JSON line each, to EVENT_FD, and ``started`` events
+(a try's pid) to PID_FD, which the scheduler does not wait on: a try that
+starts wakes nobody. On EOF of
 stdin (the scheduler stopped) it takes no more work but supervises the tries
 still running until they end, then exits. If the database cannot be reached
 when tries arrive, each child claims and records its own try (:func:`run_workload`).
@@ -85,10 +87,11 @@ class Zygote:
     """The claim / fork / supervise loop; one instance per zygote process."""
 
     def __init__(self, settings: Settings, event_fd: int, store: Any = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, pid_fd: int | None = None) -> None:
         self.settings = settings
         self.store = store
         self.event_fd: int | None = event_fd
+        self.pid_fd = pid_fd if pid_fd is not None else event_fd
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.beat_every = float(settings.get("scheduler", "task_heartbeat_sec"))
         self.children: dict[int, _Supervised | _Unsupervised] = {}
@@ -188,9 +191,7 @@ class Zygote:
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
-        fds = [self.wake_r, self.wake_w]
-        if self.event_fd is not None:
-            fds.append(self.event_fd)
+        fds = [self.wake_r, self.wake_w, *{fd for fd in (self.event_fd, self.pid_fd) if fd is not None}]
         for child in self.children.values():
             if isinstance(child, _Supervised):
                 fds.append(child.answers)
@@ -316,13 +317,18 @@ class Zygote:
                         "code": os.waitstatus_to_exitcode(status)})
 
     def _emit(self, event: dict[str, Any]) -> None:
-        if self.event_fd is None:
+        started = event["ev"] == "started"
+        fd = self.pid_fd if started else self.event_fd
+        if fd is None:
             return
         try:
-            _write_all(self.event_fd, (json.dumps(event) + "\n").encode())
+            _write_all(fd, (json.dumps(event) + "\n").encode())
         except OSError:  # the scheduler is gone: keep supervising the tries, stop reporting
-            os.close(self.event_fd)
-            self.event_fd = None
+            for name in ("event_fd", "pid_fd"):
+                if getattr(self, name) == fd:
+                    setattr(self, name, None)
+            if fd not in (self.event_fd, self.pid_fd):
+                os.close(fd)
 
 
 _NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
@@ -551,13 +557,14 @@ def _warm_store(settings: Settings) -> Any:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD``."""
+    """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD [PID_FD]``."""
     event_fd = int(argv[0])
+    pid_fd = int(argv[1]) if len(argv) > 1 else None
     settings = Settings.load()
     _warm_imports()
     store = _warm_store(settings)
     _warm_tries(settings, store)
-    Zygote(settings, event_fd, store).serve()
+    Zygote(settings, event_fd, store, pid_fd=pid_fd).serve()
 
 
 if __name__ == "__main__":

@@ -226,3 +226,20 @@ def test_a_try_whose_row_no_longer_runs_is_stopped_at_the_next_heartbeat(world: 
     assert stopped_after < 20, f"the try kept running {stopped_after:.1f}s after its row was marked failed"
     assert world.store.get_task_instance(workload.key).state == "failed"
     assert "terminated" in world.log_text(workload.key, 1)
+
+
+def test_a_try_that_starts_does_not_wake_the_scheduler_only_one_that_ends_does(world: World) -> None:
+    fileloc = world.write_dags("supervised", SUPERVISED)
+    run = world.make_run("supervised")
+    executor = _executor(world)
+    try:
+        workload = world.queue(run, "slow", fileloc)
+        executor.submit(workload)
+        wait_for(lambda: world.store.get_task_instance(workload.key).state == "running")
+        fd = executor.wakeup_fileno()
+        assert fd is not None
+        assert select.select([fd], [], [], 0.3)[0] == [], "a try that started woke the scheduler"
+        assert select.select([fd], [], [], 30)[0] == [fd]  # its end does
+        assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+    finally:
+        executor.end()
