@@ -23,6 +23,7 @@ from flowctl.core.states import DagRunState
 from flowctl.scheduler.graphs import GraphCache
 
 log = logging.getLogger(__name__)
+RUNS_PER_PASS = 1000
 
 
 @dataclass(slots=True)
@@ -35,10 +36,21 @@ class ExamineReport:
     finished: list[tuple[Any, DagRunState]] = field(default_factory=list)
     to_terminate: list[TaskInstanceKey] = field(default_factory=list)
     serialized_ids: set[int] = field(default_factory=set)
+    #: Scheduled task instances the pass saw or made; None when it did not see every running run.
+    scheduled: int | None = 0
 
 
-def _needs_past(graph: TaskGraph) -> bool:
-    return any(s.depends_on_past or s.wait_for_downstream for s in graph.tasks.values())
+@dataclass(frozen=True, slots=True)
+class _GraphFacts:
+    """What examining a run of one DAG version needs besides the states (computed once per version)."""
+
+    needs_past: bool
+    mapped: tuple[str, ...]
+
+
+def _facts(graph: TaskGraph) -> _GraphFacts:
+    return _GraphFacts(needs_past=any(s.depends_on_past or s.wait_for_downstream for s in graph.tasks.values()),
+                       mapped=tuple(t for t, s in graph.tasks.items() if s.is_mapped))
 
 
 class RunExaminer:
@@ -50,27 +62,40 @@ class RunExaminer:
         self.graphs = graphs
         self.paused_run_types = paused_run_types
         self.on_finished = on_finished
+        self._facts: dict[int, _GraphFacts] = {}  # by serialized_dag_id (a version never changes)
 
     def examine(self, now: datetime) -> ExamineReport:
         """One pass over the running runs."""
         report = ExamineReport()
-        for snap in self.store.runs_to_examine(self.paused_run_types):
+        snaps = self.store.runs_to_examine(self.paused_run_types, limit=RUNS_PER_PASS)
+        report.scheduled = None if len(snaps) >= RUNS_PER_PASS else sum(_scheduled(s.states) for s in snaps)
+        for snap in snaps:
             if snap.run.serialized_dag_id is None:
                 continue
             graph = self.graphs.graph(snap.run.serialized_dag_id)
             report.runs += 1
             report.serialized_ids.add(snap.run.serialized_dag_id)
+            facts = self._graph_facts(snap.run.serialized_dag_id, graph)
             view = RunView(key=snap.run.key, graph=graph, states=snap.states, run_state=snap.run.state,
                            start_date=snap.run.start_date,
-                           previous=self.store.previous_run_states(snap.run) if _needs_past(graph) else None,
-                           map_lengths=self._map_lengths(snap, graph), dag_paused=snap.dag_paused)
+                           previous=self.store.previous_run_states(snap.run) if facts.needs_past else None,
+                           map_lengths=self._map_lengths(snap, graph, facts.mapped), dag_paused=snap.dag_paused)
             self._apply(snap.run, plan(view, now), now, report)
         return report
 
-    def _map_lengths(self, snap: Any, graph: TaskGraph) -> dict[str, int]:
+    def _graph_facts(self, serialized_dag_id: int, graph: TaskGraph) -> _GraphFacts:
+        facts = self._facts.get(serialized_dag_id)
+        if facts is None:
+            if len(self._facts) > 512:
+                self._facts.clear()
+            facts = self._facts[serialized_dag_id] = _facts(graph)
+        return facts
+
+    def _map_lengths(self, snap: Any, graph: TaskGraph, mapped: tuple[str, ...]) -> dict[str, int]:
         lengths: dict[str, int] = {}
-        for task_id, spec in graph.tasks.items():
-            if not spec.is_mapped or snap.states.get((task_id, -1)) != "pending":
+        for task_id in mapped:
+            spec = graph.tasks[task_id]
+            if snap.states.get((task_id, -1)) != "pending":
                 continue
             refs = xcom_refs(spec.mapping)
             if not all(_all_success(snap.states, src) for src, _ in refs):
@@ -94,6 +119,8 @@ class RunExaminer:
         schedule = [a.key for a in actions if isinstance(a, ScheduleTask)]
         skip = [a.key for a in actions if isinstance(a, SkipTask)]
         failed = [a.key for a in actions if isinstance(a, UpstreamFailTask)]
+        if report.scheduled is not None:
+            report.scheduled += len(schedule)
         if schedule or skip or failed:
             report.changed += self.store.apply_decisions(run.key, now, schedule=schedule, skip=skip,
                                                          upstream_failed=failed)
@@ -112,6 +139,10 @@ class RunExaminer:
                 report.to_terminate.extend(killed)
                 report.finished.append((run, DagRunState.FAILED))
                 self.on_finished(run, DagRunState.FAILED, "timed_out")
+
+
+def _scheduled(states: Any) -> int:
+    return sum(1 for state in states.values() if state == "scheduled")
 
 
 def _all_success(states: Any, task_id: str) -> bool:

@@ -21,6 +21,7 @@ class GraphCache:
         self._store = store
         self._graphs: OrderedDict[int, TaskGraph] = OrderedDict()
         self._dags: OrderedDict[int, Any] = OrderedDict()
+        self._limits: dict[int, dict[tuple[str, str], int]] = {}  # per version, asked for every queueing round
 
     def graph(self, serialized_dag_id: int) -> TaskGraph:
         """The task graph of one serialized version."""
@@ -45,11 +46,19 @@ class GraphCache:
         """(dag_id, task_id) -> max_active_tis_per_dag for the tasks of these versions that set one."""
         limits: dict[tuple[str, str], int] = {}
         for sid in serialized_ids:
-            graph = self.graph(sid)
-            for task_id, spec in graph.tasks.items():
-                if spec.max_active_tis_per_dag is not None:
-                    limits[(graph.dag_id, task_id)] = spec.max_active_tis_per_dag
+            limits.update(self._version_limits(sid))
         return limits
+
+    def _version_limits(self, serialized_dag_id: int) -> dict[tuple[str, str], int]:
+        cached = self._limits.get(serialized_dag_id)
+        if cached is None:
+            graph = self.graph(serialized_dag_id)
+            cached = {(graph.dag_id, task_id): spec.max_active_tis_per_dag for task_id, spec in graph.tasks.items()
+                      if spec.max_active_tis_per_dag is not None}
+            if len(self._limits) >= _MAX_CACHED:
+                self._limits.clear()
+            self._limits[serialized_dag_id] = cached
+        return cached
 
     @staticmethod
     def _remember(cache: OrderedDict[int, Any], key: int, value: Any) -> None:

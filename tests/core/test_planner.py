@@ -157,3 +157,28 @@ def test_explain_names_the_trigger_rule_and_the_upstream_states() -> None:
     assert any("paused" in r for r in reasons)
     assert any("all_success" in r and "1 unfinished" in r for r in reasons)
     assert explain(view(chain_dag(), states), "a", NOW) == ["a is running"]
+
+
+def fan_in_dag(width: int) -> dict[str, Any]:
+    return {"dag_id": "etl", "tasks": [task("start"), *[task(f"t{i}", ("start",)) for i in range(width)],
+                                       task("end", tuple(f"t{i}" for i in range(width)))]}
+
+
+def test_a_wide_fan_in_waits_for_its_last_upstream_then_runs() -> None:
+    states = {("start", -1): "success", ("end", -1): "pending", **{(f"t{i}", -1): "success" for i in range(600)}}
+    states[("t599", -1)] = "running"
+    assert plan(view(fan_in_dag(600), states), NOW) == []
+    states[("t599", -1)] = "success"
+    assert plan(view(fan_in_dag(600), states), NOW) == [ScheduleTask(key("end"))]
+
+
+def test_one_failed_upstream_of_a_wide_fan_in_fails_it_and_the_run() -> None:
+    states = {("start", -1): "success", ("end", -1): "pending", **{(f"t{i}", -1): "success" for i in range(600)}}
+    states[("t7", -1)] = "failed"
+    assert plan(view(fan_in_dag(600), states), NOW) == [UpstreamFailTask(key("end")), FinishRun(DagRunState.FAILED)]
+
+
+def test_states_given_as_enum_members_plan_like_strings() -> None:
+    S = TaskInstanceState
+    states = {("a", -1): S.SUCCESS, ("b", -1): S.PENDING, ("c", -1): S.PENDING}
+    assert plan(view(chain_dag(), states), NOW) == [ScheduleTask(key("b"))]

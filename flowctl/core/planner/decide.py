@@ -13,7 +13,9 @@ Pure: must not import anything outside flowctl.core and the standard library.
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from itertools import chain
 
 from flowctl.core.planner.actions import (
     Action, ExpandMapped, FinishRun, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
@@ -27,6 +29,8 @@ S = TaskInstanceState
 _FINISHED = frozenset(s.value for s in TI_FINISHED)
 _PAST_OK = frozenset({S.SUCCESS.value, S.SKIPPED.value})
 _FAILED = frozenset({S.FAILED.value, S.UPSTREAM_FAILED.value})
+_KNOWN = frozenset(s.value for s in S)
+_PENDING = S.PENDING.value
 
 
 def upstream_counts(spec: TaskSpec, states: StateMap) -> UpstreamCounts:
@@ -50,21 +54,40 @@ def past_blockers(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
     return reasons
 
 
-def _decide(run: RunView, spec: TaskSpec, map_index: int, states: dict[tuple[str, int], str]) -> Action | None:
-    verdict = evaluate(spec.trigger_rule, upstream_counts(spec, states))
+def _by_task(states: StateMap) -> dict[str, dict[int, str]]:
+    """task_id -> {map_index: state}: one pass, so each lookup below costs its own size, not the run's."""
+    grouped: dict[str, dict[int, str]] = {}
+    for (task_id, map_index), state in states.items():
+        grouped.setdefault(task_id, {})[map_index] = state
+    return grouped
+
+
+def _counts(spec: TaskSpec, by_task: dict[str, dict[int, str]]) -> UpstreamCounts:
+    """Like :func:`upstream_counts`, counting plain strings (a wide fan-in is counted every plan)."""
+    tally = Counter(chain.from_iterable(by_task[up].values() for up in spec.upstream if up in by_task))
+    if not tally.keys() <= _KNOWN:  # an enum member or an unknown state: the checked way
+        return UpstreamCounts.from_states(tally.elements())
+    return UpstreamCounts(total=sum(tally.values()), success=tally[S.SUCCESS.value], failed=tally[S.FAILED.value],
+                          upstream_failed=tally[S.UPSTREAM_FAILED.value], skipped=tally[S.SKIPPED.value],
+                          removed=tally[S.REMOVED.value])
+
+
+def _decide(run: RunView, spec: TaskSpec, map_index: int, by_task: dict[str, dict[int, str]]) -> Action | None:
+    verdict = evaluate(spec.trigger_rule, _counts(spec, by_task))
     key = run.ti_key(spec.task_id, map_index)
+    group = by_task[spec.task_id]
     if verdict is Verdict.SKIP:
-        states[(spec.task_id, map_index)] = S.SKIPPED.value
+        group[map_index] = S.SKIPPED.value
         return SkipTask(key)
     if verdict is Verdict.UPSTREAM_FAILED:
-        states[(spec.task_id, map_index)] = S.UPSTREAM_FAILED.value
+        group[map_index] = S.UPSTREAM_FAILED.value
         return UpstreamFailTask(key)
     if verdict is Verdict.WAIT or past_blockers(run, spec, map_index):
         return None
     if spec.is_mapped and map_index == -1:
         length = run.map_lengths.get(spec.task_id)
         return None if length is None else ExpandMapped(spec.task_id, length)
-    states[(spec.task_id, map_index)] = S.SCHEDULED.value
+    group[map_index] = S.SCHEDULED.value
     return ScheduleTask(key)
 
 
@@ -81,19 +104,24 @@ def plan(run: RunView, now: datetime) -> list[Action]:
         return []
     if run.timed_out(now):
         return [TimeOutRun()]
-    states = dict(run.states)
+    by_task = _by_task(run.states)
+    waiting = {task_id for (task_id, _), state in run.states.items() if state == _PENDING}
     actions: list[Action] = []
     for task_id in run.graph.order:
+        if task_id not in waiting:
+            continue
         spec = run.graph.tasks[task_id]
-        for map_index in run.indexes(task_id):
-            if states[(task_id, map_index)] != S.PENDING.value:
+        group = by_task[task_id]
+        for map_index in sorted(group):
+            if group[map_index] != _PENDING:
                 continue
-            action = _decide(run, spec, map_index, states)
+            action = _decide(run, spec, map_index, by_task)
             if action is not None:
                 actions.append(action)
     expanding = any(isinstance(a, ExpandMapped) for a in actions)
-    if not expanding and all(state in _FINISHED for state in states.values()):
-        actions.append(FinishRun(final_state(run, states)))
+    if not expanding and all(state in _FINISHED for group in by_task.values() for state in group.values()):
+        final = {(t, m): state for t, group in by_task.items() for m, state in group.items()}
+        actions.append(FinishRun(final_state(run, final)))
     return actions
 
 
