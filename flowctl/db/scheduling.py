@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
@@ -36,6 +36,14 @@ class RunSnapshot:
     run: DagRunRecord
     states: Mapping[tuple[str, int], str]
     dag_paused: bool
+
+
+_RUNNING_RUNS = (select(DagRunRow.__table__, DagRow.is_paused).join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
+                 .where(DagRunRow.state == "running").order_by(DagRunRow.logical_date).limit(bindparam("limit")))
+_RUN_TI_STATES = (select(TaskInstanceRow.run_id, TaskInstanceRow.task_id, TaskInstanceRow.map_index,
+                         TaskInstanceRow.state)
+                  .where(TaskInstanceRow.dag_id == bindparam("dag_id"),
+                         TaskInstanceRow.run_id.in_(bindparam("run_ids", expanding=True))))
 
 
 def _active_run_counts(s: Session, dag_ids: Collection[str], states: Iterable[str]) -> dict[str, int]:
@@ -116,25 +124,23 @@ class RunSchedulingVerbs(StoreCore):
             return started
 
     def runs_to_examine(self, paused_run_types: Collection[str], limit: int = 1000) -> list[RunSnapshot]:
-        """Running runs (of unpaused DAGs, or of a type in ``paused_run_types``) with their TI states."""
-        with self._read() as s:
-            rows = s.execute(
-                select(DagRunRow, DagRow.is_paused).join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
-                .where(DagRunRow.state == "running").order_by(DagRunRow.logical_date).limit(limit)
-            ).all()
-            runs = [(r, p) for r, p in rows if not p or r.run_type in paused_run_types]
+        """Running runs (of unpaused DAGs, or of a type in ``paused_run_types``) with their TI states.
+
+        Core statements built once, not the ORM: the scheduler calls this every round.
+        """
+        with self._read_engine.begin() as conn:
+            rows = conn.execute(_RUNNING_RUNS, {"limit": limit}).all()
+            runs = [r for r in rows if not r.is_paused or r.run_type in paused_run_types]
             if not runs:
                 return []
-            states: dict[tuple[str, str], dict[tuple[str, int], str]] = {(r.dag_id, r.run_id): {} for r, _ in runs}
-            ti = TaskInstanceRow
-            for dag_id in {r.dag_id for r, _ in runs}:
-                run_ids = [r.run_id for r, _ in runs if r.dag_id == dag_id]
+            states: dict[tuple[str, str], dict[tuple[str, int], str]] = {(r.dag_id, r.run_id): {} for r in runs}
+            for dag_id in {r.dag_id for r in runs}:
+                run_ids = [r.run_id for r in runs if r.dag_id == dag_id]
                 for chunk in _chunks(run_ids, 500):
-                    for run_id, task_id, map_index, state in s.execute(
-                            select(ti.run_id, ti.task_id, ti.map_index, ti.state)
-                            .where(ti.dag_id == dag_id, ti.run_id.in_(chunk))):
+                    for run_id, task_id, map_index, state in conn.execute(
+                            _RUN_TI_STATES, {"dag_id": dag_id, "run_ids": chunk}):
                         states[(dag_id, run_id)][(task_id, map_index)] = state
-            return [RunSnapshot(run_record(r), states[(r.dag_id, r.run_id)], bool(p)) for r, p in runs]
+            return [RunSnapshot(run_record(r), states[(r.dag_id, r.run_id)], bool(r.is_paused)) for r in runs]
 
     def previous_run_states(self, run: DagRunRecord) -> dict[tuple[str, int], str] | None:
         """TI states of the DAG's run just before ``run`` by logical date; None if there is none."""
