@@ -42,6 +42,10 @@ MAX_UPKEEP_GAP = 5.0  # upkeep at least this often, in case a wake-up notificati
 POLL_WITHOUT_FD = 0.2
 LISTENER_LOST = "listener connection lost"  # the PostgreSQL listener's reason when its connection broke
 RECONNECT_PAUSE = 1.0  # seconds between ticks that failed on a dropped database connection
+#: Reacting rounds start at least this far apart: under load one round takes every event that
+#: arrived meanwhile (one examination and one queueing for many finished tasks); an idle
+#: scheduler reacts at once, since its last round is long past.
+REACT_GAP = 0.01
 
 
 def utcnow() -> datetime:
@@ -134,7 +138,8 @@ class Scheduler:
         report = self.examiner.examine(now)
         for key in report.to_terminate:
             self.executor.terminate(key)
-        queued = self._queue(now, report.serialized_ids)
+        # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
+        queued = self._queue(now, report.serialized_ids) if report.scheduled != 0 else 0
         done = upkeep(now)
         if done.get("requeued") or done.get("started_runs"):
             queued += self._queue(now, report.serialized_ids)
@@ -226,8 +231,11 @@ class Scheduler:
         ticks = 0
         try:
             woken_by_executor = False
+            last_round: datetime | None = None
             while not self._stopping and (num_runs < 0 or ticks < num_runs):
-                now = clock()
+                if woken_by_executor and last_round is not None:
+                    self._gather_events(last_round, clock)
+                now = last_round = clock()
                 report = self._guarded(self.react if woken_by_executor else self.tick, now)
                 ticks += 1
                 woken_by_executor = True
@@ -238,6 +246,12 @@ class Scheduler:
         finally:
             self.shutdown(clock())
         return ticks
+
+    def _gather_events(self, last_round: datetime, clock: Callable[[], datetime]) -> None:
+        """Wait out the rest of REACT_GAP since ``last_round`` (a stop request ends the wait)."""
+        remaining = REACT_GAP - (clock() - last_round).total_seconds()
+        if remaining > 0:
+            select.select([self._wake_r], [], [], remaining)
 
     def _guarded(self, round_: Callable[[datetime], TickReport], now: datetime) -> TickReport:
         """``round_(now)``; a dropped database connection costs a pause, not the scheduler."""
@@ -286,7 +300,10 @@ class Scheduler:
                 if LISTENER_LOST in reasons:
                     self._reopen_listener()
                 # A worker saying its task finished is what the executor tells us too: react only.
-                return bool(reasons) and all(r == TASK_FINISHED for r in reasons)
+                finished_only = bool(reasons) and all(r == TASK_FINISHED for r in reasons)
+                if finished_only and exec_fd is not None and self.executor.open_slots == 0:
+                    continue  # nothing can be queued before our executor reports an exit, which wakes us
+                return finished_only
             if self._wake_r in readable:
                 os.read(self._wake_r, 512)
                 return False

@@ -1,13 +1,15 @@
 """Mapping expansion, wake-ups and the real-clock loop, on a real Store."""
 from __future__ import annotations
 
+import os
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from flowctl.core.dag import DAG
-from flowctl.core.keys import RunKey
+from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.operators.empty import EmptyOperator
 from flowctl.operators.python import PythonOperator
 from flowctl.scheduler import Scheduler
@@ -97,3 +99,81 @@ def test_run_forever_runs_a_triggered_dag_promptly_and_stops_on_request(store: A
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert store.get_job(scheduler.job_id).state == "success"
+
+
+class _FullExecutor(InlineExecutor):
+    """An InlineExecutor with a wake-up pipe, like the local executor's."""
+
+    def __init__(self, store: Any, parallelism: int) -> None:
+        super().__init__(store, parallelism)
+        self.wake_r, self.wake_w = os.pipe()
+
+    def wakeup_fileno(self) -> int | None:
+        return self.wake_r
+
+
+class _Listener:
+    """A listener whose wake-ups are written by the test."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        self.reasons: list[str] = []
+
+    def fileno(self) -> int:
+        return self.r
+
+    def drain(self) -> int:
+        self.reasons = os.read(self.r, 512).decode().split(";")
+        return len(self.reasons)
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+def _sleeper(store: Any, tmp_path: Path, running: int) -> tuple[Scheduler, _FullExecutor, _Listener]:
+    executor = _FullExecutor(store, parallelism=2)
+    executor.running.update(TaskInstanceKey("d", "r", f"t{i}") for i in range(running))
+    scheduler = Scheduler(settings(tmp_path), store, executor)
+    scheduler._listener = _Listener()
+    return scheduler, executor, scheduler._listener
+
+
+def test_a_task_finished_wake_up_while_the_executor_is_full_waits_for_the_executors_report(
+        store: Any, tmp_path: Path) -> None:
+    scheduler, executor, listener = _sleeper(store, tmp_path, running=2)
+    os.write(listener.w, b"task finished")
+    os.write(executor.wake_w, b"x")
+    start = datetime.now(timezone.utc)
+    assert scheduler._sleep_until(start + timedelta(seconds=5), lambda: datetime.now(timezone.utc)) is True
+    assert listener.reasons == ["task finished"]  # drained, and the executor's report is what woke us
+
+
+def test_a_task_finished_wake_up_with_open_executor_slots_reacts_at_once(store: Any, tmp_path: Path) -> None:
+    scheduler, _, listener = _sleeper(store, tmp_path, running=1)
+    os.write(listener.w, b"task finished")
+    start = datetime.now(timezone.utc)
+    assert scheduler._sleep_until(start + timedelta(seconds=5), lambda: datetime.now(timezone.utc)) is True
+    assert datetime.now(timezone.utc) - start < timedelta(seconds=4)
+
+
+def test_a_task_finished_wake_up_while_the_executor_is_full_does_not_end_the_sleep(
+        store: Any, tmp_path: Path) -> None:
+    scheduler, _, listener = _sleeper(store, tmp_path, running=2)
+    os.write(listener.w, b"task finished")
+    start = datetime.now(timezone.utc)
+    assert scheduler._sleep_until(start + timedelta(seconds=0.3), lambda: datetime.now(timezone.utc)) is False
+    assert listener.reasons == ["task finished"]
+
+
+def test_the_examination_counts_the_task_instances_it_saw_or_made_scheduled(store: Any, tmp_path: Path) -> None:
+    with DAG("wide", start_date=T0 - day(1), schedule=None) as dag:
+        for i in range(3):
+            EmptyOperator(task_id=f"root{i}") >> EmptyOperator(task_id=f"after{i}")
+    sync(store, dag)
+    scheduler = Scheduler(settings(tmp_path), store, InlineExecutor(store))
+    store.create_run("wide", "r1", run_type="manual", logical_date=T0, now=T0, state="running")
+    assert scheduler.examiner.examine(T0).scheduled == 3  # made
+    assert scheduler.examiner.examine(T0).scheduled == 3  # saw
+    store.create_run("wide", "r2", run_type="manual", logical_date=T0 + day(1), now=T0, state="queued")
+    assert scheduler.examiner.examine(T0).scheduled == 3  # a queued run is not examined
