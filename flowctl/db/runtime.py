@@ -85,6 +85,13 @@ class RuntimeVerbs(StoreCore):
         The local executor's zygote claims the tries it was handed this way before forking them.
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
+        if self.dialect == "postgresql":  # one statement for all of them
+            params = {**sql.claims_params(claims), "hostname": hostname, "pid": pid, "now": now}
+            with self._autocommit().connect() as conn:
+                rows = conn.execute(sql.CLAIMS_IN_ONE, params).all()
+            won = {TaskInstanceKey(m["dag_id"], m["run_id"], m["task_id"], m["map_index"]): _claimed(m, m)
+                   for m in (row._mapping for row in rows)}
+            return [won.pop(key, None) for key, _ in claims]  # a key asked for twice wins once
         with self.engine.begin() as conn:
             return [self._claim_on(conn, key, queued, hostname, pid, now) for key, queued in claims]
 

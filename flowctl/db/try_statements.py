@@ -15,7 +15,8 @@ from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Integer, String, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from flowctl.core.states import TaskInstanceState
@@ -90,6 +91,38 @@ def _claim_in_one() -> Any:
     return select(claimed, *_run_columns(run, prev)).select_from(joined).add_cte(gone)
 
 
+def _claims_in_one() -> Any:
+    """PostgreSQL: :func:`_claim_in_one` for many tries at once, the keys and queued try numbers given
+    as arrays (``b_dag_id``, ``b_run_id``, ``b_task_id``, ``b_map_index``, ``b_queued_try``)."""
+    want = func.unnest(
+        bindparam("b_dag_id", type_=ARRAY(String)), bindparam("b_run_id", type_=ARRAY(String)),
+        bindparam("b_task_id", type_=ARRAY(String)), bindparam("b_map_index", type_=ARRAY(Integer)),
+        bindparam("b_queued_try", type_=ARRAY(Integer)),
+    ).table_valued("dag_id", "run_id", "task_id", "map_index", "queued_try").render_derived(name="want")
+    claimed = (update(_ti)
+               .where(_ti.c.dag_id == want.c.dag_id, _ti.c.run_id == want.c.run_id, _ti.c.task_id == want.c.task_id,
+                      _ti.c.map_index == want.c.map_index, _ti.c.state == TI.QUEUED.value,
+                      _ti.c.try_number == want.c.queued_try)
+               .values(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
+                       pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None,
+                       last_heartbeat_at=_NOW, next_retry_at=None, updated_at=_NOW)
+               .returning(*_ti.c).cte("claimed"))
+    gone = delete(_xcom).where(_xcom.c.dag_id == claimed.c.dag_id, _xcom.c.run_id == claimed.c.run_id,
+                               _xcom.c.task_id == claimed.c.task_id,
+                               _xcom.c.map_index == claimed.c.map_index).cte("gone")
+    run, prev = _run.alias("r"), _run.alias("p")
+    joined = (claimed.join(run, (run.c.dag_id == claimed.c.dag_id) & (run.c.run_id == claimed.c.run_id))
+              .outerjoin(prev, prev.c.id == _previous_success_id(run)))
+    return select(claimed, *_run_columns(run, prev)).select_from(joined).add_cte(gone)
+
+
+def claims_params(claims: Any) -> dict[str, Any]:
+    """The array parameters of :data:`CLAIMS_IN_ONE` for ``(key, queued_try_number)`` pairs."""
+    return {"b_dag_id": [k.dag_id for k, _ in claims], "b_run_id": [k.run_id for k, _ in claims],
+            "b_task_id": [k.task_id for k, _ in claims], "b_map_index": [k.map_index for k, _ in claims],
+            "b_queued_try": [int(n) for _, n in claims]}
+
+
 @lru_cache(maxsize=32)
 def finish_update(names: tuple[str, ...]) -> Any:
     """running (try ``running_try``) -> ``f_state``, writing ``f_<name>`` for each of ``names``."""
@@ -124,6 +157,7 @@ def finish_params(key: TaskInstanceKey, running_try: int, state: TaskInstanceSta
 
 CLAIM = _claim_update()
 CLAIM_IN_ONE = _claim_in_one()
+CLAIMS_IN_ONE = _claims_in_one()
 XCOM_DELETE = delete(_xcom).where(*_key_of(_xcom))
 RUN_AND_PREVIOUS = _run_and_previous()
 HISTORY_DELETE = delete(_history).where(
