@@ -11,6 +11,7 @@ transaction. Must not import above ``db``.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -132,11 +133,39 @@ class RuntimeVerbs(StoreCore):
     def finish_tries(self, ends: Sequence[TryEnd], wake: str) -> list[bool]:
         """:meth:`finish_try` for each end, all in one transaction (one commit); each end's
         ``xcoms`` are written only if its compare-and-set wins. The scheduler is woken once."""
+        batched = ([i for i, end in enumerate(ends) if end.in_one_statement(wake)
+                    and set(end.fields) <= sql.BATCH_END_FIELDS] if self.dialect == "postgresql" else [])
+        won = [False] * len(ends)
         with self.engine.begin() as conn:
-            won = [self._finish_on(conn, end, wake) for end in ends]
+            if batched:
+                for i, result in zip(batched, self._finish_batch(conn, [ends[i] for i in batched], wake)):
+                    won[i] = result
+            for i in sorted(set(range(len(ends))) - set(batched)):
+                won[i] = self._finish_on(conn, ends[i], wake)
         if any(won) and self.dialect != "postgresql":
             getattr(self, "notify_scheduler", lambda reason: None)(wake)
         return won
+
+    def _finish_batch(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:
+        """PostgreSQL: the ends (state, history, XComs, wake-up) as one statement; which won."""
+        for end in ends:
+            check_ti_transition(TI.RUNNING, end.state)
+        rendered = [end.fields.get("rendered_fields") for end in ends]
+        params: dict[str, Any] = {
+            "e_dag_id": [e.key.dag_id for e in ends], "e_run_id": [e.key.run_id for e in ends],
+            "e_task_id": [e.key.task_id for e in ends], "e_map_index": [e.key.map_index for e in ends],
+            "e_running_try": [e.running_try for e in ends], "e_state": [TI(e.state).value for e in ends],
+            "e_duration": [_duration(e.started, e.now) for e in ends],
+            "e_rendered": [None if r is None else json.dumps(r) for r in rendered],
+            "e_next_retry_at": [e.fields.get("next_retry_at") for e in ends], "e_now": [e.now for e in ends],
+            "channel": CHANNEL, "reason": wake[:200]}
+        xcoms = [(e.key, name, json.dumps(value)) for e in ends for name, value in e.xcoms.items()]
+        params.update({"x_dag_id": [k.dag_id for k, _, _ in xcoms], "x_run_id": [k.run_id for k, _, _ in xcoms],
+                       "x_task_id": [k.task_id for k, _, _ in xcoms],
+                       "x_map_index": [k.map_index for k, _, _ in xcoms],
+                       "x_key": [n for _, n, _ in xcoms], "x_value": [v for _, _, v in xcoms]})
+        finished = {TaskInstanceKey(*row[:4]) for row in conn.execute(sql.ENDS_IN_ONE, params).all()}
+        return [end.key in finished for end in ends]
 
     def _finish_on(self, conn: Any, end: TryEnd, wake: str | None) -> bool:
         check_ti_transition(TI.RUNNING, end.state)

@@ -15,7 +15,9 @@ from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Float, Integer, String, Text, bindparam, cast, delete, exists, func, insert, literal, select, update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -148,6 +150,61 @@ def finish_in_one(names: tuple[str, ...]) -> Any:
     return select(finished.c.try_number, wake).select_from(finished).add_cte(record.cte("recorded"))
 
 
+#: The fields a batched end may write (what a supervised try's end carries).
+BATCH_END_FIELDS = frozenset({"rendered_fields", "next_retry_at"})
+
+
+def _ends_in_one() -> Any:
+    """PostgreSQL: :func:`finish_in_one` for many ends at once, plus their XComs, as one statement.
+
+    Ends come as arrays (``e_*``: key, running try, state, duration, rendered fields as JSON text,
+    next_retry_at, the end's time); XComs as arrays too (``x_*``: key, XCom key, value as JSON text), written for
+    the ends that won only. One row comes back per end that won.
+    """
+    ends = func.unnest(
+        bindparam("e_dag_id", type_=ARRAY(String)), bindparam("e_run_id", type_=ARRAY(String)),
+        bindparam("e_task_id", type_=ARRAY(String)), bindparam("e_map_index", type_=ARRAY(Integer)),
+        bindparam("e_running_try", type_=ARRAY(Integer)), bindparam("e_state", type_=ARRAY(String)),
+        bindparam("e_duration", type_=ARRAY(Float)), bindparam("e_rendered", type_=ARRAY(Text)),
+        bindparam("e_next_retry_at", type_=ARRAY(_ti.c.next_retry_at.type)),
+        bindparam("e_now", type_=ARRAY(_ti.c.end_date.type)),
+    ).table_valued("dag_id", "run_id", "task_id", "map_index", "running_try", "state", "duration", "rendered",
+                   "next_retry_at", "now").render_derived(name="ends")
+    copied = [_ti.c[name] for name in _HISTORY_COPIED]
+    finished = (update(_ti)
+                .where(_ti.c.dag_id == ends.c.dag_id, _ti.c.run_id == ends.c.run_id, _ti.c.task_id == ends.c.task_id,
+                       _ti.c.map_index == ends.c.map_index, _ti.c.state == TI.RUNNING.value,
+                       _ti.c.try_number == ends.c.running_try)
+                .values(state=ends.c.state, end_date=ends.c.now, updated_at=ends.c.now, duration=ends.c.duration,
+                        rendered_fields=func.coalesce(cast(ends.c.rendered, _ti.c.rendered_fields.type),
+                                                      _ti.c.rendered_fields),
+                        next_retry_at=func.coalesce(ends.c.next_retry_at, _ti.c.next_retry_at))
+                .returning(*copied).cte("finished"))
+    record = pg_insert(_history).from_select(list(_HISTORY_COPIED),
+                                             select(*[finished.c[name] for name in _HISTORY_COPIED]))
+    record = record.on_conflict_do_update(
+        index_elements=list(_HISTORY_KEY),
+        set_={name: record.excluded[name] for name in _HISTORY_COPIED if name not in _HISTORY_KEY})
+    xcoms = func.unnest(
+        bindparam("x_dag_id", type_=ARRAY(String)), bindparam("x_run_id", type_=ARRAY(String)),
+        bindparam("x_task_id", type_=ARRAY(String)), bindparam("x_map_index", type_=ARRAY(Integer)),
+        bindparam("x_key", type_=ARRAY(String)), bindparam("x_value", type_=ARRAY(Text)),
+    ).table_valued("dag_id", "run_id", "task_id", "map_index", "key", "value").render_derived(name="xcoms")
+    pushed = pg_insert(_xcom).from_select(
+        ["dag_id", "run_id", "task_id", "map_index", "key", "value", "timestamp"],
+        select(xcoms.c.dag_id, xcoms.c.run_id, xcoms.c.task_id, xcoms.c.map_index, xcoms.c.key,
+               cast(xcoms.c.value, _xcom.c.value.type), finished.c.end_date)
+        .select_from(xcoms.join(finished, (finished.c.dag_id == xcoms.c.dag_id) & (finished.c.run_id == xcoms.c.run_id)
+                                & (finished.c.task_id == xcoms.c.task_id)
+                                & (finished.c.map_index == xcoms.c.map_index))))
+    pushed = pushed.on_conflict_do_update(
+        index_elements=["dag_id", "run_id", "task_id", "map_index", "key"],
+        set_={"value": pushed.excluded.value, "timestamp": pushed.excluded.timestamp})
+    wake = func.pg_notify(bindparam("channel"), bindparam("reason"))
+    return (select(finished.c.dag_id, finished.c.run_id, finished.c.task_id, finished.c.map_index, wake)
+            .select_from(finished).add_cte(record.cte("recorded")).add_cte(pushed.cte("pushed")))
+
+
 def finish_params(key: TaskInstanceKey, running_try: int, state: TaskInstanceState, duration: float | None,
                   fields: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of :func:`finish_update` / :func:`finish_in_one` (``now`` added by the caller)."""
@@ -158,6 +215,7 @@ def finish_params(key: TaskInstanceKey, running_try: int, state: TaskInstanceSta
 CLAIM = _claim_update()
 CLAIM_IN_ONE = _claim_in_one()
 CLAIMS_IN_ONE = _claims_in_one()
+ENDS_IN_ONE = _ends_in_one()
 XCOM_DELETE = delete(_xcom).where(*_key_of(_xcom))
 RUN_AND_PREVIOUS = _run_and_previous()
 HISTORY_DELETE = delete(_history).where(

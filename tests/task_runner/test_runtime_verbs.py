@@ -133,13 +133,20 @@ def test_ends_in_one_batch_write_state_history_and_xcoms_only_where_the_try_stil
 
     run = make_run(store)
     won, cleared = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
-    store.start_tries([(won, 0), (cleared, 0)], "host", 7, T0)
+    retried = queued_ti(store, make_run(store, day=1), "extract")
+    store.start_tries([(won, 0), (cleared, 0), (retried, 0)], "host", 7, T0)
     assert store.set_task_state_manually(cleared, "running", "failed")  # a person marks it failed meanwhile
-    later = T0 + timedelta(seconds=2)
+    later, retry_at = T0 + timedelta(seconds=2), T0 + timedelta(minutes=5)
     ends = [TryEnd(won, TaskInstanceState.SUCCESS, later, 1, T0, {"rendered_fields": {"x": 1}},
                    {"return_value": {"rows": 3}, "extra": [1, 2]}),
-            TryEnd(cleared, TaskInstanceState.SUCCESS, later, 1, T0, {}, {"return_value": "stale"})]
-    assert store.finish_tries(ends, "task finished") == [True, False]
+            TryEnd(cleared, TaskInstanceState.SUCCESS, later, 1, T0, {}, {"return_value": "stale"}),
+            TryEnd(retried, TaskInstanceState.UP_FOR_RETRY, T0 + timedelta(seconds=4), 1, T0,
+                   {"next_retry_at": retry_at})]
+    assert store.finish_tries(ends, "task finished") == [True, False, True]
+    again = store.get_task_instance(retried)
+    assert (again.state, again.duration, again.rendered_fields) == ("up_for_retry", 4.0, None)
+    assert again.next_retry_at.replace(tzinfo=None) == retry_at.replace(tzinfo=None)
+    assert [(t.try_number, t.state) for t in store.list_tries(retried)] == [(1, "up_for_retry")]
     done = store.get_task_instance(won)
     assert (done.state, done.duration, done.rendered_fields) == ("success", 2.0, {"x": 1})
     assert [(t.try_number, t.state) for t in store.list_tries(won)] == [(1, "success")]
