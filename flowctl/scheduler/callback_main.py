@@ -1,6 +1,9 @@
-"""Child process entry: run one DAG's on_success_callback / on_failure_callback for one run.
+"""Child process entry: run one DAG's on_success_callback / on_failure_callback for one run, or
+one task's on_failure_callback / on_retry_callback for a try that died without recording its end.
 
-``python -m flowctl.scheduler.callback_main FILELOC DAG_ID RUN_ID success|failure REASON``.
+``python -m flowctl.scheduler.callback_main FILELOC DAG_ID RUN_ID success|failure REASON``;
+``python -m flowctl.scheduler.callback_main --task FILELOC DAG_ID RUN_ID TASK_ID MAP_INDEX TRY_NUMBER
+failed|up_for_retry REASON``.
 Runs user code (imports the DAG file), so it never runs inside the scheduler process.
 """
 from __future__ import annotations
@@ -30,8 +33,10 @@ def callback_context(dag: Any, run: Any, reason: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Run the callbacks; 0 when all ran, 1 when one raised (logged)."""
-    fileloc, dag_id, run_id, kind, reason = argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if argv[:1] == ["--task"]:
+        return _task_main(argv[1:])
+    fileloc, dag_id, run_id, kind, reason = argv
     from flowctl.db.store import Store
     from flowctl.settings import Settings
     from flowctl.task_runner.dagfile import load_dag
@@ -49,6 +54,22 @@ def main(argv: list[str]) -> int:
                 log.exception("DAG %s on_%s_callback raised", dag_id, kind)
                 code = 1
         return code
+    finally:
+        store.close()
+
+
+def _task_main(argv: list[str]) -> int:
+    fileloc, dag_id, run_id, task_id, map_index, try_number, state, reason = argv
+    from flowctl.core.keys import TaskInstanceKey
+    from flowctl.db.store import Store
+    from flowctl.settings import Settings
+    from flowctl.task_runner.dead_try import run_dead_try_callback
+
+    settings = Settings.load()
+    store = Store.from_settings(settings)
+    try:
+        key = TaskInstanceKey(dag_id, run_id, task_id, int(map_index))
+        return 0 if run_dead_try_callback(settings, store, fileloc, key, int(try_number), state, reason) else 1
     finally:
         store.close()
 

@@ -1,10 +1,12 @@
-"""DAG-level callbacks (on_success_callback / on_failure_callback) without user code in the scheduler.
+"""DAG callbacks, and task callbacks of dead tries, without user code in the scheduler.
 
 Choice: when a run finishes and its DAG has the callback, the scheduler starts
 a short-lived child process, ``python -m flowctl.scheduler.callback_main``,
 that imports the DAG file, builds the callback context and calls the
 callback (Airflow runs them in its DAG file processor for the same reason).
-The scheduler never waits for it: children are reaped on later ticks and
+A try that died without recording its end (a zombie,
+a crashed worker) gets its task's on_failure_callback (or on_retry_callback)
+the same way, in ``callback_main --task``. The scheduler never waits for it: children are reaped on later ticks and
 given a grace period at shutdown. A callback's failure is logged by the child
 and changes nothing in the database.
 Must not import flask, click or SQLAlchemy.
@@ -50,6 +52,20 @@ class DagCallbacks:
             return
         kind = "success" if state is DagRunState.SUCCESS else "failure"
         self._children.append(self._spawn([fileloc, run.dag_id, run.run_id, kind, reason]))
+
+    def try_died(self, ti: Any, try_number: int, state: str, reason: str) -> None:
+        """Start the task's on_failure_callback / on_retry_callback for a try that died without
+        recording its end (now ``state``), if the task has one."""
+        run = self.store.get_run(ti.dag_id, ti.run_id)
+        if run.serialized_dag_id is None:
+            return
+        spec = self.graphs.graph(run.serialized_dag_id).tasks.get(ti.task_id)
+        wanted = {"failed": spec is not None and spec.has_failure_callback,
+                  "up_for_retry": spec is not None and spec.has_retry_callback}.get(state, False)
+        fileloc = self.store.get_dag(ti.dag_id).fileloc if wanted else None
+        if fileloc:
+            self._children.append(self._spawn(["--task", fileloc, ti.dag_id, ti.run_id, ti.task_id,
+                                               str(ti.map_index), str(try_number), state, reason]))
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         env = {**os.environ, **settings_environ(self.settings)}

@@ -93,7 +93,7 @@ class Scheduler:
         self.paused_run_types = (frozenset({"manual", "backfill"})
                                  if settings.get("scheduler", "run_manual_when_paused") else frozenset())
         self.callbacks = DagCallbacks(store, self.graphs, settings)
-        self.recovery = Recovery(store, self.graphs)
+        self.recovery = Recovery(store, self.graphs, self.callbacks.try_died)
         self.creator = RunCreator(store, self.graphs, catchup_default=bool(settings.get("scheduler", "catchup_by_default")),
                                   default_max_active_runs=int(settings.get("core", "max_active_runs_per_dag")))
         self.examiner = RunExaminer(store, self.graphs, self.paused_run_types, self.callbacks.run_finished)

@@ -3,7 +3,9 @@
 A crashed or rejected workload whose TI is still queued/running for that try,
 and a running TI whose heartbeat stopped (a zombie), count as a failed try:
 failed or up_for_retry per the task's retry policy (``core.planner.failed_try``),
-the reason recorded in the TI note and its try history. A queued TI whose
+the reason recorded in the TI note and its try history; a try that had
+started also gets its task's on_failure_callback / on_retry_callback (in a
+child process, see ``callbacks.py``). A queued TI whose
 scheduler job is gone is put back to scheduled, to be queued again.
 Must not import flask, click or SQLAlchemy.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from flowctl.core.errors import TaskInstanceNotFound
@@ -24,9 +27,11 @@ log = logging.getLogger(__name__)
 class Recovery:
     """Applies the failed-try rule to dead tries."""
 
-    def __init__(self, store: Any, graphs: GraphCache) -> None:
+    def __init__(self, store: Any, graphs: GraphCache,
+                 on_dead_try: Callable[[Any, int, str, str], None] | None = None) -> None:
         self.store = store
         self.graphs = graphs
+        self.on_dead_try = on_dead_try  # (ti, try number, new state, reason): the task's callback
 
     def _spec(self, ti: Any) -> TaskSpec | None:
         try:
@@ -45,6 +50,8 @@ class Recovery:
                                        next_retry_at=outcome.next_retry_at, note=note)
         if won:
             log.warning("%s: %s -> %s (%s)", ti.key, ti.state, outcome.state.value, note)
+            if self.on_dead_try is not None and ti.state == "running":  # a queued try never ran: no callback
+                self.on_dead_try(ti, try_number, outcome.state.value, note)
         return bool(won)
 
     def handle_events(self, events: list[ExecutorEvent], now: datetime) -> int:

@@ -74,3 +74,63 @@ def test_the_dag_processor_command_parses_the_folder_into_the_database(
         assert store.get_dag("called").is_active
     finally:
         store.close()
+
+
+ZOMBIE_DAG = '''
+from datetime import datetime, timezone
+from pathlib import Path
+from flowctl import DAG
+from flowctl.models.variable import Variable
+from flowctl.operators.empty import EmptyOperator
+
+OUT = Path(__file__).with_name("zombie.txt")
+
+def failed(context):
+    print("callback saw", context["ti"].task_id, Variable.get("api_token"))
+    OUT.write_text(f"{context['ti'].task_id} {context['ti'].try_number} {context['exception']}")
+
+with DAG("zomb", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+    EmptyOperator(task_id="z", on_failure_callback=failed)
+'''
+
+
+def test_a_zombie_try_gets_its_tasks_failure_callback_in_a_child_process_logged_in_its_try_log(
+        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from flowctl.core.keys import TaskInstanceKey
+    from flowctl.task_runner.logs import log_path
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "zomb.py").write_text(ZOMBIE_DAG)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    monkeypatch.setenv("FLOWCTL__LOGGING__BASE_LOG_FOLDER", str(tmp_path / "logs"))
+    conf = settings(tmp_path, core__dags_folder=str(folder), database__sql_alchemy_conn=migrated_sqlite_url,
+                    logging__base_log_folder=str(tmp_path / "logs"), scheduler__zombie_threshold_sec="60")
+    store = Store(make_engine(migrated_sqlite_url))
+    try:
+        store.set_variable("api_token", "s3cr3t-value")
+        with DagFileProcessor(processes=1, timeout=30) as processor:
+            executor = InlineExecutor(store)
+            executor.behaviour["z"] = "hang"  # claimed, then its worker is never heard of again
+            scheduler = Scheduler(conf, store, executor, dag_sync=DagSync(conf, store, processor))
+            scheduler.start(T0)
+            tick_until_idle(scheduler, T0)
+            store.create_run("zomb", "m1", run_type="manual", logical_date=T0, now=T0, state="queued")
+            tick_until_idle(scheduler, T0)
+            key = TaskInstanceKey("zomb", "m1", "z")
+            assert store.get_task_instance(key).state == "running"
+            scheduler.tick(T0 + timedelta(seconds=120))
+            assert store.get_task_instance(key).state == "failed"
+            out = folder / "zombie.txt"
+            deadline = time.monotonic() + 20
+            while not out.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            scheduler.shutdown(T0)
+        assert out.read_text().startswith("z 1 zombie: no heartbeat for over 60s")
+        text = log_path(tmp_path / "logs", key, 1).read_text()
+        assert "ended without recording its state" in text and "callback saw z ***" in text
+        assert "s3cr3t-value" not in text
+    finally:
+        store.close()

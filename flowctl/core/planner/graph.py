@@ -39,6 +39,7 @@ class TaskSpec:
     priority_weight: int = 1
     weight_rule: WeightRule = WeightRule.DOWNSTREAM
     has_failure_callback: bool = False
+    has_retry_callback: bool = False
 
 
 def _seconds(value: Any) -> timedelta | None:
@@ -66,6 +67,7 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         priority_weight=int(task.get("priority_weight") or 1),
         weight_rule=parse_weight_rule(task.get("weight_rule") or WeightRule.DOWNSTREAM),
         has_failure_callback=bool(callbacks.get("on_failure_callback")),
+        has_retry_callback=bool(callbacks.get("on_retry_callback")),
     )
 
 
