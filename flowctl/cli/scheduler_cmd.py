@@ -90,6 +90,7 @@ def _run_scheduler(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
 
     settings = ctx.settings
     executor = load_executor(str(settings.get("core", "executor")), settings)
+    executor.start()  # first: the local executor's worker parent warms up while the scheduler starts
     processor = None
     dag_sync = None
     if not settings.get("scheduler", "standalone_dag_processor"):

@@ -63,6 +63,8 @@ class LocalExecutor(BaseExecutor):
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
+        if self._proc is not None:  # already started (the scheduler CLI starts it first thing)
+            return
         events_r, events_w = os.pipe()
         pids_r, pids_w = os.pipe()
         os.set_blocking(events_r, False)

@@ -243,3 +243,13 @@ def test_a_try_that_starts_does_not_wake_the_scheduler_only_one_that_ends_does(w
         assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
     finally:
         executor.end()
+
+
+def test_starting_the_executor_again_keeps_its_one_worker_parent(world: World) -> None:
+    executor = _executor(world)
+    try:
+        first = executor._proc
+        executor.start()  # the scheduler CLI starts it early; Scheduler.start starts it again
+        assert executor._proc is first and first is not None and first.poll() is None
+    finally:
+        executor.end()
