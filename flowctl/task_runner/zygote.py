@@ -21,10 +21,11 @@ A child ``os._exit``\\ s with 0 when the try ended normally (the row holds its
 state) or 1 when it crashed; the zygote reaps children on SIGCHLD and writes
 ``exited`` events, one JSON line each, to EVENT_FD, and ``started`` events
 (a try's pid) to PID_FD, which the scheduler does not wait on: a try that
-starts wakes nobody. On EOF of
-stdin (the scheduler stopped) it takes no more work but supervises the tries
-still running until they end, then exits. If the database cannot be reached
-when tries arrive, each child claims and records its own try (:func:`run_workload`).
+starts wakes nobody. On EOF of stdin (the scheduler stopped) it takes no more
+work but supervises the tries still running until they end, then exits. If
+the database cannot be reached when tries arrive, each child claims and
+records its own try (:func:`run_workload`); if it refuses an end, the try
+writes that end itself over a connection of its own.
 Runs user code (DAG file imports) but never in the scheduler's process.
 """
 from __future__ import annotations
@@ -109,8 +110,8 @@ class Zygote:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the scheduler, which decides
         buffer = b""
         while self.accepting or self.children:
-            watched = [self.wake_r, *([0] if self.accepting else []), *self._result_fds()]
-            readable, _, _ = select.select(watched, [], [], self._select_timeout())
+            readable = _poll([self.wake_r, *([0] if self.accepting else []), *self._result_fds()],
+                             self._select_timeout())
             if self.wake_r in readable:
                 _drain(self.wake_r)
             if 0 in readable:
@@ -248,20 +249,21 @@ class Zygote:
                         child.try_number, child.claim.ti.start_date, _decode_fields(end), end.get("xcoms") or {})
                  for child, end in ends]
         try:
-            won = self.store.finish_tries(tries, WAKE_REASON)
+            won: list[bool | None] = list(self.store.finish_tries(tries, WAKE_REASON))
         except Exception:  # noqa: BLE001 - one bad end must not lose the others: write them one by one
             traceback.print_exc()
             won = [self._record_one(end) for end in tries]
         for (child, _), result in zip(ends, won):
-            child.ended = True
-            _answer(child.answers, {"won": bool(result)})
+            child.ended = result is not None
+            _answer(child.answers, {"won": result})
 
-    def _record_one(self, end: Any) -> bool:
+    def _record_one(self, end: Any) -> bool | None:
+        """One end alone; None if the database refused it (the try then writes its end itself)."""
         try:
             return bool(self.store.finish_tries([end], WAKE_REASON)[0])
-        except Exception:  # noqa: BLE001 - reported as not written: the try logs it, recovery ends the row
+        except Exception:  # noqa: BLE001 - the child retries over a connection of its own
             traceback.print_exc()
-            return False
+            return None
 
     def _heartbeat(self) -> None:
         """One statement per due try, one transaction for all; SIGTERM to a try that no longer runs."""
@@ -362,7 +364,8 @@ class PipeSupervisor:
                 answer += chunk
         except OSError:
             return None
-        return bool(json.loads(answer)["won"])
+        won = json.loads(answer)["won"]
+        return None if won is None else bool(won)
 
     def _send(self, message: dict[str, Any]) -> None:
         _write_all(self.results_fd, (json.dumps(message, default=str) + "\n").encode())
@@ -419,6 +422,14 @@ def _killpg(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _poll(fds: list[int], timeout: float) -> list[int]:
+    """The fds readable (or at EOF) within ``timeout`` seconds; poll(), so any number of children."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(max(0, int(timeout * 1000) + 1))]
 
 
 def _write_all(fd: int, data: bytes) -> None:

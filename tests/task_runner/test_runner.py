@@ -290,3 +290,35 @@ def test_a_try_whose_row_stops_being_running_is_stopped_by_its_heartbeat(world: 
     assert time.monotonic() - started < 4
     assert result.ran and result.state is None and "terminated" in (result.error or "")
     assert world.store.get_task_instance(workload.key).state == "failed"
+
+
+class _GoneSupervisor:
+    """A supervisor that could not write the end (its database refused it)."""
+
+    def __init__(self) -> None:
+        self.rendered_fields: object = None
+        self.asked = 0
+
+    def rendered(self, fields: object) -> None:
+        self.rendered_fields = fields
+
+    def finish(self, state: object, now: object, fields: object, xcoms: object) -> None:
+        self.asked += 1
+        return None
+
+
+def test_a_supervised_try_whose_supervisor_cannot_write_its_end_writes_it_itself(world: World) -> None:
+    from flowctl.task_runner.execution import defer_sigterm
+    from flowctl.task_runner.runner import run_claimed
+
+    fileloc = world.write_dags("basic", BASIC)
+    run = world.make_run("basic")
+    workload = world.queue(run, "ok", fileloc)
+    claim = world.store.start_try(workload.key, workload.try_number, "host", 1, datetime.now(timezone.utc))
+    supervisor = _GoneSupervisor()
+    with defer_sigterm():
+        result = run_claimed(workload, world.settings, world.store, claim, supervisor)
+    assert supervisor.asked == 1 and result.state == "success"
+    assert world.store.get_task_instance(workload.key).state == "success"
+    assert world.store.xcom_pull(RunKey("basic", run.run_id), "ok") == {"n": 42}  # kept, then written by the try
+    assert "hello from the task" in world.log_text(workload.key, 1)

@@ -1,0 +1,48 @@
+"""The zygote's supervision in-process: what it answers a try whose end the database refused."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from flowctl.task_runner.zygote import Zygote, _Supervised
+
+from tests.task_runner.conftest import World
+
+
+class _RefusingStore:
+    """The test's real store, except that writing ends fails as if the database had gone away."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def finish_tries(self, ends: Any, wake: str) -> list[bool]:
+        raise ConnectionError("server closed the connection unexpectedly")
+
+
+def test_an_end_the_database_refused_is_answered_none_so_the_try_writes_it_itself(world: World) -> None:
+    fileloc = world.write_dags("one", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="t")
+''')
+    run = world.make_run("one")
+    workload = world.queue(run, "t", fileloc)
+    now = datetime.now(timezone.utc)
+    claim = world.store.start_tries([(workload.key, workload.try_number)], "host", os.getpid(), now)[0]
+    events_r, events_w = os.pipe()
+    answers_r, answers_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, _RefusingStore(world.store))
+    child = _Supervised(1, workload, claim, None, answers_w, next_beat=0.0)
+    zygote._record([(child, {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [], "xcoms": {}})])
+    assert json.loads(os.read(answers_r, 100)) == {"won": None}
+    assert not child.ended  # still heartbeated until the try has written its end
+    assert world.store.get_task_instance(workload.key).state == "running"
+    for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
