@@ -93,16 +93,22 @@ class TaskQueueVerbs(StoreCore):
     def queue_scheduled_tasks(self, now: datetime, slots: int, *, job_id: int | None = None,
                               default_max_active_tasks: int = 16,
                               task_limits: Mapping[tuple[str, str], int] | None = None,
-                              paused_run_types: Collection[str] = (), limit: int = 512) -> list[QueuedTask]:
-        """scheduled -> queued for up to ``slots`` TIs of running runs, best priority first."""
+                              paused_run_types: Collection[str] = (), limit: int = 512,
+                              known_scheduled: bool = False) -> list[QueuedTask]:
+        """scheduled -> queued for up to ``slots`` TIs of running runs, best priority first.
+
+        ``known_scheduled``: the caller has just seen scheduled TIs, so the cheap probe that
+        spares an idle scheduler the write transaction is skipped.
+        """
         if slots <= 0:
             return []
         check_ti_transition(TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED)
         postgres = self.dialect == "postgresql"
         # Core statements built once, not the ORM: the scheduler calls this every round.
-        with self._read_engine.begin() as conn:  # the common idle case: nothing scheduled, no write transaction
-            if conn.scalar(_ANY_SCHEDULED) is None:
-                return []
+        if not known_scheduled:
+            with self._read_engine.begin() as conn:  # the common idle case: nothing scheduled, no write transaction
+                if conn.scalar(_ANY_SCHEDULED) is None:
+                    return []
         with self.engine.begin() as conn:
             pool_free, dag_free = _room(conn, postgres, default_max_active_tasks)
             room = Room(pool_free=pool_free, dag_free=dag_free, task_free=_task_free(conn, task_limits or {}),

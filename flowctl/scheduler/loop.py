@@ -139,7 +139,8 @@ class Scheduler:
         for key in report.to_terminate:
             self.executor.terminate(key)
         # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
-        queued = self._queue(now, report.serialized_ids) if report.scheduled != 0 else 0
+        queued = (self._queue(now, report.serialized_ids, known_scheduled=report.scheduled is not None)
+                  if report.scheduled != 0 else 0)
         done = upkeep(now)
         if done.get("requeued") or done.get("started_runs"):
             queued += self._queue(now, report.serialized_ids)
@@ -181,9 +182,9 @@ class Scheduler:
         orphans = self.recovery.requeue_orphans(now, self._seconds("scheduler_health_check_threshold"), self.job_id)
         return len(zombies) + orphans
 
-    def _queue(self, now: datetime, serialized_ids: set[int]) -> int:
+    def _queue(self, now: datetime, serialized_ids: set[int], known_scheduled: bool = False) -> int:
         queued = self.store.queue_scheduled_tasks(
-            now, self.executor.open_slots, job_id=self.job_id,
+            now, self.executor.open_slots, job_id=self.job_id, known_scheduled=known_scheduled,
             default_max_active_tasks=int(self.settings.get("core", "max_active_tasks_per_dag")),
             task_limits=self.graphs.task_limits(serialized_ids), paused_run_types=self.paused_run_types,
             limit=int(self.settings.get("scheduler", "max_tis_per_query")))

@@ -129,3 +129,26 @@ def test_run_state_compare_and_set_reports_who_won(store: Store) -> None:
     assert store.set_run_state(RunKey("etl", run.run_id), "queued", "running")
     assert not store.set_run_state(RunKey("etl", run.run_id), "queued", "running")
     assert store.get_run("etl", run.run_id).state == "running"
+
+
+def test_queueing_skips_its_idle_probe_only_when_the_caller_has_seen_scheduled_tasks(store: Store) -> None:
+    import sqlalchemy as sa
+
+    from flowctl.core.keys import TaskInstanceKey
+
+    run = make_run(store)
+    store.set_run_state(run, "queued", "running", start_date=T0)
+    seen: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: seen.append(" ".join(args[2].split())))
+
+    def probes() -> int:
+        return sum(1 for s in seen if s.startswith("SELECT task_instance.id FROM task_instance WHERE "
+                                                   "task_instance.state = ") and "JOIN" not in s)
+
+    assert store.queue_scheduled_tasks(T0, 8) == []  # nothing scheduled: the probe alone, no write
+    assert probes() == 1 and not [s for s in seen if s.startswith("UPDATE")]
+    key = TaskInstanceKey(run.dag_id, run.run_id, "extract")
+    store.apply_decisions(run.key, T0, schedule=[key])
+    seen.clear()
+    assert [q.key for q in store.queue_scheduled_tasks(T0, 8, known_scheduled=True)] == [key]
+    assert probes() == 0
