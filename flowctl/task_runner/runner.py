@@ -17,6 +17,13 @@ written with a compare-and-set from running in one transaction with the
 rendered fields, the try's history row and the scheduler's wake-up; then the
 state's callback runs. A try still running at its first heartbeat stores its
 rendered fields then, so they can be seen while it runs.
+
+:func:`run_claimed` runs a try that a :class:`Supervisor` (the local
+executor's zygote) has claimed already: the supervisor heartbeats it, keeps
+its rendered fields, and writes its end together with its XComs (kept in
+memory until then, :class:`DeferredXComs`); the try itself opens a database
+connection only when its code reads or writes the database, or when the
+supervisor could not write its end.
 Must not import web, cli or scheduler.
 """
 from __future__ import annotations
