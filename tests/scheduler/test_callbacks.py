@@ -32,14 +32,29 @@ with DAG("called", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezon
 '''
 
 
-def test_a_dags_success_callback_runs_in_a_child_process_after_the_run(
-        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _callback_world(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str,
+                    **options: str) -> tuple[Path, Any, Store]:
+    """A DAG folder holding ``source``, settings for it (also in the environment, for the callback
+    child) and a store; returns (folder, settings, store)."""
     folder = tmp_path / "dags"
     folder.mkdir()
-    (folder / "called.py").write_text(CALLBACK_DAG)
-    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
-    conf = settings(tmp_path, core__dags_folder=str(folder), database__sql_alchemy_conn=migrated_sqlite_url)
-    store = Store(make_engine(migrated_sqlite_url))
+    (folder / f"{name}.py").write_text(source)
+    options = {"core__dags_folder": str(folder), "database__sql_alchemy_conn": url,
+               "logging__base_log_folder": str(tmp_path / "logs"), **options}
+    for name_, value in options.items():
+        monkeypatch.setenv(f"FLOWCTL__{name_.upper()}", value)
+    return folder, settings(tmp_path, **options), Store(make_engine(url))
+
+
+def _wait_for_file(path: Path, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_a_dags_success_callback_runs_in_a_child_process_after_the_run(
+        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, conf, store = _callback_world(migrated_sqlite_url, tmp_path, monkeypatch, "called", CALLBACK_DAG)
     try:
         with DagFileProcessor(processes=1, timeout=30) as processor:
             scheduler = Scheduler(conf, store, InlineExecutor(store), dag_sync=DagSync(conf, store, processor))
@@ -49,9 +64,7 @@ def test_a_dags_success_callback_runs_in_a_child_process_after_the_run(
             tick_until_idle(scheduler, T0)
             assert store.get_run("called", "m1").state == "success"
             out = folder / "callback.txt"
-            deadline = time.monotonic() + 20
-            while not out.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            _wait_for_file(out)
             scheduler.shutdown(T0)
         assert out.read_text() == "m1 success"
     finally:
@@ -101,14 +114,8 @@ def test_a_zombie_try_gets_its_tasks_failure_callback_in_a_child_process_logged_
     from flowctl.core.keys import TaskInstanceKey
     from flowctl.task_runner.logs import log_path
 
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "zomb.py").write_text(ZOMBIE_DAG)
-    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
-    monkeypatch.setenv("FLOWCTL__LOGGING__BASE_LOG_FOLDER", str(tmp_path / "logs"))
-    conf = settings(tmp_path, core__dags_folder=str(folder), database__sql_alchemy_conn=migrated_sqlite_url,
-                    logging__base_log_folder=str(tmp_path / "logs"), scheduler__zombie_threshold_sec="60")
-    store = Store(make_engine(migrated_sqlite_url))
+    folder, conf, store = _callback_world(migrated_sqlite_url, tmp_path, monkeypatch, "zomb", ZOMBIE_DAG,
+                                          scheduler__zombie_threshold_sec="60")
     try:
         store.set_variable("api_token", "s3cr3t-value")
         with DagFileProcessor(processes=1, timeout=30) as processor:
@@ -124,9 +131,7 @@ def test_a_zombie_try_gets_its_tasks_failure_callback_in_a_child_process_logged_
             scheduler.tick(T0 + timedelta(seconds=120))
             assert store.get_task_instance(key).state == "failed"
             out = folder / "zombie.txt"
-            deadline = time.monotonic() + 20
-            while not out.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            _wait_for_file(out)
             scheduler.shutdown(T0)
         assert out.read_text().startswith("z 1 zombie: no heartbeat for over 60s")
         text = log_path(tmp_path / "logs", key, 1).read_text()
