@@ -33,26 +33,23 @@ from __future__ import annotations
 import gc
 import json
 import os
-import select
 import signal
 import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import workload_from_json
 from flowctl.settings import Settings
-from flowctl.task_runner import dagfile
+from flowctl.task_runner import dagfile, pipes
+from flowctl.task_runner.warmup import warm_imports, warm_store, warm_tries
 
-#: A task instance that never exists, used to compile statements.
-WARMUP_KEY = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
 
 
@@ -110,10 +107,10 @@ class Zygote:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the scheduler, which decides
         buffer = b""
         while self.accepting or self.children:
-            readable = _poll([self.wake_r, *([0] if self.accepting else []), *self._result_fds()],
+            readable = pipes.poll([self.wake_r, *([0] if self.accepting else []), *self._result_fds()],
                              self._select_timeout())
             if self.wake_r in readable:
-                _drain(self.wake_r)
+                pipes.drain(self.wake_r)
             if 0 in readable:
                 chunk = os.read(0, 65536)
                 if chunk:
@@ -167,7 +164,7 @@ class Zygote:
             os.close(results_r)
             os.close(answers_w)
             self._become_worker()
-            supervisor = PipeSupervisor(results_w, answers_r)
+            supervisor = pipes.PipeSupervisor(results_w, answers_r)
             self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(results_w)
@@ -246,7 +243,7 @@ class Zygote:
         from flowctl.db.runtime import TryEnd
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
-                        child.try_number, child.claim.ti.start_date, _decode_fields(end), end.get("xcoms") or {})
+                        child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {})
                  for child, end in ends]
         try:
             won: list[bool | None] = list(self.store.finish_tries(tries, WAKE_REASON))
@@ -255,7 +252,7 @@ class Zygote:
             won = [self._record_one(end) for end in tries]
         for (child, _), result in zip(ends, won):
             child.ended = result is not None
-            _answer(child.answers, {"won": result})
+            pipes.answer(child.answers, {"won": result})
 
     def _record_one(self, end: Any) -> bool | None:
         """One end alone; None if the database refused it (the try then writes its end itself)."""
@@ -324,7 +321,7 @@ class Zygote:
         if fd is None:
             return
         try:
-            _write_all(fd, (json.dumps(event) + "\n").encode())
+            pipes.write_all(fd, (json.dumps(event) + "\n").encode())
         except OSError:  # the scheduler is gone: keep supervising the tries, stop reporting
             for name in ("event_fd", "pid_fd"):
                 if getattr(self, name) == fd:
@@ -334,41 +331,6 @@ class Zygote:
 
 
 _NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
-
-
-class PipeSupervisor:
-    """The child's side of the supervision pipes (see :class:`flowctl.task_runner.runner.Supervisor`)."""
-
-    def __init__(self, results_fd: int, answers_fd: int) -> None:
-        self.results_fd = results_fd
-        self.answers_fd = answers_fd
-
-    def rendered(self, fields: Mapping[str, Any]) -> None:
-        try:
-            self._send({"rendered": fields})
-        except OSError:  # the zygote is gone; the end says so
-            pass
-
-    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any]) -> bool | None:
-        dates = sorted(name for name, value in fields.items() if isinstance(value, datetime))
-        encoded = {name: value.isoformat() if name in dates else value for name, value in fields.items()}
-        answer = b""
-        try:
-            self._send({"end": {"state": TaskInstanceState(state).value, "now": now.isoformat(),
-                                "fields": encoded, "dates": dates, "xcoms": dict(xcoms)}})
-            while not answer.endswith(b"\n"):
-                chunk = os.read(self.answers_fd, 4096)
-                if not chunk:
-                    return None
-                answer += chunk
-        except OSError:
-            return None
-        won = json.loads(answer)["won"]
-        return None if won is None else bool(won)
-
-    def _send(self, message: dict[str, Any]) -> None:
-        _write_all(self.results_fd, (json.dumps(message, default=str) + "\n").encode())
 
 
 def _run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any, supervisor: Any) -> None:
@@ -384,13 +346,6 @@ def _run_workload(workload: Workload, settings: Settings, store: Any) -> None:
     from flowctl.task_runner.runner import run_workload
 
     run_workload(workload, settings, store)
-
-
-def _decode_fields(end: dict[str, Any]) -> dict[str, Any]:
-    fields = dict(end.get("fields") or {})
-    for name in end.get("dates") or ():
-        fields[name] = datetime.fromisoformat(fields[name])
-    return fields
 
 
 def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
@@ -410,38 +365,10 @@ def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def _answer(fd: int, message: dict[str, Any]) -> None:
-    try:
-        _write_all(fd, (json.dumps(message) + "\n").encode())
-    except OSError:  # the child died meanwhile: its exit is reported as a crash
-        pass
-
-
 def _killpg(pid: int, signum: int) -> None:
     try:
         os.killpg(pid, signum)
     except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _poll(fds: list[int], timeout: float) -> list[int]:
-    """The fds readable (or at EOF) within ``timeout`` seconds; poll(), so any number of children."""
-    poller = select.poll()
-    for fd in fds:
-        poller.register(fd, select.POLLIN)
-    return [fd for fd, _ in poller.poll(max(0, int(timeout * 1000) + 1))]
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
         pass
 
 
@@ -460,121 +387,14 @@ def _preload(fileloc: str) -> None:
         pass
 
 
-def _warm_imports() -> None:
-    """Import what every try needs, once, here: children inherit the modules."""
-    import importlib
-
-    for name in ("flowctl.db.store", "flowctl.task_runner.runner", "flowctl.core.templating", "jinja2.ext",
-                 "jinja2.nativetypes", "pendulum", "flowctl.models.variable", "flowctl.models.connection",
-                 "flowctl.hooks.base", "flowctl.operators.python", "flowctl.operators.branch",
-                 "flowctl.operators.bash", "flowctl.operators.empty", "flowctl.sensors.base",
-                 "flowctl.decorators", "pprint"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-
-
-WARMUP_DAG = '''
-from datetime import datetime, timezone
-
-from flowctl import DAG
-from flowctl.operators.python import PythonOperator
-
-
-def warm():
-    return {"warm": True}
-
-
-with DAG("__flowctl_warmup__", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None):
-    PythonOperator(task_id="__none__", python_callable=warm)
-'''
-
-
-class _RecordingNothing:
-    """A supervisor for the warm-up tries: nothing is stored anywhere."""
-
-    def rendered(self, fields: Mapping[str, Any]) -> None:
-        pass
-
-    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any]) -> bool:
-        return True
-
-
-def _warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
-    """Run a no-op try of a flowctl-owned DAG here, ``rounds`` times, touching no database.
-
-    What a try does the first time (lazy imports, caches, logging and Jinja set-up, the
-    interpreter's specialisation of the code it runs) is then done once here: every
-    forked try inherits it instead of paying for it, and copies fewer pages doing it.
-    """
-    import tempfile
-    from pathlib import Path
-
-    from flowctl.db.records import DagRunRecord, TaskInstanceRecord
-    from flowctl.db.runtime import ClaimedTry
-    from flowctl.task_runner.execution import defer_sigterm
-    from flowctl.task_runner.runner import run_claimed
-
-    now = datetime.now(timezone.utc)
-    key = WARMUP_KEY
-    run = DagRunRecord(id=0, dag_id=key.dag_id, run_id=key.run_id, run_type="manual", logical_date=now,
-                       data_interval_start=now, data_interval_end=now, state="running", conf={}, queued_at=now,
-                       start_date=now, end_date=None, last_scheduling_decision=None, serialized_dag_id=None,
-                       creating_job_id=None, external_trigger=True, clear_number=0, note=None, updated_at=now)
-    ti = TaskInstanceRecord(
-        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=-1, try_number=1, max_tries=0,
-        state="running", start_date=now, end_date=None, duration=None, hostname=None, pid=None, executor=None,
-        queue="default", pool="default_pool", pool_slots=1, priority_weight=1, operator="PythonOperator",
-        queued_at=now, queued_by_job_id=None, next_retry_at=None, reschedule_date=None, rendered_fields=None,
-        last_heartbeat_at=now, external_executor_id=None, trigger_id=None, next_method=None, next_kwargs=None,
-        note=None, updated_at=now)
-    saved_path = list(sys.path)
-    with tempfile.TemporaryDirectory(prefix="flowctl-warmup-") as folder:
-        fileloc = Path(folder) / "flowctl_warmup_dag.py"
-        fileloc.write_text(WARMUP_DAG)
-        warm_settings = settings.replace(logging__base_log_folder=str(Path(folder) / "logs"))
-        workload = Workload(key, 0, str(fileloc))
-        try:
-            for _ in range(rounds):
-                with defer_sigterm():
-                    run_claimed(workload, warm_settings, store, ClaimedTry(ti, run), _RecordingNothing())
-        except Exception:  # noqa: BLE001 - warming is an optimisation only
-            traceback.print_exc()
-        finally:
-            dagfile.forget(str(fileloc))
-            sys.path[:] = saved_path
-
-
-def _warm_store(settings: Settings) -> Any:
-    """The zygote's Store: its engine has compiled the runner's statements (children inherit the
-    cache) and keeps one connection open for the claims, ends and heartbeats.
-
-    None if the database is not reachable now (children then claim on their own).
-    """
-    from flowctl.db.store import Store
-
-    try:
-        store = Store.from_settings(settings)
-        now = datetime.now(timezone.utc)
-        store.warm_runtime_statements(now)
-        store.heartbeat_tries([(WARMUP_KEY, 0)], now)
-        store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)
-        return store
-    except Exception:  # noqa: BLE001 - warming is an optimisation only
-        return None
-
-
-
 def main(argv: list[str]) -> None:
     """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD [PID_FD]``."""
     event_fd = int(argv[0])
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     settings = Settings.load()
-    _warm_imports()
-    store = _warm_store(settings)
-    _warm_tries(settings, store)
+    warm_imports()
+    store = warm_store(settings)
+    warm_tries(settings, store)
     Zygote(settings, event_fd, store, pid_fd=pid_fd).serve()
 
 

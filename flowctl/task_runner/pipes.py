@@ -1,0 +1,89 @@
+"""The pipes between the zygote and the tries it supervises: JSON lines, one message each.
+
+A try sends ``{"rendered": fields}`` once its templates are rendered and
+``{"end": {...}}`` when it ends (state, its time, fields with their datetimes
+named, XComs); the zygote answers the end with ``{"won": true|false|null}``
+(null: the database refused the end, so the try writes it itself).
+Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flowctl.core.states import TaskInstanceState
+
+
+class PipeSupervisor:
+    """The child's side of the supervision pipes (see :class:`flowctl.task_runner.runner.Supervisor`)."""
+
+    def __init__(self, results_fd: int, answers_fd: int) -> None:
+        self.results_fd = results_fd
+        self.answers_fd = answers_fd
+
+    def rendered(self, fields: Mapping[str, Any]) -> None:
+        try:
+            self._send({"rendered": fields})
+        except OSError:  # the zygote is gone; the end says so
+            pass
+
+    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
+               xcoms: Mapping[str, Any]) -> bool | None:
+        dates = sorted(name for name, value in fields.items() if isinstance(value, datetime))
+        encoded = {name: value.isoformat() if name in dates else value for name, value in fields.items()}
+        answer = b""
+        try:
+            self._send({"end": {"state": TaskInstanceState(state).value, "now": now.isoformat(),
+                                "fields": encoded, "dates": dates, "xcoms": dict(xcoms)}})
+            while not answer.endswith(b"\n"):
+                chunk = os.read(self.answers_fd, 4096)
+                if not chunk:
+                    return None
+                answer += chunk
+        except OSError:
+            return None
+        won = json.loads(answer)["won"]
+        return None if won is None else bool(won)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        write_all(self.results_fd, (json.dumps(message, default=str) + "\n").encode())
+
+
+def decode_fields(end: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an end as the try had them (its datetimes back from ISO text)."""
+    fields = dict(end.get("fields") or {})
+    for name in end.get("dates") or ():
+        fields[name] = datetime.fromisoformat(fields[name])
+    return fields
+
+
+def answer(fd: int, message: dict[str, Any]) -> None:
+    try:
+        write_all(fd, (json.dumps(message) + "\n").encode())
+    except OSError:  # the child died meanwhile: its exit is reported as a crash
+        pass
+
+
+def poll(fds: list[int], timeout: float) -> list[int]:
+    """The fds readable (or at EOF) within ``timeout`` seconds; poll(), so any number of children."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(max(0, int(timeout * 1000) + 1))]
+
+
+def write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass

@@ -1,0 +1,132 @@
+"""Warming the local executor's worker parent (the zygote) before it forks any try.
+
+What every try would otherwise do for itself is done once in the zygote and
+inherited by each fork: the imports a try needs, a database engine that has
+compiled the runner's statements (and keeps a connection open for the
+zygote's claims and ends), and a few no-op tries of a flowctl-owned DAG run
+in-process without a database, so lazy set-up and the interpreter's
+specialisation of the try's code happen once. Must not import web, cli or
+scheduler.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.states import TaskInstanceState
+from flowctl.executors.base import Workload
+from flowctl.settings import Settings
+from flowctl.task_runner import dagfile
+
+#: A task instance that never exists, used to compile statements and for the warm-up tries.
+WARMUP_KEY = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
+
+
+def warm_imports() -> None:
+    """Import what every try needs, once, here: children inherit the modules."""
+    import importlib
+
+    for name in ("flowctl.db.store", "flowctl.task_runner.runner", "flowctl.core.templating", "jinja2.ext",
+                 "jinja2.nativetypes", "pendulum", "flowctl.models.variable", "flowctl.models.connection",
+                 "flowctl.hooks.base", "flowctl.operators.python", "flowctl.operators.branch",
+                 "flowctl.operators.bash", "flowctl.operators.empty", "flowctl.sensors.base",
+                 "flowctl.decorators", "pprint"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+WARMUP_DAG = '''
+from datetime import datetime, timezone
+
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+
+def warm():
+    return {"warm": True}
+
+
+with DAG("__flowctl_warmup__", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None):
+    PythonOperator(task_id="__none__", python_callable=warm)
+'''
+
+
+class _RecordingNothing:
+    """A supervisor for the warm-up tries: nothing is stored anywhere."""
+
+    def rendered(self, fields: Mapping[str, Any]) -> None:
+        pass
+
+    def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
+               xcoms: Mapping[str, Any]) -> bool:
+        return True
+
+
+def warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
+    """Run a no-op try of a flowctl-owned DAG here, ``rounds`` times, touching no database.
+
+    What a try does the first time (lazy imports, caches, logging and Jinja set-up, the
+    interpreter's specialisation of the code it runs) is then done once here: every
+    forked try inherits it instead of paying for it, and copies fewer pages doing it.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from flowctl.db.records import DagRunRecord, TaskInstanceRecord
+    from flowctl.db.runtime import ClaimedTry
+    from flowctl.task_runner.execution import defer_sigterm
+    from flowctl.task_runner.runner import run_claimed
+
+    now = datetime.now(timezone.utc)
+    key = WARMUP_KEY
+    run = DagRunRecord(id=0, dag_id=key.dag_id, run_id=key.run_id, run_type="manual", logical_date=now,
+                       data_interval_start=now, data_interval_end=now, state="running", conf={}, queued_at=now,
+                       start_date=now, end_date=None, last_scheduling_decision=None, serialized_dag_id=None,
+                       creating_job_id=None, external_trigger=True, clear_number=0, note=None, updated_at=now)
+    ti = TaskInstanceRecord(
+        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=-1, try_number=1, max_tries=0,
+        state="running", start_date=now, end_date=None, duration=None, hostname=None, pid=None, executor=None,
+        queue="default", pool="default_pool", pool_slots=1, priority_weight=1, operator="PythonOperator",
+        queued_at=now, queued_by_job_id=None, next_retry_at=None, reschedule_date=None, rendered_fields=None,
+        last_heartbeat_at=now, external_executor_id=None, trigger_id=None, next_method=None, next_kwargs=None,
+        note=None, updated_at=now)
+    saved_path = list(sys.path)
+    with tempfile.TemporaryDirectory(prefix="flowctl-warmup-") as folder:
+        fileloc = Path(folder) / "flowctl_warmup_dag.py"
+        fileloc.write_text(WARMUP_DAG)
+        warm_settings = settings.replace(logging__base_log_folder=str(Path(folder) / "logs"))
+        workload = Workload(key, 0, str(fileloc))
+        try:
+            for _ in range(rounds):
+                with defer_sigterm():
+                    run_claimed(workload, warm_settings, store, ClaimedTry(ti, run), _RecordingNothing())
+        except Exception:  # noqa: BLE001 - warming is an optimisation only
+            traceback.print_exc()
+        finally:
+            dagfile.forget(str(fileloc))
+            sys.path[:] = saved_path
+
+
+def warm_store(settings: Settings) -> Any:
+    """The zygote's Store: its engine has compiled the runner's statements (children inherit the
+    cache) and keeps one connection open for the claims, ends and heartbeats.
+
+    None if the database is not reachable now (children then claim on their own).
+    """
+    from flowctl.db.store import Store
+
+    try:
+        store = Store.from_settings(settings)
+        now = datetime.now(timezone.utc)
+        store.warm_runtime_statements(now)
+        store.heartbeat_tries([(WARMUP_KEY, 0)], now)
+        store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)
+        return store
+    except Exception:  # noqa: BLE001 - warming is an optimisation only
+        return None
