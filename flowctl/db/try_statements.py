@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Float, Integer, String, Text, bindparam, cast, delete, exists, func, insert, literal, select, update,
+    Float, Integer, String, Text, and_, bindparam, cast, delete, exists, func, insert, literal, select, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,6 +33,7 @@ _xcom: Any = XComRow.__table__
 _history: Any = TaskInstanceHistoryRow.__table__
 _NOW = bindparam("now", type_=_ti.c.start_date.type)
 _HISTORY_KEY = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+_WAKE = func.pg_notify(bindparam("channel"), bindparam("reason"))  # the scheduler's wake-up, at commit
 _RUN_FIELDS = tuple(f.name for f in dataclass_fields(DagRunRecord))
 
 
@@ -53,13 +54,23 @@ def run_from(mapping: Mapping[Any, Any], prefix: str) -> DagRunRecord:
     return DagRunRecord(**{**values, "conf": dict(values["conf"] or {})})
 
 
+def _same_ti(table: Any, other: Any) -> list[Any]:
+    """``table``'s task instance key equals ``other``'s (two tables, CTEs or unnested arrays)."""
+    return [table.c[name] == other.c[name] for name in ("dag_id", "run_id", "task_id", "map_index")]
+
+
+def _claim_values() -> dict[str, Any]:
+    """What a claim writes: running, the next try number, who runs it and since when."""
+    return dict(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
+                pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None,
+                last_heartbeat_at=_NOW, next_retry_at=None, updated_at=_NOW)
+
+
 def _claim_update() -> Any:
     """queued -> running if the row holds try ``queued_try``; returns the claimed row."""
     return (update(_ti)
             .where(*_key_of(_ti), _ti.c.state == TI.QUEUED.value, _ti.c.try_number == bindparam("queued_try"))
-            .values(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
-                    pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None,
-                    last_heartbeat_at=_NOW, next_retry_at=None, updated_at=_NOW)
+            .values(**_claim_values())
             .returning(*_ti.c))
 
 
@@ -83,14 +94,19 @@ def _run_and_previous() -> Any:
             .where(run.c.dag_id == bindparam("k_dag_id"), run.c.run_id == bindparam("k_run_id")))
 
 
-def _claim_in_one() -> Any:
-    """PostgreSQL: claim, delete the earlier tries' XComs and read the run, in one statement."""
-    claimed = _claim_update().cte("claimed")
-    gone = delete(_xcom).where(*_key_of(_xcom), exists(select(literal(1)).select_from(claimed))).cte("gone")
+def _claimed_with_runs(claimed: Any, gone: Any) -> Any:
+    """The claimed rows, each with its run and the DAG's previous successful run, after ``gone``."""
     run, prev = _run.alias("r"), _run.alias("p")
     joined = (claimed.join(run, (run.c.dag_id == claimed.c.dag_id) & (run.c.run_id == claimed.c.run_id))
               .outerjoin(prev, prev.c.id == _previous_success_id(run)))
     return select(claimed, *_run_columns(run, prev)).select_from(joined).add_cte(gone)
+
+
+def _claim_in_one() -> Any:
+    """PostgreSQL: claim, delete the earlier tries' XComs and read the run, in one statement."""
+    claimed = _claim_update().cte("claimed")
+    gone = delete(_xcom).where(*_key_of(_xcom), exists(select(literal(1)).select_from(claimed))).cte("gone")
+    return _claimed_with_runs(claimed, gone)
 
 
 def _claims_in_one() -> Any:
@@ -102,20 +118,11 @@ def _claims_in_one() -> Any:
         bindparam("b_queued_try", type_=ARRAY(Integer)),
     ).table_valued("dag_id", "run_id", "task_id", "map_index", "queued_try").render_derived(name="want")
     claimed = (update(_ti)
-               .where(_ti.c.dag_id == want.c.dag_id, _ti.c.run_id == want.c.run_id, _ti.c.task_id == want.c.task_id,
-                      _ti.c.map_index == want.c.map_index, _ti.c.state == TI.QUEUED.value,
-                      _ti.c.try_number == want.c.queued_try)
-               .values(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
-                       pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None,
-                       last_heartbeat_at=_NOW, next_retry_at=None, updated_at=_NOW)
+               .where(*_same_ti(_ti, want), _ti.c.state == TI.QUEUED.value, _ti.c.try_number == want.c.queued_try)
+               .values(**_claim_values())
                .returning(*_ti.c).cte("claimed"))
-    gone = delete(_xcom).where(_xcom.c.dag_id == claimed.c.dag_id, _xcom.c.run_id == claimed.c.run_id,
-                               _xcom.c.task_id == claimed.c.task_id,
-                               _xcom.c.map_index == claimed.c.map_index).cte("gone")
-    run, prev = _run.alias("r"), _run.alias("p")
-    joined = (claimed.join(run, (run.c.dag_id == claimed.c.dag_id) & (run.c.run_id == claimed.c.run_id))
-              .outerjoin(prev, prev.c.id == _previous_success_id(run)))
-    return select(claimed, *_run_columns(run, prev)).select_from(joined).add_cte(gone)
+    gone = delete(_xcom).where(*_same_ti(_xcom, claimed)).cte("gone")
+    return _claimed_with_runs(claimed, gone)
 
 
 def claims_params(claims: Any) -> dict[str, Any]:
@@ -139,15 +146,18 @@ def finish_update(names: tuple[str, ...]) -> Any:
 def finish_in_one(names: tuple[str, ...]) -> Any:
     """PostgreSQL: :func:`finish_update`, the try's history row and the scheduler's wake-up, in one
     statement; a row comes back only if the compare-and-set won."""
-    copied = [_ti.c[name] for name in _HISTORY_COPIED]
-    finished = finish_update(names).returning(*copied).cte("finished")
+    finished = finish_update(names).returning(*[_ti.c[name] for name in _HISTORY_COPIED]).cte("finished")
+    return select(finished.c.try_number, _WAKE).select_from(finished).add_cte(_history_upsert(finished))
+
+
+def _history_upsert(finished: Any) -> Any:
+    """A CTE copying the ``finished`` rows (the columns of history) into task_instance_history."""
     record = pg_insert(_history).from_select(list(_HISTORY_COPIED),
                                              select(*[finished.c[name] for name in _HISTORY_COPIED]))
     record = record.on_conflict_do_update(
         index_elements=list(_HISTORY_KEY),
         set_={name: record.excluded[name] for name in _HISTORY_COPIED if name not in _HISTORY_KEY})
-    wake = func.pg_notify(bindparam("channel"), bindparam("reason"))
-    return select(finished.c.try_number, wake).select_from(finished).add_cte(record.cte("recorded"))
+    return record.cte("recorded")
 
 
 #: The fields a batched end may write (what a supervised try's end carries).
@@ -170,21 +180,13 @@ def _ends_in_one() -> Any:
         bindparam("e_now", type_=ARRAY(_ti.c.end_date.type)),
     ).table_valued("dag_id", "run_id", "task_id", "map_index", "running_try", "state", "duration", "rendered",
                    "next_retry_at", "now").render_derived(name="ends")
-    copied = [_ti.c[name] for name in _HISTORY_COPIED]
     finished = (update(_ti)
-                .where(_ti.c.dag_id == ends.c.dag_id, _ti.c.run_id == ends.c.run_id, _ti.c.task_id == ends.c.task_id,
-                       _ti.c.map_index == ends.c.map_index, _ti.c.state == TI.RUNNING.value,
-                       _ti.c.try_number == ends.c.running_try)
+                .where(*_same_ti(_ti, ends), _ti.c.state == TI.RUNNING.value, _ti.c.try_number == ends.c.running_try)
                 .values(state=ends.c.state, end_date=ends.c.now, updated_at=ends.c.now, duration=ends.c.duration,
                         rendered_fields=func.coalesce(cast(ends.c.rendered, _ti.c.rendered_fields.type),
                                                       _ti.c.rendered_fields),
                         next_retry_at=func.coalesce(ends.c.next_retry_at, _ti.c.next_retry_at))
-                .returning(*copied).cte("finished"))
-    record = pg_insert(_history).from_select(list(_HISTORY_COPIED),
-                                             select(*[finished.c[name] for name in _HISTORY_COPIED]))
-    record = record.on_conflict_do_update(
-        index_elements=list(_HISTORY_KEY),
-        set_={name: record.excluded[name] for name in _HISTORY_COPIED if name not in _HISTORY_KEY})
+                .returning(*[_ti.c[name] for name in _HISTORY_COPIED]).cte("finished"))
     xcoms = func.unnest(
         bindparam("x_dag_id", type_=ARRAY(String)), bindparam("x_run_id", type_=ARRAY(String)),
         bindparam("x_task_id", type_=ARRAY(String)), bindparam("x_map_index", type_=ARRAY(Integer)),
@@ -194,15 +196,12 @@ def _ends_in_one() -> Any:
         ["dag_id", "run_id", "task_id", "map_index", "key", "value", "timestamp"],
         select(xcoms.c.dag_id, xcoms.c.run_id, xcoms.c.task_id, xcoms.c.map_index, xcoms.c.key,
                cast(xcoms.c.value, _xcom.c.value.type), finished.c.end_date)
-        .select_from(xcoms.join(finished, (finished.c.dag_id == xcoms.c.dag_id) & (finished.c.run_id == xcoms.c.run_id)
-                                & (finished.c.task_id == xcoms.c.task_id)
-                                & (finished.c.map_index == xcoms.c.map_index))))
+        .select_from(xcoms.join(finished, and_(*_same_ti(finished, xcoms)))))
     pushed = pushed.on_conflict_do_update(
         index_elements=["dag_id", "run_id", "task_id", "map_index", "key"],
         set_={"value": pushed.excluded.value, "timestamp": pushed.excluded.timestamp})
-    wake = func.pg_notify(bindparam("channel"), bindparam("reason"))
-    return (select(finished.c.dag_id, finished.c.run_id, finished.c.task_id, finished.c.map_index, wake)
-            .select_from(finished).add_cte(record.cte("recorded")).add_cte(pushed.cte("pushed")))
+    return (select(finished.c.dag_id, finished.c.run_id, finished.c.task_id, finished.c.map_index, _WAKE)
+            .select_from(finished).add_cte(_history_upsert(finished)).add_cte(pushed.cte("pushed")))
 
 
 def finish_params(key: TaskInstanceKey, running_try: int, state: TaskInstanceState, duration: float | None,
@@ -231,4 +230,4 @@ XCOM_INSERT = insert(_xcom).values(
 HEARTBEAT = (update(_ti)
              .where(*_key_of(_ti), _ti.c.state == TI.RUNNING.value, _ti.c.try_number == bindparam("running_try"))
              .values(last_heartbeat_at=_NOW))
-NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("reason")))
+NOTIFY = select(_WAKE)
