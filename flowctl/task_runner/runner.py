@@ -273,9 +273,8 @@ class _ClaimedTry:
             won = self.supervisor.finish(outcome.state, now, fields, xcoms)
         if won is None:  # not supervised, a poke (with its reschedule row), or the supervisor is gone
             won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
-                                             started=self.ti_row.start_date, wake="task finished", **fields))
-            for xcom_key, value in xcoms.items() if won else ():
-                self.store.xcom_push(self.key, xcom_key, value, now)
+                                             started=self.ti_row.start_date, wake="task finished", xcoms=xcoms,
+                                             **fields))
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,

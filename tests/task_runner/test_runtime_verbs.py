@@ -164,3 +164,15 @@ def test_heartbeats_in_one_batch_report_which_tries_still_run(store: Store) -> N
     later = T0 + timedelta(seconds=5)
     assert store.heartbeat_tries([(running, 1), (cleared, 1), (running, 2)], later) == [True, False, False]
     assert store.get_task_instance(running).last_heartbeat_at.replace(tzinfo=None) == later.replace(tzinfo=None)
+
+
+def test_a_single_end_writes_its_xcoms_with_its_state_only_when_it_wins(store: Store) -> None:
+    run = make_run(store)
+    key, stale = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
+    store.start_tries([(key, 0), (stale, 0)], "host", 7, T0)
+    assert store.finish_try(key, "success", T0, running_try=1, started=T0, wake="task finished",
+                            xcoms={"return_value": [1, 2]}, rendered_fields={})
+    assert not store.finish_try(stale, "success", T0, running_try=2, started=T0, wake="task finished",
+                                xcoms={"return_value": "stale"})
+    assert store.xcom_pull(run.key, "extract") == [1, 2]
+    assert store.xcom_pull(run.key, "load", default="none") == "none"
