@@ -123,7 +123,7 @@ class LocalExecutor(BaseExecutor):
         self._read_pids()
         for flight in self._inflight.values():
             if flight.workload.key == key and flight.pid is not None:
-                _killpg(flight.pid, signal.SIGTERM)
+                killpg(flight.pid, signal.SIGTERM)
                 flight.kill_at = time.monotonic() + KILL_GRACE_SECONDS
                 return True
         return False
@@ -183,7 +183,7 @@ class LocalExecutor(BaseExecutor):
         self._read_pids()
         for flight in self._inflight.values():
             if flight.pid is not None:
-                _killpg(flight.pid, signal.SIGKILL)
+                killpg(flight.pid, signal.SIGKILL)
             self._finish(flight.workload, Outcome.CRASHED, "the local executor's worker parent died")
         self._inflight.clear()
         if self._proc is not None:
@@ -195,7 +195,7 @@ class LocalExecutor(BaseExecutor):
         now = time.monotonic()
         for flight in self._inflight.values():
             if flight.kill_at is not None and flight.pid is not None and now >= flight.kill_at:
-                _killpg(flight.pid, signal.SIGKILL)
+                killpg(flight.pid, signal.SIGKILL)
                 flight.kill_at = None
 
 
@@ -216,7 +216,8 @@ def workload_to_json(request_id: int, workload: Workload) -> str:
                        "pool": workload.pool, "pool_slots": workload.pool_slots}) + "\n"
 
 
-def _killpg(pid: int, signum: int) -> None:
+def killpg(pid: int, signum: int) -> None:
+    """Signal a process group; one that is gone already is no error."""
     try:
         os.killpg(pid, signum)
     except (ProcessLookupError, PermissionError):

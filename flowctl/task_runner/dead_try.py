@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import datetime, timezone
 from typing import Any
 
 from flowctl.core.keys import TaskInstanceKey
@@ -23,6 +22,7 @@ from flowctl.task_runner import dagfile, secrets
 from flowctl.task_runner.execution import run_callbacks
 from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, open_log_file
 from flowctl.task_runner.preparation import fresh_task, make_context, run_info, unmap_task
+from flowctl.task_runner.runner import utcnow
 from flowctl.task_runner.taskinstance import RuntimeTaskInstance, StoreBackend
 
 log = logging.getLogger("flowctl.task")
@@ -42,11 +42,8 @@ def run_dead_try_callback(settings: Settings, store: Any, fileloc: str, key: Tas
         with capture, secrets.installed(store, masker) as backend:
             log.error("The try ended without recording its state: %s; it is now %s. Running %s.",
                       reason, state, name)
-            failed: list[BaseException] = []
             context = _context(settings, store, fileloc, key, try_number, reason, backend)
-            callbacks = getattr(context["task"], name, None)
-            run_callbacks(_recording(callbacks, failed), context, name)
-    return not failed
+            return run_callbacks(getattr(context["task"], name, None), context, name)
 
 
 def _context(settings: Settings, store: Any, fileloc: str, key: TaskInstanceKey, try_number: int,
@@ -55,8 +52,7 @@ def _context(settings: Settings, store: Any, fileloc: str, key: TaskInstanceKey,
     task = fresh_task(dagfile.get_task(dag, key.task_id))
     row = store.get_task_instance(key)
     run = store.get_run(key.dag_id, key.run_id)
-    clock = lambda: datetime.now(timezone.utc)  # noqa: E731 - the only clock here
-    ti = RuntimeTaskInstance(key, task, try_number, row.max_tries, StoreBackend(store, clock),
+    ti = RuntimeTaskInstance(key, task, try_number, row.max_tries, StoreBackend(store, utcnow),
                              hostname=row.hostname or socket.gethostname(), start_date=row.start_date)
     context = make_context(dag, task, run_info(run), ti, var_lookup=secrets.variable_lookup(backend),
                            conn_lookup=secrets.connection_lookup(backend._masker),
@@ -66,20 +62,3 @@ def _context(settings: Settings, store: Any, fileloc: str, key: TaskInstanceKey,
     unmap_task(task, key.map_index, context)
     return context
 
-
-def _recording(callbacks: Any, failed: list[BaseException]) -> Any:
-    """``callbacks`` wrapped so that one raising is remembered (run_callbacks logs and swallows it)."""
-    if not callbacks:
-        return None
-
-    def wrap(callback: Any) -> Any:
-        def call(context: Any) -> Any:
-            try:
-                return callback(context)
-            except Exception as exc:
-                failed.append(exc)
-                raise
-        call.__name__ = getattr(callback, "__name__", "callback")
-        return call
-
-    return [wrap(c) for c in callbacks] if isinstance(callbacks, (list, tuple)) else wrap(callbacks)

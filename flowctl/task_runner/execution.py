@@ -106,15 +106,16 @@ def _call_on_kill(task: Any) -> None:
         log.exception("on_kill of task %r failed", task.task_id)
 
 
-def run_callbacks(callbacks: Any, context: Mapping[str, Any], name: str) -> None:
-    """Call a callback (or each of a list); errors are logged, never raised."""
-    if not callbacks:
-        return
-    for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+def run_callbacks(callbacks: Any, context: Mapping[str, Any], name: str) -> bool:
+    """Call a callback (or each of a list); errors are logged, never raised. False if one raised."""
+    ok = True
+    for callback in (callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]) if callbacks else ():
         try:
             callback(context)
         except Exception:  # noqa: BLE001 - callbacks never change the state
             log.exception("%s %r failed", name, getattr(callback, "__name__", callback))
+            ok = False
+    return ok
 
 
 class Heartbeat:

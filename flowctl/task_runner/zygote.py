@@ -45,7 +45,7 @@ from typing import Any
 
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
-from flowctl.executors.local import workload_from_json
+from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
 from flowctl.task_runner import dagfile, pipes
 from flowctl.task_runner.warmup import warm_imports, warm_store, warm_tries
@@ -66,7 +66,7 @@ class _Supervised:
     buffer: bytes = b""
     rendered: Any = None
     rendered_saved: bool = False
-    ended: bool = False  # the zygote wrote (or tried to write) its end
+    ended: bool = False  # the zygote wrote its end (won or lost): no more heartbeats
 
     @property
     def try_number(self) -> int:
@@ -283,7 +283,7 @@ class Zygote:
             if not running:
                 print(f"flowctl zygote: {child.workload.key} try {child.try_number} no longer runs in the "
                       f"database; stopping it", file=sys.stderr, flush=True)
-                _killpg(pid, signal.SIGTERM)
+                killpg(pid, signal.SIGTERM)
             elif child.rendered is not None and not child.rendered_saved:
                 child.rendered_saved = True
                 try:
@@ -363,13 +363,6 @@ def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
         child.buffer += chunk
     *lines, child.buffer = child.buffer.split(b"\n")
     return [json.loads(line) for line in lines if line.strip()]
-
-
-def _killpg(pid: int, signum: int) -> None:
-    try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _mtime(fileloc: str) -> float | None:
