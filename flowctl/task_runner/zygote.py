@@ -128,11 +128,11 @@ class Zygote:
         if not requests:
             return
         workloads = [workload_from_json(request) for request in requests]
-        for workload in workloads:
-            version = _mtime(workload.fileloc)
-            if self.preloaded.get(workload.fileloc) != version:
-                self.preloaded[workload.fileloc] = version
-                _preload(workload.fileloc)
+        for fileloc in {w.fileloc for w in workloads}:  # a fan-out hands over many tries of one file
+            version = _mtime(fileloc)
+            if self.preloaded.get(fileloc) != version:
+                self.preloaded[fileloc] = version
+                _preload(fileloc)
         claims = self._claim(workloads)
         for request, workload, claim in zip(requests, workloads, claims):
             request_id = int(request["id"])
