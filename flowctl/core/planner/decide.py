@@ -35,8 +35,7 @@ _PENDING = S.PENDING.value
 
 def upstream_counts(spec: TaskSpec, states: StateMap) -> UpstreamCounts:
     """The states of every task instance of ``spec``'s direct upstream tasks, counted."""
-    found = [state for (task_id, _), state in states.items() if task_id in spec.upstream]
-    return UpstreamCounts.from_states(found)
+    return _counts(spec, _by_task(states))
 
 
 def past_blockers(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
@@ -63,7 +62,8 @@ def _by_task(states: StateMap) -> dict[str, dict[int, str]]:
 
 
 def _counts(spec: TaskSpec, by_task: dict[str, dict[int, str]]) -> UpstreamCounts:
-    """Like :func:`upstream_counts`, counting plain strings (a wide fan-in is counted every plan)."""
+    """:func:`upstream_counts` over states grouped by task (the planner groups once per plan);
+    plain strings are counted directly, anything else the checked way."""
     tally = Counter(chain.from_iterable(by_task[up].values() for up in spec.upstream if up in by_task))
     if not tally.keys() <= _KNOWN:  # an enum member or an unknown state: the checked way
         return UpstreamCounts.from_states(tally.elements())
