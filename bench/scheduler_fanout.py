@@ -4,8 +4,11 @@
 
 Each repetition: fresh PostgreSQL database, local executor, a real scheduler;
 tasks/s = (width + 2) / seconds from the run's creation to its success (run
-row timestamps). Also prints the peak PSS of the scheduler and its workers
-(every process of the deployment) during the run. Goal: over 300 tasks/s.
+row timestamps). Then a second run of the same DAG measures the peak PSS of
+the scheduler and its workers (every process of the deployment): sampling
+/proc/<pid>/smaps_rollup of some 35 processes every 50 ms walks their page
+tables and takes CPU from the run it measures, so it never runs during the
+timed run. Goals: over 300 tasks/s, under 300 MB.
 """
 from __future__ import annotations
 
@@ -33,8 +36,9 @@ def main() -> int:
             d.write_dag("bench_fanout.py", fanout_source(args.width))
             d.start_scheduler()
             d.wait_for_dag("bench_fanout", timeout=30)
+            seconds = wait_run_done(d, "bench_fanout", trigger_now(d, "bench_fanout"), timeout=300)
             with PeakPss(d) as pss:
-                seconds = wait_run_done(d, "bench_fanout", trigger_now(d, "bench_fanout"), timeout=300)
+                wait_run_done(d, "bench_fanout", trigger_now(d, "bench_fanout"), timeout=300)
             if args.show_logs:
                 print(d.diagnostics())
             return {"seconds": seconds, "tasks_per_s": (args.width + 2) / seconds, "peak_pss_mib": pss.peak_mib}

@@ -51,6 +51,8 @@ from flowctl.task_runner import dagfile, pipes
 from flowctl.task_runner.warmup import warm_imports, warm_store, warm_tries
 
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
+STARTED, EXITED = "started", "exited"
+_SIGTERM = {signal.SIGTERM}
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Zygote:
         self.preloaded: dict[str, float | None] = {}  # DAG file -> mtime when imported here (None: missing)
         self.hostname = socket.gethostname()
         self.accepting = True
+        self.outbox = ["", ""]  # queued lines: started (PID_FD), exited (EVENT_FD)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -121,6 +124,7 @@ class Zygote:
                     self.accepting = False
             self._read_results([fd for fd in readable if fd not in (0, self.wake_r)])
             self._reap()
+            self._flush()
             self._heartbeat()
 
     # --- starting tries ------------------------------------------------------------------
@@ -134,14 +138,21 @@ class Zygote:
                 self.preloaded[fileloc] = version
                 _preload(fileloc)
         claims = self._claim(workloads)
-        for request, workload, claim in zip(requests, workloads, claims):
-            request_id = int(request["id"])
-            if claim is _NOT_CLAIMED:
-                self._fork_unsupervised(request_id, workload)
-            elif claim is None:  # stale: its try was claimed or cleared since it was queued
-                self._emit({"ev": "exited", "id": request_id, "pid": 0, "code": 0})
-            else:
-                self._fork_supervised(request_id, workload, claim)
+        gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
+        # The tries are claimed: a SIGTERM from now on must reach the runner's handler, not kill a
+        # child; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGTERM)
+        try:
+            for request, workload, claim in zip(requests, workloads, claims):
+                request_id = int(request["id"])
+                if claim is _NOT_CLAIMED:
+                    self._fork_unsupervised(request_id, workload)
+                elif claim is None:  # stale: its try was claimed or cleared since it was queued
+                    self._emit(EXITED, request_id, 0, 0)
+                else:
+                    self._fork_supervised(request_id, workload, claim)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
 
     def _claim(self, workloads: list[Workload]) -> list[Any]:
         if self.store is None:
@@ -156,9 +167,6 @@ class Zygote:
     def _fork_supervised(self, request_id: int, workload: Workload, claim: Any) -> None:
         results_r, results_w = os.pipe()
         answers_r, answers_w = os.pipe()
-        gc.freeze()  # the child's collector then never touches (and copies) the inherited objects
-        # The try is claimed: a SIGTERM from now on must reach the runner's handler, not kill the child.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid == 0:
             os.close(results_r)
@@ -166,22 +174,20 @@ class Zygote:
             self._become_worker()
             supervisor = pipes.PipeSupervisor(results_w, answers_r)
             self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(results_w)
         os.close(answers_r)
         os.set_blocking(results_r, False)
         self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w,
                                          time.monotonic() + self.beat_every)
-        self._emit({"ev": "started", "id": request_id, "pid": pid})
+        self._emit(STARTED, request_id, pid)
 
     def _fork_unsupervised(self, request_id: int, workload: Workload) -> None:
-        gc.freeze()
         pid = os.fork()
         if pid == 0:
             self._become_worker()
             self._run_and_exit(lambda: _run_workload(workload, self.settings, self.store))
         self.children[pid] = _Unsupervised(request_id, workload)
-        self._emit({"ev": "started", "id": request_id, "pid": pid})
+        self._emit(STARTED, request_id, pid)
 
     def _become_worker(self) -> None:
         """In a fresh child: own session, default signals, none of the zygote's pipes or connections."""
@@ -312,22 +318,31 @@ class Zygote:
                 if child.results is not None:
                     os.close(child.results)  # nothing more can come; whatever is left is dropped
                 os.close(child.answers)
-            self._emit({"ev": "exited", "id": child.request_id, "pid": pid,
-                        "code": os.waitstatus_to_exitcode(status)})
+            self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status))
 
-    def _emit(self, event: dict[str, Any]) -> None:
-        started = event["ev"] == "started"
-        fd = self.pid_fd if started else self.event_fd
-        if fd is None:
-            return
-        try:
-            pipes.write_all(fd, (json.dumps(event) + "\n").encode())
-        except OSError:  # the scheduler is gone: keep supervising the tries, stop reporting
-            for name in ("event_fd", "pid_fd"):
-                if getattr(self, name) == fd:
-                    setattr(self, name, None)
-            if fd not in (self.event_fd, self.pid_fd):
-                os.close(fd)
+    def _emit(self, event: str, request_id: int, pid: int, code: int = 0) -> None:
+        """Queue one event line; ``_flush`` writes each pipe's lines in one write."""
+        if event == STARTED:
+            self.outbox[0] += f'{{"ev":"started","id":{request_id},"pid":{pid}}}\n'
+        else:
+            self.outbox[1] += f'{{"ev":"exited","id":{request_id},"pid":{pid},"code":{code}}}\n'
+
+    def _flush(self) -> None:
+        """Write the queued events: ``started`` first (the scheduler reads a try's pid before its exit)."""
+        started, exited = self.outbox
+        self.outbox = ["", ""]
+        for name, lines in (("pid_fd", started), ("event_fd", exited)):
+            fd = getattr(self, name)
+            if not lines or fd is None:
+                continue
+            try:
+                pipes.write_all(fd, lines.encode())
+            except OSError:  # the scheduler is gone: keep supervising the tries, stop reporting
+                for other in ("event_fd", "pid_fd"):
+                    if getattr(self, other) == fd:
+                        setattr(self, other, None)
+                if fd not in (self.event_fd, self.pid_fd):
+                    os.close(fd)
 
 
 _NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
@@ -338,13 +353,14 @@ def _run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any,
     from flowctl.task_runner.runner import run_claimed
 
     with defer_sigterm():  # a SIGTERM that came since the fork (blocked until now) stops the try at its start
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
         run_claimed(workload, settings, store, claim, supervisor)
 
 
 def _run_workload(workload: Workload, settings: Settings, store: Any) -> None:
     from flowctl.task_runner.runner import run_workload
 
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)  # blocked across the fork; nothing is claimed yet
     run_workload(workload, settings, store)
 
 
