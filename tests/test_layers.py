@@ -76,3 +76,11 @@ def test_importing_flowctl_is_cheap() -> None:
     pulled = _imported_by("flowctl", preload=())
     heavy = [m for m in pulled if m.split(".")[0] in {"sqlalchemy", "flask", "jinja2", "pendulum", "click"}]
     assert not heavy, f"`import flowctl` pulls in {heavy}"
+
+
+@pytest.mark.parametrize("module", ["flowctl.task_runner.zygote", "flowctl.task_runner.runner",
+                                    "flowctl.task_runner.agent_client", "flowctl.task_runner.warmup"])
+def test_the_process_that_forks_tries_leaves_the_database_stack_to_the_agent(module: str) -> None:
+    pulled = _imported_by(module)
+    heavy = sorted({m.split(".")[0] for m in pulled} & {"sqlalchemy", "psycopg2", "cryptography", "alembic"})
+    assert not heavy, f"{module} pulls in {heavy}: every forked try would pay for them"

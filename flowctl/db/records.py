@@ -22,6 +22,7 @@ AUDIT_SOURCES: frozenset[str] = frozenset({"ui", "api", "cli", "scheduler", "tas
 
 # The keys live in core so executors and the scheduler share them without the db layer.
 from flowctl.core.keys import RunKey, TaskInstanceKey  # noqa: E402,F401
+from flowctl.core.states import TaskInstanceState  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,33 @@ class CleanReport:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class TryEnd:
+    """One try's end for ``Store.finish_tries``: running -> ``state`` with ``fields``."""
+
+    key: TaskInstanceKey
+    state: TaskInstanceState
+    now: datetime
+    running_try: int
+    started: datetime | None = None  # the claim's start_date (saves reading it back)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    xcoms: Mapping[str, Any] = field(default_factory=dict)  # written only if the end wins
+
+    def in_one_statement(self, wake: str | None) -> bool:
+        """PostgreSQL can write state, history and wake-up as one statement for this end."""
+        return (self.started is not None and wake is not None
+                and self.state is not TaskInstanceState.UP_FOR_RESCHEDULE)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTry:
+    """What ``start_try`` returns to the winner: the running task instance and its run."""
+
+    ti: TaskInstanceRecord
+    run: DagRunRecord
+    previous_success: DagRunRecord | None = None
 
 
 def record_from(cls: type[R], row: Any, **overrides: Any) -> R:

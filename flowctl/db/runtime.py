@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,9 @@ from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
 from flowctl.db.notify import CHANNEL
-from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord
+from flowctl.db.records import (  # noqa: F401 - TryEnd and ClaimedTry are this module's verbs' types
+    ClaimedTry, DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, TryEnd,
+)
 from flowctl.db.runs import _check_fields, run_record
 from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
 from flowctl.db.task_instances import _TI_WRITABLE, ti_where
@@ -34,32 +35,6 @@ from flowctl.db.xcom import RETURN_VALUE
 TI = TaskInstanceState
 #: States a branch / short-circuit may move to skipped (not yet started).
 SKIPPABLE = (TI.PENDING.value, TI.SCHEDULED.value)
-
-
-@dataclass(frozen=True, slots=True)
-class TryEnd:
-    """One try's end for :meth:`RuntimeVerbs.finish_tries`: running -> ``state`` with ``fields``."""
-
-    key: TaskInstanceKey
-    state: TaskInstanceState
-    now: datetime
-    running_try: int
-    started: datetime | None = None  # the claim's start_date (saves reading it back)
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    xcoms: Mapping[str, Any] = field(default_factory=dict)  # written only if the end wins
-
-    def in_one_statement(self, wake: str | None) -> bool:
-        """PostgreSQL can write state, history and wake-up as one statement for this end."""
-        return self.started is not None and wake is not None and self.state is not TI.UP_FOR_RESCHEDULE
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedTry:
-    """What ``start_try`` returns to the winner: the running task instance and its run."""
-
-    ti: TaskInstanceRecord
-    run: DagRunRecord
-    previous_success: DagRunRecord | None = None
 
 
 class RuntimeVerbs(StoreCore):

@@ -5,13 +5,12 @@ refused with :class:`XComTooLargeError`. Must not import above ``db``.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from flowctl.core.errors import FlowctlError, XComTooLargeError
+from flowctl.core.xcom_values import check_xcom_value
 from flowctl.db.base import StoreCore
 from flowctl.db.records import RunKey, TaskInstanceKey, XComRecord, record_from
 from flowctl.db.tables import XComRow
@@ -19,25 +18,12 @@ from flowctl.db.tables import XComRow
 RETURN_VALUE = "return_value"
 
 
-def xcom_size(value: Any) -> int:
-    """Bytes the value takes as JSON; FlowctlError if it is not JSON-serializable."""
-    try:
-        return len(json.dumps(value).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        raise FlowctlError(f"XCom value is not JSON-serializable: {exc}") from None
-
-
 class XComVerbs(StoreCore):
     """xcom_push, xcom_pull, list_xcoms, clear_xcoms."""
 
     def check_xcom(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
         """Raise what :meth:`xcom_push` would for this value (not JSON, or too large); else nothing."""
-        size = xcom_size(value)
-        if size > self.xcom_max_size:
-            raise XComTooLargeError(
-                f"XCom {key!r} of task {ti.task_id!r} is {size} bytes, more than [core] xcom_max_size "
-                f"({self.xcom_max_size}); keep large data in external storage (or a custom XCom backend) "
-                f"and push a reference to it")
+        check_xcom_value(ti, key, value, self.xcom_max_size)
 
     def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any, now: datetime) -> None:
         """Store (or replace) the value a task pushes under ``key``."""

@@ -1,8 +1,9 @@
 """LocalExecutor: each task try in its own process, forked from a warm zygote.
 
 The zygote (``python -m flowctl.task_runner.zygote``, started here) has
-imported flowctl, SQLAlchemy, Jinja and the operators once, and caches DAG
-modules; a try costs a fork, not an interpreter start. User code never runs
+imported flowctl, Jinja and the operators once, and caches DAG modules; a try
+costs a fork, not an interpreter start. Its task agent, one more process,
+holds the database connection for the zygote and its tries. User code never runs
 in this (the scheduler's) process. Workloads go to the zygote as JSON lines on
 its stdin; ``exited`` events come back on a pipe whose read end is
 :meth:`wakeup_fileno`, so the scheduler can ``select`` on it and react to a

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY
+from flowctl.core.xcom_values import xcom_size
 
 log = logging.getLogger("flowctl.task")
 _MISSING = object()
@@ -103,9 +104,7 @@ class MemoryBackend:
         self.skipped: set[str] = set()
 
     def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
-        from flowctl.db.xcom import xcom_size  # the same JSON check as the database
-
-        xcom_size(value)
+        xcom_size(value)  # the same JSON check as the database
         self.xcoms[(ti.run_id, ti.task_id, ti.map_index, key)] = value
 
     def xcom_pull(self, run: RunKey, task_id: str, key: str, map_index: int, default: Any) -> Any:

@@ -5,8 +5,10 @@ inherited by each fork: the imports a try needs, a database engine that has
 compiled the runner's statements (and keeps a connection open for the
 zygote's claims and ends), and a few no-op tries of a flowctl-owned DAG run
 in-process without a database, so lazy set-up and the interpreter's
-specialisation of the try's code happen once. Must not import web, cli or
-scheduler.
+specialisation of the try's code happen once. The database stack is not
+imported here: the task agent has it (``flowctl.task_runner.agent``), and
+warms its statements with :func:`warm_store`. Must not import SQLAlchemy, web,
+cli or scheduler.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def warm_imports() -> None:
     """Import what every try needs, once, here: children inherit the modules."""
     import importlib
 
-    for name in ("flowctl.db.store", "flowctl.task_runner.runner", "flowctl.core.templating", "jinja2.ext",
+    for name in ("flowctl.task_runner.runner", "flowctl.task_runner.agent_client", "flowctl.core.templating", "jinja2.ext",
                  "jinja2.nativetypes", "pendulum", "flowctl.models.variable", "flowctl.models.connection",
                  "flowctl.hooks.base", "flowctl.operators.python", "flowctl.operators.branch",
                  "flowctl.operators.bash", "flowctl.operators.empty", "flowctl.sensors.base",
@@ -79,7 +81,7 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
     from pathlib import Path
 
     from flowctl.db.records import DagRunRecord, TaskInstanceRecord
-    from flowctl.db.runtime import ClaimedTry
+    from flowctl.db.records import ClaimedTry
     from flowctl.task_runner.execution import defer_sigterm
     from flowctl.task_runner.runner import run_claimed
 
@@ -113,20 +115,10 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
             sys.path[:] = saved_path
 
 
-def warm_store(settings: Settings) -> Any:
-    """The zygote's Store: its engine has compiled the runner's statements (children inherit the
-    cache) and keeps one connection open for the claims, ends and heartbeats.
-
-    None if the database is not reachable now (children then claim on their own).
-    """
-    from flowctl.db.store import Store
-
-    try:
-        store = Store.from_settings(settings)
-        now = datetime.now(timezone.utc)
-        store.warm_runtime_statements(now)
-        store.heartbeat_tries([(WARMUP_KEY, 0)], now)
-        store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)
-        return store
-    except Exception:  # noqa: BLE001 - warming is an optimisation only
-        return None
+def warm_store(store: Any) -> None:
+    """Compile (and run, matching no row) the statements of the claims, ends, heartbeats and XCom
+    pulls, so the first real ones find them in SQLAlchemy's compiled cache (the task agent)."""
+    now = datetime.now(timezone.utc)
+    store.warm_runtime_statements(now)
+    store.heartbeat_tries([(WARMUP_KEY, 0)], now)
+    store.xcom_pull(WARMUP_KEY.run_key, WARMUP_KEY.task_id)

@@ -2,20 +2,24 @@
 
 Started by :class:`flowctl.executors.local.LocalExecutor` as
 ``python -m flowctl.task_runner.zygote EVENT_FD PID_FD`` with its settings in the
-environment. It reads workloads, one JSON object per line, on stdin. For the
+environment. First it starts the task agent (``flowctl.task_runner.agent``),
+which holds the database stack so that this process, and so every fork of
+it, stays small: what the zygote has mapped, each try pays for at fork and
+exit. It reads workloads, one JSON object per line, on stdin. For the
 workloads that arrived together it imports their DAG files (cached by path and
 mtime, so children inherit the modules), claims the tries in one transaction
-over its own long-lived database connection, and forks one child per try won.
+through the agent, and forks one child per try won.
 The child starts a new session (its own process group, so ``terminate`` can
 kill the task and everything it started), resets signal handlers and runs
 :func:`run_claimed` under this process's supervision: it sends its rendered
 fields and its end (state, fields, XComs) as JSON lines on a pipe and waits
-for the answer on another. The zygote writes the ends that arrived together
-in one transaction (the state compare-and-sets, history, XComs and the
+for the answer on another. The zygote has the agent write the ends that arrived
+together in one transaction (the state compare-and-sets, history, XComs and the
 scheduler's wake-up), heartbeats every running try in one statement each
 ``[scheduler] task_heartbeat_sec`` and sends SIGTERM to a try whose row says
-it no longer runs (cleared, killed, marked). A no-op try thus never opens a
-database connection: only its own code (Variables, XCom pulls, branches) does.
+it no longer runs (cleared, killed, marked). A no-op try thus never talks to
+the database: only its own code (Variables, XCom pulls, branches) does, through
+a connection of its own to the agent.
 
 A child ``os._exit``\\ s with 0 when the try ended normally (the row holds its
 state) or 1 when it crashed; the zygote reaps children on SIGCHLD and writes
@@ -25,8 +29,9 @@ starts wakes nobody. On EOF of stdin (the scheduler stopped) it takes no more
 work but supervises the tries still running until they end, then exits. If
 the database cannot be reached when tries arrive, each child claims and
 records its own try (:func:`run_workload`); if it refuses an end, the try
-writes that end itself over a connection of its own.
+writes that end itself.
 Runs user code (DAG file imports) but never in the scheduler's process.
+Must not import SQLAlchemy (a layering test checks it).
 """
 from __future__ import annotations
 
@@ -48,7 +53,8 @@ from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
 from flowctl.task_runner import dagfile, pipes
-from flowctl.task_runner.warmup import warm_imports, warm_store, warm_tries
+from flowctl.task_runner.agent_client import AgentProcess
+from flowctl.task_runner.warmup import warm_imports, warm_tries
 
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
 STARTED, EXITED = "started", "exited"
@@ -87,9 +93,11 @@ class Zygote:
     """The claim / fork / supervise loop; one instance per zygote process."""
 
     def __init__(self, settings: Settings, event_fd: int, store: Any = None,
-                 clock: Callable[[], datetime] | None = None, pid_fd: int | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, pid_fd: int | None = None,
+                 agent: AgentProcess | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.agent = agent
         self.event_fd: int | None = event_fd
         self.pid_fd = pid_fd if pid_fd is not None else event_fd
         self.clock = clock or (lambda: datetime.now(timezone.utc))
@@ -157,6 +165,8 @@ class Zygote:
     def _claim(self, workloads: list[Workload]) -> list[Any]:
         if self.store is None:
             return [_NOT_CLAIMED] * len(workloads)
+        if self.agent is not None:
+            self.agent.ensure_running()
         try:
             return self.store.start_tries([(w.key, w.try_number) for w in workloads], self.hostname,
                                           os.getpid(), self.clock())
@@ -203,11 +213,13 @@ class Zygote:
                     fds.append(child.results)
         for fd in fds:
             os.close(fd)
+        if self.agent is not None:
+            self.agent.leave_to_parent()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        # The zygote's pooled connection stays the zygote's: the engine refuses it in this process
-        # (flowctl.db.engine) and connects afresh if the try uses the database at all.
+        # The zygote's agent connection stays the zygote's: the try connects afresh if it uses the
+        # database at all (flowctl.task_runner.agent_client).
 
     def _run_and_exit(self, run: Callable[[], Any]) -> None:
         code = 1
@@ -246,7 +258,7 @@ class Zygote:
 
     def _record(self, ends: list[tuple[_Supervised, dict[str, Any]]]) -> None:
         """Write the ends that arrived together in one transaction, then answer each child."""
-        from flowctl.db.runtime import TryEnd
+        from flowctl.db.records import TryEnd
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
                         child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {})
@@ -401,10 +413,13 @@ def main(argv: list[str]) -> None:
     event_fd = int(argv[0])
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     settings = Settings.load()
-    warm_imports()
-    store = warm_store(settings)
-    warm_tries(settings, store)
-    Zygote(settings, event_fd, store, pid_fd=pid_fd).serve()
+    agent = AgentProcess(settings)  # it warms its database stack while this process warms the rest
+    try:
+        warm_imports()
+        warm_tries(settings, agent.store)
+        Zygote(settings, event_fd, agent.store, pid_fd=pid_fd, agent=agent).serve()
+    finally:
+        agent.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,143 @@
+"""The task agent: the local executor's one process that talks to the metadata database for tries.
+
+The zygote forks every try, so whatever it has imported every try pays for at
+fork and exit (page tables) and in copied pages. SQLAlchemy, the database
+driver, cryptography and the Store are most of that, so the zygote leaves them
+here: it starts this process (``python -m flowctl.task_runner.agent
+LISTEN_FD``) on a listening Unix socket it owns, in a private folder. The
+zygote claims, ends and heartbeats tries through it, and each try reaches it
+only when its own code reads or writes the database (XComs, Variables,
+Connections, skips, sensor history): a connection per try, made when first
+needed. Requests are one JSON line each (``flowctl.task_runner.wire``):
+``{"m": verb, "a": args, "k": kwargs}``, answered by ``{"r": result}`` or
+``{"e": {"type", "message"}}``; only the verbs in ``VERBS`` are served. The
+agent serves one request at a time, in the order they came, each verb in its
+own transaction as always. It exits when its stdin reaches EOF (the zygote is
+gone); the zygote starts a new one on the same socket if it dies, so waiting
+clients only queue. Must not import web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import sys
+import traceback
+from typing import Any
+
+from flowctl.settings import Settings
+from flowctl.task_runner import wire
+
+#: The Store verbs a try or the zygote may call here.
+VERBS = frozenset({
+    "start_try", "start_tries", "finish_try", "finish_tries", "heartbeat_task", "heartbeat_tries",
+    "save_rendered_fields", "skip_tasks", "previous_success", "record_reschedule", "reschedule_history",
+    "external_states", "xcom_push", "xcom_pull", "xcom_pull_mapped", "list_xcoms", "get_variable",
+    "set_variable", "delete_variable", "get_connection", "get_run", "get_task_instance",
+})
+SEND_TIMEOUT = 30.0  # seconds a client may take to read its answer before it is dropped
+
+
+class Agent:
+    """Serves Store verbs to the zygote and its tries over one listening socket."""
+
+    def __init__(self, store: Any, listener: socket.socket) -> None:
+        self.store = store
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.buffers: dict[socket.socket, bytes] = {}
+
+    def serve(self, stop_fd: int = 0) -> None:
+        """Answer requests until ``stop_fd`` reaches EOF."""
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.selector.register(stop_fd, selectors.EVENT_READ)
+        while True:
+            for key, _ in self.selector.select():
+                if key.fileobj is self.listener:
+                    self._accept()
+                elif key.fileobj == stop_fd:
+                    if not os.read(stop_fd, 4096):
+                        return
+                else:
+                    self._read(key.fileobj)  # type: ignore[arg-type]
+
+    def _accept(self) -> None:
+        try:
+            client, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        client.setblocking(False)
+        self.buffers[client] = b""
+        self.selector.register(client, selectors.EVENT_READ)
+
+    def _read(self, client: socket.socket) -> None:
+        try:
+            chunk = client.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(client)
+            return
+        *lines, self.buffers[client] = (self.buffers[client] + chunk).split(b"\n")
+        for line in lines:
+            if line.strip() and not self._answer(client, self.handle(line)):
+                return
+
+    def handle(self, line: bytes) -> bytes:
+        """The answer line to one request line."""
+        try:
+            request = json.loads(line)
+            verb = request["m"]
+            if verb not in VERBS:
+                raise PermissionError(f"{verb!r} is not a task agent verb")
+            args = wire.decode(request.get("a") or [])
+            kwargs = wire.decode(request.get("k") or {})
+            return wire.dump_line({"r": wire.encode(getattr(self.store, verb)(*args, **kwargs))})
+        except Exception as error:  # noqa: BLE001 - the process boundary: the error goes to the caller
+            return wire.dump_line({"e": wire.error_message(error)})
+
+    def _answer(self, client: socket.socket, answer: bytes) -> bool:
+        try:
+            client.setblocking(True)
+            client.settimeout(SEND_TIMEOUT)
+            client.sendall(answer)
+            client.setblocking(False)
+            return True
+        except OSError:  # the client went away (or stopped reading): its request is over
+            self._drop(client)
+            return False
+
+    def _drop(self, client: socket.socket) -> None:
+        self.buffers.pop(client, None)
+        try:
+            self.selector.unregister(client)
+        except (KeyError, ValueError):
+            pass
+        client.close()
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: ``python -m flowctl.task_runner.agent LISTEN_FD`` (settings in the environment)."""
+    listener = socket.socket(fileno=int(argv[0]))
+    settings = Settings.load()
+    from flowctl.db.store import Store
+
+    from flowctl.task_runner.warmup import warm_store
+
+    store = Store.from_settings(settings)
+    try:
+        warm_store(store)
+    except Exception:  # noqa: BLE001 - warming is an optimisation; the verbs report real failures
+        traceback.print_exc()
+    try:
+        Agent(store, listener).serve()
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

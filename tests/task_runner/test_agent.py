@@ -1,0 +1,142 @@
+"""The task agent: values on the wire, verbs served by a real agent process, and what a client does
+when the agent is gone."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from flowctl.core.connection import Connection
+from flowctl.core.errors import ConnectionNotFound, XComTooLargeError
+from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.core.states import TaskInstanceState
+from flowctl.db.records import ClaimedTry, TryEnd
+from flowctl.settings import Settings
+from flowctl.task_runner import wire
+from flowctl.task_runner.agent import Agent
+from flowctl.task_runner.agent_client import AgentProcess, AgentStore
+
+from tests.task_runner.conftest import World
+
+DAG_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="t")
+'''
+NOW = datetime(2024, 3, 1, 12, 30, tzinfo=timezone.utc)
+
+
+def _settings_for(world: World) -> Settings:
+    url = world.store.engine.url.render_as_string(hide_password=False)
+    return world.settings.replace(database__sql_alchemy_conn=url)
+
+
+@pytest.fixture
+def agent(world: World) -> Any:
+    process = AgentProcess(_settings_for(world))
+    yield process
+    process.close()
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 3, 2.5, "text", [1, "a", None], {"a": {"b": [1, 2]}},
+    NOW, date(2024, 1, 2), timedelta(minutes=90), (1, "two", NOW), {1, 2, 3}, {(1, 2): "pair", 3: "int"},
+    {"__t": "not a tag", "v": 1}, TaskInstanceState.UP_FOR_RETRY,
+    TaskInstanceKey("d", "r", "t", 4), RunKey("d", "r"), Connection("db", "postgres", host="h", port=5432),
+    TryEnd(TaskInstanceKey("d", "r", "t"), TaskInstanceState.SUCCESS, NOW, 2, NOW, {"next_retry_at": NOW},
+           {"return_value": {"rows": 3}}),
+])
+def test_a_value_comes_out_of_the_wire_as_it_went_in(value: Any) -> None:
+    sent = json.loads(json.dumps(wire.encode(value)))
+    assert wire.decode(sent) == value
+    assert type(wire.decode(sent)) is type(value)
+
+
+def test_a_type_the_wire_does_not_know_is_refused_both_ways() -> None:
+    with pytest.raises(TypeError, match="cannot be sent"):
+        wire.encode(object())
+    with pytest.raises(ValueError, match="unknown value tag 'os.system'"):
+        wire.decode({"__t": "os.system", "v": "rm -rf /"})
+
+
+def test_flowctl_errors_travel_as_themselves_and_others_as_agent_errors() -> None:
+    assert isinstance(wire.error_from(wire.error_message(XComTooLargeError("big"))), XComTooLargeError)
+    assert isinstance(wire.error_from(wire.error_message(KeyError("k"))), KeyError)
+    other = wire.error_from(wire.error_message(ZeroDivisionError("oops")))
+    assert isinstance(other, wire.AgentError) and "ZeroDivisionError: oops" in str(other)
+
+
+def test_the_agent_serves_only_its_verbs(world: World) -> None:
+    answer = json.loads(Agent(world.store, listener=None).handle(b'{"m": "delete_dag", "a": ["one"]}'))  # type: ignore[arg-type]
+    assert answer == {"e": {"type": "PermissionError", "message": "'delete_dag' is not a task agent verb"}}
+
+
+def test_a_try_is_claimed_and_ended_through_the_agent(world: World, agent: AgentProcess) -> None:
+    fileloc = world.write_dags("one", DAG_SOURCE)
+    workload = world.queue(world.make_run("one"), "t", fileloc)
+    claim = agent.store.start_tries([(workload.key, workload.try_number)], "host", 123, NOW)[0]
+    assert isinstance(claim, ClaimedTry) and claim.ti.try_number == 1 and claim.ti.state == "running"
+    end = TryEnd(workload.key, TaskInstanceState.SUCCESS, NOW, 1, claim.ti.start_date, {}, {"return_value": [1]})
+    assert agent.store.finish_tries([end], "task finished") == [True]
+    assert world.store.get_task_instance(workload.key).state == "success"
+    assert agent.store.xcom_pull(workload.key.run_key, "t") == [1]
+
+
+def test_errors_of_a_verb_reach_the_caller_as_themselves(world: World, agent: AgentProcess) -> None:
+    with pytest.raises(ConnectionNotFound):
+        agent.store.get_connection("nowhere")
+    with pytest.raises(XComTooLargeError):
+        agent.store.check_xcom(TaskInstanceKey("d", "r", "t"), "k", "x" * 100_000)
+
+
+def test_a_verb_the_agent_does_not_serve_goes_to_a_store_of_our_own(world: World, agent: AgentProcess) -> None:
+    agent.store.set_variable("greeting", "hello")  # served by the agent
+    assert agent.store.get_variable_record("greeting").val == "hello"  # not an agent verb
+    assert agent.store._own is not None
+
+
+def test_a_forked_try_connects_anew_and_leaves_the_parents_connection_alone(
+        world: World, agent: AgentProcess) -> None:
+    world.store.set_variable("k", "v")
+    assert agent.store.get_variable("k") == "v"
+    parent_socket = agent.store._sock
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports by its exit code
+        ok = False
+        try:
+            agent.leave_to_parent()
+            ok = agent.store.get_variable("k") == "v" and agent.store._sock is not parent_socket
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert agent.store._sock is parent_socket
+    assert agent.store.get_variable("k") == "v"
+
+
+def test_a_dead_agent_is_replaced_and_its_clients_carry_on(world: World, agent: AgentProcess) -> None:
+    world.store.set_variable("k", "v")
+    assert agent.store.get_variable("k") == "v"
+    assert agent.proc is not None
+    agent.proc.send_signal(signal.SIGKILL)
+    agent.proc.wait()
+    with pytest.raises(ConnectionError):
+        agent.store.get_variable("k")  # the request was sent: it is not sent again
+    agent.ensure_running()
+    assert agent.store.get_variable("k") == "v"
+
+
+def test_without_an_agent_a_client_uses_a_database_connection_of_its_own(world: World, tmp_path: Any) -> None:
+    world.store.set_variable("k", "v")
+    store = AgentStore(str(tmp_path / "no-agent.sock"), _settings_for(world))
+    try:
+        assert store.get_variable("k") == "v"
+        assert store._sock is None and store._own is not None
+    finally:
+        store.close()
