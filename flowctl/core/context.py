@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pendulum
@@ -134,8 +134,22 @@ class ConnectionAccessor:
         return "<ConnectionAccessor>"
 
 
+_UTC = pendulum.UTC
+_DAY = timedelta(days=1)
+#: No calendar month is shorter: a narrower interval has no months or years in pendulum's terms.
+_SHORTEST_MONTH = timedelta(days=28)
+
+
 def as_utc(moment: datetime) -> pendulum.DateTime:
     """``moment`` as a pendulum DateTime in UTC; a naive datetime is taken to be UTC."""
+    zone = moment.tzinfo
+    if type(moment) is pendulum.DateTime and zone is _UTC:
+        return moment
+    if type(moment) is datetime and (zone is None or zone is timezone.utc):
+        # What pendulum.instance(...).in_timezone("UTC") gives for these (fold included),
+        # built directly: that route costs several times more (a try converts half a dozen).
+        return pendulum.DateTime(moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                                 moment.second, moment.microsecond, tzinfo=_UTC, fold=moment.fold)
     return pendulum.instance(moment, tz="UTC").in_timezone("UTC")
 
 
@@ -165,22 +179,36 @@ def neighbour_keys(run: RunInfo) -> dict[str, Any]:
     for cron and timedelta schedules. A manual run's neighbours are its own
     logical date, as in Airflow.
     """
-    logical = as_utc(run.logical_date)
-    start, end = as_utc(run.data_interval_start), as_utc(run.data_interval_end)
-    width = end - start
-    manual = run.external_trigger or width <= timedelta(0)
+    return _neighbour_keys(as_utc(run.logical_date), as_utc(run.data_interval_start),
+                           as_utc(run.data_interval_end), run.external_trigger)
+
+
+def _neighbour_keys(logical: pendulum.DateTime, start: pendulum.DateTime, end: pendulum.DateTime,
+                    external_trigger: bool) -> dict[str, Any]:
+    # The stdlib's arithmetic on purpose: pendulum's operators build an Interval or go through
+    # DateTime.add(), several times slower; on these UTC values the results are the same.
+    width = datetime.__sub__(end, start)
+    manual = external_trigger or width <= timedelta(0)
     following = logical if manual else end
-    previous = logical if manual else start - width
+    previous = logical if manual else _one_interval_before(start, end, width)
     keys: dict[str, Any] = {
         "next_execution_date": following,
         "prev_execution_date": previous,
     }
     for prefix, moment in (("next", following), ("prev", previous),
-                           ("yesterday", logical.subtract(days=1)),
-                           ("tomorrow", logical.add(days=1))):
+                           ("yesterday", datetime.__sub__(logical, _DAY)),
+                           ("tomorrow", datetime.__add__(logical, _DAY))):
         keys[f"{prefix}_ds"] = moment.strftime("%Y-%m-%d")
         keys[f"{prefix}_ds_nodash"] = moment.strftime("%Y%m%d")
     return keys
+
+
+def _one_interval_before(start: pendulum.DateTime, end: pendulum.DateTime, width: timedelta) -> pendulum.DateTime:
+    if width < _SHORTEST_MONTH:
+        return datetime.__sub__(start, width)
+    # An interval that may span a calendar month keeps pendulum's Interval arithmetic, as before
+    # (it takes the interval's years and months off, then its total length again).
+    return start - (end - start)
 
 
 def _previous_success_keys(
@@ -210,12 +238,13 @@ def build_context(
 ) -> dict[str, Any]:
     """The template context for one task try of ``run``; ``extra`` entries win over the rest."""
     logical = as_utc(run.logical_date)
+    start, end = as_utc(run.data_interval_start), as_utc(run.data_interval_end)
     context: dict[str, Any] = {
         **date_keys(logical),
-        "data_interval_start": as_utc(run.data_interval_start),
-        "data_interval_end": as_utc(run.data_interval_end),
+        "data_interval_start": start,
+        "data_interval_end": end,
         **_previous_success_keys(prev_success_interval, prev_start_date_success),
-        **neighbour_keys(run),
+        **_neighbour_keys(logical, start, end, run.external_trigger),
         "dag": dag, "task": task, "ti": ti, "task_instance": ti,
         "run_id": run.run_id, "dag_run": run,
         "params": params, "conf": run.conf,

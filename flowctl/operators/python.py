@@ -19,6 +19,8 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from inspect import CO_VARARGS, CO_VARKEYWORDS
+from types import FunctionType
 from typing import Any, ClassVar
 
 from flowctl.core.baseoperator import BaseOperator
@@ -51,17 +53,39 @@ def context_kwargs_for(
     function: Callable[..., Any], op_args: Sequence[Any], op_kwargs: Mapping[str, Any], context: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The keyword arguments to call ``function`` with (context keys it accepts, then op_kwargs)."""
+    accepted = _accepted_names(function)
+    if accepted is None:
+        return {**context, **op_kwargs}
+    positional, by_name = accepted
+    taken = set(positional[: len(op_args)])
+    wanted = {name: context[name] for name in by_name if name in context and name not in taken}
+    return {**wanted, **op_kwargs}
+
+
+#: Attributes through which inspect.signature gives a function another signature than its code's.
+_SIGNATURE_OVERRIDES = ("__wrapped__", "__signature__", "_partialmethod", "__partialmethod__")
+
+
+def _accepted_names(function: Callable[..., Any]) -> tuple[Sequence[str], Sequence[str]] | None:
+    """``function``'s positional parameter names and, in order, those it may take by name
+    (everything but positional-only ones); None if it takes ``**kwargs``.
+
+    A plain function is read from its code object, as inspect.signature would, without the
+    cost of building a Signature (a forked try runs this once, on cold caches); other
+    callables go through inspect.signature.
+    """
+    if type(function) is FunctionType and not any(name in function.__dict__ for name in _SIGNATURE_OVERRIDES):
+        code = function.__code__
+        if code.co_flags & CO_VARKEYWORDS:
+            return None
+        names, count, keyword_only = code.co_varnames, code.co_argcount, code.co_kwonlyargcount
+        star_args = names[count + keyword_only: count + keyword_only + 1] if code.co_flags & CO_VARARGS else ()
+        return names[:count], (*names[code.co_posonlyargcount:count], *star_args, *names[count: count + keyword_only])
     parameters = inspect.signature(function).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return {**context, **op_kwargs}
+        return None
     positional = [p.name for p in parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    taken = set(positional[: len(op_args)])
-    wanted = {
-        name: context[name]
-        for name, p in parameters.items()
-        if name in context and name not in taken and p.kind is not p.POSITIONAL_ONLY
-    }
-    return {**wanted, **op_kwargs}
+    return positional, [name for name, p in parameters.items() if p.kind is not p.POSITIONAL_ONLY]
 
 
 class PythonOperator(BaseOperator):

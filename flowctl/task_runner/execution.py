@@ -128,16 +128,17 @@ class Heartbeat:
         self._clock = clock
         self._on_lost = on_lost
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="flowctl-heartbeat", daemon=True)
+        self._thread: threading.Thread | None = None  # made only when it runs: a supervised try has none
 
     def __enter__(self) -> Heartbeat:
         if self._every > 0:
+            self._thread = threading.Thread(target=self._loop, name="flowctl-heartbeat", daemon=True)
             self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:

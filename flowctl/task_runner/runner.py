@@ -36,6 +36,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -216,9 +217,9 @@ class _ClaimedTry:
             backend = self.deferred = DeferredXComs(backend, self.key, self.store.check_xcom)
         ti = RuntimeTaskInstance(self.key, task, self.try_number, self.ti_row.max_tries,
                                  _SkipRecorder(backend, self.skipped),
-                                 hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date)
+                                 hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date,
+                                 log_url_of=partial(log_url, self.settings, self.key, self.try_number))
         ti.reschedule_count = reschedules  # type: ignore[attr-defined]
-        ti.log_url = log_url(self.settings, self.key, self.try_number)  # type: ignore[attr-defined]
         run = run_info(self.run_row)
         context = make_context(
             dag, task, run, ti, var_lookup=secrets.variable_lookup(backend),

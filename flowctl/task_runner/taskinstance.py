@@ -10,6 +10,7 @@ the store when there is one). Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -136,7 +137,8 @@ class RuntimeTaskInstance:
     """``context["ti"]``: one try of one task instance, as the task's code sees it."""
 
     def __init__(self, key: TaskInstanceKey, task: Any, try_number: int, max_tries: int,
-                 backend: TryBackend, hostname: str = "", start_date: datetime | None = None) -> None:
+                 backend: TryBackend, hostname: str = "", start_date: datetime | None = None,
+                 log_url_of: Callable[[], str] | None = None) -> None:
         self.key = key
         self.dag_id, self.run_id, self.task_id, self.map_index = key.dag_id, key.run_id, key.task_id, key.map_index
         self.task = task
@@ -147,6 +149,14 @@ class RuntimeTaskInstance:
         self.start_date = start_date
         self.state = "running"
         self.log = log
+        self._log_url_of = log_url_of
+
+    @functools.cached_property
+    def log_url(self) -> str:
+        """The web UI address of this try's log, worked out on first read (few tasks read it)."""
+        if self._log_url_of is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'log_url'")
+        return self._log_url_of()
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.key} try {self.try_number}>"

@@ -1,15 +1,16 @@
 """The template context: every Airflow 2 key for a fixed scheduled run, and the var/conn accessors."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pendulum
 import pytest
 
 from flowctl.core import macros
 from flowctl.core.connection import Connection
-from flowctl.core.context import RunInfo, build_context
+from flowctl.core.context import RunInfo, as_utc, build_context, neighbour_keys
 from flowctl.core.errors import ConnectionNotFound, NotFoundError, TemplateRenderError
 
 UTC = pendulum.timezone("UTC")
@@ -109,6 +110,81 @@ def test_neighbour_dates_of_a_scheduled_run_are_one_interval_away() -> None:
 def test_neighbour_dates_of_a_manual_run_are_its_own_logical_date() -> None:
     ctx = make_context(make_run(run_type="manual"))
     assert ctx["next_ds"] == ctx["prev_ds"] == "2024-03-10"
+
+
+# What the database hands over: stdlib datetimes in UTC. A 6-hour interval across midnight of a leap day.
+STORED_START = datetime(2024, 3, 1, 3, 0, 15, 250000, tzinfo=timezone.utc)
+STORED_END = datetime(2024, 3, 1, 9, 0, 15, 250000, tzinfo=timezone.utc)
+
+
+def _assert_keys(ctx: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key, value in expected.items():
+        assert ctx[key] == value, key
+        if isinstance(value, datetime):
+            assert type(ctx[key]) is pendulum.DateTime and ctx[key].tzinfo is UTC, key
+        else:
+            assert type(ctx[key]) is type(value), key
+
+
+def test_date_keys_of_a_scheduled_run_from_stored_datetimes_have_these_values_and_types() -> None:
+    run = make_run(logical_date=STORED_START, data_interval_start=STORED_START, data_interval_end=STORED_END)
+    ctx = make_context(run, prev_success_interval=(STORED_START - timedelta(hours=6), STORED_START),
+                       prev_start_date_success=STORED_START - timedelta(minutes=5))
+    start = pendulum.datetime(2024, 3, 1, 3, 0, 15, 250000)
+    _assert_keys(ctx, {
+        "ds": "2024-03-01", "ds_nodash": "20240301", "ts": "2024-03-01T03:00:15.250000+00:00",
+        "ts_nodash": "20240301T030015", "ts_nodash_with_tz": "20240301T030015.250000+0000",
+        "logical_date": start, "execution_date": start,
+        "data_interval_start": start, "data_interval_end": pendulum.datetime(2024, 3, 1, 9, 0, 15, 250000),
+        "prev_data_interval_start_success": pendulum.datetime(2024, 2, 29, 21, 0, 15, 250000),
+        "prev_data_interval_end_success": start,
+        "prev_start_date_success": pendulum.datetime(2024, 3, 1, 2, 55, 15, 250000),
+        "next_execution_date": pendulum.datetime(2024, 3, 1, 9, 0, 15, 250000),
+        "prev_execution_date": pendulum.datetime(2024, 2, 29, 21, 0, 15, 250000),
+        "next_ds": "2024-03-01", "next_ds_nodash": "20240301", "prev_ds": "2024-02-29", "prev_ds_nodash": "20240229",
+        "yesterday_ds": "2024-02-29", "yesterday_ds_nodash": "20240229",
+        "tomorrow_ds": "2024-03-02", "tomorrow_ds_nodash": "20240302",
+        "task_instance_key_str": "sales__load__20240301",
+    })
+
+
+def test_date_keys_of_a_manual_run_from_stored_datetimes_have_these_values_and_types() -> None:
+    run = make_run(run_type="manual", logical_date=STORED_START, data_interval_start=STORED_START,
+                   data_interval_end=STORED_START)
+    ctx = make_context(run, prev_success_interval=None)
+    start = pendulum.datetime(2024, 3, 1, 3, 0, 15, 250000)
+    _assert_keys(ctx, {
+        "ds": "2024-03-01", "ts": "2024-03-01T03:00:15.250000+00:00", "logical_date": start,
+        "data_interval_start": start, "data_interval_end": start,
+        "next_execution_date": start, "prev_execution_date": start,
+        "next_ds": "2024-03-01", "prev_ds": "2024-03-01", "prev_ds_nodash": "20240301",
+        "yesterday_ds": "2024-02-29", "tomorrow_ds_nodash": "20240302",
+    })
+    assert ctx["prev_data_interval_start_success"] is None and ctx["prev_start_date_success"] is None
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2024, 3, 10, 1, 2, 3, 4),
+    datetime(2024, 3, 10, 1, 2, 3, 4, fold=1),
+    datetime(2024, 3, 10, tzinfo=timezone.utc),
+    datetime(2024, 3, 10, fold=1, tzinfo=timezone.utc),
+    datetime(2024, 3, 10, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),
+    pendulum.datetime(2024, 3, 10, 5),
+    pendulum.datetime(2024, 3, 10, 5, tz="Asia/Tokyo"),
+    pendulum.naive(2024, 3, 10, 5),
+], ids=repr)
+def test_as_utc_gives_what_pendulum_gives_fold_included(moment: datetime) -> None:
+    expected = pendulum.instance(moment, tz="UTC").in_timezone("UTC")
+    got = as_utc(moment)
+    assert type(got) is pendulum.DateTime and got.tzinfo is UTC
+    assert (got, got.fold, repr(got)) == (expected, expected.fold, repr(expected))
+
+
+def test_an_interval_of_a_month_or_more_keeps_pendulums_arithmetic_for_the_previous_date() -> None:
+    start, end = pendulum.datetime(2024, 3, 1), pendulum.datetime(2024, 4, 1)
+    keys = neighbour_keys(make_run(logical_date=start, data_interval_start=start, data_interval_end=end))
+    assert keys["prev_execution_date"] == start - (end - start)
 
 
 def test_objects_and_run_details_are_in_the_context() -> None:

@@ -1,6 +1,9 @@
 """PythonOperator context passing, branching and short-circuit contracts."""
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -47,6 +50,60 @@ def test_positional_op_args_are_not_overwritten_by_context_keys() -> None:
         return ds
 
     assert context_kwargs_for(fn, ["given"], {}, {"ds": "ctx"}) == {}
+
+
+def _kwargs_by_signature(function: Callable[..., Any], op_args: Sequence[Any], op_kwargs: Mapping[str, Any],
+                         context: Mapping[str, Any]) -> dict[str, Any]:
+    """What context_kwargs_for gives, worked out from inspect.signature (its rule, written plainly)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return {**context, **op_kwargs}
+    positional = [p.name for p in parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    taken = set(positional[: len(op_args)])
+    return {**{name: context[name] for name, p in parameters.items()
+               if name in context and name not in taken and p.kind is not p.POSITIONAL_ONLY}, **op_kwargs}
+
+
+def _decorated(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+class _Callable:
+    def __call__(self, ds: str, ti: Any = None) -> None: ...
+
+    def method(self, ds: str, /, run_id: str, *, ti: Any) -> None: ...
+
+
+def _with_signature(ds: str, **kwargs: Any) -> None: ...
+
+
+_with_signature.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("run_id", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+
+
+async def _coroutine(ds: str, *, params: Any) -> None: ...
+
+
+CALLABLES: list[Callable[..., Any]] = [
+    lambda: None, lambda ds: None, lambda ds, /, run_id: None, lambda a, ds, *args, ti, params=None: None,
+    lambda *ds: None, lambda a, b=1, *, run_id, **kw: None, lambda a, /, b, *rest, c, d=2: None,
+    _decorated(lambda ds, ti: None), _Callable(), _Callable().method, functools.partial(lambda a, ds: None, 1),
+    _with_signature, _coroutine, print,
+]
+
+
+@pytest.mark.parametrize("function", CALLABLES, ids=lambda f: getattr(f, "__name__", type(f).__name__))
+@pytest.mark.parametrize("op_args", [[], ["given"], ["x", "y"]])
+def test_the_context_keys_passed_follow_the_callables_signature(function: Callable[..., Any],
+                                                                op_args: list[Any]) -> None:
+    context = {"ds": "2024-01-01", "run_id": "manual__1", "ti": "the-ti", "params": {}, "a": 1, "b": 2,
+               "args": (), "rest": (), "c": 3, "kw": {}}
+    assert (context_kwargs_for(function, op_args, {"b": "mine"}, context)
+            == _kwargs_by_signature(function, op_args, {"b": "mine"}, context))
 
 
 def test_templates_dict_reaches_the_callable() -> None:

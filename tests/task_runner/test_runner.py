@@ -322,3 +322,26 @@ def test_a_supervised_try_whose_supervisor_cannot_write_its_end_writes_it_itself
     assert world.store.get_task_instance(workload.key).state == "success"
     assert world.store.xcom_pull(RunKey("basic", run.run_id), "ok") == {"n": 42}  # kept, then written by the try
     assert "hello from the task" in world.log_text(workload.key, 1)
+
+
+LOG_URL = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def url(ti, templates_dict):
+    assert templates_dict["url"] == ti.log_url
+    return ti.log_url
+
+with DAG("urls", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="url", python_callable=url, templates_dict={"url": "{{ ti.log_url }}"})
+'''
+
+
+def test_ti_log_url_is_the_web_ui_address_of_the_trys_log(world: World) -> None:
+    fileloc = world.write_dags("urls", LOG_URL)
+    run = world.make_run("urls")
+    result = run_workload(world.queue(run, "url", fileloc), world.settings, world.store)
+    assert result.state == "success", result.error
+    assert result.return_value == ("http://127.0.0.1:8080/dags/urls/grid?dag_run_id=manual__2024-01-01T00%3A00%3A00"
+                                   "%2B00%3A00&task_id=url&map_index=-1&try_number=1&tab=logs")
