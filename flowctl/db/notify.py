@@ -45,6 +45,8 @@ def socket_path(database: str) -> str:
 class SocketListener:
     """SQLite: a bound datagram socket; each datagram is one wake-up."""
 
+    reliable = False  # a datagram sent while the socket's buffer is full is lost
+
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.reasons: list[str] = []  # of the last drain()
@@ -80,6 +82,8 @@ class SocketListener:
 
 class PostgresListener:
     """PostgreSQL: a dedicated autocommit connection that LISTENs on the flowctl channel."""
+
+    reliable = True  # a notification sent in a transaction is delivered when it commits
 
     def __init__(self, store: StoreCore) -> None:
         self._conn: Any = store.engine.raw_connection()

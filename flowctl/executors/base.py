@@ -59,6 +59,10 @@ class BaseExecutor(abc.ABC):
     """Runs workloads; reports their end. Subclasses are small."""
 
     name: str = "base"
+    #: True when every workload that ends FINISHED has recorded its end with the scheduler's
+    #: wake-up (``wake=`` of the Store's finish verbs) before its event is reported: the
+    #: scheduler then need not examine the runs again for such an event alone.
+    ends_notify_scheduler: bool = False
 
     def __init__(self, parallelism: int) -> None:
         self.parallelism = parallelism

@@ -50,6 +50,7 @@ class LocalExecutor(BaseExecutor):
     """Runs up to ``parallelism`` tries at once, each a fork of the warm zygote."""
 
     name = "local"
+    ends_notify_scheduler = True  # the zygote (or the try itself) writes each end with the wake-up
 
     def __init__(self, parallelism: int, settings: Settings) -> None:
         super().__init__(parallelism)

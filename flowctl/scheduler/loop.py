@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flowctl.executors.base import BaseExecutor, ExecutorEvent, Workload
+from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, Workload
 from flowctl.scheduler.callbacks import DagCallbacks
 from flowctl.scheduler.dag_sync import DagSync
 from flowctl.scheduler.examine import RunExaminer
@@ -101,6 +101,9 @@ class Scheduler:
         self._due: dict[str, datetime] = {}
         self._upkeep_due = datetime.min.replace(tzinfo=timezone.utc)
         self._pending_events: list[ExecutorEvent] = []
+        # Whether the next reacting round must examine the running runs (see _examination_needed).
+        self._notified = True
+        self._scheduled_left: int | None = None
         self._stopping = False
         self._listener: Any = None
         self._wake_r, self._wake_w = os.pipe()
@@ -129,18 +132,23 @@ class Scheduler:
         upkeep queries (new runs, due retries, orphans) run at their due time,
         not once per finished task.
         """
-        return self._round(now, self._upkeep if now >= self._upkeep_due else self._no_upkeep)
+        upkeep_due = now >= self._upkeep_due
+        return self._round(now, self._upkeep if upkeep_due else self._no_upkeep, examine=upkeep_due)
 
-    def _round(self, now: datetime, upkeep: Callable[[datetime], dict[str, int]]) -> TickReport:
+    def _round(self, now: datetime, upkeep: Callable[[datetime], dict[str, int]], examine: bool = True) -> TickReport:
         events = self._pending_events = self._pending_events + self.executor.sync(0.0)
         recovered = self.recovery.handle_events(events, now)
         self._pending_events = []  # kept until handled: a tick that fails redoes them
+        if not (examine or recovered or self._examination_needed(events)):
+            return TickReport(events=len(events), next_wakeup=self._upkeep_due)
+        self._notified = False  # a wake-up from now on may be about a change this examination misses
         report = self.examiner.examine(now)
         for key in report.to_terminate:
             self.executor.terminate(key)
         # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
         queued = (self._queue(now, report.serialized_ids, known_scheduled=report.scheduled is not None)
                   if report.scheduled != 0 else 0)
+        self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
         done = upkeep(now)
         if done.get("requeued") or done.get("started_runs"):
             queued += self._queue(now, report.serialized_ids)
@@ -153,6 +161,20 @@ class Scheduler:
 
     def _no_upkeep(self, now: datetime) -> dict[str, int]:
         return {}
+
+    def _examination_needed(self, events: list[ExecutorEvent]) -> bool:
+        """False when a reacting round has nothing to examine: only clean exits were reported.
+
+        A try that ended normally wrote its end and woke us (on a reliable listener) as that
+        end committed, so the round that wake-up started examined it already; its exit
+        matters only if it frees an executor slot that a scheduled task instance waits for.
+        Without a reliable wake-up (SQLite's datagrams, an executor whose workers do not
+        notify) every report is examined, as is anything else (a crash, a wake-up since).
+        """
+        return (self._notified or self._scheduled_left != 0
+                or not getattr(self.executor, "ends_notify_scheduler", False)
+                or not getattr(self._listener, "reliable", False)
+                or any(event.outcome is not Outcome.FINISHED for event in events))
 
     def _upkeep(self, now: datetime) -> dict[str, int]:
         """Everything not driven by executor events: folder scan, runs, due retries, recovery, heartbeat."""
@@ -298,6 +320,7 @@ class Scheduler:
             if self._listener is not None and self._listener.fileno() in readable:
                 self._listener.drain()
                 reasons = getattr(self._listener, "reasons", [])
+                self._notified = True
                 if LISTENER_LOST in reasons:
                     self._reopen_listener()
                 # A worker saying its task finished is what the executor tells us too: react only.

@@ -177,3 +177,70 @@ def test_the_examination_counts_the_task_instances_it_saw_or_made_scheduled(stor
     assert scheduler.examiner.examine(T0).scheduled == 3  # saw
     store.create_run("wide", "r2", run_type="manual", logical_date=T0 + day(1), now=T0, state="queued")
     assert scheduler.examiner.examine(T0).scheduled == 3  # a queued run is not examined
+
+
+class _NotifyingExecutor(InlineExecutor):
+    """An InlineExecutor that promises its ends wake the scheduler (but, being a test double, does not)."""
+
+    ends_notify_scheduler = True
+
+
+class _ReliableListener(_Listener):
+    reliable = True
+
+
+def _reactor(store: Any, tmp_path: Path, dag: DAG, listener: _Listener,
+             parallelism: int = 32) -> tuple[Scheduler, InlineExecutor]:
+    sync(store, dag)
+    executor = _NotifyingExecutor(store, parallelism)
+    scheduler = Scheduler(settings(tmp_path), store, executor)
+    scheduler._listener = listener
+    store.create_run(dag.dag_id, "r1", run_type="manual", logical_date=T0, now=T0, state="queued")
+    scheduler.tick(T0)  # starts the run
+    scheduler.tick(T0)  # queues its first task(s); the executor runs them at its next sync
+    return scheduler, executor
+
+
+def _states(store: Any, dag_id: str) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in store.list_task_instances(RunKey(dag_id, "r1"))}
+
+
+def _chain(dag_id: str) -> DAG:
+    with DAG(dag_id, start_date=T0 - day(1), schedule=None) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    return dag
+
+
+def test_a_clean_exit_alone_is_not_examined_again_the_wake_up_of_its_end_is(store: Any, tmp_path: Path) -> None:
+    listener = _ReliableListener()
+    scheduler, _ = _reactor(store, tmp_path, _chain("quiet"), listener)
+    report = scheduler.react(T0)  # a ends (without the wake-up the executor promised): only its exit is seen
+    assert report.events == 1
+    assert _states(store, "quiet") == {"a": "success", "b": "pending"}  # nothing examined
+    os.write(listener.w, b"task finished")
+    assert scheduler._sleep_until(T0 + timedelta(seconds=5), lambda: T0) is True
+    scheduler.react(T0)
+    assert _states(store, "quiet")["b"] == "queued"
+
+
+def test_a_crashed_exit_is_examined_at_once(store: Any, tmp_path: Path) -> None:
+    scheduler, executor = _reactor(store, tmp_path, _chain("crashy"), _ReliableListener())
+    executor.behaviour["a"] = "crash"
+    scheduler.react(T0)
+    assert _states(store, "crashy") == {"a": "failed", "b": "upstream_failed"}
+
+
+def test_without_a_reliable_listener_every_exit_is_examined(store: Any, tmp_path: Path) -> None:
+    scheduler, _ = _reactor(store, tmp_path, _chain("datagrams"), _Listener())  # like SQLite's socket
+    scheduler.react(T0)
+    assert _states(store, "datagrams") == {"a": "success", "b": "queued"}
+
+
+def test_an_exit_that_frees_a_slot_a_scheduled_task_waits_for_is_examined(store: Any, tmp_path: Path) -> None:
+    with DAG("narrow", start_date=T0 - day(1), schedule=None) as dag:
+        EmptyOperator(task_id="a")
+        EmptyOperator(task_id="b")
+    scheduler, _ = _reactor(store, tmp_path, dag, _ReliableListener(), parallelism=1)
+    assert sorted(_states(store, "narrow").values()) == ["queued", "scheduled"]
+    scheduler.react(T0)
+    assert sorted(_states(store, "narrow").values()) == ["queued", "success"]
