@@ -254,7 +254,6 @@ def dags_kill_runs(ctx: CliContext, dag_id: str, states: tuple[str, ...], yes: b
     report = ctx.store.kill_runs(dag_id, states, utcnow(), run_ids=[r.run_id for r in runs])
     audit(ctx, "cli_dags_kill_runs", dag_id=dag_id,
           extra={"runs": [k.run_id for k in report.runs], "killed_tasks": len(report.killed)})
-    notify(ctx, f"kill-runs {dag_id}")
     click.echo(f"Killed {len(report.runs)} run(s); {len(report.killed)} running task(s) asked to stop.")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
-from flowctl.cli.run_cmd import audit, confirm_or_abort, notify, parse_moment, utcnow
+from flowctl.cli.run_cmd import audit, confirm_or_abort, parse_moment, utcnow
 from flowctl.cli.tasks_cmd import tasks_group
 from flowctl.core.errors import TaskNotFound
 from flowctl.core.keys import TaskInstanceKey
@@ -49,7 +49,6 @@ def tasks_clear(ctx: CliContext, dag_id: str, task_regex: str | None, upstream: 
     report = ctx.store.clear_task_instances([t.key for t in tis], utcnow())
     audit(ctx, "cli_tasks_clear", dag_id=dag_id,
           extra={"task_regex": task_regex, "cleared": len(report.task_instances), "runs": len(report.runs)})
-    notify(ctx, f"clear {dag_id}")
     click.echo(f"Cleared {len(report.task_instances)} task instance(s); {len(report.runs)} run(s) queued again.")
 
 

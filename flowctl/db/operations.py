@@ -2,11 +2,12 @@
 
 Every state change here is a compare-and-set checked against the *manual*
 tables of ``core/states.py`` (what a person may do), all of one command in
-one transaction. A running try whose row a person moved (cleared, marked,
-killed) gets a kill request: an audit row with event ``kill_task`` that the
-scheduler reads with :meth:`OperationVerbs.kill_requests` to terminate the
-process; the task runner also stops by itself when its heartbeat finds the
-row no longer ``running``. Selection and backfill planning are pure
+one transaction, which wakes the scheduler once it commits. A running try
+whose row a person moved (cleared, marked, killed) gets a kill request: an
+audit row with event ``kill_task`` that the scheduler reads with
+:meth:`OperationVerbs.kill_requests` when it wakes, to terminate the process
+at once; the try's supervisor (or the runner's own heartbeat) also stops it
+when the row is no longer ``running``. Selection and backfill planning are pure
 functions of the serialized task graph. Must not import above ``db``.
 """
 from __future__ import annotations
@@ -55,6 +56,7 @@ from flowctl.db.tables import (
 
 TI, R = TaskInstanceState, DagRunState
 KILL_EVENT = "kill_task"
+CHANGED_WAKE = "tasks changed"  # the scheduler's wake-up reason after a clear, mark or kill
 FAILED_STATES = frozenset({TI.FAILED.value, TI.UPSTREAM_FAILED.value})
 MARK_TARGETS = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED})
 MAX_BACKFILL_RUNS = 10_000
@@ -81,6 +83,14 @@ class ClearReport:
     task_instances: tuple[TaskInstanceKey, ...]
     runs: tuple[RunKey, ...]
     killed: tuple[TaskInstanceKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KillRequest:
+    """A running try a person stopped (cleared, marked, killed) at ``dttm``: its process should end."""
+
+    key: TaskInstanceKey
+    dttm: datetime
 
 
 class ExistingRunPolicy(str, Enum):
@@ -268,7 +278,7 @@ class OperationVerbs(StoreCore):
             _forget_reschedules(s, cleared)
             _record_kills(s, killed, now, "cleared")
             runs = _requeue_runs(s, {k.run_key for k in cleared}, now)
-        return ClearReport(tuple(cleared), tuple(runs), tuple(killed))
+        return self._woken(ClearReport(tuple(cleared), tuple(runs), tuple(killed)))
 
     def mark_task_instances(self, keys: Collection[TaskInstanceKey], state: TaskInstanceState | str,
                             now: datetime, note: str | None = None) -> ClearReport:
@@ -289,7 +299,7 @@ class OperationVerbs(StoreCore):
                     if was == TI.RUNNING.value:
                         killed.append(_key(row))
             _record_kills(s, killed, now, f"marked {new.value}")
-        return ClearReport(tuple(changed), tuple({k.run_key for k in changed}), tuple(killed))
+        return self._woken(ClearReport(tuple(changed), tuple({k.run_key for k in changed}), tuple(killed)))
 
     def kill_runs(self, dag_id: str, states: Collection[DagRunState | str], now: datetime,
                   run_ids: Collection[str] | None = None) -> ClearReport:
@@ -314,15 +324,22 @@ class OperationVerbs(StoreCore):
                 if _cas_run_row(s, run, R.FAILED, {"end_date": now, "updated_at": now, "note": note}):
                     runs.append(RunKey(run.dag_id, run.run_id))
             _record_kills(s, killed, now, "run killed")
-        return ClearReport(tuple(touched), tuple(runs), tuple(killed))
+        return self._woken(ClearReport(tuple(touched), tuple(runs), tuple(killed)))
 
-    def kill_requests(self, since: datetime) -> list[TaskInstanceKey]:
-        """Task instances whose running try a person stopped at or after ``since`` (oldest first)."""
+    def _woken(self, report: ClearReport) -> ClearReport:
+        """Wake the scheduler (whoever made the change: CLI, web, API) if ``report`` changed anything."""
+        wake = getattr(self, "notify_scheduler", None)
+        if wake is not None and (report.task_instances or report.runs):
+            wake(CHANGED_WAKE)
+        return report
+
+    def kill_requests(self, since: datetime) -> list[KillRequest]:
+        """The kill requests (a person stopped a running try) made at or after ``since``, oldest first."""
         query = (select(LogRow).where(LogRow.event == KILL_EVENT, LogRow.dttm >= since)
                  .order_by(LogRow.dttm, LogRow.id))
         with self._read() as s:
-            return [TaskInstanceKey(r.dag_id or "", r.run_id or "", r.task_id or "",
-                                    -1 if r.map_index is None else r.map_index)
+            return [KillRequest(TaskInstanceKey(r.dag_id or "", r.run_id or "", r.task_id or "",
+                                                -1 if r.map_index is None else r.map_index), r.dttm)
                     for r in s.scalars(query).all()]
 
     def plan_backfill(self, dag_id: str, start: datetime, end: datetime,

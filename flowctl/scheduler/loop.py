@@ -104,6 +104,9 @@ class Scheduler:
         # Whether the next reacting round must examine the running runs (see _examination_needed).
         self._notified = True
         self._scheduled_left: int | None = None
+        # Kill requests (a person stopped running tries) acted on: the newest one's time, and those at it.
+        self._kill_mark: datetime | None = None
+        self._kills_done: set[tuple[Any, datetime]] = set()
         self._stopping = False
         self._listener: Any = None
         self._wake_r, self._wake_w = os.pipe()
@@ -123,7 +126,7 @@ class Scheduler:
 
     def tick(self, now: datetime) -> TickReport:
         """One full scheduling round at ``now``: the critical path, then upkeep."""
-        return self._round(now, self._upkeep)
+        return self._round(now, full=True)
 
     def react(self, now: datetime) -> TickReport:
         """The critical path only (executor events -> plan -> queue); upkeep too if it is due.
@@ -132,14 +135,16 @@ class Scheduler:
         upkeep queries (new runs, due retries, orphans) run at their due time,
         not once per finished task.
         """
-        upkeep_due = now >= self._upkeep_due
-        return self._round(now, self._upkeep if upkeep_due else self._no_upkeep, examine=upkeep_due)
+        return self._round(now, full=now >= self._upkeep_due)
 
-    def _round(self, now: datetime, upkeep: Callable[[datetime], dict[str, int]], examine: bool = True) -> TickReport:
+    def _round(self, now: datetime, full: bool) -> TickReport:
+        """Executor events, kill requests, examination and queueing; ``full``: upkeep too."""
         events = self._pending_events = self._pending_events + self.executor.sync(0.0)
         recovered = self.recovery.handle_events(events, now)
         self._pending_events = []  # kept until handled: a tick that fails redoes them
-        if not (examine or recovered or self._examination_needed(events)):
+        if full:  # a person's clear / mark / kill wakes a full tick; every upkeep looks too
+            self._terminate_killed(now)
+        if not (full or recovered or self._examination_needed(events)):
             return TickReport(events=len(events), next_wakeup=self._upkeep_due)
         self._notified = False  # a wake-up from now on may be about a change this examination misses
         report = self.examiner.examine(now)
@@ -149,7 +154,7 @@ class Scheduler:
         queued = (self._queue(now, report.serialized_ids, known_scheduled=report.scheduled is not None)
                   if report.scheduled != 0 else 0)
         self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
-        done = upkeep(now)
+        done = self._upkeep(now) if full else {}
         if done.get("requeued") or done.get("started_runs"):
             queued += self._queue(now, report.serialized_ids)
         self.callbacks.reap()
@@ -159,8 +164,23 @@ class Scheduler:
                           started_runs=done.get("started_runs", 0), requeued=done.get("requeued", 0),
                           next_wakeup=self._upkeep_due)
 
-    def _no_upkeep(self, now: datetime) -> dict[str, int]:
-        return {}
+    def _terminate_killed(self, now: datetime) -> None:
+        """Terminate (through the executor) each try a person stopped since the last look, once.
+
+        Requests older than the first look are left to the tries' supervisors, which stop a try
+        whose row no longer runs within ``[scheduler] task_heartbeat_sec`` anyway.
+        """
+        if self._kill_mark is None:
+            self._kill_mark = now
+            return
+        requests = self.store.kill_requests(self._kill_mark)
+        for request in requests:
+            if (request.key, request.dttm) not in self._kills_done:
+                log.info("%s was stopped by a person; terminating its try", request.key)
+                self.executor.terminate(request.key)
+        if requests:
+            self._kill_mark = requests[-1].dttm
+            self._kills_done = {(r.key, r.dttm) for r in requests if r.dttm == self._kill_mark}
 
     def _examination_needed(self, events: list[ExecutorEvent]) -> bool:
         """False when a reacting round has nothing to examine: only clean exits were reported.

@@ -140,7 +140,7 @@ def test_clearing_a_running_try_records_a_kill_request(store: Store) -> None:
     assert store.claim_queued_task(key, "host", 1, T0)
     report = store.clear_task_instances([key], T0 + timedelta(minutes=1))
     assert report.killed == (key,)
-    assert store.kill_requests(since=T0) == [key]
+    assert [r.key for r in store.kill_requests(since=T0)] == [key]
     assert store.kill_requests(since=T0 + timedelta(minutes=2)) == []
     assert not store.heartbeat_task(key, T0 + timedelta(minutes=1), try_number=1)  # the runner learns it must stop
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from datetime import datetime, timezone
 
 import pytest
 
@@ -67,3 +68,19 @@ def test_kill_runs_fails_a_running_run_and_terminates_its_running_task(d: Deploy
     assert states["first"] not in {"running", "queued", "success"}
     assert states["second"] in {"skipped", "upstream_failed", "removed"}
     assert not [line for line in d.effects() if line[0] == "sleeper"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_try_marked_failed_is_terminated_by_the_scheduler_before_its_next_heartbeat(
+        dialect: str, deploy: Deploy) -> None:
+    d = deploy(dialect, scheduler__task_heartbeat_sec="60")  # the supervisor alone would take a minute
+    d.write_dag("sleeper.py", dags.SLEEPER)
+    d.start_scheduler()
+    d.wait_for_dag("sleeper")
+    run_id = d.trigger("sleeper")
+    pid_file = d.out / "pid-first"
+    pid = int(d.wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 20, "the task's pid"))
+    # as the web UI does it: the Store verb alone, no CLI wake-up
+    d.store.mark_task_instances([d.task("sleeper", run_id, "first").key], "failed", datetime.now(timezone.utc))
+    wait_for(lambda: not pid_alive(pid), 10, f"the stopped task's process {pid} to exit")
+    assert d.task("sleeper", run_id, "first").state == "failed"

@@ -74,6 +74,31 @@ def test_notify_scheduler_wakes_a_listener_and_never_raises(store: Any) -> None:
     store.notify_scheduler("nobody listening")  # no error
 
 
+def test_clearing_marking_and_killing_wake_the_scheduler_whoever_calls_them(store: Any) -> None:
+    sync(store, mapped_dag())
+    store.create_run("mapped", "r1", run_type="manual", logical_date=T0, now=T0, state="running")
+    key = TaskInstanceKey("mapped", "r1", "make")
+    listener = store.scheduler_listener()
+    try:
+        for change in (lambda: store.mark_task_instances([key], "success", T0),
+                       lambda: store.clear_task_instances([key], T0),
+                       lambda: store.kill_runs("mapped", ["running"], T0)):
+            assert listener.drain() == 0
+            change()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not listener.drain():
+                import select
+
+                select.select([listener.fileno()], [], [], 0.1)
+            assert listener.reasons == ["tasks changed"]
+        assert store.get_task_instance(key).state == "skipped"  # the kill skipped it
+        store.mark_task_instances([key], "skipped", T0)  # nothing changed, nobody woken
+        time.sleep(0.2)
+        assert listener.drain() == 0
+    finally:
+        listener.close()
+
+
 def test_run_forever_runs_a_triggered_dag_promptly_and_stops_on_request(store: Any, tmp_path: Path) -> None:
     with DAG("live", start_date=T0 - day(1), schedule=None) as dag:
         EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")

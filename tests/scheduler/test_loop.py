@@ -185,6 +185,42 @@ def test_a_running_task_without_heartbeat_is_a_zombie_and_is_retried(store: Any,
     assert key in executor.terminated
 
 
+def test_a_try_a_person_stops_is_terminated_at_the_next_tick_and_only_once(store: Any, tmp_path: Path) -> None:
+    sync(store, chain(n=1))
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["t0"] = "hang"
+    run = trigger(store, "chain")
+    tick_until_idle(scheduler, T0)
+    key = TaskInstanceKey("chain", run.run_id, "t0")
+    assert store.get_task_instance(key).state == "running" and executor.terminated == []
+    store.mark_task_instances([key], "failed", T0 + timedelta(seconds=1))
+    scheduler.tick(T0 + timedelta(seconds=2))
+    assert executor.terminated == [key]
+    scheduler.tick(T0 + timedelta(seconds=3))
+    assert executor.terminated == [key]  # one request, one termination
+    store.clear_task_instances([key], T0 + timedelta(seconds=4))  # runs again ...
+    tick_until_idle(scheduler, T0 + timedelta(seconds=4))
+    assert store.get_task_instance(key).state == "running"
+    store.kill_runs("chain", ["running"], T0 + timedelta(seconds=5))  # ... and is killed again
+    scheduler.tick(T0 + timedelta(seconds=6))
+    assert executor.terminated == [key, key]
+
+
+def test_kill_requests_made_before_the_scheduler_first_looked_are_left_to_the_supervisors(
+        store: Any, tmp_path: Path) -> None:
+    sync(store, chain(n=1))
+    first, _ = make_scheduler(store, tmp_path)
+    first.executor.behaviour["t0"] = "hang"  # type: ignore[attr-defined]
+    run = trigger(store, "chain")
+    tick_until_idle(first, T0)
+    key = TaskInstanceKey("chain", run.run_id, "t0")
+    store.mark_task_instances([key], "failed", T0 + timedelta(seconds=1))
+    later, executor = make_scheduler(store, tmp_path)  # starts after the request was made
+    later.tick(T0 + timedelta(seconds=2))
+    later.tick(T0 + timedelta(seconds=3))
+    assert executor.terminated == []
+
+
 def test_queued_tasks_of_a_dead_scheduler_are_queued_again(store: Any, tmp_path: Path) -> None:
     sync(store, chain(n=1))
     dead = store.create_job("scheduler", "old", 1, T0 - timedelta(minutes=10))

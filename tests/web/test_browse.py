@@ -71,7 +71,7 @@ def test_bulk_kill_runs_fails_the_selected_running_run(user_client: FlaskClient,
     assert web_store.get_run(seeded.dag_id, seeded.running_run.run_id).state == "failed"
     key = TaskInstanceKey(seeded.dag_id, seeded.running_run.run_id, "crm.fetch")
     assert web_store.get_task_instance(key).state == "failed"
-    assert web_store.kill_requests(seeded.running_run.logical_date) == [key]
+    assert [r.key for r in web_store.kill_requests(seeded.running_run.logical_date)] == [key]
 
 
 def test_bulk_mark_runs_success_marks_their_tasks_and_the_run(user_client: FlaskClient, seeded: Seeded,
