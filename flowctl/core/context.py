@@ -136,8 +136,6 @@ class ConnectionAccessor:
 
 _UTC = pendulum.UTC
 _DAY = timedelta(days=1)
-#: No calendar month is shorter: a narrower interval has no months or years in pendulum's terms.
-_SHORTEST_MONTH = timedelta(days=28)
 
 
 def as_utc(moment: datetime) -> pendulum.DateTime:
@@ -171,26 +169,27 @@ def date_keys(logical_date: pendulum.DateTime) -> dict[str, Any]:
     }
 
 
-def neighbour_keys(run: RunInfo) -> dict[str, Any]:
+def neighbour_keys(run: RunInfo, timetable: Any = None) -> dict[str, Any]:
     """Airflow 2's deprecated ``next_*``, ``prev_*``, ``yesterday_*``, ``tomorrow_*`` keys.
 
-    Without the timetable at hand, the next logical date is taken as the end of
-    the data interval and the previous one as one interval width earlier: exact
-    for cron and timedelta schedules. A manual run's neighbours are its own
-    logical date, as in Airflow.
+    The next logical date is the end of the data interval; the previous one is
+    the start of the interval before, from the DAG's ``timetable`` (a monthly
+    run of March 1st follows February 1st, a weekday run on Monday follows
+    Friday's); without a timetable that knows, one interval width earlier. A
+    manual run's neighbours are its own logical date, as in Airflow.
     """
     return _neighbour_keys(as_utc(run.logical_date), as_utc(run.data_interval_start),
-                           as_utc(run.data_interval_end), run.external_trigger)
+                           as_utc(run.data_interval_end), run.external_trigger, timetable)
 
 
 def _neighbour_keys(logical: pendulum.DateTime, start: pendulum.DateTime, end: pendulum.DateTime,
-                    external_trigger: bool) -> dict[str, Any]:
+                    external_trigger: bool, timetable: Any = None) -> dict[str, Any]:
     # The stdlib's arithmetic on purpose: pendulum's operators build an Interval or go through
     # DateTime.add(), several times slower; on these UTC values the results are the same.
     width = datetime.__sub__(end, start)
     manual = external_trigger or width <= timedelta(0)
     following = logical if manual else end
-    previous = logical if manual else _one_interval_before(start, end, width)
+    previous = logical if manual else _one_interval_before(start, width, timetable)
     keys: dict[str, Any] = {
         "next_execution_date": following,
         "prev_execution_date": previous,
@@ -203,12 +202,11 @@ def _neighbour_keys(logical: pendulum.DateTime, start: pendulum.DateTime, end: p
     return keys
 
 
-def _one_interval_before(start: pendulum.DateTime, end: pendulum.DateTime, width: timedelta) -> pendulum.DateTime:
-    if width < _SHORTEST_MONTH:
-        return datetime.__sub__(start, width)
-    # An interval that may span a calendar month keeps pendulum's Interval arithmetic, as before
-    # (it takes the interval's years and months off, then its total length again).
-    return start - (end - start)
+def _one_interval_before(start: pendulum.DateTime, width: timedelta, timetable: Any) -> pendulum.DateTime:
+    step_back = getattr(timetable, "previous_interval_start", None)
+    if step_back is not None:
+        return as_utc(step_back(start))
+    return datetime.__sub__(start, width)
 
 
 def _previous_success_keys(
@@ -244,7 +242,7 @@ def build_context(
         "data_interval_start": start,
         "data_interval_end": end,
         **_previous_success_keys(prev_success_interval, prev_start_date_success),
-        **_neighbour_keys(logical, start, end, run.external_trigger),
+        **_neighbour_keys(logical, start, end, run.external_trigger, getattr(dag, "timetable", None)),
         "dag": dag, "task": task, "ti": ti, "task_instance": ti,
         "run_id": run.run_id, "dag_run": run,
         "params": params, "conf": run.conf,

@@ -12,6 +12,7 @@ from flowctl.core import macros
 from flowctl.core.connection import Connection
 from flowctl.core.context import RunInfo, as_utc, build_context, neighbour_keys
 from flowctl.core.errors import ConnectionNotFound, NotFoundError, TemplateRenderError
+from flowctl.core.timetables import timetable_from_schedule
 
 UTC = pendulum.timezone("UTC")
 LOGICAL = pendulum.datetime(2024, 3, 10)
@@ -181,10 +182,33 @@ def test_as_utc_gives_what_pendulum_gives_fold_included(moment: datetime) -> Non
     assert (got, got.fold, repr(got)) == (expected, expected.fold, repr(expected))
 
 
-def test_an_interval_of_a_month_or_more_keeps_pendulums_arithmetic_for_the_previous_date() -> None:
-    start, end = pendulum.datetime(2024, 3, 1), pendulum.datetime(2024, 4, 1)
-    keys = neighbour_keys(make_run(logical_date=start, data_interval_start=start, data_interval_end=end))
-    assert keys["prev_execution_date"] == start - (end - start)
+def _previous(schedule: Any, start: datetime, end: datetime) -> Any:
+    timetable = None if schedule is None else timetable_from_schedule(schedule, "UTC")
+    run = make_run(logical_date=start, data_interval_start=start, data_interval_end=end)
+    return neighbour_keys(run, timetable)["prev_execution_date"]
+
+
+@pytest.mark.parametrize(("schedule", "start", "end", "previous"), [
+    ("@monthly", datetime(2024, 3, 1), datetime(2024, 4, 1), datetime(2024, 2, 1)),  # not January 1st
+    ("@yearly", datetime(2024, 1, 1), datetime(2025, 1, 1), datetime(2023, 1, 1)),
+    ("0 9 * * 1-5", datetime(2024, 3, 4, 9), datetime(2024, 3, 5, 9), datetime(2024, 3, 1, 9)),  # Monday's: Friday
+    ("0 9,17 * * *", datetime(2024, 3, 4, 9), datetime(2024, 3, 4, 17), datetime(2024, 3, 3, 17)),
+    ("@daily", datetime(2024, 3, 1), datetime(2024, 3, 2), datetime(2024, 2, 29)),
+    (timedelta(days=31), datetime(2024, 3, 1), datetime(2024, 4, 1), datetime(2024, 1, 30)),
+    (None, datetime(2024, 3, 1), datetime(2024, 4, 1), datetime(2024, 1, 30)),  # no timetable: one width back
+], ids=repr)
+def test_the_previous_execution_date_is_the_timetables_previous_interval(
+        schedule: Any, start: datetime, end: datetime, previous: datetime) -> None:
+    utc = timezone.utc
+    got = _previous(schedule, start.replace(tzinfo=utc), end.replace(tzinfo=utc))
+    assert type(got) is pendulum.DateTime and got == previous.replace(tzinfo=utc)
+
+
+def test_a_daily_schedule_in_a_zone_with_summer_time_steps_back_one_local_day() -> None:
+    paris = timetable_from_schedule("@daily", "Europe/Paris")
+    start = datetime(2024, 3, 31, 22, tzinfo=timezone.utc)  # April 1st, midnight in Paris (summer time)
+    run = make_run(logical_date=start, data_interval_start=start, data_interval_end=start + timedelta(days=1))
+    assert neighbour_keys(run, paris)["prev_execution_date"] == datetime(2024, 3, 30, 23, tzinfo=timezone.utc)
 
 
 def test_objects_and_run_details_are_in_the_context() -> None:

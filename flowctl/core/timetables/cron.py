@@ -63,6 +63,24 @@ def load_zone(name: str) -> tzinfo:
         raise DagDefinitionError(f"unknown time zone {name!r}") from exc
 
 
+def _constant_step(text: str, zone: tzinfo) -> timedelta | None:
+    """The gap between consecutive matches when it never varies: every day alike (day of month,
+    month and weekday all ``*``), matches evenly spread over the day, a zone without offset changes."""
+    from croniter import croniter
+
+    minutes, hours, days, months, weekdays = croniter(text, datetime(2000, 1, 1)).expanded[:5]
+    if days != ["*"] or months != ["*"] or weekdays != ["*"] or zone_name(zone) not in _STEADY_ZONES:
+        return None
+    minutes = list(range(60)) if minutes == ["*"] else [int(m) for m in minutes]
+    hours = list(range(24)) if hours == ["*"] else [int(h) for h in hours]
+    fires = sorted(60 * h + m for h in hours for m in minutes)
+    gaps = {b - a for a, b in zip(fires, fires[1:] + [fires[0] + 24 * 60])}
+    return timedelta(minutes=gaps.pop()) if len(gaps) == 1 else None
+
+
+_STEADY_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
+
+
 def parse_cron(expression: str) -> CronExpression:
     """Parse a cron expression or preset; DagDefinitionError naming it if invalid."""
     if expression.startswith("@") and expression not in CRON_PRESETS:
@@ -79,11 +97,14 @@ class CronSchedule:
     cron: CronExpression = field(init=False, compare=False)
     zone: tzinfo = field(init=False, compare=False)
     every_hour: bool = field(init=False, compare=False)
+    #: The constant gap between consecutive matches, if there is one (None: it varies).
+    step: timedelta | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cron", parse_cron(self.expression))
         object.__setattr__(self, "zone", load_zone(self.zone_name))
         object.__setattr__(self, "every_hour", len(self.cron.hours) == 24)
+        object.__setattr__(self, "step", _constant_step(self.cron.text, self.zone))
 
     def next_after(self, moment: datetime) -> datetime:
         """The first match strictly after ``moment``."""

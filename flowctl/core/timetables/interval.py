@@ -79,6 +79,11 @@ class _DataIntervalTimetable(Timetable):
         end = self._align_to_prev(to_utc(run_after))
         return DataInterval(self._get_prev(end), end)
 
+    def previous_interval_start(self, start: datetime) -> datetime:
+        """The start of the interval before the one starting at ``start`` (Airflow 2's
+        ``prev_execution_date`` of a scheduled run)."""
+        return self._get_prev(start)
+
 
 class CronDataIntervalTimetable(_DataIntervalTimetable):
     """Runs for each interval between consecutive cron matches, in the DAG's time zone."""
@@ -97,6 +102,12 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
 
     def _get_prev(self, moment: datetime) -> datetime:
         return self._schedule.prev_before(moment)
+
+    def previous_interval_start(self, start: datetime) -> datetime:
+        """As for every interval timetable; a schedule with a constant step skips the cron search
+        (every try computes this for its template context)."""
+        step = self._schedule.step
+        return to_utc(start) - step if step is not None else self._schedule.prev_before(start)
 
     def _align_to_next(self, moment: datetime) -> datetime:
         return self._schedule.align_next(moment)
