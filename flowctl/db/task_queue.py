@@ -1,6 +1,8 @@
 """Store verb that moves scheduled task instances to queued under pools and limits.
 
-``queue_scheduled_tasks`` is one transaction: it reads the free room (pool
+``queue_scheduled_tasks`` is one transaction: it first moves the task
+instances the scheduler's examination just decided to run pending ->
+scheduled (so deciding and queueing cost one commit), then reads the free room (pool
 slots minus queued and running pool_slots, DAG max_active_tasks, per-task
 max_active_tis_per_dag), picks candidates in priority order with the pure
 ``core.planner.choose_to_queue``, and moves each scheduled -> queued with a
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
-from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.planner.queueing import UNLIMITED, Candidate, Room, choose_to_queue
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db.base import StoreCore
@@ -54,6 +56,10 @@ _TASK_ACTIVE = (select(_TI.c.dag_id, _TI.c.task_id, func.count())
                 .where(_TI.c.state.in_(_ACTIVE), _TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)))
                 .group_by(_TI.c.dag_id, _TI.c.task_id))
 _ANY_SCHEDULED = select(_TI.c.id).where(_TI.c.state == "scheduled").limit(1)
+_SCHEDULE = (update(_TI).where(_TI.c.dag_id == bindparam("b_dag_id"), _TI.c.run_id == bindparam("b_run_id"),
+                               _TI.c.map_index == bindparam("b_map_index"),
+                               _TI.c.task_id.in_(bindparam("b_task_ids", expanding=True)), _TI.c.state == "pending")
+             .values(state="scheduled", updated_at=bindparam("b_now")))
 _QUEUE = (update(_TI).where(_TI.c.id.in_(bindparam("ids", expanding=True)), _TI.c.state == "scheduled")
           .values(state="queued", queued_at=bindparam("now"), queued_by_job_id=bindparam("job_id"),
                   updated_at=bindparam("now"))
@@ -79,6 +85,16 @@ def _room(conn: Connection, lock: bool, default_max_active_tasks: int) -> tuple[
     return pool_free, dag_free
 
 
+def _schedule(conn: Connection, schedule: Mapping[RunKey, Collection[TaskInstanceKey]], now: datetime) -> None:
+    for run, keys in schedule.items():
+        by_index: dict[int, list[str]] = {}
+        for key in keys:
+            by_index.setdefault(key.map_index, []).append(key.task_id)
+        for map_index, task_ids in by_index.items():
+            conn.execute(_SCHEDULE, {"b_dag_id": run.dag_id, "b_run_id": run.run_id, "b_map_index": map_index,
+                                     "b_task_ids": task_ids, "b_now": now})
+
+
 def _task_free(conn: Connection, task_limits: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
     if not task_limits:
         return {}
@@ -94,22 +110,31 @@ class TaskQueueVerbs(StoreCore):
                               default_max_active_tasks: int = 16,
                               task_limits: Mapping[tuple[str, str], int] | None = None,
                               paused_run_types: Collection[str] = (), limit: int = 512,
-                              known_scheduled: bool = False) -> list[QueuedTask]:
+                              known_scheduled: bool = False,
+                              schedule: Mapping[RunKey, Collection[TaskInstanceKey]] | None = None,
+                              ) -> list[QueuedTask]:
         """scheduled -> queued for up to ``slots`` TIs of running runs, best priority first.
 
-        ``known_scheduled``: the caller has just seen scheduled TIs, so the cheap probe that
-        spares an idle scheduler the write transaction is skipped.
+        ``schedule``: pending -> scheduled first, in the same transaction, for these TIs
+        (compare-and-set: one that moved on meanwhile is left alone), as ``apply_decisions``
+        would. ``known_scheduled``: the caller has just seen scheduled TIs, so the cheap probe
+        that spares an idle scheduler the write transaction is skipped.
         """
-        if slots <= 0:
+        if schedule:
+            check_ti_transition(TaskInstanceState.PENDING, TaskInstanceState.SCHEDULED)
+        elif slots <= 0:
             return []
         check_ti_transition(TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED)
         postgres = self.dialect == "postgresql"
         # Core statements built once, not the ORM: the scheduler calls this every round.
-        if not known_scheduled:
+        if not known_scheduled and not schedule:
             with self._read_engine.begin() as conn:  # the common idle case: nothing scheduled, no write transaction
                 if conn.scalar(_ANY_SCHEDULED) is None:
                     return []
         with self.engine.begin() as conn:
+            _schedule(conn, schedule or {}, now)
+            if slots <= 0:
+                return []
             pool_free, dag_free = _room(conn, postgres, default_max_active_tasks)
             room = Room(pool_free=pool_free, dag_free=dag_free, task_free=_task_free(conn, task_limits or {}),
                         slots=slots)

@@ -38,6 +38,8 @@ class ExamineReport:
     serialized_ids: set[int] = field(default_factory=set)
     #: Scheduled task instances the pass saw or made; None when it did not see every running run.
     scheduled: int | None = 0
+    #: With ``examine(defer_scheduling=True)``: the TIs decided to run, still pending, by run.
+    to_schedule: dict[Any, list[TaskInstanceKey]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +65,17 @@ class RunExaminer:
         self.paused_run_types = paused_run_types
         self.on_finished = on_finished
         self._facts: dict[int, _GraphFacts] = {}  # by serialized_dag_id (a version never changes)
+        self._defer = False
 
-    def examine(self, now: datetime) -> ExamineReport:
-        """One pass over the running runs."""
+    def examine(self, now: datetime, defer_scheduling: bool = False) -> ExamineReport:
+        """One pass over the running runs.
+
+        ``defer_scheduling``: the TIs to run are left pending and listed in
+        ``report.to_schedule``, for the caller to schedule in its queueing
+        transaction (``queue_scheduled_tasks(schedule=...)``): one commit, not two.
+        """
         report = ExamineReport()
+        self._defer = defer_scheduling
         snaps = self.store.runs_to_examine(self.paused_run_types, limit=RUNS_PER_PASS)
         report.scheduled = None if len(snaps) >= RUNS_PER_PASS else sum(_scheduled(s.states) for s in snaps)
         for snap in snaps:
@@ -121,6 +130,10 @@ class RunExaminer:
         failed = [a.key for a in actions if isinstance(a, UpstreamFailTask)]
         if report.scheduled is not None:
             report.scheduled += len(schedule)
+        if schedule and self._defer:
+            report.to_schedule[run.key] = schedule
+            report.changed += len(schedule)  # decided; the queueing transaction's compare-and-set writes them
+            schedule = []
         if schedule or skip or failed:
             report.changed += self.store.apply_decisions(run.key, now, schedule=schedule, skip=skip,
                                                          upstream_failed=failed)

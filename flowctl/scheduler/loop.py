@@ -147,11 +147,12 @@ class Scheduler:
         if not (full or recovered or self._examination_needed(events)):
             return TickReport(events=len(events), next_wakeup=self._upkeep_due)
         self._notified = False  # a wake-up from now on may be about a change this examination misses
-        report = self.examiner.examine(now)
+        report = self.examiner.examine(now, defer_scheduling=True)
         for key in report.to_terminate:
             self.executor.terminate(key)
         # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
-        queued = (self._queue(now, report.serialized_ids, known_scheduled=report.scheduled is not None)
+        queued = (self._queue(now, report.serialized_ids, known_scheduled=report.scheduled is not None,
+                              schedule=report.to_schedule)
                   if report.scheduled != 0 else 0)
         self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
         done = self._upkeep(now) if full else {}
@@ -224,9 +225,11 @@ class Scheduler:
         orphans = self.recovery.requeue_orphans(now, self._seconds("scheduler_health_check_threshold"), self.job_id)
         return len(zombies) + orphans
 
-    def _queue(self, now: datetime, serialized_ids: set[int], known_scheduled: bool = False) -> int:
+    def _queue(self, now: datetime, serialized_ids: set[int], known_scheduled: bool = False,
+               schedule: dict[Any, list[Any]] | None = None) -> int:
+        """Schedule what the examination decided (``schedule``) and queue, in one transaction."""
         queued = self.store.queue_scheduled_tasks(
-            now, self.executor.open_slots, job_id=self.job_id, known_scheduled=known_scheduled,
+            now, self.executor.open_slots, job_id=self.job_id, known_scheduled=known_scheduled, schedule=schedule,
             default_max_active_tasks=int(self.settings.get("core", "max_active_tasks_per_dag")),
             task_limits=self.graphs.task_limits(serialized_ids), paused_run_types=self.paused_run_types,
             limit=int(self.settings.get("scheduler", "max_tis_per_query")))

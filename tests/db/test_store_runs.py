@@ -152,3 +152,29 @@ def test_queueing_skips_its_idle_probe_only_when_the_caller_has_seen_scheduled_t
     seen.clear()
     assert [q.key for q in store.queue_scheduled_tasks(T0, 8, known_scheduled=True)] == [key]
     assert probes() == 0
+
+
+def test_queueing_schedules_the_decided_task_instances_first_in_the_same_transaction(store: Store) -> None:
+    import sqlalchemy as sa
+
+    from flowctl.core.keys import TaskInstanceKey
+
+    run = make_run(store)
+    store.set_run_state(run, "queued", "running", start_date=T0)
+    extract, load = (TaskInstanceKey(run.dag_id, run.run_id, t) for t in ("extract", "load"))
+    store.set_task_state(load, "pending", "skipped")  # moved on since the decision: left alone
+    commits: list[str] = []
+    sa.event.listen(store.engine, "commit", lambda conn: commits.append("commit"))
+    queued = store.queue_scheduled_tasks(T0, 8, known_scheduled=True, schedule={run.key: [extract, load]})
+    assert [q.key for q in queued] == [extract] and len(commits) == 1
+    assert (store.get_task_instance(extract).state, store.get_task_instance(load).state) == ("queued", "skipped")
+
+
+def test_decided_task_instances_are_scheduled_even_without_a_free_executor_slot(store: Store) -> None:
+    from flowctl.core.keys import TaskInstanceKey
+
+    run = make_run(store)
+    store.set_run_state(run, "queued", "running", start_date=T0)
+    extract = TaskInstanceKey(run.dag_id, run.run_id, "extract")
+    assert store.queue_scheduled_tasks(T0, 0, schedule={run.key: [extract]}) == []
+    assert store.get_task_instance(extract).state == "scheduled"
