@@ -68,6 +68,7 @@ class TickReport:
     recovered: int = 0
     expanded: int = 0
     next_wakeup: datetime | None = None
+    examined: bool = True  # False: only clean exits came, nothing needed a look at the runs
 
     @property
     def busy(self) -> bool:
@@ -122,7 +123,9 @@ class Scheduler:
         self.creator.job_id = job.id
         self.executor.start()
         self._listener = self.store.scheduler_listener()
-        self._due = {"scan": now, "recovery": now, "heartbeat": now + timedelta(seconds=self._seconds("heartbeat_sec"))}
+        self._due = {"recovery": now, "heartbeat": now + timedelta(seconds=self._seconds("heartbeat_sec"))}
+        if self.dag_sync is not None:  # a scheduler without its own DAG processor never scans
+            self._due["scan"] = now
 
     def tick(self, now: datetime) -> TickReport:
         """One full scheduling round at ``now``: the critical path, then upkeep."""
@@ -145,7 +148,7 @@ class Scheduler:
         if full:  # a person's clear / mark / kill wakes a full tick; every upkeep looks too
             self._terminate_killed(now)
         if not (full or recovered or self._examination_needed(events)):
-            return TickReport(events=len(events), next_wakeup=self._upkeep_due)
+            return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
         self._notified = False  # a wake-up from now on may be about a change this examination misses
         report = self.examiner.examine(now, defer_scheduling=True)
         for key in report.to_terminate:
@@ -280,9 +283,13 @@ class Scheduler:
             last_round: datetime | None = None
             while not self._stopping and (num_runs < 0 or ticks < num_runs):
                 if woken_by_executor and last_round is not None:
-                    self._gather_events(last_round, clock)
-                now = last_round = clock()
+                    self._pending_events.extend(self.executor.sync(0.0))
+                    if self._examination_needed(self._pending_events):  # else: nothing worth batching
+                        self._gather_events(last_round, clock)
+                now = clock()
                 report = self._guarded(self.react if woken_by_executor else self.tick, now)
+                if report.examined:  # a round that only read clean exits does not delay the next one
+                    last_round = now
                 ticks += 1
                 woken_by_executor = True
                 if report.finished_runs or report.busy:

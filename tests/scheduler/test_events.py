@@ -269,3 +269,24 @@ def test_an_exit_that_frees_a_slot_a_scheduled_task_waits_for_is_examined(store:
     assert sorted(_states(store, "narrow").values()) == ["queued", "scheduled"]
     scheduler.react(T0)
     assert sorted(_states(store, "narrow").values()) == ["queued", "success"]
+
+
+class _NotifyingWakingExecutor(_FullExecutor):
+    ends_notify_scheduler = True
+
+
+def test_a_clean_exit_alone_neither_waits_for_more_events_nor_delays_the_next_round(
+        store: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    sync(store, _chain("prompt"))
+    store.create_run("prompt", "r1", run_type="manual", logical_date=T0, now=T0, state="queued")
+    executor = _NotifyingWakingExecutor(store, parallelism=4)
+    listener = _ReliableListener()
+    monkeypatch.setattr(store, "scheduler_listener", lambda: listener)
+    scheduler = Scheduler(settings(tmp_path), store, executor)
+    gathered: list[datetime] = []
+    monkeypatch.setattr(scheduler, "_gather_events", lambda last, clock: gathered.append(last))
+    os.write(executor.wake_w, b"x")  # the executor reports (a's exit) as soon as the loop sleeps
+    rounds = scheduler.run_forever(num_runs=3, clock=lambda: T0)  # start the run, queue a, a's exit
+    assert rounds == 3
+    assert _states(store, "prompt") == {"a": "success", "b": "pending"}  # the exit alone was not examined
+    assert gathered == []  # and nothing was waited for
