@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 import logging
 import os
 import shutil
@@ -64,17 +65,43 @@ class AgentStore:
         sock = self._connection()
         if sock is None:
             return getattr(self.own_store(), verb)(*args, **kwargs)
+        self._send(sock, verb, args, kwargs)
+        return wire.decode(self._answer(sock))
+
+    def begin(self, verb: str, *args: Any, **kwargs: Any) -> Callable[[], tuple[Any, Any]]:
+        """Send ``verb(*args, **kwargs)`` now; the function returned waits for the answer and gives
+        it with its wire encoding. The caller works meanwhile (the zygote forks while the agent
+        writes its claims); nothing else may use this connection until then."""
+        sock = self._connection()
+        if sock is None:
+            value = getattr(self.own_store(), verb)(*args, **kwargs)
+            return lambda: (value, wire.encode(value))
+        self._send(sock, verb, args, kwargs)
+
+        def answer() -> tuple[Any, Any]:
+            encoded = self._answer(sock)
+            return wire.decode(encoded), encoded
+        return answer
+
+    def _send(self, sock: socket.socket, verb: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         request = wire.dump_line({"m": verb, "a": wire.encode(list(args)), "k": wire.encode(kwargs)})
         try:
             sock.sendall(request)
-            answer = _read_line(sock)
         except BaseException:  # a signal or a broken socket mid-request: the connection's state is unknown
+            self._disconnect()
+            raise
+
+    def _answer(self, sock: socket.socket) -> Any:
+        """The encoded result of the request just sent (its error raised)."""
+        try:
+            answer = _read_line(sock)
+        except BaseException:
             self._disconnect()
             raise
         message = json.loads(answer)
         if "e" in message:
             raise wire.error_from(message["e"])
-        return wire.decode(message["r"])
+        return message["r"]
 
     def own_store(self) -> Any:
         """This process's own Store (made on first use)."""

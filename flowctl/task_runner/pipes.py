@@ -1,6 +1,10 @@
 """The pipes between the zygote and the tries it supervises: JSON lines, one message each.
 
-A try sends ``{"rendered": fields}`` once its templates are rendered and
+A try is forked before its claim is known: it first waits for ``{"claim": c}``
+(the wire-encoded ClaimedTry), ``{"claim": null}`` (the try was claimed or
+cleared since it was queued: do nothing) or ``{"self": true}`` (the zygote
+could not claim: claim and record the try yourself). Then it sends
+``{"rendered": fields}`` once its templates are rendered and
 ``{"end": {...}}`` when it ends (state, its time, fields with their datetimes
 named, XComs); the zygote answers the end with ``{"won": true|false|null}``
 (null: the database refused the end, so the try writes it itself).
@@ -24,6 +28,16 @@ class PipeSupervisor:
     def __init__(self, results_fd: int, answers_fd: int) -> None:
         self.results_fd = results_fd
         self.answers_fd = answers_fd
+
+    def claim(self) -> dict[str, Any] | None:
+        """The zygote's first message (see the module docstring); None if the zygote is gone."""
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(self.answers_fd, 65536)
+            if not chunk:
+                return None
+            data += chunk
+        return json.loads(data)
 
     def rendered(self, fields: Mapping[str, Any]) -> None:
         try:

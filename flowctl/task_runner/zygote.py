@@ -7,11 +7,16 @@ which holds the database stack so that this process, and so every fork of
 it, stays small: what the zygote has mapped, each try pays for at fork and
 exit. It reads workloads, one JSON object per line, on stdin. For the
 workloads that arrived together it imports their DAG files (cached by path and
-mtime, so children inherit the modules), claims the tries in one transaction
-through the agent, and forks one child per try won.
+mtime, so children inherit the modules) and sends their claims to the agent
+(one transaction). A try that arrived alone is forked while the agent writes
+its claim, which the zygote then hands to the child over a pipe (or tells it
+that its try was claimed or cleared meanwhile, and it exits): that takes the
+fork and the child's start off a chained task's critical path. Tries that
+arrived together (the scheduler is busy) are forked once their claims are
+back, so each child inherits its claim and no CPU goes to sending it.
 The child starts a new session (its own process group, so ``terminate`` can
-kill the task and everything it started), resets signal handlers and runs
-:func:`run_claimed` under this process's supervision: it sends its rendered
+kill the task and everything it started), resets signal handlers, waits for
+its claim and runs :func:`run_claimed` under this process's supervision: it sends its rendered
 fields and its end (state, fields, XComs) as JSON lines on a pipe and waits
 for the answer on another. The zygote has the agent write the ends that arrived
 together in one transaction (the state compare-and-sets, history, XComs and the
@@ -27,8 +32,8 @@ state) or 1 when it crashed; the zygote reaps children on SIGCHLD and writes
 (a try's pid) to PID_FD, which the scheduler does not wait on: a try that
 starts wakes nobody. On EOF of stdin (the scheduler stopped) it takes no more
 work but supervises the tries still running until they end, then exits. If
-the database cannot be reached when tries arrive, each child claims and
-records its own try (:func:`run_workload`); if it refuses an end, the try
+the database cannot be reached when tries arrive, each child is told to claim and
+record its own try (:func:`run_workload`); if it refuses an end, the try
 writes that end itself.
 Runs user code (DAG file imports) but never in the scheduler's process.
 Must not import SQLAlchemy (a layering test checks it).
@@ -52,7 +57,7 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
-from flowctl.task_runner import dagfile, pipes
+from flowctl.task_runner import dagfile, pipes, wire
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.warmup import warm_imports, warm_tries
 
@@ -67,7 +72,7 @@ class _Supervised:
 
     request_id: int
     workload: Workload
-    claim: Any
+    claim: Any  # None until the claim's answer came (then the child was handed it)
     results: int | None  # read end of the child's messages (None once at EOF)
     answers: int  # write end of the answers to the child
     next_beat: float
@@ -145,36 +150,64 @@ class Zygote:
             if self.preloaded.get(fileloc) != version:
                 self.preloaded[fileloc] = version
                 _preload(fileloc)
-        claims = self._claim(workloads)
+        claimed = self._claim(workloads)  # sent: the agent writes the claims meanwhile
+        ahead = len(workloads) == 1  # alone: fork now, hand the claim over; else fork with the claims
+        claims: list[Any] = [None] * len(workloads)
+        encoded: list[Any] = []
+        if not ahead:
+            claims, encoded = claimed()
         gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
-        # The tries are claimed: a SIGTERM from now on must reach the runner's handler, not kill a
-        # child; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
+        # A SIGTERM from now on must reach the runner's handler, not kill a child that may hold a
+        # claim; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGTERM)
         try:
+            pids = []
             for request, workload, claim in zip(requests, workloads, claims):
-                request_id = int(request["id"])
-                if claim is _NOT_CLAIMED:
-                    self._fork_unsupervised(request_id, workload)
+                if ahead or claim is _NOT_CLAIMED:
+                    pids.append(self._fork(int(request["id"]), workload))
                 elif claim is None:  # stale: its try was claimed or cleared since it was queued
-                    self._emit(EXITED, request_id, 0, 0)
+                    self._emit(EXITED, int(request["id"]), 0, 0)
                 else:
-                    self._fork_supervised(request_id, workload, claim)
+                    self._fork(int(request["id"]), workload, claim)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
+        if ahead:
+            claims, encoded = claimed()
+            self._hand_over(pids[0], claims[0], encoded[0])
+        else:
+            for pid in pids:  # the ones the zygote could not claim
+                self._hand_over(pid, _NOT_CLAIMED, None)
 
-    def _claim(self, workloads: list[Workload]) -> list[Any]:
+    def _claim(self, workloads: list[Workload]) -> Callable[[], tuple[list[Any], list[Any]]]:
+        """Send the claims; the function returned waits for them: (claims, their wire encodings)."""
+        unclaimed = ([_NOT_CLAIMED] * len(workloads), [None] * len(workloads))
         if self.store is None:
-            return [_NOT_CLAIMED] * len(workloads)
+            return lambda: unclaimed
         if self.agent is not None:
             self.agent.ensure_running()
+        args = ([(w.key, w.try_number) for w in workloads], self.hostname, os.getpid(), self.clock())
         try:
-            return self.store.start_tries([(w.key, w.try_number) for w in workloads], self.hostname,
-                                          os.getpid(), self.clock())
+            begin = getattr(self.store, "begin", None)
+            if begin is not None:
+                answer = begin("start_tries", *args)
+            else:  # a Store of this process (tests): claimed at once
+                claims = self.store.start_tries(*args)
+                answer = lambda: (claims, wire.encode(claims))  # noqa: E731
         except Exception:  # noqa: BLE001 - each child then claims (and reports failing to) on its own
             traceback.print_exc()
-            return [_NOT_CLAIMED] * len(workloads)
+            return lambda: unclaimed
 
-    def _fork_supervised(self, request_id: int, workload: Workload, claim: Any) -> None:
+        def claimed() -> tuple[list[Any], list[Any]]:
+            try:
+                return answer()
+            except Exception:  # noqa: BLE001 - as above
+                traceback.print_exc()
+                return unclaimed
+        return claimed
+
+    def _fork(self, request_id: int, workload: Workload, claim: Any = None) -> int:
+        """A child that runs ``workload`` under ``claim``, or without one waits to be handed it
+        (see :meth:`_hand_over`)."""
         results_r, results_w = os.pipe()
         answers_r, answers_w = os.pipe()
         pid = os.fork()
@@ -183,21 +216,33 @@ class Zygote:
             os.close(answers_w)
             self._become_worker()
             supervisor = pipes.PipeSupervisor(results_w, answers_r)
-            self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
+            if claim is not None:
+                self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
+            self._run_and_exit(lambda: _run_handed_over(workload, self.settings, self.store, supervisor))
         os.close(results_w)
         os.close(answers_r)
         os.set_blocking(results_r, False)
         self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w,
                                          time.monotonic() + self.beat_every)
         self._emit(STARTED, request_id, pid)
+        return pid
 
-    def _fork_unsupervised(self, request_id: int, workload: Workload) -> None:
-        pid = os.fork()
-        if pid == 0:
-            self._become_worker()
-            self._run_and_exit(lambda: _run_workload(workload, self.settings, self.store))
-        self.children[pid] = _Unsupervised(request_id, workload)
-        self._emit(STARTED, request_id, pid)
+    def _hand_over(self, pid: int, claim: Any, wire_claim: Any) -> None:
+        """Tell the child what became of its claim: run it, do nothing (stale), or claim it yourself."""
+        child = self.children[pid]
+        assert isinstance(child, _Supervised)
+        if claim is _NOT_CLAIMED:  # the child claims and records its try itself, unsupervised
+            pipes.answer(child.answers, {"self": True})
+            os.close(child.answers)
+            if child.results is not None:
+                os.close(child.results)
+            self.children[pid] = _Unsupervised(child.request_id, child.workload)
+        elif claim is None:  # stale: its try was claimed or cleared since it was queued
+            child.ended = True
+            pipes.answer(child.answers, {"claim": None})
+        else:
+            child.claim = claim
+            pipes.answer(child.answers, {"claim": wire_claim})
 
     def _become_worker(self) -> None:
         """In a fresh child: own session, default signals, none of the zygote's pipes or connections."""
@@ -286,7 +331,7 @@ class Zygote:
             return
         now = time.monotonic()
         due = [(pid, c) for pid, c in self.children.items()
-               if isinstance(c, _Supervised) and not c.ended and c.next_beat <= now]
+               if isinstance(c, _Supervised) and not c.ended and c.claim is not None and c.next_beat <= now]
         if not due:
             return
         try:
@@ -358,6 +403,17 @@ class Zygote:
 
 
 _NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
+
+
+def _run_handed_over(workload: Workload, settings: Settings, store: Any, supervisor: Any) -> None:
+    """In a fresh child: wait for the claim the zygote hands over, then run (or not) the try."""
+    message = supervisor.claim()
+    if message is None:  # the zygote died before telling: whatever it claimed, zombie detection ends
+        return
+    if message.get("self"):
+        _run_workload(workload, settings, store)
+    elif message.get("claim") is not None:
+        _run_claimed(workload, settings, store, wire.decode(message["claim"]), supervisor)
 
 
 def _run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any, supervisor: Any) -> None:

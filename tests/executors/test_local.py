@@ -249,3 +249,39 @@ def test_starting_the_executor_again_keeps_its_one_worker_parent(world: World) -
         assert executor._proc is first and first is not None and first.poll() is None
     finally:
         executor.end()
+
+
+RUN_COUNTER = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def count(ti, **_):
+    with open(__file__ + ".ran", "a") as out:
+        out.write(f"{ti.task_id} {ti.try_number}\\n")
+
+with DAG("run_counter", start_date=datetime(2024, 1, 1), schedule=None):
+    for i in range(4):
+        PythonOperator(task_id=f"t{i}", python_callable=count)
+'''
+
+
+def test_a_workload_sent_twice_runs_once_alone_or_with_others(world: World) -> None:
+    fileloc = world.write_dags("run_counter", RUN_COUNTER)
+    run = world.make_run("run_counter")
+    executor = _executor(world)
+    try:
+        alone = world.queue(run, "t0", fileloc)
+        executor.submit(alone)  # a try alone is forked before its claim is back ...
+        assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+        executor.submit(alone)  # ... and a stale one is told so and runs nothing
+        assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+        together = [world.queue(run, f"t{i}", fileloc) for i in (1, 2, 3)]
+        for workload in together + together:  # tries that come together are forked with their claims
+            executor.submit(workload)
+        assert {e.outcome for e in collect(executor, 6)} == {Outcome.FINISHED}
+    finally:
+        executor.end()
+    ran = sorted(open(fileloc + ".ran").read().split("\n")[:-1])
+    assert ran == ["t0 1", "t1 1", "t2 1", "t3 1"]
+    assert {ti.state for ti in world.store.list_task_instances(run.key)} == {"success"}
