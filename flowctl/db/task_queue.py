@@ -86,11 +86,14 @@ def _room(conn: Connection, lock: bool, default_max_active_tasks: int) -> tuple[
 
 
 def _schedule(conn: Connection, schedule: Mapping[RunKey, Collection[TaskInstanceKey]], now: datetime) -> None:
-    for run, keys in schedule.items():
+    # In one order for every scheduler (runs, then map indexes, then task ids): two schedulers
+    # writing the same decisions lock the rows one after the other, never each other's first.
+    for run in sorted(schedule, key=lambda r: (r.dag_id, r.run_id)):
         by_index: dict[int, list[str]] = {}
-        for key in keys:
+        for key in schedule[run]:
             by_index.setdefault(key.map_index, []).append(key.task_id)
-        for map_index, task_ids in by_index.items():
+        for map_index, task_ids in sorted(by_index.items()):
+            task_ids = sorted(task_ids)
             conn.execute(_SCHEDULE, {"b_dag_id": run.dag_id, "b_run_id": run.run_id, "b_map_index": map_index,
                                      "b_task_ids": task_ids, "b_now": now})
 
