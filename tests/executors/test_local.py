@@ -135,12 +135,13 @@ from flowctl.operators.python import PythonOperator
 with open(os.path.join(os.path.dirname(__file__), "imports.log"), "a") as log:
     log.write(f"{os.getpid()}\\n")
 
-def noop():
-    return None
+def count(ti, **_):
+    with open(os.path.join(os.path.dirname(__file__), "runs.log"), "a") as out:
+        out.write(f"{ti.task_id} {ti.try_number}\\n")
 
 with DAG("counted", start_date=datetime(2024, 1, 1), schedule=None):
-    for i in range(3):
-        PythonOperator(task_id=f"t{i}", python_callable=noop)
+    for i in range(4):
+        PythonOperator(task_id=f"t{i}", python_callable=count)
 '''
 
 
@@ -251,24 +252,9 @@ def test_starting_the_executor_again_keeps_its_one_worker_parent(world: World) -
         executor.end()
 
 
-RUN_COUNTER = '''
-from datetime import datetime
-from flowctl import DAG
-from flowctl.operators.python import PythonOperator
-
-def count(ti, **_):
-    with open(__file__ + ".ran", "a") as out:
-        out.write(f"{ti.task_id} {ti.try_number}\\n")
-
-with DAG("run_counter", start_date=datetime(2024, 1, 1), schedule=None):
-    for i in range(4):
-        PythonOperator(task_id=f"t{i}", python_callable=count)
-'''
-
-
 def test_a_workload_sent_twice_runs_once_alone_or_with_others(world: World) -> None:
-    fileloc = world.write_dags("run_counter", RUN_COUNTER)
-    run = world.make_run("run_counter")
+    fileloc = world.write_dags("counted", COUNTED)
+    run = world.make_run("counted")
     executor = _executor(world)
     try:
         alone = world.queue(run, "t0", fileloc)
@@ -282,6 +268,6 @@ def test_a_workload_sent_twice_runs_once_alone_or_with_others(world: World) -> N
         assert {e.outcome for e in collect(executor, 6)} == {Outcome.FINISHED}
     finally:
         executor.end()
-    ran = sorted(open(fileloc + ".ran").read().split("\n")[:-1])
+    ran = sorted((world.folder / "runs.log").read_text().splitlines())
     assert ran == ["t0 1", "t1 1", "t2 1", "t3 1"]
     assert {ti.state for ti in world.store.list_task_instances(run.key)} == {"success"}

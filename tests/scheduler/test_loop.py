@@ -38,6 +38,19 @@ def trigger(store: Any, dag_id: str, run_id: str = "manual_1", when: Any = T0) -
     return RunKey(dag_id, run_id)
 
 
+def hung_try(store: Any, tmp_path: Path, dag: DAG, task_id: str,
+             **options: str) -> tuple[Scheduler, InlineExecutor, TaskInstanceKey]:
+    """A manual run of ``dag`` whose ``task_id`` is running and never ends (its worker hangs)."""
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path, **options)
+    executor.behaviour[task_id] = "hang"
+    run = trigger(store, dag.dag_id)
+    tick_until_idle(scheduler, T0)
+    key = TaskInstanceKey(dag.dag_id, run.run_id, task_id)
+    assert store.get_task_instance(key).state == "running"
+    return scheduler, executor, key
+
+
 def states(store: Any, run: RunKey) -> dict[str, str]:
     return {(t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state
             for t in store.list_task_instances(run)}
@@ -171,13 +184,7 @@ def test_a_crashed_workload_counts_as_a_failed_try(store: Any, tmp_path: Path) -
 def test_a_running_task_without_heartbeat_is_a_zombie_and_is_retried(store: Any, tmp_path: Path) -> None:
     with DAG("zomb", start_date=T0 - day(1), schedule=None) as dag:
         EmptyOperator(task_id="z", retries=1, retry_delay=timedelta(seconds=5))
-    sync(store, dag)
-    scheduler, executor = make_scheduler(store, tmp_path, scheduler__zombie_threshold_sec="60")
-    executor.behaviour["z"] = "hang"
-    run = trigger(store, "zomb")
-    tick_until_idle(scheduler, T0)
-    key = TaskInstanceKey("zomb", run.run_id, "z")
-    assert store.get_task_instance(key).state == "running"
+    scheduler, executor, key = hung_try(store, tmp_path, dag, "z", scheduler__zombie_threshold_sec="60")
     later = T0 + timedelta(seconds=120)
     scheduler.tick(later)
     ti = store.get_task_instance(key)
@@ -186,13 +193,8 @@ def test_a_running_task_without_heartbeat_is_a_zombie_and_is_retried(store: Any,
 
 
 def test_a_try_a_person_stops_is_terminated_at_the_next_tick_and_only_once(store: Any, tmp_path: Path) -> None:
-    sync(store, chain(n=1))
-    scheduler, executor = make_scheduler(store, tmp_path)
-    executor.behaviour["t0"] = "hang"
-    run = trigger(store, "chain")
-    tick_until_idle(scheduler, T0)
-    key = TaskInstanceKey("chain", run.run_id, "t0")
-    assert store.get_task_instance(key).state == "running" and executor.terminated == []
+    scheduler, executor, key = hung_try(store, tmp_path, chain(n=1), "t0")
+    assert executor.terminated == []
     store.mark_task_instances([key], "failed", T0 + timedelta(seconds=1))
     scheduler.tick(T0 + timedelta(seconds=2))
     assert executor.terminated == [key]
@@ -208,12 +210,7 @@ def test_a_try_a_person_stops_is_terminated_at_the_next_tick_and_only_once(store
 
 def test_kill_requests_made_before_the_scheduler_first_looked_are_left_to_the_supervisors(
         store: Any, tmp_path: Path) -> None:
-    sync(store, chain(n=1))
-    first, _ = make_scheduler(store, tmp_path)
-    first.executor.behaviour["t0"] = "hang"  # type: ignore[attr-defined]
-    run = trigger(store, "chain")
-    tick_until_idle(first, T0)
-    key = TaskInstanceKey("chain", run.run_id, "t0")
+    _, _, key = hung_try(store, tmp_path, chain(n=1), "t0")
     store.mark_task_instances([key], "failed", T0 + timedelta(seconds=1))
     later, executor = make_scheduler(store, tmp_path)  # starts after the request was made
     later.tick(T0 + timedelta(seconds=2))
