@@ -2,13 +2,24 @@
 
 Public: :func:`run_workload` (a real try, exactly once), :func:`run_for_test`
 and :func:`render_for_test` (``tasks test`` / ``dags test`` / ``tasks render``:
-nothing recorded), :class:`TryResult`, :class:`MemoryBackend`.
+nothing recorded), :class:`TryResult`, :class:`MemoryBackend`. They are
+imported when first used, so a process that needs one submodule (the task
+agent, which starts while the scheduler does) does not import them all.
 Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
-from flowctl.task_runner.adhoc import render_for_test, run_for_test, adhoc_run_info
-from flowctl.task_runner.runner import TryResult, run_workload
-from flowctl.task_runner.taskinstance import MemoryBackend
+import importlib
+from typing import Any
 
-__all__ = ["MemoryBackend", "TryResult", "render_for_test", "run_for_test", "run_workload", "adhoc_run_info"]
+_HOMES = {"render_for_test": "adhoc", "run_for_test": "adhoc", "adhoc_run_info": "adhoc",
+          "TryResult": "runner", "run_workload": "runner", "MemoryBackend": "taskinstance"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
