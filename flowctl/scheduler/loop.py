@@ -42,6 +42,8 @@ MAX_UPKEEP_GAP = 5.0  # upkeep at least this often, in case a wake-up notificati
 POLL_WITHOUT_FD = 0.2
 LISTENER_LOST = "listener connection lost"  # the PostgreSQL listener's reason when its connection broke
 RECONNECT_PAUSE = 1.0  # seconds between ticks that failed on a dropped database connection
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure: try again
+RETRY_PAUSE = 0.05  # seconds before redoing a tick whose transaction the database aborted
 #: Reacting rounds start at least this far apart: under load one round takes every event that
 #: arrived meanwhile (one examination and one queueing for many finished tasks); an idle
 #: scheduler reacts at once, since its last round is long past.
@@ -307,14 +309,19 @@ class Scheduler:
             select.select([self._wake_r], [], [], remaining)
 
     def _guarded(self, round_: Callable[[datetime], TickReport], now: datetime) -> TickReport:
-        """``round_(now)``; a dropped database connection costs a pause, not the scheduler."""
+        """``round_(now)``; a dropped database connection, or a transaction the database aborted
+        (a deadlock with another scheduler or a person's clear), costs a pause, not the scheduler.
+        The round's events are kept and the next round redoes it."""
         try:
             return round_(now)
         except Exception as error:
-            if not getattr(error, "connection_invalidated", False):
-                raise
-            log.warning("database connection lost during a tick (%s); retrying", error)
-            return TickReport(next_wakeup=now + timedelta(seconds=RECONNECT_PAUSE))
+            if getattr(error, "connection_invalidated", False):
+                log.warning("database connection lost during a tick (%s); retrying", error)
+                return TickReport(next_wakeup=now + timedelta(seconds=RECONNECT_PAUSE))
+            if getattr(getattr(error, "orig", None), "pgcode", None) in RETRY_SQLSTATES:
+                log.warning("the database aborted a tick's transaction (%s); retrying", error)
+                return TickReport(next_wakeup=now + timedelta(seconds=RETRY_PAUSE))
+            raise
 
     def _reopen_listener(self) -> None:
         """A new LISTEN connection for a broken one; none (the timers still fire) while the database is down."""
