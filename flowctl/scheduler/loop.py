@@ -315,6 +315,7 @@ class Scheduler:
         try:
             return round_(now)
         except Exception as error:
+            self._notified = True  # whatever the failed round was to examine, the next one examines
             if getattr(error, "connection_invalidated", False):
                 log.warning("database connection lost during a tick (%s); retrying", error)
                 return TickReport(next_wakeup=now + timedelta(seconds=RECONNECT_PAUSE))

@@ -290,3 +290,18 @@ def test_a_clean_exit_alone_neither_waits_for_more_events_nor_delays_the_next_ro
     assert rounds == 3
     assert _states(store, "prompt") == {"a": "success", "b": "pending"}  # the exit alone was not examined
     assert gathered == []  # and nothing was waited for
+
+
+def test_after_a_round_that_failed_the_next_one_examines_even_for_a_clean_exit(store: Any, tmp_path: Path) -> None:
+    scheduler, _ = _reactor(store, tmp_path, _chain("retried"), _ReliableListener())
+    assert not scheduler._examination_needed([])  # the tick examined: a clean exit alone would not be
+
+    class Dropped(Exception):
+        connection_invalidated = True
+
+    def dropped(now: datetime) -> Any:
+        raise Dropped("server closed the connection unexpectedly")
+
+    scheduler._guarded(dropped, T0)  # a round that failed before its examination was done
+    scheduler.react(T0)  # a ends cleanly: examined all the same, so b is queued
+    assert _states(store, "retried") == {"a": "success", "b": "queued"}
