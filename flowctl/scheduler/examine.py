@@ -65,7 +65,6 @@ class RunExaminer:
         self.paused_run_types = paused_run_types
         self.on_finished = on_finished
         self._facts: dict[int, _GraphFacts] = {}  # by serialized_dag_id (a version never changes)
-        self._defer = False
 
     def examine(self, now: datetime, defer_scheduling: bool = False) -> ExamineReport:
         """One pass over the running runs.
@@ -75,7 +74,6 @@ class RunExaminer:
         transaction (``queue_scheduled_tasks(schedule=...)``): one commit, not two.
         """
         report = ExamineReport()
-        self._defer = defer_scheduling
         snaps = self.store.runs_to_examine(self.paused_run_types, limit=RUNS_PER_PASS)
         report.scheduled = None if len(snaps) >= RUNS_PER_PASS else sum(_scheduled(s.states) for s in snaps)
         for snap in snaps:
@@ -89,7 +87,7 @@ class RunExaminer:
                            start_date=snap.run.start_date,
                            previous=self.store.previous_run_states(snap.run) if facts.needs_past else None,
                            map_lengths=self._map_lengths(snap, graph, facts.mapped), dag_paused=snap.dag_paused)
-            self._apply(snap.run, plan(view, now), now, report)
+            self._apply(snap.run, plan(view, now), now, report, defer_scheduling)
         return report
 
     def _graph_facts(self, serialized_dag_id: int, graph: TaskGraph) -> _GraphFacts:
@@ -124,13 +122,14 @@ class RunExaminer:
             return self.store.xcom_pull_mapped(run, task_id, key)
         return self.store.xcom_pull(run, task_id, key)
 
-    def _apply(self, run: Any, actions: list[Action], now: datetime, report: ExamineReport) -> None:
+    def _apply(self, run: Any, actions: list[Action], now: datetime, report: ExamineReport,
+               defer_scheduling: bool) -> None:
         schedule = [a.key for a in actions if isinstance(a, ScheduleTask)]
         skip = [a.key for a in actions if isinstance(a, SkipTask)]
         failed = [a.key for a in actions if isinstance(a, UpstreamFailTask)]
         if report.scheduled is not None:
             report.scheduled += len(schedule)
-        if schedule and self._defer:
+        if schedule and defer_scheduling:
             report.to_schedule[run.key] = schedule
             report.changed += len(schedule)  # decided; the queueing transaction's compare-and-set writes them
             schedule = []

@@ -1,13 +1,11 @@
 """Warming the local executor's worker parent (the zygote) before it forks any try.
 
 What every try would otherwise do for itself is done once in the zygote and
-inherited by each fork: the imports a try needs, a database engine that has
-compiled the runner's statements (and keeps a connection open for the
-zygote's claims and ends), and a few no-op tries of a flowctl-owned DAG run
-in-process without a database, so lazy set-up and the interpreter's
-specialisation of the try's code happen once. The database stack is not
-imported here: the task agent has it (``flowctl.task_runner.agent``), and
-warms its statements with :func:`warm_store`. Must not import SQLAlchemy, web,
+inherited by each fork: the imports a try needs and a few no-op tries of a
+flowctl-owned DAG run in-process without a database, so lazy set-up and the
+interpreter's specialisation of the try's code happen once. The database
+stack is not imported here: the task agent has it (``flowctl.task_runner.agent``),
+and compiles the claims', ends' and heartbeats' statements with :func:`warm_store`. Must not import SQLAlchemy, web,
 cli or scheduler.
 """
 from __future__ import annotations
