@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -82,6 +83,16 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
             pid_file.unlink(missing_ok=True)
 
 
+def _agent_seat(executor: Any) -> Any:
+    """For the local executor: the seat of a task agent this process forks (see ``AgentSeat``)."""
+    if not hasattr(executor, "agent_seat"):
+        return None
+    from flowctl.task_runner.agent_client import AgentSeat
+
+    executor.agent_seat = AgentSeat()
+    return executor.agent_seat
+
+
 def _run_scheduler(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
     from flowctl.dag_processing.processor import DagFileProcessor
     from flowctl.executors import load_executor
@@ -90,7 +101,13 @@ def _run_scheduler(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
 
     settings = ctx.settings
     executor = load_executor(str(settings.get("core", "executor")), settings)
+    seat = _agent_seat(executor)
     executor.start()  # first: the local executor's worker parent warms up while the scheduler starts
+    if seat is not None:
+        from flowctl.db import store  # noqa: F401 - imported here once, for the agent and the scheduler
+        from flowctl.task_runner.agent import fork_agent
+
+        fork_agent(seat, settings)  # before this process opens a database connection
     processor = None
     dag_sync = None
     if not settings.get("scheduler", "standalone_dag_processor"):

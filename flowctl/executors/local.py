@@ -62,6 +62,9 @@ class LocalExecutor(BaseExecutor):
         self._next_id = 0
         self._inflight: dict[int, _InFlight] = {}
         self._pending: list[ExecutorEvent] = []
+        #: Set before ``start`` to hand the zygote an agent someone else starts (the scheduler forks
+        #: it: ``flowctl.task_runner.agent_client.AgentSeat``); else the zygote starts its own.
+        self.agent_seat: Any = None
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -72,11 +75,16 @@ class LocalExecutor(BaseExecutor):
         os.set_blocking(events_r, False)
         os.set_blocking(pids_r, False)
         env = {**os.environ, **settings_environ(self.settings)}
+        seat, self.agent_seat = self.agent_seat, None  # a zygote started again makes its own agent
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "flowctl.task_runner.zygote", str(events_w), str(pids_w)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(events_w, pids_w), env=env)
+            [sys.executable, "-m", "flowctl.task_runner.zygote", str(events_w), str(pids_w),
+             *(seat.zygote_argv() if seat is not None else ())],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            pass_fds=(events_w, pids_w, *(seat.zygote_fds() if seat is not None else ())), env=env)
         os.close(events_w)
         os.close(pids_w)
+        if seat is not None:
+            seat.zygote_started()
         self._events_r, self._pids_r = events_r, pids_r
         self._buffer = self._pid_buffer = b""
 

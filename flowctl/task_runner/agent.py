@@ -14,13 +14,20 @@ needed. Requests are one JSON line each (``flowctl.task_runner.wire``):
 agent serves one request at a time, in the order they came, each verb in its
 own transaction as always. It exits when its stdin reaches EOF (the zygote is
 gone); the zygote starts a new one on the same socket if it dies, so waiting
-clients only queue. Must not import web, cli or scheduler.
+clients only queue. ``flowctl scheduler`` does better at start-up: it makes the
+socket first (``agent_client.AgentSeat``), starts the zygote with it, then forks
+this agent from itself once it has imported the database stack anyway
+(:func:`fork_agent`); that agent stops at EOF of a pipe only the zygote and its
+tries hold. Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import os
 import selectors
+import signal
 import socket
 import sys
 import traceback
@@ -120,12 +127,9 @@ class Agent:
         client.close()
 
 
-def main(argv: list[str]) -> None:
-    """Entry point: ``python -m flowctl.task_runner.agent LISTEN_FD`` (settings in the environment)."""
-    listener = socket.socket(fileno=int(argv[0]))
-    settings = Settings.load()
+def serve_agent(settings: Settings, listener: socket.socket, stop_fd: int) -> None:
+    """Make the Store, compile the tries' statements, then answer on ``listener`` until EOF on ``stop_fd``."""
     from flowctl.db.store import Store
-
     from flowctl.task_runner.warmup import warm_store
 
     store = Store.from_settings(settings)
@@ -134,9 +138,81 @@ def main(argv: list[str]) -> None:
     except Exception:  # noqa: BLE001 - warming is an optimisation; the verbs report real failures
         traceback.print_exc()
     try:
-        Agent(store, listener).serve()
+        Agent(store, listener).serve(stop_fd)
     finally:
         store.close()
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: ``python -m flowctl.task_runner.agent LISTEN_FD`` (settings in the environment)."""
+    serve_agent(Settings.load(), socket.socket(fileno=int(argv[0])), 0)
+
+
+def fork_agent(seat: Any, settings: Settings) -> None:
+    """Become, in a grandchild of this process, the agent of ``seat`` (an ``AgentSeat``).
+
+    The scheduler calls this once it has imported the database stack itself, so the agent costs
+    a fork instead of an interpreter that imports SQLAlchemy on the two cores the scheduler, the
+    zygote and the DAG processors are starting on: it is ready well before the first DAG is. Call
+    it before this process opens any database connection or starts a thread. The middle process
+    exits at once (nobody has to reap the agent); the zygote learns the agent's pid, and its end,
+    from the seat's life pipe.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if os.fork() == 0:
+                _become_agent(seat, settings)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    seat.agent_forked()
+
+
+def _become_agent(seat: Any, settings: Settings) -> None:
+    """In the forked agent: keep only the seat's descriptors (and the logs'), serve, never return."""
+    code = 1
+    try:
+        gc.freeze()  # the forking process's objects are never collected here (nor their files closed)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the scheduler, which decides
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        keep = {seat.listener.fileno(), seat.stop_r, seat.life_w, *_logging_fds()}
+        _close_fds_except(keep)  # e.g. the zygote's stdin: it must see EOF when the scheduler stops
+        _name_process(b"flowctl agent")
+        os.write(seat.life_w, f"{os.getpid()}\n".encode())
+        serve_agent(settings, seat.listener, seat.stop_r)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the process boundary
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _name_process(name: bytes) -> None:
+    """What ps -o comm and top show for this process (its command line stays the scheduler's)."""
+    try:
+        with open("/proc/self/comm", "wb") as comm:
+            comm.write(name)
+    except OSError:
+        pass
+
+
+def _logging_fds() -> set[int]:
+    fds = set()
+    for handler in logging.getLogger().handlers:
+        try:
+            fds.add(handler.stream.fileno())  # type: ignore[attr-defined]
+        except (AttributeError, OSError, ValueError):
+            pass
+    return fds
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    start = 3
+    for fd in sorted(fd for fd in keep if fd >= 3):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, os.sysconf("SC_OPEN_MAX"))
 
 
 if __name__ == "__main__":

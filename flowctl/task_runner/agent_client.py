@@ -20,11 +20,14 @@ import json
 from collections.abc import Callable
 import logging
 import os
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any
 
 from flowctl.core.keys import TaskInstanceKey
@@ -155,41 +158,131 @@ def _read_line(sock: socket.socket) -> bytes:
             return b"".join(chunks)
 
 
-class AgentProcess:
-    """The zygote's agent: a listening socket in a private folder, and the process serving it."""
+class AgentSeat:
+    """A task agent's socket and pipes, made before the agent exists.
 
-    def __init__(self, settings: Settings) -> None:
+    The scheduler makes one, starts the zygote with it (``zygote_argv`` and ``zygote_fds`` tell
+    how), then forks the agent into it (``agent.fork_agent``) once it has imported the database
+    stack: the zygote and the agent start at once, and the agent costs no interpreter start.
+    Clients queue on the listening socket until the agent accepts. The agent serves until EOF
+    on ``stop_r``, whose write end only the zygote (and its tries) hold; it holds ``life_w`` alone
+    and writes its pid there first, so the zygote reads its pid, and sees EOF when it is gone.
+    """
+
+    def __init__(self) -> None:
         self.folder = tempfile.mkdtemp(prefix="flowctl-agent-")  # mode 0700: only this user connects
         self.path = os.path.join(self.folder, SOCKET_NAME)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.listener.listen(256)
+        self.listener = _listen(self.path)
+        self.stop_r, self.stop_w = os.pipe()
+        self.life_r, self.life_w = os.pipe()
+
+    def zygote_argv(self) -> list[str]:
+        return ["--agent", self.path, str(self.listener.fileno()), str(self.stop_w), str(self.life_r)]
+
+    def zygote_fds(self) -> tuple[int, ...]:
+        return self.listener.fileno(), self.stop_w, self.life_r
+
+    def zygote_started(self) -> None:
+        """The zygote has its copies: the zygote's ends close here, before the agent is forked."""
+        for fd in (self.stop_w, self.life_r):
+            os.close(fd)
+
+    def agent_forked(self) -> None:
+        """The agent has its copies: the rest closes here (the zygote owns the folder from now on)."""
+        self.listener.close()
+        for fd in (self.stop_r, self.life_w):
+            os.close(fd)
+
+
+class AgentProcess:
+    """The zygote's agent: a listening socket in a private folder, and the process serving it.
+
+    Made here (the agent is this process's child, stopped by EOF on its stdin), or adopted from an
+    :class:`AgentSeat` whose agent the scheduler forked (``adopt``); either way, an agent that
+    died is replaced by a child of this process.
+    """
+
+    def __init__(self, settings: Settings, adopt: list[str] | None = None) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = {**os.environ, **settings_environ(settings)}
+        self.adopted_pid: int | None = None
+        self._stop_w: int | None = None  # the adopted agent's stop pipe (tries inherit it, as a child's stdin)
+        self._life_r: int | None = None
+        self._life_buffer = b""
+        if adopt:
+            path, listen_fd, stop_w, life_r = adopt
+            self.folder, self.path = os.path.dirname(path), path
+            self.listener = socket.socket(fileno=int(listen_fd))
+            self._stop_w, self._life_r = int(stop_w), int(life_r)
+            self.store = AgentStore(self.path, settings)
+            return
+        self.folder = tempfile.mkdtemp(prefix="flowctl-agent-")  # mode 0700: only this user connects
+        self.path = os.path.join(self.folder, SOCKET_NAME)
+        self.listener = _listen(self.path)
         self.store = AgentStore(self.path, settings)
         self.ensure_running()
 
     def ensure_running(self) -> None:
         """Start the agent if it is not running (its clients queue on the socket meanwhile)."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self._life_r is not None:
+            if self._adopted_alive(0.0):
+                return
+            log.warning("the task agent (pid %s) is gone; starting a new one", self.adopted_pid)
+            self._let_go_of_adopted()
+            self.store.close()
+        elif self.proc is not None and self.proc.poll() is None:
             return
-        if self.proc is not None:
+        elif self.proc is not None:
             log.warning("the task agent exited with %s; starting a new one", self.proc.returncode)
             self.store.close()
         fd = self.listener.fileno()
         self.proc = subprocess.Popen([sys.executable, "-m", "flowctl.task_runner.agent", str(fd)],
                                      stdin=subprocess.PIPE, pass_fds=(fd,), env=self.env)
 
+    def _adopted_alive(self, timeout: float) -> bool:
+        """Whether the adopted agent still runs (EOF on its life pipe: no), reading its pid on the way."""
+        assert self._life_r is not None
+        deadline = time.monotonic() + timeout
+        while select.select([self._life_r], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(self._life_r, 64)
+            if not chunk:
+                return False
+            self._life_buffer += chunk
+            if b"\n" in self._life_buffer:
+                self.adopted_pid = int(self._life_buffer.split(b"\n", 1)[0])
+            if time.monotonic() >= deadline:
+                break
+        return True
+
+    def _let_go_of_adopted(self) -> None:
+        for fd in (self._stop_w, self._life_r):
+            if fd is not None:
+                os.close(fd)
+        self._stop_w = self._life_r = None
+
     def leave_to_parent(self) -> None:
         """In a forked try: close the zygote's listening socket and agent connection (the try's own
         requests use a connection of its own). If the zygote dies, the agent still serves the tries
-        that run on, until they end: each holds its stdin open."""
+        that run on, until they end: each holds its stdin (or stop pipe) open."""
         self.listener.close()
+        if self._life_r is not None:
+            os.close(self._life_r)
+            self._life_r = None
         self.store.forget_connection()
 
     def close(self) -> None:
-        """Stop the agent (EOF on its stdin) and remove the socket."""
+        """Stop the agent (EOF on its stdin or stop pipe) and remove the socket."""
         self.store.close()
+        if self._life_r is not None:
+            assert self._stop_w is not None
+            os.close(self._stop_w)
+            self._stop_w = None
+            if self._adopted_alive(5.0) and self.adopted_pid is not None:
+                try:
+                    os.kill(self.adopted_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self._let_go_of_adopted()
         if self.proc is not None and self.proc.stdin is not None:
             self.proc.stdin.close()
             try:
@@ -198,3 +291,10 @@ class AgentProcess:
                 self.proc.kill()
         self.listener.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _listen(path: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(256)
+    return listener

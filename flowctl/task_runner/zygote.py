@@ -465,11 +465,16 @@ def _preload(fileloc: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD [PID_FD]``."""
+    """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD [PID_FD] [--agent PATH LISTEN_FD
+    STOP_FD LIFE_FD]`` (``--agent``: the seat of an agent the scheduler forks, see ``AgentSeat``)."""
+    adopt = None
+    if "--agent" in argv:
+        at = argv.index("--agent")
+        argv, adopt = argv[:at], argv[at + 1:at + 5]
     event_fd = int(argv[0])
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     settings = Settings.load()
-    agent = AgentProcess(settings)  # it warms its database stack while this process warms the rest
+    agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest
     try:
         warm_imports()
         warm_tries(settings, agent.store)

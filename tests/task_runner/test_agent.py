@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,8 +18,8 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.db.records import ClaimedTry, TryEnd
 from flowctl.settings import Settings
 from flowctl.task_runner import wire
-from flowctl.task_runner.agent import Agent
-from flowctl.task_runner.agent_client import AgentProcess, AgentStore
+from flowctl.task_runner.agent import Agent, fork_agent
+from flowctl.task_runner.agent_client import AgentProcess, AgentSeat, AgentStore
 
 from tests.task_runner.conftest import World
 
@@ -140,3 +141,59 @@ def test_without_an_agent_a_client_uses_a_database_connection_of_its_own(world: 
         assert store._sock is None and store._own is not None
     finally:
         store.close()
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether ``pid`` exits within ``timeout`` (a zombie waiting for init to reap it counts as gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def adopted(world: World) -> Any:
+    """A zygote's AgentProcess (here, in this process) adopting the agent forked into a seat."""
+    settings = _settings_for(world)
+    seat = AgentSeat()
+    adopt = [seat.path, *(str(os.dup(fd)) for fd in seat.zygote_fds())]  # the zygote's copies
+    seat.zygote_started()
+    fork_agent(seat, settings)
+    process = AgentProcess(settings, adopt)
+    yield process
+    process.close()
+
+
+def test_an_agent_forked_into_a_seat_serves_the_zygote_that_adopts_it_and_ends_with_it(
+        world: World, adopted: AgentProcess) -> None:
+    world.store.set_variable("k", "v")
+    assert adopted.store.get_variable("k") == "v"
+    adopted.ensure_running()
+    pid = adopted.adopted_pid
+    assert adopted.proc is None and pid is not None and pid != os.getpid()  # adopted, not replaced
+    with open(f"/proc/{pid}/comm") as comm:
+        assert comm.read().strip() == "flowctl agent"
+    adopted.close()  # EOF on its stop pipe: it ends
+    assert _gone(pid, 5)
+    assert not os.path.exists(adopted.folder)
+
+
+def test_an_adopted_agent_that_died_is_replaced_by_a_child_of_the_zygote(
+        world: World, adopted: AgentProcess) -> None:
+    world.store.set_variable("k", "v")
+    assert adopted.store.get_variable("k") == "v"
+    adopted.ensure_running()
+    assert adopted.adopted_pid is not None
+    os.kill(adopted.adopted_pid, signal.SIGKILL)
+    assert _gone(adopted.adopted_pid, 5)
+    with pytest.raises(ConnectionError):
+        adopted.store.get_variable("k")  # the request was sent: it is not sent again
+    adopted.ensure_running()
+    assert adopted.proc is not None and adopted.proc.poll() is None
+    assert adopted.store.get_variable("k") == "v"
