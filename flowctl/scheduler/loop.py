@@ -161,8 +161,10 @@ class Scheduler:
                   if report.scheduled != 0 else 0)
         self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
         done = self._upkeep(now) if full else {}
-        if done.get("requeued") or done.get("started_runs"):
+        if done.get("requeued"):  # retries and reschedules now due are scheduled: queue them at once
             queued += self._queue(now, report.serialized_ids)
+        # Runs the upkeep started have nothing scheduled before an examination: the next tick, at
+        # once (the report is busy), examines and queues them.
         self.callbacks.reap()
         return TickReport(events=len(events), changed=report.changed, finished_runs=len(report.finished),
                           queued=queued, expanded=report.expanded, recovered=recovered + done.get("recovered", 0),
