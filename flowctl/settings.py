@@ -223,7 +223,12 @@ class Settings:
 
     @property
     def base_log_folder(self) -> Path:
-        return Path(self.get("logging", "base_log_folder")).expanduser()
+        return Path(self.log_folder_text)
+
+    @property
+    def log_folder_text(self) -> str:
+        """:attr:`base_log_folder` as text, without pathlib (what a forked try uses)."""
+        return os.path.expanduser(self.get("logging", "base_log_folder"))
 
 
 def _parse_all(raw: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], Any]:

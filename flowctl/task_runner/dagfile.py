@@ -19,15 +19,22 @@ _CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
 
 def load_file(fileloc: str) -> dict[str, Any]:
     """The DAGs (by dag_id) of ``fileloc``, imported once per modification time."""
-    path = Path(fileloc).absolute()
-    mtime = os.stat(path).st_mtime
-    cached = _CACHE.get(str(path))
+    key = _key(fileloc)
+    mtime = os.stat(key).st_mtime
+    cached = _CACHE.get(key)
     if cached is not None and cached[0] == mtime:
         return cached[1]
+    path = Path(key)
     add_to_sys_path(path.parent)
     dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
-    _CACHE[str(path)] = (mtime, dags)
+    _CACHE[key] = (mtime, dags)
     return dags
+
+
+def _key(fileloc: str) -> str:
+    """The cache key of a file: its absolute path, as text (no pathlib: a forked try looks its
+    file up here, and pays for the code it runs in copied pages)."""
+    return fileloc if os.path.isabs(fileloc) else os.path.join(os.getcwd(), fileloc)
 
 
 def load_dag(fileloc: str, dag_id: str) -> Any:
@@ -50,4 +57,4 @@ def forget(fileloc: str | None = None) -> None:
     if fileloc is None:
         _CACHE.clear()
     else:
-        _CACHE.pop(str(Path(fileloc).absolute()), None)
+        _CACHE.pop(_key(fileloc), None)

@@ -10,6 +10,7 @@ Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
+import _signal  # signal's C half: ``signal.signal`` turns each result into an Enum (see below)
 import contextlib
 import logging
 import signal
@@ -46,6 +47,10 @@ def execution_timeout(timeout: timedelta | None, task_id: str) -> Iterator[None]
 
 
 _termination = {"requested": False}
+# The handlers are swapped through ``_signal``: ``signal.signal`` converts the previous handler
+# to a ``Handlers`` member, which for a function means a failed Enum lookup and its exception,
+# and a forked try pays for that code in copied pages. The handlers are the same either way.
+_SIGTERM = int(signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -59,11 +64,11 @@ def defer_sigterm() -> Iterator[None]:
     def on_term(signum: int, frame: FrameType | None) -> None:
         _termination["requested"] = True
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = _signal.signal(_SIGTERM, on_term)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _signal.signal(_SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -76,14 +81,14 @@ def terminate_on_sigterm() -> Iterator[None]:
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise TaskTerminated("the try was terminated (SIGTERM)")
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = _signal.signal(_SIGTERM, on_term)
     try:
         if _termination["requested"]:
             _termination["requested"] = False
             raise TaskTerminated("the try was terminated (SIGTERM) before it started")
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _signal.signal(_SIGTERM, previous)
 
 
 def run_task(task: Any, context: Mapping[str, Any]) -> Any:
@@ -127,28 +132,32 @@ class Heartbeat:
         self._every = every
         self._clock = clock
         self._on_lost = on_lost
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None  # made only when it runs: a supervised try has none
+        # Made only when it runs: a supervised try has neither.
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
         if self._every > 0:
-            self._thread = threading.Thread(target=self._loop, name="flowctl-heartbeat", daemon=True)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="flowctl-heartbeat",
+                                            daemon=True)
             self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self._every):
             try:
                 alive = self._beat(self._clock())
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the task
                 log.warning("heartbeat failed; will retry", exc_info=True)
                 continue
-            if not alive and not self._stop.is_set():
+            if not alive and not stop.is_set():
                 log.error("the task instance is no longer running in the database; stopping the try")
                 self._on_lost()
                 return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -42,9 +43,13 @@ def log_relative_path(key: TaskInstanceKey, try_number: int) -> Path:
 
 def log_path(base_log_folder: Path, key: TaskInstanceKey, try_number: int) -> Path:
     """The log file of try ``try_number`` of ``key``."""
-    # One Path built from text: each ``/`` of pathlib parses its parts again, and a forked try
-    # pays for every bit of code it runs.
-    return Path(base_log_folder, _relative_text(key, try_number))
+    return Path(log_path_text(base_log_folder, key, try_number))
+
+
+def log_path_text(base_log_folder: Path | str, key: TaskInstanceKey, try_number: int) -> str:
+    """:func:`log_path` as text, for a forked try, which pays for every bit of code it runs
+    (pathlib's included) in copied pages."""
+    return os.path.join(base_log_folder, _relative_text(key, try_number))
 
 
 class LogSink:
@@ -105,11 +110,32 @@ class _SinkHandler(logging.Handler):
         self.sink = sink
         self.setFormatter(_FORMATTER)
 
+    @classmethod
+    def borrow(cls, sink: LogSink, level: int) -> _SinkHandler:
+        """A handler of this process not in use, pointed at ``sink``; :meth:`give_back` it after.
+
+        A forked try then reuses its zygote's handler instead of making one (its lock, its
+        weak references), which it would pay for in copied pages.
+        """
+        try:
+            handler = _IDLE_HANDLERS.pop()
+        except IndexError:
+            return cls(sink, level)
+        handler.sink = sink
+        handler.setLevel(level)
+        return handler
+
+    def give_back(self) -> None:
+        _IDLE_HANDLERS.append(self)
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.sink.write_line(self.format(record))
         except Exception:  # noqa: BLE001 - logging must never break the task
             self.handleError(record)
+
+
+_IDLE_HANDLERS: list[_SinkHandler] = []
 
 
 class TryLogCapture:
@@ -118,12 +144,13 @@ class TryLogCapture:
     def __init__(self, sink: LogSink, level: str = "info") -> None:
         self.sink = sink
         self.level = logging.getLevelName(level.upper()) if isinstance(level, str) else int(level)
-        self._handler = _SinkHandler(sink, self.level)
+        self._handler: _SinkHandler | None = None
         self._saved: tuple[TextIO, TextIO, int, int] | None = None
 
     def __enter__(self) -> TryLogCapture:
         root = logging.getLogger()
         self._saved = (sys.stdout, sys.stderr, root.level, task_log.level)
+        self._handler = _SinkHandler.borrow(self.sink, self.level)
         root.addHandler(self._handler)
         _set_level(root, self.level)
         _set_level(task_log, self.level)
@@ -141,9 +168,19 @@ class TryLogCapture:
                 pass
         sys.stdout, sys.stderr, root_level, task_level = self._saved
         root = logging.getLogger()
+        assert self._handler is not None
         root.removeHandler(self._handler)
+        self._handler.give_back()
+        self._handler = None
         _set_level(root, root_level)
         _set_level(task_log, task_level)
+
+
+def prepare_for_tries(level: str) -> None:
+    """In a process that forks tries (the zygote): set the root logger to the tries' level once,
+    so each try's capture finds it set. Setting a level clears every logger's cache, which a
+    forked try would pay for in copied pages, twice (set, then restored)."""
+    _set_level(logging.getLogger(), logging.getLevelName(level.upper()))
 
 
 def _set_level(logger: logging.Logger, level: int) -> None:
@@ -154,7 +191,7 @@ def _set_level(logger: logging.Logger, level: int) -> None:
         logger.setLevel(level)
 
 
-def open_log_file(path: Path) -> TextIO:
+def open_log_file(path: Path | str) -> TextIO:
     """Open (append, line-buffered) a try's log file, creating its folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     return open(path, "a", encoding="utf-8", buffering=1)

@@ -22,6 +22,10 @@ from typing import Any
 from flowctl.core.states import TaskInstanceState
 
 
+#: ``json.dumps(message, default=str)`` builds an encoder per call; a try sends two messages.
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class PipeSupervisor:
     """The child's side of the supervision pipes (see :class:`flowctl.task_runner.runner.Supervisor`)."""
 
@@ -64,7 +68,7 @@ class PipeSupervisor:
         return None if won is None else bool(won)
 
     def _send(self, message: dict[str, Any]) -> None:
-        write_all(self.results_fd, (json.dumps(message, default=str) + "\n").encode())
+        write_all(self.results_fd, (_ENCODER.encode(message) + "\n").encode())
 
 
 def decode_fields(end: dict[str, Any]) -> dict[str, Any]:

@@ -47,8 +47,24 @@ def make_context(dag: Any, task: Any, run: RunInfo, ti: Any, *, var_lookup: Call
 
 
 def fresh_task(task: Any) -> Any:
-    """A shallow copy of ``task`` to render and run, leaving the DAG's own object untouched."""
+    """A shallow copy of ``task`` to render and run, leaving the DAG's own object untouched.
+
+    For an operator whose class does not customise copying or pickling this is what
+    ``copy.copy`` does (a new instance sharing the attribute values), without its
+    ``__reduce_ex__`` round trip, which a forked try pays for in copied pages.
+    """
+    cls = type(task)
+    if _copied_plainly(cls) and hasattr(task, "__dict__"):
+        copied = cls.__new__(cls)
+        copied.__dict__.update(task.__dict__)
+        return copied
     return copy.copy(task)
+
+
+def _copied_plainly(cls: type) -> bool:
+    return (getattr(cls, "__copy__", None) is None and cls.__reduce_ex__ is object.__reduce_ex__
+            and cls.__reduce__ is object.__reduce__ and cls.__getstate__ is object.__getstate__
+            and getattr(cls, "__setstate__", None) is None and cls.__new__ is object.__new__)
 
 
 def unmap_task(task: Any, map_index: int, context: dict[str, Any]) -> Any:

@@ -51,7 +51,7 @@ from flowctl.task_runner import dagfile, secrets
 from flowctl.task_runner.execution import (
     Heartbeat, TaskTerminated, defer_sigterm, run_callbacks, run_task, terminate_on_sigterm,
 )
-from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, open_log_file
+from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, log_path_text, open_log_file
 from flowctl.task_runner.outcome import TryOutcome, decide_outcome, describe_error
 from flowctl.task_runner.preparation import (
     fresh_task, make_context, rendered_for_storage, run_info, unmap_task,
@@ -173,7 +173,7 @@ class _ClaimedTry:
         self.deferred: DeferredXComs | None = None  # a supervised try's XComs, written with its end
 
     def run(self) -> TryResult:
-        path = log_path(self.settings.base_log_folder, self.key, self.try_number)
+        path = log_path_text(self.settings.log_folder_text, self.key, self.try_number)
         with open_log_file(path) as stream:
             capture = TryLogCapture(LogSink(stream, self.masker), str(self.settings.get("logging", "logging_level")))
             with capture, secrets.installed(self.store, self.masker) as backend:
@@ -185,7 +185,7 @@ class _ClaimedTry:
                     self._callback(outcome, context)
         state = outcome.state.value if recorded else None
         return TryResult(self.key, self.try_number, ran=True, state=state, error=outcome.error,
-                         log_path=str(path), skipped=tuple(self.skipped), return_value=value)
+                         log_path=path, skipped=tuple(self.skipped), return_value=value)
 
     def _execute(self, backend: secrets.MaskingBackend) -> tuple[TryOutcome, dict[str, Any] | None, Any]:
         context: dict[str, Any] | None = None

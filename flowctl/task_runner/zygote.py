@@ -40,6 +40,7 @@ Must not import SQLAlchemy (a layering test checks it).
 """
 from __future__ import annotations
 
+import _signal  # signal's C half: no Enum for each result, which a fresh child would pay for (execution.py)
 import gc
 import json
 import os
@@ -57,13 +58,14 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
-from flowctl.task_runner import dagfile, pipes, wire
+from flowctl.task_runner import dagfile, logs, pipes, wire
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.warmup import warm_imports, warm_tries
 
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
 STARTED, EXITED = "started", "exited"
-_SIGTERM = {signal.SIGTERM}
+_SIGTERM = {int(signal.SIGTERM)}
+_CHILD_DEFAULTS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT))
 
 
 @dataclass
@@ -108,6 +110,8 @@ class Zygote:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.beat_every = float(settings.get("scheduler", "task_heartbeat_sec"))
         self.children: dict[int, _Supervised | _Unsupervised] = {}
+        # This end of every child's pipes: a new child closes them without looking at each child.
+        self.pipe_fds: set[int] = set()
         self.preloaded: dict[str, float | None] = {}  # DAG file -> mtime when imported here (None: missing)
         self.hostname = socket.gethostname()
         self.accepting = True
@@ -159,7 +163,7 @@ class Zygote:
         gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
         # A SIGTERM from now on must reach the runner's handler, not kill a child that may hold a
         # claim; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGTERM)
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _SIGTERM)
         try:
             pids = []
             for request, workload, claim in zip(requests, workloads, claims):
@@ -170,7 +174,7 @@ class Zygote:
                 else:
                     self._fork(int(request["id"]), workload, claim)
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)
         if ahead:
             claims, encoded = claimed()
             self._hand_over(pids[0], claims[0], encoded[0])
@@ -222,6 +226,7 @@ class Zygote:
         os.close(results_w)
         os.close(answers_r)
         os.set_blocking(results_r, False)
+        self.pipe_fds.update((results_r, answers_w))
         self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w,
                                          time.monotonic() + self.beat_every)
         self._emit(STARTED, request_id, pid)
@@ -233,9 +238,9 @@ class Zygote:
         assert isinstance(child, _Supervised)
         if claim is _NOT_CLAIMED:  # the child claims and records its try itself, unsupervised
             pipes.answer(child.answers, {"self": True})
-            os.close(child.answers)
+            self._close_pipe(child.answers)
             if child.results is not None:
-                os.close(child.results)
+                self._close_pipe(child.results)
             self.children[pid] = _Unsupervised(child.request_id, child.workload)
         elif claim is None:  # stale: its try was claimed or cleared since it was queued
             child.ended = True
@@ -247,16 +252,11 @@ class Zygote:
     def _become_worker(self) -> None:
         """In a fresh child: own session, default signals, none of the zygote's pipes or connections."""
         os.setsid()
-        signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)
-        fds = [self.wake_r, self.wake_w, *{fd for fd in (self.event_fd, self.pid_fd) if fd is not None}]
-        for child in self.children.values():
-            if isinstance(child, _Supervised):
-                fds.append(child.answers)
-                if child.results is not None:
-                    fds.append(child.results)
-        for fd in fds:
+        _signal.set_wakeup_fd(-1)
+        for signum in _CHILD_DEFAULTS:
+            _signal.signal(signum, _signal.SIG_DFL)
+        for fd in (self.wake_r, self.wake_w, *{fd for fd in (self.event_fd, self.pid_fd) if fd is not None},
+                   *self.pipe_fds):
             os.close(fd)
         if self.agent is not None:
             self.agent.leave_to_parent()
@@ -293,7 +293,10 @@ class Zygote:
             child = by_fd.get(fd)
             if child is None:
                 continue
-            for message in _read_lines(child):
+            messages = _read_lines(child)
+            if child.results is None:  # at EOF: closed
+                self.pipe_fds.discard(fd)
+            for message in messages:
                 if "rendered" in message:
                     child.rendered = message["rendered"]
                 elif "end" in message:
@@ -373,9 +376,13 @@ class Zygote:
                 continue
             if isinstance(child, _Supervised):
                 if child.results is not None:
-                    os.close(child.results)  # nothing more can come; whatever is left is dropped
-                os.close(child.answers)
+                    self._close_pipe(child.results)  # nothing more can come; whatever is left is dropped
+                self._close_pipe(child.answers)
             self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status))
+
+    def _close_pipe(self, fd: int) -> None:
+        self.pipe_fds.discard(fd)
+        os.close(fd)
 
     def _emit(self, event: str, request_id: int, pid: int, code: int = 0) -> None:
         """Queue one event line; ``_flush`` writes each pipe's lines in one write."""
@@ -421,14 +428,14 @@ def _run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any,
     from flowctl.task_runner.runner import run_claimed
 
     with defer_sigterm():  # a SIGTERM that came since the fork (blocked until now) stops the try at its start
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)
         run_claimed(workload, settings, store, claim, supervisor)
 
 
 def _run_workload(workload: Workload, settings: Settings, store: Any) -> None:
     from flowctl.task_runner.runner import run_workload
 
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)  # blocked across the fork; nothing is claimed yet
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)  # blocked across the fork; nothing is claimed yet
     run_workload(workload, settings, store)
 
 
@@ -474,6 +481,7 @@ def main(argv: list[str]) -> None:
     event_fd = int(argv[0])
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     settings = Settings.load()
+    logs.prepare_for_tries(str(settings.get("logging", "logging_level")))
     agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest
     try:
         warm_imports()

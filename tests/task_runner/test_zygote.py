@@ -46,3 +46,57 @@ with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
     assert world.store.get_task_instance(workload.key).state == "running"
     for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def test_a_new_try_closes_the_pipes_the_zygote_holds_to_the_other_tries(world: World) -> None:
+    events_r, events_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, None)
+    theirs_r, ours_w = os.pipe()  # as if a sibling's results pipe: the zygote reads it
+    ours_r, theirs_w = os.pipe()  # as if a sibling's answers pipe: the zygote writes it
+    zygote.pipe_fds.update((theirs_r, theirs_w))
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            zygote._become_worker()
+            os.write(report_w, json.dumps([fd for fd in (theirs_r, theirs_w, ours_r, ours_w)
+                                           if _is_open(fd)]).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert json.loads(os.read(report_r, 100)) == [ours_r, ours_w]
+    for fd in (events_r, events_w, theirs_r, ours_w, ours_r, theirs_w, report_r, report_w,
+               zygote.wake_r, zygote.wake_w):
+        os.close(fd)
+
+
+def test_the_zygote_forgets_the_pipes_of_a_try_it_has_reaped(world: World) -> None:
+    fileloc = world.write_dags("one", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="t")
+''')
+    workload = world.queue(world.make_run("one"), "t", fileloc)
+    events_r, events_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, None)
+    pid = zygote._fork(1, workload)  # waits for its claim
+    assert len(zygote.pipe_fds) == 2
+    zygote._hand_over(pid, None, None)  # stale: it ends without running anything
+    while zygote.children:
+        zygote._read_results(zygote._result_fds())
+        zygote._reap()
+    assert zygote.pipe_fds == set()
+    zygote._flush()
+    assert json.loads(os.read(events_r, 1000).splitlines()[-1]) == {"ev": "exited", "id": 1, "pid": pid, "code": 0}
+    for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
