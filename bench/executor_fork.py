@@ -16,6 +16,7 @@ copies. The fan-out benchmark's tasks/s cannot exceed this one's tries/s.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -113,6 +114,7 @@ def one(tries: int, batch: int) -> dict[str, float]:
     store = _InstantStore()
     warm_imports()
     warm_tries(settings, store)
+    gc.freeze()  # as the zygote does after warming up
     fileloc = folder / "bench_fork.py"
     fileloc.write_text(DAG_SOURCE)
     lines = [workload_to_json(i + 1, Workload(TaskInstanceKey("bench_fork", "r1", f"t{i % 200:03d}"), 0,
