@@ -5,6 +5,7 @@ Settings and the store are built lazily, once per invocation, so that
 """
 from __future__ import annotations
 
+import gc
 import json
 from functools import cached_property
 from typing import Any
@@ -28,7 +29,12 @@ class CliContext:
     def store(self) -> Any:
         from flowctl.db.store import Store  # the only place the CLI reaches the database layer
 
-        return Store.from_settings(self.settings)
+        store = Store.from_settings(self.settings)
+        # The command's imports are done: what they made lives as long as the process. Frozen, a
+        # collection during the command's own work (the hundreds of task instances of a trigger)
+        # does not walk them: that was a 50 ms pause in a trigger of a wide DAG.
+        gc.freeze()
+        return store
 
 
 pass_ctx = click.make_pass_decorator(CliContext)
