@@ -54,17 +54,26 @@ def fresh_task(task: Any) -> Any:
     ``__reduce_ex__`` round trip, which a forked try pays for in copied pages.
     """
     cls = type(task)
-    if _copied_plainly(cls) and hasattr(task, "__dict__"):
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = _copied_plainly(cls)
+    if plain:
         copied = cls.__new__(cls)
         copied.__dict__.update(task.__dict__)
         return copied
     return copy.copy(task)
 
 
+_PLAIN: dict[type, bool] = {}  # operator class -> whether copy.copy of one is new + __dict__ update
+
+
 def _copied_plainly(cls: type) -> bool:
+    """True when ``copy.copy`` of an instance comes down to a new instance with the same __dict__:
+    nothing customises copying or pickling, and all state is in the __dict__ (no __slots__)."""
     return (getattr(cls, "__copy__", None) is None and cls.__reduce_ex__ is object.__reduce_ex__
             and cls.__reduce__ is object.__reduce__ and cls.__getstate__ is object.__getstate__
-            and getattr(cls, "__setstate__", None) is None and cls.__new__ is object.__new__)
+            and getattr(cls, "__setstate__", None) is None and cls.__new__ is object.__new__
+            and "__dict__" in dir(cls) and not any("__slots__" in vars(k) for k in cls.__mro__[:-1]))
 
 
 def unmap_task(task: Any, map_index: int, context: dict[str, Any]) -> Any:

@@ -44,3 +44,15 @@ def test_a_fresh_task_of_an_operator_that_customises_copying_is_copied_its_way()
     copied = fresh_task(task)
     assert not hasattr(copied, "cache")
     assert copied.__dict__ == copy.copy(task).__dict__
+
+
+class _WithASlot(PythonOperator):
+    __slots__ = ("extra",)
+
+
+def test_a_fresh_task_keeps_what_an_operator_holds_in_slots() -> None:
+    with DAG("d", start_date=datetime(2024, 1, 1), schedule=None):
+        task = _WithASlot(task_id="t", python_callable=_noop)
+    task.extra = "kept"
+    copied = fresh_task(task)
+    assert copied.extra == "kept" and copied.task_id == "t" and copied is not task
