@@ -165,22 +165,24 @@ class Zygote:
         # claim; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
         _signal.pthread_sigmask(_signal.SIG_BLOCK, _SIGTERM)
         try:
-            pids = []
+            jobs = []
             for request, workload, claim in zip(requests, workloads, claims):
-                if ahead or claim is _NOT_CLAIMED:
-                    pids.append(self._fork(int(request["id"]), workload))
+                if ahead or claim is _NOT_CLAIMED:  # forked without a claim: handed over below
+                    jobs.append((int(request["id"]), workload, None))
                 elif claim is None:  # stale: its try was claimed or cleared since it was queued
                     self._emit(EXITED, int(request["id"]), 0, 0)
                 else:
-                    self._fork(int(request["id"]), workload, claim)
+                    jobs.append((int(request["id"]), workload, claim))
+            pids = self._fork_all(jobs)
         finally:
             _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)
         if ahead:
             claims, encoded = claimed()
             self._hand_over(pids[0], claims[0], encoded[0])
         else:
-            for pid in pids:  # the ones the zygote could not claim
-                self._hand_over(pid, _NOT_CLAIMED, None)
+            for pid, (_, _, claim) in zip(pids, jobs):
+                if claim is None:  # the ones the zygote could not claim
+                    self._hand_over(pid, _NOT_CLAIMED, None)
 
     def _claim(self, workloads: list[Workload]) -> Callable[[], tuple[list[Any], list[Any]]]:
         """Send the claims; the function returned waits for them: (claims, their wire encodings)."""
@@ -212,25 +214,53 @@ class Zygote:
     def _fork(self, request_id: int, workload: Workload, claim: Any = None) -> int:
         """A child that runs ``workload`` under ``claim``, or without one waits to be handed it
         (see :meth:`_hand_over`)."""
-        results_r, results_w = os.pipe()
-        answers_r, answers_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(results_r)
-            os.close(answers_w)
-            self._become_worker()
-            supervisor = pipes.PipeSupervisor(results_w, answers_r)
-            if claim is not None:
-                self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
-            self._run_and_exit(lambda: _run_handed_over(workload, self.settings, self.store, supervisor))
-        os.close(results_w)
-        os.close(answers_r)
-        os.set_blocking(results_r, False)
-        self.pipe_fds.update((results_r, answers_w))
-        self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w,
-                                         time.monotonic() + self.beat_every)
-        self._emit(STARTED, request_id, pid)
-        return pid
+        return self._fork_all([(request_id, workload, claim)])[0]
+
+    def _fork_all(self, jobs: list[tuple[int, Workload, Any]]) -> list[int]:
+        """:meth:`_fork` for each ``(request_id, workload, claim)``; their pids, in order.
+
+        Every fork shares this process's pages with the new child again, so each page this
+        process writes before the next fork is copied: the pipes are made before the first fork
+        and the children recorded after the last, and between two forks nothing runs but the
+        loop. Each child closes the other children's pipe ends.
+        """
+        ends = [(os.pipe(), os.pipe()) for _ in jobs]  # ((results_r, results_w), (answers_r, answers_w))
+        self.pipe_fds.update(fd for (results_r, _), (_, answers_w) in ends for fd in (results_r, answers_w))
+        pids: list[int] = []
+        try:
+            for index in range(len(jobs)):
+                pid = os.fork()
+                if pid == 0:
+                    self._become_child(jobs[index], ends, index)
+                pids.append(pid)
+        finally:  # a failed fork: the children forked so far are supervised, the rest never were
+            for index, ((results_r, results_w), (answers_r, answers_w)) in enumerate(ends):
+                os.close(results_w)
+                os.close(answers_r)
+                if index < len(pids):
+                    os.set_blocking(results_r, False)
+                else:
+                    self._close_pipe(results_r)
+                    self._close_pipe(answers_w)
+            next_beat = time.monotonic() + self.beat_every
+            for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)) in zip(pids, jobs, ends):
+                self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w, next_beat)
+                self._emit(STARTED, request_id, pid)
+        return pids
+
+    def _become_child(self, job: tuple[int, Workload, Any], ends: list[Any], index: int) -> None:
+        """In a fresh child of :meth:`_fork_all`: keep only its own pipe ends, then run its try."""
+        _, workload, claim = job
+        (_, results_w), (answers_r, _) = ends[index]
+        for other, ((_, other_results_w), (other_answers_r, _)) in enumerate(ends):
+            if other != index:
+                os.close(other_results_w)
+                os.close(other_answers_r)
+        self._become_worker()  # closes this process's ends of every child's pipes, its own included
+        supervisor = pipes.PipeSupervisor(results_w, answers_r)
+        if claim is not None:
+            self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
+        self._run_and_exit(lambda: _run_handed_over(workload, self.settings, self.store, supervisor))
 
     def _hand_over(self, pid: int, claim: Any, wire_claim: Any) -> None:
         """Tell the child what became of its claim: run it, do nothing (stale), or claim it yourself."""

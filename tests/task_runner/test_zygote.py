@@ -100,3 +100,42 @@ with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
     assert json.loads(os.read(events_r, 1000).splitlines()[-1]) == {"ev": "exited", "id": 1, "pid": pid, "code": 0}
     for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
+
+
+def test_a_batch_whose_fork_fails_keeps_the_children_forked_before_and_no_pipe_of_the_rest(
+        world: World, monkeypatch: Any) -> None:
+    fileloc = world.write_dags("one", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="t")
+''')
+    workload = world.queue(world.make_run("one"), "t", fileloc)
+    events_r, events_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, None)
+    real_fork, forks = os.fork, []
+
+    def fork_twice() -> int:
+        if len(forks) == 1:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        forks.append(real_fork())
+        return forks[-1]
+
+    monkeypatch.setattr(os, "fork", fork_twice)
+    try:
+        zygote._fork_all([(1, workload, None), (2, workload, None), (3, workload, None)])
+    except BlockingIOError:
+        pass
+    else:  # pragma: no cover - the child never gets here
+        raise AssertionError("the failed fork was not reported")
+    monkeypatch.setattr(os, "fork", real_fork)
+    assert list(zygote.children) == forks
+    assert len(zygote.pipe_fds) == 2  # the one child's; the others' pipes are closed
+    zygote._hand_over(forks[0], None, None)
+    while zygote.children:
+        zygote._read_results(zygote._result_fds())
+        zygote._reap()
+    assert zygote.pipe_fds == set()
+    for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
