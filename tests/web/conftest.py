@@ -161,11 +161,17 @@ def live_server(app: Flask) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Keep track of the request threads (werkzeug makes them daemons, untracked) so that
+    # server_close() waits for a request still in flight when the test ends: it may hold a
+    # database connection that the store fixture then finds checked out.
+    server.daemon_threads = False
+    server.block_on_close = True
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
+    server.server_close()
 
 
 def _ensure_chromium() -> str | None:
