@@ -24,7 +24,8 @@ class _RefusingStore:
         raise ConnectionError("server closed the connection unexpectedly")
 
 
-def test_an_end_the_database_refused_is_answered_none_so_the_try_writes_it_itself(world: World) -> None:
+def _queued_try(world: World) -> Any:
+    """The workload of a queued EmptyOperator try of a one-task DAG."""
     fileloc = world.write_dags("one", '''
 from datetime import datetime
 from flowctl import DAG
@@ -32,8 +33,11 @@ from flowctl.operators.empty import EmptyOperator
 with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
     EmptyOperator(task_id="t")
 ''')
-    run = world.make_run("one")
-    workload = world.queue(run, "t", fileloc)
+    return world.queue(world.make_run("one"), "t", fileloc)
+
+
+def test_an_end_the_database_refused_is_answered_none_so_the_try_writes_it_itself(world: World) -> None:
+    workload = _queued_try(world)
     now = datetime.now(timezone.utc)
     claim = world.store.start_tries([(workload.key, workload.try_number)], "host", os.getpid(), now)[0]
     events_r, events_w = os.pipe()
@@ -79,14 +83,7 @@ def test_a_new_try_closes_the_pipes_the_zygote_holds_to_the_other_tries(world: W
 
 
 def test_the_zygote_forgets_the_pipes_of_a_try_it_has_reaped(world: World) -> None:
-    fileloc = world.write_dags("one", '''
-from datetime import datetime
-from flowctl import DAG
-from flowctl.operators.empty import EmptyOperator
-with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
-    EmptyOperator(task_id="t")
-''')
-    workload = world.queue(world.make_run("one"), "t", fileloc)
+    workload = _queued_try(world)
     events_r, events_w = os.pipe()
     zygote = Zygote(world.settings, events_w, None)
     pid = zygote._fork(1, workload)  # waits for its claim
@@ -104,14 +101,7 @@ with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
 
 def test_a_batch_whose_fork_fails_keeps_the_children_forked_before_and_no_pipe_of_the_rest(
         world: World, monkeypatch: Any) -> None:
-    fileloc = world.write_dags("one", '''
-from datetime import datetime
-from flowctl import DAG
-from flowctl.operators.empty import EmptyOperator
-with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
-    EmptyOperator(task_id="t")
-''')
-    workload = world.queue(world.make_run("one"), "t", fileloc)
+    workload = _queued_try(world)
     events_r, events_w = os.pipe()
     zygote = Zygote(world.settings, events_w, None)
     real_fork, forks = os.fork, []
