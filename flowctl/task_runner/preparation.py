@@ -56,6 +56,8 @@ def fresh_task(task: Any) -> Any:
     cls = type(task)
     plain = _PLAIN.get(cls)
     if plain is None:
+        if len(_PLAIN) >= 256:  # bounded: a DAG file imported again defines its classes anew
+            _PLAIN.clear()
         plain = _PLAIN[cls] = _copied_plainly(cls)
     if plain:
         copied = cls.__new__(cls)
@@ -64,7 +66,9 @@ def fresh_task(task: Any) -> Any:
     return copy.copy(task)
 
 
-_PLAIN: dict[type, bool] = {}  # operator class -> whether copy.copy of one is new + __dict__ update
+#: Operator class -> whether copy.copy of one is a new instance with the same __dict__ (a plain
+#: dict: a forked try reads it; functools.lru_cache would rewrite its links on every hit).
+_PLAIN: dict[type, bool] = {}
 
 
 def _copied_plainly(cls: type) -> bool:
