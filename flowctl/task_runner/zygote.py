@@ -211,13 +211,9 @@ class Zygote:
                 return unclaimed
         return claimed
 
-    def _fork(self, request_id: int, workload: Workload, claim: Any = None) -> int:
-        """A child that runs ``workload`` under ``claim``, or without one waits to be handed it
-        (see :meth:`_hand_over`)."""
-        return self._fork_all([(request_id, workload, claim)])[0]
-
     def _fork_all(self, jobs: list[tuple[int, Workload, Any]]) -> list[int]:
-        """:meth:`_fork` for each ``(request_id, workload, claim)``; their pids, in order.
+        """A child for each ``(request_id, workload, claim)`` that runs ``workload`` under ``claim``,
+        or without one waits to be handed it (see :meth:`_hand_over`); their pids, in order.
 
         Every fork shares this process's pages with the new child again, so each page this
         process writes before the next fork is copied: the pipes are made before the first fork

@@ -86,7 +86,7 @@ def test_the_zygote_forgets_the_pipes_of_a_try_it_has_reaped(world: World) -> No
     workload = _queued_try(world)
     events_r, events_w = os.pipe()
     zygote = Zygote(world.settings, events_w, None)
-    pid = zygote._fork(1, workload)  # waits for its claim
+    [pid] = zygote._fork_all([(1, workload, None)])  # waits for its claim
     assert len(zygote.pipe_fds) == 2
     zygote._hand_over(pid, None, None)  # stale: it ends without running anything
     while zygote.children:
