@@ -170,9 +170,7 @@ class AgentSeat:
     """
 
     def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="flowctl-agent-")  # mode 0700: only this user connects
-        self.path = os.path.join(self.folder, SOCKET_NAME)
-        self.listener = _listen(self.path)
+        self.folder, self.path, self.listener = _private_socket()
         self.stop_r, self.stop_w = os.pipe()
         self.life_r, self.life_w = os.pipe()
 
@@ -216,9 +214,7 @@ class AgentProcess:
             self._stop_w, self._life_r = int(stop_w), int(life_r)
             self.store = AgentStore(self.path, settings)
             return
-        self.folder = tempfile.mkdtemp(prefix="flowctl-agent-")  # mode 0700: only this user connects
-        self.path = os.path.join(self.folder, SOCKET_NAME)
-        self.listener = _listen(self.path)
+        self.folder, self.path, self.listener = _private_socket()
         self.store = AgentStore(self.path, settings)
         self.ensure_running()
 
@@ -293,8 +289,11 @@ class AgentProcess:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _listen(path: str) -> socket.socket:
+def _private_socket() -> tuple[str, str, socket.socket]:
+    """A listening Unix socket in a new folder of mode 0700 (only this user connects): folder, path, socket."""
+    folder = tempfile.mkdtemp(prefix="flowctl-agent-")
+    path = os.path.join(folder, SOCKET_NAME)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(256)
-    return listener
+    return folder, path, listener
