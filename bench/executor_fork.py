@@ -57,13 +57,12 @@ class _InstantStore:
     """What the zygote and its tries ask of the task agent, answered in memory at once."""
 
     def __init__(self) -> None:
-        from flowctl.db.records import ClaimedTry, DagRunRecord, TaskInstanceRecord
-
-        self._claimed_try, self._run_record, self._ti_record = ClaimedTry, DagRunRecord, TaskInstanceRecord
         self._now = datetime.now(timezone.utc)
 
     def start_tries(self, claims: Any, hostname: str, pid: int, now: datetime) -> list[Any]:
-        return [self._claim(key) for key, _ in claims]
+        from flowctl.task_runner.warmup import placeholder_claim
+
+        return [placeholder_claim(key, self._now) for key, _ in claims]
 
     def finish_tries(self, ends: Any, wake: str) -> list[bool]:
         return [True] * len(ends)
@@ -79,22 +78,6 @@ class _InstantStore:
 
     def external_states(self, *args: Any, **kwargs: Any) -> dict[str, str]:
         return {}
-
-    def _claim(self, key: Any) -> Any:
-        now = self._now
-        run = self._run_record(
-            id=1, dag_id=key.dag_id, run_id=key.run_id, run_type="manual", logical_date=now,
-            data_interval_start=now, data_interval_end=now, state="running", conf={}, queued_at=now,
-            start_date=now, end_date=None, last_scheduling_decision=None, serialized_dag_id=None,
-            creating_job_id=None, external_trigger=True, clear_number=0, note=None, updated_at=now)
-        ti = self._ti_record(
-            dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=-1, try_number=1, max_tries=0,
-            state="running", start_date=now, end_date=None, duration=None, hostname=None, pid=None,
-            executor=None, queue="default", pool="default_pool", pool_slots=1, priority_weight=1,
-            operator="PythonOperator", queued_at=now, queued_by_job_id=None, next_retry_at=None,
-            reschedule_date=None, rendered_fields=None, last_heartbeat_at=now, external_executor_id=None,
-            trigger_id=None, next_method=None, next_kwargs=None, note=None, updated_at=now)
-        return self._claimed_try(ti, run)
 
 
 def one(tries: int, batch: int) -> dict[str, float]:

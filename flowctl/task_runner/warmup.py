@@ -78,24 +78,11 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
     import tempfile
     from pathlib import Path
 
-    from flowctl.db.records import DagRunRecord, TaskInstanceRecord
-    from flowctl.db.records import ClaimedTry
     from flowctl.task_runner.execution import defer_sigterm
     from flowctl.task_runner.runner import run_claimed
 
-    now = datetime.now(timezone.utc)
     key = WARMUP_KEY
-    run = DagRunRecord(id=0, dag_id=key.dag_id, run_id=key.run_id, run_type="manual", logical_date=now,
-                       data_interval_start=now, data_interval_end=now, state="running", conf={}, queued_at=now,
-                       start_date=now, end_date=None, last_scheduling_decision=None, serialized_dag_id=None,
-                       creating_job_id=None, external_trigger=True, clear_number=0, note=None, updated_at=now)
-    ti = TaskInstanceRecord(
-        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=-1, try_number=1, max_tries=0,
-        state="running", start_date=now, end_date=None, duration=None, hostname=None, pid=None, executor=None,
-        queue="default", pool="default_pool", pool_slots=1, priority_weight=1, operator="PythonOperator",
-        queued_at=now, queued_by_job_id=None, next_retry_at=None, reschedule_date=None, rendered_fields=None,
-        last_heartbeat_at=now, external_executor_id=None, trigger_id=None, next_method=None, next_kwargs=None,
-        note=None, updated_at=now)
+    claim = placeholder_claim(key, datetime.now(timezone.utc))
     saved_path = list(sys.path)
     with tempfile.TemporaryDirectory(prefix="flowctl-warmup-") as folder:
         fileloc = Path(folder) / "flowctl_warmup_dag.py"
@@ -105,12 +92,31 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12) -> None:
         try:
             for _ in range(rounds):
                 with defer_sigterm():
-                    run_claimed(workload, warm_settings, store, ClaimedTry(ti, run), _RecordingNothing())
+                    run_claimed(workload, warm_settings, store, claim, _RecordingNothing())
         except Exception:  # noqa: BLE001 - warming is an optimisation only
             traceback.print_exc()
         finally:
             dagfile.forget(str(fileloc))
             sys.path[:] = saved_path
+
+
+def placeholder_claim(key: TaskInstanceKey, now: datetime) -> Any:
+    """What claiming the first try of ``key`` (a no-op PythonOperator of a manual run) returns,
+    made without a database: for tries run where nothing is stored (the warm-up, a benchmark)."""
+    from flowctl.db.records import ClaimedTry, DagRunRecord, TaskInstanceRecord
+
+    run = DagRunRecord(id=0, dag_id=key.dag_id, run_id=key.run_id, run_type="manual", logical_date=now,
+                       data_interval_start=now, data_interval_end=now, state="running", conf={}, queued_at=now,
+                       start_date=now, end_date=None, last_scheduling_decision=None, serialized_dag_id=None,
+                       creating_job_id=None, external_trigger=True, clear_number=0, note=None, updated_at=now)
+    ti = TaskInstanceRecord(
+        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index, try_number=1,
+        max_tries=0, state="running", start_date=now, end_date=None, duration=None, hostname=None, pid=None,
+        executor=None, queue="default", pool="default_pool", pool_slots=1, priority_weight=1,
+        operator="PythonOperator", queued_at=now, queued_by_job_id=None, next_retry_at=None, reschedule_date=None,
+        rendered_fields=None, last_heartbeat_at=now, external_executor_id=None, trigger_id=None, next_method=None,
+        next_kwargs=None, note=None, updated_at=now)
+    return ClaimedTry(ti, run)
 
 
 def warm_store(store: Any) -> None:
