@@ -96,7 +96,7 @@ def one(tries: int, batch: int) -> dict[str, float]:
     logs.prepare_for_tries(str(settings.get("logging", "logging_level")))
     store = _InstantStore()
     warm_imports()
-    warm_tries(settings, store)
+    warm_tries(settings, store, pack=True)
     gc.freeze()  # as the zygote does after warming up
     fileloc = folder / "bench_fork.py"
     fileloc.write_text(DAG_SOURCE)

@@ -511,7 +511,7 @@ def main(argv: list[str]) -> None:
     agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest
     try:
         warm_imports()
-        warm_tries(settings, agent.store)
+        warm_tries(settings, agent.store, pack=True)
         # Out of the collector's way from now on: else the first DAG file imported here (a run's
         # first try waits for it) pays for a full collection of every module warmed above, 50 ms
         # for a 202-task DAG whose import takes 4.
