@@ -9,8 +9,12 @@ its stdin; ``exited`` events come back on a pipe whose read end is
 :meth:`wakeup_fileno`, so the scheduler can ``select`` on it and react to a
 finished task at once; ``started`` events (the try's pid, for ``terminate``)
 come on a second pipe read only when needed, so a try that starts wakes nobody. Exit code 0 is FINISHED (the row holds the real
-state), anything else CRASHED. If the zygote dies, its children are killed
-and reported CRASHED, and a new zygote is started. ``terminate`` sends
+state), anything else CRASHED. The zygote runs at most ``parallelism`` tries
+at once; the scheduler may hand it as many again (:attr:`open_slots`), which
+wait there, highest ``priority_weight`` first, and start the moment a running
+try has written its end. If the zygote dies, the tries it started are killed
+and reported CRASHED, a new zygote is started, and it is handed the ones that
+were still waiting. ``terminate`` sends
 SIGTERM to a try's process group (the runner calls ``on_kill`` and records
 the failure), then SIGKILL after a grace period. ``end`` closes the zygote's
 stdin: it takes no more work, supervises the tries still running until they
@@ -44,6 +48,7 @@ class _InFlight:
     pid: int | None = None
     kill_at: float | None = None
     sent: bool = field(default=False)
+    resent: bool = False  # handed to a second zygote after the first died before starting it
 
 
 class LocalExecutor(BaseExecutor):
@@ -77,7 +82,8 @@ class LocalExecutor(BaseExecutor):
         env = {**os.environ, **settings_environ(self.settings)}
         seat, self.agent_seat = self.agent_seat, None  # a zygote started again makes its own agent
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "flowctl.task_runner.zygote", str(events_w), str(pids_w),
+            [sys.executable, "-m", "flowctl.task_runner.zygote", "--parallelism", str(self.parallelism),
+             str(events_w), str(pids_w),
              *(seat.zygote_argv() if seat is not None else ())],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             pass_fds=(events_w, pids_w, *(seat.zygote_fds() if seat is not None else ())), env=env)
@@ -107,14 +113,17 @@ class LocalExecutor(BaseExecutor):
 
     # --- work --------------------------------------------------------------------------
     def submit(self, workload: Workload) -> None:
+        self._send(_InFlight(workload))
+
+    def _send(self, flight: _InFlight) -> None:
         if self._proc is None:
             raise RuntimeError("LocalExecutor.start() was not called")
         self._next_id += 1
-        self._inflight[self._next_id] = _InFlight(workload)
-        self.running.add(workload.key)
+        self._inflight[self._next_id] = flight
+        self.running.add(flight.workload.key)
         try:
             assert self._proc.stdin is not None
-            self._proc.stdin.write(workload_to_json(self._next_id, workload).encode())
+            self._proc.stdin.write(workload_to_json(self._next_id, flight.workload).encode())
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
             self._zygote_died()
@@ -140,6 +149,17 @@ class LocalExecutor(BaseExecutor):
 
     def wakeup_fileno(self) -> int | None:
         return self._events_r
+
+    @property
+    def open_slots(self) -> int:
+        """Room for ``parallelism`` running tries and as many again waiting in the zygote.
+
+        The zygote starts a waiting try as soon as a running one has written its end, in
+        the same round, without a trip through the scheduler: when many tries end together
+        (a fan-out), the next ones start at once instead of after the scheduler has seen the
+        exits and queued more.
+        """
+        return max(0, 2 * self.parallelism - len(self.running))
 
     # --- internals -----------------------------------------------------------------------
     def _read_pids(self) -> None:
@@ -190,8 +210,20 @@ class LocalExecutor(BaseExecutor):
         self._pending.append(ExecutorEvent(workload.key, workload.try_number, outcome, detail))
 
     def _zygote_died(self) -> None:
+        """Kill and report CRASHED the tries it had started; hand the others, once, to a new zygote.
+
+        A workload with no pid was waiting in the zygote for a slot (or had just arrived): its
+        try was not started there, so the new zygote claims it (a try the dead one claimed
+        after all is refused by the claim's compare-and-set). A workload that outlives two
+        zygotes is reported CRASHED too: a zygote that dies at once must not loop.
+        """
         self._read_pids()
+        again: list[_InFlight] = []
         for flight in self._inflight.values():
+            if flight.pid is None and not flight.resent:
+                again.append(_InFlight(flight.workload, resent=True))
+                self.running.discard(flight.workload.key)
+                continue
             if flight.pid is not None:
                 killpg(flight.pid, signal.SIGKILL)
             self._finish(flight.workload, Outcome.CRASHED, "the local executor's worker parent died")
@@ -200,6 +232,8 @@ class LocalExecutor(BaseExecutor):
             self._proc.poll()
         self._close_pipes()
         self.start()
+        for flight in again:
+            self._send(flight)
 
     def _escalate_kills(self) -> None:
         now = time.monotonic()

@@ -101,8 +101,12 @@ class Zygote:
 
     def __init__(self, settings: Settings, event_fd: int, store: Any = None,
                  clock: Callable[[], datetime] | None = None, pid_fd: int | None = None,
-                 agent: AgentProcess | None = None) -> None:
+                 agent: AgentProcess | None = None, parallelism: int | None = None) -> None:
         self.settings = settings
+        # At most this many tries run at once (None: each starts when it arrives); the others wait
+        # here, highest priority_weight first, and start as running ones end.
+        self.parallelism = parallelism
+        self.waiting: list[dict[str, Any]] = []
         self.store = store
         self.agent = agent
         self.event_fd: int | None = event_fd
@@ -136,15 +140,36 @@ class Zygote:
                 if chunk:
                     buffer += chunk
                     *lines, buffer = buffer.split(b"\n")
-                    self._start([json.loads(line) for line in lines if line.strip()])
+                    self._wait([json.loads(line) for line in lines if line.strip()])
                 else:
                     self.accepting = False
+                    self.waiting = []  # never claimed: still queued, the next scheduler queues them again
             self._read_results([fd for fd in readable if fd not in (0, self.wake_r)])
             self._reap()
+            self._dispatch()
             self._flush()
             self._heartbeat()
 
     # --- starting tries ------------------------------------------------------------------
+    def _wait(self, requests: list[dict[str, Any]]) -> None:
+        """Queue tries handed over; the highest ``priority_weight`` first, then in arrival order."""
+        if requests:
+            self.waiting.extend(requests)
+            self.waiting.sort(key=lambda request: -int(request.get("priority_weight", 1)))  # stable
+
+    def _dispatch(self) -> None:
+        """Start as many waiting tries as there are free slots, together."""
+        if not self.waiting:
+            return
+        free = len(self.waiting) if self.parallelism is None else self.parallelism - self._running()
+        if free > 0:
+            starting, self.waiting = self.waiting[:free], self.waiting[free:]
+            self._start(starting)
+
+    def _running(self) -> int:
+        """Children that take a slot: all but those whose end is written (they are about to exit)."""
+        return sum(1 for c in self.children.values() if not (isinstance(c, _Supervised) and c.ended))
+
     def _start(self, requests: list[dict[str, Any]]) -> None:
         if not requests:
             return
@@ -498,8 +523,12 @@ def _preload(fileloc: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``python -m flowctl.task_runner.zygote EVENT_FD [PID_FD] [--agent PATH LISTEN_FD
-    STOP_FD LIFE_FD]`` (``--agent``: the seat of an agent the scheduler forks, see ``AgentSeat``)."""
+    """Entry point: ``python -m flowctl.task_runner.zygote [--parallelism N] EVENT_FD [PID_FD] [--agent PATH
+    LISTEN_FD STOP_FD LIFE_FD]`` (``--parallelism``: at most N tries at once, the others wait here;
+    ``--agent``: the seat of an agent the scheduler forks, see ``AgentSeat``)."""
+    parallelism = None
+    if argv[:1] == ["--parallelism"]:
+        parallelism, argv = int(argv[1]), argv[2:]
     adopt = None
     if "--agent" in argv:
         at = argv.index("--agent")
@@ -516,7 +545,7 @@ def main(argv: list[str]) -> None:
         # first try waits for it) pays for a full collection of every module warmed above, 50 ms
         # for a 202-task DAG whose import takes 4.
         gc.freeze()
-        Zygote(settings, event_fd, agent.store, pid_fd=pid_fd, agent=agent).serve()
+        Zygote(settings, event_fd, agent.store, pid_fd=pid_fd, agent=agent, parallelism=parallelism).serve()
     finally:
         agent.close()
 

@@ -1,6 +1,7 @@
 """LocalExecutor: tries forked from a warm zygote, events on a pipe, terminate, zygote restart."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import signal
@@ -33,8 +34,29 @@ with DAG("many", start_date=datetime(2024, 1, 1), schedule=None):
 '''
 
 
-def _executor(world: World) -> LocalExecutor:
-    executor = load_executor("local", world.settings)
+PACED = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def pause():
+    import time
+    time.sleep(0.4)
+
+def sleepy():
+    import time
+    time.sleep(60)
+
+with DAG("paced", start_date=datetime(2024, 1, 1), schedule=None):
+    for i in range(4):
+        PythonOperator(task_id=f"p{i}", python_callable=pause)
+    PythonOperator(task_id="sleepy", python_callable=sleepy)
+'''
+
+
+def _executor(world: World, parallelism: int | None = None) -> LocalExecutor:
+    settings = world.settings if parallelism is None else world.settings.replace(core__parallelism=parallelism)
+    executor = load_executor("local", settings)
     assert isinstance(executor, LocalExecutor)
     executor.start()
     return executor
@@ -271,3 +293,81 @@ def test_a_workload_sent_twice_runs_once_alone_or_with_others(world: World) -> N
     ran = sorted((world.folder / "runs.log").read_text().splitlines())
     assert ran == ["t0 1", "t1 1", "t2 1", "t3 1"]
     assert {ti.state for ti in world.store.list_task_instances(run.key)} == {"success"}
+
+
+def _state(world: World, workload: Workload) -> str:
+    return world.store.get_task_instance(workload.key).state
+
+
+def test_parallelism_tries_run_at_once_and_as_many_again_wait_in_the_zygote(world: World) -> None:
+    fileloc = world.write_dags("paced", PACED)
+    run = world.make_run("paced")
+    executor = _executor(world, parallelism=2)
+    try:
+        assert executor.open_slots == 4
+        workloads = [world.queue(run, f"p{i}", fileloc) for i in range(4)]
+        for workload in workloads:
+            executor.submit(workload)
+        assert executor.open_slots == 0
+        most, events = 0, []
+        deadline = time.monotonic() + 60
+        while len(events) < 4:
+            assert time.monotonic() < deadline, events
+            most = max(most, sum(_state(world, w) == "running" for w in workloads))
+            events += executor.sync(timeout=0.02)
+    finally:
+        executor.end()
+    assert most == 2  # never more than parallelism, and the waiting ones started as slots freed
+    assert {e.outcome for e in events} == {Outcome.FINISHED}
+    assert {_state(world, w) for w in workloads} == {"success"}
+
+
+def test_a_waiting_try_of_higher_priority_weight_starts_first(world: World) -> None:
+    fileloc = world.write_dags("paced", PACED)
+    run = world.make_run("paced")
+    executor = _executor(world, parallelism=1)
+    try:
+        blocker = _running(world, executor, run, "p0", fileloc)
+        low = dataclasses.replace(world.queue(run, "p1", fileloc), priority_weight=1)
+        high = dataclasses.replace(world.queue(run, "p2", fileloc), priority_weight=5)
+        executor.submit(low)
+        executor.submit(high)
+        collect(executor, 3)
+    finally:
+        executor.end()
+    tis = {w.key.task_id: world.store.get_task_instance(w.key) for w in (blocker, low, high)}
+    assert {ti.state for ti in tis.values()} == {"success"}
+    assert tis["p0"].end_date <= tis["p2"].start_date <= tis["p1"].start_date
+
+
+def test_tries_still_waiting_when_the_executor_ends_stay_queued_for_the_next_scheduler(world: World) -> None:
+    fileloc = world.write_dags("paced", PACED)
+    run = world.make_run("paced")
+    executor = _executor(world, parallelism=1)
+    running = _running(world, executor, run, "p0", fileloc)
+    waiting = world.queue(run, "p1", fileloc)
+    executor.submit(waiting)
+    executor.end()  # the zygote finishes p0, starts nothing more, and exits
+    wait_for(lambda: _state(world, running) == "success")
+    time.sleep(0.5)
+    ti = world.store.get_task_instance(waiting.key)
+    assert (ti.state, ti.try_number) == ("queued", waiting.try_number)
+
+
+def test_a_dead_zygote_hands_the_tries_it_had_not_started_to_the_next_one(world: World) -> None:
+    fileloc = world.write_dags("paced", PACED)
+    run = world.make_run("paced")
+    executor = _executor(world, parallelism=1)
+    try:
+        sleepy = _running(world, executor, run, "sleepy", fileloc)
+        waiting = world.queue(run, "p1", fileloc)
+        executor.submit(waiting)
+        time.sleep(0.3)  # it reached the zygote, which keeps it until a slot frees
+        assert executor._proc is not None
+        os.kill(executor._proc.pid, signal.SIGKILL)
+        events = {e.key.task_id: e for e in collect(executor, 2, deadline=30)}
+    finally:
+        executor.end()
+    assert events["sleepy"].outcome is Outcome.CRASHED
+    assert events["p1"].outcome is Outcome.FINISHED
+    assert _state(world, waiting) == "success"
