@@ -67,6 +67,10 @@ class _InstantStore:
     def finish_tries(self, ends: Any, wake: str) -> list[bool]:
         return [True] * len(ends)
 
+    def finish_and_start_tries(self, ends: Any, wake: str, claims: Any, hostname: str, pid: int,
+                               now: datetime) -> tuple[list[bool], list[Any]]:
+        return self.finish_tries(ends, wake), self.start_tries(claims, hostname, pid, now)
+
     def heartbeat_tries(self, keys: Any, now: datetime) -> list[bool]:
         return [True] * len(keys)
 

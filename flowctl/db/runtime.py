@@ -12,6 +12,7 @@ transaction. Must not import above ``db``.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -31,6 +32,8 @@ from flowctl.db.runs import _check_fields, run_record
 from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
 from flowctl.db.task_instances import _TI_WRITABLE, ti_where
 from flowctl.db.xcom import RETURN_VALUE
+
+log = logging.getLogger(__name__)
 
 TI = TaskInstanceState
 #: States a branch / short-circuit may move to skipped (not yet started).
@@ -125,6 +128,22 @@ class RuntimeVerbs(StoreCore):
         if any(won) and self.dialect != "postgresql":
             getattr(self, "notify_scheduler", lambda reason: None)(wake)
         return won
+
+    def finish_and_start_tries(self, ends: Sequence[TryEnd], wake: str, claims: Sequence[tuple[TaskInstanceKey, int]],
+                               hostname: str, pid: int, now: datetime) -> tuple[list[bool], list[ClaimedTry | None] | None]:
+        """:meth:`finish_tries` then :meth:`start_tries`, for a caller that fills the slots the
+        ended tries free (the local executor's zygote) with one call instead of two.
+
+        The claims are ``None`` if claiming failed after the ends were written: the ends'
+        results stand, and the caller's tries claim themselves (their compare-and-set decides).
+        """
+        won = self.finish_tries(ends, wake) if ends else []
+        try:
+            claimed: list[ClaimedTry | None] | None = self.start_tries(claims, hostname, pid, now) if claims else []
+        except Exception:  # noqa: BLE001 - the ends are written: report them, not this
+            log.warning("claiming %d tries failed after writing %d ends", len(claims), len(ends), exc_info=True)
+            claimed = None
+        return won, claimed
 
     def _finish_batch(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:
         """PostgreSQL: the ends (state, history, XComs, wake-up) as one statement; which won."""

@@ -154,33 +154,40 @@ class Zygote:
     def _wait(self, requests: list[dict[str, Any]]) -> None:
         """Queue tries handed over; the highest ``priority_weight`` first, then in arrival order."""
         if requests:
-            self.waiting.extend(requests)
-            self.waiting.sort(key=lambda request: -int(request.get("priority_weight", 1)))  # stable
+            self.waiting.extend((int(request["id"]), workload_from_json(request)) for request in requests)
+            self.waiting.sort(key=lambda job: -job[1].priority_weight)  # stable: arrival order within a weight
 
     def _dispatch(self) -> None:
         """Start as many waiting tries as there are free slots, together."""
+        self._start(self._take_waiting())
+
+    def _take_waiting(self, freeing: int = 0) -> list[tuple[int, Workload]]:
+        """The waiting tries that fit in the free slots, ``freeing`` more (ends being written now)."""
         if not self.waiting:
-            return
-        free = len(self.waiting) if self.parallelism is None else self.parallelism - self._running()
-        if free > 0:
-            starting, self.waiting = self.waiting[:free], self.waiting[free:]
-            self._start(starting)
+            return []
+        free = len(self.waiting) if self.parallelism is None else self.parallelism - self._running() + freeing
+        starting, self.waiting = self.waiting[:max(0, free)], self.waiting[max(0, free):]
+        return starting
 
     def _running(self) -> int:
         """Children that take a slot: all but those whose end is written (they are about to exit)."""
         return sum(1 for c in self.children.values() if not (isinstance(c, _Supervised) and c.ended))
 
-    def _start(self, requests: list[dict[str, Any]]) -> None:
-        if not requests:
+    def _start(self, starting: list[tuple[int, Workload]],
+               claimed: Callable[[], tuple[list[Any], list[Any]]] | None = None) -> None:
+        """Fork a child for each ``(request id, workload)``; ``claimed``: their claims, made already."""
+        if not starting:
             return
-        workloads = [workload_from_json(request) for request in requests]
+        workloads = [workload for _, workload in starting]
         for fileloc in {w.fileloc for w in workloads}:  # a fan-out hands over many tries of one file
             version = _mtime(fileloc)
             if self.preloaded.get(fileloc) != version:
                 self.preloaded[fileloc] = version
                 _preload(fileloc)
-        claimed = self._claim(workloads)  # sent: the agent writes the claims meanwhile
-        ahead = len(workloads) == 1  # alone: fork now, hand the claim over; else fork with the claims
+        # Alone and not yet claimed: fork now and hand the claim over; else fork with the claims.
+        ahead = claimed is None and len(workloads) == 1
+        if claimed is None:
+            claimed = self._claim(workloads)  # sent: the agent writes the claims meanwhile
         claims: list[Any] = [None] * len(workloads)
         encoded: list[Any] = []
         if not ahead:
@@ -191,13 +198,13 @@ class Zygote:
         _signal.pthread_sigmask(_signal.SIG_BLOCK, _SIGTERM)
         try:
             jobs = []
-            for request, workload, claim in zip(requests, workloads, claims):
+            for (request_id, workload), claim in zip(starting, claims):
                 if ahead or claim is _NOT_CLAIMED:  # forked without a claim: handed over below
-                    jobs.append((int(request["id"]), workload, None))
+                    jobs.append((request_id, workload, None))
                 elif claim is None:  # stale: its try was claimed or cleared since it was queued
-                    self._emit(EXITED, int(request["id"]), 0, 0)
+                    self._emit(EXITED, request_id, 0, 0)
                 else:
-                    jobs.append((int(request["id"]), workload, claim))
+                    jobs.append((request_id, workload, claim))
             pids = self._fork_all(jobs)
         finally:
             _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)
@@ -356,20 +363,39 @@ class Zygote:
             self._record(ends)
 
     def _record(self, ends: list[tuple[_Supervised, dict[str, Any]]]) -> None:
-        """Write the ends that arrived together in one transaction, then answer each child."""
+        """Write the ends that arrived together in one transaction, then answer each child; the
+        waiting tries that take the slots these free are claimed in the same call, and started."""
         from flowctl.db.records import TryEnd
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
                         child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {})
                  for child, end in ends]
+        starting = self._take_waiting(freeing=len(ends))
+        claimed = None
         try:
-            won: list[bool | None] = list(self.store.finish_tries(tries, WAKE_REASON))
+            if starting:
+                won, claimed = self._finish_and_claim(tries, [workload for _, workload in starting])
+            else:
+                won = list(self.store.finish_tries(tries, WAKE_REASON))
         except Exception:  # noqa: BLE001 - one bad end must not lose the others: write them one by one
             traceback.print_exc()
             won = [self._record_one(end) for end in tries]
         for (child, _), result in zip(ends, won):
             child.ended = result is not None
             pipes.answer(child.answers, {"won": result})
+        self._start(starting, claimed)
+
+    def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]
+                          ) -> tuple[list[bool | None], Callable[[], tuple[list[Any], list[Any]]]]:
+        """The ends' results, and (as :meth:`_claim` gives them) the claims of ``workloads``, from one
+        call to the agent; claims it could not make are left to the children."""
+        if self.agent is not None:
+            self.agent.ensure_running()
+        won, claims = self.store.finish_and_start_tries(tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads],
+                                                        self.hostname, os.getpid(), self.clock())
+        if claims is None:
+            claims = [_NOT_CLAIMED] * len(workloads)
+        return list(won), lambda: (claims, [None] * len(claims))
 
     def _record_one(self, end: Any) -> bool | None:
         """One end alone; None if the database refused it (the try then writes its end itself)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
@@ -176,3 +177,38 @@ def test_a_single_end_writes_its_xcoms_with_its_state_only_when_it_wins(store: S
                                 xcoms={"return_value": "stale"})
     assert store.xcom_pull(run.key, "extract") == [1, 2]
     assert store.xcom_pull(run.key, "load", default="none") == "none"
+
+
+def test_ending_tries_and_claiming_the_ones_that_take_their_slots_is_one_call(store: Store) -> None:
+    from flowctl.db.runtime import TryEnd
+
+    run = make_run(store)
+    ending, waiting = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
+    store.start_tries([(ending, 0)], "host", 7, T0)
+    later = T0 + timedelta(seconds=3)
+    won, claims = store.finish_and_start_tries([TryEnd(ending, TaskInstanceState.SUCCESS, later, 1, T0, {})],
+                                               "task finished", [(waiting, 0)], "host", 8, later)
+    assert won == [True]
+    assert claims is not None and claims[0] is not None and claims[0].ti.try_number == 1
+    states = {ti.task_id: (ti.state, ti.pid) for ti in store.list_task_instances(run.key)}
+    assert states == {"extract": ("success", 7), "load": ("running", 8)}
+    assert [(t.try_number, t.state) for t in store.list_tries(ending)] == [(1, "success")]
+
+
+def test_claims_that_fail_after_the_ends_are_written_come_back_none_and_the_ends_stand(
+        store: Store, monkeypatch: Any) -> None:
+    from flowctl.db.runtime import TryEnd
+
+    run = make_run(store)
+    ending, waiting = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
+    store.start_tries([(ending, 0)], "host", 7, T0)
+
+    def connection_lost(*args: Any) -> None:
+        raise ConnectionError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "start_tries", connection_lost)
+    won, claims = store.finish_and_start_tries([TryEnd(ending, TaskInstanceState.SUCCESS, T0, 1, T0, {})],
+                                               "task finished", [(waiting, 0)], "host", 8, T0)
+    assert (won, claims) == ([True], None)
+    assert store.get_task_instance(ending).state == "success"
+    assert store.get_task_instance(waiting).state == "queued"

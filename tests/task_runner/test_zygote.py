@@ -129,3 +129,72 @@ def test_a_batch_whose_fork_fails_keeps_the_children_forked_before_and_no_pipe_o
     assert zygote.pipe_fds == set()
     for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
+
+
+class _CallsSeen:
+    """The test's real store, noting which verbs the zygote calls; ``fail``: these raise as if the
+    connection to the agent broke."""
+
+    def __init__(self, store: Any, fail: frozenset[str] = frozenset()) -> None:
+        self._store, self._fail, self.calls = store, fail, []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        if name in self._fail:
+            def broken(*args: Any) -> Any:
+                raise ConnectionError("the task agent closed the connection before answering")
+            return broken
+        return getattr(self._store, name)
+
+
+def _end_while_one_waits(world: World, store: _CallsSeen) -> tuple[Any, Any]:
+    """parallelism 1: a running try ends while another waits for its slot; both workloads, once
+    every child the zygote forked has exited."""
+    fileloc = world.write_dags("two", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("two", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="first")
+    EmptyOperator(task_id="second")
+''')
+    run = world.make_run("two")
+    first, second = world.queue(run, "first", fileloc), world.queue(run, "second", fileloc)
+    now = datetime.now(timezone.utc)
+    claim = world.store.start_tries([(first.key, first.try_number)], "host", os.getpid(), now)[0]
+    events_r, events_w = os.pipe()
+    answers_r, answers_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, store, parallelism=1)
+    zygote.children[-1] = _Supervised(1, first, claim, None, answers_w, next_beat=0.0)  # ran elsewhere
+    zygote._wait([{"id": 2, "dag_id": "two", "run_id": run.run_id, "task_id": "second", "map_index": -1,
+                   "try_number": second.try_number, "fileloc": fileloc}])
+    zygote._dispatch()
+    assert zygote.waiting and len(zygote.children) == 1  # no free slot
+    zygote._record([(zygote.children[-1], {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [],
+                                           "xcoms": {}})])
+    assert json.loads(os.read(answers_r, 100)) == {"won": True}
+    assert not zygote.waiting and len(zygote.children) == 2
+    while len(zygote.children) > 1:
+        zygote._read_results(zygote._result_fds())
+        zygote._reap()
+    for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
+    return first, second
+
+
+def test_the_try_waiting_for_a_slot_is_claimed_in_the_call_that_writes_the_end_freeing_it(world: World) -> None:
+    store = _CallsSeen(world.store)
+    first, second = _end_while_one_waits(world, store)
+    assert world.store.get_task_instance(first.key).state == "success"
+    assert world.store.get_task_instance(second.key).state == "success"
+    assert "finish_and_start_tries" in store.calls
+    assert "start_tries" not in store.calls and "finish_tries" in store.calls[store.calls.index(
+        "finish_and_start_tries") + 1:]  # the second try's own end, written alone
+
+
+def test_if_that_call_fails_the_end_is_written_alone_and_the_waiting_try_claimed_on_its_own(world: World) -> None:
+    store = _CallsSeen(world.store, fail=frozenset({"finish_and_start_tries"}))
+    first, second = _end_while_one_waits(world, store)
+    assert world.store.get_task_instance(first.key).state == "success"
+    assert world.store.get_task_instance(second.key).state == "success"
+    assert store.calls.index("finish_and_start_tries") < store.calls.index("start_tries")
