@@ -1,12 +1,13 @@
 """The local executor's warm parent: imports flowctl once, then claims, forks and supervises each try.
 
 Started by :class:`flowctl.executors.local.LocalExecutor` as
-``python -m flowctl.task_runner.zygote EVENT_FD PID_FD`` with its settings in the
-environment. First it starts the task agent (``flowctl.task_runner.agent``),
+``python -m flowctl.task_runner.zygote --parallelism N EVENT_FD PID_FD`` with its
+settings in the environment. First it starts the task agent (``flowctl.task_runner.agent``),
 which holds the database stack so that this process, and so every fork of
 it, stays small: what the zygote has mapped, each try pays for at fork and
-exit. It reads workloads, one JSON object per line, on stdin. For the
-workloads that arrived together it imports their DAG files (cached by path and
+exit. It reads workloads, one JSON object per line, on stdin, and keeps them
+waiting, highest ``priority_weight`` first, while N tries run. For the
+workloads that start together it imports their DAG files (cached by path and
 mtime, so children inherit the modules) and sends their claims to the agent
 (one transaction). A try that arrived alone is forked while the agent writes
 its claim, which the zygote then hands to the child over a pipe (or tells it
@@ -20,7 +21,9 @@ its claim and runs :func:`run_claimed` under this process's supervision: it send
 fields and its end (state, fields, XComs) as JSON lines on a pipe and waits
 for the answer on another. The zygote has the agent write the ends that arrived
 together in one transaction (the state compare-and-sets, history, XComs and the
-scheduler's wake-up), heartbeats every running try in one statement each
+scheduler's wake-up) and, in the same call, claim the waiting tries that take
+the slots those ends free (they start at once, without a trip through the
+scheduler), heartbeats every running try in one statement each
 ``[scheduler] task_heartbeat_sec`` and sends SIGTERM to a try whose row says
 it no longer runs (cleared, killed, marked). A no-op try thus never talks to
 the database: only its own code (Variables, XCom pulls, branches) does, through
@@ -31,7 +34,8 @@ state) or 1 when it crashed; the zygote reaps children on SIGCHLD and writes
 ``exited`` events, one JSON line each, to EVENT_FD, and ``started`` events
 (a try's pid) to PID_FD, which the scheduler does not wait on: a try that
 starts wakes nobody. On EOF of stdin (the scheduler stopped) it takes no more
-work but supervises the tries still running until they end, then exits. If
+work, drops the tries still waiting (never claimed: they stay queued for the
+next scheduler) and supervises the tries still running until they end, then exits. If
 the database cannot be reached when tries arrive, each child is told to claim and
 record its own try (:func:`run_workload`); if it refuses an end, the try
 writes that end itself.
