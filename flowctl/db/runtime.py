@@ -12,7 +12,6 @@ transaction. Must not import above ``db``.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -32,8 +31,6 @@ from flowctl.db.runs import _check_fields, run_record
 from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
 from flowctl.db.task_instances import _TI_WRITABLE, ti_where
 from flowctl.db.xcom import RETURN_VALUE
-
-log = logging.getLogger(__name__)
 
 TI = TaskInstanceState
 #: States a branch / short-circuit may move to skipped (not yet started).
@@ -67,14 +64,19 @@ class RuntimeVerbs(StoreCore):
         if len(claims) == 1:  # the simpler statement plans faster (a chain hands over one try at a time)
             return [self.start_try(claims[0][0], claims[0][1], hostname, pid, now)]
         if self.dialect == "postgresql":  # one statement for all of them
-            params = {**sql.claims_params(claims), "hostname": hostname, "pid": pid, "now": now}
             with self._autocommit().connect() as conn:
-                rows = conn.execute(sql.CLAIMS_IN_ONE, params).all()
-            won = {TaskInstanceKey(m["dag_id"], m["run_id"], m["task_id"], m["map_index"]): _claimed(m, m)
-                   for m in (row._mapping for row in rows)}
-            return [won.pop(key, None) for key, _ in claims]  # a key asked for twice wins once
+                return self._claims_on(conn, claims, hostname, pid, now)
         with self.engine.begin() as conn:
+            return self._claims_on(conn, claims, hostname, pid, now)
+
+    def _claims_on(self, conn: Any, claims: Sequence[tuple[TaskInstanceKey, int]], hostname: str, pid: int,
+                   now: datetime) -> list[ClaimedTry | None]:
+        if self.dialect != "postgresql" or len(claims) == 1:
             return [self._claim_on(conn, key, queued, hostname, pid, now) for key, queued in claims]
+        params = {**sql.claims_params(claims), "hostname": hostname, "pid": pid, "now": now}
+        won = {TaskInstanceKey(m["dag_id"], m["run_id"], m["task_id"], m["map_index"]): _claimed(m, m)
+               for m in (row._mapping for row in conn.execute(sql.CLAIMS_IN_ONE, params).all())}
+        return [won.pop(key, None) for key, _ in claims]  # a key asked for twice wins once
 
     def _claim_on(self, conn: Any, key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int,
                   now: datetime) -> ClaimedTry | None:
@@ -114,35 +116,40 @@ class RuntimeVerbs(StoreCore):
     def finish_tries(self, ends: Sequence[TryEnd], wake: str) -> list[bool]:
         """:meth:`finish_try` for each end, all in one transaction (one commit); each end's
         ``xcoms`` are written only if its compare-and-set wins. The scheduler is woken once."""
+        with self.engine.begin() as conn:
+            won = self._finish_all_on(conn, ends, wake)
+        if any(won) and self.dialect != "postgresql":
+            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        return won
+
+    def _finish_all_on(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:
         batched = ([i for i, end in enumerate(ends) if end.in_one_statement(wake)
                     and set(end.fields) <= sql.BATCH_END_FIELDS] if self.dialect == "postgresql" else [])
         if len(batched) == 1:  # the per-end statement plans faster than the array form
             batched = []
         won = [False] * len(ends)
-        with self.engine.begin() as conn:
-            if batched:
-                for i, result in zip(batched, self._finish_batch(conn, [ends[i] for i in batched], wake)):
-                    won[i] = result
-            for i in sorted(set(range(len(ends))) - set(batched)):
-                won[i] = self._finish_on(conn, ends[i], wake)
-        if any(won) and self.dialect != "postgresql":
-            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        if batched:
+            for i, result in zip(batched, self._finish_batch(conn, [ends[i] for i in batched], wake)):
+                won[i] = result
+        for i in sorted(set(range(len(ends))) - set(batched)):
+            won[i] = self._finish_on(conn, ends[i], wake)
         return won
 
     def finish_and_start_tries(self, ends: Sequence[TryEnd], wake: str, claims: Sequence[tuple[TaskInstanceKey, int]],
-                               hostname: str, pid: int, now: datetime) -> tuple[list[bool], list[ClaimedTry | None] | None]:
-        """:meth:`finish_tries` then :meth:`start_tries`, for a caller that fills the slots the
-        ended tries free (the local executor's zygote) with one call instead of two.
+                               hostname: str, pid: int, now: datetime) -> tuple[list[bool], list[ClaimedTry | None]]:
+        """:meth:`finish_tries` and :meth:`start_tries` in one transaction, for a caller that fills
+        the slots the ended tries free (the local executor's zygote): one call, one commit.
 
-        The claims are ``None`` if claiming failed after the ends were written: the ends'
-        results stand, and the caller's tries claim themselves (their compare-and-set decides).
+        The scheduler's wake-up (PostgreSQL) comes with the commit, so a scheduler woken by these
+        ends finds the claims made and does not compete with them. All or nothing: an error
+        writes neither the ends nor the claims.
         """
-        won = self.finish_tries(ends, wake) if ends else []
-        try:
-            claimed: list[ClaimedTry | None] | None = self.start_tries(claims, hostname, pid, now) if claims else []
-        except Exception:  # noqa: BLE001 - the ends are written: report them, not this
-            log.warning("claiming %d tries failed after writing %d ends", len(claims), len(ends), exc_info=True)
-            claimed = None
+        check_ti_transition(TI.QUEUED, TI.RUNNING)
+        with self.engine.begin() as conn:
+            won = self._finish_all_on(conn, ends, wake) if ends else []
+            claimed = self._claims_on(conn, claims, hostname, pid, now) if claims else []
+        if any(won) and self.dialect != "postgresql":
+            getattr(self, "notify_scheduler", lambda reason: None)(wake)
         return won, claimed
 
     def _finish_batch(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:

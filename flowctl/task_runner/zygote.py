@@ -392,13 +392,11 @@ class Zygote:
     def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]
                           ) -> tuple[list[bool | None], Callable[[], tuple[list[Any], list[Any]]]]:
         """The ends' results, and (as :meth:`_claim` gives them) the claims of ``workloads``, from one
-        call to the agent; claims it could not make are left to the children."""
+        call to the agent (one transaction: if it fails, :meth:`_record` writes and claims apart)."""
         if self.agent is not None:
             self.agent.ensure_running()
         won, claims = self.store.finish_and_start_tries(tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads],
                                                         self.hostname, os.getpid(), self.clock())
-        if claims is None:
-            claims = [_NOT_CLAIMED] * len(workloads)
         return list(won), lambda: (claims, [None] * len(claims))
 
     def _record_one(self, end: Any) -> bool | None:

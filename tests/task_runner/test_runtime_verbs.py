@@ -195,20 +195,24 @@ def test_ending_tries_and_claiming_the_ones_that_take_their_slots_is_one_call(st
     assert [(t.try_number, t.state) for t in store.list_tries(ending)] == [(1, "success")]
 
 
-def test_claims_that_fail_after_the_ends_are_written_come_back_none_and_the_ends_stand(
-        store: Store, monkeypatch: Any) -> None:
+def test_ending_and_claiming_in_one_call_is_all_or_nothing(store: Store, monkeypatch: Any) -> None:
     from flowctl.db.runtime import TryEnd
 
     run = make_run(store)
     ending, waiting = queued_ti(store, run, "extract"), queued_ti(store, run, "load")
     store.start_tries([(ending, 0)], "host", 7, T0)
 
-    def connection_lost(*args: Any) -> None:
+    def connection_lost(*args: Any) -> None:  # the claims fail after the ends were written
         raise ConnectionError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(store, "start_tries", connection_lost)
-    won, claims = store.finish_and_start_tries([TryEnd(ending, TaskInstanceState.SUCCESS, T0, 1, T0, {})],
-                                               "task finished", [(waiting, 0)], "host", 8, T0)
-    assert (won, claims) == ([True], None)
-    assert store.get_task_instance(ending).state == "success"
+    monkeypatch.setattr(store, "_claims_on", connection_lost)
+    try:
+        store.finish_and_start_tries([TryEnd(ending, TaskInstanceState.SUCCESS, T0, 1, T0, {})], "task finished",
+                                     [(waiting, 0)], "host", 8, T0)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failure was not reported")
+    assert store.get_task_instance(ending).state == "running"  # the end was rolled back with the claims
+    assert store.list_tries(ending) == []
     assert store.get_task_instance(waiting).state == "queued"
