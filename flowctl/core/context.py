@@ -235,14 +235,12 @@ def build_context(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The template context for one task try of ``run``; ``extra`` entries win over the rest."""
-    logical = as_utc(run.logical_date)
-    start, end = as_utc(run.data_interval_start), as_utc(run.data_interval_end)
+    timetable = getattr(dag, "timetable", None)
+    dated = _remembered(run, timetable, prev_success_interval, prev_start_date_success)
+    if dated is None:
+        dated = run_keys(run, timetable, prev_success_interval, prev_start_date_success)
     context: dict[str, Any] = {
-        **date_keys(logical),
-        "data_interval_start": start,
-        "data_interval_end": end,
-        **_previous_success_keys(prev_success_interval, prev_start_date_success),
-        **_neighbour_keys(logical, start, end, run.external_trigger, getattr(dag, "timetable", None)),
+        **dated,
         "dag": dag, "task": task, "ti": ti, "task_instance": ti,
         "run_id": run.run_id, "dag_run": run,
         "params": params, "conf": run.conf,
@@ -252,10 +250,60 @@ def build_context(
         "inlets": [], "outlets": [],
         "test_mode": False,
         "map_index_template": None,
-        "task_instance_key_str": _task_instance_key_str(dag, task, logical),
+        "task_instance_key_str": _task_instance_key_str(dag, task, dated["logical_date"]),
     }
     context.update(extra or {})
     return context
+
+
+def run_keys(run: RunInfo, timetable: Any, prev_success_interval: tuple[datetime, datetime] | None,
+             prev_start_date_success: datetime | None) -> dict[str, Any]:
+    """The context keys that are the same for every task of a run: ``ds``, ``ts`` and their
+    variants, the data interval, the previous success's and the neighbouring dates."""
+    logical = as_utc(run.logical_date)
+    start, end = as_utc(run.data_interval_start), as_utc(run.data_interval_end)
+    return {
+        **date_keys(logical),
+        "data_interval_start": start,
+        "data_interval_end": end,
+        **_previous_success_keys(prev_success_interval, prev_start_date_success),
+        **_neighbour_keys(logical, start, end, run.external_trigger, timetable),
+    }
+
+
+#: :func:`run_keys` computed ahead, by the runs' values: (timetable, keys). A worker parent
+#: (the local executor's zygote) fills it before forking a batch of a run's tries; each inherits
+#: the keys instead of computing them (a fresh process does so at several times the cost).
+_REMEMBERED: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+MAX_REMEMBERED = 64
+
+
+def remember_run_keys(run: RunInfo, timetable: Any, prev_success_interval: tuple[datetime, datetime] | None,
+                      prev_start_date_success: datetime | None) -> None:
+    """Compute :func:`run_keys` now for :func:`build_context` to take later in this process or
+    its forks (for the same run values and the same ``timetable`` object); bounded."""
+    key = _run_values(run, prev_success_interval, prev_start_date_success)
+    found = _REMEMBERED.get(key)
+    if found is not None and found[0] is timetable:
+        return
+    if len(_REMEMBERED) >= MAX_REMEMBERED:
+        _REMEMBERED.clear()
+    _REMEMBERED[key] = (timetable, run_keys(run, timetable, prev_success_interval, prev_start_date_success))
+
+
+def _remembered(run: RunInfo, timetable: Any, prev_success_interval: tuple[datetime, datetime] | None,
+                prev_start_date_success: datetime | None) -> dict[str, Any] | None:
+    if not _REMEMBERED:
+        return None
+    found = _REMEMBERED.get(_run_values(run, prev_success_interval, prev_start_date_success))
+    return found[1] if found is not None and found[0] is timetable else None
+
+
+def _run_values(run: RunInfo, prev_success_interval: tuple[datetime, datetime] | None,
+                prev_start_date_success: datetime | None) -> tuple[Any, ...]:
+    """Everything :func:`run_keys` depends on but the timetable (kept beside, compared by identity)."""
+    return (run.logical_date, run.data_interval_start, run.data_interval_end, run.external_trigger,
+            prev_success_interval, prev_start_date_success)
 
 
 def _task_instance_key_str(dag: Any, task: Any, logical_date: pendulum.DateTime) -> str:

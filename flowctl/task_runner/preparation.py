@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from flowctl.core.context import RunInfo, build_context
+from flowctl.core.context import RunInfo, build_context, remember_run_keys
 from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import SecretsMasker
 from flowctl.core.params import merge_params
@@ -37,13 +37,23 @@ def make_context(dag: Any, task: Any, run: RunInfo, ti: Any, *, var_lookup: Call
                  conn_lookup: Callable[[str], Any], prev_success: Any = None,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The template context of one try (``prev_success`` is the previous successful run, if any)."""
-    interval = None
-    if prev_success is not None and prev_success.data_interval_start is not None:
-        interval = (prev_success.data_interval_start, prev_success.data_interval_end)
     return build_context(
         dag=dag, task=task, run=run, ti=ti, params=task_params(dag, task, run.conf),
-        var_accessor=var_lookup, conn_accessor=conn_lookup, prev_success_interval=interval,
+        var_accessor=var_lookup, conn_accessor=conn_lookup, prev_success_interval=_interval(prev_success),
         prev_start_date_success=getattr(prev_success, "start_date", None), extra=extra)
+
+
+def remember_run_context(dag: Any, run: Any, prev_success: Any = None) -> None:
+    """Compute now the context keys every try of ``run`` (a DagRunRecord) shares, so the
+    tries forked from this process after it take them (:func:`flowctl.core.context.remember_run_keys`)."""
+    remember_run_keys(run_info(run), getattr(dag, "timetable", None), _interval(prev_success),
+                      getattr(prev_success, "start_date", None))
+
+
+def _interval(prev_success: Any) -> tuple[datetime, datetime] | None:
+    if prev_success is not None and prev_success.data_interval_start is not None:
+        return (prev_success.data_interval_start, prev_success.data_interval_end)
+    return None
 
 
 def fresh_task(task: Any) -> Any:

@@ -196,6 +196,7 @@ class Zygote:
         encoded: list[Any] = []
         if not ahead:
             claims, encoded = claimed()
+            _remember_runs(workloads, claims)
         gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
         # A SIGTERM from now on must reach the runner's handler, not kill a child that may hold a
         # claim; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
@@ -533,6 +534,22 @@ def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
         child.buffer += chunk
     *lines, child.buffer = child.buffer.split(b"\n")
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def _remember_runs(workloads: list[Workload], claims: list[Any]) -> None:
+    """Compute here, once per run, the context keys its tries share: the children inherit them."""
+    from flowctl.task_runner.preparation import remember_run_context
+
+    done: set[tuple[str, str]] = set()
+    for workload, claim in zip(workloads, claims):
+        if claim is None or claim is _NOT_CLAIMED or (workload.fileloc, workload.key.run_id) in done:
+            continue
+        done.add((workload.fileloc, workload.key.run_id))
+        try:
+            remember_run_context(dagfile.load_dag(workload.fileloc, workload.key.dag_id), claim.run,
+                                 claim.previous_success)
+        except Exception:  # noqa: BLE001 - an optimisation only: the try computes its keys itself
+            pass
 
 
 def _mtime(fileloc: str) -> float | None:

@@ -284,3 +284,58 @@ def test_conn_gives_the_connection_by_id() -> None:
 def test_a_missing_connection_raises_not_found() -> None:
     with pytest.raises(NotFoundError, match="'nope'"):
         make_context()["conn"].nope
+
+
+@pytest.fixture
+def no_remembered_runs() -> Any:
+    from flowctl.core import context
+
+    context._REMEMBERED.clear()
+    yield context
+    context._REMEMBERED.clear()
+
+
+class DailyDag:
+    dag_id = "sales"
+    timetable = timetable_from_schedule("@daily", "UTC")
+
+
+def test_run_keys_remembered_ahead_are_taken_as_they_are_and_equal_a_fresh_computation(
+        no_remembered_runs: Any) -> None:
+    from flowctl.core.context import remember_run_keys
+
+    dag, run, interval = DailyDag(), make_run(), (pendulum.datetime(2024, 3, 9), LOGICAL)
+    fresh = make_context(run=run, dag=dag)
+    remember_run_keys(run, dag.timetable, interval, None)
+    taken = make_context(run=make_run(), dag=dag)  # equal run values, another RunInfo object
+    remembered = next(iter(no_remembered_runs._REMEMBERED.values()))[1]
+    assert len(remembered) == 22 and set(remembered) <= set(taken)
+    assert {k: taken[k] for k in remembered} == {k: fresh[k] for k in remembered}
+    assert taken["task_instance_key_str"] == fresh["task_instance_key_str"] == "sales__load__20240310"
+    assert taken["ds"] is remembered["ds"] and taken["prev_execution_date"] is remembered["prev_execution_date"]
+    assert taken["ts"] is not fresh["ts"]
+
+
+def test_run_keys_remembered_for_other_values_or_another_timetable_are_not_taken(no_remembered_runs: Any) -> None:
+    from flowctl.core.context import remember_run_keys
+
+    dag, run, interval = DailyDag(), make_run(), (pendulum.datetime(2024, 3, 9), LOGICAL)
+    remember_run_keys(run, dag.timetable, interval, None)
+    remembered = next(iter(no_remembered_runs._REMEMBERED.values()))[1]
+    other_day = make_context(run=make_run(logical_date=END, data_interval_start=END,
+                                          data_interval_end=END + timedelta(days=1)), dag=dag)
+    assert other_day["ds"] == "2024-03-11" and other_day["ds"] is not remembered["ds"]
+    no_previous = make_context(run=run, dag=dag, prev_success_interval=None)
+    assert no_previous["prev_data_interval_start_success"] is None
+    hourly = type("HourlyDag", (), {"dag_id": "sales", "timetable": timetable_from_schedule("@hourly", "UTC")})()
+    assert make_context(run=run, dag=hourly)["ds"] is not remembered["ds"]  # a re-imported DAG's timetable
+
+
+def test_remembered_run_keys_are_bounded(no_remembered_runs: Any) -> None:
+    from flowctl.core.context import MAX_REMEMBERED, remember_run_keys
+
+    for day in range(MAX_REMEMBERED + 5):
+        moment = LOGICAL + timedelta(days=day)
+        remember_run_keys(make_run(logical_date=moment, data_interval_start=moment,
+                                   data_interval_end=moment + timedelta(days=1)), None, None, None)
+    assert 0 < len(no_remembered_runs._REMEMBERED) <= MAX_REMEMBERED
