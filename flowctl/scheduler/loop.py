@@ -74,13 +74,13 @@ class TickReport:
 
     @property
     def busy(self) -> bool:
-        """True when another tick at once may find more to do (new runs, finished runs, expansions ...).
+        """True when another tick at once may find more to do (finished runs, expansions, recoveries).
 
         Plain scheduling decisions do not count: the planner cascades within a
-        run and this tick already queued what they made ready.
+        run and this tick already queued what they made ready. Nor do runs this tick
+        created or started, retries it made due or files it parsed: it examined them.
         """
-        return bool(self.created_runs or self.started_runs or self.finished_runs or self.expanded
-                    or self.recovered or self.requeued or self.parsed_files)
+        return bool(self.finished_runs or self.expanded or self.recovered)
 
 
 class Scheduler:
@@ -143,12 +143,20 @@ class Scheduler:
         return self._round(now, full=now >= self._upkeep_due)
 
     def _round(self, now: datetime, full: bool) -> TickReport:
-        """Executor events, kill requests, examination and queueing; ``full``: upkeep too."""
+        """Executor events, kill requests, examination and queueing; ``full``: upkeep too.
+
+        The upkeep that makes work (due retries, new and started runs, parsed files) comes
+        before the examination, so this round queues the first tasks of a run it started
+        (a triggered run's first task waits for one round, not two); the rest (recovery,
+        the job's heartbeat, the next wake-up) after the queueing.
+        """
         events = self._pending_events = self._pending_events + self.executor.sync(0.0)
         recovered = self.recovery.handle_events(events, now)
         self._pending_events = []  # kept until handled: a tick that fails redoes them
+        done: dict[str, int] = {}
         if full:  # a person's clear / mark / kill wakes a full tick; every upkeep looks too
             self._terminate_killed(now)
+            done = self._new_work(now)
         if not (full or recovered or self._examination_needed(events)):
             return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
         self._notified = False  # a wake-up from now on may be about a change this examination misses
@@ -160,11 +168,10 @@ class Scheduler:
                               schedule=report.to_schedule)
                   if report.scheduled != 0 else 0)
         self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
-        done = self._upkeep(now) if full else {}
-        if done.get("requeued"):  # retries and reschedules now due are scheduled: queue them at once
-            queued += self._queue(now, report.serialized_ids)
-        # Runs the upkeep started have nothing scheduled before an examination: the next tick, at
-        # once (the report is busy), examines and queues them.
+        if full:
+            done["recovered"] = self._recover_if_due(now)
+            self._heartbeat_if_due(now)
+            self._upkeep_due = self._next_wakeup(now)
         self.callbacks.reap()
         return TickReport(events=len(events), changed=report.changed, finished_runs=len(report.finished),
                           queued=queued, expanded=report.expanded, recovered=recovered + done.get("recovered", 0),
@@ -204,16 +211,14 @@ class Scheduler:
                 or not getattr(self._listener, "reliable", False)
                 or any(event.outcome is not Outcome.FINISHED for event in events))
 
-    def _upkeep(self, now: datetime) -> dict[str, int]:
-        """Everything not driven by executor events: folder scan, runs, due retries, recovery, heartbeat."""
+    def _new_work(self, now: datetime) -> dict[str, int]:
+        """The upkeep that makes work for the examination: due retries and reschedules, the folder
+        scan, new runs from timetables, and queued runs started (max_active_runs)."""
         done = {"requeued": self.store.requeue_due_waits(now), "parsed_files": self._scan_if_due(now)}
         self.creator.refresh_next_dagruns(now)
         done["created_runs"] = self.creator.create_due_runs(now)
         done["started_runs"] = len(self.store.start_queued_runs(
             now, int(self.settings.get("core", "max_active_runs_per_dag")), self.paused_run_types))
-        done["recovered"] = self._recover_if_due(now)
-        self._heartbeat_if_due(now)
-        self._upkeep_due = self._next_wakeup(now)
         return done
 
     def _scan_if_due(self, now: datetime) -> int:

@@ -67,6 +67,18 @@ def test_a_triggered_chain_runs_in_order_and_the_run_succeeds(store: Any, tmp_pa
     assert all(w.fileloc == "/dags/test.py" for w in executor.submitted)
 
 
+def test_a_triggered_runs_first_task_is_queued_by_the_first_tick_and_no_second_tick_is_asked_for(
+        store: Any, tmp_path: Path) -> None:
+    sync(store, chain())
+    scheduler, executor = make_scheduler(store, tmp_path)
+    run = trigger(store, "chain")
+    report = scheduler.tick(T0)
+    assert (report.started_runs, report.queued) == (1, 1)
+    assert [w.key.task_id for w in executor.submitted] == ["t0"]
+    assert store.get_run("chain", run.run_id).state == "running"
+    assert not report.busy  # the run it started was examined in the same tick
+
+
 def test_a_failed_task_fails_its_downstream_and_the_run(store: Any, tmp_path: Path) -> None:
     sync(store, chain())
     scheduler, executor = make_scheduler(store, tmp_path)
