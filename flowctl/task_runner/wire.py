@@ -29,7 +29,10 @@ TAG = "__t"
 RECORDS: dict[str, type] = {cls.__name__: cls for cls in (
     RunKey, TaskInstanceKey, Connection, records.DagRunRecord, records.TaskInstanceRecord, records.XComRecord,
     records.ClaimedTry, records.TryEnd)}
+#: Each record type's field names, in order (``dataclasses.fields`` costs more than the encoding).
+FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in RECORDS.values()}
 ENUMS: dict[str, type[Enum]] = {cls.__name__: cls for cls in (TaskInstanceState, DagRunState)}
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types: JSON as they are, both ways
 BUILTIN_ERRORS = frozenset({"KeyError", "LookupError", "ValueError", "TypeError", "PermissionError"})
 
 
@@ -39,7 +42,13 @@ class AgentError(errors.FlowctlError):
 
 def encode(value: Any) -> Any:
     """``value`` as plain JSON data (see the module docstring for what is tagged)."""
-    if value is None or isinstance(value, (bool, int, float, str)) and not isinstance(value, Enum):
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = FIELDS.get(kind)
+    if names is not None:  # a record: claims and ends carry dozens of fields each
+        return {TAG: kind.__name__, "v": {name: _encode_field(getattr(value, name)) for name in names}}
+    if isinstance(value, (bool, int, float, str)) and not isinstance(value, Enum):
         return value
     if isinstance(value, list):
         return [encode(item) for item in value]
@@ -59,10 +68,11 @@ def encode(value: Any) -> Any:
         return {TAG: "tuple", "v": [encode(item) for item in value]}
     if isinstance(value, (set, frozenset)):
         return {TAG: "set", "v": [encode(item) for item in value]}
-    if type(value).__name__ in RECORDS and RECORDS[type(value).__name__] is type(value):
-        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {TAG: type(value).__name__, "v": fields}
     raise TypeError(f"a {type(value).__name__} cannot be sent to or from the task agent")
+
+
+def _encode_field(value: Any) -> Any:
+    return value if type(value) in _SCALARS else encode(value)
 
 
 def decode(data: Any) -> Any:
@@ -75,6 +85,9 @@ def decode(data: Any) -> Any:
     if tag is None:
         return {k: decode(item) for k, item in data.items()}
     inner = data["v"]
+    record = RECORDS.get(tag)
+    if record is not None:
+        return record(**{name: item if type(item) in _SCALARS else decode(item) for name, item in inner.items()})
     if tag == "dict":
         return {_hashable(decode(k)): decode(item) for k, item in inner}
     if tag == "datetime":
@@ -89,8 +102,6 @@ def decode(data: Any) -> Any:
         return {_hashable(decode(item)) for item in inner}
     if tag in ENUMS:
         return ENUMS[tag](inner)
-    if tag in RECORDS:
-        return RECORDS[tag](**{name: decode(item) for name, item in inner.items()})
     raise ValueError(f"unknown value tag {tag!r} from the task agent")
 
 
