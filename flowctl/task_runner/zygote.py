@@ -279,6 +279,9 @@ class Zygote:
             for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)) in zip(pids, jobs, ends):
                 self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w, next_beat)
                 self._emit(STARTED, request_id, pid)
+            # Now, before waiting for any claim: the executor must know the pid of every try that may
+            # run, so that if this process dies it kills that try instead of handing it to the next.
+            self._flush()
         return pids
 
     def _become_child(self, job: tuple[int, Workload, Any], ends: list[Any], index: int) -> None:

@@ -23,22 +23,6 @@ from flowctl.operators.python import PythonOperator
 def noop():
     return None
 
-def sleepy():
-    import time
-    time.sleep(60)
-
-with DAG("many", start_date=datetime(2024, 1, 1), schedule=None):
-    for i in range(50):
-        PythonOperator(task_id=f"t{i}", python_callable=noop)
-    PythonOperator(task_id="sleepy", python_callable=sleepy)
-'''
-
-
-PACED = '''
-from datetime import datetime
-from flowctl import DAG
-from flowctl.operators.python import PythonOperator
-
 def pause():
     import time
     time.sleep(0.4)
@@ -47,7 +31,9 @@ def sleepy():
     import time
     time.sleep(60)
 
-with DAG("paced", start_date=datetime(2024, 1, 1), schedule=None):
+with DAG("many", start_date=datetime(2024, 1, 1), schedule=None):
+    for i in range(50):
+        PythonOperator(task_id=f"t{i}", python_callable=noop)
     for i in range(4):
         PythonOperator(task_id=f"p{i}", python_callable=pause)
     PythonOperator(task_id="sleepy", python_callable=sleepy)
@@ -63,11 +49,20 @@ def _executor(world: World, parallelism: int | None = None) -> LocalExecutor:
 
 
 def _running(world: World, executor: LocalExecutor, run: Any, task_id: str, fileloc: str) -> Workload:
-    """Queue and submit ``task_id``; return its workload once its try is running."""
+    """Queue and submit ``task_id``; return its workload once its try is running and the executor
+    knows its process (the claim may commit before the zygote reports the pid)."""
     workload = world.queue(run, task_id, fileloc)
     executor.submit(workload)
     wait_for(lambda: world.store.get_task_instance(workload.key).state == "running")
+    wait_for(lambda: (executor._read_pids(),
+                      any(f.pid for f in executor._inflight.values() if f.workload.key == workload.key))[1])
     return workload
+
+
+def _many(world: World, parallelism: int) -> tuple[str, Any, LocalExecutor]:
+    """The MANY DAG's file, a run of it, and a started local executor of ``parallelism``."""
+    fileloc = world.write_dags("many", MANY)
+    return fileloc, world.make_run("many"), _executor(world, parallelism=parallelism)
 
 
 def test_the_local_executor_runs_50_noop_tries_and_reports_each_one(world: World) -> None:
@@ -300,9 +295,7 @@ def _state(world: World, workload: Workload) -> str:
 
 
 def test_parallelism_tries_run_at_once_and_as_many_again_wait_in_the_zygote(world: World) -> None:
-    fileloc = world.write_dags("paced", PACED)
-    run = world.make_run("paced")
-    executor = _executor(world, parallelism=2)
+    fileloc, run, executor = _many(world, parallelism=2)
     try:
         assert executor.open_slots == 4
         workloads = [world.queue(run, f"p{i}", fileloc) for i in range(4)]
@@ -324,9 +317,7 @@ def test_parallelism_tries_run_at_once_and_as_many_again_wait_in_the_zygote(worl
 
 
 def test_a_waiting_try_of_higher_priority_weight_starts_first(world: World) -> None:
-    fileloc = world.write_dags("paced", PACED)
-    run = world.make_run("paced")
-    executor = _executor(world, parallelism=1)
+    fileloc, run, executor = _many(world, parallelism=1)
     try:
         blocker = _running(world, executor, run, "p0", fileloc)
         low = dataclasses.replace(world.queue(run, "p1", fileloc), priority_weight=1)
@@ -342,9 +333,7 @@ def test_a_waiting_try_of_higher_priority_weight_starts_first(world: World) -> N
 
 
 def test_tries_still_waiting_when_the_executor_ends_stay_queued_for_the_next_scheduler(world: World) -> None:
-    fileloc = world.write_dags("paced", PACED)
-    run = world.make_run("paced")
-    executor = _executor(world, parallelism=1)
+    fileloc, run, executor = _many(world, parallelism=1)
     running = _running(world, executor, run, "p0", fileloc)
     waiting = world.queue(run, "p1", fileloc)
     executor.submit(waiting)
@@ -356,9 +345,7 @@ def test_tries_still_waiting_when_the_executor_ends_stay_queued_for_the_next_sch
 
 
 def test_a_dead_zygote_hands_the_tries_it_had_not_started_to_the_next_one(world: World) -> None:
-    fileloc = world.write_dags("paced", PACED)
-    run = world.make_run("paced")
-    executor = _executor(world, parallelism=1)
+    fileloc, run, executor = _many(world, parallelism=1)
     try:
         sleepy = _running(world, executor, run, "sleepy", fileloc)
         waiting = world.queue(run, "p1", fileloc)
