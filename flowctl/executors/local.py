@@ -213,8 +213,9 @@ class LocalExecutor(BaseExecutor):
         """Kill and report CRASHED the tries it had started; hand the others, once, to a new zygote.
 
         A workload with no pid was waiting in the zygote for a slot (or had just arrived): its
-        try was not started there, so the new zygote claims it (a try the dead one claimed
-        after all is refused by the claim's compare-and-set). A workload that outlives two
+        try was not started there, so the new zygote claims it (a try the dead one claimed but
+        had not forked yet is refused by the claim's compare-and-set, and its row, running with
+        no heartbeat, is a zombie the scheduler fails or retries). A workload that outlives two
         zygotes is reported CRASHED too: a zygote that dies at once must not loop.
         """
         self._read_pids()
