@@ -225,7 +225,8 @@ class OperationVerbs(StoreCore):
                     logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
                     note: str | None = None) -> DagRunRecord:
         """Create a queued manual run; ParamValidationError names a param that conf breaks."""
-        serialized = self.latest_serialized_dag(dag_id).data  # type: ignore[attr-defined]
+        version = self.latest_serialized_dag(dag_id)  # type: ignore[attr-defined]
+        serialized = version.data
         params_of(serialized).resolve(conf)
         when = logical_date or now
         try:
@@ -234,7 +235,8 @@ class OperationVerbs(StoreCore):
             interval = DataInterval.exact(when)
         return self.create_run(  # type: ignore[attr-defined,no-any-return]
             dag_id, run_id or f"manual__{when.isoformat()}", run_type="manual", logical_date=when, now=now,
-            data_interval=(interval.start, interval.end), conf=conf, state=R.QUEUED, note=note)
+            data_interval=(interval.start, interval.end), conf=conf, state=R.QUEUED, note=note,
+            serialized=version)
 
     def task_instances_to_clear(self, dag_id: str, spec: ClearSpec) -> list[TaskInstanceRecord]:
         """The task instances ``spec`` selects, over the DAG's runs (each with its own task graph)."""

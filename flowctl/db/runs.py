@@ -20,7 +20,7 @@ from flowctl.core.planner.graph import task_graph
 from flowctl.core.states import DagRunState, check_manual_run_transition, check_run_transition
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _latest_serialized, dag_body
-from flowctl.db.records import RUN_TYPES, DagRunRecord, RunKey, record_from
+from flowctl.db.records import RUN_TYPES, DagRunRecord, RunKey, SerializedDagRecord, record_from
 from flowctl.db.tables import DagRunRow, TaskInstanceRow
 
 _RUN_WRITABLE = frozenset(c.name for c in DagRunRow.__table__.columns) - {"id", "dag_id", "run_id", "state"}
@@ -31,11 +31,13 @@ def run_record(row: DagRunRow) -> DagRunRecord:
     return record_from(DagRunRecord, row, conf=dict(row.conf or {}))
 
 
-def task_instance_values(run: DagRunRow, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def task_instance_values(run: DagRunRow, body: Mapping[str, Any], dag_hash: str | None = None
+                         ) -> list[dict[str, Any]]:
     """The columns of one pending task instance per task in a serialized DAG body (weight_rule
-    resolved), for one bulk INSERT: no ORM object per task (a run of a wide DAG has hundreds)."""
+    resolved), for one bulk INSERT: no ORM object per task (a run of a wide DAG has hundreds).
+    ``dag_hash`` (the body's, from its serialized_dag row) lets the weights be reused."""
     tasks = list(body.get("tasks") or ())
-    weights = task_graph(body).weights
+    weights = _weights(body, dag_hash)
     return [
         dict(
             dag_id=run.dag_id, run_id=run.run_id, task_id=str(task["task_id"]), map_index=-1,
@@ -47,6 +49,23 @@ def task_instance_values(run: DagRunRow, body: Mapping[str, Any]) -> list[dict[s
         )
         for task in tasks
     ]
+
+
+#: Effective priority weights by DAG hash (the same structure, the same weights): a process that
+#: creates many runs of a DAG (the scheduler, a backfill) builds its task graph once. Bounded.
+_WEIGHTS: dict[str, Mapping[str, int]] = {}
+MAX_WEIGHTS = 64
+
+
+def _weights(body: Mapping[str, Any], dag_hash: str | None) -> Mapping[str, int]:
+    if dag_hash is None:
+        return task_graph(body).weights
+    weights = _WEIGHTS.get(dag_hash)
+    if weights is None:
+        if len(_WEIGHTS) >= MAX_WEIGHTS:
+            _WEIGHTS.clear()
+        weights = _WEIGHTS[dag_hash] = task_graph(body).weights
+    return weights
 
 
 def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], table: str) -> None:
@@ -61,15 +80,18 @@ class RunVerbs(StoreCore):
     def create_run(self, dag_id: str, run_id: str, *, run_type: str, logical_date: datetime, now: datetime,
                    data_interval: tuple[datetime, datetime] | None = None,
                    conf: Mapping[str, Any] | None = None, state: DagRunState | str = DagRunState.QUEUED,
-                   creating_job_id: int | None = None, note: str | None = None) -> DagRunRecord:
-        """Create a run and its pending task instances from the DAG's current version."""
+                   creating_job_id: int | None = None, note: str | None = None,
+                   serialized: SerializedDagRecord | None = None) -> DagRunRecord:
+        """Create a run and its pending task instances from the DAG's current version
+        (``serialized``: that version, read already by the caller)."""
         if run_type not in RUN_TYPES:
             raise ValueError(f"run_type must be one of {', '.join(sorted(RUN_TYPES))}, not {run_type!r}")
         start, end = data_interval if data_interval else (None, None)
         try:
             with self._session() as s:
                 _refuse_duplicate(s, dag_id, run_id, logical_date)
-                serialized = _latest_serialized(s, dag_id)
+                if serialized is None or serialized.dag_id != dag_id:
+                    serialized = _latest_serialized(s, dag_id)  # type: ignore[assignment]
                 if serialized is None:
                     raise DagNotFound(f"DAG {dag_id!r} not found (never parsed?)")
                 run = DagRunRow(
@@ -81,7 +103,7 @@ class RunVerbs(StoreCore):
                 )
                 s.add(run)
                 s.flush()
-                values = task_instance_values(run, dag_body(serialized.data))
+                values = task_instance_values(run, dag_body(serialized.data), serialized.dag_hash)
                 if values:
                     s.execute(insert(TaskInstanceRow), values)
                 return run_record(run)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -68,6 +69,20 @@ def test_creating_a_run_creates_pending_task_instances_from_the_serialized_dag(s
     assert [(t.task_id, t.state, t.try_number, t.max_tries, t.priority_weight) for t in tis] == [
         ("extract", "pending", 0, 2, 3), ("load", "pending", 0, 2, 3)]
     assert run.state == "queued" and run.logical_date == T0 and run.data_interval_end == T0 + timedelta(days=1)
+
+
+def test_each_version_of_a_dag_gives_its_runs_the_priority_weights_of_its_own_structure(store: Store) -> None:
+    def version(tasks: list[str]) -> dict[str, Any]:  # a chain: weight_rule downstream counts what follows
+        return {"dag_id": "w", "tasks": [{"task_id": t, "upstream_task_ids": tasks[:i][-1:]} for i, t in enumerate(tasks)]}
+
+    def weights(day: int) -> dict[str, int]:
+        run = store.create_run("w", f"r{day}", run_type="manual", logical_date=T0 + timedelta(days=day), now=T0)
+        return {t.task_id: t.priority_weight for t in store.list_task_instances(run.key)}
+
+    store.sync_dag(version(["a", "b"]), FILE, T0)
+    assert weights(0) == weights(1) == {"a": 2, "b": 1}
+    store.sync_dag(version(["a", "b", "c"]), FILE, T0)
+    assert weights(2) == {"a": 3, "b": 2, "c": 1}
 
 
 def test_a_duplicate_run_id_is_refused_by_name(store: Store) -> None:
