@@ -37,7 +37,7 @@ starts wakes nobody. On EOF of stdin (the scheduler stopped) it takes no more
 work, drops the tries still waiting (never claimed: they stay queued for the
 next scheduler) and supervises the tries still running until they end, then exits. If
 the database cannot be reached when tries arrive, each child is told to claim and
-record its own try (:func:`run_workload`); if it refuses an end, the try
+record its own try (:func:`children.run_own`); if it refuses an end, the try
 writes that end itself.
 Runs user code (DAG file imports) but never in the scheduler's process.
 Must not import SQLAlchemy (a layering test checks it).
@@ -62,13 +62,13 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
-from flowctl.task_runner import dagfile, logs, pipes, wire
+from flowctl.task_runner import children, logs, pipes, wire
+from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.warmup import warm_imports, warm_tries
 
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
 STARTED, EXITED = "started", "exited"
-_SIGTERM = {int(signal.SIGTERM)}
 _CHILD_DEFAULTS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT))
 
 
@@ -110,7 +110,7 @@ class Zygote:
         # At most this many tries run at once (None: each starts when it arrives); the others wait
         # here, highest priority_weight first, and start as running ones end.
         self.parallelism = parallelism
-        self.waiting: list[dict[str, Any]] = []
+        self.waiting: list[tuple[int, Workload]] = []  # (request id, workload)
         self.store = store
         self.agent = agent
         self.event_fd: int | None = event_fd
@@ -183,11 +183,7 @@ class Zygote:
         if not starting:
             return
         workloads = [workload for _, workload in starting]
-        for fileloc in {w.fileloc for w in workloads}:  # a fan-out hands over many tries of one file
-            version = _mtime(fileloc)
-            if self.preloaded.get(fileloc) != version:
-                self.preloaded[fileloc] = version
-                _preload(fileloc)
+        children.preload(self.preloaded, {w.fileloc for w in workloads})  # a fan-out: many tries, one file
         # Alone and not yet claimed: fork now and hand the claim over; else fork with the claims.
         ahead = claimed is None and len(workloads) == 1
         if claimed is None:
@@ -196,15 +192,15 @@ class Zygote:
         encoded: list[Any] = []
         if not ahead:
             claims, encoded = claimed()
-            _remember_runs(workloads, claims)
+            children.remember_runs(workloads, claims)
         gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
         # A SIGTERM from now on must reach the runner's handler, not kill a child that may hold a
-        # claim; each child unblocks it once that handler is installed (_run_claimed, _run_workload).
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, _SIGTERM)
+        # claim; each child unblocks it once that handler is installed (children.run_claimed, run_own).
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, SIGTERM_ONLY)
         try:
             jobs = []
             for (request_id, workload), claim in zip(starting, claims):
-                if ahead or claim is _NOT_CLAIMED:  # forked without a claim: handed over below
+                if ahead or claim is NOT_CLAIMED:  # forked without a claim: handed over below
                     jobs.append((request_id, workload, None))
                 elif claim is None:  # stale: its try was claimed or cleared since it was queued
                     self._emit(EXITED, request_id, 0, 0)
@@ -212,18 +208,18 @@ class Zygote:
                     jobs.append((request_id, workload, claim))
             pids = self._fork_all(jobs)
         finally:
-            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGTERM_ONLY)
         if ahead:
             claims, encoded = claimed()
             self._hand_over(pids[0], claims[0], encoded[0])
         else:
             for pid, (_, _, claim) in zip(pids, jobs):
                 if claim is None:  # the ones the zygote could not claim
-                    self._hand_over(pid, _NOT_CLAIMED, None)
+                    self._hand_over(pid, NOT_CLAIMED, None)
 
     def _claim(self, workloads: list[Workload]) -> Callable[[], tuple[list[Any], list[Any]]]:
         """Send the claims; the function returned waits for them: (claims, their wire encodings)."""
-        unclaimed = ([_NOT_CLAIMED] * len(workloads), [None] * len(workloads))
+        unclaimed = ([NOT_CLAIMED] * len(workloads), [None] * len(workloads))
         if self.store is None:
             return lambda: unclaimed
         if self.agent is not None:
@@ -295,14 +291,14 @@ class Zygote:
         self._become_worker()  # closes this process's ends of every child's pipes, its own included
         supervisor = pipes.PipeSupervisor(results_w, answers_r)
         if claim is not None:
-            self._run_and_exit(lambda: _run_claimed(workload, self.settings, self.store, claim, supervisor))
-        self._run_and_exit(lambda: _run_handed_over(workload, self.settings, self.store, supervisor))
+            self._run_and_exit(lambda: children.run_claimed(workload, self.settings, self.store, claim, supervisor))
+        self._run_and_exit(lambda: children.run_handed_over(workload, self.settings, self.store, supervisor))
 
     def _hand_over(self, pid: int, claim: Any, wire_claim: Any) -> None:
         """Tell the child what became of its claim: run it, do nothing (stale), or claim it yourself."""
         child = self.children[pid]
         assert isinstance(child, _Supervised)
-        if claim is _NOT_CLAIMED:  # the child claims and records its try itself, unsupervised
+        if claim is NOT_CLAIMED:  # the child claims and records its try itself, unsupervised
             pipes.answer(child.answers, {"self": True})
             self._close_pipe(child.answers)
             if child.results is not None:
@@ -492,36 +488,6 @@ class Zygote:
                     os.close(fd)
 
 
-_NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
-
-
-def _run_handed_over(workload: Workload, settings: Settings, store: Any, supervisor: Any) -> None:
-    """In a fresh child: wait for the claim the zygote hands over, then run (or not) the try."""
-    message = supervisor.claim()
-    if message is None:  # the zygote died before telling: whatever it claimed, zombie detection ends
-        return
-    if message.get("self"):
-        _run_workload(workload, settings, store)
-    elif message.get("claim") is not None:
-        _run_claimed(workload, settings, store, wire.decode(message["claim"]), supervisor)
-
-
-def _run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any, supervisor: Any) -> None:
-    from flowctl.task_runner.execution import defer_sigterm
-    from flowctl.task_runner.runner import run_claimed
-
-    with defer_sigterm():  # a SIGTERM that came since the fork (blocked until now) stops the try at its start
-        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)
-        run_claimed(workload, settings, store, claim, supervisor)
-
-
-def _run_workload(workload: Workload, settings: Settings, store: Any) -> None:
-    from flowctl.task_runner.runner import run_workload
-
-    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGTERM)  # blocked across the fork; nothing is claimed yet
-    run_workload(workload, settings, store)
-
-
 def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
     """The complete JSON lines now readable from a child (marks its pipe closed at EOF)."""
     assert child.results is not None
@@ -537,37 +503,6 @@ def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
         child.buffer += chunk
     *lines, child.buffer = child.buffer.split(b"\n")
     return [json.loads(line) for line in lines if line.strip()]
-
-
-def _remember_runs(workloads: list[Workload], claims: list[Any]) -> None:
-    """Compute here, once per run, the context keys its tries share: the children inherit them."""
-    from flowctl.task_runner.preparation import remember_run_context
-
-    done: set[tuple[str, str]] = set()
-    for workload, claim in zip(workloads, claims):
-        if claim is None or claim is _NOT_CLAIMED or (workload.fileloc, workload.key.run_id) in done:
-            continue
-        done.add((workload.fileloc, workload.key.run_id))
-        try:
-            remember_run_context(dagfile.load_dag(workload.fileloc, workload.key.dag_id), claim.run,
-                                 claim.previous_success)
-        except Exception:  # noqa: BLE001 - an optimisation only: the try computes its keys itself
-            pass
-
-
-def _mtime(fileloc: str) -> float | None:
-    try:
-        return os.stat(fileloc).st_mtime
-    except OSError:
-        return None
-
-
-def _preload(fileloc: str) -> None:
-    """Import the DAG file here so the child inherits it; a failure is the child's to report."""
-    try:
-        dagfile.load_file(fileloc)
-    except Exception:  # noqa: BLE001 - the child imports again and records the error in the try's log
-        pass
 
 
 def main(argv: list[str]) -> None:

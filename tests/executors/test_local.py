@@ -347,7 +347,7 @@ def test_tries_still_waiting_when_the_executor_ends_stay_queued_for_the_next_sch
 def test_a_dead_zygote_hands_the_tries_it_had_not_started_to_the_next_one(world: World) -> None:
     fileloc, run, executor = _many(world, parallelism=1)
     try:
-        sleepy = _running(world, executor, run, "sleepy", fileloc)
+        _running(world, executor, run, "sleepy", fileloc)
         waiting = world.queue(run, "p1", fileloc)
         executor.submit(waiting)
         time.sleep(0.3)  # it reached the zygote, which keeps it until a slot frees

@@ -1,0 +1,91 @@
+"""The zygote's children: what a forked try runs, and what the zygote prepares for it to inherit.
+
+A child of :class:`flowctl.task_runner.zygote.Zygote` either inherits its claim,
+or waits for the zygote to hand it over a pipe (:func:`run_handed_over`), or is
+told to claim and record its try itself when the zygote could not reach the
+database (:func:`run_own`). Before it forks, the zygote imports the tries' DAG
+files (:func:`preload`) and computes the context keys each run's tries share
+(:func:`remember_runs`), so every child inherits them instead of doing that work
+in a fresh process, where it costs copied pages and cold caches.
+Must not import SQLAlchemy (a layering test checks it).
+"""
+from __future__ import annotations
+
+import _signal  # signal's C half: no Enum for each result, which a fresh child would pay for (execution.py)
+import os
+import signal
+from typing import Any
+
+from flowctl.executors.base import Workload
+from flowctl.settings import Settings
+from flowctl.task_runner import dagfile, wire
+
+#: Blocked in the zygote across its forks; each child unblocks it once its runner handles it.
+SIGTERM_ONLY = {int(signal.SIGTERM)}
+NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
+
+
+def run_handed_over(workload: Workload, settings: Settings, store: Any, supervisor: Any) -> None:
+    """In a fresh child: wait for the claim the zygote hands over, then run (or not) the try."""
+    message = supervisor.claim()
+    if message is None:  # the zygote died before telling: whatever it claimed, zombie detection ends
+        return
+    if message.get("self"):
+        run_own(workload, settings, store)
+    elif message.get("claim") is not None:
+        run_claimed(workload, settings, store, wire.decode(message["claim"]), supervisor)
+
+
+def run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any, supervisor: Any) -> None:
+    """In a fresh child: run the try ``claim`` won, under the zygote's supervision."""
+    from flowctl.task_runner.execution import defer_sigterm
+    from flowctl.task_runner.runner import run_claimed as run
+
+    with defer_sigterm():  # a SIGTERM that came since the fork (blocked until now) stops the try at its start
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGTERM_ONLY)
+        run(workload, settings, store, claim, supervisor)
+
+
+def run_own(workload: Workload, settings: Settings, store: Any) -> None:
+    """In a fresh child: claim, run and record the try without the zygote."""
+    from flowctl.task_runner.runner import run_workload
+
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGTERM_ONLY)  # blocked across the fork; nothing is claimed yet
+    run_workload(workload, settings, store)
+
+
+def preload(preloaded: dict[str, float | None], filelocs: set[str]) -> None:
+    """Import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
+    the children inherit it; a file that fails to import is the child's to report."""
+    for fileloc in filelocs:
+        version = _mtime(fileloc)
+        if preloaded.get(fileloc) == version:
+            continue
+        preloaded[fileloc] = version
+        try:
+            dagfile.load_file(fileloc)
+        except Exception:  # noqa: BLE001 - the child imports again and records the error in the try's log
+            pass
+
+
+def remember_runs(workloads: list[Workload], claims: list[Any]) -> None:
+    """Compute here, once per run, the context keys its tries share: the children inherit them."""
+    from flowctl.task_runner.preparation import remember_run_context
+
+    done: set[tuple[str, str]] = set()
+    for workload, claim in zip(workloads, claims):
+        if claim is None or claim is NOT_CLAIMED or (workload.fileloc, workload.key.run_id) in done:
+            continue
+        done.add((workload.fileloc, workload.key.run_id))
+        try:
+            remember_run_context(dagfile.load_dag(workload.fileloc, workload.key.dag_id), claim.run,
+                                 claim.previous_success)
+        except Exception:  # noqa: BLE001 - an optimisation only: the try computes its keys itself
+            pass
+
+
+def _mtime(fileloc: str) -> float | None:
+    try:
+        return os.stat(fileloc).st_mtime
+    except OSError:
+        return None
