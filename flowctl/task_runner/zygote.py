@@ -177,21 +177,17 @@ class Zygote:
         """Children that take a slot: all but those whose end is written (they are about to exit)."""
         return sum(1 for c in self.children.values() if not (isinstance(c, _Supervised) and c.ended))
 
-    def _start(self, starting: list[tuple[int, Workload]],
-               claimed: Callable[[], tuple[list[Any], list[Any]]] | None = None) -> None:
-        """Fork a child for each ``(request id, workload)``; ``claimed``: their claims, made already."""
+    def _start(self, starting: list[tuple[int, Workload]], claims: list[Any] | None = None) -> None:
+        """Fork a child for each ``(request id, workload)``; ``claims``: theirs, made already."""
         if not starting:
             return
         workloads = [workload for _, workload in starting]
         children.preload(self.preloaded, {w.fileloc for w in workloads})  # a fan-out: many tries, one file
+        claimed = self._claim(workloads) if claims is None else None  # sent: the agent writes them meanwhile
         # Alone and not yet claimed: fork now and hand the claim over; else fork with the claims.
-        ahead = claimed is None and len(workloads) == 1
-        if claimed is None:
-            claimed = self._claim(workloads)  # sent: the agent writes the claims meanwhile
-        claims: list[Any] = [None] * len(workloads)
-        encoded: list[Any] = []
+        ahead = claimed is not None and len(workloads) == 1
         if not ahead:
-            claims, encoded = claimed()
+            claims = claims if claimed is None else claimed()[0]
             children.remember_runs(workloads, claims)
         gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
         # A SIGTERM from now on must reach the runner's handler, not kill a child that may hold a
@@ -199,7 +195,7 @@ class Zygote:
         _signal.pthread_sigmask(_signal.SIG_BLOCK, SIGTERM_ONLY)
         try:
             jobs = []
-            for (request_id, workload), claim in zip(starting, claims):
+            for (request_id, workload), claim in zip(starting, claims or [None]):
                 if ahead or claim is NOT_CLAIMED:  # forked without a claim: handed over below
                     jobs.append((request_id, workload, None))
                 elif claim is None:  # stale: its try was claimed or cleared since it was queued
@@ -210,6 +206,7 @@ class Zygote:
         finally:
             _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGTERM_ONLY)
         if ahead:
+            assert claimed is not None
             claims, encoded = claimed()
             self._hand_over(pids[0], claims[0], encoded[0])
         else:
@@ -375,10 +372,10 @@ class Zygote:
                         child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {})
                  for child, end in ends]
         starting = self._take_waiting(freeing=len(ends))
-        claimed = None
+        claims = None
         try:
             if starting:
-                won, claimed = self._finish_and_claim(tries, [workload for _, workload in starting])
+                won, claims = self._finish_and_claim(tries, [workload for _, workload in starting])
             else:
                 won = list(self.store.finish_tries(tries, WAKE_REASON))
         except Exception:  # noqa: BLE001 - one bad end must not lose the others: write them one by one
@@ -387,17 +384,16 @@ class Zygote:
         for (child, _), result in zip(ends, won):
             child.ended = result is not None
             pipes.answer(child.answers, {"won": result})
-        self._start(starting, claimed)
+        self._start(starting, claims)
 
-    def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]
-                          ) -> tuple[list[bool | None], Callable[[], tuple[list[Any], list[Any]]]]:
-        """The ends' results, and (as :meth:`_claim` gives them) the claims of ``workloads``, from one
-        call to the agent (one transaction: if it fails, :meth:`_record` writes and claims apart)."""
+    def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]) -> tuple[list[bool | None], list[Any]]:
+        """The ends' results and the claims of ``workloads``, from one call to the agent (one
+        transaction: if it fails, :meth:`_record` writes and claims apart)."""
         if self.agent is not None:
             self.agent.ensure_running()
         won, claims = self.store.finish_and_start_tries(tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads],
                                                         self.hostname, os.getpid(), self.clock())
-        return list(won), lambda: (claims, [None] * len(claims))
+        return list(won), list(claims)
 
     def _record_one(self, end: Any) -> bool | None:
         """One end alone; None if the database refused it (the try then writes its end itself)."""
