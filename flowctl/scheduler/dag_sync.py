@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,8 @@ class DagSync:
         self._mtimes: dict[str, float] = {}
         self._parsed_at: dict[str, datetime] = {}
         self._first = True
+        #: Told (serialized id, data) of each DAG version a scan stored: the scheduler builds its task graph.
+        self.on_version: Callable[[int, Mapping[str, Any]], None] | None = None
 
     def scan(self, now: datetime) -> SyncReport:
         """List the folder, parse changed files, store the results."""
@@ -72,7 +75,9 @@ class DagSync:
             self.processor.dags_folder = Path(self.folder)
         result = self.processor.parse_files(files)
         for dag in result.dags:
-            self.store.sync_dag(dag.data, dag.fileloc, now)
+            version = self.store.sync_dag(dag.data, dag.fileloc, now)
+            if self.on_version is not None:
+                self.on_version(version.id, version.data)
         for path in files:
             self.store.deactivate_dags_missing_from(str(path), [d.dag_id for d in result.dags_of_file(str(path))])
         self.store.record_import_errors([str(p) for p in files], result.import_errors, now)

@@ -5,7 +5,9 @@ it reads through the Store's verbs).
 """
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from flowctl.core.planner import TaskGraph, task_graph
@@ -32,6 +34,16 @@ class GraphCache:
             self._remember(self._graphs, serialized_dag_id, cached)
         self._graphs.move_to_end(serialized_dag_id)
         return cached
+
+    def prime(self, serialized_dag_id: int, data: Mapping[str, Any]) -> None:
+        """Build the task graph of a version just stored, from its ``data`` in hand (the DAG
+        processor's), so that the first examination of its first run reads and builds nothing:
+        the work moves from a triggered run's critical path to the folder scan that parsed it."""
+        if serialized_dag_id in self._graphs:
+            return
+        # As the database gives it back (JSON: lists for tuples, string keys), so the graph is the one
+        # graph() would build from the stored row.
+        self._remember(self._graphs, serialized_dag_id, task_graph(json.loads(json.dumps(data))))
 
     def latest_dag(self, dag_id: str) -> tuple[int, Any]:
         """(serialized id, SerializedDAG) of the DAG's current version."""

@@ -93,6 +93,8 @@ class Scheduler:
         self.executor = executor
         self.graphs = GraphCache(store)
         self.dag_sync = dag_sync or (DagSync(settings, store, processor) if processor is not None else None)
+        if self.dag_sync is not None:
+            self.dag_sync.on_version = self.graphs.prime
         self.paused_run_types = (frozenset({"manual", "backfill"})
                                  if settings.get("scheduler", "run_manual_when_paused") else frozenset())
         self.callbacks = DagCallbacks(store, self.graphs, settings)

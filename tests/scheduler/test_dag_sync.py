@@ -63,3 +63,42 @@ def test_the_scheduler_command_parses_the_folder_and_schedules_the_latest_run(
         assert len(jobs) == 1 and jobs[0].state == "success" and jobs[0].pid == os.getpid()
     finally:
         store.close()
+
+
+BRANCHY_FILE = '''
+from datetime import datetime, timedelta, timezone
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+with DAG("branchy", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+         dagrun_timeout=timedelta(minutes=5), max_active_tasks=7) as dag:
+    start = EmptyOperator(task_id="start", priority_weight=3)
+    joined = EmptyOperator(task_id="joined", trigger_rule="one_success", max_active_tis_per_dag=2)
+    for i in range(3):
+        start >> EmptyOperator(task_id=f"mid{i}", retries=i) >> joined
+'''
+
+
+def test_the_scheduler_builds_a_parsed_versions_graph_at_the_scan_not_at_its_first_run(
+        store: Any, tmp_path: Path) -> None:
+    from flowctl.scheduler import Scheduler
+    from flowctl.scheduler.graphs import GraphCache
+    from tests.scheduler.helpers import InlineExecutor
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "branchy.py").write_text(BRANCHY_FILE)
+    conf = settings(tmp_path, core__dags_folder=str(folder))
+    reads: list[int] = []
+    real_read = store.get_serialized_dag
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        scheduler = Scheduler(conf, store, InlineExecutor(store), processor)
+        scheduler.start(T0)
+        store.get_serialized_dag = lambda sid: reads.append(sid) or real_read(sid)
+        scheduler.tick(T0)  # the scan parses the file
+        version = store.latest_serialized_dag("branchy")
+        store.trigger_dag("branchy", now=T0, run_id="first")
+        report = scheduler.tick(T0)
+    assert report.queued == 1 and reads == []  # the examination found the graph built already
+    # ... the very graph a cold cache builds from the stored version
+    assert scheduler.graphs.graph(version.id) == GraphCache(store).graph(version.id)
