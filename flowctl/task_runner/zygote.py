@@ -384,6 +384,9 @@ class Zygote:
         for (child, _), result in zip(ends, won):
             child.ended = result is not None
             pipes.answer(child.answers, {"won": result})
+        if starting and claims is None:  # written apart: a refused end keeps its slot until its try writes it
+            self.waiting[:0] = starting
+            starting = self._take_waiting()
         self._start(starting, claims)
 
     def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]) -> tuple[list[bool | None], list[Any]]:

@@ -205,3 +205,31 @@ def test_if_that_call_fails_the_end_is_written_alone_and_the_waiting_try_claimed
     assert world.store.get_task_instance(first.key).state == "success"
     assert world.store.get_task_instance(second.key).state == "success"
     assert store.calls.index("finish_and_start_tries") < store.calls.index("start_tries")
+
+
+def test_a_waiting_try_is_not_started_in_a_slot_whose_end_the_database_refused(world: World) -> None:
+    fileloc = world.write_dags("two", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("two", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="first")
+    EmptyOperator(task_id="second")
+''')
+    run = world.make_run("two")
+    first, second = world.queue(run, "first", fileloc), world.queue(run, "second", fileloc)
+    now = datetime.now(timezone.utc)
+    claim = world.store.start_tries([(first.key, first.try_number)], "host", os.getpid(), now)[0]
+    events_r, events_w = os.pipe()
+    answers_r, answers_w = os.pipe()
+    store = _CallsSeen(world.store, fail=frozenset({"finish_and_start_tries", "finish_tries"}))
+    zygote = Zygote(world.settings, events_w, store, parallelism=1)
+    running = zygote.children[-1] = _Supervised(1, first, claim, None, answers_w, next_beat=0.0)
+    zygote._wait([{"id": 2, "dag_id": "two", "run_id": run.run_id, "task_id": "second", "map_index": -1,
+                   "try_number": second.try_number, "fileloc": fileloc}])
+    zygote._record([(running, {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [], "xcoms": {}})])
+    assert json.loads(os.read(answers_r, 100)) == {"won": None}  # the first try still runs, writing its end
+    assert len(zygote.children) == 1 and [w.key for _, w in zygote.waiting] == [second.key]  # parallelism 1 kept
+    assert world.store.get_task_instance(second.key).state == "queued"
+    for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
