@@ -193,3 +193,21 @@ def test_decided_task_instances_are_scheduled_even_without_a_free_executor_slot(
     extract = TaskInstanceKey(run.dag_id, run.run_id, "extract")
     assert store.queue_scheduled_tasks(T0, 0, schedule={run.key: [extract]}) == []
     assert store.get_task_instance(extract).state == "scheduled"
+
+
+def test_a_runs_task_instances_hold_exactly_the_dags_values_whatever_characters_they_contain(store: Store) -> None:
+    awkward = {"queue": 'q,"1"\n\\N', "pool": "", "operator": None, "executor": "celery\t2"}
+    data = serialized(tasks=())
+    data["tasks"] = [{"task_id": "plain", "operator": "BashOperator", "retries": 1, "executor": ""},
+                     {"task_id": "odd.one-2", "priority_weight": 5, "pool_slots": 2, **awkward}]
+    store.sync_dag(data, FILE, T0)
+    run = store.create_run("etl", "r1", run_type="manual", logical_date=T0, now=T0)
+    rows = {ti.task_id: ti for ti in store.list_task_instances(RunKey("etl", "r1"))}
+    plain, odd = rows["plain"], rows["odd.one-2"]
+    assert (plain.queue, plain.pool, plain.operator, plain.executor, plain.max_tries, plain.map_index) == (
+        "default", "default_pool", "BashOperator", "", 1, -1)
+    # An empty pool name means the default pool, as Airflow's; None stays NULL, '' is not NULL.
+    assert (odd.queue, odd.pool, odd.operator, odd.executor, odd.pool_slots) == (
+        'q,"1"\n\\N', "default_pool", None, "celery\t2", 2)
+    assert (odd.state, odd.try_number, odd.priority_weight, plain.priority_weight) == ("pending", 0, 5, 1)
+    assert run.state == "queued"
