@@ -110,6 +110,19 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def deployment_cpu_seconds(d: Deployment) -> float:
+    """CPU seconds used so far by a deployment: its processes (with the tries they reaped) and the
+    PostgreSQL backends serving its database. Less sensitive than wall time to what else the
+    machine runs: a change's effect on work done shows here even when the machine is noisy."""
+    from sqlalchemy import text
+
+    with d.store.engine.connect() as conn:
+        backends = [int(pid) for pid in conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()]
+    return process_cpu_seconds(tagged_pids(d.tag) + backends)
+
+
 def pss_kib(pids: Sequence[int]) -> int:
     """Sum of the processes' proportional set sizes (kB) from /proc/<pid>/smaps_rollup."""
     total = 0
@@ -175,5 +188,5 @@ def repeat(runs: int, one: Callable[[int], dict[str, float]]) -> dict[str, list[
     return figures
 
 
-__all__ = ["PRELUDE", "Deployment", "PeakPss", "fresh_deployment", "parser", "process_cpu_seconds",
+__all__ = ["PRELUDE", "Deployment", "PeakPss", "deployment_cpu_seconds", "fresh_deployment", "parser", "process_cpu_seconds",
            "pss_kib", "repeat", "report", "tagged_pids", "trigger_now", "wait_for", "wait_run_done"]
