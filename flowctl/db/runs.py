@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
@@ -74,10 +74,18 @@ def _copy_task_instances(conn: Any, values: Sequence[Mapping[str, Any]]) -> None
     several times faster than a many-row INSERT (202 rows: about 6 ms instead of 20), and a
     trigger's response, or a scheduler round that creates runs, waits for it."""
     columns = list(values[0])
+    statement = f"COPY task_instance ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
     text = "".join(",".join(_csv_field(row[c]) for c in columns) + "\n" for row in values)
-    with conn.connection.cursor() as cursor:  # the DB-API connection of this transaction
-        cursor.copy_expert(f"COPY task_instance ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
-                           io.StringIO(text))
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with conn.connection.cursor() as cursor:  # the DB-API connection of this transaction
+            cursor.copy_expert(statement, io.StringIO(text))
+    except dbapi_error as error:  # as SQLAlchemy reports its own statements' errors (DataError, ...)
+        lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(statement, None, error, dbapi_error, connection_invalidated=lost,
+                                  dialect=conn.dialect) from error
 
 
 def _csv_field(value: Any) -> str:

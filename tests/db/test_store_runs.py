@@ -211,3 +211,17 @@ def test_a_runs_task_instances_hold_exactly_the_dags_values_whatever_characters_
         'q,"1"\n\\N', "default_pool", None, "celery\t2", 2)
     assert (odd.state, odd.try_number, odd.priority_weight, plain.priority_weight) == ("pending", 0, 5, 1)
     assert run.state == "queued"
+
+
+def test_a_task_instance_the_database_refuses_fails_the_whole_run_creation_with_sqlalchemys_error(
+        pg_store: Store) -> None:
+    import sqlalchemy
+
+    data = serialized(tasks=("ok",))
+    data["tasks"].append({"task_id": "x" * 300})  # longer than the column (PostgreSQL checks it)
+    pg_store.sync_dag(data, FILE, T0)
+    with pytest.raises(sqlalchemy.exc.DataError, match="value too long"):
+        pg_store.create_run("etl", "r1", run_type="manual", logical_date=T0, now=T0)
+    with pytest.raises(DagRunNotFound):  # nothing of it was written
+        pg_store.get_run("etl", "r1")
+    assert pg_store.list_task_instances(RunKey("etl", "r1")) == []
