@@ -147,9 +147,10 @@ class _CallsSeen:
         return getattr(self._store, name)
 
 
-def _end_while_one_waits(world: World, store: _CallsSeen) -> tuple[Any, Any]:
-    """parallelism 1: a running try ends while another waits for its slot; both workloads, once
-    every child the zygote forked has exited."""
+def _end_while_one_waits(world: World, store: _CallsSeen) -> tuple[Any, Any, dict[str, Any], list[Any], int]:
+    """parallelism 1: a running try ends, its end written through ``store``, while another waits
+    for its slot. Returns both workloads, the answer the ending try got, and the waiting tries and
+    number of children right after the end was recorded; once every child forked here has exited."""
     fileloc = world.write_dags("two", '''
 from datetime import datetime
 from flowctl import DAG
@@ -172,14 +173,14 @@ with DAG("two", start_date=datetime(2024, 1, 1), schedule=None):
     assert zygote.waiting and len(zygote.children) == 1  # no free slot
     zygote._record([(zygote.children[-1], {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [],
                                            "xcoms": {}})])
-    assert json.loads(os.read(answers_r, 100)) == {"won": True}
-    assert not zygote.waiting and len(zygote.children) == 2
+    answer = json.loads(os.read(answers_r, 100))
+    waiting, children = [w.key for _, w in zygote.waiting], len(zygote.children)
     while len(zygote.children) > 1:
         zygote._read_results(zygote._result_fds())
         zygote._reap()
     for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
-    return first, second
+    return first, second, answer, waiting, children
 
 
 def test_the_try_waiting_for_a_slot_is_claimed_in_the_call_that_writes_the_end_freeing_it(world: World) -> None:
@@ -187,7 +188,8 @@ def test_the_try_waiting_for_a_slot_is_claimed_in_the_call_that_writes_the_end_f
 
     context._REMEMBERED.clear()
     store = _CallsSeen(world.store)
-    first, second = _end_while_one_waits(world, store)
+    first, second, answer, waiting, children = _end_while_one_waits(world, store)
+    assert answer == {"won": True} and not waiting and children == 2
     # The zygote computed the run's shared context keys before forking the second try.
     [(timetable, keys)] = context._REMEMBERED.values()
     assert keys["ds"] == "2024-01-01" and timetable is not None
@@ -201,35 +203,16 @@ def test_the_try_waiting_for_a_slot_is_claimed_in_the_call_that_writes_the_end_f
 
 def test_if_that_call_fails_the_end_is_written_alone_and_the_waiting_try_claimed_on_its_own(world: World) -> None:
     store = _CallsSeen(world.store, fail=frozenset({"finish_and_start_tries"}))
-    first, second = _end_while_one_waits(world, store)
+    first, second, answer, waiting, children = _end_while_one_waits(world, store)
+    assert answer == {"won": True} and not waiting and children == 2
     assert world.store.get_task_instance(first.key).state == "success"
     assert world.store.get_task_instance(second.key).state == "success"
     assert store.calls.index("finish_and_start_tries") < store.calls.index("start_tries")
 
 
 def test_a_waiting_try_is_not_started_in_a_slot_whose_end_the_database_refused(world: World) -> None:
-    fileloc = world.write_dags("two", '''
-from datetime import datetime
-from flowctl import DAG
-from flowctl.operators.empty import EmptyOperator
-with DAG("two", start_date=datetime(2024, 1, 1), schedule=None):
-    EmptyOperator(task_id="first")
-    EmptyOperator(task_id="second")
-''')
-    run = world.make_run("two")
-    first, second = world.queue(run, "first", fileloc), world.queue(run, "second", fileloc)
-    now = datetime.now(timezone.utc)
-    claim = world.store.start_tries([(first.key, first.try_number)], "host", os.getpid(), now)[0]
-    events_r, events_w = os.pipe()
-    answers_r, answers_w = os.pipe()
     store = _CallsSeen(world.store, fail=frozenset({"finish_and_start_tries", "finish_tries"}))
-    zygote = Zygote(world.settings, events_w, store, parallelism=1)
-    running = zygote.children[-1] = _Supervised(1, first, claim, None, answers_w, next_beat=0.0)
-    zygote._wait([{"id": 2, "dag_id": "two", "run_id": run.run_id, "task_id": "second", "map_index": -1,
-                   "try_number": second.try_number, "fileloc": fileloc}])
-    zygote._record([(running, {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [], "xcoms": {}})])
-    assert json.loads(os.read(answers_r, 100)) == {"won": None}  # the first try still runs, writing its end
-    assert len(zygote.children) == 1 and [w.key for _, w in zygote.waiting] == [second.key]  # parallelism 1 kept
+    first, second, answer, waiting, children = _end_while_one_waits(world, store)
+    assert answer == {"won": None}  # the first try still runs, and writes its end itself
+    assert children == 1 and waiting == [second.key]  # parallelism 1 kept: the second still waits
     assert world.store.get_task_instance(second.key).state == "queued"
-    for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
-        os.close(fd)
