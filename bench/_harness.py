@@ -112,8 +112,8 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
 
 def deployment_cpu_seconds(d: Deployment) -> float:
     """CPU seconds used so far by a deployment: its processes (with the tries they reaped) and the
-    PostgreSQL backends serving its database. Less sensitive than wall time to what else the
-    machine runs: a change's effect on work done shows here even when the machine is noisy."""
+    PostgreSQL backends serving its database. Beside a wall time it tells the work done from the
+    time the run left the cores idle."""
     from sqlalchemy import text
 
     with d.store.engine.connect() as conn:
@@ -188,5 +188,6 @@ def repeat(runs: int, one: Callable[[int], dict[str, float]]) -> dict[str, list[
     return figures
 
 
-__all__ = ["PRELUDE", "Deployment", "PeakPss", "deployment_cpu_seconds", "fresh_deployment", "parser", "process_cpu_seconds",
-           "pss_kib", "repeat", "report", "tagged_pids", "trigger_now", "wait_for", "wait_run_done"]
+__all__ = ["PRELUDE", "Deployment", "PeakPss", "deployment_cpu_seconds", "fresh_deployment", "parser",
+           "process_cpu_seconds", "pss_kib", "repeat", "report", "tagged_pids", "trigger_now", "wait_for",
+           "wait_run_done"]
