@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from flowctl.core.states import DagRunState, TaskInstanceState, check_run_transi
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _dag_record
 from flowctl.db.records import DagRecord, DagRunRecord
-from flowctl.db.runs import run_record
+from flowctl.db.runs import insert_task_instances, run_record
 from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow
 
 TI = TaskInstanceState
@@ -195,8 +196,7 @@ class RunSchedulingVerbs(StoreCore):
                             .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
             if won != 1:
                 return False
-            for index in range(1, length):
-                s.add(_copy_ti(template, index, now))
+            insert_task_instances(s.connection(), [_copied_ti(template, index, now) for index in range(1, length)])
             return True
 
     def time_out_run(self, run: RunKey, now: datetime) -> list[TaskInstanceKey]:
@@ -255,8 +255,9 @@ def _cas_many(s: Session, run: RunKey, keys: Collection[TaskInstanceKey], expect
     return changed
 
 
-def _copy_ti(template: TaskInstanceRow, map_index: int, now: datetime) -> TaskInstanceRow:
-    return TaskInstanceRow(
+def _copied_ti(template: TaskInstanceRow, map_index: int, now: datetime) -> dict[str, Any]:
+    """The columns of map index ``map_index`` of the mapped task whose placeholder is ``template``."""
+    return dict(
         dag_id=template.dag_id, run_id=template.run_id, task_id=template.task_id, map_index=map_index,
         state=TI.PENDING.value, try_number=0, max_tries=template.max_tries, queue=template.queue,
         pool=template.pool, pool_slots=template.pool_slots, priority_weight=template.priority_weight,

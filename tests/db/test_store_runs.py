@@ -10,7 +10,7 @@ import pytest
 from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
 from flowctl.db.records import RunKey
 from flowctl.db.store import Store
-from tests.db.samples import FILE, T0, make_run, serialized
+from tests.db.samples import FILE, T0, make_run, serialized, ti_key
 
 
 def test_syncing_an_unchanged_dag_keeps_one_serialized_version(store: Store) -> None:
@@ -225,3 +225,20 @@ def test_a_task_instance_the_database_refuses_fails_the_whole_run_creation_with_
     with pytest.raises(DagRunNotFound):  # nothing of it was written
         pg_store.get_run("etl", "r1")
     assert pg_store.list_task_instances(RunKey("etl", "r1")) == []
+
+
+def test_expanding_a_mapped_task_makes_its_instances_from_the_placeholder(store: Store) -> None:
+    from datetime import timezone
+
+    run = make_run(store)
+    later = (T0 + timedelta(hours=2)).astimezone(timezone(timedelta(hours=2)))  # the same instant, elsewhere
+    placeholder = store.get_task_instance(ti_key(run))
+    assert store.expand_mapped_task(RunKey("etl", run.run_id), "extract", 40, later)
+    mapped = [ti for ti in store.list_task_instances(RunKey("etl", run.run_id)) if ti.task_id == "extract"]
+    assert sorted(ti.map_index for ti in mapped) == list(range(40))
+    for ti in mapped:
+        assert (ti.state, ti.try_number, ti.max_tries, ti.queue, ti.pool, ti.pool_slots, ti.priority_weight,
+                ti.operator, ti.executor) == ("pending", 0, 2, placeholder.queue, placeholder.pool, 1,
+                                              placeholder.priority_weight, "BashOperator", None)
+        assert ti.updated_at == later and ti.updated_at.tzinfo is not None
+    assert not store.expand_mapped_task(RunKey("etl", run.run_id), "extract", 40, later)  # expanded once
