@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
 from flowctl.db.records import RunKey
@@ -215,8 +216,6 @@ def test_a_runs_task_instances_hold_exactly_the_dags_values_whatever_characters_
 
 def test_a_task_instance_the_database_refuses_fails_the_whole_run_creation_with_sqlalchemys_error(
         pg_store: Store) -> None:
-    import sqlalchemy
-
     data = serialized(tasks=("ok",))
     data["tasks"].append({"task_id": "x" * 300})  # longer than the column (PostgreSQL checks it)
     pg_store.sync_dag(data, FILE, T0)
@@ -228,8 +227,6 @@ def test_a_task_instance_the_database_refuses_fails_the_whole_run_creation_with_
 
 
 def test_expanding_a_mapped_task_makes_its_instances_from_the_placeholder(store: Store) -> None:
-    from datetime import timezone
-
     run = make_run(store)
     later = (T0 + timedelta(hours=2)).astimezone(timezone(timedelta(hours=2)))  # the same instant, elsewhere
     placeholder = store.get_task_instance(ti_key(run))

@@ -11,8 +11,10 @@ from flowctl.cli import main
 from flowctl.dag_processing.processor import DagFileProcessor
 from flowctl.db.engine import make_engine
 from flowctl.db.store import Store
+from flowctl.scheduler import Scheduler
 from flowctl.scheduler.dag_sync import DagSync
-from tests.scheduler.helpers import T0, settings
+from flowctl.scheduler.graphs import GraphCache
+from tests.scheduler.helpers import T0, InlineExecutor, settings
 
 DAG_FILE = '''
 from datetime import datetime, timezone
@@ -81,10 +83,6 @@ with DAG("branchy", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezo
 
 def test_the_scheduler_builds_a_parsed_versions_graph_at_the_scan_not_at_its_first_run(
         store: Any, tmp_path: Path) -> None:
-    from flowctl.scheduler import Scheduler
-    from flowctl.scheduler.graphs import GraphCache
-    from tests.scheduler.helpers import InlineExecutor
-
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "branchy.py").write_text(BRANCHY_FILE)
