@@ -90,10 +90,11 @@ def one(tries: int, batch: int) -> dict[str, float]:
     from flowctl.executors.base import Workload
     from flowctl.executors.local import workload_to_json
     from flowctl.settings import Settings
-    from flowctl.task_runner import logs
+    from flowctl.task_runner import forking, logs
     from flowctl.task_runner.warmup import warm_imports, warm_tries
     from flowctl.task_runner.zygote import Zygote
 
+    forking.watch_at_fork_handlers()  # as the zygote does first
     folder = Path(tempfile.mkdtemp(prefix="flowctl-bench-fork-"))
     settings = Settings.load().replace(logging__base_log_folder=str(folder / "logs"),
                                        scheduler__task_heartbeat_sec="60")

@@ -62,7 +62,7 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
-from flowctl.task_runner import children, logs, pipes, wire
+from flowctl.task_runner import children, forking, logs, pipes, wire
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.warmup import warm_imports, warm_tries
@@ -70,6 +70,10 @@ from flowctl.task_runner.warmup import warm_imports, warm_tries
 WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
 STARTED, EXITED = "started", "exited"
 _CHILD_DEFAULTS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT))
+#: Blocked across the forks (SIGTERM: see _start). SIGCHLD, whose handler this process has: caught
+#: just before a fork, a child would inherit it as pending (forking.forker); each child unblocks it.
+_BLOCKED_ACROSS_FORKS = SIGTERM_ONLY | {int(signal.SIGCHLD)}
+_SIGCHLD_ONLY = {int(signal.SIGCHLD)}
 
 
 @dataclass
@@ -192,7 +196,7 @@ class Zygote:
         gc.freeze()  # the children's collectors then never touch (and copy) the inherited objects
         # A SIGTERM from now on must reach the runner's handler, not kill a child that may hold a
         # claim; each child unblocks it once that handler is installed (children.run_claimed, run_own).
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, SIGTERM_ONLY)
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _BLOCKED_ACROSS_FORKS)
         try:
             jobs = []
             for (request_id, workload), claim in zip(starting, claims or [None]):
@@ -204,7 +208,7 @@ class Zygote:
                     jobs.append((request_id, workload, claim))
             pids = self._fork_all(jobs)
         finally:
-            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGTERM_ONLY)
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _BLOCKED_ACROSS_FORKS)
         if ahead:
             assert claimed is not None
             claims, encoded = claimed()
@@ -253,9 +257,10 @@ class Zygote:
         ends = [(os.pipe(), os.pipe()) for _ in jobs]  # ((results_r, results_w), (answers_r, answers_w))
         self.pipe_fds.update(fd for (results_r, _), (_, answers_w) in ends for fd in (results_r, answers_w))
         pids: list[int] = []
+        fork = forking.forker()
         try:
             for index in range(len(jobs)):
-                pid = os.fork()
+                pid = fork()
                 if pid == 0:
                     self._become_child(jobs[index], ends, index)
                 pids.append(pid)
@@ -314,6 +319,7 @@ class Zygote:
         _signal.set_wakeup_fd(-1)
         for signum in _CHILD_DEFAULTS:
             _signal.signal(signum, _signal.SIG_DFL)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _SIGCHLD_ONLY)  # the try's own children report to it
         for fd in (self.wake_r, self.wake_w, *{fd for fd in (self.event_fd, self.pid_fd) if fd is not None},
                    *self.pipe_fds):
             os.close(fd)
@@ -517,6 +523,7 @@ def main(argv: list[str]) -> None:
         argv, adopt = argv[:at], argv[at + 1:at + 5]
     event_fd = int(argv[0])
     pid_fd = int(argv[1]) if len(argv) > 1 else None
+    forking.watch_at_fork_handlers()  # before anything this process imports for the tries
     settings = Settings.load()
     logs.prepare_for_tries(str(settings.get("logging", "logging_level")))
     agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest

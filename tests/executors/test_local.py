@@ -359,3 +359,35 @@ def test_a_dead_zygote_hands_the_tries_it_had_not_started_to_the_next_one(world:
     assert events["sleepy"].outcome is Outcome.CRASHED
     assert events["p1"].outcome is Outcome.FINISHED
     assert _state(world, waiting) == "success"
+
+
+PROCESS = '''
+import random, signal, subprocess
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def look():
+    blocked = sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    echo = subprocess.run(["sh", "-c", "sleep 0.05 & wait; echo done"], capture_output=True, text=True).stdout
+    return {"random": random.getrandbits(64), "blocked": blocked, "echo": echo.strip()}
+
+with DAG("process", start_date=datetime(2024, 1, 1), schedule=None):
+    for i in range(4):
+        PythonOperator(task_id=f"t{i}", python_callable=look)
+'''
+
+
+def test_tries_forked_together_each_get_a_process_as_os_fork_leaves_it(world: World) -> None:
+    fileloc = world.write_dags("process", PROCESS)
+    run = world.make_run("process")
+    executor = _executor(world)
+    try:
+        for i in range(4):  # together: forked in one batch, with their claims
+            executor.submit(world.queue(run, f"t{i}", fileloc))
+        assert {e.outcome for e in collect(executor, 4)} == {Outcome.FINISHED}
+    finally:
+        executor.end()
+    seen = [world.store.xcom_pull(run.key, f"t{i}") for i in range(4)]
+    assert [(s["blocked"], s["echo"]) for s in seen] == [([], "done")] * 4
+    assert len({s["random"] for s in seen}) == 4  # random is reseeded in each child
