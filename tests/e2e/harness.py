@@ -254,7 +254,7 @@ class Deployment:
             self._store = Store(make_engine(self.db_url))
         return self._store
 
-    def wait_for(self, condition: Callable[[], T], timeout: float, what: str) -> T:
+    def wait_for(self, condition: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
         """wait_for, failing at once if a process died unasked; the processes' logs in the message."""
         def checked() -> T:
             died = [p for p in self.processes if not p.stopped_on_purpose and not p.alive()]
@@ -263,7 +263,7 @@ class Deployment:
                                      f"while waiting for {what}\n{self.diagnostics()}")
             return condition()
         try:
-            return wait_for(checked, timeout, what)
+            return wait_for(checked, timeout, what, interval)
         except WaitTimeout as exc:
             raise WaitTimeout(f"{exc}\n{self.diagnostics()}") from None
 
