@@ -1,8 +1,9 @@
-# flowctl in a container: scheduler (and web server, once it ships) on the DAGs in /opt/flowctl/dags.
+# flowctl in a container: `flowctl standalone` (scheduler and web UI on port 8080) on the DAGs in /opt/flowctl/dags.
 FROM python:3.11-slim
 ENV FLOWCTL_HOME=/opt/flowctl \
     FLOWCTL__CORE__DAGS_FOLDER=/opt/flowctl/dags \
     FLOWCTL_MIGRATIONS=/src/migrations \
+    FLOWCTL__WEBSERVER__HOST=0.0.0.0 \
     PYTHONUNBUFFERED=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -12,4 +13,7 @@ RUN pip install --no-cache-dir '.[postgres,celery]' && useradd --create-home flo
     && mkdir -p /opt/flowctl/dags && chown -R flowctl /opt/flowctl
 COPY --chown=flowctl dags_example /opt/flowctl/dags
 USER flowctl
+# The web UI listens on all of the container's addresses (the default, 127.0.0.1, would be
+# unreachable through a published port).
+EXPOSE 8080
 CMD ["flowctl", "standalone"]
