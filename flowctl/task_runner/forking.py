@@ -30,7 +30,8 @@ from typing import Any
 #: Interpreters whose after-fork work in C (the GIL, the import lock, the runtime's locks) is
 #: only needed when another thread may have held a lock at the fork.
 _SOUND_ON = ((3, 11), (3, 12), (3, 13))
-_libc_fork: Callable[[], int] | None = None
+_UNAVAILABLE: Any = object()
+_libc_fork: Callable[[], int] | None = None  # found on first use (_UNAVAILABLE: there is none)
 _registered_since_watch: list[dict[str, Any]] = []
 _watching = False
 
@@ -84,14 +85,18 @@ def _raw_fork() -> Callable[[], int] | None:
             or sys.version_info[:2] not in _SOUND_ON or not getattr(sys, "_is_gil_enabled", lambda: True)()):
         return None
     if _libc_fork is None:
-        import ctypes
+        try:
+            import ctypes
 
-        # PyDLL: the call keeps the GIL, so the child starts holding it, as the parent's thread did.
-        libc = ctypes.PyDLL(None, use_errno=True)
-        libc.fork.restype = ctypes.c_int
-        libc.fork.argtypes = ()
-        _libc_fork = libc.fork
-    return _libc_fork
+            # PyDLL: the call keeps the GIL, so the child starts holding it, as the parent's thread did.
+            libc = ctypes.PyDLL(None, use_errno=True)
+            libc.fork.restype = ctypes.c_int
+            libc.fork.argtypes = ()
+        except (ImportError, OSError, AttributeError):  # a Python without ctypes, a libc without fork
+            _libc_fork = _UNAVAILABLE
+        else:
+            _libc_fork = libc.fork
+    return None if _libc_fork is _UNAVAILABLE else _libc_fork
 
 
 def _single_threaded() -> bool:

@@ -77,3 +77,8 @@ def test_a_process_with_another_thread_forks_with_every_handler() -> None:
     first, second = report["children"]
     assert first["handlers"] == second["handlers"] == ["before-watch"]
     assert first["random"] != second["random"]
+
+
+def test_without_ctypes_it_forks_with_os_fork() -> None:
+    report = _fork_two(setup='sys.modules["ctypes"] = None  # as on a Python built without it')
+    assert [child["handlers"] for child in report["children"]] == [["before-watch"]] * 2
