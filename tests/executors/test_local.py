@@ -59,16 +59,20 @@ def _running(world: World, executor: LocalExecutor, run: Any, task_id: str, file
     return workload
 
 
+def _deployed(world: World, dag_id: str, source: str, parallelism: int | None = None
+              ) -> tuple[str, Any, LocalExecutor]:
+    """``source`` (the file of DAG ``dag_id``), a run of it, and a started local executor."""
+    fileloc = world.write_dags(dag_id, source)
+    return fileloc, world.make_run(dag_id), _executor(world, parallelism=parallelism)
+
+
 def _many(world: World, parallelism: int) -> tuple[str, Any, LocalExecutor]:
     """The MANY DAG's file, a run of it, and a started local executor of ``parallelism``."""
-    fileloc = world.write_dags("many", MANY)
-    return fileloc, world.make_run("many"), _executor(world, parallelism=parallelism)
+    return _deployed(world, "many", MANY, parallelism)
 
 
 def test_the_local_executor_runs_50_noop_tries_and_reports_each_one(world: World) -> None:
-    fileloc = world.write_dags("many", MANY)
-    run = world.make_run("many")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "many", MANY)
     try:
         workloads = [world.queue(run, f"t{i}", fileloc) for i in range(50)]
         started = time.monotonic()
@@ -88,9 +92,7 @@ def test_the_local_executor_runs_50_noop_tries_and_reports_each_one(world: World
 
 
 def test_the_event_pipe_becomes_readable_when_a_try_ends(world: World) -> None:
-    fileloc = world.write_dags("many", MANY)
-    run = world.make_run("many")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "many", MANY)
     try:
         executor.submit(world.queue(run, "t0", fileloc))
         fd = executor.wakeup_fileno()
@@ -104,9 +106,7 @@ def test_the_event_pipe_becomes_readable_when_a_try_ends(world: World) -> None:
 
 
 def test_terminate_stops_a_running_try_and_it_is_recorded_as_failed(world: World) -> None:
-    fileloc = world.write_dags("many", MANY)
-    run = world.make_run("many")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "many", MANY)
     try:
         workload = _running(world, executor, run, "sleepy", fileloc)
         wait_for(lambda: (executor.sync(0.05), executor.terminate(workload.key))[1])
@@ -118,9 +118,7 @@ def test_terminate_stops_a_running_try_and_it_is_recorded_as_failed(world: World
 
 
 def test_a_dead_zygote_is_restarted_and_its_tries_are_reported_crashed(world: World) -> None:
-    fileloc = world.write_dags("many", MANY)
-    run = world.make_run("many")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "many", MANY)
     try:
         sleepy = _running(world, executor, run, "sleepy", fileloc)
         assert executor._proc is not None
@@ -163,9 +161,7 @@ with DAG("counted", start_date=datetime(2024, 1, 1), schedule=None):
 
 
 def test_a_dag_file_is_imported_once_by_the_zygote_and_never_by_the_tries(world: World) -> None:
-    fileloc = world.write_dags("counted", COUNTED)
-    run = world.make_run("counted")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "counted", COUNTED)
     try:
         for i in range(3):  # one after the other: each may go to an idle pre-forked spare
             executor.submit(world.queue(run, f"t{i}", fileloc))
@@ -202,9 +198,7 @@ with DAG("supervised", start_date=datetime(2024, 1, 1), schedule=None):
 
 
 def test_the_xcoms_a_supervised_try_pushes_are_written_with_its_end(world: World) -> None:
-    fileloc = world.write_dags("supervised", SUPERVISED)
-    run = world.make_run("supervised")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "supervised", SUPERVISED)
     try:
         workload = world.queue(run, "pushes", fileloc)
         executor.submit(workload)
@@ -217,9 +211,7 @@ def test_the_xcoms_a_supervised_try_pushes_are_written_with_its_end(world: World
 
 
 def test_after_end_the_zygote_still_records_the_tries_running_then_and_exits(world: World) -> None:
-    fileloc = world.write_dags("supervised", SUPERVISED)
-    run = world.make_run("supervised")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "supervised", SUPERVISED)
     workload = _running(world, executor, run, "slow", fileloc)
     zygote = executor._proc
     assert zygote is not None
@@ -230,9 +222,7 @@ def test_after_end_the_zygote_still_records_the_tries_running_then_and_exits(wor
 
 
 def test_a_try_whose_row_no_longer_runs_is_stopped_at_the_next_heartbeat(world: World) -> None:
-    fileloc = world.write_dags("supervised", SUPERVISED)
-    run = world.make_run("supervised")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "supervised", SUPERVISED)
     try:
         workload = _running(world, executor, run, "forever", fileloc)
         assert world.store.set_task_state_manually(workload.key, "running", "failed")  # marked by a person
@@ -245,9 +235,7 @@ def test_a_try_whose_row_no_longer_runs_is_stopped_at_the_next_heartbeat(world: 
 
 
 def test_a_try_that_starts_does_not_wake_the_scheduler_only_one_that_ends_does(world: World) -> None:
-    fileloc = world.write_dags("supervised", SUPERVISED)
-    run = world.make_run("supervised")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "supervised", SUPERVISED)
     try:
         workload = _running(world, executor, run, "slow", fileloc)
         fd = executor.wakeup_fileno()
@@ -270,9 +258,7 @@ def test_starting_the_executor_again_keeps_its_one_worker_parent(world: World) -
 
 
 def test_a_workload_sent_twice_runs_once_alone_or_with_others(world: World) -> None:
-    fileloc = world.write_dags("counted", COUNTED)
-    run = world.make_run("counted")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "counted", COUNTED)
     try:
         alone = world.queue(run, "t0", fileloc)
         executor.submit(alone)  # a try alone is forked before its claim is back ...
@@ -379,9 +365,7 @@ with DAG("process", start_date=datetime(2024, 1, 1), schedule=None):
 
 
 def test_tries_forked_together_each_get_a_process_as_os_fork_leaves_it(world: World) -> None:
-    fileloc = world.write_dags("process", PROCESS)
-    run = world.make_run("process")
-    executor = _executor(world)
+    fileloc, run, executor = _deployed(world, "process", PROCESS)
     try:
         for i in range(4):  # together: forked in one batch, with their claims
             executor.submit(world.queue(run, f"t{i}", fileloc))
