@@ -32,8 +32,8 @@ from typing import Any
 _SOUND_ON = ((3, 11), (3, 12), (3, 13))
 _UNAVAILABLE: Any = object()
 _libc_fork: Callable[[], int] | None = None  # found on first use (_UNAVAILABLE: there is none)
-_registered_since_watch: list[dict[str, Any]] = []
 _watching = False
+_registered_since_watch = False
 
 
 def watch_at_fork_handlers() -> None:
@@ -49,8 +49,9 @@ def watch_at_fork_handlers() -> None:
     register = os.register_at_fork
 
     def noting(**handlers: Any) -> None:
-        _registered_since_watch.append(handlers)
+        global _registered_since_watch
         register(**handlers)
+        _registered_since_watch = True
     os.register_at_fork = noting  # type: ignore[assignment]
 
 
@@ -106,4 +107,3 @@ def _single_threaded() -> bool:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:
         return False
-
