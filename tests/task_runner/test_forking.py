@@ -25,15 +25,17 @@ fork = forking.forker()
 for _ in range(2):
     pid = fork()
     if pid == 0:
-        seen = []
-        worker = threading.Thread(target=lambda: seen.append(threading.current_thread() is not threading.main_thread()))
-        worker.start()
-        worker.join()
-        echo = subprocess.run(["echo", "hi"], capture_output=True, text=True).stdout.strip()
-        report = {{"handlers": ran, "random": random.getrandbits(64), "thread": seen, "echo": echo,
-                   "main": threading.current_thread() is threading.main_thread()}}
-        os.write(out_w, (json.dumps(report) + "\\n").encode())
-        os._exit(0)
+        try:
+            seen = []
+            worker = threading.Thread(target=lambda: seen.append(threading.current_thread() is not threading.main_thread()))
+            worker.start()
+            worker.join()
+            echo = subprocess.run(["echo", "hi"], capture_output=True, text=True).stdout.strip()
+            report = {{"handlers": ran, "random": random.getrandbits(64), "thread": seen, "echo": echo,
+                       "main": threading.current_thread() is threading.main_thread()}}
+            os.write(out_w, (json.dumps(report) + "\\n").encode())
+        finally:
+            os._exit(0)  # a child that failed reports nothing, and the parent's assertions say so
     os.waitpid(pid, 0)
 os.close(out_w)
 children = [json.loads(line) for line in os.fdopen(out_r).read().splitlines()]
