@@ -5,8 +5,10 @@ what to do with one run, applies the actions through the Store's
 compare-and-set verbs, and runs each scheduled try here with the task
 runner's ``run_workload`` (one at a time, in topological order). The same
 rows and the same claim as with the real scheduler, so a scheduler running
-at the same time never runs a try twice. Task states are printed as they
-change. Imported lazily by ``flowctl/cli/run_cmd.py`` only.
+at the same time never runs a try twice; the tasks such a scheduler queued
+first run there, and this loop waits for them (saying so) before going on.
+Task states are printed as they change. Imported lazily by
+``flowctl/cli/run_cmd.py`` only.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from flowctl.core.states import RUN_FINISHED, DagRunState, TaskInstanceState
 TI, R = TaskInstanceState, DagRunState
 Echo = Callable[[str], None] | None
 MAX_IDLE_WAIT = 5.0
+ELSEWHERE_POLL = 0.2  # seconds between looks at tasks a scheduler beside this process holds
 
 
 def _now() -> datetime:
@@ -43,6 +46,7 @@ class LocalRun:
         self.fileloc = serialized.fileloc or store.get_dag(key.dag_id).fileloc or ""
         self.graph = task_graph(serialized.data)
         self.seen: dict[tuple[str, int], str] = {}
+        self.told_elsewhere: set[tuple[str, int, str]] = set()
 
     def run_to_end(self) -> str:
         """Run until the run's state is final; returns it."""
@@ -55,7 +59,8 @@ class LocalRun:
                 return str(run.state)
             if self._step(run, tis, _now()):
                 continue
-            self._wait_for_due(tis)
+            # Read again: a scheduler beside this process may have moved what this step could not.
+            self._wait_for_due(self.store.list_task_instances(self.key))
 
     def _start(self) -> None:
         now = _now()
@@ -155,7 +160,17 @@ class LocalRun:
         return True
 
     def _wait_for_due(self, tis: Sequence[Any]) -> None:
-        """Nothing can move now: sleep until the next retry/reschedule is due, or give up if none."""
+        """Nothing can move here now: wait for the tasks another process holds (a scheduler queued
+        them first) or until the next retry/reschedule is due; give up if there is neither."""
+        elsewhere = [t for t in tis if t.state in _ELSEWHERE]
+        if elsewhere:
+            for ti in elsewhere:
+                if (ti.task_id, ti.map_index, ti.state) not in self.told_elsewhere:
+                    self.told_elsewhere.add((ti.task_id, ti.map_index, ti.state))
+                    self._say(f"{ti.task_id}{_index(ti.key)}: {ti.state} outside this process (by a scheduler "
+                              f"running beside it?); waiting for it to end")
+            time.sleep(ELSEWHERE_POLL)
+            return
         dues = [t.next_retry_at or t.reschedule_date for t in tis
                 if t.state in (TI.UP_FOR_RETRY.value, TI.UP_FOR_RESCHEDULE.value)]
         if not dues:
@@ -179,6 +194,8 @@ class LocalRun:
 
 
 _DONE = {TI.SUCCESS.value, TI.FAILED.value, TI.SKIPPED.value, TI.UPSTREAM_FAILED.value, TI.REMOVED.value}
+#: What another process moves on: this one runs only the tries it queues itself.
+_ELSEWHERE = {TI.SCHEDULED.value, TI.QUEUED.value, TI.RUNNING.value, TI.DEFERRED.value}
 
 
 def _all_success(states: dict[tuple[str, int], str], task_id: str) -> bool:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,6 +241,58 @@ def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Ou
     assert "2/2 runs done, 0 failed" in out
 
 
+
+class _SchedulerBeside(Store):
+    """A Store whose "first" task a scheduler queues either before the local run starts
+    (``when="before"``) or just as the local run tries to schedule it (``"racing"``: the local
+    run's compare-and-set then loses, its states read a moment before say pending)."""
+
+    def __init__(self, engine: Any, out_file: Path, when: str) -> None:
+        super().__init__(engine)
+        self.out_file, self.when, self.thread = out_file, when, None
+
+    def queue_first(self, key: Any) -> None:
+        for expected, new in (("pending", "scheduled"), ("scheduled", "queued")):
+            assert Store.set_task_state(self, key, expected, new)
+        self.thread = threading.Thread(target=self._run_first, args=(key,), daemon=True)
+        self.thread.start()
+
+    def _run_first(self, key: Any) -> None:  # what the scheduler's worker does with the try it queued
+        time.sleep(0.5)
+        assert self.start_try(key, 0, "elsewhere", 1, datetime.now(timezone.utc)) is not None
+        self.out_file.write_text("first-elsewhere\n")
+        assert self.finish_try(key, "success", datetime.now(timezone.utc), running_try=1)
+
+    def set_task_state(self, key: Any, expected: Any, new: Any, **fields: Any) -> bool:
+        if self.when == "racing" and self.thread is None and key.task_id == "first" and str(new) == "scheduled":
+            self.queue_first(key)
+        return super().set_task_state(key, expected, new, **fields)
+
+
+@pytest.mark.parametrize("when", ["before", "racing"])
+def test_a_local_run_waits_for_the_tasks_a_scheduler_holds_instead_of_giving_up(home: Path, capsys: Out,
+                                                                                 when: str) -> None:
+    """A scheduler running beside ``dags test`` (or ``backfill --local``) may queue some of the
+    run's tasks first: the local run waits for them to end there, and goes on with the rest."""
+    from flowctl.cli.local_run import LocalRun
+    from flowctl.settings import Settings
+
+    out_file = _write_pipe(home)
+    assert _run(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
+    out_file.unlink()
+    settings = Settings.load()
+    store = _SchedulerBeside(make_engine(str(settings.get("database", "sql_alchemy_conn"))), out_file, when)
+    run = store.trigger_dag("pipe", now=datetime.now(timezone.utc), logical_date=datetime(2024, 3, 2, tzinfo=timezone.utc))
+    if when == "before":
+        store.queue_first(next(t.key for t in store.list_task_instances(run.key) if t.task_id == "first"))
+    lines: list[str] = []
+    state = LocalRun(store, settings, run.key, lines.append).run_to_end()
+    assert store.thread is not None
+    store.thread.join()
+    store.close()
+    assert state == "success", lines
+    assert out_file.read_text().split() == ["first-elsewhere", "second"]
+    assert any("first: queued outside this process" in line for line in lines), lines
 
 def test_dags_test_of_a_dag_whose_file_fails_to_import_shows_the_error(home: Path, capsys: Out) -> None:
     (home / "dags" / "bad.py").write_text("from flowctl import DAG\nraise ValueError('bad file on purpose')\n")
