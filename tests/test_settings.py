@@ -34,6 +34,8 @@ def test_a_bad_value_is_an_error_naming_the_option(tmp_path: Path) -> None:
         Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__CORE__PARALLELISM": "lots"})
     with pytest.raises(ConfigError, match=r"\[core\] executor: expected one of sequential, local, celery"):
         Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__CORE__EXECUTOR": "kubernetes"})
+    with pytest.raises(ConfigError, match=r"\[webserver\] port: expected a port number from 1 to 65535"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__WEBSERVER__PORT": "99999"})
 
 
 def test_an_unknown_option_is_an_error(tmp_path: Path) -> None:

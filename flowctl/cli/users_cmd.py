@@ -55,6 +55,7 @@ def users_create(ctx: CliContext, username: str, email: str | None, firstname: s
     """Create a user with one role."""
     from flowctl.db.users import NewUser
 
+    ctx.store.check_role(role)  # fail before prompting for a password nobody can use
     secret, generated = _choose_password(password, random_pw)
     new = NewUser(username=username, email=email, first_name=firstname, last_name=lastname, role=role)
     user = ctx.store.create_user(new, secret, datetime.now(timezone.utc))

@@ -48,7 +48,7 @@ def gunicorn_options(host: str, port: int, workers: int, pid_file: Path | None, 
 
 @cli.command("webserver")
 @click.option("--hostname", "-H", default=None, help="Address to listen on (default: [webserver] host).")
-@click.option("--port", "-p", type=int, default=None, help="Port (default: [webserver] port).")
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=None, help="Port (default: [webserver] port).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
               help="gunicorn worker processes (default: [webserver] workers).")
 @click.option("--daemon", "-D", "daemon", is_flag=True, help="Detach and write a pid file.")

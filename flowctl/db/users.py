@@ -129,6 +129,13 @@ class UserVerbs:
             s.flush()
             return _user(s, row)
 
+    def check_role(self, name: str) -> None:
+        """FlowctlError naming the roles unless ``name`` is one a user can be given (the CLI asks
+        before prompting for a password)."""
+        with self._read() as s:
+            if s.scalar(select(RoleRow.id).where(RoleRow.name == name)) is None:
+                _standard_role(name)
+
     def get_user(self, username: str) -> User:
         """One user; UserNotFound when there is none."""
         with self._read() as s:
@@ -224,16 +231,21 @@ def _role(s: Session, name: str) -> RoleRow:
     row = s.scalar(select(RoleRow).where(RoleRow.name == name))
     if row is not None:
         return row
-    standard = {r.lower(): r for r in STANDARD_ROLES}
-    if name.lower() not in standard:
-        raise FlowctlError(f"role {name!r} does not exist; roles: {', '.join(STANDARD_ROLES)}")
-    canonical = standard[name.lower()]
+    canonical = _standard_role(name)
     if canonical != name:
         return _role(s, canonical)
     row = RoleRow(name=canonical)
     s.add(row)
     s.flush()
     return row
+
+
+def _standard_role(name: str) -> str:
+    """The standard role ``name`` names (any case); FlowctlError naming them if none."""
+    standard = {r.lower(): r for r in STANDARD_ROLES}
+    if name.lower() not in standard:
+        raise FlowctlError(f"role {name!r} does not exist; roles: {', '.join(STANDARD_ROLES)}")
+    return standard[name.lower()]
 
 
 def _roles_of(s: Session, user_id: int) -> Iterator[str]:

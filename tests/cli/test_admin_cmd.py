@@ -215,6 +215,16 @@ def test_a_short_password_or_unknown_role_is_one_line_and_non_zero(home: Path, c
     assert code == 1 and "Viewer" in err and err.count("\n") == 1
 
 
+def test_an_unknown_role_is_refused_before_the_password_is_asked_for(home: Path, capsys: Out,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no one to type a password
+    code, out, err = _run(capsys, "users", "create", "-u", "x", "-r", "God")
+    assert code == 1 and "Password" not in out + err
+    assert err.strip().splitlines() == ["flowctl: error: role 'God' does not exist; roles: Admin, Op, User, Viewer"]
+
+
 # --- fernet key rotation ----------------------------------------------------------------------
 
 def test_rotate_fernet_key_lets_the_old_key_be_dropped(home: Path, capsys: Out,

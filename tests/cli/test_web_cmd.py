@@ -37,6 +37,12 @@ def test_webserver_refuses_to_start_without_a_secret_key(tmp_path: Path, monkeyp
         "(or set FLOWCTL__WEBSERVER__SECRET_KEY)"]
 
 
+def test_a_port_out_of_range_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["webserver", "--port", "99999"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "99999 is not in the range 1<=x<=65535" in err
+
+
 def test_gunicorn_options_follow_the_command_line(tmp_path: Path) -> None:
     options = gunicorn_options("0.0.0.0", 9000, 3, tmp_path / "web.pid", True, None)
     assert options["bind"] == "0.0.0.0:9000"
