@@ -95,6 +95,21 @@ class DagVerbs(StoreCore):
                 raise DagNotFound(f"DAG {dag_id!r} not found (never parsed?)")
             return record_from(SerializedDagRecord, row)
 
+    def runnable_serialized_dag(self, dag_id: str) -> SerializedDagRecord:
+        """:meth:`latest_serialized_dag` of a DAG that its file still defines, for a new run (trigger,
+        backfill); DagNotFound saying why otherwise: runs of a DAG whose file is gone would only fail."""
+        with self._read() as s:
+            found = s.execute(select(SerializedDagRow, DagRow.is_active, DagRow.fileloc)
+                              .join(DagRow, DagRow.dag_id == SerializedDagRow.dag_id, isouter=True)
+                              .where(SerializedDagRow.id == _latest_serialized_id(dag_id))).first()
+            if found is None:
+                raise DagNotFound(f"DAG {dag_id!r} not found (never parsed?)")
+            row, active, fileloc = found
+            if active is False:
+                raise DagNotFound(f"DAG {dag_id!r} is not active: {fileloc} no longer defines it "
+                                  f"(the file was deleted, renamed or changed)")
+            return record_from(SerializedDagRecord, row)
+
     def get_serialized_dag(self, serialized_dag_id: int) -> SerializedDagRecord:
         """A serialized version by id (what an old run ran with)."""
         with self._read() as s:
@@ -173,6 +188,14 @@ class DagVerbs(StoreCore):
             s.execute(update(DagRow).where(DagRow.dag_id == dag_id).values(
                 next_dagrun=next_dagrun, next_dagrun_data_interval_start=start,
                 next_dagrun_data_interval_end=end, next_dagrun_create_after=create_after))
+
+
+def _latest_serialized_id(dag_id: str) -> Any:
+    """The id of the DAG's latest serialized version, as a scalar subquery."""
+    latest = select(func.max(SerializedDagRow.version_number)).where(SerializedDagRow.dag_id == dag_id)
+    return (select(SerializedDagRow.id).where(SerializedDagRow.dag_id == dag_id,
+                                              SerializedDagRow.version_number == latest.scalar_subquery())
+            .scalar_subquery())
 
 
 def _latest_serialized(s: Session, dag_id: str) -> SerializedDagRow | None:

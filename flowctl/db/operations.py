@@ -225,7 +225,7 @@ class OperationVerbs(StoreCore):
                     logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
                     note: str | None = None) -> DagRunRecord:
         """Create a queued manual run; ParamValidationError names a param that conf breaks."""
-        version = self.latest_serialized_dag(dag_id)  # type: ignore[attr-defined]
+        version = self.runnable_serialized_dag(dag_id)  # type: ignore[attr-defined]
         serialized = version.data
         params_of(serialized).resolve(conf)
         when = logical_date or now
@@ -347,7 +347,7 @@ class OperationVerbs(StoreCore):
     def plan_backfill(self, dag_id: str, start: datetime, end: datetime,
                       policy: ExistingRunPolicy = ExistingRunPolicy.KEEP) -> list[BackfillItem]:
         """The runs a backfill of ``[start, end]`` would create or re-run (nothing is written)."""
-        serialized = self.latest_serialized_dag(dag_id).data  # type: ignore[attr-defined]
+        serialized = self.runnable_serialized_dag(dag_id).data  # type: ignore[attr-defined]
         intervals = backfill_dates(timetable_of(serialized), start, end, restriction_of(serialized).earliest)
         with self._read() as s:
             existing = {r.logical_date: r for r in s.scalars(select(DagRunRow).where(

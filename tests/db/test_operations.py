@@ -106,6 +106,20 @@ def test_triggering_an_unknown_dag_names_it(store: Store) -> None:
         store.trigger_dag("nope", now=T0)
 
 
+def test_a_dag_whose_file_is_gone_can_be_neither_triggered_nor_backfilled(store: Store) -> None:
+    """Its last parsed version would only make runs whose tries fail (the file is gone), as Airflow
+    refuses them: the error says why instead."""
+    store.sync_dag(chain_dag(), FILE, T0)
+    assert store.mark_dags_inactive(keep_filelocs=[]) == 1
+    with pytest.raises(DagNotFound, match=f"DAG 'etl' is not active: {FILE} no longer defines it"):
+        store.trigger_dag("etl", now=T0)
+    with pytest.raises(DagNotFound, match="not active"):
+        store.plan_backfill("etl", T0, T0 + timedelta(days=1))
+    assert store.list_runs("etl") == []
+    store.sync_dag(chain_dag(), FILE, T0)  # the file is back
+    assert store.trigger_dag("etl", now=T0).state == "queued"
+
+
 # --- clear -------------------------------------------------------------------------------------
 
 def test_clearing_keeps_the_try_count_renews_retries_and_requeues_the_finished_run(store: Store) -> None:
