@@ -83,7 +83,7 @@ def insert_task_instances(conn: Any, values: Sequence[Mapping[str, Any]]) -> Non
         return
     columns = list(values[0])
     statement = f"COPY task_instance ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-    text = "".join(",".join(_csv_field(row[c]) for c in columns) + "\n" for row in values)
+    text = "".join(",".join(fields) + "\n" for fields in zip(*(_csv_column(values, c) for c in columns)))
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         with conn.connection.cursor() as cursor:  # the DB-API connection of this transaction
@@ -94,6 +94,23 @@ def insert_task_instances(conn: Any, values: Sequence[Mapping[str, Any]]) -> Non
             conn.invalidate(error)
         raise DBAPIError.instance(statement, None, error, dbapi_error, connection_invalidated=lost,
                                   dialect=conn.dialect) from error
+
+
+def _csv_column(values: Sequence[Mapping[str, Any]], column: str) -> list[str]:
+    """One column's CSV fields. A run's rows share most values (dag_id, run_id, state, times):
+    each distinct one is formatted once (a 202-task run: 2,600 fields, some 400 distinct)."""
+    formatted: dict[Any, str] = {}
+    fields = []
+    for row in values:
+        value = row[column]
+        try:
+            field = formatted[value]
+        except KeyError:
+            field = formatted[value] = _csv_field(value)
+        except TypeError:  # unhashable (a JSON value): formatted each time
+            field = _csv_field(value)
+        fields.append(field)
+    return fields
 
 
 def _csv_field(value: Any) -> str:
