@@ -146,9 +146,8 @@ class RunVerbs(StoreCore):
         if run_type not in RUN_TYPES:
             raise ValueError(f"run_type must be one of {', '.join(sorted(RUN_TYPES))}, not {run_type!r}")
         start, end = data_interval if data_interval else (None, None)
-        try:
+        try:  # a run that exists already (same run_id or logical date) breaks a unique constraint
             with self._session() as s:
-                _refuse_duplicate(s, dag_id, run_id, logical_date)
                 if serialized is None or serialized.dag_id != dag_id:
                     serialized = _latest_serialized(s, dag_id)  # type: ignore[assignment]
                 if serialized is None:
@@ -165,7 +164,7 @@ class RunVerbs(StoreCore):
                 insert_task_instances(s.connection(),
                                       task_instance_values(run, dag_body(serialized.data), serialized.dag_hash))
                 return run_record(run)
-        except IntegrityError:  # lost a race with another creator of the same run
+        except IntegrityError:  # the run exists (or another creator of it won the race): say which
             with self._read() as s:
                 _refuse_duplicate(s, dag_id, run_id, logical_date)
             raise
