@@ -199,8 +199,4 @@ def _latest_serialized_id(dag_id: str) -> Any:
 
 
 def _latest_serialized(s: Session, dag_id: str) -> SerializedDagRow | None:
-    latest = select(func.max(SerializedDagRow.version_number)).where(SerializedDagRow.dag_id == dag_id)
-    return s.scalars(
-        select(SerializedDagRow).where(SerializedDagRow.dag_id == dag_id,
-                                       SerializedDagRow.version_number == latest.scalar_subquery())
-    ).first()
+    return s.scalars(select(SerializedDagRow).where(SerializedDagRow.id == _latest_serialized_id(dag_id))).first()
