@@ -212,11 +212,11 @@ class _ClaimedTry:
         first_poke, reschedules = None, 0
         if getattr(task, "mode", None) == "reschedule":
             first_poke, reschedules = self.store.reschedule_history(self.key, self.try_number)
-        backend: Any = StoreBackend(self.store, utcnow)
+        xcoms: Any = StoreBackend(self.store, utcnow)  # not ``backend``: the variables' reader, used below
         if self.supervisor is not None:
-            backend = self.deferred = DeferredXComs(backend, self.key, self.store.check_xcom)
+            xcoms = self.deferred = DeferredXComs(xcoms, self.key, self.store.check_xcom)
         ti = RuntimeTaskInstance(self.key, task, self.try_number, self.ti_row.max_tries,
-                                 _SkipRecorder(backend, self.skipped),
+                                 _SkipRecorder(xcoms, self.skipped),
                                  hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date,
                                  log_url_of=partial(log_url, self.settings, self.key, self.try_number))
         ti.reschedule_count = reschedules  # type: ignore[attr-defined]

@@ -65,8 +65,10 @@ def _resolve_connection(masker: SecretsMasker) -> Any:
 
 
 def variable_lookup(backend: MaskingBackend) -> Any:
-    """``key -> str | None`` for the template context's ``var``, environment first (as Variable)."""
+    """``key -> str | None`` (None: no such variable) for the template context's ``var``,
+    environment first (as Variable)."""
     def lookup(key: str) -> str | None:
+        from flowctl.core.errors import VariableNotFound
         from flowctl.models.variable import _from_environment
 
         value = _from_environment(key)
@@ -74,7 +76,10 @@ def variable_lookup(backend: MaskingBackend) -> Any:
             if should_mask(key):
                 backend._masker.add_mask(value, key)
             return value
-        return backend.get_variable(key)
+        try:
+            return backend.get_variable(key)
+        except VariableNotFound:
+            return None
 
     return lookup
 

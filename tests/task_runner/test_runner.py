@@ -129,6 +129,33 @@ def test_templates_are_rendered_and_stored_on_the_task_instance(world: World) ->
     assert rendered is not None and rendered["op_kwargs"] == {"day": "2024-01-01", "who": "world"}
 
 
+VARS = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+with DAG("vars", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="show", python_callable=lambda **kw: None,
+                   op_kwargs={"colour": "{{ var.value.colour }}", "default": "{{ var.value.get('nope', 'd') }}",
+                              "k": "{{ var.json.cfg.k }}", "token": "{{ var.value.api_token }}"})
+'''
+
+
+def test_templates_read_variables_and_a_secret_one_is_masked_in_the_stored_fields(world: World) -> None:
+    from flowctl.db.secrets import generate_key
+
+    world.store.use_fernet_key(generate_key())
+    world.store.set_variable("colour", "purple")
+    world.store.set_variable("cfg", '{"k": "from-json"}')
+    world.store.set_variable("api_token", "tok-123456789")
+    fileloc = world.write_dags("vars", VARS)
+    result = run_workload(world.queue(world.make_run("vars"), "show", fileloc), world.settings, world.store)
+    assert result.state == "success", result.error
+    rendered = world.store.get_task_instance(result.key).rendered_fields
+    assert rendered is not None
+    assert rendered["op_kwargs"] == {"colour": "purple", "default": "d", "k": "from-json", "token": "***"}
+
+
 def test_a_branch_skips_the_direct_downstream_tasks_it_did_not_choose(world: World) -> None:
     fileloc, run = _setup(world)
     result = run_workload(world.queue(run, "branch", fileloc), world.settings, world.store)
