@@ -31,6 +31,13 @@ def load_file(fileloc: str) -> dict[str, Any]:
     return dags
 
 
+def use_dags_folder(folder: Path) -> None:
+    """Put the dags folder on sys.path, as Airflow does in every process that imports DAG files:
+    a DAG file in a subfolder may import a package from the folder's root (``from common import x``).
+    Each file's own folder is added when it is imported (:func:`load_file`)."""
+    add_to_sys_path(folder)
+
+
 def _key(fileloc: str) -> str:
     """The cache key of a file: its absolute path, as text (no pathlib: a forked try looks its
     file up here, and pays for the code it runs in copied pages)."""

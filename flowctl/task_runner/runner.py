@@ -88,6 +88,7 @@ class TryResult:
 
 def run_workload(workload: Workload, settings: Settings, store: Any = None) -> TryResult:
     """Claim and run one try of ``workload`` here; returns without running if the claim is lost."""
+    dagfile.use_dags_folder(settings.dags_folder)
     own_store = store is None
     if own_store:
         from flowctl.db.store import Store

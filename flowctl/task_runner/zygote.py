@@ -62,7 +62,7 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json
 from flowctl.settings import Settings
-from flowctl.task_runner import children, forking, logs, pipes, wire
+from flowctl.task_runner import children, dagfile, forking, logs, pipes, wire
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.warmup import warm_imports, warm_tries
@@ -525,6 +525,7 @@ def main(argv: list[str]) -> None:
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     forking.watch_at_fork_handlers()  # before anything this process imports for the tries
     settings = Settings.load()
+    dagfile.use_dags_folder(settings.dags_folder)  # every try inherits it
     logs.prepare_for_tries(str(settings.get("logging", "logging_level")))
     agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest
     try:

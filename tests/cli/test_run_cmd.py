@@ -294,6 +294,21 @@ def test_a_local_run_waits_for_the_tasks_a_scheduler_holds_instead_of_giving_up(
     assert out_file.read_text().split() == ["first-elsewhere", "second"]
     assert any("first: queued outside this process" in line for line in lines), lines
 
+def test_dags_test_runs_a_dag_in_a_subfolder_that_imports_a_package_from_the_folder_root(home: Path,
+                                                                                       capsys: Out) -> None:
+    for folder in ("common", "sub"):
+        (home / "dags" / folder).mkdir()
+    (home / "dags" / "common" / "__init__.py").write_text("")
+    (home / "dags" / "common" / "words.py").write_text("WORD = 'from-common'\n")
+    (home / "dags" / "sub" / "nested.py").write_text(PIPE.replace(
+        "from flowctl.operators.python import PythonOperator",
+        "from flowctl.operators.python import PythonOperator\nfrom common.words import WORD").replace(
+        'op_args=["first"]', "op_args=[WORD]").replace('"pipe"', '"nested"').replace('"mapped"', '"mapped2"')
+        .replace('"broken"', '"broken2"'))
+    code, out, err = _run(capsys, "dags", "test", "nested", "2024-03-01")
+    assert code == 0, out + err
+    assert (home / "dags" / "sub" / "out.txt").read_text().split() == ["from-common", "second"]
+
 def test_dags_test_of_a_dag_whose_file_fails_to_import_shows_the_error(home: Path, capsys: Out) -> None:
     (home / "dags" / "bad.py").write_text("from flowctl import DAG\nraise ValueError('bad file on purpose')\n")
     code, _, err = _run(capsys, "dags", "test", "bad")

@@ -183,3 +183,17 @@ with DAG("{dag_id}", schedule=None, start_date=START, max_active_tasks=64) as wi
         start >> PythonOperator(task_id=f"t{{i:03d}}", python_callable=late_effect,
                                 retries={retries}, retry_delay=timedelta(seconds=0)) >> end
 '''
+
+
+#: A DAG in a subfolder that imports a helper module from the dags folder's root, as Airflow
+#: projects do (the dags folder is on sys.path in every process that imports DAG files).
+HELPER = '''
+def greeting():
+    return "hello from common.helpers"
+'''
+NESTED = PRELUDE + '''
+from common.helpers import greeting
+
+with DAG("nested", schedule=None, start_date=START):
+    PythonOperator(task_id="greet", python_callable=lambda: append("nested.log", greeting()))
+'''

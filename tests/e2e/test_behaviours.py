@@ -111,3 +111,19 @@ def test_depends_on_past_runs_each_days_task_after_the_previous_days_task(d: Dep
     assert [run for _, run, _, _ in ran] == [r.run_id for r in runs]
     for (_, _, _, end), (_, _, start, _) in zip(ran, ran[1:]):
         assert start >= end, f"a depends_on_past task started before the previous day's finished: {ran}"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_dag_in_a_subfolder_imports_a_package_from_the_dags_folder_root(deploy: Deploy, dialect: str) -> None:
+    """As in Airflow, the dags folder is on sys.path wherever DAG files are imported: in the
+    DAG processor and in every try (the zygote's children), not only beside each file."""
+    d = deploy(dialect)
+    for folder in ("common", "sub"):
+        (d.dags_folder / folder).mkdir()
+    d.write_dag("common/__init__.py", "")
+    d.write_dag("common/helpers.py", dags.HELPER)
+    d.write_dag("sub/nested.py", dags.NESTED)
+    d.start_scheduler()
+    run_id = d.trigger("nested")
+    assert d.wait_for_run("nested", run_id) == "success", d.task_states("nested", run_id)
+    assert d.effects("nested.log") == [["hello", "from", "common.helpers"]]
