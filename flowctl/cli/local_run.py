@@ -59,8 +59,11 @@ class LocalRun:
                 return str(run.state)
             if self._step(run, tis, _now()):
                 continue
-            # Read again: a scheduler beside this process may have moved what this step could not.
-            self._wait_for_due(self.store.list_task_instances(self.key))
+            # Read again: a scheduler beside this process may have moved tasks since ``tis`` was read
+            # (then plan again, from what they are now) or hold tasks this step could not take.
+            fresh = self.store.list_task_instances(self.key)
+            if _states(fresh) == _states(tis):
+                self._wait_for_due(fresh)
 
     def _start(self) -> None:
         now = _now()
@@ -79,7 +82,7 @@ class LocalRun:
     def _plan(self, run: Any, tis: Sequence[Any], now: datetime) -> list[Any]:
         from flowctl.core.planner import RunView, plan
 
-        states = {(t.task_id, t.map_index): t.state for t in tis}
+        states = _states(tis)
         view = RunView(key=self.key, graph=self.graph, states=states, run_state=run.state,
                        start_date=run.start_date, previous=self._previous_states(run),
                        map_lengths=self._map_lengths(states))
@@ -171,10 +174,13 @@ class LocalRun:
                               f"running beside it?); waiting for it to end")
             time.sleep(ELSEWHERE_POLL)
             return
+        stuck = sorted(t.task_id for t in tis if t.state not in _DONE)
+        if not stuck:  # every task is done: another process finished the run first (read it again)
+            time.sleep(ELSEWHERE_POLL)
+            return
         dues = [t.next_retry_at or t.reschedule_date for t in tis
                 if t.state in (TI.UP_FOR_RETRY.value, TI.UP_FOR_RESCHEDULE.value)]
         if not dues:
-            stuck = sorted(t.task_id for t in tis if t.state not in _DONE)
             raise FlowctlError(f"run {self.key.run_id!r} cannot make progress; tasks {stuck} are waiting "
                                f"(see `flowctl tasks failed-deps {self.key.dag_id} TASK_ID {self.key.run_id}`)")
         soonest = min((d for d in dues if d is not None), default=_now())
@@ -196,6 +202,10 @@ class LocalRun:
 _DONE = {TI.SUCCESS.value, TI.FAILED.value, TI.SKIPPED.value, TI.UPSTREAM_FAILED.value, TI.REMOVED.value}
 #: What another process moves on: this one runs only the tries it queues itself.
 _ELSEWHERE = {TI.SCHEDULED.value, TI.QUEUED.value, TI.RUNNING.value, TI.DEFERRED.value}
+
+
+def _states(tis: Sequence[Any]) -> dict[tuple[str, int], str]:
+    return {(t.task_id, t.map_index): t.state for t in tis}
 
 
 def _all_success(states: dict[tuple[str, int], str], task_id: str) -> bool:

@@ -243,33 +243,49 @@ def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Ou
 
 
 class _SchedulerBeside(Store):
-    """A Store whose "first" task a scheduler queues either before the local run starts
-    (``when="before"``) or just as the local run tries to schedule it (``"racing"``: the local
-    run's compare-and-set then loses, its states read a moment before say pending)."""
+    """A Store whose "first" task a scheduler runs beside the local run. It queues it:
+    - ``before``: before the local run starts, and runs it half a second later;
+    - ``racing``: just as the local run tries to schedule it (the local run's compare-and-set then
+      loses, its states read a moment before say pending), and then also finishes the run first;
+    - ``between``: before the local run starts, and runs it between the local run's reading of
+      the states and its step (which then moves nothing, from states already stale).
+    """
 
     def __init__(self, engine: Any, out_file: Path, when: str) -> None:
         super().__init__(engine)
-        self.out_file, self.when, self.thread = out_file, when, None
+        self.out_file, self.when, self.thread, self.first = out_file, when, None, None
 
     def queue_first(self, key: Any) -> None:
         for expected, new in (("pending", "scheduled"), ("scheduled", "queued")):
             assert Store.set_task_state(self, key, expected, new)
-        self.thread = threading.Thread(target=self._run_first, args=(key,), daemon=True)
-        self.thread.start()
+        self.first = key
+        if self.when != "between":
+            self.thread = threading.Thread(target=self._run_first, args=(0.5,), daemon=True)
+            self.thread.start()
 
-    def _run_first(self, key: Any) -> None:  # what the scheduler's worker does with the try it queued
-        time.sleep(0.5)
-        assert self.start_try(key, 0, "elsewhere", 1, datetime.now(timezone.utc)) is not None
+    def _run_first(self, delay: float) -> None:  # what the scheduler's worker does with the try it queued
+        time.sleep(delay)
+        assert self.start_try(self.first, 0, "elsewhere", 1, datetime.now(timezone.utc)) is not None
         self.out_file.write_text("first-elsewhere\n")
-        assert self.finish_try(key, "success", datetime.now(timezone.utc), running_try=1)
+        assert self.finish_try(self.first, "success", datetime.now(timezone.utc), running_try=1)
 
     def set_task_state(self, key: Any, expected: Any, new: Any, **fields: Any) -> bool:
-        if self.when == "racing" and self.thread is None and key.task_id == "first" and str(new) == "scheduled":
+        if self.when == "racing" and self.first is None and key.task_id == "first" and str(new) == "scheduled":
             self.queue_first(key)
         return super().set_task_state(key, expected, new, **fields)
 
+    def list_task_instances(self, run: Any, state: Any = None) -> Any:
+        if self.when == "between" and state is not None and not self.out_file.exists():
+            self._run_first(0)
+        return super().list_task_instances(run, state=state)
 
-@pytest.mark.parametrize("when", ["before", "racing"])
+    def finish_run(self, run: Any, state: Any, now: datetime) -> bool:
+        if self.when == "racing":  # the scheduler's examination saw every task done first
+            assert super().finish_run(run, state, now)
+        return super().finish_run(run, state, now)
+
+
+@pytest.mark.parametrize("when", ["before", "racing", "between"])
 def test_a_local_run_waits_for_the_tasks_a_scheduler_holds_instead_of_giving_up(home: Path, capsys: Out,
                                                                                  when: str) -> None:
     """A scheduler running beside ``dags test`` (or ``backfill --local``) may queue some of the
@@ -283,16 +299,17 @@ def test_a_local_run_waits_for_the_tasks_a_scheduler_holds_instead_of_giving_up(
     settings = Settings.load()
     store = _SchedulerBeside(make_engine(str(settings.get("database", "sql_alchemy_conn"))), out_file, when)
     run = store.trigger_dag("pipe", now=datetime.now(timezone.utc), logical_date=datetime(2024, 3, 2, tzinfo=timezone.utc))
-    if when == "before":
+    if when != "racing":
         store.queue_first(next(t.key for t in store.list_task_instances(run.key) if t.task_id == "first"))
     lines: list[str] = []
     state = LocalRun(store, settings, run.key, lines.append).run_to_end()
-    assert store.thread is not None
-    store.thread.join()
+    if store.thread is not None:
+        store.thread.join()
     store.close()
     assert state == "success", lines
     assert out_file.read_text().split() == ["first-elsewhere", "second"]
-    assert any("first: queued outside this process" in line for line in lines), lines
+    if when != "between":
+        assert any("first: queued outside this process" in line for line in lines), lines
 
 def test_dags_test_runs_a_dag_in_a_subfolder_that_imports_a_package_from_the_folder_root(home: Path,
                                                                                        capsys: Out) -> None:
