@@ -122,7 +122,7 @@ def tasks_test(ctx: CliContext, dag_id: str, task_id: str, logical_date: str | N
     from flowctl.task_runner import adhoc_run_info, run_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)
-    run = adhoc_run_info(_moment(logical_date), conf=json.loads(task_params) if task_params else None)
+    run = adhoc_run_info(_moment(logical_date), conf=json.loads(task_params) if task_params else None, dag=dag)
     result = run_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, log_stream=sys.stdout)
     if result.state not in ("success", "skipped"):
         raise FlowctlError(f"task {task_id!r} ended {result.state}: {result.error}")
@@ -142,7 +142,7 @@ def tasks_render(ctx: CliContext, dag_id: str, task_id: str, logical_date: str |
     from flowctl.task_runner import adhoc_run_info, render_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)
-    run = adhoc_run_info(_moment(logical_date), conf=json.loads(task_params) if task_params else None)
+    run = adhoc_run_info(_moment(logical_date), conf=json.loads(task_params) if task_params else None, dag=dag)
     rendered = render_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index)
     for name, value in rendered.items():
         click.echo(f"# ----------------------------------------------------------\n# property: {name}\n"

@@ -33,11 +33,21 @@ def as_run_info(run: Any) -> RunInfo:
     return run if isinstance(run, RunInfo) else run_info(run)
 
 
-def adhoc_run_info(logical_date: datetime, run_id: str | None = None, conf: dict[str, Any] | None = None) -> RunInfo:
-    """A manual-looking run at ``logical_date`` for ``tasks test`` / ``tasks render``."""
+def adhoc_run_info(logical_date: datetime, run_id: str | None = None, conf: dict[str, Any] | None = None,
+                   dag: Any = None) -> RunInfo:
+    """A manual-looking run at ``logical_date`` for ``tasks test`` / ``tasks render``: with ``dag``,
+    its data interval is the one a manual run at that date gets (as a trigger infers it from the
+    DAG's timetable); without, an instant interval."""
+    start = end = logical_date
+    timetable = getattr(dag, "timetable", None)
+    if timetable is not None:
+        try:
+            interval = timetable.infer_manual_data_interval(run_after=logical_date)
+            start, end = interval.start, interval.end
+        except Exception:  # noqa: BLE001 - a custom timetable that cannot say: an instant, as a trigger does
+            pass
     return RunInfo(run_id=run_id or f"__flowctl_test__{logical_date.isoformat()}", logical_date=logical_date,
-                   data_interval_start=logical_date, data_interval_end=logical_date, run_type="manual",
-                   conf=dict(conf or {}))
+                   data_interval_start=start, data_interval_end=end, run_type="manual", conf=dict(conf or {}))
 
 
 def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory: MemoryBackend | None = None,

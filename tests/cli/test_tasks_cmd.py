@@ -77,3 +77,26 @@ def test_tasks_render_prints_each_rendered_template_field(world: World) -> None:
     result = _invoke(world, "tasks", "render", "greet", "hello", "2024-03-05")
     assert result.exit_code == 0, result.output
     assert "# property: op_kwargs" in result.output and "'name': '2024-03-05'" in result.output
+
+
+WINDOW_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("window", start_date=datetime(2024, 1, 1), schedule="0 6 * * *"):
+    BashOperator(task_id="show", bash_command="echo window {{ data_interval_start }} {{ data_interval_end }}")
+'''
+
+
+def test_tasks_test_and_render_use_the_interval_a_manual_run_at_that_date_would_have(world: World) -> None:
+    """As a trigger (and ``dags test``) at that date would: the schedule's last complete interval,
+    not an empty one that makes every SQL window select nothing."""
+    world.write_dags("window", WINDOW_SOURCE)
+    expected = "window 2024-03-03 06:00:00+00:00 2024-03-04 06:00:00+00:00"
+    result = _invoke(world, "tasks", "test", "window", "show", "2024-03-05")
+    assert result.exit_code == 0, result.output
+    assert expected in result.output
+    result = _invoke(world, "tasks", "render", "window", "show", "2024-03-05")
+    assert result.exit_code == 0, result.output
+    assert expected.replace("window ", "echo window ") in result.output
