@@ -20,9 +20,9 @@ from flowctl.core.masking import SecretsMasker
 from flowctl.task_runner import secrets
 from flowctl.task_runner.execution import TaskTerminated, run_task, terminate_on_sigterm
 from flowctl.task_runner.logs import LogSink, TryLogCapture
-from flowctl.task_runner.outcome import decide_outcome, describe_error
+from flowctl.task_runner.outcome import decide_outcome
 from flowctl.task_runner.preparation import fresh_task, make_context, run_info, unmap_task
-from flowctl.task_runner.runner import DEFAULT_RETRY_DELAY, TryResult, utcnow
+from flowctl.task_runner.runner import DEFAULT_RETRY_DELAY, TryResult, log_task_error, utcnow
 from flowctl.task_runner.taskinstance import MemoryBackend, RuntimeTaskInstance
 
 log = logging.getLogger("flowctl.task")
@@ -74,7 +74,7 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
             error: BaseException | None = None
         except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - the outcome of the test run
             error = exc
-            log.error("Task failed: %s", describe_error(exc), exc_info=exc)
+            log_task_error(exc)
         outcome = decide_outcome(error, try_number=1, max_tries=0,
                                  retry_delay=lambda n: DEFAULT_RETRY_DELAY, now=utcnow())
         log.info("Task %s ended: %s", task_id, outcome.state.value)

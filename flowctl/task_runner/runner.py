@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from flowctl.core.errors import XComTooLargeError
+from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.masking import SecretsMasker
 from flowctl.core.states import TaskInstanceState
@@ -200,7 +200,7 @@ class _ClaimedTry:
             error: BaseException | None = None
         except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - any task error is the try's outcome
             error = exc
-            log.error("Task failed: %s", describe_error(exc), exc_info=exc)
+            log_task_error(exc)
             if context is not None:
                 context["exception"] = exc
         outcome = self._decide(error)
@@ -291,6 +291,21 @@ class _ClaimedTry:
         name = _CALLBACK_BY_STATE.get(outcome.state)
         if name is not None and self.task is not None:
             run_callbacks(getattr(self.task, name, None), context, name)
+
+
+def log_task_error(error: BaseException) -> None:
+    """Log what ended a task: a skip or a sensor's reschedule is information (as in Airflow), anything
+    else an error with its traceback."""
+    if isinstance(error, TaskSkipped):
+        log.info("Skipping the task: %s", error)
+    elif isinstance(error, TaskRescheduled):
+        log.info("Rescheduling the task: next poke at %s", _iso(error.reschedule_date))
+    else:
+        log.error("Task failed: %s", describe_error(error), exc_info=error)
+
+
+def _iso(moment: Any) -> str:
+    return moment.isoformat() if isinstance(moment, datetime) else str(moment)
 
 
 class _SkipRecorder:

@@ -96,9 +96,13 @@ def test_a_failure_on_the_last_try_fails_the_task(world: World) -> None:
     assert result.state == "failed"
 
 
-def test_raising_task_skipped_ends_the_try_as_skipped(world: World) -> None:
+def test_raising_task_skipped_ends_the_try_as_skipped_and_logs_it_as_information(world: World) -> None:
     fileloc, run = _setup(world)
-    assert run_workload(world.queue(run, "skip", fileloc), world.settings, world.store).state == "skipped"
+    result = run_workload(world.queue(run, "skip", fileloc), world.settings, world.store)
+    assert result.state == "skipped"
+    text = world.log_text(result.key, 1)
+    assert "INFO - Skipping the task: nothing to do" in text  # as Airflow logs a skip: no error, no traceback
+    assert "ERROR" not in text and "Traceback" not in text
 
 
 def test_execution_timeout_stops_the_task_and_counts_as_a_failure(world: World) -> None:
@@ -290,6 +294,9 @@ def test_a_reschedule_sensor_gives_its_slot_back_without_using_up_a_try(world: W
     second = run_workload(world.queue(run, "waiting", fileloc), world.settings, world.store)
     assert second.state == "up_for_reschedule" and second.try_number == 1
     assert world.store.reschedule_history(first.key, 1)[1] == 2
+    text = world.log_text(first.key, 1)  # both pokes, in the same attempt's log, as information
+    assert text.count("INFO - Rescheduling the task: next poke at ") == 2
+    assert "ERROR" not in text and "Traceback" not in text
 
 
 def test_a_try_whose_row_stops_being_running_is_stopped_by_its_heartbeat(world: World) -> None:
