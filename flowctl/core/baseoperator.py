@@ -8,10 +8,17 @@ policies (retry delay, priority weight) delegated to retry_policy.py and
 weight_rule.py.
 
 Run-time contract with the task runner: it calls
-``render_template_fields(context)`` (which first resolves XComArgs found in
-template fields), then ``pre_execute(context)``, ``execute(context)`` and
+``render_template_fields(context)`` (which first loads template files named by
+template fields and calls ``prepare_template()``, then resolves XComArgs found
+in template fields), then ``pre_execute(context)``, ``execute(context)`` and
 pushes the return value as XCom ``return_value`` when ``do_xcom_push``;
 ``on_kill()`` when the try is stopped.
+
+Airflow 2's helpers for custom operators: ``self.log`` (a logger per operator
+class under ``flowctl.task``, which the try's log captures), ``xcom_push`` /
+``xcom_pull`` (delegated to ``context["ti"]``), ``render_template``,
+``get_template_env`` and ``resolve_template_files`` (the machinery of
+flowctl.core.templating).
 
 Pure: must not import anything outside flowctl.core and the standard library.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -31,12 +39,14 @@ from flowctl.core.retry_policy import compute_retry_delay
 from flowctl.core.taskgroup import TaskGroup, current_group, validate_key
 from flowctl.core.trigger_rules import TriggerRule
 from flowctl.core.weight_rule import parse_weight_rule, priority_weight_total
-from flowctl.core.xcom_arg import XComArg, iter_resolvables, resolve_value
+from flowctl.core.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_resolvables, resolve_value
 
 DEFAULT_OWNER = "flowctl"
 DEFAULT_POOL = "default_pool"
 DEFAULT_QUEUE = "default"
 DEFAULT_RETRY_DELAY = timedelta(seconds=300)
+#: Parent of every operator class's logger; the task runner sets its level and captures it per try.
+OPERATOR_LOGGER_PREFIX = "flowctl.task.operators"
 
 
 def apply_defaults(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -87,8 +97,21 @@ class OperatorMeta(type):
         return operator
 
 
+class ClassLogger:
+    """``operator.log``: the logger ``flowctl.task.operators.<module>.<class>`` of the operator's class.
+
+    Not stored on the instance (copies and serialization never see it); an operator that assigns
+    ``self.log`` itself keeps its own.
+    """
+
+    def __get__(self, instance: Any, owner: type) -> logging.Logger:
+        return logging.getLogger(f"{OPERATOR_LOGGER_PREFIX}.{owner.__module__}.{owner.__name__}")
+
+
 class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
     """Base of every operator; subclasses implement ``execute(context)``."""
+
+    log = ClassLogger()
 
     template_fields: ClassVar[Sequence[str]] = ()
     template_ext: ClassVar[Sequence[str]] = ()
@@ -347,7 +370,8 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
 
     # --- run time ---------------------------------------------------------------
     def render_template_fields(self, context: Mapping[str, Any], jinja_env: Any = None) -> dict[str, Any]:
-        """Resolve XComArgs in template fields, then render them with Jinja, in place."""
+        """Load template files, resolve XComArgs in template fields, then render them with Jinja, in place."""
+        self.resolve_template_files()
         for field in self.template_fields:
             value = getattr(self, field, None)
             if any(True for _ in iter_resolvables(value)):
@@ -355,6 +379,76 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
         from flowctl.core import templating  # lazy: jinja2 is only needed at run time
 
         return templating.render_template_fields(self, context, jinja_env)
+
+    def render_template(self, content: Any, context: Mapping[str, Any], jinja_env: Any = None,
+                        seen_oids: set[int] | None = None) -> Any:
+        """``content`` rendered like a template field: strings (files ending with ``template_ext``),
+        containers item by item, templated objects in place; XComArgs are resolved.
+
+        Objects whose ``id`` is in ``seen_oids`` are returned as they are; a templated object
+        rendered here is added to it.
+        """
+        from flowctl.core import templating  # lazy: jinja2 is only needed at run time
+
+        oids = seen_oids if seen_oids is not None else set()
+        if id(content) in oids:
+            return content
+        if getattr(content, "template_fields", None):
+            oids.add(id(content))
+        if any(True for _ in iter_resolvables(content)):
+            content = resolve_value(content, context)
+        env = jinja_env if jinja_env is not None else self.get_template_env()
+        return templating.render_template(content, context, env, template_ext=self.template_ext)
+
+    def get_template_env(self, dag: Any = None) -> Any:
+        """The Jinja environment of ``dag`` (default: this task's DAG; a plain one without a DAG)."""
+        from flowctl.core import templating
+
+        return templating.make_environment(dag if dag is not None else self._dag)
+
+    def prepare_template(self) -> None:
+        """Hook: change template fields after ``resolve_template_files`` loaded file contents, before rendering."""
+
+    def resolve_template_files(self) -> None:
+        """Replace template fields naming a file (ending with ``template_ext``) by the file's
+        content, then call ``prepare_template()``. A file that cannot be read is left named:
+        rendering reports it."""
+        exts = tuple(self.template_ext)
+        if exts:
+            env = None
+            for field in self.template_fields:
+                value = getattr(self, field, None)
+                if isinstance(value, str) and value.endswith(exts):
+                    env = env or self.get_template_env()
+                    setattr(self, field, self._template_file_source(env, field, value))
+                elif isinstance(value, list) and any(isinstance(v, str) and v.endswith(exts) for v in value):
+                    env = env or self.get_template_env()
+                    # a new list: the task may be a shallow copy sharing its lists with the DAG's task
+                    setattr(self, field, [self._template_file_source(env, field, v)
+                                          if isinstance(v, str) and v.endswith(exts) else v for v in value])
+        self.prepare_template()
+
+    def _template_file_source(self, env: Any, field: str, name: str) -> str:
+        try:
+            return str(env.loader.get_source(env, name)[0])
+        except OSError as exc:  # jinja2.TemplateNotFound is an OSError
+            self.log.warning("Template file %r of field %r of task %r could not be read: %s",
+                             name, field, self.task_id, exc)
+            return name
+
+    @staticmethod
+    def xcom_push(context: Mapping[str, Any], key: str, value: Any, execution_date: datetime | None = None
+                  ) -> None:
+        """Store ``value`` as XCom ``key`` of this try (``context["ti"].xcom_push``)."""
+        context["ti"].xcom_push(key=key, value=value, execution_date=execution_date)
+
+    @staticmethod
+    def xcom_pull(context: Mapping[str, Any], task_ids: str | Sequence[str] | None = None,
+                  dag_id: str | None = None, key: str = XCOM_RETURN_KEY, include_prior_dates: bool = False
+                  ) -> Any:
+        """An XCom pushed in this run (``context["ti"].xcom_pull``; a list for several task_ids)."""
+        return context["ti"].xcom_pull(task_ids=task_ids, dag_id=dag_id, key=key,
+                                       include_prior_dates=include_prior_dates)
 
     def pre_execute(self, context: Mapping[str, Any]) -> None:
         """Called right before ``execute``."""

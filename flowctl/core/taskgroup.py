@@ -1,7 +1,8 @@
 """Task groups: named, nestable sets of tasks with prefixed ids and group-level ``>>``.
 
 Owns :class:`TaskGroup`, the stack of open ``with TaskGroup(...)`` blocks and the
-``@task_group`` decorator. Every DAG has a root group (``group_id`` None) in
+``@task_group`` decorator (calling the decorated function returns its own value,
+or the group when that is None). Every DAG has a root group (``group_id`` None) in
 ``dag.task_group``; a task's id is prefixed with the ids of the groups it sits
 in (``outer.inner.task``) unless a group says ``prefix_group_id=False``.
 ``group >> other`` links the group's leaves (tasks with no downstream inside
@@ -218,14 +219,16 @@ class TaskGroupFactory:
             "mapped task groups are not supported; expand the tasks inside the group instead"
         )
 
-    def __call__(self, *args: Any, **kwargs: Any) -> TaskGroup:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Build the group; return the function's value (the XComArg of its last task, say)
+        when it is not None, else the group, as Airflow 2 does."""
         group_kwargs = dict(self.group_kwargs)
         group_kwargs.setdefault("group_id", self.function.__name__)
         group_kwargs.setdefault("tooltip", (self.function.__doc__ or "").strip())
         group_kwargs.setdefault("add_suffix_on_collision", True)
         with TaskGroup(**group_kwargs) as group:
-            self.function(*args, **kwargs)
-        return group
+            value = self.function(*args, **kwargs)
+        return group if value is None else value
 
 
 def task_group(python_callable: Any = None, **group_kwargs: Any) -> Any:
