@@ -106,8 +106,37 @@ def _task_free(conn: Connection, task_limits: Mapping[tuple[str, str], int]) -> 
     return {k: limit - active.get(k, 0) for k, limit in task_limits.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class UnrunnableTask:
+    """A scheduled task instance that no pool can ever hold, and why."""
+
+    key: TaskInstanceKey
+    pool: str
+    reason: str
+
+
+_UNRUNNABLE = (select(_TI.c.dag_id, _TI.c.run_id, _TI.c.task_id, _TI.c.map_index, _TI.c.pool, _TI.c.pool_slots,
+                      PoolRow.pool.label("found"), PoolRow.slots)
+               .select_from(_TI.outerjoin(PoolRow.__table__, PoolRow.pool == _TI.c.pool))
+               .where(_TI.c.state == "scheduled",
+                      PoolRow.pool.is_(None) | ((PoolRow.slots >= 0) & (_TI.c.pool_slots > PoolRow.slots)))
+               .order_by(_TI.c.dag_id, _TI.c.run_id, _TI.c.task_id, _TI.c.map_index)
+               .limit(bindparam("limit")))
+
+
 class TaskQueueVerbs(StoreCore):
-    """queue_scheduled_tasks."""
+    """queue_scheduled_tasks, unrunnable_scheduled."""
+
+    def unrunnable_scheduled(self, limit: int = 100) -> list[UnrunnableTask]:
+        """Scheduled task instances no pool can ever hold: their pool does not exist, or they need
+        more slots than it has in all. They wait (as in Airflow) until a person creates or grows the
+        pool, or changes the task; the scheduler warns about them."""
+        with self._read_engine.begin() as conn:
+            rows = conn.execute(_UNRUNNABLE, {"limit": limit}).all()
+        return [UnrunnableTask(TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index), r.pool,
+                               f"pool {r.pool!r} does not exist" if r.found is None else
+                               f"it needs {r.pool_slots} slots of pool {r.pool!r}, which has {r.slots} in all")
+                for r in rows]
 
     def queue_scheduled_tasks(self, now: datetime, slots: int, *, job_id: int | None = None,
                               default_max_active_tasks: int = 16,
@@ -173,11 +202,16 @@ def _candidates_query(full_pools: bool, full_dags: bool, paused_run_types: tuple
     paused_ok = DagRow.is_paused.is_(False)
     if paused_run_types:
         paused_ok = paused_ok | DagRunRow.run_type.in_(list(paused_run_types))
+    # Joined to its pool: a task instance no pool can ever hold (its pool does not exist, or it needs
+    # more slots than the pool has) is never a candidate, so it cannot crowd out the others every
+    # round; unrunnable_scheduled() lists those for the scheduler to warn about.
     query = (select(ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.queue, ti.pool,
                     ti.pool_slots, ti.priority_weight, DagRow.fileloc)
              .select_from(_TI.join(DagRunRow.__table__, (DagRunRow.dag_id == ti.dag_id) & (DagRunRow.run_id == ti.run_id))
-                          .join(DagRow.__table__, DagRow.dag_id == ti.dag_id))
-             .where(ti.state == "scheduled", DagRunRow.state == "running", paused_ok)
+                          .join(DagRow.__table__, DagRow.dag_id == ti.dag_id)
+                          .join(PoolRow.__table__, PoolRow.pool == ti.pool))
+             .where(ti.state == "scheduled", DagRunRow.state == "running", paused_ok,
+                    (PoolRow.slots < 0) | (ti.pool_slots <= PoolRow.slots))
              .order_by(ti.priority_weight.desc(), DagRunRow.logical_date, ti.id).limit(bindparam("limit")))
     if full_pools:
         query = query.where(ti.pool.not_in(bindparam("full_pools", expanding=True)))

@@ -112,6 +112,7 @@ class Scheduler:
         # Kill requests (a person stopped running tries) acted on: the newest one's time, and those at it.
         self._kill_mark: datetime | None = None
         self._kills_done: set[tuple[Any, datetime]] = set()
+        self._warned_unrunnable: set[tuple[Any, str]] = set()  # (key, reason) warned about once
         self._stopping = False
         self._listener: Any = None
         self._wake_r, self._wake_w = os.pipe()
@@ -237,7 +238,22 @@ class Scheduler:
         for ti in zombies:
             self.executor.terminate(ti.key)
         orphans = self.recovery.requeue_orphans(now, self._seconds("scheduler_health_check_threshold"), self.job_id)
+        self._warn_unrunnable()
         return len(zombies) + orphans
+
+    def _warn_unrunnable(self) -> None:
+        """Warn, once each, about scheduled task instances no pool can ever hold (a missing pool,
+        more pool_slots than it has): they wait for a person, as in Airflow, but not silently."""
+        found = getattr(self.store, "unrunnable_scheduled", None)
+        for task in (found() if found is not None else []):
+            if (task.key, task.reason) in self._warned_unrunnable:
+                continue
+            if len(self._warned_unrunnable) >= 10_000:
+                self._warned_unrunnable.clear()
+            self._warned_unrunnable.add((task.key, task.reason))
+            fix = "create it" if task.reason.endswith("does not exist") else "grow the pool"
+            log.warning("%s.%s in run %s can never run: %s (%s with `flowctl pools set`, or change the task)",
+                        task.key.dag_id, task.key.task_id, task.key.run_id, task.reason, fix)
 
     def _queue(self, now: datetime, serialized_ids: set[int], known_scheduled: bool = False,
                schedule: dict[Any, list[Any]] | None = None) -> int:

@@ -239,3 +239,34 @@ def test_expanding_a_mapped_task_makes_its_instances_from_the_placeholder(store:
                                               placeholder.priority_weight, "BashOperator", None)
         assert ti.updated_at == later and ti.updated_at.tzinfo is not None
     assert not store.expand_mapped_task(RunKey("etl", run.run_id), "extract", 40, later)  # expanded once
+
+
+def _scheduled_run_with(store: Store, tasks: dict[str, tuple[str, int, int]]) -> Any:
+    """A running run whose task instances (task_id -> (pool, pool_slots, priority)) are all scheduled."""
+    from flowctl.core.keys import TaskInstanceKey
+
+    store.sync_dag(serialized(tasks=tuple(tasks)), FILE, T0)
+    run = store.create_run("etl", "manual__1", run_type="manual", logical_date=T0, now=T0, state="running")
+    with store.engine.begin() as conn:
+        for task_id, (pool, slots, priority) in tasks.items():
+            conn.execute(sqlalchemy.text("UPDATE task_instance SET state = 'scheduled', pool = :pool, "
+                                         "pool_slots = :slots, priority_weight = :priority WHERE task_id = :task"),
+                         {"pool": pool, "slots": slots, "priority": priority, "task": task_id})
+    return run, {t: TaskInstanceKey(run.dag_id, run.run_id, t) for t in tasks}
+
+
+def test_task_instances_no_pool_can_ever_hold_do_not_crowd_out_the_others(store: Store) -> None:
+    """A missing pool, or more pool_slots than the pool has, would keep such task instances first
+    among the candidates every round (highest priority) and the runnable ones never looked at."""
+    _, keys = _scheduled_run_with(store, {"ghost": ("no_such_pool", 1, 9), "greedy": ("default_pool", 500, 8),
+                                          "fine": ("default_pool", 1, 1)})
+    queued = store.queue_scheduled_tasks(T0, 8, known_scheduled=True, limit=1)
+    assert [q.key for q in queued] == [keys["fine"]]
+
+
+def test_the_scheduled_task_instances_no_pool_can_ever_hold_are_listed_with_the_reason(store: Store) -> None:
+    _, keys = _scheduled_run_with(store, {"ghost": ("no_such_pool", 1, 9), "greedy": ("default_pool", 500, 8),
+                                          "fine": ("default_pool", 1, 1)})
+    stuck = {s.key: s.reason for s in store.unrunnable_scheduled()}
+    assert stuck == {keys["ghost"]: "pool 'no_such_pool' does not exist",
+                     keys["greedy"]: "it needs 500 slots of pool 'default_pool', which has 128 in all"}

@@ -157,6 +157,29 @@ def test_a_pool_with_one_slot_runs_its_tasks_one_at_a_time_highest_priority_firs
     assert executor.ran == ["p1", "p2"]
 
 
+def test_a_task_no_pool_can_hold_is_warned_about_once_and_does_not_hold_up_the_others(
+        store: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store.set_pool("small", 2, "test")
+    with DAG("unrunnable", start_date=T0 - day(1), schedule=None) as dag:
+        EmptyOperator(task_id="ghost", pool="no_such_pool", priority_weight=9)
+        EmptyOperator(task_id="greedy", pool="small", pool_slots=3, priority_weight=8)
+        EmptyOperator(task_id="fine")
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    run = trigger(store, "unrunnable")
+    with caplog.at_level("WARNING", logger="flowctl.scheduler"):
+        tick_until_idle(scheduler, T0)
+        tick_until_idle(scheduler, T0 + timedelta(minutes=5))  # upkeep again: no second warning
+    assert executor.ran == ["fine"]
+    assert states(store, run) == {"fine": "success", "ghost": "scheduled", "greedy": "scheduled"}
+    warnings = [r.getMessage() for r in caplog.records if "can never run" in r.getMessage()]
+    assert warnings == [
+        f"unrunnable.ghost in run {run.run_id} can never run: pool 'no_such_pool' does not exist (create it "
+        "with `flowctl pools set`, or change the task)",
+        f"unrunnable.greedy in run {run.run_id} can never run: it needs 3 slots of pool 'small', which has 2 in "
+        "all (grow the pool with `flowctl pools set`, or change the task)"]
+
+
 def test_max_active_tasks_limits_a_dags_running_tasks(store: Any, tmp_path: Path) -> None:
     with DAG("wide", start_date=T0 - day(1), schedule=None, max_active_tasks=2) as dag:
         for i in range(5):
