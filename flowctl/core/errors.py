@@ -67,6 +67,10 @@ class TaskSkipped(FlowctlError):
     """Raise inside a task to end it as skipped (Airflow: AirflowSkipException)."""
 
 
+class UnmappableXComTypePushed(FlowctlError, ValueError):
+    """A task returned a value that a mapped task downstream maps over but cannot (not a list or dict)."""
+
+
 class TaskFailedNoRetry(FlowctlError):
     """Raise inside a task to fail it without retrying (Airflow: AirflowFailException)."""
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_parameter_names
-from flowctl.core.errors import DagDefinitionError
-from flowctl.core.xcom_arg import Resolvable, iter_resolvables
+from flowctl.core.errors import DagDefinitionError, UnmappableXComTypePushed
+from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, XComArg, iter_resolvables
 
 NO_MAP_INDEX = -1
 _BASE_PARAMS = init_parameter_names(BaseOperator)
@@ -167,3 +167,23 @@ def _as_items(value: Any) -> list[Any]:
     if isinstance(value, (str, bytes)):
         raise DagDefinitionError(f"cannot map over a string: {value[:40]!r}")
     return list(value)
+
+
+def check_mappable_return(task: Any, value: Any) -> None:
+    """Raise UnmappableXComTypePushed if a mapped task downstream of ``task`` maps over its return
+    value and ``value`` is neither a list (or tuple) nor a dict (None maps to no instance).
+
+    Checked by the try that returns it, as Airflow does: the producer fails, its retries apply, and
+    the mapped task ends upstream_failed instead of silently expanding to nothing.
+    """
+    if value is None or (isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes))):
+        return
+    for downstream in task.downstream_list:
+        if not isinstance(downstream, MappedOperator):
+            continue
+        for ref in iter_resolvables(downstream.expand_input):
+            if (isinstance(ref, XComArg) and ref.key == XCOM_RETURN_KEY
+                    and ref.operator.task_id == task.task_id):
+                raise UnmappableXComTypePushed(
+                    f"task {downstream.task_id!r} maps over the return value of {task.task_id!r}, which must "
+                    f"be a list or a dict, not {type(value).__name__}")

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from flowctl.core.context import RunInfo
 from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.mapping import check_mappable_return
 from flowctl.core.masking import SecretsMasker
 from flowctl.task_runner import secrets
 from flowctl.task_runner.execution import TaskTerminated, run_task, terminate_on_sigterm
@@ -70,6 +71,7 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
                 task.render_template_fields(context)
                 value = run_task(task, context)
                 if getattr(task, "do_xcom_push", True) and value is not None:
+                    check_mappable_return(task, value)
                     ti.xcom_push("return_value", value)
             error: BaseException | None = None
         except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - the outcome of the test run

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
+from flowctl.core.mapping import check_mappable_return
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.masking import SecretsMasker
 from flowctl.core.states import TaskInstanceState
@@ -248,6 +249,7 @@ class _ClaimedTry:
         run_callbacks(getattr(task, "on_execute_callback", None), context, "on_execute_callback")
         result = run_task(task, context)
         if getattr(task, "do_xcom_push", True) and result is not None:
+            check_mappable_return(task, result)
             context["ti"].xcom_push("return_value", result)
         return result
 

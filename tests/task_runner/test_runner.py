@@ -160,6 +160,51 @@ def test_templates_read_variables_and_a_secret_one_is_masked_in_the_stored_field
     assert rendered["op_kwargs"] == {"colour": "purple", "default": "d", "k": "from-json", "token": "***"}
 
 
+MAPPED_OVER = '''
+from datetime import datetime
+from flowctl.decorators import dag, task
+
+@dag(start_date=datetime(2024, 1, 1), schedule=None)
+def mapped_over():
+    @task
+    def text():
+        return "notalist"
+
+    @task
+    def nothing():
+        return None
+
+    @task
+    def items():
+        return {"a": 1}
+
+    @task
+    def each(v):
+        return v
+
+    each.expand(v=text())
+    each.override(task_id="each_none").expand(v=nothing())
+    each.override(task_id="each_item").expand(v=items())
+
+mapped_over()
+'''
+
+
+def test_a_task_whose_return_value_a_mapped_task_cannot_map_over_fails(world: World) -> None:
+    """As Airflow's UnmappableXComTypePushed: the producer fails (retries apply), so its mapped
+    consumer ends upstream_failed, instead of being skipped and the run reported a success."""
+    from flowctl.exceptions import UnmappableXComTypePushed  # noqa: F401 - the Airflow name exists
+
+    fileloc = world.write_dags("mapped_over", MAPPED_OVER)
+    run = world.make_run("mapped_over")
+    failed = run_workload(world.queue(run, "text", fileloc), world.settings, world.store)
+    assert failed.state == "failed"
+    assert failed.error == ("UnmappableXComTypePushed: task 'each' maps over the return value of 'text', "
+                            "which must be a list or a dict, not str")
+    for task_id in ("nothing", "items"):  # None maps to nothing; a dict is mappable
+        assert run_workload(world.queue(run, task_id, fileloc), world.settings, world.store).state == "success"
+
+
 def test_a_branch_skips_the_direct_downstream_tasks_it_did_not_choose(world: World) -> None:
     fileloc, run = _setup(world)
     result = run_workload(world.queue(run, "branch", fileloc), world.settings, world.store)
