@@ -165,11 +165,17 @@ def dags_unpause(ctx: CliContext, dag_id: str) -> None:
 
 @dags_group.command("state")
 @click.argument("dag_id")
-@click.argument("run_id")
+@click.argument("run_ref", metavar="EXECUTION_DATE_OR_RUN_ID")
 @pass_ctx
-def dags_state(ctx: CliContext, dag_id: str, run_id: str) -> None:
-    """Print a run's state alone on the last line (for scripts)."""
-    run = ctx.store.get_run(dag_id, run_id)
+def dags_state(ctx: CliContext, dag_id: str, run_ref: str) -> None:
+    """Print a run's state alone on the last line (for scripts).
+
+    The run is named by its run id or by its logical date (an ISO date or date-time; naive ones are in
+    [core] default_timezone).
+    """
+    from flowctl.cli.run_ref import resolve_run  # it imports this module's parse_moment
+
+    run = resolve_run(ctx, dag_id, run_ref)
     if run.conf:
         click.echo(f"conf: {json.dumps(dict(run.conf), default=str)}")
     click.echo(run.state)

@@ -3,13 +3,16 @@
 ``tasks run`` runs one try in this process (what the sequential executor
 starts; also a person's way to run a task by hand); ``tasks test`` runs a task
 without recording anything and prints its log; ``tasks render`` prints its
-rendered template fields. Other modules add ``tasks`` sub-commands to
-``tasks_group``. Nothing imports this module but ``flowctl/cli`` modules.
+rendered template fields. Each names its run by run id or logical date
+(``flowctl/cli/run_ref.py``); test and render, given a date that names no run,
+make one up. Other modules add ``tasks`` sub-commands to ``tasks_group``.
+Nothing imports this module but ``flowctl/cli`` modules.
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from typing import Any
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
-from flowctl.core.errors import DagNotFound, FlowctlError
+from flowctl.cli.run_ref import METAVAR, find_run, resolve_run
+from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
 from flowctl.core.keys import TaskInstanceKey
 
 #: States a person may run a task from with ``tasks run``: it is queued first.
@@ -58,18 +62,21 @@ def _queue_by_hand(ctx: CliContext, key: TaskInstanceKey) -> int:
 @tasks_group.command("run")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.argument("run_id")
+@click.argument("run_ref", metavar=METAVAR)
 @click.option("--map-index", type=int, default=-1, show_default=True, help="Map index of a mapped task.")
 @click.option("--try-number", type=int, default=None, hidden=True, help="The try_number it was queued with.")
 @click.option("--fileloc", default=None, hidden=True, help="The DAG file (default: from the database).")
 @pass_ctx
-def tasks_run(ctx: CliContext, dag_id: str, task_id: str, run_id: str, map_index: int,
+def tasks_run(ctx: CliContext, dag_id: str, task_id: str, run_ref: str, map_index: int,
               try_number: int | None, fileloc: str | None) -> None:
-    """Run one try of a task instance in this process and record its state."""
+    """Run one try of a task instance in this process and record its state.
+
+    The run is named by its run id or by its logical date.
+    """
     from flowctl.executors.base import Workload
     from flowctl.task_runner import run_workload
 
-    key = TaskInstanceKey(dag_id, run_id, task_id, map_index)
+    key = TaskInstanceKey(dag_id, resolve_run(ctx, dag_id, run_ref).run_id, task_id, map_index)
     if fileloc is None:
         fileloc = ctx.store.get_dag(dag_id).fileloc
         if not fileloc:
@@ -105,24 +112,61 @@ def _store_or_none(ctx: CliContext) -> Any:
 SUBDIR = click.option("--subdir", "-S", default=None, type=click.Path(exists=True),
                       help="File or folder to load instead of [core] dags_folder.")
 MAP_INDEX = click.option("--map-index", type=int, default=-1, show_default=True, help="Map index of a mapped task.")
-PARAMS = click.option("--task-params", "-t", default=None, help="JSON conf for the run (what params see).")
+PARAMS = click.option("--task-params", "-t", default=None,
+                      help="JSON conf for the run (what params see), laid over an existing run's conf.")
+
+
+def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str | None) -> Any:
+    """The run ``tasks test`` / ``tasks render`` use: the existing run with run_id ``run_ref`` (its
+    logical date, data interval and conf), else a manual-looking run at that date (default: now)."""
+    from flowctl.task_runner import adhoc_run_info
+    from flowctl.task_runner.adhoc import as_run_info
+
+    conf = json.loads(task_params) if task_params else {}
+    if run_ref is None:
+        return adhoc_run_info(_moment(None), conf=conf, dag=dag)
+    when = _date_or_none(run_ref)
+    try:
+        run = find_run(ctx.store, dag.dag_id, run_ref)
+    except Exception:  # noqa: BLE001 - no usable database: test and render of a date need none, as before
+        if when is None:
+            raise
+        run = None
+    if run is not None:
+        info = as_run_info(run)
+        return replace(info, conf={**info.conf, **conf})
+    if when is None:
+        raise DagRunNotFound(f"no run of DAG {dag.dag_id!r} with run_id {run_ref!r}, and it is not an ISO date "
+                             "or date-time (e.g. 2024-01-31)")
+    return adhoc_run_info(when, conf=conf, dag=dag)
+
+
+def _date_or_none(text: str) -> datetime | None:
+    try:
+        return _moment(text)
+    except click.BadParameter:
+        return None
 
 
 @tasks_group.command("test")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.argument("logical_date", required=False)
+@click.argument("run_ref", metavar=f"[{METAVAR}]", required=False)
 @SUBDIR
 @MAP_INDEX
 @PARAMS
 @pass_ctx
-def tasks_test(ctx: CliContext, dag_id: str, task_id: str, logical_date: str | None, subdir: str | None,
+def tasks_test(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, subdir: str | None,
                map_index: int, task_params: str | None) -> None:
-    """Run one task in this process without recording anything; print its log."""
-    from flowctl.task_runner import adhoc_run_info, run_for_test
+    """Run one task in this process without recording anything; print its log.
+
+    Given the run id of an existing run, the task sees that run (its logical date, data interval, conf);
+    given a date (default: now), a manual run at that date.
+    """
+    from flowctl.task_runner import run_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)
-    run = adhoc_run_info(_moment(logical_date), conf=json.loads(task_params) if task_params else None, dag=dag)
+    run = _test_run(ctx, dag, run_ref, task_params)
     result = run_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, log_stream=sys.stdout)
     if result.state not in ("success", "skipped"):
         raise FlowctlError(f"task {task_id!r} ended {result.state}: {result.error}")
@@ -131,18 +175,18 @@ def tasks_test(ctx: CliContext, dag_id: str, task_id: str, logical_date: str | N
 @tasks_group.command("render")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.argument("logical_date", required=False)
+@click.argument("run_ref", metavar=f"[{METAVAR}]", required=False)
 @SUBDIR
 @MAP_INDEX
 @PARAMS
 @pass_ctx
-def tasks_render(ctx: CliContext, dag_id: str, task_id: str, logical_date: str | None, subdir: str | None,
+def tasks_render(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, subdir: str | None,
                  map_index: int, task_params: str | None) -> None:
-    """Print a task's template fields rendered for a logical date."""
-    from flowctl.task_runner import adhoc_run_info, render_for_test
+    """Print a task's template fields rendered for an existing run (by run id) or a logical date."""
+    from flowctl.task_runner import render_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)
-    run = adhoc_run_info(_moment(logical_date), conf=json.loads(task_params) if task_params else None, dag=dag)
+    run = _test_run(ctx, dag, run_ref, task_params)
     rendered = render_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index)
     for name, value in rendered.items():
         click.echo(f"# ----------------------------------------------------------\n# property: {name}\n"

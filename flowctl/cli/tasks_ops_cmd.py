@@ -13,6 +13,7 @@ import click
 
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.run_cmd import audit, confirm_or_abort, parse_moment, utcnow
+from flowctl.cli.run_ref import METAVAR, resolve_run
 from flowctl.cli.tasks_cmd import tasks_group
 from flowctl.core.errors import TaskNotFound
 from flowctl.core.keys import TaskInstanceKey
@@ -59,12 +60,13 @@ def _index(map_index: int) -> str:
 @tasks_group.command("state")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.argument("run_id")
+@click.argument("run_ref", metavar=METAVAR)
 @click.option("--map-index", default=-1, show_default=True, type=int)
 @pass_ctx
-def tasks_state(ctx: CliContext, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
-    """Print a task instance's state alone on the last line (for scripts)."""
-    ti = ctx.store.get_task_instance(TaskInstanceKey(dag_id, run_id, task_id, map_index))
+def tasks_state(ctx: CliContext, dag_id: str, task_id: str, run_ref: str, map_index: int) -> None:
+    """Print a task instance's state alone on the last line (for scripts); the run by run id or logical date."""
+    run = resolve_run(ctx, dag_id, run_ref)
+    ti = ctx.store.get_task_instance(TaskInstanceKey(dag_id, run.run_id, task_id, map_index))
     click.echo(ti.state)
 
 
@@ -94,13 +96,18 @@ def tasks_list(ctx: CliContext, dag_id: str, tree: bool, output: str) -> None:
 @tasks_group.command("failed-deps")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.argument("run_id")
+@click.argument("run_ref", metavar=METAVAR)
 @pass_ctx
-def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_id: str) -> int:
-    """Say why a task instance is not running (upstream states vs trigger rule, past runs, pools, pause)."""
+def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_ref: str) -> int:
+    """Say why a task instance is not running (upstream states vs trigger rule, past runs, pools, pause).
+
+    The run is named by its run id or by its logical date.
+    """
     from flowctl.core.planner import explain
 
-    view = run_view(ctx.store, dag_id, run_id, task_id)
+    run = resolve_run(ctx, dag_id, run_ref)
+    run_id = run.run_id
+    view = run_view(ctx.store, run, task_id)
     if task_id not in view.graph.tasks:
         raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r} (run {run_id!r})")
     reasons = explain(view, task_id, utcnow())
@@ -113,11 +120,11 @@ def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_id: str) -
     return 0
 
 
-def run_view(store: Any, dag_id: str, run_id: str, task_id: str) -> Any:
-    """The planner's view of one run, built from the database (with the task's pool and DAG capacity)."""
+def run_view(store: Any, run: Any, task_id: str) -> Any:
+    """The planner's view of ``run``, built from the database (with the task's pool and DAG capacity)."""
     from flowctl.core.planner import Capacity, RunView, task_graph
 
-    run = store.get_run(dag_id, run_id)
+    dag_id = run.dag_id
     serialized = (store.get_serialized_dag(run.serialized_dag_id) if run.serialized_dag_id
                   else store.latest_serialized_dag(dag_id))
     graph = task_graph(serialized.data)

@@ -121,6 +121,36 @@ def test_state_prints_the_run_state_alone_on_the_last_line(store: Store, capsys:
     assert _run(capsys, "dags", "state", "etl", "nope")[0] == 3
 
 
+def test_state_takes_the_logical_date_of_a_run_as_airflow_does(store: Store, capsys: Out) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1", logical_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
+    for given in ("2024-02-01", "2024-02-01T00:00:00+00:00", "2024-02-01 00:00:00Z"):
+        code, out, err = _run(capsys, "dags", "state", "etl", given)
+        assert code == 0, err
+        assert out.splitlines()[-1] == "queued"
+
+
+def test_state_reads_a_naive_date_in_the_default_timezone(store: Store, capsys: Out,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__CORE__DEFAULT_TIMEZONE", "Europe/Amsterdam")
+    assert _run(capsys, "dags", "trigger", "etl", "--run-id", "r1", "--logical-date", "2024-02-01")[0] == 0
+    code, out, err = _run(capsys, "dags", "state", "etl", "2024-02-01")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "queued"
+
+
+def test_state_of_a_date_without_a_run_exits_3_with_one_line_naming_both_forms(store: Store,
+                                                                                capsys: Out) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1", logical_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
+    code, out, err = _run(capsys, "dags", "state", "etl", "2024-02-02")
+    assert (code, out) == (3, "")
+    assert err == "flowctl: error: no run of DAG 'etl' with run_id or logical date '2024-02-02'\n"
+
+
+def test_state_usage_names_the_argument_as_airflow_does(capsys: Out) -> None:
+    code, out, _ = _run(capsys, "dags", "state", "--help")
+    assert code == 0 and "DAG_ID EXECUTION_DATE_OR_RUN_ID" in " ".join(out.split())
+
+
 def test_list_runs_filters_by_state_and_prints_json(store: Store, capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1")
     store.trigger_dag("etl", now=T0 + timedelta(days=1), run_id="r2")

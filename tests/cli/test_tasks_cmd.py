@@ -1,6 +1,7 @@
 """`flowctl tasks run | test | render` on a migrated database and a DAG folder."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,103 @@ def test_tasks_test_and_render_use_the_interval_a_manual_run_at_that_date_would_
     result = _invoke(world, "tasks", "render", "window", "show", "2024-03-05")
     assert result.exit_code == 0, result.output
     assert expected.replace("window ", "echo window ") in result.output
+
+
+def _main(world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+          *args: str) -> tuple[int, str, str]:
+    """The console script's entry point (one-line errors, exit codes) on the world's folder and database."""
+    from flowctl.cli import main
+
+    monkeypatch.setenv("FLOWCTL_HOME", str(world.folder.parent))
+    monkeypatch.setenv("FLOWCTL_CONFIG", str(world.folder.parent / "none.cfg"))
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(world.folder))
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", world.store.engine.url.render_as_string(hide_password=False))
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_tasks_run_takes_the_logical_date_of_the_run_instead_of_its_id(world: World) -> None:
+    world.write_dags("greet", DAG_SOURCE)
+    run = world.make_run("greet")
+    world.make_run("greet", day=1)
+    result = _invoke(world, "tasks", "run", "greet", "hello", "2024-01-01")
+    assert result.exit_code == 0, result.output
+    assert "try 1 -> success" in result.output
+    assert world.store.get_task_instance(TaskInstanceKey("greet", run.run_id, "hello")).state == "success"
+    # the run of the next day is untouched
+    assert world.store.get_task_instance(
+        TaskInstanceKey("greet", "manual__2024-01-02T00:00:00+00:00", "hello")).state == "pending"
+
+
+def test_tasks_run_of_a_date_without_a_run_exits_3_with_one_line(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    world.write_dags("greet", DAG_SOURCE)
+    world.make_run("greet")
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", "run", "greet", "hello", "2024-01-09")
+    assert (code, out) == (3, "")
+    assert err == "flowctl: error: no run of DAG 'greet' with run_id or logical date '2024-01-09'\n"
+
+
+RUN_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("window", start_date=datetime(2024, 1, 1), schedule="0 6 * * *"):
+    BashOperator(task_id="show", bash_command="echo run {{ run_id }} {{ ds }} conf={{ dag_run.conf.get('who', '-') }} "
+                                              "{{ data_interval_start }} {{ data_interval_end }}")
+'''
+
+
+def _run_with_conf(world: World) -> str:
+    logical = datetime(2024, 3, 5, tzinfo=timezone.utc)
+    run = world.store.create_run("window", f"manual__{logical.isoformat()}", run_type="manual", logical_date=logical,
+                                 now=logical, conf={"who": "ada"},
+                                 data_interval=(datetime(2024, 2, 1, tzinfo=timezone.utc), logical))
+    return run.run_id
+
+
+def test_tasks_test_of_a_run_id_uses_that_runs_date_interval_and_conf(world: World) -> None:
+    world.write_dags("window", RUN_SOURCE)
+    run_id = _run_with_conf(world)
+    result = _invoke(world, "tasks", "test", "window", "show", run_id)
+    assert result.exit_code == 0, result.output
+    assert (f"run {run_id} 2024-03-05 conf=ada 2024-02-01 00:00:00+00:00 2024-03-05 00:00:00+00:00"
+            in result.output)
+    assert world.store.get_task_instance(TaskInstanceKey("window", run_id, "show")).state == "pending"
+
+
+def test_tasks_render_of_a_run_id_uses_that_runs_conf_with_task_params_laid_over_it(world: World) -> None:
+    world.write_dags("window", RUN_SOURCE)
+    run_id = _run_with_conf(world)
+    result = _invoke(world, "tasks", "render", "window", "show", run_id)
+    assert result.exit_code == 0, result.output
+    assert "conf=ada 2024-02-01 00:00:00+00:00 2024-03-05 00:00:00+00:00" in result.output
+    result = _invoke(world, "tasks", "render", "window", "show", run_id, "--task-params", '{"who": "bob"}')
+    assert result.exit_code == 0, result.output
+    assert "conf=bob 2024-02-01" in result.output
+
+
+def test_tasks_test_of_a_date_makes_a_run_at_that_date_even_beside_a_run(world: World) -> None:
+    world.write_dags("window", RUN_SOURCE)
+    _run_with_conf(world)
+    result = _invoke(world, "tasks", "test", "window", "show", "2024-03-05")
+    assert result.exit_code == 0, result.output
+    assert "conf=- 2024-03-03 06:00:00+00:00 2024-03-04 06:00:00+00:00" in result.output
+
+
+def test_tasks_test_of_neither_a_run_id_nor_a_date_exits_3_with_one_line(world: World,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    world.write_dags("window", RUN_SOURCE)
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", "test", "window", "show", "manual__nope")
+    assert (code, out) == (3, "")
+    assert err == ("flowctl: error: no run of DAG 'window' with run_id 'manual__nope', "
+                   "and it is not an ISO date or date-time (e.g. 2024-01-31)\n")
+
+
+def test_usage_of_run_test_and_render_names_the_argument_as_airflow_does(world: World) -> None:
+    for command in ("run", "test", "render"):
+        result = _invoke(world, "tasks", command, "--help")
+        assert "EXECUTION_DATE_OR_RUN_ID" in result.output, command

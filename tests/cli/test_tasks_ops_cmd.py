@@ -96,6 +96,29 @@ def test_state_prints_the_task_state_alone_on_the_last_line(store: Store, capsys
     assert _run(capsys, "tasks", "state", "etl", "nope", run.run_id)[0] == 3
 
 
+def test_state_takes_the_logical_date_of_the_run_instead_of_its_id(store: Store, capsys: Out) -> None:
+    _failed_run(store)
+    a_run(store, day=1)
+    code, out, err = _run(capsys, "tasks", "state", "etl", "transform", "2024-01-01")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "failed"
+    assert _run(capsys, "tasks", "state", "etl", "transform", "2024-01-02T00:00:00+00:00")[1].split() == ["pending"]
+
+
+def test_state_of_a_date_without_a_run_exits_3_with_one_line(store: Store, capsys: Out) -> None:
+    _failed_run(store)
+    code, out, err = _run(capsys, "tasks", "state", "etl", "transform", "2024-01-05")
+    assert (code, out) == (3, "")
+    assert err == "flowctl: error: no run of DAG 'etl' with run_id or logical date '2024-01-05'\n"
+
+
+def test_state_of_neither_a_run_id_nor_a_date_exits_3_with_the_same_line(store: Store, capsys: Out) -> None:
+    _failed_run(store)
+    code, _, err = _run(capsys, "tasks", "state", "etl", "transform", "nope")
+    assert code == 3
+    assert err == "flowctl: error: no run of DAG 'etl' with run_id or logical date 'nope'\n"
+
+
 def test_list_prints_task_ids_and_json_in_topological_order(store: Store, capsys: Out) -> None:
     assert _run(capsys, "tasks", "list", "etl")[1].split() == ["audit", "extract", "load", "transform"]
     rows = json.loads(_run(capsys, "tasks", "list", "etl", "-o", "json")[1])
@@ -115,6 +138,19 @@ def test_failed_deps_says_nothing_holds_a_ready_task(store: Store, capsys: Out) 
     run = a_run(store)
     code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
     assert code == 0 and "it can run" in out
+
+
+def test_failed_deps_takes_the_logical_date_of_the_run(store: Store, capsys: Out) -> None:
+    run = a_run(store)
+    code, out, err = _run(capsys, "tasks", "failed-deps", "etl", "load", "2024-01-01")
+    assert code == 0, err
+    assert f"etl.load in run {run.run_id} is not running because:" in out and "trigger rule all_success" in out
+
+
+def test_usage_of_state_and_failed_deps_names_the_argument_as_airflow_does(capsys: Out) -> None:
+    for command in ("state", "failed-deps"):
+        code, out, _ = _run(capsys, "tasks", command, "--help")
+        assert code == 0 and "DAG_ID TASK_ID EXECUTION_DATE_OR_RUN_ID" in " ".join(out.split()), command
 
 
 def test_failed_deps_names_a_pool_without_slots(store: Store, capsys: Out) -> None:
