@@ -130,17 +130,21 @@ def run_view(store: Any, run: Any, task_id: str) -> Any:
     graph = task_graph(serialized.data)
     tis = store.list_task_instances(run.key)
     states = {(t.task_id, t.map_index): t.state for t in tis}
-    pools = {t.pool for t in tis if t.task_id == task_id}
+    own = [t for t in tis if t.task_id == task_id]
+    pools = {t.pool for t in own}
+    usage = store.pool_usage()
     earlier = [r for r in store.list_runs(dag_id, limit=1000) if r.logical_date < run.logical_date]
     previous = ({(t.task_id, t.map_index): t.state for t in store.list_task_instances(earlier[0].key)}
                 if earlier else None)
     return RunView(key=run.key, graph=graph, states=states, run_state=run.state, start_date=run.start_date,
                    previous=previous, dag_paused=store.get_dag(dag_id).is_paused,
-                   capacity=Capacity(pool_free=_pool_free(store, pools), dag_free=_dag_free(store, dag_id, graph)))
+                   capacity=Capacity(pool_free=_pool_free(usage, pools), dag_free=_dag_free(store, dag_id, graph),
+                                     pool_sizes={u.pool: u.slots for u in usage},
+                                     needs=(own[0].pool, int(own[0].pool_slots or 1)) if own else None))
 
 
-def _pool_free(store: Any, pools: set[str]) -> dict[str, int]:
-    return {u.pool: u.open_slots for u in store.pool_usage() if u.open_slots is not None and u.pool in pools}
+def _pool_free(usage: list[Any], pools: set[str]) -> dict[str, int]:
+    return {u.pool: u.open_slots for u in usage if u.open_slots is not None and u.pool in pools}
 
 
 def _dag_free(store: Any, dag_id: str, graph: Any) -> int | None:

@@ -140,6 +140,25 @@ def test_failed_deps_says_nothing_holds_a_ready_task(store: Store, capsys: Out) 
     assert code == 0 and "it can run" in out
 
 
+@pytest.mark.parametrize(("pool", "slots", "reason"), [
+    ("no_such_pool", 1, "pool 'no_such_pool' does not exist: create it with `flowctl pools set no_such_pool SLOTS "
+                        "DESCRIPTION`, or change the task's pool"),
+    ("default_pool", 500, "extract needs 500 slots of pool 'default_pool', which has 128 in all: it can never run "
+                          "(grow the pool, or lower the task's pool_slots)")])
+def test_failed_deps_says_when_no_pool_can_ever_hold_the_task(store: Store, capsys: Out, pool: str, slots: int,
+                                                              reason: str) -> None:
+    import sqlalchemy as sa
+
+    run = a_run(store)
+    extract = TaskInstanceKey("etl", run.run_id, "extract")
+    assert store.set_task_state(extract, "pending", "scheduled")
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE task_instance SET pool = :pool, pool_slots = :slots WHERE task_id = 'extract'"),
+                     {"pool": pool, "slots": slots})
+    code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    assert code == 0 and f"  - {reason}" in out.splitlines(), out
+
+
 def test_failed_deps_takes_the_logical_date_of_the_run(store: Store, capsys: Out) -> None:
     run = a_run(store)
     code, out, err = _run(capsys, "tasks", "failed-deps", "etl", "load", "2024-01-01")

@@ -21,7 +21,7 @@ from flowctl.core.planner.actions import (
     Action, ExpandMapped, FinishRun, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
 )
 from flowctl.core.planner.graph import TaskSpec
-from flowctl.core.planner.view import RunView, StateMap
+from flowctl.core.planner.view import Capacity, RunView, StateMap
 from flowctl.core.states import TI_FINISHED, DagRunState, TaskInstanceState
 from flowctl.core.trigger_rules import UpstreamCounts, Verdict, evaluate
 
@@ -165,11 +165,26 @@ def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
     return reasons
 
 
+def _pool_size_reasons(cap: Capacity, task_id: str) -> list[str]:
+    """Why no pool can ever hold the task, if none can (the scheduler also warns about it)."""
+    if cap.pool_sizes is None or cap.needs is None:
+        return []
+    pool, slots = cap.needs
+    size = cap.pool_sizes.get(pool)
+    if size is None:
+        return [f"pool {pool!r} does not exist: create it with `flowctl pools set {pool} SLOTS DESCRIPTION`, "
+                f"or change the task's pool"]
+    if 0 <= size < slots:
+        return [f"{task_id} needs {slots} slots of pool {pool!r}, which has {size} in all: it can never run "
+                f"(grow the pool, or lower the task's pool_slots)"]
+    return []
+
+
 def _capacity_reasons(run: RunView, spec: TaskSpec) -> list[str]:
     cap = run.capacity
     if cap is None:
         return []
-    reasons = []
+    reasons = _pool_size_reasons(cap, spec.task_id)
     for pool, free in sorted(cap.pool_free.items()):
         if free <= 0:
             reasons.append(f"pool {pool!r} has no open slots")

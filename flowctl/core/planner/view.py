@@ -23,6 +23,10 @@ class Capacity:
     pool_free: Mapping[str, int] = field(default_factory=dict)
     dag_free: int | None = None
     task_free: Mapping[str, int] = field(default_factory=dict)
+    #: Every pool's size (negative: unlimited), and the pool and pool_slots the explained task
+    #: needs: a missing pool or too few slots in all means it can never run.
+    pool_sizes: Mapping[str, int] | None = None
+    needs: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
