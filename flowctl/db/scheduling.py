@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
@@ -22,7 +22,7 @@ from flowctl.db.base import StoreCore
 from flowctl.db.dags import _dag_record
 from flowctl.db.records import DagRecord, DagRunRecord
 from flowctl.db.runs import insert_task_instances, run_record
-from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow
+from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow, XComRow
 
 TI = TaskInstanceState
 #: Task instances a timed-out run fails (they had started) and skips (they had not).
@@ -199,6 +199,32 @@ class RunSchedulingVerbs(StoreCore):
             insert_task_instances(s.connection(), [_copied_ti(template, index, now) for index in range(1, length)])
             return True
 
+    def remap_mapped_task(self, run: RunKey, task_id: str, length: int, now: datetime) -> bool:
+        """Re-expand an expanded mapped task whose input now has ``length`` items (after a clear).
+
+        Only while every non-removed map index is pending (compare-and-set: False,
+        and nothing written, once one has moved on). Indexes missing below
+        ``length`` are made from an existing row (removed ones come back to
+        pending); indexes at or above it become removed and lose their XComs; a
+        length of 0 skips every index, as expansion does. False if nothing changed.
+        """
+        try:
+            with self._session() as s:
+                ti = TaskInstanceRow
+                where = (ti.dag_id == run.dag_id, ti.run_id == run.run_id, ti.task_id == task_id)
+                if self.dialect == "postgresql":  # then read again, so rows made meanwhile are seen
+                    s.execute(select(ti.id).where(*where).with_for_update())
+                rows = s.execute(select(ti.map_index, ti.state).where(*where)).all()
+                states = {index: state for index, state in rows}
+                live = sorted(i for i, state in states.items() if state != TI.REMOVED.value)
+                if (not live or -1 in states or any(states[i] != TI.PENDING.value for i in live)
+                        or live == list(range(length))):
+                    return False
+                _remap_rows(s, _IndexesOf(run, task_id), states, length, now)
+                return True
+        except _RowsMoved:
+            return False
+
     def time_out_run(self, run: RunKey, now: datetime) -> list[TaskInstanceKey]:
         """Fail a running run past its dagrun_timeout: started TIs fail, not-started ones skip.
 
@@ -253,6 +279,57 @@ def _cas_many(s: Session, run: RunKey, keys: Collection[TaskInstanceKey], expect
                            .values(state=new.value, **fields).execution_options(synchronize_session=False))
         changed += int(result.rowcount)  # type: ignore[attr-defined]
     return changed
+
+
+class _RowsMoved(Exception):
+    """A compare-and-set inside a verb lost: the verb's transaction rolls back."""
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexesOf:
+    """The task instances of one task in one run."""
+
+    run: RunKey
+    task_id: str
+
+    def where(self, indexes: Collection[int]) -> list[Any]:
+        ti = TaskInstanceRow
+        return [ti.dag_id == self.run.dag_id, ti.run_id == self.run.run_id, ti.task_id == self.task_id,
+                ti.map_index.in_(sorted(indexes))]
+
+
+def _remap_rows(s: Session, task: _IndexesOf, states: Mapping[int, str], length: int, now: datetime) -> None:
+    """remap_mapped_task's writes, once it has checked every non-removed index is pending."""
+    ti = TaskInstanceRow
+    live = sorted(i for i, state in states.items() if state != TI.REMOVED.value)
+    template = s.scalars(select(ti).where(*task.where([live[0]]))).one()
+    retries = max(template.max_tries - template.try_number, 0)
+    dropped = [i for i in live if i >= length]  # every index when the input is empty
+    if length:
+        _cas_indexes(s, task, dropped, TI.REMOVED, {"end_date": now, "updated_at": now})
+    else:  # an empty input skips the task, as expansion does
+        _cas_indexes(s, task, dropped, TI.SKIPPED, {"start_date": now, "end_date": now, "updated_at": now})
+    if dropped:  # their outputs are no longer the mapped task's (xcom_pull_mapped would still list them)
+        s.execute(delete(XComRow).where(XComRow.dag_id == task.run.dag_id, XComRow.run_id == task.run.run_id,
+                                        XComRow.task_id == task.task_id, XComRow.map_index.in_(dropped)))
+    back = [i for i in range(length) if states.get(i) == TI.REMOVED.value]
+    _cas_indexes(s, task, back, TI.PENDING, {"end_date": None, "updated_at": now,
+                                             "max_tries": ti.try_number + retries}, expected=TI.REMOVED)
+    insert_task_instances(s.connection(), [dict(_copied_ti(template, i, now), max_tries=retries)
+                                           for i in range(length) if i not in states])
+
+
+def _cas_indexes(s: Session, task: _IndexesOf, indexes: Collection[int], new: TaskInstanceState,
+                 fields: Mapping[str, object], expected: TaskInstanceState = TI.PENDING) -> None:
+    """expected -> new for these map indexes, all of them or (raising _RowsMoved) none."""
+    if not indexes:
+        return
+    check_ti_transition(expected, new)
+    won = s.execute(update(TaskInstanceRow).where(*task.where(indexes), TaskInstanceRow.state == expected.value)
+                    .values(state=new.value, **fields)
+                    .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    if won != len(indexes):
+        raise _RowsMoved
 
 
 def _copied_ti(template: TaskInstanceRow, map_index: int, now: datetime) -> dict[str, Any]:

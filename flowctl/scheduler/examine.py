@@ -16,8 +16,8 @@ from typing import Any
 
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.planner import (
-    Action, ExpandMapped, FinishRun, RunView, ScheduleTask, SkipTask, TaskGraph, TimeOutRun, UpstreamFailTask,
-    map_length, plan, xcom_refs,
+    Action, ExpandMapped, FinishRun, RemapMapped, RunView, ScheduleTask, SkipTask, TaskGraph, TimeOutRun,
+    UpstreamFailTask, map_length, plan, xcom_refs,
 )
 from flowctl.core.states import DagRunState
 from flowctl.scheduler.graphs import GraphCache
@@ -86,7 +86,8 @@ class RunExaminer:
             view = RunView(key=snap.run.key, graph=graph, states=snap.states, run_state=snap.run.state,
                            start_date=snap.run.start_date,
                            previous=self.store.previous_run_states(snap.run) if facts.needs_past else None,
-                           map_lengths=self._map_lengths(snap, graph, facts.mapped), dag_paused=snap.dag_paused)
+                           map_lengths=self._map_lengths(snap, graph, facts.mapped),
+                           remap_lengths=self._remap_lengths(snap, graph, facts.mapped), dag_paused=snap.dag_paused)
             self._apply(snap.run, plan(view, now), now, report, defer_scheduling)
         return report
 
@@ -99,21 +100,40 @@ class RunExaminer:
         return facts
 
     def _map_lengths(self, snap: Any, graph: TaskGraph, mapped: tuple[str, ...]) -> dict[str, int]:
+        """Lengths of the mapped tasks whose placeholder waits to expand, once their input is there."""
         lengths: dict[str, int] = {}
         for task_id in mapped:
-            spec = graph.tasks[task_id]
             if snap.states.get((task_id, -1)) != "pending":
                 continue
-            refs = xcom_refs(spec.mapping)
-            if not all(_all_success(snap.states, src) for src, _ in refs):
-                continue
-            values = {ref: self._pull(snap.run.key, graph, ref) for ref in refs}
-            try:
-                lengths[task_id] = map_length(spec.mapping, values)
-            except ValueError as exc:
-                log.warning("%s: cannot expand mapped task %s: %s", snap.run.key, task_id, exc)
-                lengths[task_id] = 0
+            length = self._input_length(snap, graph, task_id)
+            if length is not None:
+                lengths[task_id] = length
         return lengths
+
+    def _remap_lengths(self, snap: Any, graph: TaskGraph, mapped: tuple[str, ...]) -> dict[str, int]:
+        """Lengths of the expanded mapped tasks, all pending again, whose input changed length (a clear)."""
+        if not mapped:
+            return {}
+        live = _live_indexes(snap.states, frozenset(mapped))
+        lengths: dict[str, int] = {}
+        for task_id, indexes in live.items():
+            length = self._input_length(snap, graph, task_id)
+            if length is not None and indexes != list(range(length)):
+                lengths[task_id] = length
+        return lengths
+
+    def _input_length(self, snap: Any, graph: TaskGraph, task_id: str) -> int | None:
+        """How many items the mapped task's input has now; None while an upstream it reads is unfinished."""
+        spec = graph.tasks[task_id]
+        refs = xcom_refs(spec.mapping)
+        if not all(_all_success(snap.states, src) for src, _ in refs):
+            return None
+        values = {ref: self._pull(snap.run.key, graph, ref) for ref in refs}
+        try:
+            return map_length(spec.mapping, values)
+        except ValueError as exc:
+            log.warning("%s: cannot expand mapped task %s: %s", snap.run.key, task_id, exc)
+            return 0
 
     def _pull(self, run: Any, graph: TaskGraph, ref: tuple[str, str]) -> Any:
         task_id, key = ref
@@ -137,8 +157,10 @@ class RunExaminer:
             report.changed += self.store.apply_decisions(run.key, now, schedule=schedule, skip=skip,
                                                          upstream_failed=failed)
         for action in actions:
-            if isinstance(action, ExpandMapped):
-                won = int(self.store.expand_mapped_task(run.key, action.task_id, action.length, now))
+            if isinstance(action, (ExpandMapped, RemapMapped)):
+                verb = (self.store.expand_mapped_task if isinstance(action, ExpandMapped)
+                        else self.store.remap_mapped_task)
+                won = int(verb(run.key, action.task_id, action.length, now))
                 report.changed += won
                 report.expanded += won
             elif isinstance(action, FinishRun) and self.store.finish_run(run.key, action.state, now):
@@ -155,6 +177,20 @@ class RunExaminer:
 
 def _scheduled(states: Any) -> int:
     return sum(1 for state in states.values() if state == "scheduled")
+
+
+def _live_indexes(states: Any, mapped: frozenset[str]) -> dict[str, list[int]]:
+    """Per expanded mapped task whose non-removed map indexes are all pending: those indexes, sorted."""
+    live: dict[str, list[int]] = {}
+    moved: set[str] = set()
+    for (task_id, map_index), state in states.items():
+        if task_id not in mapped or state == "removed":
+            continue
+        if map_index < 0 or state != "pending":
+            moved.add(task_id)
+        else:
+            live.setdefault(task_id, []).append(map_index)
+    return {task_id: sorted(indexes) for task_id, indexes in live.items() if task_id not in moved}
 
 
 def _all_success(states: Any, task_id: str) -> bool:

@@ -8,7 +8,7 @@ Pure: must not import anything outside flowctl.core and the standard library.
 from __future__ import annotations
 
 from flowctl.core.planner.actions import (
-    Action, ExpandMapped, FinishRun, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
+    Action, ExpandMapped, FinishRun, RemapMapped, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
 )
 from flowctl.core.planner.decide import explain, final_state, past_blockers, plan, upstream_counts
 from flowctl.core.planner.expansion import map_length, xcom_refs
@@ -18,7 +18,7 @@ from flowctl.core.planner.queueing import Candidate, Room, choose_to_queue
 from flowctl.core.planner.view import Capacity, RunView, StateMap
 
 __all__ = [
-    "Action", "Candidate", "Capacity", "ExpandMapped", "FailedTry", "FinishRun", "Room", "RunView",
+    "Action", "Candidate", "Capacity", "ExpandMapped", "FailedTry", "FinishRun", "RemapMapped", "Room", "RunView",
     "ScheduleTask", "SkipTask", "StateMap", "TaskGraph", "TaskSpec", "TimeOutRun", "UpstreamFailTask",
     "choose_to_queue", "explain", "failed_try", "final_state", "map_length", "past_blockers", "plan",
     "priority_weights", "task_graph", "task_spec", "upstream_counts", "xcom_refs",

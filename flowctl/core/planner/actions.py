@@ -41,6 +41,17 @@ class ExpandMapped:
 
 
 @dataclass(frozen=True, slots=True)
+class RemapMapped:
+    """Re-expand an expanded, all-pending mapped task whose input now has ``length`` items.
+
+    Missing indexes below ``length`` are made, those at or above it removed (0 -> skipped).
+    """
+
+    task_id: str
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class FinishRun:
     """Every task instance is finished: the run ends in ``state``."""
 
@@ -52,4 +63,4 @@ class TimeOutRun:
     """The run is past its dagrun_timeout: fail it and stop its unfinished task instances."""
 
 
-Action = Union[ScheduleTask, SkipTask, UpstreamFailTask, ExpandMapped, FinishRun, TimeOutRun]
+Action = Union[ScheduleTask, SkipTask, UpstreamFailTask, ExpandMapped, RemapMapped, FinishRun, TimeOutRun]

@@ -5,8 +5,11 @@ task instance, evaluates its trigger rule against the states of its upstream
 task instances (every map index of a mapped upstream), then depends_on_past
 and wait_for_downstream against the previous run. Decisions made earlier in
 the walk are seen by later tasks, so a failure propagates ``upstream_failed``
-down a whole chain in one call. When every task instance is finished the run
-finishes: failed if any leaf failed or is upstream_failed, else success.
+down a whole chain in one call. A mapped task the scheduler asks to re-expand
+(``remap_lengths``: cleared, and its input changed length) is re-expanded
+first and decided on the next call. When every task instance is finished
+(removed counts as finished) the run finishes: failed if any leaf failed or
+is upstream_failed, else success.
 ``explain(run, task_id, now)`` gives the reasons a task instance is not running.
 
 Pure: must not import anything outside flowctl.core and the standard library.
@@ -18,7 +21,7 @@ from datetime import datetime
 from itertools import chain
 
 from flowctl.core.planner.actions import (
-    Action, ExpandMapped, FinishRun, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
+    Action, ExpandMapped, FinishRun, RemapMapped, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
 )
 from flowctl.core.planner.graph import TaskSpec
 from flowctl.core.planner.view import Capacity, RunView, StateMap
@@ -110,6 +113,9 @@ def plan(run: RunView, now: datetime) -> list[Action]:
     for task_id in run.graph.order:
         if task_id not in waiting:
             continue
+        if task_id in run.remap_lengths:  # its indexes are scheduled from the new rows, next pass
+            actions.append(RemapMapped(task_id, run.remap_lengths[task_id]))
+            continue
         spec = run.graph.tasks[task_id]
         group = by_task[task_id]
         for map_index in sorted(group):
@@ -118,7 +124,7 @@ def plan(run: RunView, now: datetime) -> list[Action]:
             action = _decide(run, spec, map_index, by_task)
             if action is not None:
                 actions.append(action)
-    expanding = any(isinstance(a, ExpandMapped) for a in actions)
+    expanding = any(isinstance(a, (ExpandMapped, RemapMapped)) for a in actions)
     if not expanding and all(state in _FINISHED for group in by_task.values() for state in group.values()):
         final = {(t, m): state for t, group in by_task.items() for m, state in group.items()}
         actions.append(FinishRun(final_state(run, final)))

@@ -37,6 +37,8 @@ class RunView:
     same DAG, for depends_on_past / wait_for_downstream; None when there is no
     previous run. ``map_lengths`` holds, for mapped tasks ready to expand, how
     many instances the upstream XCom asks for (the scheduler reads it).
+    ``remap_lengths`` holds the same for expanded mapped tasks whose map indexes
+    are all pending again (cleared) and no longer match their input's length.
     """
 
     key: RunKey
@@ -46,6 +48,7 @@ class RunView:
     start_date: datetime | None = None
     previous: StateMap | None = None
     map_lengths: Mapping[str, int] = field(default_factory=dict)
+    remap_lengths: Mapping[str, int] = field(default_factory=dict)
     dag_paused: bool = False
     capacity: Capacity | None = None
 
