@@ -26,7 +26,7 @@ def resolve_run(ctx: CliContext, dag_id: str, ref: str) -> Any:
     """The run of ``dag_id`` with run_id ``ref``, else the one at logical date ``ref``; DagRunNotFound names both."""
     run = find_run(ctx.store, dag_id, ref)
     if run is None:
-        when = _date_or_none(ref, ctx)
+        when = date_or_none(ref, ctx)
         run = _run_at(ctx.store, dag_id, when) if when is not None else None
     if run is None:
         raise DagRunNotFound(f"no run of DAG {dag_id!r} with run_id or logical date {ref!r}")
@@ -41,7 +41,7 @@ def find_run(store: Any, dag_id: str, run_id: str) -> Any:
         return None
 
 
-def _date_or_none(text: str, ctx: CliContext) -> datetime | None:
+def date_or_none(text: str, ctx: CliContext) -> datetime | None:
     """``text`` as an aware date-time (see :func:`parse_moment`), or None if it is not an ISO date."""
     try:
         return parse_moment(text, ctx)

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
-from flowctl.cli.run_ref import METAVAR, find_run, resolve_run
+from flowctl.cli.run_ref import METAVAR, date_or_none, find_run, resolve_run
 from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
 from flowctl.core.keys import TaskInstanceKey
 
@@ -32,16 +32,6 @@ RUNNABLE_BY_HAND = {"pending": ["scheduled", "queued"], "scheduled": ["queued"],
 @cli.group("tasks")
 def tasks_group() -> None:
     """Run, test and inspect task instances."""
-
-
-def _moment(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(timezone.utc)
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date or date-time (e.g. 2024-01-31)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _queue_by_hand(ctx: CliContext, key: TaskInstanceKey) -> int:
@@ -124,8 +114,8 @@ def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str |
 
     conf = json.loads(task_params) if task_params else {}
     if run_ref is None:
-        return adhoc_run_info(_moment(None), conf=conf, dag=dag)
-    when = _date_or_none(run_ref)
+        return adhoc_run_info(datetime.now(timezone.utc), conf=conf, dag=dag)
+    when = date_or_none(run_ref, ctx)
     try:
         run = find_run(ctx.store, dag.dag_id, run_ref)
     except Exception:  # noqa: BLE001 - no usable database: test and render of a date need none, as before
@@ -141,11 +131,6 @@ def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str |
     return adhoc_run_info(when, conf=conf, dag=dag)
 
 
-def _date_or_none(text: str) -> datetime | None:
-    try:
-        return _moment(text)
-    except click.BadParameter:
-        return None
 
 
 @tasks_group.command("test")

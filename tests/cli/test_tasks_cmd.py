@@ -36,10 +36,11 @@ def world(sqlite_store: Store, tmp_path: Path) -> World:
     return World(sqlite_store, Settings.load(environ={"FLOWCTL_HOME": str(tmp_path)}), folder)
 
 
-def _invoke(world: World, *args: str) -> Result:
+def _invoke(world: World, *args: str, **settings: str) -> Result:
     env = {"FLOWCTL_HOME": str(world.folder.parent), "FLOWCTL_CONFIG": str(world.folder.parent / "none.cfg"),
            "FLOWCTL__CORE__DAGS_FOLDER": str(world.folder),
-           "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": world.store.engine.url.render_as_string(hide_password=False)}
+           "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": world.store.engine.url.render_as_string(hide_password=False),
+           **{f"FLOWCTL__{name.upper()}": value for name, value in settings.items()}}
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
@@ -201,3 +202,24 @@ def test_usage_of_run_test_and_render_names_the_argument_as_airflow_does(world: 
     for command in ("run", "test", "render"):
         result = _invoke(world, "tasks", command, "--help")
         assert "EXECUTION_DATE_OR_RUN_ID" in result.output, command
+
+
+WHEN_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("when", start_date=datetime(2024, 1, 1), schedule=None):
+    BashOperator(task_id="show", bash_command="echo at {{ logical_date.isoformat() }}")
+'''
+
+
+def test_tasks_test_and_render_read_a_naive_date_in_the_default_timezone_as_every_other_command(
+        world: World) -> None:
+    """``dags trigger --logical-date``, ``dags test`` and ``dags backfill`` read 2024-03-05 in
+    [core] default_timezone; so do ``tasks test`` and ``tasks render`` (as in Airflow)."""
+    world.write_dags("when", WHEN_SOURCE)
+    for verb in ("test", "render"):
+        result = _invoke(world, "tasks", verb, "when", "show", "2024-03-05", core__default_timezone="Europe/Amsterdam")
+        assert result.exit_code == 0, result.output
+        assert "at 2024-03-04T23:00:00+00:00" in result.output, result.output
