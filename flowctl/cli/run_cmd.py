@@ -304,7 +304,17 @@ def dags_backfill(ctx: CliContext, dag_id: str, start_date: str, end_date: str, 
         from flowctl.cli.local_run import run_locally
 
         run_locally(ctx, keys, echo=click.echo)
+    elif not _scheduler_alive(ctx):
+        click.echo("flowctl: no scheduler is running: these runs wait for one (`flowctl scheduler`), or run them "
+                   "here with --local", err=True)
     return follow_runs(ctx, keys)
+
+
+def _scheduler_alive(ctx: CliContext) -> bool:
+    """Whether a scheduler job heartbeated within [scheduler] scheduler_health_check_threshold."""
+    beat = ctx.store.latest_heartbeat("scheduler")
+    threshold = float(ctx.settings.get("scheduler", "scheduler_health_check_threshold"))
+    return beat is not None and (utcnow() - beat).total_seconds() <= threshold
 
 
 def _print_plan(plan: list[Any], dag_id: str, start: datetime, end: datetime) -> None:

@@ -224,6 +224,25 @@ def test_backfill_creates_queued_runs_and_follows_them_until_done(store: Store, 
     assert "2 run(s) (2 new)" in out and "2/2 runs done, 0 failed" in out
 
 
+def test_backfill_without_a_running_scheduler_says_one_is_needed(store: Store, capsys: Out) -> None:
+    thread = _finish_runs_when_created(store, 1, "success")
+    code, out, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
+    thread.join()
+    assert code == 0
+    assert ("no scheduler is running: these runs wait for one (`flowctl scheduler`), or run them here with "
+            "--local") in err
+
+
+def test_backfill_with_a_live_scheduler_says_nothing_about_it(store: Store, capsys: Out) -> None:
+    from datetime import datetime, timezone
+
+    store.create_job("scheduler", "host", 1, datetime.now(timezone.utc))
+    thread = _finish_runs_when_created(store, 1, "success")
+    code, _, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
+    thread.join()
+    assert code == 0 and "no scheduler" not in err
+
+
 def test_backfill_exits_1_when_a_run_failed(store: Store, capsys: Out) -> None:
     thread = _finish_runs_when_created(store, 1, "failed")
     code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
