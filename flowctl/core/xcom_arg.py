@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flowctl.core.dependencies import DependencyMixin
+from flowctl.core.errors import NotSupportedError
 
 XCOM_RETURN_KEY = "return_value"
 
@@ -60,6 +61,17 @@ class XComArg(Resolvable, DependencyMixin):
     def __iter__(self) -> Iterator[Any]:
         raise TypeError("an XComArg is not iterable at DAG definition time; use .expand() to map over it")
 
+    def map(self, *_: Any, **__: Any) -> Any:
+        raise _unsupported("map", "transform the values in the task that returns them, or in the mapped task, "
+                                  "and .expand() over its output")
+
+    def zip(self, *_: Any, **__: Any) -> Any:
+        raise _unsupported("zip", "return the pairs from one task and .expand() over its output (or "
+                                  ".expand_kwargs() over a list of dicts)")
+
+    def concat(self, *_: Any, **__: Any) -> Any:
+        raise _unsupported("concat", "return the joined list from one task and .expand() over its output")
+
     @property
     def task_id(self) -> str:
         """The id of the task that pushes this value."""
@@ -95,6 +107,10 @@ class DagParam(Resolvable):
     def resolve(self, context: Mapping[str, Any]) -> Any:
         params = context.get("params") or {}
         return params.get(self.name, self.default)
+
+
+def _unsupported(method: str, instead: str) -> Exception:
+    return NotSupportedError(f"XComArg.{method}() is not supported; {instead}")
 
 
 def iter_resolvables(value: Any) -> Iterator[Resolvable]:
