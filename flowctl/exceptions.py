@@ -9,6 +9,7 @@ from flowctl.core.errors import (  # noqa: F401
     AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    AirflowDagCycleException,
     AirflowTaskTimeout,
     DagCycleException,
     DuplicateTaskIdFound,

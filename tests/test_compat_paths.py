@@ -42,6 +42,8 @@ PATHS = [
     ("flowctl.sensors.time_sensor", "TimeSensorAsync"),
     ("flowctl.sensors.weekday", "DayOfWeekSensor"),
     ("flowctl.utils.weekday", "WeekDay"),
+    ("flowctl.utils.dag_cycle_tester", "check_cycle"),
+    ("flowctl.exceptions", "AirflowDagCycleException"),
     ("flowctl.decorators", "dag"),
     ("flowctl.decorators", "task"),
     ("flowctl.decorators", "task_group"),

@@ -405,6 +405,12 @@ class DAG:
         return subset
 
 
+def check_cycle(dag: DAG) -> None:
+    """Raise CycleError (Airflow's AirflowDagCycleException) naming the cycle if ``dag`` has one:
+    what users' DAG tests call through ``flowctl.utils.dag_cycle_tester``."""
+    dag.check_cycle()
+
+
 def find_cycle(downstream: Mapping[str, Iterable[str]]) -> list[str] | None:
     """A cycle in the graph ``node -> downstream nodes`` (first node repeated last), or None."""
     order = {node: i for i, node in enumerate(downstream)}

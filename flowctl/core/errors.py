@@ -100,6 +100,7 @@ AirflowRescheduleException = TaskRescheduled
 AirflowTaskTimeout = TaskTimeout
 AirflowNotFoundException = NotFoundError
 DagCycleException = CycleError
+AirflowDagCycleException = CycleError
 DuplicateTaskIdFound = DuplicateTaskIdError
 
 
