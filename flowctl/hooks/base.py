@@ -6,7 +6,7 @@ to one process-wide resolver that the task runner installs with
 backends). The resolver takes a conn_id and returns a connection object (host,
 login, password, port, schema, extra, extra_dejson, ...) or raises
 NotFoundError naming the id. Outside a flowctl worker no resolver is set and
-the lookup fails with a message saying so.
+the lookup reads the environment, then the metadata database (``Connection.get_connection_from_secrets``).
 
 Must not import flowctl.db, web, cli or scheduler.
 """
@@ -46,13 +46,13 @@ class BaseHook:
 
     @classmethod
     def get_connection(cls, conn_id: str) -> Any:
-        """The connection ``conn_id`` from the resolver the task runner installed."""
+        """The connection ``conn_id`` from the resolver the task runner installed; outside a task,
+        from the environment (``FLOWCTL_CONN_<ID>``) and then the metadata database, as
+        ``Variable.get`` reads variables there (and as Airflow does)."""
         if _resolver is None:
-            raise FlowctlError(
-                f"cannot look up connection {conn_id!r}: no connection resolver is installed "
-                "(connections are available inside tasks run by flowctl; tests can call "
-                "flowctl.hooks.base.set_connection_resolver)"
-            )
+            from flowctl.models.connection import Connection
+
+            return Connection.get_connection_from_secrets(conn_id)
         return _resolver(conn_id)
 
     @classmethod

@@ -137,8 +137,28 @@ def test_file_sensor_uses_the_connection_path(tmp_path: Path) -> None:
         assert BaseHook.get_connection("fs_default").extra_dejson["path"] == str(tmp_path)
     finally:
         set_connection_resolver(None)
-    with pytest.raises(FlowctlError, match="no connection resolver"):
-        BaseHook.get_connection("x")
+
+
+
+def test_outside_a_task_a_connection_comes_from_the_environment_then_the_metadata_database(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in Airflow, and as Variable.get outside a task (it was: 'no connection resolver is installed')."""
+    from flowctl.core.errors import ConnectionNotFound
+    from flowctl.models.variable import set_variable_backend
+
+    class NoConnections:  # the metadata database, which has none
+        def get_connection(self, conn_id: str) -> Any:
+            raise ConnectionNotFound(conn_id)
+
+    monkeypatch.setenv("FLOWCTL_CONN_WAREHOUSE", "postgres://me:pw@db.example:5433/sales")
+    set_variable_backend(NoConnections())
+    try:
+        conn = BaseHook.get_connection("warehouse")
+        assert (conn.host, conn.port, conn.login, conn.schema) == ("db.example", 5433, "me", "sales")
+        with pytest.raises(ConnectionNotFound, match="The conn_id `x` isn't defined"):
+            BaseHook.get_connection("x")
+    finally:
+        set_variable_backend(None)
 
 
 def test_external_task_sensor_asks_the_injected_lookup() -> None:
