@@ -66,7 +66,9 @@ def tasks_run(ctx: CliContext, dag_id: str, task_id: str, run_ref: str, map_inde
     from flowctl.executors.base import Workload
     from flowctl.task_runner import run_workload
 
-    key = TaskInstanceKey(dag_id, resolve_run(ctx, dag_id, run_ref).run_id, task_id, map_index)
+    # With --try-number the caller is an executor passing the exact run id: no lookup per try.
+    run_id = run_ref if try_number is not None else resolve_run(ctx, dag_id, run_ref).run_id
+    key = TaskInstanceKey(dag_id, run_id, task_id, map_index)
     if fileloc is None:
         fileloc = ctx.store.get_dag(dag_id).fileloc
         if not fileloc:

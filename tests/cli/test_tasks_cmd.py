@@ -118,6 +118,29 @@ def _main(world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     return code, captured.out, captured.err
 
 
+def test_the_sequential_executors_tasks_run_takes_its_run_id_as_given_without_looking_it_up(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executor passes the exact run id with --try-number: resolving it would cost every try
+    a query for nothing."""
+    from flowctl.executors.base import Workload
+    from flowctl.executors.sequential import tasks_run_command
+
+    fileloc = world.write_dags("greet", DAG_SOURCE)
+    run = world.make_run("greet")
+    key = TaskInstanceKey("greet", run.run_id, "hello")
+    assert world.store.set_task_state(key, "pending", "scheduled")
+    assert world.store.set_task_state(key, "scheduled", "queued")
+
+    def no_lookup(*args: object) -> None:
+        raise AssertionError("the executor's run id was looked up")
+
+    monkeypatch.setattr("flowctl.cli.tasks_cmd.resolve_run", no_lookup)
+    args = tasks_run_command(Workload(key, 0, fileloc))[3:]
+    result = _invoke(world, *args)
+    assert result.exit_code == 0, result.output
+    assert world.store.get_task_instance(key).state == "success"
+
+
 def test_tasks_run_takes_the_logical_date_of_the_run_instead_of_its_id(world: World) -> None:
     world.write_dags("greet", DAG_SOURCE)
     run = world.make_run("greet")
