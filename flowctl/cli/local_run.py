@@ -7,7 +7,9 @@ runner's ``run_workload`` (one at a time, in topological order). The same
 rows and the same claim as with the real scheduler, so a scheduler running
 at the same time never runs a try twice; the tasks such a scheduler queued
 first run there, and this loop waits for them (saying so) before going on.
-Task states are printed as they change. Imported lazily by
+Task states are printed as they change. The run this process ends gets its
+DAG's on_success_callback / on_failure_callback here, as Airflow's ``dags test``
+does, through the scheduler's own ``run_dag_callbacks``. Imported lazily by
 ``flowctl/cli/run_cmd.py`` only.
 """
 from __future__ import annotations
@@ -131,13 +133,37 @@ class LocalRun:
             return bool(self.store.set_task_state(action.key, TI.PENDING, TI.UPSTREAM_FAILED, end_date=now,
                                                   updated_at=now))
         if isinstance(action, FinishRun):
-            return bool(self.store.finish_run(self.key, action.state, now))
+            if not self.store.finish_run(self.key, action.state, now):
+                return False  # a scheduler beside this process finished it first, and calls the callback
+            self._dag_callback(action.state, "success" if action.state is R.SUCCESS else "task_failure")
+            return True
         if isinstance(action, TimeOutRun):
-            self.store.kill_runs(self.key.dag_id, [R.RUNNING], now, run_ids=[self.key.run_id])
+            if self.store.kill_runs(self.key.dag_id, [R.RUNNING], now, run_ids=[self.key.run_id]).runs:
+                self._dag_callback(R.FAILED, "timed_out")
             return True
         if isinstance(action, ExpandMapped):
             return bool(self.store.expand_mapped_task(self.key, action.task_id, action.length, now))
         return False
+
+    def _dag_callback(self, state: DagRunState, reason: str) -> None:
+        """The DAG's on_success_callback / on_failure_callback for the run this process just ended, called
+        here as the scheduler's callback child calls it; what it raises is reported and changes nothing."""
+        from flowctl.scheduler.callback_main import run_dag_callbacks
+        from flowctl.task_runner.dagfile import load_dag
+
+        wanted = self.graph.has_success_callback if state is R.SUCCESS else self.graph.has_failure_callback
+        if not wanted or not self.fileloc:
+            return
+        kind = "success" if state is R.SUCCESS else "failure"
+        try:
+            dag = load_dag(self.fileloc, self.key.dag_id)
+        except Exception as error:  # noqa: BLE001 - the DAG file is user code; the run has ended anyway
+            self._say(f"cannot call the DAG's on_{kind}_callback: {type(error).__name__}: {error}")
+            return
+        run = self.store.get_run(self.key.dag_id, self.key.run_id)
+        for error in run_dag_callbacks(dag, run, kind, reason):
+            self._say(f"DAG {self.key.dag_id} on_{kind}_callback raised {type(error).__name__}: {error} "
+                      f"(the run stays {state.value})")
 
     def _retry_due(self, tis: Sequence[Any], now: datetime) -> bool:
         moved = False
@@ -239,7 +265,8 @@ def _sync_from_folder(ctx: Any, dag_id: str) -> None:
         errors = "; ".join(f"{path}: {err.strip().splitlines()[-1]}" for path, err in result.import_errors.items())
         raise DagNotFound(f"DAG {dag_id!r} not found in {ctx.settings.dags_folder}"
                           + (f" (import errors: {errors})" if errors else ""))
-    ctx.store.sync_dag(found[0].data, found[0].fileloc, _now())
+    ctx.store.sync_dag(found[0].data, found[0].fileloc, _now(),
+                       paused_at_creation=bool(ctx.settings.get("core", "dags_are_paused_at_creation")))
 
 
 def test_dag(ctx: Any, dag_id: str, logical_date: datetime, conf: dict[str, Any] | None) -> str:

@@ -2,15 +2,19 @@
 
 Thin: the loop lives in ``flowctl.scheduler``. ``--daemon`` detaches (double
 fork) and writes ``--pid`` (default ``$FLOWCTL_HOME/flowctl-scheduler.pid``);
-a pid file naming a live process refuses to start a second daemon.
+a pid file naming a live process refuses to start a second daemon. On SQLite a
+scheduler refuses to start while another one's heartbeat is recent (several
+schedulers need PostgreSQL).
 """
 from __future__ import annotations
 
 import gc
 import logging
 import os
+import socket
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +76,9 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
     settings = ctx.settings
     home = Path(settings.home)
     pid_file = Path(pid_path) if pid_path else home / "flowctl-scheduler.pid"
+    refuse_a_second_scheduler_on_sqlite(ctx, datetime.now(timezone.utc))  # before --daemon detaches: said here
     if daemon:
+        ctx.store.close()  # no database connection crosses the fork
         daemonize(pid_file, Path(log_file) if log_file else home / "flowctl-scheduler.log")
     elif pid_path:
         pid_file.write_text(f"{os.getpid()}\n")
@@ -82,6 +88,49 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
     finally:
         if (daemon or pid_path) and _live_pid(pid_file) == os.getpid():
             pid_file.unlink(missing_ok=True)
+
+
+def refuse_a_second_scheduler_on_sqlite(ctx: CliContext, now: datetime) -> None:
+    """On SQLite (no ``SKIP LOCKED``) one scheduler per database: FlowctlError names another whose
+    heartbeat is within ``[scheduler] scheduler_health_check_threshold`` and says how to stop it.
+    An older row, or one of a process of this host that is gone (killed with -9), blocks nothing."""
+    if ctx.store.dialect != "sqlite":
+        return
+    threshold = float(ctx.settings.get("scheduler", "scheduler_health_check_threshold"))
+    here = socket.gethostname()
+    recent = ctx.store.list_jobs("scheduler", "running", heartbeat_after=now - timedelta(seconds=threshold))
+    live = [job for job in recent if not _gone_from_this_host(job, here)]
+    if not live:
+        return
+    job = live[0]
+    host = job.hostname or "its host"
+    age = max(0.0, (now - job.latest_heartbeat).total_seconds())
+    hint = "" if job.hostname == here else (f" A scheduler that died there without stopping counts as gone "
+                                            f"{threshold:g}s after its last heartbeat.")
+    raise FlowctlError(
+        f"another scheduler is running on this SQLite database (pid {job.pid} on {host}, last heartbeat "
+        f"{age:.0f}s ago) and SQLite allows only one: stop it first (`kill {job.pid}` on {host}, or Ctrl-C "
+        f"where it runs), or use PostgreSQL to run several.{hint}")
+
+
+def _gone_from_this_host(job: Any, here: str) -> bool:
+    """Whether ``job`` ran on this host and its process no longer runs (or is this one: a restarted
+    container may give the new scheduler the dead one's pid)."""
+    if job.hostname != here or not job.pid:
+        return False
+    if job.pid == os.getpid():
+        return True
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    try:  # killed, but not yet reaped by its parent
+        with open(f"/proc/{job.pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _agent_seat(executor: Any) -> Any:
@@ -134,8 +183,6 @@ def _run_scheduler(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
 @pass_ctx
 def dag_processor_command(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
     """Parse the DAG folder into the database, standalone (set [scheduler] standalone_dag_processor)."""
-    from datetime import datetime, timezone
-
     from flowctl.dag_processing.processor import DagFileProcessor
     from flowctl.scheduler.dag_sync import DagSync
 

@@ -44,6 +44,12 @@ def _owners(body: Mapping[str, Any]) -> str | None:
     return None if raw is None else str(raw)
 
 
+def _paused_when_new(body: Mapping[str, Any], paused_at_creation: bool) -> bool:
+    """The DAG's own ``is_paused_upon_creation`` (True or False) wins over the configured default."""
+    said = body.get("is_paused_upon_creation")
+    return paused_at_creation if said is None else bool(said)
+
+
 def _dag_record(row: DagRow) -> DagRecord:
     return record_from(DagRecord, row, tags=tuple(row.tags or ()))
 
@@ -51,21 +57,27 @@ def _dag_record(row: DagRow) -> DagRecord:
 class DagVerbs(StoreCore):
     """sync_dag, get_dag, list_dags, set_paused, import errors."""
 
-    def sync_dag(self, serialized: Mapping[str, Any], fileloc: str, now: datetime) -> SerializedDagRecord:
-        """Upsert the dag row and store a new serialized version if the structure changed."""
-        try:
-            return self._sync_dag_once(serialized, fileloc, now)
-        except IntegrityError:  # another processor synced the same DAG at the same moment
-            return self._sync_dag_once(serialized, fileloc, now)
+    def sync_dag(self, serialized: Mapping[str, Any], fileloc: str, now: datetime, *,
+                 paused_at_creation: bool = False) -> SerializedDagRecord:
+        """Upsert the dag row and store a new serialized version if the structure changed.
 
-    def _sync_dag_once(self, serialized: Mapping[str, Any], fileloc: str, now: datetime) -> SerializedDagRecord:
+        A new dag row is paused as the DAG's ``is_paused_upon_creation`` says, or else as
+        ``paused_at_creation`` (``[core] dags_are_paused_at_creation``); an existing row keeps its own.
+        """
+        try:
+            return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
+        except IntegrityError:  # another processor synced the same DAG at the same moment
+            return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
+
+    def _sync_dag_once(self, serialized: Mapping[str, Any], fileloc: str, now: datetime,
+                       paused_at_creation: bool) -> SerializedDagRecord:
         body = dag_body(serialized)
         dag_id = str(body["dag_id"])
         digest = dag_hash(serialized)
         with self._session() as s:
             row = s.get(DagRow, dag_id)
             if row is None:
-                row = DagRow(dag_id=dag_id, is_paused=bool(body.get("is_paused_upon_creation", False)))
+                row = DagRow(dag_id=dag_id, is_paused=_paused_when_new(body, paused_at_creation))
                 s.add(row)
             row.is_active, row.fileloc, row.last_parsed_time = True, fileloc, now
             row.has_import_errors = False

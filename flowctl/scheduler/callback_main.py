@@ -5,6 +5,8 @@ one task's on_failure_callback / on_retry_callback for a try that died without r
 ``python -m flowctl.scheduler.callback_main --task FILELOC DAG_ID RUN_ID TASK_ID MAP_INDEX TRY_NUMBER
 failed|up_for_retry REASON``.
 Runs user code (imports the DAG file), so it never runs inside the scheduler process.
+:func:`run_dag_callbacks` is also what ``flowctl dags test`` and ``dags backfill --local`` call, in
+their own process, for the runs they finish.
 """
 from __future__ import annotations
 
@@ -31,6 +33,20 @@ def callback_context(dag: Any, run: Any, reason: str) -> dict[str, Any]:
             "params": dict(getattr(dag, "params", None) or {}), "conf": dict(run.conf or {})}
 
 
+def run_dag_callbacks(dag: Any, run: Any, kind: str, reason: str) -> list[Exception]:
+    """Call ``dag``'s on_success_callback (``kind`` "success") or on_failure_callback ("failure")
+    for the finished ``run``; what they raised, each logged (none changes the run)."""
+    context = callback_context(dag, run, reason)
+    raised: list[Exception] = []
+    for callback in _callbacks(dag, kind):
+        try:
+            callback(context)
+        except Exception as error:  # noqa: BLE001 - user code: report and go on
+            log.exception("DAG %s on_%s_callback raised", dag.dag_id, kind)
+            raised.append(error)
+    return raised
+
+
 def main(argv: list[str]) -> int:
     """Run the callbacks; 0 when all ran, 1 when one raised (logged)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -45,15 +61,7 @@ def main(argv: list[str]) -> int:
     store = Store.from_settings(settings)
     try:
         dag = load_dag(fileloc, dag_id)
-        context = callback_context(dag, store.get_run(dag_id, run_id), reason)
-        code = 0
-        for callback in _callbacks(dag, kind):
-            try:
-                callback(context)
-            except Exception:  # noqa: BLE001 - a process boundary: report and go on
-                log.exception("DAG %s on_%s_callback raised", dag_id, kind)
-                code = 1
-        return code
+        return 1 if run_dag_callbacks(dag, store.get_run(dag_id, run_id), kind, reason) else 0
     finally:
         store.close()
 

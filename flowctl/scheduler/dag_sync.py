@@ -3,9 +3,10 @@
 Every ``[scheduler] dag_dir_list_interval`` seconds the folder is listed;
 only new or modified files (by mtime), and files not parsed for ``[scheduler]
 min_file_process_interval`` seconds, are parsed, by the dag_processing
-processor's child processes. Their DAGs are stored (``sync_dag``), DAGs a
-file no longer defines are deactivated, import errors are recorded, and DAGs
-whose file vanished are marked inactive.
+processor's child processes. Their DAGs are stored (``sync_dag``; a new DAG
+starts paused per ``[core] dags_are_paused_at_creation`` unless it says
+otherwise), DAGs a file no longer defines are deactivated, import errors are
+recorded, and DAGs whose file vanished are marked inactive.
 Must not import flask, click or SQLAlchemy.
 """
 from __future__ import annotations
@@ -74,8 +75,9 @@ class DagSync:
         if self.processor.dags_folder is None and Path(self.folder).is_dir():
             self.processor.dags_folder = Path(self.folder)
         result = self.processor.parse_files(files)
+        paused_at_creation = bool(self.settings.get("core", "dags_are_paused_at_creation"))
         for dag in result.dags:
-            version = self.store.sync_dag(dag.data, dag.fileloc, now)
+            version = self.store.sync_dag(dag.data, dag.fileloc, now, paused_at_creation=paused_at_creation)
             if self.on_version is not None:
                 self.on_version(version.id, version.data)
         for path in files:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from flowctl.cli import main
+from flowctl.core.xcom_values import TYPE_KEY
 from flowctl.db.engine import make_engine
 from flowctl.db.store import Store
 from tests.db.samples import FILE, T0
@@ -47,6 +48,46 @@ with DAG("mapped", schedule=None, start_date=datetime(2024, 1, 1)) as dag3:
 
 with DAG("broken", schedule=None, start_date=datetime(2024, 1, 1)) as dag2:
     PythonOperator(task_id="fails", python_callable=boom) >> PythonOperator(task_id="after", python_callable=boom)
+'''
+
+DATES = '''
+from datetime import datetime, timedelta
+from pathlib import Path
+from flowctl.decorators import dag, task
+
+OUT = Path(__file__).with_name("out.txt")
+
+
+def write(text):
+    with OUT.open("a") as f:
+        f.write(text + "\\n")
+
+
+@dag(schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False)
+def dates():
+    @task
+    def interval_start(**context):
+        return context["data_interval_start"]
+
+    @task
+    def next_days(first):
+        return [(first + timedelta(days=n)).date() for n in (1, 2)]
+
+    @task
+    def each(day):
+        write(f"each:{type(day).__name__}:{day.isoformat()}")
+
+    @task
+    def report(first, days):
+        write(f"report:{type(first).__name__}:{first.isoformat()}:{type(days[0]).__name__}")
+
+    first = interval_start()
+    days = next_days(first)
+    each.expand(day=days)
+    report(first, days)
+
+
+dates()
 '''
 
 
@@ -281,6 +322,24 @@ def test_dags_test_expands_mapped_tasks(home: Path, capsys: Out) -> None:
     assert "each[2]: success" in out
 
 
+def test_dags_test_passes_a_returned_datetime_and_mapped_dates_downstream_as_those_types(
+        home: Path, migrated_sqlite_url: str, capsys: Out) -> None:
+    (home / "dags" / "dates.py").write_text(DATES)
+    code, out, err = _run(capsys, "dags", "test", "dates", "2024-03-01")
+    assert code == 0, out + err
+    store = Store(make_engine(migrated_sqlite_url))
+    try:
+        [run] = store.list_runs("dates")
+        pushed = store.xcom_pull(run.key, "interval_start")
+    finally:
+        store.close()
+    start = run.data_interval_start.astimezone(timezone.utc)
+    assert pushed == {TYPE_KEY: "datetime", "value": start.isoformat()}
+    days = [(start + timedelta(days=n)).date().isoformat() for n in (1, 2)]
+    assert sorted(home.joinpath("dags", "out.txt").read_text().split()) == sorted(
+        [f"each:date:{days[0]}", f"each:date:{days[1]}", f"report:datetime:{start.isoformat()}:date"])
+
+
 def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Out) -> None:
     out_file = _write_pipe(home)
     assert _run(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
@@ -289,6 +348,79 @@ def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Ou
     assert out_file.read_text().split() == ["first", "second"] * 3
     assert "2/2 runs done, 0 failed" in out
 
+
+
+CALLED = '''
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+OUT = Path(__file__).with_name("callbacks.txt")
+
+def record(context):
+    with OUT.open("a") as f:
+        f.write(" ".join([context["dag"].dag_id, context["dag_run"].run_id, context["reason"], context["ds"]]) + "\\n")
+
+def boom():
+    raise RuntimeError("task fails on purpose")
+
+def callback_fails(context):
+    raise RuntimeError("callback fails on purpose")
+
+def fine():
+    return None
+
+with DAG("works", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False,
+         on_success_callback=record, on_failure_callback=record) as works:
+    PythonOperator(task_id="fine", python_callable=fine)
+
+with DAG("fails", schedule=None, start_date=datetime(2024, 1, 1),
+         on_success_callback=record, on_failure_callback=record) as fails:
+    PythonOperator(task_id="boom", python_callable=boom)
+
+with DAG("callback_fails", schedule=None, start_date=datetime(2024, 1, 1),
+         on_success_callback=callback_fails) as callback_fails_dag:
+    PythonOperator(task_id="fine", python_callable=fine)
+'''
+
+
+def _write_called(home: Path) -> Path:
+    (home / "dags" / "called.py").write_text(CALLED)
+    return home / "dags" / "callbacks.txt"
+
+
+def test_dags_test_calls_the_dags_success_callback_once_with_the_runs_context(home: Path, capsys: Out) -> None:
+    out_file = _write_called(home)
+    code, out, err = _run(capsys, "dags", "test", "works", "2024-03-01")
+    assert code == 0, out + err
+    assert out_file.read_text().splitlines() == ["works manual__2024-03-01T00:00:00+00:00 success 2024-03-01"]
+
+
+def test_dags_test_calls_the_dags_failure_callback_once_when_the_run_fails(home: Path, capsys: Out) -> None:
+    out_file = _write_called(home)
+    code, out, err = _run(capsys, "dags", "test", "fails", "2024-03-01")
+    assert code == 1, out + err
+    assert out_file.read_text().splitlines() == ["fails manual__2024-03-01T00:00:00+00:00 task_failure 2024-03-01"]
+
+
+def test_a_dag_callback_that_raises_is_reported_and_leaves_the_runs_result_alone(home: Path, capsys: Out) -> None:
+    _write_called(home)
+    code, out, err = _run(capsys, "dags", "test", "callback_fails", "2024-03-01")
+    assert code == 0, out + err
+    assert "on_success_callback raised RuntimeError: callback fails on purpose" in out
+    assert out.splitlines()[-1].endswith(": success")
+
+
+def test_backfill_local_calls_the_dags_callback_once_per_run(home: Path, capsys: Out) -> None:
+    out_file = _write_called(home)
+    assert _run(capsys, "dags", "test", "works", "2024-03-01")[0] == 0  # syncs the DAG into the database
+    out_file.unlink()
+    code, out, err = _run(capsys, "dags", "backfill", "works", "-s", "2024-01-01", "-e", "2024-01-02", "--local")
+    assert code == 0, out + err
+    assert sorted(out_file.read_text().splitlines()) == [
+        "works backfill__2024-01-01T00:00:00+00:00 success 2024-01-01",
+        "works backfill__2024-01-02T00:00:00+00:00 success 2024-01-02"]
 
 
 class _SchedulerBeside(Store):

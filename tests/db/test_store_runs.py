@@ -36,6 +36,25 @@ def test_the_dag_row_reflects_the_serialized_dag(store: Store) -> None:
     assert (dag.owners, dag.tags, dag.is_paused, dag.is_active, dag.fileloc) == ("data", ("daily",), True, True, FILE)
 
 
+def test_a_new_dag_starts_paused_when_dags_are_paused_at_creation(store: Store) -> None:
+    store.sync_dag(serialized("plain"), FILE, T0, paused_at_creation=True)
+    store.sync_dag(serialized("unsaid", is_paused_upon_creation=None), "/dags/unsaid.py", T0, paused_at_creation=True)
+    assert store.get_dag("plain").is_paused and store.get_dag("unsaid").is_paused
+
+
+def test_a_dags_own_is_paused_upon_creation_wins_over_the_default(store: Store) -> None:
+    store.sync_dag(serialized("runs", is_paused_upon_creation=False), FILE, T0, paused_at_creation=True)
+    store.sync_dag(serialized("waits", is_paused_upon_creation=True), "/dags/waits.py", T0, paused_at_creation=False)
+    assert not store.get_dag("runs").is_paused
+    assert store.get_dag("waits").is_paused
+
+
+def test_a_dag_that_exists_already_is_never_paused_again_by_a_sync(store: Store) -> None:
+    store.sync_dag(serialized(), FILE, T0)
+    store.sync_dag(serialized(tasks=("extract",)), FILE, T0 + timedelta(minutes=1), paused_at_creation=True)
+    assert not store.get_dag("etl").is_paused
+
+
 def test_pausing_an_unknown_dag_names_it(store: Store) -> None:
     with pytest.raises(DagNotFound, match="'nope'"):
         store.set_paused("nope", True)

@@ -45,6 +45,35 @@ def test_a_scan_stores_new_files_skips_unchanged_ones_and_deactivates_vanished_o
         assert report.deactivated == 1 and not store.get_dag("first").is_active
 
 
+def test_a_scan_creates_new_dags_paused_when_dags_are_paused_at_creation_unless_the_dag_says(
+        store: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "quiet.py").write_text(DAG_FILE.format(dag_id="quiet"))
+    (folder / "eager.py").write_text(DAG_FILE.format(dag_id="eager").replace(
+        "catchup=False", "catchup=False, is_paused_upon_creation=False"))
+    conf = settings(tmp_path, core__dags_folder=str(folder), core__dags_are_paused_at_creation="true")
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        DagSync(conf, store, processor).scan(T0)
+    assert store.get_dag("quiet").is_paused
+    assert not store.get_dag("eager").is_paused
+
+
+def test_new_dags_start_unpaused_by_default_and_turning_the_option_on_later_pauses_none(
+        store: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "early.py").write_text(DAG_FILE.format(dag_id="early"))
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        DagSync(settings(tmp_path, core__dags_folder=str(folder)), store, processor).scan(T0)
+        assert not store.get_dag("early").is_paused
+        (folder / "late.py").write_text(DAG_FILE.format(dag_id="late"))
+        paused_conf = settings(tmp_path, core__dags_folder=str(folder), core__dags_are_paused_at_creation="true")
+        assert DagSync(paused_conf, store, processor).scan(T0).parsed == 2  # a restarted processor parses both
+    assert not store.get_dag("early").is_paused
+    assert store.get_dag("late").is_paused
+
+
 def test_the_scheduler_command_parses_the_folder_and_schedules_the_latest_run(
         migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "dags"

@@ -1,0 +1,200 @@
+"""``flowctl scheduler`` and ``flowctl dag-processor``: new DAGs paused by option, one scheduler per SQLite file."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from flowctl.cli import main
+from flowctl.db.engine import make_engine
+from flowctl.db.store import Store
+
+Out = pytest.CaptureFixture[str]
+ROOT = Path(__file__).resolve().parents[2]
+
+DAILY = '''
+from datetime import datetime, timezone
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), catchup=False) as dag:
+    EmptyOperator(task_id="only")
+'''
+
+
+@pytest.fixture()
+def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """FLOWCTL_HOME in a temporary folder with a migrated SQLite database, a dags folder and the
+    sequential executor, in this process's environment (and so in the children it starts)."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "sequential")
+    monkeypatch.setenv("FLOWCTL__CORE__DAGBAG_IMPORT_TIMEOUT", "10")
+    return tmp_path
+
+
+@pytest.fixture()
+def store(home: Path, migrated_sqlite_url: str) -> Iterator[Store]:
+    store = Store(make_engine(migrated_sqlite_url))
+    yield store
+    store.close()
+
+
+def _ago(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+
+
+def test_the_scheduler_creates_new_dags_paused_when_dags_are_paused_at_creation(
+        home: Path, store: Store, capsys: Out, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / "dags" / "daily.py").write_text(DAILY)
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_ARE_PAUSED_AT_CREATION", "true")
+    assert main(["scheduler", "--num-runs", "3"]) == 0
+    assert store.list_runs("daily") == []  # paused: no scheduled run
+    capsys.readouterr()
+    assert main(["dags", "next-execution", "daily"]) == 0
+    assert "Note: DAG daily is paused now." in capsys.readouterr().err
+
+
+def test_a_scheduler_on_sqlite_refuses_in_one_line_only_while_another_ones_heartbeat_is_recent(
+        home: Path, store: Store, capsys: Out) -> None:
+    other = store.create_job("scheduler", "other-host", 4242, _ago(2))
+    assert main(["scheduler", "--num-runs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "pid 4242 on other-host" in err and "kill 4242" in err and "PostgreSQL" in err
+    assert [j.id for j in store.list_jobs("scheduler")] == [other.id]  # the refused one registered nothing
+    store.heartbeat_job(other.id, _ago(31))  # [scheduler] scheduler_health_check_threshold is 30 s
+    assert main(["scheduler", "--num-runs", "1"]) == 0
+    assert {j.state for j in store.list_jobs("scheduler") if j.id != other.id} == {"success"}
+
+
+def test_the_health_check_threshold_decides_when_a_scheduler_row_is_stale(
+        home: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD", "300")
+    store.create_job("scheduler", "other-host", 4242, _ago(120))  # a kill -9 two minutes ago
+    assert main(["scheduler", "--num-runs", "1"]) == 1
+    monkeypatch.setenv("FLOWCTL__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD", "60")
+    assert main(["scheduler", "--num-runs", "1"]) == 0
+
+
+def test_a_scheduler_row_of_this_host_whose_process_is_gone_blocks_nothing_at_once(home: Path, store: Store) -> None:
+    alive = store.create_job("scheduler", socket.gethostname(), os.getppid(), _ago(1))
+    assert main(["scheduler", "--num-runs", "1"]) == 1
+    store.end_job(alive.id, "success", _ago(0))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    store.create_job("scheduler", socket.gethostname(), int(gone.stdout), _ago(1))  # as after a kill -9
+    assert main(["scheduler", "--num-runs", "1"]) == 0
+
+
+def test_a_scheduler_on_postgresql_starts_beside_a_live_one(
+        tmp_path: Path, migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dags").mkdir()
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_pg_url)
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(tmp_path / "dags"))
+    monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "sequential")
+    store = Store(make_engine(migrated_pg_url))
+    try:
+        store.create_job("scheduler", "other-host", 4242, _ago(1))
+        assert main(["scheduler", "--num-runs", "1"]) == 0
+    finally:
+        store.close()
+
+
+def _wait_for_job(store: Store, pid: int, proc: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(j.pid == pid for j in store.list_jobs("scheduler", "running")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"scheduler {pid} did not register (exit code {proc.poll()})")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _start_scheduler(home: Path, name: str) -> subprocess.Popen[bytes]:
+    with (home / f"{name}.log").open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "flowctl", "scheduler"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_a_second_scheduler_process_is_refused_while_the_first_runs_and_starts_once_it_stopped(
+        home: Path, store: Store, capsys: Out) -> None:
+    first = _start_scheduler(home, "first")
+    try:
+        _wait_for_job(store, first.pid, first)
+        assert main(["scheduler", "--num-runs", "1"]) == 1
+        assert f"kill {first.pid}" in capsys.readouterr().err
+        _stop(first)
+        assert first.returncode == 0, (home / "first.log").read_text()
+        assert main(["scheduler", "--num-runs", "1"]) == 0
+    finally:
+        _stop(first)
+
+
+def test_a_scheduler_starts_at_once_after_the_one_before_was_killed_with_sigkill(home: Path, store: Store) -> None:
+    first = _start_scheduler(home, "first")
+    try:
+        _wait_for_job(store, first.pid, first)
+        first.kill()
+        first.wait(timeout=30)
+        assert [j.pid for j in store.list_jobs("scheduler", "running")] == [first.pid]  # its row says running
+        assert main(["scheduler", "--num-runs", "1"]) == 0
+    finally:
+        _stop(first)
+
+
+def _stop_daemon(pid_file: Path, detached: bool) -> None:
+    """Stop a daemon that (wrongly) detached, by the pid it wrote."""
+    deadline = time.monotonic() + (15 if detached else 0)
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_refused_daemon_says_why_on_the_terminal_before_it_detaches(home: Path, store: Store) -> None:
+    store.create_job("scheduler", "other-host", 4242, _ago(2))
+    pid_file = home / "daemon.pid"
+    done = None
+    try:
+        done = subprocess.run([sys.executable, "-m", "flowctl", "scheduler", "--daemon", "--pid", str(pid_file),
+                               "--log-file", str(home / "daemon.log")], cwd=ROOT, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "pid 4242 on other-host" in done.stderr
+        assert not pid_file.exists()
+    finally:
+        _stop_daemon(pid_file, detached=done is None or done.returncode == 0)
