@@ -1,7 +1,10 @@
 """Store verbs for XCom: small JSON values tasks pass to each other.
 
 Values are stored as JSON; one bigger than ``[core] xcom_max_size`` bytes is
-refused with :class:`XComTooLargeError`. Must not import above ``db``.
+refused with :class:`XComTooLargeError`. Datetimes and the like arrive already
+tagged (``flowctl.core.xcom_values``, encoded where a task pushes and decoded
+where it pulls): these verbs store and return the JSON as it is. Must not
+import above ``db``.
 """
 from __future__ import annotations
 

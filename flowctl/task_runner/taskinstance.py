@@ -6,7 +6,11 @@
 short-circuits). It writes through a :class:`TryBackend`: :class:`StoreBackend`
 for real tries, :class:`MemoryBackend` for ``tasks test`` / ``dags test``
 (nothing recorded in the database; XComs kept in memory, reads fall back to
-the store when there is one). Must not import web, cli or scheduler.
+the store when there is one). XCom values are encoded to plain JSON
+(``flowctl.core.xcom_values``: datetimes, dates, times, timedeltas tagged) in
+:meth:`RuntimeTaskInstance.xcom_push` and decoded in its ``xcom_pull``, so
+backends, pipes and the Store only ever hold JSON. Must not import web, cli
+or scheduler.
 """
 from __future__ import annotations
 
@@ -19,14 +23,14 @@ from typing import Any, Protocol
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY
-from flowctl.core.xcom_values import xcom_size
+from flowctl.core.xcom_values import decode_xcom_value, encode_xcom_value, xcom_size
 
 log = logging.getLogger("flowctl.task")
 _MISSING = object()
 
 
 class TryBackend(Protocol):
-    """Where a try's XComs and skips are written."""
+    """Where a try's XComs (already encoded to plain JSON) and skips are written."""
 
     def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None: ...
 
@@ -171,7 +175,7 @@ class RuntimeTaskInstance:
 
     def xcom_push(self, key: str, value: Any, execution_date: Any = None) -> None:
         """Store ``value`` under ``key`` for tasks downstream to pull."""
-        self.backend.xcom_push(self.key, key, value)
+        self.backend.xcom_push(self.key, key, encode_xcom_value(value))
 
     def xcom_pull(self, task_ids: str | Iterable[str] | None = None, dag_id: str | None = None,
                   key: str = XCOM_RETURN_KEY, include_prior_dates: bool = False,
@@ -179,10 +183,10 @@ class RuntimeTaskInstance:
         """A value another task pushed in this run (a list for several task_ids or a mapped task)."""
         run = RunKey(dag_id or self.dag_id, self.run_id)
         if task_ids is None:
-            return self.backend.xcom_pull_any(run, key, default)
+            return decode_xcom_value(self.backend.xcom_pull_any(run, key, default))
         if isinstance(task_ids, str):
-            return self._pull_one(run, task_ids, key, map_indexes, default)
-        return [self._pull_one(run, task_id, key, map_indexes, default) for task_id in task_ids]
+            return decode_xcom_value(self._pull_one(run, task_ids, key, map_indexes, default))
+        return [decode_xcom_value(self._pull_one(run, task_id, key, map_indexes, default)) for task_id in task_ids]
 
     def _pull_one(self, run: RunKey, task_id: str, key: str, map_indexes: int | Iterable[int] | None,
                   default: Any) -> Any:

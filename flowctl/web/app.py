@@ -77,7 +77,7 @@ def _setup_jinja(app: Flask) -> None:
     app.jinja_env.lstrip_blocks = True
     app.jinja_env.filters.update(
         dt=formatting.format_dt, iso=formatting.format_iso, duration=formatting.format_duration,
-        state_class=formatting.state_class, pretty_json=formatting.to_json,
+        state_class=formatting.state_class, pretty_json=formatting.to_json, xcom_json=formatting.format_xcom,
     )
     app.jinja_env.globals.update(
         dag_url=links.dag_url, run_url=links.run_url, ti_url=links.ti_url,

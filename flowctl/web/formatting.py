@@ -6,8 +6,10 @@ Must not import flowctl.cli or flowctl.scheduler.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+
+from flowctl.core.xcom_values import decode_xcom_value
 
 #: Every state a page may show, in the order legends list them (Airflow's palette meaning in CSS).
 TI_STATES: tuple[str, ...] = ("success", "running", "failed", "upstream_failed", "up_for_retry",
@@ -57,3 +59,15 @@ def state_class(state: str | None) -> str:
 def to_json(value: Any) -> str:
     """Pretty JSON for showing conf and values (escaped later by the template)."""
     return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def format_xcom(stored: Any) -> str:
+    """A stored XCom value as pretty JSON of what a task pulls: datetimes, dates and times in ISO
+    8601, timedeltas as ``1 day, 2:00:00`` (plain values exactly as :func:`to_json` shows them)."""
+    return json.dumps(decode_xcom_value(stored), indent=2, sort_keys=True, default=_shown)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return str(value)

@@ -1,11 +1,15 @@
 """XCom, job heartbeats and the audit log, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from flowctl.core.errors import FlowctlError, JobNotFound, XComTooLargeError
+from flowctl.core.xcom_values import TYPE_KEY, decode_xcom_value, encode_xcom_value
 from flowctl.db.store import Store
 from tests.db.samples import T0, make_run, ti_key
 
@@ -40,6 +44,48 @@ def test_a_value_that_is_not_json_is_refused(store: Store) -> None:
     run = make_run(store)
     with pytest.raises(FlowctlError, match="JSON"):
         store.xcom_push(ti_key(run), "obj", object(), T0)
+
+
+def _stored_text(store: Store, key: str) -> str:
+    with store.engine.connect() as conn:
+        return str(conn.execute(text("SELECT CAST(value AS TEXT) FROM xcom WHERE key = :k"), {"k": key}).scalar_one())
+
+
+def test_encoded_temporal_values_round_trip_through_the_store_to_equal_values_of_their_types(
+        store: Store) -> None:
+    run = make_run(store)
+    value = {"start": datetime(2024, 1, 1, 6, tzinfo=timezone(timedelta(hours=-5))),
+             "naive": datetime(2024, 1, 1, 6, 30, 15, 250), "days": [date(2024, 1, 1), date(2024, 1, 2)],
+             "at": time(6, 30), "every": timedelta(hours=1, microseconds=5)}
+    store.xcom_push(ti_key(run), "return_value", encode_xcom_value(value), T0)
+    back = decode_xcom_value(store.xcom_pull(run.key, "extract"))
+    assert back == value
+    assert [type(back[k]) for k in ("start", "naive", "at", "every")] == [datetime, datetime, time, timedelta]
+    assert back["start"].utcoffset() == timedelta(hours=-5) and back["naive"].tzinfo is None
+    assert all(type(d) is date for d in back["days"])
+    [record] = store.list_xcoms(run.key)
+    assert decode_xcom_value(record.value) == value
+
+
+def test_a_users_dict_with_the_type_key_round_trips_through_the_store_unchanged(store: Store) -> None:
+    run = make_run(store)
+    value = {TYPE_KEY: "datetime", "value": "2024-01-01", "n": [1, {TYPE_KEY + "~": None}]}
+    store.xcom_push(ti_key(run), "mine", encode_xcom_value(value), T0)
+    assert decode_xcom_value(store.xcom_pull(run.key, "extract", "mine")) == value
+
+
+@pytest.mark.parametrize("value", [{"rows": [1, 2], "ok": True, "name": "x"}, [[1], [2]], "2024-01-01", 7])
+def test_a_plain_value_is_stored_as_the_same_json_text_as_before_datetimes_were_supported(
+        store: Store, value: Any) -> None:
+    run = make_run(store)
+    store.xcom_push(ti_key(run), "plain", encode_xcom_value(value), T0)
+    assert _stored_text(store, "plain") == json.dumps(value)
+
+
+def test_a_raw_datetime_given_to_the_store_itself_is_refused_as_not_json(store: Store) -> None:
+    run = make_run(store)
+    with pytest.raises(FlowctlError, match="JSON"):
+        store.xcom_push(ti_key(run), "when", datetime(2024, 1, 1), T0)
 
 
 def test_clearing_a_task_instances_xcoms_leaves_others(store: Store) -> None:

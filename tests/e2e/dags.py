@@ -197,3 +197,40 @@ from common.helpers import greeting
 with DAG("nested", schedule=None, start_date=START):
     PythonOperator(task_id="greet", python_callable=lambda: append("nested.log", greeting()))
 '''
+
+#: TaskFlow tasks passing datetimes, dates and timedeltas through XCom: a return value, a
+#: ``multiple_outputs`` dict, a mapped expansion over a list of dates and a template pull. Each
+#: consumer writes the type and value it received to ``dates.log``.
+DATES = PRELUDE + '''
+from datetime import date
+from flowctl.decorators import task
+
+
+@task
+def interval_start(**context):
+    return context["data_interval_start"]
+
+
+@task(multiple_outputs=True)
+def window(first):
+    return {"days": [first.date(), (first + timedelta(days=1)).date()], "span": timedelta(days=2)}
+
+
+@task(templates_dict={"pulled": "{{ ti.xcom_pull(task_ids='interval_start').isoformat() }}"})
+def report(first, span, **context):
+    append("dates.log", f"first {type(first).__name__} {first.isoformat()}")
+    append("dates.log", f"span {type(span).__name__} {span.days}")
+    append("dates.log", f"template str {context['templates_dict']['pulled']}")
+
+
+@task
+def each(day):
+    append("dates.log", f"each {type(day).__name__} {day.isoformat()}")
+
+
+with DAG("dates", schedule=None, start_date=START) as dates_dag:
+    first = interval_start()
+    parts = window(first)
+    report(first, parts["span"])
+    each.expand(day=parts["days"])
+'''

@@ -2,16 +2,21 @@
 branching, pools with priorities and depends_on_past; tests read states and side effects."""
 from __future__ import annotations
 
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
+
+from flowctl.core.keys import RunKey
+from flowctl.core.xcom_values import TYPE_KEY
 
 from tests.e2e import dags
 from tests.e2e.conftest import DIALECTS, Deploy
 from tests.e2e.harness import Deployment
 
 SOURCES = {"retries.py": dags.RETRIES, "timeout.py": dags.TIMEOUT, "trigger_rules.py": dags.TRIGGER_RULES,
-           "branching.py": dags.BRANCHING, "pools.py": dags.POOLS, "depends_on_past.py": dags.DEPENDS_ON_PAST}
+           "branching.py": dags.BRANCHING, "pools.py": dags.POOLS, "depends_on_past.py": dags.DEPENDS_ON_PAST,
+           "dates.py": dags.DATES}
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
@@ -111,6 +116,18 @@ def test_depends_on_past_runs_each_days_task_after_the_previous_days_task(d: Dep
     assert [run for _, run, _, _ in ran] == [r.run_id for r in runs]
     for (_, _, _, end), (_, _, start, _) in zip(ran, ran[1:]):
         assert start >= end, f"a depends_on_past task started before the previous day's finished: {ran}"
+
+
+def test_taskflow_tasks_pass_datetimes_dates_and_timedeltas_through_xcom_as_those_types(d: Deployment) -> None:
+    run_id = d.trigger("dates")
+    assert d.wait_for_run("dates", run_id) == "success", d.task_states("dates", run_id)
+    start = d.store.get_run("dates", run_id).data_interval_start.astimezone(timezone.utc)
+    day = start.date()
+    assert sorted(" ".join(line) for line in d.effects("dates.log")) == sorted([
+        f"first datetime {start.isoformat()}", "span timedelta 2", f"template str {start.isoformat()}",
+        f"each date {day.isoformat()}", f"each date {(day + timedelta(days=1)).isoformat()}"])
+    stored = d.store.xcom_pull(RunKey("dates", run_id), "interval_start")
+    assert stored == {TYPE_KEY: "datetime", "value": start.isoformat()}  # the tagged JSON form in the row
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -1,10 +1,21 @@
 """The runtime task instance a task sees: what it works out only when asked."""
 from __future__ import annotations
 
+import io
+import json
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import pendulum
 import pytest
 
+from flowctl.core.dag import DAG
+from flowctl.core.errors import FlowctlError, XComTooLargeError
 from flowctl.core.keys import TaskInstanceKey
-from flowctl.task_runner.taskinstance import MemoryBackend, RuntimeTaskInstance
+from flowctl.core.xcom_values import TYPE_KEY, check_xcom_value
+from flowctl.decorators import task
+from flowctl.task_runner.adhoc import adhoc_run_info, run_for_test
+from flowctl.task_runner.taskinstance import DeferredXComs, MemoryBackend, RuntimeTaskInstance
 
 KEY = TaskInstanceKey("etl", "manual__1", "load")
 
@@ -24,3 +35,105 @@ def test_a_task_instance_without_a_log_url_source_has_no_log_url() -> None:
     assert not hasattr(ti, "log_url")
     with pytest.raises(AttributeError, match="log_url"):
         ti.log_url
+
+
+# --- XCom values that JSON cannot hold as they are ---------------------------------------------
+
+UTC = timezone.utc
+T0 = datetime(2024, 3, 10, 6, tzinfo=UTC)
+RUN = KEY.run_key
+WHEN = {"start": datetime(2024, 3, 10, 6, tzinfo=UTC), "days": [date(2024, 3, 9), date(2024, 3, 10)],
+        "at": time(7, 30), "every": timedelta(minutes=15), "naive": datetime(2024, 3, 10, 6)}
+
+
+def _puller(backend: Any, task_id: str = "report") -> RuntimeTaskInstance:
+    return RuntimeTaskInstance(TaskInstanceKey("etl", "manual__1", task_id), None, 1, 0, backend)
+
+
+def test_a_pushed_datetime_is_kept_as_json_and_pulled_back_as_an_equal_datetime() -> None:
+    memory = MemoryBackend()
+    ti = RuntimeTaskInstance(KEY, None, 1, 0, memory)
+    ti.xcom_push("return_value", WHEN)
+    ti.xcom_push("when", pendulum.datetime(2024, 3, 10, 7, tz="Europe/Paris"))
+    json.dumps(list(memory.xcoms.values()))  # what the backend holds is plain JSON data
+    puller = _puller(memory)
+    assert puller.xcom_pull(task_ids="load") == WHEN
+    assert puller.xcom_pull(task_ids="load")["start"].tzinfo is not None
+    assert puller.xcom_pull(task_ids="load", key="when") == datetime(2024, 3, 10, 6, tzinfo=UTC)
+    assert puller.xcom_pull(task_ids=["load"], key="when") == [datetime(2024, 3, 10, 6, tzinfo=UTC)]
+    assert puller.xcom_pull(key="when") == datetime(2024, 3, 10, 6, tzinfo=UTC)  # any task of the run
+
+
+def test_the_pushes_of_every_map_index_are_pulled_back_decoded() -> None:
+    memory = MemoryBackend()
+    for index in (0, 1):
+        RuntimeTaskInstance(TaskInstanceKey("etl", "manual__1", "each", index), None, 1, 0, memory).xcom_push(
+            "return_value", date(2024, 3, 1 + index))
+    assert _puller(memory).xcom_pull(task_ids="each", map_indexes=[0, 1]) == [date(2024, 3, 1), date(2024, 3, 2)]
+    assert _puller(memory).xcom_pull(task_ids="each", map_indexes=1) == date(2024, 3, 2)
+    assert memory.xcom_pull_mapped(RUN, "each", "return_value") == [
+        {TYPE_KEY: "date", "value": "2024-03-01"}, {TYPE_KEY: "date", "value": "2024-03-02"}]
+
+
+def test_a_supervised_trys_deferred_push_is_json_and_its_own_pull_sees_the_datetime() -> None:
+    deferred = DeferredXComs(MemoryBackend(), KEY, lambda ti, key, value: check_xcom_value(ti, key, value, 1000))
+    ti = RuntimeTaskInstance(KEY, None, 1, 0, deferred)
+    ti.xcom_push("return_value", WHEN)
+    assert json.loads(json.dumps(deferred.pushed)) == deferred.pushed  # sent with the end through the pipe
+    assert ti.xcom_pull(task_ids="load") == WHEN
+
+
+def test_the_size_limit_counts_the_stored_form_of_a_datetime() -> None:
+    deferred = DeferredXComs(MemoryBackend(), KEY, lambda ti, key, value: check_xcom_value(ti, key, value, 40))
+    with pytest.raises(XComTooLargeError):
+        RuntimeTaskInstance(KEY, None, 1, 0, deferred).xcom_push("when", datetime(2024, 1, 1, tzinfo=UTC))
+
+
+def test_pushing_a_set_is_refused_naming_the_type_and_what_an_xcom_may_hold() -> None:
+    ti = RuntimeTaskInstance(KEY, None, 1, 0, MemoryBackend())
+    with pytest.raises(FlowctlError, match=r"set.*datetime, date, time or timedelta"):
+        ti.xcom_push("ids", {"ids": {1, 2}})
+
+
+def _run(dag: DAG, memory: MemoryBackend, map_counts: dict[str, int]) -> dict[str, Any]:
+    """Every task in topological order the way ``tasks test`` runs one: in this process, XComs in memory."""
+    results: dict[str, Any] = {}
+    for op in dag.topological_sort():
+        for index in range(map_counts[op.task_id]) if op.task_id in map_counts else [-1]:
+            result = run_for_test(dag, op.task_id, adhoc_run_info(T0, dag=dag), memory=memory,
+                                  map_index=index, log_stream=io.StringIO())
+            assert result.state == "success", result.error
+            results[op.task_id if index < 0 else f"{op.task_id}[{index}]"] = result.return_value
+    return results
+
+
+def test_taskflow_arguments_templates_mapping_and_multiple_outputs_receive_dates_as_dates() -> None:
+    @task
+    def start(**context: Any) -> Any:
+        return context["data_interval_start"]
+
+    @task(multiple_outputs=True)
+    def window(first: datetime) -> dict[str, Any]:
+        return {"first": first, "days": [first.date(), (first + timedelta(days=1)).date()], "span": timedelta(days=2)}
+
+    @task
+    def describe(first: datetime, days: list[date], span: timedelta, **context: Any) -> str:
+        assert isinstance(first, datetime) and first.tzinfo is not None
+        assert all(type(d) is date for d in days) and isinstance(span, timedelta)
+        return f"{first.isoformat()} {days[1].isoformat()} {span.days} {context['templates_dict']['year']}"
+
+    @task
+    def each(day: date) -> str:
+        assert type(day) is date
+        return day.strftime("%a %d")
+
+    with DAG("dates", schedule="@daily", start_date=datetime(2024, 1, 1, tzinfo=UTC)) as dag:
+        first = start()
+        parts = window(first)
+        describe.override(templates_dict={"year": "{{ ti.xcom_pull(task_ids='start').year + 1 }}"})(
+            first, parts["days"], parts["span"])
+        each.expand(day=parts["days"])
+    results = _run(dag, MemoryBackend(), {"each": 2})
+    assert results["start"] == datetime(2024, 3, 9, tzinfo=UTC)
+    assert results["describe"] == "2024-03-09T00:00:00+00:00 2024-03-10 2 2025"
+    assert (results["each[0]"], results["each[1]"]) == ("Sat 09", "Sun 10")

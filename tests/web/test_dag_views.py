@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
 from flask.testing import FlaskClient
 
 from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.xcom_values import TYPE_KEY, encode_xcom_value
 from flowctl.db.store import Store
 from flowctl.settings import Settings
 from flowctl.web.dag_model import STATE_PRIORITY, calendar_days, grid_rows, summary_state
+from flowctl.web.formatting import format_xcom, to_json
 from flowctl.web.markdown_docs import render_markdown, safe_url
 from flowctl.web.trigger_form import conf_from_form, param_fields, recent_confs
 from tests.web.conftest import Clock
@@ -196,6 +198,25 @@ def test_the_task_instance_page_lists_tries_logs_and_xcoms(admin_client: FlaskCl
     assert "try 1" in html and "fetching web" in html and "&lt;b&gt;not bold&lt;/b&gt;" in html
     assert "return_value" in html and "&#34;rows&#34;: 3" in html or "&quot;rows&quot;: 3" in html
     assert "echo fetching web" in html  # the template source until it is rendered
+
+
+def test_the_task_instance_page_shows_a_datetime_xcom_as_its_value_not_the_stored_tag(
+        admin_client: FlaskClient, web_store: Store, seeded: Seeded, clock: Clock) -> None:
+    run = seeded.failed_run
+    key = TaskInstanceKey(run.dag_id, run.run_id, "web.fetch")
+    value = {"start": datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), "day": date(2024, 5, 6),
+             "every": timedelta(hours=26), "rows": 3}
+    web_store.xcom_push(key, "return_value", encode_xcom_value(value), clock.now)
+    html = _text(admin_client.get(f"/dags/{run.dag_id}/runs/{q(run.run_id)}/tasks/web.fetch"))
+    assert "2024-05-06T07:08:09+00:00" in html and "2024-05-06" in html and "1 day, 2:00:00" in html
+    assert TYPE_KEY not in html
+    assert re.search(r"(&#34;|&quot;)rows(&#34;|&quot;): 3", html)
+
+
+def test_xcom_display_keeps_plain_values_as_they_were_shown_before() -> None:
+    plain = {"rows": [1, 2], "name": "x", "when": "2024-01-01"}
+    assert format_xcom(plain) == to_json(plain)
+    assert format_xcom(encode_xcom_value({"at": time(6, 30)})) == '{\n  "at": "06:30:00"\n}'
 
 
 def test_the_log_endpoint_returns_the_log_from_an_offset(admin_client: FlaskClient, web_settings: Settings,
