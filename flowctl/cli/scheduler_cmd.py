@@ -77,8 +77,10 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
     home = Path(settings.home)
     pid_file = Path(pid_path) if pid_path else home / "flowctl-scheduler.pid"
     refuse_a_second_scheduler_on_sqlite(ctx, datetime.now(timezone.utc))  # before --daemon detaches: said here
+    # No database connection (nor SQLite file) may stay open across the forks to come: the daemon's,
+    # and the task agent's (a forked copy of an open SQLite connection breaks its per-process locks).
+    ctx.store.close()
     if daemon:
-        ctx.store.close()  # no database connection crosses the fork
         daemonize(pid_file, Path(log_file) if log_file else home / "flowctl-scheduler.log")
     elif pid_path:
         pid_file.write_text(f"{os.getpid()}\n")

@@ -198,3 +198,32 @@ def test_a_refused_daemon_says_why_on_the_terminal_before_it_detaches(home: Path
         assert not pid_file.exists()
     finally:
         _stop_daemon(pid_file, detached=done is None or done.returncode == 0)
+
+
+def test_the_scheduler_forks_its_task_agent_holding_no_database_file_open(
+        home: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's locks are per process and a forked copy of an open connection breaks them (the agent
+    once failed with "locking protocol" and lost claims): nothing may open the file before the fork."""
+    from flowctl.task_runner import agent
+
+    database = store.engine.url.database
+    assert database is not None
+    real_fork_agent, open_then = agent.fork_agent, []
+
+    def fork_agent(seat: object, settings: object) -> None:
+        fds = os.listdir("/proc/self/fd")
+        open_then.extend(path for fd in fds if (path := _target(fd)).startswith(database))
+        real_fork_agent(seat, settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agent, "fork_agent", fork_agent)
+    monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "local")
+    store.close()  # the test's own connection is not the scheduler's
+    assert main(["scheduler", "--num-runs", "1"]) == 0
+    assert open_then == []
+
+
+def _target(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
