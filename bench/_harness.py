@@ -49,7 +49,16 @@ def parser(description: str, runs: int = 3) -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=runs, help="measured repetitions (fresh database each)")
     p.add_argument("--parallelism", type=int, default=32, help="[core] parallelism")
     p.add_argument("--show-logs", action="store_true", help="print the scheduler's log after each repetition")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION__KEY=VALUE", type=_setting,
+                   help="an option for the deployment, e.g. scheduler__schedule_after_task_execution=false")
     return p
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or "__" not in name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SECTION__KEY=VALUE")
+    return name, value
 
 
 @contextlib.contextmanager

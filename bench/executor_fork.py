@@ -71,6 +71,11 @@ class _InstantStore:
                                now: datetime) -> tuple[list[bool], list[Any]]:
         return self.finish_tries(ends, wake), self.start_tries(claims, hostname, pid, now)
 
+    def finish_and_follow(self, ends: Any, wake: str, claims: Any, hostname: str, pid: int, now: datetime,
+                          options: Any) -> tuple[list[bool], list[Any], list[Any]]:
+        won, claimed = self.finish_and_start_tries(ends, wake, claims, hostname, pid, now)
+        return won, claimed, []  # no downstream: the benchmark's tries are handed over in batches
+
     def heartbeat_tries(self, keys: Any, now: datetime) -> list[bool]:
         return [True] * len(keys)
 

@@ -37,7 +37,7 @@ def main() -> int:
     last = first + timedelta(days=args.days - 1)
 
     def one(_: int) -> dict[str, float]:
-        with fresh_deployment(args.parallelism) as d:
+        with fresh_deployment(args.parallelism, **dict(args.set)) as d:
             d.write_dag("bench_backfill.py", SOURCE)
             d.start_scheduler()
             d.wait_for_dag("bench_backfill", timeout=30)

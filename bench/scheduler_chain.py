@@ -33,7 +33,7 @@ def main() -> int:
     args = p.parse_args()
 
     def one(_: int) -> dict[str, float]:
-        with fresh_deployment(args.parallelism) as d:
+        with fresh_deployment(args.parallelism, **dict(args.set)) as d:
             d.write_dag("bench_chain.py", chain_source(args.tasks))
             d.start_scheduler()
             d.wait_for_dag("bench_chain", timeout=30)

@@ -36,7 +36,7 @@ def main() -> int:
     args = p.parse_args()
 
     def one(_: int) -> dict[str, float]:
-        with fresh_deployment(args.parallelism) as d:
+        with fresh_deployment(args.parallelism, **dict(args.set)) as d:
             d.write_dag("bench_fanout.py", fanout_source(args.width))
             d.start_scheduler()
             d.wait_for_dag("bench_fanout", timeout=30)

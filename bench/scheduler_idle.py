@@ -34,7 +34,7 @@ def main() -> int:
     args = p.parse_args()
 
     def one(_: int) -> dict[str, float]:
-        with fresh_deployment(args.parallelism) as d:
+        with fresh_deployment(args.parallelism, **dict(args.set)) as d:
             d.write_dag("idle.py", IDLE_DAGS)
             d.start_scheduler()
             d.wait_for_dag("idle_9", timeout=30)

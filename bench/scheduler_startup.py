@@ -26,7 +26,7 @@ def main() -> int:
     args = p.parse_args()
 
     def one(_: int) -> dict[str, float]:
-        with fresh_deployment(args.parallelism) as d:
+        with fresh_deployment(args.parallelism, **dict(args.set)) as d:
             d.write_dag("bench_startup.py", SOURCE)
             started = time.perf_counter()
             d.start_scheduler()

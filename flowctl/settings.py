@@ -105,6 +105,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("database", "sql_alchemy_pool_size", _parse_positive_int, "5", "Connection pool size (PostgreSQL)."),
     Option("scheduler", "run_manual_when_paused", _parse_bool, "true",
            "Run manually triggered runs even while their DAG is paused."),
+    Option("scheduler", "schedule_after_task_execution", _parse_bool, "true",
+           "When a task succeeds, the local executor starts the tasks it made ready in the same "
+           "transaction, without waiting for the scheduler (trigger rule all_success, unmapped, "
+           "no depends_on_past; only while nothing else waits for a slot)."),
     Option("scheduler", "parsing_processes", _parse_positive_int, "2", "DAG files parsed in parallel."),
     Option("scheduler", "parsing_files_per_child", _parse_positive_int, "32",
            "DAG files one forked parser child imports before a fresh child replaces it "
@@ -231,6 +235,11 @@ class Settings:
         """Where people reach the web UI: ``[webserver] base_url``, or http://host:port."""
         base = str(self.get("webserver", "base_url")).rstrip("/")
         return base or f"http://{self.get('webserver', 'host')}:{self.get('webserver', 'port')}"
+
+    @property
+    def paused_run_types(self) -> frozenset[str]:
+        """Run types that run while their DAG is paused (``[scheduler] run_manual_when_paused``)."""
+        return frozenset({"manual", "backfill"}) if self.get("scheduler", "run_manual_when_paused") else frozenset()
 
     @property
     def base_log_folder(self) -> Path:

@@ -220,6 +220,15 @@ class TryEnd:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowOptions:
+    """What ``Store.finish_and_follow`` may start after the ends (see ``flowctl.db.follow``)."""
+
+    slots: int  # free executor slots offered: at most this many task instances are claimed
+    default_max_active_tasks: int = 16  # [core] max_active_tasks_per_dag
+    paused_run_types: tuple[str, ...] = ()  # run types that run while their DAG is paused
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedTry:
     """What ``start_try`` returns to the winner: the running task instance and its run."""
 

@@ -24,8 +24,9 @@ from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
 from flowctl.db.notify import CHANNEL
+from flowctl.db.follow import GraphsByVersion, claimed_followers, follow_ends
 from flowctl.db.records import (  # noqa: F401 - TryEnd and ClaimedTry are this module's verbs' types
-    ClaimedTry, DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, TryEnd,
+    ClaimedTry, DagRunRecord, FollowOptions, RunKey, TaskInstanceKey, TaskInstanceRecord, TryEnd,
 )
 from flowctl.db.runs import _check_fields, run_record
 from flowctl.db.tables import DagRunRow, TaskInstanceRow, TaskRescheduleRow, XComRow
@@ -39,6 +40,8 @@ SKIPPABLE = (TI.PENDING.value, TI.SCHEDULED.value)
 
 class RuntimeVerbs(StoreCore):
     """start_try, finish_try, save_rendered_fields, skip_tasks, previous_success, reschedules, external states."""
+
+    _follow_graphs: GraphsByVersion | None = None  # finish_and_follow's task graphs, made on first use
 
     def start_try(self, key: TaskInstanceKey, queued_try_number: int, hostname: str, pid: int,
                   now: datetime) -> ClaimedTry | None:
@@ -151,6 +154,31 @@ class RuntimeVerbs(StoreCore):
         if any(won) and self.dialect != "postgresql":
             getattr(self, "notify_scheduler", lambda reason: None)(wake)
         return won, claimed
+
+    def finish_and_follow(self, ends: Sequence[TryEnd], wake: str, claims: Sequence[tuple[TaskInstanceKey, int]],
+                          hostname: str, pid: int, now: datetime, options: FollowOptions,
+                          ) -> tuple[list[bool], list[ClaimedTry | None], list[tuple[ClaimedTry, str]]]:
+        """:meth:`finish_and_start_tries`, then, in the same transaction, the downstream task
+        instances these ends made ready, scheduled, queued and claimed for the caller: ``(won,
+        claims, followers)``, each follower ``(claim, DAG file)``. What may follow, and when the
+        scheduler decides instead: :mod:`flowctl.db.follow` (``[scheduler] schedule_after_task_execution``).
+        """
+        check_ti_transition(TI.QUEUED, TI.RUNNING)
+        check_ti_transition(TI.PENDING, TI.SCHEDULED)
+        check_ti_transition(TI.SCHEDULED, TI.QUEUED)
+        graphs = self._follow_graphs
+        if graphs is None:
+            graphs = self._follow_graphs = GraphsByVersion()
+        with self.engine.begin() as conn:
+            won = self._finish_all_on(conn, ends, wake) if ends else []
+            claimed = self._claims_on(conn, claims, hostname, pid, now) if claims else []
+            queued = follow_ends(conn, graphs, ends, won, options, now, self.dialect == "postgresql")
+            followers = claimed_followers(
+                self._claims_on(conn, [(r.key, r.try_number) for r, _ in queued], hostname, pid, now), queued
+            ) if queued else []
+        if any(won) and self.dialect != "postgresql":
+            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        return won, claimed, followers
 
     def _finish_batch(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:
         """PostgreSQL: the ends (state, history, XComs, wake-up) as one statement; which won."""

@@ -69,20 +69,30 @@ _CANDIDATES: dict[tuple[bool, bool, tuple[str, ...], bool], Any] = {}
 
 def _room(conn: Connection, lock: bool, default_max_active_tasks: int) -> tuple[dict[str, int], dict[str, int]]:
     """(free slots per pool, free task slots per DAG) from one aggregate over unfinished TIs."""
+    pool_free, dag_free, _ = room_and_scheduled(conn, lock, default_max_active_tasks)
+    return pool_free, dag_free
+
+
+def room_and_scheduled(conn: Connection, lock: bool,
+                       default_max_active_tasks: int) -> tuple[dict[str, int], dict[str, int], int]:
+    """:func:`_room`, and how many task instances are scheduled in all (the same aggregate)."""
     slots = {name: int(n) for name, n in conn.execute(_POOLS_LOCKED if lock else _POOLS)}
     # lock: concurrent schedulers queue one after the other, so pools are never over-filled
     pool_used: dict[str, int] = {}
     dag_active: dict[str, int] = {}
     limits: dict[str, int | None] = {}
+    scheduled = 0
     for dag_id, pool, state, count, pool_slots, limit in conn.execute(_USAGE):
         dag_active.setdefault(dag_id, 0)
         limits[dag_id] = limit
-        if state != "scheduled":
+        if state == "scheduled":
+            scheduled += int(count)
+        else:
             pool_used[pool] = pool_used.get(pool, 0) + int(pool_slots or 0)
             dag_active[dag_id] += int(count)
     pool_free = {name: (UNLIMITED if n < 0 else n - pool_used.get(name, 0)) for name, n in slots.items()}
     dag_free = {d: (limits.get(d) or default_max_active_tasks) - n for d, n in dag_active.items()}
-    return pool_free, dag_free
+    return pool_free, dag_free, scheduled
 
 
 def _schedule(conn: Connection, schedule: Mapping[RunKey, Collection[TaskInstanceKey]], now: datetime) -> None:

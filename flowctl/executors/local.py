@@ -12,9 +12,13 @@ come on a second pipe read only when needed, so a try that starts wakes nobody. 
 state), anything else CRASHED. The zygote runs at most ``parallelism`` tries
 at once; the scheduler may hand it as many again (:attr:`open_slots`), which
 wait there, highest ``priority_weight`` first, and start the moment a running
-try has written its end. If the zygote dies, the tries it started are killed
-and reported CRASHED, a new zygote is started, and it is handed the ones that
-were still waiting. ``terminate`` sends
+try has written its end. With nothing waiting, a try's end may also start the
+tasks it made ready (``[scheduler] schedule_after_task_execution``,
+:mod:`flowctl.db.follow`): the zygote reports each as ``adopted`` (its
+workload, under a negative id) before its ``started``, and it is then
+supervised, terminated and reported like the others. If the zygote dies, the
+tries it started are killed and reported CRASHED, a new zygote is started,
+and it is handed the ones that were still waiting. ``terminate`` sends
 SIGTERM to a try's process group (the runner calls ``on_kill`` and records
 the failure), then SIGKILL after a grace period. ``end`` closes the zygote's
 stdin: it takes no more work, supervises the tries still running until they
@@ -194,6 +198,11 @@ class LocalExecutor(BaseExecutor):
         self._proc, self._events_r, self._pids_r = None, None, None
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        if event["ev"] == "adopted":  # a try the zygote started after its upstream's end: ours from now on
+            adopted = _InFlight(workload_from_json(event), resent=True)  # claimed already: never handed on
+            self._inflight[int(event["id"])] = adopted
+            self.running.add(adopted.workload.key)
+            return
         flight = self._inflight.get(int(event["id"]))
         if flight is None:
             return
@@ -254,11 +263,19 @@ def workload_from_json(data: dict[str, Any]) -> Workload:
 
 def workload_to_json(request_id: int, workload: Workload) -> str:
     """One request line for the zygote."""
+    return json.dumps({"id": request_id, **_workload_fields(workload)}) + "\n"
+
+
+def adopted_to_json(request_id: int, workload: Workload) -> str:
+    """The zygote's event line for a try it started itself (``schedule_after_task_execution``)."""
+    return json.dumps({"ev": "adopted", "id": request_id, **_workload_fields(workload)}) + "\n"
+
+
+def _workload_fields(workload: Workload) -> dict[str, Any]:
     key = workload.key
-    return json.dumps({"id": request_id, "dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id,
-                       "map_index": key.map_index, "try_number": workload.try_number, "fileloc": workload.fileloc,
-                       "queue": workload.queue, "priority_weight": workload.priority_weight,
-                       "pool": workload.pool, "pool_slots": workload.pool_slots}) + "\n"
+    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index,
+            "try_number": workload.try_number, "fileloc": workload.fileloc, "queue": workload.queue,
+            "priority_weight": workload.priority_weight, "pool": workload.pool, "pool_slots": workload.pool_slots}
 
 
 def killpg(pid: int, signum: int) -> None:

@@ -95,8 +95,7 @@ class Scheduler:
         self.dag_sync = dag_sync or (DagSync(settings, store, processor) if processor is not None else None)
         if self.dag_sync is not None:
             self.dag_sync.on_version = self.graphs.prime
-        self.paused_run_types = (frozenset({"manual", "backfill"})
-                                 if settings.get("scheduler", "run_manual_when_paused") else frozenset())
+        self.paused_run_types = settings.paused_run_types
         self.callbacks = DagCallbacks(store, self.graphs, settings)
         self.recovery = Recovery(store, self.graphs, self.callbacks.try_died)
         self.creator = RunCreator(store, self.graphs, catchup_default=bool(settings.get("scheduler", "catchup_by_default")),

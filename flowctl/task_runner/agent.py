@@ -38,7 +38,8 @@ from flowctl.task_runner import wire
 
 #: The Store verbs a try or the zygote may call here.
 VERBS = frozenset({
-    "start_try", "start_tries", "finish_try", "finish_tries", "finish_and_start_tries", "heartbeat_task",
+    "start_try", "start_tries", "finish_try", "finish_tries", "finish_and_start_tries", "finish_and_follow",
+    "heartbeat_task",
     "heartbeat_tries",
     "save_rendered_fields", "skip_tasks", "previous_success", "record_reschedule", "reschedule_history",
     "external_states", "xcom_push", "xcom_pull", "xcom_pull_mapped", "list_xcoms", "get_variable",

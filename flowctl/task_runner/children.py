@@ -25,11 +25,18 @@ SIGTERM_ONLY = {int(signal.SIGTERM)}
 NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
 
 
-def run_handed_over(workload: Workload, settings: Settings, store: Any, supervisor: Any) -> None:
-    """In a fresh child: wait for the claim the zygote hands over, then run (or not) the try."""
+def run_handed_over(workload: Workload | None, settings: Settings, store: Any, supervisor: Any) -> None:
+    """In a fresh child: wait for the claim the zygote hands over, then run (or not) the try. A
+    spare (``workload`` None) learns its try with the claim, or is dismissed."""
     message = supervisor.claim()
     if message is None:  # the zygote died before telling: whatever it claimed, zombie detection ends
         return
+    if workload is None:
+        if message.get("workload") is None:
+            return
+        from flowctl.executors.local import workload_from_json
+
+        workload = workload_from_json(message["workload"])
     if message.get("self"):
         run_own(workload, settings, store)
     elif message.get("claim") is not None:

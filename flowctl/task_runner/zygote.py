@@ -23,7 +23,10 @@ for the answer on another. The zygote has the agent write the ends that arrived
 together in one transaction (the state compare-and-sets, history, XComs and the
 scheduler's wake-up) and, in the same call, claim the waiting tries that take
 the slots those ends free (they start at once, without a trip through the
-scheduler), heartbeats every running try in one statement each
+scheduler); with nothing waiting, the successful ends' downstream tasks that
+they made ready are claimed in that call too and forked at once
+(``[scheduler] schedule_after_task_execution``, :mod:`flowctl.db.follow`). It
+heartbeats every running try in one statement each
 ``[scheduler] task_heartbeat_sec`` and sends SIGTERM to a try whose row says
 it no longer runs (cleared, killed, marked). A no-op try thus never talks to
 the database: only its own code (Variables, XCom pulls, branches) does, through
@@ -60,7 +63,7 @@ from typing import Any
 
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
-from flowctl.executors.local import killpg, workload_from_json
+from flowctl.executors.local import adopted_to_json, killpg, workload_from_json, workload_to_json
 from flowctl.settings import Settings
 from flowctl.task_runner import children, dagfile, forking, logs, pipes, wire
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
@@ -78,10 +81,10 @@ _SIGCHLD_ONLY = {int(signal.SIGCHLD)}
 
 @dataclass
 class _Supervised:
-    """A running child and what the zygote knows of its try."""
+    """A running child and what the zygote knows of its try (a spare knows none yet: :meth:`Zygote._fork_spare`)."""
 
-    request_id: int
-    workload: Workload
+    request_id: int | None
+    workload: Workload | None
     claim: Any  # None until the claim's answer came (then the child was handed it)
     results: int | None  # read end of the child's messages (None once at EOF)
     answers: int  # write end of the answers to the child
@@ -125,6 +128,11 @@ class Zygote:
         # This end of every child's pipes: a new child closes them without looking at each child.
         self.pipe_fds: set[int] = set()
         self.preloaded: dict[str, float | None] = {}  # DAG file -> mtime when imported here (None: missing)
+        # schedule_after_task_execution: an end may start the tasks it made ready, offered the free slots.
+        self.follow = bool(settings.get("scheduler", "schedule_after_task_execution"))
+        self.follow_limits = (int(settings.get("core", "max_active_tasks_per_dag")),
+                              tuple(sorted(settings.paused_run_types)))
+        self.adopted_id = 0  # the last id given to such a try (negative: the executor's ids are positive)
         self.hostname = socket.gethostname()
         self.accepting = True
         self.outbox = ["", ""]  # queued lines: started (PID_FD), exited (EVENT_FD)
@@ -245,7 +253,7 @@ class Zygote:
                 return unclaimed
         return claimed
 
-    def _fork_all(self, jobs: list[tuple[int, Workload, Any]]) -> list[int]:
+    def _fork_all(self, jobs: list[tuple[int | None, Workload | None, Any]]) -> list[int]:
         """A child for each ``(request_id, workload, claim)`` that runs ``workload`` under ``claim``,
         or without one waits to be handed it (see :meth:`_hand_over`); their pids, in order.
 
@@ -276,13 +284,14 @@ class Zygote:
             next_beat = time.monotonic() + self.beat_every
             for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)) in zip(pids, jobs, ends):
                 self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w, next_beat)
-                self._emit(STARTED, request_id, pid)
+                if request_id is not None:  # a spare is reported once it has a try
+                    self._emit(STARTED, request_id, pid)
             # Now, before waiting for any claim: the executor must know the pid of every try that may
             # run, so that if this process dies it kills that try instead of handing it to the next.
             self._flush()
         return pids
 
-    def _become_child(self, job: tuple[int, Workload, Any], ends: list[Any], index: int) -> None:
+    def _become_child(self, job: tuple[int | None, Workload | None, Any], ends: list[Any], index: int) -> None:
         """In a fresh child of :meth:`_fork_all`: keep only its own pipe ends, then run its try."""
         _, workload, claim = job
         (_, results_w), (answers_r, _) = ends[index]
@@ -371,7 +380,8 @@ class Zygote:
 
     def _record(self, ends: list[tuple[_Supervised, dict[str, Any]]]) -> None:
         """Write the ends that arrived together in one transaction, then answer each child; the
-        waiting tries that take the slots these free are claimed in the same call, and started."""
+        waiting tries that take the slots these free are claimed in the same call, and started
+        (or, with none waiting, the tasks the ends made ready: :meth:`_follow_slots`)."""
         from flowctl.db.records import TryEnd
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
@@ -379,8 +389,14 @@ class Zygote:
                  for child, end in ends]
         starting = self._take_waiting(freeing=len(ends))
         claims = None
+        followers: list[Any] = []
+        spare: int | None = None
         try:
-            if starting:
+            offered = self._follow_slots(tries, len(starting))
+            if offered:
+                won, claims, followers, spare = self._finish_and_follow(tries, [w for _, w in starting], offered,
+                                                                        ends)
+            elif starting:
                 won, claims = self._finish_and_claim(tries, [workload for _, workload in starting])
             else:
                 won = list(self.store.finish_tries(tries, WAKE_REASON))
@@ -393,7 +409,95 @@ class Zygote:
         if starting and claims is None:  # written apart: a refused end keeps its slot until its try writes it
             self.waiting[:0] = starting
             starting = self._take_waiting()
+        if followers:
+            adopted, adopted_claims = self._adopt(followers)
+            if spare is not None:  # forked while the call ran: it takes the first follower at once
+                (request_id, workload), claim = adopted.pop(0), adopted_claims.pop(0)
+                self._hand_spare(spare, request_id, workload, claim)
+                spare = None
+            starting, claims = starting + adopted, list(claims or []) + adopted_claims
+        if spare is not None:
+            self._hand_spare(spare, None, None, None)
         self._start(starting, claims)
+
+    def _follow_slots(self, ends: list[Any], starting: int) -> int:
+        """The slots free once these ends are written and ``starting`` waiting tries started, offered
+        to the tasks the successful ends made ready; none while tries still wait here (they came
+        first) or once the scheduler is gone."""
+        if (not self.follow or self.waiting or not self.accepting or self.store is None
+                or not any(end.state is TaskInstanceState.SUCCESS for end in ends)):
+            return 0
+        if self.parallelism is None:
+            return len(ends)
+        return max(0, self.parallelism - self._running() + len(ends) - starting)
+
+    def _finish_and_follow(self, tries: list[Any], workloads: list[Workload], slots: int,
+                           ends: list[tuple[_Supervised, dict[str, Any]]],
+                           ) -> tuple[list[bool | None], list[Any], list[Any], int | None]:
+        """:meth:`_finish_and_claim`, and the claims of the tasks the ends made ready, in one call:
+        ``(won, claims, followers, spare)``. While the agent writes, a spare child is forked if the
+        DAG says a follower may come (its fork and start then overlap the transaction); the caller
+        hands it the first follower or dismisses it."""
+        from flowctl.db.records import FollowOptions
+
+        if self.agent is not None:
+            self.agent.ensure_running()
+        max_active_tasks, paused_run_types = self.follow_limits
+        args = (tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads], self.hostname, os.getpid(),
+                self.clock(), FollowOptions(slots, max_active_tasks, paused_run_types))
+        begin = getattr(self.store, "begin", None)
+        if begin is None:  # a Store of this process (tests): answered at once
+            won, claims, followers = self.store.finish_and_follow(*args)
+            return list(won), list(claims), list(followers), None
+        answer = begin("finish_and_follow", *args)
+        spare = self._fork_spare() if _may_follow(ends) else None
+        try:
+            (won, claims, followers), _ = answer()
+        except BaseException:
+            if spare is not None:
+                self._hand_spare(spare, None, None, None)
+            raise
+        return list(won), list(claims), list(followers), spare
+
+    def _fork_spare(self) -> int | None:
+        """A child forked before its try is known; it waits for :meth:`_hand_spare`. None if the fork failed."""
+        gc.freeze()
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _BLOCKED_ACROSS_FORKS)
+        try:
+            return self._fork_all([(None, None, None)])[0]
+        except OSError:
+            traceback.print_exc()
+            return None
+        finally:
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _BLOCKED_ACROSS_FORKS)
+
+    def _hand_spare(self, pid: int, request_id: int | None, workload: Workload | None, claim: Any) -> None:
+        """Give a spare child its try (reported ``started`` now), or, with none, dismiss it: it exits
+        at once and, never the executor's, is reaped without an event."""
+        child = self.children[pid]
+        assert isinstance(child, _Supervised)
+        if request_id is None or workload is None:
+            child.ended = True
+            pipes.answer(child.answers, {"claim": None})
+            return
+        child.request_id, child.workload, child.claim = request_id, workload, claim
+        self._emit(STARTED, request_id, pid)
+        handed = {"claim": wire.encode(claim), "workload": json.loads(workload_to_json(0, workload))}
+        pipes.answer(child.answers, handed)
+
+    def _adopt(self, followers: list[Any]) -> tuple[list[tuple[int, Workload]], list[Any]]:
+        """A workload and its claim for each try the Store claimed after the ends; the executor
+        hears of each (``adopted``) before its ``started``, on the same pipe."""
+        jobs, claims = [], []
+        for claim, fileloc in followers:
+            ti = claim.ti
+            self.adopted_id -= 1
+            workload = Workload(key=ti.key, try_number=ti.try_number - 1, fileloc=fileloc, queue=ti.queue,
+                                priority_weight=ti.priority_weight, pool=ti.pool, pool_slots=ti.pool_slots)
+            self.outbox[0] += adopted_to_json(self.adopted_id, workload)
+            jobs.append((self.adopted_id, workload))
+            claims.append(claim)
+        return jobs, claims
 
     def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]) -> tuple[list[bool | None], list[Any]]:
         """The ends' results and the claims of ``workloads``, from one call to the agent (one
@@ -462,7 +566,8 @@ class Zygote:
                 if child.results is not None:
                     self._close_pipe(child.results)  # nothing more can come; whatever is left is dropped
                 self._close_pipe(child.answers)
-            self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status))
+            if child.request_id is not None:  # a spare dismissed unused never was the executor's
+                self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status))
 
     def _close_pipe(self, fd: int) -> None:
         self.pipe_fds.discard(fd)
@@ -491,6 +596,26 @@ class Zygote:
                         setattr(self, other, None)
                 if fd not in (self.event_fd, self.pid_fd):
                     os.close(fd)
+
+
+def _may_follow(ends: list[tuple[_Supervised, dict[str, Any]]]) -> bool:
+    """Whether a successful end's task has a downstream task the Store will likely start after
+    it: all_success, unmapped, and this task its only upstream (a join usually waits for another).
+    :mod:`flowctl.db.follow` decides; this only saves forking a spare in vain."""
+    for child, end in ends:
+        workload = child.workload
+        if end.get("state") != "success" or workload is None:
+            continue
+        try:
+            task = dagfile.get_task(dagfile.load_dag(workload.fileloc, workload.key.dag_id), workload.key.task_id)
+        except Exception:  # noqa: BLE001 - only a guess: the child reports a broken file
+            continue
+        for down in getattr(task, "downstream_list", ()):
+            rule = getattr(down, "trigger_rule", "all_success")
+            if (getattr(rule, "value", rule) == "all_success" and not getattr(down, "is_mapped", False)
+                    and len(getattr(down, "upstream_task_ids", ())) == 1):
+                return True
+    return False
 
 
 def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
