@@ -157,6 +157,18 @@ def follow_ends(conn: Connection, graphs: GraphsByVersion, ends: Sequence[TryEnd
     return [(r, filelocs[r.key.dag_id]) for c in chosen if (r := by_key[c.key]).id in queued]
 
 
+def warm_follow_statements(conn: Connection, now: datetime, postgres: bool) -> None:
+    """Compile (and run, matching no row) :func:`follow_ends`'s statements, for the task agent's
+    first follow-up to find them in SQLAlchemy's compiled cache."""
+    none = {"f_dag_id": "__flowctl_warmup__", "f_run_id": "__none__"}
+    conn.execute(_RUN, none).first()
+    conn.scalar(_GRAPH_DATA, {"f_serialized_id": -1})
+    conn.execute(_SCHEDULE_READY, {**none, "f_task_ids": ["__none__"], "f_upstream": ["__none__"], "f_needed": 1,
+                                   "f_now": now}).all()
+    room_and_scheduled(conn, postgres, 16)
+    conn.scalars(_QUEUE, {"ids": [-1], "now": now, "job_id": None}).all()
+
+
 def _timed_out(graph: TaskGraph, started: datetime | None, now: datetime) -> bool:
     if graph.dagrun_timeout is None or started is None:
         return False

@@ -24,7 +24,7 @@ from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
 from flowctl.db.notify import CHANNEL
-from flowctl.db.follow import GraphsByVersion, claimed_followers, follow_ends
+from flowctl.db.follow import GraphsByVersion, claimed_followers, follow_ends, warm_follow_statements
 from flowctl.db.records import (  # noqa: F401 - TryEnd and ClaimedTry are this module's verbs' types
     ClaimedTry, DagRunRecord, FollowOptions, RunKey, TaskInstanceKey, TaskInstanceRecord, TryEnd,
 )
@@ -255,6 +255,7 @@ class RuntimeVerbs(StoreCore):
                 conn.execute(sql.finish_update(tuple(sorted(fields))), {**params, "now": now})
             conn.execute(sql.HISTORY_DELETE, sql.key_params(key))  # the same parameter names as finish_try's
             conn.execute(sql.HISTORY_INSERT, sql.key_params(key))
+            warm_follow_statements(conn, now, self.dialect == "postgresql")
         self.previous_success(key.dag_id, now)
         self.save_rendered_fields(key, {})
         self.skip_tasks(key.run_key, [key.task_id], now)

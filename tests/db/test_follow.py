@@ -199,3 +199,17 @@ def test_racing_a_scheduler_queues_the_task_instance_once(pg_store: Store) -> No
         assert len(claims) + len(got["queued"]) <= 1, got
         state = store.get_task_instance(b).state
         assert state == ("running" if claims else "queued" if got["queued"] else "scheduled"), (state, got)
+
+
+def test_after_warming_a_follow_up_compiles_no_statement(store: Store) -> None:
+    sync(store, {"a": [], "b": ["a"]})
+    run = running_run(store)
+    a = claimed(store, run, "a")
+    store.warm_runtime_statements(T0)
+    cache = store.engine._compiled_cache  # type: ignore[attr-defined]
+    cached = len(cache)
+    later = T0 + timedelta(seconds=2)  # an end as a try sends it: with its rendered fields
+    _, _, followers = store.finish_and_follow([TryEnd(a, SUCCESS, later, 1, T0, {"rendered_fields": {}})],
+                                              "task finished", [], "host", 8, later, ALL)
+    assert [claim.ti.task_id for claim, _ in followers] == ["b"]
+    assert len(cache) == cached
