@@ -92,16 +92,9 @@ dates()
 
 
 @pytest.fixture()
-def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(sqlite_home: Path) -> Path:
     """FLOWCTL_HOME in a temporary folder with a migrated database and a dags folder."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
-    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
-    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
-    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
-    monkeypatch.setenv("FLOWCTL__CORE__DAGBAG_IMPORT_TIMEOUT", "10")
-    return tmp_path
+    return sqlite_home
 
 
 @pytest.fixture()

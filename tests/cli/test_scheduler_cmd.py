@@ -31,18 +31,10 @@ with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1, tzinfo=time
 
 
 @pytest.fixture()
-def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """FLOWCTL_HOME in a temporary folder with a migrated SQLite database, a dags folder and the
-    sequential executor, in this process's environment (and so in the children it starts)."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
-    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
-    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
-    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
+def home(sqlite_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``sqlite_home`` with the sequential executor."""
     monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "sequential")
-    monkeypatch.setenv("FLOWCTL__CORE__DAGBAG_IMPORT_TIMEOUT", "10")
-    return tmp_path
+    return sqlite_home
 
 
 @pytest.fixture()
