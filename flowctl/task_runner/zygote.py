@@ -321,6 +321,7 @@ class Zygote:
         else:
             child.claim = claim
             pipes.answer(child.answers, {"claim": wire_claim})
+            children.remember_runs([child.workload], [claim])  # for the run's next tries (a chain's)
 
     def _become_worker(self) -> None:
         """In a fresh child: own session, default signals, none of the zygote's pipes or connections."""
@@ -484,6 +485,7 @@ class Zygote:
         self._emit(STARTED, request_id, pid)
         handed = {"claim": wire.encode(claim), "workload": json.loads(workload_to_json(0, workload))}
         pipes.answer(child.answers, handed)
+        children.remember_runs([workload], [claim])  # forked before the claim came: for the run's next tries
 
     def _adopt(self, followers: list[Any]) -> tuple[list[tuple[int, Workload]], list[Any]]:
         """A workload and its claim for each try the Store claimed after the ends; the executor

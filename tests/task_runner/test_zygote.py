@@ -220,3 +220,28 @@ def test_a_waiting_try_is_not_started_in_a_slot_whose_end_the_database_refused(w
     assert answer == {"won": None}  # the first try still runs, and writes its end itself
     assert children == 1 and waiting == [second.key]  # parallelism 1 kept: the second still waits
     assert world.store.get_task_instance(second.key).state == "queued"
+
+
+def test_a_try_handed_its_claim_after_the_fork_leaves_its_runs_context_keys_for_the_next_one(world: World) -> None:
+    """A lone try (a chain's) is forked before its claim comes, so it computes the run's context
+    keys itself; the zygote computes them once it has handed the claim, for the run's next tries."""
+    from flowctl.core import context
+    from flowctl.task_runner import wire
+
+    context._REMEMBERED.clear()
+    workload = _queued_try(world)
+    claim = world.store.start_tries([(workload.key, workload.try_number)], "host", os.getpid(),
+                                    datetime.now(timezone.utc))[0]
+    events_r, events_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, world.store)
+    [pid] = zygote._fork_all([(1, workload, None)])
+    assert not context._REMEMBERED
+    zygote._hand_over(pid, claim, wire.encode(claim))
+    [(timetable, keys)] = context._REMEMBERED.values()
+    assert keys["ds"] == claim.run.logical_date.date().isoformat()
+    context._REMEMBERED.clear()
+    while zygote.children:
+        zygote._read_results(zygote._result_fds())
+        zygote._reap()
+    for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
