@@ -28,6 +28,7 @@ PATHS = [
     ("flowctl.operators.python", "PythonVirtualenvOperator"),
     ("flowctl.operators.python", "get_current_context"),
     ("flowctl.operators.empty", "EmptyOperator"),
+    ("flowctl.operators.latest_only", "LatestOnlyOperator"),
     ("flowctl.operators.dummy", "DummyOperator"),
     ("flowctl.operators.branch", "BaseBranchOperator"),
     ("flowctl.sensors.base", "BaseSensorOperator"),

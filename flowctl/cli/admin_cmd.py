@@ -249,11 +249,11 @@ def connections_import(ctx: CliContext, file: str, overwrite: bool) -> None:
     """Add connections from a JSON file: {"conn_id": {...fields...} or "uri", ...}."""
     data = _read_json_object(file, "connections")
     conns = [parse_uri(cid, v) if isinstance(v, str) else from_json_dict(cid, v) for cid, v in data.items()]
-    for conn in conns:
-        if overwrite:
+    if overwrite:
+        for conn in conns:
             ctx.store.upsert_connection(conn)
-        else:
-            ctx.store.add_connection(conn)
+    else:
+        ctx.store.add_connections(conns)
     audit(ctx, "connection.import", conn_ids=[c.conn_id for c in conns])
     click.echo(f"{len(conns)} connection(s) imported")
 

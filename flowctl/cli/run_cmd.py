@@ -182,16 +182,25 @@ def dags_state(ctx: CliContext, dag_id: str, run_ref: str) -> None:
 
 
 @dags_group.command("list-runs")
-@click.argument("dag_id")
+@click.argument("dag_id", required=False)
+@click.option("--dag-id", "-d", "dag_id_option", default=None, help="The DAG, as Airflow 2 spells it.")
 @click.option("--state", type=click.Choice([s.value for s in DagRunState]), default=None)
+@click.option("--start-date", "-s", default=None, help="Runs with a logical date on or after this.")
+@click.option("--end-date", "-e", default=None, help="Runs with a logical date on or before this.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @OUTPUT_OPTION
 @pass_ctx
-def dags_list_runs(ctx: CliContext, dag_id: str, state: str | None, limit: int, output: str) -> None:
+def dags_list_runs(ctx: CliContext, dag_id: str | None, dag_id_option: str | None, state: str | None,
+                   start_date: str | None, end_date: str | None, limit: int, output: str) -> None:
     """List a DAG's runs, newest first."""
-    ctx.store.get_dag(dag_id)  # names an unknown DAG instead of printing an empty table
-    rows = [run_row(r) for r in ctx.store.list_runs(dag_id, state=state, limit=limit)]
-    emit(rows, output, RUN_COLUMNS)
+    chosen = dag_id or dag_id_option
+    if chosen is None or (dag_id and dag_id_option):
+        raise click.UsageError("give the DAG as DAG_ID or as --dag-id/-d (one of them)")
+    ctx.store.get_dag(chosen)  # names an unknown DAG instead of printing an empty table
+    runs = ctx.store.list_runs(chosen, state=state, limit=limit,
+                               since=parse_moment(start_date, ctx) if start_date else None,
+                               until=parse_moment(end_date, ctx) if end_date else None)
+    emit([run_row(r) for r in runs], output, RUN_COLUMNS)
 
 
 # --- delete, next-execution, kill-runs ---------------------------------------------------------

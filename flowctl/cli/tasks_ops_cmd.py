@@ -7,6 +7,7 @@ the database. Nothing imports this module but ``flowctl/cli/__init__.py``.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -21,7 +22,8 @@ from flowctl.core.keys import TaskInstanceKey
 
 @tasks_group.command("clear")
 @click.argument("dag_id")
-@click.option("--task-regex", "-t", default=None, help="Clear the tasks whose id matches (re.search).")
+@click.option("--task-regex", "-t", default=None, callback=lambda c, p, v: _checked_regex(v),
+              help="Clear the tasks whose id matches (re.search).")
 @click.option("--upstream", "-u", is_flag=True, help="Also clear the matched tasks' upstream tasks.")
 @click.option("--downstream", "-d", is_flag=True, help="Also clear the matched tasks' downstream tasks.")
 @click.option("--only-failed", "-f", is_flag=True, help="Only failed and upstream_failed task instances.")
@@ -51,6 +53,16 @@ def tasks_clear(ctx: CliContext, dag_id: str, task_regex: str | None, upstream: 
     audit(ctx, "cli_tasks_clear", dag_id=dag_id,
           extra={"task_regex": task_regex, "cleared": len(report.task_instances), "runs": len(report.runs)})
     click.echo(f"Cleared {len(report.task_instances)} task instance(s); {len(report.runs)} run(s) queued again.")
+
+
+def _checked_regex(text: str | None) -> str | None:
+    if text is not None:
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise click.BadParameter(f"{text!r} is not a valid regular expression: {exc}",
+                                     param_hint="'--task-regex' / '-t'") from None
+    return text
 
 
 def _index(map_index: int) -> str:

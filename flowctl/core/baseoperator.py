@@ -37,7 +37,7 @@ from flowctl.core.errors import DagDefinitionError
 from flowctl.core.params import ParamsDict
 from flowctl.core.retry_policy import compute_retry_delay
 from flowctl.core.taskgroup import TaskGroup, current_group, validate_key
-from flowctl.core.trigger_rules import TriggerRule
+from flowctl.core.trigger_rules import TriggerRule, rule_named
 from flowctl.core.weight_rule import parse_weight_rule, priority_weight_total
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_resolvables, resolve_value
 
@@ -488,7 +488,7 @@ def _as_timedelta(value: timedelta | float) -> timedelta:
 
 def _parse_trigger_rule(value: str, task_id: str) -> TriggerRule:
     try:
-        return TriggerRule(value)
+        return rule_named(value)
     except ValueError:
         allowed = ", ".join(rule.value for rule in TriggerRule)
         raise DagDefinitionError(

@@ -7,7 +7,7 @@ follow Airflow: ``datetime`` and ``timedelta`` are the classes, ``time``,
 ``uuid`` and ``json`` the modules, ``random`` the function ``random.random``.
 
 Pure: no I/O; must not import anything outside the standard library, pendulum
-and flowctl.core.
+(and dateutil, which pendulum depends on) and flowctl.core.
 """
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ import uuid
 from datetime import datetime, timedelta
 from random import random
 
+import dateutil.relativedelta  # noqa: F401 -- templates use macros.dateutil.relativedelta, as in Airflow
 import pendulum
 
 __all__ = [
     "datetime",
     "datetime_diff_for_humans",
+    "dateutil",
     "ds_add",
     "ds_format",
     "json",

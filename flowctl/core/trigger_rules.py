@@ -37,6 +37,7 @@ Must not import anything outside flowctl.core and the standard library.
 """
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
@@ -62,6 +63,20 @@ class TriggerRule(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Names Airflow 2 still accepts, with a DeprecationWarning, for the rules they were renamed to.
+_DEPRECATED_NAMES = {"dummy": TriggerRule.ALWAYS,
+                     "none_failed_or_skipped": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS}
+
+
+def rule_named(name: str) -> TriggerRule:
+    """The rule called ``name`` (ValueError if none is); a deprecated Airflow 2 name warns."""
+    renamed = _DEPRECATED_NAMES.get(str(name))
+    if renamed is None:
+        return TriggerRule(name)
+    warnings.warn(f"trigger rule {name!r} is deprecated; use {renamed.value!r}", DeprecationWarning, stacklevel=4)
+    return renamed
 
 
 class Verdict(str, Enum):

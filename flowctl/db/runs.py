@@ -178,13 +178,18 @@ class RunVerbs(StoreCore):
             return run_record(row)
 
     def list_runs(self, dag_id: str | None = None, state: DagRunState | str | None = None,
-                  limit: int = 100) -> list[DagRunRecord]:
-        """Runs, newest logical date first."""
+                  limit: int = 100, since: datetime | None = None,
+                  until: datetime | None = None) -> list[DagRunRecord]:
+        """Runs, newest logical date first; ``since`` / ``until`` bound the logical date (inclusive)."""
         query = select(DagRunRow).order_by(DagRunRow.logical_date.desc(), DagRunRow.id.desc()).limit(limit)
         if dag_id is not None:
             query = query.where(DagRunRow.dag_id == dag_id)
         if state is not None:
             query = query.where(DagRunRow.state == DagRunState(state).value)
+        if since is not None:
+            query = query.where(DagRunRow.logical_date >= since)
+        if until is not None:
+            query = query.where(DagRunRow.logical_date <= until)
         with self._read() as s:
             return [run_record(r) for r in s.scalars(query).all()]
 

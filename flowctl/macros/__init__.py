@@ -7,6 +7,7 @@ from __future__ import annotations
 from flowctl.core.macros import (
     datetime,
     datetime_diff_for_humans,
+    dateutil,
     ds_add,
     ds_format,
     json,
@@ -19,6 +20,7 @@ from flowctl.core.macros import (
 __all__ = [
     "datetime",
     "datetime_diff_for_humans",
+    "dateutil",
     "ds_add",
     "ds_format",
     "json",

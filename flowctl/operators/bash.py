@@ -167,7 +167,8 @@ class DecoratedBashOperator(BashOperator):
             command = self.python_callable(*op_args, **context_kwargs_for(self.python_callable, op_args, op_kwargs, context))
         if not isinstance(command, str) or not command.strip():
             raise FlowctlError(f"@task.bash function of {self.task_id!r} must return a non-empty command, got {command!r}")
-        self.bash_command = command
+        # Airflow renders the returned command too, so it may hold {{ ... }} templates.
+        self.bash_command = self.render_template(command, context)
         return super().execute(context)
 
 

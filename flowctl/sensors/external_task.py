@@ -13,12 +13,12 @@ Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, TaskSkipped
+from flowctl.operators.python import context_kwargs_for
 from flowctl.sensors.base import BaseSensorOperator
 
 StateLookup = Callable[[str, "list[str] | None", datetime], "list[str | None]"]
@@ -88,10 +88,17 @@ class ExternalTaskSensor(BaseSensorOperator):
         if self.execution_delta is not None:
             return logical_date - self.execution_delta
         if self.execution_date_fn is not None:
-            if len(inspect.signature(self.execution_date_fn).parameters) >= 2:
-                return self.execution_date_fn(logical_date, context)
-            return self.execution_date_fn(logical_date)
+            return self._call_execution_date_fn(logical_date, context)
         return logical_date
+
+    def _call_execution_date_fn(self, logical_date: datetime, context: Mapping[str, Any]) -> datetime:
+        """Like Airflow: the date positionally, then the context keys the function names (or
+        ``**kwargs``) by name, with ``context`` itself as one more key."""
+        assert self.execution_date_fn is not None
+        keys = {k: v for k, v in context.items() if k not in ("logical_date", "execution_date")}
+        keys["context"] = context
+        return self.execution_date_fn(logical_date,
+                                      **context_kwargs_for(self.execution_date_fn, [logical_date], {}, keys))
 
     def poke(self, context: Mapping[str, Any]) -> bool:
         lookup = context.get("external_state_lookup")

@@ -139,6 +139,17 @@ def test_connections_export_to_a_file_keeps_passwords_for_import_and_is_private(
     assert _json(capsys, "connections", "get", "pg")["uri"] == "postgres://u:***@h:5432/db"
 
 
+def test_connections_import_adds_nothing_when_one_conn_id_exists_already(home: Path, capsys: Out) -> None:
+    _run(capsys, "connections", "add", "old", "--conn-uri", "http://h")
+    source = home / "conns.json"
+    source.write_text(json.dumps({"new": "http://n", "old": "http://o"}))
+    code, _, err = _run(capsys, "connections", "import", str(source))
+    assert code == 1 and "old" in err
+    assert _run(capsys, "connections", "get", "new")[0] == 3
+    assert _run(capsys, "connections", "import", str(source), "--overwrite")[0] == 0
+    assert _json(capsys, "connections", "get", "new")["host"] == "n"
+
+
 def test_deleting_a_missing_connection_exits_3(home: Path, capsys: Out) -> None:
     code, _, err = _run(capsys, "connections", "delete", "nope")
     assert code == 3 and "nope" in err

@@ -194,6 +194,22 @@ def test_list_runs_filters_by_state_and_prints_json(store: Store, capsys: Out) -
     assert "r1" in _run(capsys, "dags", "list-runs", "etl")[1]
 
 
+def test_list_runs_takes_airflow_2_dag_id_flag_and_logical_date_range(store: Store, capsys: Out) -> None:
+    for day in range(3):
+        store.trigger_dag("etl", now=T0 + timedelta(days=day), run_id=f"r{day}")
+    middle = (T0 + timedelta(days=1)).isoformat()
+    code, out, err = _run(capsys, "dags", "list-runs", "-d", "etl", "-s", middle, "-e", middle, "-o", "json")
+    assert code == 0, err
+    assert [r["run_id"] for r in json.loads(out)] == ["r1"]
+    code, out, _ = _run(capsys, "dags", "list-runs", "--dag-id", "etl", "--start-date", middle, "-o", "json")
+    assert [r["run_id"] for r in json.loads(out)] == ["r2", "r1"]
+
+
+def test_list_runs_without_a_dag_id_is_a_usage_error(capsys: Out) -> None:
+    code, _, err = _run(capsys, "dags", "list-runs")
+    assert code == 2 and "DAG_ID" in err
+
+
 def test_delete_asks_first_and_removes_the_history_with_yes(store: Store, capsys: Out,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1")

@@ -246,3 +246,20 @@ def test_tasks_test_and_render_read_a_naive_date_in_the_default_timezone_as_ever
         result = _invoke(world, "tasks", verb, "when", "show", "2024-03-05", core__default_timezone="Europe/Amsterdam")
         assert result.exit_code == 0, result.output
         assert "at 2024-03-04T23:00:00+00:00" in result.output, result.output
+
+
+RESCHEDULE_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.sensors.python import PythonSensor
+
+with DAG("waits", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonSensor(task_id="wait", python_callable=lambda: False, mode="reschedule", poke_interval=60)
+'''
+
+
+def test_tasks_test_of_a_reschedule_sensor_not_yet_done_pokes_once_and_exits_0_as_airflow(world: World) -> None:
+    world.write_dags("waits", RESCHEDULE_SOURCE)
+    result = _invoke(world, "tasks", "test", "waits", "wait", "2024-03-05")
+    assert result.exit_code == 0, result.output
+    assert "up_for_reschedule" in result.output and "None" not in result.output

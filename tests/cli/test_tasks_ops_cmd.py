@@ -89,6 +89,13 @@ def test_clear_outside_the_date_range_finds_nothing(store: Store, capsys: Out) -
     assert code == 0 and "No task instances to clear." in out
 
 
+def test_clear_with_an_invalid_regex_exits_2_with_one_line(store: Store, capsys: Out) -> None:
+    _failed_run(store)
+    code, _, err = _run(capsys, "tasks", "clear", "etl", "-t", "[", "-y")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "--task-regex" in err
+
+
 def test_state_prints_the_task_state_alone_on_the_last_line(store: Store, capsys: Out) -> None:
     run = _failed_run(store)
     code, out, _ = _run(capsys, "tasks", "state", "etl", "transform", run.run_id)

@@ -154,3 +154,11 @@ def test_assigning_dag_attribute_adds_the_task() -> None:
     task = BaseOperator(task_id="t")
     task.dag = dag
     assert dag.get_task("t") is task and task.task_group is dag.task_group
+
+
+@pytest.mark.parametrize(("old", "new"), [("dummy", TriggerRule.ALWAYS),
+                                          ("none_failed_or_skipped", TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)])
+def test_airflow_2_deprecated_trigger_rule_names_still_work_with_a_warning(old: str, new: TriggerRule) -> None:
+    with pytest.warns(DeprecationWarning, match=new.value):
+        op = BaseOperator(task_id="t", trigger_rule=old)
+    assert op.trigger_rule is new

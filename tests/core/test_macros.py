@@ -43,3 +43,9 @@ def test_the_namespace_exposes_airflows_standard_names() -> None:
 def test_the_airflow_compatible_path_reexports_the_same_objects() -> None:
     for name in macros.__all__:
         assert getattr(flowctl.macros, name) is getattr(macros, name)
+
+
+def test_dateutil_is_reachable_as_in_airflow_macros() -> None:
+    for namespace in (macros, flowctl.macros):
+        month_later = dt.date(2024, 1, 31) + namespace.dateutil.relativedelta.relativedelta(months=1)
+        assert month_later == dt.date(2024, 2, 29)

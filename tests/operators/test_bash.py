@@ -72,3 +72,14 @@ def test_task_bash_runs_the_returned_command() -> None:
     with DAG("d"):
         out = greet("ann")
     assert out.operator.execute(context_for(out.operator, ContractTI())) == "hello ann"
+
+
+def test_task_bash_renders_jinja_in_the_returned_command() -> None:
+    @task.bash
+    def greet() -> str:
+        return "echo run={{ run_id }} who={{ params.who }}"
+
+    with DAG("d"):
+        out = greet()
+    context = context_for(out.operator, ContractTI(), params={"who": "ann"})
+    assert out.operator.execute(context) == "run=manual__1 who=ann"

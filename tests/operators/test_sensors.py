@@ -182,6 +182,19 @@ def test_external_task_sensor_asks_the_injected_lookup() -> None:
         sensor.poke(context)
 
 
+@pytest.mark.parametrize("date_fn", [
+    lambda dt, **kwargs: dt - timedelta(hours=2),
+    lambda dt, ti: dt - timedelta(hours=2 * ti.try_number),
+    lambda dt, context: dt - timedelta(hours=2) if context["run_id"] == "manual__1" else dt,
+    lambda dt: dt - timedelta(hours=2),
+], ids=["var-keyword", "context-key-by-name", "context-by-name", "date-only"])
+def test_external_task_sensor_calls_execution_date_fn_with_context_keys_by_name(date_fn: Any) -> None:
+    with DAG("d"):
+        sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", execution_date_fn=date_fn)
+    context = context_for(sensor, ContractTI(), logical_date=NOW)
+    assert sensor.date_to_watch(context) == NOW - timedelta(hours=2)
+
+
 def test_external_task_sensor_without_a_lookup_says_what_it_needs() -> None:
     sensor = ExternalTaskSensor(task_id="e", external_dag_id="other")
     with pytest.raises(FlowctlError, match="external_state_lookup"):
