@@ -80,7 +80,7 @@ def test_importing_flowctl_is_cheap() -> None:
 
 @pytest.mark.parametrize("module", ["flowctl.task_runner.zygote", "flowctl.task_runner.runner",
                                     "flowctl.task_runner.agent_client", "flowctl.task_runner.warmup",
-                                    "flowctl.task_runner.children"])
+                                    "flowctl.task_runner.children", "flowctl.task_runner.store_calls"])
 def test_the_process_that_forks_tries_leaves_the_database_stack_to_the_agent(module: str) -> None:
     pulled = _imported_by(module)
     heavy = sorted({m.split(".")[0] for m in pulled} & {"sqlalchemy", "psycopg2", "cryptography", "alembic"})

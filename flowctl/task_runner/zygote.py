@@ -25,7 +25,8 @@ scheduler's wake-up) and, in the same call, claim the waiting tries that take
 the slots those ends free (they start at once, without a trip through the
 scheduler); with nothing waiting, the successful ends' downstream tasks that
 they made ready are claimed in that call too and forked at once
-(``[scheduler] schedule_after_task_execution``, :mod:`flowctl.db.follow`). It
+(``[scheduler] schedule_after_task_execution``, :mod:`flowctl.db.follow`; these
+calls are :mod:`flowctl.task_runner.store_calls`). It
 heartbeats every running try in one statement each
 ``[scheduler] task_heartbeat_sec`` and sends SIGTERM to a try whose row says
 it no longer runs (cleared, killed, marked). A no-op try thus never talks to
@@ -63,14 +64,14 @@ from typing import Any
 
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
-from flowctl.executors.local import adopted_to_json, killpg, workload_from_json, workload_to_json
+from flowctl.executors.local import killpg, workload_from_json, workload_to_json
 from flowctl.settings import Settings
 from flowctl.task_runner import children, dagfile, forking, logs, pipes, wire
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
+from flowctl.task_runner.store_calls import WAKE_REASON, StoreCalls
 from flowctl.task_runner.warmup import warm_imports, warm_tries
 
-WAKE_REASON = "task finished"  # the scheduler's wake-up reason for an ended try
 STARTED, EXITED = "started", "exited"
 _CHILD_DEFAULTS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT))
 #: Blocked across the forks (SIGTERM: see _start). SIGCHLD, whose handler this process has: caught
@@ -107,7 +108,7 @@ class _Unsupervised:
     workload: Workload
 
 
-class Zygote:
+class Zygote(StoreCalls):
     """The claim / fork / supervise loop; one instance per zygote process."""
 
     def __init__(self, settings: Settings, event_fd: int, store: Any = None,
@@ -225,33 +226,6 @@ class Zygote:
             for pid, (_, _, claim) in zip(pids, jobs):
                 if claim is None:  # the ones the zygote could not claim
                     self._hand_over(pid, NOT_CLAIMED, None)
-
-    def _claim(self, workloads: list[Workload]) -> Callable[[], tuple[list[Any], list[Any]]]:
-        """Send the claims; the function returned waits for them: (claims, their wire encodings)."""
-        unclaimed = ([NOT_CLAIMED] * len(workloads), [None] * len(workloads))
-        if self.store is None:
-            return lambda: unclaimed
-        if self.agent is not None:
-            self.agent.ensure_running()
-        args = ([(w.key, w.try_number) for w in workloads], self.hostname, os.getpid(), self.clock())
-        try:
-            begin = getattr(self.store, "begin", None)
-            if begin is not None:
-                answer = begin("start_tries", *args)
-            else:  # a Store of this process (tests): claimed at once
-                claims = self.store.start_tries(*args)
-                answer = lambda: (claims, wire.encode(claims))  # noqa: E731
-        except Exception:  # noqa: BLE001 - each child then claims (and reports failing to) on its own
-            traceback.print_exc()
-            return lambda: unclaimed
-
-        def claimed() -> tuple[list[Any], list[Any]]:
-            try:
-                return answer()
-            except Exception:  # noqa: BLE001 - as above
-                traceback.print_exc()
-                return unclaimed
-        return claimed
 
     def _fork_all(self, jobs: list[tuple[int | None, Workload | None, Any]]) -> list[int]:
         """A child for each ``(request_id, workload, claim)`` that runs ``workload`` under ``claim``,
@@ -421,45 +395,6 @@ class Zygote:
             self._hand_spare(spare, None, None, None)
         self._start(starting, claims)
 
-    def _follow_slots(self, ends: list[Any], starting: int) -> int:
-        """The slots free once these ends are written and ``starting`` waiting tries started, offered
-        to the tasks the successful ends made ready; none while tries still wait here (they came
-        first) or once the scheduler is gone."""
-        if (not self.follow or self.waiting or not self.accepting or self.store is None
-                or not any(end.state is TaskInstanceState.SUCCESS for end in ends)):
-            return 0
-        if self.parallelism is None:
-            return len(ends)
-        return max(0, self.parallelism - self._running() + len(ends) - starting)
-
-    def _finish_and_follow(self, tries: list[Any], workloads: list[Workload], slots: int,
-                           ends: list[tuple[_Supervised, dict[str, Any]]],
-                           ) -> tuple[list[bool | None], list[Any], list[Any], int | None]:
-        """:meth:`_finish_and_claim`, and the claims of the tasks the ends made ready, in one call:
-        ``(won, claims, followers, spare)``. While the agent writes, a spare child is forked if the
-        DAG says a follower may come (its fork and start then overlap the transaction); the caller
-        hands it the first follower or dismisses it."""
-        from flowctl.db.records import FollowOptions
-
-        if self.agent is not None:
-            self.agent.ensure_running()
-        max_active_tasks, paused_run_types = self.follow_limits
-        args = (tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads], self.hostname, os.getpid(),
-                self.clock(), FollowOptions(slots, max_active_tasks, paused_run_types))
-        begin = getattr(self.store, "begin", None)
-        if begin is None:  # a Store of this process (tests): answered at once
-            won, claims, followers = self.store.finish_and_follow(*args)
-            return list(won), list(claims), list(followers), None
-        answer = begin("finish_and_follow", *args)
-        spare = self._fork_spare() if _may_follow(ends) else None
-        try:
-            (won, claims, followers), _ = answer()
-        except BaseException:
-            if spare is not None:
-                self._hand_spare(spare, None, None, None)
-            raise
-        return list(won), list(claims), list(followers), spare
-
     def _fork_spare(self) -> int | None:
         """A child forked before its try is known; it waits for :meth:`_hand_spare`. None if the fork failed."""
         gc.freeze()
@@ -486,37 +421,6 @@ class Zygote:
         handed = {"claim": wire.encode(claim), "workload": json.loads(workload_to_json(0, workload))}
         pipes.answer(child.answers, handed)
         children.remember_runs([workload], [claim])  # forked before the claim came: for the run's next tries
-
-    def _adopt(self, followers: list[Any]) -> tuple[list[tuple[int, Workload]], list[Any]]:
-        """A workload and its claim for each try the Store claimed after the ends; the executor
-        hears of each (``adopted``) before its ``started``, on the same pipe."""
-        jobs, claims = [], []
-        for claim, fileloc in followers:
-            ti = claim.ti
-            self.adopted_id -= 1
-            workload = Workload(key=ti.key, try_number=ti.try_number - 1, fileloc=fileloc, queue=ti.queue,
-                                priority_weight=ti.priority_weight, pool=ti.pool, pool_slots=ti.pool_slots)
-            self.outbox[0] += adopted_to_json(self.adopted_id, workload)
-            jobs.append((self.adopted_id, workload))
-            claims.append(claim)
-        return jobs, claims
-
-    def _finish_and_claim(self, tries: list[Any], workloads: list[Workload]) -> tuple[list[bool | None], list[Any]]:
-        """The ends' results and the claims of ``workloads``, from one call to the agent (one
-        transaction: if it fails, :meth:`_record` writes and claims apart)."""
-        if self.agent is not None:
-            self.agent.ensure_running()
-        won, claims = self.store.finish_and_start_tries(tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads],
-                                                        self.hostname, os.getpid(), self.clock())
-        return list(won), list(claims)
-
-    def _record_one(self, end: Any) -> bool | None:
-        """One end alone; None if the database refused it (the try then writes its end itself)."""
-        try:
-            return bool(self.store.finish_tries([end], WAKE_REASON)[0])
-        except Exception:  # noqa: BLE001 - the child retries over a connection of its own
-            traceback.print_exc()
-            return None
 
     def _heartbeat(self) -> None:
         """One statement per due try, one transaction for all; SIGTERM to a try that no longer runs."""
@@ -598,26 +502,6 @@ class Zygote:
                         setattr(self, other, None)
                 if fd not in (self.event_fd, self.pid_fd):
                     os.close(fd)
-
-
-def _may_follow(ends: list[tuple[_Supervised, dict[str, Any]]]) -> bool:
-    """Whether a successful end's task has a downstream task the Store will likely start after
-    it: all_success, unmapped, and this task its only upstream (a join usually waits for another).
-    :mod:`flowctl.db.follow` decides; this only saves forking a spare in vain."""
-    for child, end in ends:
-        workload = child.workload
-        if end.get("state") != "success" or workload is None:
-            continue
-        try:
-            task = dagfile.get_task(dagfile.load_dag(workload.fileloc, workload.key.dag_id), workload.key.task_id)
-        except Exception:  # noqa: BLE001 - only a guess: the child reports a broken file
-            continue
-        for down in getattr(task, "downstream_list", ()):
-            rule = getattr(down, "trigger_rule", "all_success")
-            if (getattr(rule, "value", rule) == "all_success" and not getattr(down, "is_mapped", False)
-                    and len(getattr(down, "upstream_task_ids", ())) == 1):
-                return True
-    return False
 
 
 def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
