@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     except FlowctlError as exc:
         click.echo(f"flowctl: error: {_first_line(exc)}", err=True)
         code = EXIT_ERROR
+    except Exception as exc:
+        line = _database_error(exc)
+        if line is None:
+            raise
+        click.echo(f"flowctl: error: {line}", err=True)
+        code = EXIT_ERROR
     else:
         code = result if isinstance(result, int) else 0
     if argv is None:
@@ -57,3 +63,16 @@ def main(argv: list[str] | None = None) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc.args[0]) if len(exc.args) == 1 else str(exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _database_error(exc: BaseException) -> str | None:
+    """One line for an error the metadata database gave (SQLAlchemy's), saying what to do; None
+    for any other error (a bug: its traceback is worth more than a line)."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    original = getattr(exc, "orig", None) or exc
+    detail = _first_line(original)
+    if "no such table" in detail or getattr(original, "pgcode", None) == "42P01":  # SQLite / PostgreSQL
+        return f"the metadata database is not initialised ({detail}): run `flowctl db init`"
+    return (f"cannot use the metadata database ({detail}); check [database] sql_alchemy_conn "
+            f"(`flowctl config get database sql_alchemy_conn`) or run `flowctl db init`")

@@ -146,3 +146,21 @@ def test_db_init_works_on_postgresql(home: Path, pg_url: str, monkeypatch: pytes
     store = Store(make_engine(pg_url))
     assert store.get_pool("default_pool").slots == 128
     store.close()
+
+
+@pytest.mark.parametrize("argv", [["dags", "list-runs", "etl"], ["variables", "list"], ["pools", "list"]])
+def test_a_command_before_db_init_says_in_one_line_to_run_it(
+        home: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    home.mkdir()  # the default SQLite file can be made there, but holds no table
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "flowctl db init" in err and "not initialised" in err, err
+
+
+def test_a_database_it_cannot_reach_is_one_line_too(
+        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/no/such/folder/flowctl.db")
+    assert main(["dags", "list-runs", "etl"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot use the metadata database" in err, err
