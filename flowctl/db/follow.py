@@ -119,29 +119,36 @@ def followers(graph: TaskGraph, task_id: str) -> dict[tuple[str, ...], list[str]
 def follow_ends(conn: Connection, graphs: GraphsByVersion, ends: Sequence[TryEnd], won: Sequence[bool],
                 options: FollowOptions, now: datetime, postgres: bool) -> list[tuple[_Ready, str]]:
     """Schedule and queue the downstream task instances these ends made ready (see the module
-    docstring); each queued one with its DAG file. The caller claims them in the same transaction."""
+    docstring); each queued one with its DAG file. The caller claims them in the same transaction.
+    Ends of one run (a batch of a fan-out's) cost one read of the run and one compare-and-set per
+    group of downstream tasks with the same upstream tasks, however many there are."""
+    ended: dict[tuple[str, str], set[str]] = {}  # (dag_id, run_id) -> the tasks that succeeded
+    for end, end_won in zip(ends, won):
+        if end_won and end.state.value == "success" and end.key.map_index == -1:
+            ended.setdefault((end.key.dag_id, end.key.run_id), set()).add(end.key.task_id)
     ready: list[_Ready] = []
     filelocs: dict[str, str] = {}
     limits: dict[tuple[str, str], int] = {}
-    for end, end_won in zip(ends, won):
-        if not end_won or end.state.value != "success" or end.key.map_index != -1:
-            continue
-        run = conn.execute(_RUN, {"f_dag_id": end.key.dag_id, "f_run_id": end.key.run_id}).first()
+    for (dag_id, run_id), task_ids in sorted(ended.items()):
+        run = conn.execute(_RUN, {"f_dag_id": dag_id, "f_run_id": run_id}).first()
         if (run is None or run.state != "running" or run.serialized_dag_id is None
                 or (run.is_paused and run.run_type not in options.paused_run_types)):
             continue
         graph = graphs.graph(conn, run.serialized_dag_id)
         if graph is None or _timed_out(graph, run.start_date, now):
             continue
-        for upstream, task_ids in followers(graph, end.key.task_id).items():
+        groups: dict[tuple[str, ...], set[str]] = {}
+        for task_id in sorted(task_ids):
+            for upstream, downstream in followers(graph, task_id).items():
+                groups.setdefault(upstream, set()).update(downstream)
+        for upstream, downstream in sorted(groups.items()):
             rows = conn.execute(_SCHEDULE_READY, {
-                "f_dag_id": end.key.dag_id, "f_run_id": end.key.run_id, "f_task_ids": task_ids,
+                "f_dag_id": dag_id, "f_run_id": run_id, "f_task_ids": sorted(downstream),
                 "f_upstream": list(upstream), "f_needed": len(upstream), "f_now": now}).all()
-            ready.extend(_Ready(r.id, TaskInstanceKey(end.key.dag_id, end.key.run_id, r.task_id, -1),
-                                int(r.try_number), r.pool, int(r.pool_slots), int(r.priority_weight)) for r in rows)
-        filelocs[end.key.dag_id] = run.fileloc or ""
-        limits.update({(graph.dag_id, t): s.max_active_tis_per_dag for t, s in graph.tasks.items()
-                       if s.max_active_tis_per_dag is not None})
+            ready.extend(_Ready(r.id, TaskInstanceKey(dag_id, run_id, r.task_id, -1), int(r.try_number), r.pool,
+                                int(r.pool_slots), int(r.priority_weight)) for r in rows)
+        filelocs[dag_id] = run.fileloc or ""
+        limits.update(graph.task_limits())
     if not ready or options.slots <= 0:
         return []
     pool_free, dag_free, scheduled = room_and_scheduled(conn, postgres, options.default_max_active_tasks)

@@ -64,9 +64,7 @@ class GraphCache:
     def _version_limits(self, serialized_dag_id: int) -> dict[tuple[str, str], int]:
         cached = self._limits.get(serialized_dag_id)
         if cached is None:
-            graph = self.graph(serialized_dag_id)
-            cached = {(graph.dag_id, task_id): spec.max_active_tis_per_dag for task_id, spec in graph.tasks.items()
-                      if spec.max_active_tis_per_dag is not None}
+            cached = self.graph(serialized_dag_id).task_limits()
             if len(self._limits) >= _MAX_CACHED:
                 self._limits.clear()
             self._limits[serialized_dag_id] = cached

@@ -213,3 +213,27 @@ def test_after_warming_a_follow_up_compiles_no_statement(store: Store) -> None:
                                               "task finished", [], "host", 8, later, ALL)
     assert [claim.ti.task_id for claim, _ in followers] == ["b"]
     assert len(cache) == cached
+
+
+def test_ends_of_one_run_written_together_read_the_run_and_try_the_join_once(store: Store) -> None:
+    from sqlalchemy import event
+
+    sync(store, {"a": [], "b": [], "c": ["a", "b"]})
+    run = running_run(store)
+    a, b = claimed(store, run, "a"), claimed(store, run, "b")
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        later = T0 + timedelta(seconds=2)
+        _, _, followers = store.finish_and_follow([TryEnd(a, SUCCESS, later, 1, T0, {}),
+                                                   TryEnd(b, SUCCESS, later, 1, T0, {})],
+                                                  "task finished", [], "host", 8, later, ALL)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert [claim.ti.task_id for claim, _ in followers] == ["c"]
+    assert sum("dag.is_paused" in s and s.startswith("SELECT") for s in seen) == 1, seen
+    assert sum(s.startswith("UPDATE task_instance SET state") and "count(*)" in s for s in seen) == 1, seen

@@ -91,6 +91,11 @@ class TaskGraph:
     has_success_callback: bool = False
     has_failure_callback: bool = False
 
+    def task_limits(self) -> dict[tuple[str, str], int]:
+        """(dag_id, task_id) -> max_active_tis_per_dag, for the tasks that set one."""
+        return {(self.dag_id, task_id): spec.max_active_tis_per_dag for task_id, spec in self.tasks.items()
+                if spec.max_active_tis_per_dag is not None}
+
     @property
     def leaves(self) -> frozenset[str]:
         """Tasks nothing depends on; they decide the run's final state."""
