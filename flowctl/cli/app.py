@@ -36,6 +36,12 @@ class CliContext:
         gc.freeze()
         return store
 
+    def close_store(self) -> None:
+        """Close the store's connections if it was built (building it imports the database stack)."""
+        store = self.__dict__.get("store")
+        if store is not None:
+            store.close()
+
 
 pass_ctx = click.make_pass_decorator(CliContext)
 

@@ -79,7 +79,7 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
     refuse_a_second_scheduler_on_sqlite(ctx, datetime.now(timezone.utc))  # before --daemon detaches: said here
     # No database connection (nor SQLite file) may stay open across the forks to come: the daemon's,
     # and the task agent's (a forked copy of an open SQLite connection breaks its per-process locks).
-    ctx.store.close()
+    ctx.close_store()
     if daemon:
         daemonize(pid_file, Path(log_file) if log_file else home / "flowctl-scheduler.log")
     elif pid_path:
@@ -95,8 +95,10 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
 def refuse_a_second_scheduler_on_sqlite(ctx: CliContext, now: datetime) -> None:
     """On SQLite (no ``SKIP LOCKED``) one scheduler per database: FlowctlError names another whose
     heartbeat is within ``[scheduler] scheduler_health_check_threshold`` and says how to stop it.
-    An older row, or one of a process of this host that is gone (killed with -9), blocks nothing."""
-    if ctx.store.dialect != "sqlite":
+    An older row, or one of a process of this host that is gone (killed with -9), blocks nothing.
+    On another database the store is not even built: the database stack's import (some 0.7 s) would
+    come before the executor's worker parent starts warming up beside it (:func:`_run_scheduler`)."""
+    if not ctx.settings.sql_alchemy_conn.startswith("sqlite"):  # sqlite:// or sqlite+driver://
         return
     threshold = float(ctx.settings.get("scheduler", "scheduler_health_check_threshold"))
     here = socket.gethostname()

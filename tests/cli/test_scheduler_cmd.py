@@ -219,3 +219,32 @@ def _target(fd: str) -> str:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return ""
+
+
+def test_on_postgresql_the_worker_parent_starts_before_the_scheduler_builds_its_store(
+        tmp_path: Path, migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zygote warms up (a second interpreter) while the scheduler imports the database stack:
+    a check that built the store first put that import (some 0.7 s) before it, on the start-up path."""
+    from flowctl.executors.local import LocalExecutor
+
+    (tmp_path / "dags").mkdir()
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_pg_url)
+    monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(tmp_path / "dags"))
+    monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "local")
+    order: list[str] = []
+    real_start, real_from_settings = LocalExecutor.start, Store.from_settings
+
+    def start(self: LocalExecutor) -> None:
+        order.append("executor")
+        real_start(self)
+
+    def from_settings(settings: object) -> Store:
+        order.append("store")
+        return real_from_settings(settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalExecutor, "start", start)
+    monkeypatch.setattr(Store, "from_settings", staticmethod(from_settings))
+    assert main(["scheduler", "--num-runs", "1"]) == 0
+    assert order[:2] == ["executor", "store"]
