@@ -221,10 +221,12 @@ def _target(fd: str) -> str:
         return ""
 
 
-def test_on_postgresql_the_worker_parent_starts_before_the_scheduler_builds_its_store(
+def test_on_postgresql_the_worker_parent_and_the_parsers_start_before_the_scheduler_builds_its_store(
         tmp_path: Path, migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The zygote warms up (a second interpreter) while the scheduler imports the database stack:
-    a check that built the store first put that import (some 0.7 s) before it, on the start-up path."""
+    """The zygote warms up and the DAG parsing processes import (other interpreters) while the
+    scheduler imports the database stack: a check that built the store first put that import (some
+    0.7 s) before all of them, on the start-up path."""
+    from flowctl.dag_processing.processor import DagFileProcessor
     from flowctl.executors.local import LocalExecutor
 
     (tmp_path / "dags").mkdir()
@@ -235,6 +237,7 @@ def test_on_postgresql_the_worker_parent_starts_before_the_scheduler_builds_its_
     monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "local")
     order: list[str] = []
     real_start, real_from_settings = LocalExecutor.start, Store.from_settings
+    real_processor = DagFileProcessor.from_settings
 
     def start(self: LocalExecutor) -> None:
         order.append("executor")
@@ -244,7 +247,20 @@ def test_on_postgresql_the_worker_parent_starts_before_the_scheduler_builds_its_
         order.append("store")
         return real_from_settings(settings)  # type: ignore[arg-type]
 
+    def processor(settings: object) -> DagFileProcessor:
+        order.append("processor")
+        return real_processor(settings)  # type: ignore[arg-type]
+
     monkeypatch.setattr(LocalExecutor, "start", start)
     monkeypatch.setattr(Store, "from_settings", staticmethod(from_settings))
+    def fork_agent(seat: object, settings: object) -> None:  # right after the database stack's import
+        order.append("agent")
+        real_fork_agent(seat, settings)  # type: ignore[arg-type]
+
+    from flowctl.task_runner import agent
+
+    real_fork_agent = agent.fork_agent
+    monkeypatch.setattr(agent, "fork_agent", fork_agent)
+    monkeypatch.setattr(DagFileProcessor, "from_settings", staticmethod(processor))
     assert main(["scheduler", "--num-runs", "1"]) == 0
-    assert order[:2] == ["executor", "store"]
+    assert order[:4] == ["executor", "processor", "agent", "store"]  # (Scheduler.start calls start again)
