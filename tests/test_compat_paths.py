@@ -19,6 +19,12 @@ PATHS = [
     ("flowctl.models.baseoperator", "BaseOperator"),
     ("flowctl.models.baseoperator", "chain"),
     ("flowctl.models.baseoperator", "cross_downstream"),
+    ("flowctl.models.baseoperator", "chain_linear"),
+    ("flowctl.models", "TaskInstance"),
+    ("flowctl.models", "DagRun"),
+    ("flowctl.models.taskinstance", "TaskInstance"),
+    ("flowctl.models.dagrun", "DagRun"),
+    ("flowctl.models.xcom", "XCOM_RETURN_KEY"),
     ("flowctl.models.param", "Param"),
     ("flowctl.models.xcom_arg", "XComArg"),
     ("flowctl.operators.bash", "BashOperator"),
@@ -30,6 +36,12 @@ PATHS = [
     ("flowctl.operators.empty", "EmptyOperator"),
     ("flowctl.operators.latest_only", "LatestOnlyOperator"),
     ("flowctl.operators.dummy", "DummyOperator"),
+    ("flowctl.operators.dummy_operator", "DummyOperator"),
+    ("flowctl.operators.bash_operator", "BashOperator"),
+    ("flowctl.operators.python_operator", "PythonOperator"),
+    ("flowctl.operators.python_operator", "BranchPythonOperator"),
+    ("flowctl.operators.python_operator", "ShortCircuitOperator"),
+    ("flowctl.operators.trigger_dagrun", "TriggerDagRunOperator"),
     ("flowctl.operators.branch", "BaseBranchOperator"),
     ("flowctl.sensors.base", "BaseSensorOperator"),
     ("flowctl.sensors.base", "PokeReturnValue"),
@@ -53,6 +65,10 @@ PATHS = [
     ("flowctl.utils.weight_rule", "WeightRule"),
     ("flowctl.utils.helpers", "chain"),
     ("flowctl.utils.helpers", "cross_downstream"),
+    ("flowctl.utils.helpers", "chain_linear"),
+    ("flowctl.utils.state", "State"),
+    ("flowctl.utils.state", "TaskInstanceState"),
+    ("flowctl.utils.state", "DagRunState"),
     ("flowctl.utils.dates", "days_ago"),
     ("flowctl.utils.edgemodifier", "Label"),
     ("flowctl.hooks.base", "BaseHook"),
@@ -62,6 +78,25 @@ PATHS = [
     ("flowctl.exceptions", "AirflowSensorTimeout"),
 ]
 
+# Airflow names flowctl does not support: importing one says so and names the flowctl way.
+UNSUPPORTED = [
+    ("flowctl.datasets", "Dataset", "TriggerDagRunOperator"),
+    ("flowctl.datasets", "DatasetAlias", "ExternalTaskSensor"),
+    ("flowctl.timetables.datasets", "DatasetOrTimeSchedule", "TriggerDagRunOperator"),
+    ("flowctl.decorators", "setup", "trigger_rule='all_done'"),
+    ("flowctl.decorators", "teardown", "trigger_rule='all_done'"),
+    ("flowctl.models", "XCom", r"xcom_pull\(\)"),
+    ("flowctl.models.xcom", "XCom", r"xcom_pull\(\)"),
+]
+
+# Airflow 1 module paths Airflow 2 still accepts with a DeprecationWarning (and so does flowctl).
+DEPRECATED = [
+    ("flowctl.operators.bash_operator", "flowctl.operators.bash"),
+    ("flowctl.operators.python_operator", "flowctl.operators.python"),
+    ("flowctl.operators.dummy_operator", "flowctl.operators.empty"),
+    ("flowctl.operators.dummy", "flowctl.operators.empty"),
+]
+
 # Written by other parts of flowctl; skipped with a reason until they exist.
 LAZY_ELSEWHERE = [
     ("flowctl.models", "DagBag", "flowctl.dag_processing.dagbag"),
@@ -69,6 +104,7 @@ LAZY_ELSEWHERE = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:flowctl.operators.*is deprecated:DeprecationWarning")  # tested below
 @pytest.mark.parametrize(("module", "name"), PATHS, ids=[f"{m}.{n}" for m, n in PATHS])
 def test_the_airflow_path_imports(module: str, name: str) -> None:
     assert getattr(importlib.import_module(module), name) is not None
@@ -79,6 +115,57 @@ def test_lazy_names_written_elsewhere_import(module: str, name: str, home: str) 
     if importlib.util.find_spec(home) is None:
         pytest.skip(f"{home} is not written yet")
     assert getattr(importlib.import_module(module), name) is not None
+
+
+@pytest.mark.parametrize(("module", "name", "way"), UNSUPPORTED, ids=[f"{m}.{n}" for m, n, _ in UNSUPPORTED])
+def test_an_unsupported_airflow_name_says_so_and_names_the_flowctl_way(module: str, name: str, way: str) -> None:
+    """Before: a bare ModuleNotFoundError / ImportError ("cannot import name ...")."""
+    from flowctl.core.errors import NotSupportedError
+
+    code = f"from {module} import {name}"
+    with pytest.raises(NotSupportedError, match=rf"^{module}\.{name} is not supported by flowctl; .*{way}"):
+        exec(code, {})
+    with pytest.raises(ImportError):  # so `except ImportError:` fallbacks for older Airflow versions still work
+        exec(code, {})
+
+
+def test_other_missing_names_of_those_modules_stay_attribute_errors() -> None:
+    import flowctl.datasets
+    import flowctl.models
+
+    assert not hasattr(flowctl.datasets, "Nothing") and not hasattr(flowctl.models, "Nothing")
+
+
+@pytest.mark.parametrize(("module", "new"), DEPRECATED, ids=[m for m, _ in DEPRECATED])
+def test_a_deprecated_airflow_1_path_warns_at_the_importing_line_and_names_the_new_one(module: str, new: str) -> None:
+    code = f"import sys, warnings; warnings.simplefilter('always'); import {module}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parents[1]))
+    assert f"<string>:1: DeprecationWarning: {module} is deprecated" in out.stderr
+    assert f"import from {new}" in out.stderr
+
+
+def test_models_taskinstance_and_dagrun_are_the_classes_of_ti_and_dag_run_in_the_context() -> None:
+    from flowctl.core.context import RunInfo
+    from flowctl.core.errors import NotSupportedError
+    from flowctl.models import DagRun, TaskInstance
+    from flowctl.task_runner.taskinstance import RuntimeTaskInstance
+
+    assert TaskInstance is RuntimeTaskInstance and DagRun is RunInfo
+    with pytest.raises(NotSupportedError, match=r"DagRun.find\(\) is not supported.*ExternalTaskSensor"):
+        DagRun.find(dag_id="etl")
+
+
+def test_state_constants_have_airflows_names_and_values() -> None:
+    from flowctl.utils.state import DagRunState, State, TaskInstanceState
+
+    assert State.SUCCESS == "success" and State.FAILED == "failed" and State.SKIPPED == "skipped"
+    assert TaskInstanceState.UP_FOR_RETRY == "up_for_retry" and State.UP_FOR_RETRY is TaskInstanceState.UP_FOR_RETRY
+    assert DagRunState.QUEUED == "queued" and str(DagRunState.RUNNING) == "running"
+    assert State.finished == {"success", "failed", "skipped", "upstream_failed", "removed"}
+    assert State.failed_states == {"failed", "upstream_failed"} and State.success_states == {"success", "skipped"}
+    assert State.finished_dr_states == {"success", "failed"} and State.unfinished_dr_states == {"queued", "running"}
+    assert State.NONE == "pending" and State.NONE in State.unfinished  # flowctl's state before any other
 
 
 def test_the_same_class_is_reachable_through_every_path() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pendulum
 
 from flowctl.core import macros
-from flowctl.core.errors import NotFoundError, TemplateRenderError, VariableNotFound
+from flowctl.core.errors import NotFoundError, NotSupportedError, TemplateRenderError, VariableNotFound
 
 VarAccessor = Callable[[str], "str | None"]
 ConnAccessor = Callable[[str], Any]
@@ -49,6 +49,13 @@ class RunInfo:
     def external_trigger(self) -> bool:
         """True when the run was triggered by hand rather than by the schedule."""
         return self.run_type in MANUAL_RUN_TYPES
+
+    @classmethod
+    def find(cls, *args: Any, **kwargs: Any) -> Any:
+        """Airflow's ``DagRun.find`` (``flowctl.models.DagRun`` is this class) queries the database."""
+        raise NotSupportedError(
+            "DagRun.find() is not supported by flowctl (no database queries from DAG code); wait for another "
+            "DAG's run with ExternalTaskSensor, or list runs with `flowctl dags list-runs`")
 
 
 class _VariableValues:

@@ -1,14 +1,16 @@
 """The ``>>`` / ``<<`` machinery shared by operators, task groups and XComArgs.
 
 Owns :class:`DependencyMixin` (``set_upstream`` / ``set_downstream`` with single
-nodes or lists on either side) and the Airflow helpers :func:`chain` and
+nodes or lists on either side; ``as_setup`` / ``as_teardown`` refuse, naming the
+flowctl way) and the Airflow helpers :func:`chain`, :func:`chain_linear` and
 :func:`cross_downstream`. A node exposes two hooks: ``edge_roots()`` (the
 operators that receive upstream edges) and ``edge_leaves()`` (the operators
 that give downstream edges); an operator is its own root and leaf, a task group
 uses its roots and leaves, an XComArg its operator.
 
 Pure: must not import anything outside flowctl.core and the standard library,
-and imports no other flowctl module (operators are reached by duck typing).
+and imports no other flowctl module at import time (operators are reached by
+duck typing; the not-supported error's text is imported when raised).
 """
 from __future__ import annotations
 
@@ -63,6 +65,14 @@ class DependencyMixin:
         self.set_downstream(other)
         return self
 
+    def as_setup(self) -> DependencyMixin:
+        """Airflow 2.7's setup tasks: not supported (the error names the flowctl way)."""
+        raise _setup_teardown_error("as_setup")
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: Any = None) -> DependencyMixin:
+        """Airflow 2.7's teardown tasks: not supported (the error names the flowctl way)."""
+        raise _setup_teardown_error("as_teardown")
+
 
 def as_nodes(other: Relatable) -> list[DependencyMixin]:
     """Flatten a node or a (nested) iterable of nodes into a list of nodes."""
@@ -105,6 +115,34 @@ def cross_downstream(from_tasks: Sequence[Relatable], to_tasks: Relatable) -> No
     """Make every task in ``to_tasks`` run after every task in ``from_tasks``."""
     for task in as_nodes(from_tasks):
         task.set_downstream(to_tasks)
+
+
+def chain_linear(*elements: Relatable) -> None:
+    """Airflow 2.7's ``chain_linear``: every task of each element runs before every task of the next.
+
+    An element is a task (task group, XComArg) or a list of them; unlike :func:`chain`,
+    neighbouring lists are linked all to all. Edge labels are refused, and so is a call
+    that links nothing (one element: a list passed without ``*``?).
+    """
+    previous: list[DependencyMixin] = []
+    linked = False
+    for element in elements:
+        nodes = as_nodes(element)
+        if any(hasattr(node, "receive_upstream") for node in nodes):
+            raise ValueError("chain_linear() does not take edge labels; link labelled edges with >>")
+        for node in previous:
+            node.set_downstream(nodes)
+            linked = linked or bool(nodes)
+        previous = nodes
+    if not linked:
+        raise ValueError("chain_linear() linked nothing: pass two or more non-empty elements "
+                         "(a list of elements needs *)")
+
+
+def _setup_teardown_error(method: str) -> Exception:
+    from flowctl.core.airflow_names import SETUP_TEARDOWN_WAY, unsupported_call
+
+    return unsupported_call(f"task.{method}() (setup and teardown tasks)", SETUP_TEARDOWN_WAY)
 
 
 def _is_sequence(value: Any) -> bool:

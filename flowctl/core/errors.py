@@ -29,6 +29,14 @@ class NotSupportedError(FlowctlError, NotImplementedError):
     """An Airflow name flowctl does not support; the message names the flowctl way."""
 
 
+class NotSupportedImportError(NotSupportedError, ImportError):
+    """An Airflow name imported from a flowctl module that does not support it.
+
+    An ImportError too, so the ``try: from … import X`` / ``except ImportError:``
+    fallbacks that DAG files keep for older Airflow versions still work.
+    """
+
+
 class IllegalTransitionError(FlowctlError, ValueError):
     """A state change not allowed by the transition table in core/states.py."""
 

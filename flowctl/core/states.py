@@ -96,6 +96,31 @@ RUN_TRANSITIONS: dict[R, frozenset[R]] = {
 RUN_MANUAL_TARGETS: frozenset[R] = frozenset({R.QUEUED, R.SUCCESS, R.FAILED})
 
 
+class State:
+    """Airflow's ``State``: the state names as constants, and the usual groups of them.
+
+    The values are the enum members above, so ``State.SUCCESS == "success"``. Airflow's
+    ``State.NONE`` (no state yet) is flowctl's ``pending``; Airflow's ``restarting`` and
+    ``shutdown`` do not exist in flowctl (a cleared running task goes back to pending).
+    """
+
+    SUCCESS, RUNNING, FAILED = TI.SUCCESS, TI.RUNNING, TI.FAILED
+    NONE = PENDING = TI.PENDING
+    REMOVED, SCHEDULED, QUEUED = TI.REMOVED, TI.SCHEDULED, TI.QUEUED
+    UP_FOR_RETRY, UP_FOR_RESCHEDULE = TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE
+    UPSTREAM_FAILED, SKIPPED, DEFERRED = TI.UPSTREAM_FAILED, TI.SKIPPED, TI.DEFERRED
+
+    task_states: tuple[TI, ...] = tuple(TI)
+    dag_states: tuple[R, ...] = tuple(R)
+    finished_dr_states: frozenset[R] = RUN_FINISHED
+    unfinished_dr_states: frozenset[R] = frozenset(R) - RUN_FINISHED
+    finished: frozenset[TI] = TI_FINISHED
+    unfinished: frozenset[TI] = frozenset(TI) - TI_FINISHED
+    failed_states: frozenset[TI] = frozenset({TI.FAILED, TI.UPSTREAM_FAILED})
+    success_states: frozenset[TI] = frozenset({TI.SUCCESS, TI.SKIPPED})
+    adoptable_states: frozenset[TI] = TI_ACTIVE
+
+
 def check_ti_transition(old: TI | str, new: TI | str) -> None:
     """Raise IllegalTransitionError unless the scheduler/runner may move old -> new."""
     o, n = TI(old), TI(new)

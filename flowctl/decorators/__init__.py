@@ -2,12 +2,14 @@
 
 ``task`` is ``@task`` / ``@task(...)`` for Python functions, with the variants
 ``task.python``, ``task.branch``, ``task.short_circuit``, ``task.bash`` and
-``task.sensor``; the machinery lives in flowctl.core.taskflow.
+``task.sensor``; the machinery lives in flowctl.core.taskflow. Airflow's
+``setup`` and ``teardown`` decorators are not supported: importing them says so.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from flowctl.core.airflow_names import SETUP_TEARDOWN_WAY, module_getattr
 from flowctl.core.errors import NotSupportedError
 from flowctl.core.taskflow import dag, make_task_decorator
 from flowctl.core.taskgroup import task_group
@@ -51,3 +53,6 @@ class TaskDecoratorCollection:
 
 
 task = TaskDecoratorCollection()
+
+# Airflow 2.7's ``@setup`` / ``@teardown``: importing them says what to do instead.
+__getattr__ = module_getattr(__name__, {"setup": SETUP_TEARDOWN_WAY, "teardown": SETUP_TEARDOWN_WAY})

@@ -3,28 +3,37 @@
 Every name is imported on first use (module ``__getattr__``), so importing this
 package pulls in nothing heavy; DagBag and Variable live in packages written
 elsewhere (flowctl.dag_processing.dagbag, flowctl.models.variable).
+``TaskInstance`` is the class of ``context["ti"]`` and ``DagRun`` the class of
+``context["dag_run"]`` (for type hints and isinstance checks; neither queries
+the database). ``XCom`` is not supported: importing it says what to do instead.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
+from flowctl.core.airflow_names import XCOM_WAY, module_getattr
+
+#: name -> (module, attribute there)
 _LAZY = {
-    "DAG": "flowctl.core.dag",
-    "BaseOperator": "flowctl.core.baseoperator",
-    "MappedOperator": "flowctl.core.mapping",
-    "Param": "flowctl.core.params",
-    "ParamsDict": "flowctl.core.params",
-    "DagBag": "flowctl.dag_processing.dagbag",
-    "Variable": "flowctl.models.variable",
-    "Connection": "flowctl.models.connection",
+    "DAG": ("flowctl.core.dag", "DAG"),
+    "BaseOperator": ("flowctl.core.baseoperator", "BaseOperator"),
+    "MappedOperator": ("flowctl.core.mapping", "MappedOperator"),
+    "Param": ("flowctl.core.params", "Param"),
+    "ParamsDict": ("flowctl.core.params", "ParamsDict"),
+    "DagBag": ("flowctl.dag_processing.dagbag", "DagBag"),
+    "Variable": ("flowctl.models.variable", "Variable"),
+    "Connection": ("flowctl.models.connection", "Connection"),
+    "TaskInstance": ("flowctl.task_runner.taskinstance", "RuntimeTaskInstance"),
+    "DagRun": ("flowctl.core.context", "RunInfo"),
 }
 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flowctl.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+def _lazy(name: str) -> Any:
+    found = _LAZY.get(name)
+    return None if found is None else getattr(importlib.import_module(found[0]), found[1])
+
+
+__getattr__ = module_getattr("flowctl.models", {"XCom": XCOM_WAY}, _lazy)

@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from flowctl.core.baseoperator import BaseOperator
-from flowctl.core.dependencies import chain, cross_downstream
+from flowctl.core.dependencies import chain, chain_linear, cross_downstream
 
-__all__ = ["BaseOperator", "chain", "cross_downstream"]
+__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream"]

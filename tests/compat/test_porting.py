@@ -17,6 +17,9 @@ from flowctl.dag_processing.processor import parse_folder
 from flowctl.dag_processing.serialization import deserialize_dag
 from flowctl.settings import Settings
 
+# The controller file uses Airflow 1 paths on purpose; their warning is tested in tests/test_compat_paths.py.
+pytestmark = pytest.mark.filterwarnings("ignore:flowctl.operators.*is deprecated:DeprecationWarning")
+
 ETL = '''
 from datetime import datetime, timedelta
 from airflow import DAG
@@ -111,8 +114,37 @@ with DAG("ported_pools", schedule=timedelta(hours=6), start_date=datetime(2023, 
                        max_retry_delay=timedelta(minutes=10), queue="heavy")
 '''
 
+CONTROLLER = '''
+from datetime import datetime
+from airflow import DAG
+from airflow.models import TaskInstance
+from airflow.models.baseoperator import chain_linear
+from airflow.operators.bash_operator import BashOperator
+from airflow.operators.python_operator import PythonOperator
+from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.utils.state import State
+
+try:  # written to run on Airflow versions with and without datasets
+    from airflow.datasets import Dataset
+except ImportError:
+    Dataset = None
+
+def check(ti: TaskInstance, **_):
+    assert isinstance(ti, TaskInstance)
+    return ti.xcom_pull(task_ids=["prepare", "nothing"])
+
+with DAG("ported_controller", schedule="@daily" if Dataset is None else [Dataset("s3://x")],
+         start_date=datetime(2023, 1, 1), catchup=False) as dag:
+    prepare = BashOperator(task_id="prepare", bash_command="echo {{ ds }}")
+    checks = [PythonOperator(task_id=f"check_{i}", python_callable=check) for i in range(2)]
+    trigger = TriggerDagRunOperator(task_id="run_etl", trigger_dag_id="ported_etl", conf={"day": "{{ ds }}"},
+                                    wait_for_completion=True, poke_interval=30,
+                                    allowed_states=[State.SUCCESS], failed_states=[State.FAILED])
+    chain_linear(prepare, checks, trigger)
+'''
+
 FILES = {"etl.py": ETL, "taskflow.py": TASKFLOW, "generated.py": GENERATED, "groups.py": GROUPS,
-         "pools.py": POOLS}
+         "pools.py": POOLS, "controller.py": CONTROLLER}
 
 
 def port(source: str) -> str:
@@ -186,6 +218,16 @@ def test_pools_priorities_and_retry_policies_survive(dags: dict[str, Any]) -> No
     assert (query.pool, query.priority_weight, query.queue, query.retries) == ("db_pool", 8, "heavy", 4)
     assert query.retry_exponential_backoff is True
     assert query.max_retry_delay.total_seconds() == 600
+
+
+def test_airflow_1_paths_trigger_dagrun_state_and_chain_linear_port_and_dataset_fallbacks_still_work(
+        dags: dict[str, Any]) -> None:
+    dag = dags["ported_controller"]
+    assert dag.timetable.summary == "@daily"  # `from flowctl.datasets import Dataset` raised an ImportError
+    assert dag.get_task("run_etl").upstream_task_ids == {"check_0", "check_1"}
+    assert dag.get_task("check_1").upstream_task_ids == {"prepare"}
+    trigger = dag.get_task("run_etl")
+    assert trigger.task_type == "TriggerDagRunOperator" and "conf" in trigger.template_fields
 
 
 def test_a_users_dag_integrity_test_runs_unchanged_after_porting(tmp_path: Path,

@@ -91,3 +91,86 @@ def test_a_label_between_tasks_links_them() -> None:
     a, b, c = _ops(DAG("d"), "a", "b", "c")
     a >> Label("why") >> [b, c]
     assert a.downstream_task_ids == {"b", "c"}
+
+
+# --- chain_linear (Airflow 2.7) ----------------------------------------------------------------
+
+def test_chain_linear_links_every_task_of_each_element_to_every_task_of_the_next() -> None:
+    from flowctl.core.dependencies import chain_linear
+
+    a, b, c, d, e, f = _ops(DAG("d"), "a", "b", "c", "d", "e", "f")
+    chain_linear(a, [b, c], [d, e], f)
+    assert a.downstream_task_ids == {"b", "c"}
+    assert b.downstream_task_ids == c.downstream_task_ids == {"d", "e"}
+    assert d.downstream_task_ids == e.downstream_task_ids == {"f"}
+    assert f.upstream_task_ids == {"d", "e"} and not b.upstream_task_ids - {"a"}
+
+
+def test_chain_linear_takes_lists_of_different_lengths_where_chain_refuses_them() -> None:
+    from flowctl.core.dependencies import chain_linear
+
+    a, b, c, d, e = _ops(DAG("d"), "a", "b", "c", "d", "e")
+    with pytest.raises(ValueError, match="equal length"):
+        chain([a, b], [c, d, e])
+    chain_linear([a, b], [c, d, e])
+    assert a.downstream_task_ids == b.downstream_task_ids == {"c", "d", "e"}
+
+
+def test_chain_linear_links_task_groups_and_taskflow_outputs() -> None:
+    from flowctl.core.dependencies import chain_linear
+    from flowctl.core.taskgroup import TaskGroup
+    from flowctl.decorators import task
+
+    with DAG("d") as dag:
+        start = BaseOperator(task_id="start")
+        with TaskGroup("group") as group:
+            BaseOperator(task_id="inner")
+
+        @task
+        def report() -> None:
+            pass
+
+        chain_linear(start, group, report())
+    assert dag.get_task("group.inner").upstream_task_ids == {"start"}
+    assert dag.get_task("report").upstream_task_ids == {"group.inner"}
+
+
+def test_chain_linear_that_links_nothing_or_meets_a_label_says_why() -> None:
+    from flowctl.core.dependencies import chain_linear
+    from flowctl.utils.edgemodifier import Label
+
+    a, b = _ops(DAG("d"), "a", "b")
+    with pytest.raises(ValueError, match=r"linked nothing.*needs \*"):
+        chain_linear([a, b])
+    with pytest.raises(ValueError, match="linked nothing"):
+        chain_linear()
+    with pytest.raises(ValueError, match="edge labels"):
+        chain_linear(a, Label("why"), b)
+
+
+def test_chain_linear_is_reachable_at_both_airflow_paths() -> None:
+    from flowctl.core.dependencies import chain_linear
+    from flowctl.models.baseoperator import chain_linear as from_models
+    from flowctl.utils.helpers import chain_linear as from_helpers
+
+    assert from_models is from_helpers is chain_linear
+
+
+# --- setup / teardown (Airflow 2.7): not supported, and the error says what to do --------------
+
+def test_as_setup_and_as_teardown_say_they_are_not_supported_and_name_the_flowctl_way() -> None:
+    """Before: AttributeError: 'BaseOperator' object has no attribute 'as_teardown'."""
+    from flowctl.core.errors import NotSupportedError
+    from flowctl.decorators import task
+
+    with DAG("d"):
+        create, delete = BaseOperator(task_id="create"), BaseOperator(task_id="delete")
+
+        @task
+        def make() -> None:
+            pass
+
+        made = make()
+    for call in (create.as_setup, lambda: delete.as_teardown(setups=create), made.as_setup):
+        with pytest.raises(NotSupportedError, match=r"setup and teardown tasks\) is not supported.*all_done"):
+            call()

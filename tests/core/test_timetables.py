@@ -116,6 +116,14 @@ def test_unsupported_schedules_and_time_zones_are_refused() -> None:
         timetable_from_schedule("@daily", "Mars/Olympus")
 
 
+def test_a_list_schedule_of_datasets_says_datasets_are_not_supported_and_names_the_flowctl_way() -> None:
+    """Before: DagDefinitionError "unsupported schedule [...]", which did not say why or what to do."""
+    from flowctl.core.errors import NotSupportedError
+
+    with pytest.raises(NotSupportedError, match=r"schedule of datasets .* not supported.*TriggerDagRunOperator"):
+        timetable_from_schedule(["s3://bucket/table"])
+
+
 def test_summaries_read_like_airflows() -> None:
     assert timetable_from_schedule("0 * * * *").summary == "0 * * * *"
     assert timetable_from_schedule("@daily").summary == "@daily"

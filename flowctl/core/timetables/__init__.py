@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta, tzinfo
 from typing import Any
 
+from flowctl.core.airflow_names import DATASETS_WAY, unsupported_call
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from flowctl.core.timetables.cron import CRON_PRESETS, CronSchedule
@@ -54,6 +55,8 @@ def timetable_from_schedule(schedule: object, timezone: str | tzinfo = "UTC") ->
         return DeltaDataIntervalTimetable(schedule)
     if relativedelta is not None and isinstance(schedule, relativedelta):
         return DeltaDataIntervalTimetable(schedule)
+    if isinstance(schedule, (list, tuple, set, frozenset)):  # Airflow: a list of datasets
+        raise unsupported_call(f"a schedule of datasets ({schedule!r})", DATASETS_WAY)
     raise DagDefinitionError(
         f"unsupported schedule {schedule!r}: use None, a cron string or preset, "
         "a timedelta, or a Timetable"

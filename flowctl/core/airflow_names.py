@@ -1,0 +1,70 @@
+"""Airflow names that flowctl does not support, or that Airflow 2 keeps only as deprecated paths.
+
+A compatibility module (``flowctl.datasets``, ``flowctl.models``, ``flowctl.decorators``…)
+lists its unsupported names, each with the flowctl way, and makes
+:func:`module_getattr` its module ``__getattr__``: ``from flowctl.datasets import
+Dataset`` then raises :class:`~flowctl.core.errors.NotSupportedImportError` saying
+so, instead of a bare ImportError. Names not listed stay an AttributeError
+(so ``hasattr`` and ``from … import`` of other names behave as usual).
+:func:`warn_deprecated_module` is the DeprecationWarning of an Airflow 1 module
+path (``airflow.operators.bash_operator``…) that Airflow 2 still accepts.
+
+Pure: must not import anything outside the standard library and flowctl.core.errors.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flowctl.core.errors import NotSupportedError, NotSupportedImportError
+
+#: The flowctl way instead of setup / teardown tasks (``as_setup``, ``as_teardown``, ``@setup``, ``@teardown``).
+SETUP_TEARDOWN_WAY = (
+    "make resources in an ordinary first task, and give the clean-up task trigger_rule='all_done' "
+    "downstream of the work so it runs whatever happened there")
+#: The flowctl way instead of Airflow's ``XCom`` model (queries of the xcom table from DAG code).
+XCOM_WAY = (
+    "there is no database access from DAG code; inside a task use context['ti'].xcom_pull() and "
+    "xcom_push(), and pass values between tasks with task.output or @task return values")
+#: The flowctl way instead of datasets (data-aware scheduling).
+DATASETS_WAY = (
+    "flowctl has no data-aware scheduling: start the consuming DAG from the producing one with "
+    "TriggerDagRunOperator (flowctl.operators.trigger_dagrun), or schedule it by time and wait for the "
+    "producer with ExternalTaskSensor (flowctl.sensors.external_task)")
+
+
+def unsupported_import(module: str, name: str, way: str) -> NotSupportedImportError:
+    """The error for ``from module import name``: not supported, and what to do instead."""
+    error = NotSupportedImportError(f"{module}.{name} is not supported by flowctl; {way}")
+    error.name = name
+    return error
+
+
+def unsupported_call(what: str, way: str) -> NotSupportedError:
+    """The error for calling ``what`` (``task.as_setup()``…): not supported, and what to do instead."""
+    return NotSupportedError(f"{what} is not supported by flowctl; {way}")
+
+
+def module_getattr(module: str, ways: Mapping[str, str],
+                   lazy: Callable[[str], Any] | None = None) -> Callable[[str], Any]:
+    """A module ``__getattr__``: ``lazy(name)`` for the names it knows (None: not one of them), the
+    NotSupportedImportError of ``ways[name]`` for an unsupported name, AttributeError otherwise."""
+
+    def __getattr__(name: str) -> Any:
+        if lazy is not None:
+            value = lazy(name)
+            if value is not None:
+                return value
+        if name in ways:
+            raise unsupported_import(module, name, ways[name])
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+def warn_deprecated_module(old: str, new: str) -> None:
+    """Warn, as Airflow 2 does, that module ``old`` is deprecated in favour of ``new``; called from
+    that module's top level, the warning points at the line that imported it."""
+    warnings.warn(f"{old} is deprecated (as its Airflow counterpart is); import from {new}",
+                  DeprecationWarning, stacklevel=3)  # warnings skips the import machinery's frames
