@@ -6,8 +6,11 @@
 short-circuits). It writes through a :class:`TryBackend`: :class:`StoreBackend`
 for real tries, :class:`MemoryBackend` for ``tasks test`` / ``dags test``
 (nothing recorded in the database; XComs kept in memory, reads fall back to
-the store when there is one). XCom values are encoded to plain JSON
-(``flowctl.core.xcom_values``: datetimes, dates, times, timedeltas tagged) in
+the store when there is one). Through the backend a task also reaches other
+DAGs' runs (``trigger_dag_run``, ``find_dag_run``, ``clear_dag_run``,
+``dag_run_state``: what TriggerDagRunOperator needs; see ``run_control.py``).
+XCom values are encoded to plain JSON (``flowctl.core.xcom_values``:
+datetimes, dates, times, timedeltas tagged) in
 :meth:`RuntimeTaskInstance.xcom_push` and decoded in its ``xcom_pull``, so
 backends, pipes and the Store only ever hold JSON. Must not import web, cli
 or scheduler.
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY
 from flowctl.core.xcom_values import decode_xcom_value, encode_xcom_value, xcom_size
+from flowctl.task_runner.run_control import NoRunControl, StoreRunControl
 
 log = logging.getLogger("flowctl.task")
 _MISSING = object()
@@ -38,12 +42,22 @@ class TryBackend(Protocol):
 
     def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str) -> list[Any]: ...
 
+    def xcom_values(self, run: RunKey, task_id: str, key: str) -> dict[int, Any]: ...
+
     def xcom_pull_any(self, run: RunKey, key: str, default: Any) -> Any: ...
 
     def skip(self, run: RunKey, task_ids: set[str]) -> list[str]: ...
 
+    def trigger_run(self, dag_id: str, run_id: str, logical_date: datetime, conf: dict[str, Any]) -> Any: ...
 
-class StoreBackend:
+    def find_run(self, dag_id: str, run_id: str, logical_date: datetime) -> Any: ...
+
+    def clear_run(self, dag_id: str, run_id: str) -> None: ...
+
+    def run_state(self, dag_id: str, run_id: str) -> str: ...
+
+
+class StoreBackend(StoreRunControl):
     """XComs and skips in the metadata database; ``clock`` gives the time of each write."""
 
     def __init__(self, store: Any, clock: Callable[[], datetime]) -> None:
@@ -59,6 +73,9 @@ class StoreBackend:
     def xcom_pull_mapped(self, run: RunKey, task_id: str, key: str) -> list[Any]:
         return list(self.store.xcom_pull_mapped(run, task_id, key))
 
+    def xcom_values(self, run: RunKey, task_id: str, key: str) -> dict[int, Any]:
+        return stored_xcom_values(self.store, run, task_id, key)
+
     def xcom_pull_any(self, run: RunKey, key: str, default: Any) -> Any:
         for record in self.store.list_xcoms(run):
             if record.key == key:
@@ -67,6 +84,11 @@ class StoreBackend:
 
     def skip(self, run: RunKey, task_ids: set[str]) -> list[str]:
         return list(self.store.skip_tasks(run, task_ids, self.clock()))
+
+
+def stored_xcom_values(store: Any, run: RunKey, task_id: str, key: str) -> dict[int, Any]:
+    """map index -> value of what ``task_id`` pushed under ``key`` in ``run`` (only what exists)."""
+    return {record.map_index: record.value for record in store.list_xcoms(run, task_id) if record.key == key}
 
 
 class DeferredXComs:
@@ -99,8 +121,14 @@ class DeferredXComs:
             return self.pushed[key]
         return self._backend.xcom_pull(run, task_id, key, map_index, default)
 
+    def xcom_values(self, run: RunKey, task_id: str, key: str) -> dict[int, Any]:
+        found = dict(self._backend.xcom_values(run, task_id, key))
+        if run == self._key.run_key and task_id == self._key.task_id and key in self.pushed:
+            found[self._key.map_index] = self.pushed[key]
+        return found
 
-class MemoryBackend:
+
+class MemoryBackend(NoRunControl):
     """XComs and skips kept in memory (``tasks test``, ``dags test``); reads fall back to ``store``."""
 
     def __init__(self, store: Any = None) -> None:
@@ -124,6 +152,11 @@ class MemoryBackend:
         if found or self.store is None:
             return [v for _, v in found]
         return list(self.store.xcom_pull_mapped(run, task_id, key))
+
+    def xcom_values(self, run: RunKey, task_id: str, key: str) -> dict[int, Any]:
+        found = {} if self.store is None else stored_xcom_values(self.store, run, task_id, key)
+        found.update({k[2]: v for k, v in self.xcoms.items() if k[0] == run.run_id and k[1] == task_id and k[3] == key})
+        return found
 
     def xcom_pull_any(self, run: RunKey, key: str, default: Any) -> Any:
         for (run_id, _, _, xcom_key), value in self.xcoms.items():
@@ -184,16 +217,24 @@ class RuntimeTaskInstance:
         run = RunKey(dag_id or self.dag_id, self.run_id)
         if task_ids is None:
             return decode_xcom_value(self.backend.xcom_pull_any(run, key, default))
-        if isinstance(task_ids, str):
+        if isinstance(task_ids, str) and (map_indexes is None or isinstance(map_indexes, int)):
             return decode_xcom_value(self._pull_one(run, task_ids, key, map_indexes, default))
-        return [decode_xcom_value(self._pull_one(run, task_id, key, map_indexes, default)) for task_id in task_ids]
+        return [decode_xcom_value(value) for value in self._pull_many(run, task_ids, key, map_indexes)]
 
-    def _pull_one(self, run: RunKey, task_id: str, key: str, map_indexes: int | Iterable[int] | None,
-                  default: Any) -> Any:
+    def _pull_many(self, run: RunKey, task_ids: str | Iterable[str], key: str,
+                   map_indexes: int | Iterable[int] | None) -> list[Any]:
+        """Airflow 2 for several task ids or map indexes: only the values that exist, in ``task_ids``
+        order, then by ``map_indexes`` order (all map indexes, ascending, when None)."""
+        wanted = None if map_indexes is None else [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
+        values: list[Any] = []
+        for task_id in [task_ids] if isinstance(task_ids, str) else task_ids:
+            found = self.backend.xcom_values(run, task_id, key)
+            values.extend(found[i] for i in (sorted(found) if wanted is None else wanted) if i in found)
+        return values
+
+    def _pull_one(self, run: RunKey, task_id: str, key: str, map_indexes: int | None, default: Any) -> Any:
         if isinstance(map_indexes, int):
             return self.backend.xcom_pull(run, task_id, key, map_indexes, default)
-        if map_indexes is not None:
-            return [self.backend.xcom_pull(run, task_id, key, i, default) for i in map_indexes]
         if self._is_mapped(task_id):
             return self.backend.xcom_pull_mapped(run, task_id, key)
         return self.backend.xcom_pull(run, task_id, key, -1, default)
@@ -215,6 +256,23 @@ class RuntimeTaskInstance:
         from flowctl.operators.python import short_circuit_skip_ids
 
         return self._skip(short_circuit_skip_ids(task, respect_trigger_rules), f"short-circuit {task.task_id!r}")
+
+    # --- other DAGs' runs (TriggerDagRunOperator) ---------------------------------------------------
+    def trigger_dag_run(self, dag_id: str, run_id: str, logical_date: datetime, conf: dict[str, Any]) -> Any:
+        """Create a queued manual run of ``dag_id`` (DagRunAlreadyExists if the id or date is taken)."""
+        return self.backend.trigger_run(dag_id, run_id, logical_date, conf)
+
+    def find_dag_run(self, dag_id: str, run_id: str, logical_date: datetime) -> Any:
+        """The run of ``dag_id`` with ``run_id`` or, failing that, at ``logical_date``."""
+        return self.backend.find_run(dag_id, run_id, logical_date)
+
+    def clear_dag_run(self, dag_id: str, run_id: str) -> None:
+        """Clear every task instance of that run so it runs again."""
+        self.backend.clear_run(dag_id, run_id)
+
+    def dag_run_state(self, dag_id: str, run_id: str) -> str:
+        """The state of that run now."""
+        return self.backend.run_state(dag_id, run_id)
 
     def _skip(self, task_ids: set[str], why: str) -> list[str]:
         if not task_ids:

@@ -137,3 +137,63 @@ def test_taskflow_arguments_templates_mapping_and_multiple_outputs_receive_dates
     assert results["start"] == datetime(2024, 3, 9, tzinfo=UTC)
     assert results["describe"] == "2024-03-09T00:00:00+00:00 2024-03-10 2 2025"
     assert (results["each[0]"], results["each[1]"]) == ("Sat 09", "Sun 10")
+
+
+# --- pulling from several tasks (or map indexes) at once: only what exists, in the order asked ---
+
+def _pushed(backend: Any, task_id: str, value: Any, map_index: int = -1) -> None:
+    RuntimeTaskInstance(TaskInstanceKey("etl", "manual__1", task_id, map_index), None, 1, 0, backend).xcom_push(
+        "return_value", value)
+
+
+def test_pulling_a_list_of_task_ids_leaves_out_the_tasks_that_pushed_nothing_in_task_ids_order() -> None:
+    """Airflow 2: a non-str iterable of task_ids gives the matching XComs only, ordered like task_ids
+    (before: [None, 'a', None] -- a None for each task that pushed nothing)."""
+    memory = MemoryBackend()
+    _pushed(memory, "a", "from a")
+    _pushed(memory, "c", {"day": date(2024, 3, 1)})
+    puller = _puller(memory)
+    assert puller.xcom_pull(task_ids=["b", "a", "missing"]) == ["from a"]
+    assert puller.xcom_pull(task_ids=["c", "b", "a"]) == [{"day": date(2024, 3, 1)}, "from a"]
+    assert puller.xcom_pull(task_ids=["b"], default="unused") == []
+    assert puller.xcom_pull(task_ids="b") is None and puller.xcom_pull(task_ids="b", default="none") == "none"
+
+
+def test_a_mapped_task_in_a_list_of_task_ids_gives_each_map_index_value_in_index_order() -> None:
+    memory = MemoryBackend()
+    for index, value in ((1, "one"), (0, "zero")):
+        _pushed(memory, "each", value, index)
+    _pushed(memory, "plain", "p")
+    puller = _puller(memory)
+    assert puller.xcom_pull(task_ids=["plain", "each"]) == ["p", "zero", "one"]
+    assert puller.xcom_pull(task_ids=["each", "plain"], map_indexes=1) == ["one"]
+
+
+def test_pulling_a_list_of_map_indexes_leaves_out_the_indexes_that_pushed_nothing_in_the_order_asked() -> None:
+    memory = MemoryBackend()
+    for index in (0, 2):
+        _pushed(memory, "each", index * 10, index)
+    assert _puller(memory).xcom_pull(task_ids="each", map_indexes=[2, 1, 0]) == [20, 0]
+
+
+def test_a_deferred_push_of_the_try_itself_counts_as_existing_in_a_list_pull() -> None:
+    memory = MemoryBackend()
+    _pushed(memory, "extract", 1)
+    deferred = DeferredXComs(memory, KEY, lambda ti, key, value: None)
+    ti = RuntimeTaskInstance(KEY, None, 1, 0, deferred)
+    ti.xcom_push("return_value", "mine")
+    assert ti.xcom_pull(task_ids=["load", "nothing", "extract"]) == ["mine", 1]
+
+
+def test_a_list_pull_through_the_store_leaves_out_what_was_not_pushed(store: Any) -> None:
+    from flowctl.task_runner.taskinstance import StoreBackend
+    from tests.db.samples import make_run
+
+    run = make_run(store)
+    backend = StoreBackend(store, lambda: T0)
+    _stored = RuntimeTaskInstance(TaskInstanceKey("etl", run.run_id, "extract"), None, 1, 0, backend)
+    _stored.xcom_push("return_value", {"at": T0})
+    puller = RuntimeTaskInstance(TaskInstanceKey("etl", run.run_id, "load"), None, 1, 0, backend)
+    assert puller.xcom_pull(task_ids=["load", "extract"]) == [{"at": T0}]
+    assert puller.xcom_pull(task_ids=["load"]) == []
+    assert puller.xcom_pull(task_ids="load", default=0) == 0
