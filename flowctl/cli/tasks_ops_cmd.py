@@ -16,52 +16,72 @@ from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.run_cmd import audit, confirm_or_abort, parse_moment, utcnow
 from flowctl.cli.run_ref import METAVAR, resolve_run
 from flowctl.cli.tasks_cmd import tasks_group
-from flowctl.core.errors import TaskNotFound
+from flowctl.core.errors import DagNotFound, TaskNotFound
 from flowctl.core.keys import TaskInstanceKey
 
 
 @tasks_group.command("clear")
 @click.argument("dag_id")
-@click.option("--task-regex", "-t", default=None, callback=lambda c, p, v: _checked_regex(v),
+@click.option("--task-regex", "-t", default=None, callback=lambda c, p, v: _checked_regex(v, "'--task-regex' / '-t'"),
               help="Clear the tasks whose id matches (re.search).")
 @click.option("--upstream", "-u", is_flag=True, help="Also clear the matched tasks' upstream tasks.")
 @click.option("--downstream", "-d", is_flag=True, help="Also clear the matched tasks' downstream tasks.")
 @click.option("--only-failed", "-f", is_flag=True, help="Only failed and upstream_failed task instances.")
+@click.option("--only-running", "-r", is_flag=True, help="Only running task instances (with -f: either).")
 @click.option("--start-date", "-s", default=None, help="Runs with a logical date on or after this.")
 @click.option("--end-date", "-e", default=None, help="Runs with a logical date on or before this.")
-@click.option("--run-id", "-r", default=None, help="Only this run.")
+@click.option("--run-id", "-i", default=None, help="Only this run.")
+@click.option("--dag-regex", "-R", is_flag=True, help="DAG_ID is a regular expression: clear every DAG it matches.")
+@click.option("--exclude-subdags", "-x", is_flag=True, expose_value=False,
+              help="Accepted for Airflow's scripts; flowctl has no SubDAGs.")
+@click.option("--exclude-parentdag", "-X", is_flag=True, expose_value=False,
+              help="Accepted for Airflow's scripts; flowctl has no SubDAGs.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 def tasks_clear(ctx: CliContext, dag_id: str, task_regex: str | None, upstream: bool, downstream: bool,
-                only_failed: bool, start_date: str | None, end_date: str | None, run_id: str | None,
-                yes: bool) -> None:
+                only_failed: bool, only_running: bool, start_date: str | None, end_date: str | None,
+                run_id: str | None, dag_regex: bool, yes: bool) -> None:
     """Clear task instances so the scheduler runs them again (tries are kept, retries renewed)."""
     from flowctl.db.operations import ClearSpec
 
-    ctx.store.get_dag(dag_id)
+    dag_ids = _dags_to_clear(ctx, dag_id, dag_regex)
     spec = ClearSpec(task_regex=task_regex, upstream=upstream, downstream=downstream, only_failed=only_failed,
-                     start_date=parse_moment(start_date, ctx) if start_date else None,
+                     only_running=only_running, start_date=parse_moment(start_date, ctx) if start_date else None,
                      end_date=parse_moment(end_date, ctx) if end_date else None, run_id=run_id)
-    tis = ctx.store.task_instances_to_clear(dag_id, spec)
+    tis = [ti for one in dag_ids for ti in ctx.store.task_instances_to_clear(one, spec)]
     if not tis:
         click.echo("No task instances to clear.")
         return
     for ti in tis:
-        click.echo(f"  {ti.run_id}  {ti.task_id}{_index(ti.map_index)}  ({ti.state})")
+        dag = f"{ti.dag_id}  " if dag_regex else ""
+        click.echo(f"  {dag}{ti.run_id}  {ti.task_id}{_index(ti.map_index)}  ({ti.state})")
     confirm_or_abort(f"Clear these {len(tis)} task instance(s)?", yes)
     report = ctx.store.clear_task_instances([t.key for t in tis], utcnow())
-    audit(ctx, "cli_tasks_clear", dag_id=dag_id,
-          extra={"task_regex": task_regex, "cleared": len(report.task_instances), "runs": len(report.runs)})
+    for one in sorted({t.dag_id for t in tis}):
+        audit(ctx, "cli_tasks_clear", dag_id=one,
+              extra={"task_regex": task_regex, "cleared": sum(k.dag_id == one for k in report.task_instances),
+                     "runs": sum(k.dag_id == one for k in report.runs)})
     click.echo(f"Cleared {len(report.task_instances)} task instance(s); {len(report.runs)} run(s) queued again.")
 
 
-def _checked_regex(text: str | None) -> str | None:
+def _dags_to_clear(ctx: CliContext, dag_id: str, dag_regex: bool) -> list[str]:
+    """``[dag_id]`` (which must exist), or with ``--dag-regex`` every DAG whose id it matches (re.search)."""
+    if not dag_regex:
+        ctx.store.get_dag(dag_id)
+        return [dag_id]
+    pattern = re.compile(_checked_regex(dag_id, "'DAG_ID' (with --dag-regex)") or "")
+    found = sorted(dag.dag_id for dag in ctx.store.list_dags() if pattern.search(dag.dag_id))
+    if not found:
+        raise DagNotFound(f"no DAG matches {dag_id!r} (--dag-regex)")
+    return found
+
+
+def _checked_regex(text: str | None, hint: str) -> str | None:
     if text is not None:
         try:
             re.compile(text)
         except re.error as exc:
-            raise click.BadParameter(f"{text!r} is not a valid regular expression: {exc}",
-                                     param_hint="'--task-regex' / '-t'") from None
+            raise click.BadParameter(f"{text!r} is not a valid regular expression: {exc}", param_hint=hint) from None
     return text
 
 

@@ -7,12 +7,12 @@ whose row a person moved (cleared, marked, killed) gets a kill request: an
 audit row with event ``kill_task`` that the scheduler reads with
 :meth:`OperationVerbs.kill_requests` when it wakes, to terminate the process
 at once; the try's supervisor (or the runner's own heartbeat) also stops it
-when the row is no longer ``running``. Selection and backfill planning are pure
-functions of the serialized task graph. Must not import above ``db``.
+when the row is no longer ``running``. Selection (``clear_selection.py``) and
+backfill planning are pure functions of the serialized task graph. Must not
+import above ``db``.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from flowctl.core.states import (
 from flowctl.core.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from flowctl.core.timetables.simple import NullTimetable
 from flowctl.db.base import StoreCore
+from flowctl.db.clear_selection import ClearSpec, select_task_ids, task_graph
 from flowctl.db.dags import _latest_serialized, dag_body
 from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
 from flowctl.db.runs import run_record
@@ -57,23 +58,8 @@ from flowctl.db.tables import (
 TI, R = TaskInstanceState, DagRunState
 KILL_EVENT = "kill_task"
 CHANGED_WAKE = "tasks changed"  # the scheduler's wake-up reason after a clear, mark or kill
-FAILED_STATES = frozenset({TI.FAILED.value, TI.UPSTREAM_FAILED.value})
 MARK_TARGETS = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED})
 MAX_BACKFILL_RUNS = 10_000
-Graph = Mapping[str, Mapping[str, Any]]  # task_id -> serialized task
-
-
-@dataclass(frozen=True, slots=True)
-class ClearSpec:
-    """Which task instances ``tasks clear`` picks (Airflow's options)."""
-
-    task_regex: str | None = None
-    upstream: bool = False
-    downstream: bool = False
-    only_failed: bool = False
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,36 +99,6 @@ class BackfillItem:
 
 
 # --- pure pieces -------------------------------------------------------------------------------
-
-def task_graph(serialized: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """task_id -> serialized task, in definition order."""
-    return {str(t["task_id"]): t for t in dag_body(serialized).get("tasks") or ()}
-
-
-def relatives(graph: Graph, start: Iterable[str], direction: str) -> set[str]:
-    """Every task transitively ``upstream`` or ``downstream`` of ``start`` (excluding start)."""
-    field = f"{direction}_task_ids"
-    seen: set[str] = set()
-    todo = [t for s in start for t in graph.get(s, {}).get(field) or ()]
-    while todo:
-        task_id = todo.pop()
-        if task_id not in seen and task_id in graph:
-            seen.add(task_id)
-            todo.extend(graph[task_id].get(field) or ())
-    return seen
-
-
-def select_task_ids(graph: Graph, spec: ClearSpec) -> set[str]:
-    """Task ids matching the spec's regex (``re.search``), plus upstream/downstream relatives."""
-    pattern = re.compile(spec.task_regex) if spec.task_regex else None
-    chosen = {t for t in graph if pattern is None or pattern.search(t)}
-    extra: set[str] = set()
-    if spec.upstream:
-        extra |= relatives(graph, chosen, "upstream")
-    if spec.downstream:
-        extra |= relatives(graph, chosen, "downstream")
-    return chosen | extra
-
 
 def params_of(serialized: Mapping[str, Any]) -> ParamsDict:
     """The DAG's params (defaults and JSON schemas) from its serialized form."""
@@ -258,8 +214,9 @@ class OperationVerbs(StoreCore):
                          .where(TaskInstanceRow.dag_id == dag_id, TaskInstanceRow.run_id == run.run_id,
                                 TaskInstanceRow.task_id.in_(sorted(task_ids)))
                          .order_by(TaskInstanceRow.task_id, TaskInstanceRow.map_index))
-                if spec.only_failed:
-                    query = query.where(TaskInstanceRow.state.in_(sorted(FAILED_STATES)))
+                wanted = spec.wanted_states()
+                if wanted is not None:
+                    query = query.where(TaskInstanceRow.state.in_(wanted))
                 out.extend(record_from(TaskInstanceRecord, r) for r in s.scalars(query).all())
         return out
 

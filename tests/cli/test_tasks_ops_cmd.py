@@ -67,6 +67,68 @@ def test_clear_only_failed_leaves_successful_tasks_alone(store: Store, capsys: O
     assert _states(store, run)["extract"] == "success" and _states(store, run)["load"] == "pending"
 
 
+def _running_run(store: Store) -> DagRunRecord:
+    """extract succeeded, transform is running, load pending, audit failed."""
+    run = a_run(store)
+    force(store, run, "extract", "scheduled", "queued", "running", "success")
+    force(store, run, "transform", "scheduled", "queued", "running")
+    force(store, run, "audit", "scheduled", "queued", "running", "failed")
+    return run
+
+
+def test_r_is_only_running_as_in_airflow_and_clears_only_the_running_task_instances(store: Store,
+                                                                                    capsys: Out) -> None:
+    """Airflow 2's ``tasks clear -r`` is ``--only-running`` (before: -r took a run id)."""
+    run = _running_run(store)
+    code, out, err = _run(capsys, "tasks", "clear", "etl", "-r", "-y")
+    assert code == 0, err
+    assert "Cleared 1 task instance(s)" in out
+    assert _states(store, run) == {"extract": "success", "transform": "pending", "load": "pending",
+                                   "audit": "failed"}
+    assert [r.key.task_id for r in store.kill_requests(since=T0)] == ["transform"]
+
+
+def test_only_running_and_only_failed_together_clear_either(store: Store, capsys: Out) -> None:
+    run = _running_run(store)
+    assert _run(capsys, "tasks", "clear", "etl", "--only-running", "--only-failed", "-y")[0] == 0
+    assert _states(store, run) == {"extract": "success", "transform": "pending", "load": "pending",
+                                   "audit": "pending"}
+
+
+def test_the_run_id_is_chosen_with_its_long_option_or_i(store: Store, capsys: Out) -> None:
+    first, second = _failed_run(store), a_run(store, day=1)
+    force(store, second, "extract", "scheduled", "queued", "running", "failed")
+    assert _run(capsys, "tasks", "clear", "etl", "--run-id", second.run_id, "-f", "-y")[0] == 0
+    assert _states(store, second)["extract"] == "pending" and _states(store, first)["transform"] == "failed"
+    assert _run(capsys, "tasks", "clear", "etl", "-i", first.run_id, "-f", "-y")[0] == 0
+    assert _states(store, first)["transform"] == "pending"
+
+
+def test_dag_regex_clears_the_matching_dags_and_subdag_flags_are_accepted(store: Store, capsys: Out) -> None:
+    """Airflow's -R/--dag-regex; -x/--exclude-subdags and -X/--exclude-parentdag change nothing
+    (flowctl has no SubDAGs) but ported scripts pass them."""
+    store.sync_dag(chain_dag("etl_copy"), FILE, T0)
+    store.sync_dag(chain_dag("other"), FILE, T0)
+    runs = {dag_id: a_run_of(store, dag_id) for dag_id in ("etl", "etl_copy", "other")}
+    code, out, err = _run(capsys, "tasks", "clear", "^etl", "-R", "-t", "^transform$", "-f", "-x", "-X", "-y")
+    assert code == 0, err
+    assert {dag_id: _states(store, run)["transform"] for dag_id, run in runs.items()} == {
+        "etl": "pending", "etl_copy": "pending", "other": "failed"}
+    assert "etl_copy" in out and "other" not in out
+
+
+def a_run_of(store: Store, dag_id: str) -> DagRunRecord:
+    run = store.create_run(dag_id, "scheduled__0", run_type="scheduled", logical_date=T0, now=T0,
+                           data_interval=(T0, T0))
+    force(store, run, "transform", "scheduled", "queued", "running", "failed")
+    return run
+
+
+def test_a_dag_regex_that_matches_no_dag_says_so(store: Store, capsys: Out) -> None:
+    code, out, err = _run(capsys, "tasks", "clear", "^nothing", "-R", "-y")
+    assert code == 3 and "no DAG matches '^nothing'" in err
+
+
 def test_clear_upstream_includes_every_task_before_the_match(store: Store, capsys: Out) -> None:
     run = _failed_run(store)
     _run(capsys, "tasks", "clear", "etl", "-t", "load", "-u", "-y")

@@ -1,0 +1,73 @@
+"""Which task instances a clear picks: :class:`ClearSpec` (``tasks clear``'s options) and pure selection.
+
+Task ids come from a run's serialized task graph (regex, then upstream /
+downstream relatives); the states a clear keeps (``only_failed``,
+``only_running``, or both: either) filter the rows. Used by
+:meth:`OperationVerbs.task_instances_to_clear`; no database access here.
+Must not import above ``db``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flowctl.core.states import TaskInstanceState
+from flowctl.db.dags import dag_body
+
+TI = TaskInstanceState
+FAILED_STATES = frozenset({TI.FAILED.value, TI.UPSTREAM_FAILED.value})
+Graph = Mapping[str, Mapping[str, Any]]  # task_id -> serialized task
+
+
+@dataclass(frozen=True, slots=True)
+class ClearSpec:
+    """Which task instances ``tasks clear`` picks (Airflow's options)."""
+
+    task_regex: str | None = None
+    upstream: bool = False
+    downstream: bool = False
+    only_failed: bool = False
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    run_id: str | None = None
+    only_running: bool = False
+
+    def wanted_states(self) -> list[str] | None:
+        """The states a picked task instance may be in (``only_failed`` and ``only_running``
+        add theirs, as Airflow's do); None for any state."""
+        states = (FAILED_STATES if self.only_failed else frozenset()) | (
+            {TI.RUNNING.value} if self.only_running else frozenset())
+        return sorted(states) if states else None
+
+
+def task_graph(serialized: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """task_id -> serialized task, in definition order."""
+    return {str(t["task_id"]): t for t in dag_body(serialized).get("tasks") or ()}
+
+
+def relatives(graph: Graph, start: Iterable[str], direction: str) -> set[str]:
+    """Every task transitively ``upstream`` or ``downstream`` of ``start`` (excluding start)."""
+    field = f"{direction}_task_ids"
+    seen: set[str] = set()
+    todo = [t for s in start for t in graph.get(s, {}).get(field) or ()]
+    while todo:
+        task_id = todo.pop()
+        if task_id not in seen and task_id in graph:
+            seen.add(task_id)
+            todo.extend(graph[task_id].get(field) or ())
+    return seen
+
+
+def select_task_ids(graph: Graph, spec: ClearSpec) -> set[str]:
+    """Task ids matching the spec's regex (``re.search``), plus upstream/downstream relatives."""
+    pattern = re.compile(spec.task_regex) if spec.task_regex else None
+    chosen = {t for t in graph if pattern is None or pattern.search(t)}
+    extra: set[str] = set()
+    if spec.upstream:
+        extra |= relatives(graph, chosen, "upstream")
+    if spec.downstream:
+        extra |= relatives(graph, chosen, "downstream")
+    return chosen | extra
