@@ -125,7 +125,7 @@ def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str |
             raise
         run = None
     if run is not None:
-        info = as_run_info(run)
+        info = as_run_info(run, dag.dag_id)
         return replace(info, conf={**info.conf, **conf})
     if when is None:
         raise DagRunNotFound(f"no run of DAG {dag.dag_id!r} with run_id {run_ref!r}, and it is not an ISO date "

@@ -39,6 +39,7 @@ class RunInfo:
     run_type: str
     conf: Mapping[str, Any] = field(default_factory=dict)
     start_date: datetime | None = None
+    dag_id: str = ""  # what Airflow callbacks read as context["dag_run"].dag_id
 
     @property
     def execution_date(self) -> datetime:

@@ -9,6 +9,8 @@ Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import sys
 from datetime import datetime
@@ -29,9 +31,10 @@ from flowctl.task_runner.taskinstance import MemoryBackend, RuntimeTaskInstance
 log = logging.getLogger("flowctl.task")
 
 
-def as_run_info(run: Any) -> RunInfo:
-    """``run`` as a RunInfo (a RunInfo, or a DagRunRecord-shaped object)."""
-    return run if isinstance(run, RunInfo) else run_info(run)
+def as_run_info(run: Any, dag_id: str) -> RunInfo:
+    """``run`` (a RunInfo, or a DagRunRecord-shaped object) as a RunInfo of ``dag_id``."""
+    info = run if isinstance(run, RunInfo) else run_info(run)
+    return info if info.dag_id == dag_id else dataclasses.replace(info, dag_id=dag_id)
 
 
 def adhoc_run_info(logical_date: datetime, run_id: str | None = None, conf: dict[str, Any] | None = None,
@@ -48,13 +51,14 @@ def adhoc_run_info(logical_date: datetime, run_id: str | None = None, conf: dict
         except Exception:  # noqa: BLE001 - a custom timetable that cannot say: an instant, as a trigger does
             pass
     return RunInfo(run_id=run_id or f"__flowctl_test__{logical_date.isoformat()}", logical_date=logical_date,
-                   data_interval_start=start, data_interval_end=end, run_type="manual", conf=dict(conf or {}))
+                   data_interval_start=start, data_interval_end=end, run_type="manual", conf=dict(conf or {}),
+                   dag_id=getattr(dag, "dag_id", ""))
 
 
 def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory: MemoryBackend | None = None,
                  map_index: int = -1, log_stream: TextIO | None = None) -> TryResult:
     """Run one task of ``dag`` for ``run`` in this process; record nothing; return the outcome."""
-    info = as_run_info(run)
+    info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     backend = memory if memory is not None else MemoryBackend(store)
     masker = SecretsMasker()
@@ -86,7 +90,7 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
 
 def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_index: int = -1) -> dict[str, Any]:
     """The rendered template fields of one task for ``run`` (``tasks render``); nothing runs."""
-    info = as_run_info(run)
+    info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     masker = SecretsMasker()
     task = fresh_task(dag.get_task(task_id))

@@ -25,7 +25,7 @@ def run_info(run: Any) -> RunInfo:
     end = run.data_interval_end or start
     return RunInfo(run_id=run.run_id, logical_date=run.logical_date, data_interval_start=start,
                    data_interval_end=end, run_type=run.run_type, conf=dict(run.conf or {}),
-                   start_date=getattr(run, "start_date", None))
+                   start_date=getattr(run, "start_date", None), dag_id=run.dag_id)
 
 
 def task_params(dag: Any, task: Any, conf: Mapping[str, Any]) -> dict[str, Any]:

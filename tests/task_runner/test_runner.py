@@ -424,3 +424,32 @@ def test_ti_log_url_is_the_web_ui_address_of_the_trys_log(world: World) -> None:
     assert result.state == "success", result.error
     assert result.return_value == ("http://127.0.0.1:8080/dags/urls/grid?dag_run_id=manual__2024-01-01T00%3A00%3A00"
                                    "%2B00%3A00&task_id=url&map_index=-1&try_number=1&tab=logs")
+
+
+def test_the_context_dag_run_names_its_dag_as_airflow_callbacks_expect(world: World) -> None:
+    """``context["dag_run"].dag_id`` is what failure callbacks put in their messages."""
+    fileloc = world.write_dags("names", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def names(dag_run):
+    return [dag_run.dag_id, dag_run.run_id]
+
+with DAG("names", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="names", python_callable=names)
+''')
+    run = world.make_run("names")
+    result = run_workload(world.queue(run, "names", fileloc), world.settings, world.store)
+    assert result.state == "success" and result.return_value == ["names", run.run_id]
+
+
+def test_a_test_run_dag_run_names_its_dag_too() -> None:
+    from flowctl import DAG
+    from flowctl.operators.python import PythonOperator
+    from flowctl.task_runner.adhoc import adhoc_run_info, run_for_test
+
+    with DAG("adhoc_names", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None) as dag:
+        PythonOperator(task_id="names", python_callable=lambda dag_run: dag_run.dag_id)
+    info = adhoc_run_info(datetime(2024, 1, 2, tzinfo=timezone.utc), dag=dag)
+    assert run_for_test(dag, "names", info).return_value == "adhoc_names"
