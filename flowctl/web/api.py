@@ -3,7 +3,7 @@
 Owns ``GET /api/v1/dags`` (paged, filtered), ``PATCH /api/v1/dags/<dag_id>``
 (``{"is_paused": bool}``), ``GET /api/v1/dags/<dag_id>/dagRuns``,
 ``GET /api/v1/importErrors``, ``GET /api/v1/pools``, ``GET /api/v1/timeline``
-and ``GET /api/v1/health``. Bad parameters give 400 with a JSON body
+and ``GET /api/v1/health`` (triggering and polling a run: :mod:`flowctl.web.api_runs`). Bad parameters give 400 with a JSON body
 ``{"status", "title", "detail"}`` (the app's error handler).
 Must not import flowctl.cli or flowctl.scheduler.
 """
@@ -41,7 +41,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
@@ -49,14 +49,15 @@ def dag_json(dag: DagRecord) -> dict[str, Any]:
     return {"dag_id": dag.dag_id, "is_paused": dag.is_paused, "is_active": dag.is_active, "owners": dag.owners,
             "tags": [{"name": t} for t in dag.tags], "timetable_summary": dag.timetable_summary,
             "description": dag.description, "fileloc": dag.fileloc, "has_import_errors": dag.has_import_errors,
-            "next_dagrun": _iso(dag.next_dagrun), "last_parsed_time": _iso(dag.last_parsed_time)}
+            "next_dagrun": iso(dag.next_dagrun), "last_parsed_time": iso(dag.last_parsed_time)}
 
 
 def run_json(run: DagRunRecord) -> dict[str, Any]:
     return {"dag_id": run.dag_id, "dag_run_id": run.run_id, "run_type": run.run_type, "state": run.state,
-            "logical_date": _iso(run.logical_date), "data_interval_start": _iso(run.data_interval_start),
-            "data_interval_end": _iso(run.data_interval_end), "start_date": _iso(run.start_date),
-            "end_date": _iso(run.end_date), "conf": dict(run.conf), "external_trigger": run.external_trigger,
+            "logical_date": iso(run.logical_date), "execution_date": iso(run.logical_date),
+            "data_interval_start": iso(run.data_interval_start),
+            "data_interval_end": iso(run.data_interval_end), "start_date": iso(run.start_date),
+            "end_date": iso(run.end_date), "conf": dict(run.conf), "external_trigger": run.external_trigger,
             "note": run.note}
 
 
@@ -104,7 +105,7 @@ def dag_runs(dag_id: str) -> Any:
 def import_errors() -> Any:
     errors = context.store().list_import_errors()
     return jsonify({"import_errors": [{"filename": e.filename, "stack_trace": e.stacktrace,
-                                      "timestamp": _iso(e.timestamp)} for e in errors],
+                                      "timestamp": iso(e.timestamp)} for e in errors],
                     "total_entries": len(errors)})
 
 
@@ -128,8 +129,8 @@ def timeline() -> Any:
     return jsonify({"start": start.isoformat(), "end": end.isoformat(), "now": context.now().isoformat(),
                     "bars": [{"dag_id": b.dag_id, "run_id": b.run_id, "task_id": b.task_id,
                               "map_index": b.map_index, "try_number": b.try_number, "state": b.state,
-                              "queued_at": _iso(b.queued_at), "start_date": _iso(b.start_date),
-                              "end_date": _iso(b.end_date), "hostname": b.hostname, "pool": b.pool,
+                              "queued_at": iso(b.queued_at), "start_date": iso(b.start_date),
+                              "end_date": iso(b.end_date), "hostname": b.hostname, "pool": b.pool,
                               "url": ti_url(b.dag_id, b.run_id, b.task_id, b.map_index, b.try_number)}
                              for b in bars]})
 

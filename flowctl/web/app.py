@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from flowctl.core.errors import ConfigError, FlowctlError, NotFoundError
@@ -56,15 +56,16 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
     app.before_request(security.enforce_login)
     app.before_request(security.check_csrf)
     app.after_request(security.add_security_headers)
+    app.after_request(context.wake_scheduler)
     _register_errors(app)
     _register_blueprints(app)
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
-    from flowctl.web import admin_views, api, browse, health, home
+    from flowctl.web import admin_views, api, api_runs, browse, health, home
 
-    for module in (auth, health, home, admin_views, browse, api):
+    for module in (auth, health, home, admin_views, browse, api, api_runs):
         app.register_blueprint(module.bp)
     from flowctl.web.dag_pages import register_dag_pages
 
@@ -100,7 +101,11 @@ def _error_response(code: int, title: str, message: str) -> Any:
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        return _error_response(exc.code or 500, exc.name, exc.description or exc.name)
+        response = make_response(_error_response(exc.code or 500, exc.name, exc.description or exc.name))
+        for name, value in exc.get_headers():  # e.g. a 401's WWW-Authenticate challenge
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(NotFoundError)
     def not_found(exc: NotFoundError) -> Any:

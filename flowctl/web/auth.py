@@ -11,6 +11,8 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 from collections.abc import Callable
 from datetime import timedelta
@@ -133,9 +135,15 @@ def load_user() -> None:
     """before_request: put the session's (or bearer token's) active user on ``g.user``."""
     g.user = None
     header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer ") and request.path.startswith("/api/"):
-        g.user = context.store().verify_api_token(header[7:].strip(), context.now())
-        g.token_auth = g.user is not None
+    scheme = header.split(" ", 1)[0].lower()
+    if scheme in ("bearer", "basic") and request.path.startswith("/api/"):
+        credentials = header[len(scheme):].strip()
+        if scheme == "bearer":
+            g.user = context.store().verify_api_token(credentials, context.now())
+        else:
+            g.user = _basic_auth_user(credentials)
+        g.token_auth = g.user is not None  # no session cookie: no CSRF token either (see security.py)
+        g.auth_scheme = scheme
         return
     uid = session.get(SESSION_USER)
     name = session.get("username")
@@ -150,6 +158,26 @@ def load_user() -> None:
         session.clear()
         return
     g.user = user
+
+
+def _basic_auth_user(credentials: str) -> User | None:
+    """The user of an API call's ``Authorization: Basic`` (``curl -u name:password``, as Airflow's
+    basic_auth backend takes it): the login form's checks, failures audited and rate limited (429)."""
+    try:
+        name, sep, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not sep or not name:
+        return None
+    address = request.remote_addr or "unknown"
+    store, now = context.store(), context.now()
+    limit = int(context.settings().get("webserver", "login_max_failures"))
+    if login_blocked(store.count_login_failures(name, address, now - _window()), limit):
+        abort(429, description="too many failed logins; try again later")
+    user = store.authenticate(name, password, now)
+    if user is None:
+        store.audit(LOGIN_FAILED_EVENT, now=now, source="api", owner=name, extra=address)
+    return user
 
 
 # --- login / logout views --------------------------------------------------------------------------

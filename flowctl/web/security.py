@@ -4,7 +4,8 @@ A small per-session CSRF token (our own, not Flask-WTF: one check for forms
 and fetch calls alike, no form classes to adopt) goes in every form as
 ``csrf_token`` and in fetch calls as the ``X-CSRFToken`` header; every POST,
 PUT, PATCH and DELETE without the right token is refused with 400. API calls
-authenticated by a bearer token carry no cookie, so they need none.
+authenticated by a bearer token or basic auth carry no cookie, so they need none; a
+basic-auth POST must be JSON instead (browsers resend cached basic credentials).
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 from typing import Any
 
 from flask import Response, abort, g, redirect, request, session, url_for
+from werkzeug.datastructures import WWWAuthenticate
 
 CSRF_SESSION_KEY = "_csrf"
 CSRF_FORM_FIELD = "csrf_token"
@@ -44,7 +46,13 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
 
 def check_csrf() -> None:
     """before_request: 400 for a state-changing request without this session's token."""
-    if request.method not in UNSAFE_METHODS or getattr(g, "token_auth", False):
+    if request.method not in UNSAFE_METHODS:
+        return
+    if getattr(g, "token_auth", False):
+        # A browser resends cached basic credentials on a cross-site form post, as it sends cookies:
+        # with basic auth a POST must be JSON, which no form of another site can send without CORS.
+        if getattr(g, "auth_scheme", "") == "basic" and request.method == "POST" and not request.is_json:
+            abort(415, description="send the body as JSON (Content-Type: application/json)")
         return
     given = request.form.get(CSRF_FORM_FIELD) or request.headers.get(CSRF_HEADER)
     if not csrf_ok(session.get(CSRF_SESSION_KEY), given):
@@ -58,7 +66,9 @@ def enforce_login() -> Any:
     if getattr(g, "user", None) is not None:
         return None
     if request.path.startswith("/api/"):
-        abort(401, description="log in, or send an API token as 'Authorization: Bearer <token>'")
+        abort(401, description="log in, or send a user's name and password ('Authorization: Basic', "
+                               "curl -u) or an API token ('Authorization: Bearer <token>')",
+              www_authenticate=WWWAuthenticate("basic", {"realm": "flowctl", "charset": "UTF-8"}))
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

@@ -261,3 +261,17 @@ def test_html_in_a_conf_value_shows_as_text_on_the_run_page(user_client: FlaskCl
     post(user_client, f"{BASE}/trigger", {"conf": '{"x": "<script>alert(1)</script>"}', "run_id": "xss"})
     html = user_client.get(run_path("xss")).get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_what_the_ui_changes_wakes_a_sleeping_scheduler_at_once(user_client: FlaskClient, web_store: Store,
+                                                                 seeded: Seeded) -> None:
+    """A trigger, clear, mark or backfill from the UI must not wait for the scheduler's next timer."""
+    listener = web_store.scheduler_listener()
+    try:
+        listener.drain()
+        post(user_client, f"{BASE}/trigger", {"conf": "{}", "run_id": "woken"})
+        assert listener.drain() == 1 and listener.reasons == ["web dag_actions.trigger"]
+        user_client.get(f"{BASE}/trigger")  # a page read wakes nobody
+        assert listener.drain() == 0
+    finally:
+        listener.close()
