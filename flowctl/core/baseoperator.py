@@ -39,7 +39,7 @@ from flowctl.core.retry_policy import compute_retry_delay
 from flowctl.core.taskgroup import TaskGroup, current_group, validate_key
 from flowctl.core.trigger_rules import TriggerRule, rule_named
 from flowctl.core.weight_rule import parse_weight_rule, priority_weight_total
-from flowctl.core.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_resolvables, resolve_value
+from flowctl.core.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_resolvables
 
 DEFAULT_OWNER = "flowctl"
 DEFAULT_POOL = "default_pool"
@@ -120,6 +120,8 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
     ui_fgcolor: ClassVar[str] = "#000"
     is_mapped: ClassVar[bool] = False
     inherits_from_empty_operator: ClassVar[bool] = False
+    #: One map index of a mapped task: its arguments' values from XCom, which are data, never rendered.
+    _values_from_xcom: tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -370,35 +372,26 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
 
     # --- run time ---------------------------------------------------------------
     def render_template_fields(self, context: Mapping[str, Any], jinja_env: Any = None) -> dict[str, Any]:
-        """Load template files, resolve XComArgs in template fields, then render them with Jinja, in place."""
-        self.resolve_template_files()
-        for field in self.template_fields:
-            value = getattr(self, field, None)
-            if any(True for _ in iter_resolvables(value)):
-                setattr(self, field, resolve_value(value, context))
+        """Load template files, then render template fields with Jinja, in place. XComArgs are
+        resolved and values from XCom are left as they are (Airflow renders no XCom value)."""
         from flowctl.core import templating  # lazy: jinja2 is only needed at run time
 
-        return templating.render_template_fields(self, context, jinja_env)
+        self.resolve_template_files()
+        keep = templating.nested_ids(self._values_from_xcom)
+        return templating.render_template_fields(self, context, jinja_env, keep)
 
     def render_template(self, content: Any, context: Mapping[str, Any], jinja_env: Any = None,
                         seen_oids: set[int] | None = None) -> Any:
         """``content`` rendered like a template field: strings (files ending with ``template_ext``),
-        containers item by item, templated objects in place; XComArgs are resolved.
+        containers item by item, templated objects in place; XComArgs resolved, their values not rendered.
 
         Objects whose ``id`` is in ``seen_oids`` are returned as they are; a templated object
         rendered here is added to it.
         """
         from flowctl.core import templating  # lazy: jinja2 is only needed at run time
 
-        oids = seen_oids if seen_oids is not None else set()
-        if id(content) in oids:
-            return content
-        if getattr(content, "template_fields", None):
-            oids.add(id(content))
-        if any(True for _ in iter_resolvables(content)):
-            content = resolve_value(content, context)
         env = jinja_env if jinja_env is not None else self.get_template_env()
-        return templating.render_template(content, context, env, template_ext=self.template_ext)
+        return templating.render_template(content, context, env, template_ext=self.template_ext, seen=seen_oids)
 
     def get_template_env(self, dag: Any = None) -> Any:
         """The Jinja environment of ``dag`` (default: this task's DAG; a plain one without a DAG)."""
@@ -412,12 +405,17 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
     def resolve_template_files(self) -> None:
         """Replace template fields naming a file (ending with ``template_ext``) by the file's
         content, then call ``prepare_template()``. A file that cannot be read is left named:
-        rendering reports it."""
+        rendering reports it. Values from XCom are not file names."""
+        from flowctl.core.templating import nested_ids
+
         exts = tuple(self.template_ext)
         if exts:
             env = None
+            keep = nested_ids(self._values_from_xcom)
             for field in self.template_fields:
                 value = getattr(self, field, None)
+                if id(value) in keep:
+                    continue
                 if isinstance(value, str) and value.endswith(exts):
                     env = env or self.get_template_env()
                     setattr(self, field, self._template_file_source(env, field, value))
@@ -425,7 +423,8 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
                     env = env or self.get_template_env()
                     # a new list: the task may be a shallow copy sharing its lists with the DAG's task
                     setattr(self, field, [self._template_file_source(env, field, v)
-                                          if isinstance(v, str) and v.endswith(exts) else v for v in value])
+                                          if isinstance(v, str) and v.endswith(exts) and id(v) not in keep else v
+                                          for v in value])
         self.prepare_template()
 
     def _template_file_source(self, env: Any, field: str, name: str) -> str:

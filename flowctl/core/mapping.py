@@ -131,8 +131,18 @@ class MappedOperator(BaseOperator):
         columns = [_as_items(resolve(v) if isinstance(v, Resolvable) else v) for v in self.expand_input.values()]
         return [dict(zip(names, combo)) for combo in itertools.product(*columns)]
 
+    def values_from_xcom(self, mapped_kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The values of one :meth:`expansion` entry that came from XCom (not literal lists)."""
+        if self.expand_kind == "expand_kwargs":
+            return tuple(mapped_kwargs.values()) if isinstance(self.expand_input, Resolvable) else ()
+        return tuple(mapped_kwargs[name] for name, value in self.expand_input.items()
+                     if isinstance(value, Resolvable) and name in mapped_kwargs)
+
     def unmap(self, mapped_kwargs: Mapping[str, Any]) -> BaseOperator:
-        """The concrete operator for one map index (not added to the DAG; shares its edges)."""
+        """The concrete operator for one map index (not added to the DAG; shares its edges).
+
+        Its values from XCom are remembered so rendering leaves them as they are (Airflow renders
+        the literal arguments of a mapped task, never what it pulled from XCom)."""
         kwargs = {**self._base_kwargs, **self.partial_kwargs}
         if self.expand_into:
             kwargs[self.expand_into] = {**(kwargs.get(self.expand_into) or {}), **mapped_kwargs}
@@ -144,6 +154,7 @@ class MappedOperator(BaseOperator):
         operator.task_group = self.task_group
         operator._upstream_ids = set(self.upstream_task_ids)
         operator._downstream_ids = set(self.downstream_task_ids)
+        operator._values_from_xcom = self.values_from_xcom(mapped_kwargs)
         return operator
 
 
@@ -174,9 +185,13 @@ def check_mappable_return(task: Any, value: Any) -> None:
     value and ``value`` is neither a list (or tuple) nor a dict (None maps to no instance).
 
     Checked by the try that returns it, as Airflow does: the producer fails, its retries apply, and
-    the mapped task ends upstream_failed instead of silently expanding to nothing.
+    the mapped task ends upstream_failed instead of silently expanding to nothing. A map index of a
+    mapped task is exempt: what a downstream maps over is then the list of all its indexes' values,
+    each instance's value one element of it (repeated mapping).
     """
     if value is None or (isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes))):
+        return
+    if _is_mapped_task(task):
         return
     for downstream in task.downstream_list:
         if not isinstance(downstream, MappedOperator):
@@ -187,3 +202,14 @@ def check_mappable_return(task: Any, value: Any) -> None:
                 raise UnmappableXComTypePushed(
                     f"task {downstream.task_id!r} maps over the return value of {task.task_id!r}, which must "
                     f"be a list or a dict, not {type(value).__name__}")
+
+
+def _is_mapped_task(task: Any) -> bool:
+    """Whether ``task`` is a mapped task or one index of it (:meth:`MappedOperator.unmap` builds
+    those detached, so the DAG's own task of that id says)."""
+    if getattr(task, "is_mapped", False):
+        return True
+    dag = getattr(task, "dag", None)
+    if dag is None or not dag.has_task(task.task_id):
+        return False
+    return bool(getattr(dag.get_task(task.task_id), "is_mapped", False))

@@ -8,6 +8,12 @@ user macros and filters, native rendering on request), :func:`render_template`
 in place). Tasks and DAGs are read only through Airflow's public attribute
 names, so any object shaped like them works.
 
+XComArgs (any :class:`~flowctl.core.xcom_arg.Resolvable`) are resolved while
+rendering and their values are never rendered: data pulled from XCom may hold
+``{{`` or ``{%`` and passes through as it is, as in Airflow. The same holds
+for values given by ``keep`` (a mapped task's values from XCom,
+:func:`nested_ids`): objects whose ``id`` is in it are left as they are.
+
 The only I/O is Jinja's loader reading template files a task names.
 Must not import anything outside the standard library, jinja2, pendulum and
 flowctl.core.
@@ -15,7 +21,7 @@ flowctl.core.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +30,7 @@ import jinja2.nativetypes
 
 from flowctl.core.context import as_utc
 from flowctl.core.errors import FlowctlError, TemplateRenderError
+from flowctl.core.xcom_arg import Resolvable
 
 
 def _ds(value: datetime) -> str:
@@ -93,20 +100,44 @@ def render_template(
     env: jinja2.Environment,
     *,
     template_ext: Sequence[str] = (),
+    seen: set[int] | None = None,
 ) -> Any:
     """Render ``value``: a string as a template (a file when it ends with ``template_ext``),
-    containers item by item, objects with ``template_fields`` attribute by attribute.
+    containers item by item, objects with ``template_fields`` attribute by attribute; XComArgs
+    resolved, not rendered. Objects whose ``id`` is in ``seen`` are returned as they are; each
+    templated object rendered is added to it.
     """
-    return _render(value, context, env, tuple(template_ext), set())
+    return _render(value, context, env, tuple(template_ext), set() if seen is None else seen)
+
+
+def nested_ids(values: Iterable[Any]) -> set[int]:
+    """The ids of ``values`` and of everything inside them (lists, tuples, sets, dict keys and values)."""
+    ids: set[int] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if id(value) in ids:
+            continue
+        ids.add(id(value))
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend(value)
+    return ids
 
 
 def _render(value: Any, context: Mapping[str, Any], env: jinja2.Environment,
             exts: tuple[str, ...], seen: set[int]) -> Any:
+    if isinstance(value, Resolvable):
+        return value.resolve(context)  # data, not a template (Airflow never renders XCom values)
+    if id(value) in seen:
+        return value
     if isinstance(value, str):
         return _render_string(value, context, env, exts)
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         return _render_container(value, context, env, exts, seen)
-    if getattr(value, "template_fields", None) and id(value) not in seen:
+    if getattr(value, "template_fields", None):
         seen.add(id(value))
         for name in _field_names(value):
             setattr(value, name, _render(getattr(value, name), context, env, exts, seen))
@@ -144,9 +175,11 @@ def render_template_fields(
     task: Any,
     context: Mapping[str, Any],
     env: jinja2.Environment | None = None,
+    keep: frozenset[int] | set[int] = frozenset(),
 ) -> dict[str, Any]:
     """Render every template field of ``task`` in place; return ``{field: rendered value}``.
 
+    Objects whose ``id`` is in ``keep`` are left as they are.
     The DAG's ``user_defined_macros`` win over context entries of the same name.
     Any failure raises :class:`TemplateRenderError` naming the task and the field.
     """
@@ -156,8 +189,9 @@ def render_template_fields(
     full_context = {**context, **(getattr(dag, "user_defined_macros", None) or {})}
     exts = tuple(getattr(task, "template_ext", None) or ())
     rendered: dict[str, Any] = {}
+    kept = {id(task), *keep}
     for name in _field_names(task):
-        rendered[name] = _render_field(task, name, full_context, env, exts)  # type: ignore[arg-type]
+        rendered[name] = _render_field(task, name, full_context, env, exts, set(kept))  # type: ignore[arg-type]
         setattr(task, name, rendered[name])
     return rendered
 
@@ -177,12 +211,12 @@ def _has_text(value: Any, seen: set[int]) -> bool:
 
 
 def _render_field(task: Any, name: str, context: Mapping[str, Any],
-                  env: jinja2.Environment, exts: tuple[str, ...]) -> Any:
+                  env: jinja2.Environment, exts: tuple[str, ...], seen: set[int]) -> Any:
     where = f"template field {name!r} of task {_task_label(task)}"
     if not hasattr(task, name):
         raise TemplateRenderError(f"Cannot render {where}: the task has no attribute {name!r}")
     try:
-        return _render(getattr(task, name), context, env, exts, {id(task)})
+        return _render(getattr(task, name), context, env, exts, seen)
     except jinja2.TemplateNotFound as exc:
         searched = ", ".join(getattr(env.loader, "searchpath", [])) or "(nothing)"
         raise TemplateRenderError(

@@ -17,7 +17,7 @@ from typing import Any
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.planner import (
     Action, ExpandMapped, FinishRun, RemapMapped, RunView, ScheduleTask, SkipTask, TaskGraph, TimeOutRun,
-    UpstreamFailTask, map_length, plan, xcom_refs,
+    UpstreamFailTask, input_final, map_length, plan, xcom_refs,
 )
 from flowctl.core.states import DagRunState
 from flowctl.scheduler.graphs import GraphCache
@@ -126,7 +126,7 @@ class RunExaminer:
         """How many items the mapped task's input has now; None while an upstream it reads is unfinished."""
         spec = graph.tasks[task_id]
         refs = xcom_refs(spec.mapping)
-        if not all(_all_success(snap.states, src) for src, _ in refs):
+        if not all(input_final(graph, snap.states, src) for src, _ in refs):
             return None
         values = {ref: self._pull(snap.run.key, graph, ref) for ref in refs}
         try:
@@ -191,8 +191,3 @@ def _live_indexes(states: Any, mapped: frozenset[str]) -> dict[str, list[int]]:
         else:
             live.setdefault(task_id, []).append(map_index)
     return {task_id: sorted(indexes) for task_id, indexes in live.items() if task_id not in moved}
-
-
-def _all_success(states: Any, task_id: str) -> bool:
-    found = [state for (t, _), state in states.items() if t == task_id]
-    return bool(found) and all(state == "success" for state in found)

@@ -8,8 +8,8 @@ import pytest
 
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.dag import DAG
-from flowctl.core.errors import DagDefinitionError
-from flowctl.core.mapping import MappedOperator
+from flowctl.core.errors import DagDefinitionError, UnmappableXComTypePushed
+from flowctl.core.mapping import MappedOperator, check_mappable_return
 from flowctl.core.xcom_arg import XComArg
 from flowctl.decorators import task
 
@@ -93,3 +93,33 @@ def test_taskflow_functions_map_into_their_keyword_arguments() -> None:
     assert mapped.task_type == "DecoratedPythonOperator"
     concrete = mapped.unmap(mapped.expansion(lambda ref: None)[1])
     assert concrete.execute({"params": {}}) == 5
+
+
+def test_an_unmapped_task_whose_output_is_mapped_over_must_return_a_list_or_a_dict() -> None:
+    with DAG("d"):
+        source = Echo(task_id="source")
+        Echo.partial(task_id="echo").expand(word=source.output)
+    for value in (["a"], ("a",), {"k": "v"}, None):
+        check_mappable_return(source, value)
+    with pytest.raises(UnmappableXComTypePushed, match="'echo' maps over the return value of 'source'"):
+        check_mappable_return(source, 3)
+
+
+def test_each_index_of_a_mapped_task_returns_one_element_of_what_a_mapped_task_downstream_maps_over() -> None:
+    """Repeated mapping, as in Airflow's docs: ``second = add_one.expand(x=first)`` where ``first``
+    is itself mapped gets one instance per value ``first``'s indexes returned."""
+    @task
+    def add_one(x: int) -> int:
+        return x + 1
+
+    with DAG("d") as dag:
+        first = add_one.expand(x=[1, 2, 3])
+        second = add_one.expand(x=first)
+        by_kwargs = Echo.partial(task_id="by_kwargs").expand_kwargs(first)
+    mapped = first.operator
+    assert dag.get_task("add_one__1") is second.operator and by_kwargs.upstream_task_ids == {"add_one"}
+    concrete = mapped.unmap(mapped.expansion(lambda ref: None)[0])
+    check_mappable_return(concrete, 2)  # one element, not the whole input
+    check_mappable_return(mapped, 2)
+    assert second.operator.expansion({first: [2, 3, 4]}.__getitem__) == [{"x": 2}, {"x": 3}, {"x": 4}]
+    assert by_kwargs.expansion({first: [{"word": "a"}, {"word": "b"}]}.__getitem__) == [{"word": "a"}, {"word": "b"}]

@@ -9,7 +9,7 @@ import pytest
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.planner import (
     Candidate, ExpandMapped, FinishRun, Room, RunView, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
-    choose_to_queue, explain, failed_try, map_length, plan, priority_weights, task_graph, xcom_refs,
+    choose_to_queue, explain, failed_try, input_final, map_length, plan, priority_weights, task_graph, xcom_refs,
 )
 from flowctl.core.states import DagRunState, TaskInstanceState
 
@@ -122,6 +122,20 @@ def test_mapping_length_is_the_product_of_its_inputs() -> None:
     assert map_length({"expand": ref, "expand_kind": "expand_kwargs"}, {("make", "return_value"): [{}, {}]}) == 2
     with pytest.raises(ValueError):
         map_length(spec, {("make", "return_value"): 5})
+
+
+def test_a_mapped_input_is_final_once_every_map_index_finished_and_an_unmapped_one_once_it_finished() -> None:
+    ref = {"__type": "xcomarg", "__var": {"task_id": "first", "key": "return_value"}}
+    graph = task_graph({"dag_id": "etl", "tasks": [
+        task("make"), task("first", ("make",), is_mapped=True, mapping={"expand": {"x": [1, 2]}}),
+        task("second", ("first",), is_mapped=True, mapping={"expand": {"x": ref}, "expand_kind": "expand"})]})
+    assert input_final(graph, {("make", -1): "success"}, "make")
+    assert input_final(graph, {("make", -1): "failed"}, "make")  # it pushed nothing: an all_done reader gets no index
+    assert not input_final(graph, {("make", -1): "running"}, "make")
+    assert not input_final(graph, {("first", -1): "pending"}, "first")  # not expanded yet
+    assert not input_final(graph, {("first", 0): "success", ("first", 1): "running"}, "first")
+    # what the successful indexes pushed is the input; the trigger rule decided whether it is read
+    assert input_final(graph, {("first", 0): "success", ("first", 1): "failed", ("first", 2): "skipped"}, "first")
 
 
 def test_priority_weights_follow_the_weight_rule() -> None:

@@ -234,3 +234,42 @@ with DAG("dates", schedule=None, start_date=START) as dates_dag:
     report(first, parts["span"])
     each.expand(day=parts["days"])
 '''
+
+#: Airflow's repeated mapping: a mapped task over a mapped task's output (one index per value its
+#: indexes pushed: a None return adds none), ``expand_kwargs`` over a mapped task, and a reduce.
+#: The kwargs carry "{{ ds }}" from XCom, which is data: it reaches the task unrendered.
+REPEATED_MAPPING = PRELUDE + '''
+from flowctl.decorators import task
+
+
+@task
+def add_one(x):
+    return x + 1
+
+
+@task
+def odd_only(x):
+    return x if x % 2 else None
+
+
+@task
+def as_kwargs(x):
+    return {"x": x, "note": "{{ ds }}"}
+
+
+@task
+def record(x, note):
+    append("mapping.log", f"kwargs {x} {note}")
+
+
+@task
+def total(values):
+    append("mapping.log", f"total {sum(values)} of {len(values)}")
+
+
+with DAG("repeated_mapping", schedule=None, start_date=START):
+    first = add_one.expand(x=[1, 2, 3])
+    second = add_one.expand(x=first)
+    total(second)
+    record.expand_kwargs(as_kwargs.expand(x=odd_only.expand(x=second)))
+'''

@@ -16,7 +16,7 @@ from tests.e2e.harness import Deployment
 
 SOURCES = {"retries.py": dags.RETRIES, "timeout.py": dags.TIMEOUT, "trigger_rules.py": dags.TRIGGER_RULES,
            "branching.py": dags.BRANCHING, "pools.py": dags.POOLS, "depends_on_past.py": dags.DEPENDS_ON_PAST,
-           "dates.py": dags.DATES}
+           "dates.py": dags.DATES, "repeated_mapping.py": dags.REPEATED_MAPPING}
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
@@ -128,6 +128,16 @@ def test_taskflow_tasks_pass_datetimes_dates_and_timedeltas_through_xcom_as_thos
         f"each date {day.isoformat()}", f"each date {(day + timedelta(days=1)).isoformat()}"])
     stored = d.store.xcom_pull(RunKey("dates", run_id), "interval_start")
     assert stored == {TYPE_KEY: "datetime", "value": start.isoformat()}  # the tagged JSON form in the row
+
+
+def test_a_mapped_task_maps_over_a_mapped_tasks_values_as_in_airflows_repeated_mapping(d: Deployment) -> None:
+    run_id = d.trigger("repeated_mapping")
+    assert d.wait_for_run("repeated_mapping", run_id) == "success", d.task_states("repeated_mapping", run_id)
+    assert sorted(" ".join(line) for line in d.effects("mapping.log")) == [
+        "kwargs 3 {{ ds }}", "kwargs 5 {{ ds }}", "total 12 of 3"]
+    indexes = [ti.map_index for ti in d.store.list_task_instances(RunKey("repeated_mapping", run_id))
+               if ti.task_id == "record"]
+    assert sorted(indexes) == [0, 1]  # odd_only[1] returned None: no index for it
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

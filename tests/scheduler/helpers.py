@@ -4,7 +4,8 @@
 doing what a worker does through the Store's compare-and-set verbs (claim,
 then the final state). A task's behaviour is chosen per task id: success
 (default), fail, crash (the worker dies before claiming), or hang (claimed,
-never finishes).
+never finishes); ``xcoms`` holds each task's return value. Both are keyed by task id,
+or by ``"task_id[i]"`` for one map index (which wins).
 """
 from __future__ import annotations
 
@@ -72,14 +73,15 @@ class InlineExecutor(BaseExecutor):
         return [e for e in events if e is not None]
 
     def _run(self, w: Workload) -> ExecutorEvent | None:
-        what = self.behaviour.get(w.key.task_id, "success")
+        label = w.key.task_id if w.key.map_index < 0 else f"{w.key.task_id}[{w.key.map_index}]"
+        what = self.behaviour.get(label, self.behaviour.get(w.key.task_id, "success"))
         if what == "crash":
             self.running.discard(w.key)
             return ExecutorEvent(w.key, w.try_number, Outcome.CRASHED, "worker died")
         if not self.store.claim_queued_task(w.key, "host", 1, self.now):
             self.running.discard(w.key)
             return ExecutorEvent(w.key, w.try_number, Outcome.FINISHED)
-        self.ran.append(w.key.task_id if w.key.map_index < 0 else f"{w.key.task_id}[{w.key.map_index}]")
+        self.ran.append(label)
         if what == "hang":
             return ExecutorEvent(w.key, w.try_number, Outcome.FINISHED, "left running")
         if what == "fail":
@@ -90,8 +92,9 @@ class InlineExecutor(BaseExecutor):
             self.store.set_task_state(w.key, "running", outcome.state, next_retry_at=outcome.next_retry_at,
                                       end_date=self.now)
         else:
-            if w.key.task_id in self.xcoms:
-                self.store.xcom_push(w.key, "return_value", self.xcoms[w.key.task_id], self.now)
+            value = self.xcoms.get(label, self.xcoms.get(w.key.task_id))
+            if value is not None:  # as a worker: a None return value is not pushed
+                self.store.xcom_push(w.key, "return_value", value, self.now)
             self.store.set_task_state(w.key, "running", "success", end_date=self.now)
         self.running.discard(w.key)
         return ExecutorEvent(w.key, w.try_number, Outcome.FINISHED)

@@ -11,7 +11,7 @@ from flowctl.core.planner.actions import (
     Action, ExpandMapped, FinishRun, RemapMapped, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
 )
 from flowctl.core.planner.decide import explain, final_state, past_blockers, plan, upstream_counts
-from flowctl.core.planner.expansion import map_length, xcom_refs
+from flowctl.core.planner.expansion import input_final, map_length, xcom_refs
 from flowctl.core.planner.failure import FailedTry, failed_try
 from flowctl.core.planner.graph import TaskGraph, TaskSpec, priority_weights, task_graph, task_spec
 from flowctl.core.planner.queueing import Candidate, Room, choose_to_queue
@@ -20,6 +20,6 @@ from flowctl.core.planner.view import Capacity, RunView, StateMap
 __all__ = [
     "Action", "Candidate", "Capacity", "ExpandMapped", "FailedTry", "FinishRun", "RemapMapped", "Room", "RunView",
     "ScheduleTask", "SkipTask", "StateMap", "TaskGraph", "TaskSpec", "TimeOutRun", "UpstreamFailTask",
-    "choose_to_queue", "explain", "failed_try", "final_state", "map_length", "past_blockers", "plan",
+    "choose_to_queue", "explain", "failed_try", "final_state", "input_final", "map_length", "past_blockers", "plan",
     "priority_weights", "task_graph", "task_spec", "upstream_counts", "xcom_refs",
 ]

@@ -3,13 +3,19 @@
 A mapping spec (``{"expand": ..., "expand_kind": "expand" | "expand_kwargs"}``)
 holds literal lists/dicts and XComArg references
 ``{"__type": "xcomarg", "__var": {"task_id", "key"}}``. ``xcom_refs`` lists the
-references the scheduler must read; ``map_length`` multiplies the lengths
-(cartesian product for ``expand``). Pure: must not import outside flowctl.core.
+references the scheduler must read; ``input_final`` says when a referenced
+task's XCom is final; ``map_length`` multiplies the lengths (cartesian product
+for ``expand``). Pure: must not import outside flowctl.core.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sized
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from flowctl.core.states import TI_FINISHED
+
+if TYPE_CHECKING:
+    from flowctl.core.planner.graph import TaskGraph
 
 XComRef = tuple[str, str]  # (task_id, key)
 
@@ -33,6 +39,19 @@ def xcom_refs(spec: Mapping[str, Any] | None) -> list[XComRef]:
     if not spec:
         return []
     return [ref for ref in (_ref(v) for v in _inputs(spec)) if ref is not None]
+
+
+_FINISHED = frozenset(state.value for state in TI_FINISHED)
+
+
+def input_final(graph: TaskGraph, states: Mapping[tuple[str, int], str], task_id: str) -> bool:
+    """Whether what ``task_id`` pushed is final, so a mapped task reading it can expand: the task
+    (every map index of a mapped one) finished. The values its successful instances pushed are then
+    the input (a None return, a failed or skipped instance push nothing), as in Airflow; the
+    downstream task's trigger rule decides whether it runs at all, and one that may run after a
+    failed upstream (all_done) expands to nothing instead of waiting for a list that never comes."""
+    found = [state for (t, _), state in states.items() if t == task_id]
+    return bool(found) and all(str(state) in _FINISHED for state in found)
 
 
 def _length(value: Any, xcoms: Mapping[XComRef, Any]) -> int:

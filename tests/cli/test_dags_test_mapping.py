@@ -1,0 +1,72 @@
+"""``flowctl dags test`` over Airflow's repeated mapping: a mapped task over a mapped task's output,
+``expand_kwargs`` over one, a reduce, and XCom values that reach templated arguments unrendered."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowctl.cli import main
+
+REPEATED = '''
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.decorators import task
+
+OUT = Path(__file__).with_name("mapping.txt")
+
+
+def write(text):
+    with OUT.open("a") as f:
+        f.write(text + "\\n")
+
+
+@task
+def add_one(x):
+    return x + 1
+
+
+@task
+def odd_only(x):
+    if x == 4:
+        raise ValueError("four fails on purpose")
+    return x if x % 2 else None
+
+
+@task
+def as_kwargs(x):
+    return {"x": x, "note": "{{ ds }}"}
+
+
+@task
+def record(x, note):
+    write(f"kwargs:{x}:{note}")
+
+
+@task
+def total(values):
+    write(f"total:{sum(values)}")
+
+
+with DAG("repeated_mapping", start_date=datetime(2024, 1, 1), schedule=None):
+    first = add_one.expand(x=[1, 2, 3, 4])                                   # 2 3 4 5
+    second = add_one.expand(x=first)                                         # 3 4 5 6
+    total(second)                                                            # 18
+    odd = odd_only.expand(x=second)                                          # 3, failed, 5, None
+    record.override(trigger_rule="all_done").expand_kwargs(as_kwargs.override(trigger_rule="all_done").expand(x=odd))
+'''
+
+
+def test_dags_test_runs_repeated_mapping_expand_kwargs_and_a_reduce(sqlite_home: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    dags = sqlite_home / "dags"
+    (dags / "repeated.py").write_text(REPEATED)
+    code = main(["dags", "test", "repeated_mapping", "2024-01-01"])
+    out = capsys.readouterr().out
+    assert code == 0, out  # odd_only[1] failed on purpose; the leaves succeeded
+    for label in ("add_one[3]", "add_one__1[3]", "total", "odd_only[3]", "as_kwargs[1]", "record[1]"):
+        assert f"{label}: success" in out, out
+    assert "odd_only[1]: failed" in out and "as_kwargs[2]" not in out and "record[2]" not in out
+    assert sorted((dags / "mapping.txt").read_text().splitlines()) == [
+        "kwargs:3:{{ ds }}", "kwargs:5:{{ ds }}", "total:18"]  # the note came from XCom: not rendered

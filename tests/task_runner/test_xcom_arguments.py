@@ -1,0 +1,126 @@
+"""Task arguments that come from XCom, through real tries: repeated mapping (a mapped task over
+a mapped task's output) and XCom values that are data, never rendered as templates."""
+from __future__ import annotations
+
+from typing import Any
+
+from flowctl.core.keys import RunKey
+from flowctl.task_runner import run_workload
+
+from tests.task_runner.conftest import World
+
+REPEATED = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+
+@task
+def add_one(x):
+    return x + 1
+
+@task
+def odd_only(x):
+    return x if x % 2 else None
+
+@task
+def as_kwargs(x):
+    return {"x": x, "note": "{{ ds }}"}
+
+@task
+def record(x, note):
+    return f"{x} {note}"
+
+@task
+def total(values):
+    return sum(values)
+
+with DAG("repeated", start_date=datetime(2024, 1, 1), schedule=None):
+    first = add_one.expand(x=[1, 2, 3])
+    second = add_one.expand(x=first)
+    total(second)
+    odd = odd_only.expand(x=second)
+    record.expand_kwargs(as_kwargs.expand(x=odd))
+'''
+
+
+def _run_all(world: World, run: Any, fileloc: str, task_id: str, length: int) -> list[Any]:
+    """Expand ``task_id`` to ``length`` indexes (the scheduler's part) and run each; their results."""
+    world.expand(run, task_id, length)
+    results = [run_workload(world.queue(run, task_id, fileloc, map_index=i), world.settings, world.store)
+               for i in range(length)]
+    assert [r.state for r in results] == ["success"] * length, [r.error for r in results]
+    return [r.return_value for r in results]
+
+
+def test_a_mapped_task_maps_over_a_mapped_tasks_values_and_a_reduce_sums_them(world: World) -> None:
+    fileloc = world.write_dags("repeated", REPEATED)
+    run = world.make_run("repeated")
+    assert _run_all(world, run, fileloc, "add_one", 3) == [2, 3, 4]
+    assert world.store.xcom_pull_mapped(RunKey("repeated", run.run_id), "add_one") == [2, 3, 4]
+    assert _run_all(world, run, fileloc, "add_one__1", 3) == [3, 4, 5]
+    total = run_workload(world.queue(run, "total", fileloc), world.settings, world.store)
+    assert total.state == "success" and total.return_value == 12
+
+
+def test_a_none_return_leaves_its_index_out_and_expand_kwargs_maps_over_a_mapped_task(world: World) -> None:
+    fileloc = world.write_dags("repeated", REPEATED)
+    run = world.make_run("repeated")
+    _run_all(world, run, fileloc, "add_one", 3)
+    _run_all(world, run, fileloc, "add_one__1", 3)
+    assert _run_all(world, run, fileloc, "odd_only", 3) == [3, None, 5]
+    assert world.store.xcom_pull_mapped(RunKey("repeated", run.run_id), "odd_only") == [3, 5]
+    assert _run_all(world, run, fileloc, "as_kwargs", 2) == [{"x": 3, "note": "{{ ds }}"}, {"x": 5, "note": "{{ ds }}"}]
+    # the kwargs came from XCom: "{{ ds }}" is data, not a template
+    assert _run_all(world, run, fileloc, "record", 2) == ["3 {{ ds }}", "5 {{ ds }}"]
+
+
+RAW = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+from flowctl.operators.bash import BashOperator
+
+@task
+def text():
+    return "price {{ ds }}"
+
+@task
+def bad_text():
+    return "{% oops"
+
+@task
+def texts():
+    return ["echo RAW 'price {{ ds }}'", "echo RAW '{% oops'"]
+
+@task
+def show(label, v):
+    return f"{label}: {v}"
+
+with DAG("raw", start_date=datetime(2024, 1, 1), schedule=None):
+    show("plain {{ ds }}", text())
+    show.override(task_id="show_bad")("bad", bad_text())
+    show.override(task_id="show_each").partial(label="{{ ds }}").expand(v=texts())
+    BashOperator(task_id="bash_env", bash_command='echo "RAW $V $DAY"', env={"V": text(), "DAY": "{{ ds }}"})
+    BashOperator.partial(task_id="bash_each").expand(bash_command=texts())
+'''
+
+
+def test_xcom_values_reach_template_fields_unrendered_in_every_form(world: World) -> None:
+    fileloc = world.write_dags("raw", RAW)
+    run = world.make_run("raw")
+
+    def run_task(task_id: str, map_index: int = -1) -> Any:
+        result = run_workload(world.queue(run, task_id, fileloc, map_index), world.settings, world.store)
+        assert result.state == "success", result.error
+        return result.return_value
+
+    for task_id in ("text", "text__1", "bad_text", "texts", "texts__1"):  # each call is a task
+        run_task(task_id)
+    assert run_task("show") == "plain 2024-01-01: price {{ ds }}"
+    assert run_task("show_bad") == "bad: {% oops"
+    assert run_task("bash_env") == "RAW price {{ ds }} 2024-01-01"
+    world.expand(run, "show_each", 2)
+    world.expand(run, "bash_each", 2)
+    assert [run_task("show_each", i) for i in range(2)] == [
+        "2024-01-01: echo RAW 'price {{ ds }}'", "2024-01-01: echo RAW '{% oops'"]
+    assert [run_task("bash_each", i) for i in range(2)] == ["RAW price {{ ds }}", "RAW {% oops"]
