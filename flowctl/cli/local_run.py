@@ -92,14 +92,14 @@ class LocalRun:
 
     def _map_lengths(self, states: dict[tuple[str, int], str]) -> dict[str, int]:
         """How many instances each mapped task ready to expand gets, from its upstream XComs."""
-        from flowctl.core.planner import map_length, xcom_refs
+        from flowctl.core.planner import input_final, map_length, xcom_refs
 
         lengths: dict[str, int] = {}
         for task_id, spec in self.graph.tasks.items():
             if not spec.is_mapped or states.get((task_id, -1)) != TI.PENDING.value:
                 continue
             refs = xcom_refs(spec.mapping)
-            if not all(_all_success(states, source) for source, _ in refs):
+            if not all(input_final(self.graph, states, source) for source, _ in refs):
                 continue
             values = {ref: self._pull(ref) for ref in refs}
             try:
@@ -161,7 +161,7 @@ class LocalRun:
             self._say(f"cannot call the DAG's on_{kind}_callback: {type(error).__name__}: {error}")
             return
         run = self.store.get_run(self.key.dag_id, self.key.run_id)
-        for error in run_dag_callbacks(dag, run, kind, reason):
+        for error in run_dag_callbacks(dag, run, kind, reason, self.store):
             self._say(f"DAG {self.key.dag_id} on_{kind}_callback raised {type(error).__name__}: {error} "
                       f"(the run stays {state.value})")
 
@@ -232,11 +232,6 @@ _ELSEWHERE = {TI.SCHEDULED.value, TI.QUEUED.value, TI.RUNNING.value, TI.DEFERRED
 
 def _states(tis: Sequence[Any]) -> dict[tuple[str, int], str]:
     return {(t.task_id, t.map_index): t.state for t in tis}
-
-
-def _all_success(states: dict[tuple[str, int], str], task_id: str) -> bool:
-    found = [state for (t, _), state in states.items() if t == task_id]
-    return bool(found) and all(state == TI.SUCCESS.value for state in found)
 
 
 def _index(key: TaskInstanceKey) -> str:

@@ -33,6 +33,20 @@ DATASETS_WAY = (
     "TriggerDagRunOperator (flowctl.operators.trigger_dagrun), or schedule it by time and wait for the "
     "producer with ExternalTaskSensor (flowctl.sensors.external_task)")
 
+#: The flowctl way instead of SubDagOperator (deprecated in Airflow 2 too).
+SUBDAG_WAY = (
+    "group the tasks with a TaskGroup (flowctl.utils.task_group, or @task_group from flowctl.decorators) "
+    "inside the parent DAG, or start another DAG with TriggerDagRunOperator (flowctl.operators.trigger_dagrun)")
+#: The flowctl way instead of EmailOperator (flowctl has no [smtp] configuration).
+EMAIL_WAY = (
+    "flowctl sends no e-mail itself: send it from a PythonOperator or @task with smtplib (the SMTP "
+    "server's password in a flowctl connection, read with BaseHook.get_connection), or from an "
+    "on_failure_callback")
+#: The flowctl way instead of the Pool model (database access from DAG code).
+POOL_WAY = (
+    "there is no database access from DAG code; give tasks pool='name' (and pool_slots=) and create or "
+    "resize pools with `flowctl pools set NAME SLOTS DESCRIPTION` or in the web UI")
+
 
 def unsupported_import(module: str, name: str, way: str) -> NotSupportedImportError:
     """The error for ``from module import name``: not supported, and what to do instead."""

@@ -10,6 +10,7 @@ Must not import anything outside the standard library, pendulum and flowctl.core
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import pendulum
 
 from flowctl.core import macros
+from flowctl.core.keys import RunKey
 from flowctl.core.errors import NotFoundError, NotSupportedError, TemplateRenderError, VariableNotFound
 
 VarAccessor = Callable[[str], "str | None"]
@@ -28,9 +30,38 @@ ConnAccessor = Callable[[str], Any]
 MANUAL_RUN_TYPES = frozenset({"manual"})
 
 
+class TaskInstanceLookups:
+    """Airflow's ``dag_run.get_task_instance(task_id)`` and ``get_task_instances(state=...)``, read
+    through ``self.reads`` (``flowctl.task_runner.run_reads``: the Store's records, or an error
+    saying there is no database); a part of :class:`RunInfo` and :class:`RecordedRun`."""
+
+    __slots__ = ()
+    dag_id: str
+    run_id: str
+    reads: Any
+
+    def get_task_instance(self, task_id: str, map_index: int = -1, session: Any = None) -> Any:
+        """The run's task instance of ``task_id`` (and ``map_index``), or None."""
+        return self._reads().task_instance(RunKey(self.dag_id, self.run_id), task_id, map_index)
+
+    def get_task_instances(self, state: Any = None, session: Any = None) -> list[Any]:
+        """The run's task instances (by task id, map index); only those in ``state`` (one or several) if given."""
+        return list(self._reads().task_instances(RunKey(self.dag_id, self.run_id), state))
+
+    def _reads(self) -> Any:
+        if self.reads is None:
+            raise NotSupportedError(f"run {self.run_id!r} was given without a way to read its task instances "
+                                    "(no database here)")
+        return self.reads
+
+
 @dataclass(frozen=True, slots=True)
-class RunInfo:
-    """What the template context needs to know about one DAG run (``dag_run`` in templates)."""
+class RunInfo(TaskInstanceLookups):
+    """What the template context needs to know about one DAG run (``dag_run`` in templates).
+
+    ``state``, ``end_date`` and ``queued_at`` are the run row's when the try started (None for a
+    test run that is not in the database): a run is running while its tasks run.
+    """
 
     run_id: str
     logical_date: datetime
@@ -40,6 +71,14 @@ class RunInfo:
     conf: Mapping[str, Any] = field(default_factory=dict)
     start_date: datetime | None = None
     dag_id: str = ""  # what Airflow callbacks read as context["dag_run"].dag_id
+    state: str | None = None
+    end_date: datetime | None = None
+    queued_at: datetime | None = None
+    reads: Any = field(default=None, compare=False, repr=False)
+
+    def with_reads(self, reads: Any) -> RunInfo:
+        """This run, its task-instance lookups going through ``reads``."""
+        return dataclasses.replace(self, reads=reads)
 
     @property
     def execution_date(self) -> datetime:
@@ -57,6 +96,38 @@ class RunInfo:
         raise NotSupportedError(
             "DagRun.find() is not supported by flowctl (no database queries from DAG code); wait for another "
             "DAG's run with ExternalTaskSensor, or list runs with `flowctl dags list-runs`")
+
+
+class RecordedRun(TaskInstanceLookups):
+    """A run record of the database (a DAG callback's ``dag_run``) with the lookups above: every
+    other attribute is the record's (``state``, ``end_date``, ``conf``...)."""
+
+    __slots__ = ("_record", "reads")
+
+    def __init__(self, record: Any, reads: Any) -> None:
+        self._record = record
+        self.reads = reads
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._record, name)
+
+    @property
+    def dag_id(self) -> str:  # type: ignore[override]
+        return str(self._record.dag_id)
+
+    @property
+    def run_id(self) -> str:  # type: ignore[override]
+        return str(self._record.run_id)
+
+    @property
+    def execution_date(self) -> datetime:
+        """Airflow's older name for ``logical_date``."""
+        return self._record.logical_date
+
+    def __repr__(self) -> str:
+        return f"<DagRun {self.dag_id} @ {self._record.logical_date}: {self.run_id}, state:{self._record.state}>"
 
 
 class _VariableValues:
@@ -241,8 +312,16 @@ def build_context(
     prev_success_interval: tuple[datetime, datetime] | None,
     prev_start_date_success: datetime | None = None,
     extra: Mapping[str, Any] | None = None,
+    config: Any = None,
 ) -> dict[str, Any]:
-    """The template context for one task try of ``run``; ``extra`` entries win over the rest."""
+    """The template context for one task try of ``run``; ``extra`` entries win over the rest.
+
+    ``config`` is the context's ``conf``: flowctl's settings as Airflow's ``conf`` reads them
+    (``flowctl.configuration``), not the run's conf, which is ``dag_run.conf`` (and in ``params``).
+    """
+    attach = getattr(ti, "attach_run", None)
+    if attach is not None:  # the runtime ti: ti.get_dagrun(), dag_run.get_task_instances() through its backend
+        run = attach(run)
     timetable = getattr(dag, "timetable", None)
     dated = _remembered(run, timetable, prev_success_interval, prev_start_date_success)
     if dated is None:
@@ -251,7 +330,7 @@ def build_context(
         **dated,
         "dag": dag, "task": task, "ti": ti, "task_instance": ti,
         "run_id": run.run_id, "dag_run": run,
-        "params": params, "conf": run.conf,
+        "params": params, "conf": config,
         "var": VariableAccessor.over(var_accessor),
         "conn": ConnectionAccessor(conn_accessor),
         "macros": macros,

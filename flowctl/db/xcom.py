@@ -11,18 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 
 from flowctl.core.xcom_values import check_xcom_value
 from flowctl.db.base import StoreCore
 from flowctl.db.records import RunKey, TaskInstanceKey, XComRecord, record_from
-from flowctl.db.tables import XComRow
+from flowctl.db.tables import DagRunRow, XComRow
 
 RETURN_VALUE = "return_value"
 
 
 class XComVerbs(StoreCore):
-    """xcom_push, xcom_pull, list_xcoms, clear_xcoms."""
+    """xcom_push, xcom_pull, xcom_pull_prior, list_xcoms, clear_xcoms."""
 
     def check_xcom(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
         """Raise what :meth:`xcom_push` would for this value (not JSON, or too large); else nothing."""
@@ -42,6 +42,21 @@ class XComVerbs(StoreCore):
         query = select(XComRow.value).where(
             XComRow.dag_id == run.dag_id, XComRow.run_id == run.run_id, XComRow.task_id == task_id,
             XComRow.map_index == map_index, XComRow.key == key)
+        with self._read() as s:
+            found = s.execute(query).first()
+        return default if found is None else found[0]
+
+    def xcom_pull_prior(self, dag_id: str, task_id: str | None, key: str, map_index: int, until: datetime,
+                        default: Any = None) -> Any:
+        """What ``task_id`` (any task when None) of ``dag_id`` pushed under ``key`` in the latest run
+        whose logical date is at or before ``until``, or ``default`` (Airflow's ``include_prior_dates``)."""
+        query = (select(XComRow.value)
+                 .join(DagRunRow, and_(DagRunRow.dag_id == XComRow.dag_id, DagRunRow.run_id == XComRow.run_id))
+                 .where(XComRow.dag_id == dag_id, XComRow.map_index == map_index, XComRow.key == key,
+                        DagRunRow.logical_date <= until)
+                 .order_by(DagRunRow.logical_date.desc(), XComRow.timestamp.desc()).limit(1))
+        if task_id is not None:
+            query = query.where(XComRow.task_id == task_id)
         with self._read() as s:
             found = s.execute(query).first()
         return default if found is None else found[0]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from inspect import CO_VARARGS, CO_VARKEYWORDS
 from types import FunctionType
@@ -88,6 +90,15 @@ def _accepted_names(function: Callable[..., Any]) -> tuple[Sequence[str], Sequen
     return positional, [name for name, p in parameters.items() if p.kind is not p.POSITIONAL_ONLY]
 
 
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning from here that points at the first caller outside flowctl
+    (the DAG file's line, past the operator metaclass and subclasses' ``__init__``)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("flowctl."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class PythonOperator(BaseOperator):
     """Calls ``python_callable``; its return value becomes the task's XCom."""
 
@@ -106,6 +117,11 @@ class PythonOperator(BaseOperator):
         show_return_value_in_logs: bool = True,
         **kwargs: Any,
     ) -> None:
+        if "provide_context" in kwargs:  # Airflow 1's switch: Airflow 2 accepts it, warns, and ignores it
+            warnings.warn("provide_context is deprecated (as in Airflow 2) and is no longer required: the "
+                          "callable gets the context keys it names", DeprecationWarning,
+                          stacklevel=_user_stacklevel())
+            kwargs.pop("provide_context")
         super().__init__(**kwargs)
         if not callable(python_callable):
             raise DagDefinitionError(f"python_callable of {self.task_id!r} is not callable")

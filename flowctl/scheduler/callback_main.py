@@ -3,7 +3,8 @@ one task's on_failure_callback / on_retry_callback for a try that died without r
 
 ``python -m flowctl.scheduler.callback_main FILELOC DAG_ID RUN_ID success|failure REASON``;
 ``python -m flowctl.scheduler.callback_main --task FILELOC DAG_ID RUN_ID TASK_ID MAP_INDEX TRY_NUMBER
-failed|up_for_retry REASON``.
+failed|up_for_retry REASON``; ``python -m flowctl.scheduler.callback_main --sla FILELOC DAG_ID``: the
+DAG's sla_miss_callback for its SLA misses not notified yet.
 Runs user code (imports the DAG file), so it never runs inside the scheduler process.
 :func:`run_dag_callbacks` is also what ``flowctl dags test`` and ``dags backfill --local`` call, in
 their own process, for the runs they finish.
@@ -24,19 +25,26 @@ def _callbacks(dag: Any, kind: str) -> list[Any]:
     return list(found) if isinstance(found, (list, tuple)) else [found]
 
 
-def callback_context(dag: Any, run: Any, reason: str) -> dict[str, Any]:
-    """What a DAG callback receives (the common Airflow context keys for a finished run)."""
+def callback_context(dag: Any, run: Any, reason: str, store: Any = None) -> dict[str, Any]:
+    """What a DAG callback receives (the common Airflow context keys for a finished run). With
+    ``store``, ``dag_run.get_task_instance(s)`` read the run's task instances (Airflow's DagRun)."""
+    from flowctl import configuration
+    from flowctl.core.context import RecordedRun
+    from flowctl.task_runner.run_reads import StoreReads
+
+    if store is not None:
+        run = RecordedRun(run, StoreReads(store))
     logical = run.logical_date
     return {"dag": dag, "dag_run": run, "run_id": run.run_id, "reason": reason, "logical_date": logical,
             "ds": logical.strftime("%Y-%m-%d"), "ts": logical.isoformat(),
             "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
-            "params": dict(getattr(dag, "params", None) or {}), "conf": dict(run.conf or {})}
+            "params": dict(getattr(dag, "params", None) or {}), "conf": configuration.conf}
 
 
-def run_dag_callbacks(dag: Any, run: Any, kind: str, reason: str) -> list[Exception]:
+def run_dag_callbacks(dag: Any, run: Any, kind: str, reason: str, store: Any = None) -> list[Exception]:
     """Call ``dag``'s on_success_callback (``kind`` "success") or on_failure_callback ("failure")
     for the finished ``run``; what they raised, each logged (none changes the run)."""
-    context = callback_context(dag, run, reason)
+    context = callback_context(dag, run, reason, store)
     raised: list[Exception] = []
     for callback in _callbacks(dag, kind):
         try:
@@ -52,6 +60,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if argv[:1] == ["--task"]:
         return _task_main(argv[1:])
+    if argv[:1] == ["--sla"]:
+        return _sla_main(argv[1:])
     fileloc, dag_id, run_id, kind, reason = argv
     from flowctl.db.store import Store
     from flowctl.settings import Settings
@@ -61,7 +71,7 @@ def main(argv: list[str]) -> int:
     store = Store.from_settings(settings)
     try:
         dag = load_dag(fileloc, dag_id)
-        return 1 if run_dag_callbacks(dag, store.get_run(dag_id, run_id), kind, reason) else 0
+        return 1 if run_dag_callbacks(dag, store.get_run(dag_id, run_id), kind, reason, store) else 0
     finally:
         store.close()
 
@@ -78,6 +88,44 @@ def _task_main(argv: list[str]) -> int:
     try:
         key = TaskInstanceKey(dag_id, run_id, task_id, int(map_index))
         return 0 if run_dead_try_callback(settings, store, fileloc, key, int(try_number), state, reason) else 1
+    finally:
+        store.close()
+
+
+def run_sla_miss_callbacks(dag: Any, store: Any) -> list[Exception]:
+    """Call ``dag``'s sla_miss_callback(s) Airflow's way, ``(dag, task_list, blocking_task_list, slas,
+    blocking_tis)``, with its misses not notified yet, then mark them notified if every callback
+    returned; what they raised, each logged (the misses then come again with the next batch)."""
+    slas = store.unnotified_sla_misses(dag.dag_id)
+    found = getattr(dag, "sla_miss_callback", None)
+    callbacks = list(found) if isinstance(found, (list, tuple)) else [found] if found else []
+    if not slas or not callbacks:
+        return []
+    blocking_tis = store.sla_blocking_task_instances(dag.dag_id, sorted({m.run_id for m in slas}))
+    dates = {m.run_id: m.logical_date for m in slas}
+    task_list = "\n".join(f"{m.task_id} on {m.logical_date.isoformat()}" for m in slas)
+    blocking_task_list = "\n".join(f"{ti.task_id} on {dates[ti.run_id].isoformat()}" for ti in blocking_tis)
+    raised: list[Exception] = []
+    for callback in callbacks:
+        try:
+            callback(dag, task_list, blocking_task_list, slas, blocking_tis)
+        except Exception as error:  # noqa: BLE001 - user code: report and go on
+            log.exception("DAG %s sla_miss_callback raised", dag.dag_id)
+            raised.append(error)
+    if not raised:
+        store.mark_sla_misses_notified([m.id for m in slas])
+    return raised
+
+
+def _sla_main(argv: list[str]) -> int:
+    fileloc, dag_id = argv
+    from flowctl.db.store import Store
+    from flowctl.settings import Settings
+    from flowctl.task_runner.dagfile import load_dag
+
+    store = Store.from_settings(Settings.load())
+    try:
+        return 1 if run_sla_miss_callbacks(load_dag(fileloc, dag_id), store) else 0
     finally:
         store.close()
 

@@ -44,6 +44,8 @@ VERBS = frozenset({
     "save_rendered_fields", "skip_tasks", "previous_success", "record_reschedule", "reschedule_history",
     "external_states", "xcom_push", "xcom_pull", "xcom_pull_mapped", "list_xcoms", "get_variable",
     "set_variable", "delete_variable", "get_connection", "get_run", "get_task_instance",
+    # reads behind ti.xcom_pull(include_prior_dates=...), ti.previous_ti, dag_run.get_task_instances()
+    "xcom_pull_prior", "list_runs", "list_task_instances",
 })
 SEND_TIMEOUT = 30.0  # seconds a client may take to read its answer before it is dropped
 

@@ -53,7 +53,8 @@ def _context(settings: Settings, store: Any, fileloc: str, key: TaskInstanceKey,
     row = store.get_task_instance(key)
     run = store.get_run(key.dag_id, key.run_id)
     ti = RuntimeTaskInstance(key, task, try_number, row.max_tries, StoreBackend(store, utcnow),
-                             hostname=row.hostname or socket.gethostname(), start_date=row.start_date)
+                             hostname=row.hostname or socket.gethostname(), start_date=row.start_date, row=row)
+    ti.record_end(row.state, row.end_date, row.duration)  # as the scheduler recorded the dead try
     context = make_context(dag, task, run_info(run), ti, var_lookup=secrets.variable_lookup(backend),
                            conn_lookup=secrets.connection_lookup(backend._masker),
                            prev_success=store.previous_success(key.dag_id, run.logical_date),

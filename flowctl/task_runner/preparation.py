@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from flowctl import configuration
 from flowctl.core.context import RunInfo, build_context, remember_run_keys
 from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import SecretsMasker
@@ -25,7 +26,8 @@ def run_info(run: Any) -> RunInfo:
     end = run.data_interval_end or start
     return RunInfo(run_id=run.run_id, logical_date=run.logical_date, data_interval_start=start,
                    data_interval_end=end, run_type=run.run_type, conf=dict(run.conf or {}),
-                   start_date=getattr(run, "start_date", None), dag_id=run.dag_id)
+                   start_date=getattr(run, "start_date", None), dag_id=run.dag_id, state=getattr(run, "state", None),
+                   end_date=getattr(run, "end_date", None), queued_at=getattr(run, "queued_at", None))
 
 
 def task_params(dag: Any, task: Any, conf: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def make_context(dag: Any, task: Any, run: RunInfo, ti: Any, *, var_lookup: Call
     return build_context(
         dag=dag, task=task, run=run, ti=ti, params=task_params(dag, task, run.conf),
         var_accessor=var_lookup, conn_accessor=conn_lookup, prev_success_interval=_interval(prev_success),
-        prev_start_date_success=getattr(prev_success, "start_date", None), extra=extra)
+        prev_start_date_success=getattr(prev_success, "start_date", None), extra=extra, config=configuration.conf)
 
 
 def remember_run_context(dag: Any, run: Any, prev_success: Any = None) -> None:

@@ -173,6 +173,7 @@ class _ClaimedTry:
         self.rendered_saved = False
         self.supervisor = supervisor
         self.deferred: DeferredXComs | None = None  # a supervised try's XComs, written with its end
+        self.ended_at: datetime | None = None  # the end_date the try's end was written with
 
     def run(self) -> TryResult:
         path = log_path_text(self.settings.log_folder_text, self.key, self.try_number)
@@ -184,6 +185,7 @@ class _ClaimedTry:
                 outcome, context, value = self._execute(backend)
                 recorded = self._record(outcome)
                 if recorded and context is not None:
+                    context["ti"].record_end(outcome.state.value, self.ended_at)  # what the callback reads
                     self._callback(outcome, context)
         state = outcome.state.value if recorded else None
         return TryResult(self.key, self.try_number, ran=True, state=state, error=outcome.error,
@@ -220,7 +222,7 @@ class _ClaimedTry:
         ti = RuntimeTaskInstance(self.key, task, self.try_number, self.ti_row.max_tries,
                                  _SkipRecorder(xcoms, self.skipped),
                                  hostname=socket.gethostname(), start_date=first_poke or self.ti_row.start_date,
-                                 log_url_of=partial(log_url, self.settings, self.key, self.try_number))
+                                 log_url_of=partial(log_url, self.settings, self.key, self.try_number), row=self.ti_row)
         ti.reschedule_count = reschedules  # type: ignore[attr-defined]
         run = run_info(self.run_row)
         context = make_context(
@@ -263,7 +265,7 @@ class _ClaimedTry:
                               retry_delay=delay, now=utcnow())
 
     def _record(self, outcome: TryOutcome) -> bool:
-        now = utcnow()
+        now = self.ended_at = utcnow()
         fields: dict[str, Any] = {}
         if outcome.state is TI.UP_FOR_RETRY:
             fields["next_retry_at"] = outcome.next_retry_at

@@ -8,7 +8,9 @@ for real tries, :class:`MemoryBackend` for ``tasks test`` / ``dags test``
 (nothing recorded in the database; XComs kept in memory, reads fall back to
 the store when there is one). Through the backend a task also reaches other
 DAGs' runs (``trigger_dag_run``, ``find_dag_run``, ``clear_dag_run``,
-``dag_run_state``: what TriggerDagRunOperator needs; see ``run_control.py``).
+``dag_run_state``: what TriggerDagRunOperator needs; see ``run_control.py``) and reads other
+runs and task instances (``ti.previous_ti``, ``dag_run.get_task_instances()``, ``xcom_pull`` with
+``dag_id`` or ``include_prior_dates``; see ``run_reads.py``).
 XCom values are encoded to plain JSON (``flowctl.core.xcom_values``:
 datetimes, dates, times, timedeltas tagged) in
 :meth:`RuntimeTaskInstance.xcom_push` and decoded in its ``xcom_pull``, so
@@ -24,13 +26,20 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from flowctl.core.errors import NotSupportedError
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY
 from flowctl.core.xcom_values import decode_xcom_value, encode_xcom_value, xcom_size
 from flowctl.task_runner.run_control import NoRunControl, StoreRunControl
+from flowctl.task_runner.run_reads import NoReads, StoreReads
+from flowctl.task_runner.try_details import TryDetails
 
 log = logging.getLogger("flowctl.task")
 _MISSING = object()
+#: "No such XCom" where the answer may cross the task agent's wire (JSON): no stored value equals it.
+_ABSENT = "\x00flowctl: no such xcom\x00"
+_READS = frozenset({"task_instance", "task_instances", "previous_run", "previous_task_instance", "run_of",
+                    "xcom_pull_prior"})
 
 
 class TryBackend(Protocol):
@@ -56,8 +65,15 @@ class TryBackend(Protocol):
 
     def run_state(self, dag_id: str, run_id: str) -> str: ...
 
+    def run_of(self, dag_id: str, run_id: str, logical_date: datetime) -> RunKey | None: ...
 
-class StoreBackend(StoreRunControl):
+    def xcom_pull_prior(self, dag_id: str, task_id: str | None, key: str, map_index: int, until: datetime,
+                        default: Any) -> Any: ...
+
+    def previous_task_instance(self, key: TaskInstanceKey, logical_date: datetime, state: Any = None) -> Any: ...
+
+
+class StoreBackend(StoreRunControl, StoreReads):
     """XComs and skips in the metadata database; ``clock`` gives the time of each write."""
 
     def __init__(self, store: Any, clock: Callable[[], datetime]) -> None:
@@ -129,12 +145,19 @@ class DeferredXComs:
 
 
 class MemoryBackend(NoRunControl):
-    """XComs and skips kept in memory (``tasks test``, ``dags test``); reads fall back to ``store``."""
+    """XComs and skips kept in memory (``tasks test``, ``dags test``); reads fall back to ``store``
+    (other runs and task instances too: :mod:`~flowctl.task_runner.run_reads`)."""
 
     def __init__(self, store: Any = None) -> None:
         self.store = store
         self.xcoms: dict[tuple[str, str, int, str], Any] = {}
         self.skipped: set[str] = set()
+        self.reads: StoreReads | NoReads = NoReads() if store is None else StoreReads(store)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _READS:  # task_instance(s), previous_run, previous_task_instance, run_of, xcom_pull_prior
+            return getattr(self.reads, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def xcom_push(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
         xcom_size(value)  # the same JSON check as the database
@@ -170,12 +193,13 @@ class MemoryBackend(NoRunControl):
         return new
 
 
-class RuntimeTaskInstance:
-    """``context["ti"]``: one try of one task instance, as the task's code sees it."""
+class RuntimeTaskInstance(TryDetails):
+    """``context["ti"]``: one try of one task instance, as the task's code sees it (Airflow's
+    descriptive attributes: :mod:`~flowctl.task_runner.try_details`)."""
 
     def __init__(self, key: TaskInstanceKey, task: Any, try_number: int, max_tries: int,
                  backend: TryBackend, hostname: str = "", start_date: datetime | None = None,
-                 log_url_of: Callable[[], str] | None = None) -> None:
+                 log_url_of: Callable[[], str] | None = None, row: Any = None) -> None:
         self.key = key
         self.dag_id, self.run_id, self.task_id, self.map_index = key.dag_id, key.run_id, key.task_id, key.map_index
         self.task = task
@@ -185,6 +209,7 @@ class RuntimeTaskInstance:
         self.hostname = hostname
         self.start_date = start_date
         self.state = "running"
+        self.row = row
         self.log = log
         self._log_url_of = log_url_of
 
@@ -213,13 +238,50 @@ class RuntimeTaskInstance:
     def xcom_pull(self, task_ids: str | Iterable[str] | None = None, dag_id: str | None = None,
                   key: str = XCOM_RETURN_KEY, include_prior_dates: bool = False,
                   map_indexes: int | Iterable[int] | None = None, default: Any = None) -> Any:
-        """A value another task pushed in this run (a list for several task_ids or a mapped task)."""
-        run = RunKey(dag_id or self.dag_id, self.run_id)
+        """A value another task pushed in this run (a list for several task_ids or a mapped task).
+
+        ``dag_id``: that DAG's run with this run id (else at this logical date). ``include_prior_dates``:
+        the value of the latest run at or before this run's logical date, this run first.
+        """
+        if include_prior_dates:
+            return self._pull_prior(task_ids, dag_id or self.dag_id, key, map_indexes, default)
+        run = self._run_to_read(dag_id)
+        if run is None:
+            return default if isinstance(task_ids, str) or task_ids is None else []
         if task_ids is None:
             return decode_xcom_value(self.backend.xcom_pull_any(run, key, default))
         if isinstance(task_ids, str) and (map_indexes is None or isinstance(map_indexes, int)):
             return decode_xcom_value(self._pull_one(run, task_ids, key, map_indexes, default))
         return [decode_xcom_value(value) for value in self._pull_many(run, task_ids, key, map_indexes)]
+
+    def _run_to_read(self, dag_id: str | None) -> RunKey | None:
+        if dag_id is None or dag_id == self.dag_id:
+            return self.run_key
+        return self.backend.run_of(dag_id, self.run_id, self.logical_date)
+
+    def _pull_prior(self, task_ids: str | Iterable[str] | None, dag_id: str, key: str,
+                    map_indexes: int | Iterable[int] | None, default: Any) -> Any:
+        """``include_prior_dates``: per task id, this run's value (a try's own pushes included), else
+        the latest one at or before this run's logical date (Airflow 2 reads those newest first)."""
+        if map_indexes is not None and not isinstance(map_indexes, int):
+            raise NotSupportedError("xcom_pull(include_prior_dates=True) takes one map index (or none), "
+                                    "not several; pull each map index on its own")
+        index = -1 if map_indexes is None else map_indexes
+        wanted = [task_ids] if isinstance(task_ids, str) or task_ids is None else list(task_ids)
+        if map_indexes is None and dag_id == self.dag_id and any(t is not None and self._is_mapped(t) for t in wanted):
+            raise NotSupportedError("xcom_pull(include_prior_dates=True) of a mapped task needs map_indexes=<one "
+                                    "index>")
+        values = []
+        for task_id in wanted:
+            found: Any = _ABSENT
+            if dag_id == self.dag_id and task_id is not None:
+                found = self.backend.xcom_pull(self.run_key, task_id, key, index, _ABSENT)
+            if found == _ABSENT:
+                found = self.backend.xcom_pull_prior(dag_id, task_id, key, index, self.logical_date, _ABSENT)
+            values.append(found)
+        if isinstance(task_ids, str) or task_ids is None:
+            return default if values[0] == _ABSENT else decode_xcom_value(values[0])
+        return [decode_xcom_value(v) for v in values if v != _ABSENT]
 
     def _pull_many(self, run: RunKey, task_ids: str | Iterable[str], key: str,
                    map_indexes: int | Iterable[int] | None) -> list[Any]:

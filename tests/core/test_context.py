@@ -222,7 +222,8 @@ def test_objects_and_run_details_are_in_the_context() -> None:
     assert ctx["dag_run"].execution_date == LOGICAL
     assert ctx["dag_run"].external_trigger is False
     assert ctx["params"] == {"region": "eu"}
-    assert ctx["conf"] == {"limit": 10}
+    assert ctx["conf"] is None  # the configuration view the caller passes (config=), never the run's conf
+    assert make_context(config="the-config")["conf"] == "the-config"
     assert ctx["macros"] is macros
     assert ctx["inlets"] == [] and ctx["outlets"] == []
     assert ctx["test_mode"] is False

@@ -71,10 +71,10 @@ def test_macros_and_context_names_both_work() -> None:
     assert rendered["command"] == "2024-03-11 2024-03-11 r1"
 
 
-def test_var_and_conf_are_reachable_from_templates() -> None:
+def test_var_and_the_runs_conf_are_reachable_from_templates() -> None:
     _, rendered = render(FakeDag(), command="{{ var.value.env }}-{{ var.value.get('x', 'd') }}-"
-                                            "{{ conf.limit }}-{{ dag_run.conf['limit'] }}")
-    assert rendered["command"] == "prod-d-10-10"
+                                            "{{ dag_run.conf['limit'] }}")
+    assert rendered["command"] == "prod-d-10"
 
 
 def test_nested_lists_dicts_tuples_and_sets_are_rendered_item_by_item() -> None:

@@ -200,3 +200,14 @@ def test_virtualenv_operators_name_the_flowctl_way() -> None:
 def test_empty_operator_does_nothing_and_says_so() -> None:
     op = EmptyOperator(task_id="e")
     assert op.execute({}) is None and op.inherits_from_empty_operator
+
+
+def test_airflow_1s_provide_context_is_accepted_with_a_deprecation_warning_at_the_dag_files_line() -> None:
+    """Before: DagDefinitionError "invalid arguments were passed to PythonOperator ...: provide_context"."""
+    with DAG("legacy") as dag:
+        with pytest.warns(DeprecationWarning, match="provide_context is deprecated") as caught:
+            PythonOperator(task_id="run", python_callable=lambda ds: ds, provide_context=True)
+            BranchPythonOperator(task_id="pick", python_callable=lambda: "run", provide_context=True)
+    assert {w.filename for w in caught} == {__file__}
+    assert _execute(dag.get_task("run"), ds="2024-01-01") == "2024-01-01"
+    assert not hasattr(dag.get_task("run"), "provide_context")
