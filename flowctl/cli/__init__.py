@@ -19,11 +19,14 @@ from flowctl.cli import admin_cmd as _admin_cmd  # noqa: E402,F401
 from flowctl.cli import users_cmd as _users_cmd  # noqa: E402,F401
 from flowctl.cli import db_cmd as _db_cmd  # noqa: E402,F401
 from flowctl.cli import run_cmd as _run_cmd  # noqa: E402,F401
+from flowctl.cli import backfill_cmd as _backfill_cmd  # noqa: E402,F401
 from flowctl.cli import tasks_cmd as _tasks_cmd  # noqa: E402,F401
 from flowctl.cli import tasks_ops_cmd as _tasks_ops_cmd  # noqa: E402,F401
 from flowctl.cli import standalone_cmd as _standalone_cmd  # noqa: E402,F401
 from flowctl.cli import scheduler_cmd as _scheduler_cmd  # noqa: E402,F401
 from flowctl.cli import web_cmd as _web_cmd  # noqa: E402,F401
+from flowctl.cli import jobs_cmd as _jobs_cmd  # noqa: E402,F401
+from flowctl.cli import info_cmd as _info_cmd  # noqa: E402,F401
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -68,24 +68,26 @@ def version() -> None:
 
 
 OUTPUT_OPTION = click.option(
-    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
-    help="table for people, json for scripts.",
+    "--output", "-o", type=click.Choice(["table", "json", "plain"]), default="table", show_default=True,
+    help="table for people, json for scripts, plain: a table without its rule line (as Airflow's plain).",
 )
 
 
 def emit(rows: list[dict[str, Any]], output: str, columns: list[str] | None = None) -> None:
-    """Print rows as an aligned table or as JSON."""
+    """Print rows as an aligned table (``plain``: without the rule under the header) or as JSON."""
     if output == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     cols = columns or (list(rows[0].keys()) if rows else [])
     if not rows:
-        click.echo("(none)")
+        if output == "table":  # plain prints nothing, for scripts that count lines
+            click.echo("(none)")
         return
     cells = [[_cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
-    click.echo("  ".join("-" * w for w in widths))
+    if output == "table":
+        click.echo("  ".join("-" * w for w in widths))
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 

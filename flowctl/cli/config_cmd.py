@@ -1,4 +1,4 @@
-"""``flowctl config list | get``: show the effective configuration (secrets masked)."""
+"""``flowctl config list | get | get-value``: show the effective configuration (secrets masked)."""
 from __future__ import annotations
 
 import click
@@ -41,8 +41,13 @@ def config_list(ctx: CliContext, output: str, section: str | None) -> None:
 @click.argument("key")
 @pass_ctx
 def config_get(ctx: CliContext, section: str, key: str) -> None:
-    """Print the value of one option (secrets masked)."""
+    """Print the value of one option (secrets masked); ``get-value`` is its Airflow 2 name."""
     name = (section.lower(), key.lower())
     if name not in OPTIONS_BY_NAME:
         raise ConfigError(f"[{section}] {key} is not a flowctl option")
     click.echo(mask(OPTIONS_BY_NAME[name], ctx.settings.get(section, key)))
+
+
+config_group.add_command(click.Command("get-value", callback=config_get.callback, params=config_get.params,
+                                       help="Print the value of one option (secrets masked), as Airflow 2's "
+                                            "`config get-value`; the same as `config get`."))

@@ -1,8 +1,10 @@
-"""``flowctl dags ...``: the ``dags_group`` and the commands that only parse the folder.
+"""``flowctl dags ...``: the ``dags_group`` and the commands that parse the folder.
 
-list, list-import-errors, show, report and check parse the DAG folder with
-the subprocess processor (user code never runs in the CLI process). Other
-modules add more ``dags`` sub-commands (trigger, pause, ...) to ``dags_group``.
+list, list-import-errors, show, report, check, details and reserialize parse
+the DAG folder with the subprocess processor (user code never runs in the CLI
+process); list and details add what the database knows (paused, next run),
+reserialize writes the parse to it as the DAG processor does. Other modules
+add more ``dags`` sub-commands (trigger, pause, ...) to ``dags_group``.
 """
 from __future__ import annotations
 
@@ -35,13 +37,23 @@ def _parse(ctx: CliContext, subdir: str | None) -> ParseResult:
 def dags_list(ctx: CliContext, output: str, subdir: str | None) -> None:
     """List the DAGs of the folder (parsed safely in child processes)."""
     result = _parse(ctx, subdir)
+    paused = _paused_flags(ctx)
     rows = [{"dag_id": r.dag_id, "fileloc": r.fileloc, "owners": r.data.get("owner", ""),
-             "schedule": r.data.get("timetable_summary"), "tags": sorted(r.data.get("tags") or [])}
+             "schedule": r.data.get("timetable_summary"), "tags": sorted(r.data.get("tags") or []),
+             "is_paused": paused.get(r.dag_id)}
             for r in sorted(result.dags, key=lambda r: r.dag_id)]
-    emit(rows, output, ["dag_id", "fileloc", "owners", "schedule", "tags"])
-    if result.import_errors and output == "table":
+    emit(rows, output, ["dag_id", "fileloc", "owners", "schedule", "tags", "is_paused"])
+    if result.import_errors and output != "json":
         click.echo(f"({len(result.import_errors)} file(s) failed to import: "
                    "see `flowctl dags list-import-errors`)", err=True)
+
+
+def _paused_flags(ctx: CliContext) -> dict[str, bool]:
+    """dag_id -> is_paused from the database (empty without a usable one: listing the folder needs none)."""
+    try:
+        return {d.dag_id: d.is_paused for d in ctx.store.list_dags(is_active=None)}
+    except Exception:  # noqa: BLE001 - no database yet (before `flowctl db init`): the folder still lists
+        return {}
 
 
 @dags_group.command("list-import-errors")
@@ -105,3 +117,53 @@ def dags_check(ctx: CliContext, path: str | None) -> int:
         return 1
     click.echo(f"OK: {files} file(s), {len(result.dags)} DAG(s)")
     return 0
+
+
+DETAIL_KEYS = ("description", "owner", "timetable_summary", "start_date", "end_date", "catchup",
+               "max_active_runs", "max_active_tasks", "dagrun_timeout", "tags", "params")
+
+
+@dags_group.command("details")
+@click.argument("dag_id")
+@OUTPUT_OPTION
+@SUBDIR_OPTION
+@pass_ctx
+def dags_details(ctx: CliContext, dag_id: str, output: str, subdir: str | None) -> None:
+    """Show a DAG's details: from its file (parsed now) and from the database (paused, next run)."""
+    from flowctl.cli.dag_source import parse_dag
+
+    parsed = parse_dag(ctx, dag_id, subdir)
+    data = parsed.data.get("dag") if isinstance(parsed.data.get("dag"), dict) else parsed.data
+    details = {"dag_id": dag_id, "fileloc": parsed.record.fileloc,
+               **{key: data.get(key) for key in DETAIL_KEYS},
+               "task_ids": sorted(t["task_id"] for t in data.get("tasks") or ())}
+    details.update(_database_details(ctx, dag_id))
+    if output == "json":
+        emit([details], output)
+        return
+    emit([{"property": k, "value": v} for k, v in details.items()], output, ["property", "value"])
+
+
+def _database_details(ctx: CliContext, dag_id: str) -> dict[str, object]:
+    """What only the database knows of the DAG (None each when no scheduler has stored it yet)."""
+    try:
+        dag = ctx.store.get_dag(dag_id)
+    except DagNotFound:
+        dag = None
+    fields = ("is_paused", "is_active", "has_import_errors", "last_parsed_time", "next_dagrun")
+    return {f: (getattr(dag, f) if dag is not None else None) for f in fields}
+
+
+@dags_group.command("reserialize")
+@SUBDIR_OPTION
+@pass_ctx
+def dags_reserialize(ctx: CliContext, subdir: str | None) -> None:
+    """Parse the folder now and store every DAG and import error, as the DAG processor does."""
+    from datetime import datetime, timezone
+
+    from flowctl.cli.dag_source import store_parse_result
+
+    result = _parse(ctx, subdir)
+    count = store_parse_result(ctx, result, datetime.now(timezone.utc))
+    click.echo(f"Serialized {count} DAG(s) from {len(result.durations)} file(s); "
+               f"{len(result.import_errors)} import error(s)")

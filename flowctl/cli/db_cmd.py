@@ -1,4 +1,4 @@
-"""``flowctl db init | upgrade | downgrade | check | reset | shell | clean``: the metadata database.
+"""``flowctl db init | migrate | upgrade | downgrade | check | reset | shell | clean``: the metadata database.
 
 ``db init`` also fills ``[core] fernet_key`` and ``[webserver] secret_key`` in
 config.cfg when they are empty (creating the file from the defaults when it
@@ -127,6 +127,23 @@ def db_upgrade(ctx: CliContext, revision: str) -> None:
     click.echo(f"database at revision {migrate.current(ctx.store.engine)}")
 
 
+@db_group.command("migrate")
+@click.option("--to-revision", "-r", "revision", default="head", show_default=True, help="Target revision.")
+@pass_ctx
+def db_migrate(ctx: CliContext, revision: str) -> None:
+    """Create or migrate the database to a revision and ensure default_pool (Airflow 2.7+'s name for upgrade).
+
+    Unlike `db init` it never writes config.cfg: set [core] fernet_key and [webserver] secret_key yourself.
+    """
+    from flowctl.db import migrate
+
+    _ensure_sqlite_folder(ctx.settings.sql_alchemy_conn)
+    migrate.upgrade(ctx.store.engine, revision)
+    if revision == "head":
+        _ensure_default_pool(ctx)
+    click.echo(f"database at revision {migrate.current(ctx.store.engine)}")
+
+
 @db_group.command("downgrade")
 @click.option("--to", "revision", required=True, help="Target revision (base removes every table).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -210,5 +227,5 @@ def db_clean(ctx: CliContext, older_than: str, dry_run: bool, output: str) -> No
     verb = "would delete" if dry_run else "deleted"
     rows = [{"table": t, verb.replace(" ", "_"): n} for t, n in sorted(report.counts.items())]
     emit(rows, output, ["table", verb.replace(" ", "_")])
-    if output == "table":
+    if output != "json":
         click.echo(f"{verb} {report.total} rows older than {cutoff.isoformat()}")

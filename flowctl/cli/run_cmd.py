@@ -1,18 +1,16 @@
 """The run CLI: ``flowctl dags trigger | pause | unpause | state | list-runs | delete | next-execution``,
-``backfill``, ``test`` and ``kill-runs``.
+``test`` and ``kill-runs`` (``backfill`` is in ``flowctl/cli/backfill_cmd.py``).
 
 Thin commands over the Store's operation verbs (``flowctl/db/operations.py``):
 each audits what it did (source ``cli``) and wakes the scheduler after a write
-it should react to. ``dags test`` and ``backfill --local`` run tasks in this
-process through ``flowctl/cli/local_run.py``. Nothing imports this module but
-``flowctl/cli/__init__.py``.
+it should react to. ``dags test`` runs tasks in this process through
+``flowctl/cli/local_run.py``. Nothing imports this module but ``flowctl/cli``
+modules.
 """
 from __future__ import annotations
 
 import getpass
 import json
-import sys
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -21,10 +19,9 @@ import click
 
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.dags_cmd import dags_group
-from flowctl.core.states import RUN_FINISHED, DagRunState
+from flowctl.core.states import DagRunState
 
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
-POLL_SECONDS = 0.5
 
 
 # --- shared helpers (tasks_ops_cmd imports these) ------------------------------------------------
@@ -83,9 +80,10 @@ def confirm_or_abort(question: str, yes: bool) -> None:
 
 
 def run_row(run: Any) -> dict[str, Any]:
-    """A run as a table/JSON row."""
+    """A run as a table/JSON row (``execution_date``: Airflow 2's name of ``logical_date``, for its scripts)."""
     return {"dag_id": run.dag_id, "run_id": run.run_id, "state": run.state, "run_type": run.run_type,
-            "logical_date": run.logical_date.isoformat(), "start_date": _iso(run.start_date),
+            "logical_date": run.logical_date.isoformat(), "execution_date": run.logical_date.isoformat(),
+            "start_date": _iso(run.start_date),
             "end_date": _iso(run.end_date), "conf": dict(run.conf)}
 
 
@@ -95,7 +93,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 # --- trigger, pause, state, list-runs ----------------------------------------------------------
 
-def _conf(text: str | None) -> dict[str, Any] | None:
+def parse_conf(text: str | None) -> dict[str, Any] | None:
+    """A ``--conf`` value as a JSON object (None when not given); BadParameter says what is wrong."""
     if text is None:
         return None
     try:
@@ -119,7 +118,7 @@ def _conf(text: str | None) -> dict[str, Any] | None:
 def dags_trigger(ctx: CliContext, dag_id: str, conf_text: str | None, run_id: str | None,
                  logical_date: str | None, output: str) -> None:
     """Create a manual run; the scheduler starts it (even while the DAG is paused, by default)."""
-    conf = _conf(conf_text)
+    conf = parse_conf(conf_text)
     when = parse_moment(logical_date, ctx) if logical_date else None
     run = ctx.store.trigger_dag(dag_id, now=utcnow(), run_id=run_id, logical_date=when, conf=conf)
     audit(ctx, "cli_dags_trigger", dag_id=dag_id, run_id=run.run_id, extra={"conf": conf or {}})
@@ -224,15 +223,21 @@ def dags_delete(ctx: CliContext, dag_id: str, yes: bool) -> None:
 @click.argument("dag_id")
 @click.option("--num-executions", "-n", default=1, show_default=True, type=click.IntRange(min=1),
               help="How many next logical dates to print.")
+@click.option("--subdir", "-S", default=None, type=click.Path(exists=True),
+              help="File or folder to parse instead of [core] dags_folder.")
 @pass_ctx
-def dags_next_execution(ctx: CliContext, dag_id: str, num_executions: int) -> None:
-    """Print the logical date(s) of the DAG's next scheduled run(s), or None."""
+def dags_next_execution(ctx: CliContext, dag_id: str, num_executions: int, subdir: str | None) -> None:
+    """Print the logical date(s) of the DAG's next scheduled run(s), or None (its file is parsed now)."""
+    from flowctl.cli.dag_source import parse_dag
+    from flowctl.core.errors import DagNotFound
     from flowctl.db.operations import next_dagrun_infos
 
-    dag = ctx.store.get_dag(dag_id)
-    if dag.is_paused:
-        click.echo(f"Note: DAG {dag_id} is paused now.", err=True)
-    serialized = ctx.store.latest_serialized_dag(dag_id).data
+    serialized = parse_dag(ctx, dag_id, subdir).data
+    try:
+        if ctx.store.get_dag(dag_id).is_paused:
+            click.echo(f"Note: DAG {dag_id} is paused now.", err=True)
+    except DagNotFound:
+        pass  # no scheduler has stored it yet: it has no runs either
     last = _last_automated_interval(ctx, dag_id)
     infos = next_dagrun_infos(serialized, last, num_executions, utcnow())
     for info in infos:
@@ -272,98 +277,6 @@ def dags_kill_runs(ctx: CliContext, dag_id: str, states: tuple[str, ...], yes: b
     click.echo(f"Killed {len(report.runs)} run(s); {len(report.killed)} running task(s) asked to stop.")
 
 
-# --- backfill ----------------------------------------------------------------------------------
-
-def _policy(reset_failed: bool, rerun_failed_tasks: bool) -> Any:
-    from flowctl.db.operations import ExistingRunPolicy
-
-    if reset_failed and rerun_failed_tasks:
-        raise click.UsageError("--reset-failed and --rerun-failed-tasks exclude each other")
-    if reset_failed:
-        return ExistingRunPolicy.RESET_FAILED
-    return ExistingRunPolicy.RERUN_FAILED_TASKS if rerun_failed_tasks else ExistingRunPolicy.KEEP
-
-
-@dags_group.command("backfill")
-@click.argument("dag_id")
-@click.option("--start-date", "-s", required=True, help="First logical date (inclusive).")
-@click.option("--end-date", "-e", required=True, help="Last logical date (inclusive).")
-@click.option("--reset-failed", is_flag=True, help="Re-run every task of existing failed runs.")
-@click.option("--rerun-failed-tasks", is_flag=True, help="Re-run the failed tasks of existing failed runs.")
-@click.option("--dry-run", is_flag=True, help="Print the runs it would create; change nothing.")
-@click.option("--local", "-l", is_flag=True, help="Run the tasks in this process; no scheduler needed.")
-@pass_ctx
-def dags_backfill(ctx: CliContext, dag_id: str, start_date: str, end_date: str, reset_failed: bool,
-                  rerun_failed_tasks: bool, dry_run: bool, local: bool) -> int:
-    """Create (queued) backfill runs for a date range and follow them until they finish."""
-    start, end = parse_moment(start_date, ctx), parse_moment(end_date, ctx)
-    if end < start:
-        raise click.BadParameter("the end date is before the start date", param_hint="--end-date")
-    plan = ctx.store.plan_backfill(dag_id, start, end, _policy(reset_failed, rerun_failed_tasks))
-    if dry_run or not plan:
-        _print_plan(plan, dag_id, start, end)
-        return 0
-    keys = ctx.store.apply_backfill(dag_id, plan, utcnow())
-    created = sum(1 for item in plan if item.action == "create")
-    audit(ctx, "cli_dags_backfill", dag_id=dag_id,
-          extra={"start": start.isoformat(), "end": end.isoformat(), "runs": len(keys), "created": created})
-    notify(ctx, f"backfill {dag_id}")
-    click.echo(f"Backfill of {dag_id}: {len(keys)} run(s) ({created} new) from {start.date()} to {end.date()}")
-    if local:
-        from flowctl.cli.local_run import run_locally
-
-        run_locally(ctx, keys, echo=click.echo)
-    elif not _scheduler_alive(ctx):
-        click.echo("flowctl: no scheduler is running: these runs wait for one (`flowctl scheduler`), or run them "
-                   "here with --local", err=True)
-    return follow_runs(ctx, keys)
-
-
-def _scheduler_alive(ctx: CliContext) -> bool:
-    """Whether a scheduler job heartbeated within [scheduler] scheduler_health_check_threshold."""
-    beat = ctx.store.latest_heartbeat("scheduler")
-    threshold = float(ctx.settings.get("scheduler", "scheduler_health_check_threshold"))
-    return beat is not None and (utcnow() - beat).total_seconds() <= threshold
-
-
-def _print_plan(plan: list[Any], dag_id: str, start: datetime, end: datetime) -> None:
-    if not plan:
-        click.echo(f"No runs of DAG {dag_id} have a logical date between {start.isoformat()} and {end.isoformat()}.")
-        return
-    for item in plan:
-        note = f" (existing run is {item.existing_state})" if item.existing_state else ""
-        click.echo(f"{item.logical_date.isoformat()}  {item.run_id}  {item.action}{note}")
-    click.echo(f"Dry run: {len(plan)} run(s); nothing was changed.")
-
-
-def follow_runs(ctx: CliContext, keys: list[Any]) -> int:
-    """Show progress until every run finished (Ctrl-C stops watching); 1 if any failed."""
-    last = ""
-    try:
-        while True:
-            runs = ctx.store.runs_by_key(keys)
-            done = [r for r in runs if r.state in {s.value for s in RUN_FINISHED}]
-            failed = sum(1 for r in done if r.state == DagRunState.FAILED.value)
-            line = f"{_bar(len(done), len(keys))} {len(done)}/{len(keys)} runs done, {failed} failed"
-            if line != last:
-                click.echo(("\r" + line) if sys.stdout.isatty() else line, nl=not sys.stdout.isatty())
-                last = line
-            if len(done) >= len(runs):
-                break
-            time.sleep(POLL_SECONDS)  # the outermost loop of the command: the only place it waits
-    except KeyboardInterrupt:
-        click.echo("\nStopped watching; the scheduler keeps running the backfill.")
-        return 130
-    if sys.stdout.isatty():
-        click.echo("")
-    return 1 if failed else 0
-
-
-def _bar(done: int, total: int, width: int = 30) -> str:
-    filled = width * done // total if total else width
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
 # --- test --------------------------------------------------------------------------------------
 
 @dags_group.command("test")
@@ -376,7 +289,7 @@ def dags_test(ctx: CliContext, dag_id: str, logical_date: str | None, conf_text:
     from flowctl.cli.local_run import test_dag
 
     when = parse_moment(logical_date, ctx) if logical_date else utcnow()
-    state = test_dag(ctx, dag_id, when, _conf(conf_text))
+    state = test_dag(ctx, dag_id, when, parse_conf(conf_text))
     audit(ctx, "cli_dags_test", dag_id=dag_id, extra={"logical_date": when.isoformat(), "state": state})
     click.echo(f"Run of {dag_id} at {when.isoformat()}: {state}")
     return 0 if state == DagRunState.SUCCESS.value else 1

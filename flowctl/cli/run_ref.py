@@ -27,7 +27,7 @@ def resolve_run(ctx: CliContext, dag_id: str, ref: str) -> Any:
     run = find_run(ctx.store, dag_id, ref)
     if run is None:
         when = date_or_none(ref, ctx)
-        run = _run_at(ctx.store, dag_id, when) if when is not None else None
+        run = run_at(ctx.store, dag_id, when) if when is not None else None
     if run is None:
         raise DagRunNotFound(f"no run of DAG {dag_id!r} with run_id or logical date {ref!r}")
     return run
@@ -49,7 +49,8 @@ def date_or_none(text: str, ctx: CliContext) -> datetime | None:
         return None
 
 
-def _run_at(store: Any, dag_id: str, when: datetime) -> Any:
+def run_at(store: Any, dag_id: str, when: datetime) -> Any:
+    """The run of ``dag_id`` at exactly logical date ``when``, or None."""
     from flowctl.db.web_queries import RunQuery
 
     found = store.run_page(RunQuery(dag_id=dag_id, start=when, end=when, limit=1)).items

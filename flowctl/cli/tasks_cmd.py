@@ -4,8 +4,8 @@
 starts; also a person's way to run a task by hand); ``tasks test`` runs a task
 without recording anything and prints its log; ``tasks render`` prints its
 rendered template fields. Each names its run by run id or logical date
-(``flowctl/cli/run_ref.py``); test and render, given a date that names no run,
-make one up. Other modules add ``tasks`` sub-commands to ``tasks_group``.
+(``flowctl/cli/run_ref.py``); test and render, given a date at which no run
+exists, make one up. Other modules add ``tasks`` sub-commands to ``tasks_group``.
 Nothing imports this module but ``flowctl/cli`` modules.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
-from flowctl.cli.run_ref import METAVAR, date_or_none, find_run, resolve_run
+from flowctl.cli.run_ref import METAVAR, date_or_none, find_run, resolve_run, run_at
 from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
 from flowctl.core.keys import TaskInstanceKey
 
@@ -109,8 +109,9 @@ PARAMS = click.option("--task-params", "-t", default=None,
 
 
 def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str | None) -> Any:
-    """The run ``tasks test`` / ``tasks render`` use: the existing run with run_id ``run_ref`` (its
-    logical date, data interval and conf), else a manual-looking run at that date (default: now)."""
+    """The run ``tasks test`` / ``tasks render`` use: the existing run with run_id ``run_ref``, else the
+    existing run at logical date ``run_ref`` (its logical date, data interval, conf and XComs), else a
+    manual-looking run at that date (default: now)."""
     from flowctl.task_runner import adhoc_run_info
     from flowctl.task_runner.adhoc import as_run_info
 
@@ -120,6 +121,8 @@ def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str |
     when = date_or_none(run_ref, ctx)
     try:
         run = find_run(ctx.store, dag.dag_id, run_ref)
+        if run is None and when is not None:  # as Airflow: the run at that logical date, if there is one
+            run = run_at(ctx.store, dag.dag_id, when)
     except Exception:  # noqa: BLE001 - no usable database: test and render of a date need none, as before
         if when is None:
             raise
@@ -131,7 +134,6 @@ def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str |
         raise DagRunNotFound(f"no run of DAG {dag.dag_id!r} with run_id {run_ref!r}, and it is not an ISO date "
                              "or date-time (e.g. 2024-01-31)")
     return adhoc_run_info(when, conf=conf, dag=dag)
-
 
 
 
@@ -147,8 +149,8 @@ def tasks_test(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, 
                map_index: int, task_params: str | None) -> None:
     """Run one task in this process without recording anything; print its log.
 
-    Given the run id of an existing run, the task sees that run (its logical date, data interval, conf);
-    given a date (default: now), a manual run at that date.
+    Given the run id or logical date of an existing run, the task sees that run (its logical date, data
+    interval, conf, upstream XComs); given another date (default: now), a manual run at that date.
     """
     from flowctl.task_runner import run_for_test
 
@@ -172,7 +174,7 @@ def tasks_test(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, 
 @pass_ctx
 def tasks_render(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, subdir: str | None,
                  map_index: int, task_params: str | None) -> None:
-    """Print a task's template fields rendered for an existing run (by run id) or a logical date."""
+    """Print a task's template fields rendered for an existing run (by run id or logical date) or a date."""
     from flowctl.task_runner import render_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)

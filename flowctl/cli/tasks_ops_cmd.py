@@ -1,4 +1,5 @@
-"""``flowctl tasks clear | state | list | failed-deps``: acting on and explaining task instances.
+"""``flowctl tasks clear | state | states-for-dag-run | list | failed-deps``: acting on and explaining task
+instances.
 
 Added to the ``tasks`` group of ``flowctl/cli/tasks_cmd.py``. ``clear`` goes
 through the Store's operation verbs (audited, wakes the scheduler);
@@ -102,16 +103,38 @@ def tasks_state(ctx: CliContext, dag_id: str, task_id: str, run_ref: str, map_in
     click.echo(ti.state)
 
 
+@tasks_group.command("states-for-dag-run")
+@click.argument("dag_id")
+@click.argument("run_ref", metavar=METAVAR)
+@OUTPUT_OPTION
+@pass_ctx
+def tasks_states_for_dag_run(ctx: CliContext, dag_id: str, run_ref: str, output: str) -> None:
+    """The state of every task instance of one run (by run id or logical date), as Airflow 2's command."""
+    run = resolve_run(ctx, dag_id, run_ref)
+    rows = [{"dag_id": ti.dag_id, "run_id": ti.run_id, "execution_date": run.logical_date.isoformat(),
+             "task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state, "try_number": ti.try_number,
+             "start_date": _iso(ti.start_date), "end_date": _iso(ti.end_date)}
+            for ti in sorted(ctx.store.list_task_instances(run.key), key=lambda t: (t.task_id, t.map_index))]
+    emit(rows, output, ["dag_id", "execution_date", "task_id", "map_index", "state", "start_date", "end_date"])
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 @tasks_group.command("list")
 @click.argument("dag_id")
 @click.option("--tree", "-t", is_flag=True, help="Print the tasks as a tree, by task group.")
+@click.option("--subdir", "-S", default=None, type=click.Path(exists=True),
+              help="File or folder to parse instead of [core] dags_folder.")
 @OUTPUT_OPTION
 @pass_ctx
-def tasks_list(ctx: CliContext, dag_id: str, tree: bool, output: str) -> None:
-    """List a DAG's tasks (as last parsed into the database)."""
+def tasks_list(ctx: CliContext, dag_id: str, tree: bool, subdir: str | None, output: str) -> None:
+    """List a DAG's tasks as its file defines them now (the file is parsed; no scheduler needed)."""
+    from flowctl.cli.dag_source import parse_dag
     from flowctl.dag_processing.rendering import topological_task_ids, tree_text
 
-    data = dict(ctx.store.latest_serialized_dag(dag_id).data)
+    data = dict(parse_dag(ctx, dag_id, subdir).data)
     if tree:
         click.echo(tree_text(data))
         return

@@ -125,9 +125,11 @@ class DagFileProcessor:
         self._slots = [_Slot(files_per_child) for _ in range(max(1, processes))]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DagFileProcessor:
-        """A pool sized by ``[scheduler] parsing_processes`` with ``[core] dagbag_import_timeout``."""
-        return cls(processes=int(settings.get("scheduler", "parsing_processes")),
+    def from_settings(cls, settings: Settings, at_most: int | None = None) -> DagFileProcessor:
+        """A pool sized by ``[scheduler] parsing_processes`` (``at_most``: no more processes than that,
+        e.g. the files to parse) with ``[core] dagbag_import_timeout``."""
+        processes = int(settings.get("scheduler", "parsing_processes"))
+        return cls(processes=processes if at_most is None else max(1, min(processes, at_most)),
                    timeout=float(settings.get("core", "dagbag_import_timeout")),
                    dags_folder=settings.dags_folder,
                    files_per_child=int(settings.get("scheduler", "parsing_files_per_child")))
@@ -204,7 +206,7 @@ def parse_folder(settings: Settings, folder: str | Path | None = None) -> ParseR
     files = find_dag_files(root, settings)
     if not files:
         return ParseResult()
-    with DagFileProcessor.from_settings(settings) as processor:
+    with DagFileProcessor.from_settings(settings, at_most=len(files)) as processor:  # no idle parser to start
         if root.is_dir():
             processor.dags_folder = root
         return processor.parse_files(files)

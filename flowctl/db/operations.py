@@ -85,6 +85,7 @@ class ExistingRunPolicy(str, Enum):
     KEEP = "keep"
     RERUN_FAILED_TASKS = "rerun_failed_tasks"  # clear the failed tasks of a failed run
     RESET_FAILED = "reset_failed"  # clear every task of a failed run
+    RESET_ALL = "reset_all"  # clear every task of every existing run (Airflow's backfill --reset-dagruns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,8 @@ def backfill_action(existing_state: str | None, policy: ExistingRunPolicy) -> st
     """What a backfill does at a date where a run is in ``existing_state`` (None: no run)."""
     if existing_state is None:
         return "create"
+    if policy is ExistingRunPolicy.RESET_ALL:
+        return "reset"
     if existing_state != R.FAILED.value or policy is ExistingRunPolicy.KEEP:
         return "keep"
     return "reset" if policy is ExistingRunPolicy.RESET_FAILED else "rerun_failed_tasks"
@@ -317,14 +320,18 @@ class OperationVerbs(StoreCore):
                                       backfill_action(state, policy), state))
         return items
 
-    def apply_backfill(self, dag_id: str, items: Iterable[BackfillItem], now: datetime) -> list[RunKey]:
-        """Create the planned runs (queued, run_type backfill) and clear the ones to re-run."""
+    def apply_backfill(self, dag_id: str, items: Iterable[BackfillItem], now: datetime,
+                       conf: Mapping[str, Any] | None = None) -> list[RunKey]:
+        """Create the planned runs (queued, run_type backfill, with ``conf``) and clear the ones to re-run;
+        ParamValidationError names a param that ``conf`` breaks, before anything is written."""
+        if conf:
+            params_of(self.runnable_serialized_dag(dag_id).data).resolve(conf)  # type: ignore[attr-defined]
         keys: list[RunKey] = []
         for item in items:
             if item.action == "create":
                 run = self.create_run(  # type: ignore[attr-defined]
                     dag_id, item.run_id, run_type="backfill", logical_date=item.logical_date, now=now,
-                    data_interval=(item.data_interval.start, item.data_interval.end), state=R.QUEUED)
+                    data_interval=(item.data_interval.start, item.data_interval.end), conf=conf, state=R.QUEUED)
                 keys.append(run.key)
             elif item.action in ("reset", "rerun_failed_tasks"):
                 spec = ClearSpec(run_id=item.run_id, only_failed=item.action == "rerun_failed_tasks")

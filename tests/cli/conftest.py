@@ -18,3 +18,24 @@ def sqlite_home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.Mo
     monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(folder))
     monkeypatch.setenv("FLOWCTL__CORE__DAGBAG_IMPORT_TIMEOUT", "10")
     return tmp_path
+
+
+#: The DAG file of ``tests.db.test_operations.chain_dag`` (the sample ``etl``): the commands that parse
+#: the DAG's file themselves (tasks list, dags backfill, next-execution) need it on disk.
+ETL_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+with DAG("etl", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=True, default_args={"retries": 1}):
+    EmptyOperator(task_id="extract") >> EmptyOperator(task_id="transform") >> EmptyOperator(task_id="load")
+    EmptyOperator(task_id="audit")
+'''
+
+
+def write_etl_dag(folder: Path) -> Path:
+    """Write the sample ``etl`` DAG's file into ``folder``; its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "etl.py"
+    path.write_text(ETL_SOURCE)
+    return path

@@ -68,3 +68,17 @@ def test_help_lists_every_command_group(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     for name in ("config", "version", "dags"):
         assert name in out
+
+
+def test_config_get_value_is_airflows_name_of_get_and_masks_secrets(home: Path, capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "sequential")
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", "postgresql://ada:s3cret@db:5432/flowctl")
+    assert main(["config", "get-value", "core", "executor"]) == 0
+    assert capsys.readouterr().out == "sequential\n"
+    assert main(["config", "get-value", "database", "sql_alchemy_conn"]) == 0
+    out = capsys.readouterr().out
+    assert out == "postgresql://ada:***@db:5432/flowctl\n" and "s3cret" not in out
+    assert main(["config", "get-value", "core", "nope"]) == 1
+    assert capsys.readouterr().err == "flowctl: error: [core] nope is not a flowctl option\n"
+

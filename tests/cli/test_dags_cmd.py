@@ -1,4 +1,4 @@
-"""``flowctl dags list | list-import-errors | show | report | check`` on a real folder."""
+"""``flowctl dags list | list-import-errors | show | report | check | details | reserialize`` on a real folder."""
 from __future__ import annotations
 
 import json
@@ -41,7 +41,7 @@ def test_dags_list_prints_each_dag_with_owner_schedule_and_tags(dags_folder: Pat
     assert main(["dags", "list", "-o", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row == {"dag_id": "shop", "fileloc": str(dags_folder / "shop.py"), "owners": "ana",
-                   "schedule": "@daily", "tags": ["sales"]}
+                   "schedule": "@daily", "tags": ["sales"], "is_paused": None}  # no database: not known
 
 
 def test_dags_list_as_a_table_mentions_import_errors_on_stderr(dags_folder: Path,
@@ -118,3 +118,44 @@ def test_subdir_parses_another_folder(dags_folder: Path, tmp_path: Path, capsys:
     (other / "other.py").write_text(GOOD.replace('"shop"', '"other"'))
     assert main(["dags", "list", "-o", "json", "--subdir", str(other)]) == 0
     assert [r["dag_id"] for r in json.loads(capsys.readouterr().out)] == ["other"]
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_reserialize_stores_the_folder_so_that_dags_list_json_shows_is_paused_as_airflow(
+        sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (sqlite_home / "dags" / "shop.py").write_text(GOOD)
+    (sqlite_home / "dags" / "broken.py").write_text(BROKEN)
+    code, out, _ = _main(capsys, "dags", "reserialize")
+    assert (code, out) == (0, "Serialized 1 DAG(s) from 2 file(s); 1 import error(s)\n")
+    assert _main(capsys, "dags", "unpause", "shop")[0] == 0
+    (row,) = json.loads(_main(capsys, "dags", "list", "-o", "json")[1])
+    assert row["is_paused"] is False
+    assert "broken on purpose" in _main(capsys, "dags", "list-import-errors")[1]
+    assert _main(capsys, "tasks", "list", "shop")[0] == 0
+
+
+def test_details_shows_the_file_and_what_the_database_knows(sqlite_home: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (sqlite_home / "dags" / "shop.py").write_text(GOOD)
+    code, out, err = _main(capsys, "dags", "details", "shop", "-o", "json")
+    assert code == 0, err
+    (details,) = json.loads(out)
+    assert details["dag_id"] == "shop" and details["owner"] == "ana" and details["timetable_summary"] == "@daily"
+    assert details["task_ids"] == ["done", "load.orders", "load.totals", "start"]
+    assert details["is_paused"] is None  # no scheduler has stored it yet
+    _main(capsys, "dags", "reserialize")
+    _main(capsys, "dags", "pause", "shop")
+    (details,) = json.loads(_main(capsys, "dags", "details", "shop", "-o", "json")[1])
+    assert details["is_paused"] is True and details["is_active"] is True
+    out = _main(capsys, "dags", "details", "shop")[1]
+    assert out.splitlines()[0].split() == ["property", "value"] and "fileloc" in out
+
+
+def test_details_of_an_unknown_dag_exits_3_with_one_line(sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _main(capsys, "dags", "details", "nope")
+    assert (code, out) == (3, "") and err == f"flowctl: error: DAG 'nope' not found in {sqlite_home / 'dags'}\n"

@@ -45,6 +45,18 @@ def test_db_init_creates_the_config_with_secrets_and_a_migrated_database(
     store.close()
 
 
+def test_db_migrate_creates_and_migrates_the_database_without_writing_config(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "migrate"]) == 0
+    assert "database at revision" in capsys.readouterr().out
+    assert not (home / "config.cfg").exists()
+    store = _store(home)
+    assert store.get_pool("default_pool").slots == 128
+    store.close()
+    assert main(["db", "check"]) == 0
+    assert main(["db", "migrate", "-r", "head"]) == 0  # again: nothing to do
+
+
 def test_a_second_db_init_keeps_the_secrets(home: Path) -> None:
     main(["db", "init"])
     first = (home / "config.cfg").read_text()

@@ -16,6 +16,7 @@ from flowctl.core.xcom_values import TYPE_KEY
 from flowctl.db.engine import make_engine
 from flowctl.db.store import Store
 from tests.db.samples import FILE, T0
+from tests.cli.conftest import write_etl_dag
 from tests.db.test_operations import chain_dag
 
 Out = pytest.CaptureFixture[str]
@@ -102,6 +103,7 @@ def store(home: Path, migrated_sqlite_url: str) -> Iterator[Store]:
     """The same database, with the sample DAG ``etl`` synced."""
     store = Store(make_engine(migrated_sqlite_url))
     store.sync_dag(chain_dag(), FILE, T0)
+    write_etl_dag(home / "dags")
     yield store
     store.close()
 
@@ -194,6 +196,19 @@ def test_list_runs_filters_by_state_and_prints_json(store: Store, capsys: Out) -
     assert "r1" in _run(capsys, "dags", "list-runs", "etl")[1]
 
 
+def test_list_runs_json_gives_the_logical_date_also_as_airflows_execution_date(store: Store, capsys: Out) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1")
+    (row,) = json.loads(_run(capsys, "dags", "list-runs", "-d", "etl", "-o", "json")[1])
+    assert row["logical_date"] == row["execution_date"] == T0.isoformat()
+
+
+def test_list_runs_plain_is_the_table_without_its_rule_line(store: Store, capsys: Out) -> None:
+    store.trigger_dag("etl", now=T0, run_id="r1")
+    lines = _run(capsys, "dags", "list-runs", "etl", "-o", "plain")[1].splitlines()
+    assert lines[0].split()[:3] == ["dag_id", "run_id", "state"] and lines[1].split()[:2] == ["etl", "r1"]
+    assert len(lines) == 2
+
+
 def test_list_runs_takes_airflow_2_dag_id_flag_and_logical_date_range(store: Store, capsys: Out) -> None:
     for day in range(3):
         store.trigger_dag("etl", now=T0 + timedelta(days=day), run_id=f"r{day}")
@@ -227,6 +242,13 @@ def test_next_execution_follows_the_latest_scheduled_run(store: Store, capsys: O
     code, out, _ = _run(capsys, "dags", "next-execution", "etl", "-n", "2")
     assert code == 0
     assert out.split() == [(T0 + timedelta(days=1)).isoformat(), (T0 + timedelta(days=2)).isoformat()]
+
+
+def test_next_execution_parses_a_dag_no_scheduler_has_seen(home: Path, capsys: Out) -> None:
+    (home / "dags" / "pipe.py").write_text(PIPE.replace('schedule="@daily"', 'schedule="@monthly"')
+                                           .replace("catchup=False", "catchup=True"))
+    code, out, err = _run(capsys, "dags", "next-execution", "pipe")
+    assert (code, out, err) == (0, "2024-01-01T00:00:00+00:00\n", "")
 
 
 def test_kill_runs_fails_the_running_runs(store: Store, capsys: Out) -> None:

@@ -203,12 +203,54 @@ def test_tasks_render_of_a_run_id_uses_that_runs_conf_with_task_params_laid_over
     assert "conf=bob 2024-02-01" in result.output
 
 
-def test_tasks_test_of_a_date_makes_a_run_at_that_date_even_beside_a_run(world: World) -> None:
+def test_tasks_test_and_render_of_the_logical_date_of_a_run_use_that_run_as_airflow_does(world: World) -> None:
+    world.write_dags("window", RUN_SOURCE)
+    run_id = _run_with_conf(world)
+    for verb in ("test", "render"):
+        result = _invoke(world, "tasks", verb, "window", "show", "2024-03-05")
+        assert result.exit_code == 0, result.output
+        assert f"run {run_id} 2024-03-05 conf=ada 2024-02-01 00:00:00+00:00 2024-03-05 00:00:00+00:00" in result.output
+    assert world.store.get_task_instance(TaskInstanceKey("window", run_id, "show")).state == "pending"
+
+
+def test_tasks_test_of_a_date_beside_a_run_at_another_date_makes_a_run_at_that_date(world: World) -> None:
     world.write_dags("window", RUN_SOURCE)
     _run_with_conf(world)
-    result = _invoke(world, "tasks", "test", "window", "show", "2024-03-05")
+    result = _invoke(world, "tasks", "test", "window", "show", "2024-03-06")
     assert result.exit_code == 0, result.output
-    assert "conf=- 2024-03-03 06:00:00+00:00 2024-03-04 06:00:00+00:00" in result.output
+    assert "conf=- 2024-03-04 06:00:00+00:00 2024-03-05 06:00:00+00:00" in result.output
+
+
+XCOM_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+from flowctl.operators.bash import BashOperator
+
+with DAG("etl", start_date=datetime(2024, 1, 1), schedule=None):
+    @task
+    def extract():
+        return {"rows": 42}
+
+    @task
+    def load(data):
+        print("loading", data["rows"])
+
+    e = extract()
+    load(e) >> BashOperator(task_id="report", bash_command="echo rows={{ ti.xcom_pull(task_ids='extract')['rows'] }}")
+'''
+
+
+def test_tasks_test_and_render_of_a_runs_logical_date_see_its_upstream_xcoms(world: World) -> None:
+    world.write_dags("etl", XCOM_SOURCE)
+    run = world.make_run("etl")
+    assert _invoke(world, "tasks", "run", "etl", "extract", run.run_id).exit_code == 0
+    result = _invoke(world, "tasks", "test", "etl", "load", "2024-01-01")
+    assert result.exit_code == 0, result.output
+    assert "loading 42" in result.output
+    result = _invoke(world, "tasks", "render", "etl", "report", "2024-01-01")
+    assert result.exit_code == 0, result.output
+    assert "echo rows=42" in result.output
 
 
 def test_tasks_test_of_neither_a_run_id_nor_a_date_exits_3_with_one_line(world: World,

@@ -12,6 +12,7 @@ from flowctl.db.engine import make_engine
 from flowctl.db.records import DagRunRecord, TaskInstanceKey
 from flowctl.db.store import Store
 from tests.db.samples import FILE, T0
+from tests.cli.conftest import write_etl_dag
 from tests.db.test_operations import a_run, chain_dag, force
 
 Out = pytest.CaptureFixture[str]
@@ -25,6 +26,7 @@ def store(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
     store = Store(make_engine(migrated_sqlite_url))
     store.sync_dag(chain_dag(), FILE, T0)
+    write_etl_dag(tmp_path / "dags")
     yield store
     store.close()
 
@@ -253,3 +255,46 @@ def test_failed_deps_names_a_pool_without_slots(store: Store, capsys: Out) -> No
 def test_failed_deps_of_an_unknown_task_exits_3(store: Store, capsys: Out) -> None:
     run = a_run(store)
     assert _run(capsys, "tasks", "failed-deps", "etl", "nope", run.run_id)[0] == 3
+
+
+FRESH = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+with DAG("fresh", schedule="@daily", start_date=datetime(2024, 1, 1)):
+    EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+'''
+
+
+def test_list_parses_a_dag_no_scheduler_has_seen_and_shows_it_as_edited(sqlite_home: Path, capsys: Out) -> None:
+    dag_file = sqlite_home / "dags" / "fresh.py"
+    dag_file.write_text(FRESH)
+    assert _run(capsys, "tasks", "list", "fresh") == (0, "a\nb\n", "")
+    dag_file.write_text(FRESH.replace('EmptyOperator(task_id="b")', 'EmptyOperator(task_id="c")'))
+    assert _run(capsys, "tasks", "list", "fresh")[1] == "a\nc\n"
+    assert "c (EmptyOperator)  <- a" in _run(capsys, "tasks", "list", "fresh", "--tree")[1]
+
+
+def test_list_takes_a_subdir_and_names_a_dag_it_does_not_define(sqlite_home: Path, tmp_path: Path, capsys: Out) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "fresh.py").write_text(FRESH)
+    assert _run(capsys, "tasks", "list", "fresh", "-S", str(other))[1] == "a\nb\n"
+    code, out, err = _run(capsys, "tasks", "list", "nope", "-S", str(other))
+    assert (code, out) == (3, "")
+    assert err == f"flowctl: error: DAG 'nope' not found in {other}\n"
+
+
+def test_states_for_dag_run_lists_every_task_state_of_the_run_by_date_or_run_id(store: Store, capsys: Out) -> None:
+    run = _failed_run(store)
+    code, out, err = _run(capsys, "tasks", "states-for-dag-run", "etl", "2024-01-01", "-o", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert {r["task_id"]: r["state"] for r in rows} == {"audit": "success", "extract": "success",
+                                                        "load": "upstream_failed", "transform": "failed"}
+    assert {r["execution_date"] for r in rows} == {"2024-01-01T00:00:00+00:00"}
+    table = _run(capsys, "tasks", "states-for-dag-run", "etl", run.run_id)[1].splitlines()
+    assert table[0].split()[:4] == ["dag_id", "execution_date", "task_id", "map_index"] and len(table) == 6
+    code, out, err = _run(capsys, "tasks", "states-for-dag-run", "etl", "2024-02-01")
+    assert (code, out) == (3, "") and len(err.splitlines()) == 1
