@@ -3,7 +3,7 @@
 Each verb opens and commits its own short transaction and returns frozen
 records (``flowctl.db.records``); no session ever reaches a caller. Verbs live
 in ``dags.py``, ``runs.py``, ``task_instances.py``, ``xcom.py``, ``jobs.py``,
-``audit.py``, ``clean.py`` (and the admin nouns in ``admin.py``); this module
+``audit.py``, ``clean.py``, ``sla.py`` (and the admin nouns in ``admin.py``); this module
 only composes them and builds a Store from settings.
 Must not import web, cli, scheduler or executors.
 """
@@ -22,6 +22,7 @@ from flowctl.db.notify import NotifyVerbs
 from flowctl.db.recovery import RecoveryVerbs
 from flowctl.db.runs import RunVerbs
 from flowctl.db.scheduling import RunSchedulingVerbs
+from flowctl.db.sla import SlaVerbs
 from flowctl.db.task_queue import TaskQueueVerbs
 from flowctl.db.runtime import RuntimeVerbs
 from flowctl.db.task_instances import TaskInstanceVerbs
@@ -31,7 +32,7 @@ from flowctl.settings import Settings
 
 
 class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs, DagViewVerbs,
-            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, StoreCore):
+            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 
     @classmethod

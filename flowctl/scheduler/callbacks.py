@@ -6,7 +6,8 @@ that imports the DAG file, builds the callback context and calls the
 callback (Airflow runs them in its DAG file processor for the same reason).
 A try that died without recording its end (a zombie,
 a crashed worker) gets its task's on_failure_callback (or on_retry_callback)
-the same way, in ``callback_main --task``. The scheduler never waits for it: children are reaped on later ticks and
+the same way, in ``callback_main --task``; a DAG's sla_miss_callback for its SLA misses not
+notified yet in ``callback_main --sla`` (one such child per DAG at a time). The scheduler never waits for it: children are reaped on later ticks and
 given a grace period at shutdown. A callback's failure is logged by the child
 and changes nothing in the database.
 Must not import flask, click or SQLAlchemy.
@@ -38,6 +39,8 @@ class DagCallbacks:
         self.graphs = graphs
         self.settings = settings
         self._children: list[subprocess.Popen[bytes]] = []
+        self._sla_children: dict[str, subprocess.Popen[bytes]] = {}
+        self._sla_waiting: set[str] = set()  # new misses came while the DAG's SLA child still ran
 
     def run_finished(self, run: Any, state: DagRunState, reason: str) -> None:
         """Start the DAG's callback for a run that just ended in ``state``, if it has one."""
@@ -67,6 +70,19 @@ class DagCallbacks:
             self._children.append(self._spawn(["--task", fileloc, ti.dag_id, ti.run_id, ti.task_id,
                                                str(ti.map_index), str(try_number), state, reason]))
 
+    def sla_missed(self, dag_id: str) -> None:
+        """Start the DAG's sla_miss_callback for its misses not notified yet; if the DAG's previous
+        SLA child still runs, start it once that one ended (so no miss is notified twice)."""
+        child = self._sla_children.get(dag_id)
+        if child is not None and child.poll() is None:
+            self._sla_waiting.add(dag_id)
+            return
+        self._sla_waiting.discard(dag_id)
+        fileloc = self.store.get_dag(dag_id).fileloc
+        if fileloc:
+            self._sla_children[dag_id] = self._spawn(["--sla", fileloc, dag_id])
+            self._children.append(self._sla_children[dag_id])
+
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         env = {**os.environ, **settings_environ(self.settings)}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
@@ -76,6 +92,8 @@ class DagCallbacks:
     def reap(self) -> int:
         """Forget children that ended; how many are still running."""
         self._children = [c for c in self._children if c.poll() is None]
+        for dag_id in [d for d in self._sla_waiting if self._sla_children[d].poll() is not None]:
+            self.sla_missed(dag_id)
         return len(self._children)
 
     def close(self, grace: float = 10.0) -> None:
@@ -89,3 +107,5 @@ class DagCallbacks:
                 child.kill()
                 child.wait()
         self._children = []
+        self._sla_children.clear()
+        self._sla_waiting.clear()

@@ -3,7 +3,7 @@
 ``Scheduler.tick(now)`` does one round at a given instant (tests call it
 directly): executor events, DAG folder scan when due, run creation, run
 starts, due retries, zombies and orphans when due, examination of running
-runs, queueing and submission. ``run_forever`` is the only clock reader: it
+runs, queueing and submission, SLA misses when due. ``run_forever`` is the only clock reader: it
 ticks again at once while a tick changed something, otherwise sleeps in
 select() on the executor's wake-up fd, the database notification listener
 and a signal pipe, until the next due run / retry / reschedule / periodic
@@ -33,6 +33,7 @@ from flowctl.scheduler.examine import RunExaminer
 from flowctl.scheduler.graphs import GraphCache
 from flowctl.scheduler.recovery import Recovery
 from flowctl.scheduler.run_creation import RunCreator
+from flowctl.scheduler.sla import SlaMonitor
 from flowctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,13 @@ class Scheduler:
         self.graphs = GraphCache(store)
         self.dag_sync = dag_sync or (DagSync(settings, store, processor) if processor is not None else None)
         if self.dag_sync is not None:
-            self.dag_sync.on_version = self.graphs.prime
+            self.dag_sync.on_version = self._version_parsed
         self.paused_run_types = settings.paused_run_types
         self.callbacks = DagCallbacks(store, self.graphs, settings)
         self.recovery = Recovery(store, self.graphs, self.callbacks.try_died)
         self.creator = RunCreator(store, self.graphs, catchup_default=bool(settings.get("scheduler", "catchup_by_default")),
                                   default_max_active_runs=int(settings.get("core", "max_active_runs_per_dag")))
+        self.slas = SlaMonitor(store, self.callbacks.sla_missed) if settings.get("core", "check_slas") else None
         self.examiner = RunExaminer(store, self.graphs, self.paused_run_types, self.callbacks.run_finished)
         self.job_id: int | None = None
         self._due: dict[str, datetime] = {}
@@ -117,6 +119,12 @@ class Scheduler:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
 
+    def _version_parsed(self, serialized_dag_id: int, data: Any) -> None:
+        """What the scheduler derives from a version the scan just stored, built from the data in hand."""
+        self.graphs.prime(serialized_dag_id, data)
+        if self.slas is not None:
+            self.slas.prime(serialized_dag_id, data)
+
     def _seconds(self, key: str) -> float:
         return float(self.settings.get("scheduler", key))
 
@@ -130,6 +138,8 @@ class Scheduler:
         self._due = {"recovery": now, "heartbeat": now + timedelta(seconds=self._seconds("heartbeat_sec"))}
         if self.dag_sync is not None:  # a scheduler without its own DAG processor never scans
             self._due["scan"] = now
+        if self.slas is not None:
+            self._due["sla"] = now
 
     def tick(self, now: datetime) -> TickReport:
         """One full scheduling round at ``now``: the critical path, then upkeep."""
@@ -172,6 +182,7 @@ class Scheduler:
         self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
         if full:
             done["recovered"] = self._recover_if_due(now)
+            self._check_slas_if_due(now)
             self._heartbeat_if_due(now)
             self._upkeep_due = self._next_wakeup(now)
         self.callbacks.reap()
@@ -266,6 +277,12 @@ class Scheduler:
             self.executor.submit(Workload(key=q.key, try_number=q.try_number, fileloc=q.fileloc, queue=q.queue,
                                           priority_weight=q.priority_weight, pool=q.pool, pool_slots=q.pool_slots))
         return len(queued)
+
+    def _check_slas_if_due(self, now: datetime) -> None:
+        if self.slas is None or now < self._due.get("sla", now):
+            return
+        self._due["sla"] = now + timedelta(seconds=self._seconds("sla_check_interval"))
+        self.slas.check(now)
 
     def _heartbeat_if_due(self, now: datetime) -> None:
         if self.job_id is None or now < self._due.get("heartbeat", now):

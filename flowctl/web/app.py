@@ -63,9 +63,9 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
 
 
 def _register_blueprints(app: Flask) -> None:
-    from flowctl.web import admin_views, api, api_runs, browse, health, home
+    from flowctl.web import admin_views, api, api_runs, browse, health, home, sla_views
 
-    for module in (auth, health, home, admin_views, browse, api, api_runs):
+    for module in (auth, health, home, admin_views, browse, api, api_runs, sla_views):
         app.register_blueprint(module.bp)
     from flowctl.web.dag_pages import register_dag_pages
 
