@@ -298,3 +298,15 @@ def test_states_for_dag_run_lists_every_task_state_of_the_run_by_date_or_run_id(
     assert table[0].split()[:4] == ["dag_id", "execution_date", "task_id", "map_index"] and len(table) == 6
     code, out, err = _run(capsys, "tasks", "states-for-dag-run", "etl", "2024-02-01")
     assert (code, out) == (3, "") and len(err.splitlines()) == 1
+
+
+def test_a_clear_wakes_a_sleeping_scheduler_at_once(store: Store, capsys: Out) -> None:
+    """Cleared tasks are work for the scheduler: it must not wait for its next timer to see them."""
+    _running_run(store)
+    listener = store.scheduler_listener()
+    try:
+        listener.drain()
+        assert _run(capsys, "tasks", "clear", "etl", "--only-failed", "-y")[0] == 0
+        assert listener.drain() == 1 and listener.reasons == ["tasks changed"]  # Store.clear_task_instances wakes it
+    finally:
+        listener.close()
