@@ -13,6 +13,11 @@ builds the real operator for one index with :meth:`MappedOperator.unmap`.
 XComArgs: they are resolved with the caller's ``resolve`` function, so the
 same code serves the scheduler (reading XCom rows) and tests.
 
+As in Airflow, ``partial()`` checks its arguments against the operator's
+signature and ``expand()`` its names, so a bad argument is an import error of
+the DAG file rather than a failure of every mapped instance at run time.
+Airflow 2.9's ``map_index_template`` is not supported.
+
 Pure: must not import anything outside flowctl.core and the standard library.
 """
 from __future__ import annotations
@@ -21,12 +26,29 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from flowctl.core.airflow_names import unsupported_call
 from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_parameter_names
 from flowctl.core.errors import DagDefinitionError, UnmappableXComTypePushed
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, XComArg, iter_resolvables
 
 NO_MAP_INDEX = -1
 _BASE_PARAMS = init_parameter_names(BaseOperator)
+#: The flowctl way instead of Airflow 2.9's ``map_index_template`` (a label per mapped task instance).
+MAP_INDEX_TEMPLATE_WAY = (
+    "mapped task instances are named by their map index (task_id[0], task_id[1]...); "
+    "log a label from inside the task instead")
+
+
+def check_partial_arguments(operator_class: type, kwargs: Mapping[str, Any], called: str) -> None:
+    """Raise DagDefinitionError naming the keywords of ``kwargs`` that ``operator_class`` does not
+    accept (NotSupportedError for ``map_index_template``); ``called`` names the call that got them."""
+    unknown = set(kwargs) - init_parameter_names(operator_class)
+    task_id = kwargs.get("task_id")
+    if "map_index_template" in unknown:
+        raise unsupported_call(f"map_index_template (task_id: {task_id})", MAP_INDEX_TEMPLATE_WAY)
+    if unknown:
+        raise DagDefinitionError(
+            f"invalid arguments were passed to {called} (task_id: {task_id}): " + ", ".join(sorted(unknown)))
 
 
 class OperatorPartial:
@@ -35,6 +57,7 @@ class OperatorPartial:
     def __init__(self, operator_class: type, kwargs: dict[str, Any], expand_into: str | None = None) -> None:
         if "task_id" not in kwargs:
             raise DagDefinitionError(f"{operator_class.__name__}.partial() needs task_id")
+        check_partial_arguments(operator_class, kwargs, f"{operator_class.__name__}.partial()")
         self.operator_class = operator_class
         self.kwargs = apply_defaults(operator_class, kwargs)
         self.expand_into = expand_into
@@ -61,7 +84,9 @@ class OperatorPartial:
                 raise DagDefinitionError(f"{self.operator_class.__name__} cannot map over {sorted(unknown)} ({task_id!r})")
         fixed = set(mapped) & set(self.kwargs) | set(mapped) & set(self.kwargs.get(self.expand_into or "", None) or {})
         if fixed:
-            raise DagDefinitionError(f"{sorted(fixed)} passed to both partial() and expand() for {task_id!r}")
+            raise DagDefinitionError(
+                f"arguments were passed to both partial() and expand() of {self.operator_class.__name__} "
+                f"(task_id: {task_id}): " + ", ".join(sorted(fixed)))
 
     def _build(self, expand_input: Any, kind: str) -> MappedOperator:
         base = {k: v for k, v in self.kwargs.items() if k in _BASE_PARAMS}

@@ -82,9 +82,11 @@ class TaskDecorator:
 
     def partial(self, **kwargs: Any) -> TaskflowPartial:
         """Fix some function arguments; map over the rest with ``.expand(...)``."""
-        from flowctl.core.mapping import OperatorPartial
+        from flowctl.core.mapping import OperatorPartial, check_partial_arguments
 
         operator_kwargs = {**self._operator_kwargs(), "op_args": (), "op_kwargs": kwargs}
+        # named here, not as OperatorPartial would: the arguments came from @task(...), not a partial() call
+        check_partial_arguments(self.operator_class, operator_kwargs, f"@task ({self.operator_class.__name__})")
         return TaskflowPartial(OperatorPartial(self.operator_class, operator_kwargs, expand_into="op_kwargs"))
 
     def expand(self, **mapped: Any) -> XComArg:

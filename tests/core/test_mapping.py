@@ -8,7 +8,7 @@ import pytest
 
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.dag import DAG
-from flowctl.core.errors import DagDefinitionError, UnmappableXComTypePushed
+from flowctl.core.errors import DagDefinitionError, NotSupportedError, UnmappableXComTypePushed
 from flowctl.core.mapping import MappedOperator, check_mappable_return
 from flowctl.core.xcom_arg import XComArg
 from flowctl.decorators import task
@@ -80,6 +80,64 @@ def test_mapping_over_unknown_or_duplicated_arguments_is_an_error() -> None:
             Echo.partial(task_id="b", word="x").expand(word=["y"])
         with pytest.raises(DagDefinitionError, match="cannot map over a string"):
             Echo.partial(task_id="c").expand(word="abc").expansion(lambda ref: None)
+
+
+def test_an_unknown_argument_to_partial_is_an_error_naming_it_and_the_operator() -> None:
+    with DAG("d") as dag:
+        with pytest.raises(DagDefinitionError,
+                           match=r"invalid arguments were passed to Echo\.partial\(\) \(task_id: a\): bogus_kw, colour"):
+            Echo.partial(task_id="a", bogus_kw=1, colour="red")
+    assert not dag.has_task("a")
+
+
+def test_an_argument_given_to_both_partial_and_expand_is_an_error_naming_it_and_the_operator() -> None:
+    with DAG("d"):
+        with pytest.raises(DagDefinitionError,
+                           match=r"both partial\(\) and expand\(\) of Echo \(task_id: b\): word"):
+            Echo.partial(task_id="b", word="x").expand(word=["y"])
+        with pytest.raises(DagDefinitionError, match=r"of Echo \(task_id: c\): times"):
+            Echo.partial(task_id="c", times=2).expand_kwargs([{"word": "y", "times": 3}])
+
+
+def test_map_index_template_is_not_supported_on_a_mapped_task() -> None:
+    with DAG("d"):
+        with pytest.raises(NotSupportedError, match=r"map_index_template \(task_id: a\) is not supported"):
+            Echo.partial(task_id="a", map_index_template="{{ task.word }}").expand(word=["x"])
+
+
+def test_an_unknown_task_decorator_argument_is_an_error_when_the_task_is_mapped() -> None:
+    @task(bogus_kw=1)
+    def double(x: int) -> int:
+        return 2 * x
+
+    with DAG("d"):
+        with pytest.raises(DagDefinitionError,
+                           match=r"invalid arguments were passed to @task \(DecoratedPythonOperator\) "
+                                 r"\(task_id: double\): bogus_kw"):
+            double.expand(x=[1, 2])
+        with pytest.raises(DagDefinitionError, match="bogus_kw"):
+            double.partial().expand_kwargs([{"x": 1}])
+
+
+def test_map_index_template_given_to_the_task_decorator_is_not_supported_when_mapped() -> None:
+    @task(map_index_template="{{ name }}")
+    def labelled(name: str) -> str:
+        return name
+
+    with DAG("d"):
+        with pytest.raises(NotSupportedError, match="map_index_template .* is not supported by flowctl"):
+            labelled.expand(name=["x", "y"])
+
+
+def test_a_taskflow_argument_given_to_both_partial_and_expand_names_it_and_the_operator() -> None:
+    @task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with DAG("d"):
+        with pytest.raises(DagDefinitionError,
+                           match=r"both partial\(\) and expand\(\) of DecoratedPythonOperator \(task_id: add\): x"):
+            add.partial(x=1).expand(x=[2, 3])
 
 
 def test_taskflow_functions_map_into_their_keyword_arguments() -> None:

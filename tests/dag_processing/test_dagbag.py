@@ -43,6 +43,21 @@ def test_a_failing_file_is_an_import_error_and_the_others_still_load(settings: S
     assert "ValueError: nope" in error and "bad.py" in error
 
 
+def test_a_mapped_task_with_an_unknown_partial_argument_is_an_import_error(settings: Settings) -> None:
+    """Airflow checks partial() arguments when the file is parsed, not when each instance runs."""
+    (settings.dags_folder / "good.py").write_text(good_dag_text("good"))
+    (settings.dags_folder / "mapped.py").write_text(
+        "from datetime import datetime\n"
+        "from flowctl import DAG\n"
+        "from flowctl.operators.bash import BashOperator\n"
+        "with DAG('mapped', schedule=None, start_date=datetime(2024, 1, 1)):\n"
+        "    BashOperator.partial(task_id='b', bogus_kw=1).expand(bash_command=['echo 1', 'echo 2'])\n")
+    bag = DagBag(settings=settings)
+    assert bag.dag_ids == ["good"]
+    error = bag.import_errors[str(settings.dags_folder / "mapped.py")]
+    assert "BashOperator.partial() (task_id: b): bogus_kw" in error
+
+
 def test_a_slow_file_times_out_on_the_main_thread(settings: Settings) -> None:
     (settings.dags_folder / "slow.py").write_text("# flowctl dag\nwhile True:\n    pass\n")
     (settings.dags_folder / "good.py").write_text(good_dag_text("good"))
