@@ -39,3 +39,12 @@ def write_etl_dag(folder: Path) -> Path:
     path = folder / "etl.py"
     path.write_text(ETL_SOURCE)
     return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``flowctl ARGS`` in this process: its exit code, stdout and stderr."""
+    from flowctl.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from flowctl.cli import main
 from flowctl.db.secrets import generate_key
+from tests.cli.conftest import run_cli
 
 Out = pytest.CaptureFixture[str]
 
@@ -26,14 +26,8 @@ def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPat
     return tmp_path
 
 
-def _run(capsys: Out, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _json(capsys: Out, *args: str) -> Any:
-    code, out, err = _run(capsys, *args, "--output", "json")
+    code, out, err = run_cli(capsys, *args, "--output", "json")
     assert code == 0, err
     return json.loads(out)
 
@@ -50,42 +44,42 @@ def _raw(sql: str) -> list[tuple[Any, ...]]:
 # --- variables --------------------------------------------------------------------------------
 
 def test_variables_set_get_list_and_delete(home: Path, capsys: Out) -> None:
-    assert _run(capsys, "variables", "set", "region", "eu-west-1", "--description", "where")[0] == 0
-    assert _run(capsys, "variables", "get", "region")[1] == "eu-west-1\n"
+    assert run_cli(capsys, "variables", "set", "region", "eu-west-1", "--description", "where")[0] == 0
+    assert run_cli(capsys, "variables", "get", "region")[1] == "eu-west-1\n"
     assert _json(capsys, "variables", "list") == [{"key": "region", "description": "where"}]
-    assert _run(capsys, "variables", "delete", "region")[0] == 0
+    assert run_cli(capsys, "variables", "delete", "region")[0] == 0
     assert _json(capsys, "variables", "list") == []
 
 
 def test_getting_a_missing_variable_is_one_line_and_exit_3_unless_a_default_is_given(home: Path,
                                                                                     capsys: Out) -> None:
-    code, out, err = _run(capsys, "variables", "get", "nope")
+    code, out, err = run_cli(capsys, "variables", "get", "nope")
     assert code == 3 and out == ""
     assert err.startswith("flowctl: error: ") and "nope" in err and err.count("\n") == 1
-    assert _run(capsys, "variables", "get", "nope", "--default", "fallback")[1] == "fallback\n"
+    assert run_cli(capsys, "variables", "get", "nope", "--default", "fallback")[1] == "fallback\n"
 
 
 def test_a_json_variable_is_checked_on_set_and_pretty_printed_on_get(home: Path, capsys: Out) -> None:
-    assert _run(capsys, "variables", "set", "cfg", '{"a": [1, 2]}', "--json")[0] == 0
-    assert json.loads(_run(capsys, "variables", "get", "cfg", "--json")[1]) == {"a": [1, 2]}
-    code, _, err = _run(capsys, "variables", "set", "bad", "{not json", "--json")
+    assert run_cli(capsys, "variables", "set", "cfg", '{"a": [1, 2]}', "--json")[0] == 0
+    assert json.loads(run_cli(capsys, "variables", "get", "cfg", "--json")[1]) == {"a": [1, 2]}
+    code, _, err = run_cli(capsys, "variables", "set", "bad", "{not json", "--json")
     assert code == 1 and "not valid JSON" in err
 
 
 def test_variables_export_then_import_round_trips(home: Path, capsys: Out) -> None:
     source = home / "in.json"
     source.write_text(json.dumps({"a": "text", "b": {"n": 1}}))
-    assert _run(capsys, "variables", "import", str(source))[0] == 0
+    assert run_cli(capsys, "variables", "import", str(source))[0] == 0
     target = home / "out.json"
-    assert _run(capsys, "variables", "export", str(target))[0] == 0
+    assert run_cli(capsys, "variables", "export", str(target))[0] == 0
     assert json.loads(target.read_text()) == {"a": "text", "b": {"n": 1}}
-    assert _run(capsys, "variables", "delete", "a")[0] == 0
-    assert _run(capsys, "variables", "import", str(target))[0] == 0
-    assert _run(capsys, "variables", "get", "a")[1] == "text\n"
+    assert run_cli(capsys, "variables", "delete", "a")[0] == 0
+    assert run_cli(capsys, "variables", "import", str(target))[0] == 0
+    assert run_cli(capsys, "variables", "get", "a")[1] == "text\n"
 
 
 def test_variables_are_encrypted_in_the_database(home: Path, capsys: Out) -> None:
-    _run(capsys, "variables", "set", "token", "plain-text-secret")
+    run_cli(capsys, "variables", "set", "token", "plain-text-secret")
     [(val,)] = _raw("SELECT val FROM variable")
     assert "plain-text-secret" not in val
 
@@ -93,7 +87,7 @@ def test_variables_are_encrypted_in_the_database(home: Path, capsys: Out) -> Non
 # --- connections ------------------------------------------------------------------------------
 
 def test_a_connection_added_by_uri_is_shown_with_the_password_masked(home: Path, capsys: Out) -> None:
-    code, _, err = _run(capsys, "connections", "add", "pg", "--conn-uri",
+    code, _, err = run_cli(capsys, "connections", "add", "pg", "--conn-uri",
                         "postgres://etl:TopSecretPw@db.example.com:5432/dw?sslmode=require")
     assert code == 0, err
     got = _json(capsys, "connections", "get", "pg")
@@ -102,15 +96,15 @@ def test_a_connection_added_by_uri_is_shown_with_the_password_masked(home: Path,
     assert got["uri"] == "postgres://etl:***@db.example.com:5432/dw?sslmode=require"
     for args in (("connections", "get", "pg"), ("connections", "list"), ("connections", "list", "-o", "json"),
                  ("connections", "export", "-")):
-        assert "TopSecretPw" not in _run(capsys, *args)[1]
+        assert "TopSecretPw" not in run_cli(capsys, *args)[1]
     [(password,)] = _raw("SELECT password FROM connection")
     assert "TopSecretPw" not in password
 
 
 def test_a_connection_can_be_added_from_fields_or_json(home: Path, capsys: Out) -> None:
-    assert _run(capsys, "connections", "add", "api", "--conn-type", "http", "--conn-host", "api.example.com",
+    assert run_cli(capsys, "connections", "add", "api", "--conn-type", "http", "--conn-host", "api.example.com",
                 "--conn-port", "443", "--conn-extra", '{"verify": false}')[0] == 0
-    assert _run(capsys, "connections", "add", "js", "--conn-json",
+    assert run_cli(capsys, "connections", "add", "js", "--conn-json",
                 '{"conn_type": "redis", "host": "cache", "port": 6379}')[0] == 0
     rows = {r["conn_id"]: r for r in _json(capsys, "connections", "list")}
     assert rows["api"]["extra"] == {"verify": False} and rows["api"]["port"] == 443
@@ -118,40 +112,40 @@ def test_a_connection_can_be_added_from_fields_or_json(home: Path, capsys: Out) 
 
 
 def test_adding_a_connection_twice_or_without_a_type_fails_in_one_line(home: Path, capsys: Out) -> None:
-    assert _run(capsys, "connections", "add", "c", "--conn-uri", "http://h")[0] == 0
-    code, _, err = _run(capsys, "connections", "add", "c", "--conn-uri", "http://h")
+    assert run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://h")[0] == 0
+    code, _, err = run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://h")
     assert code == 1 and "exists already" in err and err.count("\n") == 1
-    code, _, err = _run(capsys, "connections", "add", "d", "--conn-host", "h")
+    code, _, err = run_cli(capsys, "connections", "add", "d", "--conn-host", "h")
     assert code == 2 and "--conn-type" in err
 
 
 def test_connections_export_to_a_file_keeps_passwords_for_import_and_is_private(home: Path,
                                                                                capsys: Out) -> None:
-    _run(capsys, "connections", "add", "pg", "--conn-uri", "postgres://u:pw-123@h:5432/db")
+    run_cli(capsys, "connections", "add", "pg", "--conn-uri", "postgres://u:pw-123@h:5432/db")
     target = home / "conns.json"
-    assert _run(capsys, "connections", "export", str(target))[0] == 0
+    assert run_cli(capsys, "connections", "export", str(target))[0] == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert json.loads(target.read_text())["pg"]["password"] == "pw-123"
-    assert _run(capsys, "connections", "delete", "pg")[0] == 0
-    assert _run(capsys, "connections", "import", str(target))[0] == 0
-    assert _run(capsys, "connections", "import", str(target))[0] == 1  # exists already
-    assert _run(capsys, "connections", "import", str(target), "--overwrite")[0] == 0
+    assert run_cli(capsys, "connections", "delete", "pg")[0] == 0
+    assert run_cli(capsys, "connections", "import", str(target))[0] == 0
+    assert run_cli(capsys, "connections", "import", str(target))[0] == 1  # exists already
+    assert run_cli(capsys, "connections", "import", str(target), "--overwrite")[0] == 0
     assert _json(capsys, "connections", "get", "pg")["uri"] == "postgres://u:***@h:5432/db"
 
 
 def test_connections_import_adds_nothing_when_one_conn_id_exists_already(home: Path, capsys: Out) -> None:
-    _run(capsys, "connections", "add", "old", "--conn-uri", "http://h")
+    run_cli(capsys, "connections", "add", "old", "--conn-uri", "http://h")
     source = home / "conns.json"
     source.write_text(json.dumps({"new": "http://n", "old": "http://o"}))
-    code, _, err = _run(capsys, "connections", "import", str(source))
+    code, _, err = run_cli(capsys, "connections", "import", str(source))
     assert code == 1 and "old" in err
-    assert _run(capsys, "connections", "get", "new")[0] == 3
-    assert _run(capsys, "connections", "import", str(source), "--overwrite")[0] == 0
+    assert run_cli(capsys, "connections", "get", "new")[0] == 3
+    assert run_cli(capsys, "connections", "import", str(source), "--overwrite")[0] == 0
     assert _json(capsys, "connections", "get", "new")["host"] == "n"
 
 
 def test_deleting_a_missing_connection_exits_3(home: Path, capsys: Out) -> None:
-    code, _, err = _run(capsys, "connections", "delete", "nope")
+    code, _, err = run_cli(capsys, "connections", "delete", "nope")
     assert code == 3 and "nope" in err
 
 
@@ -162,51 +156,51 @@ def test_pools_set_list_and_delete_with_usage_columns(home: Path, capsys: Out) -
     assert rows == [{"pool": "etl", "slots": 4, "description": "nightly loads", "include_deferred": False,
                      "running": 0, "queued": 0, "open_slots": 4}]
     assert "etl" in [r["pool"] for r in _json(capsys, "pools", "list")]
-    assert _run(capsys, "pools", "delete", "etl")[0] == 0
-    assert _run(capsys, "pools", "get", "etl")[0] == 3
+    assert run_cli(capsys, "pools", "delete", "etl")[0] == 0
+    assert run_cli(capsys, "pools", "get", "etl")[0] == 3
 
 
 def test_default_pool_cannot_be_deleted(home: Path, capsys: Out) -> None:
-    _run(capsys, "pools", "set", "default_pool", "128")
-    code, _, err = _run(capsys, "pools", "delete", "default_pool")
+    run_cli(capsys, "pools", "set", "default_pool", "128")
+    code, _, err = run_cli(capsys, "pools", "delete", "default_pool")
     assert code == 1 and "cannot be deleted" in err
 
 
 def test_pools_export_then_import_round_trips(home: Path, capsys: Out) -> None:
-    assert _run(capsys, "pools", "set", "a", "2", "first")[0] == 0
-    assert _run(capsys, "pools", "set", "b", "-1", "unlimited", "--include-deferred")[0] == 0
+    assert run_cli(capsys, "pools", "set", "a", "2", "first")[0] == 0
+    assert run_cli(capsys, "pools", "set", "b", "-1", "unlimited", "--include-deferred")[0] == 0
     target = home / "pools.json"
-    assert _run(capsys, "pools", "export", str(target))[0] == 0
+    assert run_cli(capsys, "pools", "export", str(target))[0] == 0
     exported = json.loads(target.read_text())
     assert exported["b"] == {"slots": -1, "description": "unlimited", "include_deferred": True}
-    _run(capsys, "pools", "delete", "a")
-    assert _run(capsys, "pools", "import", str(target))[0] == 0
+    run_cli(capsys, "pools", "delete", "a")
+    assert run_cli(capsys, "pools", "import", str(target))[0] == 0
     assert _json(capsys, "pools", "get", "a")[0]["slots"] == 2
 
 
 # --- users ------------------------------------------------------------------------------------
 
 def test_users_create_list_add_role_reset_password_and_delete(home: Path, capsys: Out) -> None:
-    code, out, err = _run(capsys, "users", "create", "-u", "ada", "-e", "ada@example.com", "-f", "Ada",
+    code, out, err = run_cli(capsys, "users", "create", "-u", "ada", "-e", "ada@example.com", "-f", "Ada",
                           "-l", "Lovelace", "-r", "Admin", "--password", "long enough pw")
     assert code == 0, err
     assert "long enough pw" not in out
-    assert _run(capsys, "users", "add-role", "-u", "ada", "-r", "Op")[0] == 0
+    assert run_cli(capsys, "users", "add-role", "-u", "ada", "-r", "Op")[0] == 0
     [user] = _json(capsys, "users", "list")
     assert (user["username"], user["roles"], user["email"]) == ("ada", ["Admin", "Op"], "ada@example.com")
-    assert _run(capsys, "users", "reset-password", "-u", "ada", "--password", "another long pw")[0] == 0
+    assert run_cli(capsys, "users", "reset-password", "-u", "ada", "--password", "another long pw")[0] == 0
     [(pw_hash,)] = _raw("SELECT password_hash FROM ab_user")
     assert "another long pw" not in pw_hash
-    assert _run(capsys, "users", "delete", "-u", "ada")[0] == 0
-    assert _run(capsys, "users", "delete", "-u", "ada")[0] == 3
+    assert run_cli(capsys, "users", "delete", "-u", "ada")[0] == 0
+    assert run_cli(capsys, "users", "delete", "-u", "ada")[0] == 3
 
 
 def test_a_random_password_is_printed_once_at_creation(home: Path, capsys: Out) -> None:
-    code, out, _ = _run(capsys, "users", "create", "-u", "bob", "--use-random-password")
+    code, out, _ = run_cli(capsys, "users", "create", "-u", "bob", "--use-random-password")
     assert code == 0
     [line] = [ln for ln in out.splitlines() if "Password" in ln]
     assert len(line.rsplit(" ", 1)[1]) >= 12
-    assert line.rsplit(" ", 1)[1] not in _run(capsys, "users", "list")[1]
+    assert line.rsplit(" ", 1)[1] not in run_cli(capsys, "users", "list")[1]
 
 
 @pytest.mark.filterwarnings("ignore::getpass.GetPassWarning")
@@ -214,15 +208,15 @@ def test_a_prompted_password_is_asked_twice(home: Path, capsys: Out, monkeypatch
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("typed password\ntyped password\n"))
-    code, out, _ = _run(capsys, "users", "create", "-u", "cy")
+    code, out, _ = run_cli(capsys, "users", "create", "-u", "cy")
     assert code == 0 and "typed password" not in out
     assert _raw("SELECT count(*) FROM ab_user WHERE password_hash LIKE 'scrypt$%'") == [(1,)]
 
 
 def test_a_short_password_or_unknown_role_is_one_line_and_non_zero(home: Path, capsys: Out) -> None:
-    code, _, err = _run(capsys, "users", "create", "-u", "x", "--password", "short")
+    code, _, err = run_cli(capsys, "users", "create", "-u", "x", "--password", "short")
     assert code == 1 and "at least 8" in err
-    code, _, err = _run(capsys, "users", "create", "-u", "x", "-r", "God", "--password", "long enough pw")
+    code, _, err = run_cli(capsys, "users", "create", "-u", "x", "-r", "God", "--password", "long enough pw")
     assert code == 1 and "Viewer" in err and err.count("\n") == 1
 
 
@@ -231,7 +225,7 @@ def test_an_unknown_role_is_refused_before_the_password_is_asked_for(home: Path,
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no one to type a password
-    code, out, err = _run(capsys, "users", "create", "-u", "x", "-r", "God")
+    code, out, err = run_cli(capsys, "users", "create", "-u", "x", "-r", "God")
     assert code == 1 and "Password" not in out + err
     assert err.strip().splitlines() == ["flowctl: error: role 'God' does not exist; roles: Admin, Op, User, Viewer"]
 
@@ -241,26 +235,26 @@ def test_an_unknown_role_is_refused_before_the_password_is_asked_for(home: Path,
 def test_rotate_fernet_key_lets_the_old_key_be_dropped(home: Path, capsys: Out,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     old = os.environ["FLOWCTL__CORE__FERNET_KEY"]
-    _run(capsys, "connections", "add", "c", "--conn-uri", "http://u:pw-rotate@h")
-    _run(capsys, "variables", "set", "v", "value")
+    run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://u:pw-rotate@h")
+    run_cli(capsys, "variables", "set", "v", "value")
     new = generate_key()
     monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", f"{new},{old}")
-    code, out, _ = _run(capsys, "rotate-fernet-key")
+    code, out, _ = run_cli(capsys, "rotate-fernet-key")
     assert code == 0 and out.startswith("2 secret(s)")
     monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", new)
-    assert _run(capsys, "variables", "get", "v")[1] == "value\n"
+    assert run_cli(capsys, "variables", "get", "v")[1] == "value\n"
 
 
 def test_without_a_fernet_key_adding_a_password_says_to_run_db_init(home: Path, capsys: Out,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", "")
-    code, _, err = _run(capsys, "connections", "add", "c", "--conn-uri", "http://u:pw@h")
+    code, _, err = run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://u:pw@h")
     assert code == 1 and "flowctl db init" in err and err.count("\n") == 1
 
 
 def test_changes_are_written_to_the_audit_log_without_secrets(home: Path, capsys: Out) -> None:
-    _run(capsys, "connections", "add", "c", "--conn-uri", "http://u:audit-pw-1@h")
-    _run(capsys, "variables", "set", "k", "audit-value-1")
+    run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://u:audit-pw-1@h")
+    run_cli(capsys, "variables", "set", "k", "audit-value-1")
     rows = _raw("SELECT event, source, extra FROM log ORDER BY id")
     assert [(e, s) for e, s, _ in rows] == [("connection.add", "cli"), ("variable.set", "cli")]
     assert all("audit-pw-1" not in (x or "") and "audit-value-1" not in (x or "") for _, _, x in rows)

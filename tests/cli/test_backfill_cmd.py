@@ -1,7 +1,6 @@
 """`flowctl dags backfill` on DAGs no scheduler has parsed: it parses and stores them itself."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -9,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flowctl.cli import main
 from flowctl.db.engine import make_engine
 from flowctl.db.store import Store
-from tests.cli.conftest import write_etl_dag
+from tests.cli.conftest import write_etl_dag, run_cli
 
 Out = pytest.CaptureFixture[str]
 
@@ -36,12 +34,6 @@ def store(sqlite_home: Path, migrated_sqlite_url: str) -> Iterator[Store]:
     store.close()
 
 
-def _run(capsys: Out, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _finish_runs_when_created(store: Store, dag_id: str, count: int) -> threading.Thread:
     """Play the scheduler: once ``count`` backfill runs of ``dag_id`` exist and are queued, finish them."""
     def finish() -> None:
@@ -59,7 +51,7 @@ def _finish_runs_when_created(store: Store, dag_id: str, count: int) -> threadin
 
 
 def test_a_dry_run_of_a_dag_no_scheduler_has_parsed_lists_its_dates(store: Store, capsys: Out) -> None:
-    code, out, err = _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-02", "--dry-run")
+    code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-02", "--dry-run")
     assert code == 0, err
     assert out.count("create") == 2 and "Dry run: 2 run(s)" in out
     assert store.list_runs("fresh") == []
@@ -68,10 +60,10 @@ def test_a_dry_run_of_a_dag_no_scheduler_has_parsed_lists_its_dates(store: Store
 def test_backfill_stores_the_dag_as_its_file_defines_it_now_before_creating_runs(store: Store, sqlite_home: Path,
                                                                                  capsys: Out) -> None:
     dag_file = sqlite_home / "dags" / "fresh.py"
-    assert _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "--dry-run")[0] == 0
+    assert run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "--dry-run")[0] == 0
     dag_file.write_text(FRESH.replace('EmptyOperator(task_id="b")', 'EmptyOperator(task_id="c")'))
     thread = _finish_runs_when_created(store, "fresh", 1)
-    code, out, err = _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-02", "-e", "2024-01-02")
+    code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-02", "-e", "2024-01-02")
     thread.join()
     assert code == 0, out + err
     run = store.list_runs("fresh")[0]
@@ -80,11 +72,11 @@ def test_backfill_stores_the_dag_as_its_file_defines_it_now_before_creating_runs
 
 
 def test_backfill_conf_goes_to_the_runs_it_creates_and_is_checked_against_params(store: Store, capsys: Out) -> None:
-    code, _, err = _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "-c", '{"n": "x"}')
+    code, _, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "-c", '{"n": "x"}')
     assert code == 1 and "n" in err and len(err.splitlines()) == 1
     assert store.list_runs("fresh") == []
     thread = _finish_runs_when_created(store, "fresh", 1)
-    code, out, err = _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01",
+    code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01",
                           "--conf", '{"n": 5}')
     thread.join()
     assert code == 0, out + err
@@ -92,7 +84,7 @@ def test_backfill_conf_goes_to_the_runs_it_creates_and_is_checked_against_params
 
 
 def test_backfill_conf_that_is_not_a_json_object_exits_2_with_one_line(store: Store, capsys: Out) -> None:
-    code, out, err = _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "-c", "[1]")
+    code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "-c", "[1]")
     assert (code, out) == (2, "") and len(err.splitlines()) == 1 and "--conf" in err
 
 
@@ -101,18 +93,18 @@ def test_reset_dagruns_asks_then_reruns_every_task_of_an_existing_successful_run
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     write_etl_dag(sqlite_home / "dags")
     thread = _finish_runs_when_created(store, "etl", 1)
-    assert _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")[0] == 0
+    assert run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")[0] == 0
     thread.join()
     run = store.list_runs("etl")[0]
     assert run.state == "success"
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
-    code, _, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01", "--reset-dagruns")
+    code, _, _ = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01", "--reset-dagruns")
     assert code == 1 and store.get_run("etl", run.run_id).state == "success"
-    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01",
+    code, out, _ = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01",
                         "--reset-dagruns", "--dry-run")
     assert code == 0 and "reset (existing run is success)" in out
     thread = _finish_runs_when_created(store, "etl", 1)
-    code, out, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01",
+    code, out, err = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01",
                           "--reset-dagruns", "-y")
     thread.join()
     assert code == 0, out + err
@@ -120,12 +112,12 @@ def test_reset_dagruns_asks_then_reruns_every_task_of_an_existing_successful_run
 
 
 def test_the_re_run_options_exclude_each_other(store: Store, capsys: Out) -> None:
-    code, _, err = _run(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-02",
+    code, _, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-02",
                         "--reset-dagruns", "--reset-failed")
     assert code == 2 and "exclude each other" in err
 
 
 def test_backfill_of_a_dag_in_no_file_exits_3_naming_the_folder(store: Store, sqlite_home: Path, capsys: Out) -> None:
-    code, out, err = _run(capsys, "dags", "backfill", "nope", "-s", "2024-01-01", "-e", "2024-01-02")
+    code, out, err = run_cli(capsys, "dags", "backfill", "nope", "-s", "2024-01-01", "-e", "2024-01-02")
     assert (code, out) == (3, "")
     assert err == f"flowctl: error: DAG 'nope' not found in {sqlite_home / 'dags'}\n"

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from flowctl.cli import main
 from flowctl.core.xcom_values import TYPE_KEY
 from flowctl.db.engine import make_engine
 from flowctl.db.store import Store
 from tests.db.samples import FILE, T0
-from tests.cli.conftest import write_etl_dag
+from tests.cli.conftest import write_etl_dag, run_cli
 from tests.db.test_operations import chain_dag
 
 Out = pytest.CaptureFixture[str]
@@ -108,14 +107,8 @@ def store(home: Path, migrated_sqlite_url: str) -> Iterator[Store]:
     store.close()
 
 
-def _run(capsys: Out, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_trigger_creates_a_queued_manual_run_with_conf(store: Store, capsys: Out) -> None:
-    code, out, err = _run(capsys, "dags", "trigger", "etl", "--conf", '{"day": "mon"}', "--run-id", "mine",
+    code, out, err = run_cli(capsys, "dags", "trigger", "etl", "--conf", '{"day": "mon"}', "--run-id", "mine",
                           "--logical-date", "2024-02-01")
     assert code == 0, err
     assert "Created run mine of DAG etl (state: queued" in out
@@ -126,7 +119,7 @@ def test_trigger_creates_a_queued_manual_run_with_conf(store: Store, capsys: Out
 
 
 def test_trigger_refuses_conf_that_is_not_a_json_object(store: Store, capsys: Out) -> None:
-    code, _, err = _run(capsys, "dags", "trigger", "etl", "--conf", "[1, 2")
+    code, _, err = run_cli(capsys, "dags", "trigger", "etl", "--conf", "[1, 2")
     assert code == 2 and "--conf" in err and "not valid JSON" in err
     assert store.list_runs("etl") == []
 
@@ -134,33 +127,33 @@ def test_trigger_refuses_conf_that_is_not_a_json_object(store: Store, capsys: Ou
 def test_trigger_names_the_param_that_the_conf_breaks(store: Store, capsys: Out) -> None:
     params = {"n": {"value": 1, "has_value": True, "description": None, "schema": {"type": "integer"}}}
     store.sync_dag(chain_dag(params=params), FILE, T0)
-    code, _, err = _run(capsys, "dags", "trigger", "etl", "--conf", '{"n": "x"}')
+    code, _, err = run_cli(capsys, "dags", "trigger", "etl", "--conf", '{"n": "x"}')
     assert code == 1 and err.startswith("flowctl: error: param 'n' is invalid")
 
 
 def test_trigger_of_an_unknown_dag_exits_3_naming_it(store: Store, capsys: Out) -> None:
-    code, _, err = _run(capsys, "dags", "trigger", "nope")
+    code, _, err = run_cli(capsys, "dags", "trigger", "nope")
     assert code == 3 and "'nope'" in err
 
 
 def test_pause_and_unpause_flip_the_flag(store: Store, capsys: Out) -> None:
-    assert _run(capsys, "dags", "pause", "etl")[1].strip() == "Dag: etl, paused: True"
+    assert run_cli(capsys, "dags", "pause", "etl")[1].strip() == "Dag: etl, paused: True"
     assert store.get_dag("etl").is_paused
-    assert _run(capsys, "dags", "unpause", "etl")[0] == 0
+    assert run_cli(capsys, "dags", "unpause", "etl")[0] == 0
     assert not store.get_dag("etl").is_paused
 
 
 def test_state_prints_the_run_state_alone_on_the_last_line(store: Store, capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1", conf={"a": 1})
-    code, out, _ = _run(capsys, "dags", "state", "etl", "r1")
+    code, out, _ = run_cli(capsys, "dags", "state", "etl", "r1")
     assert code == 0 and out.splitlines()[-1] == "queued"
-    assert _run(capsys, "dags", "state", "etl", "nope")[0] == 3
+    assert run_cli(capsys, "dags", "state", "etl", "nope")[0] == 3
 
 
 def test_state_takes_the_logical_date_of_a_run_as_airflow_does(store: Store, capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1", logical_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
     for given in ("2024-02-01", "2024-02-01T00:00:00+00:00", "2024-02-01 00:00:00Z"):
-        code, out, err = _run(capsys, "dags", "state", "etl", given)
+        code, out, err = run_cli(capsys, "dags", "state", "etl", given)
         assert code == 0, err
         assert out.splitlines()[-1] == "queued"
 
@@ -168,8 +161,8 @@ def test_state_takes_the_logical_date_of_a_run_as_airflow_does(store: Store, cap
 def test_state_reads_a_naive_date_in_the_default_timezone(store: Store, capsys: Out,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWCTL__CORE__DEFAULT_TIMEZONE", "Europe/Amsterdam")
-    assert _run(capsys, "dags", "trigger", "etl", "--run-id", "r1", "--logical-date", "2024-02-01")[0] == 0
-    code, out, err = _run(capsys, "dags", "state", "etl", "2024-02-01")
+    assert run_cli(capsys, "dags", "trigger", "etl", "--run-id", "r1", "--logical-date", "2024-02-01")[0] == 0
+    code, out, err = run_cli(capsys, "dags", "state", "etl", "2024-02-01")
     assert code == 0, err
     assert out.splitlines()[-1] == "queued"
 
@@ -177,13 +170,13 @@ def test_state_reads_a_naive_date_in_the_default_timezone(store: Store, capsys: 
 def test_state_of_a_date_without_a_run_exits_3_with_one_line_naming_both_forms(store: Store,
                                                                                 capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1", logical_date=datetime(2024, 2, 1, tzinfo=timezone.utc))
-    code, out, err = _run(capsys, "dags", "state", "etl", "2024-02-02")
+    code, out, err = run_cli(capsys, "dags", "state", "etl", "2024-02-02")
     assert (code, out) == (3, "")
     assert err == "flowctl: error: no run of DAG 'etl' with run_id or logical date '2024-02-02'\n"
 
 
 def test_state_usage_names_the_argument_as_airflow_does(capsys: Out) -> None:
-    code, out, _ = _run(capsys, "dags", "state", "--help")
+    code, out, _ = run_cli(capsys, "dags", "state", "--help")
     assert code == 0 and "DAG_ID EXECUTION_DATE_OR_RUN_ID" in " ".join(out.split())
 
 
@@ -191,20 +184,20 @@ def test_list_runs_filters_by_state_and_prints_json(store: Store, capsys: Out) -
     store.trigger_dag("etl", now=T0, run_id="r1")
     store.trigger_dag("etl", now=T0 + timedelta(days=1), run_id="r2")
     assert store.set_run_state(store.get_run("etl", "r2").key, "queued", "running")
-    code, out, _ = _run(capsys, "dags", "list-runs", "etl", "--state", "running", "-o", "json")
+    code, out, _ = run_cli(capsys, "dags", "list-runs", "etl", "--state", "running", "-o", "json")
     assert code == 0 and [r["run_id"] for r in json.loads(out)] == ["r2"]
-    assert "r1" in _run(capsys, "dags", "list-runs", "etl")[1]
+    assert "r1" in run_cli(capsys, "dags", "list-runs", "etl")[1]
 
 
 def test_list_runs_json_gives_the_logical_date_also_as_airflows_execution_date(store: Store, capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1")
-    (row,) = json.loads(_run(capsys, "dags", "list-runs", "-d", "etl", "-o", "json")[1])
+    (row,) = json.loads(run_cli(capsys, "dags", "list-runs", "-d", "etl", "-o", "json")[1])
     assert row["logical_date"] == row["execution_date"] == T0.isoformat()
 
 
 def test_list_runs_plain_is_the_table_without_its_rule_line(store: Store, capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1")
-    lines = _run(capsys, "dags", "list-runs", "etl", "-o", "plain")[1].splitlines()
+    lines = run_cli(capsys, "dags", "list-runs", "etl", "-o", "plain")[1].splitlines()
     assert lines[0].split()[:3] == ["dag_id", "run_id", "state"] and lines[1].split()[:2] == ["etl", "r1"]
     assert len(lines) == 2
 
@@ -213,15 +206,15 @@ def test_list_runs_takes_airflow_2_dag_id_flag_and_logical_date_range(store: Sto
     for day in range(3):
         store.trigger_dag("etl", now=T0 + timedelta(days=day), run_id=f"r{day}")
     middle = (T0 + timedelta(days=1)).isoformat()
-    code, out, err = _run(capsys, "dags", "list-runs", "-d", "etl", "-s", middle, "-e", middle, "-o", "json")
+    code, out, err = run_cli(capsys, "dags", "list-runs", "-d", "etl", "-s", middle, "-e", middle, "-o", "json")
     assert code == 0, err
     assert [r["run_id"] for r in json.loads(out)] == ["r1"]
-    code, out, _ = _run(capsys, "dags", "list-runs", "--dag-id", "etl", "--start-date", middle, "-o", "json")
+    code, out, _ = run_cli(capsys, "dags", "list-runs", "--dag-id", "etl", "--start-date", middle, "-o", "json")
     assert [r["run_id"] for r in json.loads(out)] == ["r2", "r1"]
 
 
 def test_list_runs_without_a_dag_id_is_a_usage_error(capsys: Out) -> None:
-    code, _, err = _run(capsys, "dags", "list-runs")
+    code, _, err = run_cli(capsys, "dags", "list-runs")
     assert code == 2 and "DAG_ID" in err
 
 
@@ -229,9 +222,9 @@ def test_delete_asks_first_and_removes_the_history_with_yes(store: Store, capsys
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1")
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
-    assert _run(capsys, "dags", "delete", "etl")[0] == 1
+    assert run_cli(capsys, "dags", "delete", "etl")[0] == 1
     assert store.list_runs("etl")
-    code, out, _ = _run(capsys, "dags", "delete", "etl", "--yes")
+    code, out, _ = run_cli(capsys, "dags", "delete", "etl", "--yes")
     assert code == 0 and "1 run(s)" in out
     assert store.list_runs("etl") == []
 
@@ -239,7 +232,7 @@ def test_delete_asks_first_and_removes_the_history_with_yes(store: Store, capsys
 def test_next_execution_follows_the_latest_scheduled_run(store: Store, capsys: Out) -> None:
     store.create_run("etl", "s1", run_type="scheduled", logical_date=T0, now=T0,
                      data_interval=(T0, T0 + timedelta(days=1)))
-    code, out, _ = _run(capsys, "dags", "next-execution", "etl", "-n", "2")
+    code, out, _ = run_cli(capsys, "dags", "next-execution", "etl", "-n", "2")
     assert code == 0
     assert out.split() == [(T0 + timedelta(days=1)).isoformat(), (T0 + timedelta(days=2)).isoformat()]
 
@@ -247,27 +240,27 @@ def test_next_execution_follows_the_latest_scheduled_run(store: Store, capsys: O
 def test_next_execution_parses_a_dag_no_scheduler_has_seen(home: Path, capsys: Out) -> None:
     (home / "dags" / "pipe.py").write_text(PIPE.replace('schedule="@daily"', 'schedule="@monthly"')
                                            .replace("catchup=False", "catchup=True"))
-    code, out, err = _run(capsys, "dags", "next-execution", "pipe")
+    code, out, err = run_cli(capsys, "dags", "next-execution", "pipe")
     assert (code, out, err) == (0, "2024-01-01T00:00:00+00:00\n", "")
 
 
 def test_kill_runs_fails_the_running_runs(store: Store, capsys: Out) -> None:
     run = store.trigger_dag("etl", now=T0, run_id="r1")
     assert store.set_run_state(run.key, "queued", "running")
-    code, out, _ = _run(capsys, "dags", "kill-runs", "etl", "--yes")
+    code, out, _ = run_cli(capsys, "dags", "kill-runs", "etl", "--yes")
     assert code == 0 and "Killed 1 run(s)" in out
     assert store.get_run("etl", "r1").state == "failed"
-    assert "No running runs" in _run(capsys, "dags", "kill-runs", "etl", "--yes")[1]
+    assert "No running runs" in run_cli(capsys, "dags", "kill-runs", "etl", "--yes")[1]
 
 
 def test_backfill_dry_run_lists_the_dates_and_changes_nothing(store: Store, capsys: Out) -> None:
-    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-03", "--dry-run")
+    code, out, _ = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-03", "--dry-run")
     assert code == 0 and out.count("create") == 3 and "Dry run: 3 run(s)" in out
     assert store.list_runs("etl") == []
 
 
 def test_backfill_rejects_both_re_run_options(store: Store, capsys: Out) -> None:
-    code, _, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-02",
+    code, _, err = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-02",
                         "--reset-failed", "--rerun-failed-tasks")
     assert code == 2 and "exclude each other" in err
 
@@ -290,7 +283,7 @@ def _finish_runs_when_created(store: Store, count: int, state: str) -> threading
 
 def test_backfill_creates_queued_runs_and_follows_them_until_done(store: Store, capsys: Out) -> None:
     thread = _finish_runs_when_created(store, 2, "success")
-    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-02")
+    code, out, _ = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-02")
     thread.join()
     assert code == 0
     assert "2 run(s) (2 new)" in out and "2/2 runs done, 0 failed" in out
@@ -298,7 +291,7 @@ def test_backfill_creates_queued_runs_and_follows_them_until_done(store: Store, 
 
 def test_backfill_without_a_running_scheduler_says_one_is_needed(store: Store, capsys: Out) -> None:
     thread = _finish_runs_when_created(store, 1, "success")
-    code, out, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
+    code, out, err = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
     thread.join()
     assert code == 0
     assert ("no scheduler is running: these runs wait for one (`flowctl scheduler`), or run them here with "
@@ -310,14 +303,14 @@ def test_backfill_with_a_live_scheduler_says_nothing_about_it(store: Store, caps
 
     store.create_job("scheduler", "host", 1, datetime.now(timezone.utc))
     thread = _finish_runs_when_created(store, 1, "success")
-    code, _, err = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
+    code, _, err = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
     thread.join()
     assert code == 0 and "no scheduler" not in err
 
 
 def test_backfill_exits_1_when_a_run_failed(store: Store, capsys: Out) -> None:
     thread = _finish_runs_when_created(store, 1, "failed")
-    code, out, _ = _run(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
+    code, out, _ = run_cli(capsys, "dags", "backfill", "etl", "-s", "2024-01-01", "-e", "2024-01-01")
     thread.join()
     assert code == 1 and "1/1 runs done, 1 failed" in out
 
@@ -331,7 +324,7 @@ def _write_pipe(home: Path) -> Path:
 
 def test_dags_test_runs_the_whole_dag_here_and_prints_task_states(home: Path, capsys: Out) -> None:
     out_file = _write_pipe(home)
-    code, out, err = _run(capsys, "dags", "test", "pipe", "2024-03-01")
+    code, out, err = run_cli(capsys, "dags", "test", "pipe", "2024-03-01")
     assert code == 0, out + err
     assert out_file.read_text().split() == ["first", "second"]
     assert out.index("first: success") < out.index("second: success")
@@ -340,14 +333,14 @@ def test_dags_test_runs_the_whole_dag_here_and_prints_task_states(home: Path, ca
 
 def test_dags_test_exits_1_when_the_run_fails(home: Path, capsys: Out) -> None:
     _write_pipe(home)
-    code, out, _ = _run(capsys, "dags", "test", "broken")
+    code, out, _ = run_cli(capsys, "dags", "test", "broken")
     assert code == 1
     assert "fails: failed" in out and "after: upstream_failed" in out
 
 
 def test_dags_test_expands_mapped_tasks(home: Path, capsys: Out) -> None:
     out_file = _write_pipe(home)
-    code, out, err = _run(capsys, "dags", "test", "mapped")
+    code, out, err = run_cli(capsys, "dags", "test", "mapped")
     assert code == 0, out + err
     assert sorted(out_file.read_text().split()) == ["n1", "n2", "n3"]
     assert "each[2]: success" in out
@@ -356,7 +349,7 @@ def test_dags_test_expands_mapped_tasks(home: Path, capsys: Out) -> None:
 def test_dags_test_passes_a_returned_datetime_and_mapped_dates_downstream_as_those_types(
         home: Path, migrated_sqlite_url: str, capsys: Out) -> None:
     (home / "dags" / "dates.py").write_text(DATES)
-    code, out, err = _run(capsys, "dags", "test", "dates", "2024-03-01")
+    code, out, err = run_cli(capsys, "dags", "test", "dates", "2024-03-01")
     assert code == 0, out + err
     store = Store(make_engine(migrated_sqlite_url))
     try:
@@ -373,12 +366,11 @@ def test_dags_test_passes_a_returned_datetime_and_mapped_dates_downstream_as_tho
 
 def test_backfill_local_runs_the_runs_without_a_scheduler(home: Path, capsys: Out) -> None:
     out_file = _write_pipe(home)
-    assert _run(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
-    code, out, err = _run(capsys, "dags", "backfill", "pipe", "-s", "2024-01-01", "-e", "2024-01-02", "--local")
+    assert run_cli(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
+    code, out, err = run_cli(capsys, "dags", "backfill", "pipe", "-s", "2024-01-01", "-e", "2024-01-02", "--local")
     assert code == 0, out + err
     assert out_file.read_text().split() == ["first", "second"] * 3
     assert "2/2 runs done, 0 failed" in out
-
 
 
 CALLED = '''
@@ -423,21 +415,21 @@ def _write_called(home: Path) -> Path:
 
 def test_dags_test_calls_the_dags_success_callback_once_with_the_runs_context(home: Path, capsys: Out) -> None:
     out_file = _write_called(home)
-    code, out, err = _run(capsys, "dags", "test", "works", "2024-03-01")
+    code, out, err = run_cli(capsys, "dags", "test", "works", "2024-03-01")
     assert code == 0, out + err
     assert out_file.read_text().splitlines() == ["works manual__2024-03-01T00:00:00+00:00 success 2024-03-01"]
 
 
 def test_dags_test_calls_the_dags_failure_callback_once_when_the_run_fails(home: Path, capsys: Out) -> None:
     out_file = _write_called(home)
-    code, out, err = _run(capsys, "dags", "test", "fails", "2024-03-01")
+    code, out, err = run_cli(capsys, "dags", "test", "fails", "2024-03-01")
     assert code == 1, out + err
     assert out_file.read_text().splitlines() == ["fails manual__2024-03-01T00:00:00+00:00 task_failure 2024-03-01"]
 
 
 def test_a_dag_callback_that_raises_is_reported_and_leaves_the_runs_result_alone(home: Path, capsys: Out) -> None:
     _write_called(home)
-    code, out, err = _run(capsys, "dags", "test", "callback_fails", "2024-03-01")
+    code, out, err = run_cli(capsys, "dags", "test", "callback_fails", "2024-03-01")
     assert code == 0, out + err
     assert "on_success_callback raised RuntimeError: callback fails on purpose" in out
     assert out.splitlines()[-1].endswith(": success")
@@ -445,9 +437,9 @@ def test_a_dag_callback_that_raises_is_reported_and_leaves_the_runs_result_alone
 
 def test_backfill_local_calls_the_dags_callback_once_per_run(home: Path, capsys: Out) -> None:
     out_file = _write_called(home)
-    assert _run(capsys, "dags", "test", "works", "2024-03-01")[0] == 0  # syncs the DAG into the database
+    assert run_cli(capsys, "dags", "test", "works", "2024-03-01")[0] == 0  # syncs the DAG into the database
     out_file.unlink()
-    code, out, err = _run(capsys, "dags", "backfill", "works", "-s", "2024-01-01", "-e", "2024-01-02", "--local")
+    code, out, err = run_cli(capsys, "dags", "backfill", "works", "-s", "2024-01-01", "-e", "2024-01-02", "--local")
     assert code == 0, out + err
     assert sorted(out_file.read_text().splitlines()) == [
         "works backfill__2024-01-01T00:00:00+00:00 success 2024-01-01",
@@ -506,7 +498,7 @@ def test_a_local_run_waits_for_the_tasks_a_scheduler_holds_instead_of_giving_up(
     from flowctl.settings import Settings
 
     out_file = _write_pipe(home)
-    assert _run(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
+    assert run_cli(capsys, "dags", "test", "pipe", "2024-03-01")[0] == 0  # syncs the DAG into the database
     out_file.unlink()
     settings = Settings.load()
     store = _SchedulerBeside(make_engine(str(settings.get("database", "sql_alchemy_conn"))), out_file, when)
@@ -534,11 +526,11 @@ def test_dags_test_runs_a_dag_in_a_subfolder_that_imports_a_package_from_the_fol
         "from flowctl.operators.python import PythonOperator\nfrom common.words import WORD").replace(
         'op_args=["first"]', "op_args=[WORD]").replace('"pipe"', '"nested"').replace('"mapped"', '"mapped2"')
         .replace('"broken"', '"broken2"'))
-    code, out, err = _run(capsys, "dags", "test", "nested", "2024-03-01")
+    code, out, err = run_cli(capsys, "dags", "test", "nested", "2024-03-01")
     assert code == 0, out + err
     assert (home / "dags" / "sub" / "out.txt").read_text().split() == ["from-common", "second"]
 
 def test_dags_test_of_a_dag_whose_file_fails_to_import_shows_the_error(home: Path, capsys: Out) -> None:
     (home / "dags" / "bad.py").write_text("from flowctl import DAG\nraise ValueError('bad file on purpose')\n")
-    code, _, err = _run(capsys, "dags", "test", "bad")
+    code, _, err = run_cli(capsys, "dags", "test", "bad")
     assert code == 3 and "bad file on purpose" in err

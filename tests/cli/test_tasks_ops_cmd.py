@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from flowctl.cli import main
 from flowctl.db.engine import make_engine
 from flowctl.db.records import DagRunRecord, TaskInstanceKey
 from flowctl.db.store import Store
 from tests.db.samples import FILE, T0
-from tests.cli.conftest import write_etl_dag
+from tests.cli.conftest import write_etl_dag, run_cli
 from tests.db.test_operations import a_run, chain_dag, force
 
 Out = pytest.CaptureFixture[str]
@@ -29,12 +28,6 @@ def store(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPa
     write_etl_dag(tmp_path / "dags")
     yield store
     store.close()
-
-
-def _run(capsys: Out, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _failed_run(store: Store) -> DagRunRecord:
@@ -54,7 +47,7 @@ def _states(store: Store, run: DagRunRecord) -> dict[str, str]:
 def test_clear_with_a_regex_and_downstream_clears_those_tasks_and_requeues_the_run(store: Store,
                                                                                   capsys: Out) -> None:
     run = _failed_run(store)
-    code, out, err = _run(capsys, "tasks", "clear", "etl", "-t", "^transform$", "--downstream", "--yes")
+    code, out, err = run_cli(capsys, "tasks", "clear", "etl", "-t", "^transform$", "--downstream", "--yes")
     assert code == 0, err
     assert "Cleared 2 task instance(s); 1 run(s) queued again." in out
     assert _states(store, run) == {"extract": "success", "transform": "pending", "load": "pending",
@@ -65,7 +58,7 @@ def test_clear_with_a_regex_and_downstream_clears_those_tasks_and_requeues_the_r
 
 def test_clear_only_failed_leaves_successful_tasks_alone(store: Store, capsys: Out) -> None:
     run = _failed_run(store)
-    assert _run(capsys, "tasks", "clear", "etl", "--only-failed", "-y")[0] == 0
+    assert run_cli(capsys, "tasks", "clear", "etl", "--only-failed", "-y")[0] == 0
     assert _states(store, run)["extract"] == "success" and _states(store, run)["load"] == "pending"
 
 
@@ -82,7 +75,7 @@ def test_r_is_only_running_as_in_airflow_and_clears_only_the_running_task_instan
                                                                                     capsys: Out) -> None:
     """Airflow 2's ``tasks clear -r`` is ``--only-running`` (before: -r took a run id)."""
     run = _running_run(store)
-    code, out, err = _run(capsys, "tasks", "clear", "etl", "-r", "-y")
+    code, out, err = run_cli(capsys, "tasks", "clear", "etl", "-r", "-y")
     assert code == 0, err
     assert "Cleared 1 task instance(s)" in out
     assert _states(store, run) == {"extract": "success", "transform": "pending", "load": "pending",
@@ -92,7 +85,7 @@ def test_r_is_only_running_as_in_airflow_and_clears_only_the_running_task_instan
 
 def test_only_running_and_only_failed_together_clear_either(store: Store, capsys: Out) -> None:
     run = _running_run(store)
-    assert _run(capsys, "tasks", "clear", "etl", "--only-running", "--only-failed", "-y")[0] == 0
+    assert run_cli(capsys, "tasks", "clear", "etl", "--only-running", "--only-failed", "-y")[0] == 0
     assert _states(store, run) == {"extract": "success", "transform": "pending", "load": "pending",
                                    "audit": "pending"}
 
@@ -100,9 +93,9 @@ def test_only_running_and_only_failed_together_clear_either(store: Store, capsys
 def test_the_run_id_is_chosen_with_its_long_option_or_i(store: Store, capsys: Out) -> None:
     first, second = _failed_run(store), a_run(store, day=1)
     force(store, second, "extract", "scheduled", "queued", "running", "failed")
-    assert _run(capsys, "tasks", "clear", "etl", "--run-id", second.run_id, "-f", "-y")[0] == 0
+    assert run_cli(capsys, "tasks", "clear", "etl", "--run-id", second.run_id, "-f", "-y")[0] == 0
     assert _states(store, second)["extract"] == "pending" and _states(store, first)["transform"] == "failed"
-    assert _run(capsys, "tasks", "clear", "etl", "-i", first.run_id, "-f", "-y")[0] == 0
+    assert run_cli(capsys, "tasks", "clear", "etl", "-i", first.run_id, "-f", "-y")[0] == 0
     assert _states(store, first)["transform"] == "pending"
 
 
@@ -112,7 +105,7 @@ def test_dag_regex_clears_the_matching_dags_and_subdag_flags_are_accepted(store:
     store.sync_dag(chain_dag("etl_copy"), FILE, T0)
     store.sync_dag(chain_dag("other"), FILE, T0)
     runs = {dag_id: a_run_of(store, dag_id) for dag_id in ("etl", "etl_copy", "other")}
-    code, out, err = _run(capsys, "tasks", "clear", "^etl", "-R", "-t", "^transform$", "-f", "-x", "-X", "-y")
+    code, out, err = run_cli(capsys, "tasks", "clear", "^etl", "-R", "-t", "^transform$", "-f", "-x", "-X", "-y")
     assert code == 0, err
     assert {dag_id: _states(store, run)["transform"] for dag_id, run in runs.items()} == {
         "etl": "pending", "etl_copy": "pending", "other": "failed"}
@@ -127,13 +120,13 @@ def a_run_of(store: Store, dag_id: str) -> DagRunRecord:
 
 
 def test_a_dag_regex_that_matches_no_dag_says_so(store: Store, capsys: Out) -> None:
-    code, out, err = _run(capsys, "tasks", "clear", "^nothing", "-R", "-y")
+    code, out, err = run_cli(capsys, "tasks", "clear", "^nothing", "-R", "-y")
     assert code == 3 and "no DAG matches '^nothing'" in err
 
 
 def test_clear_upstream_includes_every_task_before_the_match(store: Store, capsys: Out) -> None:
     run = _failed_run(store)
-    _run(capsys, "tasks", "clear", "etl", "-t", "load", "-u", "-y")
+    run_cli(capsys, "tasks", "clear", "etl", "-t", "load", "-u", "-y")
     assert _states(store, run) == {"extract": "pending", "transform": "pending", "load": "pending",
                                    "audit": "success"}
 
@@ -142,57 +135,57 @@ def test_clear_asks_first_and_a_no_changes_nothing(store: Store, capsys: Out,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     run = _failed_run(store)
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
-    code, out, _ = _run(capsys, "tasks", "clear", "etl", "-t", "transform")
+    code, out, _ = run_cli(capsys, "tasks", "clear", "etl", "-t", "transform")
     assert code == 1 and "Clear these 1 task instance(s)?" in out
     assert _states(store, run)["transform"] == "failed"
 
 
 def test_clear_outside_the_date_range_finds_nothing(store: Store, capsys: Out) -> None:
     _failed_run(store)
-    code, out, _ = _run(capsys, "tasks", "clear", "etl", "-s", "2025-01-01", "-y")
+    code, out, _ = run_cli(capsys, "tasks", "clear", "etl", "-s", "2025-01-01", "-y")
     assert code == 0 and "No task instances to clear." in out
 
 
 def test_clear_with_an_invalid_regex_exits_2_with_one_line(store: Store, capsys: Out) -> None:
     _failed_run(store)
-    code, _, err = _run(capsys, "tasks", "clear", "etl", "-t", "[", "-y")
+    code, _, err = run_cli(capsys, "tasks", "clear", "etl", "-t", "[", "-y")
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "--task-regex" in err
 
 
 def test_state_prints_the_task_state_alone_on_the_last_line(store: Store, capsys: Out) -> None:
     run = _failed_run(store)
-    code, out, _ = _run(capsys, "tasks", "state", "etl", "transform", run.run_id)
+    code, out, _ = run_cli(capsys, "tasks", "state", "etl", "transform", run.run_id)
     assert code == 0 and out.splitlines()[-1] == "failed"
-    assert _run(capsys, "tasks", "state", "etl", "nope", run.run_id)[0] == 3
+    assert run_cli(capsys, "tasks", "state", "etl", "nope", run.run_id)[0] == 3
 
 
 def test_state_takes_the_logical_date_of_the_run_instead_of_its_id(store: Store, capsys: Out) -> None:
     _failed_run(store)
     a_run(store, day=1)
-    code, out, err = _run(capsys, "tasks", "state", "etl", "transform", "2024-01-01")
+    code, out, err = run_cli(capsys, "tasks", "state", "etl", "transform", "2024-01-01")
     assert code == 0, err
     assert out.splitlines()[-1] == "failed"
-    assert _run(capsys, "tasks", "state", "etl", "transform", "2024-01-02T00:00:00+00:00")[1].split() == ["pending"]
+    assert run_cli(capsys, "tasks", "state", "etl", "transform", "2024-01-02T00:00:00+00:00")[1].split() == ["pending"]
 
 
 def test_state_of_a_date_without_a_run_exits_3_with_one_line(store: Store, capsys: Out) -> None:
     _failed_run(store)
-    code, out, err = _run(capsys, "tasks", "state", "etl", "transform", "2024-01-05")
+    code, out, err = run_cli(capsys, "tasks", "state", "etl", "transform", "2024-01-05")
     assert (code, out) == (3, "")
     assert err == "flowctl: error: no run of DAG 'etl' with run_id or logical date '2024-01-05'\n"
 
 
 def test_state_of_neither_a_run_id_nor_a_date_exits_3_with_the_same_line(store: Store, capsys: Out) -> None:
     _failed_run(store)
-    code, _, err = _run(capsys, "tasks", "state", "etl", "transform", "nope")
+    code, _, err = run_cli(capsys, "tasks", "state", "etl", "transform", "nope")
     assert code == 3
     assert err == "flowctl: error: no run of DAG 'etl' with run_id or logical date 'nope'\n"
 
 
 def test_list_prints_task_ids_and_json_in_topological_order(store: Store, capsys: Out) -> None:
-    assert _run(capsys, "tasks", "list", "etl")[1].split() == ["audit", "extract", "load", "transform"]
-    rows = json.loads(_run(capsys, "tasks", "list", "etl", "-o", "json")[1])
+    assert run_cli(capsys, "tasks", "list", "etl")[1].split() == ["audit", "extract", "load", "transform"]
+    rows = json.loads(run_cli(capsys, "tasks", "list", "etl", "-o", "json")[1])
     order = [r["task_id"] for r in rows]
     assert order.index("extract") < order.index("transform") < order.index("load")
 
@@ -200,14 +193,14 @@ def test_list_prints_task_ids_and_json_in_topological_order(store: Store, capsys
 def test_failed_deps_says_the_upstream_is_not_done_and_the_dag_is_paused(store: Store, capsys: Out) -> None:
     run = a_run(store)
     store.set_paused("etl", True)
-    code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "load", run.run_id)
+    code, out, _ = run_cli(capsys, "tasks", "failed-deps", "etl", "load", run.run_id)
     assert code == 0
     assert "DAG 'etl' is paused" in out and "trigger rule all_success" in out and "1 unfinished" in out
 
 
 def test_failed_deps_says_nothing_holds_a_ready_task(store: Store, capsys: Out) -> None:
     run = a_run(store)
-    code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    code, out, _ = run_cli(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
     assert code == 0 and "it can run" in out
 
 
@@ -226,20 +219,20 @@ def test_failed_deps_says_when_no_pool_can_ever_hold_the_task(store: Store, caps
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE task_instance SET pool = :pool, pool_slots = :slots WHERE task_id = 'extract'"),
                      {"pool": pool, "slots": slots})
-    code, out, _ = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    code, out, _ = run_cli(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
     assert code == 0 and f"  - {reason}" in out.splitlines(), out
 
 
 def test_failed_deps_takes_the_logical_date_of_the_run(store: Store, capsys: Out) -> None:
     run = a_run(store)
-    code, out, err = _run(capsys, "tasks", "failed-deps", "etl", "load", "2024-01-01")
+    code, out, err = run_cli(capsys, "tasks", "failed-deps", "etl", "load", "2024-01-01")
     assert code == 0, err
     assert f"etl.load in run {run.run_id} is not running because:" in out and "trigger rule all_success" in out
 
 
 def test_usage_of_state_and_failed_deps_names_the_argument_as_airflow_does(capsys: Out) -> None:
     for command in ("state", "failed-deps"):
-        code, out, _ = _run(capsys, "tasks", command, "--help")
+        code, out, _ = run_cli(capsys, "tasks", command, "--help")
         assert code == 0 and "DAG_ID TASK_ID EXECUTION_DATE_OR_RUN_ID" in " ".join(out.split()), command
 
 
@@ -248,13 +241,13 @@ def test_failed_deps_names_a_pool_without_slots(store: Store, capsys: Out) -> No
     store.set_pool("default_pool", 1)
     force(store, run, "audit", "scheduled", "queued")
     assert store.set_task_state(TaskInstanceKey("etl", run.run_id, "extract"), "pending", "scheduled")
-    out = _run(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)[1]
+    out = run_cli(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)[1]
     assert "waiting for a free slot" in out and "pool 'default_pool' has no open slots" in out
 
 
 def test_failed_deps_of_an_unknown_task_exits_3(store: Store, capsys: Out) -> None:
     run = a_run(store)
-    assert _run(capsys, "tasks", "failed-deps", "etl", "nope", run.run_id)[0] == 3
+    assert run_cli(capsys, "tasks", "failed-deps", "etl", "nope", run.run_id)[0] == 3
 
 
 FRESH = '''
@@ -270,33 +263,33 @@ with DAG("fresh", schedule="@daily", start_date=datetime(2024, 1, 1)):
 def test_list_parses_a_dag_no_scheduler_has_seen_and_shows_it_as_edited(sqlite_home: Path, capsys: Out) -> None:
     dag_file = sqlite_home / "dags" / "fresh.py"
     dag_file.write_text(FRESH)
-    assert _run(capsys, "tasks", "list", "fresh") == (0, "a\nb\n", "")
+    assert run_cli(capsys, "tasks", "list", "fresh") == (0, "a\nb\n", "")
     dag_file.write_text(FRESH.replace('EmptyOperator(task_id="b")', 'EmptyOperator(task_id="c")'))
-    assert _run(capsys, "tasks", "list", "fresh")[1] == "a\nc\n"
-    assert "c (EmptyOperator)  <- a" in _run(capsys, "tasks", "list", "fresh", "--tree")[1]
+    assert run_cli(capsys, "tasks", "list", "fresh")[1] == "a\nc\n"
+    assert "c (EmptyOperator)  <- a" in run_cli(capsys, "tasks", "list", "fresh", "--tree")[1]
 
 
 def test_list_takes_a_subdir_and_names_a_dag_it_does_not_define(sqlite_home: Path, tmp_path: Path, capsys: Out) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "fresh.py").write_text(FRESH)
-    assert _run(capsys, "tasks", "list", "fresh", "-S", str(other))[1] == "a\nb\n"
-    code, out, err = _run(capsys, "tasks", "list", "nope", "-S", str(other))
+    assert run_cli(capsys, "tasks", "list", "fresh", "-S", str(other))[1] == "a\nb\n"
+    code, out, err = run_cli(capsys, "tasks", "list", "nope", "-S", str(other))
     assert (code, out) == (3, "")
     assert err == f"flowctl: error: DAG 'nope' not found in {other}\n"
 
 
 def test_states_for_dag_run_lists_every_task_state_of_the_run_by_date_or_run_id(store: Store, capsys: Out) -> None:
     run = _failed_run(store)
-    code, out, err = _run(capsys, "tasks", "states-for-dag-run", "etl", "2024-01-01", "-o", "json")
+    code, out, err = run_cli(capsys, "tasks", "states-for-dag-run", "etl", "2024-01-01", "-o", "json")
     assert code == 0, err
     rows = json.loads(out)
     assert {r["task_id"]: r["state"] for r in rows} == {"audit": "success", "extract": "success",
                                                         "load": "upstream_failed", "transform": "failed"}
     assert {r["execution_date"] for r in rows} == {"2024-01-01T00:00:00+00:00"}
-    table = _run(capsys, "tasks", "states-for-dag-run", "etl", run.run_id)[1].splitlines()
+    table = run_cli(capsys, "tasks", "states-for-dag-run", "etl", run.run_id)[1].splitlines()
     assert table[0].split()[:4] == ["dag_id", "execution_date", "task_id", "map_index"] and len(table) == 6
-    code, out, err = _run(capsys, "tasks", "states-for-dag-run", "etl", "2024-02-01")
+    code, out, err = run_cli(capsys, "tasks", "states-for-dag-run", "etl", "2024-02-01")
     assert (code, out) == (3, "") and len(err.splitlines()) == 1
 
 
@@ -306,7 +299,7 @@ def test_a_clear_wakes_a_sleeping_scheduler_at_once(store: Store, capsys: Out) -
     listener = store.scheduler_listener()
     try:
         listener.drain()
-        assert _run(capsys, "tasks", "clear", "etl", "--only-failed", "-y")[0] == 0
+        assert run_cli(capsys, "tasks", "clear", "etl", "--only-failed", "-y")[0] == 0
         assert listener.drain() == 1 and listener.reasons == ["tasks changed"]  # Store.clear_task_instances wakes it
     finally:
         listener.close()
