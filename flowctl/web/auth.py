@@ -198,7 +198,7 @@ def _window() -> timedelta:
     return timedelta(seconds=float(context.settings().get("webserver", "login_failure_window_sec")))
 
 
-@bp.route("/login", methods=["GET", "POST"])
+@bp.route("/login", methods=["GET", "POST"], strict_slashes=False)  # /login/ too
 def login() -> Any:
     """The login form; on success the session starts afresh (no fixation)."""
     if request.method == "GET":

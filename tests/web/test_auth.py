@@ -117,3 +117,7 @@ def test_a_dag_with_access_control_is_hidden_from_roles_it_does_not_name(
 def _token(client: FlaskClient) -> str:
     with client.session_transaction() as session:
         return str(session["_csrf"])
+
+
+def test_the_login_page_answers_with_a_trailing_slash_too(client: FlaskClient) -> None:
+    assert client.get("/login/").status_code == 200
