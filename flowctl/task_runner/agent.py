@@ -46,6 +46,7 @@ VERBS = frozenset({
     "set_variable", "delete_variable", "get_connection", "get_run", "get_task_instance",
     # reads behind ti.xcom_pull(include_prior_dates=...), ti.previous_ti, dag_run.get_task_instances()
     "xcom_pull_prior", "list_runs", "list_task_instances",
+    "trigger_dag", "notify_scheduler",  # TriggerDagRunOperator (task_runner/run_control.py)
 })
 SEND_TIMEOUT = 30.0  # seconds a client may take to read its answer before it is dropped
 

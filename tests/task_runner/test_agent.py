@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flowctl.core.connection import Connection
-from flowctl.core.errors import ConnectionNotFound, XComTooLargeError
+from flowctl.core.errors import ConnectionNotFound, DagRunAlreadyExists, XComTooLargeError
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.records import ClaimedTry, TryEnd
@@ -197,3 +197,16 @@ def test_an_adopted_agent_that_died_is_replaced_by_a_child_of_the_zygote(
     adopted.ensure_running()
     assert adopted.proc is not None and adopted.proc.poll() is None
     assert adopted.store.get_variable("k") == "v"
+
+
+def test_a_task_triggers_another_run_through_the_agent_without_a_connection_of_its_own(
+        world: World, agent: AgentProcess) -> None:
+    """TriggerDagRunOperator's writes: a store of the task's own would import SQLAlchemy and connect."""
+    world.write_dags("one", DAG_SOURCE)
+    world.make_run("one")
+    run = agent.store.trigger_dag("one", now=NOW, run_id="from_a_task", logical_date=NOW, conf={"n": 1})
+    agent.store.notify_scheduler("trigger one")
+    assert run.run_id == "from_a_task" and world.store.get_run("one", "from_a_task").conf == {"n": 1}
+    with pytest.raises(DagRunAlreadyExists):
+        agent.store.trigger_dag("one", now=NOW, run_id="from_a_task", logical_date=NOW, conf={})
+    assert agent.store._own is None
