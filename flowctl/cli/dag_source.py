@@ -57,14 +57,10 @@ def store_parsed_dag(ctx: CliContext, parsed: ParsedDag, now: datetime) -> None:
 
 
 def store_parse_result(ctx: CliContext, result: ParseResult, now: datetime) -> int:
-    """Write a parse as the DAG processor does: each DAG's row and serialized version (a new version only
-    if it changed), DAGs a parsed file no longer defines deactivated, the files' import errors; DAGs written."""
-    paused_at_creation = bool(ctx.settings.get("core", "dags_are_paused_at_creation"))
-    for record in result.dags:
-        ctx.store.sync_dag(record.data, record.fileloc, now, paused_at_creation=paused_at_creation)
-    for path in result.durations:
-        ctx.store.deactivate_dags_missing_from(path, [d.dag_id for d in result.dags_of_file(path)])
-    ctx.store.record_import_errors(list(result.durations), result.import_errors, now)
+    """Write a parse as the DAG processor does (``scheduler.dag_sync.store_parse_result``); DAGs written."""
+    from flowctl.scheduler.dag_sync import store_parse_result as store
+
+    store(ctx.store, ctx.settings, list(result.durations), result, now)
     return len(result.dags)
 
 

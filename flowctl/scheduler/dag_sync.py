@@ -75,14 +75,24 @@ class DagSync:
         if self.processor.dags_folder is None and Path(self.folder).is_dir():
             self.processor.dags_folder = Path(self.folder)
         result = self.processor.parse_files(files)
-        paused_at_creation = bool(self.settings.get("core", "dags_are_paused_at_creation"))
-        for dag in result.dags:
-            version = self.store.sync_dag(dag.data, dag.fileloc, now, paused_at_creation=paused_at_creation)
-            if self.on_version is not None:
-                self.on_version(version.id, version.data)
-        for path in files:
-            self.store.deactivate_dags_missing_from(str(path), [d.dag_id for d in result.dags_of_file(str(path))])
-        self.store.record_import_errors([str(p) for p in files], result.import_errors, now)
+        store_parse_result(self.store, self.settings, [str(p) for p in files], result, now, self.on_version)
         for path, error in result.import_errors.items():
             log.warning("import error in %s: %s", path, error.strip().splitlines()[-1] if error.strip() else "")
         return SyncReport(parsed=len(files), dags=len(result.dags), errors=len(result.import_errors))
+
+
+def store_parse_result(store: Any, settings: Settings, files: list[str], result: Any, now: datetime,
+                       on_version: Callable[[int, Mapping[str, Any]], None] | None = None) -> None:
+    """Write the parse of ``files`` (a dag_processing ParseResult): each DAG's row and serialized
+    version (a new version only if it changed; a new DAG paused per ``[core]
+    dags_are_paused_at_creation``), DAGs a file no longer defines deactivated, the files' import
+    errors. The scheduler's scans and the CLI's own parses (``flowctl/cli/dag_source.py``) both
+    store this way; ``on_version`` is told (serialized id, data) of each version stored."""
+    paused_at_creation = bool(settings.get("core", "dags_are_paused_at_creation"))
+    for dag in result.dags:
+        version = store.sync_dag(dag.data, dag.fileloc, now, paused_at_creation=paused_at_creation)
+        if on_version is not None:
+            on_version(version.id, version.data)
+    for path in files:
+        store.deactivate_dags_missing_from(path, [d.dag_id for d in result.dags_of_file(path)])
+    store.record_import_errors(files, result.import_errors, now)
