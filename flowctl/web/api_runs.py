@@ -11,7 +11,6 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
@@ -22,6 +21,7 @@ from flowctl.db.records import TaskInstanceRecord
 from flowctl.web import context
 from flowctl.web.api import iso, run_json
 from flowctl.web.auth import requires_dag
+from flowctl.web.browse import parse_when
 from flowctl.web.dag_actions import TRIGGER_EVENT
 from flowctl.web.permissions import Perm
 
@@ -36,17 +36,6 @@ def ti_json(ti: TaskInstanceRecord) -> dict[str, Any]:
             "hostname": ti.hostname, "pool": ti.pool, "pool_slots": ti.pool_slots, "queue": ti.queue,
             "priority_weight": ti.priority_weight, "operator": ti.operator, "queued_when": iso(ti.queued_at),
             "note": ti.note}
-
-
-def parse_logical_date(value: Any) -> datetime | None:
-    """An ISO 8601 date-time from a request body (naive: UTC); 400 for anything else."""
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        abort(400, description=f"logical_date must be an ISO 8601 date-time, not {str(value)[:40]!r}")
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def _trigger_body() -> dict[str, Any]:
@@ -72,7 +61,8 @@ def _trigger_body() -> dict[str, Any]:
 @requires_dag(Perm.DAG_EDIT)
 def trigger_run(dag_id: str) -> Any:
     body = _trigger_body()
-    when = parse_logical_date(body.get("logical_date", body.get("execution_date")))
+    when = body.get("logical_date", body.get("execution_date"))
+    when = parse_when(None if when is None else str(when))  # FlowctlError -> 400
     conf = body.get("conf") or {}
     try:
         run = context.store().trigger_dag(dag_id, now=context.now(), run_id=body.get("dag_run_id") or None,
