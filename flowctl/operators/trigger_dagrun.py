@@ -27,14 +27,10 @@ from typing import Any, ClassVar
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.errors import DagDefinitionError, DagRunAlreadyExists, FlowctlError, TaskSkipped
 from flowctl.core.states import DagRunState
+from flowctl.core.timezones import utcnow
 
 XCOM_EXECUTION_DATE_ISO = "trigger_execution_date_iso"
 XCOM_RUN_ID = "trigger_run_id"
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(timezone.utc)
 
 
 def parse_logical_date(value: str | datetime | None) -> datetime | None:
