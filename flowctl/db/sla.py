@@ -5,17 +5,20 @@ The candidate query reads only scheduled runs of the given DAGs that are still a
 ``(state, dag_id)`` index) or whose data interval ended inside the caller's window, and only
 task instances with no recorded miss yet; deciding which of them missed is the scheduler's pure
 rule (``flowctl.scheduler.sla``). A miss is unique per (dag_id, task_id, run_id): recording is an
-insert that skips existing rows, so several schedulers record it once.
+insert that skips existing rows, so several schedulers record it once. Their callback children
+take turns per DAG (:meth:`SlaVerbs.sla_notification_turn`), so each batch is called once.
 Must not import above ``db``.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import hashlib
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -75,7 +78,7 @@ class MissToRecord(Protocol):
 
 
 class SlaVerbs(StoreCore):
-    """sla_dag_versions, sla_candidates, record_sla_misses, unnotified_sla_misses,
+    """sla_dag_versions, sla_candidates, record_sla_misses, sla_notification_turn, unnotified_sla_misses,
     mark_sla_misses_notified, sla_blocking_task_instances, sla_miss_page."""
 
     def sla_dag_versions(self) -> dict[str, int]:
@@ -121,6 +124,29 @@ class SlaVerbs(StoreCore):
             ids = list(s.scalars(statement).all())
             rows = s.scalars(select(SlaMissRow).where(SlaMissRow.id.in_(ids)).order_by(SlaMissRow.id)).all()
             return [record_from(SlaMissRecord, r) for r in rows]
+
+    @contextmanager
+    def sla_notification_turn(self, dag_id: str) -> Iterator[None]:
+        """Wait until no other process notifies ``dag_id``'s misses, and hold that turn inside the block.
+
+        On PostgreSQL, where several schedulers run, a session-level advisory lock on a connection of
+        its own, held with no transaction open (a process that dies releases it with its connection):
+        the next caller then reads only the misses the previous one left unnotified. SQLite has one
+        scheduler, so one such child per DAG at a time (``flowctl.scheduler.callbacks``).
+        """
+        if self.dialect != "postgresql":
+            yield
+            return
+        key = int.from_bytes(hashlib.blake2b(f"flowctl.sla_miss:{dag_id}".encode(), digest_size=8).digest(),
+                             "big", signed=True)
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
 
     def unnotified_sla_misses(self, dag_id: str) -> list[SlaMissRecord]:
         """The DAG's misses no notification was sent for, oldest first."""

@@ -95,26 +95,31 @@ def _task_main(argv: list[str]) -> int:
 def run_sla_miss_callbacks(dag: Any, store: Any) -> list[Exception]:
     """Call ``dag``'s sla_miss_callback(s) Airflow's way, ``(dag, task_list, blocking_task_list, slas,
     blocking_tis)``, with its misses not notified yet, then mark them notified if every callback
-    returned; what they raised, each logged (the misses then come again with the next batch)."""
-    slas = store.unnotified_sla_misses(dag.dag_id)
+    returned; what they raised, each logged (the misses then come again with the next batch).
+    Another scheduler's child for the same DAG waits for this one's turn to end, so it never
+    calls with the same misses."""
     found = getattr(dag, "sla_miss_callback", None)
     callbacks = list(found) if isinstance(found, (list, tuple)) else [found] if found else []
-    if not slas or not callbacks:
+    if not callbacks:
         return []
-    blocking_tis = store.sla_blocking_task_instances(dag.dag_id, sorted({m.run_id for m in slas}))
-    dates = {m.run_id: m.logical_date for m in slas}
-    task_list = "\n".join(f"{m.task_id} on {m.logical_date.isoformat()}" for m in slas)
-    blocking_task_list = "\n".join(f"{ti.task_id} on {dates[ti.run_id].isoformat()}" for ti in blocking_tis)
-    raised: list[Exception] = []
-    for callback in callbacks:
-        try:
-            callback(dag, task_list, blocking_task_list, slas, blocking_tis)
-        except Exception as error:  # noqa: BLE001 - user code: report and go on
-            log.exception("DAG %s sla_miss_callback raised", dag.dag_id)
-            raised.append(error)
-    if not raised:
-        store.mark_sla_misses_notified([m.id for m in slas])
-    return raised
+    with store.sla_notification_turn(dag.dag_id):
+        slas = store.unnotified_sla_misses(dag.dag_id)
+        if not slas:
+            return []
+        blocking_tis = store.sla_blocking_task_instances(dag.dag_id, sorted({m.run_id for m in slas}))
+        dates = {m.run_id: m.logical_date for m in slas}
+        task_list = "\n".join(f"{m.task_id} on {m.logical_date.isoformat()}" for m in slas)
+        blocking_task_list = "\n".join(f"{ti.task_id} on {dates[ti.run_id].isoformat()}" for ti in blocking_tis)
+        raised: list[Exception] = []
+        for callback in callbacks:
+            try:
+                callback(dag, task_list, blocking_task_list, slas, blocking_tis)
+            except Exception as error:  # noqa: BLE001 - user code: report and go on
+                log.exception("DAG %s sla_miss_callback raised", dag.dag_id)
+                raised.append(error)
+        if not raised:
+            store.mark_sla_misses_notified([m.id for m in slas])
+        return raised
 
 
 def _sla_main(argv: list[str]) -> int:

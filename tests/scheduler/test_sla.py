@@ -198,3 +198,39 @@ def test_a_late_task_calls_the_dags_sla_miss_callback_once_in_a_child_process(
         assert store.sla_miss_page().total == 1
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_two_schedulers_sla_children_deliver_each_miss_once(pg_store: Store) -> None:
+    """Two schedulers can each start a DAG's SLA child at once; every miss reaches the callback once."""
+    import threading
+
+    from flowctl.scheduler.callback_main import run_sla_miss_callbacks
+    from flowctl.scheduler.sla import SlaMiss
+    from tests.db.samples import make_run
+
+    delivered: list[int] = []
+    entered = threading.Event()
+
+    def callback(dag: Any, task_list: str, blocking_task_list: str, slas: Any, blocking_tis: Any) -> None:
+        entered.set()
+        time.sleep(0.3)  # the other child reads its batch meanwhile
+        delivered.extend(m.id for m in slas)
+
+    dag = SimpleNamespace(dag_id="etl", sla_miss_callback=callback)
+    run = make_run(pg_store)
+    pg_store.record_sla_misses([SlaMiss("etl", t, run.run_id, run.logical_date) for t in ("extract", "load")],
+                               T0 + day(5))
+    other = Store(make_engine(pg_store.engine.url.render_as_string(hide_password=False)))
+    try:
+        first = threading.Thread(target=run_sla_miss_callbacks, args=(dag, pg_store))
+        first.start()
+        assert entered.wait(10)
+        late = make_run(pg_store, day=1)  # a miss recorded while the first callback runs
+        pg_store.record_sla_misses([SlaMiss("etl", "extract", late.run_id, late.logical_date)], T0 + day(6))
+        assert run_sla_miss_callbacks(dag, other) == []
+        first.join(10)
+    finally:
+        other.close()
+    assert sorted(delivered) == sorted(m.id for m in pg_store.sla_miss_page().items)
+    assert all(m.notification_sent for m in pg_store.sla_miss_page().items)
