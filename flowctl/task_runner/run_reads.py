@@ -5,7 +5,9 @@ and ``dag_run`` that need the database.
 local-executor try): ``dag_run.get_task_instance(task_id)`` / ``get_task_instances(state=...)``,
 ``ti.previous_ti`` / ``get_previous_ti(state=...)``, and the runs ``ti.xcom_pull`` reads with
 ``dag_id=`` or ``include_prior_dates=True``. The task instances returned are the Store's frozen
-records (``task_id``, ``state``, ``start_date``, ``end_date``, ``duration``, ``try_number``...).
+records (``task_id``, ``state``, ``start_date``, ``end_date``, ``duration``, ``try_number``...)
+seen through :class:`ReadTaskInstance`, which adds what Airflow's callbacks read on them:
+``log_url``, ``execution_date`` / ``logical_date`` and ``dag_run`` (the last two read on first use).
 :class:`NoReads` is what a backend without a database has: each lookup says it cannot.
 Must not import web, cli, scheduler or SQLAlchemy.
 """
@@ -31,6 +33,58 @@ def wanted_states(state: Any) -> set[str] | None:
     return {NO_STATE if s is None else str(getattr(s, "value", s)) for s in many}
 
 
+class ReadTaskInstance:
+    """A task instance read from the database: the Store's record, with Airflow's derived names."""
+
+    __slots__ = ("_record", "_store", "_run")
+
+    def __init__(self, record: Any, store: Any) -> None:
+        self._record = record
+        self._store = store
+        self._run: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._record, name)
+
+    def __eq__(self, other: object) -> bool:
+        return self._record == (other._record if isinstance(other, ReadTaskInstance) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._record)
+
+    def __repr__(self) -> str:
+        record = self._record
+        return f"<TaskInstance: {record.dag_id}.{record.task_id} {record.run_id} [{record.state}]>"
+
+    @property
+    def dag_run(self) -> Any:
+        """The run this task instance belongs to (read once)."""
+        if self._run is None:
+            self._run = self._store.get_run(self._record.dag_id, self._record.run_id)
+        return self._run
+
+    def get_dagrun(self, session: Any = None) -> Any:
+        """Airflow's name for :attr:`dag_run`."""
+        return self.dag_run
+
+    @property
+    def logical_date(self) -> datetime:
+        return self.dag_run.logical_date
+
+    @property
+    def execution_date(self) -> datetime:
+        """Airflow 2's name for the run's logical date."""
+        return self.dag_run.logical_date
+
+    @property
+    def log_url(self) -> str:
+        """The web UI address of this task instance's latest try's log."""
+        from flowctl.settings import Settings
+        from flowctl.task_runner.runner import log_url
+
+        return log_url(Settings.load(), self._record.key, max(1, self._record.try_number))
+
+
 class StoreReads:
     """The lookups through ``self.store`` (anything with the Store's read verbs)."""
 
@@ -42,14 +96,15 @@ class StoreReads:
     def task_instance(self, run: RunKey, task_id: str, map_index: int = -1) -> Any:
         """The task instance of ``task_id`` in ``run``, or None (as Airflow's ``get_task_instance``)."""
         try:
-            return self.store.get_task_instance(TaskInstanceKey(run.dag_id, run.run_id, task_id, map_index))
+            record = self.store.get_task_instance(TaskInstanceKey(run.dag_id, run.run_id, task_id, map_index))
         except TaskInstanceNotFound:
             return None
+        return ReadTaskInstance(record, self.store)
 
     def task_instances(self, run: RunKey, state: Any = None) -> list[Any]:
         """The task instances of ``run`` (by task id and map index), only those in ``state`` if given."""
         states = wanted_states(state)
-        found = list(self.store.list_task_instances(run))
+        found = [ReadTaskInstance(ti, self.store) for ti in self.store.list_task_instances(run)]
         return found if states is None else [ti for ti in found if ti.state in states]
 
     def previous_run(self, dag_id: str, logical_date: datetime, state: Any = None) -> Any:

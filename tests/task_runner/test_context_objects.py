@@ -104,6 +104,30 @@ def test_a_dag_callbacks_dag_run_lists_its_task_instances_by_state(world: World,
     assert seen == [["boom"], ("attrs", "running", "failed"), "local"]
 
 
+
+def test_task_instances_a_callback_lists_have_log_url_and_execution_date(world: World, tmp_path: Path) -> None:
+    """The usual alert callback: each failed ti's log_url and execution_date. Before: AttributeError."""
+    fileloc = _attrs(world, tmp_path)
+    run = world.make_run("attrs")
+    run_workload(world.queue(run, "boom", fileloc), world.settings, world.store)
+    seen: list[object] = []
+
+    class Dag:
+        dag_id = "attrs"
+
+        @staticmethod
+        def on_failure_callback(context: dict) -> None:
+            for ti in context["dag_run"].get_task_instances(state="failed"):
+                seen.append((ti.task_id, ti.execution_date, ti.log_url, ti.get_dagrun().run_id, ti.try_number))
+
+    assert run_dag_callbacks(Dag(), world.store.get_run("attrs", run.run_id), "failure", "task_failure",
+                             world.store) == []
+    [(task_id, execution_date, url, run_id, try_number)] = seen
+    assert (task_id, execution_date, run_id, try_number) == ("boom", run.logical_date, run.run_id, 1)
+    assert url.startswith(f"{world.settings.web_url}/dags/attrs/grid?") and "task_id=boom" in url
+    assert "try_number=1" in url and "tab=logs" in url
+
+
 PRIOR = '''
 from datetime import datetime
 from flowctl import DAG
