@@ -2,7 +2,9 @@
 
 Owns :class:`TaskDecorator` (what ``@task`` returns: calling it inside a DAG
 creates an operator and returns its :class:`XComArg`; XComArgs among the
-arguments become upstream dependencies and are pulled at run time), the unique
+arguments become upstream dependencies and are pulled at run time; the arguments
+must fit the function's signature, checked when the DAG file is parsed, as Airflow
+does: :func:`check_arguments`), the unique
 task-id rule (repeated calls get ``name__1``, ``name__2``...), and the ``@dag``
 decorator (calling the decorated function builds the DAG; its arguments become
 DAG params). The concrete ``task`` namespace (``@task``, ``@task.branch``,
@@ -24,6 +26,41 @@ from flowctl.core.taskgroup import current_group
 from flowctl.core.xcom_arg import XComArg
 
 _SUFFIX_RE = re.compile(r"__(\d+)$")
+#: Parameters a TaskFlow function need not be given: the run passes them from the task's context
+#: (Airflow's known context keys, flowctl's among them).
+CONTEXT_KEYS = frozenset({
+    "conf", "conn", "dag", "dag_run", "data_interval_end", "data_interval_start", "ds", "ds_nodash",
+    "exception", "execution_date", "expanded_ti_count", "inlets", "logical_date", "macros", "map_index_template",
+    "next_ds", "next_ds_nodash", "next_execution_date", "outlets", "params", "prev_data_interval_end_success",
+    "prev_data_interval_start_success", "prev_ds", "prev_ds_nodash", "prev_end_date_success",
+    "prev_execution_date", "prev_execution_date_success", "prev_start_date_success", "reason", "run_id", "task",
+    "task_instance", "task_instance_key_str", "templates_dict", "test_mode", "ti", "tomorrow_ds",
+    "tomorrow_ds_nodash", "triggering_dataset_events", "ts", "ts_nodash", "ts_nodash_with_tz", "var",
+    "yesterday_ds", "yesterday_ds_nodash",
+})
+
+
+def check_arguments(function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], *,
+                    complete: bool, call: str) -> None:
+    """TypeError (so an import error of the DAG file) when ``function`` cannot take ``args`` and
+    ``kwargs``: an unknown name, too many positional arguments and, if ``complete`` (a plain call,
+    not a partial or mapped one, whose other arguments come at run time), a required parameter
+    that is neither given nor a context key. ``call`` names the call in the message."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin or C callable without one: checked when it runs
+        return
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"Invalid arguments were passed to {call}: {error}") from None
+    if complete:
+        missing = [name for name, p in signature.parameters.items()
+                   if name not in bound.arguments and p.default is p.empty and name not in CONTEXT_KEYS
+                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if missing:
+            raise TypeError(f"Invalid arguments were passed to {call}: missing required argument(s) "
+                            f"{', '.join(map(repr, missing))}")
 
 
 def unique_task_id(dag: Any, group: Any, task_id: str) -> str:
@@ -77,6 +114,7 @@ class TaskDecorator:
         return kwargs
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        check_arguments(self.function, args, kwargs, complete=True, call=f"{self.function.__name__}()")
         operator = self.operator_class(op_args=args, op_kwargs=kwargs, **self._operator_kwargs())
         return XComArg(operator)
 
@@ -84,10 +122,12 @@ class TaskDecorator:
         """Fix some function arguments; map over the rest with ``.expand(...)``."""
         from flowctl.core.mapping import OperatorPartial, check_partial_arguments
 
+        check_arguments(self.function, (), kwargs, complete=False, call=f"{self.function.__name__}.partial()")
         operator_kwargs = {**self._operator_kwargs(), "op_args": (), "op_kwargs": kwargs}
         # named here, not as OperatorPartial would: the arguments came from @task(...), not a partial() call
         check_partial_arguments(self.operator_class, operator_kwargs, f"@task ({self.operator_class.__name__})")
-        return TaskflowPartial(OperatorPartial(self.operator_class, operator_kwargs, expand_into="op_kwargs"))
+        return TaskflowPartial(OperatorPartial(self.operator_class, operator_kwargs, expand_into="op_kwargs"),
+                               self.function, kwargs)
 
     def expand(self, **mapped: Any) -> XComArg:
         """One task instance per element (cartesian product over several arguments)."""
@@ -101,10 +141,14 @@ class TaskDecorator:
 class TaskflowPartial:
     """``@task`` function with fixed arguments; returns XComArgs of the mapped task."""
 
-    def __init__(self, partial: Any) -> None:
+    def __init__(self, partial: Any, function: Callable[..., Any], fixed: Mapping[str, Any]) -> None:
         self._partial = partial
+        self._function = function
+        self._fixed = fixed
 
     def expand(self, **mapped: Any) -> XComArg:
+        check_arguments(self._function, (), {**self._fixed, **mapped}, complete=False,
+                        call=f"{self._function.__name__}.expand()")
         return XComArg(self._partial.expand(**mapped))
 
     def expand_kwargs(self, kwargs_list: Any) -> XComArg:

@@ -119,3 +119,57 @@ def test_the_dag_decorator_accepts_an_explicit_dag_id() -> None:
         pass
 
     assert whatever().dag_id == "custom"
+
+
+# --- arguments checked against the function when the DAG file is parsed (as Airflow does) ---------
+
+@task
+def needs(x: int, y: int, ds: str | None = None, ti: object = None) -> int:
+    return x + y
+
+
+def test_an_unknown_argument_is_a_type_error_at_parse_time_not_a_failure_at_run_time() -> None:
+    with DAG("d"), pytest.raises(TypeError, match=r"needs\(\): got an unexpected keyword argument 'z'"):
+        needs(1, 2, z=3)
+
+
+def test_a_missing_argument_fails_the_call_unless_the_context_gives_it() -> None:
+    with DAG("d"), pytest.raises(TypeError, match=r"needs\(\): missing required argument\(s\) 'y'"):
+        needs(1)
+
+    @task
+    def uses_context(x: int, logical_date: object, dag_run: object, params: object) -> int:
+        return x
+    with DAG("e") as dag:
+        uses_context(1)
+    assert dag.task_ids == ["uses_context"]
+
+
+def test_partial_and_expand_arguments_must_be_the_functions() -> None:
+    with DAG("d"), pytest.raises(TypeError, match=r"needs\.partial\(\): got an unexpected keyword argument 'q'"):
+        needs.partial(q=1)
+    with DAG("d"), pytest.raises(TypeError, match=r"needs\.expand\(\): got an unexpected keyword argument 'q'"):
+        needs.partial(y=1).expand(q=[1, 2])
+    with DAG("d"), pytest.raises(TypeError, match=r"needs\.expand\(\): got an unexpected keyword argument 'q'"):
+        needs.expand(q=[1, 2])
+    with DAG("d") as dag:
+        needs.partial(y=1).expand(x=[1, 2])  # the rest comes at run time: nothing missing is checked
+        needs.expand(x=[1, 2])
+    assert len(dag.task_ids) == 2
+
+
+def test_a_function_taking_kwargs_takes_any_name() -> None:
+    @task
+    def anything(**kwargs: object) -> None:
+        return None
+    with DAG("d") as dag:
+        anything(whatever=1)
+        anything.partial(a=1).expand(b=[1])
+    assert len(dag.task_ids) == 2
+
+
+def test_every_context_key_a_task_receives_may_be_left_out_of_the_call() -> None:
+    from flowctl.core.taskflow import CONTEXT_KEYS
+    from tests.core.test_context import make_context
+
+    assert set(make_context()) <= CONTEXT_KEYS
