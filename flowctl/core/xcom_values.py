@@ -2,7 +2,9 @@
 
 A task may push JSON data (dicts, lists, tuples, str, int, float, bool, None)
 holding, at any depth, ``datetime.datetime`` (naive or aware; pendulum's
-DateTime too), ``datetime.date``, ``datetime.time`` and ``datetime.timedelta``.
+DateTime too), ``datetime.date``, ``datetime.time``, ``datetime.timedelta``,
+``decimal.Decimal`` (what database drivers give for NUMERIC columns), ``set``
+and ``frozenset`` (Airflow 2's XCom keeps these too).
 :func:`encode_xcom_value` turns each of those into a tagged dict, where the
 value is pushed; :func:`decode_xcom_value` turns it back, where it is pulled:
 
@@ -10,6 +12,8 @@ value is pushed; :func:`decode_xcom_value` turns it back, where it is pulled:
     {"__flowctl_type__": "date", "value": "2024-01-01"}
     {"__flowctl_type__": "time", "value": "06:30:00"}
     {"__flowctl_type__": "timedelta", "value": 5400}       (seconds, exact below ~285 years)
+    {"__flowctl_type__": "decimal", "value": "12.50"}      (exact: its text)
+    {"__flowctl_type__": "set", "value": [1, 2]}           (and "frozenset"; the items encoded in turn)
 
 Everything between the two (the supervision pipes, the task agent's wire, the
 Store, the size check, the scheduler's map lengths) sees plain JSON only. An
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flowctl.core.errors import FlowctlError, XComTooLargeError
@@ -33,13 +38,16 @@ from flowctl.core.keys import TaskInstanceKey
 
 TYPE_KEY = "__flowctl_type__"
 _SUPPORTED = ("an XCom value must be JSON data (dict, list, tuple, str, int, float, bool, None) holding, "
-              "at any depth, only those and datetime, date, time or timedelta")
+              "at any depth, only those and datetime, date, time, timedelta, Decimal, set or frozenset")
 _JSON_KEYS = (str, int, float, bool, type(None))
 _NOT_A_TAG = object()
 #: tag -> (the JSON type of its "value", what turns that back into the value)
 _DECODERS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], Any]]] = {
     "datetime": (str, datetime.fromisoformat), "date": (str, date.fromisoformat), "time": (str, time.fromisoformat),
     "timedelta": ((int, float), lambda seconds: timedelta(seconds=seconds)),
+    "decimal": (str, Decimal),
+    "set": (list, lambda items: set(decode_xcom_value(items))),
+    "frozenset": (list, lambda items: frozenset(decode_xcom_value(items))),
 }
 
 
@@ -52,8 +60,11 @@ def encode_xcom_value(value: Any) -> Any:
 def _encode(value: Any, where: str, within: set[int]) -> Any:
     if value is None or isinstance(value, (str, int, float)):  # bool is an int
         return value
-    if isinstance(value, (datetime, date, time, timedelta)):
+    if isinstance(value, (datetime, date, time, timedelta, Decimal)):
         return _tag(value)
+    if isinstance(value, (set, frozenset)):
+        kind = "set" if isinstance(value, set) else "frozenset"
+        return {TYPE_KEY: kind, "value": _encode_list(list(value), f"{where}{{{kind}}}", within)}
     if isinstance(value, (list, tuple, dict)):
         if id(value) in within:
             raise FlowctlError(f"XCom value contains itself{_at(where)}; {_SUPPORTED}")
@@ -90,7 +101,9 @@ def _is_type_key(key: Any) -> bool:
     return isinstance(key, str) and key.startswith(TYPE_KEY) and not key[len(TYPE_KEY):].strip("~")
 
 
-def _tag(value: datetime | date | time | timedelta) -> dict[str, Any]:
+def _tag(value: datetime | date | time | timedelta | Decimal) -> dict[str, Any]:
+    if isinstance(value, Decimal):
+        return {TYPE_KEY: "decimal", "value": str(value)}
     if isinstance(value, timedelta):
         exact = value.days * 86400 + value.seconds
         return {TYPE_KEY: "timedelta", "value": value.total_seconds() if value.microseconds else exact}
@@ -135,7 +148,7 @@ def _untag(data: dict[Any, Any]) -> Any:
         return _NOT_A_TAG
     try:
         return found[1](text)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, TypeError, InvalidOperation):  # TypeError: an unhashable set item
         return _NOT_A_TAG
 
 

@@ -63,11 +63,14 @@ def to_json(value: Any) -> str:
 
 def format_xcom(stored: Any) -> str:
     """A stored XCom value as pretty JSON of what a task pulls: datetimes, dates and times in ISO
-    8601, timedeltas as ``1 day, 2:00:00`` (plain values exactly as :func:`to_json` shows them)."""
+    8601, timedeltas as ``1 day, 2:00:00``, Decimals as their text, sets as lists (plain values
+    exactly as :func:`to_json` shows them)."""
     return json.dumps(decode_xcom_value(stored), indent=2, sort_keys=True, default=_shown)
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any) -> Any:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
     return str(value)

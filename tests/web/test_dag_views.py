@@ -219,6 +219,13 @@ def test_xcom_display_keeps_plain_values_as_they_were_shown_before() -> None:
     assert format_xcom(encode_xcom_value({"at": time(6, 30)})) == '{\n  "at": "06:30:00"\n}'
 
 
+def test_xcom_display_shows_decimals_as_their_text_and_sets_as_lists() -> None:
+    from decimal import Decimal
+
+    shown = json.loads(format_xcom(encode_xcom_value({"total": Decimal("12.50"), "ids": {2, 1}})))
+    assert shown == {"total": "12.50", "ids": [1, 2]}
+
+
 def test_the_log_endpoint_returns_the_log_from_an_offset(admin_client: FlaskClient, web_settings: Settings,
                                                          seeded: Seeded) -> None:
     run = seeded.running_run
