@@ -10,12 +10,13 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.core import timezones
 from flowctl.core.errors import ConfigError, FlowctlError
 from flowctl.settings import OPTIONS, Settings
 
@@ -209,10 +210,9 @@ def db_shell(ctx: CliContext) -> int:
 def parse_cutoff(raw: str) -> datetime:
     """A --older-than value: an ISO date or datetime; naive means UTC."""
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise click.BadParameter(f"{raw!r} is not an ISO date such as 2024-01-31 or 2024-01-31T12:00") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return timezones.parse_moment(raw)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @db_group.command("clean")

@@ -19,6 +19,7 @@ import click
 
 from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.dags_cmd import dags_group
+from flowctl.core import timezones
 from flowctl.core.states import DagRunState
 
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
@@ -34,13 +35,9 @@ def utcnow() -> datetime:
 def parse_moment(text: str, ctx: CliContext) -> datetime:
     """An ISO date or date-time; a naive one is in ``[core] default_timezone``."""
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date or date-time (e.g. 2024-01-31 or "
-                                 "2024-01-31T06:00:00+00:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_default_tz(ctx))
-    return moment.astimezone(timezone.utc)
+        return timezones.parse_moment(text, _default_tz(ctx))
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _default_tz(ctx: CliContext) -> Any:

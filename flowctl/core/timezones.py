@@ -28,6 +28,24 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(utc)
 
 
+#: The forms :func:`parse_moment` takes, for error messages.
+MOMENT_FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or with a zone, e.g. 2024-01-31T06:00:00+02:00 or ...Z"
+
+
+def parse_moment(text: str, zone: Any = None) -> dt.datetime:
+    """A date or date-time a person typed (CLI, form, API, a rendered template) as an aware UTC
+    datetime: ISO 8601, ``Z`` for UTC, a space instead of the ``T``; a naive one is in ``zone``
+    (UTC if None). ValueError naming the forms taken."""
+    stripped = text.strip()
+    try:
+        value = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(f"{stripped[:40]!r} is not a date or date-time ({MOMENT_FORMS})") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone or dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
 def utc_epoch() -> dt.datetime:
     """1970-01-01T00:00:00 UTC."""
     return dt.datetime(1970, 1, 1, tzinfo=utc)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.errors import DagDefinitionError, DagRunAlreadyExists, FlowctlError, TaskSkipped
 from flowctl.core.states import DagRunState
+from flowctl.core import timezones
 from flowctl.core.timezones import utcnow
 
 XCOM_EXECUTION_DATE_ISO = "trigger_execution_date_iso"
@@ -39,9 +40,9 @@ def parse_logical_date(value: str | datetime | None) -> datetime | None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise FlowctlError(f"logical_date {value!r} is not an ISO 8601 date or datetime") from None
+            return timezones.parse_moment(value)
+        except ValueError as error:
+            raise FlowctlError(f"logical_date: {error}") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 

@@ -8,11 +8,12 @@ Must not import flowctl.cli or flowctl.scheduler.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from flowctl.core import timezones
 from flowctl.core.errors import FlowctlError
 from flowctl.db.records import RUN_TYPES
 from flowctl.db.web_queries import RunQuery, TaskInstanceQuery
@@ -30,10 +31,9 @@ def parse_when(text: str | None) -> datetime | None:
     if not text or not text.strip():
         return None
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise FlowctlError(f"not a date: {text.strip()[:40]!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return timezones.parse_moment(text)
+    except ValueError as error:
+        raise FlowctlError(str(error)) from None
 
 
 def _only(value: str, allowed: tuple[str, ...] | frozenset[str]) -> str:

@@ -8,11 +8,12 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request
 
+from flowctl.core import timezones
 from flowctl.core.errors import AlreadyExistsError, ParamValidationError
 from flowctl.db.operations import ExistingRunPolicy
 from flowctl.web import context
@@ -60,14 +61,12 @@ def trigger(dag_id: str) -> Any:
 
 def _moment(text: str) -> datetime | None:
     """A date or datetime from a form (UTC when it names no zone)."""
-    text = text.strip()
-    if not text:
+    if not text.strip():
         return None
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ParamValidationError(f"{text!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return timezones.parse_moment(text)
+    except ValueError as error:
+        raise ParamValidationError(str(error)) from None
 
 
 def _end_of(text: str) -> datetime | None:

@@ -39,3 +39,22 @@ def test_parse_and_coerce_datetime_give_pendulum_values() -> None:
     coerced = timezone.coerce_datetime(dt.datetime(2024, 1, 1))
     assert isinstance(coerced, pendulum.DateTime) and coerced.tzinfo is not None
     assert timezone.coerce_datetime(None) is None
+
+
+def test_a_typed_moment_is_read_the_same_way_everywhere_into_aware_utc() -> None:
+    """One parser for the CLI, the web forms, the REST API and TriggerDagRunOperator (five copies
+    before, with five error messages)."""
+    from datetime import datetime as plain, timedelta, timezone as tz
+    from zoneinfo import ZoneInfo
+
+    from flowctl.core.timezones import parse_moment
+
+    utc = tz.utc
+    assert parse_moment("2024-01-31") == plain(2024, 1, 31, tzinfo=utc)
+    assert parse_moment(" 2024-01-31 06:30 ") == plain(2024, 1, 31, 6, 30, tzinfo=utc)
+    assert parse_moment("2024-01-31T06:30:00Z") == plain(2024, 1, 31, 6, 30, tzinfo=utc)
+    assert parse_moment("2024-01-31T08:30:00+02:00") == plain(2024, 1, 31, 6, 30, tzinfo=utc)
+    paris = parse_moment("2024-01-31T07:30", ZoneInfo("Europe/Paris"))
+    assert paris == plain(2024, 1, 31, 6, 30, tzinfo=utc) and paris.utcoffset() == timedelta(0)
+    with pytest.raises(ValueError, match=r"'yesterday' is not a date or date-time \(YYYY-MM-DD"):
+        parse_moment("yesterday")
