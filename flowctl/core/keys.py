@@ -1,7 +1,31 @@
-"""Identities of runs and task instances, shared by every layer. Pure."""
+"""Identities of runs and task instances, shared by every layer, and what a run id may be. Pure."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
+
+from flowctl.core.errors import ParamValidationError
+
+#: Airflow 2's default ``[scheduler] allowed_run_id_pattern``: a run id goes into URLs and file paths.
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_.~:+-]+")
+#: The run_id column's width.
+MAX_RUN_ID_LENGTH = 250
+
+
+def check_run_id(run_id: str) -> None:
+    """ParamValidationError unless ``run_id`` is 1 to 250 characters of ``A-Za-z0-9_.~:+-``."""
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        raise ParamValidationError(f"run id {run_id[:40]!r}... is longer than {MAX_RUN_ID_LENGTH} characters")
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ParamValidationError(f"run id {run_id!r} may only hold letters, digits and _ . ~ : + - "
+                                   f"(Airflow's allowed_run_id_pattern), and not be empty")
+
+
+def check_logical_date(logical_date: datetime) -> None:
+    """ParamValidationError for a date whose next day a task's context could not hold."""
+    if logical_date.year >= 9999:
+        raise ParamValidationError(f"logical date {logical_date.isoformat()} must be before the year 9999")
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, IllegalTransitionError
+from flowctl.core.keys import check_logical_date
 from flowctl.core.params import NOTSET, Param, ParamsDict
 from flowctl.core.states import (
     RUN_FINISHED,
@@ -188,6 +189,7 @@ class OperationVerbs(StoreCore):
         serialized = version.data
         params_of(serialized).resolve(conf)
         when = logical_date or now
+        check_logical_date(when)
         try:
             interval = timetable_of(serialized).infer_manual_data_interval(run_after=when)
         except Exception:  # noqa: BLE001  an unimportable custom timetable: an instant interval

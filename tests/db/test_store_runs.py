@@ -289,3 +289,33 @@ def test_the_scheduled_task_instances_no_pool_can_ever_hold_are_listed_with_the_
     stuck = {s.key: s.reason for s in store.unrunnable_scheduled()}
     assert stuck == {keys["ghost"]: "pool 'no_such_pool' does not exist",
                      keys["greedy"]: "it needs 500 slots of pool 'default_pool', which has 128 in all"}
+
+
+@pytest.mark.parametrize("run_id", ["a/b", "with space", "x" * 251, "nul\x00byte", "semi;colon"])
+def test_a_run_id_outside_airflows_allowed_pattern_is_refused_before_the_database(store: Store, run_id: str) -> None:
+    """Before: "a/b" made a run no page or API could reach; 300 characters or a NUL gave a 500 on PostgreSQL."""
+    from flowctl.core.errors import ParamValidationError
+
+    store.sync_dag(serialized("etl"), FILE, T0)
+    with pytest.raises(ParamValidationError, match=r"run id .* (may only hold|longer than 250)"):
+        store.trigger_dag("etl", now=T0, run_id=run_id)
+    assert store.list_runs("etl") == []
+
+
+def test_the_run_ids_flowctl_makes_and_airflow_allows_are_accepted(store: Store) -> None:
+    store.sync_dag(serialized("etl"), FILE, T0)
+    for n, run_id in enumerate(["manual__2024-01-01T00:00:00+00:00", "my.run~1:A+b-c_d", "x" * 250]):
+        store.trigger_dag("etl", now=T0, run_id=run_id, logical_date=T0 + timedelta(days=n))
+    assert len(store.list_runs("etl")) == 3
+
+
+def test_a_logical_date_in_the_last_year_a_datetime_can_hold_is_refused() -> None:
+    """Before: accepted, then every task failed computing tomorrow_ds (OverflowError)."""
+    from datetime import datetime
+
+    from flowctl.core.errors import ParamValidationError
+    from flowctl.core.keys import check_logical_date
+
+    check_logical_date(datetime(9998, 12, 31, tzinfo=timezone.utc))
+    with pytest.raises(ParamValidationError, match="before the year 9999"):
+        check_logical_date(datetime(9999, 12, 31, tzinfo=timezone.utc))
