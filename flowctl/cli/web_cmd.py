@@ -3,7 +3,10 @@
 Every gunicorn worker builds its own app (and database pool) after the fork;
 the master checks the configuration first, so a missing ``[webserver]
 secret_key`` is one error line, not a crash per worker. ``--daemon`` detaches
-and writes a pid file. Nothing imports this module but ``flowctl/cli/__init__.py``.
+(gunicorn's BaseApplication never does: this command daemonizes before it
+runs) and writes a pid file and ``$FLOWCTL_HOME/flowctl-webserver.log``.
+gunicorn's control socket (one fixed path per user, shared by every gunicorn
+on the host) is off. Nothing imports this module but ``flowctl/cli/__init__.py``.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ class FlowctlGunicorn(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # an option of a newer gunicorn than the one installed: left out
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         from flowctl.web.app import create_app
@@ -40,7 +44,8 @@ def gunicorn_options(host: str, port: int, workers: int, pid_file: Path | None, 
     """The gunicorn settings for these command-line choices."""
     options: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
                                "timeout": 120, "graceful_timeout": 20, "proc_name": "flowctl-webserver",
-                               "daemon": daemon, "accesslog": access_log, "preload_app": False}
+                               "daemon": daemon, "accesslog": access_log, "preload_app": False,
+                               "control_socket_disable": True}
     if pid_file is not None:
         options["pidfile"] = str(pid_file)
     return options
@@ -73,7 +78,15 @@ def webserver(ctx: CliContext, hostname: str | None, port: int | None, workers: 
     app.extensions["flowctl.store"].close()  # the workers open their own pools after the fork
     if daemon and pid_file is None:
         pid_file = settings.home / "flowctl-webserver.pid"
+    pid_file = None if pid_file is None else pid_file.resolve()
     options = gunicorn_options(host, bind_port, workers or int(settings.get("webserver", "workers")),
                                pid_file, daemon, access_logfile)
     click.echo(f"flowctl web UI on http://{host}:{bind_port} ({options['workers']} gunicorn workers)")
+    if daemon:
+        from gunicorn import util
+
+        log = settings.home / "flowctl-webserver.log"
+        options["errorlog"] = str(log)
+        click.echo(f"Detaching; pid file {pid_file}, log {log}")
+        util.daemonize(False)  # the parent exits here; stdio goes to /dev/null, gunicorn's log to the file
     FlowctlGunicorn(settings, options).run()

@@ -75,3 +75,38 @@ def test_webserver_serves_health_with_gunicorn_and_stops_on_sigterm(tmp_path: Pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_webserver_daemon_detaches_writes_its_pid_and_log_and_serves(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    """Before: -D was handed to gunicorn's BaseApplication, which never daemonizes: the command stayed
+    in the foreground (init scripts hung)."""
+    port = _free_port()
+    env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": migrated_sqlite_url,
+           "FLOWCTL__WEBSERVER__SECRET_KEY": "cli-test-secret"}
+    env.pop("FLOWCTL_CONFIG", None)
+    pid_file = tmp_path / "flowctl-webserver.pid"
+    done = subprocess.run([sys.executable, "-m", "flowctl", "webserver", "-D", "--port", str(port), "--workers", "1"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pid = None
+    try:
+        deadline, body = time.monotonic() + 30, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None, "the detached web server never answered /health"
+        pid = int(pid_file.read_text().strip())
+        assert (tmp_path / "flowctl-webserver.log").exists()
+    finally:
+        if pid is None and pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and pid_file.exists():
+                time.sleep(0.1)
+    assert not pid_file.exists()  # gunicorn removes it when it stops
