@@ -147,8 +147,8 @@ def variables_export(ctx: CliContext, file: str) -> None:
 # --- connections ------------------------------------------------------------------------------
 
 def _shown(conn: Connection) -> dict[str, Any]:
-    """A connection as people and scripts see it: the password masked."""
-    masked = conn.with_password(REDACTED if conn.password else None)
+    """A connection as people and scripts see it: the password and the secrets in extra masked."""
+    masked = conn.redacted()
     row = {"conn_id": conn.conn_id, **masked.to_json_dict()}
     row["uri"] = masked.get_uri().replace("%2A%2A%2A", REDACTED)
     return row
@@ -168,7 +168,7 @@ def connections_group() -> None:
 @click.option("--conn-login", default=None)
 @click.option("--conn-password", default=None)
 @click.option("--conn-schema", default=None)
-@click.option("--conn-port", default=None, type=int)
+@click.option("--conn-port", default=None, type=click.IntRange(1, 65_535))
 @click.option("--conn-extra", default=None, help="Extra as a JSON object.")
 @click.option("--conn-description", default=None)
 @pass_ctx
@@ -294,13 +294,15 @@ def _pool_rows(ctx: CliContext, name: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+#: The slots column is a 32-bit integer.
+MAX_POOL_SLOTS = 2**31 - 1
 POOL_COLUMNS = ["pool", "slots", "running", "queued", "open_slots", "description"]
 
 
 # ignore_unknown_options: so that "-1" (unlimited) is read as SLOTS, not as an option.
 @pools_group.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
-@click.argument("slots", type=int)
+@click.argument("slots", type=click.IntRange(-1, MAX_POOL_SLOTS))
 @click.argument("description", default="")
 @click.option("--include-deferred", is_flag=True, help="Deferred tasks take slots too.")
 @OUTPUT_OPTION

@@ -20,6 +20,7 @@ from flowctl.core.errors import FlowctlError
 #: Schemes people write that mean another conn_type.
 SCHEME_ALIASES: Mapping[str, str] = {"postgresql": "postgres"}
 
+MAX_PORT = 65_535
 JSON_FIELDS = ("conn_type", "description", "host", "login", "password", "schema", "port", "extra")
 
 
@@ -40,6 +41,11 @@ class Connection:
     port: int | None = None
     extra: str | None = None
     description: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.port is not None and not (isinstance(self.port, int) and 1 <= self.port <= MAX_PORT):
+            raise ConnectionFormatError(f"connection {self.conn_id!r}: port {self.port!r} is not a number "
+                                        f"from 1 to {MAX_PORT}")
 
     @property
     def extra_dejson(self) -> dict[str, Any]:
@@ -63,6 +69,21 @@ class Connection:
     def with_password(self, password: str | None) -> Connection:
         """A copy with another password (``None`` to hide it)."""
         return replace(self, password=password)
+
+    def redacted(self) -> Connection:
+        """A copy to show people: the password, and each value of ``extra`` under a sensitive key
+        (token, secret, api_key... at any depth), as ``***``."""
+        from flowctl.core.masking import REDACTED, SecretsMasker
+
+        extra = self.extra
+        if extra:
+            try:
+                parsed = json.loads(extra)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                extra = json.dumps(SecretsMasker().redact(parsed))
+        return replace(self, password=REDACTED if self.password else None, extra=extra)
 
 
 def extra_as_dict(extra: str | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ stored one. Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -16,13 +17,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from flowctl.core.connection import Connection
 from flowctl.core.errors import FlowctlError
-from flowctl.core.masking import should_mask
+from flowctl.core.masking import REDACTED, should_mask
 from flowctl.db.users import STANDARD_ROLES, NewUser
 from flowctl.web import context
 from flowctl.web.auth import current_user, requires
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("admin", __name__)
+#: The slots column is a 32-bit integer.
+MAX_POOL_SLOTS = 2**31 - 1
 
 
 def _field(name: str) -> str | None:
@@ -55,7 +58,7 @@ def set_variable() -> Any:
     return _done(f"Variable {key} saved.", "admin.variables")
 
 
-@bp.route("/admin/variables/<key>/delete", methods=["POST"])
+@bp.route("/admin/variables/<path:key>/delete", methods=["POST"])
 @requires(Perm.CONFIG)
 def delete_variable(key: str) -> Any:
     if not context.store().delete_variable(key):
@@ -69,7 +72,27 @@ def delete_variable(key: str) -> Any:
 @bp.route("/admin/connections")
 @requires(Perm.CONFIG)
 def connections() -> Any:
-    return render_template("admin/connections.html", connections=context.store().list_connections())
+    """The list; ``?edit=CONN_ID`` fills the form with that connection (its secrets masked)."""
+    listed = context.store().list_connections()
+    wanted = request.args.get("edit", "")
+    editing = next((c.redacted() for c in listed if c.conn_id == wanted), None)
+    return render_template("admin/connections.html", connections=listed, editing=editing)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _unmasked(submitted: Any, stored: Any) -> Any:
+    """``submitted`` with each ``***`` that stands where ``stored`` has a value put back to that value."""
+    if submitted == REDACTED:
+        return stored
+    if isinstance(submitted, dict) and isinstance(stored, dict):
+        return {k: _unmasked(v, stored[k]) if k in stored else v for k, v in submitted.items()}
+    return submitted
 
 
 def connection_from_form(form: Any, existing: Connection | None) -> Connection:
@@ -79,11 +102,16 @@ def connection_from_form(form: Any, existing: Connection | None) -> Connection:
         port = int(port_text) if port_text else None
     except ValueError:
         raise FlowctlError(f"port must be a number, not {port_text!r}") from None
+    extra = (form.get("extra") or "").strip() or None
+    if extra is not None and not isinstance(_json_or_none(extra), dict):
+        raise FlowctlError("extra must be a JSON object, e.g. {\"timeout\": 30}")
     conn = Connection(conn_id=form.get("conn_id", "").strip(), conn_type=(form.get("conn_type") or "").strip() or None,
                       host=(form.get("host") or "").strip() or None, login=(form.get("login") or "").strip() or None,
                       schema=(form.get("schema") or "").strip() or None, port=port,
-                      extra=(form.get("extra") or "").strip() or None,
+                      extra=extra,
                       description=(form.get("description") or "").strip() or None)
+    if existing is not None and existing.extra and conn.extra:  # masked secrets left as shown keep their value
+        conn = replace(conn, extra=json.dumps(_unmasked(json.loads(conn.extra), existing.extra_dejson)))
     password = form.get("password") or ""
     if password:
         return replace(conn, password=password)
@@ -105,7 +133,7 @@ def set_connection() -> Any:
     return _done(f"Connection {conn_id} saved.", "admin.connections")
 
 
-@bp.route("/admin/connections/<conn_id>/delete", methods=["POST"])
+@bp.route("/admin/connections/<path:conn_id>/delete", methods=["POST"])
 @requires(Perm.CONFIG)
 def delete_connection(conn_id: str) -> Any:
     if not context.store().delete_connection(conn_id):
@@ -132,13 +160,15 @@ def set_pool() -> Any:
         slots = int(request.form.get("slots", ""))
     except ValueError:
         abort(400, description="slots must be a whole number (-1 for unlimited)")
+    if not -1 <= slots <= MAX_POOL_SLOTS:
+        abort(400, description=f"slots must be from -1 (unlimited) to {MAX_POOL_SLOTS}")
     context.store().set_pool(name, slots, _field("description"),
                              include_deferred=bool(request.form.get("include_deferred")))
     context.audit("pool.set", extra={"pool": name, "slots": slots})
     return _done(f"Pool {name} saved.", "admin.pools")
 
 
-@bp.route("/admin/pools/<name>/delete", methods=["POST"])
+@bp.route("/admin/pools/<path:name>/delete", methods=["POST"])
 @requires(Perm.CONFIG)
 def delete_pool(name: str) -> Any:
     if not context.store().delete_pool(name):

@@ -258,3 +258,29 @@ def test_changes_are_written_to_the_audit_log_without_secrets(home: Path, capsys
     rows = _raw("SELECT event, source, extra FROM log ORDER BY id")
     assert [(e, s) for e, s, _ in rows] == [("connection.add", "cli"), ("variable.set", "cli")]
     assert all("audit-pw-1" not in (x or "") and "audit-value-1" not in (x or "") for _, _, x in rows)
+
+
+def test_secrets_in_a_connections_extra_are_masked_wherever_the_cli_shows_it(home: Path, capsys: Out) -> None:
+    """Before: "never printed" said the help, and get/list printed aws_secret_access_key in clear."""
+    assert run_cli(capsys, "connections", "add", "aws", "--conn-type", "aws", "--conn-extra",
+                   '{"region": "eu-west-1", "aws_secret_access_key": "AKIASECRET99", "nested": {"token": "tok-123456"}}'
+                   )[0] == 0
+    got = _json(capsys, "connections", "get", "aws")
+    assert got["extra"] == {"region": "eu-west-1", "aws_secret_access_key": "***", "nested": {"token": "***"}}
+    for args in (("connections", "get", "aws"), ("connections", "list"), ("connections", "list", "-o", "json"),
+                 ("connections", "export", "-")):
+        out = run_cli(capsys, *args)[1]
+        assert "AKIASECRET99" not in out and "tok-123456" not in out, args
+    target = home / "conns.json"
+    assert run_cli(capsys, "connections", "export", str(target))[0] == 0  # a file keeps them, for import
+    assert json.loads(target.read_text())["aws"]["extra"]["aws_secret_access_key"] == "AKIASECRET99"
+
+
+def test_absurd_ports_and_pool_slots_are_one_line_errors_not_tracebacks(home: Path, capsys: Out) -> None:
+    for args in (("pools", "set", "big", "99999999999999999999", "x"),
+                 ("connections", "add", "c", "--conn-type", "http", "--conn-port", "99999999999999999999"),
+                 ("connections", "add", "c", "--conn-type", "http", "--conn-port", "70000"),
+                 ("connections", "add", "c", "--conn-json", '{"conn_type": "http", "port": 70000}')):
+        code, _, err = run_cli(capsys, *args)
+        assert code in (1, 2) and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+    assert _json(capsys, "connections", "list") == []

@@ -42,6 +42,49 @@ def test_connection_passwords_are_write_only(op_client: FlaskClient, web_store: 
     assert web_store.list_connections() == []
 
 
+def test_keys_with_a_slash_can_be_deleted_from_their_pages(op_client: FlaskClient, web_store: Store) -> None:
+    """Before: the delete form of a variable "team/token" posted to a URL that was a 404."""
+    web_store.set_variable("team/secret_token", "tok")
+    web_store.upsert_connection(Connection(conn_id="team/api", conn_type="http"))
+    page = op_client.get("/admin/variables").get_data(as_text=True)
+    assert 'action="/admin/variables/team/secret_token/delete"' in page
+    assert post(op_client, "/admin/variables/team/secret_token/delete").status_code == 302
+    assert post(op_client, "/admin/connections/team/api/delete").status_code == 302
+    assert (web_store.list_variables(), web_store.list_connections()) == ([], [])
+
+
+def test_editing_a_connection_starts_from_its_stored_fields_and_keeps_its_secrets(op_client: FlaskClient,
+                                                                                  web_store: Store) -> None:
+    """Before: the form was always empty; saving it with a new host wiped login, port and extra."""
+    web_store.upsert_connection(Connection(conn_id="api", conn_type="http", host="old.example.com", login="etl",
+                                           password="pw-12345", port=8443,
+                                           extra='{"timeout": 30, "api_token": "tok-98765"}'))
+    page = op_client.get("/admin/connections?edit=api").get_data(as_text=True)
+    assert 'value="old.example.com"' in page and 'value="etl"' in page and 'value="8443"' in page
+    assert "tok-98765" not in page and "pw-12345" not in page and "timeout" in page
+    form = {"conn_id": "api", "conn_type": "http", "host": "new.example.com", "login": "etl", "port": "8443",
+            "extra": '{"timeout": 60, "api_token": "***"}', "password": ""}
+    assert post(op_client, "/admin/connections", form).status_code == 302
+    saved = web_store.get_connection("api")
+    assert (saved.host, saved.login, saved.port, saved.password) == ("new.example.com", "etl", 8443, "pw-12345")
+    assert saved.extra_dejson == {"timeout": 60, "api_token": "tok-98765"}
+
+
+def test_a_connections_extra_must_be_a_json_object_and_its_port_a_port(op_client: FlaskClient,
+                                                                       web_store: Store) -> None:
+    """Before: extra "{bad" was stored as text; port 99999999999999999999 was a 500."""
+    for field, value in (("extra", "{bad"), ("port", "99999999999999999999"), ("port", "70000")):
+        response = post(op_client, "/admin/connections", {"conn_id": "x", "conn_type": "http", field: value})
+        assert response.status_code == 400, (field, value)
+    assert web_store.list_connections() == []
+
+
+def test_a_pool_with_absurd_slots_is_a_400_not_a_500(op_client: FlaskClient, web_store: Store) -> None:
+    response = post(op_client, "/admin/pools", {"pool": "big", "slots": "99999999999999999999999"})
+    assert response.status_code == 400
+    assert "big" not in [p.name for p in web_store.list_pools()]
+
+
 def test_a_connection_with_a_bad_port_is_a_400(op_client: FlaskClient, web_store: Store) -> None:
     response = post(op_client, "/admin/connections", {"conn_id": "x", "conn_type": "http", "port": "eighty"})
     assert response.status_code == 400
