@@ -1,5 +1,8 @@
-"""``flowctl config list | get | get-value``: show the effective configuration (secrets masked)."""
+"""``flowctl config list | get | get-value``: show the effective configuration (secrets masked, but
+by ``get-value``, which scripts use as they use Airflow's to pass a key on, e.g. the fernet key)."""
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -41,13 +44,23 @@ def config_list(ctx: CliContext, output: str, section: str | None) -> None:
 @click.argument("key")
 @pass_ctx
 def config_get(ctx: CliContext, section: str, key: str) -> None:
-    """Print the value of one option (secrets masked); ``get-value`` is its Airflow 2 name."""
+    """Print the value of one option (secrets masked; `get-value` prints them)."""
+    click.echo(mask(_option(section, key), ctx.settings.get(section, key)))
+
+
+def _option(section: str, key: str) -> Any:
     name = (section.lower(), key.lower())
     if name not in OPTIONS_BY_NAME:
         raise ConfigError(f"[{section}] {key} is not a flowctl option")
-    click.echo(mask(OPTIONS_BY_NAME[name], ctx.settings.get(section, key)))
+    return OPTIONS_BY_NAME[name]
 
 
-config_group.add_command(click.Command("get-value", callback=config_get.callback, params=config_get.params,
-                                       help="Print the value of one option (secrets masked), as Airflow 2's "
-                                            "`config get-value`; the same as `config get`."))
+@config_group.command("get-value")
+@click.argument("section")
+@click.argument("key")
+@pass_ctx
+def config_get_value(ctx: CliContext, section: str, key: str) -> None:
+    """Print the value of one option as Airflow 2's `config get-value` does: secrets too, for scripts
+    (e.g. `export FLOWCTL__CORE__FERNET_KEY=$(flowctl config get-value core fernet_key)`)."""
+    _option(section, key)
+    click.echo(ctx.settings.get(section, key))

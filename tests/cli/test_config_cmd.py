@@ -70,15 +70,18 @@ def test_help_lists_every_command_group(capsys: pytest.CaptureFixture[str]) -> N
         assert name in out
 
 
-def test_config_get_value_is_airflows_name_of_get_and_masks_secrets(home: Path, capsys: pytest.CaptureFixture[str],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_get_masks_secrets_and_get_value_prints_them_for_scripts_as_airflow(
+        home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's `config get-value core fernet_key` is how a key is handed to another host or container."""
     monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "sequential")
     monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", "postgresql://ada:s3cret@db:5432/flowctl")
     assert main(["config", "get-value", "core", "executor"]) == 0
     assert capsys.readouterr().out == "sequential\n"
-    assert main(["config", "get-value", "database", "sql_alchemy_conn"]) == 0
+    assert main(["config", "get", "database", "sql_alchemy_conn"]) == 0
     out = capsys.readouterr().out
     assert out == "postgresql://ada:***@db:5432/flowctl\n" and "s3cret" not in out
+    assert main(["config", "get-value", "database", "sql_alchemy_conn"]) == 0
+    assert capsys.readouterr().out == "postgresql://ada:s3cret@db:5432/flowctl\n"
     assert main(["config", "get-value", "core", "nope"]) == 1
     assert capsys.readouterr().err == "flowctl: error: [core] nope is not a flowctl option\n"
 
