@@ -188,15 +188,17 @@ def dags_state(ctx: CliContext, dag_id: str, run_ref: str) -> None:
 @pass_ctx
 def dags_list_runs(ctx: CliContext, dag_id: str | None, dag_id_option: str | None, state: str | None,
                    start_date: str | None, end_date: str | None, limit: int, output: str) -> None:
-    """List a DAG's runs, newest first."""
+    """List a DAG's runs, newest first (the newest --limit; stderr says when more exist)."""
     chosen = dag_id or dag_id_option
     if chosen is None or (dag_id and dag_id_option):
         raise click.UsageError("give the DAG as DAG_ID or as --dag-id/-d (one of them)")
     ctx.store.get_dag(chosen)  # names an unknown DAG instead of printing an empty table
-    runs = ctx.store.list_runs(chosen, state=state, limit=limit,
+    runs = ctx.store.list_runs(chosen, state=state, limit=limit + 1,
                                since=parse_moment(start_date, ctx) if start_date else None,
                                until=parse_moment(end_date, ctx) if end_date else None)
-    emit([run_row(r) for r in runs], output, RUN_COLUMNS)
+    emit([run_row(r) for r in runs[:limit]], output, RUN_COLUMNS)
+    if len(runs) > limit:
+        click.echo(f"flowctl: only the newest {limit} runs are listed; more match (raise --limit)", err=True)
 
 
 # --- delete, next-execution, kill-runs ---------------------------------------------------------

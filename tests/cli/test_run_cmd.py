@@ -189,6 +189,16 @@ def test_list_runs_filters_by_state_and_prints_json(store: Store, capsys: Out) -
     assert "r1" in run_cli(capsys, "dags", "list-runs", "etl")[1]
 
 
+def test_list_runs_says_on_stderr_when_the_limit_left_runs_out(store: Store, capsys: Out) -> None:
+    """Before: the 101st run and older were silently left out."""
+    for day in range(3):
+        store.trigger_dag("etl", now=T0 + timedelta(days=day), run_id=f"r{day}")
+    code, out, err = run_cli(capsys, "dags", "list-runs", "etl", "--limit", "2", "-o", "json")
+    assert code == 0 and [r["run_id"] for r in json.loads(out)] == ["r2", "r1"]
+    assert err == "flowctl: only the newest 2 runs are listed; more match (raise --limit)\n"
+    assert run_cli(capsys, "dags", "list-runs", "etl", "--limit", "3")[2] == ""
+
+
 def test_list_runs_json_gives_the_logical_date_also_as_airflows_execution_date(store: Store, capsys: Out) -> None:
     store.trigger_dag("etl", now=T0, run_id="r1")
     (row,) = json.loads(run_cli(capsys, "dags", "list-runs", "-d", "etl", "-o", "json")[1])
