@@ -114,6 +114,11 @@ def _grid_window() -> tuple[int, int]:
 @requires_dag(Perm.READ)
 def grid(dag_id: str) -> Any:
     """Tasks (and groups) by a window of runs, oldest to newest; older runs a page away."""
+    from flowctl.web.legacy_urls import task_page_of_grid_link
+
+    link = task_page_of_grid_link(dag_id)  # Airflow 2.7's link to a task's log (ti.log_url)
+    if link is not None:
+        return link
     store = context.store()
     offset, size = _grid_window()
     runs = list(reversed(store.run_window(dag_id, offset, size)))
