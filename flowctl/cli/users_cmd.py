@@ -111,3 +111,30 @@ def users_add_role(ctx: CliContext, username: str, role: str) -> None:
     user = ctx.store.add_role(username, role)
     audit(ctx, "user.add_role", username=username, role=role)
     click.echo(f"User {username} now has role(s) {', '.join(user.roles)}")
+
+
+@users_group.command("create-token")
+@click.option("--username", "-u", required=True)
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None,
+              help="Days until it stops working (default: never; revoke with revoke-tokens).")
+@click.option("--description", default=None, help="What it is for.")
+@pass_ctx
+def users_create_token(ctx: CliContext, username: str, expires_in_days: int | None, description: str | None) -> None:
+    """Make an API token for a user (`Authorization: Bearer TOKEN` on /api/v1); printed only now."""
+    from datetime import timedelta
+
+    lifetime = timedelta(days=expires_in_days) if expires_in_days else None
+    token = ctx.store.create_api_token(username, datetime.now(timezone.utc), lifetime, description)
+    audit(ctx, "user.create_token", username=username, expires_in_days=expires_in_days)
+    click.echo(f"API token of {username} (shown only now; only its hash is stored):", err=True)
+    click.echo(token)
+
+
+@users_group.command("revoke-tokens")
+@click.option("--username", "-u", required=True)
+@pass_ctx
+def users_revoke_tokens(ctx: CliContext, username: str) -> None:
+    """Revoke every API token of a user."""
+    count = ctx.store.revoke_api_tokens(username)
+    audit(ctx, "user.revoke_tokens", username=username, count=count)
+    click.echo(f"Revoked {count} API token(s) of {username}")

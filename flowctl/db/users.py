@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -202,6 +202,13 @@ class UserVerbs:
             s.add(ApiTokenRow(user_id=row.id, token_hash=token_hash(token), description=description,
                               created=now, expires=now + lifetime if lifetime else None))
         return token
+
+    def revoke_api_tokens(self, username: str) -> int:
+        """Delete every API token of the user; how many."""
+        with self._session() as s:
+            row = _user_row(s, username)
+            result: Any = s.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == row.id))
+            return int(result.rowcount)
 
     def verify_api_token(self, token: str, now: datetime) -> User | None:
         """The active user the token belongs to, unless it is unknown or expired."""

@@ -195,6 +195,32 @@ def test_users_create_list_add_role_reset_password_and_delete(home: Path, capsys
     assert run_cli(capsys, "users", "delete", "-u", "ada")[0] == 3
 
 
+def test_an_api_token_is_created_for_a_user_shown_once_and_can_be_revoked(home: Path, capsys: Out,
+                                                                         migrated_sqlite_url: str) -> None:
+    """Before: the README and the API's 401 offered `Authorization: Bearer`, and nothing could make a token."""
+    from datetime import datetime, timezone
+
+    from flowctl.db.engine import make_engine
+    from flowctl.db.store import Store
+
+    run_cli(capsys, "users", "create", "-u", "ci", "-r", "Op", "--password", "long enough pw")
+    code, out, err = run_cli(capsys, "users", "create-token", "-u", "ci", "--expires-in-days", "30",
+                             "--description", "deploy job")
+    assert code == 0, err
+    token = out.strip().splitlines()[-1]
+    assert len(token) >= 40 and token not in _raw("SELECT token_hash FROM api_token")[0]
+    store = Store(make_engine(migrated_sqlite_url))
+    try:
+        user = store.verify_api_token(token, datetime.now(timezone.utc))
+        assert user is not None and user.username == "ci"
+        assert run_cli(capsys, "users", "revoke-tokens", "-u", "ci")[1].strip() == "Revoked 1 API token(s) of ci"
+        assert store.verify_api_token(token, datetime.now(timezone.utc)) is None
+    finally:
+        store.close()
+    code, _, err = run_cli(capsys, "users", "create-token", "-u", "nobody")
+    assert code == 3 and err.count("\n") == 1
+
+
 def test_a_random_password_is_printed_once_at_creation(home: Path, capsys: Out) -> None:
     code, out, _ = run_cli(capsys, "users", "create", "-u", "bob", "--use-random-password")
     assert code == 0
