@@ -63,7 +63,9 @@ def run_own(workload: Workload, settings: Settings, store: Any) -> None:
 
 def preload(preloaded: dict[str, float | None], filelocs: set[str]) -> None:
     """Import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
-    the children inherit it; a file that fails to import is the child's to report."""
+    the children inherit it; a file that fails to import is the child's to report. The import is
+    user code: whatever it raises (``sys.exit`` too) or a hang past the import timeout stops only
+    the import here; each child of that file then imports it itself, under its own timeout."""
     for fileloc in filelocs:
         version = _mtime(fileloc)
         if preloaded.get(fileloc) == version:
@@ -71,23 +73,26 @@ def preload(preloaded: dict[str, float | None], filelocs: set[str]) -> None:
         preloaded[fileloc] = version
         try:
             dagfile.load_file(fileloc)
-        except Exception:  # noqa: BLE001 - the child imports again and records the error in the try's log
+        except BaseException:  # noqa: BLE001 - user code: the child imports again and records the error in the try's log
             pass
 
 
 def remember_runs(workloads: list[Workload], claims: list[Any]) -> None:
-    """Compute here, once per run, the context keys its tries share: the children inherit them."""
+    """Compute here, once per run, the context keys its tries share: the children inherit them.
+    Only for DAG files imported here already (:func:`preload`): one that failed is not tried again."""
     from flowctl.task_runner.preparation import remember_run_context
 
     done: set[tuple[str, str]] = set()
     for workload, claim in zip(workloads, claims):
         if claim is None or claim is NOT_CLAIMED or (workload.fileloc, workload.key.run_id) in done:
             continue
+        if not dagfile.imported(workload.fileloc):
+            continue
         done.add((workload.fileloc, workload.key.run_id))
         try:
             remember_run_context(dagfile.load_dag(workload.fileloc, workload.key.dag_id), claim.run,
                                  claim.previous_success)
-        except Exception:  # noqa: BLE001 - an optimisation only: the try computes its keys itself
+        except BaseException:  # noqa: BLE001 - an optimisation only (and user code): the try computes its keys itself
             pass
 
 

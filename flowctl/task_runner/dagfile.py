@@ -3,18 +3,29 @@
 The cache is keyed by the file path and its modification time, so a warm
 process (the local executor's zygote) imports a DAG file once and every
 forked try inherits the imported module; a changed file is imported again.
-Runs user code (the DAG file's top level). Must not import web, cli or scheduler.
+Runs user code (the DAG file's top level), under ``[core] dagbag_import_timeout``
+(:data:`IMPORT_TIMEOUT`, set by :func:`use_dags_folder`; SIGALRM, on the main
+thread, when no other deadline is pending). Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
+from flowctl.alarm import deadline
 from flowctl.core.errors import DagNotFound, TaskNotFound
 from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
 
 _CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
+#: Seconds a DAG file's import may take here (0: no limit).
+IMPORT_TIMEOUT = 0.0
+
+
+class DagFileImportTimeout(BaseException):
+    """A DAG file's import ran past ``dagbag_import_timeout`` (BaseException: user code's
+    ``except Exception`` must not swallow it)."""
 
 
 def load_file(fileloc: str) -> dict[str, Any]:
@@ -26,16 +37,33 @@ def load_file(fileloc: str) -> dict[str, Any]:
         return cached[1]
     path = Path(key)
     add_to_sys_path(path.parent)
-    dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
+    pending = signal.getitimer(signal.ITIMER_REAL)[0] > 0  # inside another deadline: that one holds
+    message = f"DAG file {key} import timed out after {IMPORT_TIMEOUT:g}s (dagbag_import_timeout)"
+    with deadline(0 if pending else IMPORT_TIMEOUT, lambda: DagFileImportTimeout(message)):
+        dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
     _CACHE[key] = (mtime, dags)
     return dags
 
 
-def use_dags_folder(folder: Path) -> None:
+def imported(fileloc: str) -> bool:
+    """Whether this process holds ``fileloc``'s DAGs as the file is now (no import is tried)."""
+    key = _key(fileloc)
+    cached = _CACHE.get(key)
+    try:
+        return cached is not None and cached[0] == os.stat(key).st_mtime
+    except OSError:
+        return False
+
+
+def use_dags_folder(folder: Path, import_timeout: float | None = None) -> None:
     """Put the dags folder on sys.path, as Airflow does in every process that imports DAG files:
     a DAG file in a subfolder may import a package from the folder's root (``from common import x``).
-    Each file's own folder is added when it is imported (:func:`load_file`)."""
+    Each file's own folder is added when it is imported (:func:`load_file`). ``import_timeout``:
+    :data:`IMPORT_TIMEOUT` from now on (this process and its forks)."""
+    global IMPORT_TIMEOUT
     add_to_sys_path(folder)
+    if import_timeout is not None:
+        IMPORT_TIMEOUT = import_timeout
 
 
 def _key(fileloc: str) -> str:

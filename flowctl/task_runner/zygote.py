@@ -536,7 +536,8 @@ def main(argv: list[str]) -> None:
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     forking.watch_at_fork_handlers()  # before anything this process imports for the tries
     settings = Settings.load()
-    dagfile.use_dags_folder(settings.dags_folder)  # every try inherits it
+    # every try inherits both (a DAG file's import is user code: it must not hang this process)
+    dagfile.use_dags_folder(settings.dags_folder, float(settings.get("core", "dagbag_import_timeout")))
     logs.prepare_for_tries(str(settings.get("logging", "logging_level")))
     agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest
     try:

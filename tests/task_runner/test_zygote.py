@@ -245,3 +245,47 @@ def test_a_try_handed_its_claim_after_the_fork_leaves_its_runs_context_keys_for_
         zygote._reap()
     for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
+
+
+# --- a DAG file's import in the zygote is user code: guarded ---------------------------------------
+
+HANGS = "import time\ntime.sleep(3600)\n"
+EXITS = "import sys\nsys.exit(0)\n"
+
+
+def test_a_dag_file_that_hangs_or_exits_at_import_cannot_stop_the_zygote(tmp_path: Any, monkeypatch: Any) -> None:
+    """Before: the zygote imported the file with no timeout and caught Exception only: a file
+    edited to sleep (or sys.exit) at import froze (or ended) every try of every DAG."""
+    import time
+
+    from flowctl.task_runner import children, dagfile
+
+    monkeypatch.setattr(dagfile, "IMPORT_TIMEOUT", 0.5)
+    hangs, exits = tmp_path / "hangs.py", tmp_path / "exits.py"
+    hangs.write_text(HANGS)
+    exits.write_text(EXITS)
+    preloaded: dict[str, Any] = {}
+    started = time.monotonic()
+    children.preload(preloaded, {str(hangs), str(exits)})  # returns: neither SystemExit nor a hang
+    assert time.monotonic() - started < 5
+    assert set(preloaded) == {str(hangs), str(exits)}  # not tried again until the file changes
+    assert not dagfile.imported(str(hangs)) and not dagfile.imported(str(exits))
+    from flowctl.core.keys import TaskInstanceKey
+    from flowctl.executors.base import Workload
+
+    workload = Workload(TaskInstanceKey("d", "r", "t"), 0, str(hangs))
+    started = time.monotonic()
+    children.remember_runs([workload], [object()])  # nor tried again for the run's context keys
+    assert time.monotonic() - started < 0.4
+
+
+def test_a_try_whose_dag_file_hangs_at_import_fails_after_the_import_timeout(tmp_path: Any, monkeypatch: Any) -> None:
+    import pytest
+
+    from flowctl.task_runner import dagfile
+
+    monkeypatch.setattr(dagfile, "IMPORT_TIMEOUT", 0.5)
+    hangs = tmp_path / "hangs_too.py"
+    hangs.write_text(HANGS)
+    with pytest.raises(BaseException, match=r"timed out after 0.5s \(dagbag_import_timeout\)"):
+        dagfile.load_dag(str(hangs), "any")
