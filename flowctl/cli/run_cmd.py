@@ -99,6 +99,8 @@ def parse_conf(text: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
                                  param_hint="--conf") from None
+    except RecursionError:
+        raise click.BadParameter("nested too deeply", param_hint="--conf") from None
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object, e.g. '{\"key\": \"value\"}'", param_hint="--conf")
     return value

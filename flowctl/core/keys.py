@@ -1,9 +1,11 @@
 """Identities of runs and task instances, shared by every layer, and what a run id may be. Pure."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flowctl.core.errors import ParamValidationError
 
@@ -23,9 +25,21 @@ def check_run_id(run_id: str) -> None:
 
 
 def check_logical_date(logical_date: datetime) -> None:
-    """ParamValidationError for a date whose next day a task's context could not hold."""
-    if logical_date.year >= 9999:
-        raise ParamValidationError(f"logical date {logical_date.isoformat()} must be before the year 9999")
+    """ParamValidationError for a date whose day before or after a task's context could not hold."""
+    if not 1 < logical_date.year < 9999:
+        raise ParamValidationError(f"logical date {logical_date.isoformat()} must be after the year 1 and "
+                                   f"before the year 9999")
+
+
+def check_conf(conf: Any) -> None:
+    """ParamValidationError for a run conf that is not plain JSON: NaN or Infinity (which no strict
+    JSON reader takes back), or nested too deeply to store."""
+    try:
+        json.dumps(conf, allow_nan=False)
+    except ValueError as error:
+        raise ParamValidationError(f"conf must be plain JSON: {error}") from None
+    except RecursionError:
+        raise ParamValidationError("conf is nested too deeply") from None
 
 
 @dataclass(frozen=True, slots=True, order=True)

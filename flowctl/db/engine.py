@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 
+from flowctl.core.errors import ConfigError
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 IDLE_PING_SECONDS = 10.0  # a pooled connection idle longer than this is pinged before use
 _CHECKED_IN_AT = "flowctl_checked_in_at"
@@ -33,8 +35,12 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def make_engine(url: str | URL, pool_size: int = 5) -> Engine:
-    """An Engine for ``url``, configured for flowctl's concurrency model."""
+    """An Engine for ``url``, configured for flowctl's concurrency model; ConfigError for a database
+    other than SQLite or PostgreSQL."""
     parsed = normalize_url(url)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"[database] sql_alchemy_conn names a {parsed.get_backend_name()} database; flowctl's "
+                          f"metadata database is SQLite or PostgreSQL")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     options: dict[str, Any] = {"pool_recycle": 1800}

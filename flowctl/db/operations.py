@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from flowctl.core.errors import DagNotFound, IllegalTransitionError
-from flowctl.core.keys import check_logical_date
+from flowctl.core.errors import DagNotFound, DagRunNotFound, IllegalTransitionError
+from flowctl.core.keys import check_conf, check_logical_date
 from flowctl.core.params import NOTSET, Param, ParamsDict
 from flowctl.core.states import (
     RUN_FINISHED,
@@ -179,7 +179,7 @@ def backfill_run_id(logical_date: datetime) -> str:
 # --- the verbs ---------------------------------------------------------------------------------
 
 class OperationVerbs(StoreCore):
-    """trigger_dag, clear, mark, kill_runs, kill_requests, plan/apply backfill, delete_dag."""
+    """trigger_dag, clear, mark, kill_runs, kill_requests, plan/apply backfill, delete_dag, delete_run, notes."""
 
     def trigger_dag(self, dag_id: str, *, now: datetime, run_id: str | None = None,
                     logical_date: datetime | None = None, conf: Mapping[str, Any] | None = None,
@@ -187,6 +187,7 @@ class OperationVerbs(StoreCore):
         """Create a queued manual run; ParamValidationError names a param that conf breaks."""
         version = self.runnable_serialized_dag(dag_id)  # type: ignore[attr-defined]
         serialized = version.data
+        check_conf(conf)
         params_of(serialized).resolve(conf)
         when = logical_date or now
         check_logical_date(when)
@@ -353,6 +354,27 @@ class OperationVerbs(StoreCore):
                 DagRunRow.run_id.in_(sorted({k.run_id for k in wanted})))).all()
         found = {RunKey(r.dag_id, r.run_id): run_record(r) for r in rows}
         return [found[k] for k in wanted if k in found]
+
+    def delete_run(self, run: RunKey) -> dict[str, int]:
+        """Delete one run with its task instances, tries and XComs; counts per table. DagRunNotFound if none."""
+        counts: dict[str, int] = {}
+        with self._session() as s:
+            ids = select(DagRunRow.id).where(DagRunRow.dag_id == run.dag_id, DagRunRow.run_id == run.run_id)
+            counts["dag_run_dataset_event"] = _delete(s, delete(DagRunDatasetEventRow).where(
+                DagRunDatasetEventRow.dag_run_id.in_(ids)))
+            for table in (XComRow, TaskRescheduleRow, TaskInstanceHistoryRow, TaskInstanceRow, SlaMissRow, DagRunRow):
+                counts[table.__tablename__] = _delete(s, delete(table).where(
+                    table.dag_id == run.dag_id, table.run_id == run.run_id))
+            if not counts["dag_run"]:
+                raise DagRunNotFound(f"DAG run {run.run_id!r} of DAG {run.dag_id!r} not found")
+        return counts
+
+    def set_run_note(self, run: RunKey, note: str | None, now: datetime) -> bool:
+        """Replace a run's note (None removes it); False if there is no such run."""
+        with self._session() as s:
+            result = s.execute(update(DagRunRow).where(DagRunRow.dag_id == run.dag_id, DagRunRow.run_id == run.run_id)
+                               .values(note=note, updated_at=now).execution_options(synchronize_session=False))
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def delete_dag(self, dag_id: str) -> dict[str, int]:
         """Delete every row of a DAG but the audit log; counts per table. DagNotFound if none."""

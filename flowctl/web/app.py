@@ -109,6 +109,10 @@ def _register_errors(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError) -> Any:  # a JSON body nested thousands deep, from any client
+        return _error_response(400, "Bad Request", "the request's JSON is nested too deeply")
+
     @app.errorhandler(NotFoundError)
     def not_found(exc: NotFoundError) -> Any:
         return _error_response(404, "Not Found", str(exc.args[0]) if exc.args else str(exc))

@@ -136,7 +136,7 @@ def clear(dag_id: str, run_id: str, task_id: str | None = None) -> Any:
 
 # --- mark -------------------------------------------------------------------------------------
 
-def _mark_run(run: DagRunRecord, state: str) -> int:
+def mark_run(run: DagRunRecord, state: str) -> int:
     """Mark a whole run: success marks every task success; failed kills what is unfinished."""
     store, now = context.store(), context.now()
     if state == TI.FAILED.value and run.state in ("queued", "running"):
@@ -161,7 +161,7 @@ def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
         return confirm_page(f"Mark {state}", f"Mark {what} of {dag_id} as {state}.",
                             [_label(t) for t in tis if t.state != state], danger=state == TI.FAILED.value)
     if whole_run:
-        changed = _mark_run(run, state)
+        changed = mark_run(run, state)
     else:
         changed = len(store.mark_task_instances([t.key for t in tis], state, context.now()).task_instances)
     context.audit(f"mark_{state}", dag_id=dag_id, run_id=run_id, task_id=task_id,

@@ -319,3 +319,40 @@ def test_a_logical_date_in_the_last_year_a_datetime_can_hold_is_refused() -> Non
     check_logical_date(datetime(9998, 12, 31, tzinfo=timezone.utc))
     with pytest.raises(ParamValidationError, match="before the year 9999"):
         check_logical_date(datetime(9999, 12, 31, tzinfo=timezone.utc))
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("conf", [{"a": float("nan")}, {"a": float("inf")}, {"deep": _nested(5000)}])
+def test_a_conf_that_is_not_plain_json_is_refused(store: Store, conf: Any) -> None:
+    """Before: NaN and Infinity were stored and every later run list was invalid JSON; deep nesting a 500."""
+    from flowctl.core.errors import ParamValidationError
+
+    store.sync_dag(serialized("etl"), FILE, T0)
+    with pytest.raises(ParamValidationError, match="conf"):
+        store.trigger_dag("etl", now=T0, conf=conf)
+    assert store.list_runs("etl") == []
+
+
+def test_a_logical_date_in_the_year_1_is_refused_too() -> None:
+    from datetime import datetime
+
+    from flowctl.core.errors import ParamValidationError
+    from flowctl.core.keys import check_logical_date
+
+    with pytest.raises(ParamValidationError, match="after the year 1"):
+        check_logical_date(datetime(1, 1, 1, tzinfo=timezone.utc))
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_one_config_error() -> None:
+    """Before: a mysql:// URL was a 54-line ModuleNotFoundError traceback."""
+    from flowctl.core.errors import ConfigError
+    from flowctl.db.engine import make_engine
+
+    with pytest.raises(ConfigError, match="names a mysql database; flowctl's metadata database is SQLite or PostgreSQL"):
+        make_engine("mysql://u@localhost/x")
