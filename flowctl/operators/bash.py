@@ -91,6 +91,7 @@ class BashOperator(BaseOperator):
         self.cwd = cwd
         self.output_processor = output_processor
         self._process: subprocess.Popen[bytes] | None = None
+        self._in_own_group = True
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         command = resolve_value(self.bash_command, context)
@@ -112,13 +113,17 @@ class BashOperator(BaseOperator):
 
     def _run(self, command: str, env: dict[str, str], cwd: str) -> tuple[int, str]:
         log.info("Running command: %s", command)
+        # In a try that is its own process group (the local executor's), the command joins it: whoever
+        # kills the try's group (a supervisor whose try was killed, an executor whose zygote died)
+        # kills the command too. Elsewhere (a CLI run in a terminal's group) it gets a group of its own.
+        self._in_own_group = os.getpgrp() != os.getpid()
         process = subprocess.Popen(
             ["bash", "-c", command],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=env,
-            start_new_session=True,
+            start_new_session=self._in_own_group,
         )
         self._process = process
         last_line = ""
@@ -132,9 +137,17 @@ class BashOperator(BaseOperator):
 
     def on_kill(self) -> None:
         process = self._process
-        if process is not None and process.poll() is None:
-            log.info("Sending SIGTERM to the bash process group")
+        if process is None or process.poll() is not None:
+            return
+        log.info("Sending SIGTERM to the bash process group")
+        if self._in_own_group:
             os.killpg(os.getpgid(process.pid), signal.SIGTERM)
+            return
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the try shares the group: not itself
+        try:
+            os.killpg(0, signal.SIGTERM)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class DecoratedBashOperator(BashOperator):

@@ -1,6 +1,7 @@
 """BashOperator really runs bash: output, exit codes, env, cwd, @task.bash."""
 from __future__ import annotations
 
+import os
 import logging
 from pathlib import Path
 
@@ -83,3 +84,46 @@ def test_task_bash_renders_jinja_in_the_returned_command() -> None:
         out = greet()
     context = context_for(out.operator, ContractTI(), params={"who": "ann"})
     assert out.operator.execute(context) == "run=manual__1 who=ann"
+
+
+def _gone(pid: int) -> bool:
+    """Dead or a zombie (whoever reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_try_killed_with_sigkill_takes_its_bash_command_with_it(tmp_path: Path) -> None:
+    """Before: bash ran in a session of its own: kill -9 of the try (or of the zygote) left the
+    command running while the retry ran it again."""
+    import signal
+    import time
+
+    from flowctl.task_runner.zygote import reap_one
+
+    ready, end = tmp_path / "bash.pid", tmp_path / "end"
+    pid = os.fork()
+    if pid == 0:  # a try: its own process group, as each zygote child is
+        try:
+            os.setsid()
+            op = BashOperator(task_id="b", bash_command=f"echo $$ > {ready}; sleep 3; echo end > {end}")
+            op._run(op.bash_command, dict(os.environ), str(tmp_path))
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 10
+    while not (ready.exists() and ready.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    bash_pid = int(ready.read_text())
+    os.kill(pid, signal.SIGKILL)
+    reaped = None
+    while reaped is None and time.monotonic() < deadline:
+        reaped = reap_one()
+        time.sleep(0.02)
+    assert reaped is not None and reaped[0] == pid
+    while not _gone(bash_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _gone(bash_pid)
+    time.sleep(3.5)
+    assert not end.exists()
