@@ -145,6 +145,9 @@ OPTIONS: tuple[Option, ...] = (
            "Failed logins of one username from one address allowed within login_failure_window_sec."),
     Option("webserver", "login_failure_window_sec", _parse_non_negative_float, "300",
            "Seconds over which failed logins are counted for rate limiting."),
+    Option("webserver", "expose_config", _parse_bool, "false",
+           "Show the effective configuration to Op and Admin users at GET /api/v1/config (secrets "
+           "hidden); when false that answers 403, as Airflow does."),
     Option("logging", "base_log_folder", _text, "{FLOWCTL_HOME}/logs", "Folder of task try logs."),
     Option("logging", "logging_level", _choice("debug", "info", "warning", "error"), "info",
            "Level of flowctl's own logs."),

@@ -294,15 +294,13 @@ def _pool_rows(ctx: CliContext, name: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-#: The slots column is a 32-bit integer.
-MAX_POOL_SLOTS = 2**31 - 1
 POOL_COLUMNS = ["pool", "slots", "running", "queued", "open_slots", "description"]
 
 
 # ignore_unknown_options: so that "-1" (unlimited) is read as SLOTS, not as an option.
 @pools_group.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
-@click.argument("slots", type=click.IntRange(-1, MAX_POOL_SLOTS))
+@click.argument("slots", type=click.IntRange(-1, 2**31 - 1))  # db.admin.MAX_SLOTS (no db import at --help)
 @click.argument("description", default="")
 @click.option("--include-deferred", is_flag=True, help="Deferred tasks take slots too.")
 @OUTPUT_OPTION

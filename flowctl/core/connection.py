@@ -72,18 +72,24 @@ class Connection:
 
     def redacted(self) -> Connection:
         """A copy to show people: the password, and each value of ``extra`` under a sensitive key
-        (token, secret, api_key... at any depth), as ``***``."""
-        from flowctl.core.masking import REDACTED, SecretsMasker
+        (token, secret, api_key... at any depth), as ``***`` (:func:`redact_extra`)."""
+        from flowctl.core.masking import REDACTED
 
-        extra = self.extra
-        if extra:
-            try:
-                parsed = json.loads(extra)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict):
-                extra = json.dumps(SecretsMasker().redact(parsed))
-        return replace(self, password=REDACTED if self.password else None, extra=extra)
+        return replace(self, password=REDACTED if self.password else None, extra=redact_extra(self.extra))
+
+
+def redact_extra(extra: str | None) -> str | None:
+    """A connection's extra (JSON text) with the values of sensitive keys as ``***``, at any depth;
+    an extra that is not a JSON object is hidden whole (it cannot be searched for secrets)."""
+    from flowctl.core.masking import REDACTED, SecretsMasker
+
+    if not extra:
+        return extra
+    try:
+        parsed = json.loads(extra)
+    except ValueError:
+        return REDACTED
+    return json.dumps(SecretsMasker().redact(parsed)) if isinstance(parsed, dict) else REDACTED
 
 
 def extra_as_dict(extra: str | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flowctl.core.errors import FlowctlError, PoolNotFound, VariableNotFound
+from flowctl.core.errors import AlreadyExistsError, FlowctlError, PoolNotFound, VariableNotFound
 from flowctl.db.connections import ConnectionVerbs
 from flowctl.db.secrets import FernetBox, FernetKeyError, NO_KEY_HINT, optional_box, split_keys
 from flowctl.db.tables import ID_LEN, PoolRow, TaskInstanceRow, VariableRow
@@ -26,6 +26,7 @@ from flowctl.db.users import UserVerbs
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128
 UNLIMITED_SLOTS = -1
+MAX_SLOTS = 2**31 - 1  # the slots column is a 32-bit INTEGER on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,10 @@ class Pool:
 
 @dataclass(frozen=True, slots=True)
 class PoolUsage:
-    """How many slots of a pool are taken; ``open_slots`` is None for an unlimited pool."""
+    """How many slots of a pool are taken; ``open_slots`` is None for an unlimited pool.
+
+    ``occupied`` is running + queued (+ deferred when the pool counts them); ``scheduled``
+    task instances wait for a slot and take none yet (Airflow's ``scheduled_slots``)."""
 
     pool: str
     slots: int
@@ -58,6 +62,8 @@ class PoolUsage:
     queued: int
     deferred: int
     open_slots: int | None
+    scheduled: int
+    occupied: int
 
 
 def pool_open_slots(slots: int, occupied: int) -> int | None:
@@ -112,6 +118,25 @@ class VariableVerbs(_NeedsStore):
             if description is not None:
                 row.description = description
 
+    def update_variable(self, key: str, changes: Mapping[str, Any]) -> VariableRecord:
+        """Change ``value`` and/or ``description`` (None clears it) of an existing variable;
+        VariableNotFound when there is none."""
+        unknown = set(changes) - {"value", "description"}
+        if unknown:
+            raise FlowctlError(f"a variable has no field(s) {', '.join(sorted(unknown))}")
+        box = self._fernet_or_none()
+        with self._session() as s:
+            row = s.scalar(select(VariableRow).where(VariableRow.key == key))
+            if row is None:
+                raise VariableNotFound(f"variable {key!r} does not exist")
+            if "value" in changes:
+                value = changes["value"]
+                row.val = box.encrypt(value) if box and value is not None else value
+                row.is_encrypted = bool(box) and value is not None
+            if "description" in changes:
+                row.description = changes["description"]
+            return self._variable(row)
+
     def delete_variable(self, key: str) -> bool:
         """Delete a variable; False when there was none."""
         with self._session() as s:
@@ -163,8 +188,7 @@ class PoolVerbs(_NeedsStore):
                  include_deferred: bool = False) -> Pool:
         """Create or update a pool; slots is a whole number >= 0, or -1 for unlimited."""
         _check_key("pool name", name)
-        if slots < UNLIMITED_SLOTS:
-            raise FlowctlError(f"pool {name!r}: slots must be at least 0, or -1 for unlimited (got {slots})")
+        _check_slots(name, slots)
         with self._session() as s:
             row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
             if row is None:
@@ -174,6 +198,34 @@ class PoolVerbs(_NeedsStore):
             row.include_deferred = include_deferred
             if description is not None:
                 row.description = description
+            return _pool(row)
+
+    def add_pool(self, name: str, slots: int, description: str | None = None,
+                 include_deferred: bool = False) -> Pool:
+        """Create a pool; AlreadyExistsError when one has this name."""
+        _check_key("pool name", name)
+        _check_slots(name, slots)
+        with self._session() as s:
+            if s.scalar(select(PoolRow.id).where(PoolRow.pool == name)) is not None:
+                raise AlreadyExistsError(f"pool {name!r} exists already")
+            row = PoolRow(pool=name, slots=slots, description=description, include_deferred=include_deferred)
+            s.add(row)
+            return _pool(row)
+
+    def update_pool(self, name: str, changes: Mapping[str, Any]) -> Pool:
+        """Change ``slots``, ``description`` (None clears it) and/or ``include_deferred`` of an
+        existing pool; PoolNotFound when there is none."""
+        unknown = set(changes) - {"slots", "description", "include_deferred"}
+        if unknown:
+            raise FlowctlError(f"a pool has no field(s) {', '.join(sorted(unknown))}")
+        if "slots" in changes:
+            _check_slots(name, changes["slots"])
+        with self._session() as s:
+            row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
+            if row is None:
+                raise PoolNotFound(f"pool {name!r} does not exist")
+            for field_name, value in changes.items():
+                setattr(row, field_name, value)
             return _pool(row)
 
     def get_pool(self, name: str) -> Pool:
@@ -201,9 +253,9 @@ class PoolVerbs(_NeedsStore):
             return True
 
     def pool_usage(self) -> list[PoolUsage]:
-        """Slots taken by running, queued and deferred task instances, per pool."""
+        """Slots taken by running, queued and deferred task instances (and wanted by scheduled ones), per pool."""
         query = (select(TaskInstanceRow.pool, TaskInstanceRow.state, func.sum(TaskInstanceRow.pool_slots))
-                 .where(TaskInstanceRow.state.in_(("running", "queued", "deferred")))
+                 .where(TaskInstanceRow.state.in_(("running", "queued", "deferred", "scheduled")))
                  .group_by(TaskInstanceRow.pool, TaskInstanceRow.state))
         with self._read() as s:
             taken: dict[tuple[str, str], int] = {(p, st): int(n or 0) for p, st, n in s.execute(query)}
@@ -217,12 +269,20 @@ def _usage(pool: Pool, taken: Mapping[tuple[str, str], int]) -> PoolUsage:
     deferred = taken.get((pool.name, "deferred"), 0)
     occupied = running + queued + (deferred if pool.include_deferred else 0)
     return PoolUsage(pool=pool.name, slots=pool.slots, running=running, queued=queued,
-                     deferred=deferred, open_slots=pool_open_slots(pool.slots, occupied))
+                     deferred=deferred, open_slots=pool_open_slots(pool.slots, occupied),
+                     scheduled=taken.get((pool.name, "scheduled"), 0), occupied=occupied)
 
 
 def _pool(row: PoolRow) -> Pool:
     return Pool(name=row.pool, slots=row.slots, description=row.description,
                 include_deferred=bool(row.include_deferred))
+
+
+def _check_slots(name: str, slots: Any) -> None:
+    if isinstance(slots, bool) or not isinstance(slots, int):
+        raise FlowctlError(f"pool {name!r}: slots must be a whole number, or -1 for unlimited (got {slots!r})")
+    if not UNLIMITED_SLOTS <= slots <= MAX_SLOTS:
+        raise FlowctlError(f"pool {name!r}: slots must be from 0 to {MAX_SLOTS}, or -1 for unlimited (got {slots})")
 
 
 def _check_key(what: str, key: str) -> None:

@@ -8,21 +8,26 @@ fernet_key`` is an error rather than a silent plaintext copy. The record is
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowctl.core.connection import Connection
-from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound
+from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound, FlowctlError
 from flowctl.db.secrets import FernetBox
 from flowctl.db.tables import ConnectionRow
 
 
+#: The fields of a connection that :meth:`ConnectionVerbs.update_connection` may change (not its conn_id).
+UPDATABLE_FIELDS = frozenset({"conn_type", "host", "login", "password", "schema", "port", "extra", "description"})
+
+
 class ConnectionVerbs:
-    """Add, get, list, delete connections; mixed into the Store."""
+    """Add, update, get, list, delete connections; mixed into the Store."""
 
     if TYPE_CHECKING:  # provided by the Store and AdminVerbs; no runtime stubs to shadow them
         def _session(self) -> AbstractContextManager[Session]: ...
@@ -60,6 +65,20 @@ class ConnectionVerbs:
                 row = ConnectionRow(conn_id=conn.conn_id)
                 s.add(row)
             self._fill(row, conn)
+
+    def update_connection(self, conn_id: str, changes: Mapping[str, Any]) -> Connection:
+        """Change some fields of an existing connection in one transaction (the others, the password
+        too, are kept); ConnectionNotFound when there is none. Returns the connection as saved."""
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise FlowctlError(f"a connection has no updatable field(s) {', '.join(sorted(unknown))}")
+        with self._session() as s:
+            row = s.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn_id))
+            if row is None:
+                raise ConnectionNotFound(f"the conn_id {conn_id!r} is not defined")
+            conn = replace(self._record(row), **changes)
+            self._fill(row, conn)
+            return conn
 
     def get_connection(self, conn_id: str) -> Connection:
         """One connection, decrypted; ConnectionNotFound when there is none."""

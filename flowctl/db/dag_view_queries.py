@@ -8,17 +8,17 @@ Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from flowctl.db.base import StoreCore
 from flowctl.db.records import DagRunRecord
 from flowctl.db.runs import run_record
-from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow
+from flowctl.db.tables import DagRunRow, SerializedDagRow, TaskInstanceHistoryRow, TaskInstanceRow
 
 MAX_WINDOW = 500
 
@@ -48,7 +48,20 @@ def _cells(rows: Any) -> list[TaskCell]:
 
 
 class DagViewVerbs(StoreCore):
-    """run_window, count_runs, task_cells, task_states, run_tries, daily_run_states."""
+    """run_window, count_runs, task_cells, task_states, run_tries, daily_run_states, schedules."""
+
+    def schedules(self, dag_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
+        """dag_id -> ``{"timetable", "timetable_description"}`` of each DAG's latest serialized version
+        (only these keys are read, not the task lists: a page of 100 DAGs stays one small query)."""
+        if not dag_ids:
+            return {}
+        sd = SerializedDagRow
+        latest = (select(sd.dag_id, func.max(sd.version_number).label("v"))
+                  .where(sd.dag_id.in_(sorted(dag_ids))).group_by(sd.dag_id).subquery())
+        query = (select(sd.dag_id, sd.data["timetable"], sd.data["timetable_description"])
+                 .join(latest, and_(latest.c.dag_id == sd.dag_id, latest.c.v == sd.version_number)))
+        with self._read() as s:
+            return {d: {"timetable": t, "timetable_description": desc} for d, t, desc in s.execute(query)}
 
     def run_window(self, dag_id: str, offset: int = 0, limit: int = 25) -> list[DagRunRecord]:
         """``limit`` runs of a DAG starting ``offset`` from the newest, newest first."""

@@ -48,9 +48,30 @@ class Page(Generic[T]):
         return self.total > COUNT_CAP
 
 
+#: (field, at least, at most): a ``…_gte`` / ``…_lte`` filter of the REST API (None: unbounded).
+Range = tuple[str, Any, Any]
+#: Fields the REST API may order DAGs by (``-`` before one reverses it).
+DAG_ORDER_FIELDS = frozenset({"dag_id", "next_dagrun", "last_parsed_time", "is_paused", "fileloc", "owners",
+                              "next_dagrun_create_after"})
+#: API field -> dag_run column, for ranges and ordering.
+RUN_FIELDS: Mapping[str, str] = {"execution_date": "logical_date", "logical_date": "logical_date",
+                                 "start_date": "start_date", "end_date": "end_date", "updated_at": "updated_at",
+                                 "queued_at": "queued_at", "dag_id": "dag_id", "dag_run_id": "run_id",
+                                 "run_id": "run_id", "state": "state", "run_type": "run_type", "id": "id"}
+#: API field -> task_instance column (``execution_date``: the run's logical date), for ranges and ordering.
+TI_FIELDS: Mapping[str, str] = {"dag_id": "dag_id", "dag_run_id": "run_id", "run_id": "run_id",
+                                "task_id": "task_id", "map_index": "map_index", "try_number": "try_number",
+                                "state": "state", "start_date": "start_date", "end_date": "end_date",
+                                "duration": "duration", "pool": "pool", "queue": "queue",
+                                "priority_weight": "priority_weight", "updated_at": "updated_at",
+                                "execution_date": "logical_date"}
+
+
 @dataclass(frozen=True, slots=True)
 class DagQuery:
-    """Filters of the home page. ``status`` is all, active or paused."""
+    """Filters of the home page (``status`` is all, active or paused) and of the REST API
+    (``dag_id_pattern`` a case-insensitive part of the id, any of ``tags``, inactive DAGs too
+    unless ``only_active``, ``order_by`` from :data:`DAG_ORDER_FIELDS`)."""
 
     search: str = ""
     tag: str = ""
@@ -59,6 +80,10 @@ class DagQuery:
     hidden: frozenset[str] = frozenset()
     offset: int = 0
     limit: int = 25
+    dag_id_pattern: str = ""
+    tags: tuple[str, ...] = ()
+    only_active: bool = True
+    order_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +97,9 @@ class DagSummary:
 
 @dataclass(frozen=True, slots=True)
 class RunQuery:
+    """Filters of the runs list; the REST API's add ``states`` (any of), ``dag_ids`` (None: all),
+    ``ranges`` over :data:`RUN_FIELDS` and ``order_by`` (default: newest logical date first)."""
+
     dag_id: str = ""
     state: str = ""
     run_type: str = ""
@@ -81,10 +109,17 @@ class RunQuery:
     hidden: frozenset[str] = frozenset()
     offset: int = 0
     limit: int = 50
+    states: tuple[str, ...] = ()
+    dag_ids: tuple[str, ...] | None = None
+    ranges: tuple[Range, ...] = ()
+    order_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class TaskInstanceQuery:
+    """Filters of the task-instance list; the REST API's add lists (any of; None: all),
+    ``map_index``, ``ranges`` over :data:`TI_FIELDS` and ``order_by`` (default: newest first)."""
+
     dag_id: str = ""
     run_id: str = ""
     task_id: str = ""
@@ -93,6 +128,15 @@ class TaskInstanceQuery:
     hidden: frozenset[str] = frozenset()
     offset: int = 0
     limit: int = 50
+    states: tuple[str, ...] | None = None
+    pools: tuple[str, ...] | None = None
+    queues: tuple[str, ...] | None = None
+    dag_ids: tuple[str, ...] | None = None
+    run_ids: tuple[str, ...] | None = None
+    task_ids: tuple[str, ...] | None = None
+    map_index: int | None = None
+    ranges: tuple[Range, ...] = ()
+    order_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +177,8 @@ class WebQueryVerbs(StoreCore):
         query = self._dag_filter(q)
         with self._read() as s:
             total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
-            rows = s.scalars(query.order_by(DagRow.dag_id).offset(q.offset).limit(q.limit)).all()
+            rows = s.scalars(query.order_by(*_ordering(DagRow, q.order_by, DagRow.dag_id))
+                             .offset(q.offset).limit(q.limit)).all()
             dags = [record_from(DagRecord, r, tags=tuple(r.tags or ())) for r in rows]
             runs = _latest_runs(s, [d.dag_id for d in dags])
             counts = _state_counts(s, [(r.dag_id, r.run_id) for r in runs.values()])
@@ -141,7 +186,11 @@ class WebQueryVerbs(StoreCore):
         return Page(items, total, q.offset, q.limit)
 
     def _dag_filter(self, q: DagQuery) -> Select[Any]:
-        query = select(DagRow).where(DagRow.is_active.is_(True))
+        query = select(DagRow).where(DagRow.is_active.is_(True)) if q.only_active else select(DagRow)
+        if q.dag_id_pattern:
+            query = query.where(func.lower(DagRow.dag_id).like(_like(q.dag_id_pattern.lower()), escape="\\"))
+        if q.tags:
+            query = query.where(or_(*(cast(DagRow.tags, String).like(_like(f'"{t}"'), escape="\\") for t in q.tags)))
         if q.search:
             pattern = _like(q.search.lower())
             query = query.where(or_(func.lower(DagRow.dag_id).like(pattern, escape="\\"),
@@ -214,26 +263,49 @@ class WebQueryVerbs(StoreCore):
             query = query.where(DagRunRow.logical_date <= q.end)
         if q.hidden:
             query = query.where(DagRunRow.dag_id.not_in(sorted(q.hidden)))
+        if q.states:
+            query = query.where(DagRunRow.state.in_(sorted(q.states)))
+        if q.dag_ids is not None:
+            query = query.where(DagRunRow.dag_id.in_(sorted(q.dag_ids)))
+        query = query.where(*_in_ranges({f: getattr(DagRunRow, c) for f, c in RUN_FIELDS.items()}, q.ranges))
+        order = ([_sorted(getattr(DagRunRow, RUN_FIELDS[q.order_by.removeprefix("-")]), q.order_by)]
+                 if q.order_by else [DagRunRow.logical_date.desc()])
         with self._read() as s:
             total = _page_count(s, query)
-            rows = s.scalars(query.order_by(DagRunRow.logical_date.desc(), DagRunRow.id.desc())
+            rows = s.scalars(query.order_by(*order, DagRunRow.id.desc())
                              .offset(q.offset).limit(q.limit)).all()
             return Page(tuple(run_record(r) for r in rows), total, q.offset, q.limit)
 
     def task_instance_page(self, q: TaskInstanceQuery) -> Page[TaskInstanceRecord]:
         """Task instances matching the filters, newest first."""
         ti = TaskInstanceRow
+        query = self._ti_filter(q)
+        columns = {f: (DagRunRow.logical_date if c == "logical_date" else getattr(ti, c)) for f, c in TI_FIELDS.items()}
+        order = [_sorted(columns[q.order_by.removeprefix("-")], q.order_by)] if q.order_by else []
+        if q.ranges or q.order_by.removeprefix("-") == "execution_date":
+            query = query.join(DagRunRow, and_(DagRunRow.dag_id == ti.dag_id, DagRunRow.run_id == ti.run_id))
+            query = query.where(*_in_ranges(columns, q.ranges))
+        with self._read() as s:
+            total = _page_count(s, query)
+            rows = s.scalars(query.order_by(*order, ti.id.desc()).offset(q.offset).limit(q.limit)).all()
+            return Page(tuple(record_from(TaskInstanceRecord, r) for r in rows), total, q.offset, q.limit)
+
+    def _ti_filter(self, q: TaskInstanceQuery) -> Select[Any]:
+        ti = TaskInstanceRow
         query = select(ti)
         for column, value in ((ti.dag_id, q.dag_id), (ti.run_id, q.run_id), (ti.task_id, q.task_id),
                               (ti.state, q.state), (ti.pool, q.pool)):
             if value:
                 query = query.where(column == value)
+        for column, values in ((ti.state, q.states), (ti.pool, q.pools), (ti.queue, q.queues),
+                               (ti.dag_id, q.dag_ids), (ti.run_id, q.run_ids), (ti.task_id, q.task_ids)):
+            if values is not None:
+                query = query.where(column.in_(sorted(values)))
+        if q.map_index is not None:
+            query = query.where(ti.map_index == q.map_index)
         if q.hidden:
             query = query.where(ti.dag_id.not_in(sorted(q.hidden)))
-        with self._read() as s:
-            total = _page_count(s, query)
-            rows = s.scalars(query.order_by(ti.id.desc()).offset(q.offset).limit(q.limit)).all()
-            return Page(tuple(record_from(TaskInstanceRecord, r) for r in rows), total, q.offset, q.limit)
+        return query
 
     def logical_dates(self, runs: Collection[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
         """(dag_id, run_id) -> logical_date, for showing dates next to task instances."""
@@ -298,6 +370,29 @@ class WebQueryVerbs(StoreCore):
             return int(s.scalar(select(func.count()).select_from(LogRow).where(
                 LogRow.event == LOGIN_FAILED_EVENT, LogRow.dttm >= since, LogRow.owner == username,
                 LogRow.extra == address)) or 0)
+
+
+def _sorted(column: Any, order_by: str) -> Any:
+    """``column`` ascending, or descending when ``order_by`` starts with ``-``; missing values last."""
+    return (column.desc() if order_by.startswith("-") else column.asc()).nulls_last()
+
+
+def _ordering(table: Any, order_by: str, tie: Any) -> list[Any]:
+    if not order_by:
+        return [tie]
+    return [_sorted(getattr(table, order_by.removeprefix("-")), order_by), tie]
+
+
+def _in_ranges(columns: Mapping[str, Any], ranges: Sequence[Range]) -> list[Any]:
+    """WHERE clauses for ``(field, gte, lte)`` ranges over ``columns`` (KeyError for an unknown field)."""
+    out = []
+    for name, low, high in ranges:
+        column = columns[name]
+        if low is not None:
+            out.append(column >= low)
+        if high is not None:
+            out.append(column <= high)
+    return out
 
 
 def _latest_runs(s: Any, dag_ids: Sequence[str]) -> dict[str, DagRunRecord]:

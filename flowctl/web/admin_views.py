@@ -18,14 +18,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flowctl.core.connection import Connection
 from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import REDACTED, should_mask
+from flowctl.db.admin import MAX_SLOTS
 from flowctl.db.users import STANDARD_ROLES, NewUser
 from flowctl.web import context
 from flowctl.web.auth import current_user, requires
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("admin", __name__)
-#: The slots column is a 32-bit integer.
-MAX_POOL_SLOTS = 2**31 - 1
 
 
 def _field(name: str) -> str | None:
@@ -160,8 +159,8 @@ def set_pool() -> Any:
         slots = int(request.form.get("slots", ""))
     except ValueError:
         abort(400, description="slots must be a whole number (-1 for unlimited)")
-    if not -1 <= slots <= MAX_POOL_SLOTS:
-        abort(400, description=f"slots must be from -1 (unlimited) to {MAX_POOL_SLOTS}")
+    if not -1 <= slots <= MAX_SLOTS:
+        abort(400, description=f"slots must be from -1 (unlimited) to {MAX_SLOTS}")
     context.store().set_pool(name, slots, _field("description"),
                              include_deferred=bool(request.form.get("include_deferred")))
     context.audit("pool.set", extra={"pool": name, "slots": slots})

@@ -1,103 +1,218 @@
-"""JSON API under ``/api/v1``: what pages fetch, in Airflow's REST shapes where one exists.
+"""JSON API under ``/api/v1``: what pages fetch and scripts call, in Airflow 2's REST shapes.
 
-Owns ``GET /api/v1/dags`` (paged, filtered), ``PATCH /api/v1/dags/<dag_id>``
-(``{"is_paused": bool}``), ``GET /api/v1/dags/<dag_id>/dagRuns``,
-``GET /api/v1/importErrors``, ``GET /api/v1/pools``, ``GET /api/v1/timeline``
-and ``GET /api/v1/health`` (triggering and polling a run: :mod:`flowctl.web.api_runs`). Bad parameters give 400 with a JSON body
-``{"status", "title", "detail"}`` (the app's error handler).
+Owns the DAG endpoints: ``GET /dags`` (paged; Airflow's filters ``dag_id_pattern``,
+``tags``, ``paused``, ``only_active``, ``order_by`` and the home page's ``search``,
+``tag``, ``status``, ``last_run_state``), ``PATCH /dags?dag_id_pattern=`` (pause
+many), ``GET|PATCH|DELETE /dags/<dag_id>``, ``GET /dags/<dag_id>/details``,
+``GET /dags/<dag_id>/tasks[/<task_id>]``; the run list ``GET /dags/<dag_id>/dagRuns``
+(``~`` for every DAG the user may see); ``GET /importErrors``, ``GET /timeline``
+and ``GET /health``. A run's own endpoints: :mod:`flowctl.web.api_runs`; task
+instances: :mod:`flowctl.web.api_task_instances`. Unknown parameters and bad
+values give 400 with a JSON body ``{"status", "title", "detail"}`` (the app's
+error handler); a script that misspells a filter must not act on every DAG.
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
-from flowctl.db.records import DagRecord, DagRunRecord
-from flowctl.db.web_queries import RunQuery
+from flowctl.core.errors import TaskNotFound
+from flowctl.db.dags import dag_body
+from flowctl.db.web_queries import DAG_ORDER_FIELDS, RUN_FIELDS, DagQuery, Page, RunQuery
 from flowctl.web import context
-from flowctl.web.auth import hidden_dags, requires, requires_dag
+from flowctl.web.api_params import (PAGING, bad, bool_arg, check_choices, check_known_args, choices_arg,
+                                    date_ranges, json_body, list_arg, order_by_arg, paging, range_names)
+from flowctl.web.api_shapes import dag_details_json, dag_json, iso, run_json, task_json
+from flowctl.web.auth import dag_perms, hidden_dags, requires, requires_dag
 from flowctl.web.browse import DEFAULT_WINDOW, parse_when
 from flowctl.web.formatting import RUN_STATES
 from flowctl.web.health import health_payload
-from flowctl.web.home import dag_query_from
+from flowctl.web.home import STATUSES, dag_query_from
 from flowctl.web.links import ti_url
 from flowctl.web.permissions import Perm
 
+__all__ = ["bp", "iso", "run_json", "runs_response"]  # iso and run_json: older imports of this module
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-MAX_LIMIT = 1_000
+ALL = "~"  # Airflow's "every DAG" (or every run) in a path
+HOME_ARGS = frozenset({"search", "tag", "status", "last_run_state"})
+DAG_LIST_ARGS = PAGING | HOME_ARGS | {"dag_id_pattern", "tags", "paused", "only_active", "order_by"}
+PATCH_DAGS_ARGS = PAGING | {"dag_id_pattern", "tags", "only_active", "update_mask"}
+RUN_RANGES = ("execution_date", "start_date", "end_date", "updated_at")
+RUN_LIST_ARGS = PAGING | range_names(RUN_RANGES) | {"state", "order_by"}
+TASK_ORDER_FIELDS = frozenset({"task_id", "operator", "owner", "pool", "queue", "priority_weight"})
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(400, description=f"{name} must be a whole number, not {raw[:20]!r}")
-    if not low <= value <= high:
-        abort(400, description=f"{name} must be between {low} and {high}")
-    return value
+# --- DAGs ---------------------------------------------------------------------------------------------
+
+def _dag_filters() -> DagQuery:
+    """The list filters of ``GET /dags``: the home page's and Airflow's, each value checked."""
+    args = request.args
+    check_choices("status", [args["status"]] if "status" in args else [], STATUSES)
+    check_choices("last_run_state", [v for v in [args.get("last_run_state")] if v], RUN_STATES)
+    offset, limit = paging()
+    query = dag_query_from(args, hidden_dags(), offset, limit)
+    paused = bool_arg("paused")
+    if paused is not None and "status" in args:
+        bad("give paused or status, not both")
+    only_active = bool_arg("only_active")
+    return replace(query, dag_id_pattern=args.get("dag_id_pattern", "").strip(),
+                   tags=list_arg("tags"), order_by=order_by_arg(DAG_ORDER_FIELDS),
+                   status=query.status if paused is None else ("paused" if paused else "active"),
+                   only_active=True if only_active is None else only_active)
 
 
-def iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def dag_json(dag: DagRecord) -> dict[str, Any]:
-    return {"dag_id": dag.dag_id, "is_paused": dag.is_paused, "is_active": dag.is_active, "owners": dag.owners,
-            "tags": [{"name": t} for t in dag.tags], "timetable_summary": dag.timetable_summary,
-            "description": dag.description, "fileloc": dag.fileloc, "has_import_errors": dag.has_import_errors,
-            "next_dagrun": iso(dag.next_dagrun), "last_parsed_time": iso(dag.last_parsed_time)}
-
-
-def run_json(run: DagRunRecord) -> dict[str, Any]:
-    return {"dag_id": run.dag_id, "dag_run_id": run.run_id, "run_type": run.run_type, "state": run.state,
-            "logical_date": iso(run.logical_date), "execution_date": iso(run.logical_date),
-            "data_interval_start": iso(run.data_interval_start),
-            "data_interval_end": iso(run.data_interval_end), "start_date": iso(run.start_date),
-            "end_date": iso(run.end_date), "conf": dict(run.conf), "external_trigger": run.external_trigger,
-            "note": run.note}
+def _dag_items(page: Page[Any]) -> list[dict[str, Any]]:
+    schedules = context.store().schedules([item.dag.dag_id for item in page.items])
+    items = []
+    for item in page.items:
+        row = dag_json(item.dag, schedules.get(item.dag.dag_id))
+        row["last_run"] = run_json(item.last_run) if item.last_run else None
+        row["task_state_counts"] = dict(item.task_counts)
+        items.append(row)
+    return items
 
 
 @bp.route("/dags")
 @requires(Perm.READ)
 def dags() -> Any:
-    limit = _int_arg("limit", 100, 1, MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0, 10**9)
-    page = context.store().dag_page(dag_query_from(request.args, hidden_dags(), offset, limit))
-    items = []
-    for item in page.items:
-        row = dag_json(item.dag)
-        row["last_run"] = run_json(item.last_run) if item.last_run else None
-        row["task_state_counts"] = dict(item.task_counts)
-        items.append(row)
-    return jsonify({"dags": items, "total_entries": page.total})
+    check_known_args(DAG_LIST_ARGS)
+    page = context.store().dag_page(_dag_filters())
+    return jsonify({"dags": _dag_items(page), "total_entries": page.total})
+
+
+def _is_paused_body() -> bool:
+    mask = [m.strip() for m in request.args.get("update_mask", "is_paused").split(",") if m.strip()]
+    if mask != ["is_paused"]:
+        bad("update_mask may only name is_paused")
+    body = json_body({"is_paused"}, required=("is_paused",))
+    if not isinstance(body["is_paused"], bool):
+        bad('send a JSON object like {"is_paused": true}')
+    return bool(body["is_paused"])
+
+
+def _set_paused(dag_id: str, paused: bool) -> None:
+    context.store().set_paused(dag_id, paused)
+    context.audit("pause" if paused else "unpause", dag_id=dag_id)
+
+
+@bp.route("/dags", methods=["PATCH"])
+@requires(Perm.DAG_EDIT)
+def patch_dags() -> Any:
+    """Pause or unpause every DAG matching ``dag_id_pattern`` (``~``: all) that the user may change."""
+    check_known_args(PATCH_DAGS_ARGS)
+    pattern = request.args.get("dag_id_pattern", "").strip()
+    if not pattern:
+        bad("dag_id_pattern is required (part of the DAG ids to change; ~ for every DAG)")
+    paused = _is_paused_body()
+    offset, limit = paging()
+    only_active = bool_arg("only_active")
+    query = DagQuery(dag_id_pattern="" if pattern == ALL else pattern, tags=list_arg("tags"),
+                     only_active=True if only_active is None else only_active, hidden=hidden_dags(),
+                     offset=offset, limit=limit)
+    store = context.store()
+    changed = [s.dag for s in store.dag_page(query).items if Perm.DAG_EDIT in dag_perms(s.dag.dag_id)]
+    for dag in changed:
+        _set_paused(dag.dag_id, paused)
+    schedules = store.schedules([d.dag_id for d in changed])
+    return jsonify({"dags": [dag_json(store.get_dag(d.dag_id), schedules.get(d.dag_id)) for d in changed],
+                    "total_entries": len(changed)})
+
+
+def _serialized(dag_id: str) -> Mapping[str, Any]:
+    """The DAG's latest serialized body ({} when it has none: a DAG row without a parsed version)."""
+    try:
+        return dag_body(context.store().latest_serialized_dag(dag_id).data)
+    except LookupError:
+        return {}
+
+
+@bp.route("/dags/<dag_id>")
+@requires_dag(Perm.READ)
+def get_dag(dag_id: str) -> Any:
+    check_known_args(())
+    return jsonify(dag_json(context.store().get_dag(dag_id), _serialized(dag_id)))
 
 
 @bp.route("/dags/<dag_id>", methods=["PATCH"])
 @requires_dag(Perm.DAG_EDIT)
 def patch_dag(dag_id: str) -> Any:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("is_paused"), bool):
-        abort(400, description='send a JSON object like {"is_paused": true}')
-    context.store().set_paused(dag_id, body["is_paused"])
-    context.audit("pause" if body["is_paused"] else "unpause", dag_id=dag_id)
-    return jsonify(dag_json(context.store().get_dag(dag_id)))
+    check_known_args({"update_mask"})
+    paused = _is_paused_body()
+    context.store().get_dag(dag_id)  # DagNotFound -> 404
+    _set_paused(dag_id, paused)
+    return jsonify(dag_json(context.store().get_dag(dag_id), _serialized(dag_id)))
+
+
+@bp.route("/dags/<dag_id>", methods=["DELETE"])
+@requires_dag(Perm.DAG_EDIT)
+def delete_dag(dag_id: str) -> Any:
+    """Delete the DAG's rows and history, as the UI's "delete history" does (it returns when parsed again)."""
+    check_known_args(())
+    counts = context.store().delete_dag(dag_id)  # DagNotFound -> 404
+    context.audit("delete_history", dag_id=dag_id, extra={k: v for k, v in counts.items() if v})
+    return "", 204
+
+
+@bp.route("/dags/<dag_id>/details")
+@requires_dag(Perm.READ)
+def dag_details(dag_id: str) -> Any:
+    check_known_args(())
+    return jsonify(dag_details_json(context.store().get_dag(dag_id), _serialized(dag_id)))
+
+
+def _tasks(dag_id: str) -> list[Mapping[str, Any]]:
+    context.store().get_dag(dag_id)  # DagNotFound -> 404
+    return list(_serialized(dag_id).get("tasks") or ())
+
+
+@bp.route("/dags/<dag_id>/tasks")
+@requires_dag(Perm.READ)
+def dag_tasks(dag_id: str) -> Any:
+    check_known_args({"order_by"})
+    order = order_by_arg(TASK_ORDER_FIELDS) or "task_id"
+    field = order.removeprefix("-")
+    tasks = [task_json(t) for t in _tasks(dag_id)]
+    if field == "operator":
+        tasks.sort(key=lambda t: str(t["class_ref"]["class_name"]), reverse=order.startswith("-"))
+    else:
+        tasks.sort(key=lambda t: (t[field] is None, t[field]), reverse=order.startswith("-"))
+    return jsonify({"tasks": tasks, "total_entries": len(tasks)})
+
+
+@bp.route("/dags/<dag_id>/tasks/<task_id>")
+@requires_dag(Perm.READ)
+def dag_task(dag_id: str, task_id: str) -> Any:
+    check_known_args(())
+    found = [t for t in _tasks(dag_id) if str(t["task_id"]) == task_id]
+    if not found:
+        raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
+    return jsonify(task_json(found[0]))
+
+
+# --- the run list -------------------------------------------------------------------------------------
+
+def runs_response(query: RunQuery) -> Any:
+    """``{"dag_runs", "total_entries"}`` of one page of runs."""
+    page = context.store().run_page(query)
+    return jsonify({"dag_runs": [run_json(r) for r in page.items], "total_entries": page.total})
 
 
 @bp.route("/dags/<dag_id>/dagRuns")
 @requires_dag(Perm.READ)
 def dag_runs(dag_id: str) -> Any:
-    limit = _int_arg("limit", 100, 1, MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0, 10**9)
-    state = request.args.get("state", "")
-    if state and state not in RUN_STATES:
-        abort(400, description=f"state must be one of {', '.join(RUN_STATES)}")
+    """A DAG's runs (``~``: every DAG's the user may see), filtered and ordered as Airflow's."""
+    check_known_args(RUN_LIST_ARGS)
+    offset, limit = paging()
+    query = RunQuery(states=choices_arg("state", RUN_STATES), ranges=date_ranges(request.args, RUN_RANGES),
+                     order_by=order_by_arg(RUN_FIELDS), offset=offset, limit=limit)
+    if dag_id == ALL:
+        return runs_response(replace(query, hidden=hidden_dags()))
     context.store().get_dag(dag_id)  # DagNotFound -> 404
-    page = context.store().run_page(RunQuery(dag_id=dag_id, state=state, offset=offset, limit=limit))
-    return jsonify({"dag_runs": [run_json(r) for r in page.items], "total_entries": page.total})
+    return runs_response(replace(query, dag_id=dag_id))
 
 
 @bp.route("/importErrors")
@@ -107,15 +222,6 @@ def import_errors() -> Any:
     return jsonify({"import_errors": [{"filename": e.filename, "stack_trace": e.stacktrace,
                                       "timestamp": iso(e.timestamp)} for e in errors],
                     "total_entries": len(errors)})
-
-
-@bp.route("/pools")
-@requires(Perm.READ)
-def pools() -> Any:
-    usage = context.store().pool_usage()
-    return jsonify({"pools": [{"name": u.pool, "slots": u.slots, "running_slots": u.running,
-                               "queued_slots": u.queued, "deferred_slots": u.deferred,
-                               "open_slots": u.open_slots} for u in usage], "total_entries": len(usage)})
 
 
 @bp.route("/timeline")

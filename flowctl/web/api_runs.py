@@ -1,59 +1,56 @@
-"""JSON API for scripts that drive runs, in Airflow 2's REST shapes: trigger a run, poll it, its task instances.
+"""JSON API for scripts that drive runs, in Airflow 2's REST shapes: trigger, poll, mark, clear, note, delete.
 
 Owns ``POST /api/v1/dags/<dag_id>/dagRuns`` (body ``{"dag_run_id", "logical_date"
 (or "execution_date"), "conf", "note"}``, all optional; 409 if the run id or
 logical date is taken, 400 for a bad body or a conf its params refuse),
-``GET /api/v1/dags/<dag_id>/dagRuns/<dag_run_id>`` and
-``GET /api/v1/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances``. The run list
-(``GET …/dagRuns``) is :mod:`flowctl.web.api`'s. A trigger is audited (source
-``api``) and wakes the scheduler (``context.wake_scheduler``).
+``GET|PATCH|DELETE /api/v1/dags/<dag_id>/dagRuns/<dag_run_id>`` (PATCH
+``{"state": "success"|"failed"|"queued"}`` marks the run as the UI does),
+``POST …/<dag_run_id>/clear`` (``{"dry_run": true}`` by default: the task
+instances it would clear), ``PATCH …/<dag_run_id>/setNote`` and
+``POST /api/v1/dags/~/dagRuns/list`` (filters in the body). The run list
+(``GET …/dagRuns``) is :mod:`flowctl.web.api`'s; task instances are
+:mod:`flowctl.web.api_task_instances`'. Every change is audited (source ``api``).
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 
 from flowctl.core.errors import AlreadyExistsError
 from flowctl.core.keys import RunKey
-from flowctl.db.records import TaskInstanceRecord
+from flowctl.core.states import DagRunState
+from flowctl.db.operations import ClearSpec
+from flowctl.db.web_queries import RUN_FIELDS, RunQuery
 from flowctl.web import context
-from flowctl.web.api import iso, run_json
-from flowctl.web.auth import requires_dag
+from flowctl.web.api import RUN_RANGES, runs_response
+from flowctl.web.api_params import (MAX_LIMIT, bad, body_bool, body_int, body_str, body_strs, check_choices,
+                                    check_known_args, date_ranges, json_body, order_by_arg, range_names)
+from flowctl.web.api_shapes import run_json, ti_json
+from flowctl.web.auth import hidden_dags, requires, requires_dag
 from flowctl.web.browse import parse_when
 from flowctl.web.dag_actions import TRIGGER_EVENT
+from flowctl.web.formatting import RUN_STATES
 from flowctl.web.permissions import Perm
+from flowctl.web.run_actions import mark_run
 
 bp = Blueprint("api_runs", __name__, url_prefix="/api/v1")
 TRIGGER_FIELDS = frozenset({"dag_run_id", "logical_date", "execution_date", "conf", "note"})
-
-
-def ti_json(ti: TaskInstanceRecord) -> dict[str, Any]:
-    return {"dag_id": ti.dag_id, "dag_run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index,
-            "state": ti.state, "try_number": ti.try_number, "max_tries": ti.max_tries,
-            "start_date": iso(ti.start_date), "end_date": iso(ti.end_date), "duration": ti.duration,
-            "hostname": ti.hostname, "pool": ti.pool, "pool_slots": ti.pool_slots, "queue": ti.queue,
-            "priority_weight": ti.priority_weight, "operator": ti.operator, "queued_when": iso(ti.queued_at),
-            "note": ti.note}
+RUN_URL = "/dags/<dag_id>/dagRuns/<run_id>"
+SETTABLE_STATES = (DagRunState.SUCCESS.value, DagRunState.FAILED.value, DagRunState.QUEUED.value)
+LIST_FIELDS = frozenset({"order_by", "page_offset", "page_limit", "dag_ids", "states"}) | range_names(RUN_RANGES)
+MAX_NOTE = 1_000  # Airflow's limit
 
 
 def _trigger_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and not request.get_data():
-        body = {}
-    if not isinstance(body, dict):
-        abort(400, description="send a JSON object, e.g. {\"conf\": {}}")
-    unknown = sorted(set(body) - TRIGGER_FIELDS)
-    if unknown:
-        abort(400, description=f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(TRIGGER_FIELDS))}")
+    body = json_body(TRIGGER_FIELDS)
     if "logical_date" in body and "execution_date" in body:
         abort(400, description="give logical_date or its older name execution_date, not both")
     if not isinstance(body.get("conf", {}), dict):
         abort(400, description="conf must be a JSON object")
     for name in ("dag_run_id", "note"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            abort(400, description=f"{name} must be a string")
+        body_str(body, name)
     return body
 
 
@@ -73,15 +70,84 @@ def trigger_run(dag_id: str) -> Any:
     return jsonify(run_json(run))
 
 
-@bp.route("/dags/<dag_id>/dagRuns/<run_id>")
+@bp.route(RUN_URL)
 @requires_dag(Perm.READ)
 def get_run(dag_id: str, run_id: str) -> Any:
+    check_known_args(())
     return jsonify(run_json(context.store().get_run(dag_id, run_id)))  # DagRunNotFound -> 404
 
 
-@bp.route("/dags/<dag_id>/dagRuns/<run_id>/taskInstances")
-@requires_dag(Perm.READ)
-def task_instances(dag_id: str, run_id: str) -> Any:
-    context.store().get_run(dag_id, run_id)  # DagRunNotFound -> 404
-    tis = context.store().list_task_instances(RunKey(dag_id, run_id))
-    return jsonify({"task_instances": [ti_json(ti) for ti in tis], "total_entries": len(tis)})
+@bp.route(RUN_URL, methods=["PATCH"])
+@requires_dag(Perm.DAG_EDIT)
+def patch_run(dag_id: str, run_id: str) -> Any:
+    """Mark the run success or failed as the UI does (its task instances too), or queue it again."""
+    check_known_args(())
+    body = json_body({"state"}, required=("state",))
+    state = check_choices("state", [str(body["state"])], SETTABLE_STATES)[0]
+    store, now = context.store(), context.now()
+    run = store.get_run(dag_id, run_id)
+    if state == DagRunState.QUEUED.value:
+        changed = 0
+        if run.state != state:
+            store.set_run_state_manually(run.key, run.state, state, queued_at=now, end_date=None, updated_at=now)
+    else:
+        changed = mark_run(run, state)
+    context.audit(f"mark_{state}", dag_id=dag_id, run_id=run_id, extra={"task_instances": changed,
+                                                                       "whole_run": True})
+    return jsonify(run_json(store.get_run(dag_id, run_id)))
+
+
+@bp.route(RUN_URL, methods=["DELETE"])
+@requires_dag(Perm.DAG_EDIT)
+def delete_run(dag_id: str, run_id: str) -> Any:
+    """Delete the run, its task instances, tries and XComs (204)."""
+    check_known_args(())
+    counts = context.store().delete_run(RunKey(dag_id, run_id))  # DagRunNotFound -> 404
+    context.audit("delete_run", dag_id=dag_id, run_id=run_id, extra={k: v for k, v in counts.items() if v})
+    return "", 204
+
+
+@bp.route(RUN_URL + "/clear", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def clear_run(dag_id: str, run_id: str) -> Any:
+    """Clear every task instance of the run (``dry_run``, the default: only list them); returns the run."""
+    check_known_args(())
+    dry_run = body_bool(json_body({"dry_run"}), "dry_run", True)
+    store = context.store()
+    run = store.get_run(dag_id, run_id)
+    tis = store.task_instances_to_clear(dag_id, ClearSpec(run_id=run_id))
+    if dry_run:
+        return jsonify({"task_instances": [ti_json(t, run.logical_date) for t in tis], "total_entries": len(tis)})
+    report = store.clear_task_instances([t.key for t in tis], context.now())
+    context.audit("clear", dag_id=dag_id, run_id=run_id, extra={"task_instances": len(report.task_instances)})
+    return jsonify(run_json(store.get_run(dag_id, run_id)))
+
+
+@bp.route(RUN_URL + "/setNote", methods=["PATCH"])
+@requires_dag(Perm.DAG_EDIT)
+def set_note(dag_id: str, run_id: str) -> Any:
+    check_known_args(())
+    note = body_str(json_body({"note"}, required=("note",)), "note")
+    if note is not None and len(note) > MAX_NOTE:
+        bad(f"note must be at most {MAX_NOTE} characters")
+    store = context.store()
+    store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    store.set_run_note(RunKey(dag_id, run_id), note, context.now())
+    context.audit("set_note", dag_id=dag_id, run_id=run_id, extra={"note": note})
+    return jsonify(run_json(store.get_run(dag_id, run_id)))
+
+
+@bp.route("/dags/~/dagRuns/list", methods=["POST"])
+@requires(Perm.READ)
+def list_runs() -> Any:
+    """Runs of several DAGs (``dag_ids``; all the user may see when absent), filters in the body."""
+    check_known_args(())
+    body = json_body(LIST_FIELDS)
+    states = check_choices("states", body_strs(body, "states") or (), RUN_STATES)
+    dag_ids = body_strs(body, "dag_ids")
+    query = RunQuery(states=states, dag_ids=dag_ids, ranges=date_ranges(body, RUN_RANGES), hidden=hidden_dags(),
+                     order_by=order_by_arg(RUN_FIELDS, body_str(body, "order_by") or ""),
+                     offset=body_int(body, "page_offset", 0, 0, 10**9),
+                     limit=body_int(body, "page_limit", 100, 1, MAX_LIMIT))
+    return runs_response(query)
+

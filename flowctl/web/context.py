@@ -29,8 +29,10 @@ def store() -> Store:
     return current_app.extensions[STORE_KEY]  # type: ignore[no-any-return]
 
 
-#: State-changing requests that make no work for the scheduler.
-_NO_WORK_ENDPOINTS = frozenset({"auth.login", "auth.logout"})
+#: State-changing requests that make no work for the scheduler (and POSTs that change nothing:
+#: the API's list endpoints that take their filters in a body).
+_NO_WORK_ENDPOINTS = frozenset({"auth.login", "auth.logout", "api_runs.list_runs",
+                                "api_task_instances.list_task_instances"})
 
 
 def wake_scheduler(response: Response) -> Response:
@@ -77,8 +79,12 @@ class PageArgs:
         return (self.page - 1) * self.size
 
 
+#: Past any real history, and small enough for an SQL OFFSET (a page number of 10**21 was a 500).
+MAX_PAGE = 1_000_000
+
+
 def page_args(default_size: int = 25) -> PageArgs:
     """Paging from the query string, clamped to sane values."""
     page = request.args.get("page", 1, type=int) or 1
     size = request.args.get("page_size", default_size, type=int) or default_size
-    return PageArgs(max(page, 1), min(max(size, 1), MAX_PAGE_SIZE))
+    return PageArgs(min(max(page, 1), MAX_PAGE), min(max(size, 1), MAX_PAGE_SIZE))

@@ -1,10 +1,13 @@
-"""The REST calls scripts make as they do against Airflow 2: basic auth, trigger a run, poll it, its task instances."""
+"""The REST calls scripts make as they do against Airflow 2: basic auth, trigger a run, poll it, mark, clear,
+note and delete it."""
 from __future__ import annotations
 
 import base64
 
+import pytest
 from flask.testing import FlaskClient
 
+from flowctl.core.errors import DagRunNotFound
 from flowctl.db.store import Store
 from tests.web.conftest import Clock
 from tests.web.webdata import Seeded
@@ -92,3 +95,103 @@ def test_a_bearer_token_triggers_too(client: FlaskClient, users: dict[str, str],
     response = client.post(f"/api/v1/dags/{seeded.dag_id}/dagRuns", json={},
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and response.get_json()["run_type"] == "manual"
+
+
+def test_patch_a_run_failed_kills_what_is_unfinished(client: FlaskClient, users: dict[str, str],
+                                                     web_store: Store, seeded: Seeded) -> None:
+    run = seeded.running_run
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}"
+    response = client.patch(url, json={"state": "failed"}, headers=basic("user", users["user"]))
+    assert response.status_code == 200 and response.get_json()["state"] == "failed"
+    assert web_store.get_run(seeded.dag_id, run.run_id).state == "failed"
+    states = {t.task_id: t.state for t in web_store.list_task_instances(run.key)}
+    assert states["start"] == "success" and states["crm.fetch"] == "failed" and states["merge"] == "skipped"
+    assert [(a.event, a.source) for a in web_store.list_audit() if a.event == "mark_failed"] == [
+        ("mark_failed", "api")]
+
+
+def test_patch_a_run_success_marks_its_tasks_and_queued_requeues(client: FlaskClient, users: dict[str, str],
+                                                                 web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}"
+    auth = basic("user", users["user"])
+    assert client.patch(url, json={"state": "success"}, headers=auth).get_json()["state"] == "success"
+    assert {t.state for t in web_store.list_task_instances(run.key)} == {"success"}
+    assert client.patch(url, json={"state": "queued"}, headers=auth).get_json()["state"] == "queued"
+    assert web_store.get_run(seeded.dag_id, run.run_id).state == "queued"
+
+
+@pytest.mark.parametrize("body", [{"state": "running"}, {"state": None}, {}, {"state": "failed", "x": 1}, [1]])
+def test_patch_a_run_refuses_bad_bodies(client: FlaskClient, users: dict[str, str], web_store: Store,
+                                        seeded: Seeded, body: object) -> None:
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{seeded.running_run.run_id}"
+    response = client.patch(url, json=body, headers=basic("user", users["user"]))
+    assert response.status_code == 400 and response.is_json
+    assert web_store.get_run(seeded.dag_id, seeded.running_run.run_id).state == "running"
+
+
+def test_run_writes_need_the_edit_permission(client: FlaskClient, users: dict[str, str], web_store: Store,
+                                             seeded: Seeded) -> None:
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{seeded.failed_run.run_id}"
+    auth = basic("viewer", users["viewer"])
+    assert client.patch(url, json={"state": "success"}, headers=auth).status_code == 403
+    assert client.delete(url, headers=auth).status_code == 403
+    assert client.post(f"{url}/clear", json={"dry_run": False}, headers=auth).status_code == 403
+    assert client.patch(f"{url}/setNote", json={"note": "x"}, headers=auth).status_code == 403
+    assert web_store.get_run(seeded.dag_id, seeded.failed_run.run_id).state == "failed"
+
+
+def test_delete_a_run_removes_it_and_its_task_instances(client: FlaskClient, users: dict[str, str],
+                                                        web_store: Store, seeded: Seeded) -> None:
+    run = seeded.success_run
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}"
+    auth = basic("user", users["user"])
+    assert client.delete(url, headers=auth).status_code == 204
+    with pytest.raises(DagRunNotFound):
+        web_store.get_run(seeded.dag_id, run.run_id)
+    assert web_store.list_task_instances(run.key) == []
+    assert len(web_store.list_runs(seeded.dag_id)) == 2
+    again = client.delete(url, headers=auth)
+    assert again.status_code == 404 and again.is_json
+
+
+def test_clear_a_run_lists_first_then_clears_and_queues_it(client: FlaskClient, users: dict[str, str],
+                                                           web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}/clear"
+    auth = basic("user", users["user"])
+    dry = client.post(url, json={}, headers=auth).get_json()  # dry_run is Airflow's default
+    assert dry["total_entries"] == len(seeded.task_ids)
+    assert {t["task_id"] for t in dry["task_instances"]} == set(seeded.task_ids)
+    assert web_store.get_run(seeded.dag_id, run.run_id).state == "failed"
+    done = client.post(url, json={"dry_run": False}, headers=auth)
+    assert done.status_code == 200 and done.get_json()["state"] == "queued"
+    assert {t.state for t in web_store.list_task_instances(run.key)} == {"pending"}
+    assert client.post(url, json={"dry_run": "no"}, headers=auth).status_code == 400
+
+
+def test_set_a_runs_note(client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded) -> None:
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{seeded.failed_run.run_id}/setNote"
+    auth = basic("user", users["user"])
+    response = client.patch(url, json={"note": "upstream API was down"}, headers=auth)
+    assert response.status_code == 200 and response.get_json()["note"] == "upstream API was down"
+    assert web_store.get_run(seeded.dag_id, seeded.failed_run.run_id).note == "upstream API was down"
+    assert client.patch(url, json={"note": 5}, headers=auth).status_code == 400
+    assert client.patch(url, json={}, headers=auth).status_code == 400
+    missing = f"/api/v1/dags/{seeded.dag_id}/dagRuns/never/setNote"
+    assert client.patch(missing, json={"note": "x"}, headers=auth).status_code == 404
+
+
+def test_a_conf_nested_thousands_deep_or_holding_nan_is_a_400_not_a_500(client: FlaskClient, users: dict[str, str],
+                                                                         seeded: Seeded) -> None:
+    headers = {**basic("op", users["op"]), "Content-Type": "application/json"}
+    deep = '{"conf": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
+    for body in (deep, '{"conf": {"a": NaN}}', '{"conf": {"a": 1e999}}'):
+        response = client.post(f"/api/v1/dags/{seeded.dag_id}/dagRuns", data=body, headers=headers)
+        assert response.status_code == 400 and response.is_json, (body[:30], response.status_code)
+
+
+def test_a_page_number_past_any_history_shows_an_empty_page_not_a_500(admin_client: FlaskClient,
+                                                                      seeded: Seeded) -> None:
+    for path in ("/browse/runs", "/audit", "/browse/sla-misses", "/browse/task-instances"):
+        assert admin_client.get(f"{path}?page=999999999999999999999").status_code == 200, path

@@ -1,0 +1,148 @@
+"""The JSON shapes of Airflow 2's REST API (DAG, DAGDetail, Task, DAGRun, TaskInstance, XCom), from records.
+
+Pure functions of Store records and serialized DAG mappings: no Flask, no
+database. Fields flowctl does not keep are there with Airflow's empty value
+(``null``, ``{}``) so clients that read them do not break.
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flowctl.db.records import DagRecord, DagRunRecord, TaskInstanceRecord, XComRecord
+from flowctl.web.formatting import format_xcom
+
+#: Serialized task keys that Airflow's Task object has under the same name.
+TASK_KEYS = ("owner", "trigger_rule", "depends_on_past", "wait_for_downstream", "retries", "queue", "pool",
+             "pool_slots", "retry_exponential_backoff", "priority_weight", "weight_rule", "ui_color",
+             "ui_fgcolor", "template_fields", "doc_md")
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _seconds_delta(seconds: Any) -> dict[str, Any] | None:
+    """Airflow's TimeDelta object from a number of seconds (None stays None)."""
+    if seconds is None:
+        return None
+    whole = float(seconds)
+    days, rest = divmod(whole, 86_400)
+    return {"__type": "TimeDelta", "days": int(days), "seconds": int(rest),
+            "microseconds": int(round((rest - int(rest)) * 1_000_000))}
+
+
+def schedule_interval(timetable: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Airflow's ``schedule_interval`` object for a serialized timetable (None for custom ones)."""
+    if not timetable:
+        return None
+    kind = str(timetable.get("__type", "")).rsplit(".", 1)[-1]
+    if kind == "CronDataIntervalTimetable":
+        return {"__type": "CronExpression", "value": timetable.get("expression")}
+    if kind == "DeltaDataIntervalTimetable" and "delta" in timetable:
+        return _seconds_delta(timetable["delta"])
+    if kind == "DeltaDataIntervalTimetable":
+        return {"__type": "RelativeDelta", **dict(timetable.get("relativedelta") or {})}
+    if kind in ("OnceTimetable", "ContinuousTimetable"):
+        return {"__type": "CronExpression", "value": "@" + kind.removesuffix("Timetable").lower()}
+    return None
+
+
+def _owners(owners: str | None) -> list[str]:
+    return [o.strip() for o in (owners or "").split(",") if o.strip()]
+
+
+def dag_json(dag: DagRecord, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Airflow's DAG object; ``body`` (the serialized DAG) adds the schedule when given."""
+    body = body or {}
+    return {"dag_id": dag.dag_id, "dag_display_name": dag.dag_id, "root_dag_id": None,
+            "is_paused": dag.is_paused, "is_active": dag.is_active, "is_subdag": False,
+            "last_parsed_time": iso(dag.last_parsed_time), "last_pickled": None, "last_expired": None,
+            "scheduler_lock": None, "pickle_id": None, "default_view": "grid", "fileloc": dag.fileloc,
+            "file_token": None, "owners": _owners(dag.owners), "description": dag.description,
+            "schedule_interval": schedule_interval(body.get("timetable")),
+            "timetable_summary": dag.timetable_summary,
+            "timetable_description": body.get("timetable_description") or dag.timetable_summary,
+            "tags": [{"name": t} for t in dag.tags], "max_active_tasks": dag.max_active_tasks,
+            "max_active_runs": dag.max_active_runs, "has_task_concurrency_limits": _has_task_limits(body),
+            "has_import_errors": dag.has_import_errors, "next_dagrun": iso(dag.next_dagrun),
+            "next_dagrun_data_interval_start": iso(dag.next_dagrun_data_interval_start),
+            "next_dagrun_data_interval_end": iso(dag.next_dagrun_data_interval_end),
+            "next_dagrun_create_after": iso(dag.next_dagrun_create_after)}
+
+
+def _has_task_limits(body: Mapping[str, Any]) -> bool:
+    return any(t.get("max_active_tis_per_dag") for t in body.get("tasks") or ())
+
+
+def dag_details_json(dag: DagRecord, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Airflow's DAGDetail: the DAG object plus what only the serialized DAG knows."""
+    timetable = body.get("timetable") or {}
+    params = {name: item.get("value") if item.get("has_value", True) else None
+              for name, item in (body.get("params") or {}).items()}
+    return {**dag_json(dag, body), "timezone": timetable.get("timezone") or "UTC",
+            "catchup": bool(body.get("catchup", True)), "orientation": "LR",
+            "concurrency": dag.max_active_tasks, "start_date": body.get("start_date"),
+            "end_date": body.get("end_date"), "dag_run_timeout": _seconds_delta(body.get("dagrun_timeout")),
+            "doc_md": body.get("doc_md"), "params": params,
+            "is_paused_upon_creation": body.get("is_paused_upon_creation"),
+            "last_parsed": iso(dag.last_parsed_time), "template_search_path": body.get("template_searchpath"),
+            "render_template_as_native_obj": bool(body.get("render_template_as_native_obj"))}
+
+
+def task_json(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Airflow's Task object from a serialized task."""
+    operator = str(task.get("task_type") or task.get("operator") or "")
+    out: dict[str, Any] = {"class_ref": {"module_path": task.get("operator_module"), "class_name": operator},
+                           "task_id": str(task["task_id"]), "task_display_name": str(task["task_id"]),
+                           "start_date": task.get("start_date"), "end_date": task.get("end_date"),
+                           "extra_links": [], "is_mapped": bool(task.get("is_mapped")),
+                           "execution_timeout": _seconds_delta(task.get("execution_timeout")),
+                           "retry_delay": _seconds_delta(task.get("retry_delay")), "sub_dag": None,
+                           "downstream_task_ids": sorted(task.get("downstream_task_ids") or ())}
+    out.update({key: task.get(key) for key in TASK_KEYS})
+    return out
+
+
+def run_json(run: DagRunRecord) -> dict[str, Any]:
+    """Airflow's DAGRun object."""
+    return {"dag_id": run.dag_id, "dag_run_id": run.run_id, "run_type": run.run_type, "state": run.state,
+            "logical_date": iso(run.logical_date), "execution_date": iso(run.logical_date),
+            "data_interval_start": iso(run.data_interval_start),
+            "data_interval_end": iso(run.data_interval_end), "start_date": iso(run.start_date),
+            "end_date": iso(run.end_date), "last_scheduling_decision": iso(run.last_scheduling_decision),
+            "conf": dict(run.conf), "external_trigger": run.external_trigger, "note": run.note}
+
+
+def ti_json(ti: TaskInstanceRecord, execution_date: datetime | None) -> dict[str, Any]:
+    """Airflow's TaskInstance object; ``execution_date`` is its run's logical date."""
+    return {"dag_id": ti.dag_id, "dag_run_id": ti.run_id, "task_id": ti.task_id,
+            "task_display_name": ti.task_id, "map_index": ti.map_index, "rendered_map_index": None,
+            "execution_date": iso(execution_date), "state": ti.state, "try_number": ti.try_number,
+            "max_tries": ti.max_tries, "start_date": iso(ti.start_date), "end_date": iso(ti.end_date),
+            "duration": ti.duration, "hostname": ti.hostname or "", "unixname": None, "pid": ti.pid,
+            "pool": ti.pool, "pool_slots": ti.pool_slots, "queue": ti.queue, "priority_weight": ti.priority_weight,
+            "operator": ti.operator, "queued_when": iso(ti.queued_at), "queued_by_job_id": ti.queued_by_job_id,
+            "executor": ti.executor, "executor_config": {}, "sla_miss": None,
+            "rendered_fields": dict(ti.rendered_fields or {}), "trigger": None, "triggerer_job": None,
+            "note": ti.note}
+
+
+def ti_ref_json(ti: TaskInstanceRecord, execution_date: datetime | None) -> dict[str, Any]:
+    """Airflow's TaskInstanceReference (what clear and set-state answer with)."""
+    return {"dag_id": ti.dag_id, "dag_run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index,
+            "execution_date": iso(execution_date)}
+
+
+def xcom_entry_json(xcom: XComRecord, execution_date: datetime | None) -> dict[str, Any]:
+    """Airflow's XComCollectionItem: an XCom without its value."""
+    return {"dag_id": xcom.dag_id, "dag_run_id": xcom.run_id, "task_id": xcom.task_id,
+            "map_index": xcom.map_index, "key": xcom.key, "timestamp": iso(xcom.timestamp),
+            "execution_date": iso(execution_date)}
+
+
+def xcom_json(xcom: XComRecord, execution_date: datetime | None) -> dict[str, Any]:
+    """Airflow's XCom: the entry and its value as the UI shows it (pretty JSON text)."""
+    return {**xcom_entry_json(xcom, execution_date), "value": format_xcom(xcom.value)}

@@ -1,0 +1,109 @@
+"""JSON API for what a task instance left behind: its logs per try and its XComs (Airflow 2's shapes).
+
+Owns, under ``/api/v1/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>``:
+``/logs/<try_number>`` (``?map_index=&full_content=&token=``; text/plain, or
+``{"content", "continuation_token"}`` with ``Accept: application/json``, read
+as the UI's log view reads it: :func:`flowctl.web.run_views.read_log`) and
+``/xcomEntries`` and ``/xcomEntries/<key>`` (values as the UI shows them).
+A blueprint nested in :mod:`flowctl.web.api_task_instances`' (registered there).
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from flowctl.core.errors import TaskInstanceNotFound
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.web import context
+from flowctl.web.api_params import PAGING, bad, bool_arg, check_known_args, int_arg, paging
+from flowctl.web.api_shapes import xcom_entry_json, xcom_json
+from flowctl.web.auth import requires_dag
+from flowctl.web.permissions import Perm
+from flowctl.web.run_views import LogChunk, log_file, read_log
+
+bp = Blueprint("logs", __name__)
+TI_URL = "/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>"
+MAX_FULL_LOG = 64 * 1024 * 1024  # full_content stops here: a runaway log must not fill the worker's memory
+
+
+def _map_index() -> int:
+    return int_arg("map_index", -1, -1, 10**9)
+
+
+def _offset(token: str | None) -> int:
+    """The byte offset a continuation token carries (this API's tokens are plain offsets)."""
+    if not token:
+        return 0
+    if not token.isdigit():
+        bad("token must be a continuation_token this API returned")
+    return int(token)
+
+
+def _read_rest(path: Any, offset: int) -> LogChunk:
+    """The log from ``offset`` to its end (up to MAX_FULL_LOG bytes), chunk by chunk."""
+    chunk = read_log(path, offset)
+    parts = [chunk.text]
+    while chunk.text and chunk.offset - offset < MAX_FULL_LOG:
+        chunk = read_log(path, chunk.offset)
+        parts.append(chunk.text)
+    return LogChunk("".join(parts), chunk.offset, chunk.exists)
+
+
+@bp.route(TI_URL + "/logs/<int:try_number>")
+@requires_dag(Perm.READ)
+def task_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Any:
+    """One try's log from the token's offset (the start without one); the whole rest with full_content."""
+    check_known_args({"map_index", "full_content", "token"})
+    key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
+    context.store().get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    ti = context.store().get_task_instance(key)  # TaskInstanceNotFound -> 404
+    if not 1 <= try_number <= ti.try_number:
+        abort(404, description=f"{task_id} has no try {try_number} (its tries: 1 to {ti.try_number})")
+    path, offset = log_file(key, try_number), _offset(request.args.get("token"))
+    chunk = _read_rest(path, offset) if bool_arg("full_content") else read_log(path, offset)
+    if not chunk.exists:
+        abort(404, description=f"no log file for try {try_number} of {task_id}")
+    if request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json":
+        return jsonify({"content": chunk.text, "continuation_token": str(chunk.offset)})
+    return Response(chunk.text, mimetype="text/plain")
+
+
+def _xcom_run(dag_id: str, run_id: str, task_id: str) -> Any:
+    store = context.store()
+    run = store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    if not any(t.task_id == task_id for t in store.list_task_instances(run.key)):
+        raise TaskInstanceNotFound(f"task {task_id!r} has no instance in run {run_id!r} of DAG {dag_id!r}")
+    return run
+
+
+@bp.route(TI_URL + "/xcomEntries")
+@requires_dag(Perm.READ)
+def xcom_entries(dag_id: str, run_id: str, task_id: str) -> Any:
+    """The task's XComs in this run (``map_index``, ``xcom_key`` narrow them), without values."""
+    check_known_args(PAGING | {"map_index", "xcom_key"})
+    offset, limit = paging()
+    run = _xcom_run(dag_id, run_id, task_id)
+    found = context.store().list_xcoms(run.key, task_id)
+    if "map_index" in request.args:
+        found = [x for x in found if x.map_index == _map_index()]
+    if request.args.get("xcom_key"):
+        found = [x for x in found if x.key == request.args["xcom_key"]]
+    return jsonify({"xcom_entries": [xcom_entry_json(x, run.logical_date) for x in found[offset:offset + limit]],
+                    "total_entries": len(found)})
+
+
+@bp.route(TI_URL + "/xcomEntries/<key>")
+@requires_dag(Perm.READ)
+def xcom_entry(dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+    """One XCom with its value as the UI shows it (``deserialize`` / ``stringify`` accepted, same text)."""
+    check_known_args({"map_index", "deserialize", "stringify"})
+    for name in ("deserialize", "stringify"):
+        bool_arg(name)  # checked; the value is the UI's text either way
+    map_index = _map_index()
+    run = _xcom_run(dag_id, run_id, task_id)
+    found = [x for x in context.store().list_xcoms(run.key, task_id) if x.key == key and x.map_index == map_index]
+    if not found:
+        abort(404, description=f"no XCom {key!r} of {task_id} (map_index {map_index}) in run {run_id!r}")
+    return jsonify(xcom_json(found[0], run.logical_date))

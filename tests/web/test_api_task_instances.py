@@ -1,0 +1,169 @@
+"""The task-instance endpoints of the REST API as Airflow 2 scripts call them: read one or many, mark,
+clear, set state in bulk, logs per try and XComs; every mistake a JSON 4xx, viewers read only."""
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.db.store import Store
+from flowctl.settings import Settings
+from flowctl.task_runner.logs import log_path
+from tests.web.conftest import FERNET_KEY, Clock
+from tests.web.test_api_runs import basic
+from tests.web.webdata import Seeded
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def web_store(request: pytest.FixtureRequest) -> Store:
+    """These endpoints' queries run on both databases (the other web tests: SQLite)."""
+    store: Store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    store.use_fernet_key(FERNET_KEY)
+    return store
+
+
+def tis_url(seeded: Seeded, run_id: str) -> str:
+    return f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run_id}/taskInstances"
+
+
+def test_one_task_instance_has_airflows_fields(client: FlaskClient, users: dict[str, str], seeded: Seeded) -> None:
+    run = seeded.failed_run
+    response = client.get(f"{tis_url(seeded, run.run_id)}/web.fetch", headers=basic("viewer", users["viewer"]))
+    assert response.status_code == 200
+    ti = response.get_json()
+    assert (ti["task_id"], ti["state"], ti["try_number"], ti["map_index"]) == ("web.fetch", "failed", 1, -1)
+    assert ti["execution_date"] == run.logical_date.isoformat() and ti["hostname"] == "worker-1"
+    assert (ti["executor_config"], ti["sla_miss"], ti["trigger"], ti["triggerer_job"]) == ({}, None, None, None)
+    assert {"pid", "unixname", "rendered_fields", "queued_by_job_id", "queued_when", "note"} <= set(ti)
+    for missing in ("/nope", "/web.fetch/0"):
+        answer = client.get(tis_url(seeded, run.run_id) + missing, headers=basic("viewer", users["viewer"]))
+        assert answer.status_code == 404 and answer.is_json
+
+
+def test_lists_filter_by_run_state_and_across_dags(client: FlaskClient, users: dict[str, str],
+                                                   seeded: Seeded) -> None:
+    auth = basic("viewer", users["viewer"])
+    run = seeded.failed_run
+    one_run = client.get(tis_url(seeded, run.run_id), headers=auth).get_json()
+    assert [t["task_id"] for t in one_run["task_instances"]] == sorted(seeded.task_ids)
+    failed = client.get(f"{tis_url(seeded, run.run_id)}?state=failed&state=upstream_failed", headers=auth)
+    assert sorted(t["task_id"] for t in failed.get_json()["task_instances"]) == ["merge", "web.clean", "web.fetch"]
+    everywhere = client.get("/api/v1/dags/~/dagRuns/~/taskInstances?state=running", headers=auth).get_json()
+    assert [(t["dag_run_id"], t["task_id"]) for t in everywhere["task_instances"]] == [
+        (seeded.running_run.run_id, "crm.fetch")]
+    assert everywhere["task_instances"][0]["execution_date"] == seeded.running_run.logical_date.isoformat()
+    posted = client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", headers=auth,
+                         json={"dag_run_ids": [run.run_id], "state": ["success"], "task_ids": ["start", "merge"]})
+    assert [t["task_id"] for t in posted.get_json()["task_instances"]] == ["start"]
+    early = client.get("/api/v1/dags/~/dagRuns/~/taskInstances?execution_date_lte=2024-02-25&state=success",
+                       headers=auth).get_json()
+    assert {t["dag_run_id"] for t in early["task_instances"]} == {seeded.success_run.run_id}
+    for bad in ("state=great", "order_by=colour", "start_date_gte=never", "duration_gte=long", "pools=x"):
+        answer = client.get(f"/api/v1/dags/~/dagRuns/~/taskInstances?{bad}", headers=auth)
+        assert answer.status_code == 400 and answer.is_json, bad
+    mapped = client.get(f"{tis_url(seeded, run.run_id)}/merge/listMapped", headers=auth).get_json()
+    assert mapped == {"task_instances": [], "total_entries": 0}  # merge is not mapped
+    bad_post = client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", json={"state": "failed"}, headers=auth)
+    assert bad_post.status_code == 400
+
+
+def test_patch_marks_one_task_instance_after_a_dry_run(client: FlaskClient, users: dict[str, str],
+                                                       web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    url = f"{tis_url(seeded, run.run_id)}/web.fetch"
+    key = TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")
+    auth = basic("user", users["user"])
+    dry = client.patch(url, json={"new_state": "success"}, headers=auth)
+    assert dry.status_code == 200 and dry.get_json()["task_id"] == "web.fetch"
+    assert web_store.get_task_instance(key).state == "failed"
+    assert client.patch(url, json={"new_state": "success", "dry_run": False}, headers=auth).status_code == 200
+    assert web_store.get_task_instance(key).state == "success"
+    for body in ({"new_state": "running", "dry_run": False}, {"dry_run": False}, {"new_state": "failed", "x": 1}):
+        assert client.patch(url, json=body, headers=auth).status_code == 400, body
+    viewer = client.patch(url, json={"new_state": "failed", "dry_run": False}, headers=basic("viewer", users["viewer"]))
+    assert viewer.status_code == 403 and web_store.get_task_instance(key).state == "success"
+
+
+def test_clear_task_instances_takes_the_failed_ones_by_default(client: FlaskClient, users: dict[str, str],
+                                                               web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    url = f"/api/v1/dags/{seeded.dag_id}/clearTaskInstances"
+    auth = basic("user", users["user"])
+    dry = client.post(url, json={"dag_run_id": run.run_id}, headers=auth).get_json()
+    assert sorted(t["task_id"] for t in dry["task_instances"]) == ["merge", "web.clean", "web.fetch"]
+    assert web_store.get_run(seeded.dag_id, run.run_id).state == "failed"
+    response = client.post(url, json={"dag_run_id": run.run_id, "dry_run": False, "task_ids": ["web.fetch"],
+                                      "include_downstream": True}, headers=auth)
+    assert sorted(t["task_id"] for t in response.get_json()["task_instances"]) == ["merge", "web.clean", "web.fetch"]
+    states = {t.task_id: t.state for t in web_store.list_task_instances(run.key)}
+    assert states["web.fetch"] == states["merge"] == "pending" and states["start"] == "success"
+    assert web_store.get_run(seeded.dag_id, run.run_id).state == "queued"
+    assert [(a.event, a.source) for a in web_store.list_audit() if a.event == "clear"] == [("clear", "api")]
+
+
+@pytest.mark.parametrize("body", [{"dag_run_id": 5}, {"task_ids": "web.fetch"}, {"only_failed": "yes"},
+                                  {"start_date": "soon"}, {"reset_dag_runs": False}, {"colour": 1}])
+def test_clear_refuses_bad_bodies(client: FlaskClient, users: dict[str, str], seeded: Seeded,
+                                  body: dict[str, object]) -> None:
+    response = client.post(f"/api/v1/dags/{seeded.dag_id}/clearTaskInstances", json={**body, "dry_run": False},
+                           headers=basic("user", users["user"]))
+    assert response.status_code == 400 and response.is_json
+
+
+def test_update_state_marks_a_task_and_its_downstream(client: FlaskClient, users: dict[str, str],
+                                                      web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    url = f"/api/v1/dags/{seeded.dag_id}/updateTaskInstancesState"
+    auth = basic("user", users["user"])
+    body = {"dag_run_id": run.run_id, "task_id": "web.fetch", "include_downstream": True, "new_state": "success"}
+    dry = client.post(url, json=body, headers=auth).get_json()
+    assert sorted(t["task_id"] for t in dry["task_instances"]) == ["merge", "web.clean", "web.fetch"]
+    assert web_store.get_task_instance(TaskInstanceKey(seeded.dag_id, run.run_id, "merge")).state == "upstream_failed"
+    assert client.post(url, json={**body, "dry_run": False}, headers=auth).status_code == 200
+    assert {t.state for t in web_store.list_task_instances(run.key)} == {"success"}
+    assert client.post(url, json={"task_id": "merge", "new_state": "success"}, headers=auth).status_code == 400
+    assert client.post(url, json={**body, "new_state": "queued"}, headers=auth).status_code == 400
+    assert client.post(url, json=body, headers=basic("viewer", users["viewer"])).status_code == 403
+
+
+def test_logs_of_a_try_as_text_or_json_with_a_continuation_token(client: FlaskClient, users: dict[str, str],
+                                                                 web_settings: Settings, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    key = TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")
+    path = log_path(web_settings.base_log_folder, key, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("fetching\npassword=***\n")
+    url = f"{tis_url(seeded, run.run_id)}/web.fetch/logs/1"
+    auth = basic("viewer", users["viewer"])
+    text = client.get(url, headers=auth)
+    assert text.status_code == 200 and text.mimetype == "text/plain"
+    assert text.get_data(as_text=True) == "fetching\npassword=***\n"
+    body = client.get(url, headers={**auth, "Accept": "application/json"}).get_json()
+    assert body["content"] == "fetching\npassword=***\n"
+    with path.open("a") as handle:
+        handle.write("retrying\n")
+    more = client.get(f"{url}?token={body['continuation_token']}", headers={**auth, "Accept": "application/json"})
+    assert more.get_json()["content"] == "retrying\n"
+    assert client.get(f"{url}?full_content=true", headers=auth).get_data(as_text=True).endswith("retrying\n")
+    for bad, status in (("/logs/2", 404), ("/logs/1?token=abc", 400), ("/logs/1?colour=1", 400)):
+        answer = client.get(f"{tis_url(seeded, run.run_id)}/web.fetch{bad}", headers=auth)
+        assert answer.status_code == status and answer.is_json, bad
+
+
+def test_xcom_entries_and_one_value_as_the_ui_shows_it(client: FlaskClient, users: dict[str, str],
+                                                       web_store: Store, seeded: Seeded, clock: Clock) -> None:
+    run = seeded.success_run
+    key = TaskInstanceKey(seeded.dag_id, run.run_id, "crm.fetch")
+    web_store.xcom_push(key, "return_value", {"rows": 3}, clock.now)
+    web_store.xcom_push(key, "path", "/tmp/crm.csv", clock.now)
+    url = f"{tis_url(seeded, run.run_id)}/crm.fetch/xcomEntries"
+    auth = basic("viewer", users["viewer"])
+    listed = client.get(url, headers=auth).get_json()
+    assert listed["total_entries"] == 2 and sorted(x["key"] for x in listed["xcom_entries"]) == ["path", "return_value"]
+    assert "value" not in listed["xcom_entries"][0]
+    assert client.get(f"{url}?xcom_key=path", headers=auth).get_json()["total_entries"] == 1
+    one = client.get(f"{url}/return_value", headers=auth).get_json()
+    assert one["value"] == '{\n  "rows": 3\n}' and one["execution_date"] == run.logical_date.isoformat()
+    assert client.get(f"{url}/nope", headers=auth).status_code == 404
+    assert client.get(f"{tis_url(seeded, run.run_id)}/nope/xcomEntries", headers=auth).status_code == 404
+    assert client.get(f"{url}?map_index=x", headers=auth).status_code == 400
