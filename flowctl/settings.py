@@ -43,8 +43,21 @@ def _parse_port(raw: str) -> int:
 
 def _parse_non_negative_float(raw: str) -> float:
     value = float(raw.strip())
-    if value < 0:
+    if not 0 <= value < float("inf"):  # NaN fails this too
         raise ValueError(f"expected a number of at least 0, got {raw!r}")
+    return value
+
+
+def _time_zone(raw: str) -> str:
+    """``utc`` or an IANA zone name (Europe/Paris) that this machine knows."""
+    value = raw.strip()
+    if value.lower() != "utc":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected utc or a time zone name such as Europe/Paris, got {raw!r}") from None
     return value
 
 
@@ -97,7 +110,8 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds one DAG file may take to import before it becomes an import error."),
     Option("core", "dag_discovery_safe_mode", _parse_bool, "true",
            "Only parse files that mention both 'dag' and 'flowctl' (or 'airflow')."),
-    Option("core", "default_timezone", _text, "utc", "Timezone of naive start dates in DAG files."),
+    Option("core", "default_timezone", _time_zone, "utc",
+           "Time zone of naive dates typed on the command line (naive dates in DAG files are UTC)."),
     Option("core", "xcom_max_size", _parse_positive_int, "49344",
            "Largest XCom value in bytes (as JSON); bigger values fail the task with a clear error."),
     Option("core", "check_slas", _parse_bool, "true",
@@ -182,6 +196,9 @@ class Settings:
         env = os.environ if environ is None else environ
         home = default_home(env)
         config_path = Path(path) if path else Path(env.get("FLOWCTL_CONFIG") or home / "config.cfg")
+        if (path or env.get("FLOWCTL_CONFIG")) and not config_path.exists():  # named, so meant: a typo must not
+            named = "" if path else " (FLOWCTL_CONFIG)"                     # run on defaults (no fernet key)
+            raise ConfigError(f"config file {config_path}{named} does not exist")
         raw: dict[tuple[str, str], str] = {}
         sources: dict[tuple[str, str], str] = {}
         for opt in OPTIONS:

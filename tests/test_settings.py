@@ -66,3 +66,24 @@ def test_the_web_url_follows_host_and_port_unless_base_url_is_set(tmp_path: Path
     assert Settings.load(env).web_url == "http://127.0.0.1:8093"
     env["FLOWCTL__WEBSERVER__BASE_URL"] = "https://flow.example.com/"
     assert Settings.load(env).web_url == "https://flow.example.com"
+
+
+def test_a_config_file_named_explicitly_must_exist(tmp_path: Path) -> None:
+    """Before: a typo in --config / FLOWCTL_CONFIG was ignored: defaults ran, without the fernet key
+    the named file held, and secrets were stored unencrypted."""
+    missing = tmp_path / "nope.cfg"
+    with pytest.raises(ConfigError, match=rf"config file {missing} \(FLOWCTL_CONFIG\) does not exist"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL_CONFIG": str(missing)})
+    with pytest.raises(ConfigError, match=rf"config file {missing} does not exist"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path)}, path=missing)
+    Settings.load({"FLOWCTL_HOME": str(tmp_path)})  # the default file may be absent: defaults
+
+
+@pytest.mark.parametrize(("name", "value"), [("FLOWCTL__CORE__DEFAULT_TIMEZONE", "Mars/Base"),
+                                             ("FLOWCTL__SCHEDULER__HEARTBEAT_SEC", "nan"),
+                                             ("FLOWCTL__SCHEDULER__HEARTBEAT_SEC", "inf")])
+def test_a_time_zone_that_does_not_exist_or_a_nan_number_is_refused_at_load(tmp_path: Path, name: str,
+                                                                           value: str) -> None:
+    """Before: accepted, then a ZoneInfoNotFoundError traceback at the first naive CLI date."""
+    with pytest.raises(ConfigError, match=value):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path), name: value})

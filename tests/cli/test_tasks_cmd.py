@@ -37,7 +37,8 @@ def world(sqlite_store: Store, tmp_path: Path) -> World:
 
 
 def _invoke(world: World, *args: str, **settings: str) -> Result:
-    env = {"FLOWCTL_HOME": str(world.folder.parent), "FLOWCTL_CONFIG": str(world.folder.parent / "none.cfg"),
+    env: dict[str, str | None] = {  # FLOWCTL_HOME has no config.cfg: defaults, and no FLOWCTL_CONFIG
+           "FLOWCTL_HOME": str(world.folder.parent), "FLOWCTL_CONFIG": None,
            "FLOWCTL__CORE__DAGS_FOLDER": str(world.folder),
            "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": world.store.engine.url.render_as_string(hide_password=False),
            **{f"FLOWCTL__{name.upper()}": value for name, value in settings.items()}}
@@ -110,7 +111,7 @@ def _main(world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     from flowctl.cli import main
 
     monkeypatch.setenv("FLOWCTL_HOME", str(world.folder.parent))
-    monkeypatch.setenv("FLOWCTL_CONFIG", str(world.folder.parent / "none.cfg"))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)  # FLOWCTL_HOME has no config.cfg: defaults
     monkeypatch.setenv("FLOWCTL__CORE__DAGS_FOLDER", str(world.folder))
     monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", world.store.engine.url.render_as_string(hide_password=False))
     code = main(list(args))
