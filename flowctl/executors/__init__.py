@@ -37,7 +37,9 @@ def load_executor(name: str, settings: Settings) -> BaseExecutor:
 
 def settings_environ(settings: Settings) -> dict[str, str]:
     """``FLOWCTL__SECTION__KEY`` variables that make a child process load exactly ``settings``."""
-    env: dict[str, str] = {"FLOWCTL_HOME": str(settings.home), "FLOWCTL_CONFIG": str(settings.config_path)}
+    env: dict[str, str] = {"FLOWCTL_HOME": str(settings.home)}
+    if settings.config_path.exists():  # a named file must exist (Settings.load); the values follow anyway
+        env["FLOWCTL_CONFIG"] = str(settings.config_path)
     values: Mapping[tuple[str, str], object] = settings.values
     for option in OPTIONS:
         value = values.get((option.section, option.key))
