@@ -168,7 +168,7 @@ def _run_scheduler(ctx: CliContext, num_runs: int, subdir: str | None) -> None:
 
             fork_agent(seat, settings)  # before this process opens a database connection
         dag_sync = None if processor is None else DagSync(settings, ctx.store, processor,
-                                                          Path(subdir) if subdir else None)
+                                                          Path(subdir) if subdir else None, background=True)
         scheduler = Scheduler(settings, ctx.store, executor, dag_sync=dag_sync)
         log.info("scheduler starting (executor %s, pid %d)", executor.name, os.getpid())
         # What start-up made (modules, ORM mappings, statement caches) lives as long as the process:

@@ -6,13 +6,18 @@ min_file_process_interval`` seconds, are parsed, by the dag_processing
 processor's child processes. Their DAGs are stored (``sync_dag``; a new DAG
 starts paused per ``[core] dags_are_paused_at_creation`` unless it says
 otherwise), DAGs a file no longer defines are deactivated, import errors are
-recorded, and DAGs whose file vanished are marked inactive.
+recorded, and DAGs whose file vanished are marked inactive. With
+``background=True`` (the scheduler daemon's) the parse runs in a thread beside
+the scheduling rounds, which go on (and heartbeat) while a slow file takes up
+to ``dagbag_import_timeout``; the thread calls ``wake`` when it is done and the
+next :meth:`DagSync.scan` stores its result, in the caller's thread.
 Must not import flask, click or SQLAlchemy.
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,19 +43,34 @@ class SyncReport:
 class DagSync:
     """Folder -> database, changed files only."""
 
-    def __init__(self, settings: Settings, store: Any, processor: Any, folder: Path | None = None) -> None:
+    def __init__(self, settings: Settings, store: Any, processor: Any, folder: Path | None = None,
+                 background: bool = False) -> None:
         self.settings = settings
         self.store = store
         self.processor = processor
         self.folder = folder or settings.dags_folder
+        self.background = background
         self._mtimes: dict[str, float] = {}
         self._parsed_at: dict[str, datetime] = {}
         self._first = True
         #: Told (serialized id, data) of each DAG version a scan stored: the scheduler builds its task graph.
         self.on_version: Callable[[int, Mapping[str, Any]], None] | None = None
+        #: Called from the parsing thread when a background parse is done (the scheduler's wake-up).
+        self.wake: Callable[[], None] | None = None
+        self._parsing: threading.Thread | None = None
+        self._parsed: tuple[list[Path], Any] | None = None  # a finished background parse, not stored yet
 
-    def scan(self, now: datetime) -> SyncReport:
-        """List the folder, parse changed files, store the results."""
+    @property
+    def results_waiting(self) -> bool:
+        """Whether a background parse finished and its result waits for :meth:`scan`."""
+        return self._parsed is not None
+
+    def scan(self, now: datetime, start: bool = True) -> SyncReport:
+        """Store a finished background parse; then (``start``, and none running) list the folder and
+        parse the changed files: here, or in the background."""
+        report = self._store_parsed(now)
+        if not start or self._parsing is not None:
+            return report
         files = find_dag_files(self.folder, self.settings) if Path(self.folder).exists() else []
         current = {}
         for path in files:
@@ -62,7 +82,12 @@ class DagSync:
         changed = [Path(p) for p, m in current.items()
                    if self._mtimes.get(p) != m or self._parsed_at.get(p, stale_before) <= stale_before]
         vanished = set(self._mtimes) - set(current)
-        report = self._parse(changed, now) if changed else SyncReport()
+        if self.processor.dags_folder is None and Path(self.folder).is_dir():
+            self.processor.dags_folder = Path(self.folder)
+        if changed and self.background:
+            self._begin(changed)
+        elif changed:
+            report = self._store(changed, self.processor.parse_files(changed), now)
         self._parsed_at.update((str(p), now) for p in changed)
         deactivated = 0
         if vanished or self._first:
@@ -71,10 +96,32 @@ class DagSync:
         self._first = False
         return SyncReport(report.parsed, report.dags, report.errors, deactivated)
 
-    def _parse(self, files: list[Path], now: datetime) -> SyncReport:
-        if self.processor.dags_folder is None and Path(self.folder).is_dir():
-            self.processor.dags_folder = Path(self.folder)
-        result = self.processor.parse_files(files)
+    def _begin(self, files: list[Path]) -> None:
+        def parse() -> None:
+            try:
+                result = self.processor.parse_files(files)
+            except Exception:  # noqa: BLE001 - the processor closed under it (shutdown): parsed again next time
+                log.exception("parsing %d DAG file(s) failed", len(files))
+                result = None
+            self._parsed = (files, result)  # before _parsing is cleared: scan never starts one over it
+            self._parsing = None
+            if self.wake is not None:
+                self.wake()
+        self._parsing = threading.Thread(target=parse, name="flowctl-dag-parse", daemon=True)
+        self._parsing.start()
+
+    def _store_parsed(self, now: datetime) -> SyncReport:
+        done, self._parsed = self._parsed, None
+        if done is None:
+            return SyncReport()
+        files, result = done
+        if result is None:
+            for path in files:
+                self._mtimes.pop(str(path), None)  # parsed again at the next scan
+            return SyncReport()
+        return self._store(files, result, now)
+
+    def _store(self, files: list[Path], result: Any, now: datetime) -> SyncReport:
         store_parse_result(self.store, self.settings, [str(p) for p in files], result, now, self.on_version)
         for path, error in result.import_errors.items():
             log.warning("import error in %s: %s", path, error.strip().splitlines()[-1] if error.strip() else "")

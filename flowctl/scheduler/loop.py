@@ -96,6 +96,7 @@ class Scheduler:
         self.dag_sync = dag_sync or (DagSync(settings, store, processor) if processor is not None else None)
         if self.dag_sync is not None:
             self.dag_sync.on_version = self._version_parsed
+            self.dag_sync.wake = self._parse_done
         self.paused_run_types = settings.paused_run_types
         self.callbacks = DagCallbacks(store, self.graphs, settings)
         self.recovery = Recovery(store, self.graphs, self.callbacks.try_died)
@@ -118,6 +119,13 @@ class Scheduler:
         self._listener: Any = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+
+    def _parse_done(self) -> None:
+        """From the parsing thread: wake the loop, whose next round stores what it parsed."""
+        try:
+            os.write(self._wake_w, b"p")
+        except OSError:
+            pass
 
     def _version_parsed(self, serialized_dag_id: int, data: Any) -> None:
         """What the scheduler derives from a version the scan just stored, built from the data in hand."""
@@ -235,10 +243,15 @@ class Scheduler:
         return done
 
     def _scan_if_due(self, now: datetime) -> int:
-        if self.dag_sync is None or now < self._due.get("scan", now):
+        """Files parsed and stored now: a background parse that finished, or the scan when it is due."""
+        if self.dag_sync is None:
             return 0
-        self._due["scan"] = now + timedelta(seconds=self._seconds("dag_dir_list_interval"))
-        return self.dag_sync.scan(now).parsed
+        due = now >= self._due.get("scan", now)
+        if not (due or self.dag_sync.results_waiting):
+            return 0
+        if due:
+            self._due["scan"] = now + timedelta(seconds=self._seconds("dag_dir_list_interval"))
+        return self.dag_sync.scan(now, start=due).parsed
 
     def _recover_if_due(self, now: datetime) -> int:
         if now < self._due.get("recovery", now):
@@ -304,6 +317,8 @@ class Scheduler:
 
     def shutdown(self, now: datetime) -> None:
         """End the job row, the executor and the listener; running tries keep running."""
+        if self.dag_sync is not None:
+            self.dag_sync.wake = None  # a parse still running must not write to the pipe closed below
         self.callbacks.close()
         self.executor.end()
         if self._listener is not None:

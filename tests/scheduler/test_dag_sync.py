@@ -129,3 +129,31 @@ def test_the_scheduler_builds_a_parsed_versions_graph_at_the_scan_not_at_its_fir
     assert report.queued == 1 and reads == []  # the examination found the graph built already
     # ... the very graph a cold cache builds from the stored version
     assert scheduler.graphs.graph(version.id) == GraphCache(store).graph(version.id)
+
+
+def test_a_file_that_sleeps_at_import_does_not_stall_the_scheduler_while_it_parses(store: Any, tmp_path: Path) -> None:
+    """Before: the scan parsed inside the scheduling round: one such file held every round (and the
+    job's heartbeat, so `jobs check` called a healthy scheduler dead) for dagbag_import_timeout."""
+    import threading
+    import time
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "good.py").write_text(DAG_FILE.format(dag_id="good"))
+    (folder / "sleeper.py").write_text("import time\nfrom flowctl import DAG\ntime.sleep(3)\n")
+    conf = settings(tmp_path, core__dags_folder=str(folder))
+    woken = threading.Event()
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        scheduler = Scheduler(conf, store, InlineExecutor(store),
+                              dag_sync=DagSync(conf, store, processor, background=True))
+        scheduler.dag_sync.wake = woken.set
+        scheduler.start(T0)
+        started = time.monotonic()
+        assert scheduler.tick(T0).parsed_files == 0  # the parse runs beside the round
+        assert time.monotonic() - started < 1.5
+        assert scheduler.tick(T0).parsed_files == 0  # still parsing: no second parse starts
+        assert woken.wait(30)  # the parse, done, wakes the scheduler
+        assert scheduler.tick(T0).parsed_files == 2  # ...whose next round stores it
+        assert store.get_dag("good").is_active
+        assert [e.filename for e in store.list_import_errors()] == []  # the sleeper is no DAG, no error
+        scheduler.shutdown(T0)
