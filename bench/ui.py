@@ -194,7 +194,7 @@ def main() -> int:
                   f"in {time.perf_counter() - started:.1f} s")
             store.create_user(NewUser(username="admin", role="Admin"), PASSWORD, T0)
         settings = Settings.load(environ={"FLOWCTL_HOME": "/nonexistent", "FLOWCTL__WEBSERVER__SECRET_KEY": "bench",
-                                          "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": url}, path="/nonexistent/config.cfg")
+                                          "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": url})  # no config file: defaults
         client = create_app(settings, store).test_client()
         client.get("/login")
         with client.session_transaction() as session:

@@ -25,6 +25,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _web_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": database_url, "FLOWCTL__WEBSERVER__SECRET_KEY": "cli-test-secret"}
+    env.pop("FLOWCTL_CONFIG", None)
+    return env
+
+
+def _health(port: int, seconds: float = 30) -> dict | None:
+    """The web server's /health body once it answers; None if it never did within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.1)
+    return None
+
+
 def test_webserver_refuses_to_start_without_a_secret_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
@@ -52,20 +71,11 @@ def test_gunicorn_options_follow_the_command_line(tmp_path: Path) -> None:
 
 def test_webserver_serves_health_with_gunicorn_and_stops_on_sigterm(tmp_path: Path, migrated_sqlite_url: str) -> None:
     port = _free_port()
-    env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": migrated_sqlite_url,
-           "FLOWCTL__WEBSERVER__SECRET_KEY": "cli-test-secret"}
-    env.pop("FLOWCTL_CONFIG", None)
     proc = subprocess.Popen([sys.executable, "-m", "flowctl", "webserver", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=_web_env(tmp_path, migrated_sqlite_url), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, body = time.monotonic() + 30, None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    body = json.loads(response.read())
-            except OSError:
-                time.sleep(0.1)
+        body = _health(port)
         assert body is not None, "the web server never answered /health"
         assert body["metadatabase"]["status"] == "healthy"
         proc.send_signal(signal.SIGTERM)
@@ -81,24 +91,13 @@ def test_webserver_daemon_detaches_writes_its_pid_and_log_and_serves(tmp_path: P
     """Before: -D was handed to gunicorn's BaseApplication, which never daemonizes: the command stayed
     in the foreground (init scripts hung)."""
     port = _free_port()
-    env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": migrated_sqlite_url,
-           "FLOWCTL__WEBSERVER__SECRET_KEY": "cli-test-secret"}
-    env.pop("FLOWCTL_CONFIG", None)
     pid_file = tmp_path / "flowctl-webserver.pid"
     done = subprocess.run([sys.executable, "-m", "flowctl", "webserver", "-D", "--port", str(port), "--workers", "1"],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=_web_env(tmp_path, migrated_sqlite_url), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     pid = None
     try:
-        deadline, body = time.monotonic() + 30, None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    body = json.loads(response.read())
-            except OSError:
-                time.sleep(0.1)
-        assert body is not None, "the detached web server never answered /health"
+        assert _health(port) is not None, "the detached web server never answered /health"
         pid = int(pid_file.read_text().strip())
         assert (tmp_path / "flowctl-webserver.log").exists()
     finally:

@@ -61,7 +61,7 @@ def web_settings(tmp_path: Path, migrated_sqlite_url: str) -> Settings:
     env = {"FLOWCTL_HOME": str(tmp_path), "FLOWCTL__DATABASE__SQL_ALCHEMY_CONN": migrated_sqlite_url,
            "FLOWCTL__WEBSERVER__SECRET_KEY": "test-secret-" + tmp_path.name,
            "FLOWCTL__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs")}
-    return Settings.load(environ=env, path=tmp_path / "absent.cfg")
+    return Settings.load(environ=env)  # FLOWCTL_HOME has no config.cfg: defaults and these
 
 
 FERNET_KEY = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtbG9uZy1rZXk="  # 32 url-safe base64 bytes, tests only
@@ -72,6 +72,18 @@ def web_store(sqlite_store: Store) -> Store:
     """The test's Store, able to keep secrets (connection passwords) like a deployed one."""
     sqlite_store.use_fernet_key(FERNET_KEY)
     return sqlite_store
+
+
+#: ``params`` of a module's own ``web_store`` fixture whose tests run on both databases
+#: (its body: ``return store_on(request)``); the other web tests use SQLite.
+BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def store_on(request: pytest.FixtureRequest) -> Store:
+    """The Store of the database ``request.param`` names, keeping secrets like :func:`web_store`'s."""
+    store: Store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    store.use_fernet_key(FERNET_KEY)
+    return store
 
 
 @pytest.fixture

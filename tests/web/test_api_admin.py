@@ -13,18 +13,16 @@ from flask.testing import FlaskClient
 from flowctl.db.store import Store
 from flowctl.settings import Settings
 from flowctl.web.app import create_app
-from tests.web.conftest import FERNET_KEY, Clock
+from tests.web.conftest import BOTH_DATABASES, Clock, store_on
 from tests.web.webdata import T0, Seeded, sync_example
 
 API = "/api/v1"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_DATABASES)
 def web_store(request: pytest.FixtureRequest) -> Store:
-    """These endpoints' queries run on both databases (the other web tests: SQLite)."""
-    store: Store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
-    store.use_fernet_key(FERNET_KEY)
-    return store
+    """These endpoints' queries run on both databases."""
+    return store_on(request)
 
 
 def basic(name: str, password: str) -> dict[str, str]:

@@ -8,17 +8,15 @@ from flask.testing import FlaskClient
 from flowctl.core.errors import DagNotFound
 from flowctl.db.store import Store
 from tests.db.samples import serialized
-from tests.web.conftest import FERNET_KEY
+from tests.web.conftest import BOTH_DATABASES, store_on
 from tests.web.test_api_runs import basic
 from tests.web.webdata import T0, Seeded
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_DATABASES)
 def web_store(request: pytest.FixtureRequest) -> Store:
-    """These endpoints' queries run on both databases (the other web tests: SQLite)."""
-    store: Store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
-    store.use_fernet_key(FERNET_KEY)
-    return store
+    """These endpoints' queries run on both databases."""
+    return store_on(request)
 
 
 def many_dags(store: Store, n: int) -> None:

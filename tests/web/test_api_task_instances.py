@@ -9,17 +9,15 @@ from flowctl.core.keys import TaskInstanceKey
 from flowctl.db.store import Store
 from flowctl.settings import Settings
 from flowctl.task_runner.logs import log_path
-from tests.web.conftest import FERNET_KEY, Clock
+from tests.web.conftest import BOTH_DATABASES, Clock, store_on
 from tests.web.test_api_runs import basic
 from tests.web.webdata import Seeded
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_DATABASES)
 def web_store(request: pytest.FixtureRequest) -> Store:
-    """These endpoints' queries run on both databases (the other web tests: SQLite)."""
-    store: Store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
-    store.use_fernet_key(FERNET_KEY)
-    return store
+    """These endpoints' queries run on both databases."""
+    return store_on(request)
 
 
 def tis_url(seeded: Seeded, run_id: str) -> str:
