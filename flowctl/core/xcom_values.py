@@ -28,9 +28,9 @@ written before it existed) is read as the plain dict it is.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flowctl.core.errors import FlowctlError, XComTooLargeError
@@ -45,7 +45,7 @@ _NOT_A_TAG = object()
 _DECODERS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], Any]]] = {
     "datetime": (str, datetime.fromisoformat), "date": (str, date.fromisoformat), "time": (str, time.fromisoformat),
     "timedelta": ((int, float), lambda seconds: timedelta(seconds=seconds)),
-    "decimal": (str, Decimal),
+    "decimal": (str, lambda text: _decimal().Decimal(text)),
     "set": (list, lambda items: set(decode_xcom_value(items))),
     "frozenset": (list, lambda items: frozenset(decode_xcom_value(items))),
 }
@@ -60,7 +60,7 @@ def encode_xcom_value(value: Any) -> Any:
 def _encode(value: Any, where: str, within: set[int]) -> Any:
     if value is None or isinstance(value, (str, int, float)):  # bool is an int
         return value
-    if isinstance(value, (datetime, date, time, timedelta, Decimal)):
+    if isinstance(value, (datetime, date, time, timedelta)) or _is_decimal(value):
         return _tag(value)
     if isinstance(value, (set, frozenset)):
         kind = "set" if isinstance(value, set) else "frozenset"
@@ -101,8 +101,21 @@ def _is_type_key(key: Any) -> bool:
     return isinstance(key, str) and key.startswith(TYPE_KEY) and not key[len(TYPE_KEY):].strip("~")
 
 
-def _tag(value: datetime | date | time | timedelta | Decimal) -> dict[str, Any]:
-    if isinstance(value, Decimal):
+def _is_decimal(value: Any) -> bool:
+    """Whether ``value`` is a ``decimal.Decimal``: never, if nothing imported the decimal module
+    (this module does not: a forked try would pay for its pages)."""
+    module = sys.modules.get("decimal")
+    return module is not None and isinstance(value, module.Decimal)
+
+
+def _decimal() -> Any:
+    import decimal
+
+    return decimal
+
+
+def _tag(value: Any) -> dict[str, Any]:
+    if _is_decimal(value):
         return {TYPE_KEY: "decimal", "value": str(value)}
     if isinstance(value, timedelta):
         exact = value.days * 86400 + value.seconds
@@ -148,7 +161,8 @@ def _untag(data: dict[Any, Any]) -> Any:
         return _NOT_A_TAG
     try:
         return found[1](text)
-    except (ValueError, OverflowError, TypeError, InvalidOperation):  # TypeError: an unhashable set item
+    except (ValueError, OverflowError, TypeError, ArithmeticError):  # TypeError: an unhashable set item;
+        # ArithmeticError: decimal's InvalidOperation
         return _NOT_A_TAG
 
 
