@@ -1,7 +1,9 @@
 """BashOperator: run a bash command, stream its output to the task log, push the last line.
 
-The command runs with ``bash -c`` in its own process group (so ``on_kill``
-stops children too), in ``cwd`` or a fresh temporary directory. Environment:
+The command runs with ``bash -c`` in the try's process group when the try
+leads one (the local executor's: whoever kills the try's group kills the
+command too), else in a group of its own; ``on_kill`` stops that group, its
+children included, but not the try. It runs in ``cwd`` or a fresh temporary directory. Environment:
 the worker's environment when ``env`` is None; only ``env`` when given (plus
 the worker's when ``append_env``); always plus ``AIRFLOW_CTX_*`` and
 ``FLOWCTL_CTX_*`` variables naming the DAG, task, run and try. Exit code

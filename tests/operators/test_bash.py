@@ -127,3 +127,31 @@ def test_a_try_killed_with_sigkill_takes_its_bash_command_with_it(tmp_path: Path
     assert _gone(bash_pid)
     time.sleep(3.5)
     assert not end.exists()
+
+
+def test_on_kill_in_a_try_leading_its_group_stops_the_command_and_not_the_try(tmp_path: Path) -> None:
+    """execution_timeout's on_kill when the command shares the try's group: SIGTERM to the group,
+    which the try ignores for that moment."""
+    import signal
+    import time
+
+    ready, end, code_file = tmp_path / "bash.pid", tmp_path / "end", tmp_path / "code"
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.setsid()
+            op = BashOperator(task_id="b", bash_command=f"echo $$ > {ready}; sleep 3; echo end > {end}")
+            signal.signal(signal.SIGALRM, lambda *_: op.on_kill())
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            code, _ = op._run(op.bash_command, dict(os.environ), str(tmp_path))
+            code_file.write_text(str(code))
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # the try lived on to record the end
+    assert code_file.read_text() == str(-signal.SIGTERM)
+    assert _gone(int(ready.read_text()))
+    time.sleep(3)
+    assert not end.exists()
