@@ -1,4 +1,5 @@
-"""Forking the zygote's children without the after-fork work a single-threaded parent does not need.
+"""Forking the zygote's children without the after-fork work a single-threaded parent does not need,
+and reaping them (:func:`reap_one`: what a killed try left in its process group dies with it).
 
 ``os.fork`` runs, in every child, the Python-level handlers registered with
 ``os.register_at_fork``: threading's (it rebuilds its table of threads and
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -107,3 +109,21 @@ def _single_threaded() -> bool:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:
         return False
+
+
+def reap_one() -> tuple[int, int] | None:
+    """Reap one exited child: ``(pid, wait status)``, or None if none has exited. A child that did
+    not exit normally (killed, crashed) may leave processes in its process group (each try is its
+    own; a BashOperator's command runs in it): they are killed first, while the unreaped child still
+    holds the group's id, so no other group can have taken it. Else a retry would run beside them."""
+    try:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    if info is None or info.si_pid == 0:
+        return None
+    if not (info.si_code == os.CLD_EXITED and info.si_status == 0):
+        from flowctl.executors.local import killpg  # the zygote has it imported already
+
+        killpg(info.si_pid, signal.SIGKILL)
+    return os.waitpid(info.si_pid, 0)

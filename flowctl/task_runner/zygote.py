@@ -459,7 +459,7 @@ class Zygote(StoreCalls):
 
     def _reap(self) -> None:
         while self.children:
-            reaped = reap_one()
+            reaped = forking.reap_one()
             if reaped is None:
                 return
             pid, status = reaped
@@ -500,22 +500,6 @@ class Zygote(StoreCalls):
                         setattr(self, other, None)
                 if fd not in (self.event_fd, self.pid_fd):
                     os.close(fd)
-
-
-def reap_one() -> tuple[int, int] | None:
-    """Reap one exited child: ``(pid, wait status)``, or None if none has exited. A child that did
-    not exit normally (killed, crashed) may leave processes in its process group (each try is its
-    own; a BashOperator's command runs in it): they are killed first, while the unreaped child still
-    holds the group's id, so no other group can have taken it. Else a retry would run beside them."""
-    try:
-        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return None
-    if info is None or info.si_pid == 0:
-        return None
-    if not (info.si_code == os.CLD_EXITED and info.si_status == 0):
-        killpg(info.si_pid, signal.SIGKILL)
-    return os.waitpid(info.si_pid, 0)
 
 
 def _read_lines(child: _Supervised) -> list[dict[str, Any]]:

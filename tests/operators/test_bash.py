@@ -101,7 +101,7 @@ def test_a_try_killed_with_sigkill_takes_its_bash_command_with_it(tmp_path: Path
     import signal
     import time
 
-    from flowctl.task_runner.zygote import reap_one
+    from flowctl.task_runner.forking import reap_one
 
     ready, end = tmp_path / "bash.pid", tmp_path / "end"
     pid = os.fork()
