@@ -42,11 +42,6 @@ class Connection:
     extra: str | None = None
     description: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.port is not None and not (isinstance(self.port, int) and 1 <= self.port <= MAX_PORT):
-            raise ConnectionFormatError(f"connection {self.conn_id!r}: port {self.port!r} is not a number "
-                                        f"from 1 to {MAX_PORT}")
-
     @property
     def extra_dejson(self) -> dict[str, Any]:
         """``extra`` parsed as a JSON object ({} when empty or not an object)."""
@@ -185,6 +180,13 @@ def _query_from_extra(extra: str) -> str:
     return urlencode({"__extra__": json.dumps(value)})
 
 
+def check_port(conn_id: str, port: int | None) -> None:
+    """ConnectionFormatError for a port outside 1..65535 (checked where connections are entered,
+    not where stored ones are read: older rows may hold one)."""
+    if port is not None and not 1 <= port <= MAX_PORT:
+        raise ConnectionFormatError(f"connection {conn_id!r}: port {port!r} is not a number from 1 to {MAX_PORT}")
+
+
 def from_json_dict(conn_id: str, data: Mapping[str, Any]) -> Connection:
     """The connection a JSON object describes (``--conn-json``, import files)."""
     unknown = sorted(set(data) - set(JSON_FIELDS) - {"conn_id", "uri"})
@@ -200,6 +202,7 @@ def from_json_dict(conn_id: str, data: Mapping[str, Any]) -> Connection:
         port = int(port) if port not in (None, "") else None
     except (TypeError, ValueError):
         raise ConnectionFormatError(f"connection {conn_id!r}: port {port!r} is not a number") from None
+    check_port(conn_id, port)
     conn_type = data.get("conn_type")
     return Connection(
         conn_id=conn_id,

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, DagRunNotFound, IllegalTransitionError
-from flowctl.core.keys import check_conf, check_logical_date
+from flowctl.core.keys import check_logical_date
 from flowctl.core.params import NOTSET, Param, ParamsDict
 from flowctl.core.states import (
     RUN_FINISHED,
@@ -187,7 +187,6 @@ class OperationVerbs(StoreCore):
         """Create a queued manual run; ParamValidationError names a param that conf breaks."""
         version = self.runnable_serialized_dag(dag_id)  # type: ignore[attr-defined]
         serialized = version.data
-        check_conf(conf)
         params_of(serialized).resolve(conf)
         when = logical_date or now
         check_logical_date(when)

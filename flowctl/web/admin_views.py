@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from flowctl.core.connection import Connection
+from flowctl.core.connection import Connection, check_port
 from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import REDACTED, should_mask
 from flowctl.db.admin import MAX_SLOTS
@@ -101,6 +101,7 @@ def connection_from_form(form: Any, existing: Connection | None) -> Connection:
         port = int(port_text) if port_text else None
     except ValueError:
         raise FlowctlError(f"port must be a number, not {port_text!r}") from None
+    check_port(form.get("conn_id", "").strip(), port)
     extra = (form.get("extra") or "").strip() or None
     if extra is not None and not isinstance(_json_or_none(extra), dict):
         raise FlowctlError("extra must be a JSON object, e.g. {\"timeout\": 30}")

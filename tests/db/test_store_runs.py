@@ -336,7 +336,20 @@ def test_a_conf_that_is_not_plain_json_is_refused(store: Store, conf: Any) -> No
     store.sync_dag(serialized("etl"), FILE, T0)
     with pytest.raises(ParamValidationError, match="conf"):
         store.trigger_dag("etl", now=T0, conf=conf)
+    with pytest.raises(ParamValidationError, match="conf"):  # backfills and operators too: every run is made here
+        store.create_run("etl", "backfill_1", run_type="backfill", logical_date=T0, now=T0, conf=conf)
     assert store.list_runs("etl") == []
+
+
+def test_a_connection_stored_with_a_port_now_refused_still_loads(store: Store) -> None:
+    """The range check is for input: rows written before it (the CLI took --conn-port 70000) must not
+    break every page and command that lists connections."""
+    from flowctl.core.connection import Connection, ConnectionFormatError, from_json_dict
+
+    store.add_connection(Connection(conn_id="old", conn_type="http", port=70000))
+    assert [c.port for c in store.list_connections()] == [70000]
+    with pytest.raises(ConnectionFormatError, match="port 70000"):
+        from_json_dict("new", {"conn_type": "http", "port": 70000})
 
 
 def test_a_logical_date_in_the_year_1_is_refused_too() -> None:
