@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -82,46 +84,41 @@ def test_previous_ti_is_this_tasks_instance_in_the_run_before(world: World, tmp_
     assert result.return_value["previous"] == "success"
 
 
-def test_a_dag_callbacks_dag_run_lists_its_task_instances_by_state(world: World, tmp_path: Path) -> None:
-    """Before: AttributeError: 'DagRunRecord' object has no attribute 'get_task_instances'."""
+def _failure_callback_of_a_failed_run(world: World, tmp_path: Path, callback: Any) -> Any:
+    """Fail the ``attrs`` run's ``boom`` try, then call the DAG's on_failure_callback (``callback``)
+    as the scheduler's callback child does; the run."""
     fileloc = _attrs(world, tmp_path)
     run = world.make_run("attrs")
     run_workload(world.queue(run, "boom", fileloc), world.settings, world.store)
+    dag = SimpleNamespace(dag_id="attrs", on_failure_callback=callback)
+    assert run_dag_callbacks(dag, world.store.get_run("attrs", run.run_id), "failure", "task_failure",
+                             world.store) == []
+    return run
+
+
+def test_a_dag_callbacks_dag_run_lists_its_task_instances_by_state(world: World, tmp_path: Path) -> None:
+    """Before: AttributeError: 'DagRunRecord' object has no attribute 'get_task_instances'."""
     seen: list[object] = []
 
-    class Dag:
-        dag_id = "attrs"
+    def on_failure(context: dict) -> None:
+        dag_run = context["dag_run"]
+        seen.append([t.task_id for t in dag_run.get_task_instances(state="failed")])
+        seen.append((dag_run.dag_id, dag_run.state, dag_run.get_task_instance("boom").state))
+        seen.append(context["conf"].get("core", "executor"))
 
-        @staticmethod
-        def on_failure_callback(context: dict) -> None:
-            dag_run = context["dag_run"]
-            seen.append([t.task_id for t in dag_run.get_task_instances(state="failed")])
-            seen.append((dag_run.dag_id, dag_run.state, dag_run.get_task_instance("boom").state))
-            seen.append(context["conf"].get("core", "executor"))
-
-    assert run_dag_callbacks(Dag(), world.store.get_run("attrs", run.run_id), "failure", "task_failure",
-                             world.store) == []
+    _failure_callback_of_a_failed_run(world, tmp_path, on_failure)
     assert seen == [["boom"], ("attrs", "running", "failed"), "local"]
-
 
 
 def test_task_instances_a_callback_lists_have_log_url_and_execution_date(world: World, tmp_path: Path) -> None:
     """The usual alert callback: each failed ti's log_url and execution_date. Before: AttributeError."""
-    fileloc = _attrs(world, tmp_path)
-    run = world.make_run("attrs")
-    run_workload(world.queue(run, "boom", fileloc), world.settings, world.store)
     seen: list[object] = []
 
-    class Dag:
-        dag_id = "attrs"
+    def on_failure(context: dict) -> None:
+        for ti in context["dag_run"].get_task_instances(state="failed"):
+            seen.append((ti.task_id, ti.execution_date, ti.log_url, ti.get_dagrun().run_id, ti.try_number))
 
-        @staticmethod
-        def on_failure_callback(context: dict) -> None:
-            for ti in context["dag_run"].get_task_instances(state="failed"):
-                seen.append((ti.task_id, ti.execution_date, ti.log_url, ti.get_dagrun().run_id, ti.try_number))
-
-    assert run_dag_callbacks(Dag(), world.store.get_run("attrs", run.run_id), "failure", "task_failure",
-                             world.store) == []
+    run = _failure_callback_of_a_failed_run(world, tmp_path, on_failure)
     [(task_id, execution_date, url, run_id, try_number)] = seen
     assert (task_id, execution_date, run_id, try_number) == ("boom", run.logical_date, run.run_id, 1)
     assert url.startswith(f"{world.settings.web_url}/dags/attrs/grid?") and "task_id=boom" in url
