@@ -33,10 +33,11 @@ from flowctl.db.tables import ID_LEN
 from flowctl.settings import OPTIONS
 from flowctl.web import context
 from flowctl.web.api_admin_params import (
-    changes_of, check_types, is_bool, is_int, is_text, is_text_or_null, iso, masked_value, order_arg, page_of, paging,
+    changes_of, check_types, is_bool, is_int, is_text, is_text_or_null, masked_value, order_arg, page_of, paging,
     update_mask,
 )
 from flowctl.web.api_params import bad, json_body
+from flowctl.web.api_shapes import iso
 from flowctl.web.auth import check_dag_visible, hidden_dags, requires
 from flowctl.web.browse import parse_when
 from flowctl.web.permissions import Perm

@@ -123,11 +123,6 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def iso(value: Any) -> str | None:
-    """A datetime as ISO 8601 text (None stays None)."""
-    return None if value is None else value.isoformat()
-
-
 # --- masking -----------------------------------------------------------------------------------------
 
 def masked_value(key: str, value: str | None) -> str | None:

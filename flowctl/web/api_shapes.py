@@ -21,6 +21,7 @@ TASK_KEYS = ("owner", "trigger_rule", "depends_on_past", "wait_for_downstream", 
 
 
 def iso(value: datetime | None) -> str | None:
+    """A datetime as ISO 8601 text (None stays None)."""
     return None if value is None else value.isoformat()
 
 
