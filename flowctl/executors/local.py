@@ -16,9 +16,14 @@ try has written its end. With nothing waiting, a try's end may also start the
 tasks it made ready (``[scheduler] schedule_after_task_execution``,
 :mod:`flowctl.db.follow`): the zygote reports each as ``adopted`` (its
 workload, under a negative id) before its ``started``, and it is then
-supervised, terminated and reported like the others. If the zygote dies, the
-tries it started are killed and reported CRASHED, a new zygote is started,
-and it is handed the ones that were still waiting. ``terminate`` sends
+supervised, terminated and reported like the others. If the zygote dies, a new
+zygote is started and handed the tries that were still waiting; the tries it
+had started are given a short grace (:func:`orphan_grace`) to end on their
+own, as a try whose zygote is gone writes its end itself (through the task
+agent, which outlives the zygote), then the ones still running are killed,
+and all are reported CRASHED (the scheduler fails or retries only those that
+wrote no end). A try that had done its work when the zygote died thus keeps
+its success instead of running again. ``terminate`` sends
 SIGTERM to a try's process group (the runner calls ``on_kill`` and records
 the failure), then SIGKILL after a grace period. ``end`` closes the zygote's
 stdin: it takes no more work, supervises the tries still running until they
@@ -43,6 +48,7 @@ from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, TaskKey
 from flowctl.settings import Settings
 
 KILL_GRACE_SECONDS = 5.0
+ORPHAN_GRACE_SECONDS = 2.0  # at most, for the tries of a dead zygote to end on their own (orphan_grace)
 END_WAIT_SECONDS = 2.0  # how long end() waits for an idle zygote to exit
 
 
@@ -219,7 +225,8 @@ class LocalExecutor(BaseExecutor):
         self._pending.append(ExecutorEvent(workload.key, workload.try_number, outcome, detail))
 
     def _zygote_died(self) -> None:
-        """Kill and report CRASHED the tries it had started; hand the others, once, to a new zygote.
+        """Hand the tries it had not started, once, to a new zygote; let the ones it had started end
+        on their own for a moment (:func:`orphan_grace`), kill what still runs, report them CRASHED.
 
         A workload with no pid was waiting in the zygote for a slot (or had just arrived): its
         try was not started there, so the new zygote claims it (a try the dead one claimed but
@@ -229,14 +236,13 @@ class LocalExecutor(BaseExecutor):
         """
         self._read_pids()
         again: list[_InFlight] = []
+        started: list[_InFlight] = []
         for flight in self._inflight.values():
             if flight.pid is None and not flight.resent:
                 again.append(_InFlight(flight.workload, resent=True))
                 self.running.discard(flight.workload.key)
-                continue
-            if flight.pid is not None:
-                killpg(flight.pid, signal.SIGKILL)
-            self._finish(flight.workload, Outcome.CRASHED, "the local executor's worker parent died")
+            else:
+                started.append(flight)
         self._inflight.clear()
         if self._proc is not None:
             self._proc.poll()
@@ -244,6 +250,11 @@ class LocalExecutor(BaseExecutor):
         self.start()
         for flight in again:
             self._send(flight)
+        let_orphans_end([flight.pid for flight in started if flight.pid is not None], orphan_grace(self.settings))
+        for flight in started:
+            if flight.pid is not None:
+                killpg(flight.pid, signal.SIGKILL)  # what still runs, and what a try that ended left in its group
+            self._finish(flight.workload, Outcome.CRASHED, "the local executor's worker parent died")
 
     def _escalate_kills(self) -> None:
         now = time.monotonic()
@@ -251,6 +262,36 @@ class LocalExecutor(BaseExecutor):
             if flight.kill_at is not None and flight.pid is not None and now >= flight.kill_at:
                 killpg(flight.pid, signal.SIGKILL)
                 flight.kill_at = None
+
+
+def orphan_grace(settings: Settings) -> float:
+    """Seconds the tries of a dead zygote may take to end on their own: time enough to write an end,
+    and well inside the zombie threshold (nothing heartbeats them meanwhile, and the scheduler must
+    not find one a zombie and start its retry while it still runs)."""
+    threshold = float(settings.get("scheduler", "zombie_threshold_sec"))
+    beat = float(settings.get("scheduler", "task_heartbeat_sec"))
+    return max(0.0, min(ORPHAN_GRACE_SECONDS, (threshold - 2 * beat) / 2))
+
+
+def let_orphans_end(pids: list[int], grace: float) -> None:
+    """Wait until the processes ``pids`` (no longer our children: their parent died) have all
+    exited, or ``grace`` seconds have passed. Watched through pidfds, so a pid reused meanwhile
+    is not mistaken for one still running."""
+    watched: list[int] = []
+    for pid in pids:
+        try:
+            watched.append(os.pidfd_open(pid))
+        except (ProcessLookupError, OSError):  # gone already (or no pidfds: then no wait)
+            continue
+    deadline = time.monotonic() + grace
+    try:
+        running = list(watched)
+        while running and (left := deadline - time.monotonic()) > 0:
+            ended = select.select(running, [], [], left)[0]
+            running = [fd for fd in running if fd not in ended]
+    finally:
+        for fd in watched:
+            os.close(fd)
 
 
 def workload_from_json(data: dict[str, Any]) -> Workload:

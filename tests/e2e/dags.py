@@ -168,6 +168,19 @@ with DAG("worker_crash", schedule=None, start_date=START) as worker_crash_dag:
 '''
 
 
+ZYGOTE_DIES_AS_TRY_ENDS = PRELUDE + '''
+def last_words(ti, **_):
+    if ti.try_number == 1:  # the worker parent dies while this try is ending: its end is its own to write
+        os.kill(os.getppid(), 9)  # SIGKILL
+        time.sleep(0.3)
+    effect(ti)
+
+
+with DAG("zygote_dies", schedule=None, start_date=START) as zygote_dies_dag:
+    PythonOperator(task_id="ending", python_callable=last_words, retries=1, retry_delay=timedelta(seconds=0))
+'''
+
+
 def wide_dag(dag_id: str, width: int, seconds: float = 0.0, retries: int = 0) -> str:
     """start >> ``width`` parallel tasks that each record one side effect (after sleeping) >> end."""
     return PRELUDE + f'''

@@ -61,3 +61,15 @@ def test_a_running_task_whose_worker_and_scheduler_died_is_found_as_a_zombie_and
     assert d.task("worker_crash", run_id, "victim").try_number == 2
     assert sorted((line[1], line[2]) for line in d.effects()) == [("after", "1"), ("victim", "2")]
     assert "zombie" in second.output().lower(), second.output()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_try_ending_when_its_worker_parent_dies_records_its_own_end_and_does_not_run_again(
+        deploy: Deploy, dialect: str) -> None:
+    d = deploy(dialect, **FAST_ZOMBIES)
+    d.write_dag("zygote_dies.py", dags.ZYGOTE_DIES_AS_TRY_ENDS)
+    d.start_scheduler()
+    run_id = d.trigger("zygote_dies")
+    assert d.wait_for_run("zygote_dies", run_id, timeout=25) == "success"
+    assert d.task("zygote_dies", run_id, "ending").try_number == 1, "the try that had done its work ran again"
+    assert [(line[1], line[2]) for line in d.effects()] == [("ending", "1")]
