@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import _signal  # signal's C half: no Enum for each result, which a fresh child would pay for (execution.py)
 import os
+import select
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from flowctl.executors.base import Workload
@@ -23,6 +25,10 @@ from flowctl.task_runner import dagfile, wire
 #: Blocked in the zygote across its forks; each child unblocks it once its runner handles it.
 SIGTERM_ONLY = {int(signal.SIGTERM)}
 NOT_CLAIMED = object()  # the zygote could not claim: the child claims itself
+#: Blocked across a probe's fork, as across the tries' (see zygote._BLOCKED_ACROSS_FORKS).
+_BLOCKED_ACROSS_FORK = SIGTERM_ONLY | {int(signal.SIGCHLD)}
+#: How long past the import timeout a probe may take to report before it is killed.
+PROBE_MARGIN_SECONDS = 5.0
 
 
 def run_handed_over(workload: Workload | None, settings: Settings, store: Any, supervisor: Any) -> None:
@@ -61,20 +67,65 @@ def run_own(workload: Workload, settings: Settings, store: Any) -> None:
     run_workload(workload, settings, store)
 
 
-def preload(preloaded: dict[str, float | None], filelocs: set[str]) -> None:
+def preload(preloaded: dict[str, float | None], filelocs: set[str],
+            become_worker: Callable[[], None] | None = None) -> None:
     """Import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
     the children inherit it; a file that fails to import is the child's to report. The import is
     user code: whatever it raises (``sys.exit`` too) or a hang past the import timeout stops only
-    the import here; each child of that file then imports it itself, under its own timeout."""
+    the import here; each child of that file then imports it itself, under its own timeout.
+    With ``become_worker`` (what a fresh child runs first to drop this process's pipes and
+    connections), each new version of a file is imported in a forked probe first, and here only
+    if the probe's import returned: a file that ends its process at import (``os._exit``, a crash
+    in an extension module) ends only the probe, and then each try that needs it."""
     for fileloc in filelocs:
         version = _mtime(fileloc)
         if preloaded.get(fileloc) == version:
             continue
         preloaded[fileloc] = version
+        if become_worker is not None and not import_returns(fileloc, become_worker):
+            continue
         try:
             dagfile.load_file(fileloc)
         except BaseException:  # noqa: BLE001 - user code: the child imports again and records the error in the try's log
             pass
+
+
+def import_returns(fileloc: str, become_worker: Callable[[], None]) -> bool:
+    """Whether importing ``fileloc`` returns, successfully, in a child forked to try it (which then
+    exits): False if the import raised, or if the child ended without saying (it was ended by the
+    import itself, or killed after the import timeout and a few seconds more)."""
+    from flowctl.task_runner import forking
+
+    verdict_r, verdict_w = os.pipe()
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, _BLOCKED_ACROSS_FORK)
+    try:
+        pid = forking.forker()()
+        if pid == 0:
+            os.close(verdict_r)
+            verdict = b"error"
+            try:
+                become_worker()
+                dagfile.load_file(fileloc)
+                verdict = b"ok"
+            finally:
+                try:
+                    os.write(verdict_w, verdict)
+                finally:
+                    os._exit(0)
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _BLOCKED_ACROSS_FORK)
+        os.close(verdict_w)
+    try:
+        limit = dagfile.IMPORT_TIMEOUT + PROBE_MARGIN_SECONDS if dagfile.IMPORT_TIMEOUT > 0 else None
+        said = b""
+        if select.select([verdict_r], [], [], limit)[0]:
+            said = os.read(verdict_r, 16)
+        else:
+            os.killpg(pid, signal.SIGKILL)  # it leads its own group (become_worker): what it started dies too
+    finally:
+        os.close(verdict_r)
+        os.waitpid(pid, 0)
+    return said == b"ok"
 
 
 def remember_runs(workloads: list[Workload], claims: list[Any]) -> None:

@@ -8,7 +8,9 @@ it, stays small: what the zygote has mapped, each try pays for at fork and
 exit. It reads workloads, one JSON object per line, on stdin, and keeps them
 waiting, highest ``priority_weight`` first, while N tries run. For the
 workloads that start together it imports their DAG files (cached by path and
-mtime, so children inherit the modules) and sends their claims to the agent
+mtime, so children inherit the modules; each new version of a file in a forked
+probe first, :func:`children.import_returns`, so that a file ending its
+process at import ends only the probe) and sends their claims to the agent
 (one transaction). A try that arrived alone is forked while the agent writes
 its claim, which the zygote then hands to the child over a pipe (or tells it
 that its try was claimed or cleared meanwhile, and it exits): that takes the
@@ -195,7 +197,7 @@ class Zygote(StoreCalls):
         if not starting:
             return
         workloads = [workload for _, workload in starting]
-        children.preload(self.preloaded, {w.fileloc for w in workloads})  # a fan-out: many tries, one file
+        children.preload(self.preloaded, {w.fileloc for w in workloads}, self._become_worker)  # a fan-out: one file
         claimed = self._claim(workloads) if claims is None else None  # sent: the agent writes them meanwhile
         # Alone and not yet claimed: fork now and hand the claim over; else fork with the claims.
         ahead = claimed is not None and len(workloads) == 1

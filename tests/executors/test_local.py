@@ -132,6 +132,32 @@ def test_a_dead_zygote_is_restarted_and_its_tries_are_reported_crashed(world: Wo
     assert after[0].outcome is Outcome.FINISHED
 
 
+
+def test_a_dag_file_that_ends_its_process_at_import_does_not_end_the_zygote(world: World) -> None:
+    """Before: the zygote imported each try's DAG file itself, so a file that called os._exit (or
+    crashed the interpreter) at import ended it, and with it every running try of every DAG."""
+    import dataclasses
+
+    fileloc, run, executor = _deployed(world, "many", MANY)
+    ends_hard = os.path.join(os.path.dirname(fileloc), "ends_hard.py")
+    with open(ends_hard, "w") as out:
+        out.write("import os\nos._exit(3)\n")
+    try:
+        sleepy = _running(world, executor, run, "sleepy", fileloc)
+        assert executor._proc is not None
+        zygote = executor._proc.pid
+        executor.submit(dataclasses.replace(world.queue(run, "t1", fileloc), fileloc=ends_hard))
+        [crashed] = collect(executor, 1)
+        assert crashed.key.task_id == "t1" and crashed.outcome is Outcome.CRASHED  # its own try, alone
+        assert executor._proc is not None and executor._proc.pid == zygote and executor._proc.poll() is None
+        assert world.store.get_task_instance(sleepy.key).state == "running"
+        executor.submit(world.queue(run, "t2", fileloc))
+        [after] = collect(executor, 1)
+        assert after.key.task_id == "t2" and after.outcome is Outcome.FINISHED
+    finally:
+        executor.end()
+
+
 def test_the_celery_executor_is_refused_with_a_message_naming_the_others(world: World) -> None:
     import pytest
 
@@ -152,7 +178,7 @@ with open(os.path.join(os.path.dirname(__file__), "imports.log"), "a") as log:
 
 def count(ti, **_):
     with open(os.path.join(os.path.dirname(__file__), "runs.log"), "a") as out:
-        out.write(f"{ti.task_id} {ti.try_number}\\n")
+        out.write(f"{ti.task_id} {ti.try_number} {os.getpid()}\\n")
 
 with DAG("counted", start_date=datetime(2024, 1, 1), schedule=None):
     for i in range(4):
@@ -163,13 +189,18 @@ with DAG("counted", start_date=datetime(2024, 1, 1), schedule=None):
 def test_a_dag_file_is_imported_once_by_the_zygote_and_never_by_the_tries(world: World) -> None:
     fileloc, run, executor = _deployed(world, "counted", COUNTED)
     try:
+        assert executor._proc is not None
+        zygote = executor._proc.pid
         for i in range(3):  # one after the other: each may go to an idle pre-forked spare
             executor.submit(world.queue(run, f"t{i}", fileloc))
             assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
     finally:
         executor.end()
-    imports = [pid for pid in (world.folder / "imports.log").read_text().split() if int(pid) != os.getpid()]
-    assert len(imports) == 1, f"imported by {len(imports)} worker processes"
+    imports = [int(pid) for pid in (world.folder / "imports.log").read_text().split() if int(pid) != os.getpid()]
+    tries = {int(line.split()[2]) for line in (world.folder / "runs.log").read_text().splitlines()}
+    # the zygote's probe imports the file first (a file that ends its process ends only the probe)
+    assert len(imports) == 2 and zygote in imports, f"imported by {imports}, zygote {zygote}"
+    assert not tries & set(imports) and len(tries) == 3
 
 
 SUPERVISED = '''
@@ -271,7 +302,7 @@ def test_a_workload_sent_twice_runs_once_alone_or_with_others(world: World) -> N
         assert {e.outcome for e in collect(executor, 6)} == {Outcome.FINISHED}
     finally:
         executor.end()
-    ran = sorted((world.folder / "runs.log").read_text().splitlines())
+    ran = sorted(line.rsplit(" ", 1)[0] for line in (world.folder / "runs.log").read_text().splitlines())
     assert ran == ["t0 1", "t1 1", "t2 1", "t3 1"]
     assert {ti.state for ti in world.store.list_task_instances(run.key)} == {"success"}
 
