@@ -12,6 +12,7 @@ from typing import Any
 from alembic import context
 import sqlalchemy as sa
 
+from flowctl.db.migrate import include_name
 from flowctl.db.tables import Base, UtcDateTime
 
 target_metadata = Base.metadata
@@ -32,6 +33,7 @@ def configure(connection: sa.Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
 
 

@@ -1,21 +1,30 @@
-"""``flowctl db init | migrate | upgrade | downgrade | check | reset | shell | clean``: the metadata database.
+"""``flowctl db init | migrate | upgrade | downgrade | check | reset | shell | clean | export-archived |
+drop-archived``: the metadata database.
 
 ``db init`` also fills ``[core] fernet_key`` and ``[webserver] secret_key`` in
 config.cfg when they are empty (creating the file from the defaults when it
 is missing; a value already set is never overwritten) and makes sure
-``default_pool`` exists. Thin: the work is in ``flowctl.db.migrate`` and the Store.
+``default_pool`` exists. ``db clean`` asks for the phrase ``delete rows`` unless
+``--yes`` (and fails when no one can answer), and copies the rows into archive
+tables before deleting them unless ``--skip-archive``. Thin: the work is in
+``flowctl.db.migrate`` and the Store.
 """
 from __future__ import annotations
 
 import secrets
 import shutil
 import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.cli.run_cmd import utcnow
 from flowctl.core import timezones
 from flowctl.core.errors import ConfigError, FlowctlError
 from flowctl.settings import OPTIONS, Settings
@@ -208,24 +217,189 @@ def db_shell(ctx: CliContext) -> int:
 
 
 def parse_cutoff(raw: str) -> datetime:
-    """A --older-than value: an ISO date or datetime; naive means UTC."""
+    """A --clean-before-timestamp value: an ISO date or datetime; naive means UTC."""
     try:
         return timezones.parse_moment(raw)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
 
+#: What a person types to let ``db clean`` delete (the phrase Airflow 2 asks for) or drop archives.
+CONFIRM_CLEAN = "delete rows"
+CONFIRM_DROP = "drop archives"
+YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise click.BadParameter("name at least one table")
+    return names
+
+
+def _clean_tables(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    from flowctl.db.clean import UnknownCleanTable, clean_tables
+
+    try:
+        return clean_tables(_names(value))
+    except UnknownCleanTable as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _archived_tables(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
+    from flowctl.db.clean import ARCHIVED_TABLES
+
+    names = _names(value)
+    unknown = sorted(set(names or ()) - set(ARCHIVED_TABLES))
+    if unknown:
+        raise click.BadParameter(f"unknown table {', '.join(unknown)}: "
+                                 f"db clean archives {', '.join(ARCHIVED_TABLES)}")
+    return names
+
+
+def _require_terminal(command: str) -> None:
+    """Fail in one line when no one can answer the confirmation (a script, a pipe, cron)."""
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"{command} asks for confirmation but stdin is not a terminal; "
+                               f"pass --yes to go ahead without asking")
+
+
+def _confirm_phrase(phrase: str) -> None:
+    answer = click.prompt(f"Type '{phrase}' to go ahead", default="", show_default=False, err=True)
+    if answer.strip() != phrase:
+        raise FlowctlError(f"not confirmed (the answer was not '{phrase}'): nothing was changed")
+
+
+def _clean_plan(cutoff: datetime, tables: tuple[str, ...], archived_at: datetime | None) -> list[str]:
+    from flowctl.db.clean_archive import archive_table_name
+
+    lines = [f"db clean is about to delete rows older than {cutoff.isoformat()} from: {', '.join(tables)}",
+             "(finished runs by logical date, with their task instances, tries, reschedules and XCom; "
+             "audit log rows; ended jobs by last heartbeat)."]
+    if archived_at is None:
+        lines.append("--skip-archive: no copy is kept, the rows cannot be recovered.")
+    else:
+        lines.append(f"Each table's rows are first copied into {archive_table_name('<table>', archived_at)} "
+                     f"(flowctl db export-archived writes them to CSV).")
+    return lines
+
+
+def _progress(verb: str) -> Callable[[str, int], None]:
+    """Print each table's count of each batch (on stderr: stdout holds the report, maybe as JSON)."""
+    seen: Counter[str] = Counter()
+
+    def show(table: str, removed: int) -> None:
+        seen[table] += removed
+        click.echo(f"{table}: {verb} {removed} rows ({seen[table]} so far)", err=True)
+    return show
+
+
 @db_group.command("clean")
-@click.option("--older-than", "older_than", required=True, help="ISO date: purge finished runs before it.")
-@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--clean-before-timestamp", "--older-than", "before", required=True, metavar="TIMESTAMP",
+              help="Purge rows older than this ISO date or date-time (naive: UTC). --older-than is an alias.")
+@click.option("--tables", "-t", "tables", callback=_clean_tables, metavar="T1,T2",
+              help="Only these tables (with the rows that go with them; default: all).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted; asks nothing.")
+@click.option("--skip-archive", is_flag=True, help="Delete without first copying rows into archive tables.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per transaction [default: 500].")
+@click.option("--verbose", "-v", is_flag=True, help="Print each table's count as each batch is done.")
+@YES_OPTION
 @OUTPUT_OPTION
 @pass_ctx
-def db_clean(ctx: CliContext, older_than: str, dry_run: bool, output: str) -> None:
-    """Purge old finished runs, their task instances, tries and XCom, and old audit rows."""
-    cutoff = parse_cutoff(older_than)
-    report = ctx.store.preview_clean(cutoff) if dry_run else ctx.store.clean(cutoff)
-    verb = "would delete" if dry_run else "deleted"
-    rows = [{"table": t, verb.replace(" ", "_"): n} for t, n in sorted(report.counts.items())]
-    emit(rows, output, ["table", verb.replace(" ", "_")])
-    if output != "json":
-        click.echo(f"{verb} {report.total} rows older than {cutoff.isoformat()}")
+def db_clean(ctx: CliContext, before: str, tables: tuple[str, ...], dry_run: bool, skip_archive: bool,
+             batch_size: int | None, verbose: bool, yes: bool, output: str) -> None:
+    """Purge old finished runs, their task instances, tries and XCom, old audit rows and ended jobs.
+
+    Rows are copied into _flowctl_deleted__<table>__<YYYYMMDDHHMMSS> tables first (unless
+    --skip-archive); asks to type 'delete rows' unless --yes.
+    """
+    cutoff = parse_cutoff(before)
+    if dry_run:
+        _emit_clean_report(ctx.store.preview_clean(cutoff, tables), "would_delete", output, cutoff, None)
+        return
+    archived_at = None if skip_archive else utcnow()
+    if not yes:
+        _require_terminal("db clean")
+        for line in _clean_plan(cutoff, tables, archived_at):
+            click.echo(line, err=True)
+        _confirm_phrase(CONFIRM_CLEAN)
+    verb = "deleted" if skip_archive else "archived and deleted"
+    progress = _progress(verb) if verbose else None
+    if archived_at is None:
+        report = ctx.store.clean(cutoff, batch_size, tables=tables, progress=progress)
+    else:
+        report = ctx.store.clean_with_archive(cutoff, archived_at, batch_size, tables=tables, progress=progress)
+    _emit_clean_report(report, "deleted", output, cutoff, archived_at)
+
+
+def _emit_clean_report(report: Any, column: str, output: str, cutoff: datetime,
+                       archived_at: datetime | None) -> None:
+    from flowctl.db.clean_archive import archive_table_name
+
+    rows: list[dict[str, Any]] = [{"table": t, column: n} for t, n in sorted(report.counts.items())]
+    columns = ["table", column]
+    if archived_at is not None:
+        columns.append("archive_table")
+        for row in rows:
+            row["archive_table"] = archive_table_name(row["table"], archived_at) if row[column] else ""
+    emit(rows, output, columns)
+    if output not in DATA_OUTPUTS:
+        click.echo(f"{column.replace('_', ' ')} {report.total} rows older than {cutoff.isoformat()}")
+        if archived_at is not None and report.total:
+            click.echo("archived: flowctl db export-archived writes them to CSV, flowctl db drop-archived drops them")
+
+
+@db_group.command("export-archived")
+@click.option("--output-path", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files (made if missing): one <archive table>.csv each.")
+@click.option("--export-format", type=click.Choice(["csv"]), default="csv", show_default=True,
+              help="File format.")
+@click.option("--tables", "-t", "tables", callback=_archived_tables, metavar="T1,T2",
+              help="Only the archives of these tables (default: all).")
+@click.option("--drop-archives", is_flag=True, help="Drop the archive tables once exported.")
+@YES_OPTION
+@pass_ctx
+def db_export_archived(ctx: CliContext, output_path: Path, export_format: str, tables: list[str] | None,
+                       drop_archives: bool, yes: bool) -> None:
+    """Write the archive tables of db clean to files, one per table, with a header row."""
+    if drop_archives and not yes:
+        _require_terminal("db export-archived --drop-archives")
+    names = ctx.store.archived_tables(tables)
+    if not names:
+        click.echo("no archive tables")
+        return
+    output_path.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = output_path / f"{name}.{export_format}"
+        with path.open("w", newline="", encoding="utf-8") as out:
+            count = ctx.store.write_archive_csv(name, out)
+        click.echo(f"exported {count} rows of {name} to {path}")
+    if drop_archives:
+        _drop_archives(ctx, names, yes)
+
+
+@db_group.command("drop-archived")
+@click.option("--tables", "-t", "tables", callback=_archived_tables, metavar="T1,T2",
+              help="Only the archives of these tables (default: all).")
+@YES_OPTION
+@pass_ctx
+def db_drop_archived(ctx: CliContext, tables: list[str] | None, yes: bool) -> None:
+    """Drop the archive tables of db clean (their rows are lost: export them first)."""
+    if not yes:
+        _require_terminal("db drop-archived")
+    names = ctx.store.archived_tables(tables)
+    if not names:
+        click.echo("no archive tables")
+        return
+    _drop_archives(ctx, names, yes)
+
+
+def _drop_archives(ctx: CliContext, names: list[str], yes: bool) -> None:
+    if not yes:
+        click.echo(f"about to drop {len(names)} archive tables, and their rows with them: {', '.join(names)}",
+                   err=True)
+        _confirm_phrase(CONFIRM_DROP)
+    for name in ctx.store.drop_archive_tables(names):
+        click.echo(f"dropped {name}")

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from flowctl.core.errors import ConfigError
+from flowctl.db.clean_archive import is_archive_table
 from flowctl.db.tables import Base
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -91,10 +92,15 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def include_name(name: str | None, type_: str, _parent: Any) -> bool:
+    """What migrations compare: not the archive tables ``db clean`` makes beside flowctl's own."""
+    return not (type_ == "table" and name is not None and is_archive_table(name))
+
+
 def drift(engine: Engine) -> list[Any]:
     """Differences between the models and the database (empty when they agree)."""
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         return list(compare_metadata(ctx, Base.metadata))
 
 

@@ -140,8 +140,11 @@ def test_db_clean_dry_run_counts_and_clean_deletes(home: Path, capsys: pytest.Ca
     assert main(["db", "clean", "--older-than", "2025-01-01", "--dry-run", "-o", "json"]) == 0
     rows = {r["table"]: r["would_delete"] for r in json.loads(capsys.readouterr().out)}
     assert (rows["dag_run"], rows["task_instance"]) == (1, 2)
-    assert main(["db", "clean", "--older-than", "2025-01-01"]) == 0
+    assert main(["db", "clean", "--older-than", "2025-01-01", "--yes"]) == 0  # the old flag name still works
     assert "deleted 3 rows older than 2025-01-01T00:00:00+00:00" in capsys.readouterr().out
+    store = _store(home)
+    assert store.list_runs() == [] and len(store.archived_tables()) == 2  # dag_run, task_instance
+    store.close()
 
 
 def test_db_clean_explains_a_bad_date(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
