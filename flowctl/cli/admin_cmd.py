@@ -1,26 +1,27 @@
 """``flowctl variables | connections | pools ...`` and ``flowctl rotate-fernet-key``.
 
 Thin commands over the Store's admin verbs. Connection passwords are never
-printed: tables and JSON show ``***``; only ``connections export FILE`` writes
-them, to a file readable by its owner alone. Users live in ``users_cmd``.
+printed: tables, JSON and YAML show ``***``; only ``connections export FILE``
+writes them, to a file readable by its owner alone. The import and export
+files themselves (JSON, YAML, .env) are ``transfer``'s. Users live in ``users_cmd``.
 """
 from __future__ import annotations
 
 import getpass
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import click
 
-from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.cli import transfer
+from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, echo_data, emit, pass_ctx
 from flowctl.core.connection import Connection, ConnectionFormatError, from_json_dict, parse_uri
-from flowctl.core.errors import ConnectionNotFound, FlowctlError, PoolNotFound, VariableNotFound
+from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound, FlowctlError, PoolNotFound, VariableNotFound
 from flowctl.core.masking import REDACTED
 
-STDOUT = "-"
+STDOUT = transfer.STDIO
 
 
 def audit(ctx: CliContext, event: str, **extra: Any) -> None:
@@ -33,28 +34,11 @@ def audit(ctx: CliContext, event: str, **extra: Any) -> None:
 
 
 def _read_json_object(path: str, what: str) -> dict[str, Any]:
-    try:
-        text = click.get_text_stream("stdin").read() if path == STDOUT else Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise FlowctlError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise FlowctlError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise FlowctlError(f"{path} must hold a JSON object of {what}")
-    return data
+    return transfer.read_mapping(path, "json", what)
 
 
 def _write_json(path: str, data: Any) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-    if path == STDOUT:
-        click.echo(text, nl=False)
-        return
-    # Owner-only: an export may hold secrets.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    transfer.write_private(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 # --- variables --------------------------------------------------------------------------------
@@ -123,23 +107,50 @@ def variables_list(ctx: CliContext, output: str) -> None:
     emit(rows, output, ["key", "description"])
 
 
+def _variables_format(path: str) -> str:
+    """YAML for .yaml/.yml; JSON otherwise, whatever the extension (as before YAML was read)."""
+    return "yaml" if Path(path).suffix.lower() in (".yaml", ".yml") else "json"
+
+
 @variables_group.command("import")
 @click.argument("file")
+@click.option("--action-on-existing-key", "on_existing", type=click.Choice(["overwrite", "fail", "skip"]),
+              default="overwrite", show_default=True,
+              help="What to do with a key that exists: replace it, import nothing at all, or keep it.")
 @pass_ctx
-def variables_import(ctx: CliContext, file: str) -> None:
-    """Set every variable of a JSON object file ({"key": value, ...}; '-' reads stdin)."""
-    count = ctx.store.import_variables(_read_json_object(file, "variables"))
+def variables_import(ctx: CliContext, file: str, on_existing: str) -> None:
+    """Set the variables of a JSON or YAML file ({key: value, ...}; YAML by a .yaml/.yml name; '-' reads JSON
+    from stdin); values that are not text are stored as JSON."""
+    data = transfer.read_mapping(file, _variables_format(file), "variable keys to values")
+    for key in data:
+        if not key.strip() or len(key) > transfer.MAX_ID_LEN:
+            raise FlowctlError(f"{file}: the variable key {key[:40]!r} is empty or longer than "
+                               f"{transfer.MAX_ID_LEN} characters; nothing imported")
+    clashing = sorted({v.key for v in ctx.store.list_variables()} & set(data))
+    if clashing and on_existing == "fail":
+        raise FlowctlError(f"variable(s) {', '.join(clashing)} exist already; nothing imported "
+                           "(--action-on-existing-key overwrite or skip)")
+    if on_existing == "skip":
+        for key in clashing:
+            click.echo(f"skipped: variable {key!r} exists already", err=True)
+        data = {k: v for k, v in data.items() if k not in clashing}
+    count = ctx.store.import_variables(data)
     audit(ctx, "variable.import", count=count)
-    click.echo(f"{count} variable(s) imported")
+    replaced = f" ({len(clashing)} replaced)" if clashing and on_existing == "overwrite" else ""
+    skipped = len(clashing) if on_existing == "skip" else 0
+    click.echo(f"{count} variable(s) imported{replaced}, {skipped} skipped")
 
 
 @variables_group.command("export")
 @click.argument("file")
 @pass_ctx
 def variables_export(ctx: CliContext, file: str) -> None:
-    """Write every variable to a JSON object file ('-' for stdout)."""
+    """Write every variable to a JSON file, or YAML by a .yaml/.yml name ('-' for JSON on stdout)."""
     data = ctx.store.export_variables()
-    _write_json(file, data)
+    if _variables_format(file) == "yaml":
+        transfer.write_private(file, transfer.dump_yaml(data))
+    else:
+        _write_json(file, data)
     if file != STDOUT:
         click.echo(f"{len(data)} variable(s) exported to {file}")
 
@@ -214,8 +225,8 @@ def _connection_from_options(conn_id: str, opts: dict[str, Any]) -> Connection:
 def connections_get(ctx: CliContext, conn_id: str, output: str) -> None:
     """Show one connection (the password as ***)."""
     row = _shown(ctx.store.get_connection(conn_id))
-    if output == "json":
-        click.echo(json.dumps(row, indent=2, default=str))
+    if output in DATA_OUTPUTS:
+        echo_data(row, output)
         return
     emit([{"field": k, "value": v} for k, v in row.items()], output, ["field", "value"])
 
@@ -241,34 +252,90 @@ def connections_list(ctx: CliContext, output: str, conn_id: str | None) -> None:
     emit(rows, output, ["conn_id", "conn_type", "host", "port", "schema", "login", "description"])
 
 
+FILE_FORMAT_OPTION = click.option(
+    "--file-format", type=click.Choice(transfer.FILE_FORMATS), default=None,
+    help="json, yaml or env (default: from FILE's extension; json for '-').")
+
+
 @connections_group.command("import")
 @click.argument("file")
-@click.option("--overwrite", is_flag=True, help="Replace connections that exist already.")
+@click.option("--overwrite", is_flag=True, help="Replace connections that exist already (else they are skipped).")
+@FILE_FORMAT_OPTION
 @pass_ctx
-def connections_import(ctx: CliContext, file: str, overwrite: bool) -> None:
-    """Add connections from a JSON file: {"conn_id": {...fields...} or "uri", ...}."""
-    data = _read_json_object(file, "connections")
-    conns = [parse_uri(cid, v) if isinstance(v, str) else from_json_dict(cid, v) for cid, v in data.items()]
-    if overwrite:
-        for conn in conns:
-            ctx.store.upsert_connection(conn)
-    else:
-        ctx.store.add_connections(conns)
-    audit(ctx, "connection.import", conn_ids=[c.conn_id for c in conns])
-    click.echo(f"{len(conns)} connection(s) imported")
+def connections_import(ctx: CliContext, file: str, overwrite: bool, file_format: str | None) -> int:
+    """Add the connections of a .json, .yaml/.yml or .env file ('-' reads stdin).
+
+    JSON and YAML map each conn_id to a URI or to its fields (conn_type, host, login, password, schema,
+    port, extra, description); a .env file has CONN_ID=URI or CONN_ID={json} lines. Each connection is
+    imported on its own: a bad one is reported, the others still import, and the exit code is 1.
+    """
+    entries = transfer.read_connection_entries(file, transfer.format_of(file, file_format))
+    existing = {c.conn_id for c in ctx.store.list_connections()}
+    on_existing = "overwrite" if overwrite else "skip"
+    outcomes = [(entry, _import_entry(ctx, entry, existing, on_existing)) for entry in entries]
+    done = {o: [e.label for e, got in outcomes if got == o] for o in ("imported", "replaced", "skipped", "failed")}
+    if done["imported"] or done["replaced"]:
+        audit(ctx, "connection.import", conn_ids=done["imported"], replaced=done["replaced"])
+    for outcome in ("imported", "replaced"):
+        for conn_id in done[outcome]:
+            click.echo(f"{outcome} {conn_id}")
+    replaced = f" ({len(done['replaced'])} replaced)" if done["replaced"] else ""
+    click.echo(f"{len(done['imported']) + len(done['replaced'])} connection(s) imported{replaced}, "
+               f"{len(done['skipped'])} skipped, {len(done['failed'])} failed")
+    return 1 if done["failed"] else 0
+
+
+def _import_entry(ctx: CliContext, entry: transfer.Entry, existing: set[str], on_existing: str) -> str:
+    """Import one entry; its outcome (imported, replaced, skipped or failed), told on stderr unless it
+    went in."""
+    conn = entry.connection
+    error = entry.error
+    if conn is not None:
+        try:
+            if conn.conn_id not in existing:
+                ctx.store.add_connection(conn)
+                return "imported"
+            if on_existing == "overwrite":
+                ctx.store.upsert_connection(conn)
+                return "replaced"
+        except AlreadyExistsError:  # another process added it since the list above: skipped
+            pass
+        except FlowctlError as exc:  # one each entry meets, such as no fernet key for a password
+            error = f"connection {conn.conn_id!r}: {exc}"
+    if error is not None:
+        click.echo(f"failed: {error}", err=True)
+        return "failed"
+    click.echo(f"skipped: connection {entry.label!r} exists already (--overwrite replaces it)", err=True)
+    return "skipped"
 
 
 @connections_group.command("export")
 @click.argument("file")
+@FILE_FORMAT_OPTION
+@click.option("--serialization-format", type=click.Choice(transfer.SERIALIZATIONS), default=None,
+              help="For env files: each line's value as a URI (the default) or a JSON object.")
 @pass_ctx
-def connections_export(ctx: CliContext, file: str) -> None:
-    """Write every connection to a JSON file (mode 0600, with passwords); '-' prints them masked."""
+def connections_export(ctx: CliContext, file: str, file_format: str | None, serialization_format: str | None) -> None:
+    """Write every connection to FILE (mode 0600, passwords and extras in clear, for an import elsewhere).
+
+    The format is --file-format, else FILE's extension (.json, .yaml/.yml, .env). '-' prints them to
+    stdout as JSON unless --file-format is given, with passwords and secrets in extra masked.
+    """
+    fmt = transfer.format_of(file, file_format)
+    if serialization_format and fmt != "env":
+        raise click.UsageError("--serialization-format applies to env files only")
+    serialization = serialization_format or "uri"
     conns = ctx.store.list_connections()
+    if fmt == "env":
+        problems = [p for p in (transfer.env_id_problem(c.conn_id) for c in conns) if p]
+        if problems:
+            raise FlowctlError(f"{problems[0]}; nothing written (export json or yaml instead)")
     if file == STDOUT:
-        data = {c.conn_id: {k: v for k, v in _shown(c).items() if k not in ("conn_id", "uri")} for c in conns}
-    else:
-        data = {c.conn_id: c.to_json_dict() for c in conns}
-    _write_json(file, data)
+        conns = [c.redacted() for c in conns]
+    transfer.write_private(file, transfer.render_connections(conns, fmt, serialization))
+    if fmt == "env" and serialization == "uri":
+        for note in transfer.uri_losses(conns):
+            click.echo(f"note: {note}", err=True)
     if file != STDOUT:
         click.echo(f"{len(conns)} connection(s) exported to {file}")
 

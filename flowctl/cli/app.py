@@ -68,15 +68,18 @@ def version() -> None:
 
 
 OUTPUT_OPTION = click.option(
-    "--output", "-o", type=click.Choice(["table", "json", "plain"]), default="table", show_default=True,
-    help="table for people, json for scripts, plain: a table without its rule line (as Airflow's plain).",
+    "--output", "-o", type=click.Choice(["table", "json", "yaml", "plain"]), default="table", show_default=True,
+    help="table for people, json or yaml for scripts, plain: a table without its rule line (as Airflow's plain).",
 )
+
+#: The outputs that print the rows as data for scripts rather than as text for people.
+DATA_OUTPUTS = ("json", "yaml")
 
 
 def emit(rows: list[dict[str, Any]], output: str, columns: list[str] | None = None) -> None:
-    """Print rows as an aligned table (``plain``: without the rule under the header) or as JSON."""
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2, default=str))
+    """Print rows as an aligned table (``plain``: without the rule under the header), JSON or YAML."""
+    if output in DATA_OUTPUTS:
+        echo_data(rows, output)
         return
     cols = columns or (list(rows[0].keys()) if rows else [])
     if not rows:
@@ -90,6 +93,16 @@ def emit(rows: list[dict[str, Any]], output: str, columns: list[str] | None = No
         click.echo("  ".join("-" * w for w in widths))
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def echo_data(data: Any, output: str) -> None:
+    """Print data as JSON, or as YAML holding exactly the values the JSON would (dates as its text)."""
+    text = json.dumps(data, indent=2, default=str)
+    if output == "yaml":
+        import yaml  # here: most commands never print YAML, and every command imports this module
+
+        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True).rstrip("\n")
+    click.echo(text)
 
 
 def _cell(value: Any) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
 from flowctl.core.errors import DagNotFound
 from flowctl.dag_processing.processor import ParseResult, parse_folder
 from flowctl.dag_processing.rendering import dot_text, tree_text
@@ -43,7 +43,7 @@ def dags_list(ctx: CliContext, output: str, subdir: str | None) -> None:
              "is_paused": paused.get(r.dag_id)}
             for r in sorted(result.dags, key=lambda r: r.dag_id)]
     emit(rows, output, ["dag_id", "fileloc", "owners", "schedule", "tags", "is_paused"])
-    if result.import_errors and output != "json":
+    if result.import_errors and output not in DATA_OUTPUTS:
         click.echo(f"({len(result.import_errors)} file(s) failed to import: "
                    "see `flowctl dags list-import-errors`)", err=True)
 
@@ -64,7 +64,7 @@ def dags_list_import_errors(ctx: CliContext, output: str, subdir: str | None) ->
     """List the files that failed to import, with their errors."""
     result = _parse(ctx, subdir)
     rows = [{"filepath": path, "error": error} for path, error in sorted(result.import_errors.items())]
-    if output == "json":
+    if output in DATA_OUTPUTS:
         emit(rows, output)
         return
     if not rows:
@@ -138,7 +138,7 @@ def dags_details(ctx: CliContext, dag_id: str, output: str, subdir: str | None) 
                **{key: data.get(key) for key in DETAIL_KEYS},
                "task_ids": sorted(t["task_id"] for t in data.get("tasks") or ())}
     details.update(_database_details(ctx, dag_id))
-    if output == "json":
+    if output in DATA_OUTPUTS:
         emit([details], output)
         return
     emit([{"property": k, "value": v} for k, v in details.items()], output, ["property", "value"])

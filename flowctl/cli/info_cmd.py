@@ -8,14 +8,13 @@ Nothing imports this module but ``flowctl/cli/__init__.py``.
 """
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from typing import Any
 
 import click
 
-from flowctl.cli.app import OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, echo_data, emit, pass_ctx
 from flowctl.settings import OPTIONS_BY_NAME, mask
 
 
@@ -56,11 +55,11 @@ def info_rows(ctx: CliContext) -> list[dict[str, Any]]:
 def info(ctx: CliContext, output: str) -> None:
     """Show the version, platform, executor, database URL (password masked) and folders."""
     rows = info_rows(ctx)
-    if output == "json":
+    if output in DATA_OUTPUTS:
         sections: dict[str, dict[str, Any]] = {}
         for row in rows:
             sections.setdefault(row["section"], {})[row["key"]] = row["value"]
-        click.echo(json.dumps(sections, indent=2))
+        echo_data(sections, output)
         return
     emit(rows, output, ["section", "key", "value"])
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
+from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.dags_cmd import dags_group
 from flowctl.core import timezones
 from flowctl.core.states import DagRunState
@@ -122,7 +122,7 @@ def dags_trigger(ctx: CliContext, dag_id: str, conf_text: str | None, run_id: st
     run = ctx.store.trigger_dag(dag_id, now=utcnow(), run_id=run_id, logical_date=when, conf=conf)
     audit(ctx, "cli_dags_trigger", dag_id=dag_id, run_id=run.run_id, extra={"conf": conf or {}})
     notify(ctx, f"trigger {dag_id}")
-    if output == "json":
+    if output in DATA_OUTPUTS:
         emit([run_row(run)], output)
         return
     click.echo(f"Created run {run.run_id} of DAG {dag_id} (state: {run.state}, "

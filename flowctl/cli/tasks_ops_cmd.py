@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from flowctl.cli.app import OUTPUT_OPTION, CliContext, emit, pass_ctx
+from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.run_cmd import audit, confirm_or_abort, parse_moment, utcnow
 from flowctl.cli.run_ref import METAVAR, resolve_run
 from flowctl.cli.tasks_cmd import tasks_group
@@ -141,7 +141,7 @@ def tasks_list(ctx: CliContext, dag_id: str, tree: bool, subdir: str | None, out
     tasks = {t["task_id"]: t for t in data.get("tasks") or ()}
     rows = [{"task_id": t, "operator": tasks[t].get("task_type"),
              "upstream": sorted(tasks[t].get("upstream_task_ids") or [])} for t in topological_task_ids(data)]
-    if output == "json":
+    if output in DATA_OUTPUTS:
         emit(rows, output)
         return
     for row in sorted(rows, key=lambda r: r["task_id"]):

@@ -22,6 +22,9 @@ SCHEME_ALIASES: Mapping[str, str] = {"postgresql": "postgres"}
 
 MAX_PORT = 65_535
 JSON_FIELDS = ("conn_type", "description", "host", "login", "password", "schema", "port", "extra")
+#: The fields that hold text: a number or a date there (YAML reads ``password: 0123`` as 83) is refused,
+#: not turned into other text.
+TEXT_FIELDS = ("conn_type", "description", "host", "login", "password", "schema")
 
 
 class ConnectionFormatError(FlowctlError, ValueError):
@@ -117,7 +120,13 @@ def parse_uri(conn_id: str, uri: str, description: str | None = None) -> Connect
         raise ConnectionFormatError(
             f"connection {conn_id!r}: {uri!r} is not a URI (expected conn-type://login:password@host:port/schema)"
         )
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # an unclosed IPv6 bracket, for one
+        raise ConnectionFormatError(f"connection {conn_id!r}: the URI cannot be parsed ({exc})") from None
+    if not parts.scheme:
+        # Not the URI itself in the message: it may hold a password.
+        raise ConnectionFormatError(f"connection {conn_id!r}: the URI names no conn-type before '://'")
     try:
         port = parts.port
     except ValueError:
@@ -192,6 +201,11 @@ def from_json_dict(conn_id: str, data: Mapping[str, Any]) -> Connection:
     unknown = sorted(set(data) - set(JSON_FIELDS) - {"conn_id", "uri"})
     if unknown:
         raise ConnectionFormatError(f"connection {conn_id!r}: unknown field(s) {', '.join(unknown)}")
+    for name in TEXT_FIELDS:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise ConnectionFormatError(
+                f"connection {conn_id!r}: {name} must be text, not {type(data[name]).__name__} (quote it)"
+            )
     if data.get("uri"):
         return parse_uri(conn_id, str(data["uri"]), data.get("description"))
     extra = data.get("extra")

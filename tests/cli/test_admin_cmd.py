@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 
 from flowctl.db.secrets import generate_key
@@ -78,6 +79,76 @@ def test_variables_export_then_import_round_trips(home: Path, capsys: Out) -> No
     assert run_cli(capsys, "variables", "get", "a")[1] == "text\n"
 
 
+def test_variables_import_and_export_yaml_by_the_file_name(home: Path, capsys: Out) -> None:
+    source = home / "in.yaml"
+    source.write_text("text: plain words\nnested:\n  n: 1\n  tags: [a, b]\nflag: true\nday: 2024-05-01\n"
+                      "quoted_number: '0123'\n")
+    code, out, err = run_cli(capsys, "variables", "import", str(source))
+    assert (code, out, err) == (0, "5 variable(s) imported, 0 skipped\n", "")
+    assert run_cli(capsys, "variables", "get", "day")[1] == "2024-05-01\n"  # a YAML date: its ISO text
+    assert run_cli(capsys, "variables", "get", "quoted_number")[1] == "0123\n"
+    assert json.loads(run_cli(capsys, "variables", "get", "nested")[1]) == {"n": 1, "tags": ["a", "b"]}
+    target = home / "out.yml"
+    assert run_cli(capsys, "variables", "export", str(target))[0] == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    exported = yaml.safe_load(target.read_text())
+    assert exported == {"day": "2024-05-01", "flag": True, "nested": {"n": 1, "tags": ["a", "b"]},
+                        "quoted_number": "0123", "text": "plain words"}
+    for key in exported:
+        run_cli(capsys, "variables", "delete", key)
+    assert run_cli(capsys, "variables", "import", str(target))[0] == 0
+    assert run_cli(capsys, "variables", "get", "quoted_number")[1] == "0123\n"
+    assert run_cli(capsys, "variables", "get", "flag")[1] == "true\n"
+
+
+@pytest.fixture()
+def two_variables(home: Path, capsys: Out) -> Path:
+    """`old` set to "before"; a file setting `old` and `new`."""
+    run_cli(capsys, "variables", "set", "old", "before")
+    source = home / "vars.json"
+    source.write_text(json.dumps({"old": "after", "new": "fresh"}))
+    return source
+
+
+def test_variables_import_overwrites_existing_keys_by_default(two_variables: Path, capsys: Out) -> None:
+    code, out, _ = run_cli(capsys, "variables", "import", str(two_variables))
+    assert (code, out) == (0, "2 variable(s) imported (1 replaced), 0 skipped\n")
+    assert run_cli(capsys, "variables", "get", "old")[1] == "after\n"
+
+
+def test_variables_import_can_skip_existing_keys(two_variables: Path, capsys: Out) -> None:
+    code, out, err = run_cli(capsys, "variables", "import", str(two_variables), "--action-on-existing-key", "skip")
+    assert (code, out, err) == (0, "1 variable(s) imported, 1 skipped\n", "skipped: variable 'old' exists already\n")
+    assert run_cli(capsys, "variables", "get", "old")[1] == "before\n"
+    assert run_cli(capsys, "variables", "get", "new")[1] == "fresh\n"
+
+
+def test_variables_import_with_fail_writes_nothing_when_a_key_exists(two_variables: Path, capsys: Out) -> None:
+    code, out, err = run_cli(capsys, "variables", "import", str(two_variables), "--action-on-existing-key", "fail")
+    assert code == 1 and out == ""
+    assert err == ("flowctl: error: variable(s) old exist already; nothing imported "
+                   "(--action-on-existing-key overwrite or skip)\n")
+    assert run_cli(capsys, "variables", "get", "new")[0] == 3
+    assert run_cli(capsys, "variables", "get", "old")[1] == "before\n"
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("v.json", "{not json", "is not valid JSON"),
+    ("v.json", "[1, 2]", "at the top level, not a list"),
+    ("v.yaml", "- a\n- b\n", "at the top level, not a list"),
+    ("v.yaml", "a: [1\n", "is not valid YAML"),
+    ("v.yaml", "on: 1\n", "the key True is not text"),
+    ("v.json", '{"ok": 1, "": 2}', "the variable key '' is empty"),
+])
+def test_a_bad_variables_file_is_one_line_and_imports_nothing(home: Path, capsys: Out, name: str, content: str,
+                                                              says: str) -> None:
+    source = home / name
+    source.write_text(content)
+    code, out, err = run_cli(capsys, "variables", "import", str(source))
+    assert code == 1 and out == "" and len(err.splitlines()) == 1 and says in err, err
+    assert _json(capsys, "variables", "list") == []
+
+
 def test_variables_are_encrypted_in_the_database(home: Path, capsys: Out) -> None:
     run_cli(capsys, "variables", "set", "token", "plain-text-secret")
     [(val,)] = _raw("SELECT val FROM variable")
@@ -128,20 +199,43 @@ def test_connections_export_to_a_file_keeps_passwords_for_import_and_is_private(
     assert json.loads(target.read_text())["pg"]["password"] == "pw-123"
     assert run_cli(capsys, "connections", "delete", "pg")[0] == 0
     assert run_cli(capsys, "connections", "import", str(target))[0] == 0
-    assert run_cli(capsys, "connections", "import", str(target))[0] == 1  # exists already
+    code, out, err = run_cli(capsys, "connections", "import", str(target))
+    assert code == 0 and out == "0 connection(s) imported, 1 skipped, 0 failed\n" and "'pg' exists already" in err
     assert run_cli(capsys, "connections", "import", str(target), "--overwrite")[0] == 0
     assert _json(capsys, "connections", "get", "pg")["uri"] == "postgres://u:***@h:5432/db"
 
 
-def test_connections_import_adds_nothing_when_one_conn_id_exists_already(home: Path, capsys: Out) -> None:
+def test_connections_import_adds_the_new_ids_and_skips_the_existing_ones_unless_overwrite(home: Path,
+                                                                                        capsys: Out) -> None:
+    """Before: one existing conn_id made the whole import fail, and nothing was added."""
     run_cli(capsys, "connections", "add", "old", "--conn-uri", "http://h")
     source = home / "conns.json"
     source.write_text(json.dumps({"new": "http://n", "old": "http://o"}))
-    code, _, err = run_cli(capsys, "connections", "import", str(source))
-    assert code == 1 and "old" in err
-    assert run_cli(capsys, "connections", "get", "new")[0] == 3
-    assert run_cli(capsys, "connections", "import", str(source), "--overwrite")[0] == 0
+    code, out, err = run_cli(capsys, "connections", "import", str(source))
+    assert code == 0 and out.splitlines()[-1] == "1 connection(s) imported, 1 skipped, 0 failed"
+    assert err == "skipped: connection 'old' exists already (--overwrite replaces it)\n"
     assert _json(capsys, "connections", "get", "new")["host"] == "n"
+    assert _json(capsys, "connections", "get", "old")["host"] == "h"
+    code, out, _ = run_cli(capsys, "connections", "import", str(source), "--overwrite")
+    assert code == 0 and out.splitlines()[-1] == "2 connection(s) imported (2 replaced), 0 skipped, 0 failed"
+    assert _json(capsys, "connections", "get", "old")["host"] == "o"
+
+
+def test_output_yaml_prints_the_rows_the_json_output_prints(home: Path, capsys: Out) -> None:
+    run_cli(capsys, "variables", "set", "region", "eu-west-1", "--description", "where: here")
+    run_cli(capsys, "connections", "add", "pg", "--conn-uri", "postgres://etl:TopSecretPw@db:5432/dw?sslmode=require")
+    run_cli(capsys, "pools", "set", "etl", "4", "nightly loads")
+    for args in (("variables", "list"), ("connections", "list"), ("connections", "get", "pg"), ("pools", "list"),
+                 ("pools", "get", "etl")):
+        code, out, err = run_cli(capsys, *args, "-o", "yaml")
+        assert code == 0, err
+        assert yaml.safe_load(out) == _json(capsys, *args), args
+        assert "TopSecretPw" not in out
+    assert run_cli(capsys, "variables", "list", "-o", "yaml")[1] == "- key: region\n  description: 'where: here'\n"
+
+
+def test_output_yaml_of_nothing_is_an_empty_list(home: Path, capsys: Out) -> None:
+    assert run_cli(capsys, "variables", "list", "--output", "yaml") == (0, "[]\n", "")
 
 
 def test_deleting_a_missing_connection_exits_3(home: Path, capsys: Out) -> None:

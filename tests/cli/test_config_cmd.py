@@ -51,9 +51,9 @@ def test_a_bad_config_value_is_one_line_naming_the_option(home: Path, capsys: py
 
 
 def test_a_bad_argument_is_one_line_and_exit_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "list", "--output", "yaml"]) == 2
+    assert main(["config", "list", "--output", "xml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("flowctl: error:") and "yaml" in err[0]
+    assert len(err) == 1 and err[0].startswith("flowctl: error:") and "xml" in err[0]
 
 
 def test_the_console_script_prints_its_version() -> None:

@@ -37,6 +37,15 @@ def test_info_shows_versions_executor_folders_and_the_database_url_with_its_pass
     assert "s3cret" not in table and "version" in table and "python_version" in table
 
 
+
+def test_info_as_yaml_holds_what_its_json_holds(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    assert main(["info", "-o", "json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert main(["info", "-o", "yaml"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == as_json and "flowctl" in as_json
+
 def test_cheat_sheet_lists_every_command_with_its_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cheat-sheet"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -118,6 +118,15 @@ def test_trigger_creates_a_queued_manual_run_with_conf(store: Store, capsys: Out
     assert [a.event for a in store.list_audit("etl")] == ["cli_dags_trigger"]
 
 
+
+def test_trigger_prints_the_new_run_as_yaml_data(store: Store, capsys: Out) -> None:
+    import yaml
+
+    code, out, err = run_cli(capsys, "dags", "trigger", "etl", "--run-id", "as-yaml", "-o", "yaml")
+    assert code == 0, err
+    [row] = yaml.safe_load(out)
+    assert row["run_id"] == "as-yaml" and row["dag_id"] == "etl" and row["state"] == "queued"
+
 def test_trigger_refuses_conf_that_is_not_a_json_object(store: Store, capsys: Out) -> None:
     code, _, err = run_cli(capsys, "dags", "trigger", "etl", "--conf", "[1, 2")
     assert code == 2 and "--conf" in err and "not valid JSON" in err
