@@ -55,9 +55,9 @@ def users_create(ctx: CliContext, username: str, email: str | None, firstname: s
     """Create a user with one role."""
     from flowctl.db.users import NewUser
 
-    ctx.store.check_role(role)  # fail before prompting for a password nobody can use
-    secret, generated = _choose_password(password, random_pw)
     new = NewUser(username=username, email=email, first_name=firstname, last_name=lastname, role=role)
+    ctx.store.check_new_user(new)  # a taken username or e-mail, a bad role: fail before prompting
+    secret, generated = _choose_password(password, random_pw)
     user = ctx.store.create_user(new, secret, datetime.now(timezone.utc))
     audit(ctx, "user.create", username=username, role=role)
     click.echo(f"User {user.username} created with role {', '.join(user.roles)}")

@@ -147,3 +147,7 @@ class TaskInstanceNotFound(NotFoundError):
 
 class JobNotFound(NotFoundError):
     """No job (scheduler, worker, triggerer, dag processor) with this id."""
+
+
+class ImportErrorNotFound(NotFoundError):
+    """No import error with this id (the file parses now, or never failed)."""

@@ -14,10 +14,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import AlreadyExistsError, FlowctlError, PoolNotFound, VariableNotFound
+from flowctl.core.states import TI_FINISHED
 from flowctl.db.connections import ConnectionVerbs
 from flowctl.db.secrets import FernetBox, FernetKeyError, NO_KEY_HINT, optional_box, split_keys
 from flowctl.db.tables import ID_LEN, PoolRow, TaskInstanceRow, VariableRow
@@ -27,6 +29,7 @@ DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128
 UNLIMITED_SLOTS = -1
 MAX_SLOTS = 2**31 - 1  # the slots column is a 32-bit INTEGER on PostgreSQL
+_FINISHED_STATES = sorted(str(state.value) for state in TI_FINISHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,20 +216,33 @@ class PoolVerbs(_NeedsStore):
             return _pool(row)
 
     def update_pool(self, name: str, changes: Mapping[str, Any]) -> Pool:
-        """Change ``slots``, ``description`` (None clears it) and/or ``include_deferred`` of an
-        existing pool; PoolNotFound when there is none."""
-        unknown = set(changes) - {"slots", "description", "include_deferred"}
+        """Change ``slots``, ``description`` (None clears it), ``include_deferred`` and/or ``name`` of
+        an existing pool; PoolNotFound when there is none.
+
+        A new ``name`` renames the pool (never default_pool; AlreadyExistsError when the name is
+        taken) and, in the same transaction, the pool of its unfinished task instances, so that
+        what runs, waits or retries keeps its slots in it; finished tries keep the name they ran in."""
+        unknown = set(changes) - {"name", "slots", "description", "include_deferred"}
         if unknown:
             raise FlowctlError(f"a pool has no field(s) {', '.join(sorted(unknown))}")
         if "slots" in changes:
             _check_slots(name, changes["slots"])
-        with self._session() as s:
-            row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
-            if row is None:
-                raise PoolNotFound(f"pool {name!r} does not exist")
-            for field_name, value in changes.items():
-                setattr(row, field_name, value)
-            return _pool(row)
+        new_name = changes.get("name", name)
+        if new_name != name:
+            _check_rename(name, new_name)
+        try:
+            with self._session() as s:
+                row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
+                if row is None:
+                    raise PoolNotFound(f"pool {name!r} does not exist")
+                if new_name != name:
+                    _rename_pool(s, row, new_name)
+                for field_name, value in changes.items():
+                    if field_name != "name":
+                        setattr(row, field_name, value)
+                return _pool(row)
+        except IntegrityError:  # another session took the name between our check and our commit
+            raise AlreadyExistsError(f"pool {new_name!r} exists already") from None
 
     def get_pool(self, name: str) -> Pool:
         """One pool; PoolNotFound when there is none."""
@@ -283,6 +299,26 @@ def _check_slots(name: str, slots: Any) -> None:
         raise FlowctlError(f"pool {name!r}: slots must be a whole number, or -1 for unlimited (got {slots!r})")
     if not UNLIMITED_SLOTS <= slots <= MAX_SLOTS:
         raise FlowctlError(f"pool {name!r}: slots must be from 0 to {MAX_SLOTS}, or -1 for unlimited (got {slots})")
+
+
+def _check_rename(name: str, new_name: Any) -> None:
+    if name == DEFAULT_POOL:
+        raise FlowctlError(f"{DEFAULT_POOL} cannot be renamed (tasks without a pool use it)")
+    if not isinstance(new_name, str):
+        raise FlowctlError(f"pool {name!r}: the new name must be text (got {new_name!r})")
+    _check_key("pool name", new_name)
+
+
+def _rename_pool(s: Session, row: PoolRow, new_name: str) -> None:
+    """Rename ``row`` and move the pool's unfinished task instances with it (one transaction: the
+    caller's)."""
+    if s.scalar(select(PoolRow.id).where(PoolRow.pool == new_name)) is not None:
+        raise AlreadyExistsError(f"pool {new_name!r} exists already")
+    s.execute(update(TaskInstanceRow)
+              .where(TaskInstanceRow.pool == row.pool, TaskInstanceRow.state.not_in(_FINISHED_STATES))
+              .values(pool=new_name))
+    row.pool = new_name
+    s.flush()
 
 
 def _check_key(what: str, key: str) -> None:

@@ -19,10 +19,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from flowctl.core.errors import DagNotFound
+from flowctl.core.errors import DagNotFound, ImportErrorNotFound
 from flowctl.db.base import StoreCore
 from flowctl.db.records import DagRecord, ImportErrorRecord, SerializedDagRecord, record_from
 from flowctl.db.tables import DagRow, ImportErrorRow, SerializedDagRow
+
+MAX_INT32 = 2**31 - 1
 
 
 def dag_body(serialized: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -153,12 +155,21 @@ class DagVerbs(StoreCore):
 
     def record_import_errors(self, parsed_filelocs: Collection[str], errors: Mapping[str, str],
                              now: datetime) -> None:
-        """Replace the import errors of the files just parsed with ``errors`` (filename -> stacktrace)."""
-        files = list(set(parsed_filelocs) | set(errors))
+        """Replace the import errors of the files just parsed with ``errors`` (filename -> stacktrace).
+
+        A file that is still broken keeps its row, and so its id (the API's ``import_error_id``),
+        with the new stacktrace and time; a file that parses again loses its row."""
+        fixed = list(set(parsed_filelocs) - set(errors))
         with self._session() as s:
-            s.execute(delete(ImportErrorRow).where(ImportErrorRow.filename.in_(files)))
+            s.execute(delete(ImportErrorRow).where(ImportErrorRow.filename.in_(fixed)))
+            rows = s.scalars(select(ImportErrorRow).where(ImportErrorRow.filename.in_(list(errors)))).all()
+            known = {row.filename: row for row in rows}
             for filename, stacktrace in errors.items():
-                s.add(ImportErrorRow(filename=filename, stacktrace=stacktrace, timestamp=now))
+                row = known.get(filename)
+                if row is None:
+                    s.add(ImportErrorRow(filename=filename, stacktrace=stacktrace, timestamp=now))
+                else:
+                    row.stacktrace, row.timestamp = stacktrace, now
             if errors:
                 s.execute(update(DagRow).where(DagRow.fileloc.in_(list(errors))).values(has_import_errors=True))
 
@@ -167,6 +178,16 @@ class DagVerbs(StoreCore):
         with self._read() as s:
             rows = s.scalars(select(ImportErrorRow).order_by(ImportErrorRow.filename)).all()
             return [record_from(ImportErrorRecord, r) for r in rows]
+
+    def get_import_error(self, import_error_id: int) -> ImportErrorRecord:
+        """One import error by id; ImportErrorNotFound names the id."""
+        if not 0 < import_error_id <= MAX_INT32:  # the id column is a 32-bit INTEGER on PostgreSQL
+            raise ImportErrorNotFound(f"import error {import_error_id} not found")
+        with self._read() as s:
+            row = s.get(ImportErrorRow, import_error_id)
+            if row is None:
+                raise ImportErrorNotFound(f"import error {import_error_id} not found")
+            return record_from(ImportErrorRecord, row)
 
     def get_dag(self, dag_id: str) -> DagRecord:
         """The dag row; DagNotFound names the id."""

@@ -58,6 +58,7 @@ class SerializedDagRecord:
 
 @dataclass(frozen=True, slots=True)
 class ImportErrorRecord:
+    id: int
     filename: str
     stacktrace: str
     timestamp: datetime

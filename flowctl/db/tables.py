@@ -123,6 +123,7 @@ class SerializedDagRow(Base):
 
 class ImportErrorRow(Base):
     __tablename__ = "import_error"
+    __table_args__ = {"sqlite_autoincrement": True}  # the API's import_error_id: never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     filename: Mapped[str] = mapped_column(String(1024), unique=True)

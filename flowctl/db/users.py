@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import AlreadyExistsError, FlowctlError, UserNotFound
@@ -114,11 +114,11 @@ class UserVerbs:
         def _read(self) -> AbstractContextManager[Session]: ...
 
     def create_user(self, new: NewUser, password: str, now: datetime) -> User:
-        """Create a user with one role; AlreadyExistsError when the username is taken."""
+        """Create a user with one role; AlreadyExistsError when the username, or the e-mail address
+        (in any case), is taken."""
         check_password_policy(password)
         with self._session() as s:
-            if s.scalar(select(UserRow.id).where(UserRow.username == new.username)) is not None:
-                raise AlreadyExistsError(f"user {new.username!r} exists already")
+            _check_unused(s, new)
             role = _role(s, new.role)
             row = UserRow(username=new.username, email=new.email, first_name=new.first_name,
                           last_name=new.last_name, password_hash=hash_password(password), active=True,
@@ -128,6 +128,13 @@ class UserVerbs:
             s.add(UserRoleRow(user_id=row.id, role_id=role.id))
             s.flush()
             return _user(s, row)
+
+    def check_new_user(self, new: NewUser) -> None:
+        """What :meth:`create_user` would refuse besides the password (a taken username or e-mail
+        address, an unknown role), checked before anyone is asked for one."""
+        with self._read() as s:
+            _check_unused(s, new)
+        self.check_role(new.role)
 
     def check_role(self, name: str) -> None:
         """FlowctlError naming the roles unless ``name`` is one a user can be given (the CLI asks
@@ -224,6 +231,19 @@ class UserVerbs:
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def _check_unused(s: Session, new: NewUser) -> None:
+    """AlreadyExistsError when the username, or the e-mail address compared without case, is taken."""
+    if s.scalar(select(UserRow.id).where(UserRow.username == new.username)) is not None:
+        raise AlreadyExistsError(f"user {new.username!r} exists already")
+    email = (new.email or "").strip()
+    if not email:
+        return
+    holder = s.scalar(select(UserRow.username).where(func.lower(func.trim(UserRow.email)) == email.lower())
+                      .order_by(UserRow.id).limit(1))
+    if holder is not None:
+        raise AlreadyExistsError(f"the e-mail address {email!r} is already used by user {holder!r}")
 
 
 def _user_row(s: Session, username: str) -> UserRow:

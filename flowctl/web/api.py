@@ -5,9 +5,10 @@ Owns the DAG endpoints: ``GET /dags`` (paged; Airflow's filters ``dag_id_pattern
 ``tag``, ``status``, ``last_run_state``), ``PATCH /dags?dag_id_pattern=`` (pause
 many), ``GET|PATCH|DELETE /dags/<dag_id>``, ``GET /dags/<dag_id>/details``,
 ``GET /dags/<dag_id>/tasks[/<task_id>]``; the run list ``GET /dags/<dag_id>/dagRuns``
-(``~`` for every DAG the user may see); ``GET /importErrors``, ``GET /timeline``
-and ``GET /health``. A run's own endpoints: :mod:`flowctl.web.api_runs`; task
-instances: :mod:`flowctl.web.api_task_instances`. Unknown parameters and bad
+(``~`` for every DAG the user may see); ``GET /importErrors`` (paged, ``order_by``)
+and ``GET /importErrors/<import_error_id>``; ``GET /timeline`` and ``GET /health``.
+A run's own endpoints: :mod:`flowctl.web.api_runs`; task instances:
+:mod:`flowctl.web.api_task_instances`. Unknown parameters and bad
 values give 400 with a JSON body ``{"status", "title", "detail"}`` (the app's
 error handler); a script that misspells a filter must not act on every DAG.
 Must not import flowctl.cli or flowctl.scheduler.
@@ -22,8 +23,11 @@ from flask import Blueprint, abort, jsonify, request
 
 from flowctl.core.errors import TaskNotFound
 from flowctl.db.dags import dag_body
+from flowctl.db.records import ImportErrorRecord
 from flowctl.db.web_queries import DAG_ORDER_FIELDS, RUN_FIELDS, DagQuery, Page, RunQuery
 from flowctl.web import context
+from flowctl.web.api_admin_params import order_arg, page_of
+from flowctl.web.api_admin_params import paging as list_paging
 from flowctl.web.api_params import (PAGING, bad, bool_arg, check_choices, check_known_args, choices_arg,
                                     date_ranges, json_body, list_arg, order_by_arg, paging, range_names)
 from flowctl.web.api_shapes import dag_details_json, dag_json, iso, run_json, task_json
@@ -44,6 +48,7 @@ PATCH_DAGS_ARGS = PAGING | {"dag_id_pattern", "tags", "only_active", "update_mas
 RUN_RANGES = ("execution_date", "start_date", "end_date", "updated_at")
 RUN_LIST_ARGS = PAGING | range_names(RUN_RANGES) | {"state", "order_by"}
 TASK_ORDER_FIELDS = frozenset({"task_id", "operator", "owner", "pool", "queue", "priority_weight"})
+IMPORT_ERROR_ORDER = {"import_error_id": "id", "timestamp": "timestamp", "filename": "filename"}
 
 
 # --- DAGs ---------------------------------------------------------------------------------------------
@@ -215,13 +220,30 @@ def dag_runs(dag_id: str) -> Any:
     return runs_response(replace(query, dag_id=dag_id))
 
 
+# --- import errors ------------------------------------------------------------------------------------
+
+def import_error_json(error: ImportErrorRecord) -> dict[str, Any]:
+    """Airflow's import error fields."""
+    return {"import_error_id": error.id, "timestamp": iso(error.timestamp), "filename": error.filename,
+            "stack_trace": error.stacktrace}
+
+
 @bp.route("/importErrors")
 @requires(Perm.READ)
 def import_errors() -> Any:
-    errors = context.store().list_import_errors()
-    return jsonify({"import_errors": [{"filename": e.filename, "stack_trace": e.stacktrace,
-                                      "timestamp": iso(e.timestamp)} for e in errors],
-                    "total_entries": len(errors)})
+    """The files that failed to import, by ``import_error_id`` unless ``order_by`` says otherwise."""
+    check_known_args(PAGING | {"order_by"})
+    order, page = order_arg(IMPORT_ERROR_ORDER, "import_error_id"), list_paging()
+    every = context.store().list_import_errors()
+    return jsonify({"import_errors": [import_error_json(e) for e in page_of(every, order, page)],
+                    "total_entries": len(every)})
+
+
+@bp.route("/importErrors/<int:import_error_id>")
+@requires(Perm.READ)
+def import_error(import_error_id: int) -> Any:
+    check_known_args(())
+    return jsonify(import_error_json(context.store().get_import_error(import_error_id)))  # 404 when absent
 
 
 @bp.route("/timeline")

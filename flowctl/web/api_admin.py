@@ -2,7 +2,7 @@
 
 Owns ``/variables`` and ``/variables/<key>`` (keys may hold ``/``), ``/connections``
 and ``/connections/<connection_id>``, ``/pools`` and ``/pools/<name>`` (GET list,
-GET one, POST, PATCH with ``update_mask``, DELETE answering 204), ``GET /version``,
+GET one, POST, PATCH with ``update_mask`` and renaming, DELETE answering 204), ``GET /version``,
 ``GET /config`` (403 unless ``[webserver] expose_config``), ``GET /eventLogs``
 and ``GET /eventLogs/<id>``. Lists are paged (``limit``, ``offset``) and sorted
 (``order_by``, ``-`` first for descending) and answer ``{"<things>": [...],
@@ -269,15 +269,22 @@ def post_pool() -> Any:
 @bp.route("/pools/<path:name>", methods=["PATCH"])
 @requires(Perm.CONFIG)
 def patch_pool(name: str) -> Any:
+    """Change a pool; a ``name`` that differs from the URL's renames it (unless ``update_mask`` leaves
+    ``name`` out), and its unfinished task instances with it."""
     body = json_body(POOL_TYPES)
     check_types(body, POOL_TYPES)
-    if "name" in body and body["name"] != name:
-        what = f"{DEFAULT_POOL}'s name cannot be changed" if name == DEFAULT_POOL else "a pool cannot be renamed"
-        bad(f"{what} (the name in the body differs from the one in the URL)")
+    renamed = "name" in body and body["name"] != name
+    if renamed and name == DEFAULT_POOL:
+        bad(f"{DEFAULT_POOL} cannot be renamed (the name in the body differs from the one in the URL)")
     mask = update_mask(("name", *POOL_UPDATABLE))
-    changes = changes_of(body, mask, POOL_UPDATABLE)  # with update_mask=name alone: nothing changes
-    pool = context.store().update_pool(name, changes)  # PoolNotFound -> 404, bad slots -> 400
-    context.audit("pool.set", extra={"pool": name, "slots": pool.slots})
+    renamed = renamed and (mask is None or "name" in mask)
+    changes = changes_of(body, mask, ("name", *POOL_UPDATABLE) if renamed else POOL_UPDATABLE)
+    try:  # PoolNotFound -> 404, bad slots or name -> 400
+        pool = context.store().update_pool(name, changes)
+    except AlreadyExistsError as exc:
+        abort(409, description=str(exc))
+    extra = {"pool": pool.name, "slots": pool.slots, **({"renamed_from": name} if renamed else {})}
+    context.audit("pool.set", extra=extra)
     return _pool_response(pool)
 
 

@@ -209,6 +209,37 @@ def test_pool_usage_counts_running_and_queued_slots_per_pool(store: Any) -> None
     assert usage["default_pool"].open_slots == 128
 
 
+def test_renaming_a_pool_moves_its_unfinished_task_instances_and_leaves_finished_ones(store: Any) -> None:
+    store.set_pool("small", 3, "the small one")
+    _add_task_instances(store, [("small", "running", 1), ("small", "queued", 1), ("small", "scheduled", 1),
+                                ("small", "up_for_retry", 1), ("small", "success", 1), ("small", "failed", 1),
+                                ("default_pool", "running", 1)])
+    renamed = store.update_pool("small", {"name": "tiny", "slots": 4})
+    assert (renamed.name, renamed.slots, renamed.description) == ("tiny", 4, "the small one")
+    assert [p.name for p in store.list_pools()] == ["default_pool", "tiny"]
+    by_state = dict(_raw(store, "SELECT state, pool FROM task_instance WHERE pool <> 'default_pool'"))
+    assert by_state == {"running": "tiny", "queued": "tiny", "scheduled": "tiny", "up_for_retry": "tiny",
+                        "success": "small", "failed": "small"}
+    usage = {u.pool: u for u in store.pool_usage()}
+    assert (usage["tiny"].running, usage["tiny"].queued, usage["tiny"].open_slots) == (1, 1, 2)
+
+
+def test_a_pool_cannot_take_a_taken_name_and_default_pool_keeps_its_own(store: Any) -> None:
+    store.set_pool("a", 1)
+    store.set_pool("b", 2)
+    _add_task_instances(store, [("a", "running", 1)])
+    with pytest.raises(AlreadyExistsError, match="'b' exists already"):
+        store.update_pool("a", {"name": "b", "slots": 9})
+    with pytest.raises(FlowctlError, match="default_pool cannot be renamed"):
+        store.update_pool("default_pool", {"name": "c"})
+    with pytest.raises(FlowctlError, match="must not be empty"):
+        store.update_pool("a", {"name": " "})
+    with pytest.raises(PoolNotFound, match="'nope'"):
+        store.update_pool("nope", {"name": "c"})
+    assert [(p.name, p.slots) for p in store.list_pools()] == [("a", 1), ("b", 2), ("default_pool", 128)]
+    assert _raw(store, "SELECT pool FROM task_instance") == [("a",)]
+
+
 # --- users, roles, tokens ---------------------------------------------------------------------
 
 def test_a_user_password_is_stored_as_a_salted_hash_and_authenticates(store: Any) -> None:
@@ -243,6 +274,31 @@ def test_short_passwords_and_duplicate_usernames_are_refused(store: Any) -> None
     store.create_user(NewUser("ada"), PASSWORD, NOW)
     with pytest.raises(AlreadyExistsError, match="ada"):
         store.create_user(NewUser("ada"), PASSWORD, NOW)
+
+
+def test_an_email_address_in_use_is_refused_whatever_its_case(store: Any) -> None:
+    store.create_user(NewUser("ada", email="Ada@Example.com"), PASSWORD, NOW)
+    with pytest.raises(AlreadyExistsError, match="'ada@example.COM' is already used by user 'ada'"):
+        store.create_user(NewUser("ada2", email="ada@example.COM"), PASSWORD, NOW)
+    with pytest.raises(AlreadyExistsError, match="already used by user 'ada'"):
+        store.check_new_user(NewUser("ada3", email=" ADA@example.com "))
+    assert [u.username for u in store.list_users()] == ["ada"]
+
+
+def test_users_without_an_email_address_never_clash_on_it(store: Any) -> None:
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    store.create_user(NewUser("bob", email=""), PASSWORD, NOW)
+    store.create_user(NewUser("cy", email="cy@example.com"), PASSWORD, NOW)
+    store.check_new_user(NewUser("dee", email=None))
+    assert [u.username for u in store.list_users()] == ["ada", "bob", "cy"]
+
+
+def test_checking_a_new_user_names_a_taken_username_or_an_unknown_role(store: Any) -> None:
+    store.create_user(NewUser("ada"), PASSWORD, NOW)
+    with pytest.raises(AlreadyExistsError, match="'ada' exists already"):
+        store.check_new_user(NewUser("ada", email="other@example.com"))
+    with pytest.raises(FlowctlError, match="role 'God' does not exist"):
+        store.check_new_user(NewUser("bob", role="God"))
 
 
 def test_roles_are_created_on_demand_and_unknown_roles_are_refused(store: Any) -> None:

@@ -68,3 +68,24 @@ def test_a_missing_migrations_folder_is_explained(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("FLOWCTL_MIGRATIONS", str(tmp_path))
     with pytest.raises(ConfigError, match="FLOWCTL_MIGRATIONS"):
         migrate.migrations_dir()
+
+
+def test_import_errors_keep_their_ids_across_0002_and_deleted_ids_are_never_handed_out_again(
+        empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0001")
+    with empty_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO import_error (filename, stacktrace, timestamp) VALUES "
+                             "('/dags/a.py', 'A', '2024-01-01 00:00:00+00'), ('/dags/b.py', 'B', '2024-01-01 00:00:00+00')")
+    migrate.upgrade(empty_engine, "0002")
+    with empty_engine.begin() as conn:
+        before = conn.exec_driver_sql("SELECT id, filename FROM import_error ORDER BY id").all()
+        assert [f for _, f in before] == ["/dags/a.py", "/dags/b.py"]
+        conn.exec_driver_sql("DELETE FROM import_error WHERE filename = '/dags/b.py'")
+        conn.exec_driver_sql("INSERT INTO import_error (filename, stacktrace, timestamp) "
+                             "VALUES ('/dags/c.py', 'C', '2024-01-01 00:00:00+00')")
+        new_id = conn.exec_driver_sql("SELECT id FROM import_error WHERE filename = '/dags/c.py'").scalar()
+    assert new_id > max(i for i, _ in before)
+    migrate.downgrade(empty_engine, "0001")
+    with empty_engine.connect() as conn:
+        kept = conn.exec_driver_sql("SELECT filename FROM import_error ORDER BY id").scalars().all()
+    assert kept == ["/dags/a.py", "/dags/c.py"]

@@ -83,6 +83,33 @@ def test_import_errors_are_replaced_per_parsed_file(store: Store) -> None:
     assert store.list_import_errors() == []
 
 
+def test_a_file_that_stays_broken_keeps_its_import_error_id_with_the_new_traceback(store: Store) -> None:
+    later = T0 + timedelta(minutes=5)
+    store.record_import_errors(["/dags/x.py", "/dags/y.py"], {"/dags/x.py": "SyntaxError", "/dags/y.py": "E"}, T0)
+    first = {e.filename: e.id for e in store.list_import_errors()}
+    store.record_import_errors(["/dags/x.py"], {"/dags/x.py": "NameError: x"}, later)
+    again = store.get_import_error(first["/dags/x.py"])
+    assert (again.filename, again.stacktrace, again.timestamp) == ("/dags/x.py", "NameError: x", later)
+    assert store.get_import_error(first["/dags/y.py"]).stacktrace == "E"  # not parsed this time: kept
+
+
+def test_a_fixed_file_loses_its_import_error_and_a_new_break_gets_a_new_id(store: Store) -> None:
+    store.record_import_errors(["/dags/x.py"], {"/dags/x.py": "SyntaxError"}, T0)
+    [old] = store.list_import_errors()
+    store.record_import_errors(["/dags/x.py"], {}, T0)
+    with pytest.raises(LookupError, match=f"import error {old.id} not found"):
+        store.get_import_error(old.id)
+    store.record_import_errors(["/dags/x.py"], {"/dags/x.py": "SyntaxError"}, T0)
+    [new] = store.list_import_errors()
+    assert new.id != old.id
+
+
+@pytest.mark.parametrize("import_error_id", [0, -1, 2**31, 10**20])
+def test_an_import_error_id_out_of_range_is_not_found(store: Store, import_error_id: int) -> None:
+    with pytest.raises(LookupError, match="not found"):
+        store.get_import_error(import_error_id)
+
+
 def test_creating_a_run_creates_pending_task_instances_from_the_serialized_dag(store: Store) -> None:
     run = make_run(store)
     tis = store.list_task_instances(run.key)

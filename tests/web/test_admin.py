@@ -118,6 +118,15 @@ def test_only_admins_manage_users(admin_client: FlaskClient, op_client: FlaskCli
     assert "dana" not in [u.username for u in web_store.list_users()]
 
 
+def test_a_new_user_with_an_email_address_in_use_is_a_400(admin_client: FlaskClient, web_store: Store) -> None:
+    form = {"username": "dana", "role": "User", "password": "long-enough-pw", "email": "Dana@Example.com"}
+    assert post(admin_client, "/admin/users", form).status_code == 302
+    response = post(admin_client, "/admin/users", {**form, "username": "dana2", "email": "dana@example.COM"})
+    assert response.status_code == 400
+    assert "already used by user &#39;dana&#39;" in response.get_data(as_text=True)
+    assert "dana2" not in [u.username for u in web_store.list_users()]
+
+
 def test_a_too_short_password_for_a_new_user_is_a_400(admin_client: FlaskClient) -> None:
     response = post(admin_client, "/admin/users", {"username": "x", "role": "Viewer", "password": "short"})
     assert response.status_code == 400

@@ -308,6 +308,75 @@ def test_default_pool_can_be_resized_but_not_deleted_or_renamed(client: FlaskCli
     assert_json_error(client.get(f"{API}/pools/missing", headers=op), 404)
 
 
+def _pools_of_task_instances(store: Store) -> dict[str, set[str]]:
+    """Pool name -> the states of the task instances in it."""
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT pool, state FROM task_instance").all()
+    out: dict[str, set[str]] = {}
+    for pool, state in rows:
+        out.setdefault(pool, set()).add(state)
+    return out
+
+
+def test_a_pool_is_renamed_and_its_unfinished_task_instances_follow(client: FlaskClient, op: dict[str, str],
+                                                                    web_store: Store, seeded: Seeded) -> None:
+    web_store.set_pool("etl", 4, "nightly loads")
+    with web_store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE task_instance SET pool = 'etl'")
+    finished = _pools_of_task_instances(web_store)["etl"] - {"running", "queued", "pending", "scheduled"}
+    assert finished  # the example's success and failed runs
+
+    renamed = client.patch(f"{API}/pools/etl?update_mask=name", json={"name": "loads"}, headers=op)
+    assert renamed.status_code == 200, renamed.get_json()
+    body = renamed.get_json()
+    assert (body["name"], body["slots"], body["description"]) == ("loads", 4, "nightly loads")
+    assert (body["running_slots"], body["queued_slots"], body["open_slots"]) == (1, 1, 2)
+    assert "running" in _pools_of_task_instances(web_store)["loads"]
+    assert _pools_of_task_instances(web_store)["etl"] == finished  # history keeps the name it ran in
+    assert_json_error(client.get(f"{API}/pools/etl", headers=op), 404)
+
+    again = client.patch(f"{API}/pools/loads", json={"name": "batch", "slots": 6}, headers=op).get_json()
+    assert (again["name"], again["slots"], again["running_slots"]) == ("batch", 6, 1)
+    assert [p.name for p in web_store.list_pools()] == ["batch", "default_pool"]
+    assert [extra for _, extra in api_audit(web_store)] == [
+        {"pool": "loads", "slots": 4, "renamed_from": "etl"}, {"pool": "batch", "slots": 6, "renamed_from": "loads"}]
+
+
+def test_a_rename_to_a_taken_name_is_409_and_changes_nothing(client: FlaskClient, op: dict[str, str],
+                                                             web_store: Store) -> None:
+    web_store.set_pool("a", 1)
+    web_store.set_pool("b", 2)
+    assert_json_error(client.patch(f"{API}/pools/a", json={"name": "b", "slots": 7}, headers=op), 409)
+    assert_json_error(client.patch(f"{API}/pools/a", json={"name": "default_pool"}, headers=op), 409)
+    assert [(p.name, p.slots) for p in web_store.list_pools()] == [("a", 1), ("b", 2), ("default_pool", 128)]
+    assert api_audit(web_store) == []
+
+
+@pytest.mark.parametrize("url, body, status", [
+    ("pools/default_pool?update_mask=name", {"name": "other"}, 400),
+    ("pools/default_pool?update_mask=slots", {"name": "other", "slots": 3}, 400),
+    ("pools/a", {"name": ""}, 400),
+    ("pools/a", {"name": "x" * 300}, 400),
+    ("pools/a", {"name": 5}, 400),
+    ("pools/a?update_mask=name", {"slots": 3}, 400),
+    ("pools/missing", {"name": "found"}, 404),
+])
+def test_bad_renames_are_json_errors(client: FlaskClient, op: dict[str, str], web_store: Store,
+                                     url: str, body: dict[str, Any], status: int) -> None:
+    web_store.set_pool("a", 1)
+    assert_json_error(client.patch(f"{API}/{url}", json=body, headers=op), status)
+    assert [p.name for p in web_store.list_pools()] == ["a", "default_pool"]
+
+
+def test_an_update_mask_without_name_leaves_the_name_alone(client: FlaskClient, op: dict[str, str],
+                                                          web_store: Store) -> None:
+    web_store.set_pool("a", 1)
+    body = client.patch(f"{API}/pools/a?update_mask=slots", json={"name": "b", "slots": 3}, headers=op).get_json()
+    assert (body["name"], body["slots"]) == ("a", 3)
+    assert client.patch(f"{API}/pools/a?update_mask=name", json={"name": "a"}, headers=op).get_json()["name"] == "a"
+    assert [(p.name, p.slots) for p in web_store.list_pools()] == [("a", 3), ("default_pool", 128)]
+
+
 def test_pools_are_paged_and_sorted(client: FlaskClient, op: dict[str, str], web_store: Store) -> None:
     for name, slots in (("a", 5), ("b", 1), ("c", 300)):
         web_store.set_pool(name, slots)

@@ -176,3 +176,57 @@ def test_runs_of_every_visible_dag_by_get_and_by_post(client: FlaskClient, users
                  {"execution_date_gte": "soon"}):
         response = client.post("/api/v1/dags/~/dagRuns/list", json=body, headers=auth)
         assert response.status_code == 400 and response.is_json, body
+
+
+# --- import errors --------------------------------------------------------------------------------------
+
+def test_import_errors_are_listed_with_ids_and_read_one_by_one(client: FlaskClient, users: dict[str, str],
+                                                               web_store: Store) -> None:
+    from datetime import timedelta
+
+    web_store.record_import_errors(["/dags/b.py", "/dags/a.py"],
+                                   {"/dags/b.py": "Traceback...\nSyntaxError: b", "/dags/a.py": "NameError: a"}, T0)
+    auth = basic("viewer", users["viewer"])
+    listed = client.get("/api/v1/importErrors", headers=auth).get_json()
+    assert listed["total_entries"] == 2
+    assert all(set(e) == {"import_error_id", "timestamp", "filename", "stack_trace"} for e in listed["import_errors"])
+    ids = [e["import_error_id"] for e in listed["import_errors"]]
+    assert ids == sorted(ids) and all(isinstance(i, int) for i in ids)  # Airflow's default order
+    by_file = {e["filename"]: e for e in listed["import_errors"]}
+    one = client.get(f"/api/v1/importErrors/{by_file['/dags/b.py']['import_error_id']}", headers=auth)
+    assert one.status_code == 200 and one.get_json() == by_file["/dags/b.py"]
+    assert one.get_json()["stack_trace"] == "Traceback...\nSyntaxError: b"
+
+    later = T0 + timedelta(minutes=1)  # b.py is parsed again, still broken: same id, new traceback
+    web_store.record_import_errors(["/dags/b.py"], {"/dags/b.py": "SyntaxError: still"}, later)
+    again = client.get(f"/api/v1/importErrors/{by_file['/dags/b.py']['import_error_id']}", headers=auth).get_json()
+    assert again["stack_trace"] == "SyntaxError: still" and again["timestamp"] == later.isoformat()
+
+
+def test_import_errors_are_paged_and_sorted(client: FlaskClient, users: dict[str, str], web_store: Store) -> None:
+    web_store.record_import_errors([], {f"/dags/{c}.py": c for c in "cab"}, T0)
+    auth = basic("viewer", users["viewer"])
+    page = client.get("/api/v1/importErrors?order_by=-filename&limit=2&offset=1", headers=auth).get_json()
+    assert [e["filename"] for e in page["import_errors"]] == ["/dags/b.py", "/dags/a.py"]
+    assert page["total_entries"] == 3
+    for bad in ("order_by=stack_trace", "limit=0", "offset=-1", "colour=red"):
+        response = client.get(f"/api/v1/importErrors?{bad}", headers=auth)
+        assert response.status_code == 400 and response.get_json()["status"] == 400, bad
+
+
+@pytest.mark.parametrize("path", ["1", "0", "-1", "abc", "1.5", str(2**31), str(10**30)])
+def test_an_import_error_that_does_not_exist_is_a_json_404(client: FlaskClient, users: dict[str, str],
+                                                          path: str) -> None:
+    response = client.get(f"/api/v1/importErrors/{path}", headers=basic("viewer", users["viewer"]))
+    assert response.status_code == 404
+    assert response.get_json()["status"] == 404 and response.get_json()["detail"]
+
+
+def test_the_import_error_of_a_fixed_file_is_gone_from_the_api(client: FlaskClient, users: dict[str, str],
+                                                          web_store: Store) -> None:
+    web_store.record_import_errors(["/dags/x.py"], {"/dags/x.py": "SyntaxError"}, T0)
+    [error] = web_store.list_import_errors()
+    web_store.record_import_errors(["/dags/x.py"], {}, T0)
+    response = client.get(f"/api/v1/importErrors/{error.id}", headers=basic("viewer", users["viewer"]))
+    assert response.status_code == 404 and f"import error {error.id} not found" in response.get_json()["detail"]
+    assert client.get("/api/v1/importErrors").status_code == 401

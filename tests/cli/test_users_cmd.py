@@ -1,0 +1,59 @@
+"""`flowctl users create` refuses what Airflow's refuses: a taken username or e-mail address, in one line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flowctl.db.secrets import generate_key
+from tests.cli.conftest import run_cli
+
+Out = pytest.CaptureFixture[str]
+PASSWORD = "long enough pw"
+
+
+@pytest.fixture()
+def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """FLOWCTL_HOME in a temporary folder, with a migrated database and a fernet key."""
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
+    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", generate_key())
+    return tmp_path
+
+
+def _usernames(capsys: Out) -> list[str]:
+    code, out, err = run_cli(capsys, "users", "list", "--output", "json")
+    assert code == 0, err
+    return [row["username"] for row in json.loads(out)]
+
+
+def test_a_second_user_with_an_email_address_in_use_is_refused_in_one_line(home: Path, capsys: Out) -> None:
+    assert run_cli(capsys, "users", "create", "-u", "ada", "-e", "Ada@Example.com", "-p", PASSWORD)[0] == 0
+    code, out, err = run_cli(capsys, "users", "create", "-u", "ada2", "-e", "ada@example.COM", "-p", PASSWORD)
+    assert (code, out) == (1, "")
+    assert err == "flowctl: error: the e-mail address 'ada@example.COM' is already used by user 'ada'\n"
+    assert _usernames(capsys) == ["ada"]
+
+
+def test_a_taken_email_address_fails_before_the_password_prompt(home: Path, capsys: Out,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_cli(capsys, "users", "create", "-u", "ada", "-e", "ada@example.com", "-p", PASSWORD)[0] == 0
+
+    def no_prompt(*args: object, **kwargs: object) -> str:
+        raise AssertionError("prompted for a password that could never be used")
+
+    monkeypatch.setattr("click.prompt", no_prompt)
+    code, _, err = run_cli(capsys, "users", "create", "-u", "bob", "-e", "ADA@example.com")
+    assert code == 1 and "already used by user 'ada'" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, "users", "create", "-u", "ada", "-e", "new@example.com")
+    assert code == 1 and err == "flowctl: error: user 'ada' exists already\n"
+
+
+def test_users_without_an_email_address_or_with_different_ones_are_created(home: Path, capsys: Out) -> None:
+    for args in (("-u", "ada"), ("-u", "bob"), ("-u", "cy", "-e", "cy@example.com"),
+                 ("-u", "dee", "-e", "dee@example.com")):
+        code, _, err = run_cli(capsys, "users", "create", *args, "-p", PASSWORD)
+        assert code == 0, err
+    assert _usernames(capsys) == ["ada", "bob", "cy", "dee"]
