@@ -8,7 +8,7 @@ fernet_key`` is an error rather than a silent plaintext copy. The record is
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -44,18 +44,6 @@ class ConnectionVerbs:
             row = ConnectionRow(conn_id=conn.conn_id)
             self._fill(row, conn)
             s.add(row)
-
-    def add_connections(self, conns: Sequence[Connection]) -> None:
-        """Add several connections at once; AlreadyExistsError, and none added, when a conn_id is taken."""
-        with self._session() as s:
-            taken = s.scalars(select(ConnectionRow.conn_id)
-                              .where(ConnectionRow.conn_id.in_([c.conn_id for c in conns]))).all()
-            if taken:
-                raise AlreadyExistsError(f"connection(s) {', '.join(sorted(taken))} exist already; none was added")
-            for conn in conns:
-                row = ConnectionRow(conn_id=conn.conn_id)
-                self._fill(row, conn)
-                s.add(row)
 
     def upsert_connection(self, conn: Connection) -> None:
         """Add a connection, or replace every field of the one with this conn_id."""
