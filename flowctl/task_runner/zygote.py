@@ -68,7 +68,7 @@ from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json, workload_to_json
 from flowctl.settings import Settings
-from flowctl.task_runner import children, dagfile, forking, logs, pipes, wire
+from flowctl.task_runner import children, dagfile, forking, immortal, logs, pipes, wire
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.store_calls import WAKE_REASON, StoreCalls
@@ -547,6 +547,7 @@ def main(argv: list[str]) -> None:
         # first try waits for it) pays for a full collection of every module warmed above, 50 ms
         # for a 202-task DAG whose import takes 4.
         gc.freeze()
+        immortal.immortalize_heap()  # Python 3.12+: a try no longer copies the pages of what it only uses
         Zygote(settings, event_fd, agent.store, pid_fd=pid_fd, agent=agent, parallelism=parallelism).serve()
     finally:
         agent.close()
