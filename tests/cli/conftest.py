@@ -20,6 +20,15 @@ def sqlite_home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.Mo
     return tmp_path
 
 
+@pytest.fixture()
+def keyed_home(sqlite_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`sqlite_home` with a fernet key (connection passwords and variables need one)."""
+    from flowctl.db.secrets import generate_key
+
+    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", generate_key())
+    return sqlite_home
+
+
 #: The DAG file of ``tests.db.test_operations.chain_dag`` (the sample ``etl``): the commands that parse
 #: the DAG's file themselves (tasks list, dags backfill, next-execution) need it on disk.
 ETL_SOURCE = '''

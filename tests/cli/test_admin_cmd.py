@@ -18,13 +18,8 @@ Out = pytest.CaptureFixture[str]
 
 
 @pytest.fixture()
-def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """FLOWCTL_HOME in a temporary folder, with a migrated database and a fernet key."""
-    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
-    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
-    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
-    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", generate_key())
-    return tmp_path
+def home(keyed_home: Path) -> Path:
+    return keyed_home
 
 
 def _json(capsys: Out, *args: str) -> Any:

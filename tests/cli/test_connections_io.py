@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from flowctl.core.connection import Connection
-from flowctl.db.secrets import generate_key
 from flowctl.db.store import Store
 from flowctl.settings import Settings
 from tests.cli.conftest import run_cli
@@ -32,10 +31,8 @@ SAMPLE = (
 
 
 @pytest.fixture()
-def home(sqlite_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A migrated database and a fernet key (connection passwords need one)."""
-    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", generate_key())
-    return sqlite_home
+def home(keyed_home: Path) -> Path:
+    return keyed_home
 
 
 @pytest.fixture()

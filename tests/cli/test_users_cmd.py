@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from flowctl.db.secrets import generate_key
 from tests.cli.conftest import run_cli
 
 Out = pytest.CaptureFixture[str]
@@ -14,13 +13,8 @@ PASSWORD = "long enough pw"
 
 
 @pytest.fixture()
-def home(tmp_path: Path, migrated_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """FLOWCTL_HOME in a temporary folder, with a migrated database and a fernet key."""
-    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
-    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
-    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", migrated_sqlite_url)
-    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", generate_key())
-    return tmp_path
+def home(keyed_home: Path) -> Path:
+    return keyed_home
 
 
 def _usernames(capsys: Out) -> list[str]:
