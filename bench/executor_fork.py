@@ -112,6 +112,7 @@ def one(tries: int, batch: int) -> dict[str, float]:
     warm_tries(settings, store, pack=True)
     gc.freeze()  # as the zygote does after warming up
     immortal.immortalize_heap()
+    immortal.fill_pool_holes()
     fileloc = folder / "bench_fork.py"
     fileloc.write_text(DAG_SOURCE)
     lines = [workload_to_json(i + 1, Workload(TaskInstanceKey("bench_fork", "r1", f"t{i % 200:03d}"), 0,

@@ -20,7 +20,7 @@ from typing import Any
 
 from flowctl.executors.base import Workload
 from flowctl.settings import Settings
-from flowctl.task_runner import dagfile, wire
+from flowctl.task_runner import dagfile, immortal, wire
 
 #: Blocked in the zygote across its forks; each child unblocks it once its runner handles it.
 SIGTERM_ONLY = {int(signal.SIGTERM)}
@@ -88,6 +88,7 @@ def preload(preloaded: dict[str, float | None], filelocs: set[str],
             dagfile.load_file(fileloc)
         except BaseException:  # noqa: BLE001 - user code: the child imports again and records the error in the try's log
             pass
+        immortal.fill_pool_holes()  # what the import freed: no holes for the tries' new objects
 
 
 def import_returns(fileloc: str, become_worker: Callable[[], None]) -> bool:

@@ -548,6 +548,7 @@ def main(argv: list[str]) -> None:
         # for a 202-task DAG whose import takes 4.
         gc.freeze()
         immortal.immortalize_heap()  # Python 3.12+: a try no longer copies the pages of what it only uses
+        immortal.fill_pool_holes()  # and its own new objects take fresh pages, not holes in old ones
         Zygote(settings, event_fd, agent.store, pid_fd=pid_fd, agent=agent, parallelism=parallelism).serve()
     finally:
         agent.close()

@@ -98,3 +98,27 @@ def test_on_python_3_12_and_3_13_a_forked_reader_copies_far_fewer_pages_and_obje
     for python in interpreters:
         done = subprocess.run([python, "-c", CHECK, str(MODULE)], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and done.stdout.startswith("ok"), f"{python}: {done.stdout}{done.stderr}"
+
+
+def _pages_a_child_allocating_copies(count: int) -> int:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    pid = os.fork()
+    if pid == 0:
+        made = [bytes(30) for _ in range(count)]  # 63 bytes each: the 64-byte size class
+        os._exit(0 if len(made) == count else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
+
+
+def test_once_the_holes_of_the_heap_are_filled_a_forked_try_allocates_on_fresh_pages() -> None:
+    kept = [bytes(30) for _ in range(60_000)]
+    del kept[::4]  # 15,000 holes, one block in four, over some 940 pages
+    scattered = _pages_a_child_allocating_copies(5_000) - _pages_a_child_allocating_copies(0)
+    filled = immortal.fill_pool_holes()
+    compact = _pages_a_child_allocating_copies(5_000) - _pages_a_child_allocating_copies(0)
+    assert filled >= 15_000
+    assert compact * 2 < scattered, (scattered, compact)
+    assert immortal._free_blocks_by_size().get(64, 0) < 1_000  # what is left is in fresh pools
+    del kept
