@@ -16,14 +16,14 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Float, Integer, String, Text, and_, bindparam, cast, delete, exists, func, insert, literal, select, update,
+    Float, Integer, String, Text, and_, bindparam, case, cast, delete, exists, func, insert, literal, select, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.records import DagRunRecord, TaskInstanceKey
-from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow, XComRow
+from flowctl.db.tables import DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow, TaskRescheduleRow, XComRow
 from flowctl.db.task_instances import _HISTORY_COPIED
 
 TI = TaskInstanceState
@@ -31,6 +31,7 @@ _ti: Any = TaskInstanceRow.__table__
 _run: Any = DagRunRow.__table__
 _xcom: Any = XComRow.__table__
 _history: Any = TaskInstanceHistoryRow.__table__
+_reschedule: Any = TaskRescheduleRow.__table__
 _NOW = bindparam("now", type_=_ti.c.start_date.type)
 _HISTORY_KEY = ("dag_id", "run_id", "task_id", "map_index", "try_number")
 _WAKE = func.pg_notify(bindparam("channel"), bindparam("reason"))  # the scheduler's wake-up, at commit
@@ -60,10 +61,20 @@ def _same_ti(table: Any, other: Any) -> list[Any]:
 
 
 def _claim_values() -> dict[str, Any]:
-    """What a claim writes: running, the next try number, who runs it and since when."""
+    """What a claim writes: running, the next try number, who runs it and since when (a sensor's
+    next poke: since its first poke, as Airflow keeps it, which its duration then counts from)."""
     return dict(state=TI.RUNNING.value, try_number=_ti.c.try_number + 1, hostname=bindparam("hostname"),
-                pid=bindparam("pid"), start_date=_NOW, end_date=None, duration=None,
+                pid=bindparam("pid"), start_date=_started(), end_date=None, duration=None,
                 last_heartbeat_at=_NOW, next_retry_at=None, updated_at=_NOW)
+
+
+def _started() -> Any:
+    """Now, or for a try that was rescheduled (its row keeps the reschedule_date), its first poke's start."""
+    first_poke = (select(func.min(_reschedule.c.start_date))
+                  .where(*[_reschedule.c[name] == _ti.c[name] for name in ("dag_id", "run_id", "task_id", "map_index")],
+                         _reschedule.c.try_number == _ti.c.try_number + 1)
+                  .scalar_subquery())
+    return case((_ti.c.reschedule_date.is_(None), _NOW), else_=func.coalesce(first_poke, _NOW))
 
 
 def _claim_update() -> Any:

@@ -344,6 +344,23 @@ def test_a_reschedule_sensor_gives_its_slot_back_without_using_up_a_try(world: W
     assert "ERROR" not in text and "Traceback" not in text
 
 
+
+def test_a_reschedule_sensors_start_date_stays_its_first_pokes_as_in_airflow(world: World) -> None:
+    """Before: each poke's claim set start_date anew, so the row (UI, API, duration) showed the last
+    poke only: a sensor that waited 28 s ended with a duration of 0.008 s."""
+    fileloc = world.write_dags("callbacks", CALLBACKS)
+    run = world.make_run("callbacks")
+    first = run_workload(world.queue(run, "waiting", fileloc), world.settings, world.store)
+    first_start = world.store.reschedule_history(first.key, 1)[0]
+    assert first_start is not None
+    run_workload(world.queue(run, "waiting", fileloc), world.settings, world.store)
+    workload = world.queue(run, "waiting", fileloc)
+    claim = world.store.start_tries([(workload.key, workload.try_number)], "host", 1,
+                                    datetime.now(timezone.utc))[0]
+    assert claim.ti.start_date == first_start  # the third poke's claim keeps the first poke's start
+    assert world.store.get_task_instance(workload.key).start_date == first_start
+
+
 def test_a_try_whose_row_stops_being_running_is_stopped_by_its_heartbeat(world: World) -> None:
     import threading
     import time
