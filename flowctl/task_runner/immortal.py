@@ -84,20 +84,21 @@ def fill_pool_holes() -> int:
     copied for a few bytes. With the holes taken, a try allocates from fresh pools, a page after
     another (``bench/executor_fork.py`` on Python 3.12: 420 pages a try instead of 465). Call it
     in the zygote before it forks, again after importing a DAG file; the fillers are tiny objects
-    nothing reads, a few hundred kilobytes at most. Reads ``sys._debugmallocstats`` (CPython's
+    nothing reads, a few hundred kilobytes a call and :data:`MAX_FILLERS` in all. Reads ``sys._debugmallocstats`` (CPython's
     own allocator statistics); elsewhere, or with another allocator, it does nothing.
     """
     count = 0
     for size, free in _free_blocks_by_size().items():
         make = _filler(size)
-        if make is None or count + free > MAX_FILLERS:
+        if make is None or len(_FILLERS) + free > MAX_FILLERS:
             continue
         _FILLERS.extend(make() for _ in range(free))
         count += free
     return count
 
 
-#: At most this many fillers each call (a heap that fragmented can hold that many holes and more).
+#: At most this many fillers in all (some 4 MB): each call keeps what the last import freed from
+#: being reused by this process, so a zygote importing changed files for weeks must stop somewhere.
 MAX_FILLERS = 50_000
 _FILLERS: list[object] = []
 _STATS_ROW = re.compile(rb"^\s*\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s*$", re.M)

@@ -112,7 +112,9 @@ def _pages_a_child_allocating_copies(count: int) -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
 
 
-def test_once_the_holes_of_the_heap_are_filled_a_forked_try_allocates_on_fresh_pages() -> None:
+def test_once_the_holes_of_the_heap_are_filled_a_forked_try_allocates_on_fresh_pages(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(immortal, "_FILLERS", [])  # earlier tests of this process may have filled up to the cap
     kept = [bytes(30) for _ in range(60_000)]
     del kept[::4]  # 15,000 holes, one block in four, over some 940 pages
     scattered = _pages_a_child_allocating_copies(5_000) - _pages_a_child_allocating_copies(0)
@@ -122,3 +124,12 @@ def test_once_the_holes_of_the_heap_are_filled_a_forked_try_allocates_on_fresh_p
     assert compact * 2 < scattered, (scattered, compact)
     assert immortal._free_blocks_by_size().get(64, 0) < 1_000  # what is left is in fresh pools
     del kept
+
+
+def test_the_fillers_stop_at_their_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(immortal, "_FILLERS", [])
+    monkeypatch.setattr(immortal, "MAX_FILLERS", 1_000)
+    kept = [bytes(30) for _ in range(20_000)]
+    del kept[::4]  # 5,000 holes of 64 bytes: more than the cap
+    immortal.fill_pool_holes()
+    assert len(immortal._FILLERS) <= 1_000
