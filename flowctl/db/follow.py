@@ -156,6 +156,7 @@ def follow_ends(conn: Connection, graphs: GraphsByVersion, ends: Sequence[TryEnd
         return []  # scheduled, for the scheduler (another task instance waits: it decides the order)
     room = Room(pool_free=pool_free, dag_free=dag_free, task_free=_task_free(conn, limits), slots=options.slots)
     by_key = {r.key: r for r in ready}
+    ready.sort(key=lambda r: (-r.priority_weight, r.id))  # the scheduler's order (choose_to_queue expects it)
     chosen = choose_to_queue([Candidate(r.key, r.pool, r.pool_slots, r.priority_weight) for r in ready], room)
     if not chosen:
         return []

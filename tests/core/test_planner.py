@@ -146,6 +146,14 @@ def test_priority_weights_follow_the_weight_rule() -> None:
     assert graph.weights["a"] == 10
 
 
+def test_a_priority_weight_of_zero_or_below_is_kept_as_airflow_keeps_it() -> None:
+    """Before: 0 was read as missing and became 1 (a task rendered {{ ti.priority_weight }} as 0 in
+    tasks render but queued with 1)."""
+    graph = task_graph({"dag_id": "etl", "tasks": [task("a", weight_rule="absolute", priority_weight=0),
+                                                   task("b", weight_rule="absolute", priority_weight=-3)]})
+    assert graph.weights == {"a": 0, "b": -3}
+
+
 def test_queueing_honours_pool_slots_dag_and_task_limits_and_executor_slots() -> None:
     cands = [Candidate(key(f"t{i}"), "p", pool_slots=2 if i == 0 else 1) for i in range(5)]
     room = Room(pool_free={"p": 3}, dag_free={}, task_free={}, slots=10)

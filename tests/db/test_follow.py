@@ -137,6 +137,17 @@ def test_a_full_pool_or_dag_leaves_the_task_scheduled(store: Store) -> None:
     assert states(store, busy)["b"] == ("scheduled", None)
 
 
+
+def test_a_fan_out_into_a_small_pool_starts_the_highest_priority_weight_first(store: Store) -> None:
+    """Before: the ready task instances went to the queueing decision unsorted, so a one-slot pool
+    ran ``low`` first (the scheduler, deciding alone, ran ``top``)."""
+    store.set_pool("one", 1)
+    weights = {"low": 1, "mid": 5, "high": 10, "top": 20}
+    sync(store, {"start": [], **{t: ["start"] for t in weights}},
+         task_fields={t: {"pool": "one", "priority_weight": w, "weight_rule": "absolute"} for t, w in weights.items()})
+    run = running_run(store)
+    assert [claim.ti.task_id for claim, _ in end(store, claimed(store, run, "start"))] == ["top"]
+
 def test_max_active_tis_per_dag_is_honoured(store: Store) -> None:
     sync(store, {"a": [], "b": ["a"]}, task_fields={"b": {"max_active_tis_per_dag": 1}})
     first, second = running_run(store), running_run(store, run_id="r22")

@@ -64,7 +64,7 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         retry_delay=DEFAULT_RETRY_DELAY if task.get("retry_delay") is None else _seconds(task["retry_delay"]),
         retry_exponential_backoff=bool(task.get("retry_exponential_backoff")),
         max_retry_delay=_seconds(task.get("max_retry_delay")),
-        priority_weight=int(task.get("priority_weight") or 1),
+        priority_weight=1 if task.get("priority_weight") is None else int(task["priority_weight"]),
         weight_rule=parse_weight_rule(task.get("weight_rule") or WeightRule.DOWNSTREAM),
         has_failure_callback=bool(callbacks.get("on_failure_callback")),
         has_retry_callback=bool(callbacks.get("on_retry_callback")),
