@@ -217,6 +217,9 @@ class LocalExecutor(BaseExecutor):
             return
         del self._inflight[int(event["id"])]
         code = int(event["code"])
+        if code == 0 and not event.get("ended", 1):  # e.g. os._exit(0) in the task: the row may still say running
+            self._finish(flight.workload, Outcome.CRASHED, "task process exited (code 0) without writing its end")
+            return
         outcome = Outcome.FINISHED if code == 0 else Outcome.CRASHED
         self._finish(flight.workload, outcome, "" if code == 0 else f"task process exited with code {code}")
 

@@ -473,18 +473,19 @@ class Zygote(StoreCalls):
                     self._close_pipe(child.results)  # nothing more can come; whatever is left is dropped
                 self._close_pipe(child.answers)
             if child.request_id is not None:  # a spare dismissed unused never was the executor's
-                self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status))
+                ended = not isinstance(child, _Supervised) or child.ended  # else: the row may hold no end
+                self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status), ended)
 
     def _close_pipe(self, fd: int) -> None:
         self.pipe_fds.discard(fd)
         os.close(fd)
 
-    def _emit(self, event: str, request_id: int, pid: int, code: int = 0) -> None:
+    def _emit(self, event: str, request_id: int, pid: int, code: int = 0, ended: bool = True) -> None:
         """Queue one event line; ``_flush`` writes each pipe's lines in one write."""
         if event == STARTED:
             self.outbox[0] += f'{{"ev":"started","id":{request_id},"pid":{pid}}}\n'
         else:
-            self.outbox[1] += f'{{"ev":"exited","id":{request_id},"pid":{pid},"code":{code}}}\n'
+            self.outbox[1] += f'{{"ev":"exited","id":{request_id},"pid":{pid},"code":{code},"ended":{int(ended)}}}\n'
 
     def _flush(self) -> None:
         """Write the queued events: ``started`` first (the scheduler reads a try's pid before its exit)."""

@@ -158,6 +158,30 @@ def test_a_dag_file_that_ends_its_process_at_import_does_not_end_the_zygote(worl
         executor.end()
 
 
+
+EXITS_QUIETLY = '''
+import os
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+with DAG("quiet_exit", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="gone", python_callable=lambda: os._exit(0))
+'''
+
+
+def test_a_try_that_exits_0_without_writing_its_end_is_reported_crashed(world: World) -> None:
+    """Before: exit code 0 meant the row held the try's end, so a task calling os._exit(0) was
+    reported FINISHED and its row stayed running until the zombie threshold."""
+    fileloc, run, executor = _deployed(world, "quiet_exit", EXITS_QUIETLY)
+    try:
+        executor.submit(world.queue(run, "gone", fileloc))
+        [event] = collect(executor, 1)
+    finally:
+        executor.end()
+    assert event.outcome is Outcome.CRASHED and "without writing its end" in event.detail
+
+
 def test_the_celery_executor_is_refused_with_a_message_naming_the_others(world: World) -> None:
     import pytest
 

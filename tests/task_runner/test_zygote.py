@@ -97,7 +97,7 @@ def test_the_zygote_forgets_the_pipes_of_a_try_it_has_reaped(world: World) -> No
         zygote._reap()
     assert zygote.pipe_fds == set()
     zygote._flush()
-    assert json.loads(os.read(events_r, 1000).splitlines()[-1]) == {"ev": "exited", "id": 1, "pid": pid, "code": 0}
+    assert json.loads(os.read(events_r, 1000).splitlines()[-1]) == {"ev": "exited", "id": 1, "pid": pid, "code": 0, "ended": 1}
     for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
 
