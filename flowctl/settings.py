@@ -168,6 +168,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("celery", "broker_url", _text, "redis://127.0.0.1:6379/0", "Celery broker URL.", secret=True),
     Option("celery", "result_backend", _text, "redis://127.0.0.1:6379/1", "Celery result backend URL.", secret=True),
     Option("celery", "worker_concurrency", _parse_positive_int, "8", "Tasks one celery worker runs at once."),
+    Option("smtp", "smtp_host", _text, "",
+           "SMTP server that sends e-mail (email_on_failure / email_on_retry alerts, EmailOperator, "
+           "send_email). Empty: no e-mail is sent, and a try that wanted to send one says so in its log. "
+           "Airflow's default is localhost."),
+    Option("smtp", "smtp_port", _parse_port, "25", "Port of the SMTP server."),
+    Option("smtp", "smtp_starttls", _parse_bool, "true",
+           "Upgrade the connection with STARTTLS before logging in (ignored when smtp_ssl is true)."),
+    Option("smtp", "smtp_ssl", _parse_bool, "false", "Connect with TLS from the start (SMTPS, usually port 465)."),
+    Option("smtp", "smtp_user", _text, "", "User to log in as (empty: no login)."),
+    Option("smtp", "smtp_password", _text, "",
+           "Password of smtp_user (or give send_email / EmailOperator a conn_id whose connection holds "
+           "login and password).", secret=True),
+    Option("smtp", "smtp_mail_from", _text, "flowctl@example.com", "From: address of the e-mails flowctl sends."),
+    Option("smtp", "smtp_timeout", _parse_positive_int, "30", "Seconds to wait for the SMTP server."),
+    Option("smtp", "smtp_retry_limit", _parse_positive_int, "5",
+           "Connection attempts when the server drops the connection before it is ready."),
 )
 
 OPTIONS_BY_NAME: Mapping[tuple[str, str], Option] = MappingProxyType(

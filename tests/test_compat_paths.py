@@ -28,6 +28,8 @@ PATHS = [
     ("flowctl.models.param", "Param"),
     ("flowctl.models.xcom_arg", "XComArg"),
     ("flowctl.operators.bash", "BashOperator"),
+    ("flowctl.operators.email", "EmailOperator"),
+    ("flowctl.utils.email", "send_email"),
     ("flowctl.operators.python", "PythonOperator"),
     ("flowctl.operators.python", "BranchPythonOperator"),
     ("flowctl.operators.python", "ShortCircuitOperator"),
@@ -98,6 +100,11 @@ PATHS = [
     ("flowctl.operators.latest_only_operator", "LatestOnlyOperator"),
     ("flowctl.operators.branch_operator", "BaseBranchOperator"),
     ("flowctl.operators.dagrun_operator", "TriggerDagRunOperator"),
+    ("flowctl.utils.log.secrets_masker", "mask_secret"),
+    ("flowctl.utils.log.secrets_masker", "redact"),
+    ("flowctl.utils.log.secrets_masker", "should_hide_value_for_key"),
+    ("flowctl.utils.log.logging_mixin", "LoggingMixin"),
+    ("flowctl.utils.types", "DagRunType"),
 ]
 
 # Airflow names flowctl does not support: importing one says so and names the flowctl way.
@@ -112,7 +119,11 @@ UNSUPPORTED = [
     ("flowctl.models", "Pool", "flowctl pools set"),
     ("flowctl.models.pool", "Pool", "flowctl pools set"),
     ("flowctl.operators.subdag", "SubDagOperator", "TaskGroup"),
-    ("flowctl.operators.email", "EmailOperator", "smtplib"),
+    ("flowctl.utils.log.secrets_masker", "SecretsMasker", r"mask_secret\(value\)"),
+    ("flowctl.utils.log.logging_mixin", "StreamLogWriter", "captured into its log"),
+    ("flowctl.utils.log.logging_mixin", "ExternalLoggingMixin", "base_log_folder"),
+    ("flowctl.utils.types", "NOTSET", "sentinel"),
+    ("flowctl.utils.types", "ArgNotSet", "sentinel"),
 ]
 
 # Airflow 1 module paths Airflow 2 still accepts with a DeprecationWarning (and so does flowctl).
@@ -246,3 +257,44 @@ def test_an_airflow_style_dag_file_builds_with_flowctl_imports() -> None:
     assert [t.task_id for t in dag.topological_sort()] == ["start", "work.echo", "report", "end"]
     assert dag.timetable.summary == "0 * * * *" or dag.timetable.summary == "@hourly"
     assert dag.owner == "data"
+
+
+def test_the_secrets_masker_path_masks_values_for_this_process() -> None:
+    """Before: ModuleNotFoundError: No module named 'flowctl.utils.log'."""
+    from flowctl.utils.log.secrets_masker import mask_secret, redact, should_hide_value_for_key
+
+    mask_secret("compat-path-s3cret")
+    assert redact("token compat-path-s3cret") == "token ***"
+    assert redact({"password": "short", "user": "me"}) == {"password": "***", "user": "me"}
+    assert redact("anything", "api_key") == "***"
+    assert should_hide_value_for_key("db_password") and not should_hide_value_for_key("colour")
+
+
+def test_logging_mixin_gives_a_logger_named_after_the_module_and_class() -> None:
+    from flowctl.utils.log.logging_mixin import LoggingMixin
+
+    class Audited(LoggingMixin):
+        pass
+
+    class Renamed(LoggingMixin):
+        _logger_name = "custom.name"
+
+    assert Audited().log.name == f"{__name__}.Audited" and Audited.logger().name == f"{__name__}.Audited"
+    assert Renamed().log.name == "custom.name"
+    assert Audited().log is Audited().log
+
+
+def test_dag_run_type_has_airflows_names_for_the_run_types_flowctl_records() -> None:
+    from datetime import datetime, timezone
+
+    from flowctl.db.records import RUN_TYPES
+    from flowctl.utils.types import DagRunType
+
+    assert DagRunType.MANUAL == "manual" and DagRunType.SCHEDULED == "scheduled"
+    assert DagRunType.BACKFILL_JOB == "backfill" and str(DagRunType.MANUAL) == "manual"
+    assert {t.value for t in DagRunType} == set(RUN_TYPES)
+    assert DagRunType("dataset_triggered") is DagRunType.DATASET_TRIGGERED  # Airflow's value too
+    when = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    assert DagRunType.SCHEDULED.generate_run_id(when) == "scheduled__2024-03-01T00:00:00+00:00"
+    assert DagRunType.from_run_id("backfill__2024-03-01T00:00:00+00:00") is DagRunType.BACKFILL_JOB
+    assert DagRunType.from_run_id("my own id") is DagRunType.MANUAL

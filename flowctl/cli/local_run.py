@@ -161,7 +161,7 @@ class LocalRun:
             self._say(f"cannot call the DAG's on_{kind}_callback: {type(error).__name__}: {error}")
             return
         run = self.store.get_run(self.key.dag_id, self.key.run_id)
-        for error in run_dag_callbacks(dag, run, kind, reason, self.store):
+        for error in run_dag_callbacks(dag, run, kind, reason, self.store, self.settings):
             self._say(f"DAG {self.key.dag_id} on_{kind}_callback raised {type(error).__name__}: {error} "
                       f"(the run stays {state.value})")
 

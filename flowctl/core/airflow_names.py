@@ -37,15 +37,25 @@ DATASETS_WAY = (
 SUBDAG_WAY = (
     "group the tasks with a TaskGroup (flowctl.utils.task_group, or @task_group from flowctl.decorators) "
     "inside the parent DAG, or start another DAG with TriggerDagRunOperator (flowctl.operators.trigger_dagrun)")
-#: The flowctl way instead of EmailOperator (flowctl has no [smtp] configuration).
-EMAIL_WAY = (
-    "flowctl sends no e-mail itself: send it from a PythonOperator or @task with smtplib (the SMTP "
-    "server's password in a flowctl connection, read with BaseHook.get_connection), or from an "
-    "on_failure_callback")
 #: The flowctl way instead of the Pool model (database access from DAG code).
 POOL_WAY = (
     "there is no database access from DAG code; give tasks pool='name' (and pool_slots=) and create or "
     "resize pools with `flowctl pools set NAME SLOTS DESCRIPTION` or in the web UI")
+
+#: The flowctl way instead of Airflow's SecretsMasker class (a logging filter of Airflow's handlers).
+SECRETS_MASKER_WAY = (
+    "flowctl masks a task's log itself: call mask_secret(value) to hide a value in it from then on, and "
+    "redact(value) for a copy with the secrets known so far replaced by *** (both in flowctl.utils.log.secrets_masker)")
+#: The flowctl way instead of Airflow's stdout / stderr redirection helpers.
+LOG_STREAMS_WAY = "a task's stdout and stderr are captured into its log already: print(), or log with self.log"
+#: The flowctl way instead of remote task-log handlers.
+EXTERNAL_LOGS_WAY = (
+    "flowctl writes task logs to files under [logging] base_log_folder only (no remote log handlers); ship "
+    "them elsewhere with a log collector")
+#: The flowctl way instead of Airflow's "argument not given" sentinel.
+ARG_NOT_SET_WAY = "use None as the default, or a sentinel object of your own (NOTSET = object())"
+#: The flowctl way instead of Airflow 2.10's DagRunTriggeredByType.
+TRIGGERED_BY_WAY = "dag_run.run_type (flowctl.utils.types.DagRunType) tells manual, scheduled and backfill runs apart"
 
 
 def unsupported_import(module: str, name: str, way: str) -> NotSupportedImportError:

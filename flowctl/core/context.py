@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -33,7 +33,7 @@ MANUAL_RUN_TYPES = frozenset({"manual"})
 class TaskInstanceLookups:
     """Airflow's ``dag_run.get_task_instance(task_id)`` and ``get_task_instances(state=...)``, read
     through ``self.reads`` (``flowctl.task_runner.run_reads``: the Store's records, or an error
-    saying there is no database); a part of :class:`RunInfo` and :class:`RecordedRun`."""
+    saying there is no database); a part of :class:`RunInfo`."""
 
     __slots__ = ()
     dag_id: str
@@ -98,38 +98,6 @@ class RunInfo(TaskInstanceLookups):
             "DAG's run with ExternalTaskSensor, or list runs with `flowctl dags list-runs`")
 
 
-class RecordedRun(TaskInstanceLookups):
-    """A run record of the database (a DAG callback's ``dag_run``) with the lookups above: every
-    other attribute is the record's (``state``, ``end_date``, ``conf``...)."""
-
-    __slots__ = ("_record", "reads")
-
-    def __init__(self, record: Any, reads: Any) -> None:
-        self._record = record
-        self.reads = reads
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self._record, name)
-
-    @property
-    def dag_id(self) -> str:  # type: ignore[override]
-        return str(self._record.dag_id)
-
-    @property
-    def run_id(self) -> str:  # type: ignore[override]
-        return str(self._record.run_id)
-
-    @property
-    def execution_date(self) -> datetime:
-        """Airflow's older name for ``logical_date``."""
-        return self._record.logical_date
-
-    def __repr__(self) -> str:
-        return f"<DagRun {self.dag_id} @ {self._record.logical_date}: {self.run_id}, state:{self._record.state}>"
-
-
 class _VariableValues:
     """``{{ var.value.key }}`` and ``{{ var.value.get('key', default) }}``: the raw strings."""
 
@@ -174,8 +142,9 @@ class _VariableJson(_VariableValues):
 
 
 @dataclass(frozen=True, slots=True)
-class VariableAccessor:
-    """The ``var`` context entry: ``var.value`` gives strings, ``var.json`` parsed JSON."""
+class VariableAccessor(Mapping[str, _VariableValues]):
+    """The ``var`` context entry: ``var.value`` gives strings, ``var.json`` parsed JSON; also
+    Airflow 2's dict of the two, ``var["value"]`` and ``var["json"]``."""
 
     value: _VariableValues
     json: _VariableJson
@@ -184,6 +153,19 @@ class VariableAccessor:
     def over(cls, lookup: VarAccessor) -> VariableAccessor:
         """An accessor that reads variables through ``lookup(key) -> str | None``."""
         return cls(value=_VariableValues(lookup), json=_VariableJson(lookup))
+
+    def __getitem__(self, name: str) -> _VariableValues:
+        if name == "value":
+            return self.value
+        if name == "json":
+            return self.json
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("json", "value"))
+
+    def __len__(self) -> int:
+        return 2
 
 
 class ConnectionAccessor:

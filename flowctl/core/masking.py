@@ -1,9 +1,14 @@
 """Redaction of secrets in text and structures: what logs and the UI show instead of passwords.
 
-Owns :func:`should_mask` (is this key the name of a secret?) and
-:class:`SecretsMasker` (collects secret values, replaces them with ``***``).
-The task runner's log handler and the web UI use one masker each. Pure: no
-I/O; must not import anything outside the standard library and flowctl.core.
+Owns :func:`should_mask` (is this key the name of a secret?),
+:class:`SecretsMasker` (collects secret values, replaces them with ``***``)
+and this process's masker, where :func:`mask_secret` registers a value (what
+``Variable.get`` of a sensitive key and task authors call, as in Airflow).
+A try's log masks with :func:`try_masker`: the try's own secrets (connections
+and variables it read) and, read at each line, every value registered with
+:func:`mask_secret` in the process, before or during the try. The web UI uses
+a masker of its own. Pure: no I/O; must not import anything outside the
+standard library and flowctl.core.
 """
 from __future__ import annotations
 
@@ -35,11 +40,16 @@ def should_mask(key: str | None, extra_parts: Iterable[str] = ()) -> bool:
 class SecretsMasker:
     """Collects secret strings and redacts them wherever they appear."""
 
-    def __init__(self, min_length: int = MIN_SECRET_LENGTH, extra_key_parts: Iterable[str] = ()) -> None:
+    def __init__(self, min_length: int = MIN_SECRET_LENGTH, extra_key_parts: Iterable[str] = (),
+                 parent: SecretsMasker | None = None) -> None:
+        """``parent``: a masker whose secrets, as they are when redacting, this one also redacts."""
         self.min_length = min_length
         self.extra_key_parts: tuple[str, ...] = tuple(extra_key_parts)
+        self.parent = parent
         self._secrets: set[str] = set()
+        self._version = 0  # counts additions: a child sees its parent's pattern go stale by it
         self._pattern: re.Pattern[str] | None = None
+        self._pattern_of: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self._secrets)
@@ -62,7 +72,7 @@ class SecretsMasker:
             if len(variant) >= self.min_length:
                 self._secrets.add(variant)
         if len(self._secrets) != before:
-            self._pattern = None
+            self._version += 1
 
     def redact_text(self, text: str) -> str:
         """``text`` with every collected secret replaced by ``***``."""
@@ -88,13 +98,19 @@ class SecretsMasker:
             return [self.redact(v) for v in item]
         return item
 
+    def _versions(self) -> tuple[int, ...]:
+        return (self._version, *self.parent._versions()) if self.parent is not None else (self._version,)
+
+    def _all_secrets(self) -> set[str]:
+        return self._secrets | self.parent._all_secrets() if self.parent is not None else self._secrets
+
     def _compiled(self) -> re.Pattern[str] | None:
-        if not self._secrets:
-            return None
-        if self._pattern is None:
+        versions = self._versions()
+        if versions != self._pattern_of:
             # Longest first, so a secret that contains another is replaced whole.
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            ordered = sorted(self._all_secrets(), key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+            self._pattern_of = versions
         return self._pattern
 
 
@@ -109,8 +125,8 @@ def _variants(secret: str) -> set[str]:
     return found
 
 
-# One masker per process: secrets read through Variable and Connection are added here,
-# and the task runner's log handler redacts with it (Airflow: ``mask_secret``).
+# One masker per process: what mask_secret registers (Variable.get of a sensitive key, a
+# connection's password, task authors' own values); every try's masker reads it too.
 _PROCESS_MASKER = SecretsMasker()
 
 
@@ -119,6 +135,17 @@ def process_masker() -> SecretsMasker:
     return _PROCESS_MASKER
 
 
+def try_masker() -> SecretsMasker:
+    """A masker for one try's log: its own secrets plus this process's (as they are at each line)."""
+    return SecretsMasker(parent=_PROCESS_MASKER)
+
+
 def mask_secret(secret: Any, name: str | None = None) -> None:
     """Redact ``secret`` from this process's logs from now on (Airflow's ``mask_secret``)."""
     _PROCESS_MASKER.add_mask(secret, name)
+
+
+def redact(value: Any, name: str | None = None, max_depth: int | None = None) -> Any:
+    """A copy of ``value`` with this process's secrets replaced by ``***`` (Airflow's ``redact``;
+    the value of a sensitive ``name`` as a whole). ``max_depth`` is accepted and ignored."""
+    return _PROCESS_MASKER.redact(value, name)

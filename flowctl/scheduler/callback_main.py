@@ -25,33 +25,27 @@ def _callbacks(dag: Any, kind: str) -> list[Any]:
     return list(found) if isinstance(found, (list, tuple)) else [found]
 
 
-def callback_context(dag: Any, run: Any, reason: str, store: Any = None) -> dict[str, Any]:
-    """What a DAG callback receives (the common Airflow context keys for a finished run). With
-    ``store``, ``dag_run.get_task_instance(s)`` read the run's task instances (Airflow's DagRun)."""
-    from flowctl import configuration
-    from flowctl.core.context import RecordedRun
-    from flowctl.task_runner.run_reads import StoreReads
-
-    if store is not None:
-        run = RecordedRun(run, StoreReads(store))
-    logical = run.logical_date
-    return {"dag": dag, "dag_run": run, "run_id": run.run_id, "reason": reason, "logical_date": logical,
-            "ds": logical.strftime("%Y-%m-%d"), "ts": logical.isoformat(),
-            "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
-            "params": dict(getattr(dag, "params", None) or {}), "conf": configuration.conf}
-
-
-def run_dag_callbacks(dag: Any, run: Any, kind: str, reason: str, store: Any = None) -> list[Exception]:
+def run_dag_callbacks(dag: Any, run: Any, kind: str, reason: str, store: Any = None,
+                      settings: Any = None) -> list[Exception]:
     """Call ``dag``'s on_success_callback (``kind`` "success") or on_failure_callback ("failure")
-    for the finished ``run``; what they raised, each logged (none changes the run)."""
-    context = callback_context(dag, run, reason, store)
+    for the finished ``run``, with the task context Airflow 2 gives them
+    (:mod:`flowctl.task_runner.callback_context`); what they raised, each logged (none changes the run)."""
+    from flowctl.core.masking import process_masker
+    from flowctl.task_runner import secrets
+    from flowctl.task_runner.callback_context import dag_callback_context
+
+    callbacks = _callbacks(dag, kind)
+    if not callbacks:
+        return []
     raised: list[Exception] = []
-    for callback in _callbacks(dag, kind):
-        try:
-            callback(context)
-        except Exception as error:  # noqa: BLE001 - user code: report and go on
-            log.exception("DAG %s on_%s_callback raised", dag.dag_id, kind)
-            raised.append(error)
+    with secrets.installed(store, process_masker()) as backend:
+        context = dag_callback_context(settings, store, dag, run, kind, reason, backend)
+        for callback in callbacks:
+            try:
+                callback(context)
+            except Exception as error:  # noqa: BLE001 - user code: report and go on
+                log.exception("DAG %s on_%s_callback raised", dag.dag_id, kind)
+                raised.append(error)
     return raised
 
 
@@ -71,7 +65,7 @@ def main(argv: list[str]) -> int:
     store = Store.from_settings(settings)
     try:
         dag = load_dag(fileloc, dag_id)
-        return 1 if run_dag_callbacks(dag, store.get_run(dag_id, run_id), kind, reason, store) else 0
+        return 1 if run_dag_callbacks(dag, store.get_run(dag_id, run_id), kind, reason, store, settings) else 0
     finally:
         store.close()
 

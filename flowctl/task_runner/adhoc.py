@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from flowctl.core.context import RunInfo
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.mapping import check_mappable_return
-from flowctl.core.masking import SecretsMasker
+from flowctl.core.masking import SecretsMasker, try_masker
 from flowctl.task_runner import secrets
 from flowctl.task_runner.execution import TaskTerminated, run_task, terminate_on_sigterm
 from flowctl.task_runner.logs import LogSink, TryLogCapture
@@ -61,7 +61,7 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
     info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     backend = memory if memory is not None else MemoryBackend(store)
-    masker = SecretsMasker()
+    masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
     ti = RuntimeTaskInstance(key, task, 1, 0, backend, start_date=utcnow())
     before = set(backend.skipped)
@@ -92,7 +92,7 @@ def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_ind
     """The rendered template fields of one task for ``run`` (``tasks render``); nothing runs."""
     info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
-    masker = SecretsMasker()
+    masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
     ti = RuntimeTaskInstance(key, task, 1, 0, MemoryBackend(store))
     with secrets.installed(store, masker) as proxy:

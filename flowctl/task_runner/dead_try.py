@@ -12,18 +12,15 @@ Must not import web, cli or scheduler.
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 from flowctl.core.keys import TaskInstanceKey
-from flowctl.core.masking import SecretsMasker
+from flowctl.core.masking import try_masker
 from flowctl.settings import Settings
 from flowctl.task_runner import dagfile, secrets
+from flowctl.task_runner.callback_context import recorded_try_context
 from flowctl.task_runner.execution import run_callbacks
 from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, open_log_file
-from flowctl.task_runner.preparation import fresh_task, make_context, run_info, unmap_task
-from flowctl.task_runner.runner import utcnow
-from flowctl.task_runner.taskinstance import RuntimeTaskInstance, StoreBackend
 
 log = logging.getLogger("flowctl.task")
 #: The task callback for each state the scheduler gives a dead try.
@@ -36,7 +33,7 @@ def run_dead_try_callback(settings: Settings, store: Any, fileloc: str, key: Tas
     name = CALLBACK_BY_STATE.get(state)
     if name is None:
         raise ValueError(f"no task callback for state {state!r} (expected one of {', '.join(CALLBACK_BY_STATE)})")
-    masker = SecretsMasker()
+    masker = try_masker()
     with open_log_file(log_path(settings.base_log_folder, key, try_number)) as stream:
         capture = TryLogCapture(LogSink(stream, masker), str(settings.get("logging", "logging_level")))
         with capture, secrets.installed(store, masker) as backend:
@@ -49,17 +46,7 @@ def run_dead_try_callback(settings: Settings, store: Any, fileloc: str, key: Tas
 def _context(settings: Settings, store: Any, fileloc: str, key: TaskInstanceKey, try_number: int,
              reason: str, backend: secrets.MaskingBackend) -> dict[str, Any]:
     dag = dagfile.load_dag(fileloc, key.dag_id)
-    task = fresh_task(dagfile.get_task(dag, key.task_id))
-    row = store.get_task_instance(key)
-    run = store.get_run(key.dag_id, key.run_id)
-    ti = RuntimeTaskInstance(key, task, try_number, row.max_tries, StoreBackend(store, utcnow),
-                             hostname=row.hostname or socket.gethostname(), start_date=row.start_date, row=row)
-    ti.record_end(row.state, row.end_date, row.duration)  # as the scheduler recorded the dead try
-    context = make_context(dag, task, run_info(run), ti, var_lookup=secrets.variable_lookup(backend),
-                           conn_lookup=secrets.connection_lookup(backend._masker),
-                           prev_success=store.previous_success(key.dag_id, run.logical_date),
-                           extra={"external_state_lookup": store.external_states, "map_index": key.map_index,
-                                  "exception": reason, "reason": reason})
-    unmap_task(task, key.map_index, context)
-    return context
-
+    task = dagfile.get_task(dag, key.task_id)
+    return recorded_try_context(settings, store, dag, task, store.get_task_instance(key),
+                                store.get_run(key.dag_id, key.run_id), try_number, backend,
+                                {"exception": reason, "reason": reason})

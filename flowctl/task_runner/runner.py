@@ -15,7 +15,8 @@ file is imported (cached by path and mtime); the task is unmapped for its
 ``return_value`` XCom when ``do_xcom_push``; the final state (outcome.py) is
 written with a compare-and-set from running in one transaction with the
 rendered fields, the try's history row and the scheduler's wake-up; then the
-state's callback runs. A try still running at its first heartbeat stores its
+e-mail alert of a failed or retried try is sent (alerts.py) and the state's
+callback runs. A try still running at its first heartbeat stores its
 rendered fields then, so they can be seen while it runs.
 
 :func:`run_claimed` runs a try that a :class:`Supervisor` (the local
@@ -44,11 +45,11 @@ from urllib.parse import quote, urlencode
 from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
 from flowctl.core.keys import TaskInstanceKey
-from flowctl.core.masking import SecretsMasker
+from flowctl.core.masking import try_masker
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
 from flowctl.settings import Settings
-from flowctl.task_runner import dagfile, secrets
+from flowctl.task_runner import alerts, dagfile, secrets
 from flowctl.task_runner.execution import (
     Heartbeat, TaskTerminated, defer_sigterm, run_callbacks, run_task, terminate_on_sigterm,
 )
@@ -166,7 +167,7 @@ class _ClaimedTry:
         self.run_row = claim.run
         self.previous_success = claim.previous_success
         self.try_number = claim.ti.try_number
-        self.masker = SecretsMasker()
+        self.masker = try_masker()  # the process's mask_secret values too (Variable.get, task authors)
         self.task: Any = None
         self.skipped: list[str] = []
         self.rendered: dict[str, Any] | None = None  # saved with the final state (or by the first heartbeat)
@@ -184,6 +185,8 @@ class _ClaimedTry:
                          self.ti_row.max_tries + 1, socket.gethostname(), os.getpid())
                 outcome, context, value = self._execute(backend)
                 recorded = self._record(outcome)
+                if recorded:
+                    self._alert(outcome)
                 if recorded and context is not None:
                     context["ti"].record_end(outcome.state.value, self.ended_at)  # what the callback reads
                     self._callback(outcome, context)
@@ -290,6 +293,16 @@ class _ClaimedTry:
         else:
             log.warning("The task instance was changed by someone else while it ran; its state was not written")
         return won
+
+    def _alert(self, outcome: TryOutcome) -> None:
+        """E-mail ``task.email`` about a failed or retried try (alerts.py), once its state is recorded."""
+        if alerts.alert_flag(self.task, outcome.state) is None:
+            return
+        url = log_url(self.settings, self.key, self.try_number)
+        error = self.masker.redact_text(outcome.error or "")
+        alert = alerts.TryAlert(self.key, outcome.state.value, self.try_number, self.ti_row.max_tries, error, url,
+                                socket.gethostname())
+        alerts.send_alert(self.task, alert, self.settings)
 
     def _callback(self, outcome: TryOutcome, context: Mapping[str, Any]) -> None:
         name = _CALLBACK_BY_STATE.get(outcome.state)

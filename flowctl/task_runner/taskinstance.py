@@ -231,6 +231,11 @@ class RuntimeTaskInstance(TryDetails):
     def prev_attempted_tries(self) -> int:
         return max(self.try_number - 1, 0)
 
+    @property
+    def next_try_number(self) -> int:
+        """The number the try after this one gets (Airflow 2's ``next_try_number``)."""
+        return self.try_number + 1
+
     def xcom_push(self, key: str, value: Any, execution_date: Any = None) -> None:
         """Store ``value`` under ``key`` for tasks downstream to pull."""
         self.backend.xcom_push(self.key, key, encode_xcom_value(value))

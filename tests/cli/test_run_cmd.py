@@ -473,6 +473,44 @@ def test_backfill_local_calls_the_dags_callback_once_per_run(home: Path, capsys:
         "works backfill__2024-01-02T00:00:00+00:00 success 2024-01-02"]
 
 
+ALERTING = '''
+import json
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+OUT = Path(__file__).with_name("alerts.jsonl")
+
+def alert(context):
+    ti = context["task_instance"]
+    with OUT.open("a") as f:
+        f.write(json.dumps([context["reason"], ti.dag_id, context["ti"].task_id, ti.state,
+                            context["execution_date"].isoformat(), context["params"]["env"]]) + "\\n")
+
+def boom():
+    raise RuntimeError("boom on purpose")
+
+for dag_id, last in (("ends_well", lambda: None), ("ends_badly", boom)):
+    with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1), params={"env": "dev"},
+             on_success_callback=alert, on_failure_callback=[alert]):
+        PythonOperator(task_id="first", python_callable=lambda: None) >> PythonOperator(task_id="last",
+                                                                                        python_callable=last)
+'''
+
+
+def test_dags_test_gives_dag_callbacks_the_task_context_of_the_last_task_and_the_runs_params(
+        home: Path, capsys: Out) -> None:
+    """The usual Slack alert reads context["task_instance"] / ["ti"] / ["execution_date"]. Before: KeyError,
+    and params were the DAG's defaults ({"env": "dev"}) instead of the run's conf."""
+    (home / "dags" / "alerting.py").write_text(ALERTING)
+    for dag_id in ("ends_well", "ends_badly"):
+        run_cli(capsys, "dags", "test", dag_id, "2024-03-01", "--conf", '{"env": "prod"}')
+    seen = [json.loads(line) for line in (home / "dags" / "alerts.jsonl").read_text().splitlines()]
+    assert seen == [["success", "ends_well", "last", "success", "2024-03-01T00:00:00+00:00", "prod"],
+                    ["task_failure", "ends_badly", "last", "failed", "2024-03-01T00:00:00+00:00", "prod"]]
+
+
 class _SchedulerBeside(Store):
     """A Store whose "first" task a scheduler runs beside the local run. It queues it:
     - ``before``: before the local run starts, and runs it half a second later;

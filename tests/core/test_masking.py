@@ -80,3 +80,16 @@ def test_mask_secret_adds_to_the_process_masker() -> None:
 
     mask_secret("process-wide-secret")
     assert process_masker().redact_text("x process-wide-secret") == f"x {REDACTED}"
+
+
+def test_a_try_masker_redacts_its_own_secrets_and_the_process_ones_registered_before_or_after_it() -> None:
+    from flowctl.core.masking import mask_secret, process_masker, try_masker
+
+    mask_secret("registered-before-4242")
+    masker, other = try_masker(), try_masker()
+    assert masker.redact_text("a registered-before-4242") == f"a {REDACTED}"
+    masker.add_mask("only-this-try-4242")
+    mask_secret("registered-after-4242")
+    assert masker.redact_text("only-this-try-4242 registered-after-4242") == f"{REDACTED} {REDACTED}"
+    assert other.redact_text("only-this-try-4242") == "only-this-try-4242"
+    assert process_masker().redact_text("only-this-try-4242") == "only-this-try-4242"

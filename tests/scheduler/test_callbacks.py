@@ -139,3 +139,57 @@ def test_a_zombie_try_gets_its_tasks_failure_callback_in_a_child_process_logged_
         assert "s3cr3t-value" not in text
     finally:
         store.close()
+
+
+ALERT_DAG = '''
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+OUT = Path(__file__).with_name("alert.json")
+
+def slack_alert(context):
+    ti = context["task_instance"]
+    OUT.write_text(json.dumps({
+        "dag_id": ti.dag_id, "task_id": context["ti"].task_id, "state": ti.state, "try_number": ti.try_number,
+        "execution_date": context["execution_date"].isoformat(), "reason": context["reason"],
+        "env": context["params"]["env"], "log_url": ti.log_url, "run_id": context["dag_run"].run_id,
+        "task": context["task"].task_id, "ds": context["ds"]}))
+
+with DAG("alerting", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+         params={"env": "dev"}, on_failure_callback=[slack_alert]) as dag:
+    EmptyOperator(task_id="first") >> EmptyOperator(task_id="breaks") >> EmptyOperator(task_id="never")
+'''
+
+
+def test_a_dags_failure_callback_gets_the_task_context_of_the_failed_task_and_the_runs_params(
+        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual Slack alert. Before: context["task_instance"] was missing (AttributeError on None.dag_id)
+    and params were the DAG's defaults, not the run's conf."""
+    import json
+
+    folder, conf, store = _callback_world(migrated_sqlite_url, tmp_path, monkeypatch, "alerting", ALERT_DAG)
+    try:
+        with DagFileProcessor(processes=1, timeout=30) as processor:
+            executor = InlineExecutor(store)
+            executor.behaviour["breaks"] = "fail"
+            scheduler = Scheduler(conf, store, executor, dag_sync=DagSync(conf, store, processor))
+            scheduler.start(T0)
+            tick_until_idle(scheduler, T0)
+            store.create_run("alerting", "m1", run_type="manual", logical_date=T0, now=T0, state="queued",
+                             conf={"env": "prod"})
+            tick_until_idle(scheduler, T0)
+            assert store.get_run("alerting", "m1").state == "failed"
+            out = folder / "alert.json"
+            _wait_for_file(out)
+            scheduler.shutdown(T0)
+        seen = json.loads(out.read_text())
+    finally:
+        store.close()
+    url = seen.pop("log_url")
+    assert seen == {"dag_id": "alerting", "task_id": "breaks", "state": "failed", "try_number": 1,
+                    "execution_date": T0.isoformat(), "reason": "task_failure", "env": "prod", "run_id": "m1",
+                    "task": "breaks", "ds": T0.strftime("%Y-%m-%d")}
+    assert "/dags/alerting/grid?" in url and "task_id=breaks" in url and "try_number=1" in url

@@ -125,6 +125,39 @@ def test_task_instances_a_callback_lists_have_log_url_and_execution_date(world: 
     assert "try_number=1" in url and "tab=logs" in url
 
 
+ACCESSORS = '''
+from datetime import datetime, timedelta
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def read(**context):
+    var, ti = context["var"], context["ti"]
+    if ti.try_number == 1:
+        raise RuntimeError(f"first try; next is {ti.next_try_number}")
+    return {"value": var["value"].get("colour"), "attr": var["value"].colour, "item": var["value"]["colour"],
+            "json": var["json"]["cfg"]["n"], "json_attr": var.json.cfg["n"], "missing": var["value"].get("nope", "d"),
+            "keys": sorted(var), "try_number": ti.try_number, "next_try_number": ti.next_try_number}
+
+with DAG("accessors", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="read", python_callable=read, retries=1, retry_delay=timedelta(seconds=0))
+'''
+
+
+def test_context_var_is_a_dict_of_accessors_and_ti_has_next_try_number(world: World) -> None:
+    """Before: TypeError: 'VariableAccessor' object is not subscriptable; AttributeError: next_try_number."""
+    world.store.set_variable("colour", "teal")
+    world.store.set_variable("cfg", '{"n": 3}')
+    fileloc = world.write_dags("accessors", ACCESSORS)
+    run = world.make_run("accessors")
+    first = run_workload(world.queue(run, "read", fileloc), world.settings, world.store)
+    assert first.state == "up_for_retry" and first.error == "RuntimeError: first try; next is 2"
+    second = run_workload(world.queue(run, "read", fileloc), world.settings, world.store)
+    assert second.state == "success", second.error
+    assert second.return_value == {"value": "teal", "attr": "teal", "item": "teal", "json": 3, "json_attr": 3,
+                                   "missing": "d", "keys": ["json", "value"], "try_number": 2,
+                                   "next_try_number": 3}
+
+
 PRIOR = '''
 from datetime import datetime
 from flowctl import DAG

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from flowctl.core.keys import RunKey
 from flowctl.task_runner import run_workload
 
@@ -248,6 +250,44 @@ def test_connection_passwords_and_secret_variables_are_masked_in_the_log(world: 
     assert "connecting with ***" in text and "hunter2" not in text
     assert "token is ***" in text and "tok-123456789" not in text
     assert "colour is purple-and-green" in text
+
+
+MASK_SECRET = '''
+import logging
+import sys
+from datetime import datetime
+from flowctl import DAG
+from flowctl.core.masking import mask_secret
+from flowctl.operators.python import PythonOperator
+from flowctl.models.variable import Variable
+
+def leak():
+    print("from the environment:", Variable.get("db_password"), Variable.get("legacy_token"))
+    mask_secret("hunter2hunter2")
+    print("value hunter2hunter2")
+    print("stderr hunter2hunter2", file=sys.stderr)
+    logging.getLogger("custom").warning("logged %s and %s", "hunter2hunter2", Variable.get("db_password"))
+
+with DAG("mask_secret", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="leak", python_callable=leak)
+'''
+
+
+def test_what_mask_secret_registers_during_a_try_is_masked_in_its_log_whatever_the_variables_source(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a sensitive Variable from the environment, and any value given to mask_secret, went to
+    a process-wide masker the try's log never read: both were logged in clear."""
+    monkeypatch.setenv("FLOWCTL_VAR_DB_PASSWORD", "env-pa55word-4711")
+    monkeypatch.setenv("AIRFLOW_VAR_LEGACY_TOKEN", "legacy-t0ken-4711")
+    fileloc = world.write_dags("mask_secret", MASK_SECRET)
+    run = world.make_run("mask_secret")
+    result = run_workload(world.queue(run, "leak", fileloc), world.settings, world.store)
+    assert result.state == "success", result.error
+    text = world.log_text(result.key, 1)
+    assert "from the environment: *** ***" in text and "value ***" in text and "stderr ***" in text
+    assert "logged *** and ***" in text
+    for secret in ("env-pa55word-4711", "legacy-t0ken-4711", "hunter2hunter2"):
+        assert secret not in text
 
 
 TASKFLOW = '''

@@ -1,0 +1,1 @@
+"""Airflow-compatible paths ``flowctl.utils.log.*``: thin re-export modules only."""
