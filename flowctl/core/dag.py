@@ -358,6 +358,20 @@ class DAG:
         for name, param in self.params.items_params():
             if param.has_value:
                 param.resolve(name=name)
+        if getattr(self.timetable, "summary", None) != "None":
+            self._check_schedulable()
+
+    def _check_schedulable(self) -> None:
+        """What a scheduled DAG needs to create runs at all (Airflow refuses these at import too)."""
+        if self.start_date is None and not any(t.start_date for t in self.task_dict.values()):
+            raise DagDefinitionError(f"DAG {self.dag_id!r} has a schedule but no start_date, so no run would ever "
+                                     "be created: give it a start_date (or schedule=None)")
+        for name, param in self.params.items_params():
+            types = param.schema.get("type", ())
+            if not param.has_value and "null" not in ([types] if isinstance(types, str) else types):
+                raise DagDefinitionError(f"DAG {self.dag_id!r} has a schedule, but param {name!r} has no default, so "
+                                         "scheduled runs could not be created: give it a default, allow null, or set "
+                                         "schedule=None")
 
     def partial_subset(
         self,

@@ -133,11 +133,25 @@ def test_find_cycle_returns_none_for_an_acyclic_graph() -> None:
 
 
 def test_validate_checks_param_defaults_and_continuous_runs() -> None:
-    DAG("ok", params={"n": Param(1, type="integer")}).validate()
+    DAG("ok", start_date=START, params={"n": Param(1, type="integer")}).validate()
     with pytest.raises(ParamValidationError, match="'n'"):
-        DAG("bad", params={"n": Param("x", type="integer")}).validate()
+        DAG("bad", start_date=START, params={"n": Param("x", type="integer")}).validate()
     with pytest.raises(DagDefinitionError, match="max_active_runs"):
-        DAG("c", schedule="@continuous", max_active_runs=2).validate()
+        DAG("c", start_date=START, schedule="@continuous", max_active_runs=2).validate()
+
+
+def test_a_scheduled_dag_needs_a_start_date_and_defaults_for_its_required_params_as_in_airflow() -> None:
+    """Before: both were accepted, and the DAG then never ran, or every scheduled run failed."""
+    with pytest.raises(DagDefinitionError, match="no start_date"):
+        DAG("no_start", schedule="@daily").validate()
+    with DAG("task_start", schedule="@daily") as dag:
+        _op("a", start_date=START)
+    dag.validate()  # a task's start_date is enough, as in Airflow
+    DAG("manual_only", schedule=None).validate()
+    with pytest.raises(DagDefinitionError, match="param 'must' has no default"):
+        DAG("required", start_date=START, schedule="@daily", params={"must": Param(type="string")}).validate()
+    DAG("nullable", start_date=START, schedule="@daily", params={"may": Param(type=["null", "string"])}).validate()
+    DAG("manual", start_date=START, schedule=None, params={"must": Param(type="string")}).validate()
 
 
 def test_owner_joins_the_task_owners() -> None:
