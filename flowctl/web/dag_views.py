@@ -31,6 +31,13 @@ bp = Blueprint("dag", __name__)
 GRID_DEFAULT_RUNS = 25
 GRID_MAX_RUNS = 100
 MAX_CODE_BYTES = 2_000_000
+#: Run states that make the grid, graph and run pages refresh themselves (``dag/_auto_refresh.html``).
+ACTIVE_RUN_STATES = frozenset({"queued", "running"})
+
+
+def is_active(runs: Any) -> bool:
+    """Whether any of these runs (None ignored) is queued or running."""
+    return any(r is not None and r.state in ACTIVE_RUN_STATES for r in runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,8 @@ def graph(dag_id: str) -> Any:
     payload = graph_payload(page.data, cells)
     payload.update(dag_id=dag_id, run_id=page.run_id)
     recent = context.store().run_window(dag_id, 0, 25)
-    return render_dag("dag/graph.html", page, "graph", graph=payload, recent_runs=recent)
+    return render_dag("dag/graph.html", page, "graph", graph=payload, recent_runs=recent,
+                      active=is_active([page.run]))
 
 
 def _grid_window() -> tuple[int, int]:
@@ -136,7 +144,8 @@ def grid(dag_id: str) -> Any:
              "segs": {row.node_id: quote(row.node_id, safe="") for row in rows},
              "chosen_attr": [Markup(' class="chosen"') if r == selected else "" for r in run_ids]}
     return render_dag("dag/grid.html", page, "grid", runs=runs, rows=rows, offset=offset, size=size,
-                      total=total, older=offset + size < total, newer=offset > 0, **links)
+                      total=total, older=offset + size < total, newer=offset > 0, active=is_active([*runs, run]),
+                      **links)
 
 
 @bp.route("/dags/<dag_id>/code")

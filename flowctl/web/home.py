@@ -5,6 +5,7 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +42,14 @@ def dag_query_from(args: Any, hidden: frozenset[str], offset: int, limit: int) -
                     offset=offset, limit=limit)
 
 
+def status_counts(query: DagQuery) -> dict[str, int]:
+    """How many DAGs each status button would list: the query's other filters kept."""
+    store = context.store()
+    if not (query.search or query.tag or query.last_run_state):
+        return store.dag_status_counts(query.hidden)  # one grouped count
+    return {status: store.dag_page(replace(query, status=status, offset=0, limit=0)).total for status in STATUSES}
+
+
 @bp.route("/")
 @requires(Perm.READ)
 def index() -> Any:
@@ -49,10 +58,13 @@ def index() -> Any:
     query = dag_query_from(request.args, hidden, paging.offset, paging.size)
     store = context.store()
     page = store.dag_page(query)
+    if page.total and query.offset >= page.total:  # past the end (a bookmark, a filter that narrowed): the last page
+        query = replace(query, offset=(page.total - 1) // query.limit * query.limit)
+        page = store.dag_page(query)
     filters = {k: v for k, v in (("search", query.search), ("tag", query.tag), ("status", query.status),
                                  ("last_run_state", query.last_run_state)) if v and v != "all"}
     return render_template(
-        "home.html", page=page, query=query, filters=filters, status_counts=store.dag_status_counts(hidden),
+        "home.html", page=page, query=query, filters=filters, status_counts=status_counts(query),
         tags=dag_tags(), import_error_count=len(store.list_import_errors()), now=context.now())
 
 

@@ -1,9 +1,12 @@
 """Airflow 2's web UI addresses, redirected to flowctl's pages: bookmarks and alert links keep working.
 
-Owns ``/home``, the Flask-AppBuilder list pages (``/variable/list/``, ``/connection/list/``,
-``/pool/list/``, ``/log/list/``, ``/dagrun/list/``, ``/taskinstance/list/``, ``/users/list/``),
-the per-DAG views by query (``/graph?dag_id=``, ``/tree``, ``/grid``, ``/gantt``, ``/code``,
-``/duration``, ``/calendar``, ``/dag_details``), and ``/log`` / ``/task`` by ``dag_id``,
+Owns ``/home`` (its ``tags``, ``status``, ``search``, ``lastrun`` and 0-based ``page`` become the
+home page's filters), the Flask-AppBuilder list pages (``/variable/list/``, ``/connection/list/``,
+``/pool/list/``, ``/log/list/``, ``/dagrun/list/``, ``/taskinstance/list/``, ``/users/list/``,
+``/importerror/list/``, ``/slamiss/list/``, and ``/xcom/list/``, whose XComs flowctl shows on each
+task instance's page: the task instance list), keeping the ``_flt_<n>_<field>=`` filters the target
+understands, the per-DAG views by query (``/graph?dag_id=``, ``/tree``, ``/grid``, ``/gantt``, ``/code``,
+``/duration``, ``/calendar``, ``/dag_details`` (the DAG's page), ``/trigger``), and ``/log`` / ``/task`` by ``dag_id``,
 ``task_id`` and ``execution_date`` (the run at that logical date). Airflow 2.7's
 ``/dags/<id>/grid?dag_run_id=…&task_id=…`` (what ``ti.log_url`` gives) is the grid's own route,
 which sends it here (:func:`task_page_of_grid_link`). Each target checks its own permissions.
@@ -11,7 +14,10 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, redirect, request
 
@@ -21,22 +27,71 @@ from flowctl.web.links import dag_url, ti_url
 
 bp = Blueprint("legacy_urls", __name__)
 
-#: Airflow's list page -> flowctl's page.
-LIST_PAGES = {"/home": "/", "/variable/list/": "/admin/variables", "/connection/list/": "/admin/connections",
-              "/pool/list/": "/admin/pools", "/log/list/": "/audit", "/dagrun/list/": "/browse/runs",
-              "/taskinstance/list/": "/browse/task-instances", "/users/list/": "/admin/users"}
-#: Airflow's per-DAG view (``/<view>?dag_id=``) -> the DAG's page.
+#: Airflow's list page -> (flowctl's page, the fields of Flask-AppBuilder's ``_flt_<n>_<field>=`` filters it takes).
+LIST_PAGES: Mapping[str, tuple[str, Sequence[str]]] = {
+    "/variable/list/": ("/admin/variables", ()), "/connection/list/": ("/admin/connections", ()),
+    "/pool/list/": ("/admin/pools", ()), "/log/list/": ("/audit", ("dag_id", "event", "owner")),
+    "/dagrun/list/": ("/browse/runs", ("dag_id", "state", "run_type")),
+    "/taskinstance/list/": ("/browse/task-instances", ("dag_id", "run_id", "task_id", "state", "pool")),
+    "/users/list/": ("/admin/users", ()), "/importerror/list/": ("/import-errors", ()),
+    "/slamiss/list/": ("/browse/sla-misses", ("dag_id",)),
+    "/xcom/list/": ("/browse/task-instances", ("dag_id", "run_id", "task_id")),
+}
+#: Airflow's per-DAG view (``/<view>?dag_id=``) -> the DAG's page ("" is its overview).
 DAG_VIEWS = {"graph": "graph", "tree": "grid", "grid": "grid", "gantt": "gantt", "code": "code",
-             "duration": "duration", "calendar": "calendar", "dag_details": "details",
+             "duration": "duration", "calendar": "calendar", "dag_details": "", "trigger": "trigger",
              "landing_times": "landing-times"}
+#: Airflow's home filters: ``status`` and ``lastrun`` values flowctl's home understands.
+HOME_STATUSES = ("active", "paused")
+HOME_LAST_RUN = ("queued", "running", "success", "failed")
+_FAB_FILTER = re.compile(r"_flt_\d+_(\w+)")
 
 
-def _list_page(target: str) -> Any:
-    return lambda: redirect(target)
+def fab_filters(args: Mapping[str, str], fields: Sequence[str]) -> dict[str, str]:
+    """``{"_flt_0_dag_id": "x", "_flt_3_state": ""}`` -> ``{"dag_id": "x"}`` for the named fields
+    (whatever the operator number; the first value of a field wins)."""
+    out: dict[str, str] = {}
+    for name, value in args.items():
+        found = _FAB_FILTER.fullmatch(name)
+        if found and found.group(1) in fields and value.strip():
+            out.setdefault(found.group(1), value.strip())
+    return out
 
 
-for _old, _new in LIST_PAGES.items():
-    bp.add_url_rule(_old, f"list_{_old.strip('/').replace('/', '_') or 'home'}", _list_page(_new))
+def home_filters(args: Any) -> dict[str, str]:
+    """Airflow 2's ``/home`` query as flowctl's home filters (one tag: the first of ``tags``)."""
+    out: dict[str, str] = {}
+    tags = [t.strip() for t in args.getlist("tags") if t.strip()]
+    if tags:
+        out["tag"] = tags[0]
+    if args.get("search", "").strip():
+        out["search"] = args["search"].strip()
+    if args.get("status") in HOME_STATUSES:
+        out["status"] = args["status"]
+    if args.get("lastrun") in HOME_LAST_RUN:
+        out["last_run_state"] = args["lastrun"]
+    page = args.get("page", 0, type=int) or 0
+    if page > 0:
+        out["page"] = str(page + 1)  # Airflow's pages count from 0, flowctl's from 1
+    return out
+
+
+@bp.route("/home")
+def home() -> Any:
+    """Airflow's DAG list, with its filters."""
+    query = home_filters(request.args)
+    return redirect("/" + ("?" + urlencode(query) if query else ""))
+
+
+def _list_page(target: str, fields: Sequence[str]) -> Any:
+    def view() -> Any:
+        query = fab_filters(request.args, fields)
+        return redirect(target + ("?" + urlencode(query) if query else ""))
+    return view
+
+
+for _old, (_new, _fields) in LIST_PAGES.items():
+    bp.add_url_rule(_old, f"list_{_old.strip('/').replace('/', '_')}", _list_page(_new, _fields))
 
 
 def _dag_view(page: str) -> Any:

@@ -1,10 +1,11 @@
-"""POST actions on a run and its task instances: clear, mark success / failed, force-run — blueprint ``run_actions``.
+"""POST actions on a run and its task instances: clear, mark success / failed, force-run, delete — blueprint ``run_actions``.
 
 Every action is two steps: the first POST shows what would change (nothing
 written), the second (``confirmed=1``) applies it through the Store's
 operation verbs, writes one audit row and goes back to the page it came from.
 All need the DAG_EDIT permission on the DAG (``requires_dag``) and the CSRF
-token (checked for every POST by ``security.check_csrf``).
+token (checked for every POST by ``security.check_csrf``); deleting a run,
+which cannot be undone, also needs the Op role or above (:data:`DELETE_RUN_PERM`).
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -13,14 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request
 
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.operations import ClearSpec
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.web import context
-from flowctl.web.auth import requires_dag
+from flowctl.web.auth import can, requires_dag
 from flowctl.web.dag_model import group_tree
 from flowctl.web.dag_views import serialized_for
 from flowctl.web.links import dag_url, run_url, ti_url
@@ -30,6 +31,8 @@ from flowctl.web.run_views import failed_dependencies
 bp = Blueprint("run_actions", __name__)
 TI = TaskInstanceState
 FLAGS = ("upstream", "downstream", "recursive", "only_failed")
+#: Deleting a run needs this besides DAG_EDIT on its DAG: Op and Admin have it, User does not.
+DELETE_RUN_PERM = Perm.CONFIG
 
 
 def flag(name: str) -> bool:
@@ -214,3 +217,25 @@ def force_run(dag_id: str, run_id: str, task_id: str) -> Any:
     flash(f"{task_id} is scheduled to run now." if started else f"{task_id} changed meanwhile; nothing done.",
           "success" if started else "warning")
     return back_to(page)
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/delete", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def delete_run(dag_id: str, run_id: str) -> Any:
+    """Delete one run with its task instances, tries and XComs (the audit log and log files stay)."""
+    if not can(DELETE_RUN_PERM):
+        abort(403, description="deleting a run needs the Op role or above")
+    store = context.store()
+    run = store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    if not confirmed():
+        tis = store.list_task_instances(run.key)
+        return confirm_page(f"Delete run {run_id}", f"Run {run_id} of {dag_id} ({run.state}) is deleted with its "
+                            "task instances, their tries and XComs. This cannot be undone; the audit log and "
+                            "the log files stay.", [_label(t) for t in tis] or ["no task instances"],
+                            danger=True)
+    counts = store.delete_run(run.key)
+    context.audit("delete_run", dag_id=dag_id, run_id=run_id, extra={k: v for k, v in counts.items() if v})
+    flash(f"Deleted run {run_id} of {dag_id} ({counts.get('task_instance', 0)} task instance(s)).", "success")
+    return redirect(dag_url(dag_id, "grid"))

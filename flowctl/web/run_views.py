@@ -1,32 +1,42 @@
-"""Run details and task-instance pages, and the JSON log endpoint that follows a running try — blueprint ``runs``.
+"""Run details and task-instance pages, and the log endpoints behind them — blueprint ``runs``.
 
 ``/dags/<dag_id>/runs/<run_id>`` (type, conf, data interval, timings, task
 list) and ``/dags/<dag_id>/runs/<run_id>/tasks/<task_id>?try=N&map_index=M``
 (every try with its log, rendered template fields, XComs, and why it is not
 running, from the pure planner's ``explain``). ``…/log?try=&offset=`` returns
-the log from a byte offset so the page can poll a running try.
+the log from a byte offset, one chunk at a time: the page fetches chunk after
+chunk to the end of a long log and polls a running try. ``…/log/download?try=``
+sends the whole file as plain text (what the page shows: the task runner
+masked the secrets as it wrote each line). A sensor in reschedule mode holds
+``try_number - 1`` between pokes, as in Airflow: the pages show the try being
+poked (:func:`shown_try`).
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request
 
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.web import context
 from flowctl.web.auth import requires_dag
-from flowctl.web.dag_views import DagPage, render_dag, serialized_for
+from flowctl.web.dag_views import DagPage, is_active, render_dag, serialized_for
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("runs", __name__)
 LOG_CHUNK = 512 * 1024
+DOWNLOAD_BLOCK = 64 * 1024
+#: States a reschedule-mode sensor passes through between pokes, its try_number one behind.
+BETWEEN_POKES = frozenset({TaskInstanceState.SCHEDULED.value, TaskInstanceState.QUEUED.value})
 QUIET_STATES = frozenset({TaskInstanceState.RUNNING.value, TaskInstanceState.SUCCESS.value,
                           TaskInstanceState.SKIPPED.value, TaskInstanceState.FAILED.value,
                           TaskInstanceState.REMOVED.value})
@@ -52,18 +62,35 @@ def run_details(dag_id: str, run_id: str) -> Any:
     run = store.get_run(dag_id, run_id)
     page = DagPage(store.get_dag(dag_id), serialized_for(dag_id, run), run)
     tis = store.list_task_instances(run.key)
-    return render_dag("dag/run.html", page, "run", tis=tis)
+    return render_dag("dag/run.html", page, "run", tis=tis, active=is_active([run]),
+                      try_of=lambda ti: shown_try(ti.state, ti.try_number, poked=False))
 
 
 def _task_spec(data: Mapping[str, Any], task_id: str) -> Mapping[str, Any]:
     return next((t for t in data.get("tasks") or () if str(t["task_id"]) == task_id), {})
 
 
-def try_rows(ti: TaskInstanceRecord, history: list[Any]) -> list[TryRow]:
-    """Finished tries from history plus the current one (when history does not hold it yet)."""
+def shown_try(state: str, try_number: int, *, poked: bool) -> int:
+    """The try a task instance is in. A reschedule-mode sensor between pokes holds ``try_number - 1``
+    (the next claim adds one back): up_for_reschedule, and scheduled / queued when the next try
+    was already ``poked``, show ``try_number + 1``, the try whose log the pokes append to."""
+    if state == TaskInstanceState.UP_FOR_RESCHEDULE.value or (poked and state in BETWEEN_POKES):
+        return try_number + 1
+    return try_number
+
+
+def current_try(ti: TaskInstanceRecord) -> int:
+    """:func:`shown_try` of a stored task instance (one look at its pokes when it is scheduled or queued)."""
+    poked = (ti.state in BETWEEN_POKES
+             and context.store().reschedule_history(ti.key, ti.try_number + 1)[1] > 0)
+    return shown_try(ti.state, ti.try_number, poked=poked)
+
+
+def try_rows(ti: TaskInstanceRecord, history: list[Any], current: int) -> list[TryRow]:
+    """Finished tries from history plus the ``current`` one (when history does not hold it yet)."""
     rows = [TryRow(h.try_number, h.state, h.start_date, h.end_date, h.duration, h.hostname) for h in history]
-    if ti.try_number > 0 and all(r.try_number != ti.try_number for r in rows):
-        rows.append(TryRow(ti.try_number, ti.state, ti.start_date, ti.end_date, ti.duration, ti.hostname))
+    if current > 0 and all(r.try_number != current for r in rows):
+        rows.append(TryRow(current, ti.state, ti.start_date, ti.end_date, ti.duration, ti.hostname))
     return sorted(rows, key=lambda r: r.try_number)
 
 
@@ -83,12 +110,15 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
     if key.map_index < 0 and mapped:
         return render_dag("dag/mapped.html", page, "task", task_id=task_id, mapped=mapped)
     ti = store.get_task_instance(key)
-    tries = try_rows(ti, store.list_tries(key))
+    current = current_try(ti)
+    tries = try_rows(ti, store.list_tries(key), current)
     chosen = request.args.get("try", type=int) or (tries[-1].try_number if tries else 0)
-    log = read_log(log_file(key, chosen), 0) if chosen else None
+    path = log_file(key, chosen)
+    log = read_log(path, 0) if chosen else None
     xcoms = [x for x in store.list_xcoms(run.key, task_id) if x.map_index == key.map_index]
     return render_dag("dag/task_instance.html", page, "task", ti=ti, task=_task_spec(page.data, task_id),
-                      tries=tries, chosen_try=chosen, log=log, xcoms=xcoms,
+                      tries=tries, chosen_try=chosen, current_try=current, log=log,
+                      log_size=log_size(path) if log else 0, xcoms=xcoms,
                       following=ti.state == TaskInstanceState.RUNNING.value and chosen == ti.try_number,
                       reasons=failed_dependencies(run, page.data, ti))
 
@@ -125,6 +155,14 @@ class LogChunk:
     exists: bool
 
 
+def log_size(path: Path) -> int:
+    """The log's size in bytes now (0 when there is no file)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def read_log(path: Path, offset: int, limit: int = LOG_CHUNK) -> LogChunk:
     """Up to ``limit`` bytes of a log from byte ``offset`` (whole lines only, unless one is huge)."""
     try:
@@ -141,11 +179,56 @@ def read_log(path: Path, offset: int, limit: int = LOG_CHUNK) -> LogChunk:
 @bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log")
 @requires_dag(Perm.READ)
 def task_log(dag_id: str, run_id: str, task_id: str) -> Any:
-    """JSON ``{text, offset, exists, running, state}`` of one try's log from ``?offset=``."""
+    """JSON ``{text, offset, size, more, exists, running, state, try}`` of one try's log from ``?offset=``
+    (``more``: the file goes on past this chunk; ask again from ``offset``)."""
     key = _ti_key(dag_id, run_id, task_id)
     ti = context.store().get_task_instance(key)
-    chosen = request.args.get("try", type=int) or max(ti.try_number, 1)
-    chunk = read_log(log_file(key, chosen), request.args.get("offset", 0, type=int) or 0)
+    chosen = request.args.get("try", type=int) or max(current_try(ti), 1)
+    path = log_file(key, chosen)
+    chunk = read_log(path, request.args.get("offset", 0, type=int) or 0)
+    size = log_size(path)
     running = ti.state == TaskInstanceState.RUNNING.value and chosen == ti.try_number
-    return jsonify({"text": chunk.text, "offset": chunk.offset, "exists": chunk.exists,
-                    "running": running, "state": ti.state, "try": chosen})
+    return jsonify({"text": chunk.text, "offset": chunk.offset, "size": size, "more": chunk.offset < size,
+                    "exists": chunk.exists, "running": running, "state": ti.state, "try": chosen})
+
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log/download")
+@requires_dag(Perm.READ)
+def download_log(dag_id: str, run_id: str, task_id: str) -> Any:
+    """One try's whole log file as ``text/plain`` (an attachment), streamed from disk."""
+    key = _ti_key(dag_id, run_id, task_id)
+    ti = context.store().get_task_instance(key)  # TaskInstanceNotFound -> 404
+    current = current_try(ti)
+    chosen = request.args.get("try", type=int) or current
+    try:
+        if not 1 <= chosen <= current:
+            raise FileNotFoundError(chosen)
+        handle = log_file(key, chosen).open("rb")
+    except OSError:
+        abort(404, description=f"no log file for try {chosen} of {task_id} (its tries: 1 to {current})")
+    size = os.fstat(handle.fileno()).st_size
+    response = Response(_blocks(handle, size), mimetype="text/plain")
+    response.call_on_close(handle.close)  # also when the body is never read
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{download_name(key, chosen)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first ``size`` bytes of an open file, 64 KB at a time: a running try's log grows
+    meanwhile, and the response sends the length it announced."""
+    left = size
+    while left > 0:
+        block = handle.read(min(DOWNLOAD_BLOCK, left))
+        if not block:
+            return
+        left -= len(block)
+        yield block
+
+
+def download_name(key: TaskInstanceKey, try_number: int) -> str:
+    """``<dag_id>__<run_id>__<task_id>[__<map_index>]__attempt=<n>.log``, with only safe characters."""
+    parts = [key.dag_id, key.run_id, key.task_id] + ([str(key.map_index)] if key.map_index >= 0 else [])
+    name = "__".join(parts + [f"attempt={try_number}"])
+    return re.sub(r"[^A-Za-z0-9._=+-]", "_", name) + ".log"

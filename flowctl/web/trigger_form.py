@@ -4,7 +4,10 @@ A param's JSON schema picks the input: ``boolean`` a true/false select,
 ``integer``/``number`` a number field, ``enum`` a select, ``array``/``object``
 a JSON text area, anything else a text field. Submitted fields become conf
 values (the JSON conf editor wins for keys it sets); validation is the
-params' own (``ParamsDict.resolve`` in ``Store.trigger_dag``).
+params' own (``ParamsDict.resolve`` in ``Store.trigger_dag``). A field left
+empty is "no value", never ``""``: the param's default, else null where its
+schema allows null, else left out of the conf so that the params refuse it
+as the API and CLI do ("has no value and no default").
 Pure: no Flask. Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -29,7 +32,8 @@ class ParamField:
     value: str
     description: str
     options: tuple[str, ...] = ()
-    required: bool = False
+    required: bool = False  # no default
+    nullable: bool = False  # the schema allows null
 
     @property
     def input_name(self) -> str:
@@ -56,6 +60,11 @@ def _text(value: Any, kind: str) -> str:
     return str(value)
 
 
+def _allows_null(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind) or None in (schema.get("enum") or ())
+
+
 def param_fields(params: Mapping[str, Mapping[str, Any]]) -> list[ParamField]:
     """The form's inputs, one per param, in the DAG's order."""
     fields = []
@@ -65,7 +74,7 @@ def param_fields(params: Mapping[str, Mapping[str, Any]]) -> list[ParamField]:
         value = item.get("value") if item.get("has_value", True) else None
         fields.append(ParamField(name, kind, _text(value, kind), str(item.get("description") or ""),
                                  tuple(str(o) for o in schema.get("enum") or ()),
-                                 required=not item.get("has_value", True)))
+                                 required=not item.get("has_value", True), nullable=_allows_null(schema)))
     return fields
 
 
@@ -99,12 +108,18 @@ def parse_conf(text: str) -> dict[str, Any]:
 
 
 def conf_from_form(fields: Iterable[ParamField], form: Mapping[str, str], conf_text: str) -> dict[str, Any]:
-    """Form fields as conf values, overlaid by what the JSON editor sets."""
+    """Form fields as conf values, overlaid by what the JSON editor sets; an empty field is no value:
+    left out (the default applies, or the params refuse a required one), or null for a param with
+    no default that allows null."""
     conf: dict[str, Any] = {}
     for field in fields:
         raw = form.get(field.input_name)
-        if raw is not None and (raw != "" or field.kind == "string"):
+        if raw is None:
+            continue
+        if raw != "":
             conf[field.name] = coerce(field, raw)
+        elif field.required and field.nullable:
+            conf[field.name] = None
     conf.update(parse_conf(conf_text))
     return conf
 

@@ -28,8 +28,9 @@ def test_airflows_dag_views_by_query_redirect_to_the_dags_pages(admin_client: Fl
     dag_id = seeded.dag_id
     for view, page in (("graph", "graph"), ("tree", "grid"), ("grid", "grid"), ("gantt", "gantt"),
                        ("code", "code"), ("duration", "duration"), ("calendar", "calendar"),
-                       ("dag_details", "details")):
+                       ("trigger", "trigger")):
         assert _location(admin_client, f"/{view}?dag_id={dag_id}") == f"/dags/{dag_id}/{page}"
+    assert _location(admin_client, f"/dag_details?dag_id={dag_id}") == f"/dags/{dag_id}"  # its page, not a 404
     assert admin_client.get("/graph").status_code == 400  # no dag_id: says so
 
 

@@ -1,6 +1,7 @@
 // Graph view: lays the DAG out with dagre (layered, left to right, task groups as clusters that
 // expand and collapse) and draws it as SVG; nodes take the chosen run's state colours and open
-// that run's task instance when clicked.
+// that run's task instance when clicked. Auto-refresh replaces the JSON block ("flowctl:refreshed"):
+// drawn again with the new states, groups kept as they were.
 (function () {
   "use strict";
   var holder = document.getElementById("graph");
@@ -135,5 +136,11 @@
   var collapse = document.getElementById("graph-collapse-all");
   if (expand) expand.addEventListener("click", function () { setAll(false); });
   if (collapse) collapse.addEventListener("click", function () { setAll(true); });
+  document.addEventListener("flowctl:refreshed", function () {
+    data = JSON.parse(source.textContent);
+    groups = {};
+    data.groups.forEach(function (g) { groups[g.id] = g; });
+    draw();
+  });
   draw();
 })();

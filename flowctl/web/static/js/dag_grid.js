@@ -1,9 +1,12 @@
-// Grid view: expand / collapse task groups (rows of a group hide with it), remembered per DAG.
+// Grid view: expand / collapse task groups (rows of a group hide with it), remembered per DAG; kept
+// when auto-refresh swaps in new rows ("flowctl:refreshed").
 (function () {
   "use strict";
   var table = document.getElementById("dag-grid");
   if (!table) return;
-  var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+  var rows = [];
+  function readRows() { rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr")); }
+  readRows();
   var key = "flowctl-grid-collapsed:" + location.pathname;
   var collapsed = {};
   try { collapsed = JSON.parse(localStorage.getItem(key) || "{}"); } catch (e) { collapsed = {}; }
@@ -44,5 +47,6 @@
   var collapse = document.getElementById("grid-collapse-all");
   if (expand) expand.addEventListener("click", function () { setAll(false); });
   if (collapse) collapse.addEventListener("click", function () { setAll(true); });
+  document.addEventListener("flowctl:refreshed", function () { readRows(); refresh(); });
   refresh();
 })();

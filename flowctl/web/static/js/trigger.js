@@ -1,14 +1,17 @@
 // Trigger form: keep the JSON conf editor in step with the param fields; fill it from a recent conf.
+// An empty field is "no value": its key leaves the conf, and the server reads the empty field as the
+// param's default (or null, or a refusal naming a required param), never as "".
 (function () {
   "use strict";
   var form = document.getElementById("trigger-form");
   var conf = document.getElementById("conf");
   if (!form || !conf) return;
 
-  function fieldValue(el) {
+  function fieldValue(el) {  // undefined: no value
     var kind = el.getAttribute("data-kind");
     var text = el.value;
     if (kind === "bool") return text === "true";
+    if (text === "") return undefined;
     if ((kind === "integer" || kind === "number") && text !== "") return Number(text);
     if (kind === "json") { try { return JSON.parse(text); } catch (e) { return text; } }
     return text;
@@ -21,7 +24,9 @@
     var value = current();
     if (value === null) return;  // leave a hand-edited, invalid conf alone
     form.querySelectorAll("[data-param]").forEach(function (el) {
-      value[el.getAttribute("data-param")] = fieldValue(el);
+      var v = fieldValue(el);
+      if (v === undefined) delete value[el.getAttribute("data-param")];
+      else value[el.getAttribute("data-param")] = v;
     });
     conf.value = JSON.stringify(value, null, 2);
   }
@@ -32,7 +37,8 @@
       var name = el.getAttribute("data-param");
       if (!(name in value)) return;
       var v = value[name];
-      el.value = (typeof v === "object" && v !== null) ? JSON.stringify(v, null, 2) : String(v);
+      if (v === null) { el.value = ""; return; }
+      el.value = typeof v === "object" ? JSON.stringify(v, null, 2) : String(v);
     });
   }
   form.querySelectorAll("[data-param]").forEach(function (el) {
