@@ -205,6 +205,11 @@ class DagVerbs(StoreCore):
         with self._read() as s:
             return [_dag_record(r) for r in s.scalars(query).all()]
 
+    def dag_ids_in_file(self, fileloc: str) -> list[str]:
+        """The ids of the DAGs (active or not) defined in ``fileloc``, sorted."""
+        with self._read() as s:
+            return list(s.scalars(select(DagRow.dag_id).where(DagRow.fileloc == fileloc).order_by(DagRow.dag_id)))
+
     def set_paused(self, dag_id: str, is_paused: bool) -> None:
         """Pause or unpause a DAG; DagNotFound names the id."""
         with self._session() as s:

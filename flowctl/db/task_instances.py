@@ -40,7 +40,7 @@ def _describe(key: TaskInstanceKey) -> str:
 
 
 class TaskInstanceVerbs(StoreCore):
-    """get/list task instances, set_task_state, claim_queued_task, try history."""
+    """get/list task instances, set_task_state, claim_queued_task, notes, try history."""
 
     def get_task_instance(self, key: TaskInstanceKey) -> TaskInstanceRecord:
         """One task instance; TaskInstanceNotFound names it."""
@@ -99,6 +99,13 @@ class TaskInstanceVerbs(StoreCore):
                                               TaskInstanceRow.try_number == try_number)
                 .values(last_heartbeat_at=now)
             )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def set_task_instance_note(self, key: TaskInstanceKey, note: str | None, now: datetime) -> bool:
+        """Replace a task instance's note (None removes it); False if there is no such task instance."""
+        with self._session() as s:
+            result = s.execute(update(TaskInstanceRow).where(*ti_where(key)).values(note=note, updated_at=now)
+                               .execution_options(synchronize_session=False))
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def record_try_history(self, key: TaskInstanceKey) -> None:

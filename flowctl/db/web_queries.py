@@ -70,7 +70,8 @@ TI_FIELDS: Mapping[str, str] = {"dag_id": "dag_id", "dag_run_id": "run_id", "run
 @dataclass(frozen=True, slots=True)
 class DagQuery:
     """Filters of the home page (``status`` is all, active or paused) and of the REST API
-    (``dag_id_pattern`` a case-insensitive part of the id, any of ``tags``, inactive DAGs too
+    (``dag_id_pattern`` an SQL LIKE pattern that a part of the id matches, case-insensitive as
+    Airflow's ILIKE: ``%`` any text, ``_`` any one character, ``\\`` escapes; any of ``tags``, inactive DAGs too
     unless ``only_active``, ``order_by`` from :data:`DAG_ORDER_FIELDS`)."""
 
     search: str = ""
@@ -188,7 +189,8 @@ class WebQueryVerbs(StoreCore):
     def _dag_filter(self, q: DagQuery) -> Select[Any]:
         query = select(DagRow).where(DagRow.is_active.is_(True)) if q.only_active else select(DagRow)
         if q.dag_id_pattern:
-            query = query.where(func.lower(DagRow.dag_id).like(_like(q.dag_id_pattern.lower()), escape="\\"))
+            pattern = f"%{q.dag_id_pattern.lower()}%"  # Airflow's '%' || pattern || '%', wildcards kept
+            query = query.where(func.lower(DagRow.dag_id).like(pattern, escape="\\"))
         if q.tags:
             query = query.where(or_(*(cast(DagRow.tags, String).like(_like(f'"{t}"'), escape="\\") for t in q.tags)))
         if q.search:

@@ -1,14 +1,16 @@
 """JSON API under ``/api/v1``: what pages fetch and scripts call, in Airflow 2's REST shapes.
 
-Owns the DAG endpoints: ``GET /dags`` (paged; Airflow's filters ``dag_id_pattern``,
-``tags``, ``paused``, ``only_active``, ``order_by`` and the home page's ``search``,
-``tag``, ``status``, ``last_run_state``), ``PATCH /dags?dag_id_pattern=`` (pause
-many), ``GET|PATCH|DELETE /dags/<dag_id>``, ``GET /dags/<dag_id>/details``,
+Owns the DAG endpoints: ``GET /dags`` (paged; Airflow's filters ``dag_id_pattern``
+(an SQL LIKE pattern, case-insensitive; ``~`` every DAG), ``tags``, ``paused``,
+``only_active``, ``order_by`` and the home page's ``search``, ``tag``, ``status``,
+``last_run_state``), ``PATCH /dags?dag_id_pattern=`` (pause many),
+``GET|PATCH|DELETE /dags/<dag_id>``, ``GET /dags/<dag_id>/details``,
 ``GET /dags/<dag_id>/tasks[/<task_id>]``; the run list ``GET /dags/<dag_id>/dagRuns``
 (``~`` for every DAG the user may see); ``GET /importErrors`` (paged, ``order_by``)
 and ``GET /importErrors/<import_error_id>``; ``GET /timeline`` and ``GET /health``.
 A run's own endpoints: :mod:`flowctl.web.api_runs`; task instances:
-:mod:`flowctl.web.api_task_instances`. Unknown parameters and bad
+:mod:`flowctl.web.api_task_instances`; ``/dagSources``: :mod:`flowctl.web.api_dag_sources`
+(nested here). Unknown parameters and bad
 values give 400 with a JSON body ``{"status", "title", "detail"}`` (the app's
 error handler); a script that misspells a filter must not act on every DAG.
 Must not import flowctl.cli or flowctl.scheduler.
@@ -23,14 +25,15 @@ from flask import Blueprint, abort, jsonify, request
 
 from flowctl.core.errors import TaskNotFound
 from flowctl.db.dags import dag_body
-from flowctl.db.records import ImportErrorRecord
+from flowctl.db.records import DagRecord, ImportErrorRecord
 from flowctl.db.web_queries import DAG_ORDER_FIELDS, RUN_FIELDS, DagQuery, Page, RunQuery
-from flowctl.web import context
+from flowctl.web import api_dag_sources, context
 from flowctl.web.api_admin_params import order_arg, page_of
 from flowctl.web.api_admin_params import paging as list_paging
 from flowctl.web.api_params import (PAGING, bad, bool_arg, check_choices, check_known_args, choices_arg,
                                     date_ranges, json_body, list_arg, order_by_arg, paging, range_names)
-from flowctl.web.api_shapes import dag_details_json, dag_json, iso, run_json, task_json
+from flowctl.web.api_dag_sources import file_token
+from flowctl.web.api_shapes import DagExtras, dag_details_json, dag_json, iso, run_json, task_json
 from flowctl.web.auth import dag_perms, hidden_dags, requires, requires_dag
 from flowctl.web.browse import DEFAULT_WINDOW, parse_when
 from flowctl.web.formatting import RUN_STATES
@@ -41,6 +44,7 @@ from flowctl.web.permissions import Perm
 
 __all__ = ["bp", "iso", "run_json", "runs_response"]  # iso and run_json: older imports of this module
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.register_blueprint(api_dag_sources.bp)
 ALL = "~"  # Airflow's "every DAG" (or every run) in a path
 HOME_ARGS = frozenset({"search", "tag", "status", "last_run_state"})
 DAG_LIST_ARGS = PAGING | HOME_ARGS | {"dag_id_pattern", "tags", "paused", "only_active", "order_by"}
@@ -64,17 +68,31 @@ def _dag_filters() -> DagQuery:
     if paused is not None and "status" in args:
         bad("give paused or status, not both")
     only_active = bool_arg("only_active")
-    return replace(query, dag_id_pattern=args.get("dag_id_pattern", "").strip(),
+    return replace(query, dag_id_pattern=_pattern(args.get("dag_id_pattern", "")),
                    tags=list_arg("tags"), order_by=order_by_arg(DAG_ORDER_FIELDS),
                    status=query.status if paused is None else ("paused" if paused else "active"),
                    only_active=True if only_active is None else only_active)
+
+
+def _pattern(raw: str) -> str:
+    """``dag_id_pattern`` as the Store takes it: Airflow's SQL LIKE pattern ("": every DAG, as ``~``)."""
+    pattern = raw.strip()
+    return "" if pattern == ALL else pattern
+
+
+def _extras(dag: DagRecord) -> DagExtras:
+    """The file token and the configured limits a DAG object shows."""
+    settings = context.settings()
+    return DagExtras(file_token=file_token(dag.fileloc),
+                     max_active_runs=int(settings.get("core", "max_active_runs_per_dag")),
+                     max_active_tasks=int(settings.get("core", "max_active_tasks_per_dag")))
 
 
 def _dag_items(page: Page[Any]) -> list[dict[str, Any]]:
     schedules = context.store().schedules([item.dag.dag_id for item in page.items])
     items = []
     for item in page.items:
-        row = dag_json(item.dag, schedules.get(item.dag.dag_id))
+        row = dag_json(item.dag, schedules.get(item.dag.dag_id), _extras(item.dag))
         row["last_run"] = run_json(item.last_run) if item.last_run else None
         row["task_state_counts"] = dict(item.task_counts)
         items.append(row)
@@ -107,7 +125,8 @@ def _set_paused(dag_id: str, paused: bool) -> None:
 @bp.route("/dags", methods=["PATCH"])
 @requires(Perm.DAG_EDIT)
 def patch_dags() -> Any:
-    """Pause or unpause every DAG matching ``dag_id_pattern`` (``~``: all) that the user may change."""
+    """Pause or unpause every DAG matching ``dag_id_pattern`` (an SQL LIKE pattern, ``%`` or ``~``: all)
+    that the user may change."""
     check_known_args(PATCH_DAGS_ARGS)
     pattern = request.args.get("dag_id_pattern", "").strip()
     if not pattern:
@@ -115,7 +134,7 @@ def patch_dags() -> Any:
     paused = _is_paused_body()
     offset, limit = paging()
     only_active = bool_arg("only_active")
-    query = DagQuery(dag_id_pattern="" if pattern == ALL else pattern, tags=list_arg("tags"),
+    query = DagQuery(dag_id_pattern=_pattern(pattern), tags=list_arg("tags"),
                      only_active=True if only_active is None else only_active, hidden=hidden_dags(),
                      offset=offset, limit=limit)
     store = context.store()
@@ -123,7 +142,8 @@ def patch_dags() -> Any:
     for dag in changed:
         _set_paused(dag.dag_id, paused)
     schedules = store.schedules([d.dag_id for d in changed])
-    return jsonify({"dags": [dag_json(store.get_dag(d.dag_id), schedules.get(d.dag_id)) for d in changed],
+    shown = [store.get_dag(d.dag_id) for d in changed]
+    return jsonify({"dags": [dag_json(d, schedules.get(d.dag_id), _extras(d)) for d in shown],
                     "total_entries": len(changed)})
 
 
@@ -139,7 +159,8 @@ def _serialized(dag_id: str) -> Mapping[str, Any]:
 @requires_dag(Perm.READ)
 def get_dag(dag_id: str) -> Any:
     check_known_args(())
-    return jsonify(dag_json(context.store().get_dag(dag_id), _serialized(dag_id)))
+    dag = context.store().get_dag(dag_id)
+    return jsonify(dag_json(dag, _serialized(dag_id), _extras(dag)))
 
 
 @bp.route("/dags/<dag_id>", methods=["PATCH"])
@@ -149,7 +170,8 @@ def patch_dag(dag_id: str) -> Any:
     paused = _is_paused_body()
     context.store().get_dag(dag_id)  # DagNotFound -> 404
     _set_paused(dag_id, paused)
-    return jsonify(dag_json(context.store().get_dag(dag_id), _serialized(dag_id)))
+    dag = context.store().get_dag(dag_id)
+    return jsonify(dag_json(dag, _serialized(dag_id), _extras(dag)))
 
 
 @bp.route("/dags/<dag_id>", methods=["DELETE"])
@@ -166,12 +188,15 @@ def delete_dag(dag_id: str) -> Any:
 @requires_dag(Perm.READ)
 def dag_details(dag_id: str) -> Any:
     check_known_args(())
-    return jsonify(dag_details_json(context.store().get_dag(dag_id), _serialized(dag_id)))
+    dag = context.store().get_dag(dag_id)
+    return jsonify(dag_details_json(dag, _serialized(dag_id), _extras(dag)))
 
 
-def _tasks(dag_id: str) -> list[Mapping[str, Any]]:
+def _tasks(dag_id: str) -> list[dict[str, Any]]:
+    """The DAG's tasks as Airflow's Task objects."""
     context.store().get_dag(dag_id)  # DagNotFound -> 404
-    return list(_serialized(dag_id).get("tasks") or ())
+    body = _serialized(dag_id)
+    return [task_json(t, body) for t in body.get("tasks") or ()]
 
 
 @bp.route("/dags/<dag_id>/tasks")
@@ -180,7 +205,7 @@ def dag_tasks(dag_id: str) -> Any:
     check_known_args({"order_by"})
     order = order_by_arg(TASK_ORDER_FIELDS) or "task_id"
     field = order.removeprefix("-")
-    tasks = [task_json(t) for t in _tasks(dag_id)]
+    tasks = _tasks(dag_id)
     if field == "operator":
         tasks.sort(key=lambda t: str(t["class_ref"]["class_name"]), reverse=order.startswith("-"))
     else:
@@ -192,10 +217,10 @@ def dag_tasks(dag_id: str) -> Any:
 @requires_dag(Perm.READ)
 def dag_task(dag_id: str, task_id: str) -> Any:
     check_known_args(())
-    found = [t for t in _tasks(dag_id) if str(t["task_id"]) == task_id]
+    found = [t for t in _tasks(dag_id) if t["task_id"] == task_id]
     if not found:
         raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
-    return jsonify(task_json(found[0]))
+    return jsonify(found[0])
 
 
 # --- the run list -------------------------------------------------------------------------------------

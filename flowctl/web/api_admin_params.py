@@ -18,11 +18,9 @@ from flask import request
 
 from flowctl.core.masking import REDACTED, should_mask
 from flowctl.web.api_params import bad as bad_request
-from flowctl.web.api_params import int_arg
+from flowctl.web.api_params import int_arg, limit_arg
 
 T = TypeVar("T")
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1_000
 MAX_OFFSET = 10**9
 
 
@@ -37,8 +35,8 @@ class Paging:
 
 
 def paging() -> Paging:
-    """``?limit=&offset=`` (Airflow's defaults: 100 from 0)."""
-    return Paging(int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET))
+    """``?limit=&offset=`` (Airflow's defaults: 100 from 0; a larger limit than the maximum is capped)."""
+    return Paging(limit_arg(), int_arg("offset", 0, 0, MAX_OFFSET))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Airflow's API refuses what it does not know; a script that sends ``dag_id_patern=x``
 (a typo) must learn so instead of acting on every DAG. Each reader here aborts with
 400 and a ``detail`` naming the parameter; dates go through
-:func:`flowctl.web.browse.parse_when` (``core.timezones.parse_moment``).
+:func:`flowctl.web.browse.parse_when` (``core.timezones.parse_moment``). Page sizes
+follow Airflow's ``check_limit``: above :data:`MAX_LIMIT` capped, 0 the default.
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -17,7 +18,12 @@ from flask import abort, request
 from flowctl.core.errors import FlowctlError
 from flowctl.web.browse import parse_when
 
+#: The most items a page holds: a larger ``limit`` is capped to it, as Airflow's ``[api] maximum_page_limit``.
 MAX_LIMIT = 1_000
+DEFAULT_LIMIT = 100
+#: The largest map index (the column is a 32-bit integer on PostgreSQL; SQLite refuses 2**63 and above).
+MAX_MAP_INDEX = 10**9
+MAX_NOTE = 1_000  # Airflow's limit of a run's or task instance's note
 PAGING = frozenset({"limit", "offset"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 #: Airflow's ``…_gte`` / ``…_lte`` filters, by the name the API gives the field.
@@ -36,23 +42,54 @@ def check_known_args(known: Collection[str]) -> None:
         bad(f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
+def _whole(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        bad(f"{name} must be a whole number, not {raw[:20]!r}")
+
+
 def int_arg(name: str, default: int, low: int, high: int) -> int:
     """A whole-number query parameter within ``[low, high]``."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        bad(f"{name} must be a whole number, not {raw[:20]!r}")
+    value = _whole(name, raw)
     if not low <= value <= high:
         bad(f"{name} must be between {low} and {high}")
     return value
 
 
+def page_size(limit: int) -> int:
+    """Airflow's ``check_limit`` of a limit from 0: 0 is the default page size, above MAX_LIMIT is MAX_LIMIT."""
+    return DEFAULT_LIMIT if limit == 0 else min(limit, MAX_LIMIT)
+
+
+def limit_arg() -> int:
+    """``?limit=``: capped, not refused, when above MAX_LIMIT (a script asking for 5,000 gets pages of
+    MAX_LIMIT and pages on with ``offset``); 400 when negative or not a whole number."""
+    raw = request.args.get("limit")
+    value = DEFAULT_LIMIT if raw is None or raw == "" else _whole("limit", raw)
+    if value < 0:
+        bad(f"limit must be a whole number from 1 (0: the default, {DEFAULT_LIMIT}; above {MAX_LIMIT}: {MAX_LIMIT})")
+    return page_size(value)
+
+
 def paging() -> tuple[int, int]:
     """(offset, limit) of a list, Airflow's defaults: offset 0, limit 100."""
-    return int_arg("offset", 0, 0, 10**9), int_arg("limit", 100, 1, MAX_LIMIT)
+    return int_arg("offset", 0, 0, 10**9), limit_arg()
+
+
+def map_index_arg() -> int:
+    """``?map_index=`` (-1, a task that is not mapped, when absent)."""
+    return int_arg("map_index", -1, -1, MAX_MAP_INDEX)
+
+
+def check_map_index(map_index: int) -> None:
+    """404 for a map index in a path that no task instance can have (never a database overflow)."""
+    if not -1 <= map_index <= MAX_MAP_INDEX:
+        abort(404, description=f"no task instance has map_index {map_index}: "
+                               f"map_index must be between -1 and {MAX_MAP_INDEX}")
 
 
 def bool_arg(name: str) -> bool | None:
@@ -170,3 +207,19 @@ def body_int(body: Mapping[str, Any], name: str, default: int, low: int, high: i
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         bad(f"{name} must be a whole number between {low} and {high}")
     return value
+
+
+def note_body() -> str | None:
+    """The ``note`` of a ``{"note": ...}`` body (null removes the note), at most MAX_NOTE characters."""
+    note = body_str(json_body({"note"}, required=("note",)), "note")
+    if note is not None and len(note) > MAX_NOTE:
+        bad(f"note must be at most {MAX_NOTE} characters")
+    return note
+
+
+def body_page_limit(body: Mapping[str, Any]) -> int:
+    """``page_limit`` of a list body: a whole number from 1, above MAX_LIMIT capped as ``?limit=`` is."""
+    value = body.get("page_limit", DEFAULT_LIMIT)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        bad(f"page_limit must be a whole number from 1 (above {MAX_LIMIT}: {MAX_LIMIT})")
+    return page_size(value)

@@ -25,8 +25,9 @@ from flowctl.db.operations import ClearSpec
 from flowctl.db.web_queries import RUN_FIELDS, RunQuery
 from flowctl.web import context
 from flowctl.web.api import RUN_RANGES, runs_response
-from flowctl.web.api_params import (MAX_LIMIT, bad, body_bool, body_int, body_str, body_strs, check_choices,
-                                    check_known_args, date_ranges, json_body, order_by_arg, range_names)
+from flowctl.web.api_params import (body_bool, body_int, body_page_limit, body_str, body_strs,
+                                    check_choices, check_known_args, date_ranges, json_body, note_body,
+                                    order_by_arg, range_names)
 from flowctl.web.api_shapes import run_json, ti_json
 from flowctl.web.auth import hidden_dags, requires, requires_dag
 from flowctl.web.browse import parse_when
@@ -40,7 +41,6 @@ TRIGGER_FIELDS = frozenset({"dag_run_id", "logical_date", "execution_date", "con
 RUN_URL = "/dags/<dag_id>/dagRuns/<run_id>"
 SETTABLE_STATES = (DagRunState.SUCCESS.value, DagRunState.FAILED.value, DagRunState.QUEUED.value)
 LIST_FIELDS = frozenset({"order_by", "page_offset", "page_limit", "dag_ids", "states"}) | range_names(RUN_RANGES)
-MAX_NOTE = 1_000  # Airflow's limit
 
 
 def _trigger_body() -> dict[str, Any]:
@@ -127,9 +127,7 @@ def clear_run(dag_id: str, run_id: str) -> Any:
 @requires_dag(Perm.DAG_EDIT)
 def set_note(dag_id: str, run_id: str) -> Any:
     check_known_args(())
-    note = body_str(json_body({"note"}, required=("note",)), "note")
-    if note is not None and len(note) > MAX_NOTE:
-        bad(f"note must be at most {MAX_NOTE} characters")
+    note = note_body()
     store = context.store()
     store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
     store.set_run_note(RunKey(dag_id, run_id), note, context.now())
@@ -148,6 +146,6 @@ def list_runs() -> Any:
     query = RunQuery(states=states, dag_ids=dag_ids, ranges=date_ranges(body, RUN_RANGES), hidden=hidden_dags(),
                      order_by=order_by_arg(RUN_FIELDS, body_str(body, "order_by") or ""),
                      offset=body_int(body, "page_offset", 0, 0, 10**9),
-                     limit=body_int(body, "page_limit", 100, 1, MAX_LIMIT))
+                     limit=body_page_limit(body))
     return runs_response(query)
 

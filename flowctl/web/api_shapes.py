@@ -7,12 +7,14 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
 from typing import Any
 
+from flowctl.core.xcom_values import decode_xcom_value
 from flowctl.db.records import DagRecord, DagRunRecord, TaskInstanceRecord, XComRecord
-from flowctl.web.formatting import format_xcom
 
 #: Serialized task keys that Airflow's Task object has under the same name.
 TASK_KEYS = ("owner", "trigger_rule", "depends_on_past", "wait_for_downstream", "retries", "queue", "pool",
@@ -55,37 +57,55 @@ def _owners(owners: str | None) -> list[str]:
     return [o.strip() for o in (owners or "").split(",") if o.strip()]
 
 
-def dag_json(dag: DagRecord, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class DagExtras:
+    """What a DAG object shows that its record does not hold: its file's token and the configured
+    limits of a DAG that sets none (``[core] max_active_runs_per_dag`` / ``max_active_tasks_per_dag``)."""
+
+    file_token: str | None = None
+    max_active_runs: int | None = None
+    max_active_tasks: int | None = None
+
+
+def dag_json(dag: DagRecord, body: Mapping[str, Any] | None = None,
+             extras: DagExtras = DagExtras()) -> dict[str, Any]:
     """Airflow's DAG object; ``body`` (the serialized DAG) adds the schedule when given."""
     body = body or {}
     return {"dag_id": dag.dag_id, "dag_display_name": dag.dag_id, "root_dag_id": None,
             "is_paused": dag.is_paused, "is_active": dag.is_active, "is_subdag": False,
             "last_parsed_time": iso(dag.last_parsed_time), "last_pickled": None, "last_expired": None,
             "scheduler_lock": None, "pickle_id": None, "default_view": "grid", "fileloc": dag.fileloc,
-            "file_token": None, "owners": _owners(dag.owners), "description": dag.description,
+            "file_token": extras.file_token, "owners": _owners(dag.owners), "description": dag.description,
             "schedule_interval": schedule_interval(body.get("timetable")),
             "timetable_summary": dag.timetable_summary,
             "timetable_description": body.get("timetable_description") or dag.timetable_summary,
-            "tags": [{"name": t} for t in dag.tags], "max_active_tasks": dag.max_active_tasks,
-            "max_active_runs": dag.max_active_runs, "has_task_concurrency_limits": _has_task_limits(body),
+            "tags": [{"name": t} for t in dag.tags],
+            "max_active_tasks": _or(dag.max_active_tasks, extras.max_active_tasks),
+            "max_active_runs": _or(dag.max_active_runs, extras.max_active_runs),
+            "has_task_concurrency_limits": _has_task_limits(body),
             "has_import_errors": dag.has_import_errors, "next_dagrun": iso(dag.next_dagrun),
             "next_dagrun_data_interval_start": iso(dag.next_dagrun_data_interval_start),
             "next_dagrun_data_interval_end": iso(dag.next_dagrun_data_interval_end),
             "next_dagrun_create_after": iso(dag.next_dagrun_create_after)}
 
 
+def _or(value: int | None, default: int | None) -> int | None:
+    return default if value is None else value
+
+
 def _has_task_limits(body: Mapping[str, Any]) -> bool:
     return any(t.get("max_active_tis_per_dag") for t in body.get("tasks") or ())
 
 
-def dag_details_json(dag: DagRecord, body: Mapping[str, Any]) -> dict[str, Any]:
+def dag_details_json(dag: DagRecord, body: Mapping[str, Any], extras: DagExtras = DagExtras()) -> dict[str, Any]:
     """Airflow's DAGDetail: the DAG object plus what only the serialized DAG knows."""
     timetable = body.get("timetable") or {}
     params = {name: item.get("value") if item.get("has_value", True) else None
               for name, item in (body.get("params") or {}).items()}
-    return {**dag_json(dag, body), "timezone": timetable.get("timezone") or "UTC",
+    shown = dag_json(dag, body, extras)
+    return {**shown, "timezone": timetable.get("timezone") or "UTC",
             "catchup": bool(body.get("catchup", True)), "orientation": "LR",
-            "concurrency": dag.max_active_tasks, "start_date": body.get("start_date"),
+            "concurrency": shown["max_active_tasks"], "start_date": body.get("start_date"),
             "end_date": body.get("end_date"), "dag_run_timeout": _seconds_delta(body.get("dagrun_timeout")),
             "doc_md": body.get("doc_md"), "params": params,
             "is_paused_upon_creation": body.get("is_paused_upon_creation"),
@@ -93,18 +113,37 @@ def dag_details_json(dag: DagRecord, body: Mapping[str, Any]) -> dict[str, Any]:
             "render_template_as_native_obj": bool(body.get("render_template_as_native_obj"))}
 
 
-def task_json(task: Mapping[str, Any]) -> dict[str, Any]:
-    """Airflow's Task object from a serialized task."""
+def task_json(task: Mapping[str, Any], dag: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Airflow's Task object from a serialized task; ``dag`` (the serialized DAG) gives the dates a
+    task that sets none has: its ``default_args``' or else the DAG's, as the task runs with."""
     operator = str(task.get("task_type") or task.get("operator") or "")
+    dag = dag or {}
     out: dict[str, Any] = {"class_ref": {"module_path": task.get("operator_module"), "class_name": operator},
                            "task_id": str(task["task_id"]), "task_display_name": str(task["task_id"]),
-                           "start_date": task.get("start_date"), "end_date": task.get("end_date"),
+                           "start_date": _task_date(task, dag, "start_date"),
+                           "end_date": _task_date(task, dag, "end_date"),
                            "extra_links": [], "is_mapped": bool(task.get("is_mapped")),
                            "execution_timeout": _seconds_delta(task.get("execution_timeout")),
                            "retry_delay": _seconds_delta(task.get("retry_delay")), "sub_dag": None,
                            "downstream_task_ids": sorted(task.get("downstream_task_ids") or ())}
     out.update({key: task.get(key) for key in TASK_KEYS})
     return out
+
+
+def _task_date(task: Mapping[str, Any], dag: Mapping[str, Any], name: str) -> str | None:
+    """The task's own date, else its DAG's ``default_args``' (naive: UTC), else the DAG's."""
+    if task.get(name):
+        return str(task[name])
+    default = (dag.get("default_args") or {}).get(name)
+    if isinstance(default, Mapping) and default.get("__type") in ("datetime", "date"):
+        try:
+            when = datetime.fromisoformat(str(default.get("__var")))
+        except ValueError:
+            when = None  # not a date after all: the DAG's own below
+        if when is not None:
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
+    value = dag.get(name)
+    return None if value is None else str(value)
 
 
 def run_json(run: DagRunRecord) -> dict[str, Any]:
@@ -144,6 +183,27 @@ def xcom_entry_json(xcom: XComRecord, execution_date: datetime | None) -> dict[s
             "execution_date": iso(execution_date)}
 
 
-def xcom_json(xcom: XComRecord, execution_date: datetime | None) -> dict[str, Any]:
-    """Airflow's XCom: the entry and its value as the UI shows it (pretty JSON text)."""
-    return {**xcom_entry_json(xcom, execution_date), "value": format_xcom(xcom.value)}
+def xcom_json(xcom: XComRecord, execution_date: datetime | None, value: Any) -> dict[str, Any]:
+    """Airflow's XCom: the entry and its ``value`` (:func:`xcom_text` or :func:`xcom_native` of it)."""
+    return {**xcom_entry_json(xcom, execution_date), "value": value}
+
+
+def xcom_text(stored: Any) -> str | None:
+    """An XCom value as Airflow's API gives it by default: ``str()`` of the Python value a task pulls
+    (``ok``, ``[0, 1, 2]``, ``{'a': 1}``); None stays null."""
+    value = decode_xcom_value(stored)
+    return None if value is None else str(value)
+
+
+def xcom_native(stored: Any) -> Any:
+    """An XCom value as JSON (Airflow's ``stringify=false``): dates and times as ISO 8601 text,
+    sets as lists, Decimals and timedeltas as their text."""
+    return json.loads(json.dumps(decode_xcom_value(stored), default=_json_of))
+
+
+def _json_of(value: Any) -> Any:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return str(value)

@@ -3,7 +3,8 @@
 Owns, under ``/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances``: the list (``~``
 for every DAG and/or run the user may see; filters ``state``, ``pool``, ``queue``,
 ``…_gte`` / ``…_lte`` dates and durations, ``order_by``), ``/<task_id>`` and
-``/<task_id>/<map_index>`` (GET, and PATCH ``{"new_state", "dry_run"}``),
+``/<task_id>/<map_index>`` (GET, and PATCH ``{"new_state", "dry_run"}``; a map index
+no task instance can have is a 404), ``PATCH …/setNote`` of either (``{"note"}``),
 ``/<task_id>/listMapped``; ``POST /dags/~/dagRuns/~/taskInstances/list`` (filters
 in the body), ``POST /dags/<dag_id>/clearTaskInstances`` and
 ``POST /dags/<dag_id>/updateTaskInstancesState``. Logs and XComs are
@@ -27,9 +28,9 @@ from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.db.web_queries import Page, TaskInstanceQuery, TI_FIELDS
 from flowctl.web import api_task_logs, context
 from flowctl.web.api import ALL
-from flowctl.web.api_params import (MAX_LIMIT, PAGING, bad, body_bool, body_int, body_str, body_strs,
-                                    check_choices, check_known_args, choices_arg, date_ranges, json_body,
-                                    list_arg, order_by_arg, paging, range_names, when)
+from flowctl.web.api_params import (PAGING, bad, body_bool, body_int, body_page_limit, body_str, body_strs,
+                                    check_choices, check_known_args, check_map_index, choices_arg, date_ranges,
+                                    json_body, list_arg, note_body, order_by_arg, paging, range_names, when)
 from flowctl.web.api_shapes import ti_json, ti_ref_json
 from flowctl.web.auth import hidden_dags, requires, requires_dag
 from flowctl.web.formatting import TI_STATES
@@ -113,7 +114,7 @@ def list_task_instances() -> Any:
         task_ids=body_strs(body, "task_ids"), pools=body_strs(body, "pool"), queues=body_strs(body, "queue"),
         states=None if states is None else check_choices("state", states, TI_STATES), ranges=_ranges(body),
         order_by=order_by_arg(TI_FIELDS, body_str(body, "order_by") or ""), hidden=hidden_dags(),
-        offset=body_int(body, "page_offset", 0, 0, 10**9), limit=body_int(body, "page_limit", 100, 1, MAX_LIMIT))
+        offset=body_int(body, "page_offset", 0, 0, 10**9), limit=body_page_limit(body))
     return tis_response(query)
 
 
@@ -131,6 +132,7 @@ def list_mapped(dag_id: str, run_id: str, task_id: str) -> Any:
 # --- one task instance ------------------------------------------------------------------------------
 
 def _one(dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[DagRunRecord, TaskInstanceRecord]:
+    check_map_index(map_index)
     store = context.store()
     run = store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
     return run, store.get_task_instance(TaskInstanceKey(dag_id, run_id, task_id, map_index))
@@ -160,6 +162,20 @@ def patch_task_instance(dag_id: str, run_id: str, task_id: str, map_index: int =
         context.audit(f"mark_{new_state}", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
                       extra={"task_instances": len(report.task_instances)})
     return jsonify(ti_ref_json(ti, run.logical_date))
+
+
+@bp.route(TIS_URL + "/<task_id>/setNote", methods=["PATCH"])
+@bp.route(TIS_URL + "/<task_id>/<int(signed=True):map_index>/setNote", methods=["PATCH"])
+@requires_dag(Perm.DAG_EDIT)
+def set_note(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+    """Replace the task instance's note (``{"note": null}`` removes it); returns the task instance."""
+    check_known_args(())
+    note = note_body()
+    run, ti = _one(dag_id, run_id, task_id, map_index)
+    context.store().set_task_instance_note(ti.key, note, context.now())
+    context.audit("set_note", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
+                  extra={"note": note})
+    return jsonify(ti_json(context.store().get_task_instance(ti.key), run.logical_date))
 
 
 # --- clear and set state, Airflow's bulk forms ---------------------------------------------------------
@@ -219,6 +235,8 @@ def update_task_instances_state(dag_id: str) -> Any:
     task_id = body_str(body, "task_id") or bad("task_id must be a task id")
     if body.get("dag_run_id") is None and body.get("execution_date") is None:
         bad("give dag_run_id or execution_date")
+    if body.get("dag_run_id") is not None and body.get("execution_date") is not None:
+        bad("give dag_run_id or execution_date, not both")
     store = context.store()
     store.get_dag(dag_id)  # DagNotFound -> 404
     tis = [t for t in store.task_instances_to_clear(dag_id, _spec(dag_id, body, [task_id])) if t.state != new_state]

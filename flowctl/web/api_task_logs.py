@@ -4,7 +4,9 @@ Owns, under ``/api/v1/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>
 ``/logs/<try_number>`` (``?map_index=&full_content=&token=``; text/plain, or
 ``{"content", "continuation_token"}`` with ``Accept: application/json``, read
 as the UI's log view reads it: :func:`flowctl.web.run_views.read_log`) and
-``/xcomEntries`` and ``/xcomEntries/<key>`` (values as the UI shows them).
+``/xcomEntries`` (entries without values, as Airflow's collection) and
+``/xcomEntries/<key>`` (the value as Airflow gives it: ``str()`` of the Python
+value, or JSON with ``stringify=false``).
 A blueprint nested in :mod:`flowctl.web.api_task_instances`' (registered there).
 Must not import flowctl.cli or flowctl.scheduler.
 """
@@ -17,8 +19,8 @@ from flask import Blueprint, Response, abort, jsonify, request
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.web import context
-from flowctl.web.api_params import PAGING, bad, bool_arg, check_known_args, int_arg, paging
-from flowctl.web.api_shapes import xcom_entry_json, xcom_json
+from flowctl.web.api_params import PAGING, bad, bool_arg, check_known_args, map_index_arg, paging
+from flowctl.web.api_shapes import xcom_entry_json, xcom_json, xcom_native, xcom_text
 from flowctl.web.auth import requires_dag
 from flowctl.web.permissions import Perm
 from flowctl.web.run_views import LogChunk, log_file, read_log
@@ -26,10 +28,6 @@ from flowctl.web.run_views import LogChunk, log_file, read_log
 bp = Blueprint("logs", __name__)
 TI_URL = "/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>"
 MAX_FULL_LOG = 64 * 1024 * 1024  # full_content stops here: a runaway log must not fill the worker's memory
-
-
-def _map_index() -> int:
-    return int_arg("map_index", -1, -1, 10**9)
 
 
 def _offset(token: str | None) -> int:
@@ -56,7 +54,7 @@ def _read_rest(path: Any, offset: int) -> LogChunk:
 def task_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Any:
     """One try's log from the token's offset (the start without one); the whole rest with full_content."""
     check_known_args({"map_index", "full_content", "token"})
-    key = TaskInstanceKey(dag_id, run_id, task_id, _map_index())
+    key = TaskInstanceKey(dag_id, run_id, task_id, map_index_arg())
     context.store().get_run(dag_id, run_id)  # DagRunNotFound -> 404
     ti = context.store().get_task_instance(key)  # TaskInstanceNotFound -> 404
     if not 1 <= try_number <= ti.try_number:
@@ -84,10 +82,11 @@ def xcom_entries(dag_id: str, run_id: str, task_id: str) -> Any:
     """The task's XComs in this run (``map_index``, ``xcom_key`` narrow them), without values."""
     check_known_args(PAGING | {"map_index", "xcom_key"})
     offset, limit = paging()
+    map_index = map_index_arg() if "map_index" in request.args else None
     run = _xcom_run(dag_id, run_id, task_id)
     found = context.store().list_xcoms(run.key, task_id)
-    if "map_index" in request.args:
-        found = [x for x in found if x.map_index == _map_index()]
+    if map_index is not None:
+        found = [x for x in found if x.map_index == map_index]
     if request.args.get("xcom_key"):
         found = [x for x in found if x.key == request.args["xcom_key"]]
     return jsonify({"xcom_entries": [xcom_entry_json(x, run.logical_date) for x in found[offset:offset + limit]],
@@ -97,13 +96,14 @@ def xcom_entries(dag_id: str, run_id: str, task_id: str) -> Any:
 @bp.route(TI_URL + "/xcomEntries/<key>")
 @requires_dag(Perm.READ)
 def xcom_entry(dag_id: str, run_id: str, task_id: str, key: str) -> Any:
-    """One XCom with its value as the UI shows it (``deserialize`` / ``stringify`` accepted, same text)."""
+    """One XCom: its value is ``str()`` of the Python value, as Airflow's, or the JSON value with
+    ``stringify=false``. ``deserialize`` is accepted: flowctl's values are always deserialized."""
     check_known_args({"map_index", "deserialize", "stringify"})
-    for name in ("deserialize", "stringify"):
-        bool_arg(name)  # checked; the value is the UI's text either way
-    map_index = _map_index()
+    bool_arg("deserialize")  # checked; no custom XCom backend, nothing expensive to skip
+    shown = xcom_native if bool_arg("stringify") is False else xcom_text
+    map_index = map_index_arg()
     run = _xcom_run(dag_id, run_id, task_id)
     found = [x for x in context.store().list_xcoms(run.key, task_id) if x.key == key and x.map_index == map_index]
     if not found:
         abort(404, description=f"no XCom {key!r} of {task_id} (map_index {map_index}) in run {run_id!r}")
-    return jsonify(xcom_json(found[0], run.logical_date))
+    return jsonify(xcom_json(found[0], run.logical_date, shown(found[0].value)))

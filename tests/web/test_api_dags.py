@@ -77,7 +77,8 @@ def test_the_list_filters_by_pattern_tags_paused_and_orders(admin_client: FlaskC
 
 
 @pytest.mark.parametrize("query", ["dag_id_patern=x", "order_by=colour", "paused=maybe", "only_active=2",
-                                   "status=sleeping", "last_run_state=great", "limit=0", "paused=true&status=all"])
+                                   "status=sleeping", "last_run_state=great", "limit=-1", "limit=ten",
+                                   "paused=true&status=all"])
 def test_a_bad_list_parameter_is_a_json_400(admin_client: FlaskClient, query: str) -> None:
     response = admin_client.get(f"/api/v1/dags?{query}")
     assert response.status_code == 400 and response.is_json and response.get_json()["detail"]
@@ -209,7 +210,7 @@ def test_import_errors_are_paged_and_sorted(client: FlaskClient, users: dict[str
     page = client.get("/api/v1/importErrors?order_by=-filename&limit=2&offset=1", headers=auth).get_json()
     assert [e["filename"] for e in page["import_errors"]] == ["/dags/b.py", "/dags/a.py"]
     assert page["total_entries"] == 3
-    for bad in ("order_by=stack_trace", "limit=0", "offset=-1", "colour=red"):
+    for bad in ("order_by=stack_trace", "limit=-1", "offset=-1", "colour=red"):
         response = client.get(f"/api/v1/importErrors?{bad}", headers=auth)
         assert response.status_code == 400 and response.get_json()["status"] == 400, bad
 
@@ -230,3 +231,89 @@ def test_the_import_error_of_a_fixed_file_is_gone_from_the_api(client: FlaskClie
     response = client.get(f"/api/v1/importErrors/{error.id}", headers=basic("viewer", users["viewer"]))
     assert response.status_code == 404 and f"import error {error.id} not found" in response.get_json()["detail"]
     assert client.get("/api/v1/importErrors").status_code == 401
+
+
+# --- Airflow's SQL LIKE patterns, page limits, the DAG's effective limits and dates ---------------------
+
+def like_dags(store: Store) -> None:
+    for dag_id in ("walk_sleep", "walkXsleep", "walk_then_sleep", "Run_Fast", "ru5n"):
+        store.sync_dag(serialized(dag_id), f"/dags/{dag_id}.py", T0)
+
+
+@pytest.mark.parametrize("pattern, found", [
+    ("walk%sleep", ["walkXsleep", "walk_sleep", "walk_then_sleep"]),
+    ("walk_sleep", ["walkXsleep", "walk_sleep"]),  # _ is any one character, as in SQL
+    ("walk\\_sleep", ["walk_sleep"]),  # a backslash escapes it (PostgreSQL's LIKE, on SQLite too)
+    ("WALK%SLEEP", ["walkXsleep", "walk_sleep", "walk_then_sleep"]),  # ILIKE: case-insensitive
+    ("run_", ["Run_Fast"]), ("r_n", ["Run_Fast"]), ("r__n", ["ru5n"]),
+    ("%", ["Run_Fast", "ru5n", "walkXsleep", "walk_sleep", "walk_then_sleep"]),
+    ("then", ["walk_then_sleep"]), ("nope%", []),
+])
+def test_dag_id_pattern_is_an_sql_like_pattern_as_airflows(admin_client: FlaskClient, web_store: Store,
+                                                           pattern: str, found: list[str]) -> None:
+    from urllib.parse import quote
+
+    like_dags(web_store)
+    assert sorted(ids(admin_client.get(f"/api/v1/dags?dag_id_pattern={quote(pattern)}"))) == sorted(found)
+
+
+def test_patch_many_with_a_percent_pattern_pauses_every_dag(client: FlaskClient, users: dict[str, str],
+                                                            web_store: Store) -> None:
+    like_dags(web_store)
+    auth = basic("user", users["user"])
+    some = client.patch("/api/v1/dags?dag_id_pattern=walk%25sleep", json={"is_paused": True}, headers=auth)
+    assert sorted(d["dag_id"] for d in some.get_json()["dags"]) == ["walkXsleep", "walk_sleep", "walk_then_sleep"]
+    every = client.patch("/api/v1/dags?dag_id_pattern=%25", json={"is_paused": True}, headers=auth)
+    assert every.status_code == 200 and every.get_json()["total_entries"] == 5
+    assert all(d.is_paused for d in web_store.list_dags())
+    tilde = client.patch("/api/v1/dags?dag_id_pattern=~", json={"is_paused": False}, headers=auth)
+    assert tilde.get_json()["total_entries"] == 5 and not any(d.is_paused for d in web_store.list_dags())
+
+
+def test_a_limit_above_the_maximum_is_capped_and_zero_means_the_default(admin_client: FlaskClient, app: object,
+                                                                        client: FlaskClient, users: dict[str, str],
+                                                                        web_store: Store) -> None:
+    from flowctl.web.api_params import MAX_LIMIT, paging
+
+    many_dags(web_store, 3)
+    for limit in ("1001", "99999999999999999999"):
+        assert len(ids(admin_client.get(f"/api/v1/dags?limit={limit}"))) == 3
+        assert admin_client.get(f"/api/v1/dags/~/dagRuns?limit={limit}").status_code == 200
+        assert admin_client.get(f"/api/v1/importErrors?limit={limit}").status_code == 200
+    assert len(ids(admin_client.get("/api/v1/dags?limit=0"))) == 3  # Airflow: 0 is the default page size
+    posted = client.post("/api/v1/dags/~/dagRuns/list", json={"page_limit": 10**20},
+                         headers=basic("admin", users["admin"]))
+    assert posted.status_code == 200
+    flask_app = app  # type: ignore[assignment]
+    for query, expected in (("limit=5000", (0, MAX_LIMIT)), ("limit=0&offset=2", (2, 100)), ("", (0, 100))):
+        with flask_app.test_request_context(f"/api/v1/dags?{query}"):  # type: ignore[attr-defined]
+            assert paging() == expected, query
+
+
+def test_max_active_runs_and_tasks_fall_back_to_the_configured_defaults(admin_client: FlaskClient,
+                                                                        web_store: Store, seeded: Seeded) -> None:
+    one = admin_client.get(f"/api/v1/dags/{seeded.dag_id}").get_json()
+    assert (one["max_active_runs"], one["max_active_tasks"]) == (16, 16)  # [core] max_active_*_per_dag
+    details = admin_client.get(f"/api/v1/dags/{seeded.dag_id}/details").get_json()
+    assert (details["max_active_runs"], details["max_active_tasks"], details["concurrency"]) == (16, 16, 16)
+    listed = admin_client.get("/api/v1/dags").get_json()["dags"][0]
+    assert (listed["max_active_runs"], listed["max_active_tasks"]) == (16, 16)
+    web_store.sync_dag(serialized("limited", max_active_runs=2, max_active_tasks=5), "/dags/limited.py", T0)
+    limited = admin_client.get("/api/v1/dags/limited/details").get_json()
+    assert (limited["max_active_runs"], limited["max_active_tasks"], limited["concurrency"]) == (2, 5, 5)
+
+
+def test_a_tasks_start_date_is_its_effective_one(admin_client: FlaskClient, web_store: Store,
+                                                 seeded: Seeded) -> None:
+    tasks = admin_client.get(f"/api/v1/dags/{seeded.dag_id}/tasks").get_json()["tasks"]
+    assert {t["start_date"] for t in tasks} == {"2024-01-01T00:00:00+00:00"}  # the DAG's
+    assert {t["end_date"] for t in tasks} == {None}
+    defaults = {"start_date": {"__type": "datetime", "__var": "2024-02-01T00:00:00"}}
+    web_store.sync_dag(serialized("by_default", start_date="2024-01-01T00:00:00+00:00", default_args=defaults,
+                                  tasks=("a",)), "/dags/by_default.py", T0)
+    task = admin_client.get("/api/v1/dags/by_default/tasks/a").get_json()
+    assert task["start_date"] == "2024-02-01T00:00:00+00:00"  # default_args win over the DAG's, as in Airflow
+    body = serialized("own", start_date="2024-01-01T00:00:00+00:00", tasks=("a",))
+    body["tasks"][0]["start_date"] = "2024-03-01T00:00:00+00:00"
+    web_store.sync_dag(body, "/dags/own.py", T0)
+    assert admin_client.get("/api/v1/dags/own/tasks/a").get_json()["start_date"] == "2024-03-01T00:00:00+00:00"

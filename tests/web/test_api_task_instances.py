@@ -148,8 +148,8 @@ def test_logs_of_a_try_as_text_or_json_with_a_continuation_token(client: FlaskCl
         assert answer.status_code == status and answer.is_json, bad
 
 
-def test_xcom_entries_and_one_value_as_the_ui_shows_it(client: FlaskClient, users: dict[str, str],
-                                                       web_store: Store, seeded: Seeded, clock: Clock) -> None:
+def test_xcom_entries_without_values_and_one_with_its_value(client: FlaskClient, users: dict[str, str],
+                                                           web_store: Store, seeded: Seeded, clock: Clock) -> None:
     run = seeded.success_run
     key = TaskInstanceKey(seeded.dag_id, run.run_id, "crm.fetch")
     web_store.xcom_push(key, "return_value", {"rows": 3}, clock.now)
@@ -161,7 +161,137 @@ def test_xcom_entries_and_one_value_as_the_ui_shows_it(client: FlaskClient, user
     assert "value" not in listed["xcom_entries"][0]
     assert client.get(f"{url}?xcom_key=path", headers=auth).get_json()["total_entries"] == 1
     one = client.get(f"{url}/return_value", headers=auth).get_json()
-    assert one["value"] == '{\n  "rows": 3\n}' and one["execution_date"] == run.logical_date.isoformat()
+    assert one["value"] == "{'rows': 3}" and one["execution_date"] == run.logical_date.isoformat()
     assert client.get(f"{url}/nope", headers=auth).status_code == 404
     assert client.get(f"{tis_url(seeded, run.run_id)}/nope/xcomEntries", headers=auth).status_code == 404
     assert client.get(f"{url}?map_index=x", headers=auth).status_code == 400
+
+
+@pytest.mark.parametrize("suffix", ["99999999999999999999", "1000000001", "-2"])
+def test_a_map_index_that_cannot_exist_in_the_path_is_a_404_never_a_500(
+        client: FlaskClient, users: dict[str, str], seeded: Seeded, suffix: str) -> None:
+    url = f"{tis_url(seeded, seeded.failed_run.run_id)}/web.fetch/{suffix}"
+    for method, body in (("GET", None), ("PATCH", {"new_state": "success"}), ("PATCH", {"note": "x"})):
+        target = url + "/setNote" if body == {"note": "x"} else url
+        response = client.open(target, method=method, json=body, headers=basic("user", users["user"]))
+        assert response.status_code == 404 and response.is_json, (method, target)
+        assert "map_index must be between -1 and 1000000000" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("where", ["/logs/1?map_index=99999999999999999999", "/xcomEntries?map_index=-2",
+                                   "/xcomEntries/return_value?map_index=99999999999999999999"])
+def test_a_map_index_out_of_range_in_the_query_is_a_400(client: FlaskClient, users: dict[str, str],
+                                                        seeded: Seeded, where: str) -> None:
+    response = client.get(f"{tis_url(seeded, seeded.success_run.run_id)}/crm.fetch{where}",
+                          headers=basic("viewer", users["viewer"]))
+    assert response.status_code == 400 and response.is_json
+    assert "map_index must be between -1 and 1000000000" in response.get_json()["detail"]
+
+
+XCOM_VALUES = [("ok", "ok"), ([0, 1, 2], "[0, 1, 2]"), ({"a": 1}, "{'a': 1}"), (26, "26"), (True, "True"),
+               (None, None)]
+
+
+@pytest.mark.parametrize("pushed, shown", XCOM_VALUES)
+def test_an_xcom_value_is_the_str_of_the_python_value_by_default_as_airflows(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded, clock: Clock,
+        pushed: object, shown: object) -> None:
+    run = seeded.success_run
+    web_store.xcom_push(TaskInstanceKey(seeded.dag_id, run.run_id, "crm.fetch"), "v", pushed, clock.now)
+    url = f"{tis_url(seeded, run.run_id)}/crm.fetch/xcomEntries/v"
+    auth = basic("viewer", users["viewer"])
+    assert client.get(url, headers=auth).get_json()["value"] == shown
+    assert client.get(f"{url}?deserialize=true", headers=auth).get_json()["value"] == shown
+    assert client.get(f"{url}?stringify=true", headers=auth).get_json()["value"] == shown
+    for query in ("stringify=false", "deserialize=true&stringify=false"):
+        native = client.get(f"{url}?{query}", headers=auth).get_json()["value"]
+        assert native == pushed and type(native) is type(pushed), query
+
+
+def test_an_xcom_date_is_python_text_by_default_and_iso_text_natively(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded, clock: Clock) -> None:
+    from datetime import datetime, timezone
+
+    from flowctl.core.xcom_values import encode_xcom_value
+
+    run = seeded.success_run
+    when = datetime(2024, 3, 1, 6, 30, tzinfo=timezone.utc)
+    pushed = encode_xcom_value({"when": when})  # as the task runner pushes it
+    web_store.xcom_push(TaskInstanceKey(seeded.dag_id, run.run_id, "crm.fetch"), "at", pushed, clock.now)
+    url = f"{tis_url(seeded, run.run_id)}/crm.fetch/xcomEntries/at"
+    auth = basic("viewer", users["viewer"])
+    assert client.get(url, headers=auth).get_json()["value"] == f"{{'when': {when!r}}}"
+    native = client.get(f"{url}?deserialize=true&stringify=false", headers=auth).get_json()["value"]
+    assert native == {"when": "2024-03-01T06:30:00+00:00"}
+    assert client.get(f"{url}?stringify=maybe", headers=auth).status_code == 400
+
+
+def test_set_note_on_a_task_instance_returns_it_with_the_note(client: FlaskClient, users: dict[str, str],
+                                                               web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    key = TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")
+    url = f"{tis_url(seeded, run.run_id)}/web.fetch"
+    auth = basic("user", users["user"])
+    response = client.patch(f"{url}/setNote", json={"note": "flaky upstream"}, headers=auth)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["note"] == "flaky upstream" and response.get_json()["state"] == "failed"
+    assert web_store.get_task_instance(key).note == "flaky upstream"
+    assert client.get(url, headers=auth).get_json()["note"] == "flaky upstream"
+    by_index = client.patch(f"{url}/-1/setNote", json={"note": "seen"}, headers=auth)
+    assert by_index.status_code == 200 and web_store.get_task_instance(key).note == "seen"
+    assert [(a.event, a.source, a.task_id) for a in web_store.list_audit() if a.event == "set_note"] == [
+        ("set_note", "api", "web.fetch")] * 2
+    cleared = client.patch(f"{url}/setNote", json={"note": None}, headers=auth)
+    assert cleared.status_code == 200 and web_store.get_task_instance(key).note is None
+
+
+@pytest.mark.parametrize("path, body, status", [
+    ("/web.fetch/setNote", {}, 400), ("/web.fetch/setNote", {"note": 5}, 400),
+    ("/web.fetch/setNote", {"note": "x" * 1001}, 400), ("/web.fetch/setNote", {"note": "x", "colour": 1}, 400),
+    ("/web.fetch/0/setNote", {"note": "x"}, 404), ("/nope/setNote", {"note": "x"}, 404),
+    ("/web.fetch", {"note": "x"}, 400),  # Airflow's PATCH of a task instance does not set notes either
+])
+def test_set_note_on_a_task_instance_refuses_bad_input(client: FlaskClient, users: dict[str, str],
+                                                       web_store: Store, seeded: Seeded, path: str,
+                                                       body: dict[str, object], status: int) -> None:
+    run = seeded.failed_run
+    response = client.patch(tis_url(seeded, run.run_id) + path, json=body, headers=basic("user", users["user"]))
+    assert response.status_code == status and response.is_json
+    assert web_store.get_task_instance(TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")).note is None
+
+
+def test_a_viewer_may_not_set_a_task_instance_note(client: FlaskClient, users: dict[str, str], web_store: Store,
+                                                   seeded: Seeded) -> None:
+    run = seeded.failed_run
+    response = client.patch(f"{tis_url(seeded, run.run_id)}/web.fetch/setNote", json={"note": "x"},
+                            headers=basic("viewer", users["viewer"]))
+    assert response.status_code == 403
+    assert web_store.get_task_instance(TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")).note is None
+
+
+def test_update_state_refuses_a_run_id_and_an_execution_date_together(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    body = {"dag_run_id": run.run_id, "execution_date": run.logical_date.isoformat(), "task_id": "web.fetch",
+            "new_state": "success", "dry_run": False}
+    response = client.post(f"/api/v1/dags/{seeded.dag_id}/updateTaskInstancesState", json=body,
+                           headers=basic("user", users["user"]))
+    assert response.status_code == 400 and "not both" in response.get_json()["detail"]
+    assert web_store.get_task_instance(TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")).state == "failed"
+
+
+def test_a_page_limit_above_the_maximum_is_capped_not_refused(client: FlaskClient, users: dict[str, str],
+                                                              seeded: Seeded) -> None:
+    auth = basic("viewer", users["viewer"])
+    run = seeded.failed_run
+    for limit in ("1001", "99999999999999999999"):
+        listed = client.get(f"{tis_url(seeded, run.run_id)}?limit={limit}", headers=auth)
+        assert listed.status_code == 200 and listed.get_json()["total_entries"] == len(seeded.task_ids)
+        xcoms = client.get(f"{tis_url(seeded, run.run_id)}/web.fetch/xcomEntries?limit={limit}", headers=auth)
+        assert xcoms.status_code == 200, xcoms.get_json()
+    posted = client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", json={"page_limit": 10**20}, headers=auth)
+    assert posted.status_code == 200 and posted.get_json()["total_entries"] > 0
+    for bad in ("-1", "ten", "1.5"):
+        assert client.get(f"{tis_url(seeded, run.run_id)}?limit={bad}", headers=auth).status_code == 400, bad
+    assert client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", json={"page_limit": 0},
+                       headers=auth).status_code == 400
