@@ -13,6 +13,9 @@ from flowctl.core.errors import ParamValidationError
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_.~:+-]+")
 #: The run_id column's width.
 MAX_RUN_ID_LENGTH = 250
+#: The largest map index a request may name (the column is a 32-bit integer on PostgreSQL; SQLite
+#: refuses 2**63 and above).
+MAX_MAP_INDEX = 10**9
 
 
 def check_run_id(run_id: str) -> None:

@@ -16,13 +16,12 @@ from typing import Any, NoReturn
 from flask import abort, request
 
 from flowctl.core.errors import FlowctlError
+from flowctl.core.keys import MAX_MAP_INDEX
 from flowctl.web.browse import parse_when
 
 #: The most items a page holds: a larger ``limit`` is capped to it, as Airflow's ``[api] maximum_page_limit``.
 MAX_LIMIT = 1_000
 DEFAULT_LIMIT = 100
-#: The largest map index (the column is a 32-bit integer on PostgreSQL; SQLite refuses 2**63 and above).
-MAX_MAP_INDEX = 10**9
 MAX_NOTE = 1_000  # Airflow's limit of a run's or task instance's note
 PAGING = frozenset({"limit", "offset"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})

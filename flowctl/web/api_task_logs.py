@@ -23,7 +23,7 @@ from flowctl.web.api_params import PAGING, bad, bool_arg, check_known_args, map_
 from flowctl.web.api_shapes import xcom_entry_json, xcom_json, xcom_native, xcom_text
 from flowctl.web.auth import requires_dag
 from flowctl.web.permissions import Perm
-from flowctl.web.run_views import LogChunk, log_file, read_log
+from flowctl.web.run_views import LogChunk, current_try, log_file, read_log
 
 bp = Blueprint("logs", __name__)
 TI_URL = "/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>"
@@ -57,8 +57,9 @@ def task_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Any:
     key = TaskInstanceKey(dag_id, run_id, task_id, map_index_arg())
     context.store().get_run(dag_id, run_id)  # DagRunNotFound -> 404
     ti = context.store().get_task_instance(key)  # TaskInstanceNotFound -> 404
-    if not 1 <= try_number <= ti.try_number:
-        abort(404, description=f"{task_id} has no try {try_number} (its tries: 1 to {ti.try_number})")
+    last = current_try(ti)  # a sensor between pokes: the try being poked, as the UI shows it
+    if not 1 <= try_number <= last:
+        abort(404, description=f"{task_id} has no try {try_number} (its tries: 1 to {last})")
     path, offset = log_file(key, try_number), _offset(request.args.get("token"))
     chunk = _read_rest(path, offset) if bool_arg("full_content") else read_log(path, offset)
     if not chunk.exists:

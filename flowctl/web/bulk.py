@@ -14,6 +14,7 @@ from typing import Any
 from flask import abort
 
 from flowctl.core.errors import FlowctlError
+from flowctl.core.keys import MAX_MAP_INDEX
 from flowctl.core.states import RUN_FINISHED, DagRunState
 from flowctl.db.records import RunKey, TaskInstanceKey
 from flowctl.web import context
@@ -30,6 +31,8 @@ def parse_ti_keys(values: Iterable[str]) -> list[TaskInstanceKey]:
     for raw in values:
         try:
             dag_id, run_id, task_id, map_index = json.loads(raw)
+            if not -1 <= int(map_index) <= MAX_MAP_INDEX:
+                raise ValueError(map_index)
             keys.append(TaskInstanceKey(str(dag_id), str(run_id), str(task_id), int(map_index)))
         except (ValueError, TypeError):
             raise FlowctlError(f"not a task instance key: {raw[:80]!r}") from None

@@ -28,6 +28,7 @@ from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.web import context
+from flowctl.web.api_params import check_map_index
 from flowctl.web.auth import requires_dag
 from flowctl.web.dag_views import DagPage, is_active, render_dag, serialized_for
 from flowctl.web.permissions import Perm
@@ -95,7 +96,9 @@ def try_rows(ti: TaskInstanceRecord, history: list[Any], current: int) -> list[T
 
 
 def _ti_key(dag_id: str, run_id: str, task_id: str) -> TaskInstanceKey:
-    return TaskInstanceKey(dag_id, run_id, task_id, request.args.get("map_index", -1, type=int))
+    map_index = request.args.get("map_index", -1, type=int)
+    check_map_index(map_index)  # 404, never an integer the database cannot hold
+    return TaskInstanceKey(dag_id, run_id, task_id, map_index)
 
 
 @bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>")

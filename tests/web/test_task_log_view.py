@@ -136,6 +136,28 @@ def test_a_sensor_waiting_between_pokes_shows_its_current_try_and_its_poke_log(
         assert download.status_code == 200 and b"poke 1" in download.data
 
 
+def test_the_api_serves_a_waiting_sensors_poke_log(admin_client: FlaskClient, web_store: Store,
+                                                   web_settings: Settings, seeded: Seeded) -> None:
+    """Before: the API said "start has no try 1 (its tries: 1 to 0)" while the sensor waited."""
+    run = make_run(web_store, seeded.dag_id, 5)
+    rescheduled(web_store, run, "start", run.logical_date)
+    write_log(web_settings, run, "start", "poke 1: the file is not there yet\n")
+    answer = admin_client.get(f"/api/v1/dags/{run.dag_id}/dagRuns/{q(run.run_id)}/taskInstances/start/logs/1")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert "poke 1: the file is not there yet" in answer.get_data(as_text=True)
+    assert admin_client.get(f"/api/v1/dags/{run.dag_id}/dagRuns/{q(run.run_id)}/taskInstances/start/logs/2"
+                            ).status_code == 404
+
+
+@pytest.mark.parametrize("suffix", ["?map_index=-99999999999999999999", "?map_index=99999999999999999999",
+                                    "/log?map_index=99999999999999999999"])
+def test_a_map_index_no_task_instance_can_have_is_a_404_on_the_pages(admin_client: FlaskClient, web_store: Store,
+                                                                    seeded: Seeded, suffix: str) -> None:
+    """Before: a 500 on SQLite (OverflowError: Python int too large to convert to SQLite INTEGER)."""
+    run = make_run(web_store, seeded.dag_id, 5)
+    assert admin_client.get(ti_path(run, "start") + suffix).status_code == 404
+
+
 def test_the_run_page_shows_a_waiting_sensors_current_try(admin_client: FlaskClient, web_store: Store,
                                                           seeded: Seeded) -> None:
     run = make_run(web_store, seeded.dag_id, 5)
