@@ -395,6 +395,8 @@ class UserRow(Base):
     created: Mapped[datetime]
     last_login: Mapped[datetime | None]
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Raised to sign the user out of every browser session (logout); see users.session_stamp.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RoleRow(Base):

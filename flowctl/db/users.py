@@ -4,7 +4,10 @@ Owns password hashing (``hashlib.scrypt`` with a random salt per password,
 compared in constant time), :class:`User`, and :class:`UserVerbs`, a mixin of
 the Store (it uses ``self._session()``). API tokens are random; only their
 sha256 is stored. Roles ``Admin``, ``Op``, ``User`` and ``Viewer`` are created
-on first use. There is no default user. Must not import web or cli.
+on first use. There is no default user. A user's session stamp (see
+:func:`session_stamp`) changes with their password and on :meth:`UserVerbs.end_sessions`:
+the web server keeps it in the browser session and refuses a session whose
+stamp is no longer the user's. Must not import web or cli.
 """
 from __future__ import annotations
 
@@ -14,11 +17,11 @@ import hmac
 import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import AlreadyExistsError, FlowctlError, UserNotFound
@@ -74,13 +77,22 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def session_stamp(user_id: int, session_epoch: int, password_hash: str | None) -> str:
+    """What a browser session of this user must carry: a digest of the user's id, session epoch and
+    password hash, so a new password or a logout (a new epoch) ends every session made before it.
+    The hash's random salt is in it: the stamp tells nothing about the password."""
+    material = f"{user_id}:{session_epoch}:{password_hash or ''}".encode("utf-8")
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A web/API user (never carries the password hash)."""
+    """A web/API user (never carries the password hash; ``session_stamp`` is a digest of it, see
+    :func:`session_stamp`)."""
 
     id: int
     username: str
@@ -92,6 +104,7 @@ class User:
     created: datetime
     last_login: datetime | None
     failed_login_count: int
+    session_stamp: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +127,8 @@ class UserVerbs:
         def _read(self) -> AbstractContextManager[Session]: ...
 
     def create_user(self, new: NewUser, password: str, now: datetime) -> User:
-        """Create a user with one role; AlreadyExistsError when the username, or the e-mail address
-        (in any case), is taken."""
+        """Create a user with one role; AlreadyExistsError when the username or the e-mail address
+        (either in any case) is taken."""
         check_password_policy(password)
         with self._session() as s:
             _check_unused(s, new)
@@ -166,12 +179,21 @@ class UserVerbs:
             return True
 
     def reset_password(self, username: str, password: str) -> None:
-        """Set a new password and clear the failed-login count."""
+        """Set a new password and clear the failed-login count; the new hash ends the user's browser
+        sessions (see :func:`session_stamp`)."""
         check_password_policy(password)
         with self._session() as s:
             row = _user_row(s, username)
             row.password_hash = hash_password(password)
             row.failed_login_count = 0
+
+    def end_sessions(self, username: str) -> bool:
+        """End every browser session of the user (logout): a new session stamp. False when there is
+        no such user. API tokens are not sessions and stay."""
+        with self._session() as s:
+            result: Any = s.execute(update(UserRow).where(UserRow.username == username)
+                                    .values(session_epoch=UserRow.session_epoch + 1))
+            return bool(result.rowcount)
 
     def add_role(self, username: str, role: str) -> User:
         """Give a user one more role (a no-op when they have it)."""
@@ -234,14 +256,19 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 
 
 def _check_unused(s: Session, new: NewUser) -> None:
-    """AlreadyExistsError when the username, or the e-mail address compared without case, is taken."""
-    if s.scalar(select(UserRow.id).where(UserRow.username == new.username)) is not None:
+    """AlreadyExistsError when the username or the e-mail address, each compared without case, is taken.
+
+    Compared in Python (``casefold``), not with SQL ``lower()``: SQLite's folds only A-Z, so there
+    'ZOË' and 'zoë' would be two users. A user table is small enough to read whole."""
+    taken = s.execute(select(UserRow.username, UserRow.email).order_by(UserRow.id)).all()
+    if any(name == new.username for name, _ in taken):
         raise AlreadyExistsError(f"user {new.username!r} exists already")
+    holder = next((name for name, _ in taken if name.casefold() == new.username.casefold()), None)
+    if holder is not None:
+        raise AlreadyExistsError(f"the username {new.username!r} is already used by user {holder!r}")
     email = (new.email or "").strip()
-    if not email:
-        return
-    holder = s.scalar(select(UserRow.username).where(func.lower(func.trim(UserRow.email)) == email.lower())
-                      .order_by(UserRow.id).limit(1))
+    holder = next((name for name, used in taken if email and (used or "").strip().casefold() == email.casefold()),
+                  None)
     if holder is not None:
         raise AlreadyExistsError(f"the e-mail address {email!r} is already used by user {holder!r}")
 
@@ -285,4 +312,5 @@ def _user(s: Session, row: UserRow) -> User:
     return User(id=row.id, username=row.username, email=row.email, first_name=row.first_name,
                 last_name=row.last_name, active=bool(row.active), roles=tuple(_roles_of(s, row.id)),
                 created=row.created, last_login=row.last_login,
-                failed_login_count=row.failed_login_count or 0)
+                failed_login_count=row.failed_login_count or 0,
+                session_stamp=session_stamp(row.id, row.session_epoch or 0, row.password_hash))

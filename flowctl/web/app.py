@@ -1,8 +1,9 @@
 """The Flask app factory: ``create_app(settings, store=None) -> Flask``.
 
 Wires the store, settings and clock into the app (see ``context.py``), the
-request guards (``security.py``: login, CSRF, headers), Jinja (autoescape on
-for every template), error pages (JSON under ``/api/``) and the blueprints.
+request guards (``security.py``: NUL bytes, login, CSRF, headers), Jinja
+(autoescape on for every template), error pages (JSON under ``/api/``) and the
+blueprints.
 Refuses to build without ``[webserver] secret_key``. The app reads the
 database only (serialized DAGs), never imports DAG files.
 Must not import flowctl.cli or flowctl.scheduler.
@@ -52,6 +53,7 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
     app.extensions[context.SETTINGS_KEY] = settings
     app.extensions[context.CLOCK_KEY] = clock
     _setup_jinja(app)
+    app.before_request(security.refuse_nul_bytes)  # first: before any login check or query
     app.before_request(auth.load_user)
     app.before_request(security.enforce_login)
     app.before_request(security.check_csrf)

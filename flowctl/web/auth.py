@@ -5,15 +5,18 @@ Owns the ``auth`` blueprint (``/login``, ``/logout``), :func:`current_user`,
 ``permissions.py``), :func:`requires_dag` (a permission on the view's
 ``dag_id``, narrowed by the DAG's ``access_control``) and :func:`hidden_dags`.
 Failed logins are audit rows (event ``login_failed``, owner = username,
-extra = client address); more than ``[webserver] login_max_failures`` of them
-within ``login_failure_window_sec`` refuse further tries with 429.
+extra = client address); ``[webserver] login_max_failures`` of them are
+allowed within ``login_failure_window_sec``: once that many are counted,
+further tries (even with the right password) are refused with 429.
+A browser session holds the user's session stamp (``flowctl.db.users``) and is
+refused (login page, 401 under /api/) once it changes: a new password, or a
+logout, which ends every browser session of that user.
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
+import hmac
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,6 +33,7 @@ from flowctl.web.permissions import Perm, dag_permissions, hidden_dag_ids, permi
 F = TypeVar("F", bound=Callable[..., Any])
 ACCESS_KEY = "flowctl.access_controls"
 SESSION_USER = "uid"
+SESSION_STAMP = "stamp"
 
 bp = Blueprint("auth", __name__)
 
@@ -154,21 +158,24 @@ def load_user() -> None:
     except LookupError:
         session.clear()
         return
-    if user.id != uid or not user.active:
+    if user.id != uid or not user.active or not session_is_current(user, session.get(SESSION_STAMP)):
         session.clear()
         return
     g.user = user
 
 
+def session_is_current(user: User, stamp: object) -> bool:
+    """Whether a session's stamp is still the user's (constant time; a missing stamp never is)."""
+    return isinstance(stamp, str) and bool(stamp) and hmac.compare_digest(stamp, user.session_stamp)
+
+
 def _basic_auth_user(credentials: str) -> User | None:
     """The user of an API call's ``Authorization: Basic`` (``curl -u name:password``, as Airflow's
     basic_auth backend takes it): the login form's checks, failures audited and rate limited (429)."""
-    try:
-        name, sep, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    decoded = security.basic_credentials(credentials)
+    if decoded is None or not decoded[0]:
         return None
-    if not sep or not name:
-        return None
+    name, password = decoded
     address = request.remote_addr or "unknown"
     store, now = context.store(), context.now()
     limit = int(context.settings().get("webserver", "login_max_failures"))
@@ -190,7 +197,8 @@ def _safe_next(target: str | None) -> str:
 
 
 def login_blocked(failures: int, max_failures: int) -> bool:
-    """Whether recent failures use up the allowance (a pure decision)."""
+    """Whether recent failures use up the allowance of ``max_failures`` (a pure decision): the
+    ``max_failures``-th failure is still answered as one, the try after it is refused."""
     return failures >= max_failures
 
 
@@ -223,15 +231,20 @@ def login() -> Any:
     session.permanent = True
     security.csrf_token()
     session[SESSION_USER], session["username"] = user.id, user.username
+    session[SESSION_STAMP] = user.session_stamp
     store.audit("login", now=now, source="ui", owner=user.username, extra=address)
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Any:
-    """End the session (POST with CSRF from the menu; GET shows a one-button form)."""
+    """End the session, and every other browser session of this user (POST with CSRF from the menu;
+    GET shows a one-button form)."""
     if request.method == "GET":
         return render_template("logout.html")
+    user = current_user()
+    if user is not None:
+        context.store().end_sessions(user.username)
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

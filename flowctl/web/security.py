@@ -1,4 +1,9 @@
-"""Request guards every page gets: login required, CSRF on state changes, security headers.
+"""Request guards every page gets: no NUL bytes, login required, CSRF on state changes, security headers.
+
+A NUL character (0x00) anywhere in a request (path, query, form, JSON body at
+any depth, basic-auth credentials) is refused with 400 by the first guard,
+before any login check or database access: PostgreSQL can neither store nor
+compare such a string, so once it reached a query it was a 500.
 
 A small per-session CSRF token (our own, not Flask-WTF: one check for forms
 and fetch calls alike, no form classes to adopt) goes in every form as
@@ -10,8 +15,11 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, abort, g, redirect, request, session, url_for
@@ -28,6 +36,65 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "script-src 'self' 'unsafe-inline'", "connect-src 'self'", "font-src 'self' data:",
     "object-src 'none'", "base-uri 'self'", "frame-ancestors 'none'", "form-action 'self'",
 ])
+
+
+NUL = "\x00"
+NUL_DETAIL = "The request contains a NUL character (0x00), which no name, value or password may hold."
+
+
+def json_strings(document: Any) -> Iterator[str]:
+    """Every string of a parsed JSON document, object keys included, at any depth (no recursion:
+    a body nested thousands deep is walked like a flat one)."""
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def basic_credentials(encoded: str) -> tuple[str, str] | None:
+    """(name, password) of an ``Authorization: Basic`` value; None unless it is base64 of UTF-8
+    ``name:password``."""
+    try:
+        name, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (name, password) if sep else None
+
+
+def _pairs(multidict: Any) -> Iterator[str]:
+    """Every key and value of a query string or form."""
+    for key, value in multidict.items(multi=True):
+        yield key
+        yield value
+
+
+def _request_strings() -> Iterator[str]:
+    """What of this request a view, the login checks or the database could see."""
+    yield request.path
+    yield from _pairs(request.args)
+    header = request.headers.get("Authorization", "")
+    yield header
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() == "basic":
+        yield from basic_credentials(encoded.strip()) or ()
+    if request.content_length or request.headers.get("Transfer-Encoding"):
+        request.get_data()  # cached: the form parser below and the views still read the body
+        yield from _pairs(request.form)
+        if request.is_json:
+            yield from json_strings(request.get_json(silent=True))
+
+
+def refuse_nul_bytes() -> None:
+    """before_request, first of all: 400 for a NUL character anywhere in the request (JSON problem
+    body under /api/, the error page elsewhere), before the login checks and the database see it."""
+    if any(NUL in text for text in _request_strings()):
+        abort(400, description=NUL_DETAIL)
 
 
 def csrf_token() -> str:

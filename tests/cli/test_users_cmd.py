@@ -51,3 +51,19 @@ def test_users_without_an_email_address_or_with_different_ones_are_created(home:
         code, _, err = run_cli(capsys, "users", "create", *args, "-p", PASSWORD)
         assert code == 0, err
     assert _usernames(capsys) == ["ada", "bob", "cy", "dee"]
+
+
+def test_a_username_that_differs_only_in_case_is_refused_in_one_line_before_the_password_prompt(
+        home: Path, capsys: Out, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_cli(capsys, "users", "create", "-u", "admin", "-p", PASSWORD)[0] == 0
+    code, out, err = run_cli(capsys, "users", "create", "-u", "Admin", "-p", PASSWORD)
+    assert (code, out) == (1, "")
+    assert err == "flowctl: error: the username 'Admin' is already used by user 'admin'\n"
+
+    def no_prompt(*args: object, **kwargs: object) -> str:
+        raise AssertionError("prompted for a password that could never be used")
+
+    monkeypatch.setattr("click.prompt", no_prompt)
+    code, _, err = run_cli(capsys, "users", "create", "-u", "ADMIN", "-e", "new@example.com")
+    assert code == 1 and err == "flowctl: error: the username 'ADMIN' is already used by user 'admin'\n"
+    assert _usernames(capsys) == ["admin"]

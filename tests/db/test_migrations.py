@@ -89,3 +89,23 @@ def test_import_errors_keep_their_ids_across_0002_and_deleted_ids_are_never_hand
     with empty_engine.connect() as conn:
         kept = conn.exec_driver_sql("SELECT filename FROM import_error ORDER BY id").scalars().all()
     assert kept == ["/dags/a.py", "/dags/c.py"]
+
+
+def test_0003_gives_existing_users_a_session_epoch_and_keeps_their_roles_both_ways(empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0002")
+    with empty_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO ab_user (username, active, created, failed_login_count) "
+                             "VALUES ('ada', true, '2024-01-01 00:00:00+00', 0)")
+        conn.exec_driver_sql("INSERT INTO ab_role (name) VALUES ('Admin')")
+        conn.exec_driver_sql("INSERT INTO ab_user_role (user_id, role_id) SELECT u.id, r.id FROM ab_user u, ab_role r")
+        conn.exec_driver_sql("INSERT INTO api_token (user_id, token_hash, created) "
+                             "SELECT id, 'h', '2024-01-01 00:00:00+00' FROM ab_user")
+    migrate.upgrade(empty_engine, "0003")
+    with empty_engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT username, session_epoch FROM ab_user").all() == [("ada", 0)]
+        conn.exec_driver_sql("UPDATE ab_user SET session_epoch = session_epoch + 1")
+    migrate.downgrade(empty_engine, "0002")
+    assert "session_epoch" not in {c["name"] for c in sa.inspect(empty_engine).get_columns("ab_user")}
+    with empty_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ab_user_role").scalar() == 1
+        assert conn.exec_driver_sql("SELECT count(*) FROM api_token").scalar() == 1
