@@ -53,6 +53,7 @@ pass_ctx = click.make_pass_decorator(CliContext)
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """flowctl: write pipelines as Python DAG files; flowctl schedules and runs them."""
     ctx.obj = CliContext(config_path)
+    ctx.call_on_close(ctx.obj.close_store)  # a command run in-process (tests, embedding) leaves no connection open
 
 
 @cli.command()

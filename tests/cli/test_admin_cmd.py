@@ -399,3 +399,15 @@ def test_absurd_ports_and_pool_slots_are_one_line_errors_not_tracebacks(home: Pa
         code, _, err = run_cli(capsys, *args)
         assert code in (1, 2) and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
     assert _json(capsys, "connections", "list") == []
+
+
+def test_a_command_closes_its_database_connections_when_it_ends(home: Path, capsys: Out) -> None:
+    """Before: every in-process ``main()`` left its engine's connections open, and a test worker
+    running a few hundred commands passed 1024 open files (then select() failed elsewhere)."""
+    import os
+
+    run_cli(capsys, "variables", "list")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        assert run_cli(capsys, "variables", "list")[0] == 0
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
