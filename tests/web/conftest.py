@@ -237,6 +237,13 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     context.close()
 
 
+def basic(name: str, password: str) -> dict[str, str]:
+    """``curl -u name:password``'s header."""
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
 def browser_login(tab: Any, username: str, password: str) -> None:
     """Log in through the real form."""
     tab.goto("/login")
@@ -244,3 +251,21 @@ def browser_login(tab: Any, username: str, password: str) -> None:
     tab.fill("#password", password)
     tab.click("button[type=submit]")
     tab.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture
+def admin_tab(page: Any, users: dict[str, str], seeded: Seeded) -> Any:
+    """A browser page logged in as the admin user, on the seeded data."""
+    browser_login(page, "admin", users["admin"])
+    return page
+
+
+def wait_until(tab: Any, predicate: str, seconds: float = 20.0) -> None:
+    """Poll ``predicate`` (a JS function of no arguments) in the page until true, with a deadline.
+    (``wait_for_function`` evaluates a string, which the UI's Content-Security-Policy forbids.)"""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not tab.evaluate(predicate):
+        assert time.monotonic() < deadline, f"still false after {seconds}s: {predicate}"
+        tab.wait_for_timeout(100)

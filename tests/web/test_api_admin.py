@@ -1,7 +1,6 @@
 """The admin REST API as scripts use Airflow 2's: variables, connections, pools, version, config, event logs."""
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from flask.testing import FlaskClient
 from flowctl.db.store import Store
 from flowctl.settings import Settings
 from flowctl.web.app import create_app
-from tests.web.conftest import BOTH_DATABASES, Clock, store_on
+from tests.web.conftest import BOTH_DATABASES, Clock, basic, store_on
 from tests.web.webdata import T0, Seeded, sync_example
 
 API = "/api/v1"
@@ -24,10 +23,6 @@ def web_store(request: pytest.FixtureRequest) -> Store:
     """These endpoints' queries run on both databases."""
     return store_on(request)
 
-
-def basic(name: str, password: str) -> dict[str, str]:
-    """``curl -u name:password``'s header."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
 
 
 @pytest.fixture

@@ -2,20 +2,15 @@
 note and delete it."""
 from __future__ import annotations
 
-import base64
 
 import pytest
 from flask.testing import FlaskClient
 
 from flowctl.core.errors import DagRunNotFound
 from flowctl.db.store import Store
-from tests.web.conftest import Clock
+from tests.web.conftest import Clock, basic
 from tests.web.webdata import Seeded
 
-
-def basic(name: str, password: str) -> dict[str, str]:
-    """``curl -u name:password``'s header."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
 
 
 def test_basic_auth_reads_the_api_as_curl_u_does(client: FlaskClient, users: dict[str, str], seeded: Seeded) -> None:

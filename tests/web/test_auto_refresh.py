@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from flask.testing import FlaskClient
 
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.db.store import Store
-from tests.web.conftest import browser_login
+from tests.web.conftest import wait_until
 from tests.web.webdata import Seeded
 
 BASE = "/dags/example_task_groups"
@@ -40,20 +38,6 @@ def test_pages_of_an_active_run_ask_to_refresh_and_finished_ones_do_not(admin_cl
 
 
 # --- in a browser ----------------------------------------------------------------------------------------
-
-def wait_until(tab: Any, predicate: str, seconds: float = 15.0) -> None:
-    """Poll ``predicate`` (a JS function of no arguments) in the page until true, with a deadline."""
-    deadline = time.monotonic() + seconds
-    while not tab.evaluate(predicate):
-        assert time.monotonic() < deadline, f"still false after {seconds}s: {predicate}"
-        tab.wait_for_timeout(200)
-
-
-@pytest.fixture
-def admin_tab(page: Any, users: dict[str, str], seeded: Seeded) -> Any:
-    browser_login(page, "admin", users["admin"])
-    return page
-
 
 def finish_crm_fetch(store: Store, seeded: Seeded) -> None:
     key = TaskInstanceKey(seeded.dag_id, seeded.running_run.run_id, "crm.fetch")

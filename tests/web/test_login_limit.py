@@ -7,7 +7,6 @@ window has passed. The form and basic auth count together.
 """
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from flask.testing import FlaskClient
 from flowctl.db.store import Store
 from flowctl.settings import Settings
 from flowctl.web.app import create_app
-from tests.web.conftest import BOTH_DATABASES, Clock, login, store_on
+from tests.web.conftest import BOTH_DATABASES, Clock, basic, login, store_on
 
 
 @pytest.fixture(params=BOTH_DATABASES)
@@ -25,9 +24,6 @@ def web_store(request: pytest.FixtureRequest) -> Store:
     """Failures are counted by a query on the audit log, on both databases."""
     return store_on(request)
 
-
-def basic(name: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
 
 
 def limited_app(tmp_path: Path, web_settings: Settings, web_store: Store, clock: Clock, limit: int) -> Flask:

@@ -6,14 +6,13 @@ the first request guard: no login check, no audit row, nothing written.
 """
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from flowctl.db.store import Store
-from tests.web.conftest import BOTH_DATABASES, login, post, store_on
+from tests.web.conftest import BOTH_DATABASES, basic, login, post, store_on
 from tests.web.webdata import Seeded
 
 API = "/api/v1"
@@ -24,10 +23,6 @@ def web_store(request: pytest.FixtureRequest) -> Store:
     """PostgreSQL is where a NUL byte was a 500; SQLite stored it."""
     return store_on(request)
 
-
-def basic(name: str, password: str) -> dict[str, str]:
-    """``curl -u name:password``'s header."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
 
 
 def assert_api_400(response: Any) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from flowctl.core.keys import TaskInstanceKey
 from flowctl.db.records import DagRunRecord
 from flowctl.db.store import Store
 from flowctl.settings import Settings
-from tests.web.conftest import browser_login
+from tests.web.conftest import wait_until
 from tests.web.webdata import Seeded, make_run
 
 LINES = 40_000  # ~2 MB: four of the page's 512 KB chunks
@@ -178,21 +177,6 @@ def test_the_try_shown_is_the_one_being_poked_between_pokes(state: str, stored: 
 
 
 # --- in a browser --------------------------------------------------------------------------------------------
-
-def wait_until(tab: Any, predicate: str, seconds: float = 20.0) -> None:
-    """Poll ``predicate`` (a JS function of no arguments) in the page until true, with a deadline.
-    (``wait_for_function`` evaluates a string, which the UI's Content-Security-Policy forbids.)"""
-    deadline = time.monotonic() + seconds
-    while not tab.evaluate(predicate):
-        assert time.monotonic() < deadline, f"still false after {seconds}s: {predicate}"
-        tab.wait_for_timeout(100)
-
-
-@pytest.fixture
-def admin_tab(page: Any, users: dict[str, str], seeded: Seeded) -> Any:
-    browser_login(page, "admin", users["admin"])
-    return page
-
 
 def test_the_page_loads_a_long_log_to_its_end_in_the_browser(admin_tab: Any, web_settings: Settings,
                                                              seeded: Seeded) -> None:
