@@ -33,6 +33,7 @@ Must not import flowctl.db, the task runner, web or cli.
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import signal
@@ -140,7 +141,7 @@ class LocalExecutor(BaseExecutor):
 
     def sync(self, timeout: float = 0.0) -> list[ExecutorEvent]:
         if self._events_r is not None and not self._pending:
-            select.select([self._events_r], [], [], max(timeout, 0.0))
+            _readable([self._events_r], timeout)
         self._read_events()
         if self._proc is not None and self._proc.poll() is not None:
             self._zygote_died()
@@ -290,11 +291,20 @@ def let_orphans_end(pids: list[int], grace: float) -> None:
     try:
         running = list(watched)
         while running and (left := deadline - time.monotonic()) > 0:
-            ended = select.select(running, [], [], left)[0]
+            ended = _readable(running, left)
             running = [fd for fd in running if fd not in ended]
     finally:
         for fd in watched:
             os.close(fd)
+
+
+def _readable(fds: list[int], timeout: float) -> list[int]:
+    """The fds readable within ``timeout`` seconds: poll(), which takes any fd number (select()
+    refuses 1024 and above)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(math.ceil(timeout * 1000) if timeout > 0 else 0)]
 
 
 def workload_from_json(data: dict[str, Any]) -> Workload:

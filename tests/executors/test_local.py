@@ -182,6 +182,30 @@ def test_a_try_that_exits_0_without_writing_its_end_is_reported_crashed(world: W
     assert event.outcome is Outcome.CRASHED and "without writing its end" in event.detail
 
 
+
+def test_the_executor_works_in_a_process_holding_over_1024_files(world: World) -> None:
+    """Before: select() refused the event pipe once its fd number passed 1024 (a long-lived
+    scheduler or a test worker with many files open): ValueError in every sync()."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        fileloc, run, executor = _deployed(world, "many", MANY)
+        try:
+            assert executor.wakeup_fileno() is not None and executor.wakeup_fileno() > 1024
+            executor.submit(world.queue(run, "t1", fileloc))
+            assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+        finally:
+            executor.end()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_the_celery_executor_is_refused_with_a_message_naming_the_others(world: World) -> None:
     import pytest
 
