@@ -368,6 +368,21 @@ def test_a_conf_that_is_not_plain_json_is_refused(store: Store, conf: Any) -> No
     assert store.list_runs("etl") == []
 
 
+def test_conf_nesting_is_limited_the_same_on_every_python(store: Store) -> None:
+    """Before: the limit was Python's recursion limit, so on 3.13 (a deeper C stack) a conf 5,000 deep
+    was stored; now a conf deeper than MAX_CONF_DEPTH is refused on every interpreter, and one at it kept."""
+    from flowctl.core.errors import ParamValidationError
+    from flowctl.core.keys import MAX_CONF_DEPTH
+
+    store.sync_dag(serialized("etl"), FILE, T0)
+    # {"deep": _nested(n)} nests n + 2 containers: the conf's object, then n + 1 lists
+    with pytest.raises(ParamValidationError, match=f"nested more than {MAX_CONF_DEPTH} levels deep"):
+        store.trigger_dag("etl", now=T0, conf={"deep": _nested(MAX_CONF_DEPTH - 1)})
+    assert store.list_runs("etl") == []
+    run = store.trigger_dag("etl", now=T0, conf={"deep": _nested(MAX_CONF_DEPTH - 2)})
+    assert store.get_run("etl", run.run_id).conf == {"deep": _nested(MAX_CONF_DEPTH - 2)}
+
+
 def test_a_connection_stored_with_a_port_now_refused_still_loads(store: Store) -> None:
     """The range check is for input: rows written before it (the CLI took --conn-port 70000) must not
     break every page and command that lists connections."""
