@@ -13,7 +13,10 @@ to True. A naive ``start_date`` is taken as UTC; ``dag.timezone`` is the name
 of the start date's zone, or ``"UTC"``.
 
 Pure: must not import anything outside flowctl.core, pendulum and the standard
-library; no I/O (``fileloc`` comes from the caller's stack frame).
+library; no I/O (``fileloc`` comes from the caller's stack frame). The one
+exception is ``DAG.test()``, which runs the DAG against the metadata database:
+it imports ``flowctl.scheduler.dag_test`` inside the method, when called, so
+importing this module stays pure (``tests/test_layers.py``).
 """
 from __future__ import annotations
 
@@ -233,8 +236,19 @@ class DAG:
             raise DagDefinitionError(f"DAG {self.dag_id!r} has no param {name!r}")
         return DagParam(name, None if default is NOTSET else default)
 
-    def test(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotSupportedError(f"DAG.test() is not supported; run `flowctl dags test {self.dag_id}`")
+    def test(self, execution_date: datetime | None = None, run_conf: dict[str, Any] | None = None,
+             conn_file_path: str | None = None, variable_file_path: str | None = None, use_executor: bool = False,
+             mark_success_pattern: str | re.Pattern[str] | None = None, session: Any = None, *,
+             logical_date: datetime | None = None, run_after: datetime | None = None) -> Any:
+        """Run one run of this DAG in this process against the metadata database, printing task states and
+        logs (Airflow 2.5+'s ``dag.test()``); the finished run (``flowctl.models.DagRun``)."""
+        # Imported here: the run needs the database and the task runner, which core never imports at import time.
+        from flowctl.scheduler import dag_test
+
+        dag_test.refuse_unsupported(use_executor=use_executor, session=session, run_after=run_after)
+        when = dag_test.chosen_date(execution_date, logical_date)
+        return dag_test.run_dag_test(self, when, run_conf, conn_file_path=conn_file_path,
+                                     variable_file_path=variable_file_path, mark_success_pattern=mark_success_pattern)
 
     def cli(self) -> Any:
         raise NotSupportedError("DAG.cli() is not supported; use the `flowctl` command")

@@ -5,7 +5,8 @@ appended to as lines are produced (a sensor's pokes append to the same
 attempt). Every line passes through the try's :class:`SecretsMasker` first.
 :class:`TryLogCapture` swaps ``sys.stdout`` / ``sys.stderr`` for line-buffered
 masking writers and attaches a handler to the root logger for the duration of
-the try; ``tasks test`` uses the same capture with the terminal as the sink.
+the try; ``tasks test`` uses the same capture with the terminal as the sink, and
+``DAG.test()`` writes each line to both the file and the terminal (:class:`TeeStream`).
 Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -66,6 +67,26 @@ class LogSink:
         with self._lock:
             self.stream.write(masked if masked.endswith("\n") else masked + "\n")
             self.stream.flush()
+
+
+class TeeStream(io.TextIOBase):
+    """Writes to several text streams at once: a try's log file and ``DAG.test()``'s terminal."""
+
+    def __init__(self, *streams: TextIO) -> None:
+        super().__init__()
+        self.streams = streams
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 class _LineWriter(io.TextIOBase):

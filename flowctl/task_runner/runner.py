@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 from urllib.parse import quote, urlencode
 
 from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
@@ -53,7 +53,7 @@ from flowctl.task_runner import alerts, dagfile, secrets
 from flowctl.task_runner.execution import (
     Heartbeat, TaskTerminated, defer_sigterm, run_callbacks, run_task, terminate_on_sigterm,
 )
-from flowctl.task_runner.logs import LogSink, TryLogCapture, log_path, log_path_text, open_log_file
+from flowctl.task_runner.logs import LogSink, TeeStream, TryLogCapture, log_path, log_path_text, open_log_file
 from flowctl.task_runner.outcome import TryOutcome, decide_outcome, describe_error
 from flowctl.task_runner.preparation import (
     fresh_task, make_context, rendered_for_storage, run_info, unmap_task,
@@ -88,8 +88,12 @@ class TryResult:
     return_value: Any = None
 
 
-def run_workload(workload: Workload, settings: Settings, store: Any = None) -> TryResult:
-    """Claim and run one try of ``workload`` here; returns without running if the claim is lost."""
+def run_workload(workload: Workload, settings: Settings, store: Any = None, *,
+                 log_echo: TextIO | None = None) -> TryResult:
+    """Claim and run one try of ``workload`` here; returns without running if the claim is lost.
+
+    ``log_echo``: a stream that gets the try's log lines too, as they are written (``DAG.test()``'s terminal).
+    """
     dagfile.use_dags_folder(settings.dags_folder)
     own_store = store is None
     if own_store:
@@ -100,31 +104,32 @@ def run_workload(workload: Workload, settings: Settings, store: Any = None) -> T
         with defer_sigterm():
             profile_dir = os.environ.get(PROFILE_ENV)
             if profile_dir:
-                return _profiled(profile_dir, workload, settings, store)
-            return _claim_and_run(workload, settings, store)
+                return _profiled(profile_dir, workload, settings, store, log_echo)
+            return _claim_and_run(workload, settings, store, log_echo)
     finally:
         if own_store:
             store.close()
 
 
-def _profiled(folder: str, workload: Workload, settings: Settings, store: Any) -> TryResult:
+def _profiled(folder: str, workload: Workload, settings: Settings, store: Any,
+              log_echo: TextIO | None) -> TryResult:
     """Run the try under cProfile and write ``{folder}/try-<pid>.prof`` (a diagnostic aid)."""
     import cProfile
 
     profile = cProfile.Profile()
     try:
-        return profile.runcall(_claim_and_run, workload, settings, store)
+        return profile.runcall(_claim_and_run, workload, settings, store, log_echo)
     finally:
         Path(folder).mkdir(parents=True, exist_ok=True)
         profile.dump_stats(str(Path(folder) / f"try-{os.getpid()}.prof"))
 
 
-def _claim_and_run(workload: Workload, settings: Settings, store: Any) -> TryResult:
+def _claim_and_run(workload: Workload, settings: Settings, store: Any, log_echo: TextIO | None = None) -> TryResult:
     claim = store.start_try(workload.key, workload.try_number, socket.gethostname(), os.getpid(), utcnow())
     if claim is None:
         log.info("%s try %d was already claimed; not running it", workload.key, workload.try_number + 1)
         return TryResult(workload.key, workload.try_number + 1, ran=False)
-    return _ClaimedTry(workload, settings, store, claim).run()
+    return _ClaimedTry(workload, settings, store, claim, log_echo=log_echo).run()
 
 
 class Supervisor(Protocol):
@@ -158,7 +163,7 @@ class _ClaimedTry:
     """One claimed try: everything between the claim and the final state."""
 
     def __init__(self, workload: Workload, settings: Settings, store: Any, claim: Any,
-                 supervisor: Supervisor | None = None) -> None:
+                 supervisor: Supervisor | None = None, log_echo: TextIO | None = None) -> None:
         self.workload = workload
         self.key = workload.key
         self.settings = settings
@@ -175,10 +180,12 @@ class _ClaimedTry:
         self.supervisor = supervisor
         self.deferred: DeferredXComs | None = None  # a supervised try's XComs, written with its end
         self.ended_at: datetime | None = None  # the end_date the try's end was written with
+        self.log_echo = log_echo  # a second stream for the log lines (DAG.test()'s terminal)
 
     def run(self) -> TryResult:
         path = log_path_text(self.settings.log_folder_text, self.key, self.try_number)
-        with open_log_file(path) as stream:
+        with open_log_file(path) as file:
+            stream = file if self.log_echo is None else TeeStream(file, self.log_echo)
             capture = TryLogCapture(LogSink(stream, self.masker), str(self.settings.get("logging", "logging_level")))
             with capture, secrets.installed(self.store, self.masker) as backend:
                 log.info("Running %s, try %d of %d on %s (pid %d)", self.key, self.try_number,

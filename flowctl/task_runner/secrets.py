@@ -4,13 +4,14 @@
 and for ``BaseHook.get_connection`` (``set_connection_resolver``): a variable
 whose key looks secret (password, secret, token, api_key, ...) and every
 connection password (and sensitive ``extra`` field) are added to the try's
-masker the moment the task reads them, so they show as ``***`` in its log.
+masker the moment the task reads them, so they show as ``***`` in its log. :class:`FileSecretsStore` lays the
+variables and connections of local files over the Store for ``DAG.test()``.
 Must not import web, cli or scheduler.
 """
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flowctl.core import connection as conn_records
@@ -41,6 +42,30 @@ class MaskingBackend:
         record = self._store.get_connection(conn_id)
         mask_connection(self._masker, record)
         return record
+
+
+class FileSecretsStore:
+    """A Store proxy that answers some variables and connections itself, ahead of the database:
+    those of ``DAG.test()``'s ``variable_file_path`` / ``conn_file_path`` (Airflow puts its local
+    filesystem secrets backend first in the same way). Nothing of them is written to the database."""
+
+    def __init__(self, store: Any, variables: Mapping[str, str], connections: Mapping[str, Any]) -> None:
+        self._store = store
+        self._variables = dict(variables)
+        self._connections = dict(connections)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_variable(self, key: str) -> str | None:
+        if key in self._variables:
+            return self._variables[key]
+        return self._store.get_variable(key)  # type: ignore[no-any-return]
+
+    def get_connection(self, conn_id: str) -> Any:
+        if conn_id in self._connections:
+            return self._connections[conn_id]
+        return self._store.get_connection(conn_id)
 
 
 def mask_connection(masker: SecretsMasker, conn: Any) -> None:

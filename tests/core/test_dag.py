@@ -180,9 +180,9 @@ def test_partial_subset_keeps_the_selected_tasks_and_requested_relatives() -> No
         dag.partial_subset(["zz"])
 
 
-def test_dag_test_names_the_flowctl_command() -> None:
-    with pytest.raises(NotSupportedError, match="flowctl dags test d"):
-        DAG("d").test()
+def test_dag_cli_is_not_supported_and_names_the_flowctl_command() -> None:
+    with pytest.raises(NotSupportedError, match="use the `flowctl` command"):
+        DAG("d").cli()
 
 
 def test_concurrency_is_an_alias_of_max_active_tasks() -> None:
