@@ -20,12 +20,13 @@ click, flask, SQLAlchemy, web or cli.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound, FlowctlError
+from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.states import RUN_FINISHED, DagRunState, TaskInstanceState
 
@@ -285,20 +286,11 @@ def sync_from_folder(store: Any, settings: Any, dag_id: str) -> None:
                    paused_at_creation=bool(settings.get("core", "dags_are_paused_at_creation")))
 
 
-def start_test_run(store: Any, dag_id: str, logical_date: datetime, conf: dict[str, Any] | None, note: str) -> Any:
-    """A fresh queued manual run of the stored DAG at ``logical_date`` (``manual__<date>``), for a test:
-    a run that exists at that date is cleared and run again from scratch. The run's record."""
-    run_id = f"manual__{logical_date.isoformat()}"
-    try:
-        return store.trigger_dag(dag_id, now=_now(), run_id=run_id, logical_date=logical_date, conf=conf, note=note)
-    except DagRunAlreadyExists:
-        return _reset_existing(store, dag_id, logical_date)
-
-
 def start_fresh_test_run(store: Any, dag_id: str, logical_date: datetime, conf: dict[str, Any] | None,
                          note: str) -> Any:
-    """:func:`start_test_run` the way Airflow's ``dag.test()`` does it: a run that exists at that date (or with
-    that run id) is deleted first, so the new run has the DAG and the conf as they are now."""
+    """A new queued manual run of the stored DAG at ``logical_date`` (``manual__<date>``), for a test, as
+    Airflow's ``dag.test()`` makes it: a run that exists at that date (or with that run id) is deleted
+    first, so the new run has the DAG and the conf as they are now. The run's record."""
     run_id = f"manual__{logical_date.isoformat()}"
     in_the_way = {r.run_id: r for r in store.list_runs(dag_id, since=logical_date, until=logical_date, limit=100)}
     try:
@@ -315,24 +307,9 @@ def start_fresh_test_run(store: Any, dag_id: str, logical_date: datetime, conf: 
 
 def dags_test(store: Any, settings: Any, dag_id: str, logical_date: datetime, conf: dict[str, Any] | None,
              echo: Callable[[str], None]) -> str:
-    """``dags test``: a fresh run of the DAG as its file in the DAG folder is now, run here; its final state."""
+    """``dags test``: a fresh run of the DAG as its file in the DAG folder is now, run here, printing the
+    tasks' log lines as well (Airflow 2.5+'s ``dags test`` is ``dag.test()``); its final state."""
     sync_from_folder(store, settings, dag_id)
-    run = start_test_run(store, dag_id, logical_date, conf, "flowctl dags test")
+    run = start_fresh_test_run(store, dag_id, logical_date, conf, "flowctl dags test")
     echo(f"Testing DAG {dag_id}, run {run.run_id}")
-    return LocalRun(store, settings, run.key, echo).run_to_end()
-
-
-def _reset_existing(store: Any, dag_id: str, logical_date: datetime) -> Any:
-    """A test at a date that already has a run re-runs that run from scratch."""
-    from flowctl.db.operations import ClearSpec
-
-    runs = [r for r in store.list_runs(dag_id, limit=100_000) if r.logical_date == logical_date]
-    if not runs:
-        raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run with that run id at another date")
-    run = runs[0]
-    tis = store.task_instances_to_clear(dag_id, ClearSpec(run_id=run.run_id))
-    store.clear_task_instances([t.key for t in tis], _now())
-    if run.state == R.RUNNING.value:
-        raise FlowctlError(f"run {run.run_id!r} of DAG {dag_id!r} is running; kill it first "
-                           f"(`flowctl dags kill-runs {dag_id}`)")
-    return store.get_run(dag_id, run.run_id)
+    return LocalRun(store, settings, run.key, echo, log_stream=sys.stdout).run_to_end()

@@ -358,6 +358,38 @@ def test_dags_test_runs_the_whole_dag_here_and_prints_task_states(home: Path, ca
     assert out.splitlines()[-1].endswith(": success")
 
 
+CONF_SHOW = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def show(dag_run=None):
+    print("conf is", dict(dag_run.conf))
+
+with DAG("confy", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    PythonOperator(task_id="show", python_callable=show)
+'''
+
+
+def test_dags_test_again_at_a_date_makes_a_new_run_and_prints_the_task_logs(home: Path, capsys: Out) -> None:
+    """Before: a second ``dags test`` at a date cleared the old run and ran it with its old conf, and the
+    task's own output went to the log file only; now, as Airflow 2.5+'s ``dags test`` (``dag.test()``),
+    the old run is deleted, the new one has the new conf, and the task's log lines show on the terminal."""
+    (home / "dags" / "confy.py").write_text(CONF_SHOW)
+    code, out, err = run_cli(capsys, "dags", "test", "confy", "2024-03-01", "--conf", '{"n": 1}')
+    assert code == 0, out + err
+    assert "conf is {'n': 1}" in out
+    code, out, err = run_cli(capsys, "dags", "test", "confy", "2024-03-01", "--conf", '{"n": 2}')
+    assert code == 0, out + err
+    assert "conf is {'n': 2}" in out and "conf is {'n': 1}" not in out
+    store = Store(make_engine(f"sqlite:///{home / 'flowctl.db'}"))
+    try:
+        [run] = store.list_runs("confy")
+        assert run.conf == {"n": 2} and run.state == "success"
+    finally:
+        store.close()
+
+
 def test_dags_test_exits_1_when_the_run_fails(home: Path, capsys: Out) -> None:
     _write_pipe(home)
     code, out, _ = run_cli(capsys, "dags", "test", "broken")
