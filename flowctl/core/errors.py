@@ -79,6 +79,10 @@ class UnmappableXComTypePushed(FlowctlError, ValueError):
     """A task returned a value that a mapped task downstream maps over but cannot (not a list or dict)."""
 
 
+class MapCallableError(FlowctlError):
+    """The callable of ``XComArg.map()`` raised while a mapped task instance got its argument."""
+
+
 class TaskFailedNoRetry(FlowctlError):
     """Raise inside a task to fail it without retrying (Airflow: AirflowFailException)."""
 

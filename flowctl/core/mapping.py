@@ -10,8 +10,10 @@ builds the real operator for one index with :meth:`MappedOperator.unmap`.
 ``expand(a=[1, 2], b=[3, 4])`` maps over the cartesian product (4 instances,
 ``b`` varying fastest); a dict value maps over its ``(key, value)`` items;
 ``expand_kwargs([...])`` maps over a list of kwargs dicts. Values may be
-XComArgs: they are resolved with the caller's ``resolve`` function, so the
-same code serves the scheduler (reading XCom rows) and tests.
+XComArgs (``.map()``, ``.zip()`` and ``.concat()`` ones too): they are resolved
+with the caller's ``resolve`` function, so the same code serves the task runner
+and tests. A task instance takes its own entry with :meth:`MappedOperator.kwargs_for`,
+which reads only that entry's elements (a ``map()`` callable runs for them alone).
 
 As in Airflow, ``partial()`` checks its arguments against the operator's
 signature and ``expand()`` its names, so a bad argument is an import error of
@@ -23,13 +25,15 @@ Pure: must not import anything outside flowctl.core and the standard library.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flowctl.core.airflow_names import unsupported_call
 from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_parameter_names
-from flowctl.core.errors import DagDefinitionError, UnmappableXComTypePushed
-from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, XComArg, iter_resolvables
+from flowctl.core.errors import DagDefinitionError, FlowctlError, UnmappableXComTypePushed
+from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, iter_resolvables, iter_xcom_references
+from flowctl.core.xcom_views import elements
 
 NO_MAP_INDEX = -1
 _BASE_PARAMS = init_parameter_names(BaseOperator)
@@ -156,6 +160,31 @@ class MappedOperator(BaseOperator):
         columns = [_as_items(resolve(v) if isinstance(v, Resolvable) else v) for v in self.expand_input.values()]
         return [dict(zip(names, combo)) for combo in itertools.product(*columns)]
 
+    def kwargs_for(self, map_index: int, resolve: Callable[[Resolvable], Any]) -> dict[str, Any]:
+        """The kwargs of map index ``map_index`` (what :meth:`expansion` has at that index), reading
+        only its elements of each input; FlowctlError when the input has no such index."""
+        if self.expand_kind == "expand_kwargs":
+            value = self.expand_input
+            entries = elements(resolve(value), "expand_kwargs") if isinstance(value, Resolvable) else value
+            entry = entries[self._position(map_index, len(entries))]
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"expand_kwargs() of {self.task_id!r} needs a list of dicts; "
+                                 f"element {map_index} is a {type(entry).__name__}")
+            return dict(entry)
+        columns = [_as_elements(resolve(v) if isinstance(v, Resolvable) else v) for v in self.expand_input.values()]
+        rest = self._position(map_index, math.prod(len(column) for column in columns))
+        picks = []
+        for column in reversed(columns):  # the last argument varies fastest, as in itertools.product
+            rest, position = divmod(rest, len(column))
+            picks.append(column[position])
+        return dict(zip(self.expand_input, reversed(picks)))
+
+    def _position(self, map_index: int, length: int) -> int:
+        if not 0 <= map_index < length:
+            raise FlowctlError(f"map_index {map_index} of task {self.task_id!r} is out of range "
+                               f"(its input has {length} element(s))")
+        return map_index
+
     def values_from_xcom(self, mapped_kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
         """The values of one :meth:`expansion` entry that came from XCom (not literal lists)."""
         if self.expand_kind == "expand_kwargs":
@@ -196,12 +225,15 @@ def _construct_detached(operator_class: type, kwargs: dict[str, Any]) -> BaseOpe
 
 
 def _as_items(value: Any) -> list[Any]:
-    if isinstance(value, Mapping):
-        return list(value.items())
-    if value is None:
-        return []
+    return list(_as_elements(value))
+
+
+def _as_elements(value: Any) -> Sequence[Any]:
+    """One expand() input as the sequence of its elements, not copied (a lazy view stays lazy)."""
     if isinstance(value, (str, bytes)):
         raise DagDefinitionError(f"cannot map over a string: {value[:40]!r}")
+    if value is None or isinstance(value, (Mapping, Sequence)):
+        return elements(value, "expand")
     return list(value)
 
 
@@ -221,9 +253,8 @@ def check_mappable_return(task: Any, value: Any) -> None:
     for downstream in task.downstream_list:
         if not isinstance(downstream, MappedOperator):
             continue
-        for ref in iter_resolvables(downstream.expand_input):
-            if (isinstance(ref, XComArg) and ref.key == XCOM_RETURN_KEY
-                    and ref.operator.task_id == task.task_id):
+        for operator, key in iter_xcom_references(downstream.expand_input):  # inside map/zip/concat too
+            if key == XCOM_RETURN_KEY and operator.task_id == task.task_id:
                 raise UnmappableXComTypePushed(
                     f"task {downstream.task_id!r} maps over the return value of {task.task_id!r}, which must "
                     f"be a list or a dict, not {type(value).__name__}")

@@ -3,9 +3,12 @@
 Used for the parts of a DAG whose type is not fixed: default_args, param
 values, template field sources, mapped tasks' partial and expand arguments.
 Typed values become ``{"__type": ..., "__var": ...}`` (Airflow's shape), an
-XComArg becomes ``{"__type": "xcomarg", "__var": {"task_id", "key"}}``, a
-callable its dotted name, and any other object a description without memory
-addresses, so that the same file always gives the same JSON (and hash).
+XComArg becomes ``{"__type": "xcomarg", "__var": {"task_id", "key"}}`` (its
+``.map()`` / ``.zip()`` / ``.concat()`` forms ``"xcomarg_map"`` with ``{"arg",
+"callables"}`` — the callables' dotted names only —, ``"xcomarg_zip"`` with
+``{"args"}`` and ``"fillvalue"`` when one was given, ``"xcomarg_concat"`` with
+``{"args"}``), a callable its dotted name, and any other object a description
+without memory addresses, so that the same file always gives the same JSON (and hash).
 Must not import db, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -34,8 +37,8 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted((encode_value(v) for v in value), key=repr)
     to_ref = getattr(value, "to_ref", None)
-    if callable(to_ref):
-        return {"__type": "xcomarg", "__var": to_ref()}
+    if callable(to_ref):  # an XComArg: its form's type and what it is made of (nested XComArgs too)
+        return {"__type": getattr(value, "ref_type", None) or "xcomarg", "__var": encode_value(to_ref())}
     return _describe_object(value)
 
 

@@ -5,7 +5,8 @@ DAG's scheduling attributes and timetable, params with their JSON schema,
 docs, the task-group tree, and per task its operator class and module,
 dependencies, scheduling attributes, template fields and their sources,
 callbacks as presence booleans and, for mapped tasks, the partial/expand
-arguments (XComArg references as ``{"task_id", "key"}``).
+arguments (XComArg references as ``{"task_id", "key"}``, and the structure of
+``.map()``/``.zip()``/``.concat()`` ones, without the map callables: see jsonvalues).
 ``deserialize_dag(d)`` gives a read-only :class:`SerializedDAG`.
 ``dag_hash(d)`` is the sha256 of the canonical JSON: same file, same hash.
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from flowctl import configuration
 from flowctl.core.context import RunInfo, build_context, remember_run_keys
-from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import SecretsMasker
 from flowctl.core.params import merge_params
 
@@ -93,14 +92,13 @@ def _copied_plainly(cls: type) -> bool:
 
 
 def unmap_task(task: Any, map_index: int, context: dict[str, Any]) -> Any:
-    """For a mapped task, the concrete operator of ``map_index``; others are returned as they are."""
+    """For a mapped task, the concrete operator of ``map_index``; others are returned as they are.
+
+    Only this index's arguments are computed: an ``XComArg.map()`` callable runs here, in the
+    try's process, for this instance's element alone (its AirflowSkipException skips the try)."""
     if not getattr(task, "is_mapped", False):
         return task
-    expansion = task.expansion(lambda ref: ref.resolve(context))
-    if not 0 <= map_index < len(expansion):
-        raise FlowctlError(f"map_index {map_index} of task {task.task_id!r} is out of range "
-                           f"(its input has {len(expansion)} element(s))")
-    concrete = task.unmap(expansion[map_index])
+    concrete = task.unmap(task.kwargs_for(map_index, lambda ref: ref.resolve(context)))
     context["task"] = concrete
     context["ti"].task = concrete
     return concrete

@@ -1,5 +1,6 @@
 """``flowctl dags test`` over Airflow's repeated mapping: a mapped task over a mapped task's output,
-``expand_kwargs`` over one, a reduce, and XCom values that reach templated arguments unrendered."""
+``expand_kwargs`` over one, a reduce, and XCom values that reach templated arguments unrendered;
+and over ``XComArg.map()``, ``.zip()`` and ``.concat()``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -70,3 +71,65 @@ def test_dags_test_runs_repeated_mapping_expand_kwargs_and_a_reduce(sqlite_home:
     assert "odd_only[1]: failed" in out and "as_kwargs[2]" not in out and "record[2]" not in out
     assert sorted((dags / "mapping.txt").read_text().splitlines()) == [
         "kwargs:3:{{ ds }}", "kwargs:5:{{ ds }}", "total:18"]  # the note came from XCom: not rendered
+
+
+TRANSFORMS = '''
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.decorators import task
+
+OUT = Path(__file__).with_name("transforms.txt")
+
+
+def write(text):
+    with OUT.open("a") as f:
+        f.write(text + "\\n")
+
+
+def shout(word):
+    write(f"called:{word}")
+    return word.upper()
+
+
+@task
+def words():
+    return ["a", "b", "c"]
+
+
+@task
+def settings():
+    return {"x": 1, "y": 2}
+
+
+@task
+def nothing():
+    return []
+
+
+@task
+def receive(value, label):
+    write(f"{label}:{value}")
+
+
+with DAG("transforms", start_date=datetime(2024, 1, 1), schedule=None):
+    w, s = words(), settings()
+    receive.partial(label="map").expand(value=w.map(shout).map(lambda x: x + "!"))
+    receive.partial(label="zip").expand(value=w.zip(s, fillvalue=None))
+    receive.partial(label="concat").expand(value=s.concat(w))
+    receive.override(task_id="empty").partial(label="empty").expand(value=nothing().map(shout))
+'''
+
+
+def test_dags_test_runs_map_zip_and_concat_giving_each_instance_its_element(
+        sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dags = sqlite_home / "dags"
+    (dags / "transforms.py").write_text(TRANSFORMS)
+    code = main(["dags", "test", "transforms", "2024-01-01"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "empty: skipped" in out and "empty[0]" not in out, out
+    assert sorted((dags / "transforms.txt").read_text().splitlines()) == sorted([
+        "called:a", "called:b", "called:c", "map:A!", "map:B!", "map:C!",
+        "zip:('a', ('x', 1))", "zip:('b', ('y', 2))", "zip:('c', None)",
+        "concat:('x', 1)", "concat:('y', 2)", "concat:a", "concat:b", "concat:c"])

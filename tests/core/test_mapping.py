@@ -8,7 +8,7 @@ import pytest
 
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.dag import DAG
-from flowctl.core.errors import DagDefinitionError, NotSupportedError, UnmappableXComTypePushed
+from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, UnmappableXComTypePushed
 from flowctl.core.mapping import MappedOperator, check_mappable_return
 from flowctl.core.xcom_arg import XComArg
 from flowctl.decorators import task
@@ -181,3 +181,69 @@ def test_each_index_of_a_mapped_task_returns_one_element_of_what_a_mapped_task_d
     check_mappable_return(mapped, 2)
     assert second.operator.expansion({first: [2, 3, 4]}.__getitem__) == [{"x": 2}, {"x": 3}, {"x": 4}]
     assert by_kwargs.expansion({first: [{"word": "a"}, {"word": "b"}]}.__getitem__) == [{"word": "a"}, {"word": "b"}]
+
+
+class _TI:
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+
+    def xcom_pull(self, task_ids: str, key: str) -> Any:
+        return self.values[task_ids]
+
+
+def _resolver(**values: Any) -> Any:
+    context = {"ti": _TI(values)}
+    return lambda ref: ref.resolve(context)
+
+
+def test_kwargs_for_one_index_is_that_index_of_the_cartesian_product() -> None:
+    with DAG("d"):
+        source = Echo(task_id="source")
+        mapped = Echo.partial(task_id="echo").expand(word=source.output, times=[1, 2, 3])
+    resolve = _resolver(source={"k": "v", "l": "w"})
+    assert [mapped.kwargs_for(i, resolve) for i in range(6)] == mapped.expansion(resolve)
+    assert mapped.kwargs_for(4, resolve) == {"word": ("l", "w"), "times": 2}
+    with pytest.raises(FlowctlError, match=r"map_index 6 of task 'echo' is out of range \(its input has 6 element"):
+        mapped.kwargs_for(6, resolve)
+
+
+def test_kwargs_for_one_index_calls_the_map_callable_for_that_indexs_element_alone() -> None:
+    calls: list[str] = []
+
+    def shout(word: str) -> str:
+        calls.append(word)
+        return word.upper()
+
+    with DAG("d"):
+        source = Echo(task_id="source")
+        mapped = Echo.partial(task_id="echo").expand(word=source.output.map(shout), times=[1, 2])
+    resolve = _resolver(source=["a", "b", "c"])
+    assert mapped.kwargs_for(3, resolve) == {"word": "B", "times": 2}
+    assert calls == ["b"]
+    concrete = mapped.unmap(mapped.kwargs_for(3, resolve))
+    assert concrete.execute({}) == "BB" and concrete._values_from_xcom == ("B",)  # from XCom: never rendered
+
+
+def test_expand_kwargs_over_a_map_gives_each_index_the_dict_its_element_became() -> None:
+    with DAG("d"):
+        source = Echo(task_id="source")
+        mapped = Echo.partial(task_id="echo").expand_kwargs(source.output.map(lambda w: {"word": w, "times": 2}))
+        broken = Echo.partial(task_id="broken").expand_kwargs(source.output.zip(source.output))
+    assert mapped.upstream_task_ids == {"source"}
+    resolve = _resolver(source=["a", "b"])
+    assert mapped.kwargs_for(1, resolve) == {"word": "b", "times": 2}
+    with pytest.raises(ValueError, match=r"expand_kwargs\(\) of 'broken' needs a list of dicts; element 0 is a tuple"):
+        broken.kwargs_for(0, resolve)
+
+
+@pytest.mark.parametrize("form", ["map", "zip", "concat"])
+def test_a_task_whose_output_a_map_zip_or_concat_feeds_to_a_mapped_task_must_return_a_list_or_a_dict(
+        form: str) -> None:
+    with DAG("d"):
+        source, other = Echo(task_id="source"), Echo(task_id="other")
+        derived = {"map": lambda: source.output.map(str), "zip": lambda: other.output.zip(source.output),
+                   "concat": lambda: other.output.concat(source.output)}[form]()
+        Echo.partial(task_id="echo").expand(word=derived)
+    check_mappable_return(source, ["a"])
+    with pytest.raises(UnmappableXComTypePushed, match="'echo' maps over the return value of 'source'"):
+        check_mappable_return(source, 3)

@@ -5,6 +5,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from flowctl.dag_processing.dagbag import DagBag
 from flowctl.settings import Settings
 
@@ -56,6 +58,35 @@ def test_a_mapped_task_with_an_unknown_partial_argument_is_an_import_error(setti
     assert bag.dag_ids == ["good"]
     error = bag.import_errors[str(settings.dags_folder / "mapped.py")]
     assert "BashOperator.partial() (task_id: b): bogus_kw" in error
+
+
+@pytest.mark.parametrize(("call", "last_line"), [
+    ("numbers().map(5)", "TypeError: XComArg.map() needs a callable of one argument, not int: 5"),
+    ("numbers().map(show)", "flowctl.core.errors.DagDefinitionError: XComArg.map() needs a plain function, "
+                            "not the @task 'show': the callable runs inside the mapped task, "
+                            "it is not a task of its own"),
+    ("numbers().zip([1, 2])", "TypeError: XComArg.zip() combines task outputs (XComArgs), not list: [1, 2]; "
+                              "return the values from a task and pass its output"),
+    ("numbers().concat('abc')", "TypeError: XComArg.concat() combines task outputs (XComArgs), not str: 'abc'; "
+                                "return the values from a task and pass its output"),
+])
+def test_a_bad_map_zip_or_concat_is_an_import_error_whose_last_line_says_what_is_wrong(
+        settings: Settings, call: str, last_line: str) -> None:
+    (settings.dags_folder / "transforms.py").write_text(
+        "from datetime import datetime\n"
+        "from flowctl import DAG\n"
+        "from flowctl.decorators import task\n"
+        "@task\n"
+        "def numbers():\n"
+        "    return [1, 2]\n"
+        "@task\n"
+        "def show(value):\n"
+        "    print(value)\n"
+        "with DAG('transforms', schedule=None, start_date=datetime(2024, 1, 1)):\n"
+        f"    show.expand(value={call})\n")
+    bag = DagBag(settings=settings)
+    error = bag.import_errors[str(settings.dags_folder / "transforms.py")]
+    assert bag.dag_ids == [] and error.strip().splitlines()[-1] == last_line, error
 
 
 def test_a_slow_file_times_out_on_the_main_thread(settings: Settings) -> None:

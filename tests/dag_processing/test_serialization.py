@@ -90,6 +90,51 @@ def test_a_mapped_task_keeps_its_expand_spec_with_xcom_references() -> None:
     assert fan["upstream_task_ids"] == ["load.inner.b", "start"]
 
 
+CALLS: list[Any] = []
+
+
+def _double(value: Any) -> Any:
+    CALLS.append(value)
+    return 2 * value
+
+
+def build_transforms_dag() -> DAG:
+    with DAG("transforms", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        a, b = Shell(task_id="a"), Shell(task_id="b")
+        Shell.partial(task_id="mapped").expand(command=a.output.map(_double).map(str))
+        Shell.partial(task_id="zipped").expand(command=a.output.zip(b.output, fillvalue=None))
+        Shell.partial(task_id="joined").expand_kwargs(a.output.concat(b.output.map(lambda v: {"command": v})))
+    return dag
+
+
+def test_map_zip_and_concat_keep_their_structure_and_only_the_map_callables_names() -> None:
+    CALLS.clear()
+    data = serialize_dag(build_transforms_dag())
+    assert json.loads(json.dumps(data)) == data
+    tasks = {t["task_id"]: t for t in data["tasks"]}
+    a = {"__type": "xcomarg", "__var": {"task_id": "a", "key": "return_value"}}
+    b = {"__type": "xcomarg", "__var": {"task_id": "b", "key": "return_value"}}
+    assert tasks["mapped"]["mapping"]["expand"] == {"command": {"__type": "xcomarg_map", "__var": {
+        "arg": a, "callables": [f"{__name__}._double", "builtins.str"]}}}
+    assert tasks["zipped"]["mapping"]["expand"] == {"command": {"__type": "xcomarg_zip", "__var": {
+        "args": [a, b], "fillvalue": None}}}
+    assert tasks["joined"]["mapping"]["expand"] == {"__type": "xcomarg_concat", "__var": {"args": [a, {
+        "__type": "xcomarg_map", "__var": {"arg": b, "callables": [
+            f"{__name__}.build_transforms_dag.<locals>.<lambda>"]}}]}}
+    assert tasks["zipped"]["upstream_task_ids"] == tasks["joined"]["upstream_task_ids"] == ["a", "b"]
+    assert CALLS == []  # serializing never calls a map callable
+    assert dag_hash(data) == dag_hash(serialize_dag(build_transforms_dag()))
+    assert deserialize_dag(data).get_task("mapped").mapping == tasks["mapped"]["mapping"]
+
+
+def test_a_zip_without_a_fillvalue_has_none_in_its_json() -> None:
+    with DAG("z", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        a, b = Shell(task_id="a"), Shell(task_id="b")
+        Shell.partial(task_id="zipped").expand(command=a.output.zip(b.output))
+    zipped = next(t for t in serialize_dag(dag)["tasks"] if t["task_id"] == "zipped")
+    assert set(zipped["mapping"]["expand"]["command"]["__var"]) == {"args"}
+
+
 def test_the_hash_is_stable_and_changes_with_the_structure() -> None:
     first, second = serialize_dag(build_dag()), serialize_dag(build_dag())
     assert dag_hash(first) == dag_hash(second)

@@ -286,3 +286,63 @@ with DAG("repeated_mapping", schedule=None, start_date=START):
     total(second)
     record.expand_kwargs(as_kwargs.expand(x=odd_only.expand(x=second)))
 '''
+
+#: XComArg.map() (chained, over a list and over a dict's items, into a classic operator),
+#: .zip(fillvalue=...), .concat() and expand_kwargs over a map. ``shout`` logs the pid it runs in and
+#: each instance the value it got with its own pid: the tests check the callable ran in the
+#: instance's worker, once per instance, never in the scheduler. ``nothing`` expands to no instance.
+XCOMARG_TRANSFORMS = PRELUDE + '''
+import json
+
+from flowctl.decorators import task
+from flowctl.operators.bash import BashOperator
+
+
+def shout(word):
+    append("transforms.log", f"called {word} {os.getpid()}")
+    return word.upper()
+
+
+def exclaim(word):
+    return word + "!"
+
+
+def as_command(item):
+    key, value = item
+    return f"echo bash {key}={value} >> {OUT}/transforms.log"
+
+
+@task
+def words():
+    return ["a", "b", "c"]
+
+
+@task
+def numbers():
+    return [1, 2]
+
+
+@task
+def settings():
+    return {"x": 1, "y": 2}
+
+
+@task
+def nothing():
+    return []
+
+
+@task
+def receive(value, label):
+    append("transforms.log", f"{label} {json.dumps(value, separators=(',', ':'))} {os.getpid()}")
+
+
+with DAG("xcomarg_transforms", schedule=None, start_date=START):
+    w, n, s = words(), numbers(), settings()
+    receive.partial(label="map").expand(value=w.map(shout).map(exclaim))
+    receive.partial(label="zip").expand(value=w.zip(n, fillvalue=0))
+    receive.partial(label="concat").expand(value=n.concat(s, w))
+    receive.expand_kwargs(n.map(lambda x: {"value": x * 10, "label": "kwargs"}))
+    BashOperator.partial(task_id="bash_items").expand(bash_command=s.map(as_command))
+    receive.override(task_id="receive_empty").partial(label="empty").expand(value=nothing().map(shout))
+'''

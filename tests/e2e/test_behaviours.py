@@ -2,6 +2,7 @@
 branching, pools with priorities and depends_on_past; tests read states and side effects."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta, timezone
 from typing import Any
 
@@ -16,7 +17,8 @@ from tests.e2e.harness import Deployment
 
 SOURCES = {"retries.py": dags.RETRIES, "timeout.py": dags.TIMEOUT, "trigger_rules.py": dags.TRIGGER_RULES,
            "branching.py": dags.BRANCHING, "pools.py": dags.POOLS, "depends_on_past.py": dags.DEPENDS_ON_PAST,
-           "dates.py": dags.DATES, "repeated_mapping.py": dags.REPEATED_MAPPING}
+           "dates.py": dags.DATES, "repeated_mapping.py": dags.REPEATED_MAPPING,
+           "xcomarg_transforms.py": dags.XCOMARG_TRANSFORMS}
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
@@ -138,6 +140,27 @@ def test_a_mapped_task_maps_over_a_mapped_tasks_values_as_in_airflows_repeated_m
     indexes = [ti.map_index for ti in d.store.list_task_instances(RunKey("repeated_mapping", run_id))
                if ti.task_id == "record"]
     assert sorted(indexes) == [0, 1]  # odd_only[1] returned None: no index for it
+
+
+def test_map_zip_and_concat_give_each_instance_its_element_and_the_map_callable_runs_only_in_its_worker(
+        d: Deployment) -> None:
+    run_id = d.trigger("xcomarg_transforms")
+    final = d.wait_for_run("xcomarg_transforms", run_id)
+    assert final == "success", d.task_states("xcomarg_transforms", run_id)
+    lines = d.effects("transforms.log")
+    received = sorted(" ".join(line[:2]) for line in lines if line[0] != "called")
+    assert received == sorted([
+        "map \"A!\"", "map \"B!\"", "map \"C!\"",
+        'zip ["a",1]', 'zip ["b",2]', 'zip ["c",0]',
+        "concat 1", "concat 2", 'concat ["x",1]', 'concat ["y",2]', 'concat "a"', 'concat "b"', 'concat "c"',
+        "kwargs 10", "kwargs 20", "bash x=1", "bash y=2"])
+    scheduler_pid = next(p.pid for p in d.processes if p.name == "scheduler")
+    called = {line[1]: int(line[2]) for line in lines if line[0] == "called"}
+    assert len([line for line in lines if line[0] == "called"]) == 3  # once per instance, none for "empty"
+    map_pids = {json.loads(line[1]).lower()[0]: int(line[2]) for line in lines if line[0] == "map"}
+    assert called == map_pids and scheduler_pid not in called.values()  # in each instance's own worker
+    states = d.task_states("xcomarg_transforms", run_id)
+    assert states["receive_empty"] == "skipped" and not any(k.startswith("receive_empty[") for k in states), states
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -124,3 +124,113 @@ def test_xcom_values_reach_template_fields_unrendered_in_every_form(world: World
     assert [run_task("show_each", i) for i in range(2)] == [
         "2024-01-01: echo RAW 'price {{ ds }}'", "2024-01-01: echo RAW '{% oops'"]
     assert [run_task("bash_each", i) for i in range(2)] == ["RAW price {{ ds }}", "RAW {% oops"]
+
+
+TRANSFORMS = '''
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.decorators import task
+from flowctl.exceptions import AirflowSkipException
+from flowctl.operators.bash import BashOperator
+
+CALLS = Path(__file__).with_name("calls.txt")
+
+
+def shout(word):
+    with CALLS.open("a") as f:
+        f.write(word + "\\n")
+    return word.upper()
+
+
+def exclaim(word):
+    return word + "!"
+
+
+def only_even(n):
+    if n % 2:
+        raise AirflowSkipException(f"{n} is odd")
+    return n
+
+
+def parse(text):
+    return int(text)
+
+
+def as_command(item):
+    key, value = item
+    return f"echo {key}={value}"
+
+
+@task
+def words():
+    return ["a", "b", "c"]
+
+@task
+def numbers():
+    return [1, 2]
+
+@task
+def settings():
+    return {"x": 1, "y": 2}
+
+@task
+def texts():
+    return ["1", "x"]
+
+@task
+def got(value):
+    return value
+
+with DAG("transforms", start_date=datetime(2024, 1, 1), schedule=None):
+    w, n, s = words(), numbers(), settings()
+    got.override(task_id="mapped").expand(value=w.map(shout).map(exclaim))
+    got.override(task_id="zipped").expand(value=w.zip(n, fillvalue=None))
+    got.override(task_id="joined").expand(value=n.concat(s, w))
+    got.override(task_id="by_kwargs").expand_kwargs(n.map(lambda x: {"value": x * 10}))
+    BashOperator.partial(task_id="bash").expand(bash_command=s.map(as_command))
+    got.override(task_id="evens").expand(value=n.map(only_even))
+    got.override(task_id="parsed").expand(value=texts().map(parse))
+'''
+
+
+def _run_indexes(world: World, run: Any, fileloc: str, task_id: str, length: int) -> list[Any]:
+    """Expand ``task_id`` to ``length`` indexes and run each in this process; their results."""
+    world.expand(run, task_id, length)
+    return [run_workload(world.queue(run, task_id, fileloc, map_index=i), world.settings, world.store)
+            for i in range(length)]
+
+
+def _values(world: World, run: Any, fileloc: str, task_id: str, length: int) -> list[Any]:
+    results = _run_indexes(world, run, fileloc, task_id, length)
+    assert [r.state for r in results] == ["success"] * length, [r.error for r in results]
+    return [r.return_value for r in results]
+
+
+def test_each_mapped_instance_gets_its_element_of_a_map_a_zip_or_a_concat(world: World) -> None:
+    fileloc = world.write_dags("transforms", TRANSFORMS)
+    calls = world.folder / "calls.txt"
+    run = world.make_run("transforms")
+    for producer in ("words", "numbers", "settings"):
+        run_workload(world.queue(run, producer, fileloc), world.settings, world.store)
+    assert not calls.exists()
+    assert _values(world, run, fileloc, "mapped", 3) == ["A!", "B!", "C!"]
+    assert calls.read_text().split() == ["a", "b", "c"]  # once per instance, for its own element only
+    assert _values(world, run, fileloc, "zipped", 3) == [("a", 1), ("b", 2), ("c", None)]
+    assert _values(world, run, fileloc, "joined", 7) == [1, 2, ("x", 1), ("y", 2), "a", "b", "c"]
+    assert _values(world, run, fileloc, "by_kwargs", 2) == [10, 20]
+    assert _values(world, run, fileloc, "bash", 2) == ["x=1", "y=2"]  # a classic operator over a dict's items
+    assert calls.read_text().split() == ["a", "b", "c"]
+
+
+def test_a_skip_in_the_map_callable_skips_that_instance_and_an_error_fails_it_saying_where(world: World) -> None:
+    fileloc = world.write_dags("transforms", TRANSFORMS)
+    run = world.make_run("transforms")
+    for producer in ("numbers", "texts"):
+        run_workload(world.queue(run, producer, fileloc), world.settings, world.store)
+    odd, even = _run_indexes(world, run, fileloc, "evens", 2)
+    assert (odd.state, even.state, even.return_value) == ("skipped", "success", 2)
+    good, bad = _run_indexes(world, run, fileloc, "parsed", 2)
+    assert (good.state, good.return_value, bad.state) == ("success", 1, "failed")
+    assert "XComArg('texts', key='return_value').map(parse) failed on element 1: ValueError: invalid literal" in (
+        bad.error or ""), bad.error
