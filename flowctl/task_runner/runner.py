@@ -209,6 +209,7 @@ class _ClaimedTry:
         try:
             with terminate_on_sigterm(), beat:
                 context = self._prepare(backend)
+                self._unmap_and_render(context)  # failing here, the try's callbacks still get the context
                 value = self._run_task(context)
             error: BaseException | None = None
         except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - any task error is the try's outcome
@@ -240,12 +241,16 @@ class _ClaimedTry:
             conn_lookup=secrets.connection_lookup(self.masker),
             prev_success=self.previous_success,
             extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index})
-        self.task = task = unmap_task(task, self.key.map_index, context)
+        return context
+
+    def _unmap_and_render(self, context: dict[str, Any]) -> None:
+        """The concrete task of a mapped one's map index (its ``map()`` callables run here), then its
+        rendered template fields, kept for the end and handed to the supervisor."""
+        self.task = task = unmap_task(self.task, self.key.map_index, context)
         rendered = task.render_template_fields(context)
         self.rendered = rendered_for_storage(rendered, self.masker)
         if self.supervisor is not None:
             self.supervisor.rendered(self.rendered)
-        return context
 
     def _beat(self, now: datetime) -> bool:
         """One heartbeat; the first also stores the rendered fields of a try still running then."""

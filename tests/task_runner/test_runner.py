@@ -354,7 +354,20 @@ with DAG("callbacks", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="bad", python_callable=boom, retries=1, retry_delay=timedelta(0),
                    on_retry_callback=note("retry"), on_failure_callback=note("failure"))
     PythonSensor(task_id="waiting", python_callable=lambda: False, mode="reschedule", poke_interval=60)
+    PythonOperator(task_id="bad_template", python_callable=lambda x: x, op_args=["{{ no_such_name.attr }}"],
+                   on_failure_callback=note("failure"))
 '''
+
+
+def test_a_try_whose_templates_fail_to_render_still_runs_its_failure_callback(world: World) -> None:
+    """Before: a try failing while it rendered its templates (or mapped its arguments) had no context
+    yet, so its on_failure_callback never ran: the alert a team relies on stayed silent (Airflow runs it)."""
+    fileloc = world.write_dags("callbacks", CALLBACKS)
+    run = world.make_run("callbacks")
+    result = run_workload(world.queue(run, "bad_template", fileloc), world.settings, world.store)
+    assert result.state == "failed"
+    assert (world.folder / "callbacks.txt").read_text().splitlines() == ["failure bad_template try 1"]
+    assert "no_such_name" in world.log_text(result.key, 1)
 
 
 def test_callbacks_run_for_each_state_and_a_failing_one_changes_nothing(world: World) -> None:
