@@ -10,6 +10,7 @@ cli or scheduler.
 """
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -58,15 +59,34 @@ with DAG("__flowctl_warmup__", start_date=datetime(2024, 1, 1, tzinfo=timezone.u
 '''
 
 
-class _RecordingNothing:
-    """A supervisor for the warm-up tries: nothing is stored anywhere."""
+class _AnsweredPipes:
+    """The supervisor of the warm-up tries: a forked try's own (:class:`pipes.PipeSupervisor`), over
+    pipes of this process whose answer ``{"won": true}`` is written ahead. The code every try runs
+    to send its rendered fields and its end is then specialised and packed here too, not cold in
+    each child; what it sends is read and dropped, and :meth:`close` closes the four ends."""
+
+    def __init__(self) -> None:
+        from flowctl.task_runner.pipes import PipeSupervisor, write_all
+
+        self._results_r, results_w = os.pipe()
+        answers_r, self._answers_w = os.pipe()
+        os.set_blocking(self._results_r, False)
+        self.pipes = PipeSupervisor(results_w, answers_r)
+        write_all(self._answers_w, b'{"won": true}\n')
 
     def rendered(self, fields: Mapping[str, Any]) -> None:
-        pass
+        self.pipes.rendered(fields)
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any]) -> bool:
-        return True
+               xcoms: Mapping[str, Any]) -> bool | None:
+        return self.pipes.finish(state, now, fields, xcoms)
+
+    def close(self) -> None:
+        from flowctl.task_runner.pipes import drain
+
+        drain(self._results_r)
+        for fd in (self._results_r, self.pipes.results_fd, self.pipes.answers_fd, self._answers_w):
+            os.close(fd)
 
 
 def warm_tries(settings: Settings, store: Any, rounds: int = 12, pack: bool = False) -> None:
@@ -92,8 +112,12 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12, pack: bool = Fa
         warm_settings = settings.replace(logging__base_log_folder=str(Path(folder) / "logs"))
         workload = Workload(key, 0, str(fileloc))
         def one_try() -> None:
-            with defer_sigterm():
-                run_claimed(workload, warm_settings, store, claim, _RecordingNothing())
+            supervisor = _AnsweredPipes()
+            try:
+                with defer_sigterm():
+                    run_claimed(workload, warm_settings, store, claim, supervisor)
+            finally:
+                supervisor.close()
         try:
             for _ in range(rounds):
                 one_try()
