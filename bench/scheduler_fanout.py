@@ -4,7 +4,10 @@
 
 Each repetition: fresh PostgreSQL database, local executor, a real scheduler;
 tasks/s = (width + 2) / seconds from the run's creation to its success (run
-row timestamps). Then a second run of the same DAG measures the peak PSS of
+row timestamps), for the DAG's first run ("cold": the worker parent imports the
+new DAG file as its first task starts, the connections' first statements) and
+for the next one ("warm", as runs of a scheduler running for a while are). Then
+a third run of the same DAG measures the peak PSS of
 the scheduler and its workers (every process of the deployment): sampling
 /proc/<pid>/smaps_rollup of some 35 processes every 50 ms walks their page
 tables and takes CPU from the run it measures, so it never runs during the
@@ -44,17 +47,22 @@ def main() -> int:
             seconds = wait_run_done(d, "bench_fanout", trigger_now(d, "bench_fanout"), timeout=300)
             time.sleep(0.2)  # the last tries reaped, so that their CPU is counted
             cpu = deployment_cpu_seconds(d) - cpu
+            warm = wait_run_done(d, "bench_fanout", trigger_now(d, "bench_fanout"), timeout=300)
+            time.sleep(0.2)
             with PeakPss(d) as pss:
                 wait_run_done(d, "bench_fanout", trigger_now(d, "bench_fanout"), timeout=300)
             if args.show_logs:
                 print(d.diagnostics())
             return {"seconds": seconds, "tasks_per_s": (args.width + 2) / seconds, "peak_pss_mib": pss.peak_mib,
-                    "cpu_ms_per_task": cpu * 1000 / (args.width + 2)}
+                    "cpu_ms_per_task": cpu * 1000 / (args.width + 2), "warm_tasks_per_s": (args.width + 2) / warm}
 
     figures = repeat(args.runs, one)
     report(f"fan-out of {args.width}: trigger -> success", "s", figures["seconds"])
-    report("fan-out: throughput", "tasks/s", figures["tasks_per_s"], goal="> 300 tasks/s", fmt="{:.0f}")
-    report("fan-out: CPU per task (deployment + its PostgreSQL backends)", "ms", figures["cpu_ms_per_task"],
+    report("fan-out: throughput, cold (the DAG's first run)", "tasks/s", figures["tasks_per_s"], goal="> 300 tasks/s",
+           fmt="{:.0f}")
+    report("fan-out: throughput, warm (its next run)", "tasks/s", figures["warm_tasks_per_s"], goal="> 300 tasks/s",
+           fmt="{:.0f}")
+    report("fan-out: CPU per task, cold run (deployment + its PostgreSQL backends)", "ms", figures["cpu_ms_per_task"],
            fmt="{:.2f}")
     report("fan-out: peak PSS of scheduler + workers", "MiB", figures["peak_pss_mib"], goal="< 300 MB",
            fmt="{:.0f}")
