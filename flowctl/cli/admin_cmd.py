@@ -54,9 +54,12 @@ def variables_group() -> None:
 @click.option("--json", "-j", "as_json", is_flag=True, help="Parse the value as JSON and pretty-print it.")
 @pass_ctx
 def variables_get(ctx: CliContext, key: str, default: str | None, as_json: bool) -> None:
-    """Print the value of a variable."""
+    """Print the value of a variable (FLOWCTL_VAR_<KEY> first, as tasks see it)."""
+    from flowctl.models.variable import variable_from_environment
+
+    value = variable_from_environment(key)
     try:
-        value = ctx.store.get_variable(key)
+        value = ctx.store.get_variable(key) if value is None else value
     except VariableNotFound:
         if default is None:
             raise
@@ -223,8 +226,10 @@ def _connection_from_options(conn_id: str, opts: dict[str, Any]) -> Connection:
 @OUTPUT_OPTION
 @pass_ctx
 def connections_get(ctx: CliContext, conn_id: str, output: str) -> None:
-    """Show one connection (the password as ***)."""
-    row = _shown(ctx.store.get_connection(conn_id))
+    """Show one connection (the password as ***; FLOWCTL_CONN_<ID> first, as tasks see it)."""
+    from flowctl.models.connection import connection_from_environment
+
+    row = _shown(connection_from_environment(conn_id) or ctx.store.get_connection(conn_id))
     if output in DATA_OUTPUTS:
         echo_data(row, output)
         return

@@ -84,7 +84,7 @@ class Connection:
     @classmethod
     def get_connection_from_secrets(cls, conn_id: str) -> Connection:
         """The connection from the environment, else the metadata database; ConnectionNotFound else."""
-        record = _from_environment(conn_id)
+        record = connection_from_environment(conn_id)
         if record is None:
             from flowctl.models.variable import get_variable_backend
 
@@ -97,7 +97,9 @@ class Connection:
         return cls.from_record(record)
 
 
-def _from_environment(conn_id: str) -> records.Connection | None:
+def connection_from_environment(conn_id: str) -> records.Connection | None:
+    """The connection ``FLOWCTL_CONN_<ID>`` (or ``AIRFLOW_CONN_<ID>``) holds, a URI or a JSON object, which
+    wins over the database; None if unset."""
     for prefix in ENV_PREFIXES:
         raw = os.environ.get(prefix + conn_id.upper())
         if raw is None:

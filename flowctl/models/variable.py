@@ -60,7 +60,8 @@ class _NoDefault:
 NO_DEFAULT: Any = _NoDefault()
 
 
-def _from_environment(key: str) -> str | None:
+def variable_from_environment(key: str) -> str | None:
+    """The value of ``FLOWCTL_VAR_<KEY>`` (or ``AIRFLOW_VAR_<KEY>``), which wins over the database; None if unset."""
     for prefix in ENV_PREFIXES:
         value = os.environ.get(prefix + key.upper())
         if value is not None:
@@ -82,7 +83,7 @@ class Variable:
     @classmethod
     def get(cls, key: str, default_var: Any = NO_DEFAULT, deserialize_json: bool = False) -> Any:
         """The value of ``key``; ``default_var`` when missing, else KeyError."""
-        value = _from_environment(key)
+        value = variable_from_environment(key)
         if value is None:
             try:
                 value = get_variable_backend().get_variable(key)

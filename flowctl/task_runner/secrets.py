@@ -94,9 +94,9 @@ def variable_lookup(backend: MaskingBackend) -> Any:
     environment first (as Variable)."""
     def lookup(key: str) -> str | None:
         from flowctl.core.errors import VariableNotFound
-        from flowctl.models.variable import _from_environment
+        from flowctl.models.variable import variable_from_environment
 
-        value = _from_environment(key)
+        value = variable_from_environment(key)
         if value is not None:
             if should_mask(key):
                 backend._masker.add_mask(value, key)

@@ -55,6 +55,23 @@ def test_getting_a_missing_variable_is_one_line_and_exit_3_unless_a_default_is_g
     assert run_cli(capsys, "variables", "get", "nope", "--default", "fallback")[1] == "fallback\n"
 
 
+def test_get_sees_variables_and_connections_from_the_environment_first_as_tasks_do(
+        home: Path, capsys: Out, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: ``variables get`` / ``connections get`` read the database only, so a value a task got from
+    FLOWCTL_VAR_* / FLOWCTL_CONN_* was "not found" from the CLI (Airflow's get commands ask the same
+    backends as tasks, environment first)."""
+    assert run_cli(capsys, "variables", "set", "region", "eu-west-1")[0] == 0
+    monkeypatch.setenv("FLOWCTL_VAR_REGION", "us-east-2")
+    monkeypatch.setenv("AIRFLOW_VAR_ONLY_ENV", "yes")
+    assert run_cli(capsys, "variables", "get", "region")[1] == "us-east-2\n"
+    assert run_cli(capsys, "variables", "get", "only_env")[1] == "yes\n"
+    monkeypatch.setenv("FLOWCTL_CONN_WAREHOUSE", "postgresql://etl:s3cret@db.example:5433/sales")
+    code, out, err = run_cli(capsys, "connections", "get", "warehouse", "-o", "json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["host"] == "db.example" and shown["port"] == 5433 and "s3cret" not in out
+
+
 def test_a_json_variable_is_checked_on_set_and_pretty_printed_on_get(home: Path, capsys: Out) -> None:
     assert run_cli(capsys, "variables", "set", "cfg", '{"a": [1, 2]}', "--json")[0] == 0
     assert json.loads(run_cli(capsys, "variables", "get", "cfg", "--json")[1]) == {"a": [1, 2]}
