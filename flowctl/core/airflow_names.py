@@ -19,10 +19,6 @@ from typing import Any
 
 from flowctl.core.errors import NotSupportedError, NotSupportedImportError
 
-#: The flowctl way instead of setup / teardown tasks (``as_setup``, ``as_teardown``, ``@setup``, ``@teardown``).
-SETUP_TEARDOWN_WAY = (
-    "make resources in an ordinary first task, and give the clean-up task trigger_rule='all_done' "
-    "downstream of the work so it runs whatever happened there")
 #: The flowctl way instead of Airflow's ``XCom`` model (queries of the xcom table from DAG code).
 XCOM_WAY = (
     "there is no database access from DAG code; inside a task use context['ti'].xcom_pull() and "
@@ -66,7 +62,7 @@ def unsupported_import(module: str, name: str, way: str) -> NotSupportedImportEr
 
 
 def unsupported_call(what: str, way: str) -> NotSupportedError:
-    """The error for calling ``what`` (``task.as_setup()``…): not supported, and what to do instead."""
+    """The error for calling ``what``: not supported, and what to do instead."""
     return NotSupportedError(f"{what} is not supported by flowctl; {way}")
 
 

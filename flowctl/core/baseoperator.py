@@ -120,6 +120,8 @@ class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
     ui_fgcolor: ClassVar[str] = "#000"
     is_mapped: ClassVar[bool] = False
     inherits_from_empty_operator: ClassVar[bool] = False
+    #: Setup / teardown roles (Airflow 2.7), set by as_setup() / as_teardown(): see setup_teardown.py.
+    is_setup = is_teardown = on_failure_fail_dagrun = False
     #: One map index of a mapped task: its arguments' values from XCom, which are data, never rendered.
     _values_from_xcom: tuple[Any, ...] = ()
 

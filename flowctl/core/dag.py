@@ -365,8 +365,12 @@ class DAG:
             raise CycleError(f"DAG {self.dag_id!r} has a cycle: {' -> '.join(cycle)}")
 
     def validate(self) -> None:
-        """Whole-DAG checks run after the file is parsed: cycles, schedule limits, param defaults."""
+        """Whole-DAG checks run after the file is parsed: cycles, setup tasks' downstream trigger rules,
+        schedule limits, param defaults."""
+        from flowctl.core.setup_teardown import check_setups
+
         self.check_cycle()
+        check_setups(self)
         if getattr(self.timetable, "summary", None) == "@continuous" and (self.max_active_runs or 1) != 1:
             raise DagDefinitionError(f"DAG {self.dag_id!r} uses @continuous, so max_active_runs must be 1")
         for name, param in self.params.items_params():

@@ -1,16 +1,17 @@
 """The ``>>`` / ``<<`` machinery shared by operators, task groups and XComArgs.
 
 Owns :class:`DependencyMixin` (``set_upstream`` / ``set_downstream`` with single
-nodes or lists on either side; ``as_setup`` / ``as_teardown`` refuse, naming the
-flowctl way) and the Airflow helpers :func:`chain`, :func:`chain_linear` and
-:func:`cross_downstream`. A node exposes two hooks: ``edge_roots()`` (the
-operators that receive upstream edges) and ``edge_leaves()`` (the operators
-that give downstream edges); an operator is its own root and leaf, a task group
-uses its roots and leaves, an XComArg its operator.
+nodes or lists on either side; ``as_setup`` / ``as_teardown`` and the ``with``
+scope of a setup or teardown, whose logic lives in setup_teardown.py) and the
+Airflow helpers :func:`chain`, :func:`chain_linear` and :func:`cross_downstream`.
+A node exposes two hooks: ``edge_roots()`` (the operators that receive upstream
+edges) and ``edge_leaves()`` (the operators that give downstream edges); an
+operator is its own root and leaf, a task group uses its roots and leaves, an
+XComArg its operator.
 
 Pure: must not import anything outside flowctl.core and the standard library,
 and imports no other flowctl module at import time (operators are reached by
-duck typing; the not-supported error's text is imported when raised).
+duck typing; setup_teardown.py is imported when called).
 """
 from __future__ import annotations
 
@@ -65,13 +66,29 @@ class DependencyMixin:
         self.set_downstream(other)
         return self
 
-    def as_setup(self) -> DependencyMixin:
-        """Airflow 2.7's setup tasks: not supported (the error names the flowctl way)."""
-        raise _setup_teardown_error("as_setup")
+    def as_setup(self) -> Any:
+        """Mark this task as a setup task (Airflow 2.7); returns this node."""
+        from flowctl.core.setup_teardown import mark_setup
 
-    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: Any = None) -> DependencyMixin:
-        """Airflow 2.7's teardown tasks: not supported (the error names the flowctl way)."""
-        raise _setup_teardown_error("as_teardown")
+        return mark_setup(self)
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> Any:
+        """Mark this task as a teardown of ``setups`` (made setups, and upstream of it); returns this node."""
+        from flowctl.core.setup_teardown import mark_teardown
+
+        return mark_teardown(self, setups, on_failure_fail_dagrun)
+
+    def __enter__(self) -> Any:
+        # ``with teardown.as_teardown(setups=s):`` -- a task group has its own __enter__
+        from flowctl.core.setup_teardown import enter_scope
+
+        enter_scope(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from flowctl.core.setup_teardown import exit_scope
+
+        exit_scope(self)
 
 
 def as_nodes(other: Relatable) -> list[DependencyMixin]:
@@ -137,12 +154,6 @@ def chain_linear(*elements: Relatable) -> None:
     if not linked:
         raise ValueError("chain_linear() linked nothing: pass two or more non-empty elements "
                          "(a list of elements needs *)")
-
-
-def _setup_teardown_error(method: str) -> Exception:
-    from flowctl.core.airflow_names import SETUP_TEARDOWN_WAY, unsupported_call
-
-    return unsupported_call(f"task.{method}() (setup and teardown tasks)", SETUP_TEARDOWN_WAY)
 
 
 def _is_sequence(value: Any) -> bool:

@@ -163,27 +163,7 @@ class MappedOperator(BaseOperator):
     def kwargs_for(self, map_index: int, resolve: Callable[[Resolvable], Any]) -> dict[str, Any]:
         """The kwargs of map index ``map_index`` (what :meth:`expansion` has at that index), reading
         only its elements of each input; FlowctlError when the input has no such index."""
-        if self.expand_kind == "expand_kwargs":
-            value = self.expand_input
-            entries = elements(resolve(value), "expand_kwargs") if isinstance(value, Resolvable) else value
-            entry = entries[self._position(map_index, len(entries))]
-            if not isinstance(entry, Mapping):
-                raise ValueError(f"expand_kwargs() of {self.task_id!r} needs a list of dicts; "
-                                 f"element {map_index} is a {type(entry).__name__}")
-            return dict(entry)
-        columns = [_as_elements(resolve(v) if isinstance(v, Resolvable) else v) for v in self.expand_input.values()]
-        rest = self._position(map_index, math.prod(len(column) for column in columns))
-        picks = []
-        for column in reversed(columns):  # the last argument varies fastest, as in itertools.product
-            rest, position = divmod(rest, len(column))
-            picks.append(column[position])
-        return dict(zip(self.expand_input, reversed(picks)))
-
-    def _position(self, map_index: int, length: int) -> int:
-        if not 0 <= map_index < length:
-            raise FlowctlError(f"map_index {map_index} of task {self.task_id!r} is out of range "
-                               f"(its input has {length} element(s))")
-        return map_index
+        return entry_at(self.expand_kind, self.expand_input, map_index, resolve, ("task", self.task_id))
 
     def values_from_xcom(self, mapped_kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
         """The values of one :meth:`expansion` entry that came from XCom (not literal lists)."""
@@ -210,6 +190,36 @@ class MappedOperator(BaseOperator):
         operator._downstream_ids = set(self.downstream_task_ids)
         operator._values_from_xcom = self.values_from_xcom(mapped_kwargs)
         return operator
+
+
+def entry_at(expand_kind: str, expand_input: Any, map_index: int, resolve: Callable[[Resolvable], Any],
+             owner: tuple[str, str]) -> dict[str, Any]:
+    """Entry ``map_index`` of an expand input (``expand``: the cartesian product, the last argument
+    varying fastest; ``expand_kwargs``: the list of dicts), reading only that entry's elements;
+    FlowctlError naming ``owner`` (``("task", task_id)``, say) when the input has no such index. Shared by mapped tasks and
+    mapped task groups."""
+    if expand_kind == "expand_kwargs":
+        entries = elements(resolve(expand_input), "expand_kwargs") if isinstance(expand_input, Resolvable) \
+            else expand_input
+        entry = entries[_position(owner, map_index, len(entries))]
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"expand_kwargs() of {owner[1]!r} needs a list of dicts; "
+                             f"element {map_index} is a {type(entry).__name__}")
+        return dict(entry)
+    columns = [_as_elements(resolve(v) if isinstance(v, Resolvable) else v) for v in expand_input.values()]
+    rest = _position(owner, map_index, math.prod(len(column) for column in columns))
+    picks = []
+    for column in reversed(columns):  # the last argument varies fastest, as in itertools.product
+        rest, position = divmod(rest, len(column))
+        picks.append(column[position])
+    return dict(zip(expand_input, reversed(picks)))
+
+
+def _position(owner: tuple[str, str], map_index: int, length: int) -> int:
+    if not 0 <= map_index < length:
+        raise FlowctlError(f"map_index {map_index} of {owner[0]} {owner[1]!r} is out of range "
+                           f"(its input has {length} element(s))")
+    return map_index
 
 
 def _construct_detached(operator_class: type, kwargs: dict[str, Any]) -> BaseOperator:
@@ -251,7 +261,7 @@ def check_mappable_return(task: Any, value: Any) -> None:
     if _is_mapped_task(task):
         return
     for downstream in task.downstream_list:
-        if not isinstance(downstream, MappedOperator):
+        if not getattr(downstream, "is_mapped", False):  # a mapped task, or a task of a mapped task group
             continue
         for operator, key in iter_xcom_references(downstream.expand_input):  # inside map/zip/concat too
             if key == XCOM_RETURN_KEY and operator.task_id == task.task_id:

@@ -142,9 +142,11 @@ class TaskGroup(DependencyMixin):
         return [t for t in self.iter_tasks() if not (t.upstream_task_ids & ids)]
 
     def get_leaves(self) -> list[Any]:
-        """Tasks of this group with no downstream task inside the group."""
-        ids = {t.task_id for t in self.iter_tasks()}
-        return [t for t in self.iter_tasks() if not (t.downstream_task_ids & ids)]
+        """Tasks of this group with no downstream task inside the group; a teardown gives way
+        to the work before it, as in Airflow (flowctl.core.setup_teardown.group_leaves)."""
+        from flowctl.core.setup_teardown import group_leaves
+
+        return group_leaves(list(self.iter_tasks()))
 
     @property
     def roots(self) -> list[Any]:
@@ -169,12 +171,28 @@ class TaskGroup(DependencyMixin):
             group = group.parent_group
         return list(reversed(chain))
 
+    def expand(self, **mapped: Any) -> Any:
+        """Refused, as in Airflow: only ``@task_group`` functions can be mapped."""
+        raise _classic_group_not_mappable(self, "expand")
+
+    def expand_kwargs(self, kwargs_list: Any) -> Any:
+        """Refused, as in Airflow: only ``@task_group`` functions can be mapped."""
+        raise _classic_group_not_mappable(self, "expand_kwargs")
+
     def __enter__(self) -> TaskGroup:
         _GROUP_STACK.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         _GROUP_STACK.remove(self)
+
+
+def _classic_group_not_mappable(group: TaskGroup, method: str) -> Exception:
+    from flowctl.core.errors import NotSupportedError
+
+    return NotSupportedError(
+        f"TaskGroup {group.group_id!r}.{method}(): a TaskGroup object cannot be mapped (nor in Airflow); "
+        f"write the group as a @task_group function and call .{method}(...) on it")
 
 
 def current_group(dag: Any) -> TaskGroup | None:
@@ -201,32 +219,65 @@ def _unique_label(dag: Any, parent: TaskGroup, label: str) -> str:
 
 
 class TaskGroupFactory:
-    """What ``@task_group`` returns: calling it builds a TaskGroup and runs the function inside."""
+    """What ``@task_group`` returns: calling it builds a TaskGroup and runs the function inside;
+    ``.partial(...)``, ``.expand(...)`` and ``.expand_kwargs(...)`` build a mapped one
+    (:mod:`flowctl.core.mapped_group`)."""
 
-    def __init__(self, function: Callable[..., Any], group_kwargs: dict[str, Any]) -> None:
+    def __init__(self, function: Callable[..., Any], group_kwargs: dict[str, Any],
+                 partial_kwargs: dict[str, Any] | None = None) -> None:
         self.function = function
         self.group_kwargs = group_kwargs
+        self.partial_kwargs = dict(partial_kwargs or {})
         functools.update_wrapper(self, function)
 
     def override(self, **group_kwargs: Any) -> TaskGroupFactory:
         """A copy with some TaskGroup arguments replaced."""
-        return TaskGroupFactory(self.function, {**self.group_kwargs, **group_kwargs})
+        return TaskGroupFactory(self.function, {**self.group_kwargs, **group_kwargs}, self.partial_kwargs)
 
-    def expand(self, **mapped: Any) -> Any:
-        from flowctl.core.errors import NotSupportedError
-
-        raise NotSupportedError(
-            "mapped task groups are not supported; expand the tasks inside the group instead"
-        )
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Build the group; return the function's value (the XComArg of its last task, say)
-        when it is not None, else the group, as Airflow 2 does."""
+    def _group_kwargs(self) -> dict[str, Any]:
         group_kwargs = dict(self.group_kwargs)
         group_kwargs.setdefault("group_id", self.function.__name__)
         group_kwargs.setdefault("tooltip", (self.function.__doc__ or "").strip())
         group_kwargs.setdefault("add_suffix_on_collision", True)
-        with TaskGroup(**group_kwargs) as group:
+        return group_kwargs
+
+    def partial(self, **fixed: Any) -> TaskGroupFactory:
+        """Fix some of the function's arguments for every map index; map the rest with ``expand``."""
+        from flowctl.core.mapped_group import check_names
+
+        group_id = self._group_kwargs()["group_id"]
+        check_names(self.function, group_id, "partial()", list(fixed))
+        again = sorted(set(fixed) & set(self.partial_kwargs))
+        if again:
+            raise DagDefinitionError(f"task group {group_id!r}: partial() got {', '.join(again)} twice")
+        return TaskGroupFactory(self.function, self.group_kwargs, {**self.partial_kwargs, **fixed})
+
+    def expand(self, **mapped: Any) -> Any:
+        """A mapped group: its tasks run once per element (the cartesian product over several arguments)."""
+        from flowctl.core.mapped_group import check_expand
+
+        check_expand(self.function, self._group_kwargs()["group_id"], self.partial_kwargs, mapped)
+        return self._build_mapped(dict(mapped), "expand", list(mapped))
+
+    def expand_kwargs(self, kwargs_list: Any) -> Any:
+        """A mapped group: its tasks run once per kwargs dict of ``kwargs_list`` (a list or an XComArg)."""
+        from flowctl.core.mapped_group import check_expand_kwargs
+
+        check_expand_kwargs(self.function, self._group_kwargs()["group_id"], kwargs_list)
+        return self._build_mapped(kwargs_list, "expand_kwargs", None)
+
+    def _build_mapped(self, expand_input: Any, kind: str, names: list[str] | None) -> Any:
+        from flowctl.core.mapped_group import MappedTaskGroup, mapped_arguments
+
+        with MappedTaskGroup(expand_input=expand_input, expand_kind=kind, **self._group_kwargs()) as group:
+            arguments = mapped_arguments(self.function, group, names, self.partial_kwargs)
+            value = self.function(**self.partial_kwargs, **arguments)
+        return group if value is None else value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Build the group; return the function's value (the XComArg of its last task, say)
+        when it is not None, else the group, as Airflow 2 does."""
+        with TaskGroup(**self._group_kwargs()) as group:
             value = self.function(*args, **kwargs)
         return group if value is None else value
 

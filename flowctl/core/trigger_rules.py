@@ -32,6 +32,10 @@ none_failed_min_one_success
                   all done with at least one success -> RUN; else WAIT.
 none_skipped      any skipped -> SKIP (at once); all done -> RUN; else WAIT.
 always            RUN at once.
+all_done_setup_success
+                  (a teardown's rule, Airflow 2.7) not all done -> WAIT; else, among the
+                  direct upstreams that are setup tasks (none: RUN): all skipped -> SKIP;
+                  none succeeded -> UPSTREAM_FAILED; else RUN (work failures do not matter).
 
 Must not import anything outside flowctl.core and the standard library.
 """
@@ -60,6 +64,7 @@ class TriggerRule(str, Enum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
 
     def __str__(self) -> str:
         return self.value
@@ -107,7 +112,9 @@ class UpstreamCounts:
     """How many direct upstream tasks are in each relevant state.
 
     ``total`` counts every upstream, removed ones included; the rest of the
-    states (pending, running, ...) are ``unfinished``.
+    states (pending, running, ...) are ``unfinished``. ``setup`` counts the
+    upstreams that are setup tasks (already counted in the fields above), and
+    ``setup_success`` / ``setup_skipped`` those of them that succeeded / were skipped.
     """
 
     total: int
@@ -116,16 +123,23 @@ class UpstreamCounts:
     upstream_failed: int = 0
     skipped: int = 0
     removed: int = 0
+    setup: int = 0
+    setup_success: int = 0
+    setup_skipped: int = 0
 
     def __post_init__(self) -> None:
         if min(self.total, self.success, self.failed, self.upstream_failed, self.skipped,
-               self.removed) < 0 or self.done + self.removed > self.total:
+               self.removed, self.setup_success, self.setup_skipped) < 0 or self.done + self.removed > self.total \
+                or self.setup_success + self.setup_skipped > self.setup or self.setup > self.total:
             raise ValueError(f"inconsistent upstream counts: {self}")
 
     @classmethod
-    def from_states(cls, states: Iterable[TaskInstanceState | str]) -> UpstreamCounts:
-        """Count a list of upstream task-instance states."""
+    def from_states(cls, states: Iterable[TaskInstanceState | str],
+                    setup_states: Iterable[TaskInstanceState | str] = ()) -> UpstreamCounts:
+        """Count a list of upstream task-instance states; ``setup_states`` are those of them
+        that belong to setup tasks (for ``all_done_setup_success``)."""
         tally = Counter(TaskInstanceState(state) for state in states)
+        setups = Counter(TaskInstanceState(state) for state in setup_states)
         S = TaskInstanceState
         return cls(
             total=sum(tally.values()),
@@ -134,6 +148,9 @@ class UpstreamCounts:
             upstream_failed=tally[S.UPSTREAM_FAILED],
             skipped=tally[S.SKIPPED],
             removed=tally[S.REMOVED],
+            setup=sum(setups.values()),
+            setup_success=setups[S.SUCCESS],
+            setup_skipped=setups[S.SKIPPED],
         )
 
     @property
@@ -225,6 +242,16 @@ def _always(c: UpstreamCounts) -> Verdict:
     return Verdict.RUN
 
 
+def _all_done_setup_success(c: UpstreamCounts) -> Verdict:
+    if not c.all_done:
+        return Verdict.WAIT
+    if c.setup and c.setup_skipped >= c.setup:
+        return Verdict.SKIP
+    if c.setup and not c.setup_success:
+        return Verdict.UPSTREAM_FAILED
+    return Verdict.RUN
+
+
 _RULES: dict[TriggerRule, Callable[[UpstreamCounts], Verdict]] = {
     TriggerRule.ALL_SUCCESS: _all_success,
     TriggerRule.ALL_FAILED: _all_failed,
@@ -237,6 +264,7 @@ _RULES: dict[TriggerRule, Callable[[UpstreamCounts], Verdict]] = {
     TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS: _none_failed_min_one_success,
     TriggerRule.NONE_SKIPPED: _none_skipped,
     TriggerRule.ALWAYS: _always,
+    TriggerRule.ALL_DONE_SETUP_SUCCESS: _all_done_setup_success,
 }
 
 

@@ -145,7 +145,13 @@ class PlainXComArg(XComArg):
                 f"(task {self.operator.task_id!r})")
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        """The value; between two tasks of one mapped task group, the value of this map index only
+        (used anywhere else, a mapped task's value is the list of all its map indexes' values)."""
+        ti = context["ti"]
+        group = getattr(self.operator, "mapped_group_id", None)
+        if group is not None and getattr(context.get("task"), "mapped_group_id", None) == group:
+            return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key, map_indexes=ti.map_index)
+        return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
     def to_ref(self) -> dict[str, Any]:
         """JSON-safe reference ``{"task_id", "key"}``."""

@@ -4,7 +4,7 @@
 DAG's scheduling attributes and timetable, params with their JSON schema,
 docs, the task-group tree, and per task its operator class and module,
 dependencies, scheduling attributes, template fields and their sources,
-callbacks as presence booleans and, for mapped tasks, the partial/expand
+callbacks as presence booleans, setup / teardown marks and, for mapped tasks, the partial/expand
 arguments (XComArg references as ``{"task_id", "key"}``, and the structure of
 ``.map()``/``.zip()``/``.concat()`` ones, without the map callables: see jsonvalues).
 ``deserialize_dag(d)`` gives a read-only :class:`SerializedDAG`.
@@ -31,6 +31,8 @@ TASK_PLAIN = ("retries", "retry_exponential_backoff", "pool", "pool_slots", "pri
               "depends_on_past", "wait_for_downstream", "doc_md", "owner", "max_active_tis_per_dag",
               "ui_color", "ui_fgcolor", "email_on_failure", "email_on_retry", "do_xcom_push",
               "multiple_outputs", "mode", "soft_fail", "exponential_backoff", "ignore_first_depends_on_past")
+# Setup / teardown marks (Airflow 2.7), kept only when true.
+TASK_ROLES = ("is_setup", "is_teardown", "on_failure_fail_dagrun")
 TASK_DURATIONS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla", "poke_interval", "timeout")
 DAG_PLAIN = ("dag_id", "description", "doc_md", "catchup", "max_active_runs", "max_active_tasks",
              "is_paused_upon_creation", "render_template_as_native_obj")
@@ -80,8 +82,11 @@ def _mapping_spec(task: Any) -> dict[str, Any] | None:
         partial.pop(name, None)
     for name in TASK_CALLBACKS:
         partial.pop(name, None)
-    return {"partial": encode_value(partial), "expand": encode_value(expand),
+    spec = {"partial": encode_value(partial), "expand": encode_value(expand),
             "expand_kind": getattr(task, "expand_kind", "expand"), "expand_into": getattr(task, "expand_into", None)}
+    if getattr(task, "mapped_group_id", None):  # a task of a mapped task group: mapped by the group's input
+        spec["mapped_group_id"] = task.mapped_group_id
+    return spec
 
 
 def serialize_task(task: Any) -> dict[str, Any]:
@@ -111,6 +116,9 @@ def serialize_task(task: Any) -> dict[str, Any]:
         data[name] = encode_value(_text(getattr(task, name, None)))
     for name in TASK_DURATIONS:
         data[name] = seconds_of(getattr(task, name, None))
+    for name in TASK_ROLES:  # only when set: the hash of a DAG without setups / teardowns stays what it was
+        if getattr(task, name, False):
+            data[name] = True
     return data
 
 

@@ -40,6 +40,9 @@ class SerializedOperator:
         self.template_fields: tuple[str, ...] = tuple(data["template_fields"])
         self.template_ext: tuple[str, ...] = tuple(data["template_ext"])
         self.is_mapped: bool = data["is_mapped"]
+        self.is_setup: bool = bool(data.get("is_setup"))
+        self.is_teardown: bool = bool(data.get("is_teardown"))
+        self.on_failure_fail_dagrun: bool = bool(data.get("on_failure_fail_dagrun"))
         self.params = params_from_json(data.get("params") or {})
 
     def __getattr__(self, name: str) -> Any:

@@ -1,7 +1,8 @@
 """Which task instances a clear picks: :class:`ClearSpec` (``tasks clear``'s options) and pure selection.
 
 Task ids come from a run's serialized task graph (regex, then upstream /
-downstream relatives); the states a clear keeps (``only_failed``,
+downstream relatives, then, as Airflow does, the setup tasks the chosen ones
+depend on and those setups' teardowns); the states a clear keeps (``only_failed``,
 ``only_running``, or both: either) filter the rows. Used by
 :meth:`OperationVerbs.task_instances_to_clear`; no database access here.
 Must not import above ``db``.
@@ -62,7 +63,8 @@ def relatives(graph: Graph, start: Iterable[str], direction: str) -> set[str]:
 
 
 def select_task_ids(graph: Graph, spec: ClearSpec) -> set[str]:
-    """Task ids matching the spec's regex (``re.search``), plus upstream/downstream relatives."""
+    """Task ids matching the spec's regex (``re.search``), plus upstream/downstream relatives,
+    plus the setups they need and those setups' teardowns (:func:`setups_and_teardowns`)."""
     pattern = re.compile(spec.task_regex) if spec.task_regex else None
     chosen = {t for t in graph if pattern is None or pattern.search(t)}
     extra: set[str] = set()
@@ -70,4 +72,33 @@ def select_task_ids(graph: Graph, spec: ClearSpec) -> set[str]:
         extra |= relatives(graph, chosen, "upstream")
     if spec.downstream:
         extra |= relatives(graph, chosen, "downstream")
-    return chosen | extra
+    return chosen | extra | setups_and_teardowns(graph, chosen, with_upstream=spec.upstream,
+                                                 with_downstream=spec.downstream)
+
+
+def _is(graph: Graph, task_id: str, role: str) -> bool:
+    return bool(graph.get(task_id, {}).get(role))
+
+
+def _teardowns_of(graph: Graph, setup: str) -> set[str]:
+    return {t for t in graph[setup].get("downstream_task_ids") or () if _is(graph, t, "is_teardown")}
+
+
+def setups_and_teardowns(graph: Graph, chosen: set[str], *, with_upstream: bool, with_downstream: bool) -> set[str]:
+    """What clearing ``chosen`` clears besides, as Airflow 2.7: every upstream setup's teardowns
+    (with upstream), else the *relevant* upstream setups -- those with no teardown, or with a
+    teardown downstream of the chosen task -- and their teardowns; and a chosen setup's own
+    teardowns when downstream tasks are not cleared anyway."""
+    found: set[str] = set()
+    if chosen >= graph.keys() or not any(task.get("is_setup") for task in graph.values()):
+        return found  # the common cases cost one pass, not a walk per chosen task
+    for task_id in chosen:
+        ups = relatives(graph, [task_id], "upstream")
+        below = {t for t in relatives(graph, [task_id], "downstream") if _is(graph, t, "is_teardown")}
+        for setup in (u for u in ups if _is(graph, u, "is_setup")):
+            teardowns = _teardowns_of(graph, setup)
+            if with_upstream or not teardowns or teardowns & below:
+                found |= {setup} | teardowns
+        if _is(graph, task_id, "is_setup") and not with_downstream:
+            found |= _teardowns_of(graph, task_id)
+    return found - chosen

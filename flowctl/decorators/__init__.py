@@ -1,16 +1,18 @@
-"""Airflow-compatible path ``flowctl.decorators``: ``dag``, ``task``, ``task_group``.
+"""Airflow-compatible path ``flowctl.decorators``: ``dag``, ``task``, ``task_group``, ``setup``, ``teardown``.
 
 ``task`` is ``@task`` / ``@task(...)`` for Python functions, with the variants
 ``task.python``, ``task.branch``, ``task.short_circuit``, ``task.bash`` and
-``task.sensor``; the machinery lives in flowctl.core.taskflow. Airflow's
-``setup`` and ``teardown`` decorators are not supported: importing them says so.
+``task.sensor``; the machinery lives in flowctl.core.taskflow. ``@setup`` and
+``@teardown`` (Airflow 2.7) mark a ``@task`` function, or a plain function made
+one, as a setup or teardown task (flowctl.core.setup_teardown).
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from flowctl.core.airflow_names import SETUP_TEARDOWN_WAY, module_getattr
 from flowctl.core.errors import NotSupportedError
+from flowctl.core.setup_teardown import RoleDecorator
 from flowctl.core.taskflow import dag, make_task_decorator
 from flowctl.core.taskgroup import task_group
 from flowctl.operators.bash import DecoratedBashOperator
@@ -21,7 +23,7 @@ from flowctl.operators.python import (
 )
 from flowctl.sensors.python import DecoratedSensorOperator
 
-__all__ = ["dag", "task", "task_group"]
+__all__ = ["dag", "setup", "task", "task_group", "teardown"]
 
 
 class TaskDecoratorCollection:
@@ -54,5 +56,22 @@ class TaskDecoratorCollection:
 
 task = TaskDecoratorCollection()
 
-# Airflow 2.7's ``@setup`` / ``@teardown``: importing them says what to do instead.
-__getattr__ = module_getattr(__name__, {"setup": SETUP_TEARDOWN_WAY, "teardown": SETUP_TEARDOWN_WAY})
+
+def _task_factory(function: Any) -> Any:
+    """A ``@task`` decorator of ``function``, or ``function`` itself when it is one already."""
+    return task(function) if inspect.isfunction(function) else function
+
+
+def setup(function: Any) -> RoleDecorator:
+    """``@setup``: the task this function makes is a setup task (stack it above ``@task...``)."""
+    return RoleDecorator(_task_factory(function), "setup")
+
+
+def teardown(function: Any = None, *, on_failure_fail_dagrun: bool = False) -> Any:
+    """``@teardown`` / ``@teardown(on_failure_fail_dagrun=True)``: the task this function makes is a
+    teardown (trigger rule all_done_setup_success); link it to its setups with ``.as_teardown(setups=...)``
+    or ``>>``."""
+    def mark(func: Any) -> RoleDecorator:
+        return RoleDecorator(_task_factory(func), "teardown", on_failure_fail_dagrun)
+
+    return mark if function is None else mark(function)

@@ -163,10 +163,12 @@ class BranchPythonOperator(BranchMixIn, PythonOperator):
 
 def short_circuit_skip_ids(task: Any, respect_trigger_rules: bool) -> set[str]:
     """Ids to skip when ``task`` short-circuits: direct downstream when trigger rules are
-    respected (they then decide further down), else everything downstream."""
-    if respect_trigger_rules or task.dag is None:
+    respected (they then decide further down), else everything downstream; never a teardown
+    task (as in Airflow 2.7: it still cleans up after its setup)."""
+    if task.dag is None:
         return set(task.downstream_task_ids)
-    return task.dag.get_downstream_task_ids(task.task_id)
+    ids = set(task.downstream_task_ids) if respect_trigger_rules else task.dag.get_downstream_task_ids(task.task_id)
+    return {t for t in ids if not getattr(task.dag.task_dict.get(t), "is_teardown", False)}
 
 
 class ShortCircuitOperator(PythonOperator):

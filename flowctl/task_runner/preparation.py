@@ -95,8 +95,10 @@ def unmap_task(task: Any, map_index: int, context: dict[str, Any]) -> Any:
     """For a mapped task, the concrete operator of ``map_index``; others are returned as they are.
 
     Only this index's arguments are computed: an ``XComArg.map()`` callable runs here, in the
-    try's process, for this instance's element alone (its AirflowSkipException skips the try)."""
-    if not getattr(task, "is_mapped", False):
+    try's process, for this instance's element alone (its AirflowSkipException skips the try).
+    A task of a mapped task group is its own concrete operator: its group arguments resolve to
+    this map index's values when its fields render."""
+    if not getattr(task, "is_mapped", False) or getattr(task, "mapped_group_id", None) is not None:
         return task
     concrete = task.unmap(task.kwargs_for(map_index, lambda ref: ref.resolve(context)))
     context["task"] = concrete

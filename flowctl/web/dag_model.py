@@ -148,9 +148,17 @@ def graph_payload(data: Mapping[str, Any], cells: Iterable[Cell]) -> dict[str, A
                       "operator": task.get("task_type") or task.get("operator") or "",
                       "state": summary_state(c.state for c in found),
                       "mapped": bool(task.get("is_mapped")), "instances": len(found),
-                      "ui_color": task.get("ui_color")})
+                      "ui_color": task.get("ui_color"), "role": _role(task)})
     edges = [[str(up), str(t["task_id"])] for t in data.get("tasks") or () for up in t.get("upstream_task_ids") or ()]
-    return {"nodes": nodes, "groups": groups, "edges": edges}
+    roles = {node["id"]: node["role"] for node in nodes}
+    # a setup's edge to its teardown is drawn dotted, as Airflow draws it
+    setup_edges = [e for e in edges if roles.get(e[0]) == "setup" and roles.get(e[1]) == "teardown"]
+    return {"nodes": nodes, "groups": groups, "edges": edges, "setup_edges": setup_edges}
+
+
+def _role(task: Mapping[str, Any]) -> str | None:
+    """``setup``, ``teardown`` or None (Airflow 2.7's setup and teardown tasks)."""
+    return "setup" if task.get("is_setup") else "teardown" if task.get("is_teardown") else None
 
 
 def _iso(value: datetime | None) -> str | None:

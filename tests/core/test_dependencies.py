@@ -154,23 +154,3 @@ def test_chain_linear_is_reachable_at_both_airflow_paths() -> None:
     from flowctl.utils.helpers import chain_linear as from_helpers
 
     assert from_models is from_helpers is chain_linear
-
-
-# --- setup / teardown (Airflow 2.7): not supported, and the error says what to do --------------
-
-def test_as_setup_and_as_teardown_say_they_are_not_supported_and_name_the_flowctl_way() -> None:
-    """Before: AttributeError: 'BaseOperator' object has no attribute 'as_teardown'."""
-    from flowctl.core.errors import NotSupportedError
-    from flowctl.decorators import task
-
-    with DAG("d"):
-        create, delete = BaseOperator(task_id="create"), BaseOperator(task_id="delete")
-
-        @task
-        def make() -> None:
-            pass
-
-        made = make()
-    for call in (create.as_setup, lambda: delete.as_teardown(setups=create), made.as_setup):
-        with pytest.raises(NotSupportedError, match=r"setup and teardown tasks\) is not supported.*all_done"):
-            call()

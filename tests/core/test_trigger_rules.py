@@ -143,6 +143,8 @@ def oracle(rule: TriggerRule, ups: str) -> Verdict:
         TR.NONE_FAILED_MIN_ONE_SUCCESS: lambda: UF if bad else SKIP if set(ups) == {"k"}
         else _wait_unless(finished, RUN),
         TR.NONE_SKIPPED: lambda: SKIP if "k" in ups else _wait_unless(finished, RUN),
+        # none of these upstreams is a setup task: a teardown without setups runs once all are done
+        TR.ALL_DONE_SETUP_SUCCESS: lambda: _wait_unless(finished, RUN),
     }
     return table[rule]()
 
@@ -164,3 +166,58 @@ def test_every_upstream_combination_matches_the_oracle(rule: TriggerRule) -> Non
         if verdict(rule, *(LETTERS[c] for c in ups)) is not oracle(rule, ups)
     ]
     assert mismatches == []
+
+
+# --- all_done_setup_success (a teardown's rule): its setups among the upstreams ----------------
+# ``work`` and ``setups`` are letters as above; the setups are upstreams too.
+
+def teardown_verdict(work: str, setups: str) -> Verdict:
+    states = [LETTERS[c] for c in work + setups]
+    return evaluate(TR.ALL_DONE_SETUP_SUCCESS,
+                    UpstreamCounts.from_states(states, [LETTERS[c] for c in setups]))
+
+
+def teardown_oracle(work: str, setups: str) -> Verdict:
+    """Airflow 2.7: wait for every upstream; then skipped if every setup was skipped, upstream_failed
+    if no setup succeeded, else run -- whatever became of the work."""
+    if "r" in work + setups:
+        return WAIT
+    if setups and set(setups) == {"k"}:
+        return SKIP
+    if setups and "s" not in setups:
+        return UF
+    return RUN
+
+
+def test_a_teardown_runs_after_its_work_failed_when_its_setup_succeeded() -> None:
+    assert teardown_verdict("f", "s") is RUN
+    assert teardown_verdict("u", "s") is RUN
+
+
+def test_a_teardown_waits_for_its_work_even_once_its_setup_succeeded() -> None:
+    assert teardown_verdict("r", "s") is WAIT
+
+
+def test_a_teardown_is_skipped_when_its_setups_were_skipped_and_upstream_failed_when_they_failed() -> None:
+    assert teardown_verdict("k", "k") is SKIP
+    assert teardown_verdict("u", "f") is UF
+    assert teardown_verdict("s", "fk") is UF
+
+
+def test_a_teardown_runs_when_one_of_its_setups_succeeded() -> None:
+    assert teardown_verdict("u", "fs") is RUN
+
+
+@pytest.mark.parametrize("work", [c for c in CASES if len(c) <= 2])
+def test_every_teardown_combination_matches_the_oracle(work: str) -> None:
+    setup_cases = ["".join(combo) for n in range(1, 3) for combo in combinations_with_replacement("sfukr", n)]
+    mismatches = [(work, setups, teardown_verdict(work, setups), teardown_oracle(work, setups))
+                  for setups in setup_cases if teardown_verdict(work, setups) is not teardown_oracle(work, setups)]
+    assert mismatches == []
+
+
+def test_setup_counts_beyond_the_upstream_counts_are_refused() -> None:
+    with pytest.raises(ValueError):
+        UpstreamCounts(total=1, success=1, setup=2)
+    with pytest.raises(ValueError):
+        UpstreamCounts(total=2, success=2, setup=1, setup_success=1, setup_skipped=1)

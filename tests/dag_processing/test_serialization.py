@@ -188,3 +188,19 @@ def test_every_example_dag_round_trips_with_a_stable_hash() -> None:
         assert sorted(copy.task_ids) == sorted(dag.task_ids)
         for task in dag.tasks:
             assert copy.get_task(task.task_id).upstream_task_ids == task.upstream_task_ids
+
+
+def test_setup_and_teardown_marks_survive_serialization_and_only_marked_tasks_carry_them() -> None:
+    with DAG("cluster", start_date=datetime(2024, 1, 1)) as dag:
+        create, work, delete = (BaseOperator(task_id=t) for t in ("create", "work", "delete"))
+        create >> work >> delete.as_teardown(setups=create, on_failure_fail_dagrun=True)
+    data = json.loads(json.dumps(serialize_dag(dag)))
+    tasks = {t["task_id"]: t for t in data["tasks"]}
+    assert tasks["create"]["is_setup"] is True and "is_teardown" not in tasks["create"]
+    assert tasks["delete"]["is_teardown"] is True and tasks["delete"]["on_failure_fail_dagrun"] is True
+    assert tasks["delete"]["trigger_rule"] == "all_done_setup_success"
+    assert not {"is_setup", "is_teardown", "on_failure_fail_dagrun"} & tasks["work"].keys()
+    read = deserialize_dag(data)
+    assert read.get_task("create").is_setup and not read.get_task("create").is_teardown
+    assert read.get_task("delete").is_teardown and read.get_task("delete").on_failure_fail_dagrun
+    assert not read.get_task("work").is_setup and not read.get_task("work").on_failure_fail_dagrun

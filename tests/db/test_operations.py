@@ -63,6 +63,34 @@ def test_a_regex_selects_tasks_by_search_and_adds_relatives_transitively() -> No
     assert select_task_ids(graph, ClearSpec()) == set(EDGES)
 
 
+def setup_teardown_graph() -> dict[str, Any]:
+    """create (setup) >> work >> delete (its teardown); lonely (a setup without teardown) >> work;
+    s2 (setup) >> work and s2 >> t2 (its teardown, not below work); work >> report."""
+    downs = {"create": ["work", "delete"], "lonely": ["work"], "s2": ["work", "t2"], "work": ["delete", "report"],
+             "delete": [], "t2": [], "report": []}
+    roles = {"create": "is_setup", "lonely": "is_setup", "s2": "is_setup", "delete": "is_teardown",
+             "t2": "is_teardown"}
+    tasks = [{"task_id": t, "downstream_task_ids": d, "upstream_task_ids": [u for u in downs if t in downs[u]],
+              **({roles[t]: True} if t in roles else {})} for t, d in downs.items()]
+    return task_graph({"dag_id": "cluster", "tasks": tasks})
+
+
+def test_clearing_a_task_clears_the_setups_it_needs_and_their_teardowns() -> None:
+    graph = setup_teardown_graph()
+    assert select_task_ids(graph, ClearSpec(task_regex="^work$")) == {"work", "create", "delete", "lonely"}
+    assert select_task_ids(graph, ClearSpec(task_regex="^work$", upstream=True)) == {
+        "work", "create", "delete", "lonely", "s2", "t2"}
+    # a setup whose teardown is not below the cleared task is left alone; one without a teardown is not
+    assert select_task_ids(graph, ClearSpec(task_regex="^report$")) == {"report", "lonely"}
+
+
+def test_clearing_a_setup_clears_its_teardown() -> None:
+    graph = setup_teardown_graph()
+    assert select_task_ids(graph, ClearSpec(task_regex="^create$")) == {"create", "delete"}
+    assert select_task_ids(graph, ClearSpec(task_regex="^create$", downstream=True)) == {
+        "create", "work", "delete", "report"}
+
+
 def test_backfill_dates_cover_the_range_inclusive_and_not_before_the_dag_start() -> None:
     daily = timetable_from_schedule("@daily")
     got = backfill_dates(daily, T0 - timedelta(days=3), T0 + timedelta(days=2), dag_start=T0)

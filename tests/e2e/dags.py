@@ -346,3 +346,45 @@ with DAG("xcomarg_transforms", schedule=None, start_date=START):
     BashOperator.partial(task_id="bash_items").expand(bash_command=s.map(as_command))
     receive.override(task_id="receive_empty").partial(label="empty").expand(value=nothing().map(shout))
 '''
+
+#: A mapped task group: ``check`` then ``keep`` per number, with ``check``'s output passed to ``keep``
+#: (the same map index's value) and an all_done reduce over the group's output. check fails for 2 on
+#: every try (retries=1) until a file "fixed" exists in OUT: keep for that index alone is
+#: upstream_failed. check fails for 3 on its first try only: that index retries on its own and goes on.
+MAPPED_GROUP = PRELUDE + '''
+from flowctl.decorators import task, task_group
+
+
+@task
+def numbers():
+    return [1, 2, 3]
+
+
+@task(retries=1, retry_delay=timedelta(seconds=0.3))
+def check(x, ti=None):
+    append("group.log", f"check {x} {ti.map_index} {ti.try_number}")
+    fixed = os.path.exists(os.path.join(OUT, "fixed"))
+    if (x == 2 and not fixed) or (x == 3 and ti.try_number == 1):
+        raise ValueError("failing on purpose")
+    return x * 10
+
+
+@task
+def keep(y, x):
+    append("group.log", f"keep {x} {y}")
+    return y + x
+
+
+@task(trigger_rule="all_done")
+def collect(values):
+    append("group.log", f"collect {list(values)}")
+
+
+@task_group
+def per_number(x):
+    return keep(check(x), x)
+
+
+with DAG("mapped_group", schedule=None, start_date=START):
+    collect(per_number.expand(x=numbers()))
+'''

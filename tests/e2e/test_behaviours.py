@@ -18,7 +18,7 @@ from tests.e2e.harness import Deployment
 SOURCES = {"retries.py": dags.RETRIES, "timeout.py": dags.TIMEOUT, "trigger_rules.py": dags.TRIGGER_RULES,
            "branching.py": dags.BRANCHING, "pools.py": dags.POOLS, "depends_on_past.py": dags.DEPENDS_ON_PAST,
            "dates.py": dags.DATES, "repeated_mapping.py": dags.REPEATED_MAPPING,
-           "xcomarg_transforms.py": dags.XCOMARG_TRANSFORMS}
+           "xcomarg_transforms.py": dags.XCOMARG_TRANSFORMS, "mapped_group.py": dags.MAPPED_GROUP}
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
@@ -161,6 +161,34 @@ def test_map_zip_and_concat_give_each_instance_its_element_and_the_map_callable_
     assert called == map_pids and scheduler_pid not in called.values()  # in each instance's own worker
     states = d.task_states("xcomarg_transforms", run_id)
     assert states["receive_empty"] == "skipped" and not any(k.startswith("receive_empty[") for k in states), states
+
+
+def test_a_mapped_group_fails_one_index_alone_and_the_reduce_gets_the_other_indexes_values(d: Deployment) -> None:
+    run_id = d.trigger("mapped_group")
+    assert d.wait_for_run("mapped_group", run_id) == "success", d.task_states("mapped_group", run_id)
+    states = d.task_states("mapped_group", run_id)
+    assert {k: v for k, v in states.items() if k.startswith("per_number.")} == {
+        "per_number.check[0]": "success", "per_number.check[1]": "failed", "per_number.check[2]": "success",
+        "per_number.keep[0]": "success", "per_number.keep[1]": "upstream_failed",
+        "per_number.keep[2]": "success"}, states
+    assert states["collect"] == "success", states
+    tries = {ti.map_index: ti.try_number for ti in d.store.list_task_instances(RunKey("mapped_group", run_id))
+             if ti.task_id == "per_number.check"}
+    assert tries == {0: 1, 1: 2, 2: 2}  # each index retried on its own
+    lines = sorted(" ".join(line) for line in d.effects("group.log"))
+    assert lines == sorted(["check 1 0 1", "check 2 1 1", "check 2 1 2", "check 3 2 1", "check 3 2 2",
+                            "keep 1 10", "keep 3 30", "collect [11, 33]"]), lines
+
+    (d.out / "fixed").write_text("")  # clearing the failed index alone runs it and its keep again, no other
+    d.flowctl("tasks", "clear", "mapped_group", "-t", "per_number", "-f", "-i", run_id, "-y")
+    d.wait_for(lambda: d.task_states("mapped_group", run_id)["per_number.keep[1]"] == "success", 20,
+               "per_number.keep[1] to succeed after the clear")
+    assert d.wait_for_run("mapped_group", run_id) == "success", d.task_states("mapped_group", run_id)
+    again = sorted(" ".join(line) for line in d.effects("group.log"))
+    added = list(again)
+    for line in lines:
+        added.remove(line)
+    assert [line.split()[:3] for line in added] == [["check", "2", "1"], ["keep", "2", "20"]], again
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -192,6 +192,19 @@ def test_respecting_trigger_rules_skips_only_the_direct_downstream() -> None:
     assert _short_circuit_dag(False, False)[1].skipped == {"next"}
 
 
+def test_a_false_condition_never_skips_a_teardown() -> None:
+    with DAG("d"):
+        create = EmptyOperator(task_id="create")
+        check = ShortCircuitOperator(task_id="check", python_callable=lambda: False)
+        delete = EmptyOperator(task_id="delete")
+        create >> check >> EmptyOperator(task_id="work") >> delete.as_teardown(setups=create)
+    for respect in (False, True):
+        ti = ContractTI()
+        check.ignore_downstream_trigger_rules = not respect
+        _execute(check, ti)
+        assert ti.skipped == {"work"}
+
+
 def test_virtualenv_operators_name_the_flowctl_way() -> None:
     with pytest.raises(NotSupportedError, match="PythonOperator"):
         PythonVirtualenvOperator(task_id="v", python_callable=print)

@@ -272,3 +272,16 @@ def test_a_new_dag_version_shows_as_soon_as_it_is_stored(admin_client: FlaskClie
                                                           seeded: Seeded) -> None:
     assert sync_example(web_store) == [seeded.dag_id]
     assert admin_client.get(f"{BASE}/graph").status_code == 200
+
+
+def test_the_graph_data_names_setup_and_teardown_tasks_and_the_edges_drawn_dotted() -> None:
+    from flowctl.web.dag_model import graph_payload
+
+    data = {"tasks": [{"task_id": "create", "upstream_task_ids": [], "is_setup": True},
+                      {"task_id": "work", "upstream_task_ids": ["create"]},
+                      {"task_id": "delete", "upstream_task_ids": ["create", "work"], "is_teardown": True}],
+            "task_group": {"group_id": None, "children": ["create", "work", "delete"]}}
+    payload = graph_payload(data, [])
+    assert {n["id"]: n["role"] for n in payload["nodes"]} == {"create": "setup", "work": None, "delete": "teardown"}
+    assert payload["setup_edges"] == [["create", "delete"]]
+    assert ["work", "delete"] in payload["edges"] and ["create", "delete"] in payload["edges"]

@@ -9,7 +9,8 @@ down a whole chain in one call. A mapped task the scheduler asks to re-expand
 (``remap_lengths``: cleared, and its input changed length) is re-expanded
 first and decided on the next call. When every task instance is finished
 (removed counts as finished) the run finishes: failed if any leaf failed or
-is upstream_failed, else success.
+is upstream_failed, else success; teardown tasks are not leaves unless they
+say ``on_failure_fail_dagrun`` (see ``TaskGraph.leaves``).
 ``explain(run, task_id, now)`` gives the reasons a task instance is not running.
 
 Pure: must not import anything outside flowctl.core and the standard library.
@@ -17,6 +18,8 @@ Pure: must not import anything outside flowctl.core and the standard library.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from itertools import chain
 
@@ -36,9 +39,11 @@ _KNOWN = frozenset(s.value for s in S)
 _PENDING = S.PENDING.value
 
 
-def upstream_counts(spec: TaskSpec, states: StateMap) -> UpstreamCounts:
-    """The states of every task instance of ``spec``'s direct upstream tasks, counted."""
-    return _counts(spec, _by_task(states))
+def upstream_counts(spec: TaskSpec, states: StateMap, map_index: int = -1,
+                    tasks: Mapping[str, TaskSpec] | None = None) -> UpstreamCounts:
+    """The states of every task instance of ``spec``'s direct upstream tasks, counted; for a task of
+    a mapped task group (``tasks`` given), an upstream task of the same group counts at ``map_index`` only."""
+    return _counts(spec, _by_task(states), map_index, tasks or {})
 
 
 def past_blockers(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
@@ -64,19 +69,45 @@ def _by_task(states: StateMap) -> dict[str, dict[int, str]]:
     return grouped
 
 
-def _counts(spec: TaskSpec, by_task: dict[str, dict[int, str]]) -> UpstreamCounts:
+def _upstream_states(spec: TaskSpec, by_task: dict[str, dict[int, str]], map_index: int,
+                     tasks: Mapping[str, TaskSpec]) -> Iterable[str]:
+    """The states that decide task instance ``map_index`` of ``spec``: every map index of an upstream
+    task, except that within one mapped task group index i waits for index i alone (the placeholder
+    -1 for the placeholder, until that upstream is expanded), as in Airflow."""
+    if spec.mapped_group is None:
+        return chain.from_iterable(by_task[up].values() for up in spec.upstream if up in by_task)
+    found: list[str] = []
+    for up in spec.upstream:
+        states = by_task.get(up)
+        if states is None:
+            continue
+        up_spec = tasks.get(up)
+        if up_spec is not None and up_spec.mapped_group == spec.mapped_group:
+            if map_index in states:
+                found.append(states[map_index])
+        else:
+            found.extend(states.values())
+    return found
+
+
+def _counts(spec: TaskSpec, by_task: dict[str, dict[int, str]], map_index: int,
+            tasks: Mapping[str, TaskSpec]) -> UpstreamCounts:
     """:func:`upstream_counts` over states grouped by task (the planner groups once per plan);
     plain strings are counted directly, anything else the checked way."""
-    tally = Counter(chain.from_iterable(by_task[up].values() for up in spec.upstream if up in by_task))
+    tally = Counter(_upstream_states(spec, by_task, map_index, tasks))
+    # the upstream setups, counted as the upstreams are (one map index of a setup in the same mapped group)
+    setups = Counter(_upstream_states(replace(spec, upstream=spec.setups), by_task, map_index, tasks)
+                     if spec.setups else ())
     if not tally.keys() <= _KNOWN:  # an enum member or an unknown state: the checked way
-        return UpstreamCounts.from_states(tally.elements())
+        return UpstreamCounts.from_states(tally.elements(), setups.elements())
     return UpstreamCounts(total=sum(tally.values()), success=tally[S.SUCCESS.value], failed=tally[S.FAILED.value],
                           upstream_failed=tally[S.UPSTREAM_FAILED.value], skipped=tally[S.SKIPPED.value],
-                          removed=tally[S.REMOVED.value])
+                          removed=tally[S.REMOVED.value], setup=sum(setups.values()),
+                          setup_success=setups[S.SUCCESS.value], setup_skipped=setups[S.SKIPPED.value])
 
 
 def _decide(run: RunView, spec: TaskSpec, map_index: int, by_task: dict[str, dict[int, str]]) -> Action | None:
-    verdict = evaluate(spec.trigger_rule, _counts(spec, by_task))
+    verdict = evaluate(spec.trigger_rule, _counts(spec, by_task, map_index, run.graph.tasks))
     key = run.ti_key(spec.task_id, map_index)
     group = by_task[spec.task_id]
     if verdict is Verdict.SKIP:
@@ -89,9 +120,23 @@ def _decide(run: RunView, spec: TaskSpec, map_index: int, by_task: dict[str, dic
         return None
     if spec.is_mapped and map_index == -1:
         length = run.map_lengths.get(spec.task_id)
-        return None if length is None else ExpandMapped(spec.task_id, length)
+        if length is None:
+            return None
+        if spec.mapped_group is not None:  # the group's next tasks expand in this same pass
+            _expanded(group, length)
+        return ExpandMapped(spec.task_id, length)
     group[map_index] = S.SCHEDULED.value
     return ScheduleTask(key)
+
+
+def _expanded(group: dict[int, str], length: int) -> None:
+    """What expanding does to one task's states: the placeholder becomes map indexes 0..length-1,
+    or is skipped when the input is empty."""
+    if length == 0:
+        group[-1] = S.SKIPPED.value
+        return
+    del group[-1]
+    group.update(dict.fromkeys(range(length), _PENDING))
 
 
 def final_state(run: RunView, states: StateMap) -> DagRunState:
@@ -157,7 +202,7 @@ def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
         return [f"{label} is scheduled, waiting for a free slot", *_capacity_reasons(run, spec)]
     if state != S.PENDING.value:
         return [f"{label} is {state}"]
-    counts = upstream_counts(spec, run.states)
+    counts = upstream_counts(spec, run.states, map_index, run.graph.tasks)
     verdict = evaluate(spec.trigger_rule, counts)
     reasons = []
     if verdict is not Verdict.RUN:

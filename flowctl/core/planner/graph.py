@@ -31,6 +31,8 @@ class TaskSpec:
     wait_for_downstream: bool = False
     is_mapped: bool = False
     mapping: Mapping[str, Any] | None = None
+    #: The mapped task group this task is in (its map index i depends on index i of the group's tasks).
+    mapped_group: str | None = None
     max_active_tis_per_dag: int | None = None
     retries: int = 0
     retry_delay: timedelta = DEFAULT_RETRY_DELAY
@@ -40,6 +42,11 @@ class TaskSpec:
     weight_rule: WeightRule = WeightRule.DOWNSTREAM
     has_failure_callback: bool = False
     has_retry_callback: bool = False
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
+    #: The direct upstream tasks that are setup tasks (filled in by :func:`task_graph`).
+    setups: frozenset[str] = frozenset()
 
 
 def _seconds(value: Any) -> timedelta | None:
@@ -59,6 +66,7 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         wait_for_downstream=bool(task.get("wait_for_downstream")),
         is_mapped=bool(task.get("is_mapped")),
         mapping=task.get("mapping"),
+        mapped_group=(task.get("mapping") or {}).get("mapped_group_id"),
         max_active_tis_per_dag=None if limit is None else int(limit),
         retries=int(task.get("retries") or 0),
         retry_delay=DEFAULT_RETRY_DELAY if task.get("retry_delay") is None else _seconds(task["retry_delay"]),
@@ -68,6 +76,9 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         weight_rule=parse_weight_rule(task.get("weight_rule") or WeightRule.DOWNSTREAM),
         has_failure_callback=bool(callbacks.get("on_failure_callback")),
         has_retry_callback=bool(callbacks.get("on_retry_callback")),
+        is_setup=bool(task.get("is_setup")),
+        is_teardown=bool(task.get("is_teardown")),
+        on_failure_fail_dagrun=bool(task.get("on_failure_fail_dagrun")),
     )
 
 
@@ -98,8 +109,14 @@ class TaskGraph:
 
     @property
     def leaves(self) -> frozenset[str]:
-        """Tasks nothing depends on; they decide the run's final state."""
-        return frozenset(t for t, spec in self.tasks.items() if not (spec.downstream & self.tasks.keys()))
+        """The tasks that decide the run's final state: as Airflow's, teardown tasks (unless
+        ``on_failure_fail_dagrun``) are left out, and a task only they depend on counts as a leaf;
+        plain leaves when that leaves nothing (a DAG of teardowns only)."""
+        ignored = {t for t, spec in self.tasks.items() if spec.is_teardown and not spec.on_failure_fail_dagrun}
+        effective = frozenset(t for t, spec in self.tasks.items()
+                              if t not in ignored and spec.downstream & self.tasks.keys() <= ignored)
+        return effective or frozenset(t for t, spec in self.tasks.items()
+                                      if not (spec.downstream & self.tasks.keys()))
 
 
 def _fill_edges(specs: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
@@ -113,6 +130,16 @@ def _fill_edges(specs: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
             up[d].add(task_id)
     return {t: _replace_edges(s, frozenset(up[t] & specs.keys()), frozenset(down[t] & specs.keys()))
             for t, s in specs.items()}
+
+
+def _with_setups(specs: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """Each task with its direct upstream setup tasks named (for ``all_done_setup_success``)."""
+    from dataclasses import replace
+
+    setup_ids = {t for t, spec in specs.items() if spec.is_setup}
+    if not setup_ids:
+        return specs
+    return {t: replace(s, setups=s.upstream & setup_ids) if s.upstream & setup_ids else s for t, s in specs.items()}
 
 
 def _replace_edges(spec: TaskSpec, upstream: frozenset[str], downstream: frozenset[str]) -> TaskSpec:
@@ -163,7 +190,7 @@ def priority_weights(tasks: Mapping[str, TaskSpec]) -> dict[str, int]:
 def task_graph(serialized: Mapping[str, Any]) -> TaskGraph:
     """The TaskGraph of a serialized DAG."""
     body = dag_body_of(serialized)
-    specs = _fill_edges({str(t["task_id"]): task_spec(t) for t in body.get("tasks") or ()})
+    specs = _with_setups(_fill_edges({str(t["task_id"]): task_spec(t) for t in body.get("tasks") or ()}))
     callbacks = body.get("callbacks") or {}
     timeout = body.get("dagrun_timeout")
     return TaskGraph(

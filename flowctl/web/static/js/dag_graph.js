@@ -71,9 +71,11 @@
     });
     var groupOf = {};
     data.nodes.forEach(function (n) { groupOf[n.id] = representative(n.group, n.id); });
+    var dotted = {};
+    (data.setup_edges || []).forEach(function (e) { dotted[e[0] + "\n" + e[1]] = true; });
     data.edges.forEach(function (e) {
       var a = groupOf[e[0]], b = groupOf[e[1]];
-      if (a && b && a !== b && !g.hasEdge(a, b)) g.setEdge(a, b);
+      if (a && b && a !== b && !g.hasEdge(a, b)) g.setEdge(a, b, { setup: !!dotted[e[0] + "\n" + e[1]] });
     });
     dagre.layout(g);
     return g;
@@ -103,7 +105,8 @@
     g.edges().forEach(function (e) {
       var pts = g.edge(e).points;
       var d = "M" + pts.map(function (p) { return p.x + "," + p.y; }).join(" L");
-      el("path", { d: d, class: "edge", "marker-end": "url(#arrow)", "data-from": e.v, "data-to": e.w }, edges);
+      el("path", { d: d, class: g.edge(e).setup ? "edge setup-teardown" : "edge", "marker-end": "url(#arrow)",
+                   "data-from": e.v, "data-to": e.w }, edges);
     });
     g.nodes().forEach(function (id) {
       var n = g.node(id);
@@ -119,6 +122,7 @@
       var sub = el("text", { x: 14, y: 32, class: "node-sub" }, node);
       sub.textContent = n.kind === "task"
         ? (n.task.operator || "") + (n.task.mapped ? " [" + n.task.instances + "]" : "")
+          + (n.task.role ? " · " + n.task.role : "")
         : n.count + " tasks";
       var tip = el("title", {}, node);
       tip.textContent = id + (state ? " (" + state + ")" : "");
