@@ -107,13 +107,16 @@ PATHS = [
     ("flowctl.utils.log.secrets_masker", "should_hide_value_for_key"),
     ("flowctl.utils.log.logging_mixin", "LoggingMixin"),
     ("flowctl.utils.types", "DagRunType"),
+    ("flowctl.datasets", "Dataset"),
+    ("flowctl", "Dataset"),
+    ("flowctl.datasets", "DatasetAll"),
+    ("flowctl.datasets", "DatasetAny"),
+    ("flowctl.timetables.datasets", "DatasetOrTimeSchedule"),
 ]
 
 # Airflow names flowctl does not support: importing one says so and names the flowctl way.
 UNSUPPORTED = [
-    ("flowctl.datasets", "Dataset", "TriggerDagRunOperator"),
-    ("flowctl.datasets", "DatasetAlias", "ExternalTaskSensor"),
-    ("flowctl.timetables.datasets", "DatasetOrTimeSchedule", "TriggerDagRunOperator"),
+    ("flowctl.datasets", "DatasetAlias", "Dataset objects"),
     ("flowctl.models", "XCom", r"xcom_pull\(\)"),
     ("flowctl.models.xcom", "XCom", r"xcom_pull\(\)"),
     ("flowctl.models", "Pool", "flowctl pools set"),
@@ -293,7 +296,7 @@ def test_dag_run_type_has_airflows_names_for_the_run_types_flowctl_records() -> 
     assert DagRunType.MANUAL == "manual" and DagRunType.SCHEDULED == "scheduled"
     assert DagRunType.BACKFILL_JOB == "backfill" and str(DagRunType.MANUAL) == "manual"
     assert {t.value for t in DagRunType} == set(RUN_TYPES)
-    assert DagRunType("dataset_triggered") is DagRunType.DATASET_TRIGGERED  # Airflow's value too
+    assert DagRunType("dataset_triggered") is DagRunType.DATASET_TRIGGERED == "dataset_triggered"  # Airflow's value
     when = datetime(2024, 3, 1, tzinfo=timezone.utc)
     assert DagRunType.SCHEDULED.generate_run_id(when) == "scheduled__2024-03-01T00:00:00+00:00"
     assert DagRunType.from_run_id("backfill__2024-03-01T00:00:00+00:00") is DagRunType.BACKFILL_JOB

@@ -23,11 +23,10 @@ from flowctl.core.errors import NotSupportedError, NotSupportedImportError
 XCOM_WAY = (
     "there is no database access from DAG code; inside a task use context['ti'].xcom_pull() and "
     "xcom_push(), and pass values between tasks with task.output or @task return values")
-#: The flowctl way instead of datasets (data-aware scheduling).
-DATASETS_WAY = (
-    "flowctl has no data-aware scheduling: start the consuming DAG from the producing one with "
-    "TriggerDagRunOperator (flowctl.operators.trigger_dagrun), or schedule it by time and wait for the "
-    "producer with ExternalTaskSensor (flowctl.sensors.external_task)")
+#: The flowctl way instead of dataset aliases (Airflow 2.10).
+DATASET_ALIAS_WAY = (
+    "name the datasets themselves: list Dataset objects (flowctl.datasets.Dataset) in the task's outlets "
+    "and in the consuming DAG's schedule")
 
 #: The flowctl way instead of SubDagOperator (deprecated in Airflow 2 too).
 SUBDAG_WAY = (

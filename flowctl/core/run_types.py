@@ -1,9 +1,9 @@
 """The kinds of DAG run flowctl records as ``dag_run.run_type``, under Airflow 2's names (``DagRunType``).
 
 The values are what flowctl stores (``flowctl.db.records.RUN_TYPES``): ``manual``, ``scheduled``,
-``backfill`` and ``dataset`` (a kind flowctl never creates: it has no data-aware scheduling), so
-``dag_run.run_type == DagRunType.MANUAL`` holds as in Airflow; Airflow's own value of the last,
-``dataset_triggered``, is accepted by ``DagRunType(...)`` too.
+``backfill`` and ``dataset_triggered`` (a run the scheduler made from dataset updates), as in
+Airflow, so ``dag_run.run_type == DagRunType.MANUAL`` holds as there; ``dataset`` (flowctl's
+earlier name of the last) is accepted by ``DagRunType(...)`` too.
 Pure: must not import anything outside the standard library.
 """
 from __future__ import annotations
@@ -18,14 +18,14 @@ class DagRunType(str, Enum):
     BACKFILL_JOB = "backfill"
     SCHEDULED = "scheduled"
     MANUAL = "manual"
-    DATASET_TRIGGERED = "dataset"
+    DATASET_TRIGGERED = "dataset_triggered"
 
     def __str__(self) -> str:
         return self.value
 
     @classmethod
     def _missing_(cls, value: object) -> DagRunType | None:
-        return cls.DATASET_TRIGGERED if value == "dataset_triggered" else None
+        return cls.DATASET_TRIGGERED if value == "dataset" else None
 
     def generate_run_id(self, logical_date: datetime) -> str:
         """The run id a run of this kind at ``logical_date`` gets by default (``scheduled__<date>``...)."""

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, ImportErrorNotFound
 from flowctl.db.base import StoreCore
+from flowctl.db.dataset_refs import sync_dataset_refs
 from flowctl.db.records import DagRecord, ImportErrorRecord, SerializedDagRecord, record_from
 from flowctl.db.tables import DagRow, ImportErrorRow, SerializedDagRow
 
@@ -99,6 +100,7 @@ class DagVerbs(StoreCore):
             )
             s.add(version)
             s.flush()
+            sync_dataset_refs(s, dag_id, body, now)
             return record_from(SerializedDagRecord, version)
 
     def latest_serialized_dag(self, dag_id: str) -> SerializedDagRecord:

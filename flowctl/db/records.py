@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 R = TypeVar("R")
 
 #: Airflow's DagRunType values.
-RUN_TYPES: frozenset[str] = frozenset({"scheduled", "manual", "backfill", "dataset"})
+RUN_TYPES: frozenset[str] = frozenset({"scheduled", "manual", "backfill", "dataset_triggered"})
 #: Airflow's job types.
 JOB_TYPES: frozenset[str] = frozenset({"scheduler", "worker", "triggerer", "dag_processor"})
 AUDIT_SOURCES: frozenset[str] = frozenset({"ui", "api", "cli", "scheduler", "task"})

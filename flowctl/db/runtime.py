@@ -7,7 +7,8 @@ nothing), increments try_number, deletes the task instance's XComs from earlier 
 and returns the claimed row with its run.
 ``finish_try`` writes the try's final state (again a compare-and-set from
 ``running``) and copies the try into task_instance_history in the same
-transaction. Must not import above ``db``.
+transaction, with the dataset events of a successful producer's outlets
+(``dataset_refs``). Must not import above ``db``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
+from flowctl.db.dataset_refs import outlet_refs, record_outlet_events
 from flowctl.db.notify import CHANNEL
 from flowctl.db.follow import GraphsByVersion, claimed_followers, follow_ends, warm_follow_statements
 from flowctl.db.records import (  # noqa: F401 - TryEnd and ClaimedTry are this module's verbs' types
@@ -109,9 +111,12 @@ class RuntimeVerbs(StoreCore):
         end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields, xcoms or {})
         if self.dialect == "postgresql" and end.in_one_statement(wake) and not end.xcoms:
             with self._autocommit().connect() as conn:
-                return self._finish_on(conn, end, wake)
+                if not outlet_refs(conn, [end]):  # a producer's events need a transaction
+                    return self._finish_on(conn, end, wake)
         with self.engine.begin() as conn:
             won = self._finish_on(conn, end, wake)
+            if won:
+                record_outlet_events(conn, [end], outlet_refs(conn, [end]))
         if won and wake is not None:
             getattr(self, "notify_scheduler", lambda reason: None)(wake)
         return won
@@ -126,8 +131,10 @@ class RuntimeVerbs(StoreCore):
         return won
 
     def _finish_all_on(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:
+        refs = outlet_refs(conn, ends)  # the successful ends of producers: their events go with them
         batched = ([i for i, end in enumerate(ends) if end.in_one_statement(wake)
-                    and set(end.fields) <= sql.BATCH_END_FIELDS] if self.dialect == "postgresql" else [])
+                    and set(end.fields) <= sql.BATCH_END_FIELDS
+                    and (end.key.dag_id, end.key.task_id) not in refs] if self.dialect == "postgresql" else [])
         if len(batched) == 1:  # the per-end statement plans faster than the array form
             batched = []
         won = [False] * len(ends)
@@ -136,6 +143,8 @@ class RuntimeVerbs(StoreCore):
                 won[i] = result
         for i in sorted(set(range(len(ends))) - set(batched)):
             won[i] = self._finish_on(conn, ends[i], wake)
+        if refs:
+            record_outlet_events(conn, [end for end, result in zip(ends, won) if result], refs)
         return won
 
     def finish_and_start_tries(self, ends: Sequence[TryEnd], wake: str, claims: Sequence[tuple[TaskInstanceKey, int]],
@@ -255,6 +264,7 @@ class RuntimeVerbs(StoreCore):
                 conn.execute(sql.finish_update(tuple(sorted(fields))), {**params, "now": now})
             conn.execute(sql.HISTORY_DELETE, sql.key_params(key))  # the same parameter names as finish_try's
             conn.execute(sql.HISTORY_INSERT, sql.key_params(key))
+            outlet_refs(conn, [TryEnd(key, TI.SUCCESS, now, 0)])  # a success asks whether the task produces
             warm_follow_statements(conn, now, self.dialect == "postgresql")
         self.previous_success(key.dag_id, now)
         self.save_rendered_fields(key, {})

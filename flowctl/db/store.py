@@ -3,7 +3,7 @@
 Each verb opens and commits its own short transaction and returns frozen
 records (``flowctl.db.records``); no session ever reaches a caller. Verbs live
 in ``dags.py``, ``runs.py``, ``task_instances.py``, ``xcom.py``, ``jobs.py``,
-``audit.py``, ``clean.py``, ``sla.py`` (and the admin nouns in ``admin.py``); this module
+``audit.py``, ``clean.py``, ``sla.py``, ``datasets.py`` (and the admin nouns in ``admin.py``); this module
 only composes them and builds a Store from settings.
 Must not import web, cli, scheduler or executors.
 """
@@ -14,6 +14,7 @@ from flowctl.db.audit import AuditVerbs
 from flowctl.db.base import StoreCore
 from flowctl.db.clean import CleanVerbs
 from flowctl.db.dag_view_queries import DagViewVerbs
+from flowctl.db.datasets import DatasetVerbs
 from flowctl.db.dags import DagVerbs
 from flowctl.db.engine import make_engine
 from flowctl.db.jobs import JobVerbs
@@ -32,7 +33,7 @@ from flowctl.settings import Settings
 
 
 class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs, DagViewVerbs,
-            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, StoreCore):
+            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, DatasetVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 
     @classmethod

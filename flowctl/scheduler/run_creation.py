@@ -1,4 +1,5 @@
-"""Creating scheduled runs from timetables, and keeping the dag row's next_dagrun fields current.
+"""Creating scheduled runs from timetables (and dataset-triggered runs from dataset updates), and
+keeping the dag row's next_dagrun fields current.
 
 For a due DAG the next run is recomputed at creation time from its last
 scheduled run (so a DAG unpaused after a long pause with catchup=False skips
@@ -15,6 +16,7 @@ from typing import Any
 
 from flowctl.core.errors import DagRunAlreadyExists, FlowctlError
 from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction
+from flowctl.core.timetables.datasets import dataset_condition_of
 from flowctl.scheduler.graphs import GraphCache
 
 log = logging.getLogger(__name__)
@@ -50,13 +52,34 @@ class RunCreator:
         self._no_next: dict[str, datetime | None] = {}
 
     def create_due_runs(self, now: datetime) -> int:
-        """One run per due DAG (the loop ticks again while anything was created)."""
+        """One run per due DAG (the loop ticks again while anything was created), and the
+        dataset-triggered runs whose datasets were updated."""
         created = 0
         for dag in self.store.dags_due(now):
             try:
                 created += self._create_for(dag, now)
             except FlowctlError as exc:
                 log.warning("cannot create the next run of DAG %s: %s", dag.dag_id, exc)
+        return created + self.create_dataset_triggered_runs(now)
+
+    def create_dataset_triggered_runs(self, now: datetime) -> int:
+        """A run of each unpaused DAG whose dataset condition holds over the datasets updated since
+        its last dataset-triggered run (the condition read from its serialized version)."""
+        created = 0
+        for dag_id, updated in self.store.dataset_queue().items():
+            try:
+                _, sdag = self.graphs.latest_dag(dag_id)
+                condition = dataset_condition_of(sdag.timetable)
+                if condition is None or not condition.evaluate(updated):
+                    continue  # waits for more updates (or stopped consuming: its next version drops the queue)
+                run = self.store.create_dataset_triggered_run(dag_id, condition, now, creating_job_id=self.job_id)
+            except FlowctlError as exc:
+                log.warning("cannot create a dataset-triggered run of DAG %s: %s", dag_id, exc)
+                continue
+            if run is not None:
+                log.info("created %s of DAG %s: datasets %s were updated", run.run_id, dag_id,
+                         ", ".join(sorted(updated)))
+                created += 1
         return created
 
     def refresh_next_dagruns(self, now: datetime) -> None:

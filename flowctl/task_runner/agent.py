@@ -47,6 +47,7 @@ VERBS = frozenset({
     # reads behind ti.xcom_pull(include_prior_dates=...), ti.previous_ti, dag_run.get_task_instances()
     "xcom_pull_prior", "list_runs", "list_task_instances",
     "trigger_dag", "notify_scheduler",  # TriggerDagRunOperator (task_runner/run_control.py)
+    "triggering_dataset_events",  # the context of a dataset-triggered run
 })
 SEND_TIMEOUT = 30.0  # seconds a client may take to read its answer before it is dropped
 

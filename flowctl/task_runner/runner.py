@@ -42,9 +42,10 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import quote, urlencode
 
+from flowctl.core.datasets import TriggeringDatasetEvents
 from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
-from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.masking import try_masker
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
@@ -240,7 +241,9 @@ class _ClaimedTry:
             dag, task, run, ti, var_lookup=secrets.variable_lookup(backend),
             conn_lookup=secrets.connection_lookup(self.masker),
             prev_success=self.previous_success,
-            extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index})
+            extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index,
+                   "triggering_dataset_events": TriggeringDatasetEvents(partial(
+                       self.store.triggering_dataset_events, RunKey(self.key.dag_id, self.key.run_id)))})
         return context
 
     def _unmap_and_render(self, context: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from flowctl.core import errors
 from flowctl.core.connection import Connection
+from flowctl.core.datasets import DatasetEvent
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.states import DagRunState, TaskInstanceState
 from flowctl.db import records
@@ -28,7 +29,7 @@ from flowctl.db import records
 TAG = "__t"
 RECORDS: dict[str, type] = {cls.__name__: cls for cls in (
     RunKey, TaskInstanceKey, Connection, records.DagRunRecord, records.TaskInstanceRecord, records.XComRecord,
-    records.ClaimedTry, records.TryEnd, records.FollowOptions)}
+    records.ClaimedTry, records.TryEnd, records.FollowOptions, DatasetEvent)}
 #: Each record type's field names, in order (``dataclasses.fields`` costs more than the encoding).
 FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in RECORDS.values()}
 ENUMS: dict[str, type[Enum]] = {cls.__name__: cls for cls in (TaskInstanceState, DagRunState)}

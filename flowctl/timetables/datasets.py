@@ -1,8 +1,9 @@
-"""Airflow-compatible path ``flowctl.timetables.datasets``: dataset schedules are not supported."""
+"""Airflow-compatible path ``flowctl.timetables.datasets``: re-exports only.
+
+The real code lives in :mod:`flowctl.core.timetables.datasets`.
+"""
 from __future__ import annotations
 
-from flowctl.core.airflow_names import DATASETS_WAY, module_getattr
+from flowctl.core.timetables.datasets import DatasetOrTimeSchedule
 
-__all__: list[str] = []
-
-__getattr__ = module_getattr(__name__, {"DatasetOrTimeSchedule": DATASETS_WAY})
+__all__ = ["DatasetOrTimeSchedule"]

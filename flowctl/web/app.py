@@ -65,11 +65,11 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
 
 
 def _register_blueprints(app: Flask) -> None:
-    from flowctl.web import (admin_views, api, api_admin, api_runs, api_task_instances, browse, health, home,
-                             legacy_urls, sla_views)
+    from flowctl.web import (admin_views, api, api_admin, api_datasets, api_runs, api_task_instances, browse, health,
+                             home, legacy_urls, sla_views)
 
-    for module in (auth, health, home, admin_views, browse, api, api_runs, api_admin, api_task_instances, sla_views,
-                   legacy_urls):
+    for module in (auth, health, home, admin_views, browse, api, api_runs, api_admin, api_datasets, api_task_instances,
+                   sla_views, legacy_urls):
         app.register_blueprint(module.bp)
     from flowctl.web.dag_pages import register_dag_pages
 

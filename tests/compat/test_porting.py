@@ -220,10 +220,10 @@ def test_pools_priorities_and_retry_policies_survive(dags: dict[str, Any]) -> No
     assert query.max_retry_delay.total_seconds() == 600
 
 
-def test_airflow_1_paths_trigger_dagrun_state_and_chain_linear_port_and_dataset_fallbacks_still_work(
+def test_airflow_1_paths_trigger_dagrun_state_chain_linear_and_a_dataset_schedule_port(
         dags: dict[str, Any]) -> None:
     dag = dags["ported_controller"]
-    assert dag.timetable.summary == "@daily"  # `from flowctl.datasets import Dataset` raised an ImportError
+    assert dag.timetable.summary == "Dataset"  # `from flowctl.datasets import Dataset` imports: no fallback
     assert dag.get_task("run_etl").upstream_task_ids == {"check_0", "check_1"}
     assert dag.get_task("check_1").upstream_task_ids == {"prepare"}
     trigger = dag.get_task("run_etl")

@@ -116,12 +116,12 @@ def test_unsupported_schedules_and_time_zones_are_refused() -> None:
         timetable_from_schedule("@daily", "Mars/Olympus")
 
 
-def test_a_list_schedule_of_datasets_says_datasets_are_not_supported_and_names_the_flowctl_way() -> None:
-    """Before: DagDefinitionError "unsupported schedule [...]", which did not say why or what to do."""
-    from flowctl.core.errors import NotSupportedError
-
-    with pytest.raises(NotSupportedError, match=r"schedule of datasets .* not supported.*TriggerDagRunOperator"):
+def test_a_list_schedule_must_hold_datasets_and_says_so() -> None:
+    """A list schedule is Airflow's list of datasets (flowctl.core.datasets); URIs as text are not."""
+    with pytest.raises(DagDefinitionError, match=r"list schedule must hold Dataset objects only"):
         timetable_from_schedule(["s3://bucket/table"])
+    with pytest.raises(DagDefinitionError, match=r"empty list is not a schedule"):
+        timetable_from_schedule([])
 
 
 def test_summaries_read_like_airflows() -> None:

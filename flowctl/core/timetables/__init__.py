@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import timedelta, tzinfo
 from typing import Any
 
-from flowctl.core.airflow_names import DATASETS_WAY, unsupported_call
+from flowctl.core.datasets import condition_of
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from flowctl.core.timetables.cron import CRON_PRESETS, CronSchedule
+from flowctl.core.timetables.datasets import DatasetOrTimeSchedule, DatasetTriggeredTimetable
 from flowctl.core.timetables.interval import (
     CronDataIntervalTimetable,
     DeltaDataIntervalTimetable,
@@ -28,6 +29,8 @@ __all__ = [
     "CronSchedule",
     "CronTriggerTimetable",
     "DagRunInfo",
+    "DatasetOrTimeSchedule",
+    "DatasetTriggeredTimetable",
     "DataInterval",
     "DeltaDataIntervalTimetable",
     "NullTimetable",
@@ -43,7 +46,8 @@ def timetable_from_schedule(schedule: object, timezone: str | tzinfo = "UTC") ->
     """The Timetable for a DAG's ``schedule`` (or ``schedule_interval``) argument.
 
     Accepts None, ``"@once"``, ``"@continuous"``, a cron preset or expression,
-    a ``timedelta`` (or dateutil ``relativedelta``), or a Timetable (returned as is).
+    a ``timedelta`` (or dateutil ``relativedelta``), a Timetable (returned as is), or
+    datasets: a list of them (all must be updated) or a condition (``a | b``, ``a & b``).
     """
     if schedule is None:
         return NullTimetable()
@@ -55,11 +59,14 @@ def timetable_from_schedule(schedule: object, timezone: str | tzinfo = "UTC") ->
         return DeltaDataIntervalTimetable(schedule)
     if relativedelta is not None and isinstance(schedule, relativedelta):
         return DeltaDataIntervalTimetable(schedule)
-    if isinstance(schedule, (list, tuple, set, frozenset)):  # Airflow: a list of datasets
-        raise unsupported_call(f"a schedule of datasets ({schedule!r})", DATASETS_WAY)
+    condition = condition_of(schedule)  # Airflow: a list of datasets, or a condition of them
+    if condition is not None:
+        return DatasetTriggeredTimetable(condition)
+    if isinstance(schedule, (list, tuple, set, frozenset)):
+        raise DagDefinitionError(f"an empty list is not a schedule ({schedule!r}): list Dataset objects, or use None")
     raise DagDefinitionError(
         f"unsupported schedule {schedule!r}: use None, a cron string or preset, "
-        "a timedelta, or a Timetable"
+        "a timedelta, a Timetable, or datasets"
     )
 
 
