@@ -93,7 +93,8 @@ def sync_dataset_refs(s: Session, dag_id: str, body: Mapping[str, Any], now: dat
 
 def outlet_refs(conn: Any, ends: Sequence[TryEnd]) -> dict[tuple[str, str], list[int]]:
     """(dag_id, task_id) -> the dataset ids its outlets update, for the successful ends' tasks that have any."""
-    wanted = {(e.key.dag_id, e.key.task_id) for e in ends if e.state is TaskInstanceState.SUCCESS}
+    wanted = {(e.key.dag_id, e.key.task_id) for e in ends
+              if e.state is TaskInstanceState.SUCCESS and e.produces is not False}
     if not wanted:
         return {}
     ref = DatasetTaskRefRow

@@ -213,6 +213,9 @@ class TryEnd:
     started: datetime | None = None  # the claim's start_date (saves reading it back)
     fields: Mapping[str, Any] = field(default_factory=dict)
     xcoms: Mapping[str, Any] = field(default_factory=dict)  # written only if the end wins
+    #: Whether the task has dataset outlets, as the try that ran it knows: False spares a successful
+    #: end the look-up of its outlets (``dataset_refs.outlet_refs``); None, not known: looked up.
+    produces: bool | None = None
 
     def in_one_statement(self, wake: str | None) -> bool:
         """PostgreSQL can write state, history and wake-up as one statement for this end."""

@@ -98,7 +98,7 @@ class RuntimeVerbs(StoreCore):
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
                    running_try: int, started: datetime | None = None, wake: str | None = None,
-                   xcoms: Mapping[str, Any] | None = None, **fields: Any) -> bool:
+                   xcoms: Mapping[str, Any] | None = None, produces: bool | None = None, **fields: Any) -> bool:
         """running -> ``new`` (with ``fields``) and record the try in history; False unless
         try ``running_try`` is the one running (a cleared try never ends a newer one).
 
@@ -108,7 +108,7 @@ class RuntimeVerbs(StoreCore):
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         ``xcoms`` (key -> value) are written in the same transaction, only if the end wins.
         """
-        end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields, xcoms or {})
+        end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields, xcoms or {}, produces)
         if self.dialect == "postgresql" and end.in_one_statement(wake) and not end.xcoms:
             with self._autocommit().connect() as conn:
                 if not outlet_refs(conn, [end]):  # a producer's events need a transaction

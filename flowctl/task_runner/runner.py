@@ -43,6 +43,7 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import quote, urlencode
 
 from flowctl.core.datasets import TriggeringDatasetEvents
+from flowctl.core.datasets import outlet_datasets
 from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
 from flowctl.core.keys import RunKey, TaskInstanceKey
@@ -145,9 +146,10 @@ class Supervisor(Protocol):
         """The try's rendered template fields (stored at its first heartbeat if still running)."""
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any]) -> bool | None:
+               xcoms: Mapping[str, Any], produces: bool | None = None) -> bool | None:
         """Record the end (compare-and-set from this running try); False if someone else changed it,
-        None if the supervisor is gone (the try then writes its end itself)."""
+        None if the supervisor is gone (the try then writes its end itself). ``produces``: whether the
+        task has dataset outlets (``TryEnd.produces``)."""
 
 
 def run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any,
@@ -292,13 +294,15 @@ class _ClaimedTry:
         if self.rendered is not None:
             fields["rendered_fields"] = self.rendered
         xcoms = self.deferred.pushed if self.deferred is not None else {}
+        # What the try knows of its task's outlets: a success of a task without any is spared their look-up.
+        produces = None if self.task is None else bool(outlet_datasets(getattr(self.task, "outlets", None) or ()))
         won: bool | None = None
         if self.supervisor is not None and outcome.state is not TI.UP_FOR_RESCHEDULE:
-            won = self.supervisor.finish(outcome.state, now, fields, xcoms)
+            won = self.supervisor.finish(outcome.state, now, fields, xcoms, produces)
         if won is None:  # not supervised, a poke (with its reschedule row), or the supervisor is gone
             won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
                                              started=self.ti_row.start_date, wake="task finished", xcoms=xcoms,
-                                             **fields))
+                                             produces=produces, **fields))
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,

@@ -78,8 +78,8 @@ class _AnsweredPipes:
         self.pipes.rendered(fields)
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any]) -> bool | None:
-        return self.pipes.finish(state, now, fields, xcoms)
+               xcoms: Mapping[str, Any], produces: bool | None = None) -> bool | None:
+        return self.pipes.finish(state, now, fields, xcoms, produces)
 
     def close(self) -> None:
         from flowctl.task_runner.pipes import drain

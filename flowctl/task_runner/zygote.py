@@ -362,7 +362,8 @@ class Zygote(StoreCalls):
         from flowctl.db.records import TryEnd
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
-                        child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {})
+                        child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {},
+                        end.get("produces"))
                  for child, end in ends]
         starting = self._take_waiting(freeing=len(ends))
         claims = None

@@ -217,3 +217,29 @@ def test_dataset_events_list_newest_first_and_filter_by_uri(store: Store) -> Non
     listed, total = store.list_dataset_events(uri="s3://lake/a")
     assert total == 2 and [e.source_run_id for e in listed] == ["manual__1", "manual__0"]
     assert store.list_dataset_events(limit=1)[1] == 4 and len(store.list_dataset_events(limit=1)[0]) == 1
+
+
+def test_an_end_whose_try_says_its_task_has_no_outlets_skips_their_look_up(store: Store) -> None:
+    """Before: every batch of ends holding a success looked up dataset_task_ref, a statement on the hot
+    path of every chain and fan-out though almost no task produces a dataset. The try knows its task:
+    ``produces=False`` spares the look-up; True or None (not known) still finds and records the events."""
+    from sqlalchemy import event
+
+    producer(store, outlets=(A,))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        other = running(store, task_id="other")
+        statements.clear()
+        assert store.finish_tries([TryEnd(other, SUCCESS, LATER, 1, T0, {}, produces=False)], "task finished") == [True]
+        assert not any("dataset_task_ref" in s for s in statements)
+        assert store.finish_try(running(store, day=1), SUCCESS, LATER, running_try=1, started=T0, wake="task finished",
+                                produces=True)
+        assert store.finish_tries([TryEnd(running(store, day=2), SUCCESS, LATER, 1, T0, {})], "task finished") == [True]
+        assert any("dataset_task_ref" in s for s in statements)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert [(e.uri, e.source_run_id) for e in events(store)] == [("s3://lake/a", "manual__2"), ("s3://lake/a", "manual__1")]

@@ -451,7 +451,7 @@ class _GoneSupervisor:
     def rendered(self, fields: object) -> None:
         self.rendered_fields = fields
 
-    def finish(self, state: object, now: object, fields: object, xcoms: object) -> None:
+    def finish(self, state: object, now: object, fields: object, xcoms: object, produces: object = None) -> None:
         self.asked += 1
         return None
 
