@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from flowctl.core.datasets import condition_from_json
 from flowctl.core.states import TaskInstanceState
 from flowctl.core.timetables.datasets import DatasetOrTimeSchedule, DatasetTriggeredTimetable
+from flowctl.db.notify import CHANNEL
 from flowctl.db.records import TryEnd
 from flowctl.db.tables import (
     DagRow,
@@ -107,9 +108,16 @@ def outlet_refs(conn: Any, ends: Sequence[TryEnd]) -> dict[tuple[str, str], list
     return found
 
 
+#: The scheduler's wake-up reason once a consumer's update is queued: any reason but a task's end
+#: makes it run a full tick, where the dataset-triggered runs are made.
+DATASET_UPDATED = "dataset updated"
+
+
 def record_outlet_events(conn: Any, ends: Sequence[TryEnd], refs: Mapping[tuple[str, str], list[int]]) -> int:
     """A dataset event per outlet of each (successful, won) end, and the update queued for each
-    active, unpaused DAG that consumes the dataset; how many events. Run in the ends' transaction."""
+    active, unpaused DAG that consumes the dataset; how many updates were queued. Run in the ends'
+    transaction; on PostgreSQL it also wakes the schedulers (:data:`DATASET_UPDATED`) as it commits,
+    elsewhere the caller does once it has committed."""
     events = [{"dataset_id": dataset_id, "extra": None, "source_dag_id": e.key.dag_id,
                "source_task_id": e.key.task_id, "source_run_id": e.key.run_id,
                "source_map_index": e.key.map_index, "timestamp": e.now}
@@ -128,4 +136,6 @@ def record_outlet_events(conn: Any, ends: Sequence[TryEnd], refs: Mapping[tuple[
         made = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(made(DatasetDagRunQueueRow).values(
             [{"dataset_id": d, "target_dag_id": t, "created_at": now} for d, t in rows]).on_conflict_do_nothing())
-    return len(events)
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_notify(CHANNEL, DATASET_UPDATED)))
+    return len(rows)

@@ -24,7 +24,7 @@ from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
-from flowctl.db.dataset_refs import outlet_refs, record_outlet_events
+from flowctl.db.dataset_refs import DATASET_UPDATED, outlet_refs, record_outlet_events
 from flowctl.db.notify import CHANNEL
 from flowctl.db.follow import GraphsByVersion, claimed_followers, follow_ends, warm_follow_statements
 from flowctl.db.records import (  # noqa: F401 - TryEnd and ClaimedTry are this module's verbs' types
@@ -113,24 +113,38 @@ class RuntimeVerbs(StoreCore):
             with self._autocommit().connect() as conn:
                 if not outlet_refs(conn, [end]):  # a producer's events need a transaction
                     return self._finish_on(conn, end, wake)
+        updated = 0
         with self.engine.begin() as conn:
             won = self._finish_on(conn, end, wake)
             if won:
-                record_outlet_events(conn, [end], outlet_refs(conn, [end]))
+                updated = record_outlet_events(conn, [end], outlet_refs(conn, [end]))
         if won and wake is not None:
             getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        self._wake_after([], None, updated)
         return won
 
     def finish_tries(self, ends: Sequence[TryEnd], wake: str) -> list[bool]:
         """:meth:`finish_try` for each end, all in one transaction (one commit); each end's
         ``xcoms`` are written only if its compare-and-set wins. The scheduler is woken once."""
         with self.engine.begin() as conn:
-            won = self._finish_all_on(conn, ends, wake)
-        if any(won) and self.dialect != "postgresql":
-            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+            won, updated = self._finish_all_on(conn, ends, wake)
+        self._wake_after(won, wake, updated)
         return won
 
-    def _finish_all_on(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:
+    def _wake_after(self, won: Sequence[bool], wake: str | None, updated: int) -> None:
+        """Once the ends committed, elsewhere than on PostgreSQL (whose statements wake the schedulers
+        as they commit): wake them for the ends that won, and for a full tick (``DATASET_UPDATED``) if
+        the ends queued ``updated`` dataset consumers' updates."""
+        if self.dialect == "postgresql":
+            return
+        notify = getattr(self, "notify_scheduler", lambda reason: None)
+        if any(won) and wake is not None:
+            notify(wake)
+        if updated:
+            notify(DATASET_UPDATED)
+
+    def _finish_all_on(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> tuple[list[bool], int]:
+        """The ends written on ``conn``: which won, and how many dataset consumers' updates they queued."""
         refs = outlet_refs(conn, ends)  # the successful ends of producers: their events go with them
         batched = ([i for i, end in enumerate(ends) if end.in_one_statement(wake)
                     and set(end.fields) <= sql.BATCH_END_FIELDS
@@ -143,9 +157,8 @@ class RuntimeVerbs(StoreCore):
                 won[i] = result
         for i in sorted(set(range(len(ends))) - set(batched)):
             won[i] = self._finish_on(conn, ends[i], wake)
-        if refs:
-            record_outlet_events(conn, [end for end, result in zip(ends, won) if result], refs)
-        return won
+        updated = record_outlet_events(conn, [end for end, result in zip(ends, won) if result], refs) if refs else 0
+        return won, updated
 
     def finish_and_start_tries(self, ends: Sequence[TryEnd], wake: str, claims: Sequence[tuple[TaskInstanceKey, int]],
                                hostname: str, pid: int, now: datetime) -> tuple[list[bool], list[ClaimedTry | None]]:
@@ -158,10 +171,9 @@ class RuntimeVerbs(StoreCore):
         """
         check_ti_transition(TI.QUEUED, TI.RUNNING)
         with self.engine.begin() as conn:
-            won = self._finish_all_on(conn, ends, wake) if ends else []
+            won, updated = self._finish_all_on(conn, ends, wake) if ends else ([], 0)
             claimed = self._claims_on(conn, claims, hostname, pid, now) if claims else []
-        if any(won) and self.dialect != "postgresql":
-            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        self._wake_after(won, wake, updated)
         return won, claimed
 
     def finish_and_follow(self, ends: Sequence[TryEnd], wake: str, claims: Sequence[tuple[TaskInstanceKey, int]],
@@ -179,14 +191,13 @@ class RuntimeVerbs(StoreCore):
         if graphs is None:
             graphs = self._follow_graphs = GraphsByVersion()
         with self.engine.begin() as conn:
-            won = self._finish_all_on(conn, ends, wake) if ends else []
+            won, updated = self._finish_all_on(conn, ends, wake) if ends else ([], 0)
             claimed = self._claims_on(conn, claims, hostname, pid, now) if claims else []
             queued = follow_ends(conn, graphs, ends, won, options, now, self.dialect == "postgresql")
             followers = claimed_followers(
                 self._claims_on(conn, [(r.key, r.try_number) for r, _ in queued], hostname, pid, now), queued
             ) if queued else []
-        if any(won) and self.dialect != "postgresql":
-            getattr(self, "notify_scheduler", lambda reason: None)(wake)
+        self._wake_after(won, wake, updated)
         return won, claimed, followers
 
     def _finish_batch(self, conn: Any, ends: Sequence[TryEnd], wake: str) -> list[bool]:

@@ -243,3 +243,43 @@ def test_an_end_whose_try_says_its_task_has_no_outlets_skips_their_look_up(store
     finally:
         event.remove(store.engine, "before_cursor_execute", seen)
     assert [(e.uri, e.source_run_id) for e in events(store)] == [("s3://lake/a", "manual__2"), ("s3://lake/a", "manual__1")]
+
+
+def _reasons_within(listener: Any, seconds: float = 3.0) -> list[str]:
+    import select
+    import time
+
+    deadline, reasons = time.monotonic() + seconds, []
+    while time.monotonic() < deadline:
+        if select.select([listener.fileno()], [], [], 0.05)[0]:
+            listener.drain()
+            reasons += listener.reasons
+        elif reasons:
+            break
+    return reasons
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_success_that_queues_a_consumer_update_wakes_the_scheduler_for_a_full_tick(store: Store,
+                                                                                     batched: bool) -> None:
+    """Before: a producer's success woke the scheduler only as "task finished" (a reacting round, which
+    makes no runs), so the consumer's run waited for the next upkeep tick, some 5 s. Now the end's
+    transaction also says "dataset updated", which the scheduler answers with a full tick."""
+    from flowctl.db.dataset_refs import DATASET_UPDATED
+    from flowctl.scheduler.loop import TASK_FINISHED
+
+    producer(store, outlets=(A,))
+    consumer(store, A)
+    listener = store.scheduler_listener()
+    try:
+        other = running(store, task_id="other")
+        assert store.finish_try(other, SUCCESS, LATER, running_try=1, started=T0, wake=TASK_FINISHED)
+        assert DATASET_UPDATED not in _reasons_within(listener, 1.0)  # no outlets: no dataset wake-up
+        made = running(store, day=1)
+        if batched:
+            assert store.finish_tries([TryEnd(made, SUCCESS, LATER, 1, T0, {}, produces=True)], TASK_FINISHED)
+        else:
+            assert store.finish_try(made, SUCCESS, LATER, running_try=1, started=T0, wake=TASK_FINISHED)
+        assert DATASET_UPDATED in _reasons_within(listener)
+    finally:
+        listener.close()
