@@ -89,13 +89,15 @@ class _AnsweredPipes:
             os.close(fd)
 
 
-def warm_tries(settings: Settings, store: Any, rounds: int = 12, pack: bool = False) -> None:
-    """Run a no-op try of a flowctl-owned DAG here, ``rounds`` times, touching no database.
+def warm_tries(settings: Settings, store: Any, rounds: int = 12, pack: bool = False) -> list[str | None]:
+    """Run a no-op try of a flowctl-owned DAG here, ``rounds`` times, touching no database; their states.
 
     What a try does the first time (lazy imports, caches, logging and Jinja set-up, the
     interpreter's specialisation of the code it runs) is then done once here: every
     forked try inherits it instead of paying for it, and copies fewer pages doing it.
     ``pack``: then also :func:`pack_code` the functions a try runs, and warm them again.
+    A warm-up try that does not succeed warmed the failure path instead of a task's: that is
+    said once on stderr (the scheduler's log), with the error.
     """
     import tempfile
     from pathlib import Path
@@ -111,11 +113,13 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12, pack: bool = Fa
         fileloc.write_text(WARMUP_DAG)
         warm_settings = settings.replace(logging__base_log_folder=str(Path(folder) / "logs"))
         workload = Workload(key, 0, str(fileloc))
+        ended: list[Any] = []
+
         def one_try() -> None:
             supervisor = _AnsweredPipes()
             try:
                 with defer_sigterm():
-                    run_claimed(workload, warm_settings, store, claim, supervisor)
+                    ended.append(run_claimed(workload, warm_settings, store, claim, supervisor))
             finally:
                 supervisor.close()
         try:
@@ -130,6 +134,12 @@ def warm_tries(settings: Settings, store: Any, rounds: int = 12, pack: bool = Fa
         finally:
             dagfile.forget(str(fileloc))
             sys.path[:] = saved_path
+    failed = [result for result in ended if result.state != TaskInstanceState.SUCCESS.value]
+    if failed:
+        error = (failed[0].error or "").strip().splitlines()
+        print(f"flowctl: the worker parent's warm-up tries ended {failed[0].state} ({len(failed)} of {len(ended)}): "
+              f"{error[-1] if error else 'no error'}; tries start colder", file=sys.stderr, flush=True)
+    return [result.state for result in ended]
 
 
 def placeholder_claim(key: TaskInstanceKey, now: datetime) -> Any:

@@ -117,13 +117,20 @@ def test_a_run_that_raises_packs_nothing_and_raises(module: ModuleType) -> None:
 
 WARM_SCRIPT = '''
 import os
+import sys
 from flowctl.settings import Settings
 from flowctl.task_runner import pipes, warmup
 
+
+class Store:  # what the task agent answers a no-op try: nothing to read
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: {}
+
+
 sent = pipes.PipeSupervisor.finish.__code__
 fds = len(os.listdir("/proc/self/fd"))
-warmup.warm_tries(Settings.load(), None, rounds=3, pack=True)
-print(pipes.PipeSupervisor.finish.__code__ is not sent, len(os.listdir("/proc/self/fd")) - fds)
+states = warmup.warm_tries(Settings.load(), Store() if sys.argv[1] == "store" else None, rounds=3, pack=True)
+print(pipes.PipeSupervisor.finish.__code__ is not sent, len(os.listdir("/proc/self/fd")) - fds, *sorted(set(states)))
 '''
 
 
@@ -136,6 +143,24 @@ def test_warm_up_tries_send_their_ends_down_pipes_as_forked_tries_do(tmp_path: P
     import subprocess
 
     env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    out = subprocess.run([sys.executable, "-c", WARM_SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", WARM_SCRIPT, "store"], env=env, capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True", "0"]
+    assert out.stdout.split() == ["True", "0", "success"], out.stderr
+    assert "warm-up" not in out.stderr
+
+
+def test_a_warm_up_whose_tries_fail_says_so(tmp_path: Path) -> None:
+    """Before: a warm-up try that failed (here: no store to read from) failed in silence, and the worker
+    parent then warmed, and every forked try inherited, the failure path instead of a task's: a benchmark
+    measured failing tries that way for a while. Now warm_tries returns the states and says it on stderr."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", WARM_SCRIPT, "none"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[2:] == ["failed"]
+    [line] = [line for line in out.stderr.splitlines() if "warm-up" in line]
+    assert line.startswith("flowctl: the worker parent's warm-up tries ended failed") and "AttributeError" in line
