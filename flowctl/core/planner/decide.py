@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from itertools import chain
 
@@ -69,15 +68,15 @@ def _by_task(states: StateMap) -> dict[str, dict[int, str]]:
     return grouped
 
 
-def _upstream_states(spec: TaskSpec, by_task: dict[str, dict[int, str]], map_index: int,
+def _upstream_states(spec: TaskSpec, upstream: Iterable[str], by_task: dict[str, dict[int, str]], map_index: int,
                      tasks: Mapping[str, TaskSpec]) -> Iterable[str]:
     """The states that decide task instance ``map_index`` of ``spec``: every map index of an upstream
     task, except that within one mapped task group index i waits for index i alone (the placeholder
     -1 for the placeholder, until that upstream is expanded), as in Airflow."""
     if spec.mapped_group is None:
-        return chain.from_iterable(by_task[up].values() for up in spec.upstream if up in by_task)
+        return chain.from_iterable(by_task[up].values() for up in upstream if up in by_task)
     found: list[str] = []
-    for up in spec.upstream:
+    for up in upstream:
         states = by_task.get(up)
         if states is None:
             continue
@@ -94,10 +93,9 @@ def _counts(spec: TaskSpec, by_task: dict[str, dict[int, str]], map_index: int,
             tasks: Mapping[str, TaskSpec]) -> UpstreamCounts:
     """:func:`upstream_counts` over states grouped by task (the planner groups once per plan);
     plain strings are counted directly, anything else the checked way."""
-    tally = Counter(_upstream_states(spec, by_task, map_index, tasks))
+    tally = Counter(_upstream_states(spec, spec.upstream, by_task, map_index, tasks))
     # the upstream setups, counted as the upstreams are (one map index of a setup in the same mapped group)
-    setups = Counter(_upstream_states(replace(spec, upstream=spec.setups), by_task, map_index, tasks)
-                     if spec.setups else ())
+    setups = Counter(_upstream_states(spec, spec.setups, by_task, map_index, tasks) if spec.setups else ())
     if not tally.keys() <= _KNOWN:  # an enum member or an unknown state: the checked way
         return UpstreamCounts.from_states(tally.elements(), setups.elements())
     return UpstreamCounts(total=sum(tally.values()), success=tally[S.SUCCESS.value], failed=tally[S.FAILED.value],
