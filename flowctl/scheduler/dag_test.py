@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from flowctl.core import timezones
 from flowctl.core.errors import FlowctlError, NotSupportedError
 from flowctl.core.states import DagRunState
 
@@ -170,9 +171,7 @@ def _aware(when: datetime | None, zone_name: str) -> datetime:
     if when is None:
         return datetime.now(timezone.utc)
     if when.utcoffset() is None:
-        from zoneinfo import ZoneInfo
-
-        when = when.replace(tzinfo=timezone.utc if zone_name.lower() == "utc" else ZoneInfo(zone_name))
+        when = timezones.make_aware(when, zone_name)
     return when.astimezone(timezone.utc)
 
 
