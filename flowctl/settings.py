@@ -168,6 +168,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("celery", "broker_url", _text, "redis://127.0.0.1:6379/0", "Celery broker URL.", secret=True),
     Option("celery", "result_backend", _text, "redis://127.0.0.1:6379/1", "Celery result backend URL.", secret=True),
     Option("celery", "worker_concurrency", _parse_positive_int, "8", "Tasks one celery worker runs at once."),
+    Option("celery", "key_prefix", _text, "",
+           "Prefix of every key flowctl's Celery messages use on a Redis broker, so that several "
+           "flowctl deployments can share one Redis server. Schedulers and workers must agree."),
     Option("smtp", "smtp_host", _text, "",
            "SMTP server that sends e-mail (email_on_failure / email_on_retry alerts, EmailOperator, "
            "send_email). Empty: no e-mail is sent, and a try that wanted to send one says so in its log. "

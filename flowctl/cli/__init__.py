@@ -27,6 +27,7 @@ from flowctl.cli import scheduler_cmd as _scheduler_cmd  # noqa: E402,F401
 from flowctl.cli import web_cmd as _web_cmd  # noqa: E402,F401
 from flowctl.cli import jobs_cmd as _jobs_cmd  # noqa: E402,F401
 from flowctl.cli import info_cmd as _info_cmd  # noqa: E402,F401
+from flowctl.cli import celery_cmd as _celery_cmd  # noqa: E402,F401
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

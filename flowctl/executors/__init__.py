@@ -1,7 +1,8 @@
 """Executors: where task tries run. ``load_executor(name, settings)`` picks one by ``[core] executor``.
 
 * ``sequential``: one try at a time, each in a ``python -m flowctl tasks run`` subprocess;
-* ``local``: up to ``[core] parallelism`` tries at once, each forked from a warm zygote.
+* ``local``: up to ``[core] parallelism`` tries at once, each forked from a warm zygote;
+* ``celery``: up to ``[core] parallelism`` tries at once on Celery workers (``flowctl celery worker``).
 
 Executors never touch the database (the task runner records states).
 Must not import flowctl.db, the task runner, web or cli.
@@ -18,7 +19,7 @@ __all__ = ["BaseExecutor", "ExecutorEvent", "Outcome", "TaskKey", "Workload", "l
 
 
 def load_executor(name: str, settings: Settings) -> BaseExecutor:
-    """The executor called ``name`` (sequential, local); celery is not supported yet."""
+    """The executor called ``name`` (sequential, local, celery)."""
     choice = name.strip().lower()
     if choice == "sequential":
         from flowctl.executors.sequential import SequentialExecutor
@@ -29,10 +30,13 @@ def load_executor(name: str, settings: Settings) -> BaseExecutor:
 
         return LocalExecutor(int(settings.get("core", "parallelism")), settings)
     if choice == "celery":
-        raise NotSupportedError(
-            "the celery executor is not supported yet; set [core] executor = local (a pool of forked "
-            "worker processes on this machine) or sequential (one task at a time, for debugging)")
-    raise NotSupportedError(f"unknown executor {name!r}; use local or sequential")
+        try:
+            from flowctl.executors.celery import CeleryExecutor
+        except ImportError as exc:
+            raise NotSupportedError(
+                f"the celery executor needs Celery ({exc}); install it with: pip install 'flowctl[celery]'") from exc
+        return CeleryExecutor(settings)
+    raise NotSupportedError(f"unknown executor {name!r}; use local, sequential or celery")
 
 
 def settings_environ(settings: Settings) -> dict[str, str]:

@@ -88,6 +88,17 @@ class BaseExecutor(abc.ABC):
         """Kill a running workload (kill-runs, execution_timeout). False if unknown here."""
         return False
 
+    def in_flight(self) -> dict[TaskKey, int]:
+        """Workloads counted as running whose end this executor may never hear of (a remote worker
+        can die without a word): key -> the try_number each was submitted with. The scheduler
+        checks them against their rows now and then and releases those whose try is over.
+        Empty for executors that always hear of their workloads' ends."""
+        return {}
+
+    def release(self, key: TaskKey) -> None:
+        """Stop counting ``key`` as running (its row says its try is over); no event follows."""
+        self.running.discard(key)
+
     def wakeup_fileno(self) -> int | None:
         """A file descriptor readable when an event is ready (for select()); None if none."""
         return None

@@ -261,6 +261,7 @@ class Scheduler:
         for ti in zombies:
             self.executor.terminate(ti.key)
         orphans = self.recovery.requeue_orphans(now, self._seconds("scheduler_health_check_threshold"), self.job_id)
+        self.recovery.release_ended(self.executor)
         self._warn_unrunnable()
         return len(zombies) + orphans
 

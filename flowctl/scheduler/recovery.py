@@ -6,7 +6,9 @@ failed or up_for_retry per the task's retry policy (``core.planner.failed_try``)
 the reason recorded in the TI note and its try history; a try that had
 started also gets its task's on_failure_callback / on_retry_callback (in a
 child process, see ``callbacks.py``). A queued TI whose
-scheduler job is gone is put back to scheduled, to be queued again.
+scheduler job is gone is put back to scheduled, to be queued again. A workload
+the executor still counts as running whose row says its try is over (a remote
+worker killed mid-try never reports it) is released, so its slot is free again.
 Must not import flask, click or SQLAlchemy.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.planner import TaskSpec, failed_try
-from flowctl.executors.base import ExecutorEvent, Outcome
+from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome
 from flowctl.scheduler.graphs import GraphCache
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,26 @@ class Recovery:
                 ti = self.store.get_task_instance(event.key)
             except TaskInstanceNotFound:
                 continue
-            same_try = ((ti.state == "queued" and ti.try_number == event.try_number)
-                        or (ti.state == "running" and ti.try_number == event.try_number + 1))
-            if same_try:
+            if _current(ti, event.try_number):
                 detail = f": {event.detail}" if event.detail else ""
                 changed += self.fail_try(ti, now, f"the executor reported the try {event.outcome.value}{detail}")
         return changed
+
+    def release_ended(self, executor: BaseExecutor) -> int:
+        """Release the workloads the executor still counts as running whose rows say their try is
+        over: a remote worker killed mid-try never reports it (``BaseExecutor.in_flight``)."""
+        released = 0
+        for key, try_number in executor.in_flight().items():
+            try:
+                ti = self.store.get_task_instance(key)
+            except TaskInstanceNotFound:
+                ti = None
+            if ti is None or not _current(ti, try_number):
+                log.info("%s: try %d is over (its row is %s) but its executor never said so; its slot is free",
+                         key, try_number + 1, "gone" if ti is None else ti.state)
+                executor.release(key)
+                released += 1
+        return released
 
     def reap_zombies(self, now: datetime, threshold: float) -> list[Any]:
         """Fail running TIs whose heartbeat is older than ``threshold`` seconds; the ones failed."""
@@ -85,3 +101,10 @@ class Recovery:
         for key in keys:
             log.info("%s: queued by a scheduler that is gone; scheduling it again", key)
         return len(keys)
+
+
+def _current(ti: Any, try_number: int) -> bool:
+    """Whether ``ti`` is still at the try a workload submitted with ``try_number`` runs: queued
+    for it, or running it (a claim adds one to the row's try_number)."""
+    return ((ti.state == "queued" and ti.try_number == try_number)
+            or (ti.state == "running" and ti.try_number == try_number + 1))

@@ -206,13 +206,15 @@ def test_the_executor_works_in_a_process_holding_over_1024_files(world: World) -
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def test_the_celery_executor_is_refused_with_a_message_naming_the_others(world: World) -> None:
+def test_the_celery_executor_is_chosen_by_name_and_an_unknown_one_is_refused_naming_the_others(world: World) -> None:
     import pytest
 
     from flowctl.core.errors import NotSupportedError
 
-    with pytest.raises(NotSupportedError, match="local.*sequential"):
-        load_executor("celery", world.settings)
+    pytest.importorskip("celery", reason="the celery extra is not installed (pip install -e '.[dev]')")
+    assert load_executor("Celery", world.settings).name == "celery"
+    with pytest.raises(NotSupportedError, match="unknown executor 'kubernetes'; use local, sequential or celery"):
+        load_executor("kubernetes", world.settings)
 
 
 COUNTED = '''

@@ -1,0 +1,226 @@
+"""CeleryExecutor: task tries run by Celery workers on other machines, through a real broker.
+
+For teams that outgrow one machine (``[core] executor = celery``, the
+``celery`` extra: ``pip install 'flowctl[celery]'``). The scheduler sends each
+workload as a Celery task (JSON, never pickle) to the queue named by the
+task's ``queue`` (``default`` unless the operator says otherwise), on the
+broker of ``[celery] broker_url``; ``flowctl celery worker -q QUEUES`` takes
+tasks from those queues and runs each try as ``flowctl tasks run``, in a
+subprocess of its own session, exactly as the sequential executor does here.
+The worker's own settings name the metadata database (the same one), its dags
+folder (a DAG file is found by its path, or by its path relative to the
+scheduler's dags folder, under the worker's) and its log folder.
+
+The runner owns the try's state: it claims it with the compare-and-set, so a
+task delivered twice (a worker killed mid-try makes the broker deliver it
+again: the messages are acknowledged once the try is over) runs once, and the
+second delivery finds its try taken and exits. The executor polls each task's
+result in the result backend: SUCCESS (``tasks run`` exited 0) is FINISHED,
+FAILURE CRASHED, REVOKED REJECTED; a task the broker refused is REJECTED at
+once. ``terminate`` revokes the task: a task not yet started never starts, and
+a running try stops itself at its next heartbeat, when it finds its row no
+longer running (as it does for every executor). ``end`` returns at once: the
+tries go on on the workers, and the next scheduler follows them by their rows.
+Must not import flowctl.db, the task runner, web or cli.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import CeleryError
+from kombu.exceptions import KombuError
+
+from flowctl.core.errors import FlowctlError
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.executors import settings_environ
+from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, TaskKey, Workload
+from flowctl.executors.sequential import tasks_run_command
+from flowctl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "flowctl.run_try"
+#: How long a message may stay unacknowledged (a try running) before a Redis broker delivers it
+#: again; a second delivery of a try that is still running finds it claimed and exits.
+VISIBILITY_TIMEOUT_SECONDS = 6 * 3600
+_BROKER_ERRORS = (CeleryError, KombuError, OSError)
+
+
+class TryCrashed(Exception):
+    """``flowctl tasks run`` exited non-zero on the worker (the task's FAILURE result)."""
+
+
+def make_app(settings: Settings) -> Celery:
+    """The Celery application of these settings, with the task the workers run registered."""
+    app = Celery("flowctl", broker=str(settings.get("celery", "broker_url")),
+                 backend=str(settings.get("celery", "result_backend")), set_as_current=False)
+    app.conf.update(
+        task_serializer="json", result_serializer="json", accept_content=["json"],  # no pickle
+        task_acks_late=True, task_reject_on_worker_lost=True,  # a killed worker's try is delivered again
+        worker_prefetch_multiplier=1, task_track_started=True, result_expires=24 * 3600,
+        task_default_queue="default", broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        worker_hijack_root_logger=False, worker_redirect_stdouts=False,
+    )
+    prefix = str(settings.get("celery", "key_prefix") or "")
+    if prefix:  # a Redis shared by several deployments: each keeps to its own keys
+        app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
+        app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
+
+    @app.task(name=TASK_NAME)
+    def run_try(payload: dict[str, Any]) -> dict[str, Any]:
+        return run_payload(payload, settings)
+
+    return app
+
+
+def payload(workload: Workload, dags_folder: Path | None) -> dict[str, Any]:
+    """What the task message carries: the workload, and its DAG file relative to the dags folder."""
+    key = workload.key
+    relative = None
+    if dags_folder is not None:
+        try:
+            relative = str(Path(workload.fileloc).resolve().relative_to(dags_folder.resolve()))
+        except ValueError:
+            relative = None
+    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index,
+            "try_number": workload.try_number, "fileloc": workload.fileloc, "relative_fileloc": relative,
+            "queue": workload.queue}
+
+
+def run_payload(data: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """On a worker: run the try as ``flowctl tasks run`` under the worker's settings; raise
+    :class:`TryCrashed` (the task's FAILURE) if it exited non-zero."""
+    key = TaskInstanceKey(str(data["dag_id"]), str(data["run_id"]), str(data["task_id"]), int(data["map_index"]))
+    workload = Workload(key=key, try_number=int(data["try_number"]), fileloc=str(data["fileloc"]),
+                        queue=str(data.get("queue") or "default"))
+    workload = replace(workload, fileloc=worker_fileloc(workload.fileloc, data.get("relative_fileloc"),
+                                                        settings.dags_folder))
+    env = {**os.environ, **settings_environ(settings)}
+    code = subprocess.run(tasks_run_command(workload), env=env, stdin=subprocess.DEVNULL,
+                          start_new_session=True, check=False).returncode
+    if code != 0:
+        raise TryCrashed(f"`flowctl tasks run` exited with code {code} on {socket.gethostname()}")
+    return {"host": socket.gethostname(), "code": code}
+
+
+def worker_fileloc(fileloc: str, relative: str | None, dags_folder: Path) -> str:
+    """The DAG file on this worker: the scheduler's path if it is here, else the same file under
+    this worker's dags folder (workers may mount the folder elsewhere)."""
+    if relative and not Path(fileloc).is_file():
+        candidate = dags_folder / relative
+        if candidate.is_file():
+            return str(candidate)
+    return fileloc
+
+
+@dataclass
+class _Sent:
+    workload: Workload
+    result: Any  # celery.result.AsyncResult
+
+
+class CeleryExecutor(BaseExecutor):
+    """Sends workloads to Celery workers; reports their ends from the result backend."""
+
+    name = "celery"
+    ends_notify_scheduler = True  # a try that exits 0 wrote its end, with the scheduler's wake-up
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(parallelism=int(settings.get("core", "parallelism")))
+        self.settings = settings
+        self.app = make_app(settings)
+        self._sent: dict[TaskKey, _Sent] = {}
+        self._pending: list[ExecutorEvent] = []
+
+    def start(self) -> None:
+        """Check the broker answers, so a wrong ``broker_url`` is one clear line at start-up."""
+        url = str(self.settings.get("celery", "broker_url"))
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0.2, timeout=5)
+        except _BROKER_ERRORS as exc:
+            raise FlowctlError(f"cannot reach the Celery broker at {_redact(url)}: {exc}") from exc
+
+    def submit(self, workload: Workload) -> None:
+        self.running.add(workload.key)
+        try:
+            result = self.app.send_task(TASK_NAME, args=[payload(workload, self.settings.dags_folder)],
+                                        queue=workload.queue or "default")
+        except _BROKER_ERRORS as exc:
+            log.error("%s: could not send the try to the Celery broker: %s", workload.key, exc)
+            self.running.discard(workload.key)
+            self._pending.append(ExecutorEvent(workload.key, workload.try_number, Outcome.REJECTED,
+                                               f"the Celery broker refused it: {exc}"))
+            return
+        self._sent[workload.key] = _Sent(workload, result)
+
+    def sync(self, timeout: float = 0.0) -> list[ExecutorEvent]:
+        """The tasks whose result is final now (one result-backend read per task in flight)."""
+        events, self._pending = self._pending, []
+        for key, sent in list(self._sent.items()):
+            try:
+                state = sent.result.state
+            except _BROKER_ERRORS as exc:  # the backend is away: ask again next time
+                log.warning("cannot read Celery results (%s); will retry", exc)
+                break
+            event = _event(sent, state)
+            if event is not None:
+                events.append(event)
+                del self._sent[key]
+                self.running.discard(key)
+                try:
+                    sent.result.forget()
+                except _BROKER_ERRORS:
+                    pass
+        return events
+
+    def terminate(self, key: TaskKey) -> bool:
+        sent = self._sent.get(key)
+        if sent is None:
+            return False
+        try:
+            sent.result.revoke()
+        except _BROKER_ERRORS as exc:
+            log.warning("%s: could not revoke its Celery task: %s", key, exc)
+        return True
+
+    def in_flight(self) -> dict[TaskKey, int]:
+        return {key: sent.workload.try_number for key, sent in self._sent.items()}
+
+    def release(self, key: TaskKey) -> None:
+        self._sent.pop(key, None)
+        self.running.discard(key)
+
+    def end(self) -> None:
+        self._sent.clear()
+        self.running.clear()
+
+
+def _event(sent: _Sent, state: str) -> ExecutorEvent | None:
+    workload = sent.workload
+    if state == "SUCCESS":
+        return ExecutorEvent(workload.key, workload.try_number, Outcome.FINISHED)
+    if state == "FAILURE":
+        return ExecutorEvent(workload.key, workload.try_number, Outcome.CRASHED, str(sent.result.result))
+    if state == "REVOKED":
+        return ExecutorEvent(workload.key, workload.try_number, Outcome.REJECTED, "its Celery task was revoked")
+    return None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url

@@ -1,0 +1,141 @@
+"""The Celery executor with a real Redis broker, real ``flowctl celery worker`` processes and a real scheduler.
+
+Each deployment gets its own ``[celery] key_prefix``, so parallel test runs (and anything else on
+the Redis server) never take each other's tasks. Without Redis these skip, unless ``CI=true``.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.db_fixtures import _unreachable
+from tests.e2e.conftest import DIALECTS, Deploy
+from tests.e2e.harness import Deployment
+
+pytest.importorskip("celery", reason="the celery extra is not installed (pip install -e '.[dev]')")
+
+from flowctl.executors.celery import make_app, payload  # noqa: E402
+from flowctl.executors.base import Workload  # noqa: E402
+from flowctl.settings import Settings  # noqa: E402
+
+REDIS = "redis://127.0.0.1:6379"
+
+ROUTED = '''
+import socket
+from datetime import datetime, timezone
+
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+
+def note(task_id):
+    with open("{out}/effects.log", "a") as f:
+        f.write(f"{task_id}\\n")
+
+
+with DAG("routed", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+    first = PythonOperator(task_id="first", python_callable=note, op_args=["first"])
+    special = PythonOperator(task_id="special", python_callable=note, op_args=["special"], queue="special")
+    first >> special
+'''
+
+
+@pytest.fixture(scope="module")
+def redis_up() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping()
+    except (redis.exceptions.ConnectionError, OSError) as exc:
+        _unreachable(f"Redis at {REDIS} is unreachable: {exc}")
+
+
+def celery_deployment(deploy: Deploy, dialect: str) -> Deployment:
+    return deploy(dialect, core__executor="celery", celery__broker_url=f"{REDIS}/0",
+                  celery__result_backend=f"{REDIS}/1", celery__key_prefix=f"flowctl-test-{uuid.uuid4().hex}-")
+
+
+def deployment_settings(d: Deployment) -> Settings:
+    return Settings.load({"FLOWCTL_HOME": str(d.home)})
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_tasks_run_on_the_workers_of_their_queue_and_a_second_delivery_runs_nothing(
+        redis_up: None, deploy: Deploy, dialect: str) -> None:
+    d = celery_deployment(deploy, dialect)
+    d.write_dag("routed.py", ROUTED)
+    general = d.spawn("worker-default", "celery", "worker", "-q", "default", "-c", "2", "--hostname", "general@%h")
+    special = d.spawn("worker-special", "celery", "worker", "-q", "special", "-c", "1", "--hostname", "special@%h")
+    d.start_scheduler()
+    d.wait_for_dag("routed")
+    run_id = d.trigger("routed")
+    assert d.wait_for_run("routed", run_id, timeout=60) == "success", d.diagnostics()
+    assert sorted(line[0] for line in d.effects()) == ["first", "special"]
+    # each try ran where its queue is served (the worker's log holds `flowctl tasks run`'s line)
+    assert f"routed.special @ {run_id}: try 1 -> success" in special.output()
+    assert "routed.special @" not in general.output()
+    assert f"routed.first @ {run_id}: try 1 -> success" in general.output()
+
+    # The broker delivers a try again (a worker was killed before acknowledging it): the second
+    # delivery finds the try taken and runs nothing.
+    settings = deployment_settings(d)
+    ti = d.task("routed", run_id, "first")
+    again = make_app(settings).send_task(
+        "flowctl.run_try", args=[payload(Workload(ti.key, ti.try_number - 1, str(d.dags_folder / "routed.py")),
+                                          settings.dags_folder)], queue="default")
+    assert again.get(timeout=60)["code"] == 0
+    assert sorted(line[0] for line in d.effects()) == ["first", "special"]
+    assert "was already claimed by another worker; nothing to do" in general.output()
+    assert d.task("routed", run_id, "first").try_number == ti.try_number
+
+
+def test_the_scheduler_says_in_one_line_that_the_broker_is_unreachable(deploy: Deploy) -> None:
+    d = deploy("sqlite", core__executor="celery", celery__broker_url="redis://:hunter2@127.0.0.1:1/0")
+    done = d.flowctl("scheduler", "--num-runs", "1", check=False, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("flowctl: error:")]
+    assert len(lines) == 1 and "cannot reach the Celery broker at redis://:***@127.0.0.1:1/0" in lines[0], \
+        done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+
+
+SLOW = '''
+import time
+from datetime import datetime, timezone
+
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+
+def slow(run_id):
+    time.sleep(3)
+    with open("{out}/effects.log", "a") as f:
+        f.write(f"slow {run_id}\\n")
+
+
+with DAG("slow", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+    PythonOperator(task_id="nap", python_callable=slow, op_args=["{{ run_id }}"])
+'''
+
+
+def test_a_worker_killed_mid_try_leaves_no_slot_taken(redis_up: None, deploy: Deploy) -> None:
+    """Before: the try of a worker killed with SIGKILL finished (it runs in its own session), but
+    its Celery task never got a result, so the executor counted it running until a Redis broker
+    delivered the message again, six hours later: with parallelism 1 nothing else ever ran."""
+    d = celery_deployment(deploy, "sqlite")
+    d.config[("core", "parallelism")] = "1"
+    d.config[("scheduler", "zombie_detection_interval")] = "1"
+    d.write_config()
+    d.write_dag("slow.py", SLOW)
+    worker = d.spawn("worker", "celery", "worker", "-q", "default", "-c", "1")
+    d.start_scheduler()
+    d.wait_for_dag("slow")
+    first = d.trigger("slow")
+    d.wait_for_task("slow", first, "nap", {"running"}, timeout=60)
+    worker.kill9()
+    assert d.wait_for_run("slow", first, timeout=30) == "success"  # the try outlived its worker
+    d.spawn("worker-2", "celery", "worker", "-q", "default", "-c", "1")
+    second = d.trigger("slow")
+    assert d.wait_for_run("slow", second, timeout=40) == "success", d.diagnostics()
+    assert sorted(line[1] for line in d.effects()) == sorted([first, second])

@@ -1,0 +1,48 @@
+"""The Celery executor's messages and where a worker finds the DAG file (no broker needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("celery", reason="the celery extra is not installed (pip install -e '.[dev]')")
+
+from flowctl.core.keys import TaskInstanceKey  # noqa: E402
+from flowctl.executors.base import Workload  # noqa: E402
+from flowctl.executors.celery import _redact, payload, worker_fileloc  # noqa: E402
+
+KEY = TaskInstanceKey("etl", "manual__1", "load", 3)
+
+
+def test_the_message_is_plain_json_data_naming_the_file_relative_to_the_dags_folder(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    (dags / "team").mkdir(parents=True)
+    file = dags / "team" / "etl.py"
+    file.write_text("")
+    message = payload(Workload(KEY, 2, str(file), queue="big"), dags)
+    assert message == {"dag_id": "etl", "run_id": "manual__1", "task_id": "load", "map_index": 3, "try_number": 2,
+                       "fileloc": str(file), "relative_fileloc": "team/etl.py", "queue": "big"}
+    assert payload(Workload(KEY, 2, "/elsewhere/etl.py"), dags)["relative_fileloc"] is None
+
+
+def test_a_worker_runs_the_scheduler_s_file_or_the_same_file_under_its_own_dags_folder(tmp_path: Path) -> None:
+    scheduler_path = tmp_path / "scheduler" / "dags" / "team" / "etl.py"
+    mounted = tmp_path / "worker" / "dags"
+    (mounted / "team").mkdir(parents=True)
+    (mounted / "team" / "etl.py").write_text("")
+    assert worker_fileloc(str(scheduler_path), "team/etl.py", mounted) == str(mounted / "team" / "etl.py")
+    scheduler_path.parent.mkdir(parents=True)
+    scheduler_path.write_text("")
+    assert worker_fileloc(str(scheduler_path), "team/etl.py", mounted) == str(scheduler_path)  # present here too
+    missing = str(tmp_path / "gone.py")  # found nowhere: the runner reports the missing file
+    assert worker_fileloc(missing, "gone.py", mounted) == missing
+    assert worker_fileloc(missing, None, mounted) == missing
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:secret@host:6379/0", "redis://:***@host:6379/0"),
+    ("amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+])
+def test_a_broker_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert _redact(url) == shown
