@@ -6,6 +6,7 @@ the Redis server) never take each other's tasks. Without Redis these skip, unles
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -41,19 +42,30 @@ with DAG("routed", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezon
 '''
 
 
+_PREFIXES: list[str] = []  # the key prefixes this module's deployments used on Redis, removed at its end
+
+
 @pytest.fixture(scope="module")
-def redis_up() -> None:
+def redis_up() -> Iterator[None]:
     import redis
 
+    client = redis.Redis.from_url(f"{REDIS}/0", socket_connect_timeout=2)
     try:
-        redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping()
+        client.ping()
     except (redis.exceptions.ConnectionError, OSError) as exc:
         _unreachable(f"Redis at {REDIS} is unreachable: {exc}")
+    yield
+    for prefix in _PREFIXES:  # the broker's bindings and queues of this run's deployments
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
 
 
 def celery_deployment(deploy: Deploy, dialect: str) -> Deployment:
+    prefix = f"flowctl-test-{uuid.uuid4().hex}-"
+    _PREFIXES.append(prefix)
     return deploy(dialect, core__executor="celery", celery__broker_url=f"{REDIS}/0",
-                  celery__result_backend=f"{REDIS}/1", celery__key_prefix=f"flowctl-test-{uuid.uuid4().hex}-")
+                  celery__result_backend=f"{REDIS}/1", celery__key_prefix=prefix)
 
 
 def deployment_settings(d: Deployment) -> Settings:
@@ -139,3 +151,36 @@ def test_a_worker_killed_mid_try_leaves_no_slot_taken(redis_up: None, deploy: De
     second = d.trigger("slow")
     assert d.wait_for_run("slow", second, timeout=40) == "success", d.diagnostics()
     assert sorted(line[1] for line in d.effects()) == sorted([first, second])
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def test_a_rabbitmq_broker_carries_the_tries_too(redis_up: None, deploy: Deploy) -> None:
+    """RabbitMQ as the broker (results in Redis). The queue is this test's own, so parallel runs
+    sharing the server never take each other's tries."""
+    from kombu import Connection
+    from kombu import Queue as KombuQueue
+
+    try:
+        with Connection(RABBITMQ, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raises: the server is not there
+        _unreachable(f"RabbitMQ at 127.0.0.1:5672 is unreachable: {exc}")
+    queue = f"flowctl-test-{uuid.uuid4().hex}"
+    d = deploy("sqlite", core__executor="celery", celery__broker_url=RABBITMQ,
+               celery__result_backend=f"{REDIS}/1")
+    d.write_dag("routed.py", ROUTED.replace('queue="special"', f'queue="{queue}"').replace(
+        'op_args=["first"])', f'op_args=["first"], queue="{queue}")'))
+    worker = d.spawn("worker", "celery", "worker", "-q", queue, "-c", "2")
+    d.start_scheduler()
+    d.wait_for_dag("routed")
+    try:
+        run_id = d.trigger("routed")
+        assert d.wait_for_run("routed", run_id, timeout=60) == "success", d.diagnostics()
+        assert sorted(line[0] for line in d.effects()) == ["first", "special"]
+        assert f"routed.special @ {run_id}: try 1 -> success" in worker.output()
+    finally:
+        d.close()  # the worker first: it holds the queue
+        with Connection(RABBITMQ, connect_timeout=3) as conn:
+            KombuQueue(queue).bind(conn.default_channel).delete()
