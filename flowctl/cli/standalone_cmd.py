@@ -2,8 +2,8 @@
 
 Initialises (or upgrades) the database, creates an ``admin`` user with a
 random password printed once when there is no user yet, then starts the
-scheduler (and the web server, once ``flowctl webserver`` exists) as child
-processes in one process group of their own. Their output goes to the
+scheduler and the web server (and, with ``[core] executor = celery``, a Celery
+worker on the ``default`` queue) as child processes in one process group of their own. Their output goes to the
 terminal, each line prefixed with the component's name, and to a log file
 per component. SIGINT/SIGTERM are forwarded to the group; the children get
 ``STOP_GRACE_SECONDS`` to stop before they are killed. Nothing imports this
@@ -42,11 +42,16 @@ class Component:
     argv: tuple[str, ...]
 
 
-def components(available: Iterable[str], python: str, config_path: str | None) -> list[Component]:
-    """The children to start: each of COMPONENTS that this flowctl has a command for."""
+def components(available: Iterable[str], python: str, config_path: str | None,
+               executor: str = "local") -> list[Component]:
+    """The children to start: each of COMPONENTS that this flowctl has a command for, and with
+    the Celery executor a worker on the ``default`` queue (tasks of other queues need workers of theirs)."""
     present = set(available)
     config = ("--config", config_path) if config_path else ()
-    return [Component(name, (python, "-m", "flowctl", *config, name)) for name in COMPONENTS if name in present]
+    wanted = [Component(name, (python, "-m", "flowctl", *config, name)) for name in COMPONENTS if name in present]
+    if executor.strip().lower() == "celery" and "celery" in present:
+        wanted.append(Component("worker", (python, "-m", "flowctl", *config, "celery", "worker", "-q", "default")))
+    return wanted
 
 
 def ensure_admin(ctx: CliContext) -> str | None:
@@ -136,7 +141,7 @@ def standalone(click_ctx: click.Context, ctx: CliContext) -> int:
     """Init the database, create an admin user, run the scheduler (and web server) until Ctrl-C."""
     _init_database(click_ctx)
     password = ensure_admin(ctx)
-    wanted = components(cli.commands, sys.executable, ctx._config_path)
+    wanted = components(cli.commands, sys.executable, ctx._config_path, str(ctx.settings.get("core", "executor")))
     if not any(c.name == "scheduler" for c in wanted):
         raise click.ClickException("this flowctl has no `scheduler` command yet; nothing to start")
     log_folder = Path(str(ctx.settings.get("logging", "base_log_folder"))) / "standalone"

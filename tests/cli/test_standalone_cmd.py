@@ -24,6 +24,15 @@ def test_components_are_the_scheduler_and_the_webserver_when_they_exist() -> Non
                                       ("/py", "-m", "flowctl", "--config", "/etc/f.cfg", "webserver")]
 
 
+def test_with_the_celery_executor_a_worker_on_the_default_queue_runs_beside_them() -> None:
+    """Before: standalone with [core] executor = celery started no worker, and every task stayed queued."""
+    got = components(["webserver", "scheduler", "celery"], "/py", None, executor="celery")
+    assert [(c.name, c.argv) for c in got] == [
+        ("scheduler", ("/py", "-m", "flowctl", "scheduler")), ("webserver", ("/py", "-m", "flowctl", "webserver")),
+        ("worker", ("/py", "-m", "flowctl", "celery", "worker", "-q", "default"))]
+    assert [c.name for c in components(["webserver", "scheduler", "celery"], "/py", None)] == ["scheduler", "webserver"]
+
+
 def test_an_admin_is_created_once_with_a_random_password(tmp_path: Path, migrated_sqlite_url: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
