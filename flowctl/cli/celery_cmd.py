@@ -3,8 +3,8 @@
 Thin: the application and its task live in ``flowctl.executors.celery``. The
 worker takes tasks from ``--queues`` (the tasks' ``queue``; ``default``
 unless an operator names another) and runs up to ``--concurrency`` tries at
-once, each as ``flowctl tasks run`` in its own process (the worker's threads
-only wait for them). It reads this machine's settings: the same metadata
+once, each forked from the worker's warm zygote (the worker's threads only wait
+for them). It reads this machine's settings: the same metadata
 database as the scheduler, its own dags folder and log folder.
 """
 from __future__ import annotations
@@ -38,10 +38,14 @@ def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostnam
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
+    size = concurrency or int(ctx.settings.get("celery", "worker_concurrency"))
     app = make_app(ctx.settings)
+    app.flowctl_tries.concurrency = size  # the warm zygote runs as many tries at once as the pool's threads
     argv = ["worker", f"--queues={','.join(names)}", "--pool=threads", f"--loglevel={loglevel.upper()}",
-            f"--concurrency={concurrency or int(ctx.settings.get('celery', 'worker_concurrency'))}",
-            "--without-gossip", "--without-mingle"]
+            f"--concurrency={size}", "--without-gossip", "--without-mingle"]
     if hostname:
         argv.append(f"--hostname={hostname}")
-    app.worker_main(argv)
+    try:
+        app.worker_main(argv)
+    finally:
+        app.flowctl_tries.end()  # its zygote finishes the tries still running, then exits

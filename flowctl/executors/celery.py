@@ -5,31 +5,35 @@ For teams that outgrow one machine (``[core] executor = celery``, the
 workload as a Celery task (JSON, never pickle) to the queue named by the
 task's ``queue`` (``default`` unless the operator says otherwise), on the
 broker of ``[celery] broker_url``; ``flowctl celery worker -q QUEUES`` takes
-tasks from those queues and runs each try as ``flowctl tasks run``, in a
-subprocess of its own session, exactly as the sequential executor does here.
-The worker's own settings name the metadata database (the same one), its dags
-folder (a DAG file is found by its path, or by its path relative to the
-scheduler's dags folder, under the worker's) and its log folder.
+tasks from those queues and runs each try forked from its own warm zygote,
+the local executor's (:class:`WarmTries`): a try costs a fork, not an
+interpreter start, on the workers as here. The worker's own settings name the
+metadata database (the same one), its dags folder (a DAG file is found by its
+path, or by its path relative to the scheduler's dags folder, under the
+worker's) and its log folder.
 
 The runner owns the try's state: it claims it with the compare-and-set, so a
 task delivered twice (a worker killed mid-try makes the broker deliver it
 again: the messages are acknowledged once the try is over) runs once, and the
-second delivery finds its try taken and exits. The executor polls each task's
-result in the result backend: SUCCESS (``tasks run`` exited 0) is FINISHED,
-FAILURE CRASHED, REVOKED REJECTED; a task the broker refused is REJECTED at
-once. ``terminate`` revokes the task: a task not yet started never starts, and
-a running try stops itself at its next heartbeat, when it finds its row no
-longer running (as it does for every executor). ``end`` returns at once: the
-tries go on on the workers, and the next scheduler follows them by their rows.
+second delivery finds its try taken and ends. A try runs in a session of its
+own, so it outlives a worker killed under it and records its end. The executor
+polls each task's result in the result backend: SUCCESS (the try's process
+ended normally) is FINISHED, FAILURE CRASHED, REVOKED REJECTED; a task the
+broker refused is REJECTED at once. ``terminate`` revokes the task: a task not
+yet started never starts, and a running try stops itself at its next
+heartbeat, when it finds its row no longer running (as it does for every
+executor). ``end`` returns at once: the tries go on on the workers, and the
+next scheduler follows them by their rows.
 Must not import flowctl.db, the task runner, web or cli.
 """
 from __future__ import annotations
 
 import logging
-import os
+import select
 import socket
-import subprocess
-from dataclasses import dataclass, replace
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +43,7 @@ from kombu.exceptions import KombuError
 
 from flowctl.core.errors import FlowctlError
 from flowctl.core.keys import TaskInstanceKey
-from flowctl.executors import settings_environ
 from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, TaskKey, Workload
-from flowctl.executors.sequential import tasks_run_command
 from flowctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,10 +77,13 @@ def make_app(settings: Settings) -> Celery:
         app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
         app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
 
+    tries = WarmTries(settings, int(settings.get("celery", "worker_concurrency")))
+
     @app.task(name=TASK_NAME)
     def run_try(payload: dict[str, Any]) -> dict[str, Any]:
-        return run_payload(payload, settings)
+        return run_payload(payload, settings, tries)
 
+    app.flowctl_tries = tries  # type: ignore[attr-defined]  # the worker command sizes and ends it
     return app
 
 
@@ -96,20 +101,77 @@ def payload(workload: Workload, dags_folder: Path | None) -> dict[str, Any]:
             "queue": workload.queue}
 
 
-def run_payload(data: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """On a worker: run the try as ``flowctl tasks run`` under the worker's settings; raise
-    :class:`TryCrashed` (the task's FAILURE) if it exited non-zero."""
+def run_payload(data: dict[str, Any], settings: Settings, tries: WarmTries) -> dict[str, Any]:
+    """On a worker: run the try, forked from the worker's warm zygote; raise :class:`TryCrashed`
+    (the task's FAILURE) if its process did not end normally."""
     key = TaskInstanceKey(str(data["dag_id"]), str(data["run_id"]), str(data["task_id"]), int(data["map_index"]))
-    workload = Workload(key=key, try_number=int(data["try_number"]), fileloc=str(data["fileloc"]),
-                        queue=str(data.get("queue") or "default"))
-    workload = replace(workload, fileloc=worker_fileloc(workload.fileloc, data.get("relative_fileloc"),
-                                                        settings.dags_folder))
-    env = {**os.environ, **settings_environ(settings)}
-    code = subprocess.run(tasks_run_command(workload), env=env, stdin=subprocess.DEVNULL,
-                          start_new_session=True, check=False).returncode
-    if code != 0:
-        raise TryCrashed(f"`flowctl tasks run` exited with code {code} on {socket.gethostname()}")
-    return {"host": socket.gethostname(), "code": code}
+    workload = Workload(key=key, try_number=int(data["try_number"]), queue=str(data.get("queue") or "default"),
+                        fileloc=worker_fileloc(str(data["fileloc"]), data.get("relative_fileloc"),
+                                               settings.dags_folder))
+    event = tries.run(workload)
+    host = socket.gethostname()
+    if event.outcome is not Outcome.FINISHED:
+        raise TryCrashed(f"try {workload.try_number + 1} of {key} {event.outcome.value} on {host}"
+                         + (f": {event.detail}" if event.detail else ""))
+    where = f"{key.dag_id}.{key.task_id}" + (f"[{key.map_index}]" if key.map_index >= 0 else "")
+    print(f"{where} @ {key.run_id}: try {workload.try_number + 1} ended on {host}", flush=True)
+    return {"host": host, "code": 0}
+
+
+class WarmTries:
+    """A worker's tries, each forked from one warm zygote (the local executor's, started on first
+    use): a try costs a fork, not an interpreter start. Called from the worker pool's threads: each
+    waits for its own try's end, which one pump thread reads from the executor."""
+
+    def __init__(self, settings: Settings, concurrency: int) -> None:
+        # The worker runs what the scheduler sent it, nothing more: no follow-ups of its own.
+        self.settings = settings.replace(scheduler__schedule_after_task_execution=False)
+        self.concurrency = concurrency
+        self._lock = threading.Lock()
+        self._executor: Any = None
+        self._waiting: dict[TaskKey, tuple[threading.Event, list[ExecutorEvent]]] = {}
+
+    def run(self, workload: Workload) -> ExecutorEvent:
+        """Run ``workload`` and wait for its end."""
+        done, slot = threading.Event(), []
+        with self._lock:
+            if self._executor is None:
+                self._start()
+            self._waiting[workload.key] = (done, slot)
+            self._executor.submit(workload)
+        done.wait()
+        return slot[0]
+
+    def end(self) -> None:
+        """Let the zygote finish its tries and exit (the worker is stopping)."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.end()
+
+    def _start(self) -> None:
+        from flowctl.executors.local import LocalExecutor
+
+        self._executor = LocalExecutor(self.concurrency, self.settings)
+        self._executor.start()
+        threading.Thread(target=self._pump, name="flowctl-tries", daemon=True).start()
+
+    def _pump(self) -> None:
+        while True:
+            fd = self._executor.wakeup_fileno()
+            if fd is not None:
+                try:
+                    select.select([fd], [], [], 0.5)
+                except (OSError, ValueError):  # the pipe was closed by end()
+                    time.sleep(0.5)
+            else:
+                time.sleep(0.05)
+            with self._lock:
+                events = self._executor.sync(0.0)
+                for event in events:
+                    waiter = self._waiting.pop(event.key, None)
+                    if waiter is not None:
+                        waiter[1].append(event)
+                        waiter[0].set()
 
 
 def worker_fileloc(fileloc: str, relative: str | None, dags_folder: Path) -> str:
