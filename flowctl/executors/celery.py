@@ -56,7 +56,7 @@ _BROKER_ERRORS = (CeleryError, KombuError, OSError)
 
 
 class TryCrashed(Exception):
-    """``flowctl tasks run`` exited non-zero on the worker (the task's FAILURE result)."""
+    """The try's process on the worker did not end normally (the task's FAILURE result)."""
 
 
 def make_app(settings: Settings) -> Celery:
@@ -110,10 +110,10 @@ def run_payload(data: dict[str, Any], settings: Settings, tries: WarmTries) -> d
                                                settings.dags_folder))
     event = tries.run(workload)
     host = socket.gethostname()
-    if event.outcome is not Outcome.FINISHED:
-        raise TryCrashed(f"try {workload.try_number + 1} of {key} {event.outcome.value} on {host}"
-                         + (f": {event.detail}" if event.detail else ""))
     where = f"{key.dag_id}.{key.task_id}" + (f"[{key.map_index}]" if key.map_index >= 0 else "")
+    if event.outcome is not Outcome.FINISHED:
+        raise TryCrashed(f"try {workload.try_number + 1} of {where} @ {key.run_id} {event.outcome.value} on {host}"
+                         + (f": {event.detail}" if event.detail else ""))
     print(f"{where} @ {key.run_id}: try {workload.try_number + 1} ended on {host}", flush=True)
     return {"host": host, "code": 0}
 
@@ -129,15 +129,18 @@ class WarmTries:
         self.concurrency = concurrency
         self._lock = threading.Lock()
         self._executor: Any = None
-        self._waiting: dict[TaskKey, tuple[threading.Event, list[ExecutorEvent]]] = {}
+        # Per key, first come first served: a message delivered again while its first delivery
+        # still runs here waits beside it (the second finds the try claimed and ends at once).
+        self._waiting: dict[TaskKey, list[tuple[threading.Event, list[ExecutorEvent]]]] = {}
 
     def run(self, workload: Workload) -> ExecutorEvent:
         """Run ``workload`` and wait for its end."""
-        done, slot = threading.Event(), []
+        done: threading.Event = threading.Event()
+        slot: list[ExecutorEvent] = []
         with self._lock:
             if self._executor is None:
                 self._start()
-            self._waiting[workload.key] = (done, slot)
+            self._waiting.setdefault(workload.key, []).append((done, slot))
             self._executor.submit(workload)
         done.wait()
         return slot[0]
@@ -168,10 +171,14 @@ class WarmTries:
             with self._lock:
                 events = self._executor.sync(0.0)
                 for event in events:
-                    waiter = self._waiting.pop(event.key, None)
-                    if waiter is not None:
-                        waiter[1].append(event)
-                        waiter[0].set()
+                    waiters = self._waiting.get(event.key)
+                    if not waiters:
+                        continue
+                    done, slot = waiters.pop(0)
+                    if not waiters:
+                        del self._waiting[event.key]
+                    slot.append(event)
+                    done.set()
 
 
 def worker_fileloc(fileloc: str, relative: str | None, dags_folder: Path) -> str:
@@ -231,7 +238,7 @@ class CeleryExecutor(BaseExecutor):
         for key, sent in list(self._sent.items()):
             try:
                 state = sent.result.state
-            except _BROKER_ERRORS as exc:  # the backend is away: ask again next time
+            except Exception as exc:  # noqa: BLE001 - the backend is away (its client's own errors): ask again next time
                 log.warning("cannot read Celery results (%s); will retry", exc)
                 break
             event = _event(sent, state)
@@ -241,7 +248,7 @@ class CeleryExecutor(BaseExecutor):
                 self.running.discard(key)
                 try:
                     sent.result.forget()
-                except _BROKER_ERRORS:
+                except Exception:  # noqa: BLE001 - it expires on its own (result_expires)
                     pass
         return events
 
@@ -251,7 +258,7 @@ class CeleryExecutor(BaseExecutor):
             return False
         try:
             sent.result.revoke()
-        except _BROKER_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - the try still stops at its next heartbeat
             log.warning("%s: could not revoke its Celery task: %s", key, exc)
         return True
 
