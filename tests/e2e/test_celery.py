@@ -13,7 +13,7 @@ import pytest
 
 from tests.db_fixtures import _unreachable
 from tests.e2e.conftest import DIALECTS, Deploy
-from tests.e2e.harness import Deployment
+from tests.e2e.harness import Deployment, ManagedProcess
 
 pytest.importorskip("celery", reason="the celery extra is not installed (pip install -e '.[dev]')")
 
@@ -62,11 +62,20 @@ def redis_up() -> Iterator[None]:
             client.delete(*keys)
 
 
-def celery_deployment(deploy: Deploy, dialect: str) -> Deployment:
+def celery_deployment(deploy: Deploy, dialect: str, **config: str) -> Deployment:
     prefix = f"flowctl-test-{uuid.uuid4().hex}-"
     _PREFIXES.append(prefix)
     return deploy(dialect, core__executor="celery", celery__broker_url=f"{REDIS}/0",
-                  celery__result_backend=f"{REDIS}/1", celery__key_prefix=prefix)
+                  celery__result_backend=f"{REDIS}/1", celery__key_prefix=prefix, **config)
+
+
+def with_one_worker(d: Deployment, dag_id: str, source: str) -> ManagedProcess:
+    """The DAG written, a worker on the default queue and the scheduler started, the DAG parsed."""
+    d.write_dag(f"{dag_id}.py", source)
+    worker = d.spawn("worker", "celery", "worker", "-q", "default", "-c", "1")
+    d.start_scheduler()
+    d.wait_for_dag(dag_id)
+    return worker
 
 
 def deployment_settings(d: Deployment) -> Settings:
@@ -136,14 +145,8 @@ def test_a_worker_killed_mid_try_leaves_no_slot_taken(redis_up: None, deploy: De
     """Before: the try of a worker killed with SIGKILL finished (it runs in its own session), but
     its Celery task never got a result, so the executor counted it running until a Redis broker
     delivered the message again, six hours later: with parallelism 1 nothing else ever ran."""
-    d = celery_deployment(deploy, "sqlite")
-    d.config[("core", "parallelism")] = "1"
-    d.config[("scheduler", "zombie_detection_interval")] = "1"
-    d.write_config()
-    d.write_dag("slow.py", SLOW)
-    worker = d.spawn("worker", "celery", "worker", "-q", "default", "-c", "1")
-    d.start_scheduler()
-    d.wait_for_dag("slow")
+    d = celery_deployment(deploy, "sqlite", core__parallelism="1", scheduler__zombie_detection_interval="1")
+    worker = with_one_worker(d, "slow", SLOW)
     first = d.trigger("slow")
     d.wait_for_task("slow", first, "nap", {"running"}, timeout=60)
     worker.kill9()
@@ -208,13 +211,8 @@ with DAG("suicide", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezo
 def test_a_try_killed_on_its_worker_fails_with_the_worker_s_reason(redis_up: None, deploy: Deploy) -> None:
     """The try's process dies without recording anything: its Celery task fails, and the scheduler
     fails the try from that report at once (not after the zombie threshold)."""
-    d = celery_deployment(deploy, "sqlite")
-    d.config[("scheduler", "zombie_threshold_sec")] = "600"
-    d.write_config()
-    d.write_dag("suicide.py", SUICIDE)
-    worker = d.spawn("worker", "celery", "worker", "-q", "default", "-c", "1")
-    d.start_scheduler()
-    d.wait_for_dag("suicide")
+    d = celery_deployment(deploy, "sqlite", scheduler__zombie_threshold_sec="600")
+    worker = with_one_worker(d, "suicide", SUICIDE)
     run_id = d.trigger("suicide")
     assert d.wait_for_run("suicide", run_id, timeout=60) == "failed", d.diagnostics()
     ti = d.task("suicide", run_id, "die")
