@@ -41,6 +41,13 @@ def _parse_port(raw: str) -> int:
     return value
 
 
+def _parse_port_or_zero(raw: str) -> int:
+    value = int(raw.strip())
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a port number from 1 to 65535, or 0 for none, got {raw!r}")
+    return value
+
+
 def _parse_non_negative_float(raw: str) -> float:
     value = float(raw.strip())
     if not 0 <= value < float("inf"):  # NaN fails this too
@@ -165,6 +172,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("logging", "base_log_folder", _text, "{FLOWCTL_HOME}/logs", "Folder of task try logs."),
     Option("logging", "logging_level", _choice("debug", "info", "warning", "error"), "info",
            "Level of flowctl's own logs."),
+    Option("logging", "worker_log_server_port", _parse_port_or_zero, "8793",
+           "Port on which `flowctl celery worker` serves its task logs to the web server (requests signed "
+           "with [webserver] secret_key, which must be the same on both); 0: not served."),
     Option("celery", "broker_url", _text, "redis://127.0.0.1:6379/0", "Celery broker URL.", secret=True),
     Option("celery", "result_backend", _text, "redis://127.0.0.1:6379/1", "Celery result backend URL.", secret=True),
     Option("celery", "worker_concurrency", _parse_positive_int, "8", "Tasks one celery worker runs at once."),

@@ -5,9 +5,13 @@ worker takes tasks from ``--queues`` (the tasks' ``queue``; ``default``
 unless an operator names another) and runs up to ``--concurrency`` tries at
 once, each forked from the worker's warm zygote (the worker's threads only wait
 for them). It reads this machine's settings: the same metadata
-database as the scheduler, its own dags folder and log folder.
+database as the scheduler, its own dags folder and log folder, whose files it
+serves to the web server on ``[logging] worker_log_server_port``
+(:mod:`flowctl.task_runner.log_server`).
 """
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -45,7 +49,32 @@ def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostnam
             f"--concurrency={size}", "--without-gossip", "--without-mingle"]
     if hostname:
         argv.append(f"--hostname={hostname}")
+    server = _log_server(ctx)
     try:
         app.worker_main(argv)
     finally:
         app.flowctl_tries.end()  # its zygote finishes the tries still running, then exits
+        if server is not None:
+            server.stop()
+
+
+def _log_server(ctx: CliContext) -> Any:
+    """Serve this machine's task logs to the web server ([logging] worker_log_server_port), or say
+    on stderr why not; a worker runs its tries either way."""
+    from flowctl.task_runner.log_server import LogServer
+
+    port = int(ctx.settings.get("logging", "worker_log_server_port"))
+    if not port:
+        return None
+    secret = str(ctx.settings.get("webserver", "secret_key") or "")
+    if not secret:
+        click.echo("flowctl: warning: task logs are not served to the web server: set [webserver] secret_key "
+                   "(the web server's) on this worker", err=True)
+        return None
+    try:
+        server = LogServer(ctx.settings.base_log_folder, secret, port=port).start()
+    except OSError as exc:  # another worker of this machine serves the same folder already, say
+        click.echo(f"flowctl: warning: task logs are not served on port {port}: {exc}", err=True)
+        return None
+    click.echo(f"serving task logs of {ctx.settings.base_log_folder} on port {server.port}", err=True)
+    return server

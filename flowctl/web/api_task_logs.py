@@ -3,7 +3,7 @@
 Owns, under ``/api/v1/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>``:
 ``/logs/<try_number>`` (``?map_index=&full_content=&token=``; text/plain, or
 ``{"content", "continuation_token"}`` with ``Accept: application/json``, read
-as the UI's log view reads it: :func:`flowctl.web.run_views.read_log`) and
+as the UI's log view reads it: :func:`flowctl.web.try_logs.try_log`, from a worker too) and
 ``/xcomEntries`` (entries without values, as Airflow's collection) and
 ``/xcomEntries/<key>`` (the value as Airflow gives it: ``str()`` of the Python
 value, or JSON with ``stringify=false``).
@@ -23,7 +23,8 @@ from flowctl.web.api_params import PAGING, bad, bool_arg, check_known_args, map_
 from flowctl.web.api_shapes import xcom_entry_json, xcom_json, xcom_native, xcom_text
 from flowctl.web.auth import requires_dag
 from flowctl.web.permissions import Perm
-from flowctl.web.run_views import LogChunk, current_try, log_file, read_log
+from flowctl.web.run_views import current_try
+from flowctl.web.try_logs import LogChunk, try_log
 
 bp = Blueprint("logs", __name__)
 TI_URL = "/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>"
@@ -39,14 +40,16 @@ def _offset(token: str | None) -> int:
     return int(token)
 
 
-def _read_rest(path: Any, offset: int) -> LogChunk:
+def _read_rest(key: TaskInstanceKey, try_number: int, ti: Any, offset: int) -> LogChunk:
     """The log from ``offset`` to its end (up to MAX_FULL_LOG bytes), chunk by chunk."""
-    chunk = read_log(path, offset)
+    chunk, _ = try_log(key, try_number, ti, offset)
+    if not chunk.exists:
+        return chunk
     parts = [chunk.text]
-    while chunk.text and chunk.offset - offset < MAX_FULL_LOG:
-        chunk = read_log(path, chunk.offset)
-        parts.append(chunk.text)
-    return LogChunk("".join(parts), chunk.offset, chunk.exists)
+    while chunk.exists and chunk.text and chunk.offset - offset < MAX_FULL_LOG:
+        chunk, _ = try_log(key, try_number, ti, chunk.offset)
+        parts.append(chunk.text if chunk.exists else "")
+    return LogChunk("".join(parts), chunk.offset, True)
 
 
 @bp.route(TI_URL + "/logs/<int:try_number>")
@@ -60,10 +63,12 @@ def task_log(dag_id: str, run_id: str, task_id: str, try_number: int) -> Any:
     last = current_try(ti)  # a sensor between pokes: the try being poked, as the UI shows it
     if not 1 <= try_number <= last:
         abort(404, description=f"{task_id} has no try {try_number} (its tries: 1 to {last})")
-    path, offset = log_file(key, try_number), _offset(request.args.get("token"))
-    chunk = _read_rest(path, offset) if bool_arg("full_content") else read_log(path, offset)
+    offset = _offset(request.args.get("token"))
+    chunk = _read_rest(key, try_number, ti, offset) if bool_arg("full_content") else \
+        try_log(key, try_number, ti, offset)[0]
     if not chunk.exists:
-        abort(404, description=f"no log file for try {try_number} of {task_id}")
+        reason = chunk.text.strip().strip("*").strip()
+        abort(404, description=f"no log file for try {try_number} of {task_id}" + (f" ({reason})" if reason else ""))
     if request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json":
         return jsonify({"content": chunk.text, "continuation_token": str(chunk.offset)})
     return Response(chunk.text, mimetype="text/plain")

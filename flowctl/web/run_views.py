@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from flask import Blueprint, Response, abort, jsonify, request
@@ -32,9 +31,9 @@ from flowctl.web.api_params import check_map_index
 from flowctl.web.auth import requires_dag
 from flowctl.web.dag_views import DagPage, is_active, render_dag, serialized_for
 from flowctl.web.permissions import Perm
+from flowctl.web.try_logs import log_file, try_log, whole_log
 
 bp = Blueprint("runs", __name__)
-LOG_CHUNK = 512 * 1024
 DOWNLOAD_BLOCK = 64 * 1024
 #: States a reschedule-mode sensor passes through between pokes, its try_number one behind.
 BETWEEN_POKES = frozenset({TaskInstanceState.SCHEDULED.value, TaskInstanceState.QUEUED.value})
@@ -116,12 +115,11 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
     current = current_try(ti)
     tries = try_rows(ti, store.list_tries(key), current)
     chosen = request.args.get("try", type=int) or (tries[-1].try_number if tries else 0)
-    path = log_file(key, chosen)
-    log = read_log(path, 0) if chosen else None
+    log, size = try_log(key, chosen, ti, 0) if chosen else (None, 0)
     xcoms = [x for x in store.list_xcoms(run.key, task_id) if x.map_index == key.map_index]
     return render_dag("dag/task_instance.html", page, "task", ti=ti, task=_task_spec(page.data, task_id),
                       tries=tries, chosen_try=chosen, current_try=current, log=log,
-                      log_size=log_size(path) if log else 0, xcoms=xcoms,
+                      log_size=size, xcoms=xcoms,
                       following=ti.state == TaskInstanceState.RUNNING.value and chosen == ti.try_number,
                       reasons=failed_dependencies(run, page.data, ti))
 
@@ -144,41 +142,6 @@ def failed_dependencies(run: DagRunRecord, data: Mapping[str, Any], ti: TaskInst
     return explain(view, ti.task_id, context.now())
 
 
-def log_file(key: TaskInstanceKey, try_number: int) -> Path:
-    """The log file of one try under ``[logging] base_log_folder`` (the task runner's layout)."""
-    from flowctl.task_runner.logs import log_path
-
-    return log_path(context.settings().base_log_folder, key, try_number)
-
-
-@dataclass(frozen=True, slots=True)
-class LogChunk:
-    text: str
-    offset: int
-    exists: bool
-
-
-def log_size(path: Path) -> int:
-    """The log's size in bytes now (0 when there is no file)."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def read_log(path: Path, offset: int, limit: int = LOG_CHUNK) -> LogChunk:
-    """Up to ``limit`` bytes of a log from byte ``offset`` (whole lines only, unless one is huge)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(offset, 0))
-            data = handle.read(limit)
-    except OSError:
-        return LogChunk("", offset, False)
-    if len(data) == limit and b"\n" in data:
-        data = data[: data.rindex(b"\n") + 1]
-    return LogChunk(data.decode("utf-8", errors="replace"), max(offset, 0) + len(data), True)
-
-
 @bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/log")
 @requires_dag(Perm.READ)
 def task_log(dag_id: str, run_id: str, task_id: str) -> Any:
@@ -187,9 +150,7 @@ def task_log(dag_id: str, run_id: str, task_id: str) -> Any:
     key = _ti_key(dag_id, run_id, task_id)
     ti = context.store().get_task_instance(key)
     chosen = request.args.get("try", type=int) or max(current_try(ti), 1)
-    path = log_file(key, chosen)
-    chunk = read_log(path, request.args.get("offset", 0, type=int) or 0)
-    size = log_size(path)
+    chunk, size = try_log(key, chosen, ti, request.args.get("offset", 0, type=int) or 0)
     running = ti.state == TaskInstanceState.RUNNING.value and chosen == ti.try_number
     return jsonify({"text": chunk.text, "offset": chunk.offset, "size": size, "more": chunk.offset < size,
                     "exists": chunk.exists, "running": running, "state": ti.state, "try": chosen})
@@ -203,15 +164,22 @@ def download_log(dag_id: str, run_id: str, task_id: str) -> Any:
     ti = context.store().get_task_instance(key)  # TaskInstanceNotFound -> 404
     current = current_try(ti)
     chosen = request.args.get("try", type=int) or current
+    remote = None
     try:
         if not 1 <= chosen <= current:
             raise FileNotFoundError(chosen)
         handle = log_file(key, chosen).open("rb")
     except OSError:
-        abort(404, description=f"no log file for try {chosen} of {task_id} (its tries: 1 to {current})")
-    size = os.fstat(handle.fileno()).st_size
-    response = Response(_blocks(handle, size), mimetype="text/plain")
-    response.call_on_close(handle.close)  # also when the body is never read
+        remote = whole_log(key, chosen, ti) if 1 <= chosen <= current else None
+        if remote is None:
+            abort(404, description=f"no log file for try {chosen} of {task_id} (its tries: 1 to {current})")
+    if remote is not None:  # the worker that ran the try has it
+        response = Response(remote, mimetype="text/plain")
+        size = len(remote)
+    else:
+        size = os.fstat(handle.fileno()).st_size
+        response = Response(_blocks(handle, size), mimetype="text/plain")
+        response.call_on_close(handle.close)  # also when the body is never read
     response.headers["Content-Length"] = str(size)
     response.headers["Content-Disposition"] = f'attachment; filename="{download_name(key, chosen)}"'
     response.headers["Cache-Control"] = "no-store"
