@@ -81,20 +81,27 @@ def try_log(key: TaskInstanceKey, try_number: int, ti: Any, offset: int,
 
 
 def whole_log(key: TaskInstanceKey, try_number: int, ti: Any) -> bytes | None:
-    """One try's whole log from the worker that ran it (up to MAX_WHOLE_LOG), or None."""
-    data, offset = [], 0
+    """One try's whole log, byte for byte, from the worker that ran it (up to MAX_WHOLE_LOG), or None."""
+    source = _worker(ti)
+    if source is None:
+        return None
+    from flowctl.task_runner.log_server import fetch
+
+    host, port, secret = source
+    relative = _relative(log_file(key, try_number))
+    parts: list[bytes] = []
+    offset = 0
     while offset < MAX_WHOLE_LOG:
-        chunk, size = try_log(key, try_number, ti, offset, LOG_CHUNK)
-        if not chunk.exists:
-            return None if offset == 0 else b"".join(data)
-        block = chunk.text.encode("utf-8")
-        if not block:
+        remote = fetch(host, port, relative, secret, offset, LOG_CHUNK)
+        if not remote.found:
+            return b"".join(parts) if parts else None
+        if not remote.data:
             break
-        data.append(block)
-        offset = chunk.offset
-        if offset >= size:
+        parts.append(remote.data)
+        offset += len(remote.data)
+        if offset >= remote.size:
             break
-    return b"".join(data)
+    return b"".join(parts)
 
 
 def _worker(ti: Any) -> tuple[str, int, str] | None:

@@ -20,6 +20,7 @@ from tests.web.webdata import Seeded, make_run
 
 WORKER = "127.0.0.1"  # the try's hostname: not this machine's name, so its log is asked of the worker
 TEXT = "".join(f"[2024-03-01 06:00:00] INFO - line {i} written on the worker\n" for i in range(20_000))
+RAW = TEXT.encode() + b"a byte that is not UTF-8: \xff\n"
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def worker_log(tmp_path: Path, web_settings: Settings, web_store: Store, seeded:
     worker_folder = tmp_path / "worker-logs"
     relative = Path(f"dag_id={key.dag_id}") / f"run_id={key.run_id}" / f"task_id={key.task_id}" / "attempt=1.log"
     (worker_folder / relative).parent.mkdir(parents=True)
-    (worker_folder / relative).write_text(TEXT)
+    (worker_folder / relative).write_bytes(RAW)
     assert not (Path(web_settings.base_log_folder) / relative).exists()
     server = LogServer(worker_folder, str(web_settings.get("webserver", "secret_key")), host=WORKER, port=0).start()
     yield server, key
@@ -64,15 +65,15 @@ def test_the_log_of_a_try_run_elsewhere_comes_from_its_worker(worker_log: tuple[
     shown, offset = "", 0
     while True:  # the page's script asks chunk after chunk
         chunk = client.get(f"{ti_url}/log?try=1&offset={offset}").get_json()
-        assert chunk["exists"] and chunk["size"] == len(TEXT)
+        assert chunk["exists"] and chunk["size"] == len(RAW)
         shown, offset = shown + chunk["text"], chunk["offset"]
         if not chunk["more"]:
             break
-    assert shown == TEXT
+    assert shown == RAW.decode(errors="replace")
     download = client.get(f"{ti_url}/log/download?try=1")
-    assert download.status_code == 200 and download.get_data(as_text=True) == TEXT
+    assert download.status_code == 200 and download.get_data() == RAW  # byte for byte
     api = client.get(f"{api_url}?full_content=true")
-    assert api.status_code == 200 and api.get_data(as_text=True) == TEXT
+    assert api.status_code == 200 and api.get_data(as_text=True) == RAW.decode(errors="replace")
 
 
 def test_a_worker_that_does_not_answer_is_named_instead_of_the_log(worker_log: tuple[LogServer, TaskInstanceKey],
@@ -96,5 +97,8 @@ def test_with_the_log_server_port_at_0_no_worker_is_asked(worker_log: tuple[LogS
     _, key = worker_log
     client = client_for(web_settings.replace(logging__worker_log_server_port=0), web_store, users)
     ti_url, api_url = urls(key)
-    assert "written on the worker" not in client.get(ti_url).get_data(as_text=True)
-    assert client.get(api_url).status_code == 404
+    page = client.get(ti_url).get_data(as_text=True)
+    assert "written on the worker" not in page
+    assert "did not answer" not in page  # asked of port 0, the page would say the worker did not answer
+    api = client.get(api_url)
+    assert api.status_code == 404 and "did not answer" not in api.get_data(as_text=True)
