@@ -13,8 +13,8 @@ Must not import flowctl packages above ``flowctl.db``.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -150,7 +150,7 @@ class TaskQueueVerbs(StoreCore):
 
     def queue_scheduled_tasks(self, now: datetime, slots: int, *, job_id: int | None = None,
                               default_max_active_tasks: int = 16,
-                              task_limits: Mapping[tuple[str, str], int] | None = None,
+                              task_limits: Callable[[set[int]], Mapping[tuple[str, str], int]] | None = None,
                               paused_run_types: Collection[str] = (), limit: int = 512,
                               known_scheduled: bool = False,
                               schedule: Mapping[RunKey, Collection[TaskInstanceKey]] | None = None,
@@ -160,7 +160,9 @@ class TaskQueueVerbs(StoreCore):
         ``schedule``: pending -> scheduled first, in the same transaction, for these TIs
         (compare-and-set: one that moved on meanwhile is left alone), as ``apply_decisions``
         would. ``known_scheduled``: the caller has just seen scheduled TIs, so the cheap probe
-        that spares an idle scheduler the write transaction is skipped.
+        that spares an idle scheduler the write transaction is skipped. ``task_limits``: the
+        ``max_active_tis_per_dag`` of the tasks of some DAG versions (serialized DAG ids), asked
+        for the versions of the candidates' runs, whichever runs the caller examined.
         """
         if schedule:
             check_ti_transition(TaskInstanceState.PENDING, TaskInstanceState.SCHEDULED)
@@ -178,9 +180,11 @@ class TaskQueueVerbs(StoreCore):
             if slots <= 0:
                 return []
             pool_free, dag_free = _room(conn, postgres, default_max_active_tasks)
-            room = Room(pool_free=pool_free, dag_free=dag_free, task_free=_task_free(conn, task_limits or {}),
-                        slots=slots)
+            room = Room(pool_free=pool_free, dag_free=dag_free, task_free={}, slots=slots)
             rows = conn.execute(*_candidates(room, paused_run_types, min(limit, max(slots * 4, 64)), postgres)).all()
+            versions = {r.serialized_dag_id for r in rows if r.serialized_dag_id is not None}
+            if task_limits is not None and versions:
+                room = replace(room, task_free=_task_free(conn, task_limits(versions)))
             by_key = {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
             chosen = choose_to_queue([Candidate(k, r.pool, r.pool_slots, r.priority_weight)
                                       for k, r in by_key.items()], room)
@@ -216,7 +220,7 @@ def _candidates_query(full_pools: bool, full_dags: bool, paused_run_types: tuple
     # more slots than the pool has) is never a candidate, so it cannot crowd out the others every
     # round; unrunnable_scheduled() lists those for the scheduler to warn about.
     query = (select(ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.queue, ti.pool,
-                    ti.pool_slots, ti.priority_weight, DagRow.fileloc)
+                    ti.pool_slots, ti.priority_weight, DagRow.fileloc, DagRunRow.serialized_dag_id)
              .select_from(_TI.join(DagRunRow.__table__, (DagRunRow.dag_id == ti.dag_id) & (DagRunRow.run_id == ti.run_id))
                           .join(DagRow.__table__, DagRow.dag_id == ti.dag_id)
                           .join(PoolRow.__table__, PoolRow.pool == ti.pool))

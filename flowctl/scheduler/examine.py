@@ -35,7 +35,6 @@ class ExamineReport:
     expanded: int = 0
     finished: list[tuple[Any, DagRunState]] = field(default_factory=list)
     to_terminate: list[TaskInstanceKey] = field(default_factory=list)
-    serialized_ids: set[int] = field(default_factory=set)
     #: Scheduled task instances the pass saw or made; None when it did not see every running run.
     scheduled: int | None = 0
     #: With ``examine(defer_scheduling=True)``: the TIs decided to run, still pending, by run.
@@ -81,7 +80,6 @@ class RunExaminer:
                 continue
             graph = self.graphs.graph(snap.run.serialized_dag_id)
             report.runs += 1
-            report.serialized_ids.add(snap.run.serialized_dag_id)
             facts = self._graph_facts(snap.run.serialized_dag_id, graph)
             view = RunView(key=snap.run.key, graph=graph, states=snap.states, run_state=snap.run.state,
                            start_date=snap.run.start_date,

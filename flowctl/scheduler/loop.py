@@ -184,8 +184,7 @@ class Scheduler:
         for key in report.to_terminate:
             self.executor.terminate(key)
         # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
-        queued = (self._queue(now, report.serialized_ids, known_scheduled=report.scheduled is not None,
-                              schedule=report.to_schedule)
+        queued = (self._queue(now, known_scheduled=report.scheduled is not None, schedule=report.to_schedule)
                   if report.scheduled != 0 else 0)
         self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
         if full:
@@ -279,13 +278,13 @@ class Scheduler:
             log.warning("%s.%s in run %s can never run: %s (%s with `flowctl pools set`, or change the task)",
                         task.key.dag_id, task.key.task_id, task.key.run_id, task.reason, fix)
 
-    def _queue(self, now: datetime, serialized_ids: set[int], known_scheduled: bool = False,
+    def _queue(self, now: datetime, known_scheduled: bool = False,
                schedule: dict[Any, list[Any]] | None = None) -> int:
         """Schedule what the examination decided (``schedule``) and queue, in one transaction."""
         queued = self.store.queue_scheduled_tasks(
             now, self.executor.open_slots, job_id=self.job_id, known_scheduled=known_scheduled, schedule=schedule,
             default_max_active_tasks=int(self.settings.get("core", "max_active_tasks_per_dag")),
-            task_limits=self.graphs.task_limits(serialized_ids), paused_run_types=self.paused_run_types,
+            task_limits=self.graphs.task_limits, paused_run_types=self.paused_run_types,
             limit=int(self.settings.get("scheduler", "max_tis_per_query")))
         for q in queued:
             self.executor.submit(Workload(key=q.key, try_number=q.try_number, fileloc=q.fileloc, queue=q.queue,

@@ -320,3 +320,25 @@ def test_each_task_instance_is_queued_once_even_by_two_schedulers(store: Any, tm
         two.tick(T0)
     submitted = [w.key for w in ex1.submitted + ex2.submitted]
     assert len(submitted) == 20 == len(set(submitted))
+
+
+def test_max_active_tis_per_dag_holds_for_runs_the_pass_did_not_examine(
+        store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with DAG("limited", start_date=T0 - day(30), schedule=None) as limited:
+        EmptyOperator(task_id="t", max_active_tis_per_dag=1)
+    sync(store, limited)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["t"] = "hang"
+    for i in range(3):
+        trigger(store, "limited", f"manual_{i}", when=T0 - day(3 - i))
+    tick_until_idle(scheduler, T0)
+    assert executor.ran == ["t"]  # one running, two scheduled behind the limit
+    # More running runs than one pass examines: the pass reads the oldest, of another DAG, only.
+    sync(store, chain("older", 1))
+    executor.behaviour["t0"] = "hang"
+    trigger(store, "older", "manual_old", when=T0 - day(10))
+    monkeypatch.setattr("flowctl.scheduler.examine.RUNS_PER_PASS", 1)
+    tick_until_idle(scheduler, T0)
+    assert executor.ran == ["t", "t0"]
+    assert sorted(states(store, RunKey("limited", f"manual_{i}"))["t"] for i in range(3)) == [
+        "running", "scheduled", "scheduled"]
