@@ -69,6 +69,10 @@ class XComTooLargeError(FlowctlError, ValueError):
     """An XCom value exceeds the configured size limit."""
 
 
+class DatasetExtraError(FlowctlError, ValueError):
+    """The extra a task set for one of its outlets' dataset events is not a small JSON object."""
+
+
 # --- task control flow (raised by user code inside a task) -------------------
 
 class TaskSkipped(FlowctlError):
@@ -101,6 +105,14 @@ class TaskRescheduled(FlowctlError):
 
 class TaskTimeout(FlowctlError):
     """A task ran longer than its execution_timeout."""
+
+
+class TaskExited(FlowctlError):
+    """Task code called ``sys.exit`` with a code other than 0 or None: a failure, as in Airflow."""
+
+    @classmethod
+    def of(cls, exit_: SystemExit) -> TaskExited:
+        return cls(f"Task failed due to SystemExit({exit_.code})")
 
 
 # Airflow's names, kept so ported DAG files work unchanged.

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from flowctl.alarm import deadline
-from flowctl.core.errors import TaskTimeout
+from flowctl.core.errors import TaskExited, TaskTimeout
 
 log = logging.getLogger("flowctl.task")
 
@@ -92,7 +92,12 @@ def terminate_on_sigterm() -> Iterator[None]:
 
 
 def run_task(task: Any, context: Mapping[str, Any]) -> Any:
-    """pre_execute, execute (under execution_timeout), post_execute; on_kill when stopped."""
+    """pre_execute, execute (under execution_timeout), post_execute; on_kill when stopped.
+
+    ``sys.exit(0)`` (or ``sys.exit()``) in task code ends it as a success with no return value;
+    another code is a failure (:class:`TaskExited`), as in Airflow: the try's process goes on to
+    record it rather than exiting with the task's code.
+    """
     try:
         with execution_timeout(getattr(task, "execution_timeout", None), task.task_id):
             task.pre_execute(context)
@@ -102,6 +107,10 @@ def run_task(task: Any, context: Mapping[str, Any]) -> Any:
     except (TaskTimeout, TaskTerminated):
         _call_on_kill(task)
         raise
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            return None
+        raise TaskExited.of(exc) from None
 
 
 def _call_on_kill(task: Any) -> None:
@@ -117,7 +126,7 @@ def run_callbacks(callbacks: Any, context: Mapping[str, Any], name: str) -> bool
     for callback in (callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]) if callbacks else ():
         try:
             callback(context)
-        except Exception:  # noqa: BLE001 - callbacks never change the state
+        except (Exception, SystemExit):  # noqa: BLE001 - callbacks never change the state (nor end the try)
             log.exception("%s %r failed", name, getattr(callback, "__name__", callback))
             ok = False
     return ok

@@ -12,7 +12,10 @@ After the claim: heartbeats every ``[scheduler] task_heartbeat_sec``; the DAG
 file is imported (cached by path and mtime); the task is unmapped for its
 ``map_index``; templates are rendered; ``on_execute_callback``,
 ``execute`` under ``execution_timeout``; the return value is pushed as the
-``return_value`` XCom when ``do_xcom_push``; the final state (outcome.py) is
+``return_value`` XCom when ``do_xcom_push``; the extras the task set for its
+outlets' dataset events (``context["outlet_events"]``, or a generator's
+``Metadata``) are checked as small JSON objects, so one that cannot be stored
+fails the try; the final state (outcome.py) is
 written with a compare-and-set from running in one transaction with the
 rendered fields, the try's history row and the scheduler's wake-up; then the
 e-mail alert of a failed or retried try is sent (alerts.py) and the state's
@@ -44,8 +47,9 @@ from urllib.parse import quote, urlencode
 
 from flowctl.core.datasets import TriggeringDatasetEvents
 from flowctl.core.datasets import outlet_datasets
-from flowctl.core.errors import TaskRescheduled, TaskSkipped, XComTooLargeError
+from flowctl.core.errors import TaskExited, TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
+from flowctl.core.outlet_events import OutletEventAccessors, outlet_extras
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.masking import try_masker
 from flowctl.core.states import TaskInstanceState
@@ -146,10 +150,12 @@ class Supervisor(Protocol):
         """The try's rendered template fields (stored at its first heartbeat if still running)."""
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any], produces: bool | None = None) -> bool | None:
+               xcoms: Mapping[str, Any], produces: bool | None = None,
+               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
         """Record the end (compare-and-set from this running try); False if someone else changed it,
         None if the supervisor is gone (the try then writes its end itself). ``produces``: whether the
-        task has dataset outlets (``TryEnd.produces``)."""
+        task has dataset outlets (``TryEnd.produces``); ``outlet_extra``: the extras it set for their
+        events (``TryEnd.outlet_extra``)."""
 
 
 def run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any,
@@ -184,6 +190,7 @@ class _ClaimedTry:
         self.deferred: DeferredXComs | None = None  # a supervised try's XComs, written with its end
         self.ended_at: datetime | None = None  # the end_date the try's end was written with
         self.log_echo = log_echo  # a second stream for the log lines (DAG.test()'s terminal)
+        self.outlet_extra: dict[str, dict[str, Any]] | None = None  # extras of a success's dataset events
 
     def run(self) -> TryResult:
         path = log_path_text(self.settings.log_folder_text, self.key, self.try_number)
@@ -215,8 +222,8 @@ class _ClaimedTry:
                 self._unmap_and_render(context)  # failing here, the try's callbacks still get the context
                 value = self._run_task(context)
             error: BaseException | None = None
-        except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - any task error is the try's outcome
-            error = exc
+        except (Exception, TaskTerminated, SystemExit) as exc:  # noqa: BLE001 - any task error is the try's outcome
+            error = TaskExited.of(exc) if isinstance(exc, SystemExit) else exc  # in the DAG file or a template
             log_task_error(exc)
             if context is not None:
                 context["exception"] = exc
@@ -245,7 +252,8 @@ class _ClaimedTry:
             prev_success=self.previous_success,
             extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index,
                    "triggering_dataset_events": TriggeringDatasetEvents(partial(
-                       self.store.triggering_dataset_events, RunKey(self.key.dag_id, self.key.run_id)))})
+                       self.store.triggering_dataset_events, RunKey(self.key.dag_id, self.key.run_id))),
+                   "outlet_events": OutletEventAccessors()})
         return context
 
     def _unmap_and_render(self, context: dict[str, Any]) -> None:
@@ -273,6 +281,9 @@ class _ClaimedTry:
         if getattr(task, "do_xcom_push", True) and result is not None:
             check_mappable_return(task, result)
             context["ti"].xcom_push("return_value", result)
+        outlets = getattr(task, "outlets", None)
+        if outlets:  # checked here, so an extra that cannot be stored fails the try
+            self.outlet_extra = outlet_extras(context["outlet_events"], [d.uri for d in outlet_datasets(outlets)])
         return result
 
     def _decide(self, error: BaseException | None) -> TryOutcome:
@@ -298,11 +309,11 @@ class _ClaimedTry:
         produces = None if self.task is None else bool(outlet_datasets(getattr(self.task, "outlets", None) or ()))
         won: bool | None = None
         if self.supervisor is not None and outcome.state is not TI.UP_FOR_RESCHEDULE:
-            won = self.supervisor.finish(outcome.state, now, fields, xcoms, produces)
+            won = self.supervisor.finish(outcome.state, now, fields, xcoms, produces, outlet_extra=self.outlet_extra)
         if won is None:  # not supervised, a poke (with its reschedule row), or the supervisor is gone
             won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
                                              started=self.ti_row.start_date, wake="task finished", xcoms=xcoms,
-                                             produces=produces, **fields))
+                                             produces=produces, outlet_extra=self.outlet_extra, **fields))
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,

@@ -451,7 +451,8 @@ class _GoneSupervisor:
     def rendered(self, fields: object) -> None:
         self.rendered_fields = fields
 
-    def finish(self, state: object, now: object, fields: object, xcoms: object, produces: object = None) -> None:
+    def finish(self, state: object, now: object, fields: object, xcoms: object, produces: object = None,
+               outlet_extra: object = None) -> None:
         self.asked += 1
         return None
 
@@ -523,3 +524,35 @@ def test_a_test_run_dag_run_names_its_dag_too() -> None:
         PythonOperator(task_id="names", python_callable=lambda dag_run: dag_run.dag_id)
     info = adhoc_run_info(datetime(2024, 1, 2, tzinfo=timezone.utc), dag=dag)
     assert run_for_test(dag, "names", info).return_value == "adhoc_names"
+
+
+EXITING = '''
+import sys
+from datetime import datetime, timedelta
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+with DAG("exiting", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="exit0", python_callable=lambda: sys.exit(0))
+    PythonOperator(task_id="exit_none", python_callable=lambda: sys.exit())
+    PythonOperator(task_id="exit3", python_callable=lambda: sys.exit(3), retries=1,
+                   retry_delay=timedelta(seconds=30))
+    PythonOperator(task_id="exit_text", python_callable=lambda: sys.exit("no input file"))
+'''
+
+
+@pytest.mark.parametrize(("task_id", "state", "error"), [
+    ("exit0", "success", None), ("exit_none", "success", None),
+    ("exit3", "up_for_retry", "SystemExit(3)"), ("exit_text", "failed", "SystemExit(no input file)")])
+def test_sys_exit_in_a_task_is_a_success_with_code_0_and_a_failure_otherwise_as_in_airflow(
+        world: World, task_id: str, state: str, error: str | None) -> None:
+    fileloc = world.write_dags("exiting", EXITING)
+    run = world.make_run("exiting")
+    result = run_workload(world.queue(run, task_id, fileloc), world.settings, world.store)
+    assert result.ran and result.state == state
+    assert world.store.get_task_instance(result.key).state == state
+    if error is None:
+        assert result.error is None
+    else:
+        assert f"Task failed due to {error}" in (result.error or "")
+        assert f"Task failed due to {error}" in world.log_text(result.key, 1)
