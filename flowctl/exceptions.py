@@ -13,4 +13,7 @@ from flowctl.core.errors import (  # noqa: F401
     AirflowTaskTimeout,
     DagCycleException,
     DuplicateTaskIdFound,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+    TaskDeferred,
 )

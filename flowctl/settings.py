@@ -68,6 +68,11 @@ def _time_zone(raw: str) -> str:
     return value
 
 
+def _ui_time_zone(raw: str) -> str:
+    """:func:`_time_zone`, or ``system``: the web server machine's zone."""
+    return "system" if raw.strip().lower() == "system" else _time_zone(raw)
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -118,7 +123,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("core", "dag_discovery_safe_mode", _parse_bool, "true",
            "Only parse files that mention both 'dag' and 'flowctl' (or 'airflow')."),
     Option("core", "default_timezone", _time_zone, "utc",
-           "Time zone of naive dates typed on the command line (naive dates in DAG files are UTC)."),
+           "Time zone of naive dates: start_date / end_date in DAG files (and so the zone their cron "
+           "schedules run in) and dates typed on the command line."),
     Option("core", "xcom_max_size", _parse_positive_int, "49344",
            "Largest XCom value in bytes (as JSON); bigger values fail the task with a clear error."),
     Option("core", "check_slas", _parse_bool, "true",
@@ -155,6 +161,12 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds between checks for tasks past their SLA (data_interval_end + sla)."),
     Option("scheduler", "standalone_dag_processor", _parse_bool, "false",
            "The scheduler does not parse DAG files; `flowctl dag-processor` runs separately."),
+    Option("triggerer", "default_capacity", _parse_positive_int, "1000",
+           "Triggers one `flowctl triggerer` runs at once at most."),
+    Option("triggerer", "job_heartbeat_sec", _parse_non_negative_float, "5",
+           "Seconds between a triggerer's heartbeats."),
+    Option("triggerer", "triggerer_health_check_threshold", _parse_non_negative_float, "30",
+           "A triggerer silent for this many seconds is gone: other triggerers take its triggers."),
     Option("webserver", "host", _text, "127.0.0.1", "Address the web server listens on."),
     Option("webserver", "port", _parse_port, "8080", "Port the web server listens on."),
     Option("webserver", "workers", _parse_positive_int, "2", "gunicorn worker processes."),
@@ -166,9 +178,16 @@ OPTIONS: tuple[Option, ...] = (
            "Failed logins of one username from one address allowed within login_failure_window_sec."),
     Option("webserver", "login_failure_window_sec", _parse_non_negative_float, "300",
            "Seconds over which failed logins are counted for rate limiting."),
+    Option("webserver", "default_ui_timezone", _ui_time_zone, "utc",
+           "Zone the web UI shows times in (and reads form dates in) until a person picks another in "
+           "its zone menu: utc, system (the web server's zone) or a name such as Europe/Amsterdam."),
     Option("webserver", "expose_config", _parse_bool, "false",
            "Show the effective configuration to Op and Admin users at GET /api/v1/config (secrets "
            "hidden); when false that answers 403, as Airflow does."),
+    Option("api", "maximum_page_limit", _parse_positive_int, "1000",
+           "Most items a REST API list page holds; a larger limit is capped to it (Airflow's default: 100)."),
+    Option("api", "fallback_page_limit", _parse_positive_int, "100",
+           "Items on a REST API list page when the request gives no limit (or limit=0)."),
     Option("logging", "base_log_folder", _text, "{FLOWCTL_HOME}/logs", "Folder of task try logs."),
     Option("logging", "logging_level", _choice("debug", "info", "warning", "error"), "info",
            "Level of flowctl's own logs."),
@@ -278,6 +297,11 @@ class Settings:
     @property
     def dags_folder(self) -> Path:
         return Path(self.get("core", "dags_folder")).expanduser()
+
+    @property
+    def default_timezone(self) -> str:
+        """``[core] default_timezone``: ``utc`` or an IANA zone name."""
+        return str(self.get("core", "default_timezone"))
 
     @property
     def sql_alchemy_conn(self) -> str:

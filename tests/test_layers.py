@@ -29,6 +29,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "flowctl.executors": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli"),
     "flowctl.scheduler": ("sqlalchemy", "flask", "click", "flowctl.web", "flowctl.cli"),
     "flowctl.task_runner": ("flask", "click", "flowctl.web", "flowctl.cli", "flowctl.scheduler"),
+    "flowctl.triggers": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli",
+                         "flowctl.scheduler", "flowctl.task_runner", "flowctl.triggerer"),
+    "flowctl.triggerer": ("sqlalchemy", "flask", "click", "flowctl.web", "flowctl.cli", "flowctl.scheduler"),
     # Below the CLI so that DAG.test() (the scheduler layer) reads connection and variable files too.
     "flowctl.secret_files": ("sqlalchemy", "flask", "click", "flowctl.db", "flowctl.web", "flowctl.cli",
                              "flowctl.scheduler", "flowctl.executors", "flowctl.task_runner"),

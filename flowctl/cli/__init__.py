@@ -24,6 +24,7 @@ from flowctl.cli import tasks_cmd as _tasks_cmd  # noqa: E402,F401
 from flowctl.cli import tasks_ops_cmd as _tasks_ops_cmd  # noqa: E402,F401
 from flowctl.cli import standalone_cmd as _standalone_cmd  # noqa: E402,F401
 from flowctl.cli import scheduler_cmd as _scheduler_cmd  # noqa: E402,F401
+from flowctl.cli import triggerer_cmd as _triggerer_cmd  # noqa: E402,F401
 from flowctl.cli import web_cmd as _web_cmd  # noqa: E402,F401
 from flowctl.cli import jobs_cmd as _jobs_cmd  # noqa: E402,F401
 from flowctl.cli import info_cmd as _info_cmd  # noqa: E402,F401

@@ -2,6 +2,9 @@
 
 Settings and the store are built lazily, once per invocation, so that
 ``flowctl version`` or ``--help`` never touch the configuration or database.
+Loading the settings also makes ``[core] default_timezone`` the zone of naive
+dates in this process: commands that import DAG files here (``tasks test``,
+``dags test``, ``tasks run``) do so after they read the settings.
 """
 from __future__ import annotations
 
@@ -23,7 +26,11 @@ class CliContext:
 
     @cached_property
     def settings(self) -> Settings:
-        return Settings.load(path=self._config_path)
+        from flowctl.core.timezones import use_default_timezone  # here: pendulum is not every command's
+
+        settings = Settings.load(path=self._config_path)
+        use_default_timezone(settings.default_timezone)
+        return settings
 
     @cached_property
     def store(self) -> Any:

@@ -7,7 +7,9 @@ once, each forked from the worker's warm zygote (the worker's threads only wait
 for them). It reads this machine's settings: the same metadata
 database as the scheduler, its own dags folder and log folder, whose files it
 serves to the web server on ``[logging] worker_log_server_port``
-(:mod:`flowctl.task_runner.log_server`).
+(:mod:`flowctl.task_runner.log_server`), and its ``[core] default_timezone``,
+the zone of naive dates in the DAG files its tries import (set once in its
+zygote, as for the local executor): it must be the DAG processor's.
 """
 from __future__ import annotations
 

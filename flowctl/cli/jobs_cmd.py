@@ -85,7 +85,9 @@ def alive_jobs(ctx: CliContext, job_type: str | None, hostname: str | None, now:
 def _threshold(ctx: CliContext, job_type: str) -> timedelta:
     if job_type == "scheduler":
         return timedelta(seconds=float(ctx.settings.get("scheduler", "scheduler_health_check_threshold")))
-    return timedelta(seconds=HEARTBEAT_GRACE * float(ctx.settings.get("scheduler", "heartbeat_sec")))
+    section = "triggerer" if job_type == "triggerer" else "scheduler"  # each job beats at its own rate
+    key = "job_heartbeat_sec" if job_type == "triggerer" else "heartbeat_sec"
+    return timedelta(seconds=HEARTBEAT_GRACE * float(ctx.settings.get(section, key)))
 
 
 def _aware(moment: datetime) -> datetime:

@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -41,11 +42,11 @@ def _live_pid(path: Path) -> int | None:
         return None
 
 
-def daemonize(pid_path: Path, log_path: Path) -> None:
+def daemonize(pid_path: Path, log_path: Path, what: str = "scheduler") -> None:
     """Detach from the terminal (double fork); the grandchild writes ``pid_path`` and continues."""
     running = _live_pid(pid_path)
     if running is not None:
-        raise FlowctlError(f"a scheduler is already running with pid {running} ({pid_path})")
+        raise FlowctlError(f"a {what} is already running with pid {running} ({pid_path})")
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
@@ -73,20 +74,27 @@ def daemonize(pid_path: Path, log_path: Path) -> None:
 def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: str | None, subdir: str | None,
                       log_file: str | None) -> None:
     """Run the scheduler: create runs, decide what runs next, hand tasks to the executor."""
-    settings = ctx.settings
-    home = Path(settings.home)
-    pid_file = Path(pid_path) if pid_path else home / "flowctl-scheduler.pid"
     refuse_a_second_scheduler_on_sqlite(ctx, datetime.now(timezone.utc))  # before --daemon detaches: said here
+    run_process(ctx, "scheduler", daemon, pid_path, log_file, lambda: _run_scheduler(ctx, num_runs, subdir))
+
+
+def run_process(ctx: CliContext, what: str, daemon: bool, pid_path: str | None, log_file: str | None,
+                body: Callable[[], None]) -> None:
+    """Run ``body`` as the ``flowctl WHAT`` process: ``--daemon`` detaches first (pid file
+    ``$FLOWCTL_HOME/flowctl-WHAT.pid`` unless ``--pid``, log ``flowctl-WHAT.log``); the pid file
+    goes when it returns."""
+    home = Path(ctx.settings.home)
+    pid_file = Path(pid_path) if pid_path else home / f"flowctl-{what}.pid"
     # No database connection (nor SQLite file) may stay open across the forks to come: the daemon's,
     # and the task agent's (a forked copy of an open SQLite connection breaks its per-process locks).
     ctx.close_store()
     if daemon:
-        daemonize(pid_file, Path(log_file) if log_file else home / "flowctl-scheduler.log")
+        daemonize(pid_file, Path(log_file) if log_file else home / f"flowctl-{what}.log", what)
     elif pid_path:
         pid_file.write_text(f"{os.getpid()}\n")
     _setup_logging(ctx)
     try:
-        _run_scheduler(ctx, num_runs, subdir)
+        body()
     finally:
         if (daemon or pid_path) and _live_pid(pid_file) == os.getpid():
             pid_file.unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 Initialises (or upgrades) the database, creates an ``admin`` user with a
 random password printed once when there is no user yet, then starts the
-scheduler and the web server (and, with ``[core] executor = celery``, a Celery
+scheduler, the triggerer (deferred tasks' triggers) and the web server (and, with ``[core] executor = celery``, a Celery
 worker on the ``default`` queue) as child processes in one process group of their own. Their output goes to the
 terminal, each line prefixed with the component's name, and to a log file
 per component. SIGINT/SIGTERM are forwarded to the group; the children get
@@ -29,7 +29,7 @@ import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
 
-COMPONENTS = ("scheduler", "webserver")
+COMPONENTS = ("scheduler", "triggerer", "webserver")
 STOP_GRACE_SECONDS = 30.0
 ADMIN = "admin"
 

@@ -165,6 +165,12 @@ def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_ref: str) 
     view = run_view(ctx.store, run, task_id)
     if task_id not in view.graph.tasks:
         raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r} (run {run_id!r})")
+    waits = deferral_lines(ctx.store, run.key, task_id)
+    if waits:
+        click.echo(f"{dag_id}.{task_id} in run {run_id} is not running because:")
+        for line in waits:
+            click.echo(f"  - {line}")
+        return 0
     reasons = explain(view, task_id, utcnow())
     if not reasons:
         click.echo(f"Nothing holds {dag_id}.{task_id} in run {run_id}: it can run.")
@@ -173,6 +179,20 @@ def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_ref: str) 
     for reason in reasons:
         click.echo(f"  - {reason}")
     return 0
+
+
+def deferral_lines(store: Any, run: Any, task_id: str) -> list[str]:
+    """What each deferred task instance of ``task_id`` in ``run`` waits for (its trigger), one line each."""
+    from flowctl.core.deferral import describe_wait
+
+    lines = []
+    for ti in store.list_task_instances(run, "deferred"):
+        deferral = store.deferral_of(ti.key) if ti.task_id == task_id else None
+        if deferral is not None:
+            where = f"[{ti.map_index}] " if ti.map_index >= 0 else ""
+            lines.append(where + describe_wait(deferral.classpath, deferral.next_method, deferral.trigger_timeout,
+                                               deferral.triggerer_id is not None))
+    return lines
 
 
 def run_view(store: Any, run: Any, task_id: str) -> Any:

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from flowctl.core.dag import DagContext, as_utc_datetime
+from flowctl.core.deferral import DeferralMixin
 from flowctl.core.dependencies import DependencyMixin
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.params import ParamsDict
@@ -108,7 +109,7 @@ class ClassLogger:
         return logging.getLogger(f"{OPERATOR_LOGGER_PREFIX}.{owner.__module__}.{owner.__name__}")
 
 
-class BaseOperator(DependencyMixin, metaclass=OperatorMeta):
+class BaseOperator(DependencyMixin, DeferralMixin, metaclass=OperatorMeta):
     """Base of every operator; subclasses implement ``execute(context)``."""
 
     log = ClassLogger()

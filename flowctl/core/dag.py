@@ -9,8 +9,10 @@ Schedule: ``schedule`` (Airflow 2.4+) or the older ``schedule_interval`` or
 ``timetable``; at most one. When none is given the DAG runs ``"@daily"``
 (Airflow 2's default). ``catchup`` is stored as given in ``catchup_setting``
 (None means "the configured default"); the ``catchup`` property resolves None
-to True. A naive ``start_date`` is taken as UTC; ``dag.timezone`` is the name
-of the start date's zone, or ``"UTC"``.
+to True. A naive ``start_date`` (or ``end_date``) is wall-clock time in the
+process's default zone (``[core] default_timezone``, :mod:`flowctl.core.timezones`);
+``dag.timezone`` is the name of the start date's zone (the default zone when
+there is no start date), and the zone its cron schedule runs in, DST included.
 
 Pure: must not import anything outside flowctl.core, pendulum and the standard
 library; no I/O (``fileloc`` comes from the caller's stack frame). The one
@@ -31,6 +33,7 @@ from typing import Any
 
 import pendulum
 
+from flowctl.core import timezones
 from flowctl.core.errors import CycleError, DagDefinitionError, DuplicateTaskIdError, NotSupportedError, TaskNotFound
 from flowctl.core.params import NOTSET, ParamsDict
 from flowctl.core.taskgroup import TaskGroup, validate_key
@@ -66,20 +69,21 @@ class DagContext:
 
 
 def as_utc_datetime(value: datetime | None) -> pendulum.DateTime | None:
-    """A pendulum DateTime keeping an aware value's zone; naive values are taken as UTC."""
+    """A pendulum DateTime keeping an aware value's zone; a naive value is wall-clock time in the
+    default zone (``[core] default_timezone``)."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         raise DagDefinitionError(f"expected a datetime, got {value!r}")
     if value.tzinfo is None:
-        return pendulum.instance(value, tz="UTC")
+        return pendulum.instance(value, tz=timezones.TIMEZONE)
     return pendulum.instance(value)
 
 
 def timezone_name(value: datetime | None) -> str:
-    """The zone name of ``value`` (``"UTC"`` when None)."""
+    """The zone name of ``value`` (the default zone's when None)."""
     if value is None:
-        return "UTC"
+        return timezones.default_timezone_name()
     name = getattr(value, "timezone_name", None) or getattr(value.tzinfo, "key", None)
     return name or str(value.tzinfo)
 

@@ -4,6 +4,8 @@ Must not import anything outside the standard library.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class FlowctlError(Exception):
     """Base of every error flowctl raises on purpose."""
@@ -105,6 +107,30 @@ class TaskRescheduled(FlowctlError):
 
 class TaskTimeout(FlowctlError):
     """A task ran longer than its execution_timeout."""
+
+
+class TaskDeferred(FlowctlError):
+    """Raised by ``BaseOperator.defer``: the try gives its worker slot back and waits for ``trigger``.
+
+    When the trigger fires, the task resumes (same try) by calling ``method_name(context,
+    **kwargs, event=payload)``; ``timeout`` (a timedelta) fails the task if the trigger has not fired by then.
+    """
+
+    def __init__(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None,
+                 timeout: Any = None) -> None:
+        super().__init__(f"deferred to {type(trigger).__name__}, resuming in {method_name}()")
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs
+        self.timeout = timeout
+
+
+class TaskDeferralError(FlowctlError):
+    """A deferred task's trigger failed; the task fails (and retries per its policy)."""
+
+
+class TaskDeferralTimeout(FlowctlError):
+    """A deferred task's trigger did not fire before its timeout (or the task's execution_timeout)."""
 
 
 class TaskExited(FlowctlError):

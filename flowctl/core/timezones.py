@@ -3,10 +3,15 @@
 ``flowctl.utils.timezone`` re-exports these (``timezone.utcnow()``,
 ``timezone.datetime(2024, 1, 1)``, ``timezone.parse``, ``make_aware``,
 ``convert_to_utc``, ``utc``). A naive value is taken to be in :data:`TIMEZONE`,
-which is UTC: the zone flowctl gives naive start dates in DAG files (Airflow
-reads ``[core] default_timezone`` here at import time; flowctl reads no
-configuration at import time). :func:`utcnow` reads the clock: it is for DAG
-and task code, not for flowctl's own, which takes the time as an argument.
+the process's default zone: the zone of naive start and end dates in DAG files,
+and so the zone a DAG's cron schedule runs in. It is UTC until
+:func:`use_default_timezone` sets ``[core] default_timezone``: Airflow reads that
+option here at import time, flowctl reads no configuration at import time, so
+each process that imports DAG files (parser children, the task runner's zygote,
+the CLI, ``DAG.test()``, ``DagBag``) calls it once, at its start, from its
+loaded Settings, before the first DAG file import; forks inherit it.
+:func:`utcnow` reads the clock: it is for DAG and task code, not for flowctl's
+own, which takes the time as an argument.
 
 Must not import anything outside the standard library and pendulum.
 """
@@ -19,8 +24,23 @@ import pendulum
 
 #: UTC, as Airflow's ``timezone.utc`` (a pendulum timezone).
 utc = pendulum.UTC
-#: The zone of naive datetimes (see the module docstring).
-TIMEZONE = utc
+#: The zone of naive datetimes in this process (see the module docstring): read it as
+#: ``timezones.TIMEZONE`` when needed, never bind it at import (:func:`use_default_timezone` rebinds it).
+TIMEZONE: Any = utc
+
+
+def use_default_timezone(name: str) -> None:
+    """Make ``name`` (``utc`` or an IANA zone such as ``Europe/Amsterdam``: ``[core] default_timezone``) the
+    zone of naive datetimes in this process from now on; called where a process starts, before it imports
+    a DAG file."""
+    global TIMEZONE
+    text = name.strip()
+    TIMEZONE = utc if text.lower() == "utc" else pendulum.timezone(text)
+
+
+def default_timezone_name() -> str:
+    """The name of :data:`TIMEZONE` (``"UTC"``, ``"Europe/Amsterdam"``)."""
+    return str(getattr(TIMEZONE, "name", None) or TIMEZONE)
 
 
 def utcnow() -> dt.datetime:
@@ -105,13 +125,13 @@ def convert_to_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def coerce_datetime(value: dt.datetime | None, tz: Any = None) -> pendulum.DateTime | None:
-    """``value`` as a pendulum DateTime; a naive one gets ``tz`` (default UTC) as its zone."""
+    """``value`` as a pendulum DateTime; a naive one is wall-clock time in ``tz`` (default :data:`TIMEZONE`)."""
     if value is None:
         return None
-    if isinstance(value, pendulum.DateTime):
+    if isinstance(value, pendulum.DateTime) and value.tzinfo is not None:
         return value
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_zone(tz) if tz is not None else utc)
+        return pendulum.instance(value, tz=_zone(tz))
     return pendulum.instance(value)
 
 

@@ -9,6 +9,10 @@ but a file that segfaults or calls ``os._exit`` ends this process. The
 scheduler and the ``flowctl dags`` commands never use this class: they parse
 with :mod:`flowctl.dag_processing.processor`, one child process per file.
 
+Before importing, the bag makes its settings' ``[core] default_timezone`` the
+zone of naive dates in this process (:func:`flowctl.core.timezones.use_default_timezone`),
+as every flowctl process that imports DAG files does.
+
 ``read_dags_from_db=True`` gives the safe variant: the folder is parsed by
 the subprocess processor and ``.dags`` holds deserialized (read-only) DAGs.
 
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.alarm import deadline
+from flowctl.core.timezones import use_default_timezone
 from flowctl.dag_processing.discovery import keep_likely_dag_files, list_py_files
 from flowctl.dag_processing.loader import add_to_sys_path, format_import_error, load_dags_from_file
 from flowctl.settings import Settings
@@ -97,6 +102,7 @@ class DagBag:
         """Import every DAG file of ``dag_folder`` (default: the bag's folder) into the bag."""
         folder = Path(dag_folder) if dag_folder is not None else Path(self.dag_folder)
         add_to_sys_path(folder)
+        use_default_timezone(self.settings.default_timezone)
         files = list_py_files(folder)
         for path in keep_likely_dag_files(files) if self.safe_mode else files:
             self.process_file(str(path))

@@ -1,7 +1,9 @@
 """A warm parsing slot: a long-lived process whose forked children import DAG files.
 
-``python -m flowctl.dag_processing.forkserver [FILES_PER_CHILD]`` imports
-flowctl once (and parses a tiny DAG to fill lazy caches), then reads requests
+``python -m flowctl.dag_processing.forkserver [FILES_PER_CHILD [DEFAULT_TIMEZONE]]``
+takes ``DEFAULT_TIMEZONE`` (``[core] default_timezone`` of the parent's settings,
+UTC when absent) as the zone of naive dates in the DAG files its children import,
+imports flowctl once (and parses a tiny DAG to fill lazy caches), then reads requests
 from stdin, one JSON object per line (``{"path", "timeout", "dags_folder"}``),
 and answers each with one JSON line on stdout:
 ``{"path", "duration", "error", "result": {"dags": [{"data", "hash"}], "error"}}``.
@@ -307,10 +309,13 @@ def serve(requests: BinaryIO, answers: BinaryIO, files_per_child: int) -> None:
 
 def main(argv: list[str]) -> None:
     """Entry point: keep the protocol stream private, send stray prints to stderr, serve."""
+    from flowctl.core.timezones import use_default_timezone
+
     answers = os.fdopen(os.dup(1), "wb")
     _PROTOCOL_FDS.append(answers.fileno())
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the slot ends
+    use_default_timezone(argv[1] if len(argv) > 1 else "utc")  # every child inherits it
     warm_up()
     serve(sys.stdin.buffer, answers, int(argv[0]) if argv else 1)
 

@@ -3,7 +3,8 @@
 This is how the scheduler and the ``flowctl dags`` commands read a DAG folder:
 user code never runs in the calling process. ``[scheduler]
 parsing_processes`` slots (``python -m flowctl.dag_processing.forkserver``)
-each fork a child per file, with ``[core] dagbag_import_timeout`` per file. A
+each fork a child per file, with ``[core] dagbag_import_timeout`` per file and
+``[core] default_timezone`` as the zone of naive dates in the files. A
 file that raises, loops, exits or crashes becomes an entry of
 ``ParseResult.import_errors``; every other file still loads. A ``dag_id``
 already defined by an earlier file (in sorted path order) is an import error
@@ -57,15 +58,17 @@ class ParseResult:
 class _Slot:
     """One forkserver process and the pipes to talk to it."""
 
-    def __init__(self, files_per_child: int) -> None:
+    def __init__(self, files_per_child: int, default_timezone: str) -> None:
         self._files_per_child = files_per_child
+        self._default_timezone = default_timezone
         self._proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         return subprocess.Popen(
-            [sys.executable, "-m", "flowctl.dag_processing.forkserver", str(self._files_per_child)],
+            [sys.executable, "-m", "flowctl.dag_processing.forkserver", str(self._files_per_child),
+             self._default_timezone],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
         )
 
@@ -116,23 +119,25 @@ class DagFileProcessor:
     ``files_per_child``: how many files one forked parser child imports before a
     fresh one replaces it (1 = a fresh child per file). A crash or timeout always
     replaces the child, and only the file being parsed gets the import error.
+    ``default_timezone``: the zone of naive dates in the files (``[core] default_timezone``).
     """
 
     def __init__(self, processes: int, timeout: float, dags_folder: Path | None = None,
-                 files_per_child: int = DEFAULT_FILES_PER_CHILD) -> None:
+                 files_per_child: int = DEFAULT_FILES_PER_CHILD, default_timezone: str = "utc") -> None:
         self.timeout = timeout
         self.dags_folder = dags_folder
-        self._slots = [_Slot(files_per_child) for _ in range(max(1, processes))]
+        self._slots = [_Slot(files_per_child, default_timezone) for _ in range(max(1, processes))]
 
     @classmethod
     def from_settings(cls, settings: Settings, at_most: int | None = None) -> DagFileProcessor:
         """A pool sized by ``[scheduler] parsing_processes`` (``at_most``: no more processes than that,
-        e.g. the files to parse) with ``[core] dagbag_import_timeout``."""
+        e.g. the files to parse) with ``[core] dagbag_import_timeout`` and ``default_timezone``."""
         processes = int(settings.get("scheduler", "parsing_processes"))
         return cls(processes=processes if at_most is None else max(1, min(processes, at_most)),
                    timeout=float(settings.get("core", "dagbag_import_timeout")),
                    dags_folder=settings.dags_folder,
-                   files_per_child=int(settings.get("scheduler", "parsing_files_per_child")))
+                   files_per_child=int(settings.get("scheduler", "parsing_files_per_child")),
+                   default_timezone=settings.default_timezone)
 
     def __enter__(self) -> DagFileProcessor:
         return self

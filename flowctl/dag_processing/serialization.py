@@ -167,6 +167,9 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         "tasks": [serialize_task(task) for task in dag.tasks],
         "task_group": serialize_task_group(dag.task_group),
     })
+    zone = getattr(dag, "timezone", None)
+    if zone and zone != "UTC":  # only then: the hash of a DAG in UTC stays what it was
+        data["timezone"] = str(zone)
     return data
 
 

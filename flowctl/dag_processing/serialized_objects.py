@@ -168,6 +168,8 @@ class SerializedDAG:
         self.access_control: Any = decode_value(data.get("access_control"))
         self.params = params_from_json(data.get("params") or {})
         self.timetable = _timetable(data.get("timetable"))
+        #: The DAG's zone (its naive dates and its cron schedule's), as ``DAG.timezone``.
+        self.timezone: str = data.get("timezone") or "UTC"
         self.task_dict: dict[str, SerializedOperator] = {
             t["task_id"]: SerializedOperator(t, self) for t in data["tasks"]}
         self.task_group_dict: dict[str | None, SerializedTaskGroup] = {}

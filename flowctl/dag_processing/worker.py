@@ -3,6 +3,8 @@
 The one-shot, cold form of what a forkserver child does: import ``FILE``,
 print ``{"path", "dags": [serialized DAG, ...], "error": null}`` on stdout and
 exit 0, or print the same object with the traceback in ``error`` and exit 1.
+Naive dates in the file are in ``[core] default_timezone`` of the settings
+(config file and ``FLOWCTL__…`` variables), as in the forkserver's children.
 Handy to debug one file (``flowctl dags check`` is the friendlier form); the
 processor uses the warm forkserver instead. Must not import db, web, cli or
 scheduler.
@@ -34,6 +36,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m flowctl.dag_processing.worker FILE", file=sys.stderr)
         return 2
+    from flowctl.core.timezones import use_default_timezone
+    from flowctl.settings import Settings
+
+    use_default_timezone(Settings.load().default_timezone)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     answer = parse_file(Path(argv[0]).absolute())

@@ -4,7 +4,8 @@
 records which datasets the DAG consumes (``dataset_dag_ref``, from its schedule)
 and which of its tasks produce which (``dataset_task_ref``, from their outlets),
 making dataset rows for new URIs. :func:`record_outlet_events` (in a try's end
-transaction) writes a ``dataset_event`` per outlet of a successful try and queues
+transaction) writes a ``dataset_event`` per outlet of a successful try (with the
+extra the try set for it, ``TryEnd.outlet_extra``; ``{}`` otherwise, as Airflow) and queues
 the update (``dataset_dag_run_queue``) for each active, unpaused consumer DAG.
 Must not import above ``db``; imports only tables and core (``dags`` and
 ``runtime`` import it).
@@ -108,6 +109,17 @@ def outlet_refs(conn: Any, ends: Sequence[TryEnd]) -> dict[tuple[str, str], list
     return found
 
 
+def _extras(conn: Any, ends: Sequence[TryEnd]) -> dict[tuple[int, int], Any]:
+    """(index of the end, dataset id) -> the extra its try set for that outlet's event; only the
+    ends that carry extras cost a query (URIs that name no dataset are dropped)."""
+    uris = {uri for e in ends if e.outlet_extra for uri in e.outlet_extra}
+    if not uris:
+        return {}
+    ids = dict(conn.execute(select(DatasetRow.uri, DatasetRow.id).where(DatasetRow.uri.in_(uris))).all())
+    return {(i, ids[uri]): dict(extra) for i, e in enumerate(ends) if e.outlet_extra
+            for uri, extra in e.outlet_extra.items() if uri in ids}
+
+
 #: The scheduler's wake-up reason once a consumer's update is queued: any reason but a task's end
 #: makes it run a full tick, where the dataset-triggered runs are made.
 DATASET_UPDATED = "dataset updated"
@@ -118,10 +130,11 @@ def record_outlet_events(conn: Any, ends: Sequence[TryEnd], refs: Mapping[tuple[
     active, unpaused DAG that consumes the dataset; how many updates were queued. Run in the ends'
     transaction; on PostgreSQL it also wakes the schedulers (:data:`DATASET_UPDATED`) as it commits,
     elsewhere the caller does once it has committed."""
-    events = [{"dataset_id": dataset_id, "extra": None, "source_dag_id": e.key.dag_id,
+    extras = _extras(conn, ends)
+    events = [{"dataset_id": dataset_id, "extra": extras.get((i, dataset_id), {}), "source_dag_id": e.key.dag_id,
                "source_task_id": e.key.task_id, "source_run_id": e.key.run_id,
                "source_map_index": e.key.map_index, "timestamp": e.now}
-              for e in ends if e.state is TaskInstanceState.SUCCESS
+              for i, e in enumerate(ends) if e.state is TaskInstanceState.SUCCESS
               for dataset_id in refs.get((e.key.dag_id, e.key.task_id), ())]
     if not events:
         return 0

@@ -1,4 +1,5 @@
-"""Store verbs for datasets: the consumers' queue, dataset-triggered runs, events, listings.
+"""Store verbs for datasets: the consumers' queue, dataset-triggered runs, events, listings (and the
+web UI's Datasets page: :meth:`DatasetVerbs.dataset_page`, :meth:`DatasetVerbs.get_dataset`).
 
 Producers and consumers are recorded, and events written, inside other verbs'
 transactions (:mod:`flowctl.db.dataset_refs`). Here
@@ -8,7 +9,7 @@ dataset-triggered run. Must not import above ``db``.
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from flowctl.core.datasets import BaseDataset, DatasetEvent
+from flowctl.core.errors import NotFoundError
 from flowctl.core.keys import RunKey
 from flowctl.core.states import DagRunState
 from flowctl.core.timetables.datasets import dataset_run_interval
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _latest_serialized, dag_body
-from flowctl.db.records import DagRunRecord
+from flowctl.db.records import DagRunRecord, DatasetSummary
 from flowctl.db.runs import insert_task_instances, run_record, task_instance_values
 from flowctl.db.tables import (
     DagRow,
@@ -34,6 +36,7 @@ from flowctl.db.tables import (
     DatasetRow,
     DatasetTaskRefRow,
 )
+from flowctl.db.web_queries import Page
 
 RUN_TYPE = "dataset_triggered"
 #: How far before a consumer's previous dataset-triggered run an event not linked to it yet still counts
@@ -173,8 +176,52 @@ class DatasetVerbs(StoreCore):
         return found
 
 
+    def dataset_page(self, *, uri_pattern: str = "", hidden: Collection[str] = (), offset: int = 0,
+                     limit: int = 100) -> Page[DatasetSummary]:
+        """One page of datasets by URI (``uri_pattern``: text the URI contains) with their producing tasks,
+        consuming DAGs, event count and last event time; what ``hidden`` DAGs did or wait for is left out."""
+        where = [DatasetRow.uri.contains(uri_pattern, autoescape=True)] if uri_pattern else []
+        query = select(DatasetRow).where(*where).order_by(DatasetRow.uri).offset(offset).limit(limit)
+        with self._read() as s:
+            total = int(s.scalar(select(func.count()).select_from(DatasetRow).where(*where)) or 0)
+            items = _summaries(s, s.scalars(query).all(), hidden)
+        return Page(tuple(items), total, offset, limit)
+
+    def get_dataset(self, dataset_id: int, hidden: Collection[str] = ()) -> DatasetSummary:
+        """One dataset as :meth:`dataset_page` lists it; NotFoundError if there is none with this id."""
+        with self._read() as s:
+            row = s.get(DatasetRow, dataset_id)
+            if row is None:
+                raise NotFoundError(f"no dataset with id {dataset_id}")
+            return _summaries(s, [row], hidden)[0]
+
+
+def _summaries(s: Session, rows: Sequence[DatasetRow], hidden: Collection[str]) -> list[DatasetSummary]:
+    """The summaries of ``rows``: three queries for the page, on the datasets' ids."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    event, produced, consumed = DatasetEventRow, DatasetTaskRefRow, DatasetDagRefRow
+    visible = [event.source_dag_id.is_(None) | event.source_dag_id.not_in(list(hidden))] if hidden else []
+    stats = {dataset_id: (int(count), last) for dataset_id, count, last in s.execute(
+        select(event.dataset_id, func.count(), func.max(event.timestamp))
+        .where(event.dataset_id.in_(ids), *visible).group_by(event.dataset_id)).all()}
+    producers: dict[int, list[tuple[str, str]]] = {}
+    for ref in s.scalars(select(produced).where(produced.dataset_id.in_(ids))).all():
+        if ref.dag_id not in hidden:
+            producers.setdefault(ref.dataset_id, []).append((ref.dag_id, ref.task_id))
+    consumers: dict[int, list[str]] = {}
+    for ref in s.scalars(select(consumed).where(consumed.dataset_id.in_(ids))).all():
+        if ref.dag_id not in hidden:
+            consumers.setdefault(ref.dataset_id, []).append(ref.dag_id)
+    return [DatasetSummary(r.id, r.uri, r.extra, r.created_at, tuple(sorted(producers.get(r.id, ()))),
+                           tuple(sorted(consumers.get(r.id, ()))), *stats.get(r.id, (0, None)))
+            for r in rows]
+
+
 def _event(row: DatasetEventRow, uri: str) -> DatasetEvent:
-    return DatasetEvent(id=row.id, dataset_id=row.dataset_id, uri=uri, extra=row.extra,
+    extra = row.extra if row.extra is not None else {}  # events stored before extras were: none
+    return DatasetEvent(id=row.id, dataset_id=row.dataset_id, uri=uri, extra=extra,
                         source_dag_id=row.source_dag_id, source_task_id=row.source_task_id,
                         source_run_id=row.source_run_id, source_map_index=row.source_map_index,
                         timestamp=row.timestamp)

@@ -40,6 +40,7 @@ from flowctl.db.clear_selection import ClearSpec, select_task_ids, task_graph
 from flowctl.db.dags import _latest_serialized, dag_body
 from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
 from flowctl.db.runs import run_record
+from flowctl.db.triggers import reset_deferral
 from flowctl.db.tables import (
     DagRow,
     DagRunDatasetEventRow,
@@ -60,6 +61,8 @@ TI, R = TaskInstanceState, DagRunState
 KILL_EVENT = "kill_task"
 CHANGED_WAKE = "tasks changed"  # the scheduler's wake-up reason after a clear, mark or kill
 MARK_TARGETS = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED})
+#: What kill-runs fails (the rest is skipped): tries started, and deferred ones (as Airflow marks a run failed).
+_KILLED_AS_FAILED = (TI.RUNNING.value, TI.QUEUED.value, TI.DEFERRED.value)
 MAX_BACKFILL_RUNS = 10_000
 
 
@@ -234,7 +237,8 @@ class OperationVerbs(StoreCore):
             for row in _rows_of(s, keys):
                 was = row.state
                 fields = {"max_tries": row.try_number + retries.of(row), "next_retry_at": None,
-                          "reschedule_date": None, "end_date": None, "duration": None, "updated_at": now}
+                          "reschedule_date": None, "end_date": None, "duration": None, "updated_at": now,
+                          **reset_deferral()}  # a cleared deferred task starts afresh; its trigger goes unused
                 if _cas_ti_row(s, row, TI.PENDING, fields):
                     cleared.append(_key(row))
                     if was == TI.RUNNING.value:
@@ -280,7 +284,7 @@ class OperationVerbs(StoreCore):
             for run in s.scalars(query).all():
                 for row in _unfinished_tis(s, run):
                     was = row.state
-                    target = TI.FAILED if was in (TI.RUNNING.value, TI.QUEUED.value) else TI.SKIPPED
+                    target = TI.FAILED if was in _KILLED_AS_FAILED else TI.SKIPPED
                     if _cas_ti_row(s, row, target, {"end_date": now, "updated_at": now, "note": note}):
                         touched.append(_key(row))
                         if was == TI.RUNNING.value:

@@ -192,6 +192,20 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    """One dataset as the web UI's Datasets page lists it: who produces and consumes it, its events."""
+
+    id: int
+    uri: str
+    extra: Mapping[str, Any] | None
+    created_at: datetime
+    producing_tasks: tuple[tuple[str, str], ...]  # (dag_id, task_id), sorted
+    consuming_dags: tuple[str, ...]  # sorted
+    event_count: int
+    last_event_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class CleanReport:
     """Rows removed (or that would be removed) by ``db clean``, per table."""
 
@@ -216,6 +230,8 @@ class TryEnd:
     #: Whether the task has dataset outlets, as the try that ran it knows: False spares a successful
     #: end the look-up of its outlets (``dataset_refs.outlet_refs``); None, not known: looked up.
     produces: bool | None = None
+    #: The extras the try set for its outlets' events (dataset URI -> a JSON object), checked by the try.
+    outlet_extra: Mapping[str, Mapping[str, Any]] | None = None
 
     def in_one_statement(self, wake: str | None) -> bool:
         """PostgreSQL can write state, history and wake-up as one statement for this end."""

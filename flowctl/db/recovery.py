@@ -24,13 +24,16 @@ from flowctl.db.tables import DagRow, DagRunRow, JobRow, TaskInstanceRow
 from flowctl.db.task_instances import _upsert_history, ti_where
 
 TI = TaskInstanceState
+#: Waits come due in running runs, and in finished ones for the teardowns a person's mark left to run.
+_RETRYING_RUN_STATES = ("running", "success", "failed")
 
 
 class RecoveryVerbs(StoreCore):
     """requeue_due_waits, find_zombies, fail_dead_try, requeue_orphaned_tasks, next_timer."""
 
     def requeue_due_waits(self, now: datetime) -> int:
-        """up_for_retry (next_retry_at passed) and up_for_reschedule (reschedule_date passed) -> scheduled."""
+        """up_for_retry (next_retry_at passed) and up_for_reschedule (reschedule_date passed) -> scheduled,
+        in running runs and in finished ones (teardowns a person's mark left to run)."""
         ti = TaskInstanceRow
         changed = 0
         with self._read() as s:  # the common case: nothing waiting is due, no write transaction
@@ -47,7 +50,7 @@ class RecoveryVerbs(StoreCore):
                     update(ti).where(ti.state == state.value, or_(column.is_(None), column <= now),
                                      select(DagRunRow.id).where(
                                          DagRunRow.dag_id == ti.dag_id, DagRunRow.run_id == ti.run_id,
-                                         DagRunRow.state == "running").exists())
+                                         DagRunRow.state.in_(_RETRYING_RUN_STATES)).exists())
                     .values(state=TI.SCHEDULED.value, updated_at=now)
                     .execution_options(synchronize_session=False))
                 changed += int(result.rowcount)  # type: ignore[attr-defined]
@@ -88,6 +91,8 @@ class RecoveryVerbs(StoreCore):
             if row.start_date is not None:
                 row.duration = (now - row.start_date).total_seconds()
             row.note = note or row.note
+            if row.next_method is not None:  # a resumed try that died: the next try starts afresh
+                row.next_method, row.next_kwargs = None, None
             s.flush()
             _upsert_history(s, row)
             return True

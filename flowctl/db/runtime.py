@@ -93,12 +93,14 @@ class RuntimeVerbs(StoreCore):
         row = conn.execute(sql.CLAIM, params).first()
         if row is None:
             return None
-        conn.execute(sql.XCOM_DELETE, params)
+        if row.next_method is None:  # a deferred try that resumes keeps its XComs
+            conn.execute(sql.XCOM_DELETE, params)
         return _claimed(row._mapping, conn.execute(sql.RUN_AND_PREVIOUS, params).one()._mapping)
 
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
                    running_try: int, started: datetime | None = None, wake: str | None = None,
-                   xcoms: Mapping[str, Any] | None = None, produces: bool | None = None, **fields: Any) -> bool:
+                   xcoms: Mapping[str, Any] | None = None, produces: bool | None = None,
+                   outlet_extra: Mapping[str, Mapping[str, Any]] | None = None, **fields: Any) -> bool:
         """running -> ``new`` (with ``fields``) and record the try in history; False unless
         try ``running_try`` is the one running (a cleared try never ends a newer one).
 
@@ -106,9 +108,11 @@ class RuntimeVerbs(StoreCore):
         notifies the scheduler with that reason as the state commits (PostgreSQL: with
         ``started`` too, state, history and wake-up are one statement).
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
-        ``xcoms`` (key -> value) are written in the same transaction, only if the end wins.
+        ``xcoms`` (key -> value) are written in the same transaction, only if the end wins;
+        ``outlet_extra`` (dataset URI -> extra) goes into the events of a successful producer's outlets.
         """
-        end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields, xcoms or {}, produces)
+        end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields, xcoms or {}, produces,
+                     outlet_extra)
         if self.dialect == "postgresql" and end.in_one_statement(wake) and not end.xcoms:
             with self._autocommit().connect() as conn:
                 if not outlet_refs(conn, [end]):  # a producer's events need a transaction

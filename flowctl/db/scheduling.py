@@ -2,8 +2,11 @@
 
 Every verb is one short transaction; every state change is a compare-and-set
 (``WHERE state = :expected``), so several schedulers may apply the same
-decision and exactly one wins each row. Queueing lives in ``task_queue.py``,
-recovery (retries due, zombies, orphans) in ``recovery.py``.
+decision and exactly one wins each row. The runs to examine are the running
+ones and the finished ones with unfinished task instances: a person marked
+them success or failed and left their teardowns to run (``run_marks.py``).
+Queueing lives in ``task_queue.py``, recovery (retries due, zombies, orphans)
+in ``recovery.py``.
 Must not import flowctl packages above ``flowctl.db``.
 """
 from __future__ import annotations
@@ -17,7 +20,9 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
-from flowctl.core.states import DagRunState, TaskInstanceState, check_run_transition, check_ti_transition
+from flowctl.core.states import (
+    TI_FINISHED, DagRunState, TaskInstanceState, check_run_transition, check_ti_transition,
+)
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _dag_record
 from flowctl.db.records import DagRecord, DagRunRecord
@@ -41,6 +46,15 @@ class RunSnapshot:
 
 _RUNNING_RUNS = (select(DagRunRow.__table__, DagRow.is_paused).join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
                  .where(DagRunRow.state == "running").order_by(DagRunRow.logical_date).limit(bindparam("limit")))
+#: Finished runs with unfinished task instances (teardowns a person's mark left to run), newest end first.
+_UNFINISHED = sorted(s.value for s in TaskInstanceState if s not in TI_FINISHED)
+_UNFINISHED_TIS = (select(TaskInstanceRow.dag_id, TaskInstanceRow.run_id)
+                   .where(TaskInstanceRow.state.in_(_UNFINISHED)).distinct().subquery())
+_MARKED_RUNS = (select(DagRunRow.__table__, DagRow.is_paused).join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
+                .join(_UNFINISHED_TIS, (_UNFINISHED_TIS.c.dag_id == DagRunRow.dag_id)
+                      & (_UNFINISHED_TIS.c.run_id == DagRunRow.run_id))
+                .where(DagRunRow.state.in_(("success", "failed")))
+                .order_by(DagRunRow.end_date.desc()).limit(bindparam("limit")))
 _RUN_TI_STATES = (select(TaskInstanceRow.run_id, TaskInstanceRow.task_id, TaskInstanceRow.map_index,
                          TaskInstanceRow.state)
                   .where(TaskInstanceRow.dag_id == bindparam("dag_id"),
@@ -125,12 +139,15 @@ class RunSchedulingVerbs(StoreCore):
             return started
 
     def runs_to_examine(self, paused_run_types: Collection[str], limit: int = 1000) -> list[RunSnapshot]:
-        """Running runs (of unpaused DAGs, or of a type in ``paused_run_types``) with their TI states.
+        """Running runs (of unpaused DAGs, or of a type in ``paused_run_types``) with their TI states, then
+        finished runs with unfinished TIs (teardowns left to run) in the room ``limit`` leaves.
 
         Core statements built once, not the ORM: the scheduler calls this every round.
         """
         with self._read_engine.begin() as conn:
             rows = conn.execute(_RUNNING_RUNS, {"limit": limit}).all()
+            if len(rows) < limit:
+                rows += conn.execute(_MARKED_RUNS, {"limit": limit - len(rows)}).all()
             runs = [r for r in rows if not r.is_paused or r.run_type in paused_run_types]
             if not runs:
                 return []

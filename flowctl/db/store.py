@@ -3,8 +3,8 @@
 Each verb opens and commits its own short transaction and returns frozen
 records (``flowctl.db.records``); no session ever reaches a caller. Verbs live
 in ``dags.py``, ``runs.py``, ``task_instances.py``, ``xcom.py``, ``jobs.py``,
-``audit.py``, ``clean.py``, ``sla.py``, ``datasets.py`` (and the admin nouns in ``admin.py``); this module
-only composes them and builds a Store from settings.
+``audit.py``, ``clean.py``, ``sla.py``, ``datasets.py``, ``triggers.py``, ``run_marks.py`` (and the admin
+nouns in ``admin.py``); this module only composes them and builds a Store from settings.
 Must not import web, cli, scheduler or executors.
 """
 from __future__ import annotations
@@ -21,19 +21,21 @@ from flowctl.db.jobs import JobVerbs
 from flowctl.db.operations import OperationVerbs
 from flowctl.db.notify import NotifyVerbs
 from flowctl.db.recovery import RecoveryVerbs
+from flowctl.db.run_marks import RunMarkVerbs
 from flowctl.db.runs import RunVerbs
 from flowctl.db.scheduling import RunSchedulingVerbs
 from flowctl.db.sla import SlaVerbs
 from flowctl.db.task_queue import TaskQueueVerbs
 from flowctl.db.runtime import RuntimeVerbs
 from flowctl.db.task_instances import TaskInstanceVerbs
+from flowctl.db.triggers import TriggerVerbs
 from flowctl.db.web_queries import WebQueryVerbs
 from flowctl.db.xcom import XComVerbs
 from flowctl.settings import Settings
 
 
-class Store(OperationVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs, DagViewVerbs,
-            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, DatasetVerbs, StoreCore):
+class Store(OperationVerbs, RunMarkVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs, DagViewVerbs,
+            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, DatasetVerbs, TriggerVerbs, StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 
     @classmethod

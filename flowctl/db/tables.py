@@ -172,6 +172,7 @@ class TaskInstanceRow(Base):
                              name="fk_task_instance_dag_run", ondelete="CASCADE"),
         Index("ix_task_instance_state_dag_id_run_id", "state", "dag_id", "run_id"),
         Index("ix_task_instance_state_queue_priority", "state", "queue", "priority_weight"),
+        Index("ix_task_instance_trigger_id", "trigger_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -203,6 +204,7 @@ class TaskInstanceRow(Base):
     trigger_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("trigger.id", ondelete="SET NULL"))
     next_method: Mapped[str | None] = mapped_column(String(1000))
     next_kwargs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    trigger_timeout: Mapped[datetime | None]  # a deferred task fails if its trigger has not fired by then
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None]
 

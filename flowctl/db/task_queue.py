@@ -28,6 +28,8 @@ from flowctl.db.base import StoreCore
 from flowctl.db.tables import DagRow, DagRunRow, PoolRow, TaskInstanceRow
 
 _ACTIVE = ("queued", "running")
+#: A finished run's scheduled task instances are teardowns a person's mark left to run (``run_marks.py``).
+_QUEUEING_RUN_STATES = ("running", "success", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,8 @@ class TaskQueueVerbs(StoreCore):
                               known_scheduled: bool = False,
                               schedule: Mapping[RunKey, Collection[TaskInstanceKey]] | None = None,
                               ) -> list[QueuedTask]:
-        """scheduled -> queued for up to ``slots`` TIs of running runs, best priority first.
+        """scheduled -> queued for up to ``slots`` TIs of running runs (and teardowns of marked ones),
+        best priority first.
 
         ``schedule``: pending -> scheduled first, in the same transaction, for these TIs
         (compare-and-set: one that moved on meanwhile is left alone), as ``apply_decisions``
@@ -224,7 +227,7 @@ def _candidates_query(full_pools: bool, full_dags: bool, paused_run_types: tuple
              .select_from(_TI.join(DagRunRow.__table__, (DagRunRow.dag_id == ti.dag_id) & (DagRunRow.run_id == ti.run_id))
                           .join(DagRow.__table__, DagRow.dag_id == ti.dag_id)
                           .join(PoolRow.__table__, PoolRow.pool == ti.pool))
-             .where(ti.state == "scheduled", DagRunRow.state == "running", paused_ok,
+             .where(ti.state == "scheduled", DagRunRow.state.in_(_QUEUEING_RUN_STATES), paused_ok,
                     (PoolRow.slots < 0) | (ti.pool_slots <= PoolRow.slots))
              .order_by(ti.priority_weight.desc(), DagRunRow.logical_date, ti.id).limit(bindparam("limit")))
     if full_pools:

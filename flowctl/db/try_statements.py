@@ -69,12 +69,15 @@ def _claim_values() -> dict[str, Any]:
 
 
 def _started() -> Any:
-    """Now, or for a try that was rescheduled (its row keeps the reschedule_date), its first poke's start."""
+    """Now, or for a try that was rescheduled (its row keeps the reschedule_date), its first poke's start;
+    a deferred try that resumes (its row holds next_method) keeps its start, as in Airflow: its
+    execution_timeout counts the whole try."""
     first_poke = (select(func.min(_reschedule.c.start_date))
                   .where(*[_reschedule.c[name] == _ti.c[name] for name in ("dag_id", "run_id", "task_id", "map_index")],
                          _reschedule.c.try_number == _ti.c.try_number + 1)
                   .scalar_subquery())
-    return case((_ti.c.reschedule_date.is_(None), _NOW), else_=func.coalesce(first_poke, _NOW))
+    return case((_ti.c.next_method.is_not(None), func.coalesce(_ti.c.start_date, _NOW)),
+                (_ti.c.reschedule_date.is_(None), _NOW), else_=func.coalesce(first_poke, _NOW))
 
 
 def _claim_update() -> Any:
@@ -114,9 +117,11 @@ def _claimed_with_runs(claimed: Any, gone: Any) -> Any:
 
 
 def _claim_in_one() -> Any:
-    """PostgreSQL: claim, delete the earlier tries' XComs and read the run, in one statement."""
+    """PostgreSQL: claim, delete the earlier tries' XComs and read the run, in one statement (a
+    deferred try that resumes keeps what it pushed before it deferred, as in Airflow)."""
     claimed = _claim_update().cte("claimed")
-    gone = delete(_xcom).where(*_key_of(_xcom), exists(select(literal(1)).select_from(claimed))).cte("gone")
+    gone = delete(_xcom).where(*_key_of(_xcom), exists(select(literal(1)).select_from(claimed)
+                                                       .where(claimed.c.next_method.is_(None)))).cte("gone")
     return _claimed_with_runs(claimed, gone)
 
 
@@ -132,7 +137,7 @@ def _claims_in_one() -> Any:
                .where(*_same_ti(_ti, want), _ti.c.state == TI.QUEUED.value, _ti.c.try_number == want.c.queued_try)
                .values(**_claim_values())
                .returning(*_ti.c).cte("claimed"))
-    gone = delete(_xcom).where(*_same_ti(_xcom, claimed)).cte("gone")
+    gone = delete(_xcom).where(*_same_ti(_xcom, claimed), claimed.c.next_method.is_(None)).cte("gone")
     return _claimed_with_runs(claimed, gone)
 
 

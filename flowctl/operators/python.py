@@ -3,7 +3,9 @@
 Context passing (as Airflow): the callable receives ``op_args`` positionally,
 ``op_kwargs`` by name, and every template-context key it names as a parameter
 (or all of them when it takes ``**kwargs``); ``op_kwargs`` win over context keys.
-``get_current_context()`` returns the context of the running callable.
+``get_current_context()`` returns the context of the running callable. A generator
+callable runs to its end: each ``Metadata`` it yields sets an outlet's event extra,
+anything else it yields is ignored with a warning, its ``return`` value is the result.
 
 Contracts with the task runner's task-instance object (``context["ti"]``):
 branching calls ``ti.skip_except(task, follow_task_ids)`` (see operators/branch.py);
@@ -27,6 +29,7 @@ from typing import Any, ClassVar
 
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError
+from flowctl.core.outlet_events import OutletEventAccessors, call_collecting_metadata
 from flowctl.core.xcom_arg import resolve_value
 from flowctl.operators.branch import BranchMixIn
 
@@ -143,12 +146,20 @@ class PythonOperator(BaseOperator):
         return value
 
     def execute_callable(self, context: Mapping[str, Any]) -> Any:
-        """Call the callable with resolved arguments and the context it asks for."""
+        """Call the callable with resolved arguments and the context it asks for; a generator
+        function is run to its end, its yielded ``Metadata`` set its outlets' event extras
+        (``context["outlet_events"]``) and its ``return`` value is the task's (as Airflow 2.10)."""
         op_args = resolve_value(list(self.op_args), context)
         op_kwargs = resolve_value(dict(self.op_kwargs), context)
         kwargs = context_kwargs_for(self.python_callable, op_args, op_kwargs, context)
+        events = context.get("outlet_events")
         with current_context(context):
-            return self.python_callable(*op_args, **kwargs)
+            return call_collecting_metadata(self.python_callable, op_args, kwargs,
+                                            OutletEventAccessors() if events is None else events, _ignored)
+
+
+def _ignored(item: object) -> None:
+    log.warning("Ignoring a value of type %s the task yielded (only Metadata is used)", type(item).__name__)
 
 
 class BranchPythonOperator(BranchMixIn, PythonOperator):

@@ -5,7 +5,8 @@ one task's on_failure_callback / on_retry_callback for a try that died without r
 ``python -m flowctl.scheduler.callback_main --task FILELOC DAG_ID RUN_ID TASK_ID MAP_INDEX TRY_NUMBER
 failed|up_for_retry REASON``; ``python -m flowctl.scheduler.callback_main --sla FILELOC DAG_ID``: the
 DAG's sla_miss_callback for its SLA misses not notified yet.
-Runs user code (imports the DAG file), so it never runs inside the scheduler process.
+Runs user code (imports the DAG file, its naive dates in ``[core] default_timezone``), so it
+never runs inside the scheduler process.
 :func:`run_dag_callbacks` is also what ``flowctl dags test`` and ``dags backfill --local`` call, in
 their own process, for the runs they finish.
 """
@@ -49,6 +50,17 @@ def run_dag_callbacks(dag: Any, run: Any, kind: str, reason: str, store: Any = N
     return raised
 
 
+def _load_settings() -> Any:
+    """This process's Settings; their ``[core] default_timezone`` made the zone of naive dates before
+    the DAG file is imported."""
+    from flowctl.core.timezones import use_default_timezone
+    from flowctl.settings import Settings
+
+    settings = Settings.load()
+    use_default_timezone(settings.default_timezone)
+    return settings
+
+
 def main(argv: list[str]) -> int:
     """Run the callbacks; 0 when all ran, 1 when one raised (logged)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -58,10 +70,9 @@ def main(argv: list[str]) -> int:
         return _sla_main(argv[1:])
     fileloc, dag_id, run_id, kind, reason = argv
     from flowctl.db.store import Store
-    from flowctl.settings import Settings
     from flowctl.task_runner.dagfile import load_dag
 
-    settings = Settings.load()
+    settings = _load_settings()
     store = Store.from_settings(settings)
     try:
         dag = load_dag(fileloc, dag_id)
@@ -74,10 +85,9 @@ def _task_main(argv: list[str]) -> int:
     fileloc, dag_id, run_id, task_id, map_index, try_number, state, reason = argv
     from flowctl.core.keys import TaskInstanceKey
     from flowctl.db.store import Store
-    from flowctl.settings import Settings
     from flowctl.task_runner.dead_try import run_dead_try_callback
 
-    settings = Settings.load()
+    settings = _load_settings()
     store = Store.from_settings(settings)
     try:
         key = TaskInstanceKey(dag_id, run_id, task_id, int(map_index))
@@ -119,10 +129,9 @@ def run_sla_miss_callbacks(dag: Any, store: Any) -> list[Exception]:
 def _sla_main(argv: list[str]) -> int:
     fileloc, dag_id = argv
     from flowctl.db.store import Store
-    from flowctl.settings import Settings
     from flowctl.task_runner.dagfile import load_dag
 
-    store = Store.from_settings(Settings.load())
+    store = Store.from_settings(_load_settings())
     try:
         return 1 if run_sla_miss_callbacks(load_dag(fileloc, dag_id), store) else 0
     finally:

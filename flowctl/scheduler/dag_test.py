@@ -7,6 +7,9 @@ does, with the same rows and the same loop (``flowctl/scheduler/local_run.py``),
 rather than a dag_id looked up in the DAG folder:
 
 - the metadata database must be migrated: otherwise one error says to run ``flowctl db migrate``;
+- naive dates in the DAG file are in ``[core] default_timezone``: a script run as ``python my_dag.py``
+  built its DAG before flowctl read its settings (flowctl reads none at import time), in UTC, so with
+  another zone configured the DAG is taken from its file again, as each try takes it;
 - the DAG is serialized here, from the object, and stored as the DAG processor stores a parse
   (``sync_dag``) with its file as ``fileloc``: the file may be outside the DAG folder (a script run
   as ``python my_dag.py``);
@@ -88,7 +91,8 @@ def run_dag_test(dag: Any, logical_date: datetime | None, run_conf: Mapping[str,
     _ACTIVE.append(dag.dag_id)
     try:
         check_database(store)
-        when = _aware(logical_date, str(settings.get("core", "default_timezone") or "utc"))
+        dag = in_default_timezone(dag, fileloc, settings.default_timezone)  # after _ACTIVE: the file may call test()
+        when = _aware(logical_date, settings.default_timezone)
         return _run(dag, fileloc, when, run_conf, store, settings, secrets, pattern, stream)
     finally:
         _ACTIVE.pop()
@@ -119,6 +123,18 @@ def _run(dag: Any, fileloc: str, when: datetime, conf: Mapping[str, Any] | None,
     say(f"Run of {dag.dag_id} at {when.isoformat()}: {state}"
         + ("" if state == DagRunState.SUCCESS.value else " (see the task logs above)"))
     return run_info(store.get_run(dag.dag_id, run.run_id)).with_reads(StoreReads(store))
+
+
+def in_default_timezone(dag: Any, fileloc: str, zone_name: str) -> Any:
+    """Make ``zone_name`` (``[core] default_timezone``) this process's zone of naive dates; ``dag`` as its
+    file defines it in that zone: ``dag`` itself for UTC, else the DAG imported from ``fileloc`` again
+    (the task runner's import, cached: the tries reuse it)."""
+    timezones.use_default_timezone(zone_name)
+    if timezones.TIMEZONE is timezones.utc:
+        return dag
+    from flowctl.task_runner.dagfile import load_dag
+
+    return load_dag(fileloc, dag.dag_id)
 
 
 def dag_file(dag: Any) -> str:

@@ -2,7 +2,7 @@
 
 ``Scheduler.tick(now)`` does one round at a given instant (tests call it
 directly): executor events, DAG folder scan when due, run creation, run
-starts, due retries, zombies and orphans when due, examination of running
+starts, due retries and deferrals past their timeout, zombies and orphans when due, examination of running
 runs, queueing and submission, SLA misses when due. ``run_forever`` is the only clock reader: it
 ticks again at once while a tick changed something, otherwise sleeps in
 select() on the executor's wake-up fd, the database notification listener
@@ -234,12 +234,21 @@ class Scheduler:
     def _new_work(self, now: datetime) -> dict[str, int]:
         """The upkeep that makes work for the examination: due retries and reschedules, the folder
         scan, new runs from timetables, and queued runs started (max_active_runs)."""
-        done = {"requeued": self.store.requeue_due_waits(now), "parsed_files": self._scan_if_due(now)}
+        done = {"requeued": self.store.requeue_due_waits(now) + self._time_out_deferrals(now),
+                "parsed_files": self._scan_if_due(now)}
         self.creator.refresh_next_dagruns(now)
         done["created_runs"] = self.creator.create_due_runs(now)
         done["started_runs"] = len(self.store.start_queued_runs(
             now, int(self.settings.get("core", "max_active_runs_per_dag")), self.paused_run_types))
         return done
+
+    def _time_out_deferrals(self, now: datetime) -> int:
+        """Deferred tasks past their trigger_timeout resume in ``__fail__``: they fail with
+        TaskDeferralTimeout, retried per their policy (Airflow's rule)."""
+        keys = self.store.time_out_deferrals(now)
+        for key in keys:
+            log.info("%s: its deferral timed out; the task fails", key)
+        return len(keys)
 
     def _scan_if_due(self, now: datetime) -> int:
         """Files parsed and stored now: a background parse that finished, or the scan when it is due."""
@@ -304,7 +313,8 @@ class Scheduler:
         self.store.heartbeat_job(self.job_id, now)
 
     def _next_wakeup(self, now: datetime) -> datetime:
-        moments = [m for m in (self.store.next_timer(now), *self._due.values()) if m is not None]
+        moments = [m for m in (self.store.next_timer(now), self.store.next_trigger_timeout(now), *self._due.values())
+                   if m is not None]
         return min([*moments, now + timedelta(seconds=MAX_UPKEEP_GAP)])
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ Modes (Airflow names):
   Airflow does); ``ti.reschedule_count`` (optional, default 0) drives backoff.
 
 Timeout raises SensorTimeout (fails without retry), or TaskSkipped with
-``soft_fail``. ``poke`` may return a bool or a :class:`PokeReturnValue`, whose
+``soft_fail``; so does a deferrable sensor's deferral that timed out (``resume_execution``). ``poke`` may return a bool or a :class:`PokeReturnValue`, whose
 ``xcom_value`` becomes the task's return value. The clock and the sleep are
 class attributes so tests can fix time.
 
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from flowctl.core.baseoperator import BaseOperator
-from flowctl.core.errors import DagDefinitionError, SensorTimeout, TaskRescheduled, TaskSkipped
+from flowctl.core.errors import DagDefinitionError, SensorTimeout, TaskDeferralTimeout, TaskRescheduled, TaskSkipped
 
 VALID_MODES = ("poke", "reschedule")
 
@@ -139,6 +139,15 @@ class BaseSensorOperator(BaseOperator):
             self._time_out()
         wait = self._next_wait(int(getattr(ti, "reschedule_count", 0) or 0))
         raise TaskRescheduled(now + timedelta(seconds=wait))
+
+    def resume_execution(self, next_method: str, next_kwargs: Mapping[str, Any] | None,
+                         context: Mapping[str, Any]) -> Any:
+        """A deferrable sensor's resumption: a deferral that timed out is the sensor's timeout
+        (no retry; skipped with ``soft_fail``), as in Airflow."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            self._time_out()
 
     def _time_out(self) -> None:
         message = f"sensor {self.task_id!r} timed out after {self.timeout:g} seconds"

@@ -1,7 +1,8 @@
 """DateTimeSensor: wait until a (templated) point in time.
 
 ``target_time`` is a datetime or a string (for example ``"{{ data_interval_end }}"``)
-parsed with pendulum; naive values are taken as UTC.
+parsed with pendulum; naive values are taken as UTC. DateTimeSensorAsync (and
+``deferrable=True``) defers to a DateTimeTrigger: no worker slot while it waits.
 Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, ClassVar
 
 from flowctl.core.errors import DagDefinitionError
 from flowctl.sensors.base import BaseSensorOperator
+from flowctl.sensors.time_delta import defer_until
 
 
 def parse_target_time(value: str | datetime) -> datetime:
@@ -30,8 +32,9 @@ class DateTimeSensor(BaseSensorOperator):
 
     template_fields: ClassVar[Sequence[str]] = ("target_time",)
 
-    def __init__(self, *, target_time: str | datetime, **kwargs: Any) -> None:
+    def __init__(self, *, target_time: str | datetime, deferrable: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.deferrable = deferrable
         if not isinstance(target_time, (str, datetime)):
             raise DagDefinitionError(
                 f"target_time of {self.task_id!r} must be a datetime or a string, got {type(target_time).__name__}"
@@ -41,5 +44,18 @@ class DateTimeSensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> bool:
         return self.clock() >= parse_target_time(self.target_time)
 
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        return defer_until(self, parse_target_time(self.target_time))
 
-DateTimeSensorAsync = DateTimeSensor
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        """Called when the moment came (the deferral's end)."""
+        return None
+
+
+class DateTimeSensorAsync(DateTimeSensor):
+    """DateTimeSensor that always defers: no worker slot while it waits."""
+
+    def __init__(self, *, target_time: str | datetime, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(target_time=target_time, deferrable=True, **kwargs)

@@ -1,5 +1,8 @@
 """TimeDeltaSensor: wait until ``delta`` after the end of the run's data interval.
 
+TimeDeltaSensorAsync (and ``deferrable=True``) defers to a DateTimeTrigger at that moment:
+the task holds no worker slot while it waits (``flowctl triggerer`` runs the trigger).
+
 Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -12,11 +15,13 @@ from flowctl.sensors.base import BaseSensorOperator
 
 
 class TimeDeltaSensor(BaseSensorOperator):
-    """Succeeds once ``data_interval_end + delta`` has passed."""
+    """Succeeds once ``data_interval_end + delta`` has passed; ``deferrable=True`` waits in the
+    triggerer instead of a worker slot (as TimeDeltaSensorAsync)."""
 
-    def __init__(self, *, delta: timedelta, **kwargs: Any) -> None:
+    def __init__(self, *, delta: timedelta, deferrable: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.delta = delta
+        self.deferrable = deferrable
 
     def target_time(self, context: Mapping[str, Any]) -> Any:
         """The moment this sensor waits for."""
@@ -25,6 +30,28 @@ class TimeDeltaSensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> bool:
         return self.clock() >= self.target_time(context)
 
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        return defer_until(self, self.target_time(context))
 
-# Deferrable variants are not supported; the async name behaves like the sync sensor.
-TimeDeltaSensorAsync = TimeDeltaSensor
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        """Called when the moment came (the deferral's end)."""
+        return None
+
+
+class TimeDeltaSensorAsync(TimeDeltaSensor):
+    """TimeDeltaSensor that always defers: no worker slot while it waits."""
+
+    def __init__(self, *, delta: timedelta, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(delta=delta, deferrable=True, **kwargs)
+
+
+def defer_until(sensor: BaseSensorOperator, moment: Any) -> None:
+    """Defer ``sensor`` to a DateTimeTrigger at ``moment`` (resuming in ``execute_complete``);
+    return at once if the moment has passed."""
+    from flowctl.triggers.temporal import DateTimeTrigger
+
+    if sensor.clock() >= moment:
+        return None
+    sensor.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_complete")

@@ -4,7 +4,8 @@ The sensor holds when the current time of day is strictly after ``target_time``;
 it does not look at the date, so after midnight it waits again. ``dag.timezone``
 names the zone (UTC for a task outside a DAG); a fixed-offset zone, which has
 no name pendulum knows, is taken from the DAG's start date.
-Deferrable sensors are not supported; ``TimeSensorAsync`` is the same class.
+``TimeSensorAsync`` defers to a DateTimeTrigger at that time of today instead (no worker
+slot while it waits).
 
 Must not import flowctl.db, web, cli or scheduler.
 """
@@ -56,5 +57,22 @@ class TimeSensor(BaseSensorOperator):
         return is_past_time_of_day(self.clock(), self.target_time, zone)
 
 
-# Deferrable variants are not supported; the async name behaves like the sync sensor.
-TimeSensorAsync = TimeSensor
+def next_time_of_day(now: datetime, target_time: time, zone: tzinfo) -> datetime:
+    """``target_time`` on ``now``'s day in ``zone`` (in UTC); in the past once that time of day has gone."""
+    day = now.astimezone(zone).date()
+    local = datetime.combine(day, target_time.replace(tzinfo=None))
+    aware = pendulum.instance(local, tz=zone) if not isinstance(zone, timezone) else local.replace(tzinfo=zone)
+    return aware.astimezone(timezone.utc)
+
+
+class TimeSensorAsync(TimeSensor):
+    """TimeSensor that defers to a DateTimeTrigger at today's ``target_time``: no worker slot while it waits."""
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        from flowctl.sensors.time_delta import defer_until
+
+        return defer_until(self, next_time_of_day(self.clock(), self.target_time, dag_zone(self.dag)))
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        """Called when the time of day came (the deferral's end)."""
+        return None

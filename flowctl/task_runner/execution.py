@@ -91,17 +91,23 @@ def terminate_on_sigterm() -> Iterator[None]:
         _signal.signal(_SIGTERM, previous)
 
 
-def run_task(task: Any, context: Mapping[str, Any]) -> Any:
+def run_task(task: Any, context: Mapping[str, Any], resume: Callable[[Mapping[str, Any]], Any] | None = None) -> Any:
     """pre_execute, execute (under execution_timeout), post_execute; on_kill when stopped.
 
+    ``resume``: what runs instead of ``execute`` in a deferred task's resumption (its
+    ``resume_execution``), under what is left of execution_timeout since the try started.
     ``sys.exit(0)`` (or ``sys.exit()``) in task code ends it as a success with no return value;
     another code is a failure (:class:`TaskExited`), as in Airflow: the try's process goes on to
     record it rather than exiting with the task's code.
     """
+    timeout = getattr(task, "execution_timeout", None)
+    if resume is not None and timeout is not None:
+        started = getattr(context.get("ti"), "start_date", None)
+        timeout = timeout if started is None else timeout - (datetime.now(started.tzinfo) - started)
     try:
-        with execution_timeout(getattr(task, "execution_timeout", None), task.task_id):
+        with execution_timeout(timeout, task.task_id):
             task.pre_execute(context)
-            result = task.execute(context)
+            result = (resume or task.execute)(context)
             task.post_execute(context, result)
             return result
     except (TaskTimeout, TaskTerminated):

@@ -4,6 +4,8 @@
 * ``TaskSkipped`` (``AirflowSkipException``) -> ``skipped``;
 * ``TaskRescheduled`` (a sensor in reschedule mode) -> ``up_for_reschedule`` with its
   ``reschedule_date``; the try does not count, so ``try_number`` goes back by one;
+* ``TaskDeferred`` (``self.defer(...)``) -> ``deferred``, with the :class:`DeferralPlan` the
+  runner stores (:func:`plan_deferral`); the try does not count either: it resumes later;
 * ``TaskFailedNoRetry`` (``AirflowFailException``, ``SensorTimeout``) -> ``failed``;
 * any other error (``execution_timeout`` included) -> ``up_for_retry`` while
   ``try_number <= max_tries`` (Airflow's rule: ``retries=2`` gives 3 tries), with
@@ -18,11 +20,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flowctl.core.errors import TaskFailedNoRetry, TaskRescheduled, TaskSkipped
+from flowctl.core.deferral import deferral_deadline, encode_json
+from flowctl.core.errors import TaskDeferred, TaskFailedNoRetry, TaskRescheduled, TaskSkipped
 from flowctl.core.states import TaskInstanceState
 
 TI = TaskInstanceState
 RetryDelay = Callable[[int], timedelta]
+
+
+@dataclass(frozen=True, slots=True)
+class DeferralPlan:
+    """A deferral as stored: the trigger (class path, JSON kwargs), where to resume, when it times out."""
+
+    classpath: str
+    trigger_kwargs: dict[str, Any]
+    next_method: str
+    next_kwargs: dict[str, Any]
+    timeout_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +47,22 @@ class TryOutcome:
     next_retry_at: datetime | None = None
     reschedule_date: datetime | None = None
     error: str | None = None
+    deferral: DeferralPlan | None = None
 
     @property
     def counts_as_try(self) -> bool:
-        """False for a reschedule: the next poke is the same try."""
-        return self.state is not TI.UP_FOR_RESCHEDULE
+        """False for a reschedule or a deferral: the next poke, or the resumption, is the same try."""
+        return self.state not in (TI.UP_FOR_RESCHEDULE, TI.DEFERRED)
+
+
+def plan_deferral(deferred: TaskDeferred, *, now: datetime, started: datetime | None,
+                  execution_timeout: timedelta | None) -> DeferralPlan:
+    """What to store for ``deferred``: calls the trigger's ``serialize()``; TypeError if its kwargs
+    (or the resume kwargs) cannot be stored as JSON."""
+    classpath, kwargs = deferred.trigger.serialize()
+    return DeferralPlan(str(classpath), encode_json(dict(kwargs), f"the kwargs of trigger {classpath}"),
+                        deferred.method_name, encode_json(dict(deferred.kwargs or {}), "the kwargs of defer()"),
+                        deferral_deadline(now, deferred.timeout, started, execution_timeout))
 
 
 def describe_error(error: BaseException) -> str:

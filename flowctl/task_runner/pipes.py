@@ -6,8 +6,9 @@ cleared since it was queued: do nothing) or ``{"self": true}`` (the zygote
 could not claim: claim and record the try yourself). Then it sends
 ``{"rendered": fields}`` once its templates are rendered and
 ``{"end": {...}}`` when it ends (state, its time, fields with their datetimes
-named, XComs, whether the task has dataset outlets); the zygote answers the end with ``{"won": true|false|null}``
-(null: the database refused the end, so the try writes it itself).
+named, XComs, whether the task has dataset outlets, and ``outlet_extra``, the
+extras it set for their events, if any); the zygote answers the end with
+``{"won": true|false|null}`` (null: the database refused the end, so the try writes it itself).
 Must not import web, cli or scheduler.
 """
 from __future__ import annotations
@@ -50,13 +51,17 @@ class PipeSupervisor:
             pass
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any], produces: bool | None = None) -> bool | None:
+               xcoms: Mapping[str, Any], produces: bool | None = None,
+               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
         dates = sorted(name for name, value in fields.items() if isinstance(value, datetime))
         encoded = {name: value.isoformat() if name in dates else value for name, value in fields.items()}
+        end: dict[str, Any] = {"state": TaskInstanceState(state).value, "now": now.isoformat(),
+                               "fields": encoded, "dates": dates, "xcoms": dict(xcoms), "produces": produces}
+        if outlet_extra:  # plain JSON already (checked by the try); most ends have none
+            end["outlet_extra"] = outlet_extra
         answer = b""
         try:
-            self._send({"end": {"state": TaskInstanceState(state).value, "now": now.isoformat(),
-                                "fields": encoded, "dates": dates, "xcoms": dict(xcoms), "produces": produces}})
+            self._send({"end": end})
             while not answer.endswith(b"\n"):
                 chunk = os.read(self.answers_fd, 4096)
                 if not chunk:

@@ -47,7 +47,8 @@ from urllib.parse import quote, urlencode
 
 from flowctl.core.datasets import TriggeringDatasetEvents
 from flowctl.core.datasets import outlet_datasets
-from flowctl.core.errors import TaskExited, TaskRescheduled, TaskSkipped, XComTooLargeError
+from flowctl.core.deferral import decode_json
+from flowctl.core.errors import TaskDeferred, TaskExited, TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
 from flowctl.core.outlet_events import OutletEventAccessors, outlet_extras
 from flowctl.core.keys import RunKey, TaskInstanceKey
@@ -60,7 +61,7 @@ from flowctl.task_runner.execution import (
     Heartbeat, TaskTerminated, defer_sigterm, run_callbacks, run_task, terminate_on_sigterm,
 )
 from flowctl.task_runner.logs import LogSink, TeeStream, TryLogCapture, log_path, log_path_text, open_log_file
-from flowctl.task_runner.outcome import TryOutcome, decide_outcome, describe_error
+from flowctl.task_runner.outcome import DeferralPlan, TryOutcome, decide_outcome, describe_error, plan_deferral
 from flowctl.task_runner.preparation import (
     fresh_task, make_context, rendered_for_storage, run_info, unmap_task,
 )
@@ -277,19 +278,35 @@ class _ClaimedTry:
     def _run_task(self, context: dict[str, Any]) -> Any:
         task = self.task
         run_callbacks(getattr(task, "on_execute_callback", None), context, "on_execute_callback")
-        result = run_task(task, context)
+        result = run_task(task, context, self._resumption())
         if getattr(task, "do_xcom_push", True) and result is not None:
             check_mappable_return(task, result)
             context["ti"].xcom_push("return_value", result)
         outlets = getattr(task, "outlets", None)
         if outlets:  # checked here, so an extra that cannot be stored fails the try
-            self.outlet_extra = outlet_extras(context["outlet_events"], [d.uri for d in outlet_datasets(outlets)])
+            self.outlet_extra = outlet_extras(context.get("outlet_events"), [d.uri for d in outlet_datasets(outlets)])
         return result
+
+    def _resumption(self) -> Any:
+        """A deferred try's resumption (``task.resume_execution`` with its method and kwargs), or None."""
+        method = self.ti_row.next_method
+        if method is None:
+            return None
+        log.info("Resuming after deferral: calling %s()", method)
+        return partial(self.task.resume_execution, method, decode_json(dict(self.ti_row.next_kwargs or {})))
 
     def _decide(self, error: BaseException | None) -> TryOutcome:
         if isinstance(error, XComTooLargeError):  # retrying cannot make the value smaller
             return TryOutcome(TI.FAILED, error=describe_error(error))
         task = self.task
+        if isinstance(error, TaskDeferred):
+            try:
+                return TryOutcome(TI.DEFERRED, deferral=plan_deferral(
+                    error, now=utcnow(), started=self.ti_row.start_date,
+                    execution_timeout=getattr(task, "execution_timeout", None)))
+            except Exception as exc:  # noqa: BLE001 - a trigger that cannot be stored fails the try
+                log_task_error(exc)
+                error = exc
         delay = (task.retry_delay_for_try if task is not None and hasattr(task, "retry_delay_for_try")
                  else (lambda n: DEFAULT_RETRY_DELAY))
         return decide_outcome(error, try_number=self.try_number, max_tries=self.ti_row.max_tries,
@@ -297,7 +314,11 @@ class _ClaimedTry:
 
     def _record(self, outcome: TryOutcome) -> bool:
         now = self.ended_at = utcnow()
+        if outcome.deferral is not None:
+            return self._record_deferral(outcome.deferral, now)
         fields: dict[str, Any] = {}
+        if self.ti_row.next_method is not None:  # a resumed try's end: a later try starts afresh
+            fields.update(next_method=None, next_kwargs=None)
         if outcome.state is TI.UP_FOR_RETRY:
             fields["next_retry_at"] = outcome.next_retry_at
         if outcome.state is TI.UP_FOR_RESCHEDULE:
@@ -324,6 +345,19 @@ class _ClaimedTry:
             log.warning("The task instance was changed by someone else while it ran; its state was not written")
         return won
 
+    def _record_deferral(self, plan: DeferralPlan, now: datetime) -> bool:
+        """running -> deferred with the trigger to run (written by the try itself, as a poke is)."""
+        xcoms = self.deferred.pushed if self.deferred is not None else {}
+        won = bool(self.store.defer_try(self.key, self.try_number, plan.classpath, plan.trigger_kwargs,
+                                        plan.next_method, plan.next_kwargs, plan.timeout_at, now,
+                                        rendered_fields=self.rendered, xcoms=xcoms))
+        if won:
+            until = f", at most until {plan.timeout_at.isoformat()}" if plan.timeout_at else ""
+            log.info("Pausing task as DEFERRED: waiting for %s%s, then %s()", plan.classpath, until, plan.next_method)
+        else:
+            log.warning("The task instance was changed by someone else while it ran; its deferral was not written")
+        return won
+
     def _alert(self, outcome: TryOutcome) -> None:
         """E-mail ``task.email`` about a failed or retried try (alerts.py), once its state is recorded."""
         if alerts.alert_flag(self.task, outcome.state) is None:
@@ -345,6 +379,8 @@ def log_task_error(error: BaseException) -> None:
     else an error with its traceback."""
     if isinstance(error, TaskSkipped):
         log.info("Skipping the task: %s", error)
+    elif isinstance(error, TaskDeferred):
+        log.info("Deferring the task: %s", error)
     elif isinstance(error, TaskRescheduled):
         log.info("Rescheduling the task: next poke at %s", _iso(error.reschedule_date))
     else:

@@ -78,8 +78,9 @@ class _AnsweredPipes:
         self.pipes.rendered(fields)
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
-               xcoms: Mapping[str, Any], produces: bool | None = None) -> bool | None:
-        return self.pipes.finish(state, now, fields, xcoms, produces)
+               xcoms: Mapping[str, Any], produces: bool | None = None,
+               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
+        return self.pipes.finish(state, now, fields, xcoms, produces, outlet_extra)
 
     def close(self) -> None:
         from flowctl.task_runner.pipes import drain

@@ -65,6 +65,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flowctl.core.states import TaskInstanceState
+from flowctl.core.timezones import use_default_timezone
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json, workload_to_json
 from flowctl.settings import Settings
@@ -363,7 +364,7 @@ class Zygote(StoreCalls):
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
                         child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {},
-                        end.get("produces"))
+                        end.get("produces"), end.get("outlet_extra"))
                  for child, end in ends]
         starting = self._take_waiting(freeing=len(ends))
         claims = None
@@ -538,8 +539,10 @@ def main(argv: list[str]) -> None:
     pid_fd = int(argv[1]) if len(argv) > 1 else None
     forking.watch_at_fork_handlers()  # before anything this process imports for the tries
     settings = Settings.load()
-    # every try inherits both (a DAG file's import is user code: it must not hang this process)
+    # every try inherits these, set once here (a DAG file's import is user code: it must not hang
+    # this process; its naive dates are in [core] default_timezone)
     dagfile.use_dags_folder(settings.dags_folder, float(settings.get("core", "dagbag_import_timeout")))
+    use_default_timezone(settings.default_timezone)
     logs.prepare_for_tries(str(settings.get("logging", "logging_level")))
     agent = AgentProcess(settings, adopt)  # it warms its database stack while this process warms the rest
     try:

@@ -4,7 +4,8 @@ Airflow's API refuses what it does not know; a script that sends ``dag_id_patern
 (a typo) must learn so instead of acting on every DAG. Each reader here aborts with
 400 and a ``detail`` naming the parameter; dates go through
 :func:`flowctl.web.browse.parse_when` (``core.timezones.parse_moment``). Page sizes
-follow Airflow's ``check_limit``: above :data:`MAX_LIMIT` capped, 0 the default.
+follow Airflow's ``check_limit`` with the app's settings: above ``[api]
+maximum_page_limit`` capped, none (or 0) ``[api] fallback_page_limit``.
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -17,11 +18,9 @@ from flask import abort, request
 
 from flowctl.core.errors import FlowctlError
 from flowctl.core.keys import MAX_MAP_INDEX
+from flowctl.web import context
 from flowctl.web.browse import parse_when
 
-#: The most items a page holds: a larger ``limit`` is capped to it, as Airflow's ``[api] maximum_page_limit``.
-MAX_LIMIT = 1_000
-DEFAULT_LIMIT = 100
 MAX_NOTE = 1_000  # Airflow's limit of a run's or task instance's note
 PAGING = frozenset({"limit", "offset"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
@@ -59,18 +58,28 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def page_limits() -> tuple[int, int]:
+    """(maximum, fallback) page size: ``[api] maximum_page_limit`` and ``fallback_page_limit`` of the app's
+    settings (the fallback no larger than the maximum)."""
+    settings = context.settings()
+    maximum = int(settings.get("api", "maximum_page_limit"))
+    return maximum, min(int(settings.get("api", "fallback_page_limit")), maximum)
+
+
 def page_size(limit: int) -> int:
-    """Airflow's ``check_limit`` of a limit from 0: 0 is the default page size, above MAX_LIMIT is MAX_LIMIT."""
-    return DEFAULT_LIMIT if limit == 0 else min(limit, MAX_LIMIT)
+    """Airflow's ``check_limit`` of a limit from 0: 0 is the fallback page size, above the maximum the maximum."""
+    maximum, fallback = page_limits()
+    return fallback if limit == 0 else min(limit, maximum)
 
 
 def limit_arg() -> int:
-    """``?limit=``: capped, not refused, when above MAX_LIMIT (a script asking for 5,000 gets pages of
-    MAX_LIMIT and pages on with ``offset``); 400 when negative or not a whole number."""
+    """``?limit=``: capped, not refused, when above the maximum (a script asking for 5,000 gets pages of
+    the maximum and pages on with ``offset``); 400 when negative or not a whole number."""
     raw = request.args.get("limit")
-    value = DEFAULT_LIMIT if raw is None or raw == "" else _whole("limit", raw)
+    value = 0 if raw is None or raw == "" else _whole("limit", raw)
     if value < 0:
-        bad(f"limit must be a whole number from 1 (0: the default, {DEFAULT_LIMIT}; above {MAX_LIMIT}: {MAX_LIMIT})")
+        maximum, fallback = page_limits()
+        bad(f"limit must be a whole number from 1 (0: the default, {fallback}; above {maximum}: {maximum})")
     return page_size(value)
 
 
@@ -217,8 +226,12 @@ def note_body() -> str | None:
 
 
 def body_page_limit(body: Mapping[str, Any]) -> int:
-    """``page_limit`` of a list body: a whole number from 1, above MAX_LIMIT capped as ``?limit=`` is."""
-    value = body.get("page_limit", DEFAULT_LIMIT)
+    """``page_limit`` of a list body: a whole number from 1, above the maximum capped as ``?limit=`` is;
+    the fallback page size when absent."""
+    if "page_limit" not in body:
+        return page_size(0)
+    value = body["page_limit"]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        bad(f"page_limit must be a whole number from 1 (above {MAX_LIMIT}: {MAX_LIMIT})")
+        maximum = page_limits()[0]
+        bad(f"page_limit must be a whole number from 1 (above {maximum}: {maximum})")
     return page_size(value)

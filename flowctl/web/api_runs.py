@@ -80,7 +80,8 @@ def get_run(dag_id: str, run_id: str) -> Any:
 @bp.route(RUN_URL, methods=["PATCH"])
 @requires_dag(Perm.DAG_EDIT)
 def patch_run(dag_id: str, run_id: str) -> Any:
-    """Mark the run success or failed as the UI does (its task instances too), or queue it again."""
+    """Mark the run success or failed as the UI does (its task instances too, its teardowns whose setups
+    ran left to run), or queue it again."""
     check_known_args(())
     body = json_body({"state"}, required=("state",))
     state = check_choices("state", [str(body["state"])], SETTABLE_STATES)[0]
@@ -91,7 +92,7 @@ def patch_run(dag_id: str, run_id: str) -> Any:
         if run.state != state:
             store.set_run_state_manually(run.key, run.state, state, queued_at=now, end_date=None, updated_at=now)
     else:
-        changed = mark_run(run, state)
+        changed = len(mark_run(run, state).task_instances)
     context.audit(f"mark_{state}", dag_id=dag_id, run_id=run_id, extra={"task_instances": changed,
                                                                        "whole_run": True})
     return jsonify(run_json(store.get_run(dag_id, run_id)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
 
+from flowctl.core.timezones import make_aware
 from flowctl.core.xcom_values import decode_xcom_value
 from flowctl.db.records import DagRecord, DagRunRecord, TaskInstanceRecord, XComRecord
 
@@ -103,7 +104,7 @@ def dag_details_json(dag: DagRecord, body: Mapping[str, Any], extras: DagExtras 
     params = {name: item.get("value") if item.get("has_value", True) else None
               for name, item in (body.get("params") or {}).items()}
     shown = dag_json(dag, body, extras)
-    return {**shown, "timezone": timetable.get("timezone") or "UTC",
+    return {**shown, "timezone": body.get("timezone") or timetable.get("timezone") or "UTC",
             "catchup": bool(body.get("catchup", True)), "orientation": "LR",
             "concurrency": shown["max_active_tasks"], "start_date": body.get("start_date"),
             "end_date": body.get("end_date"), "dag_run_timeout": _seconds_delta(body.get("dagrun_timeout")),
@@ -131,7 +132,7 @@ def task_json(task: Mapping[str, Any], dag: Mapping[str, Any] | None = None) -> 
 
 
 def _task_date(task: Mapping[str, Any], dag: Mapping[str, Any], name: str) -> str | None:
-    """The task's own date, else its DAG's ``default_args``' (naive: UTC), else the DAG's."""
+    """The task's own date, else its DAG's ``default_args``' (naive: in the DAG's zone), else the DAG's."""
     if task.get(name):
         return str(task[name])
     default = (dag.get("default_args") or {}).get(name)
@@ -141,9 +142,16 @@ def _task_date(task: Mapping[str, Any], dag: Mapping[str, Any], name: str) -> st
         except ValueError:
             when = None  # not a date after all: the DAG's own below
         if when is not None:
-            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
+            return (when if when.tzinfo else _in_zone(when, dag.get("timezone"))).isoformat()
     value = dag.get(name)
     return None if value is None else str(value)
+
+
+def _in_zone(naive: datetime, zone: Any) -> datetime:
+    """A naive date of a DAG file as the DAG read it: wall-clock time in its zone (UTC when none)."""
+    if not zone:
+        return naive.replace(tzinfo=timezone.utc)
+    return make_aware(naive, str(zone)) or naive
 
 
 def run_json(run: DagRunRecord) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from flowctl.core.errors import ConfigError, FlowctlError, NotFoundError
 from flowctl.settings import Settings
-from flowctl.web import auth, context, formatting, links, security
+from flowctl.web import auth, context, formatting, links, security, ui_time
 
 HERE = Path(__file__).parent
 SESSION_LIFETIME = timedelta(hours=12)
@@ -65,11 +65,11 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
 
 
 def _register_blueprints(app: Flask) -> None:
-    from flowctl.web import (admin_views, api, api_admin, api_datasets, api_runs, api_task_instances, browse, health,
-                             home, legacy_urls, sla_views)
+    from flowctl.web import (admin_views, api, api_admin, api_datasets, api_runs, api_task_instances, browse,
+                             dataset_views, health, home, legacy_urls, sla_views)
 
     for module in (auth, health, home, admin_views, browse, api, api_runs, api_admin, api_datasets, api_task_instances,
-                   sla_views, legacy_urls):
+                   sla_views, dataset_views, legacy_urls):
         app.register_blueprint(module.bp)
     from flowctl.web.dag_pages import register_dag_pages
 
@@ -81,7 +81,8 @@ def _setup_jinja(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.jinja_env.filters.update(
-        dt=formatting.format_dt, iso=formatting.format_iso, duration=formatting.format_duration,
+        dt=ui_time.format_dt, input_time=ui_time.format_input, iso=formatting.format_iso,
+        duration=formatting.format_duration,
         state_class=formatting.state_class, pretty_json=formatting.to_json, xcom_json=formatting.format_xcom,
     )
     app.jinja_env.globals.update(
@@ -89,6 +90,7 @@ def _setup_jinja(app: Flask) -> None:
         csrf_token=security.csrf_token, current_user=auth.current_user, can=auth.can,
         TI_STATES=formatting.TI_STATES, RUN_STATES=formatting.RUN_STATES,
         run_duration=lambda start, end: formatting.run_duration(start, end, context.now()),
+        ui_timezone=ui_time.zone_name, ui_timezone_choices=ui_time.zone_choices,
     )
 
 

@@ -17,7 +17,7 @@ from flowctl.core import timezones
 from flowctl.core.errors import FlowctlError
 from flowctl.db.records import RUN_TYPES
 from flowctl.db.web_queries import RunQuery, TaskInstanceQuery
-from flowctl.web import bulk, context
+from flowctl.web import bulk, context, ui_time
 from flowctl.web.auth import hidden_dags, requires
 from flowctl.web.formatting import RUN_STATES, TI_STATES
 from flowctl.web.permissions import Perm
@@ -27,7 +27,8 @@ DEFAULT_WINDOW = timedelta(hours=24)
 
 
 def parse_when(text: str | None) -> datetime | None:
-    """An ISO date or datetime from a form (naive means UTC); None when empty."""
+    """An ISO date or datetime of an API request (naive means UTC); None when empty. Pages read
+    theirs in the page's zone (``ui_time.parse_form_moment``)."""
     if not text or not text.strip():
         return None
     try:
@@ -47,7 +48,8 @@ def runs() -> Any:
     args = request.args
     query = RunQuery(dag_id=args.get("dag_id", "").strip(), state=_only(args.get("state", ""), RUN_STATES),
                      run_type=_only(args.get("run_type", ""), frozenset(RUN_TYPES)),
-                     start=parse_when(args.get("start")), end=parse_when(args.get("end")),
+                     start=ui_time.parse_form_moment(args.get("start")),
+                     end=ui_time.parse_form_moment(args.get("end")),
                      hidden=hidden_dags(), offset=paging.offset, limit=paging.size)
     page = context.store().run_page(query)
     filters = {k: args.get(k) for k in ("dag_id", "state", "run_type", "start", "end") if args.get(k)}
@@ -106,6 +108,6 @@ def runs_action() -> Any:
 @bp.route("/timeline")
 @requires(Perm.READ)
 def timeline() -> Any:
-    end = parse_when(request.args.get("end")) or context.now()
-    start = parse_when(request.args.get("start")) or end - DEFAULT_WINDOW
+    end = ui_time.parse_form_moment(request.args.get("end")) or context.now()
+    start = ui_time.parse_form_moment(request.args.get("start")) or end - DEFAULT_WINDOW
     return render_template("timeline.html", start=start, end=end)

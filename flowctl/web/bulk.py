@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from flask import abort
 
 from flowctl.core.errors import FlowctlError
 from flowctl.core.keys import MAX_MAP_INDEX
-from flowctl.core.states import RUN_FINISHED, DagRunState
+from flowctl.core.states import DagRunState
 from flowctl.db.records import RunKey, TaskInstanceKey
 from flowctl.web import context
 from flowctl.web.auth import dag_perms
@@ -79,28 +78,32 @@ def apply_to_task_instances(action: str, keys: Sequence[TaskInstanceKey]) -> str
 
 
 def apply_to_runs(action: str, keys: Sequence[RunKey]) -> str:
-    """Do ``action`` on every task instance of these runs (kill_runs fails unfinished runs)."""
+    """Do ``action`` on these runs: clear every task instance, mark the whole runs as the run page
+    does (their teardowns whose setups ran still run), or kill them (kill_runs fails unfinished runs)."""
     _check_selection((k.dag_id for k in keys), len(keys))
     if action == "kill_runs":
         return kill_runs(set(keys))
     if action not in ACTIONS:
         abort(400, description=f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if action in ("mark_success", "mark_failed"):
+        return _mark_runs(action, keys)
     store = context.store()
     tis = [ti.key for run in keys for ti in store.list_task_instances(run)]
-    message = apply_to_task_instances(action, tis) if tis else "nothing to change"
-    if action in ("mark_success", "mark_failed"):
-        _set_run_states(keys, DagRunState.SUCCESS if action == "mark_success" else DagRunState.FAILED)
-    return message
+    return apply_to_task_instances(action, tis) if tis else "nothing to change"
 
 
-def _set_run_states(keys: Iterable[RunKey], new: DagRunState) -> None:
+def _mark_runs(action: str, keys: Sequence[RunKey]) -> str:
     store, now = context.store(), context.now()
+    new = DagRunState.SUCCESS if action == "mark_success" else DagRunState.FAILED
+    changed, teardowns = 0, 0
     for run in store.runs_by_key(list(keys)):
-        if run.state != new.value:
-            fields: dict[str, Any] = {"updated_at": now}
-            if new in RUN_FINISHED:
-                fields["end_date"] = now
-            store.set_run_state_manually(run.key, run.state, new, **fields)
+        report = store.mark_run(run.key, new, now)
+        changed += len(report.task_instances)
+        teardowns += len(report.teardowns_left)
+        for key in report.task_instances:
+            context.audit(action, dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index)
+    left = f"; {teardowns} teardown task instance(s) still run to clean up" if teardowns else ""
+    return f"{action.replace('_', ' ')}: {changed} task instances of {len(keys)} runs changed{left}"
 
 
 def kill_runs(runs: set[RunKey]) -> str:

@@ -16,7 +16,7 @@ from flask import Blueprint, flash, redirect, request
 from flowctl.core import timezones
 from flowctl.core.errors import AlreadyExistsError, ParamValidationError
 from flowctl.db.operations import ExistingRunPolicy
-from flowctl.web import context
+from flowctl.web import context, ui_time
 from flowctl.web.auth import requires_dag
 from flowctl.web.dag_views import dag_page, render_dag
 from flowctl.web.links import dag_url, run_url
@@ -60,11 +60,11 @@ def trigger(dag_id: str) -> Any:
 
 
 def _moment(text: str) -> datetime | None:
-    """A date or datetime from a form (UTC when it names no zone)."""
+    """A date or datetime from a form (in the page's zone when it names none)."""
     if not text.strip():
         return None
     try:
-        return timezones.parse_moment(text)
+        return timezones.parse_moment(text, ui_time.zone())
     except ValueError as error:
         raise ParamValidationError(str(error)) from None
 

@@ -1,4 +1,4 @@
-"""How values look on pages: dates, durations, state names; Jinja filters registered by the app.
+"""How values look on pages: durations, state names, JSON (dates: ``ui_time``); Jinja filters registered by the app.
 
 Pure functions (no Flask imports) so they are tested without an app.
 Must not import flowctl.cli or flowctl.scheduler.
@@ -16,13 +16,6 @@ TI_STATES: tuple[str, ...] = ("success", "running", "failed", "upstream_failed",
                               "up_for_reschedule", "queued", "scheduled", "deferred", "skipped",
                               "removed", "pending")
 RUN_STATES: tuple[str, ...] = ("queued", "running", "success", "failed")
-
-
-def format_dt(value: datetime | None) -> str:
-    """``2024-01-02 03:04:05`` in UTC; empty for None."""
-    if value is None:
-        return ""
-    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_iso(value: datetime | None) -> str:

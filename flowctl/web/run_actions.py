@@ -20,6 +20,7 @@ from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.operations import ClearSpec
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
+from flowctl.db.run_marks import RunMarkReport
 from flowctl.web import context
 from flowctl.web.auth import can, requires_dag
 from flowctl.web.dag_model import group_tree
@@ -139,18 +140,16 @@ def clear(dag_id: str, run_id: str, task_id: str | None = None) -> Any:
 
 # --- mark -------------------------------------------------------------------------------------
 
-def mark_run(run: DagRunRecord, state: str) -> int:
-    """Mark a whole run: success marks every task success; failed kills what is unfinished."""
-    store, now = context.store(), context.now()
-    if state == TI.FAILED.value and run.state in ("queued", "running"):
-        return len(store.kill_runs(run.dag_id, [run.state], now, run_ids=[run.run_id]).task_instances)
-    changed = 0
-    if state == TI.SUCCESS.value:
-        keys = [t.key for t in store.list_task_instances(run.key) if t.state != state]
-        changed = len(store.mark_task_instances(keys, state, now).task_instances)
-    if run.state != state:
-        store.set_run_state_manually(run.key, run.state, state, end_date=now, updated_at=now)
-    return changed
+def mark_run(run: DagRunRecord, state: str) -> RunMarkReport:
+    """Mark a whole run (it takes ``state`` at once): success marks its tasks success, failed stops what
+    is unfinished; either way its teardowns whose setups ran still run, as in Airflow."""
+    return context.store().mark_run(run.key, state, context.now())
+
+
+def teardowns_note(report: RunMarkReport) -> str:
+    """The flash message's word on the teardowns a mark left to run (empty when it left none)."""
+    names = sorted({k.task_id for k in report.teardowns_left})
+    return f" Teardown task(s) {', '.join(names)} still run to clean up." if names else ""
 
 
 def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
@@ -161,15 +160,18 @@ def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
     tis = store.list_task_instances(run.key) if whole_run else chosen_instances(run, nodes)
     if not confirmed():
         what = f"the whole run {run_id} (and the run itself)" if whole_run else f"{len(tis)} task instance(s)"
-        return confirm_page(f"Mark {state}", f"Mark {what} of {dag_id} as {state}.",
+        after = " Its teardown tasks whose setups ran still run, to clean up." if whole_run else ""
+        return confirm_page(f"Mark {state}", f"Mark {what} of {dag_id} as {state}.{after}",
                             [_label(t) for t in tis if t.state != state], danger=state == TI.FAILED.value)
+    note = ""
     if whole_run:
-        changed = mark_run(run, state)
+        report = mark_run(run, state)
+        changed, note = len(report.task_instances), teardowns_note(report)
     else:
         changed = len(store.mark_task_instances([t.key for t in tis], state, context.now()).task_instances)
     context.audit(f"mark_{state}", dag_id=dag_id, run_id=run_id, task_id=task_id,
                   extra={"task_instances": changed, "whole_run": whole_run})
-    flash(f"Marked {changed} task instance(s) {state}.", "success")
+    flash(f"Marked {changed} task instance(s) {state}.{note}", "success")
     return back_to(run_url(dag_id, run_id))
 
 

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from flowctl.core.deferral import describe_wait
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
@@ -37,6 +38,8 @@ bp = Blueprint("runs", __name__)
 DOWNLOAD_BLOCK = 64 * 1024
 #: States a reschedule-mode sensor passes through between pokes, its try_number one behind.
 BETWEEN_POKES = frozenset({TaskInstanceState.SCHEDULED.value, TaskInstanceState.QUEUED.value})
+#: States between two runs of one try (its row holds try_number - 1 until the next claim).
+_BETWEEN_RUNS_OF_A_TRY = frozenset({TaskInstanceState.UP_FOR_RESCHEDULE.value, TaskInstanceState.DEFERRED.value})
 QUIET_STATES = frozenset({TaskInstanceState.RUNNING.value, TaskInstanceState.SUCCESS.value,
                           TaskInstanceState.SKIPPED.value, TaskInstanceState.FAILED.value,
                           TaskInstanceState.REMOVED.value})
@@ -74,15 +77,16 @@ def shown_try(state: str, try_number: int, *, poked: bool) -> int:
     """The try a task instance is in. A reschedule-mode sensor between pokes holds ``try_number - 1``
     (the next claim adds one back): up_for_reschedule, and scheduled / queued when the next try
     was already ``poked``, show ``try_number + 1``, the try whose log the pokes append to."""
-    if state == TaskInstanceState.UP_FOR_RESCHEDULE.value or (poked and state in BETWEEN_POKES):
+    if state in _BETWEEN_RUNS_OF_A_TRY or (poked and state in BETWEEN_POKES):
         return try_number + 1
     return try_number
 
 
 def current_try(ti: TaskInstanceRecord) -> int:
-    """:func:`shown_try` of a stored task instance (one look at its pokes when it is scheduled or queued)."""
+    """:func:`shown_try` of a stored task instance (one look at its pokes when it is scheduled or queued;
+    a deferred task that is to resume, next_method set, is still in its try too)."""
     poked = (ti.state in BETWEEN_POKES
-             and context.store().reschedule_history(ti.key, ti.try_number + 1)[1] > 0)
+             and (ti.next_method is not None or context.store().reschedule_history(ti.key, ti.try_number + 1)[1] > 0))
     return shown_try(ti.state, ti.try_number, poked=poked)
 
 
@@ -131,6 +135,10 @@ def failed_dependencies(run: DagRunRecord, data: Mapping[str, Any], ti: TaskInst
     from flowctl.core.planner import Capacity, RunView, explain, task_graph
 
     store = context.store()
+    if ti.state == TaskInstanceState.DEFERRED.value:
+        deferral = store.deferral_of(ti.key)
+        return [] if deferral is None else [describe_wait(deferral.classpath, deferral.next_method,
+                                                          deferral.trigger_timeout, deferral.triggerer_id is not None)]
     states = {(t.task_id, t.map_index): t.state for t in store.list_task_instances(run.key)}
     earlier = [r for r in store.run_window(run.dag_id, 0, 50) if r.logical_date < run.logical_date]
     previous = ({(t.task_id, t.map_index): t.state for t in store.list_task_instances(earlier[0].key)}

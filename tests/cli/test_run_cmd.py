@@ -631,3 +631,33 @@ def test_dags_test_of_a_dag_whose_file_fails_to_import_shows_the_error(home: Pat
     (home / "dags" / "bad.py").write_text("from flowctl import DAG\nraise ValueError('bad file on purpose')\n")
     code, _, err = run_cli(capsys, "dags", "test", "bad")
     assert code == 3 and "bad file on purpose" in err
+
+
+# --- [core] default_timezone: naive dates in DAG files ----------------------------------------
+
+AMSTERDAM = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def report(dag, data_interval_start, data_interval_end):
+    print("zone", dag.timezone, "start", dag.start_date.isoformat(),
+          "interval", data_interval_start.in_timezone(dag.timezone).isoformat(),
+          data_interval_end.in_timezone(dag.timezone).isoformat())
+
+with DAG("amsterdam", schedule="0 6 * * *", start_date=datetime(2024, 1, 1), catchup=True) as dag:
+    PythonOperator(task_id="report", python_callable=report)
+'''
+
+
+def test_dags_test_and_next_execution_read_naive_dates_of_the_dag_file_in_the_default_timezone(
+        home: Path, capsys: Out, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parse (child processes) and the tries (this process) both use [core] default_timezone."""
+    monkeypatch.setenv("FLOWCTL__CORE__DEFAULT_TIMEZONE", "Europe/Amsterdam")
+    (home / "dags" / "amsterdam.py").write_text(AMSTERDAM)
+    code, out, err = run_cli(capsys, "dags", "next-execution", "amsterdam")
+    assert (code, out, err) == (0, "2024-01-01T05:00:00+00:00\n", "")  # 06:00 in Amsterdam, in winter
+    code, out, err = run_cli(capsys, "dags", "test", "amsterdam", "2024-04-02T06:00")
+    assert code == 0, out + err
+    assert ("zone Europe/Amsterdam start 2024-01-01T00:00:00+01:00 "
+            "interval 2024-04-01T06:00:00+02:00 2024-04-02T06:00:00+02:00") in out

@@ -109,3 +109,9 @@ def test_children_share_one_process_group_and_stop_together(tmp_path: Path) -> N
     assert time.monotonic() - started < 5
     assert all(p.returncode == -signal.SIGTERM for _, p in children.procs)
     assert first.read_text() == "up\n"
+
+
+def test_components_include_the_triggerer_when_flowctl_has_the_command() -> None:
+    got = components(["webserver", "scheduler", "triggerer"], "/py", None)
+    assert [c.name for c in got] == ["scheduler", "triggerer", "webserver"]
+    assert got[1].argv == ("/py", "-m", "flowctl", "triggerer")

@@ -291,6 +291,23 @@ def test_tasks_test_and_render_read_a_naive_date_in_the_default_timezone_as_ever
         assert "at 2024-03-04T23:00:00+00:00" in result.output, result.output
 
 
+ZONE_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("zoned", start_date=datetime(2024, 1, 1), schedule="0 6 * * *"):
+    BashOperator(task_id="show", bash_command="echo zone {{ dag.timezone }} from {{ dag.start_date.isoformat() }}")
+'''
+
+
+def test_tasks_test_imports_the_dag_file_with_naive_dates_in_the_default_timezone(world: World) -> None:
+    world.write_dags("zoned", ZONE_SOURCE)
+    result = _invoke(world, "tasks", "test", "zoned", "show", "2024-03-05", core__default_timezone="Europe/Amsterdam")
+    assert result.exit_code == 0, result.output
+    assert "zone Europe/Amsterdam from 2024-01-01T00:00:00+01:00" in result.output, result.output
+
+
 RESCHEDULE_SOURCE = '''
 from datetime import datetime
 from flowctl import DAG

@@ -303,3 +303,27 @@ def test_a_clear_wakes_a_sleeping_scheduler_at_once(store: Store, capsys: Out) -
         assert listener.drain() == 1 and listener.reasons == ["tasks changed"]  # Store.clear_task_instances wakes it
     finally:
         listener.close()
+
+
+def test_failed_deps_names_the_setup_a_task_of_its_scope_and_its_teardown_wait_for(store: Store, capsys: Out) -> None:
+    from tests.db.test_run_marks import a_run as a_cluster_run
+
+    run = a_cluster_run(store, create=("scheduled", "queued", "running"))
+    out = run_cli(capsys, "tasks", "failed-deps", "cluster", "more", run.run_id)[1]
+    assert "  - more: waits for setup task 'create' (running): it runs only once the setups of its scope " \
+           "succeeded" in out, out
+    out = run_cli(capsys, "tasks", "failed-deps", "cluster", "delete", run.run_id)[1]
+    assert "  - delete: teardown of setup task 'create' (running): it runs once its upstream tasks are done if " \
+           "one of its setups succeeded" in out, out
+
+
+def test_failed_deps_says_a_deferred_task_waits_for_its_trigger(store: Store, capsys: Out) -> None:
+    run = a_run(store)
+    force(store, run, "extract", "scheduled", "queued", "running")
+    key = TaskInstanceKey("etl", run.run_id, "extract")
+    assert store.defer_try(key, store.get_task_instance(key).try_number, "flowctl.triggers.file.FileTrigger",
+                           {"filepath": "/x"}, "execute_complete", {}, None, T0)
+    code, out, _ = run_cli(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    assert code == 0
+    assert ("it is deferred: it waits for its trigger flowctl.triggers.file.FileTrigger (no triggerer has taken it "
+            "yet (is `flowctl triggerer` running?)), then resumes in execute_complete()") in out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pendulum
 import pytest
@@ -58,3 +59,80 @@ def test_a_typed_moment_is_read_the_same_way_everywhere_into_aware_utc() -> None
     assert paris == plain(2024, 1, 31, 6, 30, tzinfo=utc) and paris.utcoffset() == timedelta(0)
     with pytest.raises(ValueError, match=r"'yesterday' is not a date or date-time \(YYYY-MM-DD"):
         parse_moment("yesterday")
+
+
+# --- [core] default_timezone: the zone of naive dates in DAG files ------------------------------
+
+def _six_oclock_runs_around_the_spring_change(dag: object) -> list[dt.datetime]:
+    """The data interval starts of ``dag``'s runs from 2024-03-28 to 2024-04-01 (Europe's clocks go
+    forward on 2024-03-31), asked the way the scheduler asks its timetable."""
+    from flowctl.core.timetables.base import DataInterval, TimeRestriction
+
+    restriction = TimeRestriction(dag.start_date, None, True)  # type: ignore[attr-defined]
+    before = pendulum.datetime(2024, 3, 28, 6, tz="Europe/Amsterdam")
+    last = DataInterval(before - dt.timedelta(days=1), before)
+    starts = []
+    for _ in range(5):
+        info = dag.timetable.next_dagrun_info(last_automated_data_interval=last,  # type: ignore[attr-defined]
+                                              restriction=restriction, now=before)
+        starts.append(info.data_interval.start)
+        last = info.data_interval
+    return starts
+
+
+def test_a_naive_start_date_and_cron_schedule_follow_the_default_timezone_across_a_dst_change() -> None:
+    """Airflow: with default_timezone = Europe/Amsterdam, ``datetime(2024, 1, 1)`` and ``0 6 * * *``
+    run at 06:00 Amsterdam time, winter and summer."""
+    from flowctl.core.dag import DAG
+    from flowctl.core.timezones import use_default_timezone
+
+    use_default_timezone("Europe/Amsterdam")
+    dag = DAG("amsterdam", start_date=dt.datetime(2024, 1, 1), end_date=dt.datetime(2024, 12, 31),
+              schedule="0 6 * * *")
+    assert dag.timezone == "Europe/Amsterdam"
+    assert dag.start_date == dt.datetime(2023, 12, 31, 23, tzinfo=dt.timezone.utc)
+    assert dag.end_date == dt.datetime(2024, 12, 30, 23, tzinfo=dt.timezone.utc)
+    starts = _six_oclock_runs_around_the_spring_change(dag)
+    assert [s.astimezone(ZoneInfo("Europe/Amsterdam")).hour for s in starts] == [6, 6, 6, 6, 6]
+    assert [s.astimezone(dt.timezone.utc).hour for s in starts] == [5, 5, 5, 4, 4]
+    assert dag.timetable.serialize()["timezone"] == "Europe/Amsterdam"  # what the scheduler reads back
+
+
+def test_a_naive_start_date_stays_utc_until_a_process_sets_the_default_timezone() -> None:
+    from flowctl.core.dag import DAG
+
+    dag = DAG("utc", start_date=dt.datetime(2024, 1, 1), schedule="0 6 * * *")
+    assert dag.timezone == "UTC" and dag.start_date == dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    starts = _six_oclock_runs_around_the_spring_change(dag)
+    assert [s.astimezone(dt.timezone.utc).hour for s in starts] == [6, 6, 6, 6, 6]
+
+
+def test_an_aware_start_date_keeps_its_own_zone_and_a_dag_without_one_takes_the_default() -> None:
+    from flowctl.core.dag import DAG
+    from flowctl.core.timezones import use_default_timezone
+
+    use_default_timezone("Europe/Amsterdam")
+    tokyo = DAG("tokyo", start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Tokyo"), schedule="0 6 * * *")
+    assert tokyo.timezone == "Asia/Tokyo"
+    assert DAG("none", schedule=None).timezone == "Europe/Amsterdam"
+    from flowctl.core.baseoperator import BaseOperator
+
+    with DAG("tasks", start_date=dt.datetime(2024, 1, 1), schedule=None):
+        task = BaseOperator(task_id="t", start_date=dt.datetime(2024, 6, 1))
+    assert task.start_date == dt.datetime(2024, 5, 31, 22, tzinfo=dt.timezone.utc)
+
+
+def test_the_timezone_helpers_read_naive_values_in_the_default_timezone() -> None:
+    from flowctl.core.timezones import default_timezone_name, use_default_timezone
+
+    use_default_timezone("Europe/Amsterdam")
+    assert default_timezone_name() == "Europe/Amsterdam" and timezone.TIMEZONE.name == "Europe/Amsterdam"
+    winter = dt.datetime(2024, 1, 1, 5, tzinfo=dt.timezone.utc)
+    assert timezone.datetime(2024, 1, 1, 6) == winter
+    assert timezone.make_aware(dt.datetime(2024, 7, 1, 6)) == dt.datetime(2024, 7, 1, 4, tzinfo=dt.timezone.utc)
+    assert timezone.convert_to_utc(dt.datetime(2024, 1, 1, 6)) == winter
+    assert timezone.coerce_datetime(dt.datetime(2024, 1, 1, 6)) == winter
+    assert timezone.parse("2024-01-01T06:00:00") == winter
+    assert timezone.make_naive(winter) == dt.datetime(2024, 1, 1, 6)
+    use_default_timezone("UTC")
+    assert timezone.TIMEZONE is timezone.utc and timezone.datetime(2024, 1, 1).utcoffset() == dt.timedelta(0)

@@ -151,3 +151,12 @@ def test_examples_are_included_on_request(settings: Settings) -> None:
     bag = DagBag(settings=settings, include_examples=True)
     assert "example_etl" in bag.dag_ids
     assert not any(Path(p).parent.name == "dags_example" for p in bag.import_errors)
+
+
+def test_a_dagbag_imports_naive_dates_in_its_settings_default_timezone(settings: Settings) -> None:
+    """What users' DAG tests see, as with Airflow's DagBag and ``[core] default_timezone``."""
+    (settings.dags_folder / "a.py").write_text(good_dag_text("alpha"))
+    bag = DagBag(settings=settings.replace(core__default_timezone="Europe/Amsterdam"))
+    dag = bag.get_dag("alpha")
+    assert dag.timezone == "Europe/Amsterdam" and dag.start_date.isoformat() == "2024-01-01T00:00:00+01:00"
+    assert dag.timetable.serialize()["timezone"] == "Europe/Amsterdam"

@@ -118,3 +118,58 @@ def test_state_left_by_one_file_does_not_leak_into_a_fresh_child(settings: Setti
     with DagFileProcessor(processes=1, timeout=5, files_per_child=1) as processor:
         result = processor.parse_files(sorted(folder.glob("*.py")))
     assert sorted(r.dag_id for r in result.dags) == ["a", "b"]
+
+
+AMSTERDAM_DAG = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+from flowctl.utils import timezone
+
+with DAG("amsterdam", schedule="0 6 * * *", start_date=datetime(2024, 1, 1),
+         end_date=timezone.datetime(2024, 12, 31)) as dag:
+    EmptyOperator(task_id="t")
+'''
+
+
+def test_naive_dates_in_a_dag_file_are_in_the_configured_default_timezone_and_the_schedule_too(
+        settings: Settings) -> None:
+    """The parser children take ``[core] default_timezone`` from the settings the processor was given;
+    the serialized DAG carries the zone, so the scheduler (which never imports the file) runs the DAG
+    at 06:00 Amsterdam time on both sides of the 2024-03-31 clock change."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from flowctl.core.timezones import default_timezone_name
+    from flowctl.dag_processing.serialization import deserialize_dag
+    from flowctl.scheduler.run_creation import next_run_info
+
+    (settings.dags_folder / "amsterdam.py").write_text(AMSTERDAM_DAG)
+    (record,) = parse_folder(settings.replace(core__default_timezone="Europe/Amsterdam")).dags
+    assert record.data["timezone"] == "Europe/Amsterdam"
+    assert record.data["start_date"] == "2024-01-01T00:00:00+01:00"
+    assert record.data["end_date"] == "2024-12-31T00:00:00+01:00"
+    assert record.data["timetable"]["timezone"] == "Europe/Amsterdam"
+    dag = deserialize_dag(record.data)
+    assert dag.timezone == "Europe/Amsterdam"
+    first = next_run_info(dag, None, datetime(2024, 1, 5, tzinfo=timezone.utc), True)
+    assert first is not None and first.data_interval.start == datetime(2024, 1, 1, 5, tzinfo=timezone.utc)
+    last = (datetime(2024, 3, 28, 5, tzinfo=timezone.utc), datetime(2024, 3, 29, 5, tzinfo=timezone.utc))
+    ends = []
+    for _ in range(4):
+        info = next_run_info(dag, last, datetime(2024, 4, 5, tzinfo=timezone.utc), True)
+        assert info is not None
+        last = (info.data_interval.start, info.data_interval.end)
+        ends.append(info.data_interval.end)
+    assert [e.astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%m-%d %H:%M") for e in ends] == \
+        ["03-30 06:00", "03-31 06:00", "04-01 06:00", "04-02 06:00"]
+    assert ends[1] - ends[0] == timedelta(hours=23)  # the short night: still 06:00 on the wall clock
+    assert default_timezone_name() == "UTC"  # the file ran in a child: this process is untouched
+
+
+def test_a_dag_file_parsed_with_the_default_settings_keeps_naive_dates_in_utc(settings: Settings) -> None:
+    (settings.dags_folder / "amsterdam.py").write_text(AMSTERDAM_DAG)
+    (record,) = parse_folder(settings).dags
+    assert "timezone" not in record.data  # a UTC DAG serializes (and hashes) as before
+    assert record.data["start_date"] == "2024-01-01T00:00:00+00:00"
+    assert record.data["timetable"]["timezone"] == "UTC"

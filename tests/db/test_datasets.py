@@ -122,6 +122,25 @@ def test_ends_written_together_record_the_events_of_the_producers_that_won(store
     assert [(e.uri, e.source_task_id) for e in events(store)] == [("s3://lake/a", "make")]
 
 
+def test_a_successful_end_stores_the_extras_its_try_set_for_its_outlets_events(store: Store) -> None:
+    producer(store, outlets=(A, B))
+    key = running(store)
+    extra = {"s3://lake/a": {"rows": 3, "tags": ["x"]}, "s3://lake/not-an-outlet": {"k": 1}}
+    assert store.finish_try(key, SUCCESS, LATER, running_try=1, started=T0, wake="task finished", outlet_extra=extra)
+    assert {e.uri: e.extra for e in events(store)} == {"s3://lake/a": {"rows": 3, "tags": ["x"]}, "s3://lake/b": {}}
+
+
+def test_ends_written_together_keep_each_ends_own_extras(store: Store) -> None:
+    producer(store, outlets=(A,))
+    producer(store, dag_id="second", outlets=(A,))
+    first, second = running(store), running(store, dag_id="second")
+    ends = [TryEnd(first, SUCCESS, LATER, 1, T0, {}, outlet_extra={"s3://lake/a": {"by": "first"}}),
+            TryEnd(second, SUCCESS, LATER, 1, T0, {})]
+    assert store.finish_tries(ends, "task finished") == [True, True]
+    assert sorted((e.source_dag_id, e.extra.get("by")) for e in events(store)) == [("producer", "first"),
+                                                                                   ("second", None)]
+
+
 def test_an_all_of_consumer_gets_one_run_once_every_dataset_was_updated(store: Store) -> None:
     producer(store, outlets=(A,))
     producer(store, dag_id="other_producer", outlets=(B,))
@@ -283,3 +302,31 @@ def test_a_success_that_queues_a_consumer_update_wakes_the_scheduler_for_a_full_
         assert DATASET_UPDATED in _reasons_within(listener)
     finally:
         listener.close()
+
+
+def test_the_dataset_page_lists_each_dataset_with_its_refs_event_count_and_last_update(store: Store) -> None:
+    producer(store, outlets=(A, B))
+    consumer(store, A)
+    succeed(store, day=0, at=LATER)
+    succeed(store, day=1, at=LATER + timedelta(hours=1))
+    page = store.dataset_page()
+    assert page.total == 2 and [d.uri for d in page.items] == ["s3://lake/a", "s3://lake/b"]
+    a = page.items[0]
+    assert (a.producing_tasks, a.consuming_dags, a.event_count) == ((("producer", "make"),), ("consumer",), 2)
+    assert a.last_event_at == LATER + timedelta(hours=1)
+    assert store.get_dataset(a.id) == a
+    assert [d.uri for d in store.dataset_page(uri_pattern="/b").items] == ["s3://lake/b"]
+    assert [d.uri for d in store.dataset_page(offset=1, limit=1).items] == ["s3://lake/b"]
+
+
+def test_the_dataset_page_leaves_out_what_hidden_dags_did_or_wait_for(store: Store) -> None:
+    producer(store, outlets=(A,))
+    consumer(store, A)
+    succeed(store)
+    [a] = store.dataset_page(hidden={"producer", "consumer"}).items
+    assert (a.producing_tasks, a.consuming_dags, a.event_count, a.last_event_at) == ((), (), 0, None)
+
+
+def test_an_unknown_dataset_id_is_not_found(store: Store) -> None:
+    with pytest.raises(LookupError, match="no dataset with id 404"):
+        store.get_dataset(404)

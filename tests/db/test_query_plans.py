@@ -59,3 +59,12 @@ def test_runs_to_examine_are_found_through_the_state_index(busy_store: Store) ->
     plan = _plan(busy_store, query)
     assert "ix_dag_run_state" in plan, plan
     assert "Seq Scan on dag_run" not in plan, plan
+
+
+def test_finished_runs_with_teardowns_left_are_found_through_the_task_instance_state_index(
+        busy_store: Store) -> None:
+    from flowctl.db.scheduling import _MARKED_RUNS
+
+    plan = _plan(busy_store, _MARKED_RUNS.limit(1000))
+    assert "ix_task_instance_state" in plan, plan
+    assert "Seq Scan on task_instance" not in plan, plan

@@ -1,4 +1,5 @@
-"""A real scheduler (local executor, SQLite) runs a dataset consumer once its producer's task succeeds."""
+"""A real scheduler (local executor) runs a dataset consumer once its producer's task succeeds; the extra
+the producer set for the event reaches the consumer's task."""
 from __future__ import annotations
 
 import pytest
@@ -11,9 +12,10 @@ from flowctl import DAG
 from flowctl.datasets import Dataset
 from flowctl.operators.python import PythonOperator
 
-def make(dag_run, **_):
+def make(dag_run, outlet_events, **_):
     if dag_run.conf.get("fail"):
         raise RuntimeError("asked to fail")
+    outlet_events[Dataset("s3://lake/orders")].extra = {"rows": 7}
 
 with DAG("producer", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None,
          is_paused_upon_creation=False):
@@ -31,7 +33,7 @@ def use(dag_run, triggering_dataset_events, **_):
         for uri, events in triggering_dataset_events.items():
             for event in events:
                 out.write(f"{dag_run.run_type} {uri} {event.source_dag_id} {event.source_task_id} "
-                          f"{event.source_run_id}\\n")
+                          f"{event.source_run_id} rows={event.extra['rows']}\\n")
 
 with DAG("consumer", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=[Dataset("s3://lake/orders")],
          is_paused_upon_creation=False):
@@ -57,6 +59,8 @@ def test_a_producers_success_runs_the_consumer_once_and_a_failure_triggers_nothi
     assert [r.run_type for r in runs] == ["dataset_triggered"]
     run_id = runs[0].run_id
     assert d.wait_for_run("consumer", run_id, timeout=30) == "success", d.task_states("consumer", run_id)
-    assert d.effects("consumer.log") == [["dataset_triggered", "s3://lake/orders", "producer", "make", made]]
+    assert d.effects("consumer.log") == [["dataset_triggered", "s3://lake/orders", "producer", "make", made,
+                                          "rows=7"]]
     assert [r.run_id for r in d.store.list_runs("consumer")] == [runs[0].run_id]  # the event was consumed once
-    assert d.store.list_dataset_events()[1] == 1
+    events, count = d.store.list_dataset_events()
+    assert count == 1 and events[0].extra == {"rows": 7}

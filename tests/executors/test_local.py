@@ -456,3 +456,49 @@ def test_tries_forked_together_each_get_a_process_as_os_fork_leaves_it(world: Wo
     seen = [world.store.xcom_pull(run.key, f"t{i}") for i in range(4)]
     assert [(s["blocked"], s["echo"]) for s in seen] == [([], "done")] * 4
     assert len({s["random"] for s in seen}) == 4  # random is reseeded in each child
+
+
+AMSTERDAM = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+from flowctl.utils import timezone
+
+def report(dag, data_interval_start, data_interval_end, ts):
+    return {"timezone": dag.timezone, "start_date": dag.start_date.isoformat(),
+            "start": data_interval_start.in_timezone(dag.timezone).isoformat(),
+            "end": data_interval_end.in_timezone(dag.timezone).isoformat(), "ts": ts,
+            "helper": timezone.datetime(2024, 7, 1, 6).isoformat()}
+
+with DAG("amsterdam", start_date=datetime(2024, 1, 1), schedule="0 6 * * *"):
+    PythonOperator(task_id="report", python_callable=report)
+'''
+
+
+def test_a_try_imports_naive_dates_in_the_default_timezone_the_zygote_took_from_its_settings(
+        world: World) -> None:
+    """The zygote sets ``[core] default_timezone`` once, at its start (its settings come through the
+    environment; nothing is done per try): the try's DAG and context agree with the scheduler's run."""
+    from datetime import datetime, timezone
+
+    from flowctl.core.timezones import use_default_timezone
+
+    use_default_timezone("Europe/Amsterdam")  # the DAG processor's view, which the stored DAG comes from
+    fileloc = world.write_dags("amsterdam", AMSTERDAM)
+    use_default_timezone("utc")  # the zygote must not inherit it from here: it is a fresh interpreter
+    start, end = datetime(2024, 3, 30, 5, tzinfo=timezone.utc), datetime(2024, 3, 31, 4, tzinfo=timezone.utc)
+    run = world.store.create_run("amsterdam", "scheduled__2024-03-30T05:00:00+00:00", run_type="scheduled",
+                                 logical_date=start, now=end, state="running", data_interval=(start, end))
+    executor = _executor(dataclasses.replace(world, settings=world.settings.replace(
+        core__default_timezone="Europe/Amsterdam")))
+    try:
+        workload = world.queue(run, "report", fileloc)
+        executor.submit(workload)
+        assert [e.outcome for e in collect(executor, 1)] == [Outcome.FINISHED]
+    finally:
+        executor.end()
+    assert world.store.get_task_instance(workload.key).state == "success"
+    assert world.store.xcom_pull(run.key, "report") == {
+        "timezone": "Europe/Amsterdam", "start_date": "2024-01-01T00:00:00+01:00",
+        "start": "2024-03-30T06:00:00+01:00", "end": "2024-03-31T06:00:00+02:00",
+        "ts": "2024-03-30T05:00:00+00:00", "helper": "2024-07-01T06:00:00+02:00"}

@@ -233,3 +233,44 @@ def test_without_an_initialised_database_dag_test_says_to_run_db_migrate(tmp_pat
     (tmp_path / "flowctl.db").touch()  # an empty file: no tables
     with pytest.raises(FlowctlError, match=r"is not initialised: run `flowctl db migrate` first"):
         dag.test()
+
+
+AMSTERDAM_SCRIPT = '''
+import json
+from datetime import datetime
+from pathlib import Path
+
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+
+def report(dag, data_interval_start, data_interval_end, ts):
+    Path(__file__).with_name("seen.jsonl").write_text(json.dumps(
+        [dag.timezone, data_interval_start.in_timezone(dag.timezone).isoformat(),
+         data_interval_end.in_timezone(dag.timezone).isoformat(), ts]))
+
+
+with DAG("amsterdam", schedule="0 6 * * *", start_date=datetime(2024, 1, 1)) as dag:
+    PythonOperator(task_id="report", python_callable=report)
+
+if __name__ == "__main__":
+    print("BUILT IN " + dag.timezone)
+    print("RESULT " + json.dumps(dag.test(logical_date=datetime(2024, 3, 31, 6)).run_id))
+'''
+
+
+def test_a_script_runs_its_dag_with_naive_dates_in_the_configured_default_timezone(
+        home: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python my_dag.py`` builds the DAG before flowctl reads its settings (in UTC); DAG.test() takes it
+    from the file again in ``[core] default_timezone``, as the tries and the DAG processor do."""
+    monkeypatch.setenv("FLOWCTL__CORE__DEFAULT_TIMEZONE", "Europe/Amsterdam")
+    path = home / "amsterdam.py"
+    path.write_text(AMSTERDAM_SCRIPT)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=home, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "BUILT IN UTC" in done.stdout  # what the script's own import gave, before DAG.test()
+    assert result(done.stdout) == "manual__2024-03-31T04:00:00+00:00"  # 06:00 summer time: naive date read there
+    assert json.loads(path.with_name("seen.jsonl").read_text()) == [
+        "Europe/Amsterdam", "2024-03-30T06:00:00+01:00", "2024-03-31T06:00:00+02:00", "2024-03-31T04:00:00+00:00"]
+    stored = store.latest_serialized_dag("amsterdam").data
+    assert stored["timezone"] == "Europe/Amsterdam" and stored["start_date"] == "2024-01-01T00:00:00+01:00"

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from flowctl.db.store import Store
 from tests.web.conftest import post as _post
-from tests.web.webdata import Seeded, make_run
+from tests.web.webdata import CLUSTER_DAG, Seeded, make_run, seed_cluster
 
 BASE = "/dags/example_task_groups"
 
@@ -122,6 +122,28 @@ def test_marking_a_failed_run_success_marks_every_task_and_the_run(user_client: 
     post(user_client, f"{run_path(run.run_id)}/mark-success", {"confirmed": "1"})
     assert web_store.get_run(run.dag_id, run.run_id).state == "success"
     assert set(states(web_store, run.dag_id, run.run_id).values()) == {"success"}
+
+
+def test_marking_a_run_failed_stops_its_work_and_leaves_its_teardown_to_run(user_client: FlaskClient,
+                                                                          web_store: Store) -> None:
+    run = seed_cluster(web_store)
+    path = f"/dags/{CLUSTER_DAG}/runs/{q(run.run_id)}/mark-failed"
+    assert "teardown tasks whose setups ran still run" in post(user_client, path).get_data(as_text=True)
+    page = post(user_client, path, {"confirmed": "1"})
+    assert web_store.get_run(CLUSTER_DAG, run.run_id).state == "failed"
+    assert states(web_store, CLUSTER_DAG, run.run_id) == {"create": "success", "work": "failed", "delete": "pending"}
+    assert page.status_code == 302
+    flashed = user_client.get(page.headers["Location"]).get_data(as_text=True)
+    assert "Teardown task(s) delete still run to clean up." in flashed
+
+
+def test_marking_a_run_success_marks_its_work_and_leaves_its_teardown_to_run(user_client: FlaskClient,
+                                                                            web_store: Store) -> None:
+    run = seed_cluster(web_store)
+    post(user_client, f"/dags/{CLUSTER_DAG}/runs/{q(run.run_id)}/mark-success", {"confirmed": "1"})
+    assert web_store.get_run(CLUSTER_DAG, run.run_id).state == "success"
+    assert states(web_store, CLUSTER_DAG, run.run_id) == {"create": "success", "work": "success",
+                                                          "delete": "pending"}
 
 
 # --- force-run --------------------------------------------------------------------------------------

@@ -273,7 +273,7 @@ def test_patch_many_with_a_percent_pattern_pauses_every_dag(client: FlaskClient,
 def test_a_limit_above_the_maximum_is_capped_and_zero_means_the_default(admin_client: FlaskClient, app: object,
                                                                         client: FlaskClient, users: dict[str, str],
                                                                         web_store: Store) -> None:
-    from flowctl.web.api_params import MAX_LIMIT, paging
+    from flowctl.web.api_params import paging
 
     many_dags(web_store, 3)
     for limit in ("1001", "99999999999999999999"):
@@ -285,9 +285,32 @@ def test_a_limit_above_the_maximum_is_capped_and_zero_means_the_default(admin_cl
                          headers=basic("admin", users["admin"]))
     assert posted.status_code == 200
     flask_app = app  # type: ignore[assignment]
-    for query, expected in (("limit=5000", (0, MAX_LIMIT)), ("limit=0&offset=2", (2, 100)), ("", (0, 100))):
+    for query, expected in (("limit=5000", (0, 1000)), ("limit=0&offset=2", (2, 100)), ("", (0, 100))):
         with flask_app.test_request_context(f"/api/v1/dags?{query}"):  # type: ignore[attr-defined]
             assert paging() == expected, query
+
+
+def test_a_dag_parsed_in_another_default_timezone_shows_its_zone_and_dates_with_their_offset(
+        client: FlaskClient, users: dict[str, str], web_store: Store) -> None:
+    """``[core] default_timezone = Europe/Amsterdam``: the API says so and gives each date with its offset
+    (the same instant as Airflow's UTC form), and a naive default_args date is read in that zone too."""
+    from datetime import datetime
+
+    from flowctl.core.dag import DAG
+    from flowctl.core.timezones import use_default_timezone
+    from flowctl.dag_processing.serialization import serialize_dag
+    from flowctl.operators.empty import EmptyOperator
+
+    use_default_timezone("Europe/Amsterdam")  # as the parser child had it
+    with DAG("ams", schedule="0 6 * * *", default_args={"start_date": datetime(2024, 1, 1)}) as dag:
+        EmptyOperator(task_id="t")
+    use_default_timezone("utc")  # the web server's own zone plays no part
+    web_store.sync_dag(serialize_dag(dag), "/dags/ams.py", T0)
+    auth = basic("viewer", users["viewer"])
+    details = client.get("/api/v1/dags/ams/details", headers=auth).get_json()
+    assert details["timezone"] == "Europe/Amsterdam" and details["start_date"] == "2024-01-01T00:00:00+01:00"
+    (task,) = client.get("/api/v1/dags/ams/tasks", headers=auth).get_json()["tasks"]
+    assert datetime.fromisoformat(task["start_date"]) == datetime.fromisoformat("2023-12-31T23:00:00+00:00")
 
 
 def test_max_active_runs_and_tasks_fall_back_to_the_configured_defaults(admin_client: FlaskClient,

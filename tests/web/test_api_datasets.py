@@ -7,7 +7,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from flowctl.db.store import Store
-from tests.db.test_datasets import LATER, A, B, consumer, producer, succeed
+from tests.db.samples import T0
+from tests.db.test_datasets import LATER, SUCCESS, A, B, consumer, producer, running, succeed
 from tests.web.conftest import BOTH_DATABASES, basic, store_on
 
 API = "/api/v1"
@@ -66,3 +67,14 @@ def test_unknown_parameters_and_orders_are_a_400(client: FlaskClient, viewer: di
     assert client.get(f"{API}/datasets?nope=1", headers=viewer).status_code == 400
     assert client.get(f"{API}/datasets/events?order_by=uri", headers=viewer).status_code == 400
     assert client.get(f"{API}/datasets/events?dataset_id=x", headers=viewer).status_code == 400
+
+
+def test_dataset_events_carry_the_extra_their_producer_set(client: FlaskClient, viewer: dict[str, str],
+                                                           web_store: Store) -> None:
+    producer(web_store, outlets=(A, B))
+    key = running(web_store)
+    assert web_store.finish_try(key, SUCCESS, LATER, running_try=1, started=T0, wake="task finished",
+                                outlet_extra={"s3://lake/a": {"rows": 3}})
+    body = client.get(f"{API}/datasets/events", headers=viewer).get_json()
+    assert {e["dataset_uri"]: e["extra"] for e in body["dataset_events"]} == {"s3://lake/a": {"rows": 3},
+                                                                              "s3://lake/b": {}}

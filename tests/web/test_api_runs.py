@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from flowctl.core.errors import DagRunNotFound
 from flowctl.db.store import Store
 from tests.web.conftest import Clock, basic
-from tests.web.webdata import Seeded
+from tests.web.webdata import CLUSTER_DAG, Seeded, seed_cluster
 
 
 
@@ -103,6 +103,17 @@ def test_patch_a_run_failed_kills_what_is_unfinished(client: FlaskClient, users:
     assert states["start"] == "success" and states["crm.fetch"] == "failed" and states["merge"] == "skipped"
     assert [(a.event, a.source) for a in web_store.list_audit() if a.event == "mark_failed"] == [
         ("mark_failed", "api")]
+
+
+def test_patch_a_run_failed_leaves_its_teardown_to_run_and_answers_the_chosen_state(
+        client: FlaskClient, users: dict[str, str], web_store: Store) -> None:
+    run = seed_cluster(web_store)
+    url = f"/api/v1/dags/{CLUSTER_DAG}/dagRuns/{run.run_id}"
+    for state, work in (("failed", "failed"), ("success", "success")):
+        response = client.patch(url, json={"state": state}, headers=basic("user", users["user"]))
+        assert response.status_code == 200 and response.get_json()["state"] == state
+        assert {t.task_id: t.state for t in web_store.list_task_instances(run.key)} == {
+            "create": "success", "work": work, "delete": "pending"}
 
 
 def test_patch_a_run_success_marks_its_tasks_and_queued_requeues(client: FlaskClient, users: dict[str, str],

@@ -12,7 +12,7 @@ from flowctl.db.store import Store
 from flowctl.web.browse import parse_when
 from flowctl.web.bulk import parse_run_keys, parse_ti_keys
 from tests.web.conftest import post
-from tests.web.webdata import Seeded
+from tests.web.webdata import Seeded, seed_cluster
 
 
 def _ti(seeded: Seeded, run_id: str, task_id: str) -> str:
@@ -80,6 +80,16 @@ def test_bulk_mark_runs_success_marks_their_tasks_and_the_run(user_client: Flask
     post(user_client, "/browse/runs/action", data)
     assert web_store.get_run(seeded.dag_id, seeded.failed_run.run_id).state == "success"
     assert {t.state for t in web_store.list_task_instances(seeded.failed_run.key)} == {"success"}
+
+
+def test_bulk_mark_runs_failed_leaves_their_teardowns_to_run(user_client: FlaskClient, seeded: Seeded,
+                                                            web_store: Store) -> None:
+    run = seed_cluster(web_store)
+    data = {"action": "mark_failed", "run": json.dumps([run.dag_id, run.run_id])}
+    post(user_client, "/browse/runs/action", data)
+    assert web_store.get_run(run.dag_id, run.run_id).state == "failed"
+    assert {t.task_id: t.state for t in web_store.list_task_instances(run.key)} == {
+        "create": "success", "work": "failed", "delete": "pending"}
 
 
 def test_a_bulk_action_needs_a_selection_and_a_known_action(user_client: FlaskClient, seeded: Seeded) -> None:

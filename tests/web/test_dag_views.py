@@ -285,3 +285,16 @@ def test_the_graph_data_names_setup_and_teardown_tasks_and_the_edges_drawn_dotte
     assert {n["id"]: n["role"] for n in payload["nodes"]} == {"create": "setup", "work": None, "delete": "teardown"}
     assert payload["setup_edges"] == [["create", "delete"]]
     assert ["work", "delete"] in payload["edges"] and ["create", "delete"] in payload["edges"]
+
+
+def test_a_deferred_task_instance_says_it_waits_for_its_trigger_in_its_current_try(
+        admin_client: FlaskClient, web_store: Store, seeded: Seeded) -> None:
+    run = make_run(web_store, seeded.dag_id, 6)
+    key = TaskInstanceKey(run.dag_id, run.run_id, "start")
+    drive(web_store, key, ("scheduled", "queued"), run.logical_date)
+    assert web_store.claim_queued_task(key, "worker-1", 42, run.logical_date + timedelta(minutes=1))
+    assert web_store.defer_try(key, web_store.get_task_instance(key).try_number, "flowctl.triggers.file.FileTrigger",
+                               {"filepath": "/data/x"}, "execute_complete", {}, None, run.logical_date)
+    html = _text(admin_client.get(f"/dags/{run.dag_id}/runs/{q(run.run_id)}/tasks/start"))
+    assert 'id="failed-deps"' in html and "waits for its trigger flowctl.triggers.file.FileTrigger" in html
+    assert "Try</th><td>1 of" in html and "state-deferred" in html

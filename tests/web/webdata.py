@@ -98,3 +98,21 @@ def seed_example(store: Store) -> Seeded:
     drive(store, TaskInstanceKey(dag_id, running.run_id, "billing.fetch"), ("scheduled", "queued"), at)
     running = finish_run(store, running, "running", at)
     return Seeded(dag_id, tuple(tis), success, failed, running)
+
+
+CLUSTER_DAG = "cluster"
+
+
+def seed_cluster(store: Store) -> DagRunRecord:
+    """A running run of ``cluster``: create (setup, success) >> work (running) >> delete (teardown, pending)."""
+    from flowctl.core.dag import DAG
+    from flowctl.operators.empty import EmptyOperator
+
+    with DAG(CLUSTER_DAG, start_date=T0 - timedelta(days=30), schedule=None) as dag:
+        create, work = EmptyOperator(task_id="create"), EmptyOperator(task_id="work")
+        create >> work >> EmptyOperator(task_id="delete").as_teardown(setups=create)
+    store.sync_dag(serialize_dag(dag), "/dags/cluster.py", T0)
+    run = make_run(store, CLUSTER_DAG, 0)
+    drive(store, TaskInstanceKey(CLUSTER_DAG, run.run_id, "create"), PATH_TO_SUCCESS, run.logical_date)
+    drive(store, TaskInstanceKey(CLUSTER_DAG, run.run_id, "work"), PATH_TO_RUNNING, run.logical_date)
+    return finish_run(store, run, "running", run.logical_date)

@@ -10,7 +10,11 @@ down a whole chain in one call. A mapped task the scheduler asks to re-expand
 first and decided on the next call. When every task instance is finished
 (removed counts as finished) the run finishes: failed if any leaf failed or
 is upstream_failed, else success; teardown tasks are not leaves unless they
-say ``on_failure_fail_dagrun`` (see ``TaskGraph.leaves``).
+say ``on_failure_fail_dagrun`` (see ``TaskGraph.leaves``). A task inside a
+setup's scope also waits for that setup (``scope.py``, Airflow's setup
+constraint). In a run a person marked success or failed only the teardowns
+the mark left are still decided, and the run is never finished again: it
+keeps the state the person chose (``marking.py``).
 ``explain(run, task_id, now)`` gives the reasons a task instance is not running.
 
 Pure: must not import anything outside flowctl.core and the standard library.
@@ -26,8 +30,9 @@ from flowctl.core.planner.actions import (
     Action, ExpandMapped, FinishRun, RemapMapped, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
 )
 from flowctl.core.planner.graph import TaskSpec
+from flowctl.core.planner.scope import scope_reasons, scope_verdict, teardown_reasons
 from flowctl.core.planner.view import Capacity, RunView, StateMap
-from flowctl.core.states import TI_FINISHED, DagRunState, TaskInstanceState
+from flowctl.core.states import RUN_FINISHED, TI_FINISHED, DagRunState, TaskInstanceState
 from flowctl.core.trigger_rules import UpstreamCounts, Verdict, evaluate
 
 S = TaskInstanceState
@@ -36,6 +41,7 @@ _PAST_OK = frozenset({S.SUCCESS.value, S.SKIPPED.value})
 _FAILED = frozenset({S.FAILED.value, S.UPSTREAM_FAILED.value})
 _KNOWN = frozenset(s.value for s in S)
 _PENDING = S.PENDING.value
+_RUN_FINISHED = frozenset(s.value for s in RUN_FINISHED)
 
 
 def upstream_counts(spec: TaskSpec, states: StateMap, map_index: int = -1,
@@ -104,8 +110,18 @@ def _counts(spec: TaskSpec, by_task: dict[str, dict[int, str]], map_index: int,
                           setup_success=setups[S.SUCCESS.value], setup_skipped=setups[S.SKIPPED.value])
 
 
+def _verdict(run: RunView, spec: TaskSpec, map_index: int, by_task: dict[str, dict[int, str]]) -> Verdict:
+    """The setups of the task's scope first (Airflow's setup constraint), then its trigger rule."""
+    tasks = run.graph.tasks
+    if spec.scope_setups:
+        held = scope_verdict(spec, _upstream_states(spec, spec.scope_setups, by_task, map_index, tasks))
+        if held is not None:
+            return held
+    return evaluate(spec.trigger_rule, _counts(spec, by_task, map_index, tasks))
+
+
 def _decide(run: RunView, spec: TaskSpec, map_index: int, by_task: dict[str, dict[int, str]]) -> Action | None:
-    verdict = evaluate(spec.trigger_rule, _counts(spec, by_task, map_index, run.graph.tasks))
+    verdict = _verdict(run, spec, map_index, by_task)
     key = run.ti_key(spec.task_id, map_index)
     group = by_task[spec.task_id]
     if verdict is Verdict.SKIP:
@@ -146,12 +162,27 @@ def final_state(run: RunView, states: StateMap) -> DagRunState:
 
 def plan(run: RunView, now: datetime) -> list[Action]:
     """The actions that move ``run`` forward at ``now`` (empty: nothing to do yet)."""
+    if run.run_state in _RUN_FINISHED:  # marked by a person: its teardowns still clean up
+        tasks = run.graph.tasks
+        return _walk(run, _by_task(run.states), {task_id for (task_id, _), state in run.states.items()
+                                                 if state == _PENDING and task_id in tasks
+                                                 and tasks[task_id].is_teardown})
     if run.run_state != DagRunState.RUNNING.value:
         return []
     if run.timed_out(now):
         return [TimeOutRun()]
     by_task = _by_task(run.states)
-    waiting = {task_id for (task_id, _), state in run.states.items() if state == _PENDING}
+    actions = _walk(run, by_task, {task_id for (task_id, _), state in run.states.items() if state == _PENDING})
+    expanding = any(isinstance(a, (ExpandMapped, RemapMapped)) for a in actions)
+    if not expanding and all(state in _FINISHED for group in by_task.values() for state in group.values()):
+        final = {(t, m): state for t, group in by_task.items() for m, state in group.items()}
+        actions.append(FinishRun(final_state(run, final)))
+    return actions
+
+
+def _walk(run: RunView, by_task: dict[str, dict[int, str]], waiting: set[str]) -> list[Action]:
+    """Decide the pending task instances of the ``waiting`` tasks, in topological order (each decision
+    is written into ``by_task``, so the tasks after it see it)."""
     actions: list[Action] = []
     for task_id in run.graph.order:
         if task_id not in waiting:
@@ -167,10 +198,6 @@ def plan(run: RunView, now: datetime) -> list[Action]:
             action = _decide(run, spec, map_index, by_task)
             if action is not None:
                 actions.append(action)
-    expanding = any(isinstance(a, (ExpandMapped, RemapMapped)) for a in actions)
-    if not expanding and all(state in _FINISHED for group in by_task.values() for state in group.values()):
-        final = {(t, m): state for t, group in by_task.items() for m, state in group.items()}
-        actions.append(FinishRun(final_state(run, final)))
     return actions
 
 
@@ -182,7 +209,8 @@ def explain(run: RunView, task_id: str, now: datetime) -> list[str]:
     reasons: list[str] = []
     if run.dag_paused:
         reasons.append(f"DAG {run.key.dag_id!r} is paused")
-    if run.run_state != DagRunState.RUNNING.value:
+    marked = run.run_state in _RUN_FINISHED and spec.is_teardown  # its teardowns still run
+    if run.run_state != DagRunState.RUNNING.value and not marked:
         reasons.append(f"the run is {run.run_state}, not running")
     if run.timed_out(now):
         reasons.append("the run is past its dagrun_timeout")
@@ -202,7 +230,7 @@ def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
         return [f"{label} is {state}"]
     counts = upstream_counts(spec, run.states, map_index, run.graph.tasks)
     verdict = evaluate(spec.trigger_rule, counts)
-    reasons = []
+    reasons = _setup_reasons(run, spec, label, map_index) if verdict is not Verdict.RUN or spec.scope_setups else []
     if verdict is not Verdict.RUN:
         reasons.append(f"{label}: trigger rule {spec.trigger_rule.value} says {verdict.value} "
                        f"(upstream: {counts.success} success, {counts.failed} failed, "
@@ -212,6 +240,16 @@ def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
     if verdict is Verdict.RUN and spec.is_mapped and map_index == -1 and spec.task_id not in run.map_lengths:
         reasons.append(f"{label}: waiting to expand (the mapped input is not available yet)")
     return reasons
+
+
+def _setup_reasons(run: RunView, spec: TaskSpec, label: str, map_index: int) -> list[str]:
+    """The lines naming the setups a task of their scope waits for, or a teardown's setups."""
+    setups = spec.setups if spec.is_teardown else spec.scope_setups
+    if not setups:
+        return []
+    by_task = _by_task(run.states)
+    states = {setup: list(_upstream_states(spec, [setup], by_task, map_index, run.graph.tasks)) for setup in setups}
+    return teardown_reasons(label, states) if spec.is_teardown else scope_reasons(label, spec, states)
 
 
 def _pool_size_reasons(cap: Capacity, task_id: str) -> list[str]:

@@ -47,6 +47,9 @@ class TaskSpec:
     on_failure_fail_dagrun: bool = False
     #: The direct upstream tasks that are setup tasks (filled in by :func:`task_graph`).
     setups: frozenset[str] = frozenset()
+    #: The setup tasks whose scope this task is in without being their direct downstream (Airflow's
+    #: "indirect setups"): it runs only once they succeeded. Empty for teardowns (see :func:`task_graph`).
+    scope_setups: frozenset[str] = frozenset()
 
 
 def _seconds(value: Any) -> timedelta | None:
@@ -142,6 +145,24 @@ def _with_setups(specs: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
     return {t: replace(s, setups=s.upstream & setup_ids) if s.upstream & setup_ids else s for t, s in specs.items()}
 
 
+def _with_scope_setups(specs: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """Each task with the setups whose scope it is in, not directly: a setup's scope is every task
+    below it that one of its teardowns follows (every task below it when it has no teardown), as
+    Airflow's relevant setups; teardowns have none (their trigger rule looks at their setups)."""
+    from dataclasses import replace
+
+    found: dict[str, set[str]] = {}
+    for setup_id in (t for t, spec in specs.items() if spec.is_setup):
+        below = _relatives(specs, setup_id, True)
+        teardowns = [t for t in specs[setup_id].downstream if specs[t].is_teardown]
+        if teardowns:  # else its scope is everything below it
+            below &= set[str]().union(*(_relatives(specs, t, False) for t in teardowns))
+        for task_id in below - specs[setup_id].downstream:
+            if not specs[task_id].is_teardown:
+                found.setdefault(task_id, set()).add(setup_id)
+    return {t: replace(s, scope_setups=frozenset(found[t])) if t in found else s for t, s in specs.items()}
+
+
 def _replace_edges(spec: TaskSpec, upstream: frozenset[str], downstream: frozenset[str]) -> TaskSpec:
     from dataclasses import replace
 
@@ -190,7 +211,8 @@ def priority_weights(tasks: Mapping[str, TaskSpec]) -> dict[str, int]:
 def task_graph(serialized: Mapping[str, Any]) -> TaskGraph:
     """The TaskGraph of a serialized DAG."""
     body = dag_body_of(serialized)
-    specs = _with_setups(_fill_edges({str(t["task_id"]): task_spec(t) for t in body.get("tasks") or ()}))
+    specs = _with_scope_setups(_with_setups(_fill_edges({str(t["task_id"]): task_spec(t)
+                                                         for t in body.get("tasks") or ()})))
     callbacks = body.get("callbacks") or {}
     timeout = body.get("dagrun_timeout")
     return TaskGraph(

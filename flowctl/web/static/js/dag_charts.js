@@ -66,7 +66,8 @@
         return esc(b.task) + " · try " + b.try + "<br>" + esc(b.state) + "<br>queued " + fmtSeconds(waited) +
                " · ran " + fmtSeconds(ran);
       } },
-      xAxis: Object.assign({ type: "time" }, ax),
+      xAxis: Object.assign({ type: "time" }, ax, { axisLabel: Object.assign({}, ax.axisLabel, {
+        formatter: function (t) { return window.flowctl.formatTime(t).slice(11, 19); } }) }),
       yAxis: Object.assign({ type: "category", data: tasks, inverse: true }, ax),
       series: [{ type: "custom", renderItem: render, encode: { x: [1, 2, 3], y: 0 }, data: items }]
     }), function (p) {
@@ -90,7 +91,7 @@
         ps.forEach(function (p) { if (p.value != null) lines.push(esc(p.seriesName) + ": " + fmtSeconds(p.value)); });
         return lines.join("<br>");
       } },
-      xAxis: Object.assign({ type: "category", data: data.dates.map(function (d) { return d.slice(0, 16).replace("T", " "); }) }, ax),
+      xAxis: Object.assign({ type: "category", data: data.dates.map(function (d) { return window.flowctl.formatTime(d).slice(0, 16); }) }, ax),
       yAxis: Object.assign({ type: "value", name: node.getAttribute("data-axis"),
                              axisLabel: { formatter: fmtSeconds, color: v("--muted", "#666") } }, ax),
       series: names.map(function (n) { return { name: n, type: "line", connectNulls: false, symbolSize: 6, data: data.series[n] }; })

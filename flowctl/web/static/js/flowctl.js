@@ -1,4 +1,4 @@
-// flowctl's small page behaviours: theme toggle, confirmations, select-all boxes, pause toggles.
+// flowctl's small page behaviours: theme toggle, time zone menu, confirmations, select-all boxes, pause toggles.
 (function () {
   "use strict";
 
@@ -23,6 +23,40 @@
     });
   }
   window.flowctl.theme = currentTheme;
+
+  // The pages' time zone (<meta name="ui-timezone">, chosen in the zone menu, kept in a cookie).
+  function uiZone() {
+    var meta = document.querySelector('meta[name="ui-timezone"]');
+    return (meta && meta.getAttribute("content")) || "UTC";
+  }
+  var zoneFormat = null;
+  // "2024-01-02 03:04:05" in the page's zone, as the server prints times; "" for none.
+  function formatTime(value) {
+    if (value === null || value === undefined || value === "") return "";
+    var when = new Date(value);
+    if (isNaN(when.getTime())) return String(value);
+    if (!zoneFormat) {
+      zoneFormat = new Intl.DateTimeFormat("en-GB", { timeZone: uiZone(), hourCycle: "h23", year: "numeric",
+        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    }
+    var part = {};
+    zoneFormat.formatToParts(when).forEach(function (p) { part[p.type] = p.value; });
+    return part.year + "-" + part.month + "-" + part.day + " " + part.hour + ":" + part.minute + ":" + part.second;
+  }
+  window.flowctl.uiZone = uiZone;
+  window.flowctl.formatTime = formatTime;
+
+  var zoneMenu = document.getElementById("tz-select");
+  if (zoneMenu) {
+    var browserZone = "";
+    try { browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* none */ }
+    var listed = Array.prototype.some.call(zoneMenu.options, function (o) { return o.value === browserZone; });
+    if (browserZone && !listed) zoneMenu.add(new Option(browserZone + " (this browser)", browserZone));
+    zoneMenu.addEventListener("change", function () {
+      document.cookie = "flowctl_tz=" + encodeURIComponent(zoneMenu.value) + "; path=/; max-age=31536000; SameSite=Lax";
+      window.location.reload();
+    });
+  }
 
   // <form data-confirm="Really?">: ask before submitting (the submitter's data-confirm wins).
   document.addEventListener("submit", function (event) {

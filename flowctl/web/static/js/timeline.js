@@ -39,7 +39,7 @@
       tooltip: {
         formatter: function (p) {
           var b = p.data.bar;
-          var fmt = function (s) { return s ? s.replace("T", " ").slice(0, 19) : "still running"; };
+          var fmt = function (s) { return s ? window.flowctl.formatTime(s) : "still running"; };
           var esc = function (s) { return String(s).replace(/[&<>"']/g, function (c) {
             return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; }); };
           return "<b>" + esc(b.dag_id) + "." + esc(b.task_id) + "</b><br>" + esc(b.state) + " · try " + b.try_number +
@@ -48,7 +48,8 @@
         }
       },
       dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "weakFilter" }, { type: "slider", xAxisIndex: 0, height: 18, bottom: 8 }],
-      xAxis: { type: "time", min: Date.parse(data.start), max: Date.parse(data.end), axisLabel: { color: text } },
+      xAxis: { type: "time", min: Date.parse(data.start), max: Date.parse(data.end),
+               axisLabel: { color: text, formatter: function (t) { return window.flowctl.formatTime(t).slice(5, 16); } } },
       yAxis: { type: "category", data: rows, inverse: true, axisLabel: { color: text, width: 240, overflow: "truncate" } },
       series: [{
         type: "custom",

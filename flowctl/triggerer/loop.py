@@ -1,0 +1,114 @@
+"""The asyncio event loop that runs triggers, in a thread of its own.
+
+The job's thread (``job.py``) hands it triggers (:meth:`TriggerLoop.add`) and cancels them
+(:meth:`TriggerLoop.cancel`); the loop runs each trigger's ``run()`` until its first event and
+reports a :class:`TriggerOutcome` (the event's payload as JSON data, or the error) on a queue
+the job's thread waits on (:meth:`TriggerLoop.outcomes`). A trigger that ends without an event
+fails its task, as in Airflow. ``cleanup()`` is awaited whenever a trigger stops. Database work
+never happens on the loop: a slow query cannot stall the triggers.
+Must not import flask, click, SQLAlchemy, web, cli or scheduler.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from flowctl.core.deferral import encode_json
+
+log = logging.getLogger("flowctl.triggerer")
+NO_EVENT = "the trigger exited without sending an event"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerOutcome:
+    """What one trigger came to: its first event's payload (JSON data), or why it failed."""
+
+    trigger_id: int
+    payload: Any = None
+    error: str | None = None
+
+
+class TriggerLoop:
+    """An asyncio loop in a daemon thread, running the triggers it is given."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="flowctl-triggers", daemon=True)
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # touched on the loop's thread only
+        self._outcomes: queue.SimpleQueue[TriggerOutcome] = queue.SimpleQueue()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, trigger_id: int, trigger: Any) -> None:
+        """Start running ``trigger`` (a BaseTrigger) for ``trigger_id``."""
+        self._loop.call_soon_threadsafe(self._add, trigger_id, trigger)
+
+    def cancel(self, trigger_id: int) -> None:
+        """Stop the trigger of ``trigger_id`` (its task no longer waits on it); its cleanup still runs."""
+        self._loop.call_soon_threadsafe(self._cancel, trigger_id)
+
+    def outcomes(self, timeout: float) -> list[TriggerOutcome]:
+        """What triggers came to since the last call: waits up to ``timeout`` seconds for the first."""
+        found: list[TriggerOutcome] = []
+        try:
+            found.append(self._outcomes.get(timeout=max(timeout, 0.0)) if timeout > 0 else self._outcomes.get_nowait())
+            while True:
+                found.append(self._outcomes.get_nowait())
+        except queue.Empty:
+            return found
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Cancel every trigger (their cleanups run), then stop the loop and its thread."""
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop).result(timeout=grace)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=grace)
+
+    def _add(self, trigger_id: int, trigger: Any) -> None:
+        if trigger_id not in self._tasks:
+            self._tasks[trigger_id] = self._loop.create_task(self._run(trigger_id, trigger))
+
+    def _cancel(self, trigger_id: int) -> None:
+        task = self._tasks.get(trigger_id)
+        if task is not None:
+            task.cancel()
+
+    async def _cancel_all(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, trigger_id: int, trigger: Any) -> None:
+        try:
+            self._outcomes.put(await _first_event(trigger_id, trigger))
+        except asyncio.CancelledError:
+            log.info("trigger %d cancelled", trigger_id)
+        except Exception as exc:  # noqa: BLE001 - a trigger that raises fails its task, not the triggerer
+            log.warning("trigger %d failed: %s", trigger_id, exc)
+            self._outcomes.put(TriggerOutcome(trigger_id, error="".join(traceback.format_exception(exc)).strip()))
+        finally:
+            self._tasks.pop(trigger_id, None)
+            try:
+                await trigger.cleanup()
+            except Exception:  # noqa: BLE001 - a failing cleanup changes nothing
+                log.exception("cleanup of trigger %d failed", trigger_id)
+
+
+async def _first_event(trigger_id: int, trigger: Any) -> TriggerOutcome:
+    """Run ``trigger`` until it yields; its payload as JSON data."""
+    events = trigger.run()
+    try:
+        async for event in events:
+            log.info("trigger %d fired: %r", trigger_id, event)
+            return TriggerOutcome(trigger_id, payload=encode_json(event.payload, "the trigger event's payload"))
+    finally:
+        await events.aclose()
+    return TriggerOutcome(trigger_id, error=NO_EVENT)

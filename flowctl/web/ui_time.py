@@ -1,0 +1,117 @@
+"""The time zone the pages show times in, and read the times people type in forms.
+
+As in Airflow's UI: ``[webserver] default_ui_timezone`` (``utc``, ``system`` for the
+web server machine's zone, or a zone name such as Europe/Amsterdam) unless the
+person picked another one in the zone menu of the top bar, which keeps the choice
+in a cookie. Every time a page prints (the ``dt`` filter), the charts' labels (the
+``ui-timezone`` meta tag, read by ``flowctl.js``) and every naive date-time a
+form takes (trigger, browse filters) are in that zone. The REST API is not: it
+speaks ISO 8601 with offsets, and a naive value there is UTC.
+
+Must not import flowctl.cli or flowctl.scheduler.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import g, has_request_context, request
+
+from flowctl.core import timezones
+from flowctl.core.errors import FlowctlError
+from flowctl.web import context
+
+#: The cookie the zone menu sets (a zone name); anything this machine does not know is ignored.
+COOKIE = "flowctl_tz"
+_MAX_NAME = 64
+
+
+def system_zone_name() -> str:
+    """The web server machine's zone name (UTC when it cannot tell)."""
+    local = datetime.now().astimezone().tzinfo
+    key = getattr(local, "key", None)
+    if key:
+        return str(key)
+    try:
+        with open("/etc/timezone", encoding="utf-8") as fh:  # Debian's record of the zone's name
+            name = fh.read().strip()
+        return name if known_zone(name) else "UTC"
+    except OSError:
+        return "UTC"
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is UTC or a zone name this machine knows."""
+    if not name or len(name) > _MAX_NAME:
+        return False
+    if name.upper() == "UTC":
+        return True
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def default_zone_name() -> str:
+    """``[webserver] default_ui_timezone``, ``system`` resolved."""
+    configured = str(context.settings().get("webserver", "default_ui_timezone") or "utc")
+    if configured.lower() == "system":
+        return system_zone_name()
+    return "UTC" if configured.lower() == "utc" else configured
+
+
+def zone_name() -> str:
+    """The zone of this request's pages: the person's choice, else the configured default."""
+    if not has_request_context():
+        return "UTC"
+    cached = getattr(g, "ui_zone_name", None)
+    if cached is None:
+        chosen = request.cookies.get(COOKIE, "")
+        cached = g.ui_zone_name = ("UTC" if chosen.upper() == "UTC" else chosen) if known_zone(chosen) \
+            else default_zone_name()
+    return str(cached)
+
+
+def zone() -> tzinfo:
+    """:func:`zone_name` as a tzinfo."""
+    name = zone_name()
+    return timezone.utc if name == "UTC" else ZoneInfo(name)
+
+
+def format_dt(value: datetime | None) -> str:
+    """``2024-01-02 03:04:05`` in the page's zone; empty for None (naive values are UTC)."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return aware.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_input(value: datetime) -> str:
+    """``value`` for a ``datetime-local`` input: ``2024-01-02T03:04`` in the page's zone."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return aware.astimezone(zone()).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_form_moment(text: str | None) -> datetime | None:
+    """A date or date-time a person typed in a form, as aware UTC; a naive one is in the page's
+    zone. None when empty; FlowctlError (a 400) naming the forms taken when it is not a date."""
+    if not text or not text.strip():
+        return None
+    try:
+        return timezones.parse_moment(text, zone())
+    except ValueError as error:
+        raise FlowctlError(str(error)) from None
+
+
+def zone_choices() -> list[tuple[str, str]]:
+    """The zone menu's entries, (zone name, label): UTC, the server's default, the current one.
+    The browser's own zone is added by ``flowctl.js``, which alone knows it."""
+    choices = [("UTC", "UTC")]
+    default = default_zone_name()
+    if default != "UTC":
+        choices.append((default, f"{default} (server default)"))
+    current = zone_name()
+    if current not in {name for name, _ in choices}:
+        choices.append((current, current))
+    return choices
