@@ -79,10 +79,13 @@ def zone() -> tzinfo:
     return timezone.utc if name == "UTC" else ZoneInfo(name)
 
 
-def format_dt(value: datetime | None) -> str:
-    """``2024-01-02 03:04:05`` in the page's zone; empty for None (naive values are UTC)."""
-    if value is None:
+def format_dt(value: datetime | str | None) -> str:
+    """``2024-01-02 03:04:05`` in the page's zone; empty for None (naive values are UTC; an ISO 8601
+    text, as a chart's data holds, is read first)."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
     return aware.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -118,3 +119,11 @@ def test_the_api_keeps_utc_whatever_the_pages_zone(user_client: FlaskClient, see
     run = seeded.success_run
     body = user_client.get(f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}").get_json()
     assert body["logical_date"].startswith((run.logical_date - timedelta(0)).strftime("%Y-%m-%dT06:00:00"))
+
+
+def test_the_gantt_table_shows_its_tries_times_in_the_pages_zone(user_client: FlaskClient, seeded: Seeded) -> None:
+    run = seeded.success_run  # its "start" task queued at 06:00:00 UTC
+    user_client.set_cookie(COOKIE, "Europe/Amsterdam")
+    html = user_client.get(f"/dags/{seeded.dag_id}/gantt?run_id={quote(run.run_id)}").get_data(as_text=True)
+    table = html[html.index('id="gantt-table"'):html.index('</table>')]
+    assert "2024-02-20 07:00:0" in table and "+00:00" not in table
