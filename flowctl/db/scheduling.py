@@ -138,15 +138,17 @@ class RunSchedulingVerbs(StoreCore):
                     started.append(run_record(run))
             return started
 
-    def runs_to_examine(self, paused_run_types: Collection[str], limit: int = 1000) -> list[RunSnapshot]:
+    def runs_to_examine(self, paused_run_types: Collection[str], limit: int = 1000, *,
+                        with_marked: bool = True) -> list[RunSnapshot]:
         """Running runs (of unpaused DAGs, or of a type in ``paused_run_types``) with their TI states, then
-        finished runs with unfinished TIs (teardowns left to run) in the room ``limit`` leaves.
+        (``with_marked``) finished runs with unfinished TIs (teardowns left to run) in the room ``limit``
+        leaves: the scheduler asks for those in its full rounds only, not at every task's end.
 
         Core statements built once, not the ORM: the scheduler calls this every round.
         """
         with self._read_engine.begin() as conn:
             rows = conn.execute(_RUNNING_RUNS, {"limit": limit}).all()
-            if len(rows) < limit:
+            if with_marked and len(rows) < limit:
                 rows += conn.execute(_MARKED_RUNS, {"limit": limit - len(rows)}).all()
             runs = [r for r in rows if not r.is_paused or r.run_type in paused_run_types]
             if not runs:

@@ -65,15 +65,17 @@ class RunExaminer:
         self.on_finished = on_finished
         self._facts: dict[int, _GraphFacts] = {}  # by serialized_dag_id (a version never changes)
 
-    def examine(self, now: datetime, defer_scheduling: bool = False) -> ExamineReport:
+    def examine(self, now: datetime, defer_scheduling: bool = False, *,
+                with_marked_runs: bool = True) -> ExamineReport:
         """One pass over the running runs.
 
         ``defer_scheduling``: the TIs to run are left pending and listed in
         ``report.to_schedule``, for the caller to schedule in its queueing
         transaction (``queue_scheduled_tasks(schedule=...)``): one commit, not two.
+        ``with_marked_runs``: also the finished runs whose teardowns a person's mark left to run.
         """
         report = ExamineReport()
-        snaps = self.store.runs_to_examine(self.paused_run_types, limit=RUNS_PER_PASS)
+        snaps = self.store.runs_to_examine(self.paused_run_types, limit=RUNS_PER_PASS, with_marked=with_marked_runs)
         report.scheduled = None if len(snaps) >= RUNS_PER_PASS else sum(_scheduled(s.states) for s in snaps)
         for snap in snaps:
             if snap.run.serialized_dag_id is None:

@@ -180,7 +180,9 @@ class Scheduler:
         if not (full or recovered or self._examination_needed(events)):
             return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
         self._notified = False  # a wake-up from now on may be about a change this examination misses
-        report = self.examiner.examine(now, defer_scheduling=True)
+        # Runs a person marked finished, whose teardowns still run, are looked at in full rounds only:
+        # the query is not worth paying at every task's end for a path that rare.
+        report = self.examiner.examine(now, defer_scheduling=True, with_marked_runs=full)
         for key in report.to_terminate:
             self.executor.terminate(key)
         # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
