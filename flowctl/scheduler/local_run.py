@@ -3,7 +3,8 @@
 No daemon: a small loop asks the pure planner (``flowctl.core.planner.plan``)
 what to do with one run, applies the actions through the Store's
 compare-and-set verbs, and runs each scheduled try here with the task
-runner's ``run_workload`` (one at a time, in topological order). The same
+runner's ``run_workload`` (one at a time, in topological order), and the
+trigger of each try that defers, until it fires (no triggerer needed). The same
 rows and the same claim as with the real scheduler, so a scheduler running
 at the same time never runs a try twice; the tasks such a scheduler queued
 first run there, and this loop waits for them (saying so) before going on.
@@ -91,7 +92,36 @@ class LocalRun:
             moved = self._apply(action, now) or moved
         for ti in self.store.list_task_instances(self.key, state=TI.SCHEDULED):
             moved = self._run_try(ti) or moved
+        for ti in self.store.list_task_instances(self.key, state=TI.DEFERRED):
+            moved = self._run_trigger(ti) or moved
         return moved
+
+    def _run_trigger(self, ti: Any) -> bool:
+        """A deferred try's trigger, run here until it fires, fails or times out (no triggerer needed,
+        as with Airflow's ``dags test``); then the task resumes in this loop. One a triggerer has
+        taken already (a deployment beside this process) is left to it."""
+        from flowctl.triggerer.job import load_trigger
+        from flowctl.triggerer.loop import TriggerOutcome, run_until_event
+
+        deferral = self.store.deferral_of(ti.key)
+        records = [] if deferral is None or deferral.triggerer_id is not None else \
+            self.store.triggers([deferral.trigger_id])
+        if not records:
+            return False
+        record, deadline = records[0], deferral.trigger_timeout
+        self._say(f"{ti.task_id}{_index(ti.key)}: running its trigger {record.classpath} in this process")
+        try:
+            trigger = load_trigger(record.classpath, record.kwargs)
+        except Exception as exc:  # noqa: BLE001 - a trigger that cannot be built fails its task
+            outcome: TriggerOutcome | None = TriggerOutcome(record.id, error=f"{type(exc).__name__}: {exc}")
+        else:
+            timeout = None if deadline is None else max(0.0, (deadline - _now()).total_seconds())
+            outcome = run_until_event(record.id, trigger, timeout)
+        if outcome is None:  # the deferral's deadline passed: the task resumes to fail
+            return bool(self.store.time_out_deferrals(max(_now(), deadline)))
+        if outcome.error is None:
+            return bool(self.store.fire_trigger(record.id, outcome.payload, _now()))
+        return bool(self.store.fail_trigger(record.id, outcome.error, _now()))
 
     def _plan(self, run: Any, tis: Sequence[Any], now: datetime) -> list[Any]:
         from flowctl.core.planner import RunView, plan

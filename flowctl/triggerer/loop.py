@@ -88,18 +88,41 @@ class TriggerLoop:
 
     async def _run(self, trigger_id: int, trigger: Any) -> None:
         try:
-            self._outcomes.put(await _first_event(trigger_id, trigger))
+            self._outcomes.put(await run_trigger(trigger_id, trigger))
         except asyncio.CancelledError:
             log.info("trigger %d cancelled", trigger_id)
-        except Exception as exc:  # noqa: BLE001 - a trigger that raises fails its task, not the triggerer
-            log.warning("trigger %d failed: %s", trigger_id, exc)
-            self._outcomes.put(TriggerOutcome(trigger_id, error="".join(traceback.format_exception(exc)).strip()))
         finally:
             self._tasks.pop(trigger_id, None)
-            try:
-                await trigger.cleanup()
-            except Exception:  # noqa: BLE001 - a failing cleanup changes nothing
-                log.exception("cleanup of trigger %d failed", trigger_id)
+
+
+async def run_trigger(trigger_id: int, trigger: Any) -> TriggerOutcome:
+    """Run ``trigger`` to its first event: the payload, or why it failed; its ``cleanup()`` is
+    awaited whatever happens (a cancellation goes on to the caller)."""
+    try:
+        return await _first_event(trigger_id, trigger)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a trigger that raises fails its task, not its runner
+        log.warning("trigger %d failed: %s", trigger_id, exc)
+        return TriggerOutcome(trigger_id, error="".join(traceback.format_exception(exc)).strip())
+    finally:
+        try:
+            await trigger.cleanup()
+        except Exception:  # noqa: BLE001 - a failing cleanup changes nothing
+            log.exception("cleanup of trigger %d failed", trigger_id)
+
+
+def run_until_event(trigger_id: int, trigger: Any, timeout: float | None) -> TriggerOutcome | None:
+    """Run one trigger in this thread, with an event loop of its own, until its first event (``dags
+    test`` and ``DAG.test()`` need no triggerer): its outcome, or None when ``timeout`` seconds
+    passed first."""
+    async def first() -> TriggerOutcome | None:
+        try:
+            return await asyncio.wait_for(run_trigger(trigger_id, trigger), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    return asyncio.run(first())
 
 
 async def _first_event(trigger_id: int, trigger: Any) -> TriggerOutcome:
