@@ -2,6 +2,7 @@
 (as Airflow's ``dags test``); the task resumes with the event, or fails when its trigger fails or times out."""
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,20 @@ with DAG("deferring", start_date=datetime(2024, 1, 1), schedule=None, default_ar
     after = PythonOperator(task_id="after", python_callable=lambda: LOG.open("a").write("after\\n"))
     wait >> report >> after
 '''
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    """A deferral nobody resumes would keep ``dags test`` waiting for ever: fail after 120 s instead
+    (SIGALRM is free here: these tasks set no execution_timeout, which would use it)."""
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("dags test still waiting after 120 s (a deferred task nobody resumed?)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture()
