@@ -42,8 +42,10 @@ def triggerer_command(ctx: CliContext, capacity: int | None, num_runs: int, daem
 def _run_triggerer(ctx: CliContext, capacity: int | None, num_runs: int) -> None:
     from flowctl.task_runner import dagfile
     from flowctl.triggerer.job import Triggerer
+    from flowctl.triggers.metadata import use_store
 
     dagfile.use_dags_folder(ctx.settings.dags_folder)  # triggers defined in DAG files import as the tasks do
+    use_store(ctx.store)  # triggers that watch runs (DagStateTrigger...) read this database, --config's included
     triggerer = Triggerer.start(ctx.store, ctx.settings, datetime.now(timezone.utc))
     if capacity is not None:
         triggerer.capacity = capacity

@@ -1,6 +1,7 @@
 """TriggerDagRunOperator (Airflow-compatible path ``flowctl.operators.trigger_dagrun``).
 
-Creates a manual run of another DAG with a conf, a logical date and a run id
+Creates a manual run of another DAG with a conf, a logical date (a naive one, or a text
+without an offset, is read in ``[core] default_timezone``, as Airflow's) and a run id
 (``manual__<logical date>`` unless given), pushes that run's logical date and
 run id as XComs (Airflow's keys), and with ``wait_for_completion`` polls the
 run every ``poke_interval`` seconds until it reaches one of ``allowed_states``
@@ -11,9 +12,11 @@ DagRunAlreadyExists.
 
 Contract with the task runner: ``context["ti"]`` has ``trigger_dag_run``,
 ``find_dag_run``, ``clear_dag_run`` and ``dag_run_state``
-(``flowctl.task_runner.run_control``). ``deferrable=True`` is accepted and
-waits in the worker, like the sensors' async variants. The clock and the sleep
-are class attributes so tests can fix time.
+(``flowctl.task_runner.run_control``). With ``deferrable=True`` the wait happens in the
+triggerer, not a worker slot: the task defers to a DagStateTrigger (the run reaching
+``allowed_states`` or ``failed_states``, looked at every ``poke_interval`` seconds) and
+resumes in ``execute_complete``, which judges the run's state as the polling wait does.
+The clock and the sleep are class attributes so tests can fix time.
 Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.errors import DagDefinitionError, DagRunAlreadyExists, FlowctlError, TaskSkipped
@@ -35,15 +38,20 @@ XCOM_RUN_ID = "trigger_run_id"
 
 
 def parse_logical_date(value: str | datetime | None) -> datetime | None:
-    """A rendered ``logical_date``: a datetime (naive taken as UTC) or an ISO 8601 text such as ``{{ ds }}``."""
+    """A rendered ``logical_date``: a datetime or an ISO 8601 text such as ``{{ ds }}``; a naive one
+    is wall-clock time in the default zone (``[core] default_timezone``), as in Airflow."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
-            return timezones.parse_moment(value)
+            return timezones.parse_moment(value, zone=timezones.TIMEZONE)
         except ValueError as error:
             raise FlowctlError(f"logical_date: {error}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if value.tzinfo is not None:
+        return value
+    aware = timezones.make_aware(value)
+    assert aware is not None
+    return aware.astimezone(timezone.utc)
 
 
 def run_states(states: Iterable[str] | None, default: list[str], what: str) -> list[str]:
@@ -119,6 +127,8 @@ class TriggerDagRunOperator(BaseOperator):
         logical = run.logical_date if run.logical_date.tzinfo else run.logical_date.replace(tzinfo=timezone.utc)
         ti.xcom_push(key=XCOM_EXECUTION_DATE_ISO, value=logical.isoformat())
         ti.xcom_push(key=XCOM_RUN_ID, value=run.run_id)
+        if self.wait_for_completion and self.deferrable:
+            self._defer_until_finished(run.run_id, logical)
         if self.wait_for_completion:
             self._wait(ti, run.run_id)
 
@@ -141,15 +151,43 @@ class TriggerDagRunOperator(BaseOperator):
         raise exc
 
     def _wait(self, ti: Any, run_id: str) -> None:
-        if self.deferrable:
-            self.log.info("deferrable is not supported by flowctl: waiting in the worker")
         while True:
             self.log.info("Waiting for run %s of DAG %s to reach %s ...", run_id, self.trigger_dag_id,
                           ", ".join(self.allowed_states))
             self.sleep(self.poke_interval)
-            state = ti.dag_run_state(self.trigger_dag_id, run_id)
-            if state in self.failed_states:
-                raise FlowctlError(f"run {run_id} of DAG {self.trigger_dag_id!r} ended {state} (failed_states)")
-            if state in self.allowed_states:
-                self.log.info("Run %s of DAG %s ended %s", run_id, self.trigger_dag_id, state)
+            if self._finished(run_id, ti.dag_run_state(self.trigger_dag_id, run_id)):
                 return
+
+    def _finished(self, run_id: str, state: str) -> bool:
+        """Whether the run's ``state`` ends the wait (allowed); FlowctlError for one of failed_states."""
+        if state in self.failed_states:
+            raise FlowctlError(f"run {run_id} of DAG {self.trigger_dag_id!r} ended {state} (failed_states)")
+        if state in self.allowed_states:
+            self.log.info("Run %s of DAG %s ended %s", run_id, self.trigger_dag_id, state)
+            return True
+        return False
+
+    def _defer_until_finished(self, run_id: str, logical_date: datetime) -> NoReturn:
+        from flowctl.triggers.external_task import DagStateTrigger
+
+        self.log.info("Deferring until run %s of DAG %s reaches %s", run_id, self.trigger_dag_id,
+                      ", ".join(self.allowed_states + self.failed_states))
+        self.defer(trigger=DagStateTrigger(dag_id=self.trigger_dag_id, states=self.allowed_states + self.failed_states,
+                                           execution_dates=[logical_date], run_ids=[run_id],
+                                           poll_interval=self.poke_interval),
+                   method_name="execute_complete")
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        """Resume after the DagStateTrigger fired: succeed if the run is in allowed_states, fail if
+        it is in failed_states (or in neither, having changed since)."""
+        kwargs = event[1] if isinstance(event, (tuple, list)) and len(event) == 2 else {}
+        run_ids = kwargs.get("run_ids") if isinstance(kwargs, Mapping) else None
+        if not run_ids:
+            raise FlowctlError(f"{self.task_id}: the trigger's event {event!r} names no run of DAG "
+                               f"{self.trigger_dag_id!r}")
+        run_id = str(run_ids[0])
+        ti = context["ti"]
+        state = ti.dag_run_state(self.trigger_dag_id, run_id)
+        if not self._finished(run_id, state):
+            raise FlowctlError(f"run {run_id} of DAG {self.trigger_dag_id!r} is {state}, in neither "
+                               f"allowed_states {self.allowed_states} nor failed_states {self.failed_states}")

@@ -102,6 +102,7 @@ class LocalRun:
         taken already (a deployment beside this process) is left to it."""
         from flowctl.triggerer.job import load_trigger
         from flowctl.triggerer.loop import TriggerOutcome, run_until_event
+        from flowctl.triggers.metadata import using_store
 
         deferral = self.store.deferral_of(ti.key)
         records = [] if deferral is None or deferral.triggerer_id is not None else \
@@ -116,7 +117,8 @@ class LocalRun:
             outcome: TriggerOutcome | None = TriggerOutcome(record.id, error=f"{type(exc).__name__}: {exc}")
         else:
             timeout = None if deadline is None else max(0.0, (deadline - _now()).total_seconds())
-            outcome = run_until_event(record.id, trigger, timeout)
+            with using_store(self.store):  # a trigger that reads runs reads this command's database
+                outcome = run_until_event(record.id, trigger, timeout)
         if outcome is None:  # the deferral's deadline passed: the task resumes to fail
             return bool(self.store.time_out_deferrals(max(_now(), deadline)))
         if outcome.error is None:

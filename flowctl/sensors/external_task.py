@@ -9,13 +9,19 @@ with ``allowed_states`` / ``failed_states`` / ``skipped_states``.
 
 The date looked at is this run's ``logical_date`` shifted back by
 ``execution_delta``, or ``execution_date_fn(logical_date, context)``.
+
+``deferrable=True`` pokes once, then waits in the triggerer (WorkflowTrigger, looking every
+``poll_interval`` seconds, as Airflow's) instead of a worker slot, for at most ``timeout``
+seconds; it resumes in ``execute_complete`` with the trigger's success / failed / skipped
+event. Only then may ``external_task_group_id`` name a task group to watch (the trigger reads
+the group's tasks from the other DAG's latest parse).
 Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, TaskSkipped
 from flowctl.operators.python import context_kwargs_for
@@ -41,7 +47,8 @@ def external_verdict(
 class ExternalTaskSensor(BaseSensorOperator):
     """Succeeds when the external tasks (or DAG run) reached one of ``allowed_states``."""
 
-    template_fields: ClassVar[Sequence[str]] = ("external_dag_id", "external_task_id", "external_task_ids")
+    template_fields: ClassVar[Sequence[str]] = ("external_dag_id", "external_task_id", "external_task_ids",
+                                                 "external_task_group_id")
     ui_color: ClassVar[str] = "#4db7db"
 
     def __init__(
@@ -57,6 +64,8 @@ class ExternalTaskSensor(BaseSensorOperator):
         execution_delta: timedelta | None = None,
         execution_date_fn: Callable[..., datetime] | None = None,
         check_existence: bool = False,
+        deferrable: bool = False,
+        poll_interval: float = 2.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,8 +73,11 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise DagDefinitionError("pass only one of external_task_id and external_task_ids")
         if execution_delta is not None and execution_date_fn is not None:
             raise DagDefinitionError("pass only one of execution_delta and execution_date_fn")
-        if external_task_group_id is not None:
-            raise NotSupportedError("external_task_group_id is not supported; list the tasks in external_task_ids")
+        if external_task_group_id is not None and (external_task_id is not None or external_task_ids is not None):
+            raise DagDefinitionError("pass only one of external_task_group_id and external_task_id(s)")
+        if external_task_group_id is not None and not deferrable:
+            raise NotSupportedError("external_task_group_id needs deferrable=True in flowctl; "
+                                    "or list the tasks in external_task_ids")
         self.external_dag_id = external_dag_id
         self.external_task_id = external_task_id
         self.external_task_ids = list(external_task_ids) if external_task_ids is not None else None
@@ -75,6 +87,9 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.execution_delta = execution_delta
         self.execution_date_fn = execution_date_fn
         self.check_existence = check_existence
+        self.external_task_group_id = external_task_group_id
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
 
     def task_ids_to_watch(self) -> list[str] | None:
         """The external task ids, or None to watch the whole run."""
@@ -110,13 +125,51 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
         verdict = external_verdict(states, len(task_ids or [None]), self.allowed_states, self.failed_states, self.skipped_states)
         if verdict == "failed":
-            message = f"external {self.external_dag_id!r} tasks {task_ids} ended in a failed state: {states}"
-            if self.soft_fail:
-                raise TaskSkipped(message)
-            raise FlowctlError(message)
+            self._external_failed(states)
         if verdict == "skipped":
-            raise TaskSkipped(f"external {self.external_dag_id!r} tasks {task_ids} were skipped")
+            self._external_skipped()
         return verdict == "done"
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Poke (and sleep, or reschedule); with ``deferrable=True`` one poke, then a WorkflowTrigger
+        waits in the triggerer and the task holds no worker slot."""
+        if not self.deferrable:
+            return super().execute(context)
+        if self.external_task_group_id is None and self.poke(context):
+            return None
+        from flowctl.triggers.external_task import WorkflowTrigger
+
+        self.defer(trigger=WorkflowTrigger(
+            external_dag_id=self.external_dag_id, execution_dates=[self.date_to_watch(context)],
+            external_task_ids=self.task_ids_to_watch(), external_task_group_id=self.external_task_group_id,
+            failed_states=self.failed_states, skipped_states=self.skipped_states,
+            allowed_states=self.allowed_states, poke_interval=self.poll_interval, soft_fail=self.soft_fail),
+            method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        """Resume after the WorkflowTrigger fired: succeed, skip, or fail (skip with ``soft_fail``)."""
+        status = event.get("status") if isinstance(event, Mapping) else None
+        if status == "success":
+            self.log.info("external %r %s reached %s", self.external_dag_id, self._watched(),
+                          ", ".join(self.allowed_states))
+            return None
+        if status == "skipped":
+            self._external_skipped()
+        self._external_failed(event.get("states") if isinstance(event, Mapping) else event)
+
+    def _watched(self) -> str:
+        if self.external_task_group_id is not None:
+            return f"task group {self.external_task_group_id!r}"
+        return f"tasks {self.task_ids_to_watch()}"
+
+    def _external_failed(self, states: Any) -> NoReturn:
+        message = f"external {self.external_dag_id!r} {self._watched()} ended in a failed state: {states}"
+        if self.soft_fail:
+            raise TaskSkipped(message)
+        raise FlowctlError(message)
+
+    def _external_skipped(self) -> NoReturn:
+        raise TaskSkipped(f"external {self.external_dag_id!r} {self._watched()} were skipped")
 
 
 class ExternalTaskMarker:

@@ -6,11 +6,15 @@ from datetime import datetime, timezone
 
 import pytest
 
+from flowctl.core import timezones
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.operators.trigger_dagrun import TriggerDagRunOperator
 from flowctl.task_runner import dagfile, run_workload
 from flowctl.task_runner.adhoc import adhoc_run_info, run_for_test
+from flowctl.triggerer.job import load_trigger
+from flowctl.triggerer.loop import TriggerOutcome, run_until_event
+from flowctl.triggers.metadata import using_store
 
 from tests.task_runner.conftest import T0, World
 
@@ -34,6 +38,12 @@ with DAG("parent", start_date=datetime(2024, 1, 1), schedule=None):
     TriggerDagRunOperator(task_id="wait", trigger_dag_id="target", trigger_run_id="waited",
                           wait_for_completion=True, poke_interval=5)
     TriggerDagRunOperator(task_id="nowhere", trigger_dag_id="no_such_dag")
+    TriggerDagRunOperator(task_id="defer", trigger_dag_id="target", trigger_run_id="deferred",
+                          wait_for_completion=True, deferrable=True, poke_interval=0.05)
+    TriggerDagRunOperator(task_id="local_text", trigger_dag_id="target", trigger_run_id="local_text",
+                          logical_date="{{ ds }}T06:00:00")
+    TriggerDagRunOperator(task_id="local_naive", trigger_dag_id="target", trigger_run_id="local_naive",
+                          logical_date=datetime(2024, 7, 1, 6))
 '''
 LATER = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
@@ -137,3 +147,50 @@ def test_states_that_are_not_dag_run_states_are_refused_when_the_dag_is_defined(
         TriggerDagRunOperator(task_id="t", trigger_dag_id="x", logical_date=20240101)  # type: ignore[arg-type]
     older_name = TriggerDagRunOperator(task_id="t", trigger_dag_id="x", execution_date="2024-01-01")
     assert older_name.logical_date == older_name.execution_date == "2024-01-01"
+
+
+def test_a_naive_logical_date_is_read_in_the_default_timezone(world: World, dags: str) -> None:
+    timezones.use_default_timezone("Europe/Amsterdam")  # as [core] default_timezone sets it in the worker
+    run = world.make_run("parent")
+    for task_id in ("local_text", "local_naive"):
+        assert run_workload(world.queue(run, task_id, dags), world.settings, world.store).state == "success"
+    logical = {run_id: world.store.get_run("target", run_id).logical_date.replace(tzinfo=timezone.utc)
+               for run_id in ("local_text", "local_naive")}
+    assert logical == {"local_text": datetime(2024, 1, 1, 5, tzinfo=timezone.utc),  # CET, +01:00
+                       "local_naive": datetime(2024, 7, 1, 4, tzinfo=timezone.utc)}  # CEST, +02:00
+
+
+def _run_trigger(world: World, key: TaskInstanceKey, seconds: float) -> TriggerOutcome | None:
+    """Run the deferred task's trigger as the triggerer would, on the world's database."""
+    (record,) = world.store.triggers([world.store.get_task_instance(key).trigger_id])
+    with using_store(world.store):
+        return run_until_event(record.id, load_trigger(record.classpath, record.kwargs), seconds)
+
+
+def _deferred_then_finished(world: World, dags: str, end: str) -> tuple[str | None, TaskInstanceKey]:
+    run = world.make_run("parent")
+    first = run_workload(world.queue(run, "defer", dags), world.settings, world.store)
+    key = _key(run.key, "defer")
+    assert first.state == "deferred" and world.store.get_run("target", "deferred").state == "queued"
+    (record,) = world.store.triggers([world.store.get_task_instance(key).trigger_id])
+    assert record.classpath == "flowctl.triggers.external_task.DagStateTrigger"
+    assert _run_trigger(world, key, 0.3) is None  # the triggered run is not finished: no event
+    assert world.store.set_run_state(RunKey("target", "deferred"), "queued", end)
+    outcome = _run_trigger(world, key, 10)
+    assert outcome is not None and outcome.error is None
+    assert world.store.fire_trigger(record.id, outcome.payload, datetime.now(timezone.utc)) == [key]
+    return run_workload(world.queue(run, "defer", dags), world.settings, world.store).state, key
+
+
+def test_a_deferrable_wait_defers_to_a_dag_state_trigger_and_resumes_in_success(world: World, dags: str) -> None:
+    state, key = _deferred_then_finished(world, dags, "success")
+    assert state == "success" and world.store.get_task_instance(key).try_number == 1
+    log = world.log_text(key, 1)
+    assert "Pausing task as DEFERRED" in log and "Run deferred of DAG target ended success" in log
+    assert "waiting in the worker" not in log
+
+
+def test_a_deferrable_wait_fails_the_task_when_the_triggered_run_fails(world: World, dags: str) -> None:
+    state, key = _deferred_then_finished(world, dags, "failed")
+    assert state == "failed"
+    assert "run deferred of DAG 'target' ended failed (failed_states)" in world.log_text(key, 1)
