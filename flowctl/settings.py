@@ -68,9 +68,15 @@ def _time_zone(raw: str) -> str:
     return value
 
 
-def _ui_time_zone(raw: str) -> str:
-    """:func:`_time_zone`, or ``system``: the web server machine's zone."""
-    return "system" if raw.strip().lower() == "system" else _time_zone(raw)
+def _time_zone_or_system(raw: str) -> str:
+    """:func:`_time_zone`, or ``system``: the zone of the machine that reads it (named by
+    :mod:`flowctl.machine_zone` where it is used)."""
+    if raw.strip().lower() == "system":
+        return "system"
+    try:
+        return _time_zone(raw)
+    except ValueError:
+        raise ValueError(f"expected utc, system or a time zone name such as Europe/Paris, got {raw!r}") from None
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -122,9 +128,10 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds one DAG file may take to import before it becomes an import error."),
     Option("core", "dag_discovery_safe_mode", _parse_bool, "true",
            "Only parse files that mention both 'dag' and 'flowctl' (or 'airflow')."),
-    Option("core", "default_timezone", _time_zone, "utc",
+    Option("core", "default_timezone", _time_zone_or_system, "utc",
            "Time zone of naive dates: start_date / end_date in DAG files (and so the zone their cron "
-           "schedules run in) and dates typed on the command line."),
+           "schedules run in) and dates typed on the command line: utc, a zone name such as "
+           "Europe/Paris, or system (this machine's zone, by its name)."),
     Option("core", "xcom_max_size", _parse_positive_int, "49344",
            "Largest XCom value in bytes (as JSON); bigger values fail the task with a clear error."),
     Option("core", "check_slas", _parse_bool, "true",
@@ -178,7 +185,7 @@ OPTIONS: tuple[Option, ...] = (
            "Failed logins of one username from one address allowed within login_failure_window_sec."),
     Option("webserver", "login_failure_window_sec", _parse_non_negative_float, "300",
            "Seconds over which failed logins are counted for rate limiting."),
-    Option("webserver", "default_ui_timezone", _ui_time_zone, "utc",
+    Option("webserver", "default_ui_timezone", _time_zone_or_system, "utc",
            "Zone the web UI shows times in (and reads form dates in) until a person picks another in "
            "its zone menu: utc, system (the web server's zone) or a name such as Europe/Amsterdam."),
     Option("webserver", "expose_config", _parse_bool, "false",
@@ -300,8 +307,18 @@ class Settings:
 
     @property
     def default_timezone(self) -> str:
-        """``[core] default_timezone``: ``utc`` or an IANA zone name."""
-        return str(self.get("core", "default_timezone"))
+        """``[core] default_timezone``: ``utc`` or an IANA zone name; ``system`` comes out as this machine's
+        zone name (:mod:`flowctl.machine_zone`), so the DAGs parsed here carry a zone every process reads
+        alike. ConfigError when the machine's zone has no name."""
+        value = str(self.get("core", "default_timezone"))
+        if value.lower() != "system":
+            return value
+        from flowctl.machine_zone import machine_zone_name
+
+        try:
+            return machine_zone_name()
+        except ConfigError as exc:
+            raise ConfigError(f"[core] default_timezone = {exc}") from None
 
     @property
     def sql_alchemy_conn(self) -> str:

@@ -41,7 +41,7 @@ def parse_moment(text: str, ctx: CliContext) -> datetime:
 
 
 def _default_tz(ctx: CliContext) -> Any:
-    name = str(ctx.settings.get("core", "default_timezone") or "utc")
+    name = ctx.settings.default_timezone or "utc"  # system: this machine's zone, by name
     if name.lower() == "utc":
         return timezone.utc
     from zoneinfo import ZoneInfo

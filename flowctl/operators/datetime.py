@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timezones import coerce_datetime, utcnow
 from flowctl.operators.branch import BaseBranchOperator
+from flowctl.sensors.time_sensor import dag_zone
 
 
 
@@ -65,7 +66,7 @@ class BranchDateTimeOperator(BaseBranchOperator):
     def choose_branch(self, context: Mapping[str, Any]) -> Any:
         now = coerce_datetime(context["logical_date"] if self.use_task_logical_date else self.clock())
         assert now is not None
-        zone = getattr(self.dag, "timezone", None) or "UTC"
+        zone = dag_zone(getattr(self, "dag", None))  # a fixed offset ("+09:00") is a zone too
         lower, upper = (coerce_datetime(bound, zone)
                         for bound in target_times_as_dates(now, self.target_lower, self.target_upper))
         if (upper is not None and upper < now) or (lower is not None and lower > now):

@@ -12,17 +12,15 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-import pendulum
-
 from flowctl.core.timezones import utcnow
 from flowctl.operators.branch import BaseBranchOperator
+from flowctl.sensors.time_sensor import dag_zone
 from flowctl.sensors.weekday import WeekDay, WeekDaySpec
 
 
 def in_dag_timezone(task: Any, moment: datetime) -> datetime:
-    """``moment`` in the timezone of ``task``'s DAG (UTC without one)."""
-    name = getattr(getattr(task, "dag", None), "timezone", None) or "UTC"
-    return moment.astimezone(pendulum.timezone(str(name)))
+    """``moment`` in the timezone of ``task``'s DAG (UTC without one; a fixed offset too)."""
+    return moment.astimezone(dag_zone(getattr(task, "dag", None)))
 
 
 class BranchDayOfWeekOperator(BaseBranchOperator):

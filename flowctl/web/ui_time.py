@@ -27,16 +27,13 @@ _MAX_NAME = 64
 
 
 def system_zone_name() -> str:
-    """The web server machine's zone name (UTC when it cannot tell)."""
-    local = datetime.now().astimezone().tzinfo
-    key = getattr(local, "key", None)
-    if key:
-        return str(key)
+    """The web server machine's zone name, found as ``[core] default_timezone = system`` finds it
+    (:mod:`flowctl.machine_zone`); UTC when it has no name."""
+    from flowctl.machine_zone import machine_zone_name
+
     try:
-        with open("/etc/timezone", encoding="utf-8") as fh:  # Debian's record of the zone's name
-            name = fh.read().strip()
-        return name if known_zone(name) else "UTC"
-    except OSError:
+        return machine_zone_name()
+    except FlowctlError:  # an offset of no whole hours, with no zone name: UTC, as before
         return "UTC"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from flowctl.dag_processing.processor import DagFileProcessor, parse_folder
 from flowctl.settings import Settings
 
@@ -165,6 +167,25 @@ def test_naive_dates_in_a_dag_file_are_in_the_configured_default_timezone_and_th
         ["03-30 06:00", "03-31 06:00", "04-01 06:00", "04-02 06:00"]
     assert ends[1] - ends[0] == timedelta(hours=23)  # the short night: still 06:00 on the wall clock
     assert default_timezone_name() == "UTC"  # the file ran in a child: this process is untouched
+
+
+def test_under_system_the_serialized_dag_carries_the_machines_zone_name_not_the_word_system(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[core] default_timezone = system``: the children parse in this machine's zone (TZ here), and the
+    serialized DAG names it, so the scheduler and the web server, which never import the file, read the
+    same zone whatever their own."""
+    import json
+
+    from flowctl.dag_processing.serialization import deserialize_dag
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    (settings.dags_folder / "amsterdam.py").write_text(AMSTERDAM_DAG)
+    (record,) = parse_folder(settings.replace(core__default_timezone="system")).dags
+    assert record.data["timezone"] == record.data["timetable"]["timezone"] == "Asia/Tokyo"
+    assert record.data["start_date"] == "2024-01-01T00:00:00+09:00"
+    assert '"system"' not in json.dumps(record.data).lower()
+    monkeypatch.setenv("TZ", "UTC")  # the reader's own zone plays no part
+    assert deserialize_dag(record.data).timezone == "Asia/Tokyo"
 
 
 def test_a_dag_file_parsed_with_the_default_settings_keeps_naive_dates_in_utc(settings: Settings) -> None:

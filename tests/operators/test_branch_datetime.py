@@ -65,3 +65,26 @@ def test_the_datetime_branch_needs_a_bound() -> None:
         _branch(BranchDateTimeOperator)
     with pytest.raises(DagDefinitionError, match="must be a datetime, a time or None"):
         _branch(BranchDateTimeOperator, target_lower="09:00")
+
+
+def test_both_branches_read_the_clock_and_naive_bounds_in_a_dag_zone_of_a_fixed_offset() -> None:
+    """A DAG whose start date has a fixed offset is in that zone (as the TimeSensor reads it)."""
+    plus_nine = dt.timezone(dt.timedelta(hours=9))
+    with DAG("fixed", start_date=dt.datetime(2024, 1, 1, tzinfo=plus_nine), schedule=None):
+        weekday = BranchDayOfWeekOperator(task_id="weekday", follow_task_ids_if_true="yes",
+                                          follow_task_ids_if_false="no", week_day="Sunday")
+        window = BranchDateTimeOperator(task_id="window", follow_task_ids_if_true="yes",
+                                        follow_task_ids_if_false="no", target_lower=dt.datetime(2024, 3, 10, 5),
+                                        target_upper=dt.datetime(2024, 3, 10, 6))
+    saturday_evening_utc = pendulum.datetime(2024, 3, 9, 20, 30)  # Sunday 05:30 at +09:00
+    for branch in (weekday, window):
+        branch.clock = lambda: saturday_evening_utc
+        assert branch.choose_branch({}) == "yes"
+
+
+def test_the_weekday_branch_reads_the_day_in_the_zone_of_naive_start_dates() -> None:
+    from flowctl.core.timezones import use_default_timezone
+
+    use_default_timezone("Asia/Tokyo")  # [core] default_timezone of the process that parsed the file
+    branch, dag = _branch(BranchDayOfWeekOperator, pendulum.datetime(2024, 3, 9, 20, 30), week_day="Sunday")
+    assert dag.timezone == "Asia/Tokyo" and _skipped(branch) == {"no"}

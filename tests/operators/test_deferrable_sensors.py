@@ -54,6 +54,16 @@ def test_date_time_sensor_async_and_deferrable_defer_to_the_target_time() -> Non
                                                 {"moment": datetime(2024, 3, 10, 15, tzinfo=timezone.utc)})
 
 
+def test_date_time_sensor_async_defers_to_a_naive_target_time_in_the_default_timezone_as_utc() -> None:
+    from flowctl.core.timezones import use_default_timezone
+
+    use_default_timezone("Asia/Tokyo")
+    for sensor in (DateTimeSensorAsync(task_id="a", target_time="2024-03-11T00:00:00"),
+                   DateTimeSensor(task_id="b", target_time=datetime(2024, 3, 11), deferrable=True)):
+        moment = _deferral(_at(sensor), {}).trigger.moment
+        assert moment == datetime(2024, 3, 10, 15, tzinfo=timezone.utc) and moment.utcoffset() == timedelta(0)
+
+
 def test_time_sensor_async_defers_to_today_at_target_time_in_the_dag_timezone() -> None:
     with DAG("paris", start_date=pendulum.datetime(2024, 1, 1, tz="Europe/Paris"), schedule=None):
         sensor = _at(TimeSensorAsync(task_id="t", target_time=time(15, 0)))

@@ -119,6 +119,40 @@ def test_date_time_sensor_accepts_strings_and_datetimes() -> None:
     assert not _with_clock(DateTimeSensor(task_id="b", target_time=NOW + timedelta(seconds=1)), clock).poke({})
 
 
+def test_date_time_sensor_reads_a_target_time_without_offset_in_the_default_timezone() -> None:
+    """As Airflow's ``timezone.parse``: with ``[core] default_timezone = Asia/Tokyo``, "2024-03-10T20:30:00"
+    and ``datetime(2024, 3, 10, 20, 30)`` are 11:30 UTC; a value with an offset keeps it."""
+    from flowctl.core.timezones import use_default_timezone
+
+    use_default_timezone("Asia/Tokyo")
+    clock = FakeClock(NOW)  # 12:00 UTC, 21:00 in Tokyo
+    assert _with_clock(DateTimeSensor(task_id="a", target_time="2024-03-10T20:30:00"), clock).poke({})
+    assert _with_clock(DateTimeSensor(task_id="b", target_time=datetime(2024, 3, 10, 20, 30)), clock).poke({})
+    assert not _with_clock(DateTimeSensor(task_id="c", target_time="2024-03-10T21:30:00"), clock).poke({})
+    assert not _with_clock(DateTimeSensor(task_id="d", target_time="2024-03-10T20:30:00+00:00"), clock).poke({})
+    assert not _with_clock(DateTimeSensor(task_id="e", target_time=datetime(2024, 3, 10, 12, 30, tzinfo=timezone.utc)),
+                           clock).poke({})
+
+
+def test_a_templated_target_time_keeps_a_rendered_offset_and_reads_none_in_the_default_timezone() -> None:
+    import pendulum
+
+    from flowctl import macros
+    from flowctl.core.timezones import use_default_timezone
+    from flowctl.sensors.date_time import parse_target_time
+
+    use_default_timezone("Asia/Tokyo")
+    aware = DateTimeSensor(task_id="a", target_time="{{ data_interval_end + macros.timedelta(hours=1) }}")
+    naive = DateTimeSensor(task_id="b", target_time="{{ ds }}T20:30:00")
+    context = {"data_interval_end": pendulum.datetime(2024, 3, 10, 10), "ds": "2024-03-10", "macros": macros}
+    for sensor in (aware, naive):
+        sensor.render_template_fields(context)
+    assert parse_target_time(aware.target_time) == datetime(2024, 3, 10, 11, tzinfo=timezone.utc)
+    assert parse_target_time(naive.target_time) == datetime(2024, 3, 10, 11, 30, tzinfo=timezone.utc)
+    assert not _with_clock(naive, FakeClock(NOW - timedelta(minutes=31))).poke({})
+    assert _with_clock(naive, FakeClock(NOW)).poke({})
+
+
 def test_file_sensor_finds_files_and_globs(tmp_path: Path) -> None:
     sensor = FileSensor(task_id="f", filepath=str(tmp_path / "data*.csv"))
     assert not sensor.poke({})
