@@ -9,6 +9,8 @@ could not claim: claim and record the try yourself). Then it sends
 named, XComs, whether the task has dataset outlets, and ``outlet_extra``, the
 extras it set for their events, if any); the zygote answers the end with
 ``{"won": true|false|null}`` (null: the database refused the end, so the try writes it itself).
+A try that writes its end itself (a deferral, a reschedule poke, an end the zygote could not
+write) sends ``{"recorded": true}`` once it is written, unanswered: its exit is then a normal end.
 Must not import web, cli or scheduler.
 """
 from __future__ import annotations
@@ -48,6 +50,12 @@ class PipeSupervisor:
         try:
             self._send({"rendered": fields})
         except OSError:  # the zygote is gone; the end says so
+            pass
+
+    def recorded(self) -> None:
+        try:
+            self._send({"recorded": True})
+        except OSError:  # the zygote is gone: nobody is left to report the exit
             pass
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],

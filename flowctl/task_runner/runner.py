@@ -150,6 +150,10 @@ class Supervisor(Protocol):
     def rendered(self, fields: Mapping[str, Any]) -> None:
         """The try's rendered template fields (stored at its first heartbeat if still running)."""
 
+    def recorded(self) -> None:
+        """The try wrote its end itself (a deferral, a reschedule poke, an end :meth:`finish` could
+        not write): its exit is a normal end, not a crash, and its heartbeats stop."""
+
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
                xcoms: Mapping[str, Any], produces: bool | None = None,
                outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
@@ -335,6 +339,7 @@ class _ClaimedTry:
             won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
                                              started=self.ti_row.start_date, wake="task finished", xcoms=xcoms,
                                              produces=produces, outlet_extra=self.outlet_extra, **fields))
+            self._wrote_own_end()
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None
             self.store.record_reschedule(self.key, self.try_number, self.ti_row.start_date or now, now,
@@ -351,12 +356,20 @@ class _ClaimedTry:
         won = bool(self.store.defer_try(self.key, self.try_number, plan.classpath, plan.trigger_kwargs,
                                         plan.next_method, plan.next_kwargs, plan.timeout_at, now,
                                         rendered_fields=self.rendered, xcoms=xcoms))
+        self._wrote_own_end()
         if won:
             until = f", at most until {plan.timeout_at.isoformat()}" if plan.timeout_at else ""
             log.info("Pausing task as DEFERRED: waiting for %s%s, then %s()", plan.classpath, until, plan.next_method)
         else:
             log.warning("The task instance was changed by someone else while it ran; its deferral was not written")
         return won
+
+    def _wrote_own_end(self) -> None:
+        """Tell the supervisor, if any, that this try wrote its end itself: without that it would
+        report the try's exit as a crash, which the scheduler, once the task resumed (or was poked
+        again) in the same try number, could apply to that next run of the try."""
+        if self.supervisor is not None:
+            self.supervisor.recorded()
 
     def _alert(self, outcome: TryOutcome) -> None:
         """E-mail ``task.email`` about a failed or retried try (alerts.py), once its state is recorded."""

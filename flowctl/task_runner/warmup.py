@@ -77,6 +77,9 @@ class _AnsweredPipes:
     def rendered(self, fields: Mapping[str, Any]) -> None:
         self.pipes.rendered(fields)
 
+    def recorded(self) -> None:
+        self.pipes.recorded()
+
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
                xcoms: Mapping[str, Any], produces: bool | None = None,
                outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:

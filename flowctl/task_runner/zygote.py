@@ -353,6 +353,8 @@ class Zygote(StoreCalls):
                     child.rendered = message["rendered"]
                 elif "end" in message:
                     ends.append((child, message["end"]))
+                elif "recorded" in message:  # the try wrote its end itself (a deferral, a poke)
+                    child.ended = True
         if ends:
             self._record(ends)
 
@@ -472,11 +474,23 @@ class Zygote(StoreCalls):
                 continue
             if isinstance(child, _Supervised):
                 if child.results is not None:
-                    self._close_pipe(child.results)  # nothing more can come; whatever is left is dropped
+                    self._last_words(child)
                 self._close_pipe(child.answers)
             if child.request_id is not None:  # a spare dismissed unused never was the executor's
                 ended = not isinstance(child, _Supervised) or child.ended  # else: the row may hold no end
                 self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status), ended)
+
+    def _last_words(self, child: _Supervised) -> None:
+        """Read what an exited child sent just before its exit (whether it wrote its end itself),
+        then close its pipe: nothing more can come."""
+        fd = child.results
+        assert fd is not None
+        if any("recorded" in message for message in _read_lines(child)):
+            child.ended = True
+        if child.results is None:  # at EOF: _read_lines closed it
+            self.pipe_fds.discard(fd)
+        else:
+            self._close_pipe(fd)
 
     def _close_pipe(self, fd: int) -> None:
         self.pipe_fds.discard(fd)

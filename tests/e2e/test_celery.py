@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from flowctl.core.keys import TaskInstanceKey
+from flowctl.task_runner.logs import log_path
 from tests.db_fixtures import _unreachable
 from tests.e2e.conftest import DIALECTS, Deploy
 from tests.e2e.harness import Deployment, ManagedProcess
@@ -244,3 +246,101 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+DEFERRING = '''
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+from flowctl.operators.python import PythonOperator
+from flowctl.sensors.filesystem import FileSensor
+from flowctl.sensors.time_delta import TimeDeltaSensorAsync
+
+
+def make_flag():
+    Path("{out}/flag").write_text("here")
+
+
+with DAG("deferring", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+    wait_time = TimeDeltaSensorAsync(task_id="wait_time", delta=timedelta(seconds=2), priority_weight=10)
+    wait_file = FileSensor(task_id="wait_file", filepath="{out}/flag", deferrable=True, poke_interval=0.2,
+                           timeout=120, priority_weight=10)
+    work = PythonOperator(task_id="work", python_callable=make_flag)
+    [wait_time, wait_file, work] >> EmptyOperator(task_id="done")
+'''
+
+
+def with_a_triggerer(d: Deployment) -> ManagedProcess:
+    triggerer = d.spawn("triggerer", "triggerer")
+    d.wait_for(lambda: d.flowctl("jobs", "check", "--job-type", "triggerer", check=False).returncode == 0,
+               30, "the triggerer's heartbeat")
+    return triggerer
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_deferred_sensors_give_their_worker_slot_back_and_resume_in_the_same_try(
+        redis_up: None, deploy: Deploy, dialect: str) -> None:
+    """One worker slot (``-c 1``) and two executor slots: both sensors are sent first (they weigh
+    more) and defer; only if each deferred try gave its worker slot and its executor slot back can
+    ``work`` make the file the FileSensor waits for. Each resumption is the same try, sent again."""
+    d = celery_deployment(deploy, dialect, core__parallelism="2")
+    worker = with_one_worker(d, "deferring", DEFERRING)
+    with_a_triggerer(d)
+    run_id = d.trigger("deferring")
+    assert d.wait_for_run("deferring", run_id, timeout=90) == "success", d.diagnostics()
+    assert set(d.task_states("deferring", run_id).values()) == {"success"}
+    wait_file, work = d.task("deferring", run_id, "wait_file"), d.task("deferring", run_id, "work")
+    assert wait_file.start_date < work.start_date <= work.end_date <= wait_file.end_date
+    for task_id in ("wait_time", "wait_file"):
+        assert d.task("deferring", run_id, task_id).try_number == 1, task_id
+        log = log_path(d.home / "logs", TaskInstanceKey("deferring", run_id, task_id), 1).read_text()
+        assert "Pausing task as DEFERRED" in log and "Resuming after deferral" in log, log
+        # the deferral and the resumption each ran as a Celery task of its own, on the worker
+        said(d, worker, f"deferring.{task_id} @ {run_id}: try 1 ended on ")
+        assert worker.output().count(f"deferring.{task_id} @ {run_id}: try 1 ended on ") == 2, worker.output()
+
+
+TIMING_OUT = '''
+from datetime import datetime, timedelta, timezone
+
+from flowctl import DAG
+from flowctl.models.baseoperator import BaseOperator
+from flowctl.sensors.filesystem import FileSensor
+from flowctl.triggers.file import FileTrigger
+
+
+class WaitForever(BaseOperator):
+    def execute(self, context):
+        self.defer(trigger=FileTrigger(filepath="{out}/never", poke_interval=0.2), method_name="done",
+                   timeout=timedelta(seconds=2))
+
+    def done(self, context, event=None):
+        return event
+
+
+with DAG("timing_out", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+    FileSensor(task_id="sensor", filepath="{out}/never", deferrable=True, poke_interval=0.2, timeout=2,
+               retries=2, retry_delay=0)
+    WaitForever(task_id="operator", retries=1, retry_delay=0)
+'''
+
+
+def test_a_deferral_that_times_out_fails_the_try_and_retries_per_the_task_s_policy(
+        redis_up: None, deploy: Deploy) -> None:
+    """A sensor's deferral timing out is its timeout: failed, no retry (Airflow's rule). Another
+    operator's fails with TaskDeferralTimeout and retries: try 2 defers, times out and fails."""
+    d = celery_deployment(deploy, "sqlite")
+    with_one_worker(d, "timing_out", TIMING_OUT)
+    with_a_triggerer(d)
+    run_id = d.trigger("timing_out")
+    assert d.wait_for_run("timing_out", run_id, timeout=90) == "failed", d.diagnostics()
+    sensor, operator = d.task("timing_out", run_id, "sensor"), d.task("timing_out", run_id, "operator")
+    assert (sensor.state, sensor.try_number) == ("failed", 1), sensor
+    assert (operator.state, operator.try_number) == ("failed", 2), operator
+    sensor_log = log_path(d.home / "logs", sensor.key, 1).read_text()
+    assert "Pausing task as DEFERRED" in sensor_log and "timed out after 2 seconds" in sensor_log, sensor_log
+    for try_number in (1, 2):
+        log = log_path(d.home / "logs", operator.key, try_number).read_text()
+        assert "Pausing task as DEFERRED" in log and "TaskDeferralTimeout" in log, log

@@ -183,6 +183,46 @@ def test_a_try_that_exits_0_without_writing_its_end_is_reported_crashed(world: W
 
 
 
+PAUSES = '''
+from datetime import datetime, timedelta
+from flowctl import DAG
+from flowctl.models.baseoperator import BaseOperator
+from flowctl.sensors.python import PythonSensor
+from flowctl.triggers.file import FileTrigger
+
+class Defers(BaseOperator):
+    def execute(self, context):
+        self.defer(trigger=FileTrigger(filepath="/nonexistent/flowctl-never"), method_name="done",
+                   timeout=timedelta(hours=1))
+
+    def done(self, context, event=None):
+        return event
+
+with DAG("pauses", start_date=datetime(2024, 1, 1), schedule=None):
+    Defers(task_id="defers")
+    PythonSensor(task_id="pokes", python_callable=lambda: False, mode="reschedule", poke_interval=60)
+'''
+
+
+def test_a_try_that_defers_or_is_rescheduled_ends_normally_for_its_executor(world: World) -> None:
+    """Before: a deferral, or a reschedule poke, is written by the try itself, not through the
+    zygote, which then reported the try CRASHED ('exited (code 0) without writing its end'): a
+    Celery worker failed its task, and that stale report, read after the task resumed in the same
+    try number, could fail the resumed try."""
+    fileloc, run, executor = _deployed(world, "pauses", PAUSES)
+    try:
+        workloads = [world.queue(run, task_id, fileloc) for task_id in ("defers", "pokes")]
+        for workload in workloads:
+            executor.submit(workload)
+        events = collect(executor, 2)
+    finally:
+        executor.end()
+    assert sorted((e.key.task_id, e.outcome, e.detail) for e in events) == [
+        ("defers", Outcome.FINISHED, ""), ("pokes", Outcome.FINISHED, "")]
+    states = {w.key.task_id: world.store.get_task_instance(w.key).state for w in workloads}
+    assert states == {"defers": "deferred", "pokes": "up_for_reschedule"}
+
+
 def test_the_executor_works_in_a_process_holding_over_1024_files(world: World) -> None:
     """Before: select() refused the event pipe once its fd number passed 1024 (a long-lived
     scheduler or a test worker with many files open): ValueError in every sync()."""

@@ -447,9 +447,13 @@ class _GoneSupervisor:
     def __init__(self) -> None:
         self.rendered_fields: object = None
         self.asked = 0
+        self.told_recorded = 0
 
     def rendered(self, fields: object) -> None:
         self.rendered_fields = fields
+
+    def recorded(self) -> None:
+        self.told_recorded += 1
 
     def finish(self, state: object, now: object, fields: object, xcoms: object, produces: object = None,
                outlet_extra: object = None) -> None:
@@ -469,6 +473,7 @@ def test_a_supervised_try_whose_supervisor_cannot_write_its_end_writes_it_itself
     with defer_sigterm():
         result = run_claimed(workload, world.settings, world.store, claim, supervisor)
     assert supervisor.asked == 1 and result.state == "success"
+    assert supervisor.told_recorded == 1  # so its exit is an end, not a crash
     assert world.store.get_task_instance(workload.key).state == "success"
     assert world.store.xcom_pull(RunKey("basic", run.run_id), "ok") == {"n": 42}  # kept, then written by the try
     assert "hello from the task" in world.log_text(workload.key, 1)
