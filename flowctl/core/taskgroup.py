@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flowctl.core.dependencies import DependencyMixin
@@ -290,3 +290,23 @@ def task_group(python_callable: Any = None, **group_kwargs: Any) -> Any:
     if callable(python_callable):
         return TaskGroupFactory(python_callable, group_kwargs)
     return lambda function: TaskGroupFactory(function, group_kwargs)
+
+
+def serialized_group_task_ids(tree: Mapping[str, Any], group_id: str) -> list[str] | None:
+    """The task ids under task group ``group_id`` of a serialized task-group tree (a serialized
+    DAG's ``task_group``; nested groups included), or None if there is no such group."""
+    if tree.get("group_id") == group_id:
+        return _serialized_tasks_under(tree)
+    for child in tree.get("children", ()):
+        if isinstance(child, Mapping):
+            found = serialized_group_task_ids(child, group_id)
+            if found is not None:
+                return found
+    return None
+
+
+def _serialized_tasks_under(tree: Mapping[str, Any]) -> list[str]:
+    tasks: list[str] = []
+    for child in tree.get("children", ()):
+        tasks.extend(_serialized_tasks_under(child) if isinstance(child, Mapping) else [str(child)])
+    return tasks

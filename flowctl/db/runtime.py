@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from flowctl.core.errors import TaskInstanceNotFound
+from flowctl.core.errors import DagNotFound, FlowctlError, TaskInstanceNotFound
 from flowctl.core.states import TaskInstanceState, check_ti_transition
+from flowctl.core.taskgroup import serialized_group_task_ids
 from flowctl.db import try_statements as sql
 from flowctl.db.base import StoreCore
 from flowctl.db.dataset_refs import DATASET_UPDATED, outlet_refs, record_outlet_events
@@ -346,12 +347,22 @@ class RuntimeVerbs(StoreCore):
             first, count = s.execute(query).one()
             return first, int(count or 0)
 
-    def external_states(self, dag_id: str, task_ids: Sequence[str] | None, logical_date: datetime
-                        ) -> list[str | None]:
+    def external_states(self, dag_id: str, task_ids: Sequence[str] | None, logical_date: datetime,
+                        task_group_id: str | None = None) -> list[str | None]:
         """For ExternalTaskSensor: states of ``task_ids`` in ``dag_id``'s run at ``logical_date``.
 
-        ``task_ids`` None gives ``[run state]``; no such run gives ``[]``.
+        ``task_ids`` None gives ``[run state]``; no such run gives ``[]``. ``task_group_id``: the
+        tasks of that group (nested groups too) as the DAG's latest parse has them, in its place;
+        ``[]`` while the DAG was never parsed, FlowctlError if it has no such group.
         """
+        if task_group_id is not None:
+            try:
+                tree = self.latest_serialized_dag(dag_id).data.get("task_group") or {}  # type: ignore[attr-defined]
+            except DagNotFound:
+                return []
+            task_ids = serialized_group_task_ids(tree, task_group_id)
+            if not task_ids:
+                raise FlowctlError(f"DAG {dag_id!r} has no task group {task_group_id!r} with tasks")
         with self._read() as s:
             run = s.scalars(select(DagRunRow).where(DagRunRow.dag_id == dag_id,
                                                     DagRunRow.logical_date == logical_date)).first()

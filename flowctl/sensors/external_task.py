@@ -13,8 +13,8 @@ The date looked at is this run's ``logical_date`` shifted back by
 ``deferrable=True`` pokes once, then waits in the triggerer (WorkflowTrigger, looking every
 ``poll_interval`` seconds, as Airflow's) instead of a worker slot, for at most ``timeout``
 seconds; it resumes in ``execute_complete`` with the trigger's success / failed / skipped
-event. Only then may ``external_task_group_id`` name a task group to watch (the trigger reads
-the group's tasks from the other DAG's latest parse).
+event. ``external_task_group_id`` watches every task of that group (nested groups too), as
+the other DAG's latest parse lists them, in both modes.
 Must not import flowctl.db, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -75,9 +75,6 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise DagDefinitionError("pass only one of execution_delta and execution_date_fn")
         if external_task_group_id is not None and (external_task_id is not None or external_task_ids is not None):
             raise DagDefinitionError("pass only one of external_task_group_id and external_task_id(s)")
-        if external_task_group_id is not None and not deferrable:
-            raise NotSupportedError("external_task_group_id needs deferrable=True in flowctl; "
-                                    "or list the tasks in external_task_ids")
         self.external_dag_id = external_dag_id
         self.external_task_id = external_task_id
         self.external_task_ids = list(external_task_ids) if external_task_ids is not None else None
@@ -120,10 +117,16 @@ class ExternalTaskSensor(BaseSensorOperator):
         if lookup is None:
             raise FlowctlError("ExternalTaskSensor needs context['external_state_lookup'], which the flowctl task runner provides")
         task_ids = self.task_ids_to_watch()
-        states = list(lookup(self.external_dag_id, task_ids, self.date_to_watch(context)))
+        if self.external_task_group_id is None:
+            states = list(lookup(self.external_dag_id, task_ids, self.date_to_watch(context)))
+            expected = len(task_ids or [None])
+        else:  # one state per task of the group, as the other DAG's latest parse has it
+            states = list(lookup(self.external_dag_id, None, self.date_to_watch(context),
+                                 task_group_id=self.external_task_group_id))
+            expected = max(len(states), 1)
         if self.check_existence and not states:
             raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
-        verdict = external_verdict(states, len(task_ids or [None]), self.allowed_states, self.failed_states, self.skipped_states)
+        verdict = external_verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
         if verdict == "failed":
             self._external_failed(states)
         if verdict == "skipped":
@@ -135,7 +138,7 @@ class ExternalTaskSensor(BaseSensorOperator):
         waits in the triggerer and the task holds no worker slot."""
         if not self.deferrable:
             return super().execute(context)
-        if self.external_task_group_id is None and self.poke(context):
+        if self.poke(context):
             return None
         from flowctl.triggers.external_task import WorkflowTrigger
 

@@ -21,11 +21,12 @@ Must not import flowctl.db (the Store is reached lazily, in a thread), web, cli 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
+from flowctl.core.taskgroup import serialized_group_task_ids as group_task_ids
 from flowctl.sensors.external_task import external_verdict
 from flowctl.triggers.base import BaseTrigger, TriggerEvent
 from flowctl.triggers.metadata import read
@@ -54,26 +55,6 @@ def run_states(store: Any, dag_id: str, run_ids: Sequence[str] | None,
         return states
     found = [store.list_runs(dag_id, since=when, until=when, limit=1) for when in execution_dates or []]
     return [str(runs[0].state) if runs else None for runs in found]
-
-
-def group_task_ids(tree: Mapping[str, Any], group_id: str) -> list[str] | None:
-    """The task ids under task group ``group_id`` of a serialized task-group tree (nested groups
-    included), or None if there is no such group."""
-    if tree.get("group_id") == group_id:
-        return _tasks_under(tree)
-    for child in tree.get("children", ()):
-        if isinstance(child, Mapping):
-            found = group_task_ids(child, group_id)
-            if found is not None:
-                return found
-    return None
-
-
-def _tasks_under(tree: Mapping[str, Any]) -> list[str]:
-    tasks: list[str] = []
-    for child in tree.get("children", ()):
-        tasks.extend(_tasks_under(child) if isinstance(child, Mapping) else [str(child)])
-    return tasks
 
 
 def tasks_to_watch(store: Any, dag_id: str, task_ids: Sequence[str] | None, group_id: str | None

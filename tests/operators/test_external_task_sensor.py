@@ -1,4 +1,4 @@
-"""ExternalTaskSensor with deferrable=True, pure: it pokes once, defers to a WorkflowTrigger with what it
+"""ExternalTaskSensor with deferrable=True (and a task group in both modes), pure: it pokes once, defers to a WorkflowTrigger with what it
 watches, and resumes per the trigger's event (success, skipped, failed; soft_fail turns a failure into a skip)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flowctl.core.dag import DAG
-from flowctl.core.errors import FlowctlError, NotSupportedError, TaskDeferred, TaskSkipped
+from flowctl.core.errors import DagDefinitionError, FlowctlError, TaskDeferred, TaskSkipped
 from flowctl.sensors.external_task import ExternalTaskSensor
 from flowctl.triggers.external_task import WorkflowTrigger
 
@@ -60,12 +60,33 @@ def test_a_resumed_external_task_sensor_succeeds_skips_or_fails_per_the_event() 
         _sensor(external_task_id="a", soft_fail=True).execute_complete({}, event={"status": "failed"})
 
 
-def test_a_task_group_can_be_watched_in_deferrable_mode_only() -> None:
-    with pytest.raises(NotSupportedError, match="needs deferrable=True"):
-        ExternalTaskSensor(task_id="e", external_dag_id="other", external_task_group_id="load")
+def test_a_task_group_is_watched_in_both_modes_through_the_lookup() -> None:
+    asked: list[Any] = []
+
+    def lookup(dag_id: str, task_ids: Any, logical_date: datetime, **kwargs: Any) -> list[str | None]:
+        asked.append((dag_id, task_ids, logical_date, kwargs))
+        return states
+
+    with DAG("d"):
+        poking = ExternalTaskSensor(task_id="p", external_dag_id="other", external_task_group_id="load",
+                                    failed_states=["failed"])
+    states: list[str | None] = ["success", "running"]
+    context = context_for(poking, ContractTI(), logical_date=NOW, external_state_lookup=lookup)
+    assert poking.poke(context) is False  # one task of the group still runs
+    assert asked == [("other", None, NOW, {"task_group_id": "load"})]
+    states = ["success", "success"]
+    assert poking.poke(context) is True
+    states = []  # no such run yet
+    assert poking.poke(context) is False
+    states = ["failed", "success"]
+    with pytest.raises(FlowctlError, match="task group 'load' ended in a failed state"):
+        poking.poke(context)
+    with pytest.raises(DagDefinitionError, match="only one of external_task_group_id"):
+        ExternalTaskSensor(task_id="x", external_dag_id="other", external_task_group_id="load", external_task_id="a")
     sensor = _sensor(external_task_group_id="load")
-    with pytest.raises(TaskDeferred) as raised:  # no poke: the lookup of the worker knows no groups
-        sensor.execute(context_for(sensor, ContractTI(), logical_date=NOW))
+    states = ["running"]
+    with pytest.raises(TaskDeferred) as raised:  # deferrable: one poke, then the trigger watches the group
+        sensor.execute(context_for(sensor, ContractTI(), logical_date=NOW, external_state_lookup=lookup))
     assert raised.value.trigger.external_task_group_id == "load"
     with pytest.raises(TaskSkipped, match="task group 'load' were skipped"):
         sensor.execute_complete({}, event={"status": "skipped"})

@@ -4,11 +4,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from flowctl.core.errors import FlowctlError
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.store import Store
 
-from tests.db.samples import T0, make_run, queued_ti
+from tests.db.samples import FILE, T0, make_run, queued_ti, serialized
 
 
 def test_warming_the_statements_changes_nothing(store: Store) -> None:
@@ -216,3 +219,20 @@ def test_ending_and_claiming_in_one_call_is_all_or_nothing(store: Store, monkeyp
     assert store.get_task_instance(ending).state == "running"  # the end was rolled back with the claims
     assert store.list_tries(ending) == []
     assert store.get_task_instance(waiting).state == "queued"
+
+
+def test_external_states_of_a_task_group_are_those_of_its_tasks_as_the_latest_parse_has_them(store: Store) -> None:
+    run = make_run(store)
+    assert store.external_states("grouped", None, run.logical_date, task_group_id="load") == []  # never parsed
+    tree = {"group_id": None, "children": ["extract", {"group_id": "load", "children": [
+        "load.a", {"group_id": "load.deep", "children": ["load.deep.b"]}]}]}
+    store.sync_dag(serialized("etl", ("extract", "load.a", "load.deep.b"), task_group=tree), FILE, T0)
+    day = T0 + timedelta(days=1)
+    later = store.create_run("etl", "manual__grouped", run_type="manual", logical_date=day, now=T0,
+                             data_interval=(day, day + timedelta(days=1)))
+    assert store.set_task_state(TaskInstanceKey("etl", later.run_id, "load.a"), "pending", "skipped")
+    assert store.external_states("etl", None, later.logical_date, task_group_id="load") == ["skipped", "pending"]
+    assert store.external_states("etl", None, later.logical_date, task_group_id="load.deep") == ["pending"]
+    assert store.external_states("etl", None, T0 + timedelta(days=9), task_group_id="load") == []
+    with pytest.raises(FlowctlError, match="no task group 'nope'"):
+        store.external_states("etl", None, later.logical_date, task_group_id="nope")
