@@ -11,7 +11,9 @@
   in ``__fail__``; the trigger row goes; the scheduler is woken;
 * ``time_out_deferrals``: deferred past trigger_timeout -> scheduled in ``__fail__`` (the task
   then fails with TaskDeferralTimeout, retried per its policy);
-* ``delete_unused_triggers``: triggers no deferred task instance waits on (cleared, marked, timed out).
+* ``delete_unused_triggers``: triggers no deferred task instance waits on (cleared, marked, timed out);
+* ``triggers`` (with the try each waits in: the triggerer writes the trigger's lines to its log) and
+  ``triggers_with_jobs`` (with the triggerer job running each: the REST API's task instance).
 Kwargs arrive as JSON data already (``flowctl.core.deferral.encode_json``).
 Must not import flowctl packages above ``flowctl.db``.
 """
@@ -28,6 +30,7 @@ from flowctl.core.deferral import FAIL_METHOD, TIMEOUT_ERROR, TRIGGER_FAILURE
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db.base import StoreCore
+from flowctl.db.records import JobRecord, record_from
 from flowctl.db.tables import JobRow, TaskInstanceRow, TriggerRow, XComRow
 from flowctl.db.task_instances import ti_where
 
@@ -38,14 +41,26 @@ TRIGGER_WAKE = "trigger fired"
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingTry:
+    """The task try a trigger resumes: its log is ``attempt=<try_number>.log``. A deferred task
+    instance holds ``try_number - 1`` (the resumed run claims it back: it is the same try)."""
+
+    key: TaskInstanceKey
+    try_number: int
+    timeout_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class TriggerRecord:
-    """One trigger as the triggerer builds it: ``classpath(**kwargs)`` (kwargs as stored JSON)."""
+    """One trigger as the triggerer builds it: ``classpath(**kwargs)`` (kwargs as stored JSON), and
+    the try that waits on it (None when no deferred task instance does any more)."""
 
     id: int
     classpath: str
     kwargs: Mapping[str, Any]
     created_date: datetime
     triggerer_id: int | None
+    waiting: WaitingTry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +80,8 @@ def _waiting_on(trigger_id: Any) -> Any:
 
 
 class TriggerVerbs(StoreCore):
-    """defer_try, assign_triggers, triggers, fire_trigger, fail_trigger, time_out_deferrals, deferral_of."""
+    """defer_try, assign_triggers, triggers, triggers_with_jobs, fire_trigger, fail_trigger, time_out_deferrals,
+    deferral_of."""
 
     def defer_try(self, key: TaskInstanceKey, running_try: int, classpath: str, trigger_kwargs: Mapping[str, Any],
                   next_method: str, next_kwargs: Mapping[str, Any] | None, timeout_at: datetime | None,
@@ -118,13 +134,34 @@ class TriggerVerbs(StoreCore):
             return list(s.scalars(select(t.id).where(mine).order_by(t.id)))
 
     def triggers(self, ids: Sequence[int]) -> list[TriggerRecord]:
-        """The triggers with these ids (those that still exist)."""
+        """The triggers with these ids (those that still exist), each with the try waiting on it."""
         if not ids:
             return []
+        waiting = (_ti.trigger_id == TriggerRow.id) & (_ti.state == TI.DEFERRED.value)
+        query = (select(TriggerRow, _ti.dag_id, _ti.run_id, _ti.task_id, _ti.map_index, _ti.try_number,
+                        _ti.trigger_timeout)
+                 .outerjoin(_ti, waiting).where(TriggerRow.id.in_(list(ids))).order_by(TriggerRow.id))
+        found: dict[int, TriggerRecord] = {}
         with self._read() as s:
-            rows = s.scalars(select(TriggerRow).where(TriggerRow.id.in_(list(ids))).order_by(TriggerRow.id)).all()
-            return [TriggerRecord(r.id, r.classpath, dict(r.kwargs or {}), r.created_date, r.triggerer_id)
-                    for r in rows]
+            for r, dag_id, run_id, task_id, map_index, try_number, timeout_at in s.execute(query):
+                if r.id in found:  # one trigger, one task instance (a second one would be a stray)
+                    continue
+                tried = None if dag_id is None else WaitingTry(TaskInstanceKey(dag_id, run_id, task_id, map_index),
+                                                               try_number + 1, timeout_at)
+                found[r.id] = TriggerRecord(r.id, r.classpath, dict(r.kwargs or {}), r.created_date, r.triggerer_id,
+                                            tried)
+        return list(found.values())
+
+    def triggers_with_jobs(self, ids: Sequence[int]) -> dict[int, tuple[TriggerRecord, JobRecord | None]]:
+        """The triggers with these ids and the triggerer job each is assigned to (None: not taken yet)."""
+        if not ids:
+            return {}
+        query = (select(TriggerRow, JobRow).outerjoin(JobRow, JobRow.id == TriggerRow.triggerer_id)
+                 .where(TriggerRow.id.in_(list(ids))))
+        with self._read() as s:
+            return {t.id: (TriggerRecord(t.id, t.classpath, dict(t.kwargs or {}), t.created_date, t.triggerer_id),
+                           None if j is None else record_from(JobRecord, j))
+                    for t, j in s.execute(query)}
 
     def fire_trigger(self, trigger_id: int, event: Any, now: datetime) -> list[TaskInstanceKey]:
         """The trigger fired with payload ``event`` (JSON data): its deferred task instances resume

@@ -7,7 +7,9 @@ whose heartbeat stopped, up to ``[triggerer] default_capacity``; several trigger
 the same one), start the new ones in the loop, and cancel those whose task no longer waits
 (cleared, marked, timed out). :meth:`Triggerer.run_forever` is the only clock reader: it waits
 on the loop's outcomes so an event is written as soon as it comes, and syncs at least every
-``POLL_SECONDS``; the job heartbeats every ``[triggerer] job_heartbeat_sec``.
+``POLL_SECONDS``; the job heartbeats every ``[triggerer] job_heartbeat_sec``. With a
+:class:`~flowctl.triggerer.trigger_logs.TriggerLogRouter`, each trigger's lines go to the log of
+the try it resumes (``attempt=N.log``), as Airflow's UI shows them.
 Must not import flask, click, SQLAlchemy, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from flowctl.core.deferral import decode_json
 from flowctl.triggerer.loop import TriggerLoop, TriggerOutcome
+from flowctl.triggerer.trigger_logs import TriggerLogRouter
 
 log = logging.getLogger("flowctl.triggerer")
 POLL_SECONDS = 1.0  # new triggers are picked up this often at the latest
@@ -57,14 +60,16 @@ class Triggerer:
     """One triggerer job: its database side (this thread) and its TriggerLoop."""
 
     def __init__(self, store: Any, loop: TriggerLoop, job_id: int, *, capacity: int, health_threshold: float,
-                 heartbeat_every: float) -> None:
+                 heartbeat_every: float, logs: TriggerLogRouter | None = None) -> None:
         self.store = store
         self.loop = loop
         self.job_id = job_id
         self.capacity = capacity
         self.health_threshold = health_threshold
         self.heartbeat_every = heartbeat_every
+        self.logs = logs  # started: the triggers' lines go to their tries' logs
         self.running: set[int] = set()  # handed to the loop, outcome not yet written
+        self._deadlines: dict[int, datetime] = {}  # of running triggers whose deferral has a timeout
         self._next_beat: datetime | None = None
         self._stopping = False
 
@@ -72,11 +77,13 @@ class Triggerer:
     def start(cls, store: Any, settings: Any, now: datetime) -> Triggerer:
         """Register a triggerer job and start its loop."""
         job = store.create_job("triggerer", socket.gethostname(), os.getpid(), now)
+        logs = TriggerLogRouter.from_settings(settings)
+        logs.start()
         loop = TriggerLoop()
         loop.start()
         return cls(store, loop, job.id, capacity=int(settings.get("triggerer", "default_capacity")),
                    health_threshold=float(settings.get("triggerer", "triggerer_health_check_threshold")),
-                   heartbeat_every=float(settings.get("triggerer", "job_heartbeat_sec")))
+                   heartbeat_every=float(settings.get("triggerer", "job_heartbeat_sec")), logs=logs)
 
     def sync(self, now: datetime, outcomes: list[TriggerOutcome] | None = None) -> SyncReport:
         """Write ``outcomes`` (and whatever else the loop has), then take, start and cancel triggers."""
@@ -86,7 +93,7 @@ class Triggerer:
         wanted = set(ids)
         gone = self.running - wanted
         for trigger_id in gone:
-            self.loop.cancel(trigger_id)
+            self.loop.cancel(trigger_id, self._why_gone(trigger_id, now))
             self.running.discard(trigger_id)
         started = 0
         for record in self.store.triggers([i for i in ids if i not in self.running]):
@@ -97,6 +104,7 @@ class Triggerer:
         """Record what triggers came to: their tasks resume (or fail); the triggers are deleted."""
         for outcome in outcomes:
             self.running.discard(outcome.trigger_id)
+            self._deadlines.pop(outcome.trigger_id, None)
             if outcome.error is None:
                 keys = self.store.fire_trigger(outcome.trigger_id, outcome.payload, now)
             else:
@@ -114,10 +122,21 @@ class Triggerer:
             self.write([TriggerOutcome(record.id, error=f"{type(exc).__name__}: {exc}")], now)
             return 0
         trigger.trigger_id = record.id
+        waiting = record.waiting
+        target = None if self.logs is None or waiting is None else self.logs.target(waiting, record.kwargs)
+        if waiting is not None and waiting.timeout_at is not None:
+            self._deadlines[record.id] = waiting.timeout_at
         self.running.add(record.id)
-        self.loop.add(record.id, trigger)
-        log.info("trigger %d started: %s", record.id, record.classpath)
+        self.loop.add(record.id, trigger, target)
         return 1
+
+    def _why_gone(self, trigger_id: int, now: datetime) -> str:
+        """How the line of a trigger this triggerer no longer runs ends: timed out, or cleared / marked / taken over."""
+        deadline = self._deadlines.pop(trigger_id, None)
+        if deadline is not None and deadline <= now:
+            return (f"timed out: the deferral's deadline ({deadline.isoformat()}) passed; "
+                    "the task resumes to fail with TaskDeferralTimeout")
+        return "cancelled: its task no longer waits on it here (cleared or marked, or another triggerer took it over)"
 
     def _heartbeat_if_due(self, now: datetime) -> None:
         if self._next_beat is not None and now < self._next_beat:
@@ -140,8 +159,12 @@ class Triggerer:
                 done += 1
                 outcomes = self.loop.outcomes(POLL_SECONDS)
         finally:
-            self.loop.stop()
-            if outcomes:
-                self.write(outcomes, clock())
-            self.store.end_job(self.job_id, "success", clock())
+            try:
+                self.loop.stop()
+                if outcomes:
+                    self.write(outcomes, clock())
+                self.store.end_job(self.job_id, "success", clock())
+            finally:
+                if self.logs is not None:
+                    self.logs.stop()  # after the loop: the lines of the triggers it stopped are written too
         return done

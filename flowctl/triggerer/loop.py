@@ -5,7 +5,9 @@ The job's thread (``job.py``) hands it triggers (:meth:`TriggerLoop.add`) and ca
 reports a :class:`TriggerOutcome` (the event's payload as JSON data, or the error) on a queue
 the job's thread waits on (:meth:`TriggerLoop.outcomes`). A trigger that ends without an event
 fails its task, as in Airflow. ``cleanup()`` is awaited whenever a trigger stops. Database work
-never happens on the loop: a slow query cannot stall the triggers.
+never happens on the loop: a slow query cannot stall the triggers. A trigger given a
+:class:`~flowctl.triggerer.trigger_logs.TryLogTarget` logs into its task try's log as well: what it
+logs, a line when it starts, and one with its event, its failure or why it was cancelled.
 Must not import flask, click, SQLAlchemy, web, cli or scheduler.
 """
 from __future__ import annotations
@@ -13,15 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import socket
 import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from flowctl.core.deferral import encode_json
+from flowctl.core.masking import redact
+from flowctl.triggerer.trigger_logs import TryLogTarget, route_to
 
 log = logging.getLogger("flowctl.triggerer")
 NO_EVENT = "the trigger exited without sending an event"
+#: Why the triggers of a triggerer that stops are cancelled (the try's log says so).
+STOPPING = "stopped: the triggerer is shutting down (another triggerer, or this one restarted, takes it over)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +52,14 @@ class TriggerLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def add(self, trigger_id: int, trigger: Any) -> None:
-        """Start running ``trigger`` (a BaseTrigger) for ``trigger_id``."""
-        self._loop.call_soon_threadsafe(self._add, trigger_id, trigger)
+    def add(self, trigger_id: int, trigger: Any, target: TryLogTarget | None = None) -> None:
+        """Start running ``trigger`` (a BaseTrigger) for ``trigger_id``; it logs into ``target`` too."""
+        self._loop.call_soon_threadsafe(self._add, trigger_id, trigger, target)
 
-    def cancel(self, trigger_id: int) -> None:
-        """Stop the trigger of ``trigger_id`` (its task no longer waits on it); its cleanup still runs."""
-        self._loop.call_soon_threadsafe(self._cancel, trigger_id)
+    def cancel(self, trigger_id: int, reason: str = "cancelled") -> None:
+        """Stop the trigger of ``trigger_id`` (its task no longer waits on it); its cleanup still runs.
+        ``reason`` completes the line ``trigger N <reason>`` logged when it stops."""
+        self._loop.call_soon_threadsafe(self._cancel, trigger_id, reason)
 
     def outcomes(self, timeout: float) -> list[TriggerOutcome]:
         """What triggers came to since the last call: waits up to ``timeout`` seconds for the first."""
@@ -71,26 +79,27 @@ class TriggerLoop:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=grace)
 
-    def _add(self, trigger_id: int, trigger: Any) -> None:
+    def _add(self, trigger_id: int, trigger: Any, target: TryLogTarget | None) -> None:
         if trigger_id not in self._tasks:
-            self._tasks[trigger_id] = self._loop.create_task(self._run(trigger_id, trigger))
+            self._tasks[trigger_id] = self._loop.create_task(self._run(trigger_id, trigger, target))
 
-    def _cancel(self, trigger_id: int) -> None:
+    def _cancel(self, trigger_id: int, reason: str) -> None:
         task = self._tasks.get(trigger_id)
         if task is not None:
-            task.cancel()
+            task.cancel(reason)
 
     async def _cancel_all(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
-            task.cancel()
+            task.cancel(STOPPING)
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, trigger_id: int, trigger: Any) -> None:
+    async def _run(self, trigger_id: int, trigger: Any, target: TryLogTarget | None) -> None:
+        route_to(target)  # this task's context only: its records (and its threads') go to the try's log
         try:
             self._outcomes.put(await run_trigger(trigger_id, trigger))
-        except asyncio.CancelledError:
-            log.info("trigger %d cancelled", trigger_id)
+        except asyncio.CancelledError as stop:
+            log.info("trigger %d %s", trigger_id, stop.args[0] if stop.args and stop.args[0] else "cancelled")
         finally:
             self._tasks.pop(trigger_id, None)
 
@@ -98,18 +107,30 @@ class TriggerLoop:
 async def run_trigger(trigger_id: int, trigger: Any) -> TriggerOutcome:
     """Run ``trigger`` to its first event: the payload, or why it failed; its ``cleanup()`` is
     awaited whatever happens (a cancellation goes on to the caller)."""
+    log.info("trigger %d starting on %s: %s", trigger_id, socket.gethostname(), describe(trigger))
     try:
         return await _first_event(trigger_id, trigger)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a trigger that raises fails its task, not its runner
-        log.warning("trigger %d failed: %s", trigger_id, exc)
+        log.error("trigger %d failed, the task resumes to fail: %s", trigger_id, exc, exc_info=exc)
         return TriggerOutcome(trigger_id, error="".join(traceback.format_exception(exc)).strip())
     finally:
         try:
             await trigger.cleanup()
         except Exception:  # noqa: BLE001 - a failing cleanup changes nothing
             log.exception("cleanup of trigger %d failed", trigger_id)
+
+
+def describe(trigger: Any) -> str:
+    """``<classpath kwarg=value, ...>`` with the values of secret-looking kwargs as ``***`` (the
+    triggerer's own log shows this line too, unmasked by any try's masker)."""
+    try:
+        classpath, kwargs = trigger.serialize()
+    except Exception:  # noqa: BLE001 - a trigger that cannot say what it is still runs
+        return f"<{type(trigger).__module__}.{type(trigger).__qualname__}>"
+    args = ", ".join(f"{k}={v!r}" for k, v in redact(dict(kwargs)).items())
+    return f"<{classpath} {args}>" if args else f"<{classpath}>"
 
 
 def run_until_event(trigger_id: int, trigger: Any, timeout: float | None) -> TriggerOutcome | None:
@@ -130,8 +151,9 @@ async def _first_event(trigger_id: int, trigger: Any) -> TriggerOutcome:
     events = trigger.run()
     try:
         async for event in events:
-            log.info("trigger %d fired: %r", trigger_id, event)
+            log.info("trigger %d fired: %r; the task resumes", trigger_id, event)
             return TriggerOutcome(trigger_id, payload=encode_json(event.payload, "the trigger event's payload"))
     finally:
         await events.aclose()
+    log.error("trigger %d failed, the task resumes to fail: %s", trigger_id, NO_EVENT)
     return TriggerOutcome(trigger_id, error=NO_EVENT)

@@ -28,7 +28,8 @@ from flowctl.web.api import RUN_RANGES, runs_response
 from flowctl.web.api_params import (body_bool, body_int, body_page_limit, body_str, body_strs,
                                     check_choices, check_known_args, date_ranges, json_body, note_body,
                                     order_by_arg, range_names)
-from flowctl.web.api_shapes import run_json, ti_json
+from flowctl.web.api_shapes import run_json
+from flowctl.web.api_task_instances import tis_json
 from flowctl.web.auth import hidden_dags, requires, requires_dag
 from flowctl.web.browse import parse_when
 from flowctl.web.dag_actions import TRIGGER_EVENT
@@ -118,7 +119,8 @@ def clear_run(dag_id: str, run_id: str) -> Any:
     run = store.get_run(dag_id, run_id)
     tis = store.task_instances_to_clear(dag_id, ClearSpec(run_id=run_id))
     if dry_run:
-        return jsonify({"task_instances": [ti_json(t, run.logical_date) for t in tis], "total_entries": len(tis)})
+        return jsonify({"task_instances": tis_json(tis, {(run.dag_id, run.run_id): run.logical_date}),
+                        "total_entries": len(tis)})
     report = store.clear_task_instances([t.key for t in tis], context.now())
     context.audit("clear", dag_id=dag_id, run_id=run_id, extra={"task_instances": len(report.task_instances)})
     return jsonify(run_json(store.get_run(dag_id, run_id)))

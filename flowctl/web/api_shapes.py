@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
 
+from flowctl.core.deferral import decode_json
+from flowctl.core.masking import SecretsMasker
 from flowctl.core.timezones import make_aware
 from flowctl.core.xcom_values import decode_xcom_value
-from flowctl.db.records import DagRecord, DagRunRecord, TaskInstanceRecord, XComRecord
+from flowctl.db.records import DagRecord, DagRunRecord, JobRecord, TaskInstanceRecord, XComRecord
+from flowctl.db.triggers import TriggerRecord
 
 #: Serialized task keys that Airflow's Task object has under the same name.
 TASK_KEYS = ("owner", "trigger_rule", "depends_on_past", "wait_for_downstream", "retries", "queue", "pool",
              "pool_slots", "retry_exponential_backoff", "priority_weight", "weight_rule", "ui_color",
              "ui_fgcolor", "template_fields", "doc_md")
+#: flowctl's job types as Airflow's Job object names them.
+AIRFLOW_JOB_TYPES = {"scheduler": "SchedulerJob", "triggerer": "TriggererJob", "dag_processor": "DagProcessorJob",
+                     "worker": "LocalTaskJob"}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -164,8 +170,25 @@ def run_json(run: DagRunRecord) -> dict[str, Any]:
             "conf": dict(run.conf), "external_trigger": run.external_trigger, "note": run.note}
 
 
-def ti_json(ti: TaskInstanceRecord, execution_date: datetime | None) -> dict[str, Any]:
-    """Airflow's TaskInstance object; ``execution_date`` is its run's logical date."""
+def trigger_json(trigger: TriggerRecord) -> dict[str, Any]:
+    """Airflow's Trigger object: ``kwargs`` as text (Airflow's), the values of secret-looking keys ``***``."""
+    kwargs = SecretsMasker().redact(decode_json(dict(trigger.kwargs)))
+    return {"id": trigger.id, "classpath": trigger.classpath, "kwargs": str(kwargs),
+            "created_date": iso(trigger.created_date), "triggerer_id": trigger.triggerer_id}
+
+
+def job_json(job: JobRecord) -> dict[str, Any]:
+    """Airflow's Job object (``job_type`` by Airflow's name: TriggererJob, SchedulerJob, ...)."""
+    return {"id": job.id, "dag_id": None, "state": job.state,
+            "job_type": AIRFLOW_JOB_TYPES.get(job.job_type, job.job_type), "start_date": iso(job.start_date),
+            "end_date": iso(job.end_date), "latest_heartbeat": iso(job.latest_heartbeat),
+            "executor_class": job.executor_class, "hostname": job.hostname, "unixname": None}
+
+
+def ti_json(ti: TaskInstanceRecord, execution_date: datetime | None, trigger: TriggerRecord | None = None,
+            triggerer_job: JobRecord | None = None) -> dict[str, Any]:
+    """Airflow's TaskInstance object; ``execution_date`` is its run's logical date; a deferred one's
+    ``trigger`` and the ``triggerer_job`` running it when given (else null)."""
     return {"dag_id": ti.dag_id, "dag_run_id": ti.run_id, "task_id": ti.task_id,
             "task_display_name": ti.task_id, "map_index": ti.map_index, "rendered_map_index": None,
             "execution_date": iso(execution_date), "state": ti.state, "try_number": ti.try_number,
@@ -174,8 +197,9 @@ def ti_json(ti: TaskInstanceRecord, execution_date: datetime | None) -> dict[str
             "pool": ti.pool, "pool_slots": ti.pool_slots, "queue": ti.queue, "priority_weight": ti.priority_weight,
             "operator": ti.operator, "queued_when": iso(ti.queued_at), "queued_by_job_id": ti.queued_by_job_id,
             "executor": ti.executor, "executor_config": {}, "sla_miss": None,
-            "rendered_fields": dict(ti.rendered_fields or {}), "trigger": None, "triggerer_job": None,
-            "note": ti.note}
+            "rendered_fields": dict(ti.rendered_fields or {}),
+            "trigger": None if trigger is None else trigger_json(trigger),
+            "triggerer_job": None if triggerer_job is None else job_json(triggerer_job), "note": ti.note}
 
 
 def ti_ref_json(ti: TaskInstanceRecord, execution_date: datetime | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ in the body), ``POST /dags/<dag_id>/clearTaskInstances`` and
 ``POST /dags/<dag_id>/updateTaskInstancesState``. Logs and XComs are
 :mod:`flowctl.web.api_task_logs`' (a blueprint nested in this one). Changes go
 through the Store verbs the UI's actions use and are audited (source ``api``).
+A deferred task instance shows its ``trigger`` and the ``triggerer_job`` running it (:func:`tis_json`).
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.states import TaskInstanceState
 from flowctl.db.operations import MARK_TARGETS, ClearSpec
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.db.web_queries import Page, TaskInstanceQuery, TI_FIELDS
@@ -68,13 +70,24 @@ def _ranges(source: Mapping[str, Any]) -> tuple[tuple[str, Any, Any], ...]:
     return date_ranges(source, TI_RANGES) + _duration(source)
 
 
+def tis_json(tis: Sequence[TaskInstanceRecord],
+             dates: Mapping[tuple[str, str], datetime | None]) -> list[dict[str, Any]]:
+    """Airflow's TaskInstance objects, each with its run's logical date from ``dates``; a deferred one
+    with its trigger and triggerer job (one query for them all, none when no task instance is deferred)."""
+    deferred = TaskInstanceState.DEFERRED.value
+    ids = sorted({t.trigger_id for t in tis if t.state == deferred and t.trigger_id is not None})
+    triggers = context.store().triggers_with_jobs(ids) if ids else {}
+    return [ti_json(t, dates.get((t.dag_id, t.run_id)),
+                    *(triggers.get(t.trigger_id, (None, None)) if t.state == deferred else (None, None)))
+            for t in tis]
+
+
 def tis_response(query: TaskInstanceQuery) -> Any:
     """``{"task_instances", "total_entries"}`` of one page, each with its run's logical date."""
     store = context.store()
     page: Page[TaskInstanceRecord] = store.task_instance_page(query)
     dates = store.logical_dates({(t.dag_id, t.run_id) for t in page.items})
-    return jsonify({"task_instances": [ti_json(t, dates.get((t.dag_id, t.run_id))) for t in page.items],
-                    "total_entries": page.total})
+    return jsonify({"task_instances": tis_json(page.items, dates), "total_entries": page.total})
 
 
 def _query_from_args() -> TaskInstanceQuery:
@@ -144,7 +157,7 @@ def _one(dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[DagRun
 def get_task_instance(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
     check_known_args(())
     run, ti = _one(dag_id, run_id, task_id, map_index)
-    return jsonify(ti_json(ti, run.logical_date))
+    return jsonify(tis_json([ti], {(run.dag_id, run.run_id): run.logical_date})[0])
 
 
 @bp.route(TIS_URL + "/<task_id>", methods=["PATCH"])
@@ -175,7 +188,8 @@ def set_note(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any
     context.store().set_task_instance_note(ti.key, note, context.now())
     context.audit("set_note", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
                   extra={"note": note})
-    return jsonify(ti_json(context.store().get_task_instance(ti.key), run.logical_date))
+    fresh = context.store().get_task_instance(ti.key)
+    return jsonify(tis_json([fresh], {(run.dag_id, run.run_id): run.logical_date})[0])
 
 
 # --- clear and set state, Airflow's bulk forms ---------------------------------------------------------

@@ -90,6 +90,13 @@ def current_try(ti: TaskInstanceRecord) -> int:
     return shown_try(ti.state, ti.try_number, poked=poked)
 
 
+def log_grows(ti: TaskInstanceRecord, chosen: int, current: int) -> bool:
+    """Whether try ``chosen``'s log may still grow (the page follows it): it is the ``current`` try and
+    runs, or is between runs of itself (deferred: the triggerer adds its trigger's lines; a sensor
+    between pokes; a resumed try not started yet)."""
+    return chosen == current and (ti.state == TaskInstanceState.RUNNING.value or current > ti.try_number)
+
+
 def try_rows(ti: TaskInstanceRecord, history: list[Any], current: int) -> list[TryRow]:
     """Finished tries from history plus the ``current`` one (when history does not hold it yet)."""
     rows = [TryRow(h.try_number, h.state, h.start_date, h.end_date, h.duration, h.hostname) for h in history]
@@ -124,7 +131,7 @@ def task_instance(dag_id: str, run_id: str, task_id: str) -> Any:
     return render_dag("dag/task_instance.html", page, "task", ti=ti, task=_task_spec(page.data, task_id),
                       tries=tries, chosen_try=chosen, current_try=current, log=log,
                       log_size=size, xcoms=xcoms,
-                      following=ti.state == TaskInstanceState.RUNNING.value and chosen == ti.try_number,
+                      following=log_grows(ti, chosen, current),
                       reasons=failed_dependencies(run, page.data, ti))
 
 
@@ -154,12 +161,14 @@ def failed_dependencies(run: DagRunRecord, data: Mapping[str, Any], ti: TaskInst
 @requires_dag(Perm.READ)
 def task_log(dag_id: str, run_id: str, task_id: str) -> Any:
     """JSON ``{text, offset, size, more, exists, running, state, try}`` of one try's log from ``?offset=``
-    (``more``: the file goes on past this chunk; ask again from ``offset``)."""
+    (``more``: the file goes on past this chunk; ask again from ``offset``; ``running``: the try is not
+    over, its log may grow, a deferred one's too)."""
     key = _ti_key(dag_id, run_id, task_id)
     ti = context.store().get_task_instance(key)
-    chosen = request.args.get("try", type=int) or max(current_try(ti), 1)
+    current = current_try(ti)
+    chosen = request.args.get("try", type=int) or max(current, 1)
     chunk, size = try_log(key, chosen, ti, request.args.get("offset", 0, type=int) or 0)
-    running = ti.state == TaskInstanceState.RUNNING.value and chosen == ti.try_number
+    running = log_grows(ti, chosen, current)
     return jsonify({"text": chunk.text, "offset": chunk.offset, "size": size, "more": chunk.offset < size,
                     "exists": chunk.exists, "running": running, "state": ti.state, "try": chosen})
 

@@ -49,3 +49,10 @@ def test_deferred_sensors_hold_no_executor_slot_and_their_run_succeeds(deploy: D
     assert wait_file.try_number == 1 and d.task("deferring", run_id, "wait_time").try_number == 1
     log = log_path(d.home / "logs", TaskInstanceKey("deferring", run_id, "wait_file"), 1).read_text()
     assert "Pausing task as DEFERRED" in log and "Resuming after deferral" in log
+    # The triggerer wrote its trigger's lines into the same try's log, between the deferral and the resumed run.
+    lines = log.splitlines()
+    order = [next(i for i, line in enumerate(lines) if text in line and line.startswith(start)) for start, text in (
+        ("[", "Pausing task as DEFERRED"), ("[triggerer] ", "starting on"),
+        ("[triggerer] ", "{flowctl.triggers.flowctl.triggers.file.FileTrigger} INFO - found"),
+        ("[triggerer] ", "fired: TriggerEvent<True>"), ("[", "Resuming after deferral"))]
+    assert order == sorted(order), log

@@ -2,9 +2,12 @@
 clear, set state in bulk, logs per try and XComs; every mistake a JSON 4xx, viewers read only."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from flask.testing import FlaskClient
 
+from flowctl.core.deferral import encode_json
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.db.store import Store
 from flowctl.settings import Settings
@@ -295,3 +298,44 @@ def test_a_page_limit_above_the_maximum_is_capped_not_refused(client: FlaskClien
         assert client.get(f"{tis_url(seeded, run.run_id)}?limit={bad}", headers=auth).status_code == 400, bad
     assert client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", json={"page_limit": 0},
                        headers=auth).status_code == 400
+
+
+def test_a_deferred_task_instance_shows_its_trigger_and_the_triggerer_job_running_it(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded) -> None:
+    run = seeded.running_run
+    key = TaskInstanceKey(seeded.dag_id, run.run_id, "crm.fetch")  # running its try 1
+    now = run.logical_date + timedelta(minutes=1)
+    kwargs = encode_json({"moment": datetime(2030, 1, 1, tzinfo=timezone.utc), "api_token": "tok-never-shown",
+                          "auth": {"password": "pw-never-shown"}})
+    assert web_store.defer_try(key, 1, "flowctl.triggers.temporal.DateTimeTrigger", kwargs, "done", {}, None, now)
+    auth = basic("viewer", users["viewer"])
+    url = f"{tis_url(seeded, run.run_id)}/crm.fetch"
+    waiting = client.get(url, headers=auth).get_json()
+    assert waiting["state"] == "deferred" and waiting["triggerer_job"] is None  # no triggerer took it yet
+    trigger = waiting["trigger"]
+    assert (trigger["classpath"], trigger["created_date"], trigger["triggerer_id"]) == (
+        "flowctl.triggers.temporal.DateTimeTrigger", now.isoformat(), None)
+    assert isinstance(trigger["id"], int) and isinstance(trigger["kwargs"], str)  # Airflow's: the kwargs as text
+    assert "never-shown" not in trigger["kwargs"] and "'api_token': '***'" in trigger["kwargs"]
+    assert "'password': '***'" in trigger["kwargs"] and "2030" in trigger["kwargs"]
+
+    job = web_store.create_job("triggerer", "trigger-host", 4242, now)
+    assert web_store.assign_triggers(job.id, 10, now - timedelta(seconds=30)) == [trigger["id"]]
+    assert web_store.heartbeat_job(job.id, now + timedelta(seconds=5))
+    taken = client.get(url, headers=auth).get_json()
+    assert taken["trigger"] == {**trigger, "triggerer_id": job.id}
+    assert taken["triggerer_job"] == {
+        "id": job.id, "dag_id": None, "state": "running", "job_type": "TriggererJob",
+        "start_date": now.isoformat(), "end_date": None, "latest_heartbeat": (now + timedelta(seconds=5)).isoformat(),
+        "executor_class": None, "hostname": "trigger-host", "unixname": None}
+    listed = client.get(tis_url(seeded, run.run_id), headers=auth).get_json()["task_instances"]
+    assert [(t["trigger"], t["triggerer_job"]) for t in listed if t["task_id"] == "crm.fetch"] == [
+        (taken["trigger"], taken["triggerer_job"])]
+    assert all(t["trigger"] is None and t["triggerer_job"] is None for t in listed if t["task_id"] != "crm.fetch")
+    posted = client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", headers=auth,
+                         json={"state": ["deferred"]}).get_json()["task_instances"]
+    assert [t["triggerer_job"]["hostname"] for t in posted] == ["trigger-host"]
+
+    assert web_store.fire_trigger(trigger["id"], None, now) == [key]
+    resumed = client.get(url, headers=auth).get_json()
+    assert resumed["state"] == "scheduled" and resumed["trigger"] is None and resumed["triggerer_job"] is None

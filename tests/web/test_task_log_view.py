@@ -148,6 +148,30 @@ def test_the_api_serves_a_waiting_sensors_poke_log(admin_client: FlaskClient, we
                             ).status_code == 404
 
 
+def test_a_deferred_tries_page_follows_its_log_where_the_triggerer_adds_its_triggers_lines(
+        admin_client: FlaskClient, web_store: Store, web_settings: Settings, seeded: Seeded) -> None:
+    """Before: the page followed a running try only; a deferred one's trigger lines needed a reload."""
+    run = make_run(web_store, seeded.dag_id, 5)
+    key = TaskInstanceKey(run.dag_id, run.run_id, "start")
+    at = run.logical_date
+    assert web_store.set_task_state(key, "pending", "scheduled")
+    assert web_store.set_task_state(key, "scheduled", "queued", queued_at=at)
+    assert web_store.claim_queued_task(key, "worker-1", 42, at)
+    assert web_store.defer_try(key, 1, "flowctl.triggers.temporal.DateTimeTrigger", {}, "done", {}, None, at)
+    path = write_log(web_settings, run, "start", "Pausing task as DEFERRED\n")
+    page = admin_client.get(ti_path(run, "start")).get_data(as_text=True)
+    assert attr(page, "data-follow") == "true" and "following the try's log" in page
+    offset = int(attr(page, "data-offset"))
+    with path.open("a") as log:
+        log.write("[triggerer] trigger 1 fired: TriggerEvent<True>; the task resumes\n")
+    more = admin_client.get(ti_path(run, "start") + f"/log?try=1&offset={offset}").get_json()
+    assert more["running"] and more["text"].startswith("[triggerer] trigger 1 fired")
+    assert web_store.fire_trigger(web_store.get_task_instance(key).trigger_id, True, at) == [key]
+    assert admin_client.get(ti_path(run, "start") + "/log?try=1").get_json()["running"]  # resumes in try 1
+    web_store.mark_task_instances([key], "failed", at)
+    assert not admin_client.get(ti_path(run, "start") + "/log?try=1").get_json()["running"]
+
+
 @pytest.mark.parametrize("suffix", ["?map_index=-99999999999999999999", "?map_index=99999999999999999999",
                                     "/log?map_index=99999999999999999999"])
 def test_a_map_index_no_task_instance_can_have_is_a_404_on_the_pages(admin_client: FlaskClient, web_store: Store,
