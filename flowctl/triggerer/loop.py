@@ -134,16 +134,37 @@ def describe(trigger: Any) -> str:
 
 
 def run_until_event(trigger_id: int, trigger: Any, timeout: float | None) -> TriggerOutcome | None:
-    """Run one trigger in this thread, with an event loop of its own, until its first event (``dags
-    test`` and ``DAG.test()`` need no triggerer): its outcome, or None when ``timeout`` seconds
-    passed first."""
+    """Run one trigger, with an event loop of its own, until its first event (``dags test`` and
+    ``DAG.test()`` need no triggerer): its outcome, or None when ``timeout`` seconds passed first.
+
+    In this thread, or, when this thread runs an event loop already (``dag.test()`` in a Jupyter
+    notebook's cell), in a thread of its own, waited for: a thread has one running loop at most.
+    """
     async def first() -> TriggerOutcome | None:
         try:
             return await asyncio.wait_for(run_trigger(trigger_id, trigger), timeout)
         except asyncio.TimeoutError:
             return None
 
-    return asyncio.run(first())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # none: the usual case
+        return asyncio.run(first())
+    result: list[TriggerOutcome | None] = []
+    failure: list[BaseException] = []
+
+    def in_own_thread() -> None:
+        try:
+            result.append(asyncio.run(first()))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=in_own_thread, name=f"flowctl-trigger-{trigger_id}", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 async def _first_event(trigger_id: int, trigger: Any) -> TriggerOutcome:

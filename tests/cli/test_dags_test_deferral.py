@@ -2,6 +2,7 @@
 (as Airflow's ``dags test``); the task resumes with the event, or fails when its trigger fails or times out."""
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +97,16 @@ def test_a_deferral_past_its_timeout_fails_the_task_in_dags_test(sqlite_home: Pa
     assert code != 0 and ran == [], out
     assert "TaskDeferralTimeout" in out
     assert _states(store) == ("failed", {"wait": "success", "report": "failed", "after": "upstream_failed"})
+
+
+def test_deferring_tasks_resume_when_dags_test_runs_inside_a_running_event_loop(sqlite_home: Path, store: Store,
+                                                                               capsys: Out) -> None:
+    """As ``dag.test()`` in a Jupyter notebook, whose cell runs inside the kernel's event loop (or after a
+    test library left one running in this thread): the trigger cannot take this thread's loop."""
+    async def in_a_notebook_cell() -> tuple[int, str, list[str]]:
+        return _run(sqlite_home, capsys, delay=0.2, timeout=30)
+
+    code, out, ran = asyncio.run(in_a_notebook_cell())
+    assert code == 0, out
+    assert ran == ["resumed datetime", "after"], out
+    assert _states(store) == ("success", {"wait": "success", "report": "success", "after": "success"})
