@@ -217,6 +217,7 @@ class RuntimeVerbs(StoreCore):
             "e_duration": [_duration(e.started, e.now) for e in ends],
             "e_rendered": [None if r is None else json.dumps(r) for r in rendered],
             "e_next_retry_at": [e.fields.get("next_retry_at") for e in ends], "e_now": [e.now for e in ends],
+            "e_pid": [e.fields.get("pid") for e in ends],
             "channel": CHANNEL, "reason": wake[:200]}
         xcoms = [(e.key, name, json.dumps(value)) for e in ends for name, value in e.xcoms.items()]
         params.update({"x_dag_id": [k.dag_id for k, _, _ in xcoms], "x_run_id": [k.run_id for k, _, _ in xcoms],
@@ -253,18 +254,24 @@ class RuntimeVerbs(StoreCore):
                 conn.execute(sql.XCOM_INSERT, params)
         return won
 
-    def heartbeat_tries(self, tries: Sequence[tuple[TaskInstanceKey, int]], now: datetime) -> list[bool]:
+    def heartbeat_tries(self, tries: Sequence[tuple[TaskInstanceKey, int] | tuple[TaskInstanceKey, int, int]],
+                        now: datetime) -> list[bool]:
         """:meth:`heartbeat_task` for each ``(key, try_number)`` in one transaction; False where that
-        try is no longer the running one (it was cleared, killed or marked)."""
+        try is no longer the running one (it was cleared, killed or marked). A third element, the pid
+        of the process running the try, is written to the row (its claim, made before the fork,
+        holds the claimer's)."""
         with self.engine.begin() as conn:
-            return [conn.execute(sql.HEARTBEAT, {**sql.key_params(key), "running_try": number, "now": now}
-                                 ).rowcount == 1 for key, number in tries]
+            return [conn.execute(sql.HEARTBEAT, {**sql.key_params(key), "running_try": number, "now": now,
+                                                 "pid": pid[0] if pid else None}).rowcount == 1
+                    for key, number, *pid in tries]
 
     def warm_runtime_statements(self, now: datetime) -> None:
         """Compile (and run, matching no row) every statement of a try, so a forked worker
         inheriting this Store's engine finds them in SQLAlchemy's compiled cache."""
         key = TaskInstanceKey("__flowctl_warmup__", "__none__", "__none__")
-        shapes: tuple[dict[str, Any], ...] = ({"rendered_fields": {}}, {"next_retry_at": now, "rendered_fields": {}})
+        shapes: tuple[dict[str, Any], ...] = (  # a supervised try's end carries its pid; its own end does not
+            {"rendered_fields": {}}, {"next_retry_at": now, "rendered_fields": {}},
+            {"pid": 0, "rendered_fields": {}}, {"next_retry_at": now, "pid": 0, "rendered_fields": {}})
         if self.dialect == "postgresql":  # the one-statement forms (no row matches: nobody is woken)
             self.start_try(key, 0, "", 0, now)
             for fields in shapes:

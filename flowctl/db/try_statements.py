@@ -177,14 +177,14 @@ def _history_upsert(finished: Any) -> Any:
 
 
 #: The fields a batched end may write (what a supervised try's end carries).
-BATCH_END_FIELDS = frozenset({"rendered_fields", "next_retry_at"})
+BATCH_END_FIELDS = frozenset({"rendered_fields", "next_retry_at", "pid"})
 
 
 def _ends_in_one() -> Any:
     """PostgreSQL: :func:`finish_in_one` for many ends at once, plus their XComs, as one statement.
 
     Ends come as arrays (``e_*``: key, running try, state, duration, rendered fields as JSON text,
-    next_retry_at, the end's time); XComs as arrays too (``x_*``: key, XCom key, value as JSON text), written for
+    next_retry_at, the end's time, the pid of the try's process or null); XComs as arrays too (``x_*``: key, XCom key, value as JSON text), written for
     the ends that won only. One row comes back per end that won.
     """
     ends = func.unnest(
@@ -193,15 +193,16 @@ def _ends_in_one() -> Any:
         bindparam("e_running_try", type_=ARRAY(Integer)), bindparam("e_state", type_=ARRAY(String)),
         bindparam("e_duration", type_=ARRAY(Float)), bindparam("e_rendered", type_=ARRAY(Text)),
         bindparam("e_next_retry_at", type_=ARRAY(_ti.c.next_retry_at.type)),
-        bindparam("e_now", type_=ARRAY(_ti.c.end_date.type)),
+        bindparam("e_now", type_=ARRAY(_ti.c.end_date.type)), bindparam("e_pid", type_=ARRAY(Integer)),
     ).table_valued("dag_id", "run_id", "task_id", "map_index", "running_try", "state", "duration", "rendered",
-                   "next_retry_at", "now").render_derived(name="ends")
+                   "next_retry_at", "now", "pid").render_derived(name="ends")
     finished = (update(_ti)
                 .where(*_same_ti(_ti, ends), _ti.c.state == TI.RUNNING.value, _ti.c.try_number == ends.c.running_try)
                 .values(state=ends.c.state, end_date=ends.c.now, updated_at=ends.c.now, duration=ends.c.duration,
                         rendered_fields=func.coalesce(cast(ends.c.rendered, _ti.c.rendered_fields.type),
                                                       _ti.c.rendered_fields),
-                        next_retry_at=func.coalesce(ends.c.next_retry_at, _ti.c.next_retry_at))
+                        next_retry_at=func.coalesce(ends.c.next_retry_at, _ti.c.next_retry_at),
+                        pid=func.coalesce(ends.c.pid, _ti.c.pid))
                 .returning(*[_ti.c[name] for name in _HISTORY_COPIED]).cte("finished"))
     xcoms = func.unnest(
         bindparam("x_dag_id", type_=ARRAY(String)), bindparam("x_run_id", type_=ARRAY(String)),
@@ -243,7 +244,8 @@ XCOM_INSERT = insert(_xcom).values(
     dag_id=bindparam("k_dag_id"), run_id=bindparam("k_run_id"), task_id=bindparam("k_task_id"),
     map_index=bindparam("k_map_index"), key=bindparam("x_key"),
     value=bindparam("x_value", type_=_xcom.c.value.type), timestamp=_NOW)
+#: ``pid``: the process running the try, or None to keep the row's (the zygote claims before it forks).
 HEARTBEAT = (update(_ti)
              .where(*_key_of(_ti), _ti.c.state == TI.RUNNING.value, _ti.c.try_number == bindparam("running_try"))
-             .values(last_heartbeat_at=_NOW))
+             .values(last_heartbeat_at=_NOW, pid=func.coalesce(bindparam("pid", type_=Integer), _ti.c.pid)))
 NOTIFY = select(_WAKE)

@@ -97,6 +97,7 @@ class _Supervised:
     rendered: Any = None
     rendered_saved: bool = False
     ended: bool = False  # the zygote wrote its end (won or lost): no more heartbeats
+    pid: int | None = None  # the child's: its heartbeats and end write it to the row (the claim holds ours)
 
     @property
     def try_number(self) -> int:
@@ -260,7 +261,8 @@ class Zygote(StoreCalls):
                     self._close_pipe(answers_w)
             next_beat = time.monotonic() + self.beat_every
             for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)) in zip(pids, jobs, ends):
-                self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w, next_beat)
+                self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w, next_beat,
+                                                 pid=pid)
                 if request_id is not None:  # a spare is reported once it has a try
                     self._emit(STARTED, request_id, pid)
             # Now, before waiting for any claim: the executor must know the pid of every try that may
@@ -365,8 +367,8 @@ class Zygote(StoreCalls):
         from flowctl.db.records import TryEnd
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
-                        child.try_number, child.claim.ti.start_date, pipes.decode_fields(end), end.get("xcoms") or {},
-                        end.get("produces"), end.get("outlet_extra"))
+                        child.try_number, child.claim.ti.start_date, {**pipes.decode_fields(end), "pid": child.pid},
+                        end.get("xcoms") or {}, end.get("produces"), end.get("outlet_extra"))
                  for child, end in ends]
         starting = self._take_waiting(freeing=len(ends))
         claims = None
@@ -438,7 +440,7 @@ class Zygote(StoreCalls):
         if not due:
             return
         try:
-            alive = self.store.heartbeat_tries([(c.workload.key, c.try_number) for _, c in due], self.clock())
+            alive = self.store.heartbeat_tries([(c.workload.key, c.try_number, pid) for pid, c in due], self.clock())
         except Exception:  # noqa: BLE001 - a database hiccup must not stop the tries: beat again soon
             traceback.print_exc()
             for _, child in due:

@@ -331,6 +331,27 @@ def test_the_xcoms_a_supervised_try_pushes_are_written_with_its_end(world: World
     assert world.store.xcom_pull(run.key, "pushes", key="explicit") == {"n": 1}
 
 
+def test_a_try_s_row_holds_the_pid_of_its_own_process_once_it_heartbeats_and_at_its_end(world: World) -> None:
+    """The claim is made before the fork (it holds the zygote's pid): the first heartbeat and the end
+    write the try's own pid, the process a person would signal (Airflow's task instance pid)."""
+    fileloc, run, executor = _deployed(world, "supervised", SUPERVISED)
+    try:
+        slow = _running(world, executor, run, "slow", fileloc)
+        [child] = [f.pid for f in executor._inflight.values() if f.workload.key == slow.key]
+        zygote = executor._proc.pid  # type: ignore[union-attr]
+        assert child is not None and child != zygote
+        wait_for(lambda: world.store.get_task_instance(slow.key).pid == child)  # heartbeats every 0.2 s here
+        quick = world.queue(run, "pushes", fileloc)
+        executor.submit(quick)
+        wait_for(lambda: world.store.get_task_instance(quick.key).state == "success")
+        wait_for(lambda: world.store.get_task_instance(slow.key).state == "success", deadline=30)
+    finally:
+        executor.end()
+    assert world.store.get_task_instance(quick.key).pid not in (None, child, zygote, os.getpid())
+    assert world.store.get_task_instance(slow.key).pid == child
+    assert [t.pid for t in world.store.list_tries(slow.key)] == [child]  # the try's history row too
+
+
 def test_after_end_the_zygote_still_records_the_tries_running_then_and_exits(world: World) -> None:
     fileloc, run, executor = _deployed(world, "supervised", SUPERVISED)
     workload = _running(world, executor, run, "slow", fileloc)
