@@ -171,7 +171,8 @@ def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_ref: str) 
         for line in waits:
             click.echo(f"  - {line}")
         return 0
-    reasons = explain(view, task_id, utcnow())
+    reasons = [*poke_lines(ctx.store, run.key, task_id), *explain(view, task_id, utcnow())]
+    reasons = [r for r in reasons if not r.endswith(" is up_for_reschedule")]  # said better by poke_lines
     if not reasons:
         click.echo(f"Nothing holds {dag_id}.{task_id} in run {run_id}: it can run.")
         return 0
@@ -192,6 +193,22 @@ def deferral_lines(store: Any, run: Any, task_id: str) -> list[str]:
             where = f"[{ti.map_index}] " if ti.map_index >= 0 else ""
             lines.append(where + describe_wait(deferral.classpath, deferral.next_method, deferral.trigger_timeout,
                                                deferral.triggerer_id is not None))
+    return lines
+
+
+def poke_lines(store: Any, run: Any, task_id: str) -> list[str]:
+    """For each task instance of ``task_id`` waiting between pokes (a sensor in reschedule mode): how
+    many pokes its try made and when the next is due."""
+    lines = []
+    for ti in store.list_task_instances(run, "up_for_reschedule"):
+        if ti.task_id != task_id:
+            continue
+        label = f"{task_id}[{ti.map_index}]" if ti.map_index >= 0 else task_id
+        _, pokes = store.reschedule_history(ti.key, ti.try_number)
+        due = ti.reschedule_date.isoformat() if ti.reschedule_date is not None else "unknown"
+        lines.append(f"{label} is a sensor between pokes (reschedule mode): {pokes} poke"
+                     f"{'' if pokes == 1 else 's'} so far in try {ti.try_number}, the next at {due}; "
+                     f"its log says what the last poke saw")
     return lines
 
 

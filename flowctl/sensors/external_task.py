@@ -117,13 +117,14 @@ class ExternalTaskSensor(BaseSensorOperator):
         if lookup is None:
             raise FlowctlError("ExternalTaskSensor needs context['external_state_lookup'], which the flowctl task runner provides")
         task_ids = self.task_ids_to_watch()
+        when = self.date_to_watch(context)
         if self.external_task_group_id is None:
-            states = list(lookup(self.external_dag_id, task_ids, self.date_to_watch(context)))
+            states = list(lookup(self.external_dag_id, task_ids, when))
             expected = len(task_ids or [None])
         else:  # one state per task of the group, as the other DAG's latest parse has it
-            states = list(lookup(self.external_dag_id, None, self.date_to_watch(context),
-                                 task_group_id=self.external_task_group_id))
+            states = list(lookup(self.external_dag_id, None, when, task_group_id=self.external_task_group_id))
             expected = max(len(states), 1)
+        self._log_poke(when, task_ids, states)
         if self.check_existence and not states:
             raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
         verdict = external_verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
@@ -160,10 +161,27 @@ class ExternalTaskSensor(BaseSensorOperator):
             self._external_skipped()
         self._external_failed(event.get("states") if isinstance(event, Mapping) else event)
 
+    def _log_poke(self, when: datetime, task_ids: list[str] | None, states: list[str | None]) -> None:
+        """One line per poke: what it waits for, at which logical date, and what it saw (the try's log
+        then tells why the sensor still waits)."""
+        if not states:
+            seen = "no such run"
+        elif self.external_task_group_id is None and task_ids is not None:
+            seen = ", ".join(f"{task}: {state or 'no task instance'}" for task, state in zip(task_ids, states))
+        elif self.external_task_group_id is None:
+            seen = f"run {states[0]}"
+        else:
+            seen = ", ".join(state or "no task instance" for state in states)
+        watched = self._watched()
+        self.log.info("Poking for %s of DAG %r at logical date %s: %s; waiting for %s",
+                      "the run" if watched == "run" else watched,
+                      self.external_dag_id, when.isoformat(), seen, ", ".join(self.allowed_states))
+
     def _watched(self) -> str:
         if self.external_task_group_id is not None:
             return f"task group {self.external_task_group_id!r}"
-        return f"tasks {self.task_ids_to_watch()}"
+        task_ids = self.task_ids_to_watch()
+        return "run" if task_ids is None else f"tasks {task_ids}"
 
     def _external_failed(self, states: Any) -> NoReturn:
         message = f"external {self.external_dag_id!r} {self._watched()} ended in a failed state: {states}"

@@ -245,6 +245,24 @@ def test_failed_deps_names_a_pool_without_slots(store: Store, capsys: Out) -> No
     assert "waiting for a free slot" in out and "pool 'default_pool' has no open slots" in out
 
 
+def test_failed_deps_of_a_sensor_between_pokes_says_when_it_pokes_again(store: Store, capsys: Out) -> None:
+    from datetime import timedelta
+
+    run = a_run(store)
+    extract = TaskInstanceKey("etl", run.run_id, "extract")
+    force(store, run, "extract", "scheduled", "queued")
+    claim = store.start_try(extract, 0, "host", 1, T0)
+    assert claim is not None
+    again = T0 + timedelta(minutes=5)
+    assert store.finish_try(extract, "up_for_reschedule", T0 + timedelta(seconds=1), running_try=1, started=T0,
+                            reschedule_date=again)
+    store.record_reschedule(extract, 1, T0, T0 + timedelta(seconds=1), again)
+    code, out, _ = run_cli(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    assert code == 0, out
+    assert ("  - extract is a sensor between pokes (reschedule mode): 1 poke so far in try 1, the next at "
+            "2024-01-01T00:05:00+00:00; its log says what the last poke saw") in out.splitlines(), out
+
+
 def test_failed_deps_of_an_unknown_task_exits_3(store: Store, capsys: Out) -> None:
     run = a_run(store)
     assert run_cli(capsys, "tasks", "failed-deps", "etl", "nope", run.run_id)[0] == 3

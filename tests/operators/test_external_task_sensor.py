@@ -90,3 +90,25 @@ def test_a_task_group_is_watched_in_both_modes_through_the_lookup() -> None:
     assert raised.value.trigger.external_task_group_id == "load"
     with pytest.raises(TaskSkipped, match="task group 'load' were skipped"):
         sensor.execute_complete({}, event={"status": "skipped"})
+
+
+def test_each_poke_logs_what_it_waits_for_and_what_it_saw(caplog: pytest.LogCaptureFixture) -> None:
+    """The diagnostics a person reads in the try's log while the sensor waits (Airflow logs its pokes too)."""
+    with DAG("d"):
+        tasks = ExternalTaskSensor(task_id="t", external_dag_id="other", external_task_ids=["a", "b"],
+                                   execution_delta=timedelta(hours=1))
+        run = ExternalTaskSensor(task_id="r", external_dag_id="other")
+        group = ExternalTaskSensor(task_id="g", external_dag_id="other", external_task_group_id="load")
+    caplog.set_level("INFO")
+    context = context_for(tasks, ContractTI(), logical_date=NOW, external_state_lookup=lambda *_: ["success", None])
+    assert tasks.poke(context) is False
+    assert ("Poking for tasks ['a', 'b'] of DAG 'other' at logical date 2024-03-10T11:00:00+00:00: "
+            "a: success, b: no task instance; waiting for success") in caplog.text
+    context = context_for(run, ContractTI(), logical_date=NOW, external_state_lookup=lambda *_: [])
+    assert run.poke(context) is False
+    assert "Poking for the run of DAG 'other' at logical date 2024-03-10T12:00:00+00:00: no such run" in caplog.text
+    context = context_for(group, ContractTI(), logical_date=NOW,
+                          external_state_lookup=lambda *_, **__: ["running", "success"])
+    assert group.poke(context) is False
+    assert "Poking for task group 'load' of DAG 'other' at logical date 2024-03-10T12:00:00+00:00: " \
+           "running, success" in caplog.text
