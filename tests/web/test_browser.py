@@ -44,8 +44,9 @@ def user_tab(page: Any, users: dict[str, str], seeded: Seeded) -> Any:
     return page
 
 
-def staggered_run(store: Store, dag_id: str, day: int, fail: str | None = None) -> Any:
-    """A run whose tasks ran one after another (each after its upstream), as a scheduler would leave it."""
+def staggered_run(store: Store, dag_id: str, day: int, fail: str | None = None, slower: int = 1) -> Any:
+    """A run whose tasks ran one after another (each after its upstream), as a scheduler would leave it;
+    each ``slower`` times as long."""
     from flowctl.core.keys import TaskInstanceKey
     from tests.web.webdata import finish_run, make_run
 
@@ -63,9 +64,9 @@ def staggered_run(store: Store, dag_id: str, day: int, fail: str | None = None) 
             continue
         ready = max((ends[u] for u in task["upstream_task_ids"]), default=run.logical_date)
         key = TaskInstanceKey(dag_id, run.run_id, task_id)
-        queued = ready + timedelta(seconds=2)
-        start = queued + timedelta(seconds=3 + len(task_id) % 4)
-        end = start + timedelta(seconds=10 + 7 * (len(task_id) % 5))
+        queued = ready + timedelta(seconds=2) * slower
+        start = queued + timedelta(seconds=3 + len(task_id) % 4) * slower
+        end = start + timedelta(seconds=10 + 7 * (len(task_id) % 5)) * slower
         assert store.set_task_state(key, "pending", "scheduled")
         assert store.set_task_state(key, "scheduled", "queued", queued_at=queued)
         assert store.claim_queued_task(key, "worker-1", 100, start)
@@ -138,6 +139,20 @@ def test_the_gantt_draws_a_bar_per_try(admin_tab: Any, web_store: Store, seeded:
     assert tasks == {"start", "crm.fetch", "crm.clean", "billing.fetch", "billing.clean", "web.fetch"}
     assert admin_tab.locator("#gantt svg").count() == 1
     shot(admin_tab, "gantt")
+
+
+def test_the_gantt_axis_names_the_day_when_a_run_spans_several(admin_tab: Any, web_store: Store,
+                                                                seeded: Seeded) -> None:
+    label = ("(t) => echarts.getInstanceByDom(document.getElementById('gantt')).getOption()"
+             ".xAxis[0].axisLabel.formatter(Date.parse(t))")
+    short = staggered_run(web_store, seeded.dag_id, 2)
+    admin_tab.goto(f"{BASE}/gantt?run_id={q(short.run_id)}")
+    admin_tab.wait_for_selector("#gantt svg path, #gantt svg rect")
+    assert admin_tab.evaluate(label, "2024-01-03T05:06:07Z") == "05:06:07"  # a run within one day: times
+    long = staggered_run(web_store, seeded.dag_id, 3, slower=2000)  # its tasks run for hours, over two days
+    admin_tab.goto(f"{BASE}/gantt?run_id={q(long.run_id)}")
+    admin_tab.wait_for_selector("#gantt svg path, #gantt svg rect")
+    assert admin_tab.evaluate(label, "2024-01-04T05:06:07Z") == "01-04 05:06:07"
 
 
 def test_the_charts_and_calendar_render(admin_tab: Any, seeded: Seeded) -> None:

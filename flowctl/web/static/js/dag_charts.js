@@ -57,6 +57,11 @@
           style: { fill: color } }] };
     }
     var ax = axisStyle();
+    // The axis labels carry the day too when the run's bars span more than one day (in the page's zone).
+    var days = {};
+    items.forEach(function (i) { [i.value[1], i.value[3]].forEach(function (t) {
+      days[window.flowctl.formatTime(t).slice(0, 10)] = true; }); });
+    var manyDays = Object.keys(days).length > 1;
     mount("gantt", Object.assign(base(), {
       grid: { left: 10, right: 24, top: 16, bottom: 30, containLabel: true },
       tooltip: { formatter: function (p) {
@@ -67,7 +72,7 @@
                " · ran " + fmtSeconds(ran);
       } },
       xAxis: Object.assign({ type: "time" }, ax, { axisLabel: Object.assign({}, ax.axisLabel, {
-        formatter: function (t) { return window.flowctl.formatTime(t).slice(11, 19); } }) }),
+        formatter: function (t) { return window.flowctl.formatTime(t).slice(manyDays ? 5 : 11, 19); } }) }),
       yAxis: Object.assign({ type: "category", data: tasks, inverse: true }, ax),
       series: [{ type: "custom", renderItem: render, encode: { x: [1, 2, 3], y: 0 }, data: items }]
     }), function (p) {
