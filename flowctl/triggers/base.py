@@ -41,7 +41,8 @@ class BaseTrigger(abc.ABC):
 
     @property
     def log(self) -> logging.Logger:
-        return logging.getLogger(f"flowctl.triggers.{type(self).__module__}.{type(self).__name__}")
+        """The logger named after the trigger's class, ``module.Class`` (Airflow's LoggingMixin name)."""
+        return logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
 
     @abc.abstractmethod
     def serialize(self) -> tuple[str, dict[str, Any]]:

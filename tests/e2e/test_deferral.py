@@ -53,6 +53,6 @@ def test_deferred_sensors_hold_no_executor_slot_and_their_run_succeeds(deploy: D
     lines = log.splitlines()
     order = [next(i for i, line in enumerate(lines) if text in line and line.startswith(start)) for start, text in (
         ("[", "Pausing task as DEFERRED"), ("[triggerer] ", "starting on"),
-        ("[triggerer] ", "{flowctl.triggers.flowctl.triggers.file.FileTrigger} INFO - found"),
+        ("[triggerer] ", "{flowctl.triggers.file.FileTrigger} INFO - found"),
         ("[triggerer] ", "fired: TriggerEvent<True>"), ("[", "Resuming after deferral"))]
     assert order == sorted(order), log

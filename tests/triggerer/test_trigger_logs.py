@@ -153,7 +153,7 @@ def test_a_triggers_lines_are_in_its_tries_log_between_the_deferral_and_the_resu
         "checked in a thread", f"trigger {trigger_id} fired: TriggerEvent<{{'rows': 3}}>", "resumed with")]
     assert order == sorted(order)
     assert len(mine) == 5 and all("deferring" not in line and "resumed" not in line for line in mine)
-    assert "{flowctl.triggers.tests.triggerer.test_trigger_logs.Chatty} INFO - polling with token" in mine[1]
+    assert "{tests.triggerer.test_trigger_logs.Chatty} INFO - polling with token" in mine[1]
     assert "{somelib.client} WARNING - the service answered" in mine[2]
 
 

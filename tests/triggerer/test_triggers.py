@@ -44,3 +44,9 @@ def test_a_file_trigger_fires_once_the_file_exists(tmp_path: Path) -> None:
         return await asyncio.wait_for(waiting, 5)
 
     assert asyncio.run(scenario()) == TriggerEvent(True)
+
+
+def test_a_trigger_logs_under_its_module_and_class_name_as_airflow_s_do() -> None:
+    from flowctl.triggers.file import FileTrigger
+
+    assert FileTrigger(filepath="/nowhere").log.name == "flowctl.triggers.file.FileTrigger"
