@@ -110,13 +110,13 @@ PATHS = [
     ("flowctl.datasets", "Dataset"),
     ("flowctl", "Dataset"),
     ("flowctl.datasets", "DatasetAll"),
+    ("flowctl.datasets", "DatasetAlias"),
     ("flowctl.datasets", "DatasetAny"),
     ("flowctl.timetables.datasets", "DatasetOrTimeSchedule"),
 ]
 
 # Airflow names flowctl does not support: importing one says so and names the flowctl way.
 UNSUPPORTED = [
-    ("flowctl.datasets", "DatasetAlias", "Dataset objects"),
     ("flowctl.models", "XCom", r"xcom_pull\(\)"),
     ("flowctl.models.xcom", "XCom", r"xcom_pull\(\)"),
     ("flowctl.models", "Pool", "flowctl pools set"),

@@ -1,9 +1,9 @@
 """Airflow names that flowctl does not support, or that Airflow 2 keeps only as deprecated paths.
 
-A compatibility module (``flowctl.datasets``, ``flowctl.models``, ``flowctl.decorators``…)
+A compatibility module (``flowctl.models``, ``flowctl.decorators``…)
 lists its unsupported names, each with the flowctl way, and makes
-:func:`module_getattr` its module ``__getattr__``: ``from flowctl.datasets import
-Dataset`` then raises :class:`~flowctl.core.errors.NotSupportedImportError` saying
+:func:`module_getattr` its module ``__getattr__``: ``from flowctl.models import
+XCom`` then raises :class:`~flowctl.core.errors.NotSupportedImportError` saying
 so, instead of a bare ImportError. Names not listed stay an AttributeError
 (so ``hasattr`` and ``from … import`` of other names behave as usual).
 :func:`warn_deprecated_module` is the DeprecationWarning of an Airflow 1 module
@@ -23,11 +23,6 @@ from flowctl.core.errors import NotSupportedError, NotSupportedImportError
 XCOM_WAY = (
     "there is no database access from DAG code; inside a task use context['ti'].xcom_pull() and "
     "xcom_push(), and pass values between tasks with task.output or @task return values")
-#: The flowctl way instead of dataset aliases (Airflow 2.10).
-DATASET_ALIAS_WAY = (
-    "name the datasets themselves: list Dataset objects (flowctl.datasets.Dataset) in the task's outlets "
-    "and in the consuming DAG's schedule")
-
 #: The flowctl way instead of SubDagOperator (deprecated in Airflow 2 too).
 SUBDAG_WAY = (
     "group the tasks with a TaskGroup (flowctl.utils.task_group, or @task_group from flowctl.decorators) "

@@ -1,10 +1,13 @@
 """Datasets (Airflow 2.4+ data-aware scheduling): what a task produces and what a DAG waits for.
 
-Owns :class:`Dataset` (a URI, checked as Airflow checks it), the conditions built
-with ``&`` and ``|`` (:class:`DatasetAll`, :class:`DatasetAny`), their JSON form
+Owns :class:`Dataset` (a URI, checked as Airflow checks it), :class:`DatasetAlias`
+(Airflow 2.10: a name for the datasets a task names while it runs), the conditions
+built with ``&`` and ``|`` (:class:`DatasetAll`, :class:`DatasetAny`), their JSON form
 (what the serialized DAG carries, so the scheduler evaluates a condition without
-importing the DAG file) and :class:`DatasetEvent`, one recorded update as a
-dataset-triggered run's ``triggering_dataset_events`` show it.
+importing the DAG file), :func:`resolve_aliases` (a condition with each alias replaced
+by the datasets it has resolved to, which the caller looked up) and
+:class:`DatasetEvent`, one recorded update as a dataset-triggered run's
+``triggering_dataset_events`` show it.
 Pure: must not import anything outside the standard library and flowctl.core.
 """
 from __future__ import annotations
@@ -59,6 +62,10 @@ class BaseDataset:
         """Each dataset of the condition once, as ``(uri, dataset)``."""
         raise NotImplementedError
 
+    def iter_dataset_aliases(self) -> Iterator[DatasetAlias]:
+        """Each alias of the condition once (none, unless the condition names one)."""
+        return iter(())
+
     def as_json(self) -> dict[str, Any]:
         """The JSON form :func:`condition_from_json` reads back."""
         raise NotImplementedError
@@ -92,6 +99,53 @@ class Dataset(BaseDataset):
 
     def as_json(self) -> dict[str, Any]:
         return {"uri": self.uri, "extra": self.extra}
+
+
+def check_alias_name(name: object) -> str:
+    """``name`` if it may name a dataset alias (as a URI: text, not blank, ASCII, not too long)."""
+    if not isinstance(name, str):
+        raise TypeError(f"a DatasetAlias name must be a string, not {type(name).__name__}")
+    if not name or name.isspace():
+        raise ValueError("DatasetAlias name cannot be empty")
+    if not name.isascii():
+        raise ValueError(f"DatasetAlias name must only consist of ASCII characters: {name!r}")
+    if len(name) > MAX_URI_LENGTH:
+        raise ValueError(f"DatasetAlias name is longer than {MAX_URI_LENGTH} characters: {name[:60]!r}...")
+    return name
+
+
+class DatasetAlias(BaseDataset):
+    """A name for datasets a task decides on while it runs (Airflow 2.10): listed in ``outlets``, the
+    task adds real datasets to it (``outlet_events[DatasetAlias("a")].add(Dataset(...))``); in a
+    ``schedule``, it stands for the datasets it has resolved to so far, and holds for none until then."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = check_alias_name(name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DatasetAlias):
+            return NotImplemented
+        return self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash((DatasetAlias, self.name))
+
+    def __repr__(self) -> str:
+        return f"DatasetAlias(name={self.name!r})"
+
+    def evaluate(self, updated: Collection[str]) -> bool:
+        return False  # unresolved; resolve_aliases() replaces a resolved alias by its datasets
+
+    def iter_datasets(self) -> Iterator[tuple[str, Dataset]]:
+        return iter(())
+
+    def iter_dataset_aliases(self) -> Iterator[DatasetAlias]:
+        yield self
+
+    def as_json(self) -> dict[str, Any]:
+        return {"alias": self.name}
 
 
 class _DatasetBooleanCondition(BaseDataset):
@@ -132,6 +186,14 @@ class _DatasetBooleanCondition(BaseDataset):
                     seen.add(uri)
                     yield uri, dataset
 
+    def iter_dataset_aliases(self) -> Iterator[DatasetAlias]:
+        seen: set[str] = set()
+        for obj in self.objects:
+            for alias in obj.iter_dataset_aliases():
+                if alias.name not in seen:
+                    seen.add(alias.name)
+                    yield alias
+
     def as_json(self) -> dict[str, Any]:
         return {self._kind: [obj.as_json() for obj in self.objects]}
 
@@ -170,8 +232,8 @@ def condition_of(schedule: object) -> BaseDataset | None:
         items = list(schedule)
         if all(isinstance(item, BaseDataset) for item in items):
             return DatasetAll(*items)
-        raise DagDefinitionError(f"a list schedule must hold Dataset objects only (flowctl.datasets.Dataset), "
-                                 f"got {schedule!r}")
+        raise DagDefinitionError(f"a list schedule must hold Dataset objects only (flowctl.datasets.Dataset, or "
+                                 f"DatasetAlias), got {schedule!r}")
     return None
 
 
@@ -179,11 +241,24 @@ def condition_from_json(data: Mapping[str, Any]) -> BaseDataset:
     """The condition :meth:`BaseDataset.as_json` wrote."""
     if "uri" in data:
         return Dataset(data["uri"], data.get("extra"))
+    if "alias" in data:
+        return DatasetAlias(data["alias"])
     if "all" in data:
         return DatasetAll(*(condition_from_json(item) for item in data["all"]))
     if "any" in data:
         return DatasetAny(*(condition_from_json(item) for item in data["any"]))
     raise DagDefinitionError(f"not a serialized dataset condition: {data!r}")
+
+
+def resolve_aliases(condition: BaseDataset, resolved: Mapping[str, Collection[str]]) -> BaseDataset:
+    """``condition`` with each alias that ``resolved`` (alias name -> URIs) gives datasets for replaced
+    by any of them (Airflow 2.10); an alias with none stays, and holds for no update."""
+    if isinstance(condition, DatasetAlias):
+        uris = sorted(resolved.get(condition.name, ()))
+        return DatasetAny(*(Dataset(uri) for uri in uris)) if uris else condition
+    if isinstance(condition, _DatasetBooleanCondition):
+        return type(condition)(*(resolve_aliases(obj, resolved) for obj in condition.objects))
+    return condition
 
 
 def outlet_datasets(outlets: Iterable[Any]) -> list[Dataset]:
@@ -192,6 +267,15 @@ def outlet_datasets(outlets: Iterable[Any]) -> list[Dataset]:
     for outlet in outlets or ():
         if isinstance(outlet, Dataset):
             found.setdefault(outlet.uri, outlet)
+    return list(found.values())
+
+
+def outlet_aliases(outlets: Iterable[Any]) -> list[DatasetAlias]:
+    """The dataset aliases among a task's ``outlets``, each once."""
+    found: dict[str, DatasetAlias] = {}
+    for outlet in outlets or ():
+        if isinstance(outlet, DatasetAlias):
+            found.setdefault(outlet.name, outlet)
     return list(found.values())
 
 

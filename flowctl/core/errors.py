@@ -167,6 +167,14 @@ class VariableNotFound(NotFoundError, KeyError):
         return str(self.args[0]) if self.args else "variable not found"
 
 
+class InletNotFound(NotFoundError, KeyError):
+    """``inlet_events`` was asked for a dataset (or alias) that is not among the task's inlets
+    (a KeyError too, as Airflow's)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not an inlet of the task"
+
+
 class ConnectionNotFound(NotFoundError):
     """No connection with this conn_id."""
 

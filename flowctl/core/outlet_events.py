@@ -1,13 +1,16 @@
 """What a running task says about the dataset events its success records (Airflow 2.10's ``outlet_events``).
 
-Owns :class:`OutletEventAccessor` (one outlet's coming event: its ``extra``),
+Owns :class:`OutletEventAccessor` (one outlet's coming event: its ``extra``; for a
+dataset alias, the datasets the task adds to it with :meth:`OutletEventAccessor.add`),
 :class:`OutletEventAccessors` (the context's ``outlet_events``, keyed by a
-:class:`~flowctl.core.datasets.Dataset` or its URI, an accessor made on first use),
-:class:`Metadata` (what a generator callable yields to set an extra),
-:func:`call_collecting_metadata` (a callable run as Airflow runs a task's: a
-generator's ``Metadata`` go into ``outlet_events`` and its ``return`` value is the
-result) and :func:`outlet_extras` (the extras of a try's outlets, checked to be
-small JSON objects, as its end carries them to whoever writes the events).
+:class:`~flowctl.core.datasets.Dataset` or its URI, or by a
+:class:`~flowctl.core.datasets.DatasetAlias` or its name, an accessor made on first use),
+:class:`Metadata` (what a generator callable yields to set an extra, or add a dataset
+to an alias), :func:`call_collecting_metadata` (a callable run as Airflow runs a
+task's: a generator's ``Metadata`` go into ``outlet_events`` and its ``return`` value
+is the result), :func:`outlet_extras` (the extras of a try's outlets, checked to be
+small JSON objects, as its end carries them to whoever writes the events) and
+:func:`alias_events` (the events the try's alias outlets add, likewise checked).
 Pure: must not import anything outside the standard library and flowctl.core.
 """
 from __future__ import annotations
@@ -15,10 +18,10 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from flowctl.core.airflow_names import DATASET_ALIAS_WAY, unsupported_call
-from flowctl.core.datasets import Dataset
+from flowctl.core.datasets import Dataset, DatasetAlias, check_uri
 from flowctl.core.errors import DatasetExtraError
 
 #: The most JSON text one event's extra may take (it travels with the try's end and is stored per event).
@@ -26,29 +29,51 @@ MAX_EXTRA_BYTES = 65_536
 
 
 def event_key(target: object) -> str:
-    """The URI an outlet event is keyed by: a Dataset's, or the text given."""
+    """The text an outlet event is keyed by: a Dataset's URI, a DatasetAlias's name, or the text given."""
     if isinstance(target, Dataset):
         return target.uri
+    if isinstance(target, DatasetAlias):
+        return target.name
     if isinstance(target, str):
         return target
-    raise TypeError(f"outlet events are keyed by a Dataset or its URI, not {type(target).__name__}")
+    raise TypeError(f"outlet events are keyed by a Dataset or its URI (or a DatasetAlias), "
+                    f"not {type(target).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetAliasEvent:
+    """A dataset a task added to an alias, with the extra of the event it asks for (Airflow 2.10)."""
+
+    source_alias_name: str
+    dest_dataset_uri: str
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class OutletEventAccessor:
-    """The event a successful try will record for one outlet; set ``extra`` (a dict) to store it with it."""
+    """The event a successful try will record for one outlet; set ``extra`` (a dict) to store it with it.
+    For an alias, :meth:`add` names the datasets behind it."""
 
-    __slots__ = ("raw_key", "extra")
+    __slots__ = ("raw_key", "extra", "dataset_alias_events")
 
     def __init__(self, raw_key: object, extra: dict[str, Any] | None = None) -> None:
         self.raw_key = raw_key
         self.extra: dict[str, Any] = {} if extra is None else extra
+        self.dataset_alias_events: list[DatasetAliasEvent] = []
 
     def __repr__(self) -> str:
         return f"OutletEventAccessor(raw_key={self.raw_key!r}, extra={self.extra!r})"
 
-    def add(self, dataset: object, extra: Mapping[str, Any] | None = None) -> None:
-        """Airflow's way to name a dataset behind an alias: not supported, as aliases are not."""
-        raise unsupported_call("outlet_events[...].add() (dataset aliases)", DATASET_ALIAS_WAY)
+    def add(self, dataset: Dataset | str, extra: Mapping[str, Any] | None = None) -> None:
+        """Add ``dataset`` (a Dataset or its URI) to this alias: the try's success records an event of
+        it, with ``extra``, linked to the alias (``outlet_events[DatasetAlias("a")].add(...)``)."""
+        if isinstance(self.raw_key, Dataset):
+            raise TypeError(f"add() names a dataset behind a dataset alias: call it on "
+                            f"outlet_events[DatasetAlias(name)], not on outlet_events[{self.raw_key!r}]")
+        uri = dataset.uri if isinstance(dataset, Dataset) else check_uri(dataset)
+        if extra is not None and not isinstance(extra, Mapping):
+            raise TypeError(f"the extra of an added dataset must be a dict, not {type(extra).__name__}")
+        name = self.raw_key.name if isinstance(self.raw_key, DatasetAlias) else str(self.raw_key)
+        self.dataset_alias_events.append(DatasetAliasEvent(name, uri, dict(extra or {})))
 
 
 class OutletEventAccessors(Mapping[str, OutletEventAccessor]):
@@ -63,7 +88,7 @@ class OutletEventAccessors(Mapping[str, OutletEventAccessor]):
     def __init__(self) -> None:
         self._events: dict[str, OutletEventAccessor] | None = None
 
-    def __getitem__(self, key: str | Dataset) -> OutletEventAccessor:
+    def __getitem__(self, key: str | Dataset | DatasetAlias) -> OutletEventAccessor:
         uri = event_key(key)
         if self._events is None:
             self._events = {}
@@ -94,28 +119,31 @@ class OutletEventAccessors(Mapping[str, OutletEventAccessor]):
 
 class Metadata:
     """Yielded by a generator task: ``yield Metadata(dataset, {"rows": 10})`` sets that outlet's extra
-    (merged into ``outlet_events[dataset].extra``)."""
+    (merged into ``outlet_events[dataset].extra``); with ``alias=`` (a DatasetAlias or its name) it
+    also adds the dataset, with that extra, to the alias (``outlet_events[alias].add(...)``)."""
 
     __slots__ = ("uri", "extra", "alias_name")
 
-    def __init__(self, target: str | Dataset, extra: Mapping[str, Any], alias: object = None) -> None:
-        if alias is not None:
-            raise unsupported_call("Metadata(..., alias=...) (dataset aliases)", DATASET_ALIAS_WAY)
+    def __init__(self, target: str | Dataset, extra: Mapping[str, Any],
+                 alias: DatasetAlias | str | None = None) -> None:
         if not isinstance(extra, Mapping):
             raise TypeError(f"Metadata's extra must be a dict, not {type(extra).__name__}")
+        if alias is not None and not isinstance(alias, (DatasetAlias, str)):
+            raise TypeError(f"Metadata's alias must be a DatasetAlias or its name, not {type(alias).__name__}")
         self.uri = event_key(target)
         self.extra = dict(extra)
-        self.alias_name: str | None = None
+        self.alias_name: str | None = alias.name if isinstance(alias, DatasetAlias) else alias
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Metadata):
             return NotImplemented
-        return (self.uri, self.extra) == (other.uri, other.extra)
+        return (self.uri, self.extra, self.alias_name) == (other.uri, other.extra, other.alias_name)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __repr__(self) -> str:
-        return f"Metadata(uri={self.uri!r}, extra={self.extra!r})"
+        alias = f", alias_name={self.alias_name!r}" if self.alias_name is not None else ""
+        return f"Metadata(uri={self.uri!r}, extra={self.extra!r}{alias})"
 
 
 def call_collecting_metadata(function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any],
@@ -134,6 +162,8 @@ def call_collecting_metadata(function: Callable[..., Any], args: Sequence[Any], 
             return stop.value
         if isinstance(item, Metadata):
             outlet_events[item.uri].extra.update(item.extra)
+            if item.alias_name is not None:
+                outlet_events[item.alias_name].add(item.uri, extra=item.extra)
         else:
             other(item)
 
@@ -165,3 +195,22 @@ def outlet_extras(outlet_events: object, uris: Iterable[str]) -> dict[str, dict[
     found = {uri: checked_extra(uri, touched[uri].extra) for uri in uris
              if uri in touched and touched[uri].extra}
     return found or None
+
+
+def alias_events(outlet_events: object, names: Iterable[str]) -> list[dict[str, Any]] | None:
+    """The events the datasets added to the aliases ``names`` (the try's alias outlets) ask for, each
+    ``{"uri", "extra", "aliases"}``: one per dataset and extra, with every alias that added it so (as
+    Airflow); None if there is none. Additions to aliases that are not outlets are not recorded."""
+    touched = outlet_events.touched() if isinstance(outlet_events, OutletEventAccessors) else {}
+    if not touched:
+        return None
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    for name in names:
+        accessor = touched.get(name)
+        for added in accessor.dataset_alias_events if accessor is not None else ():
+            extra = checked_extra(added.dest_dataset_uri, added.extra)
+            key = (added.dest_dataset_uri, json.dumps(extra, sort_keys=True))
+            event = grouped.setdefault(key, {"uri": added.dest_dataset_uri, "extra": extra, "aliases": []})
+            if name not in event["aliases"]:
+                event["aliases"].append(name)
+    return list(grouped.values()) or None

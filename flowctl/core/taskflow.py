@@ -30,8 +30,8 @@ _SUFFIX_RE = re.compile(r"__(\d+)$")
 #: (Airflow's known context keys, flowctl's among them).
 CONTEXT_KEYS = frozenset({
     "conf", "conn", "dag", "dag_run", "data_interval_end", "data_interval_start", "ds", "ds_nodash",
-    "exception", "execution_date", "expanded_ti_count", "inlets", "logical_date", "macros", "map_index_template",
-    "next_ds", "next_ds_nodash", "next_execution_date", "outlet_events", "outlets", "params",
+    "exception", "execution_date", "expanded_ti_count", "inlet_events", "inlets", "logical_date", "macros",
+    "map_index_template", "next_ds", "next_ds_nodash", "next_execution_date", "outlet_events", "outlets", "params",
     "prev_data_interval_end_success", "prev_data_interval_start_success", "prev_ds", "prev_ds_nodash",
     "prev_end_date_success", "prev_execution_date", "prev_execution_date_success", "prev_start_date_success",
     "reason", "run_id", "task", "task_instance", "task_instance_key_str", "templates_dict", "test_mode", "ti",

@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from flowctl.core.datasets import outlet_datasets
+from flowctl.core.datasets import outlet_aliases, outlet_datasets
 from flowctl.dag_processing.jsonvalues import encode_value, iso_of, seconds_of
 from flowctl.dag_processing.serialized_objects import SerializedDAG
 
@@ -120,9 +120,10 @@ def serialize_task(task: Any) -> dict[str, Any]:
     for name in TASK_ROLES:  # only when set: the hash of a DAG without setups / teardowns stays what it was
         if getattr(task, name, False):
             data[name] = True
-    outlets = outlet_datasets(getattr(task, "outlets", None) or ())
+    declared = getattr(task, "outlets", None) or ()
+    outlets = [*outlet_datasets(declared), *outlet_aliases(declared)]
     if outlets:  # only then: the hash of a DAG without datasets stays what it was
-        data["outlets"] = [dataset.as_json() for dataset in outlets]
+        data["outlets"] = [outlet.as_json() for outlet in outlets]
     return data
 
 

@@ -17,19 +17,22 @@ from sqlalchemy import and_, delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from flowctl.core.datasets import BaseDataset, DatasetEvent
+from flowctl.core.datasets import BaseDataset, DatasetEvent, resolve_aliases
 from flowctl.core.errors import NotFoundError
 from flowctl.core.keys import RunKey
 from flowctl.core.states import DagRunState
 from flowctl.core.timetables.datasets import dataset_run_interval
 from flowctl.db.base import StoreCore
 from flowctl.db.dags import _latest_serialized, dag_body
+from flowctl.db.dataset_alias_refs import resolved_uris
 from flowctl.db.records import DagRunRecord, DatasetSummary
 from flowctl.db.runs import insert_task_instances, run_record, task_instance_values
 from flowctl.db.tables import (
     DagRow,
     DagRunDatasetEventRow,
     DagRunRow,
+    DatasetAliasDatasetEventRow,
+    DatasetAliasRow,
     DatasetDagRefRow,
     DatasetDagRunQueueRow,
     DatasetEventRow,
@@ -85,6 +88,9 @@ class DatasetVerbs(StoreCore):
         taken = s.execute(delete(queue).where(queue.target_dag_id == dag_id).returning(queue.dataset_id)).scalars()
         taken_ids = list(taken)
         uris = set(s.scalars(select(DatasetRow.uri).where(DatasetRow.id.in_(taken_ids))).all()) if taken_ids else set()
+        aliases = [alias.name for alias in condition.iter_dataset_aliases()]
+        if aliases:  # scheduled on aliases: on the datasets they resolved to (Airflow 2.10)
+            condition = resolve_aliases(condition, resolved_uris(s.connection(), aliases))
         if not condition.evaluate(uris):
             raise _NotTriggered(dag_id)
         serialized = _latest_serialized(s, dag_id)
@@ -141,10 +147,11 @@ class DatasetVerbs(StoreCore):
                 for r in rows], total
 
     def list_dataset_events(self, limit: int = 100, offset: int = 0, *, uri: str | None = None,
-                            newest_first: bool = True, hidden: Collection[str] = (),
+                            alias: str | None = None, newest_first: bool = True, hidden: Collection[str] = (),
                             **source: Any) -> tuple[list[DatasetEvent], int]:
-        """Dataset events (newest first unless asked) and how many match; ``source`` filters on
-        ``dataset_id`` or ``source_dag_id`` / ``source_task_id`` / ``source_run_id`` / ``source_map_index``;
+        """Dataset events (newest first unless asked) and how many match; ``uri`` keeps one dataset's,
+        ``alias`` those recorded through that dataset alias; ``source`` filters on ``dataset_id`` or
+        ``source_dag_id`` / ``source_task_id`` / ``source_run_id`` / ``source_map_index``;
         events of ``hidden`` DAGs are left out."""
         event, dataset = DatasetEventRow, DatasetRow
         unknown = set(source) - _EVENT_FILTERS
@@ -153,6 +160,10 @@ class DatasetVerbs(StoreCore):
         conditions = [getattr(event, name) == value for name, value in source.items() if value is not None]
         if uri:
             conditions.append(dataset.uri == uri)
+        if alias:
+            link, named = DatasetAliasDatasetEventRow, DatasetAliasRow
+            conditions.append(event.id.in_(select(link.event_id).join(named, named.id == link.alias_id)
+                                           .where(named.name == alias)))
         if hidden:
             conditions.append(event.source_dag_id.is_(None) | event.source_dag_id.not_in(list(hidden)))
         order = (event.timestamp.desc(), event.id.desc()) if newest_first else (event.timestamp, event.id)

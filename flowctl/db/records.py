@@ -6,7 +6,7 @@ Must not import SQLAlchemy.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -232,6 +232,9 @@ class TryEnd:
     produces: bool | None = None
     #: The extras the try set for its outlets' events (dataset URI -> a JSON object), checked by the try.
     outlet_extra: Mapping[str, Mapping[str, Any]] | None = None
+    #: The datasets the try added to its alias outlets (Airflow 2.10's DatasetAlias), each
+    #: ``{"uri", "extra", "aliases"}`` (``flowctl.core.outlet_events.alias_events``); a success records their events.
+    alias_events: Sequence[Mapping[str, Any]] | None = None
 
     def in_one_statement(self, wake: str | None) -> bool:
         """PostgreSQL can write state, history and wake-up as one statement for this end."""

@@ -101,7 +101,8 @@ class RuntimeVerbs(StoreCore):
     def finish_try(self, key: TaskInstanceKey, new: TaskInstanceState | str, now: datetime, *,
                    running_try: int, started: datetime | None = None, wake: str | None = None,
                    xcoms: Mapping[str, Any] | None = None, produces: bool | None = None,
-                   outlet_extra: Mapping[str, Mapping[str, Any]] | None = None, **fields: Any) -> bool:
+                   outlet_extra: Mapping[str, Mapping[str, Any]] | None = None,
+                   alias_events: Sequence[Mapping[str, Any]] | None = None, **fields: Any) -> bool:
         """running -> ``new`` (with ``fields``) and record the try in history; False unless
         try ``running_try`` is the one running (a cleared try never ends a newer one).
 
@@ -110,10 +111,11 @@ class RuntimeVerbs(StoreCore):
         ``started`` too, state, history and wake-up are one statement).
         A reschedule (``up_for_reschedule``) is not recorded in history: the next poke is the same try.
         ``xcoms`` (key -> value) are written in the same transaction, only if the end wins;
-        ``outlet_extra`` (dataset URI -> extra) goes into the events of a successful producer's outlets.
+        ``outlet_extra`` (dataset URI -> extra) goes into the events of a successful producer's outlets;
+        ``alias_events`` (``TryEnd.alias_events``) are the datasets it added to its alias outlets.
         """
         end = TryEnd(key, TaskInstanceState(new), now, running_try, started, fields, xcoms or {}, produces,
-                     outlet_extra)
+                     outlet_extra, alias_events)
         if self.dialect == "postgresql" and end.in_one_statement(wake) and not end.xcoms:
             with self._autocommit().connect() as conn:
                 if not outlet_refs(conn, [end]):  # a producer's events need a transaction

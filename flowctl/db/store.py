@@ -14,6 +14,7 @@ from flowctl.db.audit import AuditVerbs
 from flowctl.db.base import StoreCore
 from flowctl.db.clean import CleanVerbs
 from flowctl.db.dag_view_queries import DagViewVerbs
+from flowctl.db.dataset_aliases import DatasetAliasVerbs
 from flowctl.db.datasets import DatasetVerbs
 from flowctl.db.dags import DagVerbs
 from flowctl.db.engine import make_engine
@@ -35,7 +36,8 @@ from flowctl.settings import Settings
 
 
 class Store(OperationVerbs, RunMarkVerbs, AdminVerbs, DagVerbs, RunVerbs, RuntimeVerbs, TaskInstanceVerbs, XComVerbs, JobVerbs, AuditVerbs, CleanVerbs, WebQueryVerbs, DagViewVerbs,
-            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, DatasetVerbs, TriggerVerbs, StoreCore):
+            RunSchedulingVerbs, TaskQueueVerbs, RecoveryVerbs, NotifyVerbs, SlaVerbs, DatasetVerbs, DatasetAliasVerbs, TriggerVerbs,
+            StoreCore):
     """The metadata database, in domain verbs: ``Store(engine)`` or ``Store.from_settings(settings)``."""
 
     @classmethod

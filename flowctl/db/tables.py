@@ -504,4 +504,49 @@ class DagRunDatasetEventRow(Base):
         Integer, ForeignKey("dataset_event.id", ondelete="CASCADE"), primary_key=True)
 
 
+class DatasetAliasRow(Base):
+    """A dataset alias (Airflow 2.10): named in outlets or schedules, resolved to datasets as tasks add them."""
+
+    __tablename__ = "dataset_alias"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(1500), unique=True)
+
+
+class DatasetAliasDatasetRow(Base):
+    """A dataset an alias has resolved to (a task added it to the alias)."""
+
+    __tablename__ = "dataset_alias_dataset"
+    __table_args__ = (Index("ix_dataset_alias_dataset_dataset_id", "dataset_id"),)
+
+    alias_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("dataset_alias.id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True)
+
+
+class DatasetAliasDatasetEventRow(Base):
+    """A dataset event recorded through an alias (the event's ``source_aliases``)."""
+
+    __tablename__ = "dataset_alias_dataset_event"
+    __table_args__ = (Index("ix_dataset_alias_dataset_event_event_id", "event_id"),)
+
+    alias_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("dataset_alias.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("dataset_event.id", ondelete="CASCADE"), primary_key=True)
+
+
+class DatasetAliasDagRefRow(Base):
+    """A DAG scheduled on a dataset alias (it consumes whatever datasets the alias resolved to)."""
+
+    __tablename__ = "dataset_alias_dag_ref"
+
+    alias_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("dataset_alias.id", ondelete="CASCADE"), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    created_at: Mapped[datetime]
+
+
 ALL_TABLES = tuple(Base.metadata.sorted_tables)

@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from flowctl.core.datasets import resolve_aliases
 from flowctl.core.errors import DagRunAlreadyExists, FlowctlError
 from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction
 from flowctl.core.timetables.datasets import dataset_condition_of
@@ -70,6 +71,9 @@ class RunCreator:
             try:
                 _, sdag = self.graphs.latest_dag(dag_id)
                 condition = dataset_condition_of(sdag.timetable)
+                aliases = [alias.name for alias in condition.iter_dataset_aliases()] if condition else []
+                if condition is not None and aliases:  # on the datasets they resolved to (Airflow 2.10)
+                    condition = resolve_aliases(condition, self.store.dataset_alias_uris(aliases))
                 if condition is None or not condition.evaluate(updated):
                     continue  # waits for more updates (or stopped consuming: its next version drops the queue)
                 run = self.store.create_dataset_triggered_run(dag_id, condition, now, creating_job_id=self.job_id)

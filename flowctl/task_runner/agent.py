@@ -49,6 +49,7 @@ VERBS = frozenset({
     "xcom_pull_prior", "list_runs", "list_task_instances",
     "trigger_dag", "notify_scheduler",  # TriggerDagRunOperator (task_runner/run_control.py)
     "triggering_dataset_events",  # the context of a dataset-triggered run
+    "list_dataset_events",  # inlet_events (core/inlet_events.py), read when a task looks
 })
 SEND_TIMEOUT = 30.0  # seconds a client may take to read its answer before it is dropped
 

@@ -6,8 +6,9 @@ cleared since it was queued: do nothing) or ``{"self": true}`` (the zygote
 could not claim: claim and record the try yourself). Then it sends
 ``{"rendered": fields}`` once its templates are rendered and
 ``{"end": {...}}`` when it ends (state, its time, fields with their datetimes
-named, XComs, whether the task has dataset outlets, and ``outlet_extra``, the
-extras it set for their events, if any); the zygote answers the end with
+named, XComs, whether the task has dataset outlets, ``outlet_extra``, the
+extras it set for their events, and ``alias_events``, the datasets it added to its
+alias outlets, if any); the zygote answers the end with
 ``{"won": true|false|null}`` (null: the database refused the end, so the try writes it itself).
 A try that writes its end itself (a deferral, a reschedule poke, an end the zygote could not
 write) sends ``{"recorded": true}`` once it is written, unanswered: its exit is then a normal end.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import select
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,13 +61,16 @@ class PipeSupervisor:
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
                xcoms: Mapping[str, Any], produces: bool | None = None,
-               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
+               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None,
+               alias_events: Sequence[Mapping[str, Any]] | None = None) -> bool | None:
         dates = sorted(name for name, value in fields.items() if isinstance(value, datetime))
         encoded = {name: value.isoformat() if name in dates else value for name, value in fields.items()}
         end: dict[str, Any] = {"state": TaskInstanceState(state).value, "now": now.isoformat(),
                                "fields": encoded, "dates": dates, "xcoms": dict(xcoms), "produces": produces}
         if outlet_extra:  # plain JSON already (checked by the try); most ends have none
             end["outlet_extra"] = outlet_extra
+        if alias_events:
+            end["alias_events"] = list(alias_events)
         answer = b""
         try:
             self._send({"end": end})

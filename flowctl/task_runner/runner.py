@@ -14,8 +14,8 @@ file is imported (cached by path and mtime); the task is unmapped for its
 ``execute`` under ``execution_timeout``; the return value is pushed as the
 ``return_value`` XCom when ``do_xcom_push``; the extras the task set for its
 outlets' dataset events (``context["outlet_events"]``, or a generator's
-``Metadata``) are checked as small JSON objects, so one that cannot be stored
-fails the try; the final state (outcome.py) is
+``Metadata``), and those of the datasets it added to its alias outlets, are checked
+as small JSON objects, so one that cannot be stored fails the try; the final state (outcome.py) is
 written with a compare-and-set from running in one transaction with the
 rendered fields, the try's history row and the scheduler's wake-up; then the
 e-mail alert of a failed or retried try is sent (alerts.py) and the state's
@@ -37,7 +37,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -46,11 +46,12 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import quote, urlencode
 
 from flowctl.core.datasets import TriggeringDatasetEvents
-from flowctl.core.datasets import outlet_datasets
+from flowctl.core.datasets import outlet_aliases, outlet_datasets
 from flowctl.core.deferral import decode_json
 from flowctl.core.errors import TaskDeferred, TaskExited, TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
-from flowctl.core.outlet_events import OutletEventAccessors, outlet_extras
+from flowctl.core.inlet_events import InletEventsAccessors
+from flowctl.core.outlet_events import OutletEventAccessors, alias_events, outlet_extras
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.masking import try_masker
 from flowctl.core.states import TaskInstanceState
@@ -156,11 +157,13 @@ class Supervisor(Protocol):
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
                xcoms: Mapping[str, Any], produces: bool | None = None,
-               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
+               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None,
+               alias_events: Sequence[Mapping[str, Any]] | None = None) -> bool | None:
         """Record the end (compare-and-set from this running try); False if someone else changed it,
         None if the supervisor is gone (the try then writes its end itself). ``produces``: whether the
         task has dataset outlets (``TryEnd.produces``); ``outlet_extra``: the extras it set for their
-        events (``TryEnd.outlet_extra``)."""
+        events (``TryEnd.outlet_extra``); ``alias_events``: the datasets it added to its alias outlets
+        (``TryEnd.alias_events``)."""
 
 
 def run_claimed(workload: Workload, settings: Settings, store: Any, claim: Any,
@@ -196,6 +199,7 @@ class _ClaimedTry:
         self.ended_at: datetime | None = None  # the end_date the try's end was written with
         self.log_echo = log_echo  # a second stream for the log lines (DAG.test()'s terminal)
         self.outlet_extra: dict[str, dict[str, Any]] | None = None  # extras of a success's dataset events
+        self.alias_events: list[dict[str, Any]] | None = None  # the datasets it added to its alias outlets
 
     def run(self) -> TryResult:
         path = log_path_text(self.settings.log_folder_text, self.key, self.try_number)
@@ -258,6 +262,7 @@ class _ClaimedTry:
             extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index,
                    "triggering_dataset_events": TriggeringDatasetEvents(partial(
                        self.store.triggering_dataset_events, RunKey(self.key.dag_id, self.key.run_id))),
+                   "inlet_events": InletEventsAccessors(getattr(task, "inlets", None), self.store.list_dataset_events),
                    "outlet_events": OutletEventAccessors()})
         return context
 
@@ -288,7 +293,9 @@ class _ClaimedTry:
             context["ti"].xcom_push("return_value", result)
         outlets = getattr(task, "outlets", None)
         if outlets:  # checked here, so an extra that cannot be stored fails the try
-            self.outlet_extra = outlet_extras(context.get("outlet_events"), [d.uri for d in outlet_datasets(outlets)])
+            events = context.get("outlet_events")
+            self.outlet_extra = outlet_extras(events, [d.uri for d in outlet_datasets(outlets)])
+            self.alias_events = alias_events(events, [a.name for a in outlet_aliases(outlets)])
         return result
 
     def _resumption(self) -> Any:
@@ -334,11 +341,13 @@ class _ClaimedTry:
         produces = None if self.task is None else bool(outlet_datasets(getattr(self.task, "outlets", None) or ()))
         won: bool | None = None
         if self.supervisor is not None and outcome.state is not TI.UP_FOR_RESCHEDULE:
-            won = self.supervisor.finish(outcome.state, now, fields, xcoms, produces, outlet_extra=self.outlet_extra)
+            won = self.supervisor.finish(outcome.state, now, fields, xcoms, produces, outlet_extra=self.outlet_extra,
+                                         alias_events=self.alias_events)
         if won is None:  # not supervised, a poke (with its reschedule row), or the supervisor is gone
             won = bool(self.store.finish_try(self.key, outcome.state, now, running_try=self.try_number,
                                              started=self.ti_row.start_date, wake="task finished", xcoms=xcoms,
-                                             produces=produces, outlet_extra=self.outlet_extra, **fields))
+                                             produces=produces, outlet_extra=self.outlet_extra,
+                                             alias_events=self.alias_events, **fields))
             self._wrote_own_end()
         if won and outcome.state is TI.UP_FOR_RESCHEDULE:
             assert outcome.reschedule_date is not None

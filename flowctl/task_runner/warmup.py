@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import CodeType, FunctionType
 from typing import Any
@@ -82,8 +82,9 @@ class _AnsweredPipes:
 
     def finish(self, state: TaskInstanceState, now: datetime, fields: Mapping[str, Any],
                xcoms: Mapping[str, Any], produces: bool | None = None,
-               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
-        return self.pipes.finish(state, now, fields, xcoms, produces, outlet_extra)
+               outlet_extra: Mapping[str, Mapping[str, Any]] | None = None,
+               alias_events: Sequence[Mapping[str, Any]] | None = None) -> bool | None:
+        return self.pipes.finish(state, now, fields, xcoms, produces, outlet_extra, alias_events)
 
     def close(self) -> None:
         from flowctl.task_runner.pipes import drain

@@ -368,7 +368,8 @@ class Zygote(StoreCalls):
 
         tries = [TryEnd(child.workload.key, TaskInstanceState(end["state"]), datetime.fromisoformat(end["now"]),
                         child.try_number, child.claim.ti.start_date, {**pipes.decode_fields(end), "pid": child.pid},
-                        end.get("xcoms") or {}, end.get("produces"), end.get("outlet_extra"))
+                        end.get("xcoms") or {}, end.get("produces"), end.get("outlet_extra"),
+                        alias_events=end.get("alias_events"))
                  for child, end in ends]
         starting = self._take_waiting(freeing=len(ends))
         claims = None

@@ -1,7 +1,9 @@
 """The Datasets pages (Airflow's Datasets view): every dataset, and one dataset with its events.
 
 Owns ``/datasets`` (each dataset's URI, producing tasks, consuming DAGs, last
-update and number of events; ``?uri=`` narrows to URIs containing the text) and
+update and number of events; ``?uri=`` narrows to URIs containing the text; on the
+first page, the dataset aliases, each with the datasets it resolved to and the
+DAGs scheduled on it, their names narrowed by the same text) and
 ``/datasets/<id>`` (the dataset, then its events newest first: time, source DAG,
 task and run, the extra as JSON, the dataset-triggered runs each made). Both are
 paged in SQL, 100 a page. Needs ``read``; what DAGs the user may not see produced,
@@ -30,9 +32,10 @@ MAX_ID = 2**31 - 1  # the id column's range: a larger id names no dataset (and P
 def datasets() -> Any:
     paging = context.page_args(PAGE_SIZE)
     uri = request.args.get("uri", "").strip()
-    page = context.store().dataset_page(uri_pattern=uri, hidden=hidden_dags(), offset=paging.offset,
-                                        limit=paging.size)
-    return render_template("datasets.html", page=page, uri=uri, filters={"uri": uri} if uri else {})
+    store, hidden = context.store(), hidden_dags()
+    page = store.dataset_page(uri_pattern=uri, hidden=hidden, offset=paging.offset, limit=paging.size)
+    aliases = store.dataset_alias_page(name_pattern=uri, hidden=hidden, limit=PAGE_SIZE) if paging.offset == 0 else None
+    return render_template("datasets.html", page=page, aliases=aliases, uri=uri, filters={"uri": uri} if uri else {})
 
 
 @bp.route("/datasets/<int:dataset_id>")

@@ -7,12 +7,15 @@ import pytest
 
 from flowctl.core.datasets import (
     Dataset,
+    DatasetAlias,
     DatasetAll,
     DatasetAny,
     DatasetEvent,
     TriggeringDatasetEvents,
     condition_from_json,
+    outlet_aliases,
     outlet_datasets,
+    resolve_aliases,
 )
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timetables import (
@@ -150,3 +153,53 @@ def test_triggering_dataset_events_are_read_once_on_first_use() -> None:
     assert calls == []
     assert events["s3://lake/a"][0].source_task_id == "make" and list(events) == ["s3://lake/a"] and len(events) == 1
     assert calls == [1] and events["s3://lake/a"][0].dataset == A
+
+
+ALIAS = DatasetAlias("orders")
+
+
+@pytest.mark.parametrize(("name", "error", "message"), [
+    ("", ValueError, "cannot be empty"), ("  ", ValueError, "cannot be empty"),
+    ("café", ValueError, "ASCII"), ("x" * 1501, ValueError, "longer than 1500"), (7, TypeError, "must be a string"),
+])
+def test_a_dataset_alias_name_is_checked(name: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        DatasetAlias(name)  # type: ignore[arg-type]
+
+
+def test_aliases_with_the_same_name_are_equal_and_never_equal_a_dataset() -> None:
+    assert DatasetAlias("orders") == ALIAS and len({ALIAS, DatasetAlias("orders")}) == 1
+    assert DatasetAlias("s3://lake/a") != A and repr(ALIAS) == "DatasetAlias(name='orders')"
+
+
+def test_an_unresolved_alias_holds_for_no_update_and_names_no_dataset() -> None:
+    assert not ALIAS.evaluate({"s3://lake/a", "orders"}) and list(ALIAS.iter_datasets()) == []
+    assert (ALIAS | A).evaluate({"s3://lake/a"}) and not (ALIAS & A).evaluate({"s3://lake/a"})
+
+
+def test_a_condition_lists_its_aliases_once_and_its_json_keeps_them() -> None:
+    condition = (ALIAS | A) & (DatasetAlias("users") | ALIAS)
+    assert [a.name for a in condition.iter_dataset_aliases()] == ["orders", "users"]
+    assert list(A.iter_dataset_aliases()) == []
+    assert condition_from_json(condition.as_json()) == condition and ALIAS.as_json() == {"alias": "orders"}
+
+
+def test_resolving_replaces_each_alias_by_any_of_its_datasets_and_leaves_an_unresolved_one() -> None:
+    condition = ALIAS & (DatasetAlias("users") | C)
+    resolved = resolve_aliases(condition, {"orders": ["s3://lake/b", "s3://lake/a"]})
+    assert resolved == DatasetAll(DatasetAny(A, B), DatasetAny(DatasetAlias("users"), C))
+    assert resolved.evaluate({"s3://lake/b", "s3://lake/c"}) and not resolved.evaluate({"s3://lake/a"})
+    assert resolve_aliases(ALIAS, {}) == ALIAS and resolve_aliases(A, {"orders": ["x"]}) == A
+
+
+def test_an_alias_schedule_alone_or_in_a_list_or_condition_is_a_dataset_schedule() -> None:
+    assert timetable_from_schedule(ALIAS).dataset_condition == ALIAS  # type: ignore[attr-defined]
+    assert timetable_from_schedule([ALIAS, A]).dataset_condition == ALIAS & A  # type: ignore[attr-defined]
+    triggered = DatasetTriggeredTimetable(ALIAS | B)
+    assert timetable_from_dict(triggered.serialize()) == triggered
+
+
+def test_a_tasks_outlet_aliases_are_its_aliases_once_each() -> None:
+    assert outlet_aliases([A, ALIAS, "lineage", DatasetAlias("orders"), DatasetAlias("b")]) == [
+        ALIAS, DatasetAlias("b")]
+    assert outlet_datasets([A, ALIAS]) == [A]

@@ -6,17 +6,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from flowctl.core.datasets import Dataset
-from flowctl.core.errors import DatasetExtraError, NotSupportedError
+from flowctl.core.datasets import Dataset, DatasetAlias
+from flowctl.core.errors import DatasetExtraError
 from flowctl.core.outlet_events import (
+    DatasetAliasEvent,
     Metadata,
     OutletEventAccessors,
+    alias_events,
     call_collecting_metadata,
     checked_extra,
     outlet_extras,
 )
 
 A, B = Dataset("s3://lake/a"), Dataset("s3://lake/b")
+ALIAS = DatasetAlias("orders")
 
 
 def test_an_accessor_is_made_on_first_lookup_by_dataset_or_uri_and_is_the_same_for_both() -> None:
@@ -28,17 +31,66 @@ def test_an_accessor_is_made_on_first_lookup_by_dataset_or_uri_and_is_the_same_f
     assert list(events) == ["s3://lake/a"] and A in events and "s3://lake/a" in events and B not in events
 
 
-def test_outlet_events_are_keyed_by_a_dataset_or_its_uri_only() -> None:
+def test_outlet_events_are_keyed_by_a_dataset_its_uri_or_an_alias_only() -> None:
     with pytest.raises(TypeError, match="keyed by a Dataset or its URI"):
         OutletEventAccessors()[42]  # type: ignore[index]
     assert 42 not in OutletEventAccessors()
 
 
-def test_dataset_aliases_are_not_supported_and_say_the_flowctl_way() -> None:
-    with pytest.raises(NotSupportedError, match="Dataset objects"):
+def test_add_names_datasets_behind_an_alias_by_dataset_or_uri_with_their_extras() -> None:
+    events = OutletEventAccessors()
+    events[ALIAS].add(A, extra={"rows": 1})
+    events["orders"].add("s3://lake/b")  # the alias by its name, as Airflow
+    assert events[ALIAS] is events["orders"] and ALIAS in events
+    assert events[ALIAS].dataset_alias_events == [DatasetAliasEvent("orders", "s3://lake/a", {"rows": 1}),
+                                                  DatasetAliasEvent("orders", "s3://lake/b", {})]
+
+
+def test_add_on_a_datasets_own_accessor_or_of_something_else_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match=r"outlet_events\[DatasetAlias\(name\)\]"):
         OutletEventAccessors()[A].add(B)
-    with pytest.raises(NotSupportedError, match="aliases"):
-        Metadata(A, {}, alias="orders")
+    with pytest.raises(TypeError, match="must be a string"):
+        OutletEventAccessors()[ALIAS].add(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'airflow' is reserved"):
+        OutletEventAccessors()[ALIAS].add("airflow://x")
+    with pytest.raises(TypeError, match="must be a dict"):
+        OutletEventAccessors()[ALIAS].add(A, extra=[1])  # type: ignore[arg-type]
+
+
+def test_alias_events_are_one_per_dataset_and_extra_with_every_alias_that_added_it() -> None:
+    events = OutletEventAccessors()
+    assert alias_events(events, ["orders"]) is None  # nothing looked up: nothing to send
+    events[ALIAS].add(A, extra={"rows": 1})
+    events[ALIAS].add(A, extra={"rows": 1})  # the same again: one event
+    events[ALIAS].add(A, extra={"rows": 2})  # another extra: another event
+    events[DatasetAlias("mirror")].add(A, extra={"rows": 1})
+    events[DatasetAlias("not-an-outlet")].add(B)
+    assert alias_events(events, ["orders", "mirror"]) == [
+        {"uri": "s3://lake/a", "extra": {"rows": 1}, "aliases": ["orders", "mirror"]},
+        {"uri": "s3://lake/a", "extra": {"rows": 2}, "aliases": ["orders"]}]
+    assert alias_events(events, ["unused"]) is None and alias_events({}, ["orders"]) is None
+
+
+def test_an_added_datasets_extra_that_is_not_json_is_reported_for_its_dataset() -> None:
+    events = OutletEventAccessors()
+    events[ALIAS].add(B, extra={"when": object()})
+    with pytest.raises(DatasetExtraError, match="s3://lake/b"):
+        alias_events(events, ["orders"])
+
+
+def test_metadata_with_an_alias_sets_the_extra_and_adds_the_dataset_to_the_alias() -> None:
+    def produce() -> Iterator[Metadata]:
+        yield Metadata(A, {"rows": 4}, alias=ALIAS)
+        yield Metadata("s3://lake/b", {}, alias="orders")
+
+    events = OutletEventAccessors()
+    call_collecting_metadata(produce, [], {}, events)
+    assert events[A].extra == {"rows": 4}
+    assert [(e.dest_dataset_uri, e.extra) for e in events[ALIAS].dataset_alias_events] == [
+        ("s3://lake/a", {"rows": 4}), ("s3://lake/b", {})]
+    assert Metadata(A, {}, alias=ALIAS) == Metadata(A, {}, alias="orders") != Metadata(A, {})
+    with pytest.raises(TypeError, match="DatasetAlias or its name"):
+        Metadata(A, {}, alias=A)  # type: ignore[arg-type]
 
 
 def test_metadata_names_its_dataset_by_uri_and_copies_its_extra() -> None:

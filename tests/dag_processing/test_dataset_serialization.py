@@ -43,3 +43,19 @@ def test_a_time_schedule_consumes_nothing() -> None:
     with DAG("timed", start_date=START, schedule="@daily") as dag:
         EmptyOperator(task_id="t")
     assert consumed_and_produced(serialize_dag(dag)) == ({}, {})
+
+
+def test_alias_outlets_and_an_alias_schedule_survive_serialization() -> None:
+    from flowctl.datasets import DatasetAlias
+    from flowctl.db.dataset_alias_refs import aliases_in
+    from flowctl.db.dataset_refs import schedule_condition
+
+    orders = DatasetAlias("orders")
+    with DAG("both", start_date=START, schedule=[orders, B]) as dag:
+        EmptyOperator(task_id="make", outlets=[A, orders, DatasetAlias("users"), orders])
+    data = serialize_dag(dag)
+    assert dataset_condition_of(deserialize_dag(data).timetable) == orders & B
+    assert data["tasks"][0]["outlets"] == [{"uri": "s3://lake/a", "extra": {"team": "x"}}, {"alias": "orders"},
+                                           {"alias": "users"}]
+    assert consumed_and_produced(data) == ({"s3://lake/b": None}, {"make": {"s3://lake/a": {"team": "x"}}})
+    assert aliases_in(data, schedule_condition(data)) == ({"orders"}, {"orders", "users"})

@@ -109,3 +109,25 @@ def test_0003_gives_existing_users_a_session_epoch_and_keeps_their_roles_both_wa
     with empty_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM ab_user_role").scalar() == 1
         assert conn.exec_driver_sql("SELECT count(*) FROM api_token").scalar() == 1
+
+
+def test_0005_adds_the_dataset_alias_tables_and_keeps_datasets_and_events_both_ways(empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0004")
+    with empty_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO dataset (uri, created_at, is_orphaned) "
+                             "VALUES ('s3://x', '2024-01-01 00:00:00+00', false)")
+        conn.exec_driver_sql("INSERT INTO dataset_event (dataset_id, timestamp) "
+                             "SELECT id, '2024-01-01 00:00:00+00' FROM dataset")
+    migrate.upgrade(empty_engine, "0005")
+    alias_tables = {"dataset_alias", "dataset_alias_dataset", "dataset_alias_dataset_event", "dataset_alias_dag_ref"}
+    assert alias_tables <= _tables(empty_engine)
+    with empty_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO dataset_alias (name) VALUES ('orders')")
+        conn.exec_driver_sql("INSERT INTO dataset_alias_dataset (alias_id, dataset_id) "
+                             "SELECT a.id, d.id FROM dataset_alias a, dataset d")
+        conn.exec_driver_sql("INSERT INTO dataset_alias_dataset_event (alias_id, event_id) "
+                             "SELECT a.id, e.id FROM dataset_alias a, dataset_event e")
+    migrate.downgrade(empty_engine, "0004")
+    assert not alias_tables & _tables(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM dataset_event").scalar() == 1

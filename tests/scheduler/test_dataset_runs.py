@@ -88,3 +88,29 @@ def test_a_paused_consumer_gets_no_run_from_updates_made_while_paused(store: Any
     produce(store, "p2", T0 + timedelta(minutes=4))
     tick_until_idle(scheduler, T0 + timedelta(minutes=5))
     assert runs_of(store) == [("dataset_triggered", "success")]
+
+
+def test_a_dag_scheduled_on_an_alias_runs_once_the_alias_resolved_to_an_updated_dataset(store: Any,
+                                                                                      tmp_path: Path) -> None:
+    """The scheduler resolves the alias to its datasets before it evaluates the schedule (an unresolved
+    alias holds for nothing, so without that the queued update never made a run)."""
+    from flowctl.datasets import DatasetAlias
+
+    with DAG("producer", start_date=T0 - day(3), schedule=None) as producer:
+        EmptyOperator(task_id="make", outlets=[DatasetAlias("orders")])
+    with DAG("consumer", start_date=T0 - day(3), schedule=DatasetAlias("orders") | Dataset("s3://never"),
+             catchup=False) as consumer:
+        EmptyOperator(task_id="use")
+    sync(store, producer, "/dags/producer.py")
+    sync(store, consumer, "/dags/consumer.py")
+    scheduler = scheduler_on(store, tmp_path)
+    when = T0 + timedelta(minutes=1)
+    store.create_run("producer", "p1", run_type="manual", logical_date=when, now=when, state="running",
+                     data_interval=(when, when))
+    key = TaskInstanceKey("producer", "p1", "make")
+    assert store.set_task_state(key, "pending", "scheduled") and store.set_task_state(key, "scheduled", "queued")
+    assert store.start_try(key, 0, "host", 1, when) is not None
+    assert store.finish_try(key, TaskInstanceState.SUCCESS, when, running_try=1, started=when, wake="task finished",
+                            alias_events=[{"uri": "s3://lake/orders", "extra": {}, "aliases": ["orders"]}])
+    tick_until_idle(scheduler, T0 + timedelta(minutes=2))
+    assert runs_of(store) == [("dataset_triggered", "success")]

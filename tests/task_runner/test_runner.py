@@ -456,7 +456,7 @@ class _GoneSupervisor:
         self.told_recorded += 1
 
     def finish(self, state: object, now: object, fields: object, xcoms: object, produces: object = None,
-               outlet_extra: object = None) -> None:
+               outlet_extra: object = None, alias_events: object = None) -> None:
         self.asked += 1
         return None
 

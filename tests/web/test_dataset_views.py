@@ -103,3 +103,20 @@ def test_what_a_hidden_dag_produced_is_left_out_for_roles_it_does_not_name(
         assert "secret" not in viewer_client.get(page).get_data(as_text=True)
     assert "No events recorded." in viewer_client.get(url).get_data(as_text=True)
     assert "secret-extra" in admin_client.get(url).get_data(as_text=True)
+
+
+def test_the_datasets_page_lists_each_alias_with_the_datasets_it_resolved_to_and_its_consumers(
+        viewer_client: FlaskClient, web_store: Store) -> None:
+    from flowctl.datasets import DatasetAlias
+    from tests.db.test_dataset_aliases import added, alias_producer, succeed_adding
+
+    alias_producer(web_store, outlets=({"alias": "orders"}, {"alias": "pending"}))
+    consumer(web_store, DatasetAlias("orders"), dag_id="on_alias")
+    succeed_adding(web_store, added("s3://lake/x", {"rows": 1}))
+    body = viewer_client.get("/datasets").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", body.split('id="dataset-aliases"')[1], re.S)[1:]
+    assert len(rows) == 2 and "orders" in rows[0] and "pending" in rows[1]
+    assert f'href="/datasets/{dataset_id(web_store, "s3://lake/x")}">s3://lake/x</a>' in rows[0]
+    assert 'href="/dags/on_alias' in rows[0] and "unresolved" in rows[1]
+    assert 'id="dataset-aliases"' not in viewer_client.get("/datasets?uri=nothing").get_data(as_text=True)
+    assert 'id="dataset-aliases"' not in viewer_client.get("/datasets?page=2&page_size=1").get_data(as_text=True)
