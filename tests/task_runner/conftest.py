@@ -5,6 +5,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -74,3 +75,30 @@ def world(store: Store, tmp_path: Path) -> World:
         core__dags_folder=str(folder), logging__base_log_folder=str(tmp_path / "logs"),
         scheduler__task_heartbeat_sec=0.2)
     return World(store, settings, folder)
+
+
+def supervised_end(world: World, workload: Workload) -> tuple[Any, dict[str, Any]]:
+    """Run ``workload``'s try here as a zygote's child runs it (claimed for it, a PipeSupervisor whose
+    answer "won" is written ahead): its result, and the end message it sent to its supervisor."""
+    import json
+    import os
+
+    from flowctl.task_runner.execution import defer_sigterm
+    from flowctl.task_runner.pipes import PipeSupervisor
+    from flowctl.task_runner.runner import run_claimed
+
+    claim = world.store.start_try(workload.key, workload.try_number, "host", 1, datetime.now(timezone.utc))
+    results_r, results_w = os.pipe()
+    answers_r, answers_w = os.pipe()
+    os.write(answers_w, b'{"won": true}\n')  # the zygote's answer, ahead
+    try:
+        with defer_sigterm():
+            result = run_claimed(workload, world.settings, world.store, claim, PipeSupervisor(results_w, answers_r))
+        os.close(results_w)
+        lines = b""
+        while chunk := os.read(results_r, 65536):
+            lines += chunk
+    finally:
+        for fd in (results_r, answers_r, answers_w):
+            os.close(fd)
+    return result, [json.loads(line)["end"] for line in lines.splitlines() if b'"end"' in line][0]

@@ -3,17 +3,11 @@ its inlets' events (inlet_events), in-process, under a pipe supervisor and throu
 and PostgreSQL)."""
 from __future__ import annotations
 
-import json
-import os
-from datetime import datetime, timezone
 from typing import Any
 
 from flowctl.task_runner import run_workload
 from flowctl.task_runner.agent_client import AgentProcess
-from flowctl.task_runner.execution import defer_sigterm
-from flowctl.task_runner.pipes import PipeSupervisor
-from flowctl.task_runner.runner import run_claimed
-from tests.task_runner.conftest import World
+from tests.task_runner.conftest import World, supervised_end
 from tests.task_runner.test_agent import _settings_for
 
 PRODUCER = '''
@@ -148,19 +142,7 @@ def test_a_forked_try_reads_inlet_events_and_adds_to_aliases_through_the_agent(w
 def test_a_supervised_try_sends_the_datasets_it_added_with_its_end_as_json(world: World) -> None:
     fileloc = world.write_dags("producer", PRODUCER)
     workload = world.queue(world.make_run("producer"), "by_metadata", fileloc)
-    claim = world.store.start_try(workload.key, workload.try_number, "host", 1, datetime.now(timezone.utc))
-    results_r, results_w = os.pipe()
-    answers_r, answers_w = os.pipe()
-    os.write(answers_w, b'{"won": true}\n')  # the zygote's answer, ahead
-    with defer_sigterm():
-        result = run_claimed(workload, world.settings, world.store, claim, PipeSupervisor(results_w, answers_r))
+    result, end = supervised_end(world, workload)
     assert result.state == "success"
-    os.close(results_w)
-    lines = b""
-    while chunk := os.read(results_r, 65536):
-        lines += chunk
-    end = [json.loads(line)["end"] for line in lines.splitlines() if b'"end"' in line][0]
     assert end["alias_events"] == [{"uri": "s3://lake/2024-01-02", "extra": {"rows": 6}, "aliases": ["orders"]}]
     assert end["produces"] is False and "outlet_extra" not in end
-    for fd in (results_r, answers_r, answers_w):
-        os.close(fd)

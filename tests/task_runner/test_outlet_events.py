@@ -2,18 +2,14 @@
 (run_workload on SQLite and PostgreSQL, unsupervised and under a pipe supervisor as the zygote's)."""
 from __future__ import annotations
 
-import json
-import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.datasets import Dataset
 from flowctl.task_runner import run_workload
-from flowctl.task_runner.execution import defer_sigterm
-from flowctl.task_runner.pipes import PipeSupervisor, decode_fields
-from flowctl.task_runner.runner import run_claimed
-from tests.task_runner.conftest import World
+from flowctl.task_runner.pipes import decode_fields
+from tests.task_runner.conftest import World, supervised_end
 
 PRODUCER = '''
 import json
@@ -114,20 +110,7 @@ def test_the_consumers_run_sees_the_extra_in_its_triggering_dataset_events(world
 
 def test_a_supervised_try_sends_its_extras_with_its_end_as_json(world: World) -> None:
     fileloc, run = _producer_run(world)
-    workload = world.queue(run, "by_metadata", fileloc)
-    claim = world.store.start_try(workload.key, workload.try_number, "host", 1, datetime.now(timezone.utc))
-    results_r, results_w = os.pipe()
-    answers_r, answers_w = os.pipe()
-    os.write(answers_w, b'{"won": true}\n')  # the zygote's answer, ahead
-    with defer_sigterm():
-        result = run_claimed(workload, world.settings, world.store, claim, PipeSupervisor(results_w, answers_r))
+    result, end = supervised_end(world, world.queue(run, "by_metadata", fileloc))
     assert result.state == "success"
-    os.close(results_w)
-    lines = b""
-    while chunk := os.read(results_r, 65536):
-        lines += chunk
-    end = [json.loads(line)["end"] for line in lines.splitlines() if b'"end"' in line][0]
     assert end["outlet_extra"] == {"s3://lake/orders": {"rows": 11}} and end["produces"] is True
     assert "outlet_extra" not in decode_fields(end)
-    for fd in (results_r, answers_r, answers_w):
-        os.close(fd)
