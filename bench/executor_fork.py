@@ -97,6 +97,9 @@ class _InstantStore:
     def external_states(self, *args: Any, **kwargs: Any) -> dict[str, str]:
         return {}
 
+    def list_dataset_events(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
 
 def one(tries: int, batch: int) -> dict[str, float]:
     """In a fresh interpreter: warm up as the zygote does, serve ``tries`` tries; the figures."""
