@@ -60,7 +60,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -73,6 +72,7 @@ from flowctl.task_runner import children, dagfile, forking, immortal, logs, pipe
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.store_calls import WAKE_REASON, StoreCalls
+from flowctl.task_runner.supervised import Supervised, Unsupervised, read_messages
 from flowctl.task_runner.warmup import warm_imports, warm_tries
 
 STARTED, EXITED = "started", "exited"
@@ -81,35 +81,6 @@ _CHILD_DEFAULTS = tuple(int(s) for s in (signal.SIGCHLD, signal.SIGTERM, signal.
 #: just before a fork, a child would inherit it as pending (forking.forker); each child unblocks it.
 _BLOCKED_ACROSS_FORKS = SIGTERM_ONLY | {int(signal.SIGCHLD)}
 _SIGCHLD_ONLY = {int(signal.SIGCHLD)}
-
-
-@dataclass
-class _Supervised:
-    """A running child and what the zygote knows of its try (a spare knows none yet: :meth:`Zygote._fork_spare`)."""
-
-    request_id: int | None
-    workload: Workload | None
-    claim: Any  # None until the claim's answer came (then the child was handed it)
-    results: int | None  # read end of the child's messages (None once at EOF)
-    answers: int  # write end of the answers to the child
-    next_beat: float
-    buffer: bytes = b""
-    rendered: Any = None
-    rendered_saved: bool = False
-    ended: bool = False  # the zygote wrote its end (won or lost): no more heartbeats
-    pid: int | None = None  # the child's: its heartbeats and end write it to the row (the claim holds ours)
-
-    @property
-    def try_number(self) -> int:
-        return int(self.claim.ti.try_number)
-
-
-@dataclass
-class _Unsupervised:
-    """A child that claims and records its own try (the database was not reachable from here)."""
-
-    request_id: int
-    workload: Workload
 
 
 class Zygote(StoreCalls):
@@ -129,7 +100,7 @@ class Zygote(StoreCalls):
         self.pid_fd = pid_fd if pid_fd is not None else event_fd
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.beat_every = float(settings.get("scheduler", "task_heartbeat_sec"))
-        self.children: dict[int, _Supervised | _Unsupervised] = {}
+        self.children: dict[int, Supervised | Unsupervised] = {}
         # This end of every child's pipes: a new child closes them without looking at each child.
         self.pipe_fds: set[int] = set()
         self.preloaded: dict[str, float | None] = {}  # DAG file -> mtime when imported here (None: missing)
@@ -192,7 +163,7 @@ class Zygote(StoreCalls):
 
     def _running(self) -> int:
         """Children that take a slot: all but those whose end is written (they are about to exit)."""
-        return sum(1 for c in self.children.values() if not (isinstance(c, _Supervised) and c.ended))
+        return sum(1 for c in self.children.values() if not (isinstance(c, Supervised) and c.ended))
 
     def _start(self, starting: list[tuple[int, Workload]], claims: list[Any] | None = None) -> None:
         """Fork a child for each ``(request id, workload)``; ``claims``: theirs, made already."""
@@ -261,7 +232,7 @@ class Zygote(StoreCalls):
                     self._close_pipe(answers_w)
             next_beat = time.monotonic() + self.beat_every
             for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)) in zip(pids, jobs, ends):
-                self.children[pid] = _Supervised(request_id, workload, claim, results_r, answers_w, next_beat,
+                self.children[pid] = Supervised(request_id, workload, claim, results_r, answers_w, next_beat,
                                                  pid=pid)
                 if request_id is not None:  # a spare is reported once it has a try
                     self._emit(STARTED, request_id, pid)
@@ -287,13 +258,13 @@ class Zygote(StoreCalls):
     def _hand_over(self, pid: int, claim: Any, wire_claim: Any) -> None:
         """Tell the child what became of its claim: run it, do nothing (stale), or claim it yourself."""
         child = self.children[pid]
-        assert isinstance(child, _Supervised)
+        assert isinstance(child, Supervised)
         if claim is NOT_CLAIMED:  # the child claims and records its try itself, unsupervised
             pipes.answer(child.answers, {"self": True})
             self._close_pipe(child.answers)
             if child.results is not None:
                 self._close_pipe(child.results)
-            self.children[pid] = _Unsupervised(child.request_id, child.workload)
+            self.children[pid] = Unsupervised(child.request_id, child.workload)
         elif claim is None:  # stale: its try was claimed or cleared since it was queued
             child.ended = True
             pipes.answer(child.answers, {"claim": None})
@@ -336,18 +307,18 @@ class Zygote(StoreCalls):
 
     # --- supervising -----------------------------------------------------------------------
     def _result_fds(self) -> list[int]:
-        return [c.results for c in self.children.values() if isinstance(c, _Supervised) and c.results is not None]
+        return [c.results for c in self.children.values() if isinstance(c, Supervised) and c.results is not None]
 
     def _read_results(self, fds: list[int]) -> None:
         if not fds:
             return
-        by_fd = {c.results: c for c in self.children.values() if isinstance(c, _Supervised)}
-        ends: list[tuple[_Supervised, dict[str, Any]]] = []
+        by_fd = {c.results: c for c in self.children.values() if isinstance(c, Supervised)}
+        ends: list[tuple[Supervised, dict[str, Any]]] = []
         for fd in fds:
             child = by_fd.get(fd)
             if child is None:
                 continue
-            messages = _read_lines(child)
+            messages = read_messages(child)
             if child.results is None:  # at EOF: closed
                 self.pipe_fds.discard(fd)
             for message in messages:
@@ -360,7 +331,7 @@ class Zygote(StoreCalls):
         if ends:
             self._record(ends)
 
-    def _record(self, ends: list[tuple[_Supervised, dict[str, Any]]]) -> None:
+    def _record(self, ends: list[tuple[Supervised, dict[str, Any]]]) -> None:
         """Write the ends that arrived together in one transaction, then answer each child; the
         waiting tries that take the slots these free are claimed in the same call, and started
         (or, with none waiting, the tasks the ends made ready: :meth:`_follow_slots`)."""
@@ -420,7 +391,7 @@ class Zygote(StoreCalls):
         """Give a spare child its try (reported ``started`` now), or, with none, dismiss it: it exits
         at once and, never the executor's, is reaped without an event."""
         child = self.children[pid]
-        assert isinstance(child, _Supervised)
+        assert isinstance(child, Supervised)
         if request_id is None or workload is None:
             child.ended = True
             pipes.answer(child.answers, {"claim": None})
@@ -437,7 +408,7 @@ class Zygote(StoreCalls):
             return
         now = time.monotonic()
         due = [(pid, c) for pid, c in self.children.items()
-               if isinstance(c, _Supervised) and not c.ended and c.claim is not None and c.next_beat <= now]
+               if isinstance(c, Supervised) and not c.ended and c.claim is not None and c.next_beat <= now]
         if not due:
             return
         try:
@@ -461,7 +432,7 @@ class Zygote(StoreCalls):
                     traceback.print_exc()
 
     def _select_timeout(self) -> float:
-        beats = [c.next_beat for c in self.children.values() if isinstance(c, _Supervised) and not c.ended]
+        beats = [c.next_beat for c in self.children.values() if isinstance(c, Supervised) and not c.ended]
         if not beats or self.store is None or self.beat_every <= 0:
             return 5.0
         return max(0.0, min(beats) - time.monotonic())
@@ -475,22 +446,22 @@ class Zygote(StoreCalls):
             child = self.children.pop(pid, None)
             if child is None:
                 continue
-            if isinstance(child, _Supervised):
+            if isinstance(child, Supervised):
                 if child.results is not None:
                     self._last_words(child)
                 self._close_pipe(child.answers)
             if child.request_id is not None:  # a spare dismissed unused never was the executor's
-                ended = not isinstance(child, _Supervised) or child.ended  # else: the row may hold no end
+                ended = not isinstance(child, Supervised) or child.ended  # else: the row may hold no end
                 self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status), ended)
 
-    def _last_words(self, child: _Supervised) -> None:
+    def _last_words(self, child: Supervised) -> None:
         """Read what an exited child sent just before its exit (whether it wrote its end itself),
         then close its pipe: nothing more can come."""
         fd = child.results
         assert fd is not None
-        if any("recorded" in message for message in _read_lines(child)):
+        if any("recorded" in message for message in read_messages(child)):
             child.ended = True
-        if child.results is None:  # at EOF: _read_lines closed it
+        if child.results is None:  # at EOF: read_messages closed it
             self.pipe_fds.discard(fd)
         else:
             self._close_pipe(fd)
@@ -522,23 +493,6 @@ class Zygote(StoreCalls):
                         setattr(self, other, None)
                 if fd not in (self.event_fd, self.pid_fd):
                     os.close(fd)
-
-
-def _read_lines(child: _Supervised) -> list[dict[str, Any]]:
-    """The complete JSON lines now readable from a child (marks its pipe closed at EOF)."""
-    assert child.results is not None
-    while True:
-        try:
-            chunk = os.read(child.results, 65536)
-        except BlockingIOError:
-            break
-        if not chunk:
-            os.close(child.results)
-            child.results = None
-            break
-        child.buffer += chunk
-    *lines, child.buffer = child.buffer.split(b"\n")
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 def main(argv: list[str]) -> None:

@@ -6,7 +6,8 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
-from flowctl.task_runner.zygote import Zygote, _Supervised
+from flowctl.task_runner.supervised import Supervised
+from flowctl.task_runner.zygote import Zygote
 
 from tests.task_runner.conftest import World
 
@@ -46,7 +47,7 @@ def test_an_end_the_database_refused_is_answered_none_so_the_try_writes_it_itsel
     events_r, events_w = os.pipe()
     answers_r, answers_w = os.pipe()
     zygote = Zygote(world.settings, events_w, _RefusingStore(world.store))
-    child = _Supervised(1, workload, claim, None, answers_w, next_beat=0.0)
+    child = Supervised(1, workload, claim, None, answers_w, next_beat=0.0)
     zygote._record([(child, {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [], "xcoms": {}})])
     assert json.loads(os.read(answers_r, 100)) == {"won": None}
     assert not child.ended  # still heartbeated until the try has written its end
@@ -169,7 +170,7 @@ with DAG("two", start_date=datetime(2024, 1, 1), schedule=None):
     events_r, events_w = os.pipe()
     answers_r, answers_w = os.pipe()
     zygote = Zygote(world.settings, events_w, store, parallelism=1)
-    zygote.children[-1] = _Supervised(1, first, claim, None, answers_w, next_beat=0.0)  # ran elsewhere
+    zygote.children[-1] = Supervised(1, first, claim, None, answers_w, next_beat=0.0)  # ran elsewhere
     zygote._wait([{"id": 2, "dag_id": "two", "run_id": run.run_id, "task_id": "second", "map_index": -1,
                    "try_number": second.try_number, "fileloc": fileloc}])
     zygote._dispatch()
