@@ -44,6 +44,17 @@ def external_verdict(
     return "wait"
 
 
+def observe(lookup: Callable[..., Any], dag_id: str, task_ids: list[str] | None, group_id: str | None,
+            logical_date: datetime) -> tuple[list[str | None], int]:
+    """What the sensor (and its WorkflowTrigger) sees of ``dag_id``'s run at ``logical_date``: the
+    states of the tasks, of the group's tasks (as the DAG's latest parse lists them) or of the run
+    itself, and how many states a complete answer has ([] while there is no such run)."""
+    if group_id is None:
+        return list(lookup(dag_id, task_ids, logical_date)), len(task_ids or [None])
+    states = list(lookup(dag_id, None, logical_date, task_group_id=group_id))
+    return states, max(len(states), 1)
+
+
 class ExternalTaskSensor(BaseSensorOperator):
     """Succeeds when the external tasks (or DAG run) reached one of ``allowed_states``."""
 
@@ -118,12 +129,7 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise FlowctlError("ExternalTaskSensor needs context['external_state_lookup'], which the flowctl task runner provides")
         task_ids = self.task_ids_to_watch()
         when = self.date_to_watch(context)
-        if self.external_task_group_id is None:
-            states = list(lookup(self.external_dag_id, task_ids, when))
-            expected = len(task_ids or [None])
-        else:  # one state per task of the group, as the other DAG's latest parse has it
-            states = list(lookup(self.external_dag_id, None, when, task_group_id=self.external_task_group_id))
-            expected = max(len(states), 1)
+        states, expected = observe(lookup, self.external_dag_id, task_ids, self.external_task_group_id, when)
         self._log_poke(when, task_ids, states)
         if self.check_existence and not states:
             raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")

@@ -25,9 +25,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
-from flowctl.core.taskgroup import serialized_group_task_ids as group_task_ids
-from flowctl.sensors.external_task import external_verdict
+from flowctl.core.errors import DagRunNotFound
+from flowctl.sensors.external_task import external_verdict, observe
 from flowctl.triggers.base import BaseTrigger, TriggerEvent
 from flowctl.triggers.metadata import read
 
@@ -57,30 +56,11 @@ def run_states(store: Any, dag_id: str, run_ids: Sequence[str] | None,
     return [str(runs[0].state) if runs else None for runs in found]
 
 
-def tasks_to_watch(store: Any, dag_id: str, task_ids: Sequence[str] | None, group_id: str | None
-                   ) -> list[str] | None:
-    """``task_ids``, or the tasks of group ``group_id`` in the DAG's latest parse; None: the whole run."""
-    if task_ids or not group_id:
-        return list(task_ids) if task_ids else None
-    try:
-        tree = store.latest_serialized_dag(dag_id).data.get("task_group") or {}
-    except DagNotFound:
-        return []  # not parsed yet: nothing to see, so the trigger waits
-    found = group_task_ids(tree, group_id)
-    if not found:
-        raise FlowctlError(f"DAG {dag_id!r} has no task group {group_id!r} with tasks")
-    return found
-
-
 def watched_states(store: Any, dag_id: str, run_ids: Sequence[str] | None,
                    execution_dates: Sequence[datetime] | None, task_ids: Sequence[str] | None,
                    group_id: str | None) -> list[Observed]:
     """Per named run of ``dag_id``: the states of the watched tasks (or of the run itself) and how
     many states a complete answer has."""
-    watched = tasks_to_watch(store, dag_id, task_ids, group_id)
-    expected = 1 if watched is None else max(len(watched), 1)
-    if watched == []:
-        return [([], expected)]
     dates: list[datetime | None] = list(execution_dates or [])
     if run_ids:
         dates = []
@@ -89,7 +69,8 @@ def watched_states(store: Any, dag_id: str, run_ids: Sequence[str] | None,
                 dates.append(store.get_run(dag_id, run_id).logical_date)
             except DagRunNotFound:
                 dates.append(None)
-    return [([] if when is None else list(store.external_states(dag_id, watched, when)), expected)
+    task_ids = list(task_ids) if task_ids else None
+    return [([], 1) if when is None else observe(store.external_states, dag_id, task_ids, group_id, when)
             for when in dates]
 
 

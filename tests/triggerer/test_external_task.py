@@ -20,7 +20,8 @@ from flowctl.settings import Settings
 from flowctl.triggerer.job import load_trigger
 from flowctl.triggers import metadata
 from flowctl.triggers.base import TriggerEvent
-from flowctl.triggers.external_task import DagStateTrigger, WorkflowTrigger, group_task_ids
+from flowctl.core.taskgroup import serialized_group_task_ids as group_task_ids
+from flowctl.triggers.external_task import DagStateTrigger, WorkflowTrigger
 
 from tests.task_runner.conftest import World
 
