@@ -15,7 +15,8 @@ is the steadiest figure on a shared machine: a try's CPU is mostly those
 copies. The zygote copies pages too: each fork makes its own memory
 copy-on-write again, so its next writes fault (per try: some 40 with batches
 of 30, 450 with batches of 1). The fan-out benchmark's tasks/s cannot exceed
-this one's tries/s.
+this one's tries/s. Its folders (the tries' logs) are made where the scheduler
+benchmarks make theirs (``bench/_harness.py``: a tmpfs).
 """
 from __future__ import annotations
 
@@ -177,7 +178,7 @@ def main() -> int:
         tries, batch = int(sys.argv[2]), int(sys.argv[3])
         print(json.dumps(one(tries, batch)))
         return 0
-    from _harness import parser, repeat, report
+    from _harness import home_parent, parser, repeat, report
 
     p = parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--tries", type=int, default=300)
@@ -185,9 +186,11 @@ def main() -> int:
     args = p.parse_args()
 
     def fresh(_: int) -> dict[str, float]:
-        out = subprocess.run([sys.executable, __file__, "--one", str(args.tries), str(args.batch)], check=True,
-                             capture_output=True, text=True,
-                             env={**os.environ, "FLOWCTL_HOME": tempfile.mkdtemp(prefix="flowctl-bench-home-")})
+        # the repetition's folders (its logs among them) in the harness's place for them, removed after
+        with tempfile.TemporaryDirectory(prefix="flowctl-bench-fork-", dir=home_parent()) as tmp:
+            out = subprocess.run([sys.executable, __file__, "--one", str(args.tries), str(args.batch)], check=True,
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "TMPDIR": tmp, "FLOWCTL_HOME": tmp})
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     figures = repeat(args.runs, fresh)
