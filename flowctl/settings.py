@@ -207,6 +207,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("celery", "key_prefix", _text, "",
            "Prefix of every key flowctl's Celery messages use on a Redis broker, so that several "
            "flowctl deployments can share one Redis server. Schedulers and workers must agree."),
+    Option("celery", "flower_host", _text, "127.0.0.1",
+           "Address `flowctl celery flower` listens on (Airflow's default: 0.0.0.0). Any address but "
+           "a loopback one needs flower_basic_auth."),
+    Option("celery", "flower_port", _parse_port, "5555", "Port `flowctl celery flower` listens on."),
+    Option("celery", "flower_url_prefix", _text, "",
+           "Path under which Flower is served behind a reverse proxy (e.g. /flower); empty: the root."),
+    Option("celery", "flower_basic_auth", _text, "",
+           "Who may use Flower: user:password pairs, comma-separated (HTTP basic auth). Required unless "
+           "Flower listens on a loopback address: it shows every task's arguments and can stop workers.",
+           secret=True),
     Option("smtp", "smtp_host", _text, "",
            "SMTP server that sends e-mail (email_on_failure / email_on_retry alerts, EmailOperator, "
            "send_email). Empty: no e-mail is sent, and a try that wanted to send one says so in its log. "

@@ -34,14 +34,14 @@ def test_the_image_serves_the_web_ui_on_the_port_compose_publishes_on_every_addr
     port = int(settings.get("webserver", "port"))
     assert re.search(rf"^EXPOSE {port}$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
     published = re.findall(r'-\s*"(\d+):(\d+)"', (REPO / "docker-compose.yml").read_text())
-    assert [int(inside) for _, inside in published] == [port]
+    assert [int(inside) for _, inside in published] == [port, int(settings.get("celery", "flower_port"))]
 
 
 # --- docker-compose.yml: the Celery deployment -------------------------------------------------------
 
 #: The services of the Celery deployment that run flowctl, and the verb each runs.
 FLOWCTL_SERVICES = {"flowctl-init": ["db", "init"], "scheduler": ["scheduler"], "webserver": ["webserver"],
-                    "triggerer": ["triggerer"], "worker": ["celery", "worker"]}
+                    "triggerer": ["triggerer"], "worker": ["celery", "worker"], "flower": ["celery", "flower"]}
 #: Compose's interpolation: ``${NAME}``, ``${NAME:-default}``, ``${NAME:?error}`` (and ``$$`` for a ``$``).
 _INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -162,3 +162,20 @@ def test_compose_starts_flowctl_after_db_init_with_shared_home_checks_and_restar
         assert services[name]["restart"] == "unless-stopped" and services[name]["healthcheck"]["test"], name
     worker_check = " ".join(services["worker"]["healthcheck"]["test"])
     assert "inspect ping" in worker_check and "celery@$$HOSTNAME" in worker_check
+
+
+def test_compose_s_flower_is_optional_and_will_not_listen_without_the_password_of_env(tmp_path: Path) -> None:
+    """Flower runs only with its profile, its users come from .env alone, and left unset, flowctl
+    refuses to serve it on the container's every address (one line) instead of opening it to anyone."""
+    flower = _compose()["services"]["flower"]
+    assert flower["profiles"] == ["flower"] and flower["ports"] == ["5555:5555"]
+    raw = flower["environment"]["FLOWCTL__CELERY__FLOWER_BASIC_AUTH"]
+    assert _INTERPOLATION.fullmatch(raw) and _interpolate(raw, {"FLOWER_BASIC_AUTH": "ops:pw"}) == "ops:pw"
+    env = {var: _interpolate(value, {"POSTGRES_PASSWORD": "pw"}) for var, value in flower["environment"].items()}
+    env = {**_image_environment(), **env, "FLOWCTL_HOME": str(tmp_path)}
+    from flowctl.cli import cli
+    from flowctl.core.errors import FlowctlError
+
+    result = CliRunner().invoke(cli, _flowctl_args(flower["command"]), env=env)  # main() prints it as one line
+    assert isinstance(result.exception, FlowctlError)
+    assert "Flower on 0.0.0.0 would show every task's arguments" in str(result.exception)

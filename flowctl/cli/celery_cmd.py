@@ -1,4 +1,5 @@
-"""``flowctl celery worker``: a Celery worker that runs the task tries the CeleryExecutor sends.
+"""``flowctl celery worker``: a Celery worker that runs the task tries the CeleryExecutor sends;
+``flowctl celery flower``: Flower, Celery's monitoring web UI, on the same broker.
 
 Thin: the application and its task live in ``flowctl.executors.celery``. The
 worker takes tasks from ``--queues`` (the tasks' ``queue``; ``default``
@@ -13,6 +14,8 @@ zygote, as for the local executor): it must be the DAG processor's.
 """
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
 from typing import Any
 
 import click
@@ -58,6 +61,66 @@ def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostnam
         app.flowctl_tries.end()  # its zygote finishes the tries still running, then exits
         if server is not None:
             server.stop()
+
+
+@celery_group.command("flower")
+@click.option("-H", "--hostname", default=None, help="Address to listen on (default: [celery] flower_host).")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on (default: [celery] flower_port).")
+@click.option("-u", "--url-prefix", default=None,
+              help="Path Flower is served under behind a proxy (default: [celery] flower_url_prefix).")
+@click.option("-A", "--basic-auth", default=None,
+              help="user:password[,user:password] (default: [celery] flower_basic_auth, better: a command "
+                   "line is visible to the machine's other users).")
+@click.option("-a", "--broker-api", default=None,
+              help="The broker's HTTP management API, for queue lengths (RabbitMQ: http://user:pass@host:15672/api/).")
+@pass_ctx
+def celery_flower(ctx: CliContext, hostname: str | None, port: int | None, url_prefix: str | None,
+                  basic_auth: str | None, broker_api: str | None) -> None:
+    """Run Flower, Celery's monitoring web UI, on the broker of [celery] broker_url, until Ctrl-C."""
+    settings = ctx.settings
+    host = hostname or str(settings.get("celery", "flower_host"))
+    auth = (basic_auth if basic_auth is not None else str(settings.get("celery", "flower_basic_auth") or "")).strip()
+    if auth:
+        check_basic_auth(auth, "--basic-auth" if basic_auth is not None else "[celery] flower_basic_auth")
+    elif not is_loopback(host):
+        raise FlowctlError(f"Flower on {host} would show every task's arguments to anyone who reaches it, and let "
+                           f"them stop the workers: set [celery] flower_basic_auth (user:password) or listen on "
+                           f"127.0.0.1")
+    try:
+        from flowctl.executors.celery import make_app
+    except ImportError as exc:
+        raise FlowctlError(f"Celery is not installed ({exc}); install it with: pip install 'flowctl[celery]'") from exc
+    if importlib.util.find_spec("flower") is None:  # once installed, a sub-command of celery's
+        raise FlowctlError("Flower is not installed; install it with: pip install 'flowctl[celery]'")
+    argv = ["flower", f"--address={host}", f"--port={port or int(settings.get('celery', 'flower_port'))}"]
+    prefix = url_prefix if url_prefix is not None else str(settings.get("celery", "flower_url_prefix") or "")
+    if prefix.strip("/"):
+        argv.append(f"--url_prefix={prefix.strip('/')}")
+    if auth:
+        argv.append(f"--basic_auth={auth}")
+    if broker_api:
+        argv.append(f"--broker_api={broker_api}")
+    make_app(settings).start(argv)
+
+
+def check_basic_auth(value: str, where: str) -> None:
+    """Raise a one-line error unless ``value`` is user:password pairs separated by commas."""
+    for pair in value.split(","):
+        user, sep, password = pair.strip().partition(":")
+        if not (sep and user and password):
+            raise click.BadParameter("expected user:password pairs separated by commas (each with a user "
+                                     "and a password)", param_hint=where)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name to listen on) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def _log_server(ctx: CliContext) -> Any:
