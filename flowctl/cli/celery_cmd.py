@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
+import signal
+from pathlib import Path
 from typing import Any
 
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
+from flowctl.cli.scheduler_cmd import default_pid_file, live_pid, run_process
 from flowctl.core.errors import FlowctlError
 
 
@@ -37,9 +41,15 @@ def celery_group() -> None:
 @click.option("--hostname", default=None, help="The worker's Celery node name (default: celery@<host>).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@click.option("--daemon", "-D", "daemon", is_flag=True, help="Detach and run in the background.")
+@click.option("--pid", "pid_path", type=click.Path(dir_okay=False), default=None,
+              help="PID file (default with --daemon: $FLOWCTL_HOME/flowctl-worker.pid, which `flowctl celery stop` reads).")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Log file of --daemon (default: $FLOWCTL_HOME/flowctl-worker.log).")
 @pass_ctx
-def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostname: str | None, loglevel: str) -> None:
-    """Run a Celery worker in the foreground until SIGTERM / Ctrl-C (running tries finish first)."""
+def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostname: str | None, loglevel: str,
+                  daemon: bool, pid_path: str | None, log_file: str | None) -> None:
+    """Run a Celery worker until SIGTERM / Ctrl-C / `flowctl celery stop` (running tries finish first)."""
     try:
         from flowctl.executors.celery import make_app
     except ImportError as exc:
@@ -47,6 +57,12 @@ def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostnam
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
+    run_process(ctx, "worker", daemon, pid_path, log_file, setup_logging=False,  # Celery sets up its own
+                body=lambda: _run_worker(ctx, make_app, names, concurrency, hostname, loglevel))
+
+
+def _run_worker(ctx: CliContext, make_app: Any, names: list[str], concurrency: int | None, hostname: str | None,
+                loglevel: str) -> None:
     size = concurrency or int(ctx.settings.get("celery", "worker_concurrency"))
     app = make_app(ctx.settings)
     app.flowctl_tries.concurrency = size  # the warm zygote runs as many tries at once as the pool's threads
@@ -61,6 +77,22 @@ def celery_worker(ctx: CliContext, queues: str, concurrency: int | None, hostnam
         app.flowctl_tries.end()  # its zygote finishes the tries still running, then exits
         if server is not None:
             server.stop()
+
+
+@celery_group.command("stop")
+@click.option("--pid", "pid_path", type=click.Path(dir_okay=False), default=None,
+              help="The worker's PID file (default: $FLOWCTL_HOME/flowctl-worker.pid).")
+@pass_ctx
+def celery_stop(ctx: CliContext, pid_path: str | None) -> None:
+    """Stop the Celery worker of a PID file (SIGTERM): it takes no more tries and exits once its running ones end."""
+    path = Path(pid_path) if pid_path else default_pid_file(ctx, "worker")
+    pid = live_pid(path)
+    if pid is None:
+        state = "holds no running process" if path.exists() else "does not exist"
+        raise FlowctlError(f"no Celery worker to stop: its PID file {path} {state} (a worker writes it when "
+                           f"started with --daemon or --pid)")
+    os.kill(pid, signal.SIGTERM)
+    click.echo(f"sent SIGTERM to the Celery worker (pid {pid}); it exits once its running tries end")
 
 
 @celery_group.command("flower")

@@ -33,7 +33,8 @@ def _setup_logging(ctx: CliContext) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _live_pid(path: Path) -> int | None:
+def live_pid(path: Path) -> int | None:
+    """The pid ``path`` holds, if that process is alive; else None."""
     try:
         pid = int(path.read_text().strip())
         os.kill(pid, 0)
@@ -44,7 +45,7 @@ def _live_pid(path: Path) -> int | None:
 
 def daemonize(pid_path: Path, log_path: Path, what: str = "scheduler") -> None:
     """Detach from the terminal (double fork); the grandchild writes ``pid_path`` and continues."""
-    running = _live_pid(pid_path)
+    running = live_pid(pid_path)
     if running is not None:
         raise FlowctlError(f"a {what} is already running with pid {running} ({pid_path})")
     if os.fork() > 0:
@@ -79,12 +80,13 @@ def scheduler_command(ctx: CliContext, num_runs: int, daemon: bool, pid_path: st
 
 
 def run_process(ctx: CliContext, what: str, daemon: bool, pid_path: str | None, log_file: str | None,
-                body: Callable[[], None]) -> None:
+                body: Callable[[], None], setup_logging: bool = True) -> None:
     """Run ``body`` as the ``flowctl WHAT`` process: ``--daemon`` detaches first (pid file
     ``$FLOWCTL_HOME/flowctl-WHAT.pid`` unless ``--pid``, log ``flowctl-WHAT.log``); the pid file
-    goes when it returns."""
+    goes when it returns. ``setup_logging``: flowctl's log format on the root logger (not for a
+    process whose library configures its own, as Celery's worker does)."""
     home = Path(ctx.settings.home)
-    pid_file = Path(pid_path) if pid_path else home / f"flowctl-{what}.pid"
+    pid_file = Path(pid_path) if pid_path else default_pid_file(ctx, what)
     # No database connection (nor SQLite file) may stay open across the forks to come: the daemon's,
     # and the task agent's (a forked copy of an open SQLite connection breaks its per-process locks).
     ctx.close_store()
@@ -92,12 +94,18 @@ def run_process(ctx: CliContext, what: str, daemon: bool, pid_path: str | None, 
         daemonize(pid_file, Path(log_file) if log_file else home / f"flowctl-{what}.log", what)
     elif pid_path:
         pid_file.write_text(f"{os.getpid()}\n")
-    _setup_logging(ctx)
+    if setup_logging:
+        _setup_logging(ctx)
     try:
         body()
     finally:
-        if (daemon or pid_path) and _live_pid(pid_file) == os.getpid():
+        if (daemon or pid_path) and live_pid(pid_file) == os.getpid():
             pid_file.unlink(missing_ok=True)
+
+
+def default_pid_file(ctx: CliContext, what: str) -> Path:
+    """Where ``flowctl WHAT --daemon`` writes its pid unless told (``$FLOWCTL_HOME/flowctl-WHAT.pid``)."""
+    return Path(ctx.settings.home) / f"flowctl-{what}.pid"
 
 
 def refuse_a_second_scheduler_on_sqlite(ctx: CliContext, now: datetime) -> None:

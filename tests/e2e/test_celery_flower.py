@@ -1,17 +1,18 @@
 """`flowctl celery flower` on a real Redis broker, beside a real `flowctl celery worker`: Flower
-lists the worker, and only to the users of [celery] flower_basic_auth. Without Redis this skips,
-unless ``CI=true``."""
+lists the worker, and only to the users of [celery] flower_basic_auth; a worker started with
+``--daemon`` is stopped by `flowctl celery stop`. Without Redis these skip, unless ``CI=true``."""
 from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import urllib.error
 import urllib.request
 import uuid
 
 from tests.e2e.conftest import Deploy
-from tests.e2e.test_celery import celery_deployment, redis_up, said  # noqa: F401 - redis_up: a fixture
+from tests.e2e.test_celery import ROUTED, celery_deployment, redis_up, said  # noqa: F401 - redis_up: a fixture
 
 PASSWORD = f"pw-{uuid.uuid4().hex}"
 
@@ -60,3 +61,31 @@ def test_flower_shows_the_running_workers_to_its_users_only(redis_up: None, depl
     assert [queue["name"] for queue in entry["active_queues"]] == ["default"]
     assert "flowctl.run_try" in entry["registered"]
     assert PASSWORD not in flower.output()
+
+
+def test_a_daemon_worker_runs_tries_until_celery_stop_ends_it(redis_up: None, deploy: Deploy) -> None:  # noqa: F811
+    d = celery_deployment(deploy, "sqlite")
+    d.write_dag("routed.py", ROUTED)
+    started = d.flowctl("celery", "worker", "--daemon", "-q", "default,special", "-c", "2")  # returns once detached
+    pid_file, log_file = d.home / "flowctl-worker.pid", d.home / "flowctl-worker.log"
+    d.wait_for(pid_file.exists, 20, "the daemon's PID file")
+    pid = int(pid_file.read_text())
+    d.wait_for(lambda: " ready." in log_file.read_text(), 30, "the daemon worker to be ready")
+    d.start_scheduler()
+    d.wait_for_dag("routed")
+    run_id = d.trigger("routed")
+    assert d.wait_for_run("routed", run_id, timeout=60) == "success", d.diagnostics() + log_file.read_text()
+
+    stopped = d.flowctl("celery", "stop")
+    assert stopped.stdout.strip() == (f"sent SIGTERM to the Celery worker (pid {pid}); it exits once its running "
+                                      f"tries end"), started.stdout + stopped.stdout
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    d.wait_for(gone, 30, "the daemon worker to exit")
+    assert not pid_file.exists()  # removed by the worker on its way out
+    assert d.flowctl("celery", "stop", check=False).returncode == 1

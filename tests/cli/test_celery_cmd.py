@@ -1,5 +1,6 @@
-"""`flowctl celery flower`'s refusals: they come before any broker is reached (no service needed).
-Flower serving a real worker's state: tests/e2e/test_celery_flower.py."""
+"""`flowctl celery flower`'s and `flowctl celery stop`'s refusals: they come before any broker is
+reached (no service needed). Flower serving a real worker's state, and a daemon worker stopped:
+tests/e2e/test_celery_flower.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,3 +52,15 @@ def test_a_malformed_basic_auth_is_a_usage_error_naming_where_it_came_from(
                                              ("10.0.0.5", False), ("flower.internal", False)])
 def test_only_loopback_addresses_count_as_this_machine_only(host: str, local: bool) -> None:
     assert is_loopback(host) is local
+
+
+def test_stop_without_a_worker_says_which_pid_file_it_read_in_one_line(
+        home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["celery", "stop"]) == 1
+    lines = error_lines(capsys.readouterr().err)
+    assert lines == [f"flowctl: error: no Celery worker to stop: its PID file {home / 'flowctl-worker.pid'} does "
+                     f"not exist (a worker writes it when started with --daemon or --pid)"]
+    stale = tmp_path / "stale.pid"
+    stale.write_text("999999999\n")  # no such process
+    assert main(["celery", "stop", "--pid", str(stale)]) == 1
+    assert f"its PID file {stale} holds no running process" in capsys.readouterr().err
