@@ -1,6 +1,6 @@
 """`flowctl celery flower`'s and `flowctl celery stop`'s refusals: they come before any broker is
 reached (no service needed). Flower serving a real worker's state, and a daemon worker stopped:
-tests/e2e/test_celery_flower.py."""
+tests/e2e/test_celery_commands.py."""
 from __future__ import annotations
 
 from pathlib import Path
