@@ -37,10 +37,11 @@ def get(url: str, user: str | None = None, password: str | None = None) -> tuple
         return 0, b""
 
 
-def test_flower_shows_the_running_workers_to_its_users_only(redis_up: None, deploy: Deploy) -> None:  # noqa: F811
+def test_flower_shows_the_workers_and_their_tries_to_its_users_only(redis_up: None, deploy: Deploy) -> None:  # noqa: F811
     d = celery_deployment(deploy, "sqlite", celery__flower_basic_auth=f"ops:{PASSWORD}")
+    d.write_dag("routed.py", ROUTED)
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    worker = d.spawn("worker", "celery", "worker", "-q", "default", "-c", "1", "--hostname", f"{name}@%h")
+    worker = d.spawn("worker", "celery", "worker", "-q", "default,special", "-c", "1", "--hostname", f"{name}@%h")
     said(d, worker, " ready.")
     port = free_port()
     flower = d.spawn("flower", "celery", "flower", "-p", str(port), "-u", "/flower/")
@@ -58,8 +59,23 @@ def test_flower_shows_the_running_workers_to_its_users_only(redis_up: None, depl
     d.wait_for(listed, 30, f"Flower to list the worker {name}")
     entry = next(value for key, value in workers.items() if key.startswith(f"{name}@"))
     assert isinstance(entry, dict)
-    assert [queue["name"] for queue in entry["active_queues"]] == ["default"]
+    assert sorted(queue["name"] for queue in entry["active_queues"]) == ["default", "special"]
     assert "flowctl.run_try" in entry["registered"]
+
+    # Flower asks the workers for their task events (every 5 s); the tries run after that show in it
+    said(d, worker, "enabled by remote")
+    d.start_scheduler()
+    d.wait_for_dag("routed")
+    run_id = d.trigger("routed")
+    assert d.wait_for_run("routed", run_id, timeout=60) == "success", d.diagnostics()
+    tasks: dict[str, dict[str, object]] = {}
+
+    def shown() -> bool:
+        status, body = get(f"{base}/api/tasks", "ops", PASSWORD)
+        tasks.update(json.loads(body) if status == 200 else {})
+        return sum(1 for t in tasks.values() if t["state"] == "SUCCESS" and run_id in str(t["args"])) == 2
+    d.wait_for(shown, 20, "Flower to show the run's two tries")
+    assert {t["name"] for t in tasks.values()} == {"flowctl.run_try"}
     assert PASSWORD not in flower.output()
 
 
