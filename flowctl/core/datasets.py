@@ -292,11 +292,18 @@ class DatasetEvent:
     source_run_id: str | None
     source_map_index: int | None
     timestamp: datetime
+    source_alias_names: tuple[str, ...] = ()  # the dataset aliases a task recorded it through, by name
 
     @property
     def dataset(self) -> Dataset:
         """The dataset updated (``event.dataset.uri``, as in Airflow)."""
         return Dataset(self.uri)
+
+    @property
+    def source_aliases(self) -> list[DatasetAlias]:
+        """The dataset aliases the event was recorded through (Airflow 2.10), by name; none for an
+        outlet's own event."""
+        return [DatasetAlias(name) for name in self.source_alias_names]
 
 
 class TriggeringDatasetEvents(Mapping[str, "list[DatasetEvent]"]):

@@ -119,8 +119,8 @@ class DatasetVerbs(StoreCore):
                  .order_by(event.timestamp, event.id))
         found: dict[str, list[DatasetEvent]] = {}
         with self._read() as s:
-            for row, uri in s.execute(query).all():
-                found.setdefault(uri, []).append(_event(row, uri))
+            for event in _events(s, s.execute(query).all()):
+                found.setdefault(event.uri, []).append(event)
         return found
 
     def list_datasets(self, limit: int = 100, offset: int = 0, uri_pattern: str | None = None, *,
@@ -171,7 +171,7 @@ class DatasetVerbs(StoreCore):
                  .order_by(*order).limit(limit).offset(offset))
         count = select(func.count()).select_from(event).join(dataset, dataset.id == event.dataset_id).where(*conditions)
         with self._read() as s:
-            return [_event(row, u) for row, u in s.execute(query).all()], int(s.scalar(count) or 0)
+            return _events(s, s.execute(query).all()), int(s.scalar(count) or 0)
 
     def runs_created_by_events(self, event_ids: Collection[int]) -> dict[int, list[DagRunRecord]]:
         """event id -> the dataset-triggered runs made from it (Airflow's ``created_dagruns``)."""
@@ -230,12 +230,21 @@ def _summaries(s: Session, rows: Sequence[DatasetRow], hidden: Collection[str]) 
             for r in rows]
 
 
-def _event(row: DatasetEventRow, uri: str) -> DatasetEvent:
-    extra = row.extra if row.extra is not None else {}  # events stored before extras were: none
-    return DatasetEvent(id=row.id, dataset_id=row.dataset_id, uri=uri, extra=extra,
-                        source_dag_id=row.source_dag_id, source_task_id=row.source_task_id,
-                        source_run_id=row.source_run_id, source_map_index=row.source_map_index,
-                        timestamp=row.timestamp)
+def _events(s: Session, found: Sequence[Any]) -> list[DatasetEvent]:
+    """Each ``(event row, its dataset's URI)`` as a DatasetEvent, with the aliases it came through."""
+    aliases: dict[int, list[str]] = {}
+    if found:
+        link, named = DatasetAliasDatasetEventRow, DatasetAliasRow
+        query = (select(link.event_id, named.name).join(named, named.id == link.alias_id)
+                 .where(link.event_id.in_([row.id for row, _ in found])).order_by(named.name))
+        for event_id, name in s.execute(query).all():
+            aliases.setdefault(event_id, []).append(name)
+    return [DatasetEvent(id=row.id, dataset_id=row.dataset_id, uri=uri,
+                         extra=row.extra if row.extra is not None else {},  # events stored before extras were: none
+                         source_dag_id=row.source_dag_id, source_task_id=row.source_task_id,
+                         source_run_id=row.source_run_id, source_map_index=row.source_map_index,
+                         timestamp=row.timestamp, source_alias_names=tuple(aliases.get(row.id, ())))
+            for row, uri in found]
 
 
 def _unconsumed_events(s: Session, dag_id: str, uris: Collection[str]

@@ -77,6 +77,18 @@ def test_one_event_is_linked_to_every_alias_that_added_its_dataset(store: Store)
     assert store.list_dataset_events(alias="orders")[1] == 1 and store.list_dataset_events(alias="none")[1] == 0
 
 
+def test_an_event_names_the_aliases_it_came_through_as_airflow_s_source_aliases(store: Store) -> None:
+    alias_producer(store, outlets=({"alias": "orders"}, {"alias": "mirror"}, {"uri": "s3://lake/y"}))
+    succeed_adding(store, added("s3://lake/x", {}, "orders", "mirror"))
+    key = running(store, day=1)
+    assert store.finish_try(key, SUCCESS, LATER, running_try=1, started=T0, wake="task finished", produces=True)
+    by_uri = {e.uri: e for e in store.list_dataset_events()[0]}
+    assert by_uri["s3://lake/x"].source_aliases == [DatasetAlias("mirror"), DatasetAlias("orders")]
+    assert by_uri["s3://lake/y"].source_aliases == []  # an outlet of its own: through no alias
+    [through] = store.list_dataset_events(alias="orders")[0]
+    assert [a.name for a in through.source_aliases] == ["mirror", "orders"]
+
+
 @pytest.mark.parametrize("state", [TaskInstanceState.FAILED, TaskInstanceState.SKIPPED])
 def test_a_try_that_does_not_succeed_adds_nothing(store: Store, state: TaskInstanceState) -> None:
     alias_producer(store)

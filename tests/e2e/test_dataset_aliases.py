@@ -1,6 +1,6 @@
 """A real scheduler (local executor): a producer adds a dataset through an alias; a DAG scheduled on that
-dataset and one scheduled on the alias both run, and their tasks read the event's extra through
-inlet_events and triggering_dataset_events."""
+dataset and one scheduled on the alias both run, and their tasks read the event's extra (and the alias
+it came through, ``source_aliases``) through inlet_events and triggering_dataset_events."""
 from __future__ import annotations
 
 import pytest
@@ -36,7 +36,8 @@ def use(dag, dag_run, inlet_events, triggering_dataset_events, task, **_):
             for event in events:
                 out.write(f"{dag.dag_id} {dag_run.run_type} {uri} {event.source_task_id} "
                           f"triggering_rows={event.extra['rows']} inlet_rows={inlet[-1].extra['rows']} "
-                          f"inlet_count={len(inlet)}\\n")
+                          f"inlet_count={len(inlet)} "
+                          f"via={','.join(a.name for a in inlet[-1].source_aliases)}\\n")
 
 for dag_id, schedule, inlet in (("on_dataset", [DAY], DAY), ("on_alias", [ALIAS], ALIAS)):
     with DAG(dag_id, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=schedule,
@@ -63,7 +64,7 @@ def test_an_alias_update_runs_the_dags_on_its_dataset_and_on_the_alias_which_rea
         assert d.wait_for_run(dag_id, runs[0].run_id, timeout=30) == "success", d.task_states(dag_id, runs[0].run_id)
     assert sorted(d.effects("consumers.log")) == [
         [dag_id, "dataset_triggered", "s3://lake/orders/2024", "make", "triggering_rows=7", "inlet_rows=7",
-         "inlet_count=1"] for dag_id in ("on_alias", "on_dataset")]
+         "inlet_count=1", "via=orders"] for dag_id in ("on_alias", "on_dataset")]
     assert d.store.dataset_alias_uris(["orders"]) == {"orders": ["s3://lake/orders/2024"]}
     events, count = d.store.list_dataset_events(alias="orders")
     assert count == 1 and events[0].extra == {"rows": 7} and events[0].source_run_id == made
