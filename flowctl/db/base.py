@@ -7,8 +7,9 @@ No session ever leaves a verb. Must not import flowctl packages above ``db``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -16,6 +17,17 @@ from sqlalchemy.orm import Session
 from flowctl.db.engine import READ_ONLY
 
 DEFAULT_XCOM_MAX_SIZE = 49_344
+
+
+#: Values of one ``IN (...)`` list at most: each is a bound parameter (SQLite allows some 32,000 a statement).
+IN_LIST_SIZE = 500
+_T = TypeVar("_T")
+
+
+def chunks(items: Sequence[_T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[_T]]:
+    """``items`` in slices of at most ``size``, for statements that name them in an ``IN`` list."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class StoreCore:

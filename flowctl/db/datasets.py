@@ -22,7 +22,7 @@ from flowctl.core.errors import NotFoundError
 from flowctl.core.keys import RunKey
 from flowctl.core.states import DagRunState
 from flowctl.core.timetables.datasets import dataset_run_interval
-from flowctl.db.base import StoreCore
+from flowctl.db.base import StoreCore, chunks
 from flowctl.db.dags import _latest_serialized, dag_body
 from flowctl.db.dataset_alias_refs import resolved_uris
 from flowctl.db.records import DagRunRecord, DatasetSummary
@@ -233,10 +233,10 @@ def _summaries(s: Session, rows: Sequence[DatasetRow], hidden: Collection[str]) 
 def _events(s: Session, found: Sequence[Any]) -> list[DatasetEvent]:
     """Each ``(event row, its dataset's URI)`` as a DatasetEvent, with the aliases it came through."""
     aliases: dict[int, list[str]] = {}
-    if found:
-        link, named = DatasetAliasDatasetEventRow, DatasetAliasRow
+    link, named = DatasetAliasDatasetEventRow, DatasetAliasRow
+    for ids in chunks([row.id for row, _ in found]):  # a run may come from thousands of events
         query = (select(link.event_id, named.name).join(named, named.id == link.alias_id)
-                 .where(link.event_id.in_([row.id for row, _ in found])).order_by(named.name))
+                 .where(link.event_id.in_(ids)).order_by(named.name))
         for event_id, name in s.execute(query).all():
             aliases.setdefault(event_id, []).append(name)
     return [DatasetEvent(id=row.id, dataset_id=row.dataset_id, uri=uri,

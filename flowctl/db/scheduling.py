@@ -23,7 +23,7 @@ from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.states import (
     TI_FINISHED, DagRunState, TaskInstanceState, check_run_transition, check_ti_transition,
 )
-from flowctl.db.base import StoreCore
+from flowctl.db.base import StoreCore, chunks
 from flowctl.db.dags import _dag_record
 from flowctl.db.records import DagRecord, DagRunRecord
 from flowctl.db.runs import insert_task_instances, run_record
@@ -156,7 +156,7 @@ class RunSchedulingVerbs(StoreCore):
             states: dict[tuple[str, str], dict[tuple[str, int], str]] = {(r.dag_id, r.run_id): {} for r in runs}
             for dag_id in {r.dag_id for r in runs}:
                 run_ids = [r.run_id for r in runs if r.dag_id == dag_id]
-                for chunk in _chunks(run_ids, 500):
+                for chunk in chunks(run_ids):
                     for run_id, task_id, map_index, state in conn.execute(
                             _RUN_TI_STATES, {"dag_id": dag_id, "run_ids": chunk}):
                         states[(dag_id, run_id)][(task_id, map_index)] = state
@@ -277,11 +277,6 @@ class RunSchedulingVerbs(StoreCore):
                                     last_scheduling_decision=now)
                             .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
             return bool(won == 1)
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _cas_many(s: Session, run: RunKey, keys: Collection[TaskInstanceKey], expected: TaskInstanceState,

@@ -12,6 +12,7 @@ from flowctl.core.datasets import BaseDataset, Dataset, DatasetAlias
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
 from flowctl.core.timetables.datasets import DatasetTriggeredTimetable
+from flowctl.db.base import IN_LIST_SIZE, chunks
 from flowctl.db.records import TryEnd
 from flowctl.db.store import Store
 from tests.db.samples import T0
@@ -204,3 +205,13 @@ def test_the_alias_page_filters_by_name_pages_and_hides_dags(store: Store) -> No
     page = store.dataset_alias_page(offset=1, limit=1)
     assert page.total == 2 and [a.name for a in page.items] == ["users"]
     assert store.dataset_alias_page(hidden={"on_alias"}).items[0].consuming_dags == ()
+
+
+def test_the_aliases_of_more_events_than_one_in_list_holds_are_read_in_slices(store: Store) -> None:
+    alias_producer(store)
+    many = IN_LIST_SIZE + 7
+    succeed_adding(store, *(added(f"s3://lake/part-{i:04d}") for i in range(many)))
+    listed, total = store.list_dataset_events(limit=many)
+    assert total == many == len(listed)
+    assert all(event.source_alias_names == ("orders",) for event in listed)
+    assert [len(part) for part in chunks(list(range(many)))] == [IN_LIST_SIZE, 7]
