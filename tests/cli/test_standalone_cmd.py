@@ -12,6 +12,7 @@ import pytest
 
 from flowctl.cli.app import CliContext, cli
 from flowctl.cli.standalone_cmd import components, ensure_admin
+from tests.e2e.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,14 +48,6 @@ def test_an_admin_is_created_once_with_a_random_password(tmp_path: Path, migrate
     ctx.store.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_for(proc: subprocess.Popen[str], text: str, deadline: float) -> str:
     seen = ""
     assert proc.stdout is not None
@@ -72,7 +65,7 @@ def _wait_for(proc: subprocess.Popen[str], text: str, deadline: float) -> str:
 def test_standalone_starts_the_scheduler_and_stops_it_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "FLOWCTL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
            "FLOWCTL__CORE__DAGS_FOLDER": str(tmp_path / "dags"), "FLOWCTL__CORE__EXECUTOR": "sequential",
-           "FLOWCTL__WEBSERVER__PORT": str(port := _free_port())}  # standalone also starts the web server
+           "FLOWCTL__WEBSERVER__PORT": str(port := free_port())}  # standalone also starts the web server
     env.pop("FLOWCTL_CONFIG", None)
     (tmp_path / "dags").mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "flowctl", "standalone"], env=env, cwd=tmp_path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import pytest
 
 from flowctl.cli import main
 from flowctl.cli.web_cmd import gunicorn_options
+from tests.e2e.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _web_env(tmp_path: Path, database_url: str) -> dict[str, str]:
@@ -49,7 +43,7 @@ def test_webserver_refuses_to_start_without_a_secret_key(tmp_path: Path, monkeyp
     monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
     monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
     monkeypatch.delenv("FLOWCTL__WEBSERVER__SECRET_KEY", raising=False)
-    assert main(["webserver", "--port", str(_free_port())]) == 1
+    assert main(["webserver", "--port", str(free_port())]) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
         "flowctl: error: [webserver] secret_key is empty: run `flowctl db init` to generate one "
@@ -70,7 +64,7 @@ def test_gunicorn_options_follow_the_command_line(tmp_path: Path) -> None:
 
 
 def test_webserver_serves_health_with_gunicorn_and_stops_on_sigterm(tmp_path: Path, migrated_sqlite_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "flowctl", "webserver", "--port", str(port), "--workers", "2"],
                             env=_web_env(tmp_path, migrated_sqlite_url), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -90,7 +84,7 @@ def test_webserver_serves_health_with_gunicorn_and_stops_on_sigterm(tmp_path: Pa
 def test_webserver_daemon_detaches_writes_its_pid_and_log_and_serves(tmp_path: Path, migrated_sqlite_url: str) -> None:
     """Before: -D was handed to gunicorn's BaseApplication, which never daemonizes: the command stayed
     in the foreground (init scripts hung)."""
-    port = _free_port()
+    port = free_port()
     pid_file = tmp_path / "flowctl-webserver.pid"
     done = subprocess.run([sys.executable, "-m", "flowctl", "webserver", "-D", "--port", str(port), "--workers", "1"],
                           env=_web_env(tmp_path, migrated_sqlite_url), capture_output=True, text=True, timeout=60)

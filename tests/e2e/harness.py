@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -309,3 +310,10 @@ class Deployment:
         wanted = frozenset(states)
         return self.wait_for(lambda: (s := self.task(dag_id, run_id, task_id).state) in wanted and s,
                              timeout, f"{dag_id}.{task_id} @ {run_id} to be {sorted(wanted)}")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -6,21 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 import uuid
 
 from tests.e2e.conftest import Deploy
+from tests.e2e.harness import free_port
 from tests.e2e.test_celery import ROUTED, celery_deployment, redis_up, said  # noqa: F401 - redis_up: a fixture
 
 PASSWORD = f"pw-{uuid.uuid4().hex}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str, user: str | None = None, password: str | None = None) -> tuple[int, bytes]:
