@@ -68,8 +68,8 @@ def run_own(workload: Workload, settings: Settings, store: Any) -> None:
 
 
 def preload(preloaded: dict[str, float | None], filelocs: set[str],
-            become_worker: Callable[[], None] | None = None) -> None:
-    """Import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
+            become_worker: Callable[[], None] | None = None) -> bool:
+    """Whether it imported any: import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
     the children inherit it; a file that fails to import is the child's to report. The import is
     user code: whatever it raises (``sys.exit`` too) or a hang past the import timeout stops only
     the import here; each child of that file then imports it itself, under its own timeout.
@@ -77,11 +77,13 @@ def preload(preloaded: dict[str, float | None], filelocs: set[str],
     connections), each new version of a file is imported in a forked probe first, and here only
     if the probe's import returned: a file that ends its process at import (``os._exit``, a crash
     in an extension module) ends only the probe, and then each try that needs it."""
+    imported = False
     for fileloc in filelocs:
         version = _mtime(fileloc)
         if preloaded.get(fileloc) == version:
             continue
         preloaded[fileloc] = version
+        imported = True
         if become_worker is not None and not import_returns(fileloc, become_worker):
             continue
         try:
@@ -89,6 +91,7 @@ def preload(preloaded: dict[str, float | None], filelocs: set[str],
         except BaseException:  # noqa: BLE001 - user code: the child imports again and records the error in the try's log
             pass
         immortal.fill_pool_holes()  # what the import freed: no holes for the tries' new objects
+    return imported
 
 
 def import_returns(fileloc: str, become_worker: Callable[[], None]) -> bool:

@@ -31,6 +31,7 @@ class Supervised:
     rendered_saved: bool = False
     ended: bool = False  # the zygote wrote its end (won or lost): no more heartbeats
     pid: int | None = None  # the child's: its heartbeats and end write it to the row (the claim holds ours)
+    learner: bool = False  # forked copying nothing ahead: its pages are looked at as it ends (prefault)
 
     @property
     def try_number(self) -> int:

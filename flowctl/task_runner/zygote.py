@@ -17,7 +17,9 @@ that its try was claimed or cleared meanwhile, and it exits): that takes the
 fork and the child's start off a chained task's critical path. Tries that
 arrived together (the scheduler is busy) are forked once their claims are
 back, so each child inherits its claim and no CPU goes to sending it.
-The child starts a new session (its own process group, so ``terminate`` can
+Each child first copies, in one system call, the zygote's pages that every try
+writes (:mod:`prefault`: the zygote learns them from the page maps of a few
+children forked plain). The child starts a new session (its own process group, so ``terminate`` can
 kill the task and everything it started), resets signal handlers, waits for
 its claim and runs :func:`run_claimed` under this process's supervision: it sends its rendered
 fields and its end (state, fields, XComs) as JSON lines on a pipe and waits
@@ -68,7 +70,7 @@ from flowctl.core.timezones import use_default_timezone
 from flowctl.executors.base import Workload
 from flowctl.executors.local import killpg, workload_from_json, workload_to_json
 from flowctl.settings import Settings
-from flowctl.task_runner import children, dagfile, forking, immortal, logs, pipes, wire
+from flowctl.task_runner import children, dagfile, forking, immortal, logs, pipes, prefault, wire
 from flowctl.task_runner.children import NOT_CLAIMED, SIGTERM_ONLY
 from flowctl.task_runner.agent_client import AgentProcess
 from flowctl.task_runner.store_calls import WAKE_REASON, StoreCalls
@@ -112,6 +114,7 @@ class Zygote(StoreCalls):
         self.hostname = socket.gethostname()
         self.accepting = True
         self.outbox = ["", ""]  # queued lines: started (PID_FD), exited (EVENT_FD)
+        self.pages = prefault.PageLearner()  # the pages every try writes: each child copies them at once
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -170,7 +173,8 @@ class Zygote(StoreCalls):
         if not starting:
             return
         workloads = [workload for _, workload in starting]
-        children.preload(self.preloaded, {w.fileloc for w in workloads}, self._become_worker)  # a fan-out: one file
+        if children.preload(self.preloaded, {w.fileloc for w in workloads}, self._become_worker):  # a fan-out: one file
+            self.pages.learn_again()
         claimed = self._claim(workloads) if claims is None else None  # sent: the agent writes them meanwhile
         # Alone and not yet claimed: fork now and hand the claim over; else fork with the claims.
         ahead = claimed is not None and len(workloads) == 1
@@ -215,10 +219,13 @@ class Zygote(StoreCalls):
         self.pipe_fds.update(fd for (results_r, _), (_, answers_w) in ends for fd in (results_r, answers_w))
         pids: list[int] = []
         fork = forking.forker()
+        learners = self.pages.learners(len(jobs))
         try:
             for index in range(len(jobs)):
                 pid = fork()
                 if pid == 0:
+                    if not learners[index]:
+                        self.pages.populate()
                     self._become_child(jobs[index], ends, index)
                 pids.append(pid)
         finally:  # a failed fork: the children forked so far are supervised, the rest never were
@@ -231,9 +238,10 @@ class Zygote(StoreCalls):
                     self._close_pipe(results_r)
                     self._close_pipe(answers_w)
             next_beat = time.monotonic() + self.beat_every
-            for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)) in zip(pids, jobs, ends):
+            for pid, (request_id, workload, claim), ((results_r, _), (_, answers_w)), learner in zip(
+                    pids, jobs, ends, learners):
                 self.children[pid] = Supervised(request_id, workload, claim, results_r, answers_w, next_beat,
-                                                 pid=pid)
+                                                 pid=pid, learner=learner)
                 if request_id is not None:  # a spare is reported once it has a try
                     self._emit(STARTED, request_id, pid)
             # Now, before waiting for any claim: the executor must know the pid of every try that may
@@ -326,6 +334,8 @@ class Zygote(StoreCalls):
                     child.rendered = message["rendered"]
                 elif "end" in message:
                     ends.append((child, message["end"]))
+                    if child.learner and child.pid is not None:
+                        self.pages.sample(child.pid)
                 elif "recorded" in message:  # the try wrote its end itself (a deferral, a poke)
                     child.ended = True
         if ends:
@@ -395,6 +405,8 @@ class Zygote(StoreCalls):
         if request_id is None or workload is None:
             child.ended = True
             pipes.answer(child.answers, {"claim": None})
+            if child.learner:  # it will run no try to learn from
+                self.pages.learn_again()
             return
         child.request_id, child.workload, child.claim = request_id, workload, claim
         self._emit(STARTED, request_id, pid)
