@@ -18,7 +18,9 @@ writes, not what the zygote guessed. It keeps the pages the last two learners
 both wrote, and every other child copies those first thing. A page copied
 that the try would not have written costs its copy for nothing, which is why
 only pages two tries wrote count, and why a learner comes again every
-:data:`SAMPLE_EVERY` forks and after the zygote imported a DAG file. The copies
+:data:`SAMPLE_EVERY` forks. After importing a DAG file (whose code may have
+mapped memory where a learnt page was) the zygote forgets what it learnt and
+learns afresh. The copies
 change no byte (each page is copied as a write fault would copy it, without
 writing). Where the kernel or ``/proc`` lacks any of this, there are no
 learners and tries fault their pages as before.
@@ -69,9 +71,15 @@ class PageLearner:
         return flags
 
     def learn_again(self) -> None:
-        """Make the next child a learner: the zygote's memory changed (a DAG file imported), or a
-        learner ended without being looked at."""
+        """Make the next child a learner (one ended without being looked at)."""
         self._learners_due = max(self._learners_due, 1)
+
+    def forget(self) -> None:
+        """Copy nothing ahead until two new learners have ended: the zygote imported a DAG file,
+        whose code may have mapped memory where a learnt page was (a file mapped shared, say)."""
+        self._samples.clear()
+        self._set([])
+        self._learners_due = self._samples.maxlen or 2
 
     def sample(self, pid: int) -> None:
         """Look at a learner's pages now (its try has ended; it waits for the zygote's answer)."""

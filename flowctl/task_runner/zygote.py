@@ -174,7 +174,7 @@ class Zygote(StoreCalls):
             return
         workloads = [workload for _, workload in starting]
         if children.preload(self.preloaded, {w.fileloc for w in workloads}, self._become_worker):  # a fan-out: one file
-            self.pages.learn_again()
+            self.pages.forget()
         claimed = self._claim(workloads) if claims is None else None  # sent: the agent writes them meanwhile
         # Alone and not yet claimed: fork now and hand the claim over; else fork with the claims.
         ahead = claimed is not None and len(workloads) == 1

@@ -172,3 +172,22 @@ def test_a_learner_dismissed_as_a_spare_makes_the_next_child_a_learner(world: Wo
     assert zygote.pages.learners(2) == [True, False]
     for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
+
+
+@needs_populate
+def test_after_a_dag_file_import_nothing_is_copied_ahead_until_two_new_learners_ended() -> None:
+    area = mmap.mmap(-1, 16 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    area.write(b"x" * len(area))
+    learner = PageLearner()
+    learner.learners(2)
+    _learn_from(learner, area, [1, 2, 3])
+    _learn_from(learner, area, [1, 2, 3])
+    assert learner.pages >= 3
+    learner.forget()
+    assert learner.pages == 0 and learner.ranges == []
+    assert learner.learners(3) == [True, True, False]
+    _learn_from(learner, area, [4, 5])
+    assert learner.pages == 0  # one new sample: the old ones are gone
+    _learn_from(learner, area, [4, 5, 6])
+    learnt = {address + offset for address, length in learner.ranges for offset in range(0, length, PAGE)}
+    assert _page_addresses(area, [4, 5]) <= learnt and not _page_addresses(area, [1, 2, 3, 6]) & learnt
