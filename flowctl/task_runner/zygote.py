@@ -336,6 +336,7 @@ class Zygote(StoreCalls):
                     ends.append((child, message["end"]))
                     if child.learner and child.pid is not None:
                         self.pages.sample(child.pid)
+                        child.learner = False
                 elif "recorded" in message:  # the try wrote its end itself (a deferral, a poke)
                     child.ended = True
         if ends:
@@ -405,8 +406,6 @@ class Zygote(StoreCalls):
         if request_id is None or workload is None:
             child.ended = True
             pipes.answer(child.answers, {"claim": None})
-            if child.learner:  # it will run no try to learn from
-                self.pages.learn_again()
             return
         child.request_id, child.workload, child.claim = request_id, workload, claim
         self._emit(STARTED, request_id, pid)
@@ -462,6 +461,8 @@ class Zygote(StoreCalls):
                 if child.results is not None:
                     self._last_words(child)
                 self._close_pipe(child.answers)
+                if child.learner:  # gone unread (a dismissed spare, a crash): the next child learns
+                    self.pages.learn_again()
             if child.request_id is not None:  # a spare dismissed unused never was the executor's
                 ended = not isinstance(child, Supervised) or child.ended  # else: the row may hold no end
                 self._emit(EXITED, child.request_id, pid, os.waitstatus_to_exitcode(status), ended)

@@ -191,3 +191,32 @@ def test_after_a_dag_file_import_nothing_is_copied_ahead_until_two_new_learners_
     _learn_from(learner, area, [4, 5, 6])
     learnt = {address + offset for address, length in learner.ranges for offset in range(0, length, PAGE)}
     assert _page_addresses(area, [4, 5]) <= learnt and not _page_addresses(area, [1, 2, 3, 6]) & learnt
+
+
+@needs_populate
+def test_a_learner_that_crashes_before_its_end_makes_the_next_child_a_learner(world: World) -> None:
+    workload = _queued_workload(world)
+    events_r, events_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, None)
+    zygote.pages.learners(2)
+    zygote.pages._forks_until_learner = 1
+    [pid] = zygote._fork_all([(1, workload, None)])  # waits for its claim: killed meanwhile
+    assert zygote.children[pid].learner
+    os.kill(pid, 9)
+    while zygote.children:
+        zygote._read_results(zygote._result_fds())
+        zygote._reap()
+    assert zygote.pages.learners(2) == [True, False]
+    for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
+
+
+def _queued_workload(world: World) -> Any:
+    fileloc = world.write_dags("one", '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+with DAG("one", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="t")
+''')
+    return world.queue(world.make_run("one"), "t", fileloc)
