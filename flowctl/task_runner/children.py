@@ -69,14 +69,15 @@ def run_own(workload: Workload, settings: Settings, store: Any) -> None:
 
 def preload(preloaded: dict[str, float | None], filelocs: set[str],
             become_worker: Callable[[], None] | None = None) -> bool:
-    """Whether it imported any: import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
+    """Import each DAG file here (again if it changed since: ``preloaded`` keeps path -> mtime) so
     the children inherit it; a file that fails to import is the child's to report. The import is
     user code: whatever it raises (``sys.exit`` too) or a hang past the import timeout stops only
     the import here; each child of that file then imports it itself, under its own timeout.
     With ``become_worker`` (what a fresh child runs first to drop this process's pipes and
     connections), each new version of a file is imported in a forked probe first, and here only
     if the probe's import returned: a file that ends its process at import (``os._exit``, a crash
-    in an extension module) ends only the probe, and then each try that needs it."""
+    in an extension module) ends only the probe, and then each try that needs it. Returns whether
+    any new version was taken up (its import tried here or in a probe)."""
     imported = False
     for fileloc in filelocs:
         version = _mtime(fileloc)

@@ -20,10 +20,9 @@ that the try would not have written costs its copy for nothing, which is why
 only pages two tries wrote count, and why a learner comes again every
 :data:`SAMPLE_EVERY` forks. After importing a DAG file (whose code may have
 mapped memory where a learnt page was) the zygote forgets what it learnt and
-learns afresh. The copies
-change no byte (each page is copied as a write fault would copy it, without
-writing). Where the kernel or ``/proc`` lacks any of this, there are no
-learners and tries fault their pages as before.
+learns afresh. The copies change no byte (each page is copied as a write fault
+would copy it, without writing). Where the kernel or ``/proc`` lacks any of
+this, there are no learners and tries fault their pages as before.
 Must not import anything but the standard library.
 """
 from __future__ import annotations
@@ -38,6 +37,8 @@ MADV_POPULATE_WRITE = 23
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: After this many forks, the next ending try is looked at again.
 SAMPLE_EVERY = 64
+#: A page is copied ahead once this many learners in a row wrote it.
+LEARNERS = 2
 #: Pagemap entry's last byte: bit 7 (63) present, bit 0 (56) mapped by this process alone.
 _PRESENT_ALONE = bytes(1 if value & 0x81 == 0x81 else 0 for value in range(256))
 _RUNS = re.compile(b"\x01+")
@@ -48,11 +49,10 @@ class PageLearner:
     """In the zygote: which of its pages its tries write, and the ranges a new child copies first."""
 
     def __init__(self) -> None:
-        self.pages = 0  # how many the next child copies ahead
-        self.ranges: list[tuple[int, int]] = []  # those pages, as (address, length)
+        self.ranges: list[tuple[int, int]] = []  # what the next child copies ahead, as (address, length)
         self._vectors: list[tuple[ctypes.Array[_IoVec], int]] = []  # the ranges, 1024 at most per call
-        self._samples: deque[set[int]] = deque(maxlen=2)
-        self._learners_due = 2  # children to fork as learners at once (none learnt yet, or memory changed)
+        self._samples: deque[set[int]] = deque(maxlen=LEARNERS)
+        self._learners_due = LEARNERS  # children to fork as learners at once (none learnt yet, or memory changed)
         self._forks_until_learner = SAMPLE_EVERY
         self._call = _process_madvise()
 
@@ -79,7 +79,7 @@ class PageLearner:
         whose code may have mapped memory where a learnt page was (a file mapped shared, say)."""
         self._samples.clear()
         self._set([])
-        self._learners_due = self._samples.maxlen or 2
+        self._learners_due = LEARNERS
 
     def sample(self, pid: int) -> None:
         """Look at a learner's pages now (its try has ended; it waits for the zygote's answer)."""
@@ -89,8 +89,13 @@ class PageLearner:
             self.learn_again()
             return
         self._samples.append(pages)
-        if len(self._samples) == self._samples.maxlen:
+        if len(self._samples) == LEARNERS:
             self._set(sorted(set.intersection(*self._samples)))
+
+    @property
+    def pages(self) -> int:
+        """How many pages the next child copies ahead."""
+        return sum(length for _, length in self.ranges) // PAGE
 
     def populate(self) -> None:
         """In a new child, first thing: copy the learned ranges now."""
@@ -109,7 +114,7 @@ class PageLearner:
             os.close(pidfd)
 
     def _set(self, pages: list[int]) -> None:
-        self.pages, self.ranges = len(pages), _runs(pages)
+        self.ranges = _runs(pages)
         self._vectors = [((_IoVec * len(chunk))(*chunk), len(chunk))
                          for chunk in (self.ranges[at:at + _IOV_MAX] for at in range(0, len(self.ranges), _IOV_MAX))]
 

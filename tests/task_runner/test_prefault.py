@@ -5,6 +5,8 @@ import json
 import mmap
 import os
 import resource
+import signal
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -157,21 +159,30 @@ with DAG("four", start_date=datetime(2024, 1, 1), schedule=None):
         os.close(fd)
 
 
-@needs_populate
-def test_a_learner_dismissed_as_a_spare_makes_the_next_child_a_learner(world: World) -> None:
+def _learner_gone_unread(world: World, fork: Callable[[Zygote], int | None],
+                         end: Callable[[Zygote, int], None]) -> list[bool]:
+    """A zygote whose next child is a learner: fork it, make it go without an end, reap it; which
+    of the next two children are learners."""
     events_r, events_w = os.pipe()
     zygote = Zygote(world.settings, events_w, None)
     zygote.pages.learners(2)  # the first two learners, spent
     zygote.pages._forks_until_learner = 1  # the next fork is one
-    pid = zygote._fork_spare()
+    pid = fork(zygote)
     assert pid is not None and zygote.children[pid].learner
-    zygote._hand_spare(pid, None, None, None)  # no follower came: it exits without a try
+    end(zygote, pid)
     while zygote.children:
         zygote._read_results(zygote._result_fds())
         zygote._reap()
-    assert zygote.pages.learners(2) == [True, False]
     for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
+    return zygote.pages.learners(2)
+
+
+@needs_populate
+def test_a_learner_dismissed_as_a_spare_makes_the_next_child_a_learner(world: World) -> None:
+    # no follower came: the spare exits without a try
+    assert _learner_gone_unread(world, lambda zygote: zygote._fork_spare(),
+                                lambda zygote, pid: zygote._hand_spare(pid, None, None, None)) == [True, False]
 
 
 @needs_populate
@@ -196,19 +207,9 @@ def test_after_a_dag_file_import_nothing_is_copied_ahead_until_two_new_learners_
 @needs_populate
 def test_a_learner_that_crashes_before_its_end_makes_the_next_child_a_learner(world: World) -> None:
     workload = _queued_workload(world)
-    events_r, events_w = os.pipe()
-    zygote = Zygote(world.settings, events_w, None)
-    zygote.pages.learners(2)
-    zygote.pages._forks_until_learner = 1
-    [pid] = zygote._fork_all([(1, workload, None)])  # waits for its claim: killed meanwhile
-    assert zygote.children[pid].learner
-    os.kill(pid, 9)
-    while zygote.children:
-        zygote._read_results(zygote._result_fds())
-        zygote._reap()
-    assert zygote.pages.learners(2) == [True, False]
-    for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
-        os.close(fd)
+    # it waits for its claim: killed meanwhile
+    assert _learner_gone_unread(world, lambda zygote: zygote._fork_all([(1, workload, None)])[0],
+                                lambda zygote, pid: os.kill(pid, signal.SIGKILL)) == [True, False]
 
 
 def _queued_workload(world: World) -> Any:
