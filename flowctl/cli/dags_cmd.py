@@ -9,6 +9,7 @@ add more ``dags`` sub-commands (trigger, pause, ...) to ``dags_group``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,13 +40,25 @@ def dags_list(ctx: CliContext, output: str, subdir: str | None) -> None:
     result = _parse(ctx, subdir)
     paused = _paused_flags(ctx)
     rows = [{"dag_id": r.dag_id, "fileloc": r.fileloc, "owners": r.data.get("owner", ""),
-             "schedule": r.data.get("timetable_summary"), "tags": sorted(r.data.get("tags") or []),
+             "schedule": _summary(ctx, r.data), "tags": sorted(r.data.get("tags") or []),
              "is_paused": paused.get(r.dag_id)}
             for r in sorted(result.dags, key=lambda r: r.dag_id)]
     emit(rows, output, ["dag_id", "fileloc", "owners", "schedule", "tags", "is_paused"])
     if result.import_errors and output not in DATA_OUTPUTS:
         click.echo(f"({len(result.import_errors)} file(s) failed to import: "
                    "see `flowctl dags list-import-errors`)", err=True)
+
+
+def _summary(ctx: CliContext, data: dict[str, Any]) -> str | None:
+    """A parsed DAG's schedule summary as the web UI shows it: a schedule on aliases that resolved
+    to no dataset yet is ``Unresolved DatasetAlias`` (the database knows; without one, as parsed)."""
+    summary = data.get("timetable_summary")
+    if summary != "Dataset":
+        return summary if summary is None else str(summary)
+    try:
+        return ctx.store.schedule_summary(data)
+    except Exception:  # noqa: BLE001 - no database yet (before `flowctl db init`): the folder still lists
+        return summary
 
 
 def _paused_flags(ctx: CliContext) -> dict[str, bool]:
@@ -135,7 +148,7 @@ def dags_details(ctx: CliContext, dag_id: str, output: str, subdir: str | None) 
     parsed = parse_dag(ctx, dag_id, subdir)
     data = parsed.data.get("dag") if isinstance(parsed.data.get("dag"), dict) else parsed.data
     details = {"dag_id": dag_id, "fileloc": parsed.record.fileloc,
-               **{key: data.get(key) for key in DETAIL_KEYS},
+               **{key: data.get(key) for key in DETAIL_KEYS}, "timetable_summary": _summary(ctx, data),
                "task_ids": sorted(t["task_id"] for t in data.get("tasks") or ())}
     details.update(_database_details(ctx, dag_id))
     if output in DATA_OUTPUTS:

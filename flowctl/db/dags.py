@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, ImportErrorNotFound
 from flowctl.db.base import StoreCore
-from flowctl.db.dataset_refs import sync_dataset_refs
+from flowctl.db.dataset_refs import schedule_summary, sync_dataset_refs
 from flowctl.db.records import DagRecord, ImportErrorRecord, SerializedDagRecord, record_from
 from flowctl.db.tables import DagRow, ImportErrorRow, SerializedDagRow
 
@@ -86,7 +86,7 @@ class DagVerbs(StoreCore):
             row.has_import_errors = False
             row.owners = _owners(body)
             row.tags = list(body.get("tags") or [])
-            row.timetable_summary = body.get("timetable_summary")
+            row.timetable_summary = schedule_summary(s.connection(), body)
             row.description = body.get("description")
             row.max_active_runs = body.get("max_active_runs")
             row.max_active_tasks = body.get("max_active_tasks")
@@ -102,6 +102,12 @@ class DagVerbs(StoreCore):
             s.flush()
             sync_dataset_refs(s, dag_id, body, now)
             return record_from(SerializedDagRecord, version)
+
+    def schedule_summary(self, serialized: Mapping[str, Any]) -> str | None:
+        """The schedule summary of a serialized DAG (parsed now, say) as its row would show it:
+        ``Unresolved DatasetAlias`` for a schedule on aliases that resolved to no dataset yet."""
+        with self._read() as s:
+            return schedule_summary(s.connection(), dag_body(serialized))
 
     def latest_serialized_dag(self, dag_id: str) -> SerializedDagRecord:
         """The current serialized version of a DAG; DagNotFound if it was never parsed."""

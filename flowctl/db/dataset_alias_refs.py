@@ -18,10 +18,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, insert, select, union
+from sqlalchemy import Connection, Select, delete, insert, select, union, update
 
 from flowctl.core.datasets import condition_from_json
 from flowctl.core.states import TaskInstanceState
+from flowctl.core.timetables.datasets import UNRESOLVED_ALIAS_SUMMARY
 from flowctl.db.dataset_rows import alias_ids, dataset_ids, insert_ignoring
 from flowctl.db.records import TryEnd
 from flowctl.db.tables import (
@@ -76,6 +77,11 @@ def record_alias_events(conn: Connection, ends: Sequence[TryEnd]) -> set[int]:
     resolved = sorted({(name, event["uri"]) for _, event in added for name in event["aliases"]})
     insert_ignoring(conn, DatasetAliasDatasetRow, [{"alias_id": aliases[name], "dataset_id": datasets[uri]}
                                                    for name, uri in resolved])
+    # The DAGs scheduled on these aliases no longer wait on unresolved ones only.
+    consumers = select(DatasetAliasDagRefRow.dag_id).where(DatasetAliasDagRefRow.alias_id.in_(
+        sorted({aliases[name] for name, _ in resolved})))
+    conn.execute(update(DagRow).where(DagRow.timetable_summary == UNRESOLVED_ALIAS_SUMMARY,
+                                      DagRow.dag_id.in_(consumers)).values(timetable_summary="Dataset"))
     conn.execute(insert(DatasetAliasDatasetEventRow), [
         {"alias_id": aliases[name], "event_id": event_id}
         for event_id, (_, event) in zip(event_ids, added) for name in set(event["aliases"])])

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from flowctl.core.datasets import condition_from_json
 from flowctl.core.states import TaskInstanceState
-from flowctl.core.timetables.datasets import DatasetOrTimeSchedule, DatasetTriggeredTimetable
-from flowctl.db.dataset_alias_refs import aliases_in, consumers_of, record_alias_events, sync_alias_refs
+from flowctl.core.timetables.datasets import UNRESOLVED_ALIAS_SUMMARY, DatasetOrTimeSchedule, DatasetTriggeredTimetable
+from flowctl.db.dataset_alias_refs import aliases_in, consumers_of, record_alias_events, resolved_uris, sync_alias_refs
 from flowctl.db.dataset_rows import dataset_ids, insert_ignoring
 from flowctl.db.notify import CHANNEL
 from flowctl.db.records import TryEnd
@@ -64,6 +64,21 @@ def schedule_condition(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
         condition: Mapping[str, Any] = timetable["condition"]
         return condition
     return None
+
+
+def schedule_summary(conn: Any, body: Mapping[str, Any]) -> str | None:
+    """The summary of a serialized DAG's schedule, as Airflow shows it: its timetable's, except that a
+    dataset schedule naming no dataset but aliases none of which has resolved yet is
+    ``Unresolved DatasetAlias``. A query only for such a schedule."""
+    summary = body.get("timetable_summary")
+    condition = schedule_condition(body) if summary == "Dataset" else None
+    if condition is None:
+        return summary
+    parsed = condition_from_json(condition)
+    if next(parsed.iter_datasets(), None) is not None:
+        return summary
+    names = {alias.name for alias in parsed.iter_dataset_aliases()}
+    return summary if not names or resolved_uris(conn, names) else UNRESOLVED_ALIAS_SUMMARY
 
 
 def sync_dataset_refs(s: Session, dag_id: str, body: Mapping[str, Any], now: datetime) -> None:

@@ -159,3 +159,24 @@ def test_details_shows_the_file_and_what_the_database_knows(sqlite_home: Path,
 def test_details_of_an_unknown_dag_exits_3_with_one_line(sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _main(capsys, "dags", "details", "nope")
     assert (code, out) == (3, "") and err == f"flowctl: error: DAG 'nope' not found in {sqlite_home / 'dags'}\n"
+
+
+ON_ALIAS = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.datasets import DatasetAlias
+from flowctl.operators.empty import EmptyOperator
+
+with DAG("on_alias", schedule=[DatasetAlias("orders")], start_date=datetime(2024, 1, 1)):
+    EmptyOperator(task_id="use")
+'''
+
+
+def test_a_dag_on_an_alias_that_resolved_to_nothing_lists_as_unresolved_as_airflow(
+        sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (sqlite_home / "dags" / "on_alias.py").write_text(ON_ALIAS)
+    assert _main(capsys, "dags", "reserialize")[0] == 0
+    (row,) = json.loads(_main(capsys, "dags", "list", "-o", "json")[1])
+    assert row["schedule"] == "Unresolved DatasetAlias"
+    (details,) = json.loads(_main(capsys, "dags", "details", "on_alias", "-o", "json")[1])
+    assert details["timetable_summary"] == "Unresolved DatasetAlias"

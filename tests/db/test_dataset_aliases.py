@@ -215,3 +215,18 @@ def test_the_aliases_of_more_events_than_one_in_list_holds_are_read_in_slices(st
     assert total == many == len(listed)
     assert all(event.source_alias_names == ("orders",) for event in listed)
     assert [len(part) for part in chunks(list(range(many)))] == [IN_LIST_SIZE, 7]
+
+
+def test_a_dag_scheduled_on_aliases_alone_shows_unresolved_until_one_resolves_as_airflow(store: Store) -> None:
+    alias_producer(store)
+    consumer(store, ORDERS, "on_alias")
+    consumer(store, X | ORDERS, "on_x_or_alias")  # a dataset of its own: "Dataset" from the start
+    consumer(store, X, "on_x")
+    summaries = {dag_id: store.get_dag(dag_id).timetable_summary for dag_id in ("on_alias", "on_x_or_alias", "on_x")}
+    assert summaries == {"on_alias": "Unresolved DatasetAlias", "on_x_or_alias": "Dataset", "on_x": "Dataset"}
+    assert store.schedule_summary(store.latest_serialized_dag("on_alias").data) == "Unresolved DatasetAlias"
+    succeed_adding(store, added("s3://lake/y"))  # the producer adds a dataset through the alias: resolved
+    assert store.get_dag("on_alias").timetable_summary == "Dataset"
+    consumer(store, ORDERS, "on_alias")  # parsed again: stays resolved
+    assert store.get_dag("on_alias").timetable_summary == "Dataset"
+    assert store.schedule_summary(store.latest_serialized_dag("on_alias").data) == "Dataset"

@@ -17,6 +17,10 @@ from flowctl.core.datasets import BaseDataset, DatasetAll, condition_from_json
 from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
+#: The summary Airflow shows for a DAG scheduled on aliases only, none of which has resolved to a
+#: dataset yet (the database knows: the metadata layer puts it on the DAG's row).
+UNRESOLVED_ALIAS_SUMMARY = "Unresolved DatasetAlias"
+
 
 def _condition(datasets: Any) -> BaseDataset:
     if isinstance(datasets, BaseDataset):
@@ -45,7 +49,8 @@ class DatasetTriggeredTimetable(Timetable):
 
     @property
     def summary(self) -> str:
-        """``Dataset``, as Airflow shows it."""
+        """``Dataset``, as Airflow shows it (:data:`UNRESOLVED_ALIAS_SUMMARY` on the DAG's row while
+        its schedule names no dataset but aliases that resolved to none)."""
         return "Dataset"
 
     def next_dagrun_info(self, *, last_automated_data_interval: DataInterval | None,
