@@ -49,12 +49,12 @@ def dags_list(ctx: CliContext, output: str, subdir: str | None) -> None:
                    "see `flowctl dags list-import-errors`)", err=True)
 
 
-def _summary(ctx: CliContext, data: dict[str, Any]) -> str | None:
+def _summary(ctx: CliContext, data: dict[str, Any]) -> Any:
     """A parsed DAG's schedule summary as the web UI shows it: a schedule on aliases that resolved
     to no dataset yet is ``Unresolved DatasetAlias`` (the database knows; without one, as parsed)."""
     summary = data.get("timetable_summary")
     if summary != "Dataset":
-        return summary if summary is None else str(summary)
+        return summary
     try:
         return ctx.store.schedule_summary(data)
     except Exception:  # noqa: BLE001 - no database yet (before `flowctl db init`): the folder still lists
