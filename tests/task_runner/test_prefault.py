@@ -112,13 +112,14 @@ def test_pages_two_learners_both_wrote_are_copied_ahead_by_the_next_children_unc
 @needs_populate
 def test_a_child_that_is_gone_teaches_nothing_and_learning_goes_on() -> None:
     learner = PageLearner()
+    assert learner.learners(3) == [True, True, False]  # the first two learners, spent
     pid = os.fork()
     if pid == 0:  # pragma: no cover
         os._exit(0)
     os.waitpid(pid, 0)
     learner.sample(pid)  # reaped: no pagemap to read
-    assert learner.pages == 0 and learner._call is not None
-    assert learner.learners(1) == [True]
+    assert learner.pages == 0 and learner._call is not None  # no error, and copying ahead stays on
+    assert learner.learners(2) == [True, False]  # the next child learns in its place
 
 
 def test_where_the_kernel_cannot_copy_ahead_children_are_forked_as_before(monkeypatch: Any) -> None:
