@@ -33,6 +33,26 @@ def test_after_warming_a_successful_try_compiles_no_statement(store: Store) -> N
     assert len(cache) == cached
 
 
+def test_after_warming_tries_claimed_and_ended_together_compile_no_statement(store: Store) -> None:
+    # The zygote claims the tries that start together, and writes the ends that arrive together, in
+    # one call each (PostgreSQL: one statement over arrays): a fan-out's first wave must not compile.
+    from flowctl.db.records import TryEnd
+
+    run = make_run(store)
+    keys = [queued_ti(store, run, "extract"), queued_ti(store, run, "load")]
+    store.warm_runtime_statements(T0)
+    cache = store.engine._compiled_cache  # type: ignore[attr-defined]
+    cached = len(cache)
+    claims = store.start_tries([(key, 0) for key in keys], "host", 1, T0)
+    assert [claim.ti.task_id for claim in claims if claim is not None] == ["extract", "load"]
+    later = T0 + timedelta(seconds=1)  # ends as the zygote sends them: rendered fields and the try's pid
+    ends = [TryEnd(key, TaskInstanceState.SUCCESS, later, 1, T0, {"rendered_fields": {}, "pid": 8}) for key in keys]
+    assert store.finish_tries(ends, "task finished") == [True, True]
+    assert len(cache) == cached
+    assert {ti.task_id: ti.state for ti in store.list_task_instances(run.key)} == {"extract": "success",
+                                                                                    "load": "success"}
+
+
 def test_a_claim_with_a_stale_try_number_wins_nothing(store: Store) -> None:
     run = make_run(store)
     key = queued_ti(store, run)
