@@ -170,17 +170,32 @@ def _replace_edges(spec: TaskSpec, upstream: frozenset[str], downstream: frozens
 
 
 def topological_order(tasks: Mapping[str, TaskSpec]) -> tuple[str, ...]:
-    """Task ids, each after its upstream tasks (ties in definition order); CycleError on a cycle."""
-    placed: set[str] = set()
+    """Task ids, each after its upstream tasks (ties in definition order); CycleError on a cycle.
+
+    In layers: first the tasks with no upstream task, then those whose upstream tasks all lie in
+    earlier layers, and so on, each layer in definition order. Linear in tasks and edges (Kahn's
+    algorithm): a chain of thousands of tasks is ordered as fast as a fan-out of as many.
+    """
+    index = {task_id: i for i, task_id in enumerate(tasks)}
+    unplaced_upstream = {task_id: len(spec.upstream) for task_id, spec in tasks.items()}
+    below: dict[str, list[str]] = {}
+    for task_id, spec in tasks.items():
+        for up in spec.upstream:
+            below.setdefault(up, []).append(task_id)
+    layer = [task_id for task_id, count in unplaced_upstream.items() if count == 0]
     order: list[str] = []
-    pending = list(tasks)
-    while pending:
-        ready = [t for t in pending if tasks[t].upstream <= placed]
-        if not ready:
-            raise CycleError(f"cycle among tasks {sorted(pending)}")
-        order.extend(ready)
-        placed.update(ready)
-        pending = [t for t in pending if t not in placed]
+    while layer:
+        order.extend(layer)
+        following = []
+        for task_id in layer:
+            for down in below.get(task_id, ()):
+                unplaced_upstream[down] -= 1
+                if unplaced_upstream[down] == 0:
+                    following.append(down)
+        layer = sorted(following, key=index.__getitem__)
+    if len(order) < len(tasks):  # an upstream task never placed: a cycle (or a task that is not there)
+        placed = set(order)
+        raise CycleError(f"cycle among tasks {sorted(t for t in tasks if t not in placed)}")
     return tuple(order)
 
 
@@ -197,14 +212,37 @@ def _relatives(tasks: Mapping[str, TaskSpec], start: str, downstream: bool) -> s
 
 
 def priority_weights(tasks: Mapping[str, TaskSpec]) -> dict[str, int]:
-    """Each task's effective priority under its weight_rule (downstream, upstream, absolute)."""
+    """Each task's effective priority under its weight_rule (downstream, upstream, absolute): its
+    own weight plus those of every task below it (above it), each counted once.
+
+    The tasks below each task are a bit set (an int, bit i for the i-th task) made from its
+    downstream tasks' sets in reverse topological order, and a sum of weights is a few bit counts
+    (one per distinct weight): quadratic only in bits, so a chain of thousands of tasks takes
+    milliseconds, not the seconds a walk from every task took. CycleError on a cycle.
+    """
+    ids = list(tasks)
+    bit = {task_id: 1 << i for i, task_id in enumerate(ids)}
+    by_weight: dict[int, int] = {}
+    for task_id, spec in tasks.items():
+        by_weight[spec.priority_weight] = by_weight.get(spec.priority_weight, 0) | bit[task_id]
+    rules = {spec.weight_rule for spec in tasks.values()}
+    order = topological_order(tasks) if rules - {WeightRule.ABSOLUTE} else ()
+    relatives: dict[WeightRule, dict[str, int]] = {}
+    for rule, walk, edges in ((WeightRule.DOWNSTREAM, reversed(order), "downstream"),
+                              (WeightRule.UPSTREAM, order, "upstream")):
+        if rule in rules:
+            found = relatives[rule] = {}
+            for task_id in walk:
+                mask = 0
+                for other in getattr(tasks[task_id], edges):
+                    if other in found:
+                        mask |= bit[other] | found[other]
+                found[task_id] = mask
     out: dict[str, int] = {}
     for task_id, spec in tasks.items():
-        if spec.weight_rule is WeightRule.ABSOLUTE:
-            out[task_id] = spec.priority_weight
-            continue
-        relatives = _relatives(tasks, task_id, spec.weight_rule is WeightRule.DOWNSTREAM)
-        out[task_id] = spec.priority_weight + sum(tasks[r].priority_weight for r in relatives)
+        mask = 0 if spec.weight_rule is WeightRule.ABSOLUTE else relatives[spec.weight_rule][task_id]
+        out[task_id] = spec.priority_weight + sum(weight * (mask & members).bit_count()
+                                                  for weight, members in by_weight.items() if mask & members)
     return out
 
 
