@@ -278,10 +278,11 @@ class RuntimeVerbs(StoreCore):
             self.start_try(key, 0, "", 0, now)
             for fields in shapes:
                 self.finish_try(key, TI.SUCCESS, now, running_try=0, started=now, wake="", **fields)
-            # and the array forms, for tries claimed together and ends written together (the zygote's)
+            # and the array forms, for tries claimed together and ends written together (the zygote's);
+            # one statement whatever fields the ends carry, so the last shape (all of them) will do
             both = [key, TaskInstanceKey(key.dag_id, key.run_id, "__none_2__")]
             self.start_tries([(k, 0) for k in both], "", 0, now)
-            self.finish_tries([TryEnd(k, TI.SUCCESS, now, 0, now, shapes[3]) for k in both], "")
+            self.finish_tries([TryEnd(k, TI.SUCCESS, now, 0, now, shapes[-1]) for k in both], "")
         with self.engine.begin() as conn:
             params = {**sql.key_params(key), "queued_try": 0, "hostname": "", "pid": 0, "now": now}
             conn.execute(sql.CLAIM, params).first()

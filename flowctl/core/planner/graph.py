@@ -213,15 +213,15 @@ def _relatives(tasks: Mapping[str, TaskSpec], start: str, downstream: bool) -> s
 
 def priority_weights(tasks: Mapping[str, TaskSpec]) -> dict[str, int]:
     """Each task's effective priority under its weight_rule (downstream, upstream, absolute): its
-    own weight plus those of every task below it (above it), each counted once.
+    own weight plus those of every task below it (above it), each counted once. The tasks' edges
+    must list both sides, as :func:`task_graph` makes them.
 
     The tasks below each task are a bit set (an int, bit i for the i-th task) made from its
     downstream tasks' sets in reverse topological order, and a sum of weights is a few bit counts
-    (one per distinct weight): quadratic only in bits, so a chain of thousands of tasks takes
-    milliseconds, not the seconds a walk from every task took. CycleError on a cycle.
+    (one per distinct weight): a chain of thousands of tasks takes milliseconds, not the seconds
+    a walk from every task took. CycleError on a cycle.
     """
-    ids = list(tasks)
-    bit = {task_id: 1 << i for i, task_id in enumerate(ids)}
+    bit = {task_id: 1 << i for i, task_id in enumerate(tasks)}
     by_weight: dict[int, int] = {}
     for task_id, spec in tasks.items():
         by_weight[spec.priority_weight] = by_weight.get(spec.priority_weight, 0) | bit[task_id]
