@@ -9,6 +9,7 @@ median, min and max milliseconds per build. No database: the planner is pure.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _harness import parser, repeat, report  # noqa: E402
+from _harness import repeat, report  # noqa: E402
 
 from flowctl.core.planner import task_graph  # noqa: E402
 
@@ -34,7 +35,8 @@ def fanout(size: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    p = parser(__doc__.splitlines()[0], runs=5)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # no deployment: none of the harness's options
+    p.add_argument("--runs", type=int, default=5)
     p.add_argument("--tasks", type=int, default=2000)
     args = p.parse_args()
     shapes = {"chain": chain(args.tasks), "fanout": fanout(args.tasks)}

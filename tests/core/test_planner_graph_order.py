@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -93,8 +94,6 @@ def test_a_long_chain_is_ordered_and_weighted_end_to_end() -> None:
 def test_a_cycle_names_the_tasks_that_cannot_be_placed() -> None:
     graph_tasks = task_graph({"dag_id": "ok", "tasks": [{"task_id": "a"}]}).tasks
     spec = graph_tasks["a"]
-    from dataclasses import replace
-
     tasks = {"root": replace(spec, task_id="root"),
              "x": replace(spec, task_id="x", upstream=frozenset({"root", "y"})),
              "y": replace(spec, task_id="y", upstream=frozenset({"x"})),
