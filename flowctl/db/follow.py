@@ -83,10 +83,12 @@ class _Ready:
 
 
 class GraphsByVersion:
-    """serialized_dag_id -> TaskGraph, least recently used evicted (a version never changes)."""
+    """serialized_dag_id -> TaskGraph, least recently used evicted (a version never changes), with
+    each task's :func:`followers` once asked for: a fan-out's end task has hundreds of upstream
+    tasks, which every batch of their ends would otherwise check and sort again."""
 
     def __init__(self) -> None:
-        self._graphs: OrderedDict[int, TaskGraph] = OrderedDict()
+        self._graphs: OrderedDict[int, tuple[TaskGraph, dict[str, dict[tuple[str, ...], list[str]]]]] = OrderedDict()
 
     def graph(self, conn: Connection, serialized_dag_id: int) -> TaskGraph | None:
         cached = self._graphs.get(serialized_dag_id)
@@ -94,11 +96,21 @@ class GraphsByVersion:
             data = conn.scalar(_GRAPH_DATA, {"f_serialized_id": serialized_dag_id})
             if data is None:
                 return None
-            cached = self._graphs[serialized_dag_id] = task_graph(data)
+            cached = self._graphs[serialized_dag_id] = (task_graph(data), {})
             while len(self._graphs) > _MAX_GRAPHS:
                 self._graphs.popitem(last=False)
         self._graphs.move_to_end(serialized_dag_id)
-        return cached
+        return cached[0]
+
+    def followers(self, serialized_dag_id: int, graph: TaskGraph, task_id: str) -> dict[tuple[str, ...], list[str]]:
+        """:func:`followers` of ``task_id`` in ``graph``, the version :meth:`graph` just gave (not to be changed)."""
+        cached = self._graphs.get(serialized_dag_id)
+        if cached is None or cached[0] is not graph:
+            return followers(graph, task_id)
+        found = cached[1].get(task_id)
+        if found is None:
+            found = cached[1][task_id] = followers(graph, task_id)
+        return found
 
 
 def followers(graph: TaskGraph, task_id: str) -> dict[tuple[str, ...], list[str]]:
@@ -139,7 +151,7 @@ def follow_ends(conn: Connection, graphs: GraphsByVersion, ends: Sequence[TryEnd
             continue
         groups: dict[tuple[str, ...], set[str]] = {}
         for task_id in sorted(task_ids):
-            for upstream, downstream in followers(graph, task_id).items():
+            for upstream, downstream in graphs.followers(run.serialized_dag_id, graph, task_id).items():
                 groups.setdefault(upstream, set()).update(downstream)
         for upstream, downstream in sorted(groups.items()):
             rows = conn.execute(_SCHEDULE_READY, {

@@ -40,6 +40,14 @@ class ExamineReport:
     #: With ``examine(defer_scheduling=True)``: the TIs decided to run, still pending, by run.
     to_schedule: dict[Any, list[TaskInstanceKey]] = field(default_factory=dict)
 
+    def merged(self, later: ExamineReport) -> ExamineReport:
+        """This pass and a ``later`` one of the same round, as one report (the later one's view of
+        what is scheduled, which the round's queueing already used)."""
+        return ExamineReport(runs=self.runs + later.runs, changed=self.changed + later.changed,
+                             expanded=self.expanded + later.expanded, finished=self.finished + later.finished,
+                             to_terminate=self.to_terminate + later.to_terminate, scheduled=later.scheduled,
+                             to_schedule=later.to_schedule)
+
 
 @dataclass(frozen=True, slots=True)
 class _GraphFacts:

@@ -29,7 +29,7 @@ from typing import Any
 from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, Workload
 from flowctl.scheduler.callbacks import DagCallbacks
 from flowctl.scheduler.dag_sync import DagSync
-from flowctl.scheduler.examine import RunExaminer
+from flowctl.scheduler.examine import ExamineReport, RunExaminer
 from flowctl.scheduler.graphs import GraphCache
 from flowctl.scheduler.recovery import Recovery
 from flowctl.scheduler.run_creation import RunCreator
@@ -165,31 +165,29 @@ class Scheduler:
     def _round(self, now: datetime, full: bool) -> TickReport:
         """Executor events, kill requests, examination and queueing; ``full``: upkeep too.
 
-        The upkeep that makes work (due retries, new and started runs, parsed files) comes
-        before the examination, so this round queues the first tasks of a run it started
-        (a triggered run's first task waits for one round, not two); the rest (recovery,
-        the job's heartbeat, the next wake-up) after the queueing.
+        A full round first starts the queued runs (a triggered run's first task then waits for
+        one round, not two), examines and queues: that is the critical path from a trigger to
+        its first task. The rest of the upkeep comes after it: kill requests, due retries and
+        reschedules, the folder scan, new runs from timetables (and starting them), then, if
+        that made any work, a second examination and queueing in the same round; and last the
+        recovery, the job's heartbeat and the next wake-up.
         """
         events = self._pending_events = self._pending_events + self.executor.sync(0.0)
         recovered = self.recovery.handle_events(events, now)
         self._pending_events = []  # kept until handled: a tick that fails redoes them
         done: dict[str, int] = {}
+        if full:  # a person's trigger wakes a full tick
+            done["started_runs"] = self._start_queued_runs(now)
+        elif not (recovered or self._examination_needed(events)):
+            return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
+        report, queued = self._examine_and_queue(now, full)
         if full:  # a person's clear / mark / kill wakes a full tick; every upkeep looks too
             self._terminate_killed(now)
-            done = self._new_work(now)
-        if not (full or recovered or self._examination_needed(events)):
-            return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
-        self._notified = False  # a wake-up from now on may be about a change this examination misses
-        # Runs a person marked finished, whose teardowns still run, are looked at in full rounds only:
-        # the query is not worth paying at every task's end for a path that rare.
-        report = self.examiner.examine(now, defer_scheduling=True, with_marked_runs=full)
-        for key in report.to_terminate:
-            self.executor.terminate(key)
-        # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
-        queued = (self._queue(now, known_scheduled=report.scheduled is not None, schedule=report.to_schedule)
-                  if report.scheduled != 0 else 0)
-        self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
-        if full:
+            made = self._new_work(now)
+            if any(made.values()):  # due retries, parsed files, new or started runs: looked at now
+                again, queued_again = self._examine_and_queue(now, full)
+                report, queued = report.merged(again), queued + queued_again
+            done = {key: done.get(key, 0) + made.get(key, 0) for key in {*done, *made}}
             done["recovered"] = self._recover_if_due(now)
             self._check_slas_if_due(now)
             self._heartbeat_if_due(now)
@@ -200,6 +198,20 @@ class Scheduler:
                           parsed_files=done.get("parsed_files", 0), created_runs=done.get("created_runs", 0),
                           started_runs=done.get("started_runs", 0), requeued=done.get("requeued", 0),
                           next_wakeup=self._upkeep_due)
+
+    def _examine_and_queue(self, now: datetime, full: bool) -> tuple[ExamineReport, int]:
+        """Examine the running runs, terminate what they say to, queue what they scheduled."""
+        self._notified = False  # a wake-up from now on may be about a change this examination misses
+        # Runs a person marked finished, whose teardowns still run, are looked at in full rounds only:
+        # the query is not worth paying at every task's end for a path that rare.
+        report = self.examiner.examine(now, defer_scheduling=True, with_marked_runs=full)
+        for key in report.to_terminate:
+            self.executor.terminate(key)
+        # The examination saw every running run's states: with nothing scheduled there is nothing to queue.
+        queued = (self._queue(now, known_scheduled=report.scheduled is not None, schedule=report.to_schedule)
+                  if report.scheduled != 0 else 0)
+        self._scheduled_left = None if report.scheduled is None else max(0, report.scheduled - queued)
+        return report, queued
 
     def _terminate_killed(self, now: datetime) -> None:
         """Terminate (through the executor) each try a person stopped since the last look, once.
@@ -233,6 +245,11 @@ class Scheduler:
                 or not getattr(self._listener, "reliable", False)
                 or any(event.outcome is not Outcome.FINISHED for event in events))
 
+    def _start_queued_runs(self, now: datetime) -> int:
+        """queued -> running for the runs max_active_runs lets start; how many started."""
+        return len(self.store.start_queued_runs(
+            now, int(self.settings.get("core", "max_active_runs_per_dag")), self.paused_run_types))
+
     def _new_work(self, now: datetime) -> dict[str, int]:
         """The upkeep that makes work for the examination: due retries and reschedules, the folder
         scan, new runs from timetables, and queued runs started (max_active_runs)."""
@@ -240,8 +257,7 @@ class Scheduler:
                 "parsed_files": self._scan_if_due(now)}
         self.creator.refresh_next_dagruns(now)
         done["created_runs"] = self.creator.create_due_runs(now)
-        done["started_runs"] = len(self.store.start_queued_runs(
-            now, int(self.settings.get("core", "max_active_runs_per_dag")), self.paused_run_types))
+        done["started_runs"] = self._start_queued_runs(now)
         return done
 
     def _time_out_deferrals(self, now: datetime) -> int:

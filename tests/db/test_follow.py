@@ -10,6 +10,7 @@ import pytest
 
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState
+from flowctl.db.follow import GraphsByVersion, followers
 from flowctl.db.records import DagRunRecord, FollowOptions, TryEnd
 from flowctl.db.store import Store
 
@@ -75,6 +76,21 @@ def test_a_join_waits_for_every_upstream_task(store: Store) -> None:
     assert states(store, run)["c"] == ("pending", None)
     assert [claim.ti.task_id for claim, _ in end(store, b)] == ["c"]
     assert states(store, run)["c"] == ("running", 8)
+
+
+def test_a_versions_followers_are_worked_out_once_per_task(store: Store) -> None:
+    sync(store, {"a": [], "b": [], "c": ["a", "b"], "d": ["c"]})
+    run = running_run(store)
+    graphs = GraphsByVersion()
+    with store.engine.connect() as conn:
+        graph = graphs.graph(conn, run.serialized_dag_id)
+        assert graph is not None
+        assert graphs.graph(conn, run.serialized_dag_id) is graph
+    first = graphs.followers(run.serialized_dag_id, graph, "a")
+    assert first == followers(graph, "a") == {("a", "b"): ["c"]}
+    assert graphs.followers(run.serialized_dag_id, graph, "a") is first
+    assert graphs.followers(run.serialized_dag_id, graph, "c") == {("c",): ["d"]}
+    assert graphs.followers(run.serialized_dag_id + 1, graph, "a") == first  # a version it does not hold: worked out
 
 
 def test_a_fan_out_claims_only_the_offered_slots_and_leaves_the_rest_scheduled(store: Store) -> None:

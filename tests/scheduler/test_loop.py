@@ -79,6 +79,46 @@ def test_a_triggered_runs_first_task_is_queued_by_the_first_tick_and_no_second_t
     assert not report.busy  # the run it started was examined in the same tick
 
 
+class _CallOrder:
+    """A Store whose verbs' names are recorded in the order the scheduler calls them."""
+
+    def __init__(self, store: Any) -> None:
+        self._store, self.calls = store, []
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if not callable(value) or name.startswith("_"):
+            return value
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return value(*args, **kwargs)
+        return recorded
+
+
+def test_a_trigger_round_queues_the_first_task_before_its_upkeep_queries(store: Any, tmp_path: Path) -> None:
+    sync(store, chain())
+    recording = _CallOrder(store)
+    scheduler, executor = make_scheduler(recording, tmp_path)
+    scheduler.tick(T0)  # the first look at kill requests only marks where they start
+    trigger(store, "chain")
+    recording.calls.clear()
+    scheduler.tick(T0)
+    assert [w.key.task_id for w in executor.submitted] == ["t0"]
+    queued_at = recording.calls.index("queue_scheduled_tasks")
+    for upkeep in ("kill_requests", "requeue_due_waits", "time_out_deferrals"):
+        assert recording.calls.index(upkeep) > queued_at, recording.calls
+
+
+def test_a_run_the_upkeep_creates_has_its_first_task_queued_in_the_same_tick(store: Any, tmp_path: Path) -> None:
+    sync(store, chain("daily", schedule="@daily"))
+    scheduler, executor = make_scheduler(store, tmp_path)
+    report = scheduler.tick(T0)  # its upkeep creates the first run of the catch-up, and starts it
+    assert (report.created_runs, report.started_runs, report.queued) == (1, 1, 1)
+    assert [w.key.task_id for w in executor.submitted] == ["t0"]
+    assert not report.busy
+
+
 def test_a_failed_task_fails_its_downstream_and_the_run(store: Any, tmp_path: Path) -> None:
     sync(store, chain())
     scheduler, executor = make_scheduler(store, tmp_path)
