@@ -53,6 +53,9 @@ class StoreCalls:
     def _hand_spare(self, pid: int, request_id: int | None, workload: Workload | None, claim: Any) -> None:
         raise NotImplementedError
 
+    def _meanwhile(self) -> None:
+        raise NotImplementedError
+
     def _claim(self, workloads: list[Workload]) -> Callable[[], tuple[list[Any], list[Any]]]:
         """Send the claims; the function returned waits for them: (claims, their wire encodings)."""
         unclaimed = ([NOT_CLAIMED] * len(workloads), [None] * len(workloads))
@@ -112,6 +115,7 @@ class StoreCalls:
         answer = begin("finish_and_follow", *args)
         spare = self._fork_spare() if may_follow(ends) else None
         try:
+            self._meanwhile()
             (won, claims, followers), _ = answer()
         except BaseException:
             if spare is not None:
@@ -138,8 +142,14 @@ class StoreCalls:
         transaction: if it fails, :meth:`_record` writes and claims apart)."""
         if self.agent is not None:
             self.agent.ensure_running()
-        won, claims = self.store.finish_and_start_tries(tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads],
-                                                        self.hostname, os.getpid(), self.clock())
+        args = (tries, WAKE_REASON, [(w.key, w.try_number) for w in workloads], self.hostname, os.getpid(), self.clock())
+        begin = getattr(self.store, "begin", None)
+        if begin is None:  # a Store of this process (tests): answered at once
+            won, claims = self.store.finish_and_start_tries(*args)
+        else:
+            answer = begin("finish_and_start_tries", *args)
+            self._meanwhile()
+            (won, claims), _ = answer()
         return list(won), list(claims)
 
     def _record_one(self, end: Any) -> bool | None:

@@ -115,6 +115,7 @@ class Zygote(StoreCalls):
         self.accepting = True
         self.outbox = ["", ""]  # queued lines: started (PID_FD), exited (EVENT_FD)
         self.pages = prefault.PageLearner()  # the pages every try writes: each child copies them at once
+        self.learners_ended: list[int] = []  # learners whose end came: sampled while the agent writes it
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -335,7 +336,7 @@ class Zygote(StoreCalls):
                 elif "end" in message:
                     ends.append((child, message["end"]))
                     if child.learner and child.pid is not None:
-                        self.pages.sample(child.pid)
+                        self.learners_ended.append(child.pid)
                         child.learner = False
                 elif "recorded" in message:  # the try wrote its end itself (a deferral, a poke)
                     child.ended = True
@@ -369,6 +370,7 @@ class Zygote(StoreCalls):
         except Exception:  # noqa: BLE001 - one bad end must not lose the others: write them one by one
             traceback.print_exc()
             won = [self._record_one(end) for end in tries]
+        self._meanwhile()  # if the call gave no time for it: before the answers, which let the learners go
         for (child, _), result in zip(ends, won):
             child.ended = result is not None
             pipes.answer(child.answers, {"won": result})
@@ -385,6 +387,12 @@ class Zygote(StoreCalls):
         if spare is not None:
             self._hand_spare(spare, None, None, None)
         self._start(starting, claims)
+
+    def _meanwhile(self) -> None:
+        """While the agent writes ends (or before they are answered): look at the page maps of the
+        learners among the tries that ended, which wait for their answer meanwhile."""
+        while self.learners_ended:
+            self.pages.sample(self.learners_ended.pop())
 
     def _fork_spare(self) -> int | None:
         """A child forked before its try is known; it waits for :meth:`_hand_spare`. None if the fork failed."""

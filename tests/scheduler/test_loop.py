@@ -83,7 +83,8 @@ class _CallOrder:
     """A Store whose verbs' names are recorded in the order the scheduler calls them."""
 
     def __init__(self, store: Any) -> None:
-        self._store, self.calls = store, []
+        self._store = store
+        self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._store, name)

@@ -151,10 +151,12 @@ class _CallsSeen:
         return getattr(self._store, name)
 
 
-def _end_while_one_waits(world: World, store: _CallsSeen) -> tuple[Any, Any, dict[str, Any], list[Any], int]:
+def _end_while_one_waits(world: World, store: Any, learner: bool = False,
+                         ) -> tuple[Any, Any, dict[str, Any], list[Any], int]:
     """parallelism 1: a running try ends, its end written through ``store``, while another waits
     for its slot. Returns both workloads, the answer the ending try got, and the waiting tries and
-    number of children right after the end was recorded; once every child forked here has exited."""
+    number of children right after the end was recorded; once every child forked here has exited.
+    ``learner``: the ending try is a learner whose end comes on its pipe (its pages are sampled)."""
     fileloc = world.write_dags("two", '''
 from datetime import datetime
 from flowctl import DAG
@@ -170,19 +172,27 @@ with DAG("two", start_date=datetime(2024, 1, 1), schedule=None):
     events_r, events_w = os.pipe()
     answers_r, answers_w = os.pipe()
     zygote = Zygote(world.settings, events_w, store, parallelism=1)
-    zygote.children[-1] = Supervised(1, first, claim, None, answers_w, next_beat=0.0)  # ran elsewhere
+    results_r, results_w = os.pipe()
+    os.set_blocking(results_r, False)
+    zygote.children[-1] = Supervised(1, first, claim, results_r if learner else None, answers_w, next_beat=0.0,
+                                     pid=-1, learner=learner)  # ran elsewhere
     zygote._wait([{"id": 2, "dag_id": "two", "run_id": run.run_id, "task_id": "second", "map_index": -1,
                    "try_number": second.try_number, "fileloc": fileloc}])
     zygote._dispatch()
     assert zygote.waiting and len(zygote.children) == 1  # no free slot
-    zygote._record([(zygote.children[-1], {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [],
-                                           "xcoms": {}})])
+    end = {"state": "success", "now": now.isoformat(), "fields": {}, "dates": [], "xcoms": {}}
+    if learner:
+        zygote.pages.sample = lambda pid: store.calls.append(f"sample {pid}")  # type: ignore[method-assign]
+        os.write(results_w, json.dumps({"end": end}).encode() + b"\n")
+        zygote._read_results([results_r])
+    else:
+        zygote._record([(zygote.children[-1], end)])
     answer = json.loads(os.read(answers_r, 100))
     waiting, children = [w.key for _, w in zygote.waiting], len(zygote.children)
     while len(zygote.children) > 1:
         zygote._read_results(zygote._result_fds())
         zygote._reap()
-    for fd in (events_r, events_w, answers_r, answers_w, zygote.wake_r, zygote.wake_w):
+    for fd in (events_r, events_w, answers_r, answers_w, results_r, results_w, zygote.wake_r, zygote.wake_w):
         os.close(fd)
     return first, second, answer, waiting, children
 
@@ -204,6 +214,28 @@ def test_the_try_waiting_for_a_slot_is_claimed_in_the_call_that_writes_the_end_f
     # The second try's own end, written alone (nothing waits: offered to what it made ready, here nothing).
     assert "start_tries" not in store.calls and "finish_and_follow" in store.calls[store.calls.index(
         "finish_and_start_tries") + 1:]
+
+
+class _Begun(_CallsSeen):
+    """As the task agent's client: ``begin`` sends a call, the function it returns waits for the answer."""
+
+    def begin(self, verb: str, *args: Any) -> Any:
+        self.calls.append(f"sent {verb}")
+        value = getattr(self._store, verb)(*args)
+
+        def answer() -> tuple[Any, Any]:
+            self.calls.append(f"answered {verb}")
+            return value, None
+        return answer
+
+
+def test_a_learners_pages_are_read_while_the_agent_writes_its_end(world: World) -> None:
+    store = _Begun(world.store)
+    first, second, answer, waiting, children = _end_while_one_waits(world, store, learner=True)
+    assert answer == {"won": True} and not waiting and children == 2
+    seen = [call for call in store.calls if call.startswith(("sent", "sample", "answered"))]
+    assert seen[:3] == ["sent finish_and_start_tries", "sample -1", "answered finish_and_start_tries"]
+    assert world.store.get_task_instance(first.key).state == "success"
 
 
 def test_if_that_call_fails_the_end_is_written_alone_and_the_waiting_try_claimed_on_its_own(world: World) -> None:
