@@ -165,24 +165,25 @@ class Scheduler:
     def _round(self, now: datetime, full: bool) -> TickReport:
         """Executor events, kill requests, examination and queueing; ``full``: upkeep too.
 
-        A full round first starts the queued runs (a triggered run's first task then waits for
-        one round, not two), examines and queues: that is the critical path from a trigger to
-        its first task. The rest of the upkeep comes after it: kill requests, due retries and
-        reschedules, the folder scan, new runs from timetables (and starting them), then, if
-        that made any work, a second examination and queueing in the same round; and last the
-        recovery, the job's heartbeat and the next wake-up.
+        A full round first terminates the tries people stopped (a run marked failed: its work
+        stops before the examination queues its teardowns), then starts the queued runs (a
+        triggered run's first task then waits for one round, not two), examines and queues:
+        that is the critical path from a trigger to its first task. The rest of the upkeep
+        comes after it: due retries and reschedules, the folder scan, new runs from timetables
+        (and starting them), then, if that made any work, a second examination and queueing in
+        the same round; and last the recovery, the job's heartbeat and the next wake-up.
         """
         events = self._pending_events = self._pending_events + self.executor.sync(0.0)
         recovered = self.recovery.handle_events(events, now)
         self._pending_events = []  # kept until handled: a tick that fails redoes them
         done: dict[str, int] = {}
-        if full:  # a person's trigger wakes a full tick
+        if full:  # a person's trigger, clear, mark or kill wakes a full tick; every upkeep looks too
+            self._terminate_killed(now)
             done["started_runs"] = self._start_queued_runs(now)
         elif not (recovered or self._examination_needed(events)):
             return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
         report, queued = self._examine_and_queue(now, full)
-        if full:  # a person's clear / mark / kill wakes a full tick; every upkeep looks too
-            self._terminate_killed(now)
+        if full:
             made = self._new_work(now)
             if any(made.values()):  # due retries, parsed files, new or started runs: looked at now
                 again, queued_again = self._examine_and_queue(now, full)

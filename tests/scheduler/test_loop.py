@@ -97,7 +97,8 @@ class _CallOrder:
         return recorded
 
 
-def test_a_trigger_round_queues_the_first_task_before_its_upkeep_queries(store: Any, tmp_path: Path) -> None:
+def test_a_trigger_round_queues_the_first_task_before_its_upkeep_queries_but_after_stopping_killed_tries(
+        store: Any, tmp_path: Path) -> None:
     sync(store, chain())
     recording = _CallOrder(store)
     scheduler, executor = make_scheduler(recording, tmp_path)
@@ -107,7 +108,9 @@ def test_a_trigger_round_queues_the_first_task_before_its_upkeep_queries(store: 
     scheduler.tick(T0)
     assert [w.key.task_id for w in executor.submitted] == ["t0"]
     queued_at = recording.calls.index("queue_scheduled_tasks")
-    for upkeep in ("kill_requests", "requeue_due_waits", "time_out_deferrals"):
+    # A run a person marked failed: its tries are stopped before the examination queues its teardowns.
+    assert recording.calls.index("kill_requests") < queued_at, recording.calls
+    for upkeep in ("requeue_due_waits", "time_out_deferrals"):
         assert recording.calls.index(upkeep) > queued_at, recording.calls
 
 
