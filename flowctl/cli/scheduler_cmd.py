@@ -59,8 +59,16 @@ def daemonize(pid_path: Path, log_path: Path, what: str = "scheduler") -> None:
     os.dup2(devnull, 0)
     os.dup2(out, 1)
     os.dup2(out, 2)
-    pid_path.parent.mkdir(parents=True, exist_ok=True)
-    pid_path.write_text(f"{os.getpid()}\n")
+    write_pid_file(pid_path)
+
+
+def write_pid_file(path: Path) -> None:
+    """This process's pid in ``path``, whole at once: written beside it, then renamed into place,
+    so that whoever finds the file (``celery stop``, a second ``--daemon``) never reads it empty."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(f"{os.getpid()}\n")
+    os.replace(partial, path)
 
 
 @cli.command("scheduler")
@@ -93,7 +101,7 @@ def run_process(ctx: CliContext, what: str, daemon: bool, pid_path: str | None, 
     if daemon:
         daemonize(pid_file, Path(log_file) if log_file else home / f"flowctl-{what}.log", what)
     elif pid_path:
-        pid_file.write_text(f"{os.getpid()}\n")
+        write_pid_file(pid_file)
     if setup_logging:
         _setup_logging(ctx)
     try:

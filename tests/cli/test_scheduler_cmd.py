@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,3 +265,23 @@ def test_on_postgresql_the_worker_parent_and_the_parsers_start_before_the_schedu
     monkeypatch.setattr(DagFileProcessor, "from_settings", staticmethod(processor))
     assert main(["scheduler", "--num-runs", "1"]) == 0
     assert order[:4] == ["executor", "processor", "agent", "store"]  # (Scheduler.start calls start again)
+
+
+def test_a_pid_file_appears_whole_never_empty(tmp_path: Path, monkeypatch: Any) -> None:
+    """A reader that finds the PID file (``flowctl celery stop``, a second ``--daemon``, a test waiting
+    for the daemon) reads its pid: the file is written beside and renamed into place."""
+    from flowctl.cli import scheduler_cmd
+
+    path = tmp_path / "run" / "flowctl-scheduler.pid"
+    seen: list[tuple[bool, str]] = []
+    rename = os.replace
+
+    def watched(source: Any, target: Any) -> None:
+        seen.append((Path(target).exists(), Path(source).read_text()))
+        rename(source, target)
+
+    monkeypatch.setattr(scheduler_cmd.os, "replace", watched)
+    scheduler_cmd.write_pid_file(path)
+    assert seen == [(False, f"{os.getpid()}\n")]
+    assert scheduler_cmd.live_pid(path) == os.getpid()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["flowctl-scheduler.pid"]  # no temporary left
