@@ -53,7 +53,7 @@ class StoreCalls:
     def _hand_spare(self, pid: int, request_id: int | None, workload: Workload | None, claim: Any) -> None:
         raise NotImplementedError
 
-    def _meanwhile(self) -> None:
+    def _sample_learners(self) -> None:
         raise NotImplementedError
 
     def _claim(self, workloads: list[Workload]) -> Callable[[], tuple[list[Any], list[Any]]]:
@@ -115,7 +115,7 @@ class StoreCalls:
         answer = begin("finish_and_follow", *args)
         spare = self._fork_spare() if may_follow(ends) else None
         try:
-            self._meanwhile()
+            self._sample_learners()
             (won, claims, followers), _ = answer()
         except BaseException:
             if spare is not None:
@@ -148,7 +148,7 @@ class StoreCalls:
             won, claims = self.store.finish_and_start_tries(*args)
         else:
             answer = begin("finish_and_start_tries", *args)
-            self._meanwhile()
+            self._sample_learners()
             (won, claims), _ = answer()
         return list(won), list(claims)
 

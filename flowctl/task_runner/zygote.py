@@ -370,7 +370,7 @@ class Zygote(StoreCalls):
         except Exception:  # noqa: BLE001 - one bad end must not lose the others: write them one by one
             traceback.print_exc()
             won = [self._record_one(end) for end in tries]
-        self._meanwhile()  # if the call gave no time for it: before the answers, which let the learners go
+        self._sample_learners()  # if the call gave no time for it: before the answers, which let the learners go
         for (child, _), result in zip(ends, won):
             child.ended = result is not None
             pipes.answer(child.answers, {"won": result})
@@ -388,9 +388,9 @@ class Zygote(StoreCalls):
             self._hand_spare(spare, None, None, None)
         self._start(starting, claims)
 
-    def _meanwhile(self) -> None:
-        """While the agent writes ends (or before they are answered): look at the page maps of the
-        learners among the tries that ended, which wait for their answer meanwhile."""
+    def _sample_learners(self) -> None:
+        """Look at the page maps of the learners among the tries that ended, which wait for their
+        answer meanwhile: while the agent writes their ends, or at the latest before the answers."""
         while self.learners_ended:
             self.pages.sample(self.learners_ended.pop())
 
