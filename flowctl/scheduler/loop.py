@@ -184,7 +184,7 @@ class Scheduler:
             return TickReport(events=len(events), next_wakeup=self._upkeep_due, examined=False)
         report, queued = self._examine_and_queue(now, full)
         if full:
-            made = self._new_work(now)
+            made = self._new_work(now, again=bool(report.finished))
             if any(made.values()):  # due retries, parsed files, new or started runs: looked at now
                 again, queued_again = self._examine_and_queue(now, full)
                 report, queued = report.merged(again), queued + queued_again
@@ -251,14 +251,16 @@ class Scheduler:
         return len(self.store.start_queued_runs(
             now, int(self.settings.get("core", "max_active_runs_per_dag")), self.paused_run_types))
 
-    def _new_work(self, now: datetime) -> dict[str, int]:
+    def _new_work(self, now: datetime, again: bool) -> dict[str, int]:
         """The upkeep that makes work for the examination: due retries and reschedules, the folder
-        scan, new runs from timetables, and queued runs started (max_active_runs)."""
+        scan, new runs from timetables, and those started (max_active_runs); ``again``: runs just
+        finished, whose places queued runs may take, so those are started again too."""
         done = {"requeued": self.store.requeue_due_waits(now) + self._time_out_deferrals(now),
                 "parsed_files": self._scan_if_due(now)}
         self.creator.refresh_next_dagruns(now)
         done["created_runs"] = self.creator.create_due_runs(now)
-        done["started_runs"] = self._start_queued_runs(now)
+        # The round started the queued runs already: only a run created or finished since makes more.
+        done["started_runs"] = self._start_queued_runs(now) if done["created_runs"] or again else 0
         return done
 
     def _time_out_deferrals(self, now: datetime) -> int:

@@ -112,6 +112,7 @@ def test_a_trigger_round_queues_the_first_task_before_its_upkeep_queries_but_aft
     assert recording.calls.index("kill_requests") < queued_at, recording.calls
     for upkeep in ("requeue_due_waits", "time_out_deferrals"):
         assert recording.calls.index(upkeep) > queued_at, recording.calls
+    assert recording.calls.count("start_queued_runs") == 1  # the upkeep created and finished no run: not again
 
 
 def test_a_run_the_upkeep_creates_has_its_first_task_queued_in_the_same_tick(store: Any, tmp_path: Path) -> None:
