@@ -11,6 +11,7 @@ tables before deleting them unless ``--skip-archive``. Thin: the work is in
 """
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -89,10 +90,27 @@ def ensure_config_secrets(settings: Settings) -> list[str]:
         text = set_if_empty(text, section, key, _new_secret(section))
         written.append(f"[{section}] {key}")
     if written or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o600)
+        _write_private(path, text)
     return written
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` into ``path``, readable by its owner only from the first byte, and whole: written
+    to a new file beside it (mode 0600) that is renamed over it, so that a crash mid-write leaves
+    the previous file, and no other user can read a secret while it is being written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.unlink(missing_ok=True)  # left by a crashed process that had this pid
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _ensure_sqlite_folder(url: str) -> None:

@@ -180,3 +180,35 @@ def test_a_database_it_cannot_reach_is_one_line_too(
     assert main(["dags", "list-runs", "etl"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot use the metadata database" in err, err
+
+
+def test_the_config_with_its_secrets_is_only_ever_readable_by_its_owner_and_appears_whole(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written beside it with mode 0600 and renamed into place: at no moment can another user read the
+    fernet key, and a crash mid-write leaves the previous file, not a truncated one."""
+    import os
+
+    from flowctl.cli import db_cmd
+
+    home.mkdir(parents=True)
+    (home / "config.cfg").write_text("[core]\nload_examples = False\n")  # a person's own setting, kept
+    (home / "config.cfg").chmod(0o644)
+    seen: list[tuple[int, str, str]] = []
+    rename = os.replace
+
+    def watched(source: str, target: str) -> None:
+        seen.append((os.stat(source).st_mode & 0o777, Path(target).read_text(), Path(source).read_text()))
+        rename(source, target)
+
+    monkeypatch.setattr(db_cmd.os, "replace", watched)
+    old_umask = os.umask(0o022)
+    try:
+        written = db_cmd.ensure_config_secrets(Settings.load())
+    finally:
+        os.umask(old_umask)
+    assert written == ["[core] fernet_key", "[webserver] secret_key"]
+    [(mode, before, after)] = seen
+    assert mode == 0o600 and before == "[core]\nload_examples = False\n" and "fernet_key = " in after
+    assert (home / "config.cfg").stat().st_mode & 0o777 == 0o600
+    assert _config(home)["core"]["load_examples"] == "False"
+    assert sorted(p.name for p in home.iterdir()) == ["config.cfg"]  # no temporary left
