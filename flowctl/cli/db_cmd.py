@@ -11,7 +11,6 @@ tables before deleting them unless ``--skip-archive``. Thin: the work is in
 """
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
+from flowctl.cli.files import write_whole
 from flowctl.cli.run_cmd import utcnow
 from flowctl.core import timezones
 from flowctl.core.errors import ConfigError, FlowctlError
@@ -90,27 +90,8 @@ def ensure_config_secrets(settings: Settings) -> list[str]:
         text = set_if_empty(text, section, key, _new_secret(section))
         written.append(f"[{section}] {key}")
     if written or not path.exists():
-        _write_private(path, text)
+        write_whole(path, text, mode=0o600)  # its secrets never readable by another user
     return written
-
-
-def _write_private(path: Path, text: str) -> None:
-    """``text`` into ``path``, readable by its owner only from the first byte, and whole: written
-    to a new file beside it (mode 0600) that is renamed over it, so that a crash mid-write leaves
-    the previous file, and no other user can read a secret while it is being written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.unlink(missing_ok=True)  # left by a crashed process that had this pid
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _ensure_sqlite_folder(url: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
+from flowctl.cli.files import write_whole
 from flowctl.core.errors import FlowctlError
 
 log = logging.getLogger("flowctl.scheduler")
@@ -63,12 +64,9 @@ def daemonize(pid_path: Path, log_path: Path, what: str = "scheduler") -> None:
 
 
 def write_pid_file(path: Path) -> None:
-    """This process's pid in ``path``, whole at once: written beside it, then renamed into place,
-    so that whoever finds the file (``celery stop``, a second ``--daemon``) never reads it empty."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(f"{os.getpid()}\n")
-    os.replace(partial, path)
+    """This process's pid in ``path``, whole at once: whoever finds the file (``celery stop``, a
+    second ``--daemon``) never reads it empty."""
+    write_whole(path, f"{os.getpid()}\n")
 
 
 @cli.command("scheduler")

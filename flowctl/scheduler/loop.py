@@ -188,7 +188,7 @@ class Scheduler:
             if any(made.values()):  # due retries, parsed files, new or started runs: looked at now
                 again, queued_again = self._examine_and_queue(now, full)
                 report, queued = report.merged(again), queued + queued_again
-            done = {key: done.get(key, 0) + made.get(key, 0) for key in {*done, *made}}
+            done = {**made, "started_runs": done["started_runs"] + made["started_runs"]}
             done["recovered"] = self._recover_if_due(now)
             self._check_slas_if_due(now)
             self._heartbeat_if_due(now)

@@ -188,7 +188,7 @@ def test_the_config_with_its_secrets_is_only_ever_readable_by_its_owner_and_appe
     fernet key, and a crash mid-write leaves the previous file, not a truncated one."""
     import os
 
-    from flowctl.cli import db_cmd
+    from flowctl.cli import db_cmd, files
 
     home.mkdir(parents=True)
     (home / "config.cfg").write_text("[core]\nload_examples = False\n")  # a person's own setting, kept
@@ -200,7 +200,7 @@ def test_the_config_with_its_secrets_is_only_ever_readable_by_its_owner_and_appe
         seen.append((os.stat(source).st_mode & 0o777, Path(target).read_text(), Path(source).read_text()))
         rename(source, target)
 
-    monkeypatch.setattr(db_cmd.os, "replace", watched)
+    monkeypatch.setattr(files.os, "replace", watched)
     old_umask = os.umask(0o022)
     try:
         written = db_cmd.ensure_config_secrets(Settings.load())

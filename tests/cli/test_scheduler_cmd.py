@@ -270,7 +270,7 @@ def test_on_postgresql_the_worker_parent_and_the_parsers_start_before_the_schedu
 def test_a_pid_file_appears_whole_never_empty(tmp_path: Path, monkeypatch: Any) -> None:
     """A reader that finds the PID file (``flowctl celery stop``, a second ``--daemon``, a test waiting
     for the daemon) reads its pid: the file is written beside and renamed into place."""
-    from flowctl.cli import scheduler_cmd
+    from flowctl.cli import files, scheduler_cmd
 
     path = tmp_path / "run" / "flowctl-scheduler.pid"
     seen: list[tuple[bool, str]] = []
@@ -280,7 +280,7 @@ def test_a_pid_file_appears_whole_never_empty(tmp_path: Path, monkeypatch: Any) 
         seen.append((Path(target).exists(), Path(source).read_text()))
         rename(source, target)
 
-    monkeypatch.setattr(scheduler_cmd.os, "replace", watched)
+    monkeypatch.setattr(files.os, "replace", watched)
     scheduler_cmd.write_pid_file(path)
     assert seen == [(False, f"{os.getpid()}\n")]
     assert scheduler_cmd.live_pid(path) == os.getpid()

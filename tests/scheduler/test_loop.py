@@ -11,6 +11,7 @@ from flowctl.core.dag import DAG
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.operators.empty import EmptyOperator
 from flowctl.scheduler import Scheduler
+from tests.recording_store import CountingStore
 from tests.scheduler.helpers import T0, InlineExecutor, day, settings, sync, tick_until_idle
 
 
@@ -79,40 +80,22 @@ def test_a_triggered_runs_first_task_is_queued_by_the_first_tick_and_no_second_t
     assert not report.busy  # the run it started was examined in the same tick
 
 
-class _CallOrder:
-    """A Store whose verbs' names are recorded in the order the scheduler calls them."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._store, name)
-        if not callable(value) or name.startswith("_"):
-            return value
-
-        def recorded(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
-            return value(*args, **kwargs)
-        return recorded
-
-
 def test_a_trigger_round_queues_the_first_task_before_its_upkeep_queries_but_after_stopping_killed_tries(
         store: Any, tmp_path: Path) -> None:
     sync(store, chain())
-    recording = _CallOrder(store)
+    recording = CountingStore(store)
     scheduler, executor = make_scheduler(recording, tmp_path)
     scheduler.tick(T0)  # the first look at kill requests only marks where they start
     trigger(store, "chain")
-    recording.calls.clear()
+    recording.called.clear()
     scheduler.tick(T0)
     assert [w.key.task_id for w in executor.submitted] == ["t0"]
-    queued_at = recording.calls.index("queue_scheduled_tasks")
+    queued_at = recording.called.index("queue_scheduled_tasks")
     # A run a person marked failed: its tries are stopped before the examination queues its teardowns.
-    assert recording.calls.index("kill_requests") < queued_at, recording.calls
+    assert recording.called.index("kill_requests") < queued_at, recording.called
     for upkeep in ("requeue_due_waits", "time_out_deferrals"):
-        assert recording.calls.index(upkeep) > queued_at, recording.calls
-    assert recording.calls.count("start_queued_runs") == 1  # the upkeep created and finished no run: not again
+        assert recording.called.index(upkeep) > queued_at, recording.called
+    assert recording.called.count("start_queued_runs") == 1  # the upkeep created and finished no run: not again
 
 
 def test_a_run_the_upkeep_creates_has_its_first_task_queued_in_the_same_tick(store: Any, tmp_path: Path) -> None:

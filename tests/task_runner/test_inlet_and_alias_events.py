@@ -7,6 +7,7 @@ from typing import Any
 
 from flowctl.task_runner import run_workload
 from flowctl.task_runner.agent_client import AgentProcess
+from tests.recording_store import CountingStore
 from tests.task_runner.conftest import World, supervised_end
 from tests.task_runner.test_agent import _settings_for
 
@@ -99,24 +100,6 @@ def test_reading_a_dataset_that_is_not_an_inlet_fails_the_try_saying_so(world: W
     result = _read(world, "not_an_inlet")
     assert result.state == "failed"
     assert "InletNotFound" in (result.error or "") and "not among the task's inlets" in (result.error or "")
-
-
-class CountingStore:
-    """The real store, with a record of the verbs called (not merely looked up)."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-        self.called: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        verb = getattr(self.store, name)
-        if not callable(verb):
-            return verb
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self.called.append(name)
-            return verb(*args, **kwargs)
-        return call
 
 
 def test_a_try_that_does_not_look_at_its_inlet_events_reads_none(world: World) -> None:
