@@ -19,7 +19,6 @@ from sqlalchemy.sql import Select
 
 from flowctl.db.base import StoreCore
 from flowctl.db.records import (
-    AuditRecord,
     DagRecord,
     DagRunRecord,
     TaskInstanceRecord,
@@ -169,7 +168,7 @@ def _page_count(s: Any, query: Select[Any]) -> int:
 
 
 class WebQueryVerbs(StoreCore):
-    """dag_page, dag_tags, run_page, task_instance_page, timeline, audit_page, and small lookups."""
+    """dag_page, dag_tags, run_page, task_instance_page, timeline, and small lookups."""
 
     # --- home --------------------------------------------------------------------------------
 
@@ -342,18 +341,6 @@ class WebQueryVerbs(StoreCore):
                     for r in s.scalars(query).all() if r.start_date is not None and (r.dag_id, r.run_id) in keys]
 
     # --- audit, health, login throttling ---------------------------------------------------------
-
-    def audit_page(self, dag_id: str = "", event: str = "", owner: str = "", offset: int = 0,
-                   limit: int = 50) -> Page[AuditRecord]:
-        """Audit rows, newest first, filtered by DAG, event and who."""
-        query = select(LogRow)
-        for column, value in ((LogRow.dag_id, dag_id), (LogRow.event, event), (LogRow.owner, owner)):
-            if value:
-                query = query.where(column == value)
-        with self._read() as s:
-            total = _page_count(s, query)
-            rows = s.scalars(query.order_by(LogRow.dttm.desc(), LogRow.id.desc()).offset(offset).limit(limit))
-            return Page(tuple(record_from(AuditRecord, r) for r in rows.all()), total, offset, limit)
 
     def latest_heartbeat(self, job_type: str) -> datetime | None:
         """The newest heartbeat of a running job of this type (None when there is none)."""

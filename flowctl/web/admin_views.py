@@ -19,9 +19,10 @@ from flowctl.core.connection import Connection, check_port
 from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import REDACTED, should_mask
 from flowctl.db.admin import MAX_SLOTS
+from flowctl.db.audit import EventLogQuery
 from flowctl.db.users import STANDARD_ROLES, NewUser
 from flowctl.web import context
-from flowctl.web.auth import current_user, requires
+from flowctl.web.auth import current_user, hidden_dags, requires
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("admin", __name__)
@@ -228,7 +229,11 @@ def delete_user(username: str) -> Any:
 @bp.route("/audit")
 @requires(Perm.READ)
 def audit() -> Any:
+    """Audit rows, newest first, filtered by DAG, event and who; as ``/api/v1/eventLogs``, without the
+    rows of DAGs the user may not see."""
     paging = context.page_args(50)
     filters = {k: request.args.get(k, "").strip() for k in ("dag_id", "event", "owner")}
-    page = context.store().audit_page(offset=paging.offset, limit=paging.size, **filters)
+    query = EventLogQuery(**filters, hidden=hidden_dags(), order_by="dttm", descending=True,
+                          offset=paging.offset, limit=paging.size)
+    page = context.store().event_log_page(query)  # the rows of DAGs the user may not see left out
     return render_template("audit.html", page=page, filters={k: v for k, v in filters.items() if v})

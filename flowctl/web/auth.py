@@ -3,7 +3,7 @@
 Owns the ``auth`` blueprint (``/login``, ``/logout``), :func:`current_user`,
 :func:`login_required`, :func:`requires` (a role permission, see
 ``permissions.py``), :func:`requires_dag` (a permission on the view's
-``dag_id``, narrowed by the DAG's ``access_control``) and :func:`hidden_dags`.
+``dag_id``, narrowed by the DAG's ``access_control``), :func:`dag_visible` and :func:`hidden_dags`.
 Failed logins are audit rows (event ``login_failed``, owner = username,
 extra = client address); ``[webserver] login_max_failures`` of them are
 allowed within ``login_failure_window_sec``: once that many are counted,
@@ -127,9 +127,14 @@ def requires_dag(perm: Perm | str) -> Callable[[F], F]:
     return decorate
 
 
+def dag_visible(dag_id: str) -> bool:
+    """Whether the current user may see this DAG (a DAG they may not see must look like a missing one)."""
+    return Perm.READ in dag_perms(dag_id)
+
+
 def check_dag_visible(dag_id: str) -> None:
     """404 unless the DAG exists for the current user (for views that take dag_id elsewhere)."""
-    if Perm.READ not in dag_perms(dag_id):
+    if not dag_visible(dag_id):
         raise DagNotFound(f"DAG {dag_id!r} not found")
 
 

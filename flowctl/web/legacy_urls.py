@@ -9,7 +9,8 @@ understands, the per-DAG views by query (``/graph?dag_id=``, ``/tree``, ``/grid`
 ``/duration``, ``/calendar``, ``/dag_details`` (the DAG's page), ``/trigger``), and ``/log`` / ``/task`` by ``dag_id``,
 ``task_id`` and ``execution_date`` (the run at that logical date). Airflow 2.7's
 ``/dags/<id>/grid?dag_run_id=…&task_id=…`` (what ``ti.log_url`` gives) is the grid's own route,
-which sends it here (:func:`task_page_of_grid_link`). Each target checks its own permissions.
+which sends it here (:func:`task_page_of_grid_link`). Each target checks its own permissions; ``/log``
+finds runs only of a DAG the user may see (a hidden DAG answers as a missing one).
 Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flask import Blueprint, abort, redirect, request
 
 from flowctl.core import timezones
 from flowctl.web import context
+from flowctl.web.auth import dag_visible
 from flowctl.web.links import dag_url, ti_url
 
 bp = Blueprint("legacy_urls", __name__)
@@ -113,7 +115,8 @@ def task_by_date() -> Any:
         when = timezones.parse_moment(_required("execution_date"))
     except ValueError as error:
         abort(400, description=str(error))
-    runs = context.store().list_runs(dag_id, since=when, until=when, limit=1)
+    visible = dag_visible(dag_id)  # a DAG the user may not see has no runs for them, as a missing one
+    runs = context.store().list_runs(dag_id, since=when, until=when, limit=1) if visible else []
     if not runs:
         abort(404, description=f"DAG {dag_id!r} has no run at {when.isoformat()}")
     return redirect(ti_url(dag_id, runs[0].run_id, task_id, _map_index()))
@@ -125,6 +128,7 @@ def task_page_of_grid_link(dag_id: str) -> Any:
     run_id, task_id = request.args.get("dag_run_id"), request.args.get("task_id")
     if not run_id or not task_id:
         return None
+    context.store().get_dag(dag_id)  # DagNotFound -> 404: a missing DAG answers as one the user may not see
     tried = request.args.get("try_number", "")
     return redirect(ti_url(dag_id, run_id, task_id, _map_index(), int(tried) if tried.isdigit() else None))
 

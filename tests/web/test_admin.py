@@ -7,7 +7,7 @@ from flowctl.core.connection import Connection
 from flowctl.db.records import TaskInstanceKey
 from flowctl.db.store import Store
 from tests.web.conftest import post
-from tests.web.webdata import Seeded
+from tests.web.webdata import HIDDEN_DAG, Seeded, seed_hidden
 
 
 def test_an_op_creates_lists_and_deletes_a_variable(op_client: FlaskClient, web_store: Store) -> None:
@@ -141,3 +141,20 @@ def test_the_audit_log_lists_and_filters_who_did_what(admin_client: FlaskClient,
     body = admin_client.get("/audit?event=pause").get_data(as_text=True)
     assert ">pause<" in body and ">user<" in body and ">login<" not in body
     assert ">login<" in admin_client.get("/audit").get_data(as_text=True)
+
+
+def test_the_audit_log_leaves_out_the_rows_of_a_dag_the_user_may_not_see(
+        viewer_client: FlaskClient, admin_client: FlaskClient, web_store: Store) -> None:
+    """Before: a Viewer's /audit listed a hidden DAG's triggers with their conf and its notes."""
+    run = seed_hidden(web_store)
+    web_store.audit("trigger", now=run.logical_date, source="ui", owner="op", dag_id=HIDDEN_DAG, run_id=run.run_id,
+                    extra={"conf": {"bucket": "conf-of-the-hidden-dag"}})
+    web_store.audit("set_note", now=run.logical_date, source="api", owner="op", dag_id=HIDDEN_DAG,
+                    run_id=run.run_id, extra={"note": "note-of-the-hidden-dag"})
+    for url in ("/audit", f"/audit?dag_id={HIDDEN_DAG}", "/audit?event=set_note"):
+        body = viewer_client.get(url).get_data(as_text=True)
+        assert f'href="/dags/{HIDDEN_DAG}' not in body and "conf-of-the-hidden-dag" not in body, url
+        assert "note-of-the-hidden-dag" not in body, url
+    assert ">login<" in viewer_client.get("/audit").get_data(as_text=True)  # rows of no DAG stay
+    shown = admin_client.get(f"/audit?dag_id={HIDDEN_DAG}").get_data(as_text=True)
+    assert "conf-of-the-hidden-dag" in shown and "note-of-the-hidden-dag" in shown

@@ -6,7 +6,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from tests.web.webdata import Seeded
+from flowctl.db.store import Store
+from tests.web.webdata import HIDDEN_DAG, Seeded, seed_hidden
 
 
 def _location(client: FlaskClient, url: str) -> str:
@@ -54,3 +55,28 @@ def test_airflow_2_7s_grid_link_to_a_task_log_opens_that_task_not_the_latest_run
     parts = urlsplit(where)
     assert parts.path == f"/dags/{run.dag_id}/runs/{quote(run.run_id, safe='')}/tasks/{seeded.task_ids[0]}"
     assert parse_qs(parts.query) == {"try": ["1"]}
+
+
+def test_a_log_link_to_a_dag_the_user_may_not_see_answers_as_for_a_missing_dag(
+        viewer_client: FlaskClient, op_client: FlaskClient, web_store: Store) -> None:
+    """Before: a Viewer's /log?dag_id=<hidden DAG> redirected to the hidden run's page, naming its id."""
+    run = seed_hidden(web_store)
+    for path in ("/log", "/task"):
+        query = {"task_id": "s", "execution_date": run.logical_date.isoformat()}
+        hidden = viewer_client.get(f"{path}?{urlencode({'dag_id': HIDDEN_DAG, **query})}")
+        missing = viewer_client.get(f"{path}?{urlencode({'dag_id': 'no_such_dag', **query})}")
+        assert hidden.status_code == missing.status_code == 404
+        assert run.run_id not in hidden.get_data(as_text=True)
+        assert hidden.get_data(as_text=True) == missing.get_data(as_text=True).replace("no_such_dag", HIDDEN_DAG)
+        assert quote(run.run_id, safe="") in _location(op_client, f"{path}?{urlencode({'dag_id': HIDDEN_DAG, **query})}")
+
+
+def test_a_grid_log_link_to_a_dag_the_user_may_not_see_answers_as_for_a_missing_dag(
+        viewer_client: FlaskClient, web_store: Store) -> None:
+    """Before: a missing DAG's link redirected (to a 404) while a hidden DAG's was a 404 at once."""
+    run = seed_hidden(web_store)
+    query = urlencode({"dag_run_id": run.run_id, "task_id": "s", "try_number": 1})
+    hidden = viewer_client.get(f"/dags/{HIDDEN_DAG}/grid?{query}")
+    missing = viewer_client.get(f"/dags/no_such_dag/grid?{query}")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_data(as_text=True) == missing.get_data(as_text=True).replace("no_such_dag", HIDDEN_DAG)

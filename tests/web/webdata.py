@@ -116,3 +116,19 @@ def seed_cluster(store: Store) -> DagRunRecord:
     drive(store, TaskInstanceKey(CLUSTER_DAG, run.run_id, "create"), PATH_TO_SUCCESS, run.logical_date)
     drive(store, TaskInstanceKey(CLUSTER_DAG, run.run_id, "work"), PATH_TO_RUNNING, run.logical_date)
     return finish_run(store, run, "running", run.logical_date)
+
+
+HIDDEN_DAG = "restricted_dag"
+
+
+def seed_hidden(store: Store) -> DagRunRecord:
+    """A run of ``restricted_dag`` (one task ``s``), a DAG whose access_control names only Op: Users and
+    Viewers may not see it."""
+    from flowctl.core.dag import DAG
+    from flowctl.operators.empty import EmptyOperator
+
+    with DAG(HIDDEN_DAG, start_date=T0 - timedelta(days=30), schedule=None,
+             access_control={"Op": {"can_read"}}) as dag:
+        EmptyOperator(task_id="s")
+    store.sync_dag(serialize_dag(dag), "/dags/restricted.py", T0)
+    return make_run(store, HIDDEN_DAG, 0)
