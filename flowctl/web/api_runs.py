@@ -4,7 +4,8 @@ Owns ``POST /api/v1/dags/<dag_id>/dagRuns`` (body ``{"dag_run_id", "logical_date
 (or "execution_date"), "conf", "note"}``, all optional; 409 if the run id or
 logical date is taken, 400 for a bad body or a conf its params refuse),
 ``GET|PATCH|DELETE /api/v1/dags/<dag_id>/dagRuns/<dag_run_id>`` (PATCH
-``{"state": "success"|"failed"|"queued"}`` marks the run as the UI does),
+``{"state": "success"|"failed"|"queued"}`` marks the run as the UI does; DELETE, as on the
+run's page, needs the Op role or above),
 ``POST …/<dag_run_id>/clear`` (``{"dry_run": true}`` by default: the task
 instances it would clear), ``PATCH …/<dag_run_id>/setNote`` and
 ``POST /api/v1/dags/~/dagRuns/list`` (filters in the body). The run list
@@ -35,7 +36,7 @@ from flowctl.web.browse import parse_when
 from flowctl.web.dag_actions import TRIGGER_EVENT
 from flowctl.web.formatting import RUN_STATES
 from flowctl.web.permissions import Perm
-from flowctl.web.run_actions import mark_run
+from flowctl.web.run_actions import check_may_delete_run, mark_run
 
 bp = Blueprint("api_runs", __name__, url_prefix="/api/v1")
 TRIGGER_FIELDS = frozenset({"dag_run_id", "logical_date", "execution_date", "conf", "note"})
@@ -102,7 +103,8 @@ def patch_run(dag_id: str, run_id: str) -> Any:
 @bp.route(RUN_URL, methods=["DELETE"])
 @requires_dag(Perm.DAG_EDIT)
 def delete_run(dag_id: str, run_id: str) -> Any:
-    """Delete the run, its task instances, tries and XComs (204)."""
+    """Delete the run, its task instances, tries and XComs (204); Op or Admin only, as on the run's page."""
+    check_may_delete_run()
     check_known_args(())
     counts = context.store().delete_run(RunKey(dag_id, run_id))  # DagRunNotFound -> 404
     context.audit("delete_run", dag_id=dag_id, run_id=run_id, extra={k: v for k, v in counts.items() if v})

@@ -223,12 +223,18 @@ def force_run(dag_id: str, run_id: str, task_id: str) -> Any:
 
 # --- delete ------------------------------------------------------------------------------------
 
+def check_may_delete_run() -> None:
+    """403 unless the current user may delete runs (the page and the API alike): DAG_EDIT on the DAG
+    is not enough, deleting needs :data:`DELETE_RUN_PERM` too."""
+    if not can(DELETE_RUN_PERM):
+        abort(403, description="deleting a run needs the Op role or above")
+
+
 @bp.route("/dags/<dag_id>/runs/<run_id>/delete", methods=["POST"])
 @requires_dag(Perm.DAG_EDIT)
 def delete_run(dag_id: str, run_id: str) -> Any:
     """Delete one run with its task instances, tries and XComs (the audit log and log files stay)."""
-    if not can(DELETE_RUN_PERM):
-        abort(403, description="deleting a run needs the Op role or above")
+    check_may_delete_run()
     store = context.store()
     run = store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
     if not confirmed():

@@ -151,7 +151,7 @@ def test_delete_a_run_removes_it_and_its_task_instances(client: FlaskClient, use
                                                         web_store: Store, seeded: Seeded) -> None:
     run = seeded.success_run
     url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}"
-    auth = basic("user", users["user"])
+    auth = basic("op", users["op"])
     assert client.delete(url, headers=auth).status_code == 204
     with pytest.raises(DagRunNotFound):
         web_store.get_run(seeded.dag_id, run.run_id)
@@ -159,6 +159,18 @@ def test_delete_a_run_removes_it_and_its_task_instances(client: FlaskClient, use
     assert len(web_store.list_runs(seeded.dag_id)) == 2
     again = client.delete(url, headers=auth)
     assert again.status_code == 404 and again.is_json
+
+
+def test_deleting_a_run_needs_the_op_role_as_in_the_ui(client: FlaskClient, users: dict[str, str],
+                                                        web_store: Store, seeded: Seeded) -> None:
+    """Before: a User, whom the run page refuses (403), deleted the run through the API (204)."""
+    run = seeded.success_run
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns/{run.run_id}"
+    response = client.delete(url, headers=basic("user", users["user"]))
+    assert response.status_code == 403 and response.get_json()["status"] == 403
+    assert web_store.get_run(seeded.dag_id, run.run_id).state == "success"
+    assert len(web_store.list_task_instances(run.key)) == len(seeded.task_ids)
+    assert [a.event for a in web_store.list_audit(dag_id=seeded.dag_id)] == []
 
 
 def test_clear_a_run_lists_first_then_clears_and_queues_it(client: FlaskClient, users: dict[str, str],
