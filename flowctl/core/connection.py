@@ -10,6 +10,7 @@ Pure: no I/O; must not import anything outside the standard library and flowctl.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +22,10 @@ from flowctl.core.errors import FlowctlError
 SCHEME_ALIASES: Mapping[str, str] = {"postgresql": "postgres"}
 
 MAX_PORT = 65_535
+#: What a connection id entered in the UI or the API may hold: it is a segment of the API's URLs.
+CONN_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+#: The conn_id column's width.
+MAX_CONN_ID_LENGTH = 250
 JSON_FIELDS = ("conn_type", "description", "host", "login", "password", "schema", "port", "extra")
 #: The fields that hold text: a number or a date there (YAML reads ``password: 0123`` as 83) is refused,
 #: not turned into other text.
@@ -187,6 +192,15 @@ def _query_from_extra(extra: str) -> str:
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
         return urlencode(value)
     return urlencode({"__extra__": json.dumps(value)})
+
+
+def check_conn_id(conn_id: str) -> None:
+    """ConnectionFormatError unless ``conn_id`` is 1 to 250 letters, digits, '_', '.' or '-' (checked where
+    connections are entered, the UI and the API alike, so that every one entered can be reached by URL)."""
+    if len(conn_id) > MAX_CONN_ID_LENGTH or not CONN_ID_PATTERN.fullmatch(conn_id):
+        shown = repr(conn_id[:40]) + ("..." if len(conn_id) > 40 else "")
+        raise ConnectionFormatError(f"connection id {shown} must be 1 to {MAX_CONN_ID_LENGTH} letters, digits, "
+                                    "'_', '.' or '-'")
 
 
 def check_port(conn_id: str, port: int | None) -> None:

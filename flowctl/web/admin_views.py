@@ -5,7 +5,9 @@ Owns ``/admin/variables``, ``/admin/connections``, ``/admin/pools``,
 manage variables, connections and pools; only admins manage users; every
 change is audit-logged by name, never with a value or password. Connection
 passwords are never sent to the browser: an empty password field keeps the
-stored one. Must not import flowctl.cli or flowctl.scheduler.
+stored one; a connection form the checks refuse (an id the API would refuse, a bad port or
+extra) comes back as typed, with the reason, and nothing is saved.
+Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from flowctl.core.connection import Connection, check_port
+from flowctl.core.connection import Connection, check_conn_id, check_port
 from flowctl.core.errors import FlowctlError
 from flowctl.core.masking import REDACTED, should_mask
 from flowctl.db.admin import MAX_SLOTS
@@ -76,7 +78,7 @@ def connections() -> Any:
     listed = context.store().list_connections()
     wanted = request.args.get("edit", "")
     editing = next((c.redacted() for c in listed if c.conn_id == wanted), None)
-    return render_template("admin/connections.html", connections=listed, editing=editing)
+    return render_template("admin/connections.html", connections=listed, editing=editing, error=None)
 
 
 def _json_or_none(text: str) -> Any:
@@ -102,6 +104,7 @@ def connection_from_form(form: Any, existing: Connection | None) -> Connection:
         port = int(port_text) if port_text else None
     except ValueError:
         raise FlowctlError(f"port must be a number, not {port_text!r}") from None
+    check_conn_id(form.get("conn_id", "").strip())  # the API's rule: a connection saved here is reachable there
     check_port(form.get("conn_id", "").strip(), port)
     extra = (form.get("extra") or "").strip() or None
     if extra is not None and not isinstance(_json_or_none(extra), dict):
@@ -128,8 +131,14 @@ def set_connection() -> Any:
     if not conn_id or not request.form.get("conn_type", "").strip():
         abort(400, description="a connection needs a conn_id and a conn_type")
     store = context.store()
-    existing = next((c for c in store.list_connections() if c.conn_id == conn_id), None)
-    store.upsert_connection(connection_from_form(request.form, existing))
+    listed = store.list_connections()
+    existing = next((c for c in listed if c.conn_id == conn_id), None)
+    try:
+        conn = connection_from_form(request.form, existing)
+    except FlowctlError as exc:  # the form again, as typed (never its password), with the reason
+        return render_template("admin/connections.html", connections=listed, editing=request.form,
+                               error=str(exc)), 400
+    store.upsert_connection(conn)
     context.audit("connection.set", extra={"conn_id": conn_id})
     return _done(f"Connection {conn_id} saved.", "admin.connections")
 

@@ -17,19 +17,17 @@ Must not import flowctl.cli or flowctl.scheduler.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, make_response, request
 
 import flowctl
-from flowctl.core.connection import Connection, redact_extra
+from flowctl.core.connection import Connection, check_conn_id, redact_extra
 from flowctl.core.errors import AlreadyExistsError
 from flowctl.db.admin import DEFAULT_POOL, Pool, PoolUsage, VariableRecord
 from flowctl.db.audit import EventLogQuery
 from flowctl.db.records import AuditRecord
-from flowctl.db.tables import ID_LEN
 from flowctl.settings import OPTIONS
 from flowctl.web import context
 from flowctl.web.api_admin_params import (
@@ -110,7 +108,6 @@ def delete_variable(key: str) -> Any:
 
 # --- connections -------------------------------------------------------------------------------------
 
-CONNECTION_ID = re.compile(r"[A-Za-z0-9_.-]+")
 CONNECTION_UPDATABLE = ("conn_type", "description", "host", "login", "schema", "port", "extra", "password")
 CONNECTION_TYPES = {"connection_id": is_text, "conn_type": is_text, "description": is_text_or_null,
                     "host": is_text_or_null, "login": is_text_or_null, "schema": is_text_or_null,
@@ -180,8 +177,7 @@ def post_connection() -> Any:
     body = json_body(CONNECTION_TYPES)
     check_types(body, CONNECTION_TYPES, required=("connection_id", "conn_type"))
     conn_id = body["connection_id"]
-    if not CONNECTION_ID.fullmatch(conn_id) or len(conn_id) > ID_LEN:
-        bad(f"connection_id must be 1 to {ID_LEN} letters, digits, '_', '.' or '-'")
+    check_conn_id(conn_id)  # ConnectionFormatError -> 400
     conn = Connection(conn_id=conn_id, **_connection_changes(body))
     try:
         context.store().add_connection(conn)

@@ -158,3 +158,18 @@ def test_the_audit_log_leaves_out_the_rows_of_a_dag_the_user_may_not_see(
     assert ">login<" in viewer_client.get("/audit").get_data(as_text=True)  # rows of no DAG stay
     shown = admin_client.get(f"/audit?dag_id={HIDDEN_DAG}").get_data(as_text=True)
     assert "conf-of-the-hidden-dag" in shown and "note-of-the-hidden-dag" in shown
+
+
+def test_a_connection_id_the_api_refuses_is_refused_by_the_form_too(op_client: FlaskClient,
+                                                                   web_store: Store) -> None:
+    """Before: the form saved "bad id <b>/x", which the API then could neither find nor delete."""
+    for conn_id in ("bad id <b>/x", "x" * 251):
+        form = {"conn_id": conn_id, "conn_type": "http", "host": "kept.example.com"}
+        response = post(op_client, "/admin/connections", form)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400, conn_id
+        assert "letters, digits, &#39;_&#39;, &#39;.&#39; or &#39;-&#39;" in body  # the API's rule, said
+        assert 'action="/admin/connections"' in body and 'value="kept.example.com"' in body  # the form again
+    assert web_store.list_connections() == []
+    assert post(op_client, "/admin/connections", {"conn_id": "ok.id-1_x", "conn_type": "http"}).status_code == 302
+    assert [c.conn_id for c in web_store.list_connections()] == ["ok.id-1_x"]
