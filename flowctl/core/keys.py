@@ -1,4 +1,4 @@
-"""Identities of runs and task instances, shared by every layer, and what a run id may be. Pure."""
+"""Identities of runs and task instances, shared by every layer, and what a run id, conf and note may be. Pure."""
 from __future__ import annotations
 
 import json
@@ -19,6 +19,8 @@ MAX_MAP_INDEX = 10**9
 #: Containers (objects, arrays) a run conf may nest: deeper is refused on every Python alike (the
 #: recursion limit that used to decide differs: 3.13 stored a conf 5,000 deep that 3.11 refused).
 MAX_CONF_DEPTH = 100
+#: Airflow's limit of a run's or task instance's note.
+MAX_NOTE = 1_000
 
 
 def check_run_id(run_id: str) -> None:
@@ -35,6 +37,12 @@ def check_logical_date(logical_date: datetime) -> None:
     if not 1 < logical_date.year < 9999:
         raise ParamValidationError(f"logical date {logical_date.isoformat()} must be after the year 1 and "
                                    f"before the year 9999")
+
+
+def check_note(note: str | None) -> None:
+    """ParamValidationError for a note longer than :data:`MAX_NOTE` characters (None: no note)."""
+    if note is not None and len(note) > MAX_NOTE:
+        raise ParamValidationError(f"note must be at most {MAX_NOTE} characters")
 
 
 def check_conf(conf: Any) -> None:

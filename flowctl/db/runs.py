@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import DagNotFound, DagRunAlreadyExists, DagRunNotFound
-from flowctl.core.keys import check_conf, check_run_id
+from flowctl.core.keys import check_conf, check_note, check_run_id
 from flowctl.core.planner.graph import task_graph
 from flowctl.core.states import DagRunState, check_manual_run_transition, check_run_transition
 from flowctl.db.base import StoreCore
@@ -148,6 +148,7 @@ class RunVerbs(StoreCore):
             raise ValueError(f"run_type must be one of {', '.join(sorted(RUN_TYPES))}, not {run_type!r}")
         check_run_id(run_id)
         check_conf(conf)
+        check_note(note)  # every way of creating a run (the UI's form, the API) keeps setNote's limit
         start, end = data_interval if data_interval else (None, None)
         try:  # a run that exists already (same run_id or logical date) breaks a unique constraint
             with self._session() as s:

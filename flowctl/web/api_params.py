@@ -17,11 +17,10 @@ from typing import Any, NoReturn
 from flask import abort, request
 
 from flowctl.core.errors import FlowctlError
-from flowctl.core.keys import MAX_MAP_INDEX
+from flowctl.core.keys import MAX_MAP_INDEX, check_note
 from flowctl.web import context
 from flowctl.web.browse import parse_when
 
-MAX_NOTE = 1_000  # Airflow's limit of a run's or task instance's note
 PAGING = frozenset({"limit", "offset"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 #: Airflow's ``…_gte`` / ``…_lte`` filters, by the name the API gives the field.
@@ -220,8 +219,7 @@ def body_int(body: Mapping[str, Any], name: str, default: int, low: int, high: i
 def note_body() -> str | None:
     """The ``note`` of a ``{"note": ...}`` body (null removes the note), at most MAX_NOTE characters."""
     note = body_str(json_body({"note"}, required=("note",)), "note")
-    if note is not None and len(note) > MAX_NOTE:
-        bad(f"note must be at most {MAX_NOTE} characters")
+    check_note(note)  # ParamValidationError -> 400
     return note
 
 

@@ -195,6 +195,18 @@ def test_a_bad_conf_is_refused_with_the_reason(user_client: FlaskClient, web_sto
     assert all(r.run_id != "bad" for r in web_store.list_runs(seeded.dag_id))
 
 
+def test_a_note_longer_than_airflows_limit_is_refused_by_the_trigger_form(user_client: FlaskClient,
+                                                                          web_store: Store, seeded: Seeded) -> None:
+    """Before: the form triggered a run with a 3,000-character note, which setNote would refuse."""
+    response = post(user_client, f"{BASE}/trigger", {"run_id": "long_note", "note": "n" * 1001})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "note must be at most 1000 characters" in body
+    assert 'id="trigger-error"' in body and 'name="run_id"' in body and 'value="long_note"' in body
+    assert all(r.run_id != "long_note" for r in web_store.list_runs(seeded.dag_id))
+    assert post(user_client, f"{BASE}/trigger", {"run_id": "short_note", "note": "n" * 1000}).status_code == 302
+    assert web_store.get_run(seeded.dag_id, "short_note").note == "n" * 1000
+
+
 def test_the_trigger_form_is_generated_from_the_dag_params(user_client: FlaskClient, web_store: Store) -> None:
     from tests.web.webdata import REPO, sync_example
 

@@ -84,6 +84,20 @@ def test_trigger_errors_are_json_4xx(client: FlaskClient, users: dict[str, str],
     assert viewer.status_code == 403
 
 
+def test_a_trigger_with_a_note_longer_than_airflows_limit_is_a_json_400(client: FlaskClient, users: dict[str, str],
+                                                                        web_store: Store, seeded: Seeded) -> None:
+    """Before: POST …/dagRuns stored a 5,000-character note, though setNote refuses more than 1,000."""
+    url = f"/api/v1/dags/{seeded.dag_id}/dagRuns"
+    auth = basic("user", users["user"])
+    response = client.post(url, json={"dag_run_id": "long_note", "note": "n" * 5000}, headers=auth)
+    assert response.status_code == 400
+    assert response.get_json() == {"status": 400, "title": "Bad Request",
+                                   "detail": "note must be at most 1000 characters"}
+    assert all(r.run_id != "long_note" for r in web_store.list_runs(seeded.dag_id))
+    kept = client.post(url, json={"dag_run_id": "short_note", "note": "n" * 1000}, headers=auth)
+    assert kept.status_code == 200 and kept.get_json()["note"] == "n" * 1000
+
+
 def test_a_bearer_token_triggers_too(client: FlaskClient, users: dict[str, str], web_store: Store,
                                      seeded: Seeded, clock: Clock) -> None:
     token = web_store.create_api_token("user", clock.now)
