@@ -85,6 +85,10 @@ class UnmappableXComTypePushed(FlowctlError, ValueError):
     """A task returned a value that a mapped task downstream maps over but cannot (not a list or dict)."""
 
 
+class XComForMappingNotPushed(FlowctlError, ValueError):
+    """A task returned None (pushed nothing) where a mapped task downstream maps over its return value."""
+
+
 class MapCallableError(FlowctlError):
     """The callable of ``XComArg.map()`` raised while a mapped task instance got its argument."""
 

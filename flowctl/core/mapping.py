@@ -31,7 +31,7 @@ from typing import Any
 
 from flowctl.core.airflow_names import unsupported_call
 from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_parameter_names
-from flowctl.core.errors import DagDefinitionError, FlowctlError, UnmappableXComTypePushed
+from flowctl.core.errors import DagDefinitionError, FlowctlError, UnmappableXComTypePushed, XComForMappingNotPushed
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, iter_resolvables, iter_xcom_references
 from flowctl.core.xcom_views import elements
 
@@ -248,26 +248,40 @@ def _as_elements(value: Any) -> Sequence[Any]:
 
 
 def check_mappable_return(task: Any, value: Any) -> None:
-    """Raise UnmappableXComTypePushed if a mapped task downstream of ``task`` maps over its return
-    value and ``value`` is neither a list (or tuple) nor a dict (None maps to no instance).
+    """Raise if a mapped task downstream of ``task`` maps over its return value and ``value`` cannot
+    be mapped over: XComForMappingNotPushed for None (nothing pushed), UnmappableXComTypePushed for
+    anything but a list (or tuple) or a dict. An empty one is fine: it maps to no instance.
 
     Checked by the try that returns it, as Airflow does: the producer fails, its retries apply, and
     the mapped task ends upstream_failed instead of silently expanding to nothing. A map index of a
     mapped task is exempt: what a downstream maps over is then the list of all its indexes' values,
-    each instance's value one element of it (repeated mapping).
+    each instance's value one element of it (repeated mapping; a None there is left out).
     """
-    if value is None or (isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes))):
+    if isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes)):
         return
     if _is_mapped_task(task):
         return
+    consumer = _mapping_consumer(task)
+    if consumer is None:
+        return
+    if value is None:
+        raise XComForMappingNotPushed(
+            f"task {consumer!r} maps over the return value of {task.task_id!r}, which returned None: it must "
+            "return a list or a dict (an empty one maps to no instance)")
+    raise UnmappableXComTypePushed(
+        f"task {consumer!r} maps over the return value of {task.task_id!r}, which must "
+        f"be a list or a dict, not {type(value).__name__}")
+
+
+def _mapping_consumer(task: Any) -> str | None:
+    """The id of a mapped task downstream of ``task`` that maps over its return value, if any."""
     for downstream in task.downstream_list:
         if not getattr(downstream, "is_mapped", False):  # a mapped task, or a task of a mapped task group
             continue
         for operator, key in iter_xcom_references(downstream.expand_input):  # inside map/zip/concat too
             if key == XCOM_RETURN_KEY and operator.task_id == task.task_id:
-                raise UnmappableXComTypePushed(
-                    f"task {downstream.task_id!r} maps over the return value of {task.task_id!r}, which must "
-                    f"be a list or a dict, not {type(value).__name__}")
+                return str(downstream.task_id)
+    return None
 
 
 def _is_mapped_task(task: Any) -> bool:

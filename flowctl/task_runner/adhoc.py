@@ -74,9 +74,10 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
                 task = unmap_task(task, map_index, context)
                 task.render_template_fields(context)
                 value = run_task(task, context)
-                if getattr(task, "do_xcom_push", True) and value is not None:
-                    check_mappable_return(task, value)
-                    ti.xcom_push("return_value", value)
+                pushed = value if getattr(task, "do_xcom_push", True) else None
+                check_mappable_return(task, pushed)  # None too: a mapped task downstream needs a value
+                if pushed is not None:
+                    ti.xcom_push("return_value", pushed)
             error: BaseException | None = None
         except (Exception, TaskTerminated) as exc:  # noqa: BLE001 - the outcome of the test run
             error = exc

@@ -288,9 +288,10 @@ class _ClaimedTry:
         task = self.task
         run_callbacks(getattr(task, "on_execute_callback", None), context, "on_execute_callback")
         result = run_task(task, context, self._resumption())
-        if getattr(task, "do_xcom_push", True) and result is not None:
-            check_mappable_return(task, result)
-            context["ti"].xcom_push("return_value", result)
+        pushed = result if getattr(task, "do_xcom_push", True) else None
+        check_mappable_return(task, pushed)  # None too: a mapped task downstream needs a value
+        if pushed is not None:
+            context["ti"].xcom_push("return_value", pushed)
         outlets = getattr(task, "outlets", None)
         if outlets:  # checked here, so an extra that cannot be stored fails the try
             events = context.get("outlet_events")

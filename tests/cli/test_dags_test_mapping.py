@@ -133,3 +133,41 @@ def test_dags_test_runs_map_zip_and_concat_giving_each_instance_its_element(
         "called:a", "called:b", "called:c", "map:A!", "map:B!", "map:C!",
         "zip:('a', ('x', 1))", "zip:('b', ('y', 2))", "zip:('c', None)",
         "concat:('x', 1)", "concat:('y', 2)", "concat:a", "concat:b", "concat:c"])
+
+
+NONE_OR_EMPTY = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+
+
+@task
+def none():
+    return None
+
+
+@task
+def empty():
+    return []
+
+
+@task
+def use(x):
+    return x
+
+
+with DAG("none_or_empty", start_date=datetime(2024, 1, 1), schedule=None):
+    use.override(task_id="use_none").expand(x=none())
+    use.override(task_id="use_empty").expand(x=empty())
+'''
+
+
+def test_dags_test_fails_a_task_returning_none_to_a_mapped_task_and_skips_one_over_an_empty_list(
+        sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (sqlite_home / "dags" / "none_or_empty.py").write_text(NONE_OR_EMPTY)
+    code = main(["dags", "test", "none_or_empty", "2024-01-01"])
+    out = capsys.readouterr().out
+    assert code != 0, out  # the run failed: use_none is upstream_failed
+    for line in ("none: failed", "use_none: upstream_failed", "empty: success", "use_empty: skipped"):
+        assert line in out, out
+    assert "XComForMappingNotPushed" in out, out

@@ -8,7 +8,9 @@ import pytest
 
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.dag import DAG
-from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, UnmappableXComTypePushed
+from flowctl.core.errors import (
+    DagDefinitionError, FlowctlError, NotSupportedError, UnmappableXComTypePushed, XComForMappingNotPushed,
+)
 from flowctl.core.mapping import MappedOperator, check_mappable_return
 from flowctl.core.xcom_arg import XComArg
 from flowctl.decorators import task
@@ -157,10 +159,21 @@ def test_an_unmapped_task_whose_output_is_mapped_over_must_return_a_list_or_a_di
     with DAG("d"):
         source = Echo(task_id="source")
         Echo.partial(task_id="echo").expand(word=source.output)
-    for value in (["a"], ("a",), {"k": "v"}, None):
+    for value in (["a"], ("a",), {"k": "v"}, [], {}):  # an empty one maps to no instance (skipped)
         check_mappable_return(source, value)
     with pytest.raises(UnmappableXComTypePushed, match="'echo' maps over the return value of 'source'"):
         check_mappable_return(source, 3)
+
+
+def test_an_unmapped_task_whose_output_is_mapped_over_must_push_a_value() -> None:
+    """Airflow's XComForMappingNotPushed: None (or no push at all) fails the producer, so the
+    mapped task ends upstream_failed instead of being skipped as if the input were empty."""
+    with DAG("d"):
+        source, other = Echo(task_id="source"), Echo(task_id="other")
+        Echo.partial(task_id="echo").expand(word=source.output)
+    with pytest.raises(XComForMappingNotPushed, match="'echo' maps over the return value of 'source'.*None"):
+        check_mappable_return(source, None)
+    check_mappable_return(other, None)  # nothing maps over it
 
 
 def test_each_index_of_a_mapped_task_returns_one_element_of_what_a_mapped_task_downstream_maps_over() -> None:

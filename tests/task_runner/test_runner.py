@@ -203,8 +203,11 @@ def test_a_task_whose_return_value_a_mapped_task_cannot_map_over_fails(world: Wo
     assert failed.state == "failed"
     assert failed.error == ("UnmappableXComTypePushed: task 'each' maps over the return value of 'text', "
                             "which must be a list or a dict, not str")
-    for task_id in ("nothing", "items"):  # None maps to nothing; a dict is mappable
-        assert run_workload(world.queue(run, task_id, fileloc), world.settings, world.store).state == "success"
+    nothing = run_workload(world.queue(run, "nothing", fileloc), world.settings, world.store)
+    assert nothing.state == "failed"  # Airflow's XComForMappingNotPushed: None is no input, not an empty one
+    assert nothing.error.startswith("XComForMappingNotPushed: task 'each_none' maps over the return value of "
+                                    "'nothing', which returned None")
+    assert run_workload(world.queue(run, "items", fileloc), world.settings, world.store).state == "success"
 
 
 def test_a_branch_skips_the_direct_downstream_tasks_it_did_not_choose(world: World) -> None:

@@ -98,7 +98,7 @@ def _length(value: Any, xcoms: Mapping[XComRef, Any]) -> int:
 
 
 def _sized_length(value: Any) -> int:
-    if value is None:
+    if value is None:  # nothing pushed: the producer did not succeed (a success must push, check_mappable_return)
         return 0
     if isinstance(value, Mapping) and value.get("__type") and "__var" in value:
         value = value["__var"]
