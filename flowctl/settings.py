@@ -134,6 +134,9 @@ OPTIONS: tuple[Option, ...] = (
            "Europe/Paris, or system (this machine's zone, by its name)."),
     Option("core", "xcom_max_size", _parse_positive_int, "49344",
            "Largest XCom value in bytes (as JSON); bigger values fail the task with a clear error."),
+    Option("core", "max_map_length", _parse_positive_int, "1024",
+           "Most elements a task may return to a mapped task downstream (so most instances of a "
+           "mapped task); a longer return value fails the task, as in Airflow."),
     Option("core", "check_slas", _parse_bool, "true",
            "Record SLA misses of scheduled runs and call the DAGs' sla_miss_callback."),
     Option("database", "sql_alchemy_conn", _text, "sqlite:///{FLOWCTL_HOME}/flowctl.db",

@@ -156,7 +156,8 @@ def tasks_test(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, 
 
     dag = _load_dag(ctx, dag_id, subdir)
     run = _test_run(ctx, dag, run_ref, task_params)
-    result = run_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, log_stream=sys.stdout)
+    result = run_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, log_stream=sys.stdout,
+                          settings=ctx.settings)
     if result.state == "up_for_reschedule":
         # As Airflow's `tasks test`: one poke, nothing recorded, not a failure.
         click.echo(f"Task {task_id} is up_for_reschedule: the sensor's condition is not met yet")

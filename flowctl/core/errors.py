@@ -89,6 +89,10 @@ class XComForMappingNotPushed(FlowctlError, ValueError):
     """A task returned None (pushed nothing) where a mapped task downstream maps over its return value."""
 
 
+class UnmappableXComLengthPushed(FlowctlError, ValueError):
+    """A task returned more elements than ``[core] max_map_length`` to a mapped task downstream."""
+
+
 class MapCallableError(FlowctlError):
     """The callable of ``XComArg.map()`` raised while a mapped task instance got its argument."""
 

@@ -31,7 +31,9 @@ from typing import Any
 
 from flowctl.core.airflow_names import unsupported_call
 from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_parameter_names
-from flowctl.core.errors import DagDefinitionError, FlowctlError, UnmappableXComTypePushed, XComForMappingNotPushed
+from flowctl.core.errors import (
+    DagDefinitionError, FlowctlError, UnmappableXComLengthPushed, UnmappableXComTypePushed, XComForMappingNotPushed,
+)
 from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, iter_resolvables, iter_xcom_references
 from flowctl.core.xcom_views import elements
 
@@ -247,23 +249,33 @@ def _as_elements(value: Any) -> Sequence[Any]:
     return list(value)
 
 
-def check_mappable_return(task: Any, value: Any) -> None:
+#: Airflow's default of ``[core] max_map_length``: most elements a task may return to a mapped task.
+DEFAULT_MAX_MAP_LENGTH = 1024
+
+
+def check_mappable_return(task: Any, value: Any, max_map_length: int = DEFAULT_MAX_MAP_LENGTH) -> None:
     """Raise if a mapped task downstream of ``task`` maps over its return value and ``value`` cannot
     be mapped over: XComForMappingNotPushed for None (nothing pushed), UnmappableXComTypePushed for
-    anything but a list (or tuple) or a dict. An empty one is fine: it maps to no instance.
+    anything but a list (or tuple) or a dict, UnmappableXComLengthPushed for more than
+    ``max_map_length`` elements (``[core] max_map_length``). An empty one is fine: it maps to no instance.
 
     Checked by the try that returns it, as Airflow does: the producer fails, its retries apply, and
     the mapped task ends upstream_failed instead of silently expanding to nothing. A map index of a
     mapped task is exempt: what a downstream maps over is then the list of all its indexes' values,
     each instance's value one element of it (repeated mapping; a None there is left out).
     """
-    if isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes)):
+    mappable = isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes))
+    if mappable and len(value) <= max_map_length:
         return
     if _is_mapped_task(task):
         return
     consumer = _mapping_consumer(task)
     if consumer is None:
         return
+    if mappable:
+        raise UnmappableXComLengthPushed(
+            f"task {consumer!r} maps over the return value of {task.task_id!r}, which has {len(value)} "
+            f"elements: more than [core] max_map_length ({max_map_length})")
     if value is None:
         raise XComForMappingNotPushed(
             f"task {consumer!r} maps over the return value of {task.task_id!r}, which returned None: it must "

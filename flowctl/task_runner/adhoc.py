@@ -18,8 +18,9 @@ from typing import Any, TextIO
 
 from flowctl.core.context import RunInfo
 from flowctl.core.keys import TaskInstanceKey
-from flowctl.core.mapping import check_mappable_return
+from flowctl.core.mapping import DEFAULT_MAX_MAP_LENGTH, check_mappable_return
 from flowctl.core.masking import SecretsMasker, try_masker
+from flowctl.settings import Settings
 from flowctl.task_runner import secrets
 from flowctl.task_runner.execution import TaskTerminated, run_task, terminate_on_sigterm
 from flowctl.task_runner.logs import LogSink, TryLogCapture
@@ -56,8 +57,11 @@ def adhoc_run_info(logical_date: datetime, run_id: str | None = None, conf: dict
 
 
 def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory: MemoryBackend | None = None,
-                 map_index: int = -1, log_stream: TextIO | None = None) -> TryResult:
-    """Run one task of ``dag`` for ``run`` in this process; record nothing; return the outcome."""
+                 map_index: int = -1, log_stream: TextIO | None = None,
+                 settings: Settings | None = None) -> TryResult:
+    """Run one task of ``dag`` for ``run`` in this process; record nothing; return the outcome
+    (``settings``: the loaded settings, for ``[core] max_map_length``; Airflow's defaults without)."""
+    max_map_length = DEFAULT_MAX_MAP_LENGTH if settings is None else int(settings.get("core", "max_map_length"))
     info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     backend = memory if memory is not None else MemoryBackend(store)
@@ -75,7 +79,7 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
                 task.render_template_fields(context)
                 value = run_task(task, context)
                 pushed = value if getattr(task, "do_xcom_push", True) else None
-                check_mappable_return(task, pushed)  # None too: a mapped task downstream needs a value
+                check_mappable_return(task, pushed, max_map_length)  # None too: a mapped task downstream needs one
                 if pushed is not None:
                     ti.xcom_push("return_value", pushed)
             error: BaseException | None = None

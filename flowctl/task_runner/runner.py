@@ -289,7 +289,7 @@ class _ClaimedTry:
         run_callbacks(getattr(task, "on_execute_callback", None), context, "on_execute_callback")
         result = run_task(task, context, self._resumption())
         pushed = result if getattr(task, "do_xcom_push", True) else None
-        check_mappable_return(task, pushed)  # None too: a mapped task downstream needs a value
+        check_mappable_return(task, pushed, int(self.settings.get("core", "max_map_length")))  # None too
         if pushed is not None:
             context["ti"].xcom_push("return_value", pushed)
         outlets = getattr(task, "outlets", None)

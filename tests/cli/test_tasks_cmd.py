@@ -323,3 +323,32 @@ def test_tasks_test_of_a_reschedule_sensor_not_yet_done_pokes_once_and_exits_0_a
     result = _invoke(world, "tasks", "test", "waits", "wait", "2024-03-05")
     assert result.exit_code == 0, result.output
     assert "up_for_reschedule" in result.output and "None" not in result.output
+
+
+MAPPED_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+
+@task
+def three():
+    return [1, 2, 3]
+
+@task
+def each(v):
+    return v
+
+with DAG("mapped", start_date=datetime(2024, 1, 1), schedule=None):
+    each.expand(v=three())
+'''
+
+
+def test_tasks_test_fails_a_task_returning_more_than_max_map_length_elements_to_a_mapped_task(world: World) -> None:
+    world.write_dags("mapped", MAPPED_SOURCE)
+    assert _invoke(world, "tasks", "test", "mapped", "three", "2024-03-05").exit_code == 0
+    from flowctl.core.errors import FlowctlError
+
+    with pytest.raises(FlowctlError, match=r"task 'three' ended failed: UnmappableXComLengthPushed: task 'each' maps "
+                       r"over the return value of 'three', which has 3 elements: "
+                       r"more than \[core\] max_map_length \(2\)"):
+        _invoke(world, "tasks", "test", "mapped", "three", "2024-03-05", core__max_map_length="2")

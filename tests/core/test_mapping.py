@@ -9,9 +9,10 @@ import pytest
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.dag import DAG
 from flowctl.core.errors import (
-    DagDefinitionError, FlowctlError, NotSupportedError, UnmappableXComTypePushed, XComForMappingNotPushed,
+    DagDefinitionError, FlowctlError, NotSupportedError, UnmappableXComLengthPushed, UnmappableXComTypePushed,
+    XComForMappingNotPushed,
 )
-from flowctl.core.mapping import MappedOperator, check_mappable_return
+from flowctl.core.mapping import DEFAULT_MAX_MAP_LENGTH, MappedOperator, check_mappable_return
 from flowctl.core.xcom_arg import XComArg
 from flowctl.decorators import task
 
@@ -174,6 +175,29 @@ def test_an_unmapped_task_whose_output_is_mapped_over_must_push_a_value() -> Non
     with pytest.raises(XComForMappingNotPushed, match="'echo' maps over the return value of 'source'.*None"):
         check_mappable_return(source, None)
     check_mappable_return(other, None)  # nothing maps over it
+
+
+def test_a_task_returning_more_elements_than_max_map_length_to_a_mapped_task_fails() -> None:
+    """Airflow's UnmappableXComLengthPushed, with ``[core] max_map_length`` (1024 by default)."""
+    @task
+    def add_one(x: int) -> int:
+        return x + 1
+
+    with DAG("d"):
+        source = Echo(task_id="source")
+        Echo.partial(task_id="echo").expand(word=source.output)
+        mapped = add_one.expand(x=[1, 2, 3])
+        add_one.expand(x=mapped)
+    assert DEFAULT_MAX_MAP_LENGTH == 1024
+    check_mappable_return(source, list(range(1024)))
+    check_mappable_return(source, ["a", "b"], max_map_length=2)
+    with pytest.raises(UnmappableXComLengthPushed,
+                       match=r"'echo' maps over the return value of 'source', which has 1025 elements: "
+                             r"more than \[core\] max_map_length \(1024\)"):
+        check_mappable_return(source, list(range(1025)))
+    with pytest.raises(UnmappableXComLengthPushed, match=r"3 elements: more than \[core\] max_map_length \(2\)"):
+        check_mappable_return(source, {"a": 1, "b": 2, "c": 3}, max_map_length=2)
+    check_mappable_return(mapped.operator, list(range(5)), max_map_length=2)  # one element of the input
 
 
 def test_each_index_of_a_mapped_task_returns_one_element_of_what_a_mapped_task_downstream_maps_over() -> None:

@@ -210,6 +210,38 @@ def test_a_task_whose_return_value_a_mapped_task_cannot_map_over_fails(world: Wo
     assert run_workload(world.queue(run, "items", fileloc), world.settings, world.store).state == "success"
 
 
+MANY = '''
+from datetime import datetime
+from flowctl.decorators import dag, task
+
+@dag(start_date=datetime(2024, 1, 1), schedule=None)
+def many():
+    @task
+    def three():
+        return [1, 2, 3]
+
+    @task
+    def each(v):
+        return v
+
+    each.expand(v=three())
+
+many()
+'''
+
+
+def test_a_task_returning_more_elements_than_max_map_length_to_a_mapped_task_fails(world: World) -> None:
+    fileloc = world.write_dags("many", MANY)
+    assert world.settings.get("core", "max_map_length") == 1024
+    assert run_workload(world.queue(world.make_run("many"), "three", fileloc), world.settings,
+                        world.store).state == "success"
+    settings = world.settings.replace(core__max_map_length=2)
+    failed = run_workload(world.queue(world.make_run("many", day=1), "three", fileloc), settings, world.store)
+    assert failed.state == "failed"
+    assert failed.error == ("UnmappableXComLengthPushed: task 'each' maps over the return value of 'three', "
+                            "which has 3 elements: more than [core] max_map_length (2)")
+
+
 def test_a_branch_skips_the_direct_downstream_tasks_it_did_not_choose(world: World) -> None:
     fileloc, run = _setup(world)
     result = run_workload(world.queue(run, "branch", fileloc), world.settings, world.store)
