@@ -157,6 +157,8 @@ class BaseOperator(DependencyMixin, DeferralMixin, metaclass=OperatorMeta):
         on_success_callback: Any = None,
         on_retry_callback: Any = None,
         on_skipped_callback: Any = None,
+        pre_execute: Callable[[Any], Any] | None = None,
+        post_execute: Callable[[Any, Any], Any] | None = None,
         trigger_rule: str = TriggerRule.ALL_SUCCESS,
         run_as_user: str | None = None,
         task_concurrency: int | None = None,
@@ -220,6 +222,8 @@ class BaseOperator(DependencyMixin, DeferralMixin, metaclass=OperatorMeta):
         self.on_success_callback = on_success_callback
         self.on_retry_callback = on_retry_callback
         self.on_skipped_callback = on_skipped_callback
+        self._pre_execute_hook = pre_execute  # Airflow's names; called by pre_execute() / post_execute()
+        self._post_execute_hook = post_execute
         self.trigger_rule = _parse_trigger_rule(trigger_rule, task_id)
         self.run_as_user = run_as_user
         self.max_active_tis_per_dag = max_active_tis_per_dag or task_concurrency
@@ -453,14 +457,19 @@ class BaseOperator(DependencyMixin, DeferralMixin, metaclass=OperatorMeta):
                                        include_prior_dates=include_prior_dates)
 
     def pre_execute(self, context: Mapping[str, Any]) -> None:
-        """Called right before ``execute``."""
+        """Called right before ``execute``: calls the ``pre_execute=`` argument with the context."""
+        if self._pre_execute_hook is not None:
+            self._pre_execute_hook(context)
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Do the work; the return value becomes the ``return_value`` XCom."""
         raise NotImplementedError(f"{self.task_type} must implement execute(context)")
 
     def post_execute(self, context: Mapping[str, Any], result: Any = None) -> None:
-        """Called right after ``execute`` succeeded."""
+        """Called right after ``execute`` succeeded: calls the ``post_execute=`` argument with the
+        context and ``execute``'s result."""
+        if self._post_execute_hook is not None:
+            self._post_execute_hook(context, result)
 
     def on_kill(self) -> None:
         """Release external resources when the try is stopped."""

@@ -596,3 +596,60 @@ def test_sys_exit_in_a_task_is_a_success_with_code_0_and_a_failure_otherwise_as_
     else:
         assert f"Task failed due to {error}" in (result.error or "")
         assert f"Task failed due to {error}" in world.log_text(result.key, 1)
+
+
+HOOKS = '''
+from datetime import datetime
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+OUT = Path(__file__).with_name("hooks.txt")
+
+
+def note(text):
+    with OUT.open("a") as f:
+        f.write(text + "\\n")
+
+
+def before(context):
+    note(f"pre:{context['ti'].task_id}:{context['ds']}")
+
+
+def after(context, result):
+    note(f"post:{context['ti'].task_id}:{result}")
+
+
+def bad_after(context, result):
+    raise ValueError(f"post_execute refused {result}")
+
+
+def work(x=1):
+    note(f"execute:{x}")
+    return x * 2
+
+
+with DAG("hooks", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="hooked", python_callable=work, pre_execute=before, post_execute=after)
+    PythonOperator(task_id="refused", python_callable=work, post_execute=bad_after, retries=0)
+    PythonOperator.partial(task_id="mapped", python_callable=work, pre_execute=before,
+                           post_execute=after).expand(op_args=[[5]])
+'''
+
+
+def test_pre_execute_and_post_execute_arguments_run_around_execute_and_their_failure_fails_the_try(
+        world: World) -> None:
+    """Airflow's BaseOperator(pre_execute=, post_execute=): called with the context before execute,
+    and with the context and execute's result after it."""
+    fileloc = world.write_dags("hooks", HOOKS)
+    run = world.make_run("hooks")
+    assert run_workload(world.queue(run, "hooked", fileloc), world.settings, world.store).state == "success"
+    assert world.store.expand_mapped_task(run.key, "mapped", 1, datetime.now(timezone.utc))
+    assert run_workload(world.queue(run, "mapped", fileloc, map_index=0), world.settings, world.store).state \
+        == "success"
+    refused = run_workload(world.queue(run, "refused", fileloc), world.settings, world.store)
+    assert refused.state == "failed"
+    assert refused.error == "ValueError: post_execute refused 2"
+    assert (world.folder / "hooks.txt").read_text().splitlines() == [
+        "pre:hooked:2024-01-01", "execute:1", "post:hooked:2", "pre:mapped:2024-01-01", "execute:5", "post:mapped:10",
+        "execute:1"]
