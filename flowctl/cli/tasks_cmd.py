@@ -180,7 +180,7 @@ def tasks_render(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None
 
     dag = _load_dag(ctx, dag_id, subdir)
     run = _test_run(ctx, dag, run_ref, task_params)
-    rendered = render_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index)
+    rendered = render_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, settings=ctx.settings)
     for name, value in rendered.items():
         click.echo(f"# ----------------------------------------------------------\n# property: {name}\n"
                    f"# ----------------------------------------------------------\n{value}\n")

@@ -34,7 +34,10 @@ from flowctl.core.baseoperator import BaseOperator, apply_defaults, init_paramet
 from flowctl.core.errors import (
     DagDefinitionError, FlowctlError, UnmappableXComLengthPushed, UnmappableXComTypePushed, XComForMappingNotPushed,
 )
-from flowctl.core.xcom_arg import XCOM_RETURN_KEY, Resolvable, iter_resolvables, iter_xcom_references
+from flowctl.core.xcom_arg import (
+    NOTSET, XCOM_RETURN_KEY, ConcatXComArg, MapXComArg, Resolvable, ZipXComArg, iter_resolvables,
+    iter_xcom_references,
+)
 from flowctl.core.xcom_views import elements
 
 NO_MAP_INDEX = -1
@@ -247,6 +250,28 @@ def _as_elements(value: Any) -> Sequence[Any]:
     if value is None or isinstance(value, (Mapping, Sequence)):
         return elements(value, "expand")
     return list(value)
+
+
+def mapped_ti_count(task: Any, resolve: Callable[[Resolvable], Any]) -> int | None:
+    """How many instances mapped ``task`` (or a task of a mapped task group) has in a run: the length
+    of its expand input, its XCom references read with ``resolve`` (a ``map()`` callable never runs:
+    it keeps the length). None for a task that is not mapped (Airflow's ``expanded_ti_count``)."""
+    if not getattr(task, "is_mapped", False):
+        return None
+    if task.expand_kind == "expand_kwargs":
+        return _input_length(task.expand_input, resolve)
+    return math.prod(_input_length(value, resolve) for value in task.expand_input.values())
+
+
+def _input_length(value: Any, resolve: Callable[[Resolvable], Any]) -> int:
+    if isinstance(value, MapXComArg):
+        return _input_length(value.arg, resolve)
+    if isinstance(value, ConcatXComArg):
+        return sum(_input_length(arg, resolve) for arg in value.args)
+    if isinstance(value, ZipXComArg):
+        lengths = [_input_length(arg, resolve) for arg in value.args]
+        return max(lengths) if value.fillvalue is not NOTSET else min(lengths)
+    return len(_as_elements(resolve(value) if isinstance(value, Resolvable) else value))
 
 
 #: Airflow's default of ``[core] max_map_length``: most elements a task may return to a mapped task.

@@ -13,7 +13,9 @@ import dataclasses
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, TextIO
 
 from flowctl.core.context import RunInfo
@@ -26,7 +28,7 @@ from flowctl.task_runner.execution import TaskTerminated, run_task, terminate_on
 from flowctl.task_runner.logs import LogSink, TryLogCapture
 from flowctl.task_runner.outcome import decide_outcome
 from flowctl.task_runner.preparation import fresh_task, make_context, run_info, unmap_task
-from flowctl.task_runner.runner import DEFAULT_RETRY_DELAY, TryResult, log_task_error, utcnow
+from flowctl.task_runner.runner import DEFAULT_RETRY_DELAY, TryResult, log_task_error, log_url, utcnow
 from flowctl.task_runner.taskinstance import MemoryBackend, RuntimeTaskInstance
 
 log = logging.getLogger("flowctl.task")
@@ -67,7 +69,7 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
     backend = memory if memory is not None else MemoryBackend(store)
     masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
-    ti = RuntimeTaskInstance(key, task, 1, 0, backend, start_date=utcnow())
+    ti = RuntimeTaskInstance(key, task, 1, 0, backend, start_date=utcnow(), log_url_of=_log_url_of(settings, key))
     before = set(backend.skipped)
     sink = LogSink(log_stream if log_stream is not None else sys.stdout, masker)
     value: Any = None
@@ -93,13 +95,14 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
                      skipped=tuple(sorted(backend.skipped - before)), return_value=value)
 
 
-def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_index: int = -1) -> dict[str, Any]:
+def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_index: int = -1, *,
+                    settings: Settings | None = None) -> dict[str, Any]:
     """The rendered template fields of one task for ``run`` (``tasks render``); nothing runs."""
     info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
-    ti = RuntimeTaskInstance(key, task, 1, 0, MemoryBackend(store))
+    ti = RuntimeTaskInstance(key, task, 1, 0, MemoryBackend(store), log_url_of=_log_url_of(settings, key))
     with secrets.installed(store, masker) as proxy:
         context = _context(dag, task, info, ti, proxy, masker, store)
         task = unmap_task(task, map_index, context)
@@ -108,8 +111,10 @@ def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_ind
 
 def _context(dag: Any, task: Any, info: RunInfo, ti: Any, proxy: secrets.MaskingBackend,
              masker: SecretsMasker, store: Any) -> dict[str, Any]:
-    extra: dict[str, Any] = {"test_mode": True}
-    if store is not None:
-        extra["external_state_lookup"] = store.external_states
     return make_context(dag, task, info, ti, var_lookup=secrets.variable_lookup(proxy),
-                        conn_lookup=secrets.connection_lookup(masker), extra=extra)
+                        conn_lookup=secrets.connection_lookup(masker), store=store, extra={"test_mode": True})
+
+
+def _log_url_of(settings: Settings | None, key: TaskInstanceKey) -> Callable[[], str] | None:
+    """``ti.log_url`` as a real try's first try has it (the web UI's address is in ``settings``)."""
+    return None if settings is None else partial(log_url, settings, key, 1)

@@ -44,10 +44,8 @@ def recorded_try_context(settings: Settings | None, store: Any, dag: Any, task: 
                              log_url_of=partial(_log_url, settings, key, try_number), row=row)
     ti.record_end(row.state, row.end_date, row.duration)
     context = make_context(dag, task, run_info(run), ti, var_lookup=secrets.variable_lookup(backend),
-                           conn_lookup=secrets.connection_lookup(backend._masker),
-                           prev_success=store.previous_success(key.dag_id, run.logical_date),
-                           extra={"external_state_lookup": store.external_states, "map_index": key.map_index,
-                                  **(extra or {})})
+                           conn_lookup=secrets.connection_lookup(backend._masker), store=store,
+                           prev_success=store.previous_success(key.dag_id, run.logical_date), extra=extra)
     if task is not None:
         unmap_task(task, key.map_index, context)
     return context
@@ -73,7 +71,7 @@ def dag_callback_context(settings: Settings | None, store: Any, dag: Any, run: A
     if store is not None:
         info = info.with_reads(StoreReads(store))
     return make_context(dag, None, info, None, var_lookup=secrets.variable_lookup(backend),
-                        conn_lookup=secrets.connection_lookup(backend._masker), extra=extra)
+                        conn_lookup=secrets.connection_lookup(backend._masker), store=store, extra=extra)
 
 
 def callback_task_instance(tis: Sequence[Any], kind: str) -> Any:

@@ -11,11 +11,17 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flowctl import configuration
 from flowctl.core.context import RunInfo, build_context, remember_run_keys
+from flowctl.core.datasets import TriggeringDatasetEvents
+from flowctl.core.inlet_events import InletEventsAccessors
+from flowctl.core.keys import RunKey
+from flowctl.core.mapping import NO_MAP_INDEX, mapped_ti_count
 from flowctl.core.masking import SecretsMasker
+from flowctl.core.outlet_events import OutletEventAccessors
 from flowctl.core.params import merge_params
 
 
@@ -35,13 +41,40 @@ def task_params(dag: Any, task: Any, conf: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def make_context(dag: Any, task: Any, run: RunInfo, ti: Any, *, var_lookup: Callable[[str], str | None],
-                 conn_lookup: Callable[[str], Any], prev_success: Any = None,
+                 conn_lookup: Callable[[str], Any], store: Any = None, prev_success: Any = None,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The template context of one try (``prev_success`` is the previous successful run, if any)."""
-    return build_context(
+    """The template context of one try (``prev_success`` is the previous successful run, if any).
+
+    The one builder of every path (a real try, ``tasks test`` / ``dags test`` / ``tasks render``,
+    callbacks run outside their try), so each sees the same keys; ``store`` (None: no database)
+    reads dataset events and other DAGs' states, only when the task asks. ``extra`` wins.
+    """
+    context = build_context(
         dag=dag, task=task, run=run, ti=ti, params=task_params(dag, task, run.conf),
         var_accessor=var_lookup, conn_accessor=conn_lookup, prev_success_interval=_interval(prev_success),
-        prev_start_date_success=getattr(prev_success, "start_date", None), extra=extra, config=configuration.conf)
+        prev_start_date_success=getattr(prev_success, "start_date", None), config=configuration.conf)
+    context.update(_store_keys(task, run, store))
+    context["map_index"] = getattr(ti, "map_index", NO_MAP_INDEX)
+    context["expanded_ti_count"] = mapped_ti_count(task, lambda ref: ref.resolve(context))
+    context.update(extra or {})
+    return context
+
+
+def _store_keys(task: Any, run: RunInfo, store: Any) -> dict[str, Any]:
+    """The context keys read through the store: lazily, so a try that does not use them pays nothing."""
+    if store is None:
+        return {"triggering_dataset_events": TriggeringDatasetEvents(dict),
+                "inlet_events": InletEventsAccessors(getattr(task, "inlets", None), _no_events),
+                "outlet_events": OutletEventAccessors()}
+    return {"external_state_lookup": store.external_states,
+            "triggering_dataset_events": TriggeringDatasetEvents(partial(
+                store.triggering_dataset_events, RunKey(run.dag_id, run.run_id))),
+            "inlet_events": InletEventsAccessors(getattr(task, "inlets", None), store.list_dataset_events),
+            "outlet_events": OutletEventAccessors()}
+
+
+def _no_events(*args: Any, **kwargs: Any) -> tuple[list[Any], int]:
+    return [], 0
 
 
 def remember_run_context(dag: Any, run: Any, prev_success: Any = None) -> None:

@@ -45,14 +45,12 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import quote, urlencode
 
-from flowctl.core.datasets import TriggeringDatasetEvents
 from flowctl.core.datasets import outlet_aliases, outlet_datasets
 from flowctl.core.deferral import decode_json
 from flowctl.core.errors import TaskDeferred, TaskExited, TaskRescheduled, TaskSkipped, XComTooLargeError
 from flowctl.core.mapping import check_mappable_return
-from flowctl.core.inlet_events import InletEventsAccessors
-from flowctl.core.outlet_events import OutletEventAccessors, alias_events, outlet_extras
-from flowctl.core.keys import RunKey, TaskInstanceKey
+from flowctl.core.outlet_events import alias_events, outlet_extras
+from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.masking import try_masker
 from flowctl.core.states import TaskInstanceState
 from flowctl.executors.base import Workload
@@ -257,13 +255,8 @@ class _ClaimedTry:
         run = run_info(self.run_row)
         context = make_context(
             dag, task, run, ti, var_lookup=secrets.variable_lookup(backend),
-            conn_lookup=secrets.connection_lookup(self.masker),
-            prev_success=self.previous_success,
-            extra={"external_state_lookup": self.store.external_states, "map_index": self.key.map_index,
-                   "triggering_dataset_events": TriggeringDatasetEvents(partial(
-                       self.store.triggering_dataset_events, RunKey(self.key.dag_id, self.key.run_id))),
-                   "inlet_events": InletEventsAccessors(getattr(task, "inlets", None), self.store.list_dataset_events),
-                   "outlet_events": OutletEventAccessors()})
+            conn_lookup=secrets.connection_lookup(self.masker), store=self.store,
+            prev_success=self.previous_success)
         return context
 
     def _unmap_and_render(self, context: dict[str, Any]) -> None:

@@ -352,3 +352,27 @@ def test_tasks_test_fails_a_task_returning_more_than_max_map_length_elements_to_
                        r"over the return value of 'three', which has 3 elements: "
                        r"more than \[core\] max_map_length \(2\)"):
         _invoke(world, "tasks", "test", "mapped", "three", "2024-03-05", core__max_map_length="2")
+
+
+CONTEXT_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def report(events, url, count):
+    print(f"events={events} count={count} url={url}")
+
+with DAG("context", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="report", python_callable=report, op_kwargs={
+        "events": "{{ triggering_dataset_events | length }}", "url": "{{ ti.log_url }}",
+        "count": "{{ expanded_ti_count }}"})
+'''
+
+
+def test_tasks_test_gives_the_task_the_context_a_real_run_does(world: World) -> None:
+    """triggering_dataset_events, ti.log_url and expanded_ti_count, as under dags test and the scheduler."""
+    world.write_dags("context", CONTEXT_SOURCE)
+    result = _invoke(world, "tasks", "test", "context", "report", "2024-03-05")
+    assert result.exit_code == 0, result.output
+    assert "events=0 count=None url=http" in result.output
+    assert "/dags/context/grid?" in result.output and "task_id=report" in result.output

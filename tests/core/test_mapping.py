@@ -12,7 +12,7 @@ from flowctl.core.errors import (
     DagDefinitionError, FlowctlError, NotSupportedError, UnmappableXComLengthPushed, UnmappableXComTypePushed,
     XComForMappingNotPushed,
 )
-from flowctl.core.mapping import DEFAULT_MAX_MAP_LENGTH, MappedOperator, check_mappable_return
+from flowctl.core.mapping import DEFAULT_MAX_MAP_LENGTH, MappedOperator, check_mappable_return, mapped_ti_count
 from flowctl.core.xcom_arg import XComArg
 from flowctl.decorators import task
 
@@ -284,3 +284,22 @@ def test_a_task_whose_output_a_map_zip_or_concat_feeds_to_a_mapped_task_must_ret
     check_mappable_return(source, ["a"])
     with pytest.raises(UnmappableXComTypePushed, match="'echo' maps over the return value of 'source'"):
         check_mappable_return(source, 3)
+
+
+def test_the_instance_count_of_a_mapped_task_is_its_inputs_length_read_without_calling_map_callables() -> None:
+    """Airflow's ``expanded_ti_count`` context key; None for a task that is not mapped."""
+    def shout(word: str) -> str:
+        raise AssertionError("a map() callable must not run to count instances")
+
+    with DAG("d"):
+        source, other = Echo(task_id="source"), Echo(task_id="other")
+        product = Echo.partial(task_id="product").expand(word=source.output, times=[1, 2, 3])
+        mapped = Echo.partial(task_id="mapped").expand(word=source.output.map(shout))
+        zipped = Echo.partial(task_id="zipped").expand(word=source.output.zip(other.output))
+        longest = Echo.partial(task_id="longest").expand(word=source.output.zip(other.output, fillvalue=None))
+        joined = Echo.partial(task_id="joined").expand(word=source.output.concat(other.output))
+        kwargs = Echo.partial(task_id="kwargs").expand_kwargs([{"word": "a"}, {"word": "b"}])
+    resolve = _resolver(source=["a", "b"], other={"k": "v", "l": "w", "m": "x"})
+    assert mapped_ti_count(source, resolve) is None
+    counts = {op.task_id: mapped_ti_count(op, resolve) for op in (product, mapped, zipped, longest, joined, kwargs)}
+    assert counts == {"product": 6, "mapped": 2, "zipped": 2, "longest": 3, "joined": 5, "kwargs": 2}

@@ -653,3 +653,30 @@ def test_pre_execute_and_post_execute_arguments_run_around_execute_and_their_fai
     assert (world.folder / "hooks.txt").read_text().splitlines() == [
         "pre:hooked:2024-01-01", "execute:1", "post:hooked:2", "pre:mapped:2024-01-01", "execute:5", "post:mapped:10",
         "execute:1"]
+
+
+COUNTED = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def report(count, events):
+    return f"{count}/{events}"
+
+with DAG("counted", start_date=datetime(2024, 1, 1), schedule=None):
+    kwargs = {"count": "{{ expanded_ti_count }}", "events": "{{ triggering_dataset_events | length }}"}
+    PythonOperator(task_id="single", python_callable=report, op_kwargs=kwargs)
+    PythonOperator.partial(task_id="each", python_callable=report, op_kwargs=kwargs).expand(op_args=[[], [], []])
+'''
+
+
+def test_the_context_has_expanded_ti_count_the_mapped_instances_of_the_task_and_none_for_an_unmapped_one(
+        world: World) -> None:
+    fileloc = world.write_dags("counted", COUNTED)
+    run = world.make_run("counted")
+    assert world.store.expand_mapped_task(run.key, "each", 3, datetime.now(timezone.utc))
+    for task_id, map_index in (("single", -1), ("each", 1)):
+        assert run_workload(world.queue(run, task_id, fileloc, map_index=map_index), world.settings,
+                            world.store).state == "success"
+    assert world.store.xcom_pull(run.key, "single") == "None/0"
+    assert world.store.xcom_pull(run.key, "each", map_index=1) == "3/0"
