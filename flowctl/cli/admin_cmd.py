@@ -305,6 +305,8 @@ def _import_entry(ctx: CliContext, entry: transfer.Entry, existing: set[str], on
                 return "replaced"
         except AlreadyExistsError:  # another process added it since the list above: skipped
             pass
+        except ConnectionFormatError as exc:  # a field too long for the database, a bad conn_id: named in it
+            error = str(exc)
         except FlowctlError as exc:  # one each entry meets, such as no fernet key for a password
             error = f"connection {conn.conn_id!r}: {exc}"
     if error is not None:

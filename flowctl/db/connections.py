@@ -13,10 +13,10 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
-from flowctl.core.connection import Connection
+from flowctl.core.connection import Connection, ConnectionFormatError, check_conn_id
 from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound, FlowctlError
 from flowctl.db.secrets import FernetBox
 from flowctl.db.tables import ConnectionRow
@@ -24,6 +24,26 @@ from flowctl.db.tables import ConnectionRow
 
 #: The fields of a connection that :meth:`ConnectionVerbs.update_connection` may change (not its conn_id).
 UPDATABLE_FIELDS = frozenset({"conn_type", "host", "login", "password", "schema", "port", "extra", "description"})
+#: The most characters each text field holds, from the table (conn_id, conn_type, host, schema; the rest are TEXT).
+FIELD_LENGTHS = {column.name: column.type.length for column in ConnectionRow.__table__.columns
+                 if isinstance(column.type, String) and column.type.length}
+
+
+def check_storable(conn: Connection) -> None:
+    """ConnectionFormatError naming the field unless ``conn`` can be stored in any database: a conn_id of
+    letters, digits, '_', '.' or '-', and no field longer than its column (SQLite would store it, PostgreSQL
+    would not)."""
+    check_conn_id(conn.conn_id)
+    _check_lengths(conn)
+
+
+def _check_lengths(conn: Connection) -> None:
+    for name, limit in FIELD_LENGTHS.items():
+        value = getattr(conn, name)
+        if value is not None and len(value) > limit:
+            shown = repr(conn.conn_id) if len(conn.conn_id) <= 40 else f"{conn.conn_id[:40]!r}..."
+            raise ConnectionFormatError(f"connection {shown}: {name} has {len(value)} characters; "
+                                        f"at most {limit} fit in the database")
 
 
 class ConnectionVerbs:
@@ -37,7 +57,9 @@ class ConnectionVerbs:
         def _fernet(self) -> FernetBox: ...
 
     def add_connection(self, conn: Connection) -> None:
-        """Add a connection; AlreadyExistsError when the conn_id is taken."""
+        """Add a connection; AlreadyExistsError when the conn_id is taken, ConnectionFormatError when it
+        cannot be stored (:func:`check_storable`)."""
+        check_storable(conn)
         with self._session() as s:
             if s.scalar(select(ConnectionRow.id).where(ConnectionRow.conn_id == conn.conn_id)) is not None:
                 raise AlreadyExistsError(f"a connection with conn_id {conn.conn_id!r} exists already")
@@ -46,7 +68,8 @@ class ConnectionVerbs:
             s.add(row)
 
     def upsert_connection(self, conn: Connection) -> None:
-        """Add a connection, or replace every field of the one with this conn_id."""
+        """Add a connection, or replace every field of the one with this conn_id (:func:`check_storable` first)."""
+        check_storable(conn)
         with self._session() as s:
             row = s.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn.conn_id))
             if row is None:
@@ -65,6 +88,7 @@ class ConnectionVerbs:
             if row is None:
                 raise ConnectionNotFound(f"the conn_id {conn_id!r} is not defined")
             conn = replace(self._record(row), **changes)
+            _check_lengths(conn)
             self._fill(row, conn)
             return conn
 

@@ -233,6 +233,27 @@ def test_connections_import_adds_the_new_ids_and_skips_the_existing_ones_unless_
     assert _json(capsys, "connections", "get", "old")["host"] == "o"
 
 
+def test_connections_import_names_an_entry_too_long_for_the_database_and_imports_the_rest(home: Path,
+                                                                                         capsys: Out) -> None:
+    """Before: on PostgreSQL the import stopped at the long host with a database error; ok_c was never tried."""
+    source = home / "conns.json"
+    source.write_text(json.dumps({"ok_a": "http://a", "ok_b": {"conn_type": "http", "host": "h" * 1000},
+                                  "ok_c": "http://c"}))
+    code, out, err = run_cli(capsys, "connections", "import", str(source))
+    assert code == 1 and out.splitlines()[-1] == "2 connection(s) imported, 0 skipped, 1 failed"
+    assert err == "failed: connection 'ok_b': host has 1000 characters; at most 500 fit in the database\n"
+    assert [r["conn_id"] for r in _json(capsys, "connections", "list")] == ["ok_a", "ok_c"]
+
+
+@pytest.mark.parametrize("conn_id", ["", "  ", "a b", "c" * 300])
+def test_connections_add_refuses_a_conn_id_that_is_empty_too_long_or_not_letters_digits_and_dots(
+        home: Path, capsys: Out, conn_id: str) -> None:
+    code, _, err = run_cli(capsys, "connections", "add", conn_id, "--conn-uri", "http://h")
+    assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "must be 1 to 250 letters, digits, '_', '.' or '-'" in err
+    assert _json(capsys, "connections", "list") == []
+
+
 def test_output_yaml_prints_the_rows_the_json_output_prints(home: Path, capsys: Out) -> None:
     run_cli(capsys, "variables", "set", "region", "eu-west-1", "--description", "where: here")
     run_cli(capsys, "connections", "add", "pg", "--conn-uri", "postgres://etl:TopSecretPw@db:5432/dw?sslmode=require")

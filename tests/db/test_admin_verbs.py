@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from flowctl.core.connection import Connection, parse_uri
+from flowctl.core.connection import Connection, ConnectionFormatError, parse_uri
 from flowctl.core.errors import (AlreadyExistsError, ConnectionNotFound, FlowctlError, PoolNotFound,
                                  UserNotFound, VariableNotFound)
 from flowctl.db.secrets import FernetKeyError, generate_key
@@ -120,6 +120,33 @@ def test_connections_are_listed_by_conn_id_and_deleted(keyed: Any) -> None:
     assert [c.conn_id for c in keyed.list_connections()] == ["a", "b"]
     assert keyed.delete_connection("a") is True
     assert [c.conn_id for c in keyed.list_connections()] == ["b"]
+
+
+def test_a_connection_field_longer_than_its_column_is_refused_naming_the_field_and_its_limit(keyed: Any) -> None:
+    """Before: SQLite stored them, and PostgreSQL failed with a database error (so an export from
+    SQLite did not import into PostgreSQL)."""
+    with pytest.raises(ConnectionFormatError, match=r"connection 'c': host has 1000 characters; at most 500"):
+        keyed.add_connection(Connection(conn_id="c", conn_type="http", host="h" * 1000))
+    with pytest.raises(ConnectionFormatError, match=r"must be 1 to 250 letters"):
+        keyed.add_connection(Connection(conn_id="c" * 300, conn_type="http"))
+    for field in ("conn_type", "schema"):
+        with pytest.raises(ConnectionFormatError, match=rf"{field} has 501 characters; at most 500"):
+            keyed.upsert_connection(Connection(conn_id="c", **{"conn_type": "http", field: "x" * 501}))
+    assert keyed.list_connections() == []
+    keyed.add_connection(Connection(conn_id="c", conn_type="http", host="h" * 500, login="l" * 1000))
+    with pytest.raises(ConnectionFormatError, match="host has 501 characters"):
+        keyed.update_connection("c", {"host": "h" * 501})
+    assert keyed.get_connection("c").host == "h" * 500
+
+
+@pytest.mark.parametrize("conn_id", ["", " ", "a b", "a/b", "x\n", "é"])
+def test_a_conn_id_other_than_letters_digits_underscores_dots_and_dashes_is_refused(keyed: Any,
+                                                                                    conn_id: str) -> None:
+    with pytest.raises(ConnectionFormatError, match="letters, digits"):
+        keyed.add_connection(Connection(conn_id=conn_id, conn_type="http"))
+    with pytest.raises(ConnectionFormatError, match="letters, digits"):
+        keyed.upsert_connection(Connection(conn_id=conn_id, conn_type="http"))
+    assert keyed.list_connections() == []
 
 
 # --- fernet key rotation ----------------------------------------------------------------------

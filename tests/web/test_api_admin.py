@@ -211,13 +211,15 @@ def test_a_connection_patch_changes_only_the_masked_fields_and_keeps_the_passwor
     assert_json_error(client.patch(f"{API}/connections/warehouse?update_mask=connection_id",
                                    json={"connection_id": "warehouse"}, headers=op), 400)
     assert_json_error(client.patch(f"{API}/connections/nope", json={"host": "h"}, headers=op), 404)
+    assert_json_error(client.patch(f"{API}/connections/warehouse", json={"host": "h" * 501}, headers=op), 400)
+    assert web_store.get_connection("warehouse").host != "h" * 501
 
 
 @pytest.mark.parametrize("change", [
     {"port": 0}, {"port": 65536}, {"port": "5432"}, {"port": 54.5}, {"port": True},
     {"connection_id": "has space"}, {"connection_id": "a/b"}, {"connection_id": ""}, {"connection_id": "x" * 300},
     {"extra": "not json"}, {"extra": "[1, 2]"}, {"extra": 7}, {"conn_type": None}, {"conn_type": " "},
-    {"host": 12}, {"unknown": 1},
+    {"host": 12}, {"unknown": 1}, {"host": "h" * 501}, {"schema": "s" * 501}, {"conn_type": "t" * 501},
 ])
 def test_a_bad_connection_is_400_and_not_stored(client: FlaskClient, op: dict[str, str], web_store: Store,
                                                  change: dict[str, Any]) -> None:
