@@ -214,9 +214,11 @@ def _connection_from_options(conn_id: str, opts: dict[str, Any]) -> Connection:
         raise click.UsageError("give --conn-uri, --conn-json, or at least --conn-type")
     if "extra" in given:
         try:
-            json.loads(given["extra"])
+            extra = json.loads(given["extra"])
         except ValueError:
-            raise ConnectionFormatError("--conn-extra must be a JSON object") from None
+            extra = None
+        if not isinstance(extra, dict):
+            raise ConnectionFormatError("--conn-extra must be a JSON object")
     given["conn_type"] = given.pop("type")
     return from_json_dict(conn_id, given)
 

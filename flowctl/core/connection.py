@@ -215,26 +215,47 @@ def from_json_dict(conn_id: str, data: Mapping[str, Any]) -> Connection:
     unknown = sorted(set(data) - set(JSON_FIELDS) - {"conn_id", "uri"})
     if unknown:
         raise ConnectionFormatError(f"connection {conn_id!r}: unknown field(s) {', '.join(unknown)}")
-    for name in TEXT_FIELDS:
+    for name in (*TEXT_FIELDS, "uri"):
         if data.get(name) is not None and not isinstance(data[name], str):
             raise ConnectionFormatError(
                 f"connection {conn_id!r}: {name} must be text, not {type(data[name]).__name__} (quote it)"
             )
     if data.get("uri"):
-        return parse_uri(conn_id, str(data["uri"]), data.get("description"))
-    extra = data.get("extra")
-    if extra is not None and not isinstance(extra, str):
-        extra = json.dumps(extra)
-    port = data.get("port")
-    try:
-        port = int(port) if port not in (None, "") else None
-    except (TypeError, ValueError):
-        raise ConnectionFormatError(f"connection {conn_id!r}: port {port!r} is not a number") from None
+        return parse_uri(conn_id, data["uri"], data.get("description"))
+    port = _port_of(conn_id, data.get("port"))
     check_port(conn_id, port)
     conn_type = data.get("conn_type")
     return Connection(
         conn_id=conn_id,
         conn_type=normalize_conn_type(conn_type) if conn_type else None,
         host=data.get("host"), login=data.get("login"), password=data.get("password"),
-        schema=data.get("schema"), port=port, extra=extra or None, description=data.get("description"),
+        schema=data.get("schema"), port=port, extra=_extra_of(conn_id, data.get("extra")),
+        description=data.get("description"),
     )
+
+
+def _port_of(conn_id: str, port: Any) -> int | None:
+    """A port given as a whole number or its digits as text (YAML and .env give text); a boolean or a
+    fraction is refused, not turned into 1 or cut to a whole number."""
+    if port is None or port == "":
+        return None
+    if isinstance(port, int) and not isinstance(port, bool):
+        return port
+    if isinstance(port, str) and port.strip().isdigit():
+        return int(port)
+    raise ConnectionFormatError(f"connection {conn_id!r}: port {port!r} is not a whole number")
+
+
+def _extra_of(conn_id: str, extra: Any) -> str | None:
+    """Extra as stored: the JSON text of an object, given as an object or as that text (Airflow's exports)."""
+    if extra is None or extra == "":
+        return None
+    if isinstance(extra, dict):
+        return json.dumps(extra)
+    if isinstance(extra, str):
+        try:
+            if isinstance(json.loads(extra), dict):
+                return extra
+        except ValueError:
+            pass
+    raise ConnectionFormatError(f"connection {conn_id!r}: extra must be a JSON object, e.g. {{\"timeout\": 30}}")

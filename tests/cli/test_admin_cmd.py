@@ -254,6 +254,23 @@ def test_connections_add_refuses_a_conn_id_that_is_empty_too_long_or_not_letters
     assert _json(capsys, "connections", "list") == []
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--conn-extra", "[1]", "--conn-extra must be a JSON object"),
+    ("--conn-extra", "7", "--conn-extra must be a JSON object"),
+    ("--conn-json", '{"conn_type": "http", "port": true}', "port"),
+    ("--conn-json", '{"conn_type": "http", "port": 80.5}', "port"),
+    ("--conn-json", '{"conn_type": "http", "extra": [1]}', "extra must be a JSON object"),
+    ("--conn-json", '{"conn_type": "http", "host": 5}', "host must be text"),
+])
+def test_connections_add_refuses_an_extra_that_is_not_an_object_and_wrongly_typed_fields(
+        home: Path, capsys: Out, option: str, value: str, says: str) -> None:
+    """Before: ``--conn-extra '[1]'`` and ``--conn-json '{"port": true}'`` (port 1) were stored."""
+    type_option = ("--conn-type", "http") if option == "--conn-extra" else ()
+    code, _, err = run_cli(capsys, "connections", "add", "c", *type_option, option, value)
+    assert code == 1 and len(err.splitlines()) == 1 and says in err, err
+    assert _json(capsys, "connections", "list") == []
+
+
 def test_output_yaml_prints_the_rows_the_json_output_prints(home: Path, capsys: Out) -> None:
     run_cli(capsys, "variables", "set", "region", "eu-west-1", "--description", "where: here")
     run_cli(capsys, "connections", "add", "pg", "--conn-uri", "postgres://etl:TopSecretPw@db:5432/dw?sslmode=require")

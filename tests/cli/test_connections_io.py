@@ -133,7 +133,7 @@ def test_an_import_skips_existing_ids_reports_bad_entries_and_still_imports_the_
     assert out.splitlines() == ["imported new", "1 connection(s) imported, 1 skipped, 5 failed"]
     assert err.splitlines() == [
         "skipped: connection 'old' exists already (--overwrite replaces it)",
-        "failed: connection 'bad_port': port 'eighty' is not a number",
+        "failed: connection 'bad_port': port 'eighty' is not a whole number",
         "failed: connection 'a_list': expected a URI or a mapping of fields, not a list",
         "failed: connection 'no_scheme': 'just-a-host' is not a URI (expected "
         "conn-type://login:password@host:port/schema)",

@@ -64,3 +64,31 @@ def test_a_port_that_is_not_a_number_is_a_clear_error() -> None:
 def test_unknown_json_fields_are_refused_by_name() -> None:
     with pytest.raises(ConnectionFormatError, match="hots"):
         from_json_dict("c", {"conn_type": "http", "hots": "typo"})
+
+
+@pytest.mark.parametrize("extra", [[1], "[1]", 7, "7", "not json", True])
+def test_an_extra_that_is_not_a_json_object_is_refused(extra: object) -> None:
+    with pytest.raises(ConnectionFormatError, match="connection 'c': extra must be a JSON object"):
+        from_json_dict("c", {"conn_type": "http", "extra": extra})
+
+
+def test_an_extra_object_may_come_as_an_object_or_as_its_json_text() -> None:
+    assert from_json_dict("c", {"extra": {"a": 1}}).extra_dejson == {"a": 1}
+    assert from_json_dict("c", {"extra": '{"a": 1}'}).extra_dejson == {"a": 1}
+    assert from_json_dict("c", {"extra": ""}).extra is None
+
+
+@pytest.mark.parametrize("port", [True, False, 5432.5, 5432.0, [5432], {"p": 1}])
+def test_a_port_that_is_not_a_whole_number_is_refused_not_converted(port: object) -> None:
+    with pytest.raises(ConnectionFormatError, match="port"):
+        from_json_dict("c", {"conn_type": "http", "port": port})
+
+
+def test_a_port_may_be_a_number_or_its_digits_as_text() -> None:
+    assert from_json_dict("c", {"port": 5432}).port == 5432
+    assert from_json_dict("c", {"port": "5432"}).port == 5432
+
+
+def test_a_uri_field_that_is_not_text_is_refused() -> None:
+    with pytest.raises(ConnectionFormatError, match="uri must be text"):
+        from_json_dict("c", {"uri": 5})
