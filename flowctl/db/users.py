@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, delete, select, update
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import AlreadyExistsError, FlowctlError, UserNotFound
@@ -32,6 +33,11 @@ STANDARD_ROLES: tuple[str, ...] = ("Admin", "Op", "User", "Viewer")
 # scrypt cost: n=2**14, r=8, p=1 takes ~50 ms and 16 MiB, the usual interactive-login setting.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 8
+#: An e-mail address as far as a check can tell without sending mail: something, one @, a domain; no spaces.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+#: The most characters each text field of a user holds, from the table (SQLite stores more, PostgreSQL does not).
+USER_FIELD_LENGTHS = {column.name: column.type.length for column in UserRow.__table__.columns
+                      if isinstance(column.type, String) and column.type.length and column.name != "password_hash"}
 
 
 class PasswordPolicyError(FlowctlError, ValueError):
@@ -130,6 +136,7 @@ class UserVerbs:
         """Create a user with one role; AlreadyExistsError when the username or the e-mail address
         (either in any case) is taken."""
         check_password_policy(password)
+        check_new_user_fields(new)
         with self._session() as s:
             _check_unused(s, new)
             role = _role(s, new.role)
@@ -144,7 +151,9 @@ class UserVerbs:
 
     def check_new_user(self, new: NewUser) -> None:
         """What :meth:`create_user` would refuse besides the password (a taken username or e-mail
-        address, an unknown role), checked before anyone is asked for one."""
+        address, an unknown role, a field :func:`check_new_user_fields` refuses), checked before anyone is
+        asked for one."""
+        check_new_user_fields(new)
         with self._read() as s:
             _check_unused(s, new)
         self.check_role(new.role)
@@ -253,6 +262,25 @@ class UserVerbs:
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def check_new_user_fields(new: NewUser) -> None:
+    """FlowctlError unless the username is neither blank nor padded with spaces nor holding a line break,
+    the e-mail address (when given) looks like one, and every field fits its column."""
+    name = new.username
+    if not name.strip():
+        raise FlowctlError("the username must not be empty or blank")
+    if name != name.strip():
+        raise FlowctlError(f"the username {name[:40]!r} has spaces at its ends")
+    if any(not ch.isprintable() for ch in name):
+        raise FlowctlError(f"the username {name[:40]!r} holds a line break or another control character")
+    email = (new.email or "").strip()
+    if email and not EMAIL.fullmatch(email):
+        raise FlowctlError(f"{email[:60]!r} is not an e-mail address (expected name@domain)")
+    for field_name, limit in USER_FIELD_LENGTHS.items():
+        value = getattr(new, field_name, None)
+        if value is not None and len(value) > limit:
+            raise FlowctlError(f"the {field_name} has {len(value)} characters; at most {limit} fit in the database")
 
 
 def _check_unused(s: Session, new: NewUser) -> None:

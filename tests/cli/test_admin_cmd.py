@@ -365,6 +365,19 @@ def test_an_api_token_is_created_for_a_user_shown_once_and_can_be_revoked(home: 
     assert code == 3 and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (("-u", ""), "the username must not be empty"),
+    (("-u", "  "), "the username must not be empty"),
+    (("-u", "ada", "-e", "notanemail"), "'notanemail' is not an e-mail address"),
+])
+def test_users_create_refuses_a_blank_username_or_a_bad_email_before_asking_for_a_password(
+        home: Path, capsys: Out, args: tuple[str, ...], says: str) -> None:
+    """Before: users with blank names and e-mail addresses without an @ were created."""
+    code, _, err = run_cli(capsys, "users", "create", *args, "-r", "Viewer")  # no password: it would prompt
+    assert code == 1 and len(err.splitlines()) == 1 and says in err, err
+    assert _json(capsys, "users", "list") == []
+
+
 def test_a_random_password_is_printed_once_at_creation(home: Path, capsys: Out) -> None:
     code, out, _ = run_cli(capsys, "users", "create", "-u", "bob", "--use-random-password")
     assert code == 0

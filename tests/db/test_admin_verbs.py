@@ -303,6 +303,26 @@ def test_short_passwords_and_duplicate_usernames_are_refused(store: Any) -> None
         store.create_user(NewUser("ada"), PASSWORD, NOW)
 
 
+@pytest.mark.parametrize(("new", "says"), [
+    (NewUser(""), "the username must not be empty"),
+    (NewUser("   "), "the username must not be empty"),
+    (NewUser(" ada"), "spaces at its ends"),
+    (NewUser("a\nb"), "line break"),
+    (NewUser("a" * 513), "username has 513 characters; at most 512"),
+    (NewUser("ada", email="notanemail"), "'notanemail' is not an e-mail address"),
+    (NewUser("ada", email="a b@example.com"), "is not an e-mail address"),
+    (NewUser("ada", email="x" * 520 + "@example.com"), "email has 532 characters; at most 512"),
+    (NewUser("ada", first_name="f" * 257), "first_name has 257 characters; at most 256"),
+])
+def test_a_blank_or_odd_username_a_bad_email_or_an_over_long_field_is_refused(store: Any, new: NewUser,
+                                                                              says: str) -> None:
+    with pytest.raises(FlowctlError, match=says):
+        store.check_new_user(new)
+    with pytest.raises(FlowctlError, match=says):
+        store.create_user(new, PASSWORD, NOW)
+    assert store.list_users() == []
+
+
 def test_an_email_address_in_use_is_refused_whatever_its_case(store: Any) -> None:
     store.create_user(NewUser("ada", email="Ada@Example.com"), PASSWORD, NOW)
     with pytest.raises(AlreadyExistsError, match="'ada@example.COM' is already used by user 'ada'"):
