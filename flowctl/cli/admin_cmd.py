@@ -377,13 +377,13 @@ POOL_COLUMNS = ["pool", "slots", "running", "queued", "open_slots", "description
 @pools_group.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("slots", type=click.IntRange(-1, 2**31 - 1))  # db.admin.MAX_SLOTS (no db import at --help)
-@click.argument("description", default="")
+@click.argument("description", default=None, required=False)
 @click.option("--include-deferred", is_flag=True, help="Deferred tasks take slots too.")
 @OUTPUT_OPTION
 @pass_ctx
-def pools_set(ctx: CliContext, name: str, slots: int, description: str, include_deferred: bool,
+def pools_set(ctx: CliContext, name: str, slots: int, description: str | None, include_deferred: bool,
               output: str) -> None:
-    """Create or update a pool (SLOTS -1 = unlimited)."""
+    """Create or update a pool (SLOTS -1 = unlimited; without DESCRIPTION, an existing one is kept)."""
     ctx.store.set_pool(name, slots, description, include_deferred)
     audit(ctx, "pool.set", pool=name, slots=slots)
     emit(_pool_rows(ctx, name), output, POOL_COLUMNS)
@@ -422,12 +422,14 @@ def pools_list(ctx: CliContext, output: str) -> None:
 @click.argument("file")
 @pass_ctx
 def pools_import(ctx: CliContext, file: str) -> None:
-    """Set pools from a JSON file: {"name": {"slots": n, "description": "...", "include_deferred": false}}."""
+    """Set pools from a JSON file: {"name": {"slots": n, "description": "...", "include_deferred": false}}.
+
+    Every entry is checked first: one bad entry imports nothing. A description not given is kept."""
     data = _read_json_object(file, "pools")
-    for name, spec in data.items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("slots"), int):
-            raise FlowctlError(f"pool {name!r} in {file}: expected an object with a whole number 'slots'")
-        ctx.store.set_pool(name, spec["slots"], spec.get("description") or "", bool(spec.get("include_deferred")))
+    try:
+        ctx.store.import_pools(data)
+    except FlowctlError as exc:
+        raise FlowctlError(f"{file}: {exc}; nothing imported") from None
     audit(ctx, "pool.import", pools=sorted(data))
     click.echo(f"{len(data)} pool(s) imported")
 

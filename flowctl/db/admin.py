@@ -193,15 +193,17 @@ class PoolVerbs(_NeedsStore):
         _check_key("pool name", name)
         _check_slots(name, slots)
         with self._session() as s:
-            row = s.scalar(select(PoolRow).where(PoolRow.pool == name))
-            if row is None:
-                row = PoolRow(pool=name)
-                s.add(row)
-            row.slots = slots
-            row.include_deferred = include_deferred
-            if description is not None:
-                row.description = description
-            return _pool(row)
+            return _put_pool(s, Pool(name, slots, description, include_deferred))
+
+    def import_pools(self, pools: Mapping[str, Any]) -> int:
+        """Create or update every pool of ``{name: {"slots": n, "description": "...", "include_deferred": b}}``
+        in one transaction (a description not given is kept); FlowctlError naming the first bad entry
+        before anything is written. Returns how many."""
+        checked = [_pool_from_spec(name, spec) for name, spec in pools.items()]
+        with self._session() as s:
+            for pool in checked:
+                _put_pool(s, pool)
+        return len(checked)
 
     def add_pool(self, name: str, slots: int, description: str | None = None,
                  include_deferred: bool = False) -> Pool:
@@ -287,6 +289,34 @@ def _usage(pool: Pool, taken: Mapping[tuple[str, str], int]) -> PoolUsage:
     return PoolUsage(pool=pool.name, slots=pool.slots, running=running, queued=queued,
                      deferred=deferred, open_slots=pool_open_slots(pool.slots, occupied),
                      scheduled=taken.get((pool.name, "scheduled"), 0), occupied=occupied)
+
+
+def _put_pool(s: Session, pool: Pool) -> Pool:
+    """Create or update a checked pool (a description of None keeps the stored one)."""
+    row = s.scalar(select(PoolRow).where(PoolRow.pool == pool.name))
+    if row is None:
+        row = PoolRow(pool=pool.name)
+        s.add(row)
+    row.slots = pool.slots
+    row.include_deferred = pool.include_deferred
+    if pool.description is not None:
+        row.description = pool.description
+    s.flush()
+    return _pool(row)
+
+
+def _pool_from_spec(name: str, spec: Any) -> Pool:
+    """One entry of an import as a Pool; FlowctlError naming the pool when it is not one."""
+    _check_key("pool name", name)
+    if not isinstance(spec, Mapping):
+        raise FlowctlError(f"pool {name!r}: expected an object with a whole number 'slots', not {spec!r}")
+    _check_slots(name, spec.get("slots"))
+    description, include_deferred = spec.get("description"), spec.get("include_deferred", False)
+    if description is not None and not isinstance(description, str):
+        raise FlowctlError(f"pool {name!r}: description must be text (got {description!r})")
+    if not isinstance(include_deferred, bool):
+        raise FlowctlError(f"pool {name!r}: include_deferred must be true or false (got {include_deferred!r})")
+    return Pool(name, spec["slots"], description, include_deferred)
 
 
 def _pool(row: PoolRow) -> Pool:

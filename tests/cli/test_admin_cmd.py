@@ -304,6 +304,24 @@ def test_pools_set_list_and_delete_with_usage_columns(home: Path, capsys: Out) -
     assert run_cli(capsys, "pools", "get", "etl")[0] == 3
 
 
+@pytest.mark.parametrize("bad", [{"slots": "x"}, {"slots": -7}])
+def test_pools_import_writes_nothing_when_one_entry_is_bad(home: Path, capsys: Out, bad: dict[str, Any]) -> None:
+    """Before: zz1 was created, then zz2 failed."""
+    source = home / "pools.json"
+    source.write_text(json.dumps({"zz1": {"slots": 3}, "zz2": bad}))
+    code, out, err = run_cli(capsys, "pools", "import", str(source))
+    assert code == 1 and out == "" and len(err.splitlines()) == 1 and "'zz2'" in err and "nothing imported" in err
+    assert "zz1" not in [r["pool"] for r in _json(capsys, "pools", "list")]
+
+
+def test_pools_set_without_a_description_keeps_the_existing_one(home: Path, capsys: Out) -> None:
+    """Before: ``pools set p1 7`` erased the description of p1."""
+    run_cli(capsys, "pools", "set", "p1", "4", "nightly loads")
+    assert _json(capsys, "pools", "set", "p1", "7")[0]["description"] == "nightly loads"
+    assert _json(capsys, "pools", "get", "p1")[0]["slots"] == 7
+    assert _json(capsys, "pools", "set", "p1", "7", "")[0]["description"] == ""
+
+
 def test_default_pool_cannot_be_deleted(home: Path, capsys: Out) -> None:
     run_cli(capsys, "pools", "set", "default_pool", "128")
     code, _, err = run_cli(capsys, "pools", "delete", "default_pool")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from flowctl.core.connection import Connection, ConnectionFormatError, parse_uri
 from flowctl.core.errors import (AlreadyExistsError, ConnectionNotFound, FlowctlError, PoolNotFound,
                                  UserNotFound, VariableNotFound)
+from flowctl.db.admin import Pool
 from flowctl.db.secrets import FernetKeyError, generate_key
 from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow
 from flowctl.db.users import NewUser, PasswordPolicyError
@@ -191,6 +192,23 @@ def test_a_pool_is_created_updated_and_listed(store: Any) -> None:
     assert store.get_pool("etl").slots == 8
     assert store.get_pool("etl").description == "nightly loads"
     assert [p.name for p in store.list_pools()] == ["default_pool", "etl"]
+
+
+def test_importing_pools_writes_all_of_them_or_none(store: Any) -> None:
+    store.set_pool("kept", 2, "described")
+    assert store.import_pools({"kept": {"slots": 5}, "new": {"slots": -1, "description": "d",
+                                                             "include_deferred": True}}) == 2
+    assert store.get_pool("kept") == Pool("kept", 5, "described", False)
+    assert store.get_pool("new").include_deferred is True
+    for bad, says in (({"slots": "x"}, "slots must be a whole number"), ({"slots": -7}, "slots must be from 0"),
+                      ({"slots": True}, "slots must be a whole number"), ([3], "expected an object"),
+                      ({}, "slots must be a whole number"), ({"slots": 1, "description": 5}, "description"),
+                      ({"slots": 1, "include_deferred": "no"}, "include_deferred")):
+        with pytest.raises(FlowctlError, match=f"pool 'zz2'.*{says}"):
+            store.import_pools({"zz1": {"slots": 3}, "zz2": bad})
+    with pytest.raises(FlowctlError, match="empty"):
+        store.import_pools({"zz1": {"slots": 3}, " ": {"slots": 1}})
+    assert [p.name for p in store.list_pools()] == ["default_pool", "kept", "new"]
 
 
 def test_pool_slots_must_be_at_least_minus_one(store: Any) -> None:
