@@ -65,7 +65,7 @@ def dags_backfill(ctx: CliContext, dag_id: str, start_date: str, end_date: str, 
         raise click.BadParameter("the end date is before the start date", param_hint="--end-date")
     policy, conf = _policy(reset_failed, rerun_failed_tasks, reset_dagruns), parse_conf(conf_text)
     store_parsed_dag(ctx, parse_dag(ctx, dag_id, subdir), utcnow())
-    plan = ctx.store.plan_backfill(dag_id, start, end, policy)
+    plan = ctx.store.plan_backfill(dag_id, start, end, policy, conf=conf)
     if dry_run or not plan:
         _print_plan(plan, dag_id, start, end)
         return 0

@@ -47,6 +47,10 @@ class ParamValidationError(FlowctlError, ValueError):
     """A run's conf does not satisfy the DAG's params."""
 
 
+class BackfillTooLargeError(FlowctlError, ValueError):
+    """A backfill's range holds more runs than one backfill makes; the message names the cap and its date."""
+
+
 class TemplateRenderError(FlowctlError):
     """A template field failed to render (for example an undefined name)."""
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from flowctl.core.errors import DagNotFound, DagRunNotFound, IllegalTransitionError
+from flowctl.core.errors import BackfillTooLargeError, DagNotFound, DagRunNotFound, IllegalTransitionError
 from flowctl.core.keys import check_logical_date
 from flowctl.core.params import NOTSET, Param, ParamsDict
 from flowctl.core.states import (
@@ -134,18 +134,22 @@ def restriction_of(serialized: Mapping[str, Any]) -> TimeRestriction:
 
 def backfill_dates(timetable: Timetable, start: datetime, end: datetime,
                    dag_start: datetime | None = None) -> list[DataInterval]:
-    """The data intervals whose logical date falls in ``[start, end]`` (not before the DAG's start)."""
+    """The data intervals whose logical date falls in ``[start, end]`` (not before the DAG's start);
+    BackfillTooLargeError, naming the date the cap reaches, when there are more than MAX_BACKFILL_RUNS."""
     earliest = max(start, dag_start) if dag_start is not None else start
     restriction = TimeRestriction(earliest, end, True)
     out: list[DataInterval] = []
     last: DataInterval | None = None
-    while len(out) < MAX_BACKFILL_RUNS:
+    while len(out) <= MAX_BACKFILL_RUNS:
         info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=end)
         if info is None or info.logical_date > end or (last is not None and info.data_interval == last):
-            break
+            return out
         out.append(info.data_interval)
         last = info.data_interval
-    return out
+    reached = out[MAX_BACKFILL_RUNS - 1].start.isoformat()
+    raise BackfillTooLargeError(f"this range holds more than {MAX_BACKFILL_RUNS} runs, the most one backfill "
+                                f"makes; the {MAX_BACKFILL_RUNS}th is at {reached}: end the range there and "
+                                "backfill the rest in another")
 
 
 def next_dagrun_infos(serialized: Mapping[str, Any], last: DataInterval | None, count: int,
@@ -311,9 +315,15 @@ class OperationVerbs(StoreCore):
                     for r in s.scalars(query).all()]
 
     def plan_backfill(self, dag_id: str, start: datetime, end: datetime,
-                      policy: ExistingRunPolicy = ExistingRunPolicy.KEEP) -> list[BackfillItem]:
-        """The runs a backfill of ``[start, end]`` would create or re-run (nothing is written)."""
+                      policy: ExistingRunPolicy = ExistingRunPolicy.KEEP,
+                      conf: Mapping[str, Any] | None = None) -> list[BackfillItem]:
+        """The runs a backfill of ``[start, end]`` would create or re-run (nothing is written).
+
+        Refuses what :meth:`apply_backfill` would, so that a dry run says so: ParamValidationError names
+        a param that ``conf`` breaks; BackfillTooLargeError, a range of more than MAX_BACKFILL_RUNS runs."""
         serialized = self.runnable_serialized_dag(dag_id).data  # type: ignore[attr-defined]
+        if conf:
+            params_of(serialized).resolve(conf)
         intervals = backfill_dates(timetable_of(serialized), start, end, restriction_of(serialized).earliest)
         with self._read() as s:
             existing = {r.logical_date: r for r in s.scalars(select(DagRunRow).where(

@@ -83,6 +83,23 @@ def test_backfill_conf_goes_to_the_runs_it_creates_and_is_checked_against_params
     assert dict(store.list_runs("fresh")[0].conf) == {"n": 5}
 
 
+def test_a_dry_run_refuses_the_conf_the_backfill_would_refuse(store: Store, capsys: Out) -> None:
+    """Before: --dry-run skipped the params check and exited 0."""
+    code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-02",
+                             "-c", '{"n": "x"}', "--dry-run")
+    assert code == 1 and out == "" and len(err.splitlines()) == 1 and "'n'" in err, out + err
+
+
+@pytest.mark.parametrize("dry_run", [("--dry-run",), ()])
+def test_a_range_over_the_cap_of_backfill_runs_is_refused_naming_the_cap_and_its_date(
+        store: Store, capsys: Out, dry_run: tuple[str, ...]) -> None:
+    """Before: it stopped at 10,000 runs (in 2051) and said "Dry run: 10000 run(s)"."""
+    code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "1900-01-01", "-e", "9000-01-01", *dry_run)
+    assert code == 1 and out == "" and len(err.splitlines()) == 1, out + err
+    assert "10000" in err and "2051-05-18" in err
+    assert store.list_runs("fresh") == []
+
+
 def test_backfill_conf_that_is_not_a_json_object_exits_2_with_one_line(store: Store, capsys: Out) -> None:
     code, out, err = run_cli(capsys, "dags", "backfill", "fresh", "-s", "2024-01-01", "-e", "2024-01-01", "-c", "[1]")
     assert (code, out) == (2, "") and len(err.splitlines()) == 1 and "--conf" in err

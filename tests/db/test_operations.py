@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from flowctl.core.errors import DagNotFound, IllegalTransitionError, ParamValidationError
+from flowctl.core.errors import BackfillTooLargeError, DagNotFound, IllegalTransitionError, ParamValidationError
 from flowctl.core.timetables import timetable_from_schedule
 from flowctl.db.operations import (
     KILL_EVENT,
+    MAX_BACKFILL_RUNS,
     BackfillItem,
     ClearSpec,
     ExistingRunPolicy,
@@ -96,6 +97,25 @@ def test_backfill_dates_cover_the_range_inclusive_and_not_before_the_dag_start()
     got = backfill_dates(daily, T0 - timedelta(days=3), T0 + timedelta(days=2), dag_start=T0)
     assert [i.start for i in got] == [T0, T0 + timedelta(days=1), T0 + timedelta(days=2)]
     assert got[0].end == T0 + timedelta(days=1)
+
+
+def test_a_range_of_more_backfill_runs_than_the_cap_is_refused_naming_the_cap_and_the_date_it_reaches() -> None:
+    """Before: the dates silently stopped at the cap, and a backfill covered less than it said."""
+    daily = timetable_from_schedule("@daily")
+    last_allowed = T0 + timedelta(days=MAX_BACKFILL_RUNS - 1)
+    assert len(backfill_dates(daily, T0, last_allowed)) == MAX_BACKFILL_RUNS
+    with pytest.raises(BackfillTooLargeError, match=rf"more than {MAX_BACKFILL_RUNS} runs.*"
+                                                    rf"{last_allowed.date().isoformat()}"):
+        backfill_dates(daily, T0, last_allowed + timedelta(days=1))
+
+
+def test_planning_a_backfill_with_conf_that_breaks_a_param_names_the_param(store: Store) -> None:
+    """So that a dry run refuses the conf the real backfill would refuse."""
+    params = {"n": {"value": 1, "has_value": True, "description": None, "schema": {"type": "integer"}}}
+    store.sync_dag(chain_dag(params=params), FILE, T0)
+    with pytest.raises(ParamValidationError, match="'n'"):
+        store.plan_backfill("etl", T0, T0 + timedelta(days=1), conf={"n": "many"})
+    assert len(store.plan_backfill("etl", T0, T0 + timedelta(days=1), conf={"n": 9})) == 2
 
 
 def test_a_dag_without_schedule_has_no_backfill_dates() -> None:

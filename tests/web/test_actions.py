@@ -255,6 +255,13 @@ def test_backfill_refuses_an_end_before_the_start(user_client: FlaskClient, seed
     assert response.status_code == 400
 
 
+def test_backfill_refuses_a_range_of_more_runs_than_one_backfill_makes(user_client: FlaskClient, web_store: Store,
+                                                                       seeded: Seeded) -> None:
+    response = post(user_client, f"{BASE}/backfill", {"start": "1900-01-01", "end": "9000-01-01"})
+    assert response.status_code == 400 and "more than 10000 runs" in response.get_data(as_text=True)
+    assert [r for r in web_store.list_runs(seeded.dag_id) if r.run_type == "backfill"] == []
+
+
 def test_delete_history_removes_the_runs_but_keeps_the_audit_log(user_client: FlaskClient, web_store: Store,
                                                                   seeded: Seeded) -> None:
     assert "3 run(s)" in post(user_client, f"{BASE}/delete-history").get_data(as_text=True)
