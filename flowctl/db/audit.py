@@ -25,7 +25,8 @@ EVENT_LOG_SORT_COLUMNS = frozenset({"id", "dttm", "dag_id", "task_id", "run_id",
 
 @dataclass(frozen=True, slots=True)
 class EventLogQuery:
-    """Filters (equality; ``after`` < dttm < ``before``), sort and page of audit rows.
+    """Filters (equality, "" or None: any; ``after`` < dttm < ``before``; an event among
+    ``included_events`` when any, never among ``excluded_events``), sort and page of audit rows.
 
     Rows of the ``hidden`` DAGs are left out; rows without a DAG are always in."""
 
@@ -34,6 +35,10 @@ class EventLogQuery:
     run_id: str = ""
     event: str = ""
     owner: str = ""
+    map_index: int | None = None
+    try_number: int | None = None
+    included_events: tuple[str, ...] = ()
+    excluded_events: tuple[str, ...] = ()
     before: datetime | None = None
     after: datetime | None = None
     hidden: frozenset[str] = frozenset()
@@ -76,6 +81,12 @@ class AuditVerbs(StoreCore):
         where = [column == value for column, value in (
             (LogRow.dag_id, query.dag_id), (LogRow.task_id, query.task_id), (LogRow.run_id, query.run_id),
             (LogRow.event, query.event), (LogRow.owner, query.owner)) if value]
+        where += [column == value for column, value in (
+            (LogRow.map_index, query.map_index), (LogRow.try_number, query.try_number)) if value is not None]
+        if query.included_events:
+            where.append(LogRow.event.in_(sorted(query.included_events)))
+        if query.excluded_events:
+            where.append(LogRow.event.not_in(sorted(query.excluded_events)))
         if query.before is not None:
             where.append(LogRow.dttm < query.before)
         if query.after is not None:

@@ -6,7 +6,7 @@ GET one, POST, PATCH with ``update_mask`` and renaming, DELETE answering 204), `
 ``GET /config`` (403 unless ``[webserver] expose_config``), ``GET /eventLogs``
 and ``GET /eventLogs/<id>``. Lists are paged (``limit``, ``offset``) and sorted
 (``order_by``, ``-`` first for descending) and answer ``{"<things>": [...],
-"total_entries": n}``. Reading variables and connections needs what the admin
+"total_entries": n}``; an unknown query parameter is a 400 naming it. Reading variables and connections needs what the admin
 pages need (``config``), pools, event logs and the version only ``read``;
 every change needs ``config`` and is audited (source ``api``) by name, never
 with a value or password. Secrets never leave: connection passwords are
@@ -34,13 +34,14 @@ from flowctl.web.api_admin_params import (
     changes_of, check_types, is_bool, is_int, is_text, is_text_or_null, masked_value, order_arg, page_of, paging,
     update_mask,
 )
-from flowctl.web.api_params import bad, json_body
+from flowctl.web.api_params import PAGING, bad, check_known_args, int_arg, json_body, list_arg, map_index_arg
 from flowctl.web.api_shapes import iso
 from flowctl.web.auth import check_dag_visible, hidden_dags, requires
 from flowctl.web.browse import parse_when
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("api_admin", __name__, url_prefix="/api/v1")
+LIST_ARGS = PAGING | {"order_by"}
 
 
 def _no_content() -> Any:
@@ -60,6 +61,7 @@ def variable_json(var: VariableRecord) -> dict[str, Any]:
 @bp.route("/variables")
 @requires(Perm.CONFIG)
 def variables() -> Any:
+    check_known_args(LIST_ARGS)
     order, page = order_arg(VARIABLE_ORDER, "key"), paging()
     every = context.store().list_variables()
     return jsonify({"variables": [variable_json(v) for v in page_of(every, order, page)],
@@ -69,6 +71,7 @@ def variables() -> Any:
 @bp.route("/variables/<path:key>")
 @requires(Perm.CONFIG)
 def get_variable(key: str) -> Any:
+    check_known_args(())
     return jsonify(variable_json(context.store().get_variable_record(key)))  # VariableNotFound -> 404
 
 
@@ -76,6 +79,7 @@ def get_variable(key: str) -> Any:
 @requires(Perm.CONFIG)
 def post_variable() -> Any:
     """Create or replace a variable, as Airflow 2's ``Variable.set`` behind this call does."""
+    check_known_args(())
     body = json_body(VARIABLE_TYPES)
     check_types(body, VARIABLE_TYPES, required=("key", "value"))
     store = context.store()
@@ -87,6 +91,7 @@ def post_variable() -> Any:
 @bp.route("/variables/<path:key>", methods=["PATCH"])
 @requires(Perm.CONFIG)
 def patch_variable(key: str) -> Any:
+    check_known_args({"update_mask"})
     body = json_body(VARIABLE_TYPES)
     check_types(body, VARIABLE_TYPES)
     if "key" in body and body["key"] != key:
@@ -100,6 +105,7 @@ def patch_variable(key: str) -> Any:
 @bp.route("/variables/<path:key>", methods=["DELETE"])
 @requires(Perm.CONFIG)
 def delete_variable(key: str) -> Any:
+    check_known_args(())
     if not context.store().delete_variable(key):
         abort(404, description=f"variable {key!r} does not exist")
     context.audit("variable.delete", extra={"key": key})
@@ -159,6 +165,7 @@ def _connection_changes(body: Mapping[str, Any]) -> dict[str, Any]:
 @bp.route("/connections")
 @requires(Perm.CONFIG)
 def connections() -> Any:
+    check_known_args(LIST_ARGS)
     order, page = order_arg(CONNECTION_ORDER, "connection_id"), paging()
     every = context.store().list_connections()
     return jsonify({"connections": [connection_item_json(c) for c in page_of(every, order, page)],
@@ -168,12 +175,14 @@ def connections() -> Any:
 @bp.route("/connections/<connection_id>")
 @requires(Perm.CONFIG)
 def get_connection(connection_id: str) -> Any:
+    check_known_args(())
     return jsonify(connection_json(context.store().get_connection(connection_id)))  # 404 when missing
 
 
 @bp.route("/connections", methods=["POST"])
 @requires(Perm.CONFIG)
 def post_connection() -> Any:
+    check_known_args(())
     body = json_body(CONNECTION_TYPES)
     check_types(body, CONNECTION_TYPES, required=("connection_id", "conn_type"))
     conn_id = body["connection_id"]
@@ -190,6 +199,7 @@ def post_connection() -> Any:
 @bp.route("/connections/<connection_id>", methods=["PATCH"])
 @requires(Perm.CONFIG)
 def patch_connection(connection_id: str) -> Any:
+    check_known_args({"update_mask"})
     body = json_body(CONNECTION_TYPES)
     if "connection_id" in body and body["connection_id"] != connection_id:
         bad("the connection_id cannot be updated (it differs from the one in the URL)")
@@ -203,6 +213,7 @@ def patch_connection(connection_id: str) -> Any:
 @bp.route("/connections/<connection_id>", methods=["DELETE"])
 @requires(Perm.CONFIG)
 def delete_connection(connection_id: str) -> Any:
+    check_known_args(())
     if not context.store().delete_connection(connection_id):
         abort(404, description=f"the conn_id {connection_id!r} is not defined")
     context.audit("connection.delete", extra={"conn_id": connection_id})
@@ -234,6 +245,7 @@ def _pool_response(pool: Pool) -> Any:
 @bp.route("/pools")
 @requires(Perm.READ)
 def pools() -> Any:
+    check_known_args(LIST_ARGS)
     order, page = order_arg(POOL_ORDER, "name"), paging()
     store = context.store()
     every = store.list_pools()
@@ -245,12 +257,14 @@ def pools() -> Any:
 @bp.route("/pools/<path:name>")
 @requires(Perm.READ)
 def get_pool(name: str) -> Any:
+    check_known_args(())
     return _pool_response(context.store().get_pool(name))  # PoolNotFound -> 404
 
 
 @bp.route("/pools", methods=["POST"])
 @requires(Perm.CONFIG)
 def post_pool() -> Any:
+    check_known_args(())
     body = json_body(POOL_TYPES)
     check_types(body, POOL_TYPES, required=("name", "slots"))
     try:  # slots out of range, empty or long name -> FlowctlError -> 400
@@ -267,6 +281,7 @@ def post_pool() -> Any:
 def patch_pool(name: str) -> Any:
     """Change a pool; a ``name`` that differs from the URL's renames it (unless ``update_mask`` leaves
     ``name`` out), and its unfinished task instances with it."""
+    check_known_args({"update_mask"})
     body = json_body(POOL_TYPES)
     check_types(body, POOL_TYPES)
     renamed = "name" in body and body["name"] != name
@@ -287,6 +302,7 @@ def patch_pool(name: str) -> Any:
 @bp.route("/pools/<path:name>", methods=["DELETE"])
 @requires(Perm.CONFIG)
 def delete_pool(name: str) -> Any:
+    check_known_args(())
     if name == DEFAULT_POOL:
         bad(f"{DEFAULT_POOL} cannot be deleted (set its slots instead)")
     if not context.store().delete_pool(name):
@@ -305,6 +321,7 @@ CONFIG_HIDDEN = ("Your flowctl administrator chose not to expose the configurati
 @bp.route("/version")
 @requires(Perm.READ)
 def version() -> Any:
+    check_known_args(())
     return jsonify({"version": flowctl.__version__, "git_version": None})
 
 
@@ -316,6 +333,7 @@ def _config_text(value: Any) -> str:
 @requires(Perm.CONFIG)
 def config() -> Any:
     """Every option's effective value (secrets as ``< hidden >``, always), by section; ``?section=``."""
+    check_known_args({"section"})
     settings = context.settings()
     if not settings.get("webserver", "expose_config"):
         abort(403, description=CONFIG_HIDDEN)
@@ -346,13 +364,26 @@ def event_log_json(row: AuditRecord) -> dict[str, Any]:
             "execution_date": None, "owner": row.owner, "extra": row.extra, "source": row.source}
 
 
+EVENT_LOG_TEXT = ("dag_id", "task_id", "run_id", "event", "owner")
+EVENT_LOG_ARGS = LIST_ARGS | {*EVENT_LOG_TEXT, "map_index", "try_number", "before", "after", "included_events",
+                              "excluded_events"}
+MAX_TRY_NUMBER = 2**31 - 1  # an INTEGER column, as the id
+
+
 @bp.route("/eventLogs")
 @requires(Perm.READ)
 def event_logs() -> Any:
+    """Audit rows filtered as Airflow's: equal text fields, ``map_index``, ``try_number``, ``after`` < when <
+    ``before``, and ``included_events`` / ``excluded_events`` (comma-separated or repeated)."""
+    check_known_args(EVENT_LOG_ARGS)
     order, page = order_arg(EVENT_LOG_ORDER, "event_log_id"), paging()
-    text = {name: request.args.get(name, "").strip() for name in ("dag_id", "task_id", "run_id", "event", "owner")}
-    query = EventLogQuery(**text, before=parse_when(request.args.get("before")),  # bad date -> 400
-                          after=parse_when(request.args.get("after")), hidden=hidden_dags(),
+    args = request.args
+    query = EventLogQuery(**{name: args.get(name, "").strip() for name in EVENT_LOG_TEXT},
+                          map_index=map_index_arg() if "map_index" in args else None,
+                          try_number=int_arg("try_number", 0, 0, MAX_TRY_NUMBER) if "try_number" in args else None,
+                          included_events=list_arg("included_events"), excluded_events=list_arg("excluded_events"),
+                          before=parse_when(args.get("before")),  # bad date -> 400
+                          after=parse_when(args.get("after")), hidden=hidden_dags(),
                           order_by=order.attribute, descending=order.descending,
                           offset=page.offset, limit=page.limit)
     found = context.store().event_log_page(query)
@@ -362,6 +393,7 @@ def event_logs() -> Any:
 @bp.route("/eventLogs/<int:event_log_id>")
 @requires(Perm.READ)
 def get_event_log(event_log_id: int) -> Any:
+    check_known_args(())
     if event_log_id > MAX_EVENT_LOG_ID:
         abort(404, description=f"event log {event_log_id} not found")
     row = context.store().get_audit(event_log_id)  # NotFoundError -> 404

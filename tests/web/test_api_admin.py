@@ -103,6 +103,23 @@ def test_bad_list_parameters_are_400(client: FlaskClient, op: dict[str, str], qu
         assert_json_error(client.get(f"{API}/{resource}?{query}", headers=op), 400)
 
 
+@pytest.mark.parametrize("url", ["variables", "connections", "pools", "eventLogs", "variables/k", "pools/default_pool",
+                                 "version", "eventLogs/1"])
+def test_an_unknown_query_parameter_is_a_400_naming_it(client: FlaskClient, op: dict[str, str],
+                                                       web_store: Store, url: str) -> None:
+    body = assert_json_error(client.get(f"{API}/{url}?bogus=1", headers=op), 400)
+    assert "bogus" in body["detail"]
+
+
+def test_an_unknown_query_parameter_changes_nothing(client: FlaskClient, op: dict[str, str],
+                                                    web_store: Store) -> None:
+    web_store.set_variable("k", "v")
+    assert_json_error(client.patch(f"{API}/variables/k?bogus=1", json={"value": "x"}, headers=op), 400)
+    assert_json_error(client.delete(f"{API}/variables/k?bogus=1", headers=op), 400)
+    assert_json_error(client.post(f"{API}/pools?bogus=1", json={"name": "p", "slots": 1}, headers=op), 400)
+    assert web_store.get_variable("k") == "v" and [p.name for p in web_store.list_pools()] == ["default_pool"]
+
+
 @pytest.mark.parametrize("body", [
     {"key": "k"}, {"value": "v"}, {"key": "k", "value": 3}, {"key": "k", "value": "v", "extra": 1},
     {"key": "", "value": "v"}, {"key": "k" * 300, "value": "v"}, [1, 2], "text",
@@ -449,6 +466,27 @@ def test_event_logs_list_the_audit_log_with_airflows_fields_and_filters(
     assert one.status_code == 200 and one.get_json() == first
     for missing in ("999999", "99999999999999999999", "abc"):
         assert_json_error(client.get(f"{API}/eventLogs/{missing}", headers=viewer), 404)
+
+
+def test_event_logs_filter_by_map_index_try_number_and_included_or_excluded_events(
+        client: FlaskClient, viewer: dict[str, str], web_store: Store, clock: Clock) -> None:
+    _audit_rows(web_store, clock)
+    web_store.audit("mark_success", now=T0.replace(hour=9), source="api", owner="ada", dag_id="d1",
+                    task_id="t1", run_id="r1", map_index=2, try_number=3)
+
+    def events(query: str) -> list[str]:
+        body = client.get(f"{API}/eventLogs?{query}", headers=viewer).get_json()
+        return [e["event"] for e in body["event_logs"] if e["event"] != "login_failed"]
+
+    assert events("included_events=nothing_such") == []
+    assert events("included_events=clear,trigger") == ["trigger", "clear"]
+    assert events("included_events=clear&included_events=variable.set") == ["clear", "variable.set"]
+    assert events("excluded_events=clear,variable.set") == ["trigger", "mark_success"]
+    assert events("map_index=2") == ["mark_success"]
+    assert events("try_number=3&dag_id=d1") == ["mark_success"]
+    assert events("try_number=1") == []
+    for bad in ("map_index=two", "try_number=-1", "map_index=99999999999999999999"):
+        assert_json_error(client.get(f"{API}/eventLogs?{bad}", headers=viewer), 400)
 
 
 def test_event_logs_of_a_dag_the_user_may_not_see_are_hidden(
