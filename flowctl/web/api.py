@@ -51,6 +51,7 @@ DAG_LIST_ARGS = PAGING | HOME_ARGS | {"dag_id_pattern", "tags", "paused", "only_
 PATCH_DAGS_ARGS = PAGING | {"dag_id_pattern", "tags", "only_active", "update_mask"}
 RUN_RANGES = ("execution_date", "start_date", "end_date", "updated_at")
 RUN_LIST_ARGS = PAGING | range_names(RUN_RANGES) | {"state", "order_by"}
+RUN_API_ORDER = "id"
 TASK_ORDER_FIELDS = frozenset({"task_id", "operator", "owner", "pool", "queue", "priority_weight"})
 IMPORT_ERROR_ORDER = {"import_error_id": "id", "timestamp": "timestamp", "filename": "filename"}
 
@@ -226,8 +227,9 @@ def dag_task(dag_id: str, task_id: str) -> Any:
 # --- the run list -------------------------------------------------------------------------------------
 
 def runs_response(query: RunQuery) -> Any:
-    """``{"dag_runs", "total_entries"}`` of one page of runs."""
-    page = context.store().run_page(query)
+    """``{"dag_runs", "total_entries"}`` of one page of runs, in ``id`` order without ``order_by`` (Airflow's
+    default, so a script paging with ``offset`` gets Airflow's pages; the UI lists newest first)."""
+    page = context.store().run_page(replace(query, order_by=query.order_by or RUN_API_ORDER))
     return jsonify({"dag_runs": [run_json(r) for r in page.items], "total_entries": page.total})
 
 

@@ -150,12 +150,29 @@ def test_the_run_list_filters_by_state_and_dates(admin_client: FlaskClient, seed
     since = failed.logical_date.isoformat().replace("+00:00", "Z")
     assert set(run_ids(admin_client.get(f"{url}?execution_date_gte={since}"))) == {failed.run_id, running.run_id}
     assert run_ids(admin_client.get(f"{url}?execution_date_lte=2024-02-25")) == [success.run_id]
-    assert run_ids(admin_client.get(f"{url}?end_date_gte=2024-01-01")) == [failed.run_id, success.run_id]
+    assert run_ids(admin_client.get(f"{url}?end_date_gte=2024-01-01")) == [success.run_id, failed.run_id]
     assert run_ids(admin_client.get(f"{url}?order_by=execution_date")) == [success.run_id, failed.run_id,
                                                                            running.run_id]
     for bad in ("execution_date_gte=notadate", "state=great", "order_by=colour", "stat=failed"):
         response = admin_client.get(f"{url}?{bad}")
         assert response.status_code == 400 and response.is_json, bad
+
+
+def test_run_lists_without_order_by_are_in_id_order_as_airflows(client: FlaskClient, users: dict[str, str],
+                                                                 web_store: Store, seeded: Seeded) -> None:
+    from tests.web.webdata import make_run
+
+    earliest = make_run(web_store, seeded.dag_id, -20)  # created last, the oldest logical date
+    auth = basic("viewer", users["viewer"])
+    in_id_order = [seeded.success_run.run_id, seeded.failed_run.run_id, seeded.running_run.run_id, earliest.run_id]
+    for dag_id in (seeded.dag_id, "~"):
+        assert run_ids(client.get(f"/api/v1/dags/{dag_id}/dagRuns", headers=auth)) == in_id_order
+        assert run_ids(client.get(f"/api/v1/dags/{dag_id}/dagRuns?limit=2&offset=2", headers=auth)) == in_id_order[2:]
+    assert run_ids(client.post("/api/v1/dags/~/dagRuns/list", json={}, headers=auth)) == in_id_order
+    paged = client.post("/api/v1/dags/~/dagRuns/list", json={"page_offset": 1, "page_limit": 2}, headers=auth)
+    assert run_ids(paged) == in_id_order[1:3]
+    newest_first = client.get(f"/api/v1/dags/{seeded.dag_id}/dagRuns?order_by=-execution_date", headers=auth)
+    assert run_ids(newest_first) == in_id_order[2::-1] + [earliest.run_id]
 
 
 def test_runs_of_every_visible_dag_by_get_and_by_post(client: FlaskClient, users: dict[str, str],
