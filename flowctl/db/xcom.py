@@ -8,21 +8,37 @@ import above ``db``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 
 from flowctl.core.xcom_values import check_xcom_value
 from flowctl.db.base import StoreCore
 from flowctl.db.records import RunKey, TaskInstanceKey, XComRecord, record_from
 from flowctl.db.tables import DagRunRow, XComRow
+from flowctl.db.web_queries import Page
 
 RETURN_VALUE = "return_value"
 
 
+@dataclass(frozen=True, slots=True)
+class XComQuery:
+    """Filters (None: any) and page of XCom entries; entries of the ``hidden`` DAGs are left out."""
+
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    key: str | None = None
+    hidden: frozenset[str] = frozenset()
+    offset: int = 0
+    limit: int = 100
+
+
 class XComVerbs(StoreCore):
-    """xcom_push, xcom_pull, xcom_pull_prior, list_xcoms, clear_xcoms."""
+    """xcom_push, xcom_pull, xcom_pull_prior, list_xcoms, xcom_page, clear_xcoms."""
 
     def check_xcom(self, ti: TaskInstanceKey, key: str, value: Any) -> None:
         """Raise what :meth:`xcom_push` would for this value (not JSON, or too large); else nothing."""
@@ -69,6 +85,23 @@ class XComVerbs(StoreCore):
             query = query.where(XComRow.task_id == task_id)
         with self._read() as s:
             return [record_from(XComRecord, r) for r in s.scalars(query).all()]
+
+    def xcom_page(self, query: XComQuery) -> Page[XComRecord]:
+        """One page of the XComs matching ``query``, by their run's logical date, task, DAG, key and map
+        index (Airflow's order), with the total that match."""
+        where = [column == value for column, value in (
+            (XComRow.dag_id, query.dag_id), (XComRow.run_id, query.run_id), (XComRow.task_id, query.task_id),
+            (XComRow.map_index, query.map_index), (XComRow.key, query.key)) if value is not None]
+        if query.hidden:
+            where.append(XComRow.dag_id.not_in(sorted(query.hidden)))
+        with self._read() as s:
+            total = int(s.scalar(select(func.count()).select_from(XComRow).where(*where)) or 0)
+            rows = s.scalars(
+                select(XComRow).join(DagRunRow, and_(DagRunRow.dag_id == XComRow.dag_id,
+                                                     DagRunRow.run_id == XComRow.run_id)).where(*where)
+                .order_by(DagRunRow.logical_date, XComRow.task_id, XComRow.dag_id, XComRow.key, XComRow.map_index)
+                .offset(query.offset).limit(query.limit)).all()
+            return Page(tuple(record_from(XComRecord, r) for r in rows), total, query.offset, query.limit)
 
     def clear_xcoms(self, ti: TaskInstanceKey) -> int:
         """Delete a task instance's XComs (a new try starts clean); returns how many."""

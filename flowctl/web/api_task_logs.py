@@ -4,7 +4,8 @@ Owns, under ``/api/v1/dags/<dag_id>/dagRuns/<dag_run_id>/taskInstances/<task_id>
 ``/logs/<try_number>`` (``?map_index=&full_content=&token=``; text/plain, or
 ``{"content", "continuation_token"}`` with ``Accept: application/json``, read
 as the UI's log view reads it: :func:`flowctl.web.try_logs.try_log`, from a worker too) and
-``/xcomEntries`` (entries without values, as Airflow's collection) and
+``/xcomEntries`` (entries without values, as Airflow's collection; ``~`` for the DAG, run
+and / or task lists across them, hiding DAGs the user may not see) and
 ``/xcomEntries/<key>`` (the value as Airflow gives it: ``str()`` of the Python
 value, or JSON with ``stringify=false``).
 A blueprint nested in :mod:`flowctl.web.api_task_instances`' (registered there).
@@ -12,16 +13,19 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
 from flowctl.core.errors import TaskInstanceNotFound
 from flowctl.core.keys import TaskInstanceKey
+from flowctl.db.xcom import XComQuery
 from flowctl.web import context
+from flowctl.web.api import ALL
 from flowctl.web.api_params import PAGING, bad, bool_arg, check_known_args, map_index_arg, paging
 from flowctl.web.api_shapes import xcom_entry_json, xcom_json, xcom_native, xcom_text
-from flowctl.web.auth import requires_dag
+from flowctl.web.auth import hidden_dags, requires_dag
 from flowctl.web.permissions import Perm
 from flowctl.web.run_views import current_try
 from flowctl.web.try_logs import LogChunk, try_log
@@ -82,21 +86,35 @@ def _xcom_run(dag_id: str, run_id: str, task_id: str) -> Any:
     return run
 
 
+def _xcom_scope(dag_id: str, run_id: str, task_id: str) -> XComQuery:
+    """The DAG, run and task of an XCom list, each ``~`` for any (404 for a named one that does not exist)."""
+    store = context.store()
+    if dag_id != ALL:
+        store.get_dag(dag_id)  # DagNotFound -> 404
+    if ALL not in (dag_id, run_id, task_id):
+        _xcom_run(dag_id, run_id, task_id)
+    elif dag_id != ALL and run_id != ALL:
+        store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    named = {name: None if value == ALL else value
+             for name, value in (("dag_id", dag_id), ("run_id", run_id), ("task_id", task_id))}
+    return XComQuery(**named, hidden=hidden_dags())
+
+
 @bp.route(TI_URL + "/xcomEntries")
 @requires_dag(Perm.READ)
 def xcom_entries(dag_id: str, run_id: str, task_id: str) -> Any:
-    """The task's XComs in this run (``map_index``, ``xcom_key`` narrow them), without values."""
+    """The task's XComs in this run (``map_index``, ``xcom_key`` narrow them), without values; ``~`` for the
+    DAG, the run and / or the task lists across them (the DAGs the user may see)."""
     check_known_args(PAGING | {"map_index", "xcom_key"})
     offset, limit = paging()
     map_index = map_index_arg() if "map_index" in request.args else None
-    run = _xcom_run(dag_id, run_id, task_id)
-    found = context.store().list_xcoms(run.key, task_id)
-    if map_index is not None:
-        found = [x for x in found if x.map_index == map_index]
-    if request.args.get("xcom_key"):
-        found = [x for x in found if x.key == request.args["xcom_key"]]
-    return jsonify({"xcom_entries": [xcom_entry_json(x, run.logical_date) for x in found[offset:offset + limit]],
-                    "total_entries": len(found)})
+    query = replace(_xcom_scope(dag_id, run_id, task_id), map_index=map_index,
+                    key=request.args.get("xcom_key") or None, offset=offset, limit=limit)
+    store = context.store()
+    page = store.xcom_page(query)
+    dates = store.logical_dates({(x.dag_id, x.run_id) for x in page.items})
+    return jsonify({"xcom_entries": [xcom_entry_json(x, dates.get((x.dag_id, x.run_id))) for x in page.items],
+                    "total_entries": page.total})
 
 
 @bp.route(TI_URL + "/xcomEntries/<key>")

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from flowctl.core.errors import FlowctlError, JobNotFound, XComTooLargeError
 from flowctl.core.xcom_values import TYPE_KEY, decode_xcom_value, encode_xcom_value
 from flowctl.db.store import Store
+from flowctl.db.xcom import XComQuery
 from tests.db.samples import T0, make_run, ti_key
 
 
@@ -94,6 +95,27 @@ def test_clearing_a_task_instances_xcoms_leaves_others(store: Store) -> None:
     store.xcom_push(ti_key(run, "load"), "b", 2, T0)
     assert store.clear_xcoms(ti_key(run)) == 1
     assert [x.task_id for x in store.list_xcoms(run.key)] == ["load"]
+
+
+def test_an_xcom_page_filters_any_dag_run_and_task_in_airflows_order_and_counts_all_that_match(
+        store: Store) -> None:
+    later, earlier, other = make_run(store, day=2), make_run(store, day=1), make_run(store, "other", day=3)
+    store.xcom_push(ti_key(later), "b", 1, T0)
+    store.xcom_push(ti_key(later, "load"), "a", 2, T0)
+    store.xcom_push(ti_key(earlier, "load"), "a", 3, T0)
+    store.xcom_push(ti_key(other), "a", 4, T0)
+
+    def found(**filters: Any) -> list[tuple[str, str, str]]:
+        return [(x.run_id, x.task_id, x.key) for x in store.xcom_page(XComQuery(**filters)).items]
+
+    assert found() == [(earlier.run_id, "load", "a"), (later.run_id, "extract", "b"), (later.run_id, "load", "a"),
+                       (other.run_id, "extract", "a")]
+    assert found(key="a", task_id="load") == [(earlier.run_id, "load", "a"), (later.run_id, "load", "a")]
+    assert found(dag_id="etl", run_id=later.run_id) == [(later.run_id, "extract", "b"), (later.run_id, "load", "a")]
+    assert found(hidden=frozenset({"etl"})) == [(other.run_id, "extract", "a")]
+    assert found(map_index=0) == []
+    page = store.xcom_page(XComQuery(offset=1, limit=2))
+    assert [x.value for x in page.items] == [1, 2] and page.total == 4
 
 
 def test_a_job_heartbeats_until_it_ends(store: Store) -> None:

@@ -14,7 +14,7 @@ from flowctl.settings import Settings
 from flowctl.task_runner.logs import log_path
 from tests.web.conftest import BOTH_DATABASES, Clock, store_on
 from tests.web.test_api_runs import basic
-from tests.web.webdata import Seeded
+from tests.web.webdata import HIDDEN_DAG, Seeded, seed_hidden
 
 
 @pytest.fixture(params=BOTH_DATABASES)
@@ -168,6 +168,47 @@ def test_xcom_entries_without_values_and_one_with_its_value(client: FlaskClient,
     assert client.get(f"{url}/nope", headers=auth).status_code == 404
     assert client.get(f"{tis_url(seeded, run.run_id)}/nope/xcomEntries", headers=auth).status_code == 404
     assert client.get(f"{url}?map_index=x", headers=auth).status_code == 400
+
+
+def test_xcom_entries_list_across_dags_runs_and_tasks_with_a_tilde_hiding_dags_the_user_may_not_see(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded, clock: Clock) -> None:
+    failed, running, dag_id = seeded.failed_run, seeded.running_run, seeded.dag_id
+    web_store.xcom_push(TaskInstanceKey(dag_id, failed.run_id, "crm.fetch"), "return_value", 1, clock.now)
+    web_store.xcom_push(TaskInstanceKey(dag_id, failed.run_id, "billing.fetch"), "return_value", 2, clock.now)
+    web_store.xcom_push(TaskInstanceKey(dag_id, running.run_id, "crm.fetch"), "path", "/x", clock.now)
+    secret = seed_hidden(web_store)
+    web_store.xcom_push(TaskInstanceKey(HIDDEN_DAG, secret.run_id, "s"), "return_value", 3, clock.now)
+    viewer = basic("viewer", users["viewer"])
+
+    def entries(path: str, auth: dict[str, str] = viewer) -> list[tuple[str, str, str]]:
+        response = client.get(f"/api/v1/dags/{path}", headers=auth)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        assert body["total_entries"] >= len(body["xcom_entries"])
+        return [(x["dag_run_id"], x["task_id"], x["key"]) for x in body["xcom_entries"]]
+
+    every = "~/dagRuns/~/taskInstances/~/xcomEntries"
+    in_order = [(failed.run_id, "billing.fetch", "return_value"), (failed.run_id, "crm.fetch", "return_value"),
+                (running.run_id, "crm.fetch", "path")]  # by logical date, task, DAG, key: Airflow's order
+    assert entries(every) == in_order
+    listed = client.get(f"/api/v1/dags/{every}", headers=viewer).get_json()["xcom_entries"]
+    assert [x["execution_date"] for x in listed] == [failed.logical_date.isoformat()] * 2 + [
+        running.logical_date.isoformat()]
+    assert entries(f"{dag_id}/dagRuns/~/taskInstances/crm.fetch/xcomEntries") == in_order[1:]
+    assert entries(f"{dag_id}/dagRuns/{failed.run_id}/taskInstances/~/xcomEntries") == in_order[:2]
+    assert entries(f"~/dagRuns/{running.run_id}/taskInstances/~/xcomEntries") == in_order[2:]
+    assert entries(f"{every}?xcom_key=return_value&map_index=-1") == in_order[:2]
+    assert entries(f"{every}?limit=1&offset=1") == in_order[1:2]
+    assert client.get(f"/api/v1/dags/{every}?limit=1", headers=viewer).get_json()["total_entries"] == 3
+    admin = basic("admin", users["admin"])
+    assert entries(every, admin) == [*in_order[:2], (secret.run_id, "s", "return_value"), in_order[2]]  # by date
+    hidden = client.get(f"/api/v1/dags/{HIDDEN_DAG}/dagRuns/~/taskInstances/~/xcomEntries", headers=viewer)
+    assert hidden.status_code == 404 and hidden.is_json
+    for missing in ("nope/dagRuns/~/taskInstances/~/xcomEntries",
+                    f"{dag_id}/dagRuns/nope/taskInstances/~/xcomEntries"):
+        answer = client.get(f"/api/v1/dags/{missing}", headers=viewer)
+        assert answer.status_code == 404 and answer.is_json, missing
+    assert client.get(f"/api/v1/dags/{every}?bogus=1", headers=viewer).status_code == 400
 
 
 @pytest.mark.parametrize("suffix", ["99999999999999999999", "1000000001", "-2"])
