@@ -7,6 +7,8 @@ dependencies, scheduling attributes, template fields and their sources,
 callbacks as presence booleans, setup / teardown marks and, for mapped tasks, the partial/expand
 arguments (XComArg references as ``{"task_id", "key"}``, and the structure of
 ``.map()``/``.zip()``/``.concat()`` ones, without the map callables: see jsonvalues).
+The display names (``dag_display_name``, ``task_display_name``) and a non-default
+``orientation`` are kept only when set, so the hash of a DAG without them stays the same.
 ``deserialize_dag(d)`` gives a read-only :class:`SerializedDAG`.
 ``dag_hash(d)`` is the sha256 of the canonical JSON: same file, same hash.
 
@@ -37,6 +39,8 @@ TASK_ROLES = ("is_setup", "is_teardown", "on_failure_fail_dagrun")
 TASK_DURATIONS = ("retry_delay", "max_retry_delay", "execution_timeout", "sla", "poke_interval", "timeout")
 DAG_PLAIN = ("dag_id", "description", "doc_md", "catchup", "max_active_runs", "max_active_tasks",
              "is_paused_upon_creation", "render_template_as_native_obj")
+# How the UI and the API show a DAG (Airflow 2.9's display name), kept only when not the default.
+DAG_SHOWN = (("dag_display_name", None), ("orientation", "LR"))
 
 
 def _text(value: Any) -> Any:
@@ -120,6 +124,8 @@ def serialize_task(task: Any) -> dict[str, Any]:
     for name in TASK_ROLES:  # only when set: the hash of a DAG without setups / teardowns stays what it was
         if getattr(task, name, False):
             data[name] = True
+    if getattr(task, "task_display_name", None):  # likewise
+        data["task_display_name"] = task.task_display_name
     declared = getattr(task, "outlets", None) or ()
     outlets = [*outlet_datasets(declared), *outlet_aliases(declared)]
     if outlets:  # only then: the hash of a DAG without datasets stays what it was
@@ -171,6 +177,10 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
     zone = getattr(dag, "timezone", None)
     if zone and zone != "UTC":  # only then: the hash of a DAG in UTC stays what it was
         data["timezone"] = str(zone)
+    for name, default in DAG_SHOWN:  # likewise only when set
+        value = getattr(dag, name, default)
+        if value != default:
+            data[name] = value
     return data
 
 

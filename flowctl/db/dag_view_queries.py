@@ -51,17 +51,20 @@ class DagViewVerbs(StoreCore):
     """run_window, count_runs, task_cells, task_states, run_tries, daily_run_states, schedules."""
 
     def schedules(self, dag_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
-        """dag_id -> ``{"timetable", "timetable_description"}`` of each DAG's latest serialized version
-        (only these keys are read, not the task lists: a page of 100 DAGs stays one small query)."""
+        """dag_id -> ``{"timetable", "timetable_description", "dag_display_name"}`` of each DAG's latest
+        serialized version (only these keys are read, not the task lists: a page of 100 DAGs stays one
+        small query)."""
         if not dag_ids:
             return {}
         sd = SerializedDagRow
         latest = (select(sd.dag_id, func.max(sd.version_number).label("v"))
                   .where(sd.dag_id.in_(sorted(dag_ids))).group_by(sd.dag_id).subquery())
-        query = (select(sd.dag_id, sd.data["timetable"], sd.data["timetable_description"])
+        query = (select(sd.dag_id, sd.data["timetable"], sd.data["timetable_description"],
+                        sd.data["dag_display_name"])
                  .join(latest, and_(latest.c.dag_id == sd.dag_id, latest.c.v == sd.version_number)))
         with self._read() as s:
-            return {d: {"timetable": t, "timetable_description": desc} for d, t, desc in s.execute(query)}
+            return {d: {"timetable": t, "timetable_description": desc, "dag_display_name": shown}
+                    for d, t, desc, shown in s.execute(query)}
 
     def run_window(self, dag_id: str, offset: int = 0, limit: int = 25) -> list[DagRunRecord]:
         """``limit`` runs of a DAG starting ``offset`` from the newest, newest first."""

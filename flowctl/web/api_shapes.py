@@ -24,6 +24,8 @@ from flowctl.db.triggers import TriggerRecord
 TASK_KEYS = ("owner", "trigger_rule", "depends_on_past", "wait_for_downstream", "retries", "queue", "pool",
              "pool_slots", "retry_exponential_backoff", "priority_weight", "weight_rule", "ui_color",
              "ui_fgcolor", "template_fields", "doc_md")
+#: The class a dumped param names (Airflow's ``Param.dump()``): flowctl's, at its Airflow-compatible path.
+PARAM_CLASS = "flowctl.models.param.Param"
 #: flowctl's job types as Airflow's Job object names them.
 AIRFLOW_JOB_TYPES = {"scheduler": "SchedulerJob", "triggerer": "TriggererJob", "dag_processor": "DagProcessorJob",
                      "worker": "LocalTaskJob"}
@@ -78,7 +80,8 @@ def dag_json(dag: DagRecord, body: Mapping[str, Any] | None = None,
              extras: DagExtras = DagExtras()) -> dict[str, Any]:
     """Airflow's DAG object; ``body`` (the serialized DAG) adds the schedule when given."""
     body = body or {}
-    return {"dag_id": dag.dag_id, "dag_display_name": dag.dag_id, "root_dag_id": None,
+    return {"dag_id": dag.dag_id, "dag_display_name": body.get("dag_display_name") or dag.dag_id,
+            "root_dag_id": None,
             "is_paused": dag.is_paused, "is_active": dag.is_active, "is_subdag": False,
             "last_parsed_time": iso(dag.last_parsed_time), "last_pickled": None, "last_expired": None,
             "scheduler_lock": None, "pickle_id": None, "default_view": "grid", "fileloc": dag.fileloc,
@@ -107,17 +110,23 @@ def _has_task_limits(body: Mapping[str, Any]) -> bool:
 def dag_details_json(dag: DagRecord, body: Mapping[str, Any], extras: DagExtras = DagExtras()) -> dict[str, Any]:
     """Airflow's DAGDetail: the DAG object plus what only the serialized DAG knows."""
     timetable = body.get("timetable") or {}
-    params = {name: item.get("value") if item.get("has_value", True) else None
-              for name, item in (body.get("params") or {}).items()}
     shown = dag_json(dag, body, extras)
     return {**shown, "timezone": body.get("timezone") or timetable.get("timezone") or "UTC",
-            "catchup": bool(body.get("catchup", True)), "orientation": "LR",
+            "catchup": bool(body.get("catchup", True)), "orientation": body.get("orientation") or "LR",
             "concurrency": shown["max_active_tasks"], "start_date": body.get("start_date"),
             "end_date": body.get("end_date"), "dag_run_timeout": _seconds_delta(body.get("dagrun_timeout")),
-            "doc_md": body.get("doc_md"), "params": params,
+            "doc_md": body.get("doc_md"), "params": params_json(body.get("params")),
             "is_paused_upon_creation": body.get("is_paused_upon_creation"),
             "last_parsed": iso(dag.last_parsed_time), "template_search_path": body.get("template_searchpath"),
             "render_template_as_native_obj": bool(body.get("render_template_as_native_obj"))}
+
+
+def params_json(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Serialized params as Airflow's API dumps them: ``{name: {"__class", "value", "description",
+    "schema"}}``, the value null when the param has none."""
+    return {name: {"__class": PARAM_CLASS, "value": item.get("value") if item.get("has_value", True) else None,
+                   "description": item.get("description"), "schema": item.get("schema") or {}}
+            for name, item in (params or {}).items()}
 
 
 def task_json(task: Mapping[str, Any], dag: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -126,7 +135,8 @@ def task_json(task: Mapping[str, Any], dag: Mapping[str, Any] | None = None) -> 
     operator = str(task.get("task_type") or task.get("operator") or "")
     dag = dag or {}
     out: dict[str, Any] = {"class_ref": {"module_path": task.get("operator_module"), "class_name": operator},
-                           "task_id": str(task["task_id"]), "task_display_name": str(task["task_id"]),
+                           "task_id": str(task["task_id"]),
+                           "task_display_name": str(task.get("task_display_name") or task["task_id"]),
                            "start_date": _task_date(task, dag, "start_date"),
                            "end_date": _task_date(task, dag, "end_date"),
                            "extra_links": [], "is_mapped": bool(task.get("is_mapped")),

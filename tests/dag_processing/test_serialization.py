@@ -190,6 +190,21 @@ def test_every_example_dag_round_trips_with_a_stable_hash() -> None:
             assert copy.get_task(task.task_id).upstream_task_ids == task.upstream_task_ids
 
 
+def test_display_names_and_orientation_are_serialized_only_when_a_dag_sets_them() -> None:
+    with DAG("shown", start_date=datetime(2024, 1, 1), dag_display_name="Shown DAG", orientation="TB") as dag:
+        BaseOperator(task_id="plain")
+        BaseOperator(task_id="named", task_display_name="Named task")
+        Shell.partial(task_id="fan", task_display_name="Fan out").expand(command=["a", "b"])
+    data = json.loads(json.dumps(serialize_dag(dag)))
+    assert (data["dag_display_name"], data["orientation"]) == ("Shown DAG", "TB")
+    tasks = {t["task_id"]: t for t in data["tasks"]}
+    assert tasks["named"]["task_display_name"] == "Named task" and tasks["fan"]["task_display_name"] == "Fan out"
+    assert "task_display_name" not in tasks["plain"]
+    plain = serialize_dag(build_dag())  # the hash of a DAG that sets none of them stays what it was
+    assert not {"dag_display_name", "orientation"} & plain.keys()
+    assert not any("task_display_name" in t for t in plain["tasks"])
+
+
 def test_setup_and_teardown_marks_survive_serialization_and_only_marked_tasks_carry_them() -> None:
     with DAG("cluster", start_date=datetime(2024, 1, 1)) as dag:
         create, work, delete = (BaseOperator(task_id=t) for t in ("create", "work", "delete"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flowctl.db.store import Store
-from tests.db.samples import T0, make_run, ti_key
+from tests.db.samples import FILE, T0, make_run, serialized, ti_key
 
 
 def test_run_window_pages_from_the_newest_run(store: Store) -> None:
@@ -46,3 +46,10 @@ def test_daily_run_states_count_runs_per_day_and_state(store: Store) -> None:
     days = store.daily_run_states("etl", T0, T0 + timedelta(days=2))
     assert days == [(runs[0].logical_date.date().isoformat(), "queued", 1),
                     (runs[1].logical_date.date().isoformat(), "running", 1)]
+
+
+def test_schedules_carry_each_dags_display_name_from_its_latest_version(store: Store) -> None:
+    store.sync_dag(serialized("etl", dag_display_name="ETL"), FILE, T0)
+    store.sync_dag(serialized("plain"), "/dags/plain.py", T0)
+    found = store.schedules(["etl", "plain"])
+    assert (found["etl"]["dag_display_name"], found["plain"]["dag_display_name"]) == ("ETL", None)

@@ -2,6 +2,8 @@
 the filtered list, pausing many at once, deleting; the run list's filters; every mistake a JSON 4xx."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -10,7 +12,7 @@ from flowctl.db.store import Store
 from tests.db.samples import serialized
 from tests.web.conftest import BOTH_DATABASES, store_on
 from tests.web.test_api_runs import basic
-from tests.web.webdata import T0, Seeded
+from tests.web.webdata import T0, Seeded, sync_example
 
 
 @pytest.fixture(params=BOTH_DATABASES)
@@ -58,6 +60,41 @@ def test_details_and_tasks_come_from_the_serialized_dag(client: FlaskClient, use
     assert merge["retry_delay"] == {"__type": "TimeDelta", "days": 0, "seconds": 300, "microseconds": 0}
     assert client.get(f"/api/v1/dags/{seeded.dag_id}/tasks/nope", headers=auth).status_code == 404
     assert client.get(f"/api/v1/dags/{seeded.dag_id}/tasks?order_by=color", headers=auth).status_code == 400
+
+
+def test_details_show_params_dumped_display_names_and_orientation_as_airflows(
+        client: FlaskClient, users: dict[str, str], web_store: Store, tmp_path: Path) -> None:
+    (tmp_path / "shown.py").write_text(
+        "from datetime import datetime\nfrom flowctl import DAG\nfrom flowctl.models.param import Param\n"
+        "from flowctl.operators.empty import EmptyOperator\n"
+        "with DAG('shown', schedule=None, start_date=datetime(2024, 1, 1), dag_display_name='Shown DAG',\n"
+        "         orientation='TB', params={'n': Param(1, type='integer', description='how many'), 'plain': 'x',\n"
+        "                                   'unset': Param(type=['null', 'string'])}):\n"
+        "    EmptyOperator(task_id='named', task_display_name='Named task')\n    EmptyOperator(task_id='plain')\n")
+    sync_example(web_store, tmp_path / "shown.py", T0)
+    auth = basic("viewer", users["viewer"])
+    details = client.get("/api/v1/dags/shown/details", headers=auth).get_json()
+    assert details["params"] == {
+        "n": {"__class": "flowctl.models.param.Param", "value": 1, "description": "how many",
+              "schema": {"type": "integer"}},
+        "plain": {"__class": "flowctl.models.param.Param", "value": "x", "description": None, "schema": {}},
+        "unset": {"__class": "flowctl.models.param.Param", "value": None, "description": None,
+                  "schema": {"type": ["null", "string"]}}}
+    assert (details["dag_display_name"], details["orientation"]) == ("Shown DAG", "TB")
+    assert client.get("/api/v1/dags/shown", headers=auth).get_json()["dag_display_name"] == "Shown DAG"
+    listed = client.get("/api/v1/dags?dag_id_pattern=shown", headers=auth).get_json()["dags"]
+    assert [d["dag_display_name"] for d in listed] == ["Shown DAG"]
+    tasks = client.get("/api/v1/dags/shown/tasks", headers=auth).get_json()["tasks"]
+    assert {t["task_id"]: t["task_display_name"] for t in tasks} == {"named": "Named task", "plain": "plain"}
+
+
+def test_a_dag_without_display_names_or_orientation_shows_its_ids_and_lr(
+        client: FlaskClient, users: dict[str, str], seeded: Seeded) -> None:
+    auth = basic("viewer", users["viewer"])
+    details = client.get(f"/api/v1/dags/{seeded.dag_id}/details", headers=auth).get_json()
+    assert (details["dag_display_name"], details["orientation"]) == (seeded.dag_id, "LR")
+    merge = client.get(f"/api/v1/dags/{seeded.dag_id}/tasks/merge", headers=auth).get_json()
+    assert merge["task_display_name"] == "merge"
 
 
 def test_the_list_filters_by_pattern_tags_paused_and_orders(admin_client: FlaskClient, web_store: Store) -> None:
