@@ -200,6 +200,12 @@ def _tasks(dag_id: str) -> list[dict[str, Any]]:
     return [task_json(t, body) for t in body.get("tasks") or ()]
 
 
+def check_task(dag_id: str, task_id: str) -> None:
+    """TaskNotFound (a 404) naming the task unless the DAG's latest version has it."""
+    if not any(t.get("task_id") == task_id for t in _serialized(dag_id).get("tasks") or ()):
+        raise TaskNotFound(f"task {task_id!r} not found in DAG {dag_id!r}")
+
+
 @bp.route("/dags/<dag_id>/tasks")
 @requires_dag(Perm.READ)
 def dag_tasks(dag_id: str) -> Any:

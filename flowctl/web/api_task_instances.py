@@ -29,7 +29,7 @@ from flowctl.db.operations import MARK_TARGETS, ClearSpec
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.db.web_queries import Page, TaskInstanceQuery, TI_FIELDS
 from flowctl.web import api_task_logs, context
-from flowctl.web.api import ALL
+from flowctl.web.api import ALL, check_task
 from flowctl.web.api_params import (PAGING, bad, body_bool, body_int, body_page_limit, body_str, body_strs,
                                     check_choices, check_known_args, check_map_index, choices_arg, date_ranges,
                                     json_body, list_arg, note_body, order_by_arg, paging, range_names, when)
@@ -137,6 +137,7 @@ def list_mapped(dag_id: str, run_id: str, task_id: str) -> Any:
     """The mapped instances (map_index 0, 1, …) of one task in a run."""
     query = _query_from_args()
     context.store().get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    check_task(dag_id, task_id)  # TaskNotFound -> 404
     return tis_response(replace(query, dag_id=dag_id, run_id=run_id, task_id=task_id,
                                 ranges=query.ranges + (("map_index", 0, None),),
                                 order_by=query.order_by or "map_index"))
@@ -253,6 +254,7 @@ def update_task_instances_state(dag_id: str) -> Any:
         bad("give dag_run_id or execution_date, not both")
     store = context.store()
     store.get_dag(dag_id)  # DagNotFound -> 404
+    check_task(dag_id, task_id)  # TaskNotFound -> 404
     tis = [t for t in store.task_instances_to_clear(dag_id, _spec(dag_id, body, [task_id])) if t.state != new_state]
     if not body_bool(body, "dry_run", True):
         report = store.mark_task_instances([t.key for t in tis], new_state, context.now())

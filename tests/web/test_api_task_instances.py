@@ -313,6 +313,20 @@ def test_a_viewer_may_not_set_a_task_instance_note(client: FlaskClient, users: d
     assert web_store.get_task_instance(TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")).note is None
 
 
+def test_a_task_the_dag_does_not_have_is_a_404_naming_it_for_update_state_and_list_mapped(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded) -> None:
+    run = seeded.failed_run
+    auth = basic("user", users["user"])
+    for dry_run in (True, False):
+        answer = client.post(f"/api/v1/dags/{seeded.dag_id}/updateTaskInstancesState", headers=auth,
+                             json={"dag_run_id": run.run_id, "task_id": "nope", "new_state": "success",
+                                   "dry_run": dry_run})
+        assert answer.status_code == 404 and "nope" in answer.get_json()["detail"]
+    mapped = client.get(f"{tis_url(seeded, run.run_id)}/nope/listMapped", headers=auth)
+    assert mapped.status_code == 404 and "nope" in mapped.get_json()["detail"]
+    assert web_store.get_task_instance(TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch")).state == "failed"
+
+
 def test_update_state_refuses_a_run_id_and_an_execution_date_together(
         client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded) -> None:
     run = seeded.failed_run
