@@ -264,20 +264,16 @@ class Settings:
         env = os.environ if environ is None else environ
         home = default_home(env)
         config_path = Path(path) if path else Path(env.get("FLOWCTL_CONFIG") or home / "config.cfg")
+        named = "" if path or not env.get("FLOWCTL_CONFIG") else " (FLOWCTL_CONFIG)"
         if (path or env.get("FLOWCTL_CONFIG")) and not config_path.exists():  # named, so meant: a typo must not
-            named = "" if path else " (FLOWCTL_CONFIG)"                     # run on defaults (no fernet key)
-            raise ConfigError(f"config file {config_path}{named} does not exist")
+            raise ConfigError(f"config file {config_path}{named} does not exist")  # run on defaults (no fernet key)
         raw: dict[tuple[str, str], str] = {}
         sources: dict[tuple[str, str], str] = {}
         for opt in OPTIONS:
             raw[(opt.section, opt.key)] = opt.default.replace("{FLOWCTL_HOME}", str(home))
             sources[(opt.section, opt.key)] = "default"
         if config_path.exists():
-            parser = configparser.ConfigParser(interpolation=None)
-            try:
-                parser.read(config_path, encoding="utf-8")
-            except configparser.Error as exc:
-                raise ConfigError(f"{config_path}: cannot be read: {exc}") from None
+            parser = _read_config(config_path, named)
             for section in parser.sections():
                 for key, value in parser.items(section):
                     name = (section.lower(), key.lower())
@@ -356,6 +352,25 @@ class Settings:
     def log_folder_text(self) -> str:
         """:attr:`base_log_folder` as text, without pathlib (what a forked try uses)."""
         return os.path.expanduser(self.get("logging", "base_log_folder"))
+
+
+def _read_config(path: Path, named: str) -> configparser.ConfigParser:
+    """The config file parsed; ConfigError in one line when it cannot be opened (a folder, no permission),
+    is not UTF-8 or is not INI. ``ConfigParser.read`` would skip a file it cannot open, and the
+    defaults (no fernet key) would run in its place."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, "rb") as file:
+            text = file.read().decode("utf-8")
+        parser.read_string(text, source=str(path))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}{named} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}{named} is not UTF-8 text "
+                          f"(byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    return parser
 
 
 def _parse_all(raw: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], Any]:

@@ -87,3 +87,36 @@ def test_a_time_zone_that_does_not_exist_or_a_nan_number_is_refused_at_load(tmp_
     """Before: accepted, then a ZoneInfoNotFoundError traceback at the first naive CLI date."""
     with pytest.raises(ConfigError, match=value):
         Settings.load({"FLOWCTL_HOME": str(tmp_path), name: value})
+
+
+def test_a_config_path_that_is_a_folder_is_an_error_not_silently_defaults(tmp_path: Path) -> None:
+    """Before: ConfigParser.read skipped what it could not open, and the defaults ran (no fernet key)."""
+    with pytest.raises(ConfigError, match=rf"^config file {tmp_path} cannot be read: Is a directory$"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path)}, path=tmp_path)
+    with pytest.raises(ConfigError, match=rf"^config file {tmp_path} \(FLOWCTL_CONFIG\) cannot be read"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path), "FLOWCTL_CONFIG": str(tmp_path)})
+
+
+def test_a_default_config_path_that_is_a_folder_is_an_error_too(tmp_path: Path) -> None:
+    (tmp_path / "config.cfg").mkdir()
+    with pytest.raises(ConfigError, match=r"config\.cfg cannot be read: Is a directory"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path)})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.cfg"
+    path.write_bytes(b"[core]\nexecutor = \xff\n")
+    with pytest.raises(ConfigError, match=rf"^config file {path} is not UTF-8 text \(byte 0xff at offset 18\)$"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path)})
+
+
+def test_a_config_file_nobody_may_read_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.cfg"
+    path.write_text("[core]\nexecutor = local\n")
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("builtins.open", refuse)  # root reads a mode-000 file: refuse it this way
+    with pytest.raises(ConfigError, match=rf"^config file {path} cannot be read: Permission denied$"):
+        Settings.load({"FLOWCTL_HOME": str(tmp_path)}, path=path)

@@ -85,3 +85,21 @@ def test_config_get_masks_secrets_and_get_value_prints_them_for_scripts_as_airfl
     assert main(["config", "get-value", "core", "nope"]) == 1
     assert capsys.readouterr().err == "flowctl: error: [core] nope is not a flowctl option\n"
 
+
+
+@pytest.mark.parametrize("command", [["config", "get", "core", "fernet_key"], ["db", "init"]])
+def test_a_config_folder_given_with_config_is_one_line_and_exit_1(home: Path, capsys: pytest.CaptureFixture[str],
+                                                                  command: list[str]) -> None:
+    """Before: `config get` printed an empty line (the folder was skipped: defaults); `db init` a traceback."""
+    folder = home / "etc"
+    folder.mkdir()
+    assert main(["--config", str(folder), *command]) == 1
+    assert capsys.readouterr().err == f"flowctl: error: config file {folder} cannot be read: Is a directory\n"
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = home / "bad.cfg"
+    path.write_bytes(b"[core]\nexecutor = \xff\n")
+    assert main(["--config", str(path), "config", "get", "core", "executor"]) == 1
+    assert capsys.readouterr().err == (f"flowctl: error: config file {path} is not UTF-8 text "
+                                       "(byte 0xff at offset 18)\n")
