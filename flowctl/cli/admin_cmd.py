@@ -17,6 +17,7 @@ import click
 
 from flowctl.cli import transfer
 from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, echo_data, emit, pass_ctx
+from flowctl.cli.json_values import parse_json, parse_json_object
 from flowctl.core.connection import Connection, ConnectionFormatError, from_json_dict, parse_uri
 from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound, FlowctlError, PoolNotFound, VariableNotFound
 from flowctl.core.masking import REDACTED
@@ -81,10 +82,7 @@ def variables_get(ctx: CliContext, key: str, default: str | None, as_json: bool)
 def variables_set(ctx: CliContext, key: str, value: str, description: str | None, as_json: bool) -> None:
     """Create or replace a variable."""
     if as_json:
-        try:
-            value = json.dumps(json.loads(value))
-        except ValueError as exc:
-            raise FlowctlError(f"VALUE is not valid JSON: {exc}") from None
+        value = json.dumps(parse_json(value, "VALUE"))
     ctx.store.set_variable(key, value, description)
     audit(ctx, "variable.set", key=key)
     click.echo(f"Variable {key} set")
@@ -203,22 +201,11 @@ def _connection_from_options(conn_id: str, opts: dict[str, Any]) -> Connection:
             raise click.UsageError("--conn-uri cannot be combined with other --conn-* fields")
         return parse_uri(conn_id, uri, given.get("description"))
     if as_json:
-        try:
-            data = json.loads(as_json)
-        except ValueError as exc:
-            raise ConnectionFormatError(f"--conn-json is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConnectionFormatError("--conn-json must be a JSON object")
-        return from_json_dict(conn_id, data)
+        return from_json_dict(conn_id, parse_json_object(as_json, "--conn-json"))
     if "type" not in given:
         raise click.UsageError("give --conn-uri, --conn-json, or at least --conn-type")
     if "extra" in given:
-        try:
-            extra = json.loads(given["extra"])
-        except ValueError:
-            extra = None
-        if not isinstance(extra, dict):
-            raise ConnectionFormatError("--conn-extra must be a JSON object")
+        parse_json_object(given["extra"], "--conn-extra")
     given["conn_type"] = given.pop("type")
     return from_json_dict(conn_id, given)
 

@@ -19,6 +19,7 @@ import click
 
 from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, emit, pass_ctx
 from flowctl.cli.dags_cmd import dags_group
+from flowctl.cli.json_values import parse_json_object
 from flowctl.core import timezones
 from flowctl.core.states import DagRunState
 
@@ -92,18 +93,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def parse_conf(text: str | None) -> dict[str, Any] | None:
     """A ``--conf`` value as a JSON object (None when not given); BadParameter says what is wrong."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
-                                 param_hint="--conf") from None
-    except RecursionError:
-        raise click.BadParameter("nested too deeply", param_hint="--conf") from None
-    if not isinstance(value, dict):
-        raise click.BadParameter("must be a JSON object, e.g. '{\"key\": \"value\"}'", param_hint="--conf")
-    return value
+    return None if text is None else parse_json_object(text, "--conf")
 
 
 @dags_group.command("trigger")

@@ -10,7 +10,6 @@ Nothing imports this module but ``flowctl/cli`` modules.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import CliContext, cli, pass_ctx
+from flowctl.cli.json_values import parse_json_object
 from flowctl.cli.run_ref import METAVAR, date_or_none, find_run, resolve_run, run_at
 from flowctl.core.errors import DagNotFound, DagRunNotFound, FlowctlError
 from flowctl.core.keys import TaskInstanceKey
@@ -115,7 +115,7 @@ def _test_run(ctx: CliContext, dag: Any, run_ref: str | None, task_params: str |
     from flowctl.task_runner import adhoc_run_info
     from flowctl.task_runner.adhoc import as_run_info
 
-    conf = json.loads(task_params) if task_params else {}
+    conf = parse_json_object(task_params, "--task-params") if task_params else {}
     if run_ref is None:
         return adhoc_run_info(datetime.now(timezone.utc), conf=conf, dag=dag)
     when = date_or_none(run_ref, ctx)

@@ -76,7 +76,8 @@ def test_a_json_variable_is_checked_on_set_and_pretty_printed_on_get(home: Path,
     assert run_cli(capsys, "variables", "set", "cfg", '{"a": [1, 2]}', "--json")[0] == 0
     assert json.loads(run_cli(capsys, "variables", "get", "cfg", "--json")[1]) == {"a": [1, 2]}
     code, _, err = run_cli(capsys, "variables", "set", "bad", "{not json", "--json")
-    assert code == 1 and "not valid JSON" in err
+    assert (code, err) == (2, "flowctl: error: Invalid value for VALUE: not valid JSON: "
+                              "Expecting property name enclosed in double quotes (line 1 column 2)\n")
 
 
 def test_variables_export_then_import_round_trips(home: Path, capsys: Out) -> None:
@@ -194,6 +195,20 @@ def test_a_connection_can_be_added_from_fields_or_json(home: Path, capsys: Out) 
     assert rows["js"]["conn_type"] == "redis"
 
 
+@pytest.mark.parametrize(("option", "value", "problem"), [
+    ("--conn-json", "{bad", "not valid JSON: Expecting property name enclosed in double quotes (line 1 column 2)"),
+    ("--conn-json", "[1]", "must be a JSON object, e.g. '{\"key\": \"value\"}'"),
+    ("--conn-extra", "{bad", "not valid JSON: Expecting property name enclosed in double quotes (line 1 column 2)"),
+    ("--conn-extra", "7", "must be a JSON object, e.g. '{\"key\": \"value\"}'"),
+])
+def test_json_that_is_not_an_object_given_to_connections_add_is_a_usage_error(home: Path, capsys: Out, option: str,
+                                                                             value: str, problem: str) -> None:
+    """Before: exit 1, where dags trigger --conf '{bad' exits 2 (a bad option value is bad usage)."""
+    extra = ("--conn-type", "http") if option == "--conn-extra" else ()
+    code, out, err = run_cli(capsys, "connections", "add", "c", *extra, option, value)
+    assert (code, out, err) == (2, "", f"flowctl: error: Invalid value for {option}: {problem}\n")
+
+
 def test_adding_a_connection_twice_or_without_a_type_fails_in_one_line(home: Path, capsys: Out) -> None:
     assert run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://h")[0] == 0
     code, _, err = run_cli(capsys, "connections", "add", "c", "--conn-uri", "http://h")
@@ -255,8 +270,8 @@ def test_connections_add_refuses_a_conn_id_that_is_empty_too_long_or_not_letters
 
 
 @pytest.mark.parametrize(("option", "value", "says"), [
-    ("--conn-extra", "[1]", "--conn-extra must be a JSON object"),
-    ("--conn-extra", "7", "--conn-extra must be a JSON object"),
+    ("--conn-extra", "[1]", "Invalid value for --conn-extra: must be a JSON object"),
+    ("--conn-extra", "7", "Invalid value for --conn-extra: must be a JSON object"),
     ("--conn-json", '{"conn_type": "http", "port": true}', "port"),
     ("--conn-json", '{"conn_type": "http", "port": 80.5}', "port"),
     ("--conn-json", '{"conn_type": "http", "extra": [1]}', "extra must be a JSON object"),
@@ -267,7 +282,7 @@ def test_connections_add_refuses_an_extra_that_is_not_an_object_and_wrongly_type
     """Before: ``--conn-extra '[1]'`` and ``--conn-json '{"port": true}'`` (port 1) were stored."""
     type_option = ("--conn-type", "http") if option == "--conn-extra" else ()
     code, _, err = run_cli(capsys, "connections", "add", "c", *type_option, option, value)
-    assert code == 1 and len(err.splitlines()) == 1 and says in err, err
+    assert code == (2 if option == "--conn-extra" else 1) and len(err.splitlines()) == 1 and says in err, err
     assert _json(capsys, "connections", "list") == []
 
 

@@ -376,3 +376,18 @@ def test_tasks_test_gives_the_task_the_context_a_real_run_does(world: World) -> 
     assert result.exit_code == 0, result.output
     assert "events=0 count=None url=http" in result.output
     assert "/dags/context/grid?" in result.output and "task_id=report" in result.output
+
+
+@pytest.mark.parametrize(("command", "params", "problem"), [
+    ("test", "{bad", "not valid JSON: Expecting property name enclosed in double quotes (line 1 column 2)"),
+    ("test", "[1]", "must be a JSON object, e.g. '{\"key\": \"value\"}'"),
+    ("render", "{x", "not valid JSON: Expecting property name enclosed in double quotes (line 1 column 2)"),
+])
+def test_task_params_that_are_not_a_json_object_exit_2_with_one_line(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     command: str, params: str, problem: str) -> None:
+    """Before: a JSONDecodeError or TypeError traceback (dags trigger --conf said it in one line)."""
+    world.write_dags("greet", DAG_SOURCE)
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", command, "greet", "hello", "2024-05-05", "-t", params)
+    assert (code, out) == (2, "")
+    assert err == f"flowctl: error: Invalid value for --task-params: {problem}\n"
