@@ -132,8 +132,18 @@ def db_upgrade(ctx: CliContext, revision: str) -> None:
     from flowctl.db import migrate
 
     _ensure_sqlite_folder(ctx.settings.sql_alchemy_conn)
-    migrate.upgrade(ctx.store.engine, revision)
+    _migrate_to(migrate.upgrade, ctx, revision, "--to")
     click.echo(f"database at revision {migrate.current(ctx.store.engine)}")
+
+
+def _migrate_to(step: Callable[[Any, str], None], ctx: CliContext, revision: str, hint: str) -> None:
+    """``step`` (migrate.upgrade or downgrade) to ``revision``; one Alembic cannot reach is bad usage."""
+    from flowctl.db.migrate import RevisionError
+
+    try:
+        step(ctx.store.engine, revision)
+    except RevisionError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 @db_group.command("migrate")
@@ -147,7 +157,7 @@ def db_migrate(ctx: CliContext, revision: str) -> None:
     from flowctl.db import migrate
 
     _ensure_sqlite_folder(ctx.settings.sql_alchemy_conn)
-    migrate.upgrade(ctx.store.engine, revision)
+    _migrate_to(migrate.upgrade, ctx, revision, "--to-revision")
     if revision == "head":
         _ensure_default_pool(ctx)
     click.echo(f"database at revision {migrate.current(ctx.store.engine)}")
@@ -163,7 +173,7 @@ def db_downgrade(ctx: CliContext, revision: str, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Downgrade the database to {revision}? Data in removed tables is lost", abort=True)
-    migrate.downgrade(ctx.store.engine, revision)
+    _migrate_to(migrate.downgrade, ctx, revision, "--to")
     click.echo(f"database at revision {migrate.current(ctx.store.engine) or 'base'}")
 
 

@@ -113,9 +113,13 @@ def users_add_role(ctx: CliContext, username: str, role: str) -> None:
     click.echo(f"User {username} now has role(s) {', '.join(user.roles)}")
 
 
+#: The longest token lifetime: a hundred years (a larger one would pass the calendar's end, year 9999).
+MAX_TOKEN_DAYS = 36_500
+
+
 @users_group.command("create-token")
 @click.option("--username", "-u", required=True)
-@click.option("--expires-in-days", type=click.IntRange(min=1), default=None,
+@click.option("--expires-in-days", type=click.IntRange(min=1, max=MAX_TOKEN_DAYS), default=None,
               help="Days until it stops working (default: never; revoke with revoke-tokens).")
 @click.option("--description", default=None, help="What it is for.")
 @pass_ctx

@@ -20,14 +20,20 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from flowctl.core.errors import ConfigError
+from flowctl.core.errors import ConfigError, FlowctlError
 from flowctl.db.clean_archive import is_archive_table
 from flowctl.db.tables import Base
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+class RevisionError(FlowctlError, ValueError):
+    """Alembic cannot migrate to the revision asked for (unknown, or not that way from here); the message
+    says why and names the revisions there are."""
 
 
 def migrations_dir() -> Path:
@@ -76,14 +82,25 @@ def revisions() -> list[str]:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database up to ``revision``."""
-    with _migration_connection(engine) as conn:
+    with _migration_connection(engine) as conn, _revision_errors():
         command.upgrade(_config(conn), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the database down to ``revision`` (``base`` removes every table)."""
-    with _migration_connection(engine) as conn:
+    with _migration_connection(engine) as conn, _revision_errors():
         command.downgrade(_config(conn), revision)
+
+
+@contextmanager
+def _revision_errors() -> Iterator[None]:
+    """Alembic's CommandError (what it raises for a target it cannot reach) as a RevisionError."""
+    try:
+        yield
+    except CommandError as exc:
+        known = revisions()
+        listed = f"base, {known[0]} to {known[-1]}, head" if known else "base, head"
+        raise RevisionError(f"{exc} (flowctl's are {listed})") from None
 
 
 def current(engine: Engine) -> str | None:

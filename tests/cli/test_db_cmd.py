@@ -212,3 +212,21 @@ def test_the_config_with_its_secrets_is_only_ever_readable_by_its_owner_and_appe
     assert (home / "config.cfg").stat().st_mode & 0o777 == 0o600
     assert _config(home)["core"]["load_examples"] == "False"
     assert sorted(p.name for p in home.iterdir()) == ["config.cfg"]  # no temporary left
+
+
+@pytest.mark.parametrize(("command", "hint"), [(["db", "migrate", "-r", "bogus"], "--to-revision"),
+                                               (["db", "upgrade", "--to", "bogus"], "--to"),
+                                               (["db", "downgrade", "--to", "bogus", "-y"], "--to")])
+def test_a_revision_alembic_does_not_know_is_one_line_and_exit_2(home: Path, capsys: pytest.CaptureFixture[str],
+                                                                 command: list[str], hint: str) -> None:
+    """Before: alembic's CommandError traceback."""
+    main(["db", "init"])
+    capsys.readouterr()
+    assert main(command) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    from flowctl.db.migrate import revisions
+
+    known = revisions()
+    assert out.err == (f"flowctl: error: Invalid value for {hint}: Can't locate revision identified by 'bogus' "
+                       f"(flowctl's are base, {known[0]} to {known[-1]}, head)\n")

@@ -285,3 +285,22 @@ def test_a_pid_file_appears_whole_never_empty(tmp_path: Path, monkeypatch: Any) 
     assert seen == [(False, f"{os.getpid()}\n")]
     assert scheduler_cmd.live_pid(path) == os.getpid()
     assert sorted(p.name for p in path.parent.iterdir()) == ["flowctl-scheduler.pid"]  # no temporary left
+
+
+@pytest.mark.parametrize("command", [["scheduler", "--num-runs", "1"], ["triggerer", "--num-runs", "1"],
+                                     ["celery", "worker"]])
+def test_a_pid_file_that_cannot_be_written_is_one_line_and_exit_1(home: Path, store: Store, capsys: Out,
+                                                                  command: list[str]) -> None:
+    """Before: a FileNotFoundError traceback, from the writer of the PID file."""
+    pid_file = home / "no-such-folder" / "s.pid"
+    (home / "no-such-folder").write_text("a file, not a folder")
+    code, out = main([*command, "--pid", str(pid_file)]), capsys.readouterr()
+    assert (code, out.out) == (1, "")
+    assert out.err == f"flowctl: error: cannot write {pid_file}: {home / 'no-such-folder'} is not a folder\n"
+
+
+def test_a_pid_file_in_a_folder_that_cannot_be_made_is_one_line(home: Path, store: Store, capsys: Out) -> None:
+    pid_file = Path("/proc/nope/s.pid")  # not even root may make a folder in /proc
+    assert main(["scheduler", "--num-runs", "1", "--pid", str(pid_file)]) == 1
+    assert capsys.readouterr().err == (f"flowctl: error: cannot write {pid_file}: "
+                                       "cannot make its folder /proc/nope (No such file or directory)\n")

@@ -67,3 +67,11 @@ def test_a_username_that_differs_only_in_case_is_refused_in_one_line_before_the_
     code, _, err = run_cli(capsys, "users", "create", "-u", "ADMIN", "-e", "new@example.com")
     assert code == 1 and err == "flowctl: error: the username 'ADMIN' is already used by user 'admin'\n"
     assert _usernames(capsys) == ["admin"]
+
+
+def test_a_token_lifetime_past_the_calendar_is_one_line_and_exit_2(home: Path, capsys: Out) -> None:
+    """Before: an OverflowError traceback (now + 99999999 days is past the year 9999)."""
+    assert run_cli(capsys, "users", "create", "-u", "alice", "-e", "alice@example.com", "-p", PASSWORD)[0] == 0
+    code, out, err = run_cli(capsys, "users", "create-token", "-u", "alice", "--expires-in-days", "99999999")
+    assert (code, out) == (2, "")
+    assert err == "flowctl: error: Invalid value for '--expires-in-days': 99999999 is not in the range 1<=x<=36500.\n"
