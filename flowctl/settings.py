@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flowctl.core.errors import ConfigError
+from flowctl.core.masking import REDACTED, redact_url
 
 
 def _parse_bool(raw: str) -> bool:
@@ -385,15 +386,9 @@ def _parse_all(raw: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], Any]
 
 
 def mask(option: Option, value: Any) -> str:
-    """How a value is shown to people: secrets are masked."""
+    """How a value is shown to people: a secret is ``***``, or for a URL (or a ``;``-list of URLs) its
+    passwords and secret query parameters are (:func:`~flowctl.core.masking.redact_url`)."""
     if option.secret and value:
         text = str(value)
-        if "://" in text and "@" in text:
-            scheme, rest = text.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            user = creds.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{host}" if ":" in creds else text
-        if "://" in text:
-            return text
-        return "***"
+        return redact_url(text) if "://" in text else REDACTED
     return str(value)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import configparser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,24 @@ def test_a_config_file_nobody_may_read_is_an_error(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr("builtins.open", refuse)  # root reads a mode-000 file: refuse it this way
     with pytest.raises(ConfigError, match=rf"^config file {path} cannot be read: Permission denied$"):
         Settings.load({"FLOWCTL_HOME": str(tmp_path)}, path=path)
+
+
+def _option(key: str) -> Any:
+    return next(o for o in OPTIONS if o.key == key)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("redis://h:6379/0?password=QPW1", "redis://h:6379/0?password=***"),
+    ("postgresql://u@h/db?password=QPW3&sslmode=require", "postgresql://u@h/db?password=***&sslmode=require"),
+    ("postgresql://u:pw@h/db?sslkey=/k.pem&application_name=x&auth_token=T0K",
+     "postgresql://u:***@h/db?sslkey=***&application_name=x&auth_token=***"),
+    ("sentinel://:A@h1:26379;sentinel://:B@h2:26379", "sentinel://:***@h1:26379;sentinel://:***@h2:26379"),
+    ("sentinel://h1:26379;sentinel://h2:26379", "sentinel://h1:26379;sentinel://h2:26379"),
+    ("amqp://guest:p@ss@rabbit:5672//", "amqp://guest:***@rabbit:5672//"),
+    ("postgresql://u:a;b@h/db", "postgresql://u:***@h/db"),
+    ("redis://h:6379/0", "redis://h:6379/0"),
+    ("plain-secret-text", "***"),
+])
+def test_masking_hides_passwords_in_userinfo_and_query_of_every_url_of_a_list(value: str, shown: str) -> None:
+    """Before: only user:pw@ was masked; a ?password= stayed in clear and a ;-list lost all but its last URL."""
+    assert mask(_option("broker_url"), value) == shown

@@ -149,3 +149,42 @@ def redact(value: Any, name: str | None = None, max_depth: int | None = None) ->
     """A copy of ``value`` with this process's secrets replaced by ``***`` (Airflow's ``redact``;
     the value of a sensitive ``name`` as a whole). ``max_depth`` is accepted and ignored."""
     return _PROCESS_MASKER.redact(value, name)
+
+
+#: Query parameter names (besides :data:`SENSITIVE_KEY_PARTS`) whose values a shown URL hides: ``?key=``.
+URL_SECRET_PARAM_PARTS = ("key",)
+
+_SECRET_PARAM = re.compile(r"(?P<name>[?&][^=&#]*)=(?P<value>[^&#]*)")
+
+
+def redact_url(text: str) -> str:
+    """``text``, a URL or a ``;``-separated list of them (Celery's sentinel brokers), as people may see
+    it: the password of each URL's ``user:password@`` and the values of query parameters named like a
+    secret (password, token, secret, key...) are ``***``; the rest is left as it was."""
+    parts = text.split(";")
+    if len(parts) > 1 and all("://" in part for part in parts):
+        return ";".join(_redact_one_url(part) for part in parts)
+    return _redact_one_url(text)  # a ';' inside a password, not a list
+
+
+def _redact_one_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    # The user information ends at the last '@' before the query: a password may hold '@' or '/'.
+    before_query, question, query = rest.partition("?")
+    creds, at, host = before_query.rpartition("@")
+    if at and ":" in creds:
+        before_query = f"{creds.split(':', 1)[0]}:{REDACTED}@{host}"
+    return f"{scheme}://{before_query}{_redact_query(question + query)}"
+
+
+def _redact_query(query: str) -> str:
+    """``?a=1&password=x`` (or empty) with the values of secret-named parameters masked."""
+    def hide(match: re.Match[str]) -> str:
+        name = match["name"][1:]
+        if match["value"] and should_mask(name, URL_SECRET_PARAM_PARTS):
+            return f"{match['name']}={REDACTED}"
+        return match.group(0)
+
+    return _SECRET_PARAM.sub(hide, query)

@@ -43,6 +43,7 @@ from kombu.exceptions import KombuError
 
 from flowctl.core.errors import FlowctlError
 from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.masking import redact_url
 from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, TaskKey, Workload
 from flowctl.settings import Settings
 
@@ -217,7 +218,7 @@ class CeleryExecutor(BaseExecutor):
             with self.app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, interval_start=0.2, timeout=5)
         except _BROKER_ERRORS as exc:
-            raise FlowctlError(f"cannot reach the Celery broker at {_redact(url)}: {exc}") from exc
+            raise FlowctlError(f"cannot reach the Celery broker at {redact_url(url)}: {exc}") from exc
 
     def submit(self, workload: Workload) -> None:
         self.running.add(workload.key)
@@ -284,12 +285,3 @@ def _event(sent: _Sent, state: str) -> ExecutorEvent | None:
         return ExecutorEvent(workload.key, workload.try_number, Outcome.REJECTED, "its Celery task was revoked")
     return None
 
-
-def _redact(url: str) -> str:
-    """The URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url

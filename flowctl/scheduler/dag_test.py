@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 from flowctl.core import timezones
 from flowctl.core.errors import FlowctlError, NotSupportedError
+from flowctl.core.masking import redact_url
 from flowctl.core.states import DagRunState
 
 #: Airflow's ``dag.test()`` arguments flowctl cannot honour, and what to do instead.
@@ -155,7 +156,7 @@ def check_database(store: Any) -> None:
     from flowctl.db import migrate
 
     url = store.engine.url
-    where = str(url)  # the password, if any, shows as ***
+    where = redact_url(url.render_as_string(hide_password=False))  # passwords (userinfo, query) as ***
     if _missing_sqlite_file(store.dialect, url.database):  # connecting would make an empty file
         raise FlowctlError(f"the metadata database {where} is not initialised: run `flowctl db migrate` first")
     try:

@@ -103,3 +103,18 @@ def test_a_config_file_that_is_not_utf8_is_one_line(home: Path, capsys: pytest.C
     assert main(["--config", str(path), "config", "get", "core", "executor"]) == 1
     assert capsys.readouterr().err == (f"flowctl: error: config file {path} is not UTF-8 text "
                                        "(byte 0xff at offset 18)\n")
+
+
+def test_config_get_list_and_info_mask_a_password_in_a_urls_query(home: Path, capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCTL__CELERY__BROKER_URL", "redis://h:6379/0?password=QPW1")
+    monkeypatch.setenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", "postgresql://u@h/db?password=QPW3")
+    assert main(["config", "get", "celery", "broker_url"]) == 0
+    assert capsys.readouterr().out == "redis://h:6379/0?password=***\n"
+    assert main(["config", "list", "-o", "json"]) == 0
+    rows = {(r["section"], r["key"]): r["value"] for r in json.loads(capsys.readouterr().out)}
+    assert rows[("database", "sql_alchemy_conn")] == "postgresql://u@h/db?password=***"
+    assert main(["info", "-o", "json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["flowctl"]["sql_alchemy_conn"] == "postgresql://u@h/db?password=***"
+    assert "QPW" not in out

@@ -9,7 +9,8 @@ pytest.importorskip("celery", reason="the celery extra is not installed (pip ins
 
 from flowctl.core.keys import TaskInstanceKey  # noqa: E402
 from flowctl.executors.base import Workload  # noqa: E402
-from flowctl.executors.celery import _redact, payload, worker_fileloc  # noqa: E402
+from flowctl.core.masking import redact_url  # noqa: E402
+from flowctl.executors.celery import payload, worker_fileloc  # noqa: E402
 
 KEY = TaskInstanceKey("etl", "manual__1", "load", 3)
 
@@ -43,6 +44,9 @@ def test_a_worker_runs_the_scheduler_s_file_or_the_same_file_under_its_own_dags_
     ("redis://:secret@host:6379/0", "redis://:***@host:6379/0"),
     ("amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("redis://h:6379/0?password=QPW1", "redis://h:6379/0?password=***"),
+    ("sentinel://:A@h1:26379;sentinel://:B@h2:26379", "sentinel://:***@h1:26379;sentinel://:***@h2:26379"),
 ])
 def test_a_broker_url_is_shown_without_its_password(url: str, shown: str) -> None:
-    assert _redact(url) == shown
+    """The broker the scheduler cannot reach is named with the masking `flowctl config` uses."""
+    assert redact_url(url) == shown
