@@ -20,7 +20,7 @@ from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, echo_d
 from flowctl.cli.json_values import parse_json, parse_json_object
 from flowctl.core.connection import Connection, ConnectionFormatError, from_json_dict, parse_uri
 from flowctl.core.errors import AlreadyExistsError, ConnectionNotFound, FlowctlError, PoolNotFound, VariableNotFound
-from flowctl.core.masking import REDACTED
+from flowctl.core.masking import REDACTED, SecretsMasker
 
 STDOUT = transfer.STDIO
 
@@ -146,8 +146,11 @@ def variables_import(ctx: CliContext, file: str, on_existing: str) -> None:
 @click.argument("file")
 @pass_ctx
 def variables_export(ctx: CliContext, file: str) -> None:
-    """Write every variable to a JSON file, or YAML by a .yaml/.yml name ('-' for JSON on stdout)."""
+    """Write every variable to a JSON file, or YAML by a .yaml/.yml name ('-': JSON on stdout, the values
+    of sensitive keys such as *password*, *secret*, *token*, *api_key* masked)."""
     data = ctx.store.export_variables()
+    if file == STDOUT:  # for people; a file is for an import elsewhere, and keeps them
+        data = SecretsMasker().redact(data)
     if _variables_format(file) == "yaml":
         transfer.write_private(file, transfer.dump_yaml(data))
     else:

@@ -97,7 +97,9 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
 
 def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_index: int = -1, *,
                     settings: Settings | None = None) -> dict[str, Any]:
-    """The rendered template fields of one task for ``run`` (``tasks render``); nothing runs."""
+    """The rendered template fields of one task for ``run`` (``tasks render``), with the secrets the
+    rendering read (sensitive variables, connection passwords) masked as ``tasks test``'s log masks
+    them; nothing runs."""
     info = as_run_info(run, dag.dag_id)
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     masker = try_masker()
@@ -106,7 +108,8 @@ def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_ind
     with secrets.installed(store, masker) as proxy:
         context = _context(dag, task, info, ti, proxy, masker, store)
         task = unmap_task(task, map_index, context)
-        return dict(task.render_template_fields(context))
+        rendered = task.render_template_fields(context)
+        return {name: masker.redact(value, name) for name, value in rendered.items()}
 
 
 def _context(dag: Any, task: Any, info: RunInfo, ti: Any, proxy: secrets.MaskingBackend,

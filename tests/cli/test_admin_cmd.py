@@ -80,6 +80,19 @@ def test_a_json_variable_is_checked_on_set_and_pretty_printed_on_get(home: Path,
                               "Expecting property name enclosed in double quotes (line 1 column 2)\n")
 
 
+def test_variables_export_to_stdout_masks_sensitive_values_and_a_file_keeps_them(home: Path, capsys: Out) -> None:
+    """Before: `variables export -` printed `"my_password": "hunter2"`; `connections export -` masks."""
+    assert run_cli(capsys, "variables", "set", "my_password", "hunter2")[0] == 0
+    assert run_cli(capsys, "variables", "set", "region", "eu-west-1")[0] == 0
+    assert run_cli(capsys, "variables", "set", "cfg", '{"api_key": "k-123456", "n": 1}', "--json")[0] == 0
+    code, out, err = run_cli(capsys, "variables", "export", "-")
+    assert code == 0, err
+    assert json.loads(out) == {"my_password": "***", "region": "eu-west-1", "cfg": {"api_key": "***", "n": 1}}
+    target = home / "vars.json"
+    assert run_cli(capsys, "variables", "export", str(target))[0] == 0  # a file keeps them, for import
+    assert json.loads(target.read_text())["my_password"] == "hunter2"
+
+
 def test_variables_export_then_import_round_trips(home: Path, capsys: Out) -> None:
     source = home / "in.json"
     source.write_text(json.dumps({"a": "text", "b": {"n": 1}}))

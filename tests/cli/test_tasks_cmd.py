@@ -391,3 +391,27 @@ def test_task_params_that_are_not_a_json_object_exit_2_with_one_line(world: Worl
     code, out, err = _main(world, monkeypatch, capsys, "tasks", command, "greet", "hello", "2024-05-05", "-t", params)
     assert (code, out) == (2, "")
     assert err == f"flowctl: error: Invalid value for --task-params: {problem}\n"
+
+
+SECRET_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("login", start_date=datetime(2024, 1, 1), schedule=None):
+    BashOperator(task_id="call", bash_command="echo pw={{ var.value.my_password }} region={{ var.value.region }}")
+'''
+
+
+def test_tasks_render_masks_a_sensitive_variable_as_tasks_test_does(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: render printed `pw=hunter2` where test's log said `pw=***`."""
+    world.write_dags("login", SECRET_SOURCE)
+    world.store.set_variable("my_password", "hunter2")
+    world.store.set_variable("region", "eu-west-1")
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", "test", "login", "call", "2024-05-05")
+    assert code == 0, err
+    assert "pw=*** region=eu-west-1" in out and "hunter2" not in out
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", "render", "login", "call", "2024-05-05")
+    assert code == 0, err
+    assert "echo pw=*** region=eu-west-1" in out and "hunter2" not in out
