@@ -25,8 +25,7 @@ import click
 
 from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, cli, emit, pass_ctx
 from flowctl.cli.files import write_whole
-from flowctl.cli.run_cmd import utcnow
-from flowctl.core import timezones
+from flowctl.cli.run_cmd import parse_moment, utcnow
 from flowctl.core.errors import ConfigError, FlowctlError
 from flowctl.settings import OPTIONS, Settings
 
@@ -225,14 +224,6 @@ def db_shell(ctx: CliContext) -> int:
     return subprocess.call(argv)
 
 
-def parse_cutoff(raw: str) -> datetime:
-    """A --clean-before-timestamp value: an ISO date or datetime; naive means UTC."""
-    try:
-        return timezones.parse_moment(raw)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-
-
 #: What a person types to let ``db clean`` delete (the phrase Airflow 2 asks for) or drop archives.
 CONFIRM_CLEAN = "delete rows"
 CONFIRM_DROP = "drop archives"
@@ -307,7 +298,8 @@ def _progress(verb: str) -> Callable[[str, int], None]:
 
 @db_group.command("clean")
 @click.option("--clean-before-timestamp", "--older-than", "before", required=True, metavar="TIMESTAMP",
-              help="Purge rows older than this ISO date or date-time (naive: UTC). --older-than is an alias.")
+              help="Purge rows older than this ISO date or date-time (naive: in [core] default_timezone). "
+                   "--older-than is an alias.")
 @click.option("--tables", "-t", "tables", callback=_clean_tables, metavar="T1,T2",
               help="Only these tables (with the rows that go with them; default: all).")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted; asks nothing.")
@@ -324,7 +316,7 @@ def db_clean(ctx: CliContext, before: str, tables: tuple[str, ...], dry_run: boo
     Rows are copied into _flowctl_deleted__<table>__<YYYYMMDDHHMMSS> tables first (unless
     --skip-archive); asks to type 'delete rows' unless --yes.
     """
-    cutoff = parse_cutoff(before)
+    cutoff = parse_moment(before, ctx)  # naive: in [core] default_timezone, as every CLI date
     if dry_run:
         _emit_clean_report(ctx.store.preview_clean(cutoff, tables), "would_delete", output, cutoff, None)
         return

@@ -239,3 +239,13 @@ def test_the_json_report_names_each_archive_and_stays_json_when_verbose(
 def test_db_check_still_passes_with_archive_tables(sqlite_db: Store) -> None:
     main(["db", "clean", "--clean-before-timestamp", BEFORE, "-y"])
     assert main(["db", "check"]) == 0
+
+
+def test_a_naive_timestamp_is_in_the_default_timezone_as_every_other_cli_date(
+        sqlite_db: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: read as UTC, while dags trigger -e and the README take [core] default_timezone."""
+    monkeypatch.setenv("FLOWCTL__CORE__DEFAULT_TIMEZONE", "Asia/Tokyo")
+    assert main(["db", "clean", "--clean-before-timestamp", "2030-01-01", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("older than 2029-12-31T15:00:00+00:00")
+    assert main(["db", "clean", "--clean-before-timestamp", "2030-01-01T00:00:00+00:00", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("older than 2030-01-01T00:00:00+00:00")
