@@ -123,30 +123,35 @@ def db_init(ctx: CliContext) -> None:
     click.echo(f"database ready at revision {migrate.current(ctx.store.engine)}")
 
 
+def _revision_option(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The target revision option: Airflow 2's -r / --to-revision, and flowctl's --to (which came first)."""
+    return click.option("--to-revision", "-r", "--to", "revision", **kwargs)
+
+
 @db_group.command("upgrade")
-@click.option("--to", "revision", default="head", show_default=True, help="Target revision.")
+@_revision_option(default="head", show_default=True, help="Target revision.")
 @pass_ctx
 def db_upgrade(ctx: CliContext, revision: str) -> None:
     """Apply migrations up to a revision."""
     from flowctl.db import migrate
 
     _ensure_sqlite_folder(ctx.settings.sql_alchemy_conn)
-    _migrate_to(migrate.upgrade, ctx, revision, "--to")
+    _migrate_to(migrate.upgrade, ctx, revision)
     click.echo(f"database at revision {migrate.current(ctx.store.engine)}")
 
 
-def _migrate_to(step: Callable[[Any, str], None], ctx: CliContext, revision: str, hint: str) -> None:
+def _migrate_to(step: Callable[[Any, str], None], ctx: CliContext, revision: str) -> None:
     """``step`` (migrate.upgrade or downgrade) to ``revision``; one Alembic cannot reach is bad usage."""
     from flowctl.db.migrate import RevisionError
 
     try:
         step(ctx.store.engine, revision)
     except RevisionError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint) from None
+        raise click.BadParameter(str(exc), param_hint="--to-revision") from None
 
 
 @db_group.command("migrate")
-@click.option("--to-revision", "-r", "revision", default="head", show_default=True, help="Target revision.")
+@_revision_option(default="head", show_default=True, help="Target revision.")
 @pass_ctx
 def db_migrate(ctx: CliContext, revision: str) -> None:
     """Create or migrate the database to a revision and ensure default_pool (Airflow 2.7+'s name for upgrade).
@@ -156,14 +161,14 @@ def db_migrate(ctx: CliContext, revision: str) -> None:
     from flowctl.db import migrate
 
     _ensure_sqlite_folder(ctx.settings.sql_alchemy_conn)
-    _migrate_to(migrate.upgrade, ctx, revision, "--to-revision")
+    _migrate_to(migrate.upgrade, ctx, revision)
     if revision == "head":
         _ensure_default_pool(ctx)
     click.echo(f"database at revision {migrate.current(ctx.store.engine)}")
 
 
 @db_group.command("downgrade")
-@click.option("--to", "revision", required=True, help="Target revision (base removes every table).")
+@_revision_option(required=True, help="Target revision (base removes every table).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_ctx
 def db_downgrade(ctx: CliContext, revision: str, yes: bool) -> None:
@@ -172,7 +177,7 @@ def db_downgrade(ctx: CliContext, revision: str, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Downgrade the database to {revision}? Data in removed tables is lost", abort=True)
-    _migrate_to(migrate.downgrade, ctx, revision, "--to")
+    _migrate_to(migrate.downgrade, ctx, revision)
     click.echo(f"database at revision {migrate.current(ctx.store.engine) or 'base'}")
 
 
@@ -190,7 +195,7 @@ def db_check(ctx: CliContext) -> int:
 
 
 @db_group.command("reset")
-@click.option("--yes", is_flag=True, help="Really delete every table and its data.")
+@click.option("--yes", "-y", is_flag=True, help="Really delete every table and its data.")
 @pass_ctx
 def db_reset(ctx: CliContext, yes: bool) -> None:
     """Drop every flowctl table and recreate an empty database."""

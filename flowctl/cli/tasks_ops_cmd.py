@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from flowctl.cli.app import DATA_OUTPUTS, OUTPUT_OPTION, CliContext, emit, pass_ctx
-from flowctl.cli.run_cmd import audit, confirm_or_abort, parse_moment, utcnow
+from flowctl.cli.run_cmd import audit, parse_moment, utcnow
 from flowctl.cli.run_ref import METAVAR, resolve_run
 from flowctl.cli.tasks_cmd import tasks_group
 from flowctl.core.errors import DagNotFound, TaskNotFound
@@ -56,7 +56,9 @@ def tasks_clear(ctx: CliContext, dag_id: str, task_regex: str | None, upstream: 
     for ti in tis:
         dag = f"{ti.dag_id}  " if dag_regex else ""
         click.echo(f"  {dag}{ti.run_id}  {ti.task_id}{_index(ti.map_index)}  ({ti.state})")
-    confirm_or_abort(f"Clear these {len(tis)} task instance(s)?", yes)
+    if not yes and not click.confirm(f"Clear these {len(tis)} task instance(s)?"):
+        click.echo("Cancelled, nothing was cleared.")  # and exit 0, as Airflow 2's
+        return
     report = ctx.store.clear_task_instances([t.key for t in tis], utcnow())
     for one in sorted({t.dag_id for t in tis}):
         audit(ctx, "cli_tasks_clear", dag_id=one,

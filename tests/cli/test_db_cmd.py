@@ -119,6 +119,22 @@ def test_db_reset_needs_yes(home: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "--yes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["-r", "--to-revision"])
+def test_upgrade_and_downgrade_take_airflows_to_revision_and_r(home: Path, option: str) -> None:
+    """Before: "No such option" (flowctl had --to only; Airflow 2 has -r / --to-revision)."""
+    main(["db", "init"])
+    assert main(["db", "downgrade", option, "base", "-y"]) == 0
+    assert main(["db", "check"]) == 1
+    assert main(["db", "upgrade", option, "head"]) == 0
+    assert main(["db", "check"]) == 0
+
+
+def test_db_reset_takes_airflows_y(home: Path) -> None:
+    """Before: "No such option '-y'" (Airflow 2: -y / --yes)."""
+    main(["db", "init"])
+    assert main(["db", "reset", "-y"]) == 0
+
+
 def test_db_reset_empties_the_database_but_keeps_default_pool(home: Path) -> None:
     main(["db", "init"])
     store = _store(home)
@@ -214,11 +230,10 @@ def test_the_config_with_its_secrets_is_only_ever_readable_by_its_owner_and_appe
     assert sorted(p.name for p in home.iterdir()) == ["config.cfg"]  # no temporary left
 
 
-@pytest.mark.parametrize(("command", "hint"), [(["db", "migrate", "-r", "bogus"], "--to-revision"),
-                                               (["db", "upgrade", "--to", "bogus"], "--to"),
-                                               (["db", "downgrade", "--to", "bogus", "-y"], "--to")])
+@pytest.mark.parametrize("command", [["db", "migrate", "-r", "bogus"], ["db", "upgrade", "--to", "bogus"],
+                                     ["db", "downgrade", "--to", "bogus", "-y"]])
 def test_a_revision_alembic_does_not_know_is_one_line_and_exit_2(home: Path, capsys: pytest.CaptureFixture[str],
-                                                                 command: list[str], hint: str) -> None:
+                                                                 command: list[str]) -> None:
     """Before: alembic's CommandError traceback."""
     main(["db", "init"])
     capsys.readouterr()
@@ -228,5 +243,5 @@ def test_a_revision_alembic_does_not_know_is_one_line_and_exit_2(home: Path, cap
     from flowctl.db.migrate import revisions
 
     known = revisions()
-    assert out.err == (f"flowctl: error: Invalid value for {hint}: Can't locate revision identified by 'bogus' "
+    assert out.err == (f"flowctl: error: Invalid value for --to-revision: Can't locate revision identified by 'bogus' "
                        f"(flowctl's are base, {known[0]} to {known[-1]}, head)\n")

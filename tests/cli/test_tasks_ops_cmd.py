@@ -131,13 +131,16 @@ def test_clear_upstream_includes_every_task_before_the_match(store: Store, capsy
                                    "audit": "success"}
 
 
-def test_clear_asks_first_and_a_no_changes_nothing(store: Store, capsys: Out,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clear_asks_first_and_a_no_changes_nothing_and_exits_0_as_airflow(store: Store, capsys: Out,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: "flowctl: aborted", exit 1; Airflow 2 prints "Cancelled, nothing was cleared." and exits 0."""
     run = _failed_run(store)
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("n\n"))
-    code, out, _ = run_cli(capsys, "tasks", "clear", "etl", "-t", "transform")
-    assert code == 1 and "Clear these 1 task instance(s)?" in out
+    code, out, err = run_cli(capsys, "tasks", "clear", "etl", "-t", "transform")
+    assert (code, err) == (0, "")
+    assert "Clear these 1 task instance(s)?" in out and out.endswith("Cancelled, nothing was cleared.\n")
     assert _states(store, run)["transform"] == "failed"
+    assert store.list_audit("etl") == []
 
 
 def test_clear_outside_the_date_range_finds_nothing(store: Store, capsys: Out) -> None:
