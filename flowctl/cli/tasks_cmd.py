@@ -94,6 +94,13 @@ def _load_dag(ctx: CliContext, dag_id: str, subdir: str | None) -> Any:
     return dag
 
 
+def _check_map_index(dag: Any, task_id: str, map_index: int) -> None:
+    """Refuse a --map-index for a task that is not mapped (TaskNotFound for an unknown task)."""
+    if map_index != -1 and not getattr(dag.get_task(task_id), "is_mapped", False):
+        raise click.BadParameter(f"task {task_id!r} of DAG {dag.dag_id!r} is not mapped "
+                                 "(only a mapped task has map indexes)", param_hint="--map-index")
+
+
 def _store_or_none(ctx: CliContext) -> Any:
     try:
         return ctx.store
@@ -155,6 +162,7 @@ def tasks_test(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None, 
     from flowctl.task_runner import run_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)
+    _check_map_index(dag, task_id, map_index)
     run = _test_run(ctx, dag, run_ref, task_params)
     result = run_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, log_stream=sys.stdout,
                           settings=ctx.settings)
@@ -179,6 +187,7 @@ def tasks_render(ctx: CliContext, dag_id: str, task_id: str, run_ref: str | None
     from flowctl.task_runner import render_for_test
 
     dag = _load_dag(ctx, dag_id, subdir)
+    _check_map_index(dag, task_id, map_index)
     run = _test_run(ctx, dag, run_ref, task_params)
     rendered = render_for_test(dag, task_id, run, _store_or_none(ctx), map_index=map_index, settings=ctx.settings)
     for name, value in rendered.items():

@@ -415,3 +415,16 @@ def test_tasks_render_masks_a_sensitive_variable_as_tasks_test_does(world: World
     code, out, err = _main(world, monkeypatch, capsys, "tasks", "render", "login", "call", "2024-05-05")
     assert code == 0, err
     assert "echo pw=*** region=eu-west-1" in out and "hunter2" not in out
+
+
+@pytest.mark.parametrize("command", ["test", "render"])
+def test_a_map_index_for_a_task_that_is_not_mapped_exits_2_with_one_line(world: World, command: str,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: accepted silently, and the unmapped task ran (or rendered) as if it were map index 5."""
+    world.write_dags("greet", DAG_SOURCE)
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", command, "greet", "hello", "2024-05-05",
+                           "--map-index", "5")
+    assert (code, out) == (2, "")
+    assert err == ("flowctl: error: Invalid value for --map-index: task 'hello' of DAG 'greet' is not mapped "
+                   "(only a mapped task has map indexes)\n")
