@@ -13,15 +13,17 @@ from alembic import context
 import sqlalchemy as sa
 
 from flowctl.db.migrate import include_name
-from flowctl.db.tables import Base, UtcDateTime
+from flowctl.db.tables import Base, JsonText, UtcDateTime
 
 target_metadata = Base.metadata
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Render UtcDateTime as a plain timezone-aware DateTime so migrations never import flowctl."""
+    """Render flowctl's column types as plain SQLAlchemy ones so migrations never import flowctl."""
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, JsonText):
+        return "sa.JSON().with_variant(sa.Text(), 'sqlite')"
     return False
 
 

@@ -8,6 +8,7 @@ Must not import flowctl packages outside ``flowctl.core``.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,6 +64,30 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class JsonText(TypeDecorator[Any]):
+    """Any JSON value, kept on SQLite as the very text JSON gives it; PostgreSQL's ``json`` elsewhere.
+
+    SQLite gives a column declared ``JSON`` NUMERIC affinity, which turns the text of a bare number
+    into a number: ``10.0`` came back as the int 10, ``2**70`` as a float. Declared ``TEXT`` (the
+    DDL this type renders there), the text is kept as written. A row stored before then holds the
+    number SQLite made of it, and is read as that number.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return json.dumps(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite" or value is None or isinstance(value, (int, float)):
+            return value
+        return json.loads(value)
 
 
 class Base(DeclarativeBase):
@@ -275,7 +300,7 @@ class XComRow(Base):
     task_id: Mapped[str] = mapped_column(String(ID_LEN))
     map_index: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
     key: Mapped[str] = mapped_column(String(512))
-    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    value: Mapped[Any] = mapped_column(JsonText, nullable=True)  # a bare number too: see JsonText
     timestamp: Mapped[datetime]
 
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from flowctl.core.errors import ConfigError
 from flowctl.db import migrate
 from flowctl.db.engine import make_engine
+from flowctl.db.records import RunKey
+from flowctl.db.store import Store
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -131,3 +133,46 @@ def test_0005_adds_the_dataset_alias_tables_and_keeps_datasets_and_events_both_w
     assert not alias_tables & _tables(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM dataset_event").scalar() == 1
+
+
+_OLD_XCOMS = {"float": "10.0", "big_int": "1180591620717411303424", "tenth": "0.1", "int": "7",
+              "dict": '{"a": 1.0, "b": [2, "x"]}', "text": '"10.0"', "null": "null"}
+
+
+def _add_xcoms_as_0005_stored_them(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO dag (dag_id, is_paused, is_active, has_import_errors) "
+                             "VALUES ('etl', false, true, false)")
+        conn.exec_driver_sql("INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, external_trigger) "
+                             "VALUES ('etl', 'r1', 'manual', '2024-01-01 00:00:00+00', false)")
+        conn.exec_driver_sql("INSERT INTO task_instance (dag_id, run_id, task_id) VALUES ('etl', 'r1', 'extract')")
+        for key, stored in _OLD_XCOMS.items():
+            conn.execute(sa.text("INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value, timestamp) "
+                                 "VALUES ('etl', 'r1', 'extract', -1, :key, :value, '2024-01-01 00:00:00+00')"),
+                         {"key": key, "value": stored})
+
+
+def _xcom_values(engine: sa.Engine) -> dict[str, object]:
+    store = Store(engine)
+    return {x.key: x.value for x in store.list_xcoms(RunKey("etl", "r1"))}
+
+
+def test_0006_keeps_every_xcom_and_from_then_on_sqlite_keeps_a_bare_number_as_its_json_text(
+        empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0005")
+    _add_xcoms_as_0005_stored_them(empty_engine)
+    migrate.upgrade(empty_engine, "0006")
+    assert migrate.check(empty_engine) == []
+    kept = _xcom_values(empty_engine)
+    # what SQLite's NUMERIC affinity already turned into a number stays the number it was read as
+    numbers_before = {"float": 10, "big_int": 1.1805916207174113e+21} if empty_engine.dialect.name == "sqlite" else \
+        {"float": 10.0, "big_int": 2**70}
+    expected = {**numbers_before, "tenth": 0.1, "int": 7, "dict": {"a": 1.0, "b": [2, "x"]}, "text": "10.0",
+                "null": None}
+    assert {k: (v, type(v)) for k, v in kept.items()} == {k: (v, type(v)) for k, v in expected.items()}
+    with empty_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE xcom SET value = :v WHERE key = 'float'"), {"v": "10.0"})
+    assert type(_xcom_values(empty_engine)["float"]) is float
+    migrate.downgrade(empty_engine, "0005")
+    with empty_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM xcom").scalar() == len(_OLD_XCOMS)

@@ -83,6 +83,27 @@ def test_a_plain_value_is_stored_as_the_same_json_text_as_before_datetimes_were_
     assert _stored_text(store, "plain") == json.dumps(value)
 
 
+@pytest.mark.parametrize("value", [10.0, 2**70, -2**70, 0.1, 1e300, -0.5, 7, True, "10", "1e3", None])
+def test_a_bare_number_or_other_scalar_comes_back_from_the_store_as_the_same_value_of_the_same_type(
+        store: Store, value: Any) -> None:
+    run = make_run(store)
+    store.xcom_push(ti_key(run), "scalar", value, T0)
+    back = store.xcom_pull(run.key, "extract", "scalar", default="missing")
+    assert (back, type(back)) == (value, type(value))
+    [record] = store.list_xcoms(run.key)
+    assert (record.value, type(record.value)) == (value, type(value))
+
+
+def test_sqlite_keeps_an_xcom_value_as_its_json_text_not_as_a_number(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's column affinity only")
+    run = make_run(store)
+    store.xcom_push(ti_key(run), "scalar", 10.0, T0)
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT typeof(value), value FROM xcom WHERE key = 'scalar'")).one()
+    assert tuple(stored) == ("text", "10.0")
+
+
 def test_a_raw_datetime_given_to_the_store_itself_is_refused_as_not_json(store: Store) -> None:
     run = make_run(store)
     with pytest.raises(FlowctlError, match="JSON"):

@@ -234,3 +234,39 @@ def test_a_skip_in_the_map_callable_skips_that_instance_and_an_error_fails_it_sa
     assert (good.state, good.return_value, bad.state) == ("success", 1, "failed")
     assert "XComArg('texts', key='return_value').map(parse) failed on element 1: ValueError: invalid literal" in (
         bad.error or ""), bad.error
+
+
+SCALARS = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+
+@task
+def a_float():
+    return 10.0
+
+@task
+def a_big_int():
+    return 2**70
+
+@task
+def got(value):
+    return value
+
+with DAG("scalars", start_date=datetime(2024, 1, 1), schedule=None):
+    got.override(task_id="got_float")(a_float())
+    got.override(task_id="got_big_int")(a_big_int())
+'''
+
+
+def test_a_downstream_task_receives_a_bare_float_or_big_int_return_value_with_its_type_and_every_digit(
+        world: World) -> None:
+    fileloc = world.write_dags("scalars", SCALARS)
+    run = world.make_run("scalars")
+    received = []
+    for producer, consumer in (("a_float", "got_float"), ("a_big_int", "got_big_int")):
+        assert run_workload(world.queue(run, producer, fileloc), world.settings, world.store).state == "success"
+        result = run_workload(world.queue(run, consumer, fileloc), world.settings, world.store)
+        assert result.state == "success", result.error
+        received.append(result.return_value)
+    assert [(v, type(v)) for v in received] == [(10.0, float), (2**70, int)]
