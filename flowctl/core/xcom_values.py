@@ -14,16 +14,20 @@ value is pushed; :func:`decode_xcom_value` turns it back, where it is pulled:
     {"__flowctl_type__": "timedelta", "value": 5400}       (seconds, exact below ~285 years)
     {"__flowctl_type__": "decimal", "value": "12.50"}      (exact: its text)
     {"__flowctl_type__": "set", "value": [1, 2]}           (and "frozenset"; the items encoded in turn)
+    {"__flowctl_type__": "tuple", "value": [1, 2]}         (the items encoded in turn; a namedtuple too)
 
 Everything between the two (the supervision pipes, the task agent's wire, the
 Store, the size check, the scheduler's map lengths) sees plain JSON only. An
 aware datetime comes back with a fixed UTC offset: the same instant, not the
-zone's name. A user's dict key ``__flowctl_type__`` (or that key followed by
-``~``s) is stored with one more ``~``, so such a dict round-trips unchanged
-and every container keeps its length (map lengths are counted on stored JSON).
-A value with none of these is returned as the very same object, so plain
-values are stored exactly as before this form existed; a malformed tag (data
-written before it existed) is read as the plain dict it is.
+zone's name; a tuple comes back a tuple, as Airflow 2.6+ gives it. A user's
+dict key ``__flowctl_type__`` (or that key followed by ``~``s) is stored with
+one more ``~``, so such a dict round-trips unchanged and every container keeps
+its length: map lengths are counted on stored JSON, a tagged tuple's on its
+items (:func:`stored_items`). A value with none of these is returned as the
+very same object, so plain values are stored exactly as before this form
+existed; a malformed tag (data written before it existed) is read as the plain
+dict it is, and a tuple stored before its tag existed reads back as the list
+it was stored as.
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ _DECODERS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], Any]]] = {
     "decimal": (str, lambda text: _decimal().Decimal(text)),
     "set": (list, lambda items: set(decode_xcom_value(items))),
     "frozenset": (list, lambda items: frozenset(decode_xcom_value(items))),
+    "tuple": (list, lambda items: tuple(decode_xcom_value(items))),
 }
 
 
@@ -65,7 +70,9 @@ def _encode(value: Any, where: str, within: set[int]) -> Any:
     if isinstance(value, (set, frozenset)):
         kind = "set" if isinstance(value, set) else "frozenset"
         return {TYPE_KEY: kind, "value": _encode_list(list(value), f"{where}{{{kind}}}", within)}
-    if isinstance(value, (list, tuple, dict)):
+    if isinstance(value, tuple):  # no cycle check: a tuple can hold itself only through a list or dict
+        return {TYPE_KEY: "tuple", "value": list(_encode_list(value, where, within))}
+    if isinstance(value, (list, dict)):
         if id(value) in within:
             raise FlowctlError(f"XCom value contains itself{_at(where)}; {_SUPPORTED}")
         within.add(id(value))
@@ -164,6 +171,15 @@ def _untag(data: dict[Any, Any]) -> Any:
     except (ValueError, OverflowError, TypeError, ArithmeticError):  # TypeError: an unhashable set item;
         # ArithmeticError: decimal's InvalidOperation
         return _NOT_A_TAG
+
+
+def stored_items(data: Any) -> Any:
+    """The list a stored tuple's items are kept in; any other stored value as it is (what a mapped
+    task's length is counted on)."""
+    if isinstance(data, dict) and data.get(TYPE_KEY) == "tuple" and len(data) == 2 \
+            and isinstance(data.get("value"), list):
+        return data["value"]
+    return data
 
 
 def xcom_size(value: Any) -> int:

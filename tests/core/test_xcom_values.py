@@ -69,8 +69,27 @@ def test_temporal_values_deep_inside_lists_and_dicts_come_back_in_place() -> Non
     assert round_trip(value) == value
 
 
-def test_a_tuple_comes_back_as_a_list_as_json_always_made_it() -> None:
-    assert round_trip((date(2024, 1, 1), 2)) == [date(2024, 1, 1), 2]
+def test_a_tuple_comes_back_as_a_tuple_at_any_depth_as_in_airflow_2_6() -> None:
+    back = round_trip((date(2024, 1, 1), 2))
+    assert back == (date(2024, 1, 1), 2) and type(back) is tuple
+    nested = round_trip({"pair": (1, (2, [3, (4,)])), "list": [(), 5]})
+    assert nested == {"pair": (1, (2, [3, (4,)])), "list": [(), 5]}
+    assert type(nested["pair"][1]) is tuple and type(nested["pair"][1][1]) is list
+    assert type(nested["pair"][1][1][1]) is tuple and type(nested["list"][0]) is tuple
+
+
+def test_a_tuple_is_tagged_with_its_items_encoded_in_turn_and_a_stored_list_stays_a_list() -> None:
+    assert encode_xcom_value((1, 2)) == {TYPE_KEY: "tuple", "value": [1, 2]}
+    assert encode_xcom_value((date(2024, 1, 1),)) == {TYPE_KEY: "tuple", "value": [{TYPE_KEY: "date",
+                                                                                   "value": "2024-01-01"}]}
+    old_row = json.loads(json.dumps((1, 2)))  # a tuple pushed before the tag existed
+    assert decode_xcom_value(old_row) == [1, 2] and type(decode_xcom_value(old_row)) is list
+
+
+def test_a_mapped_task_over_a_returned_tuple_gets_one_instance_per_item() -> None:
+    spec = {"expand_kind": "expand", "expand": {"x": {"__type": "xcomarg", "__var": {"task_id": "up"}}}}
+    assert map_length(spec, {("up", "return_value"): stored(("a", "b", "c"))}) == 3
+    assert map_length(spec, {("up", "return_value"): stored(())}) == 0
 
 
 def test_the_tagged_form_is_a_two_key_dict_naming_the_type_with_readable_text() -> None:
@@ -147,7 +166,7 @@ def test_decimals_sets_and_frozensets_come_back_as_themselves_as_in_airflow() ->
     assert back["total"] == Decimal("12.50") and str(back["total"]) == "12.50"
     assert back["ids"] == {1, 2, 3} and type(back["ids"]) is set
     assert back["days"] == frozenset({date(2024, 1, 1)}) and type(back["days"]) is frozenset
-    assert back["rows"][0] == [1, Decimal("-0.001")] and back["rows"][1][1].is_nan()
+    assert back["rows"][0] == (1, Decimal("-0.001")) and back["rows"][1][1].is_nan()
     assert encode_xcom_value(Decimal("1.10")) == {TYPE_KEY: "decimal", "value": "1.10"}
     assert encode_xcom_value({1}) == {TYPE_KEY: "set", "value": [1]}
 

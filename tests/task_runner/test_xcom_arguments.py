@@ -250,12 +250,19 @@ def a_big_int():
     return 2**70
 
 @task
+def a_tuple():
+    return (1, (2, "x"), [3])
+
+@task
 def got(value):
     return value
 
 with DAG("scalars", start_date=datetime(2024, 1, 1), schedule=None):
     got.override(task_id="got_float")(a_float())
     got.override(task_id="got_big_int")(a_big_int())
+    pair = a_tuple()
+    got.override(task_id="got_tuple")(pair)
+    got.override(task_id="mapped_over_tuple").expand(value=pair)
 '''
 
 
@@ -270,3 +277,16 @@ def test_a_downstream_task_receives_a_bare_float_or_big_int_return_value_with_it
         assert result.state == "success", result.error
         received.append(result.return_value)
     assert [(v, type(v)) for v in received] == [(10.0, float), (2**70, int)]
+
+
+def test_a_downstream_task_receives_a_returned_tuple_as_a_tuple_and_a_mapped_task_maps_over_its_items(
+        world: World) -> None:
+    fileloc = world.write_dags("scalars", SCALARS)
+    run = world.make_run("scalars")
+    assert run_workload(world.queue(run, "a_tuple", fileloc), world.settings, world.store).state == "success"
+    result = run_workload(world.queue(run, "got_tuple", fileloc), world.settings, world.store)
+    assert result.state == "success", result.error
+    assert result.return_value == (1, (2, "x"), [3])
+    assert [type(result.return_value), type(result.return_value[1]), type(result.return_value[2])] == [
+        tuple, tuple, list]
+    assert _values(world, run, fileloc, "mapped_over_tuple", 3) == [1, (2, "x"), [3]]

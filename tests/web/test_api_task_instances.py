@@ -252,6 +252,19 @@ def test_an_xcom_value_is_the_str_of_the_python_value_by_default_as_airflows(
         assert native == pushed and type(native) is type(pushed), query
 
 
+def test_an_xcom_tuple_is_its_python_repr_by_default_and_a_json_list_natively(
+        client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded, clock: Clock) -> None:
+    from flowctl.core.xcom_values import encode_xcom_value
+
+    run = seeded.success_run
+    pushed = encode_xcom_value((1, "a"))  # as the task runner pushes it
+    web_store.xcom_push(TaskInstanceKey(seeded.dag_id, run.run_id, "crm.fetch"), "pair", pushed, clock.now)
+    url = f"{tis_url(seeded, run.run_id)}/crm.fetch/xcomEntries/pair"
+    auth = basic("viewer", users["viewer"])
+    assert client.get(url, headers=auth).get_json()["value"] == "(1, 'a')"
+    assert client.get(f"{url}?deserialize=true&stringify=false", headers=auth).get_json()["value"] == [1, "a"]
+
+
 def test_an_xcom_date_is_python_text_by_default_and_iso_text_natively(
         client: FlaskClient, users: dict[str, str], web_store: Store, seeded: Seeded, clock: Clock) -> None:
     from datetime import datetime, timezone

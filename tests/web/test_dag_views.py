@@ -219,6 +219,10 @@ def test_xcom_display_keeps_plain_values_as_they_were_shown_before() -> None:
     assert format_xcom(encode_xcom_value({"at": time(6, 30)})) == '{\n  "at": "06:30:00"\n}'
 
 
+def test_xcom_display_shows_a_tuple_as_a_list_never_the_stored_tag() -> None:
+    assert json.loads(format_xcom(encode_xcom_value({"pair": (1, "a")}))) == {"pair": [1, "a"]}
+
+
 def test_xcom_display_shows_decimals_as_their_text_and_sets_as_lists() -> None:
     from decimal import Decimal
 

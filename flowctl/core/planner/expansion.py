@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.core.states import TI_FINISHED
 from flowctl.core.xcom_arg import ConcatXComArg, MapXComArg, PlainXComArg, ZipXComArg
+from flowctl.core.xcom_values import stored_items
 
 if TYPE_CHECKING:
     from flowctl.core.planner.graph import TaskGraph
@@ -86,7 +87,7 @@ def _length(value: Any, xcoms: Mapping[XComRef, Any]) -> int:
         return _sized_length(value)
     form, var = found
     if form == _PLAIN:
-        return _sized_length(xcoms.get(_plain_ref(var)))
+        return _sized_length(stored_items(xcoms.get(_plain_ref(var))))
     if form == _MAP:
         return _length(var.get("arg"), xcoms)
     lengths = [_length(arg, xcoms) for arg in var.get("args") or ()]
