@@ -71,6 +71,21 @@ class TaskNotFound(NotFoundError):
     """No task with this task_id."""
 
 
+class XComNotFound(NotFoundError):
+    """A task's argument names an XCom key the upstream task never pushed (Airflow's ``XComNotFound``)."""
+
+    def __init__(self, dag_id: str, task_id: str, key: str) -> None:
+        self.dag_id, self.task_id, self.key = dag_id, task_id, key
+        super().__init__(
+            f"XComArg result from task {task_id!r} of DAG {dag_id!r} with key {key!r} is not found: "
+            f"{task_id!r} pushed no XCom {key!r}. Indexing a task's result reads the XCom of that key, which "
+            f"a task pushes for each key of the dict it returns only with multiple_outputs=True "
+            f"(@task(multiple_outputs=True)); or pass the whole result and index it in the downstream task")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.dag_id, self.task_id, self.key)
+
+
 class XComTooLargeError(FlowctlError, ValueError):
     """An XCom value exceeds the configured size limit."""
 

@@ -29,7 +29,7 @@ import jinja2
 import jinja2.nativetypes
 
 from flowctl.core.context import as_utc
-from flowctl.core.errors import FlowctlError, TemplateRenderError
+from flowctl.core.errors import FlowctlError, TemplateRenderError, XComNotFound
 from flowctl.core.xcom_arg import Resolvable
 
 
@@ -224,6 +224,8 @@ def _render_field(task: Any, name: str, context: Mapping[str, Any],
         ) from exc
     except jinja2.TemplateError as exc:
         raise TemplateRenderError(f"Cannot render {where}: {exc.message or exc}") from exc
+    except XComNotFound:  # an XComArg argument, not a template: raised as it is, as in Airflow
+        raise
     except FlowctlError as exc:
         raise TemplateRenderError(f"Cannot render {where}: {exc}") from exc
 

@@ -9,7 +9,8 @@ its derived forms of Airflow 2.4+ — ``.map(f)`` (:class:`MapXComArg`),
 the helpers that find or resolve them inside nested argument structures.
 
 Run-time contract: :meth:`PlainXComArg.resolve` calls
-``context["ti"].xcom_pull(task_ids=<task_id>, key=<key>)``; the task runner's
+``context["ti"].xcom_pull(task_ids=<task_id>, key=<key>)`` (with ``default=<a marker>``
+for a key other than the return value); the task runner's
 task-instance object implements ``xcom_pull``. The derived forms resolve to the
 lazy views of :mod:`flowctl.core.xcom_views`, so a ``map()`` callable runs only
 for the elements a task reads. For the DAG's JSON each form gives ``ref_type``
@@ -23,12 +24,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from flowctl.core.dependencies import DependencyMixin
-from flowctl.core.errors import DagDefinitionError
+from flowctl.core.errors import DagDefinitionError, XComNotFound
 from flowctl.core.xcom_views import (
     NOTSET, ConcatenatedValues, MappedValues, ZippedValues, callable_name, elements,
 )
 
 XCOM_RETURN_KEY = "return_value"
+_NOT_PUSHED = object()
 
 
 class Resolvable:
@@ -146,12 +148,22 @@ class PlainXComArg(XComArg):
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
         """The value; between two tasks of one mapped task group, the value of this map index only
-        (used anywhere else, a mapped task's value is the list of all its map indexes' values)."""
+        (used anywhere else, a mapped task's value is the list of all its map indexes' values).
+
+        A missing return value, or a missing key of a ``multiple_outputs`` task, is None; any other
+        missing key raises XComNotFound, as in Airflow (``task()["x"]`` without ``multiple_outputs``
+        would otherwise be a silent None)."""
         ti = context["ti"]
+        pull: dict[str, Any] = {"task_ids": self.operator.task_id, "key": self.key}
         group = getattr(self.operator, "mapped_group_id", None)
         if group is not None and getattr(context.get("task"), "mapped_group_id", None) == group:
-            return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key, map_indexes=ti.map_index)
-        return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
+            pull["map_indexes"] = ti.map_index
+        if self.key == XCOM_RETURN_KEY or getattr(self.operator, "multiple_outputs", False):
+            return ti.xcom_pull(**pull)
+        found = ti.xcom_pull(**pull, default=_NOT_PUSHED)
+        if found is _NOT_PUSHED:
+            raise XComNotFound(self.operator.dag_id, self.operator.task_id, self.key)
+        return found
 
     def to_ref(self) -> dict[str, Any]:
         """JSON-safe reference ``{"task_id", "key"}``."""

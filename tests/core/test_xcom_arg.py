@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flowctl.core.dag import DAG
-from flowctl.core.errors import DagDefinitionError, MapCallableError, TaskSkipped
+from flowctl.core.errors import AirflowException, DagDefinitionError, MapCallableError, TaskSkipped, XComNotFound
 from flowctl.core.xcom_arg import ConcatXComArg, MapXComArg, PlainXComArg, XComArg, ZipXComArg
 from flowctl.decorators import task
 from flowctl.operators.empty import EmptyOperator
@@ -229,3 +229,46 @@ def test_reprs_show_the_chain() -> None:
 def test_a_zip_or_concat_built_directly_needs_an_input(form: Any) -> None:
     with pytest.raises(DagDefinitionError, match=r"needs at least one input"):
         form([])
+
+
+class KeyedTI:
+    """A task instance holding XComs by (task id, key); ``default`` is what a missing one gives."""
+
+    def __init__(self, values: Mapping[tuple[str, str], Any]) -> None:
+        self.values = values
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value", default: Any = None, **_: Any) -> Any:
+        return self.values.get((task_ids, key), default)
+
+
+def test_indexing_a_result_without_multiple_outputs_fails_naming_the_task_the_key_and_the_fix() -> None:
+    @task
+    def plain():  # type: ignore[no-untyped-def]  # a dict annotation would set multiple_outputs
+        return {"x": 1}
+
+    with DAG("d", start_date=T0, schedule=None):
+        arg = plain()["x"]
+    with pytest.raises(XComNotFound) as caught:
+        arg.resolve({"ti": KeyedTI({("plain", "return_value"): {"x": 1}})})
+    message = str(caught.value)
+    assert "'plain'" in message and "'x'" in message and "multiple_outputs=True" in message
+    assert isinstance(caught.value, LookupError) and isinstance(caught.value, AirflowException)
+
+
+def test_a_key_the_task_pushed_itself_resolves_to_its_value_without_multiple_outputs() -> None:
+    _, (a,) = sources("a")
+    ti = KeyedTI({("a", "path"): "/tmp/x.csv", ("a", "n"): None})
+    assert a["path"].resolve({"ti": ti}) == "/tmp/x.csv"
+    assert a["n"].resolve({"ti": ti}) is None  # pushed, and None
+
+
+def test_a_missing_return_value_or_key_of_a_multiple_outputs_task_resolves_to_none_as_in_airflow() -> None:
+    @task(multiple_outputs=True)
+    def several() -> dict[str, int]:
+        return {"x": 1}
+
+    with DAG("d", start_date=T0, schedule=None):
+        out = several()
+    _, (a,) = sources("a")
+    assert out["y"].resolve({"ti": KeyedTI({})}) is None
+    assert a.resolve({"ti": KeyedTI({})}) is None

@@ -290,3 +290,47 @@ def test_a_downstream_task_receives_a_returned_tuple_as_a_tuple_and_a_mapped_tas
     assert [type(result.return_value), type(result.return_value[1]), type(result.return_value[2])] == [
         tuple, tuple, list]
     assert _values(world, run, fileloc, "mapped_over_tuple", 3) == [1, (2, "x"), [3]]
+
+
+INDEXED = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.decorators import task
+
+@task
+def plain():
+    return {"x": 1}
+
+@task(multiple_outputs=True)
+def several():
+    return {"x": 1}
+
+@task
+def explicit(ti=None):
+    ti.xcom_push(key="x", value=2)
+    return {"x": 3}
+
+@task
+def use(value):
+    return value
+
+with DAG("indexed", start_date=datetime(2024, 1, 1), schedule=None):
+    use.override(task_id="use_plain")(plain()["x"])
+    use.override(task_id="use_several")(several()["x"])
+    use.override(task_id="use_explicit")(explicit()["x"])
+'''
+
+
+def test_indexing_a_result_without_multiple_outputs_fails_the_consumer_and_an_explicit_key_works(
+        world: World) -> None:
+    fileloc = world.write_dags("indexed", INDEXED)
+    run = world.make_run("indexed")
+    for producer in ("plain", "several", "explicit"):
+        assert run_workload(world.queue(run, producer, fileloc), world.settings, world.store).state == "success"
+    failed = run_workload(world.queue(run, "use_plain", fileloc), world.settings, world.store)
+    assert failed.state == "failed" and failed.error is not None
+    assert "XComNotFound" in failed.error and "'plain'" in failed.error and "'x'" in failed.error
+    assert "multiple_outputs=True" in failed.error
+    for consumer, value in (("use_several", 1), ("use_explicit", 2)):
+        result = run_workload(world.queue(run, consumer, fileloc), world.settings, world.store)
+        assert (result.state, result.return_value) == ("success", value), result.error
