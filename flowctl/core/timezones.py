@@ -55,7 +55,7 @@ MOMENT_FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or with a zone, e.g. 2024-01-3
 def parse_moment(text: str, zone: Any = None) -> dt.datetime:
     """A date or date-time a person typed (CLI, form, API, a rendered template) as an aware UTC
     datetime: ISO 8601, ``Z`` for UTC, a space instead of the ``T``; a naive one is in ``zone``
-    (UTC if None). ValueError naming the forms taken."""
+    (UTC if None). ValueError naming the forms taken, or saying it is off the calendar in UTC."""
     stripped = text.strip()
     try:
         value = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00").replace(" ", "T", 1))
@@ -63,7 +63,10 @@ def parse_moment(text: str, zone: Any = None) -> dt.datetime:
         raise ValueError(f"{stripped[:40]!r} is not a date or date-time ({MOMENT_FORMS})") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone or dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in the year 0 in UTC, which datetime cannot hold
+        raise ValueError(f"{stripped[:40]!r} is not between the years 1 and 9999 in UTC") from None
 
 
 def utc_epoch() -> dt.datetime:

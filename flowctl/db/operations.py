@@ -141,7 +141,10 @@ def backfill_dates(timetable: Timetable, start: datetime, end: datetime,
     out: list[DataInterval] = []
     last: DataInterval | None = None
     while len(out) <= MAX_BACKFILL_RUNS:
-        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=end)
+        try:
+            info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=end)
+        except OverflowError:  # the schedule's next date (or its interval's end) is after 9999-12-31
+            return out
         if info is None or info.logical_date > end or (last is not None and info.data_interval == last):
             return out
         out.append(info.data_interval)

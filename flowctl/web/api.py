@@ -35,7 +35,7 @@ from flowctl.web.api_params import (PAGING, bad, bool_arg, check_choices, check_
 from flowctl.web.api_dag_sources import file_token
 from flowctl.web.api_shapes import DagExtras, dag_details_json, dag_json, iso, run_json, task_json
 from flowctl.web.auth import dag_perms, hidden_dags, requires, requires_dag
-from flowctl.web.browse import DEFAULT_WINDOW, parse_when
+from flowctl.web.browse import parse_when, window_start
 from flowctl.web.formatting import RUN_STATES
 from flowctl.web.health import health_payload
 from flowctl.web.home import STATUSES, dag_query_from
@@ -283,7 +283,7 @@ def import_error(import_error_id: int) -> Any:
 @requires(Perm.READ)
 def timeline() -> Any:
     end = parse_when(request.args.get("end")) or context.now()
-    start = parse_when(request.args.get("start")) or end - DEFAULT_WINDOW
+    start = parse_when(request.args.get("start")) or window_start(end)
     if start >= end:
         abort(400, description="start must be before end")
     bars = context.store().timeline(start, end, hidden_dags())

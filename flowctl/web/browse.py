@@ -8,7 +8,7 @@ Must not import flowctl.cli or flowctl.scheduler.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -24,6 +24,7 @@ from flowctl.web.permissions import Perm
 
 bp = Blueprint("browse", __name__)
 DEFAULT_WINDOW = timedelta(hours=24)
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
 def parse_when(text: str | None) -> datetime | None:
@@ -35,6 +36,12 @@ def parse_when(text: str | None) -> datetime | None:
         return timezones.parse_moment(text)
     except ValueError as error:
         raise FlowctlError(str(error)) from None
+
+
+def window_start(end: datetime) -> datetime:
+    """The timeline's start when none is given: :data:`DEFAULT_WINDOW` before ``end``, or the first
+    moment there is when that is nearer."""
+    return end - min(DEFAULT_WINDOW, end - EARLIEST)
 
 
 def _only(value: str, allowed: tuple[str, ...] | frozenset[str]) -> str:
@@ -109,5 +116,5 @@ def runs_action() -> Any:
 @requires(Perm.READ)
 def timeline() -> Any:
     end = ui_time.parse_form_moment(request.args.get("end")) or context.now()
-    start = ui_time.parse_form_moment(request.args.get("start")) or end - DEFAULT_WINDOW
+    start = ui_time.parse_form_moment(request.args.get("start")) or window_start(end)
     return render_template("timeline.html", start=start, end=end)

@@ -8,7 +8,7 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request
@@ -27,6 +27,7 @@ from flowctl.web.trigger_form import conf_from_form, param_fields, recent_confs
 bp = Blueprint("dag_actions", __name__)
 TRIGGER_EVENT = "trigger"
 KILLABLE = ("queued", "running")
+LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _trigger_form(dag_id: str, error: str | None = None, status: int = 200) -> Any:
@@ -70,10 +71,10 @@ def _moment(text: str) -> datetime | None:
 
 
 def _end_of(text: str) -> datetime | None:
-    """An inclusive end: a bare date means the end of that day."""
+    """An inclusive end: a bare date means the end of that day (9999-12-31: the last moment there is)."""
     value = _moment(text)
     if value is not None and len(text.strip()) == 10:
-        value = value + timedelta(days=1) - timedelta(microseconds=1)
+        value = value + min(timedelta(days=1) - timedelta(microseconds=1), LATEST - value)
     return value
 
 

@@ -83,14 +83,23 @@ def format_dt(value: datetime | str | None) -> str:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-    return aware.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S")
+    return _local(value).isoformat(" ", "seconds")
 
 
 def format_input(value: datetime) -> str:
     """``value`` for a ``datetime-local`` input: ``2024-01-02T03:04`` in the page's zone."""
+    return _local(value).isoformat("T", "minutes")
+
+
+def _local(value: datetime) -> datetime:
+    """``value`` (naive: UTC) as naive wall time in the page's zone; the first or last moment there is
+    when it is before 0001-01-01 or after 9999-12-31 there (0001-01-01 00:00 UTC is in the year 0 in
+    New York). Printed with isoformat, which writes the year 1 as 0001 where strftime writes 1."""
     aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-    return aware.astimezone(zone()).strftime("%Y-%m-%dT%H:%M")
+    try:
+        return aware.astimezone(zone()).replace(tzinfo=None)
+    except OverflowError:
+        return datetime.min if aware.year == 1 else datetime.max
 
 
 def parse_form_moment(text: str | None) -> datetime | None:

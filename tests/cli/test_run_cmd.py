@@ -153,6 +153,19 @@ def test_trigger_of_an_unknown_dag_exits_3_naming_it(store: Store, capsys: Out) 
     assert code == 3 and "'nope'" in err
 
 
+
+@pytest.mark.parametrize("date", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize("argv", [("dags", "trigger", "etl", "--logical-date"), ("dags", "list-runs", "etl", "-s"),
+                                  ("dags", "backfill", "etl", "-e", "2024-01-02", "--dry-run", "-s"),
+                                  ("dags", "backfill", "etl", "-s", "2024-01-01", "--dry-run", "-e")])
+def test_a_date_off_the_calendar_in_utc_is_a_usage_error_in_one_line(store: Store, capsys: Out,
+                                                                     argv: tuple[str, ...], date: str) -> None:
+    """Before: an OverflowError traceback."""
+    code, _, err = run_cli(capsys, *argv, date)
+    assert code == 2 and "not between the years 1 and 9999 in UTC" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert store.list_runs("etl") == []
+
 def test_pause_and_unpause_flip_the_flag(store: Store, capsys: Out) -> None:
     assert run_cli(capsys, "dags", "pause", "etl")[1].strip() == "Dag: etl, paused: True"
     assert store.get_dag("etl").is_paused

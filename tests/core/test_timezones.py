@@ -61,6 +61,24 @@ def test_a_typed_moment_is_read_the_same_way_everywhere_into_aware_utc() -> None
         parse_moment("yesterday")
 
 
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01 00:05"])
+def test_a_moment_before_the_year_1_or_after_9999_in_utc_is_a_value_error_naming_it(text: str) -> None:
+    """Before: an OverflowError from the conversion to UTC, which no caller turned into a 400 (naive:
+    five past midnight in Paris, nine minutes ahead of UTC in the year 1, is in the year 0 in UTC)."""
+    from flowctl.core.timezones import parse_moment
+
+    with pytest.raises(ValueError, match=r"is not between the years 1 and 9999 in UTC"):
+        parse_moment(text, ZoneInfo("Europe/Paris"))
+
+
+def test_the_first_and_last_moments_in_utc_still_parse() -> None:
+    from flowctl.core.timezones import parse_moment
+
+    assert parse_moment("0001-01-01T00:00:00Z") == dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    assert parse_moment("9999-12-31T23:59:59+00:00").year == 9999
+    assert parse_moment("0001-01-01T00:30:00-01:00").hour == 1
+
 # --- [core] default_timezone: the zone of naive dates in DAG files ------------------------------
 
 def _six_oclock_runs_around_the_spring_change(dag: object) -> list[dt.datetime]:

@@ -1,7 +1,7 @@
 """What people do to runs (trigger, clear, mark, kill, backfill, delete), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -117,6 +117,13 @@ def test_planning_a_backfill_with_conf_that_breaks_a_param_names_the_param(store
         store.plan_backfill("etl", T0, T0 + timedelta(days=1), conf={"n": "many"})
     assert len(store.plan_backfill("etl", T0, T0 + timedelta(days=1), conf={"n": 9})) == 2
 
+
+def test_backfill_dates_stop_where_the_schedule_leaves_the_calendar() -> None:
+    """Before: an OverflowError (the interval of 9999-12-31 ends in the year 10000)."""
+    daily = timetable_from_schedule("@daily")
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc)
+    got = backfill_dates(daily, last - timedelta(days=3), last)
+    assert [i.start.day for i in got] == [29, 30]
 
 def test_a_dag_without_schedule_has_no_backfill_dates() -> None:
     assert backfill_dates(timetable_from_schedule(None), T0, T0 + timedelta(days=5)) == []

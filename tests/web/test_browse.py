@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import quote, urlencode
 
+import pytest
 from flask.testing import FlaskClient
 
 from flowctl.db.records import TaskInstanceKey
 from flowctl.db.store import Store
 from flowctl.web.browse import parse_when
 from flowctl.web.bulk import parse_run_keys, parse_ti_keys
-from tests.web.conftest import post
+from tests.web.conftest import basic, post
 from tests.web.webdata import Seeded, seed_cluster
 
 
@@ -123,3 +125,59 @@ def test_dates_from_forms_are_utc_unless_they_say_otherwise() -> None:
     assert parse_when("2024-01-02T03:04+02:00").isoformat() == "2024-01-02T01:04:00+00:00"  # the same instant
     assert parse_when("2024-01-02T03:04:00Z").isoformat() == "2024-01-02T03:04:00+00:00"
     assert parse_when("  ") is None
+
+
+#: Dates that parse but fall before 0001-01-01 or after 9999-12-31 once in UTC.
+OFF_THE_CALENDAR = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
+
+
+def _assert_400(response: Any, mimetype: str) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.mimetype == mimetype
+    if mimetype == "application/json":
+        assert set(response.get_json()) == {"status", "title", "detail"}
+
+
+@pytest.mark.parametrize("date", OFF_THE_CALENDAR)
+def test_a_date_off_the_calendar_in_utc_is_a_400_from_every_api_that_reads_one(
+        client: FlaskClient, users: dict[str, str], seeded: Seeded, date: str) -> None:
+    """Before: a 500 (an OverflowError converting it to UTC)."""
+    auth, dag, run = basic("admin", users["admin"]), seeded.dag_id, seeded.success_run.run_id
+    api, q = "/api/v1", quote(date)
+    for url in (f"{api}/dags/{dag}/dagRuns?execution_date_gte={q}",
+                f"{api}/dags/{dag}/dagRuns/{run}/taskInstances?start_date_gte={q}",
+                f"{api}/eventLogs?after={q}", f"{api}/eventLogs?before={q}",
+                f"{api}/timeline?start={q}", f"{api}/timeline?end={q}"):
+        _assert_400(client.get(url, headers=auth), "application/json")
+    for url, body in ((f"{api}/dags/{dag}/dagRuns", {"logical_date": date}),
+                      (f"{api}/dags/~/dagRuns/list", {"execution_date_gte": date}),
+                      (f"{api}/dags/~/dagRuns/~/taskInstances/list", {"start_date_lte": date}),
+                      (f"{api}/dags/{dag}/clearTaskInstances", {"start_date": date, "dry_run": True}),
+                      (f"{api}/dags/{dag}/clearTaskInstances", {"end_date": date, "dry_run": True})):
+        _assert_400(client.post(url, json=body, headers=auth), "application/json")
+
+
+@pytest.mark.parametrize("date", OFF_THE_CALENDAR)
+def test_a_date_off_the_calendar_in_utc_is_a_400_page_or_the_form_again(admin_client: FlaskClient,
+                                                                        seeded: Seeded, date: str) -> None:
+    dag, q = seeded.dag_id, quote(date)
+    for url in (f"/timeline?start={q}", f"/timeline?end={q}", f"/browse/runs?start={q}",
+                f"/browse/runs?end={q}", f"/log?dag_id={dag}&task_id=start&execution_date={q}"):
+        _assert_400(admin_client.get(url), "text/html")
+    trigger = post(admin_client, f"/dags/{dag}/trigger", {"logical_date": date})
+    _assert_400(trigger, "text/html")
+    assert "not between the years 1 and 9999" in trigger.get_data(as_text=True)
+    _assert_400(post(admin_client, f"/dags/{dag}/backfill", {"start": date, "end": date}), "text/html")
+
+
+def test_a_window_ending_at_the_first_moment_or_a_backfill_to_the_last_day_is_not_a_500(
+        admin_client: FlaskClient, seeded: Seeded) -> None:
+    """The timeline's default start (a day before its end) and the backfill's end of day left the calendar."""
+    _assert_400(admin_client.get("/api/v1/timeline?end=0001-01-01"), "application/json")
+    assert admin_client.get("/timeline?end=0001-01-01").status_code == 200
+    last_days = post(admin_client, f"/dags/{seeded.dag_id}/backfill", {"start": "9999-12-30", "end": "9999-12-31"})
+    assert last_days.status_code == 200, last_days.get_data(as_text=True)[:300]
+    # 06:00 daily: the run of the 31st would end in the year 10000, so only the 30th's is planned
+    assert "Backfill 1 date(s)" in last_days.get_data(as_text=True)
+    assert "backfill__9999-12-30T06:00:00+00:00" in last_days.get_data(as_text=True)
+

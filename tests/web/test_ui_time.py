@@ -114,6 +114,18 @@ def test_the_browse_filters_read_naive_times_in_the_pages_zone(user_client: Flas
     assert run.run_id not in hidden
 
 
+
+@pytest.mark.parametrize(("zone", "start", "end", "shown"), [
+    ("America/New_York", "0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z", "0001-01-01T00:00"),
+    ("Asia/Tokyo", "9999-12-30T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:59")])
+def test_a_time_that_is_off_the_calendar_in_the_pages_zone_shows_as_the_zones_first_or_last_moment(
+        user_client: FlaskClient, zone: str, start: str, end: str, shown: str) -> None:
+    """Before: a 500 (an OverflowError showing 0001-01-01 00:00 UTC in New York, in the year 0)."""
+    user_client.set_cookie(COOKIE, zone)
+    response = user_client.get(f"/timeline?start={quote(start)}&end={quote(end)}")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert f'value="{shown}"' in response.get_data(as_text=True)
+
 def test_the_api_keeps_utc_whatever_the_pages_zone(user_client: FlaskClient, seeded: Seeded) -> None:
     user_client.set_cookie(COOKIE, "Europe/Amsterdam")
     run = seeded.success_run
