@@ -47,11 +47,15 @@ def check_note(note: str | None) -> None:
 
 def check_conf(conf: Any) -> None:
     """ParamValidationError for a run conf that is not plain JSON: NaN or Infinity (which no strict
-    JSON reader takes back), or nested more than :data:`MAX_CONF_DEPTH` containers deep."""
+    JSON reader takes back), a lone surrogate (``"\\ud800"``, which UTF-8 cannot encode), or nested
+    more than :data:`MAX_CONF_DEPTH` containers deep."""
     if _depth(conf) > MAX_CONF_DEPTH:
         raise ParamValidationError(f"conf is nested more than {MAX_CONF_DEPTH} levels deep")
     try:
-        json.dumps(conf, allow_nan=False)
+        json.dumps(conf, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParamValidationError("conf must be plain JSON: it holds a lone surrogate (such as \\ud800), "
+                                   "which UTF-8 cannot encode") from None
     except ValueError as error:
         raise ParamValidationError(f"conf must be plain JSON: {error}") from None
 

@@ -53,7 +53,7 @@ def create_app(settings: Settings, store: Any = None, clock: Callable[[], dateti
     app.extensions[context.SETTINGS_KEY] = settings
     app.extensions[context.CLOCK_KEY] = clock
     _setup_jinja(app)
-    app.before_request(security.refuse_nul_bytes)  # first: before any login check or query
+    app.before_request(security.refuse_unstorable_text)  # first: before any login check or query
     app.before_request(auth.load_user)
     app.before_request(security.enforce_login)
     app.before_request(security.check_csrf)

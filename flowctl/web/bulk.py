@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from flask import abort
 
@@ -24,6 +25,14 @@ ACTIONS = ("clear", "mark_success", "mark_failed", "kill_runs")
 MAX_SELECTION = 1_000
 
 
+def _id(value: Any) -> str:
+    """One id of a key as text; UnicodeEncodeError (a ValueError) for a lone surrogate (a JSON ``\\ud800``),
+    which no query can take."""
+    text = str(value)
+    text.encode("utf-8")
+    return text
+
+
 def parse_ti_keys(values: Iterable[str]) -> list[TaskInstanceKey]:
     """Task-instance keys from ``["dag", "run", "task", map_index]`` JSON values."""
     keys = []
@@ -32,7 +41,7 @@ def parse_ti_keys(values: Iterable[str]) -> list[TaskInstanceKey]:
             dag_id, run_id, task_id, map_index = json.loads(raw)
             if not -1 <= int(map_index) <= MAX_MAP_INDEX:
                 raise ValueError(map_index)
-            keys.append(TaskInstanceKey(str(dag_id), str(run_id), str(task_id), int(map_index)))
+            keys.append(TaskInstanceKey(_id(dag_id), _id(run_id), _id(task_id), int(map_index)))
         except (ValueError, TypeError):
             raise FlowctlError(f"not a task instance key: {raw[:80]!r}") from None
     return keys
@@ -44,7 +53,7 @@ def parse_run_keys(values: Iterable[str]) -> list[RunKey]:
     for raw in values:
         try:
             dag_id, run_id = json.loads(raw)
-            keys.append(RunKey(str(dag_id), str(run_id)))
+            keys.append(RunKey(_id(dag_id), _id(run_id)))
         except (ValueError, TypeError):
             raise FlowctlError(f"not a run key: {raw[:80]!r}") from None
     return keys

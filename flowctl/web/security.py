@@ -1,9 +1,12 @@
-"""Request guards every page gets: no NUL bytes, login required, CSRF on state changes, security headers.
+"""Request guards every page gets: only storable text, login required, CSRF on state changes, security headers.
 
-A NUL character (0x00) anywhere in a request (path, query, form, JSON body at
-any depth, basic-auth credentials) is refused with 400 by the first guard,
-before any login check or database access: PostgreSQL can neither store nor
-compare such a string, so once it reached a query it was a 500.
+A NUL character (0x00) or a lone surrogate (U+D800 to U+DFFF alone, which a
+JSON ``\\ud800`` escape or the bytes ED A0 80 in a JSON body can carry) anywhere
+in a request (path, query, form, JSON body at any depth, basic-auth
+credentials) is refused with 400 by the first guard, before any login check or
+database access: PostgreSQL can neither store nor compare a NUL, and no
+database driver can encode a lone surrogate as UTF-8, so once either reached a
+query it was a 500.
 
 A small per-session CSRF token (our own, not Flask-WTF: one check for forms
 and fetch calls alike, no form classes to adopt) goes in every form as
@@ -40,6 +43,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 NUL = "\x00"
 NUL_DETAIL = "The request contains a NUL character (0x00), which no name, value or password may hold."
+SURROGATE_DETAIL = ("The request contains a lone surrogate (a character from U+D800 to U+DFFF not in a pair, "
+                    "such as the JSON escape \\ud800), which is not text UTF-8 can encode.")
 
 
 def json_strings(document: Any) -> Iterator[str]:
@@ -90,11 +95,26 @@ def _request_strings() -> Iterator[str]:
             yield from json_strings(request.get_json(silent=True))
 
 
-def refuse_nul_bytes() -> None:
-    """before_request, first of all: 400 for a NUL character anywhere in the request (JSON problem
-    body under /api/, the error page elsewhere), before the login checks and the database see it."""
-    if any(NUL in text for text in _request_strings()):
-        abort(400, description=NUL_DETAIL)
+def unstorable(text: str) -> str | None:
+    """Why no database can take ``text`` (a NUL, a lone surrogate), or None when it can."""
+    if NUL in text:
+        return NUL_DETAIL
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_DETAIL
+    return None
+
+
+def refuse_unstorable_text() -> None:
+    """before_request, first of all: 400 for a NUL character or a lone surrogate anywhere in the
+    request (JSON problem body under /api/, the error page elsewhere), before the login checks and
+    the database see it."""
+    for text in _request_strings():
+        problem = unstorable(text)
+        if problem is not None:
+            abort(400, description=problem)
 
 
 def csrf_token() -> str:

@@ -134,8 +134,8 @@ def test_trigger_refuses_conf_that_is_not_a_json_object(store: Store, capsys: Ou
 
 
 def test_trigger_refuses_conf_nested_too_deeply_or_holding_nan_in_one_line(store: Store, capsys: Out) -> None:
-    """Before: a RecursionError traceback; NaN was stored."""
-    for conf in ("[" * 5000 + "]" * 5000, '{"a": NaN}'):
+    """Before: a RecursionError traceback; NaN was stored; a lone surrogate a UnicodeEncodeError traceback."""
+    for conf in ("[" * 5000 + "]" * 5000, '{"a": NaN}', '{"a": "\\ud800"}'):
         code, _, err = run_cli(capsys, "dags", "trigger", "etl", "--conf", conf)
         assert code in (1, 2) and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert store.list_runs("etl") == []

@@ -355,9 +355,12 @@ def _nested(depth: int) -> list[Any]:
     return value
 
 
-@pytest.mark.parametrize("conf", [{"a": float("nan")}, {"a": float("inf")}, {"deep": _nested(5000)}])
+@pytest.mark.parametrize("conf", [{"a": float("nan")}, {"a": float("inf")}, {"deep": _nested(5000)},
+                                  {"a": ["ok", "\ud800"]}, {"\udfff": 1}])
 def test_a_conf_that_is_not_plain_json_is_refused(store: Store, conf: Any) -> None:
-    """Before: NaN and Infinity were stored and every later run list was invalid JSON; deep nesting a 500."""
+    """Before: NaN and Infinity were stored and every later run list was invalid JSON; deep nesting a 500;
+    a lone surrogate (a JSON ``\\ud800`` escape read from a form or the CLI) was stored, which UTF-8 cannot
+    encode."""
     from flowctl.core.errors import ParamValidationError
 
     store.sync_dag(serialized("etl"), FILE, T0)

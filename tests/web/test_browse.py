@@ -101,6 +101,16 @@ def test_a_bulk_action_needs_a_selection_and_a_known_action(user_client: FlaskCl
     assert post(user_client, "/browse/task-instances/action", {"action": "clear", "ti": "not json"}).status_code == 400
 
 
+
+def test_a_selected_key_holding_a_lone_surrogate_is_a_400(user_client: FlaskClient, seeded: Seeded) -> None:
+    """The form's JSON is ASCII (``\\ud800``): the request guard passes it, and the key's id was a 500
+    in the query (UnicodeEncodeError)."""
+    run = seeded.failed_run
+    for url, field, key in (("/browse/runs/action", "run", [run.dag_id, "r\ud800"]),
+                            ("/browse/task-instances/action", "ti", [run.dag_id, run.run_id, "\udc00", -1])):
+        response = post(user_client, url, {"action": "clear", field: json.dumps(key)})
+        assert response.status_code == 400, response.get_data(as_text=True)[:300]
+
 def test_selection_keys_parse_from_json_whatever_the_ids_hold() -> None:
     [ti] = parse_ti_keys([json.dumps(["d", "manual__2024/01:00+x", "g.t", 3])])
     assert (ti.run_id, ti.task_id, ti.map_index) == ("manual__2024/01:00+x", "g.t", 3)
