@@ -94,7 +94,7 @@ class LogServer:
                 try:
                     with target.open("rb") as handle:
                         size = handle.seek(0, 2)
-                        handle.seek(offset)
+                        handle.seek(min(offset, size))  # past the end: nothing (a file system may refuse the seek)
                         data = handle.read(limit)
                 except OSError:
                     return self._fail(404, "no such log file")

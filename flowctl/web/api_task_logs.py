@@ -28,7 +28,7 @@ from flowctl.web.api_shapes import xcom_entry_json, xcom_json, xcom_native, xcom
 from flowctl.web.auth import hidden_dags, requires_dag
 from flowctl.web.permissions import Perm
 from flowctl.web.run_views import current_try
-from flowctl.web.try_logs import LogChunk, try_log
+from flowctl.web.try_logs import LogChunk, parse_log_offset, try_log
 
 bp = Blueprint("logs", __name__)
 TI_URL = "/dags/<dag_id>/dagRuns/<run_id>/taskInstances/<task_id>"
@@ -36,12 +36,12 @@ MAX_FULL_LOG = 64 * 1024 * 1024  # full_content stops here: a runaway log must n
 
 
 def _offset(token: str | None) -> int:
-    """The byte offset a continuation token carries (this API's tokens are plain offsets)."""
-    if not token:
-        return 0
-    if not token.isdigit():
+    """The byte offset a continuation token carries (this API's tokens are plain offsets); 400 for
+    one no answer can have carried, as Airflow's for a token it did not sign."""
+    try:
+        return parse_log_offset(token)
+    except ValueError:
         bad("token must be a continuation_token this API returned")
-    return int(token)
 
 
 def _read_rest(key: TaskInstanceKey, try_number: int, ti: Any, offset: int) -> LogChunk:

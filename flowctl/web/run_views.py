@@ -32,7 +32,7 @@ from flowctl.web.api_params import check_map_index
 from flowctl.web.auth import requires_dag
 from flowctl.web.dag_views import DagPage, is_active, render_dag, serialized_for
 from flowctl.web.permissions import Perm
-from flowctl.web.try_logs import log_file, try_log, whole_log
+from flowctl.web.try_logs import log_file, parse_log_offset, try_log, whole_log
 
 bp = Blueprint("runs", __name__)
 DOWNLOAD_BLOCK = 64 * 1024
@@ -167,7 +167,11 @@ def task_log(dag_id: str, run_id: str, task_id: str) -> Any:
     ti = context.store().get_task_instance(key)
     current = current_try(ti)
     chosen = request.args.get("try", type=int) or max(current, 1)
-    chunk, size = try_log(key, chosen, ti, request.args.get("offset", 0, type=int) or 0)
+    try:
+        offset = parse_log_offset(request.args.get("offset"))
+    except ValueError as error:
+        abort(400, description=str(error))
+    chunk, size = try_log(key, chosen, ti, offset)
     running = log_grows(ti, chosen, current)
     return jsonify({"text": chunk.text, "offset": chunk.offset, "size": size, "more": chunk.offset < size,
                     "exists": chunk.exists, "running": running, "state": ti.state, "try": chosen})

@@ -20,6 +20,8 @@ from flowctl.web import context
 
 LOG_CHUNK = 512 * 1024
 MAX_WHOLE_LOG = 64 * 1024 * 1024  # a download from a worker stops here: a runaway log must not fill memory
+#: The largest byte offset a file can have (a signed 64-bit ``off_t``): no log offset is larger.
+MAX_LOG_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +46,29 @@ def log_size(path: Path) -> int:
         return 0
 
 
+def parse_log_offset(text: str | None) -> int:
+    """A byte offset a page or a script sent back (0 when absent or empty); ValueError unless it is
+    ASCII digits up to :data:`MAX_LOG_OFFSET` (``int`` alone takes "\uff11", " 1", "+1" and "1_0")."""
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_LOG_OFFSET)) \
+            or int(text) > MAX_LOG_OFFSET:
+        raise ValueError(f"offset must be a byte offset from 0 to {MAX_LOG_OFFSET} in digits 0-9, "
+                         f"not {text[:30]!r}")
+    return int(text)
+
+
 def read_log(path: Path, offset: int, limit: int = LOG_CHUNK) -> LogChunk:
-    """Up to ``limit`` bytes of a log from byte ``offset`` (whole lines only, unless one is huge)."""
+    """Up to ``limit`` bytes of a log from byte ``offset`` (whole lines only, unless one is huge); from
+    past its end nothing, and the chunk's offset is the end (as Airflow's reader, which slices the log)."""
     try:
         with path.open("rb") as handle:
-            handle.seek(max(offset, 0))
+            start = min(max(offset, 0), handle.seek(0, 2))
+            handle.seek(start)
             data = handle.read(limit)
     except OSError:
         return LogChunk("", offset, False)
-    return _chunk(data, offset, limit)
+    return _chunk(data, start, limit)
 
 
 def _chunk(data: bytes, offset: int, limit: int) -> LogChunk:
@@ -77,7 +93,7 @@ def try_log(key: TaskInstanceKey, try_number: int, ti: Any, offset: int,
     remote = fetch(host, port, _relative(path), secret, offset, limit)
     if not remote.found:
         return LogChunk(f"*** the log is not in {path.parent} here, and {remote.error}\n", offset, False), 0
-    return _chunk(remote.data, offset, limit), remote.size
+    return _chunk(remote.data, min(max(offset, 0), remote.size), limit), remote.size
 
 
 def whole_log(key: TaskInstanceKey, try_number: int, ti: Any) -> bytes | None:

@@ -32,6 +32,14 @@ def test_a_signed_request_gets_the_log_from_an_offset_with_its_size(served: tupl
     assert (rest.data, rest.size) == (b"line", 18)
 
 
+
+def test_from_past_the_logs_end_the_answer_is_nothing_with_the_size(served: tuple[LogServer, Path]) -> None:
+    """Before: 2**63 - 1 was a seek the file system refused (EINVAL), answered as "no such log file"."""
+    server, _ = served
+    for offset in (18, 1000, 2**63 - 1):
+        past = fetch("127.0.0.1", server.port, RELATIVE, SECRET, offset, 1024)
+        assert (past.found, past.data, past.size) == (True, b"", 18), offset
+
 def test_a_request_without_the_shared_key_gets_nothing(served: tuple[LogServer, Path]) -> None:
     server, _ = served
     wrong = fetch("127.0.0.1", server.port, RELATIVE, "another-key", 0, 1024)

@@ -151,6 +151,25 @@ def test_logs_of_a_try_as_text_or_json_with_a_continuation_token(client: FlaskCl
         assert answer.status_code == status and answer.is_json, bad
 
 
+
+def test_a_log_token_past_the_logs_end_reads_nothing_and_one_no_file_can_reach_is_a_400(
+        client: FlaskClient, users: dict[str, str], web_settings: Settings, seeded: Seeded) -> None:
+    """As Airflow's: a token it did not give is a 400, and from past the end there is nothing to read
+    (the next token is the end). Before: a 500 (a seek past 2**63) and "\uff11" (a full-width 1) read as 1."""
+    run = seeded.failed_run
+    path = log_path(web_settings.base_log_folder, TaskInstanceKey(seeded.dag_id, run.run_id, "web.fetch"), 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("fetching\n")
+    url = f"{tis_url(seeded, run.run_id)}/web.fetch/logs/1"
+    auth = {**basic("viewer", users["viewer"]), "Accept": "application/json"}
+    for token in ("%EF%BC%91", "%D9%A1", "99999999999999999999999", str(2**63), "-1", "+1", "1_0", "%201"):
+        answer = client.get(f"{url}?token={token}", headers=auth)
+        assert answer.status_code == 400 and set(answer.get_json()) == {"status", "title", "detail"}, token
+    for token in ("9", "1000", str(2**63 - 1)):
+        body = client.get(f"{url}?token={token}", headers=auth).get_json()
+        assert body == {"content": "", "continuation_token": "9"}, token
+    assert client.get(f"{url}?token={2**63 - 1}&full_content=true", headers=auth).get_json()["content"] == ""
+
 def test_xcom_entries_without_values_and_one_with_its_value(client: FlaskClient, users: dict[str, str],
                                                            web_store: Store, seeded: Seeded, clock: Clock) -> None:
     run = seeded.success_run

@@ -78,6 +78,20 @@ def test_a_finished_tries_log_is_shown_to_its_last_line(admin_client: FlaskClien
     assert shown == big_log()
 
 
+
+def test_an_offset_past_the_logs_end_reads_nothing_and_one_no_file_can_reach_is_a_400(
+        admin_client: FlaskClient, web_settings: Settings, seeded: Seeded) -> None:
+    """Before: a 500 (a seek past 2**63), and a full-width digit read as a number."""
+    run = seeded.failed_run
+    write_log(web_settings, run, "web.fetch", "fetching\n")
+    url = ti_path(run, "web.fetch") + "/log?try=1"
+    for offset in ("99999999999999999999999", str(2**63), "%EF%BC%91", "-1", "x"):
+        assert admin_client.get(f"{url}&offset={offset}").status_code == 400, offset
+    for offset in ("9", "1000", str(2**63 - 1)):
+        chunk = admin_client.get(f"{url}&offset={offset}").get_json()
+        assert (chunk["text"], chunk["offset"], chunk["size"], chunk["more"]) == ("", 9, 9, False), offset
+    assert admin_client.get(f"{url}&offset=4").get_json()["text"] == "hing\n"
+
 def test_the_download_link_returns_the_whole_log_as_plain_text(admin_client: FlaskClient,
                                                                 web_settings: Settings, seeded: Seeded) -> None:
     run = seeded.failed_run
