@@ -10,6 +10,8 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
@@ -25,6 +27,7 @@ PAGING = frozenset({"limit", "offset"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 #: Airflow's ``…_gte`` / ``…_lte`` filters, by the name the API gives the field.
 RANGE_SUFFIXES = ("_gte", "_lte")
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def bad(detail: str) -> NoReturn:
@@ -97,6 +100,17 @@ def check_map_index(map_index: int) -> None:
     if not -1 <= map_index <= MAX_MAP_INDEX:
         abort(404, description=f"no task instance has map_index {map_index}: "
                                f"map_index must be between -1 and {MAX_MAP_INDEX}")
+
+
+def number_arg(name: str) -> float | None:
+    """A finite decimal query parameter (``5``, ``0.5``, ``1e3``) in ASCII; None when absent. ``float``
+    alone takes "nan", "inf", "1_0" and a full-width digit."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not DECIMAL.fullmatch(raw) or not math.isfinite(float(raw)):
+        bad(f"{name} must be a number, such as 5 or 0.5, not {raw[:20]!r}")
+    return float(raw)
 
 
 def bool_arg(name: str) -> bool | None:
@@ -206,6 +220,21 @@ def body_strs(body: Mapping[str, Any], name: str) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         bad(f"{name} must be a list of strings")
     return tuple(value)
+
+
+def body_number(body: Mapping[str, Any], name: str) -> float | None:
+    """A finite JSON number field (not true or false, which Python counts as 1 and 0, nor a string);
+    None when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        number = None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+    except OverflowError:  # an integer of 400 digits
+        number = None
+    if number is None or not math.isfinite(number):
+        bad(f"{name} must be a finite number")
+    return number
 
 
 def body_int(body: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:

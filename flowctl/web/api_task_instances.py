@@ -30,9 +30,10 @@ from flowctl.db.records import DagRunRecord, TaskInstanceRecord
 from flowctl.db.web_queries import Page, TaskInstanceQuery, TI_FIELDS
 from flowctl.web import api_task_logs, context
 from flowctl.web.api import ALL, check_task
-from flowctl.web.api_params import (PAGING, bad, body_bool, body_int, body_page_limit, body_str, body_strs,
-                                    check_choices, check_known_args, check_map_index, choices_arg, date_ranges,
-                                    json_body, list_arg, note_body, order_by_arg, paging, range_names, when)
+from flowctl.web.api_params import (PAGING, bad, body_bool, body_int, body_number, body_page_limit, body_str,
+                                    body_strs, check_choices, check_known_args, check_map_index, choices_arg,
+                                    date_ranges, json_body, list_arg, note_body, number_arg, order_by_arg, paging,
+                                    range_names, when)
 from flowctl.web.api_shapes import ti_json, ti_ref_json
 from flowctl.web.auth import hidden_dags, requires, requires_dag
 from flowctl.web.formatting import TI_STATES
@@ -55,19 +56,19 @@ UPDATE_FIELDS = frozenset({"dry_run", "task_id", "execution_date", "dag_run_id",
 
 # --- lists ------------------------------------------------------------------------------------------
 
-def _duration(source: Mapping[str, Any]) -> tuple[tuple[str, Any, Any], ...]:
-    bounds = []
-    for name in ("duration_gte", "duration_lte"):
-        raw = source.get(name)
-        try:
-            bounds.append(None if raw is None else float(raw))
-        except (TypeError, ValueError):
-            bad(f"{name} must be a number of seconds")
-    return (("duration", *bounds),) if any(b is not None for b in bounds) else ()
+def _duration(low: float | None, high: float | None) -> tuple[tuple[str, Any, Any], ...]:
+    return (("duration", low, high),) if low is not None or high is not None else ()
 
 
-def _ranges(source: Mapping[str, Any]) -> tuple[tuple[str, Any, Any], ...]:
-    return date_ranges(source, TI_RANGES) + _duration(source)
+def _arg_ranges() -> tuple[tuple[str, Any, Any], ...]:
+    """The date and duration ranges of the query string."""
+    return date_ranges(request.args, TI_RANGES) + _duration(number_arg("duration_gte"), number_arg("duration_lte"))
+
+
+def _body_ranges(body: Mapping[str, Any]) -> tuple[tuple[str, Any, Any], ...]:
+    """The date and duration ranges of a list body (durations JSON numbers, as Airflow's schema has them)."""
+    return date_ranges(body, TI_RANGES) + _duration(body_number(body, "duration_gte"),
+                                                    body_number(body, "duration_lte"))
 
 
 def tis_json(tis: Sequence[TaskInstanceRecord],
@@ -94,7 +95,7 @@ def _query_from_args() -> TaskInstanceQuery:
     check_known_args(LIST_ARGS)
     offset, limit = paging()
     return TaskInstanceQuery(states=choices_arg("state", TI_STATES) or None, pools=list_arg("pool") or None,
-                             queues=list_arg("queue") or None, ranges=_ranges(request.args),
+                             queues=list_arg("queue") or None, ranges=_arg_ranges(),
                              order_by=order_by_arg(TI_FIELDS), hidden=hidden_dags(), offset=offset, limit=limit)
 
 
@@ -125,7 +126,7 @@ def list_task_instances() -> Any:
     query = TaskInstanceQuery(
         dag_ids=body_strs(body, "dag_ids"), run_ids=body_strs(body, "dag_run_ids"),
         task_ids=body_strs(body, "task_ids"), pools=body_strs(body, "pool"), queues=body_strs(body, "queue"),
-        states=None if states is None else check_choices("state", states, TI_STATES), ranges=_ranges(body),
+        states=None if states is None else check_choices("state", states, TI_STATES), ranges=_body_ranges(body),
         order_by=order_by_arg(TI_FIELDS, body_str(body, "order_by") or ""), hidden=hidden_dags(),
         offset=body_int(body, "page_offset", 0, 0, 10**9), limit=body_page_limit(body))
     return tis_response(query)

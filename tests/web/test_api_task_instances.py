@@ -127,6 +127,38 @@ def test_update_state_marks_a_task_and_its_downstream(client: FlaskClient, users
     assert client.post(url, json=body, headers=basic("viewer", users["viewer"])).status_code == 403
 
 
+
+@pytest.mark.parametrize("body", ['{"duration_gte": true}', '{"duration_lte": false}', '{"duration_gte": "5"}',
+                                  '{"duration_lte": [1]}', '{"duration_gte": NaN}', '{"duration_lte": 1e999}',
+                                  '{"duration_gte": 1' + "0" * 400 + '}'])
+def test_a_duration_filter_in_a_body_must_be_a_finite_json_number(client: FlaskClient, users: dict[str, str],
+                                                                 seeded: Seeded, body: str) -> None:
+    """Before: true was taken as 1 second, "5" as 5, NaN and Infinity passed to the query, and an
+    integer too large for a float was a 500 (OverflowError)."""
+    answer = client.post("/api/v1/dags/~/dagRuns/~/taskInstances/list", data=body,
+                         content_type="application/json", headers=basic("viewer", users["viewer"]))
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    assert "duration_" in answer.get_json()["detail"]
+
+
+@pytest.mark.parametrize("value", ["%EF%BC%91", "1_0", "nan", "inf", "1e999", "0x10", "true"])
+def test_a_duration_filter_in_a_query_must_be_a_finite_number_in_ascii(client: FlaskClient, users: dict[str, str],
+                                                                      seeded: Seeded, value: str) -> None:
+    answer = client.get(f"/api/v1/dags/~/dagRuns/~/taskInstances?duration_gte={value}",
+                        headers=basic("viewer", users["viewer"]))
+    assert answer.status_code == 400 and "duration_gte" in answer.get_json()["detail"], value
+
+
+def test_duration_filters_take_whole_and_decimal_seconds(client: FlaskClient, users: dict[str, str],
+                                                         seeded: Seeded) -> None:
+    auth, url = basic("viewer", users["viewer"]), "/api/v1/dags/~/dagRuns/~/taskInstances"
+    # every finished try lasted 19 s (webdata.drive)
+    within = client.post(f"{url}/list", json={"duration_gte": 19, "duration_lte": 19.5}, headers=auth).get_json()
+    above = client.post(f"{url}/list", json={"duration_gte": 19.5}, headers=auth).get_json()
+    assert within["total_entries"] > 0 and above["total_entries"] == 0
+    assert client.get(f"{url}?duration_gte=18.5&duration_lte=1.9e1", headers=auth).get_json()["total_entries"] == \
+        within["total_entries"]
+
 def test_logs_of_a_try_as_text_or_json_with_a_continuation_token(client: FlaskClient, users: dict[str, str],
                                                                  web_settings: Settings, seeded: Seeded) -> None:
     run = seeded.failed_run
