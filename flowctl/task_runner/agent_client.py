@@ -8,6 +8,10 @@ the agent cannot be reached, goes to a Store of this process's own, made when
 first needed (that imports SQLAlchemy: slower, never wrong). A request that
 was sent but whose answer never came raises ``ConnectionError``, as a dropped
 database connection would: it is not sent again, since it may have been done.
+Threads of a process take turns on its connection (a try's heartbeat thread
+calls the agent while its task reads XComs), so each gets the answer to its
+own request; the answer of a ``begin()`` never taken is read and dropped
+before the next request, so a later call never gets it for its own.
 
 :class:`AgentProcess` is the zygote's handle: it owns the listening socket in
 a private folder, starts the agent on it and starts a new one if it died.
@@ -27,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -50,6 +55,9 @@ class AgentStore:
         self.xcom_max_size = int(settings.get("core", "xcom_max_size"))
         self._sock: socket.socket | None = None
         self._sock_pid = 0
+        self._owed: socket.socket | None = None  # the connection a begin() was sent on, until its answer is taken
+        self._turn = threading.Lock()  # held from a request's sending until its answer is read
+        self._turn_pid = os.getpid()
         self._own: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -65,26 +73,57 @@ class AgentStore:
 
     def call(self, verb: str, *args: Any, **kwargs: Any) -> Any:
         """``verb(*args, **kwargs)`` done by the agent (by our own Store if it cannot be reached)."""
-        sock = self._connection()
+        with self._turn_of_this_process():
+            sock = self._connection_in_step()
+            if sock is not None:
+                self._send(sock, verb, args, kwargs)
+                encoded = self._answer(sock)
         if sock is None:
             return getattr(self.own_store(), verb)(*args, **kwargs)
-        self._send(sock, verb, args, kwargs)
-        return wire.decode(self._answer(sock))
+        return wire.decode(encoded)
 
     def begin(self, verb: str, *args: Any, **kwargs: Any) -> Callable[[], tuple[Any, Any]]:
         """Send ``verb(*args, **kwargs)`` now; the function returned waits for the answer and gives
         it with its wire encoding. The caller works meanwhile (the zygote forks while the agent
-        writes its claims); nothing else may use this connection until then."""
-        sock = self._connection()
+        writes its claims). For a caller of one thread: a call made before the answer is taken
+        drops it (it raises ``ConnectionError`` then)."""
+        with self._turn_of_this_process():
+            sock = self._connection_in_step()
+            if sock is not None:
+                self._send(sock, verb, args, kwargs)
+                self._owed = sock
         if sock is None:
             value = getattr(self.own_store(), verb)(*args, **kwargs)
             return lambda: (value, wire.encode(value))
-        self._send(sock, verb, args, kwargs)
 
         def answer() -> tuple[Any, Any]:
-            encoded = self._answer(sock)
+            with self._turn_of_this_process():
+                if self._owed is not sock:
+                    raise ConnectionError(f"the answer to {verb} was dropped: another request came first")
+                self._owed = None
+                encoded = self._answer(sock)
             return wire.decode(encoded), encoded
         return answer
+
+    def _turn_of_this_process(self) -> threading.Lock:
+        """The lock its threads take turns with on this process's connection (a forked child's own:
+        the parent's may be held by a thread the child does not have)."""
+        if self._turn_pid != os.getpid():
+            self._turn, self._turn_pid = threading.Lock(), os.getpid()
+        return self._turn
+
+    def _connection_in_step(self) -> socket.socket | None:
+        """This process's connection with no answer owed on it: a begin()'s answer never taken is
+        read and dropped first, so the next request does not get it for its own."""
+        sock = self._connection()
+        if sock is not None and self._owed is sock:
+            self._owed = None
+            try:
+                _read_line(sock)
+            except BaseException:
+                self._disconnect()
+                raise
+        return sock
 
     def _send(self, sock: socket.socket, verb: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         request = wire.dump_line({"m": verb, "a": wire.encode(list(args)), "k": wire.encode(kwargs)})
@@ -144,7 +183,7 @@ class AgentStore:
     def _disconnect(self) -> None:
         if self._sock is not None and self._sock_pid == os.getpid():
             self._sock.close()
-        self._sock = None
+        self._sock = self._owed = None
 
 
 def _read_line(sock: socket.socket) -> bytes:

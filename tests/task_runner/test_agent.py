@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -119,6 +120,45 @@ def test_a_forked_try_connects_anew_and_leaves_the_parents_connection_alone(
     assert os.waitstatus_to_exitcode(status) == 0
     assert agent.store._sock is parent_socket
     assert agent.store.get_variable("k") == "v"
+
+
+def test_threads_sharing_a_client_each_get_the_answer_to_their_own_request(
+        world: World, agent: AgentProcess) -> None:
+    """A try's heartbeat thread calls the agent while its task reads XComs and variables on the same
+    connection. Before: their requests and answers crossed (a variable read got a heartbeat's
+    ``[True]``, or two answers arrived as one line: ``JSONDecodeError: Extra data``)."""
+    for n in range(4):
+        world.store.set_variable(f"k{n}", f"value-{n}")
+    wrong: list[str] = []
+
+    def read(n: int) -> None:
+        for _ in range(150):
+            try:
+                got = agent.store.get_variable(f"k{n}")
+            except Exception as exc:  # noqa: BLE001 - a crossed answer may fail to decode
+                got = repr(exc)
+            if got != f"value-{n}":
+                wrong.append(f"k{n}: {got!r}")
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert wrong == []
+    assert agent.store.get_variable("k0") == "value-0"  # the connection is still in step
+
+
+def test_a_call_after_a_begin_whose_answer_was_never_taken_gets_its_own_answer(
+        world: World, agent: AgentProcess) -> None:
+    """Before: the zygote's claims sent with begin() and never waited for (a fork failed between)
+    left their answer on the connection, and the next call took it for its own."""
+    world.store.set_variable("k", "v")
+    untaken = agent.store.begin("get_variable", "nowhere")
+    assert agent.store.get_variable("k") == "v"
+    with pytest.raises(ConnectionError, match="dropped"):
+        untaken()
+    assert agent.store.begin("get_variable", "k")() == ("v", "v")
 
 
 def test_a_dead_agent_is_replaced_and_its_clients_carry_on(world: World, agent: AgentProcess) -> None:
