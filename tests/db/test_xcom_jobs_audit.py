@@ -94,9 +94,9 @@ def test_a_bare_number_or_other_scalar_comes_back_from_the_store_as_the_same_val
     assert (record.value, type(record.value)) == (value, type(value))
 
 
-def test_sqlite_keeps_an_xcom_value_as_its_json_text_not_as_a_number(store: Store) -> None:
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's column affinity only")
+def test_sqlite_keeps_an_xcom_value_as_its_json_text_not_as_a_number(sqlite_store: Store) -> None:
+    """SQLite only: its column affinity turned the text 10.0 into the integer 10."""
+    store = sqlite_store
     run = make_run(store)
     store.xcom_push(ti_key(run), "scalar", 10.0, T0)
     with store.engine.connect() as conn:
