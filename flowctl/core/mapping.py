@@ -289,7 +289,9 @@ def check_mappable_return(task: Any, value: Any, max_map_length: int = DEFAULT_M
     mapped task is exempt: what a downstream maps over is then the list of all its indexes' values,
     each instance's value one element of it (repeated mapping; a None there is left out).
     """
-    mappable = isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes))
+    # None first: isinstance against the ABCs is costly for a type they have not seen (it walks
+    # their subclasses, filling caches), and in a forked try every page that writes is copied.
+    mappable = value is not None and isinstance(value, (Sequence, Mapping)) and not isinstance(value, (str, bytes))
     if mappable and len(value) <= max_map_length:
         return
     if _is_mapped_task(task):
@@ -311,8 +313,16 @@ def check_mappable_return(task: Any, value: Any, max_map_length: int = DEFAULT_M
 
 
 def _mapping_consumer(task: Any) -> str | None:
-    """The id of a mapped task downstream of ``task`` that maps over its return value, if any."""
-    for downstream in task.downstream_list:
+    """The id of a mapped task downstream of ``task`` that maps over its return value, if any.
+
+    Looks up the downstream tasks by id, not through ``downstream_list`` (which walks every task
+    of the DAG): every try whose task returns None asks, and each task object a forked try merely
+    reads costs it a copied memory page (some 90 more per no-op try of a 202-task DAG)."""
+    dag = getattr(task, "dag", None)
+    if dag is None:
+        return None
+    for task_id in sorted(task.downstream_task_ids):
+        downstream = dag.get_task(task_id)
         if not getattr(downstream, "is_mapped", False):  # a mapped task, or a task of a mapped task group
             continue
         for operator, key in iter_xcom_references(downstream.expand_input):  # inside map/zip/concat too
