@@ -86,6 +86,18 @@ class XComNotFound(NotFoundError):
         return type(self), (self.dag_id, self.task_id, self.key)
 
 
+class MapInputMissing(NotFoundError):
+    """A mapped task cannot expand: an unmapped upstream it maps over finished without pushing its value
+    (it failed, was skipped or upstream_failed); Airflow's ``NotFullyPopulated`` at expansion."""
+
+    def __init__(self, task_id: str, key: str) -> None:
+        self.task_id, self.key = task_id, key
+        super().__init__(f"{task_id!r} pushed no XCom {key!r} to map over")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.task_id, self.key)
+
+
 class XComTooLargeError(FlowctlError, ValueError):
     """An XCom value exceeds the configured size limit."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flowctl.core.errors import MapInputMissing
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.planner import (
     Action, ExpandMapped, FinishRun, RemapMapped, RunView, ScheduleTask, SkipTask, TaskGraph, TimeOutRun,
@@ -91,10 +92,11 @@ class RunExaminer:
             graph = self.graphs.graph(snap.run.serialized_dag_id)
             report.runs += 1
             facts = self._graph_facts(snap.run.serialized_dag_id, graph)
+            lengths, missing = self._map_lengths(snap, graph, facts.mapped)
             view = RunView(key=snap.run.key, graph=graph, states=snap.states, run_state=snap.run.state,
                            start_date=snap.run.start_date,
                            previous=self.store.previous_run_states(snap.run) if facts.needs_past else None,
-                           map_lengths=self._map_lengths(snap, graph, facts.mapped),
+                           map_lengths=lengths, missing_inputs=missing,
                            remap_lengths=self._remap_lengths(snap, graph, facts.mapped), dag_paused=snap.dag_paused)
             self._apply(snap.run, plan(view, now), now, report, defer_scheduling)
         return report
@@ -107,16 +109,23 @@ class RunExaminer:
             facts = self._facts[serialized_dag_id] = _facts(graph)
         return facts
 
-    def _map_lengths(self, snap: Any, graph: TaskGraph, mapped: tuple[str, ...]) -> dict[str, int]:
-        """Lengths of the mapped tasks whose placeholder waits to expand, once their input is there."""
+    def _map_lengths(self, snap: Any, graph: TaskGraph,
+                     mapped: tuple[str, ...]) -> tuple[dict[str, int], frozenset[str]]:
+        """The RunView's ``map_lengths`` (the mapped tasks whose placeholder waits to expand, once their
+        input is there) and ``missing_inputs`` (those whose input never came)."""
         lengths: dict[str, int] = {}
+        missing: set[str] = set()
         for task_id in mapped:
             if snap.states.get((task_id, -1)) != "pending":
                 continue
-            length = self._input_length(snap, graph, task_id)
+            try:
+                length = self._input_length(snap, graph, task_id)
+            except MapInputMissing:
+                missing.add(task_id)
+                continue
             if length is not None:
                 lengths[task_id] = length
-        return lengths
+        return lengths, frozenset(missing)
 
     def _remap_lengths(self, snap: Any, graph: TaskGraph, mapped: tuple[str, ...]) -> dict[str, int]:
         """Lengths of the expanded mapped tasks, all pending again, whose input changed length (a clear)."""
@@ -125,13 +134,17 @@ class RunExaminer:
         live = _live_indexes(snap.states, frozenset(mapped))
         lengths: dict[str, int] = {}
         for task_id, indexes in live.items():
-            length = self._input_length(snap, graph, task_id)
+            try:
+                length = self._input_length(snap, graph, task_id)
+            except MapInputMissing:  # its indexes stay; its trigger rule decides them
+                continue
             if length is not None and indexes != list(range(length)):
                 lengths[task_id] = length
         return lengths
 
     def _input_length(self, snap: Any, graph: TaskGraph, task_id: str) -> int | None:
-        """How many items the mapped task's input has now; None while an upstream it reads is unfinished."""
+        """How many items the mapped task's input has now; None while an upstream it reads is unfinished
+        (``MapInputMissing`` if one finished without pushing)."""
         spec = graph.tasks[task_id]
         refs = xcom_refs(spec.mapping)
         if not all(input_final(graph, snap.states, src) for src, _ in refs):

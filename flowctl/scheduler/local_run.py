@@ -129,16 +129,20 @@ class LocalRun:
         from flowctl.core.planner import RunView, plan
 
         states = _states(tis)
+        lengths, missing = self._map_lengths(states)
         view = RunView(key=self.key, graph=self.graph, states=states, run_state=run.state,
                        start_date=run.start_date, previous=self._previous_states(run),
-                       map_lengths=self._map_lengths(states))
+                       map_lengths=lengths, missing_inputs=missing)
         return plan(view, now)
 
-    def _map_lengths(self, states: dict[tuple[str, int], str]) -> dict[str, int]:
-        """How many instances each mapped task ready to expand gets, from its upstream XComs."""
+    def _map_lengths(self, states: dict[tuple[str, int], str]) -> tuple[dict[str, int], frozenset[str]]:
+        """The RunView's ``map_lengths`` (how many instances each mapped task ready to expand gets, from
+        its upstream XComs) and ``missing_inputs`` (those whose input never came)."""
+        from flowctl.core.errors import MapInputMissing
         from flowctl.core.planner import input_final, map_length, xcom_refs
 
         lengths: dict[str, int] = {}
+        missing: set[str] = set()
         for task_id, spec in self.graph.tasks.items():
             if not spec.is_mapped or states.get((task_id, -1)) != TI.PENDING.value:
                 continue
@@ -148,10 +152,12 @@ class LocalRun:
             values = {ref: self._pull(ref) for ref in refs}
             try:
                 lengths[task_id] = map_length(spec.mapping, values)
+            except MapInputMissing:
+                missing.add(task_id)
             except ValueError as exc:
                 self._say(f"{task_id}: cannot expand: {exc}")
                 lengths[task_id] = 0
-        return lengths
+        return lengths, frozenset(missing)
 
     def _pull(self, ref: tuple[str, str]) -> Any:
         task_id, key = ref

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from flowctl.core.errors import MapInputMissing
 from flowctl.core.keys import RunKey, TaskInstanceKey
 from flowctl.core.planner import (
     Candidate, ExpandMapped, FinishRun, Room, RunView, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
@@ -118,7 +119,8 @@ def test_mapping_length_is_the_product_of_its_inputs() -> None:
     spec = {"expand": {"x": ref, "y": [1, 2]}, "expand_kind": "expand"}
     assert xcom_refs(spec) == [("make", "return_value")]
     assert map_length(spec, {("make", "return_value"): [1, 2, 3]}) == 6
-    assert map_length(spec, {}) == 0
+    with pytest.raises(MapInputMissing):  # nothing pushed: it cannot expand (upstream_failed)
+        map_length(spec, {})
     assert map_length({"expand": ref, "expand_kind": "expand_kwargs"}, {("make", "return_value"): [{}, {}]}) == 2
     with pytest.raises(ValueError):
         map_length(spec, {("make", "return_value"): 5})

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from flowctl.core.errors import MapInputMissing
 from flowctl.core.planner import map_length, xcom_refs
 
 NUMBERS, WORDS, SETTINGS = ("numbers", "return_value"), ("words", "return_value"), ("settings", "return_value")
@@ -66,12 +67,22 @@ def test_expand_kwargs_over_a_map_has_one_instance_per_element() -> None:
     assert map_length({"expand": joined(ref("numbers"), ref("words")), "expand_kind": "expand_kwargs"}, XCOMS) == 5
 
 
-def test_an_empty_or_missing_upstream_value_makes_no_instance() -> None:
+def test_an_empty_upstream_value_makes_no_instance() -> None:
     empty = {NUMBERS: [], WORDS: ["a"]}
     assert map_length(spec(mapped(ref("numbers"))), empty) == 0
     assert map_length(spec(zipped(ref("numbers"), ref("words"))), empty) == 0
     assert map_length(spec(zipped(ref("numbers"), ref("words"), fillvalue=0)), empty) == 1
-    assert map_length(spec(joined(ref("numbers"), ref("words"))), {WORDS: None}) == 0  # None pushed: empty
+
+
+def test_an_upstream_value_never_pushed_is_a_missing_input_wherever_it_sits() -> None:
+    """Airflow's NotFullyPopulated: the mapped task cannot expand (it ends upstream_failed), even in a
+    zip with a fillvalue or a concat whose other inputs came."""
+    for value in (mapped(ref("numbers")), zipped(ref("numbers"), ref("words"), fillvalue=0),
+                  joined(ref("numbers"), ref("words"))):
+        with pytest.raises(MapInputMissing, match="'numbers' pushed no XCom 'return_value'"):
+            map_length(spec(value), {WORDS: ["a"]})
+        with pytest.raises(MapInputMissing):
+            map_length(spec(value), {NUMBERS: None, WORDS: ["a"]})
 
 
 def test_a_value_that_cannot_be_mapped_over_is_an_error_wherever_it_sits() -> None:

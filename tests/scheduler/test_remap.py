@@ -101,3 +101,16 @@ def test_a_clear_with_an_unchanged_input_length_reruns_the_same_map_indexes(stor
     executor, run = rerun(store, tmp_path, [[1], [2]], [[3], [4]])
     assert executor.ran == ["gen", "m[0]", "m[1]", "after"]
     assert store.get_run("remap", run.run_id).state == "success"
+
+
+def test_a_failed_input_after_a_clear_fails_the_mapped_task_upstream_instead_of_skipping_it(
+        store: Any, tmp_path: Path) -> None:
+    scheduler, executor, run = finished_run(store, tmp_path, [[1], [2]])
+    executor.behaviour["gen"] = "fail"
+    executor.ran.clear()
+    clear_gen_with_downstream(store, run)
+    tick_until_idle(scheduler, LATER)
+    assert executor.ran == ["gen"]
+    assert states(store, run) == {"gen": "failed", "m[0]": "upstream_failed", "m[1]": "upstream_failed",
+                                  "after": "upstream_failed"}
+    assert store.get_run("remap", run.run_id).state == "failed"

@@ -72,9 +72,10 @@ def make_list() -> list[int]:
     return [1, 2]
 
 
-def test_with_all_done_a_failed_unmapped_upstream_expands_the_mapped_task_to_nothing_not_forever(
+def test_with_all_done_a_failed_unmapped_upstream_fails_the_mapped_task_upstream_not_forever(
         store: Any, tmp_path: Path) -> None:
-    """No task is stuck forever: the list never came, so the mapped task has no index to run."""
+    """No task is stuck forever, and none passes for skipped: the list never came, so the mapped task
+    cannot expand and ends upstream_failed, as Airflow's expansion does (a list that came empty skips it)."""
     with DAG("from_failed", start_date=T0 - day(1), schedule=None) as dag:
         add_one.override(trigger_rule="all_done").expand(x=make_list())
     sync(store, dag)
@@ -83,6 +84,19 @@ def test_with_all_done_a_failed_unmapped_upstream_expands_the_mapped_task_to_not
     run = trigger(store, "from_failed")
     tick_until_idle(scheduler, T0)
     final = states(store, run)
-    assert final["make_list"] == "failed" and final["add_one"] == "skipped", final
+    assert final["make_list"] == "failed" and final["add_one"] == "upstream_failed", final
     assert not [label for label in executor.ran if label.startswith("add_one")]
-    assert store.get_run("from_failed", run.run_id).state == "success"  # its only leaf was skipped (Airflow's rule)
+    assert store.get_run("from_failed", run.run_id).state == "failed"
+
+
+def test_with_all_done_an_empty_list_from_the_upstream_skips_the_mapped_task(store: Any, tmp_path: Path) -> None:
+    with DAG("from_empty", start_date=T0 - day(1), schedule=None) as dag:
+        add_one.override(trigger_rule="all_done").expand(x=make_list())
+    sync(store, dag)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.xcoms["make_list"] = []
+    run = trigger(store, "from_empty")
+    tick_until_idle(scheduler, T0)
+    final = states(store, run)
+    assert final["make_list"] == "success" and final["add_one"] == "skipped", final
+    assert store.get_run("from_empty", run.run_id).state == "success"

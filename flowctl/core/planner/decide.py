@@ -133,6 +133,9 @@ def _decide(run: RunView, spec: TaskSpec, map_index: int, by_task: dict[str, dic
     if verdict is Verdict.WAIT or past_blockers(run, spec, map_index):
         return None
     if spec.is_mapped and map_index == -1:
+        if spec.task_id in run.missing_inputs:  # cannot expand: Airflow's NotFullyPopulated
+            group[map_index] = S.UPSTREAM_FAILED.value
+            return UpstreamFailTask(key)
         length = run.map_lengths.get(spec.task_id)
         if length is None:
             return None

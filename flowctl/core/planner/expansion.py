@@ -9,13 +9,16 @@ long as its arg; the callables are names, never called here), ``xcomarg_zip``
 and ``xcomarg_concat`` (``{"args"}``: the sum). ``xcom_refs`` lists the plain
 references the scheduler must read; ``input_final`` says when a referenced
 task's XCom is final; ``map_length`` multiplies the lengths (cartesian product
-for ``expand``). Pure: must not import outside flowctl.core.
+for ``expand``), and raises ``MapInputMissing`` when an unmapped task it reads
+finished without pushing (the mapped task then ends upstream_failed, as in
+Airflow; a list that came empty skips it). Pure: must not import outside flowctl.core.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sized
 from typing import TYPE_CHECKING, Any
 
+from flowctl.core.errors import MapInputMissing
 from flowctl.core.states import TI_FINISHED
 from flowctl.core.xcom_arg import ConcatXComArg, MapXComArg, PlainXComArg, ZipXComArg
 from flowctl.core.xcom_values import stored_items
@@ -76,7 +79,8 @@ def input_final(graph: TaskGraph, states: Mapping[tuple[str, int], str], task_id
     (every map index of a mapped one) finished. The values its successful instances pushed are then
     the input (a None return, a failed or skipped instance push nothing), as in Airflow; the
     downstream task's trigger rule decides whether it runs at all, and one that may run after a
-    failed upstream (all_done) expands to nothing instead of waiting for a list that never comes."""
+    failed upstream (all_done) does not wait for a list that never comes: it cannot expand
+    (``MapInputMissing``)."""
     found = [state for (t, _), state in states.items() if t == task_id]
     return bool(found) and all(str(state) in _FINISHED for state in found)
 
@@ -87,7 +91,11 @@ def _length(value: Any, xcoms: Mapping[XComRef, Any]) -> int:
         return _sized_length(value)
     form, var = found
     if form == _PLAIN:
-        return _sized_length(stored_items(xcoms.get(_plain_ref(var))))
+        ref = _plain_ref(var)
+        pushed = xcoms.get(ref)
+        if pushed is None:  # a success must push (check_mappable_return): the task did not succeed
+            raise MapInputMissing(*ref)
+        return _sized_length(stored_items(pushed))
     if form == _MAP:
         return _length(var.get("arg"), xcoms)
     lengths = [_length(arg, xcoms) for arg in var.get("args") or ()]
@@ -99,8 +107,6 @@ def _length(value: Any, xcoms: Mapping[XComRef, Any]) -> int:
 
 
 def _sized_length(value: Any) -> int:
-    if value is None:  # nothing pushed: the producer did not succeed (a success must push, check_mappable_return)
-        return 0
     if isinstance(value, Mapping) and value.get("__type") and "__var" in value:
         value = value["__var"]
     if isinstance(value, (str, bytes)) or not isinstance(value, Sized):
@@ -109,7 +115,8 @@ def _sized_length(value: Any) -> int:
 
 
 def map_length(spec: Mapping[str, Any] | None, xcoms: Mapping[XComRef, Any]) -> int:
-    """How many instances the mapping makes, given the XCom values of its references."""
+    """How many instances the mapping makes, given the XCom values of its references (a mapped
+    task's: the list of what its indexes pushed); ``MapInputMissing`` if an unmapped one pushed none."""
     if not spec:
         return 0
     total = 1

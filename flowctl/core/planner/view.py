@@ -36,7 +36,9 @@ class RunView:
     ``previous`` holds the states of the previous run (by logical date) of the
     same DAG, for depends_on_past / wait_for_downstream; None when there is no
     previous run. ``map_lengths`` holds, for mapped tasks ready to expand, how
-    many instances the upstream XCom asks for (the scheduler reads it).
+    many instances the upstream XCom asks for (the scheduler reads it);
+    ``missing_inputs`` the mapped tasks ready to expand whose input never came
+    (an unmapped upstream they map over finished without pushing it).
     ``remap_lengths`` holds the same for expanded mapped tasks whose map indexes
     are all pending again (cleared) and no longer match their input's length.
     """
@@ -48,6 +50,7 @@ class RunView:
     start_date: datetime | None = None
     previous: StateMap | None = None
     map_lengths: Mapping[str, int] = field(default_factory=dict)
+    missing_inputs: frozenset[str] = frozenset()
     remap_lengths: Mapping[str, int] = field(default_factory=dict)
     dag_paused: bool = False
     capacity: Capacity | None = None
