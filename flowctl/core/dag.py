@@ -41,6 +41,9 @@ from flowctl.core.xcom_arg import DagParam
 
 DEFAULT_SCHEDULE = "@daily"
 _UNSET: Any = object()
+#: The views and graph directions a DAG may open with (Airflow 2's presets).
+DEFAULT_VIEW_PRESETS = ("grid", "graph", "duration", "gantt", "landing_times")
+ORIENTATION_PRESETS = ("LR", "TB", "RL", "BT")
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 
@@ -178,8 +181,9 @@ class DAG:
             raise DagDefinitionError(f"dagrun_timeout of DAG {dag_id!r} must be a timedelta")
         self.dagrun_timeout = dagrun_timeout
         self.sla_miss_callback = sla_miss_callback
-        self.default_view = default_view
-        self.orientation = orientation
+        self.default_view = _preset(dag_id, "default_view", "grid" if default_view == "tree" else default_view,
+                                    DEFAULT_VIEW_PRESETS)
+        self.orientation = _preset(dag_id, "orientation", orientation, ORIENTATION_PRESETS)
         self.catchup_setting = catchup
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
@@ -472,6 +476,12 @@ def find_cycle(downstream: Mapping[str, Iterable[str]]) -> list[str] | None:
 
 def _ordered(ids: Iterable[str], order: Mapping[str, int]) -> list[str]:
     return sorted((i for i in ids if i in order), key=order.__getitem__)
+
+
+def _preset(dag_id: str, name: str, value: str, presets: tuple[str, ...]) -> str:
+    if value not in presets:
+        raise DagDefinitionError(f"{name} of DAG {dag_id!r} must be one of {', '.join(presets)}, not {value!r}")
+    return value
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:

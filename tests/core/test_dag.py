@@ -195,3 +195,12 @@ def test_closing_a_with_block_registers_the_dag_for_the_file_processor() -> None
         pass
     assert DagContext.autoregistered == [dag]
     DagContext.autoregistered.clear()
+
+
+def test_an_unknown_default_view_or_orientation_is_an_error_naming_the_choices_as_in_airflow() -> None:
+    with pytest.raises(DagDefinitionError, match=r"orientation of DAG 'o' must be one of LR, TB, RL, BT, not 'XX'"):
+        DAG("o", orientation="XX")
+    with pytest.raises(DagDefinitionError, match=r"default_view of DAG 'v' must be one of grid, graph"):
+        DAG("v", default_view="calendar2")
+    assert DAG("t", default_view="tree").default_view == "grid"  # Airflow 2.3+ took tree to grid
+    assert DAG("g", default_view="gantt", orientation="TB").orientation == "TB"
