@@ -231,8 +231,8 @@ class BaseOperator(DependencyMixin, DeferralMixin, metaclass=OperatorMeta):
         self.executor_config = executor_config or {}
         self.do_xcom_push = do_xcom_push
         self.multiple_outputs = multiple_outputs
-        self.inlets = list(inlets or [])
-        self.outlets = list(outlets or [])
+        self.inlets = _as_list(inlets)
+        self.outlets = _as_list(outlets)
         self.doc, self.doc_md, self.doc_json, self.doc_yaml, self.doc_rst = (
             doc, doc_md, doc_json, doc_yaml, doc_rst,
         )
@@ -495,6 +495,13 @@ def _non_negative_int(name: str, value: Any, task_id: str) -> int:
 
 def _as_timedelta(value: timedelta | float) -> timedelta:
     return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+def _as_list(value: Any) -> list[Any]:
+    """``inlets`` / ``outlets`` as a list: a single object (``outlets=Dataset(...)``) is a list of one."""
+    if not value:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _parse_trigger_rule(value: str, task_id: str) -> TriggerRule:

@@ -162,3 +162,13 @@ def test_airflow_2_deprecated_trigger_rule_names_still_work_with_a_warning(old: 
     with pytest.warns(DeprecationWarning, match=new.value):
         op = BaseOperator(task_id="t", trigger_rule=old)
     assert op.trigger_rule is new
+
+
+def test_a_single_inlet_or_outlet_is_taken_as_a_list_of_one_as_in_airflow() -> None:
+    from flowctl.core.datasets import Dataset
+
+    task = BaseOperator(task_id="t", inlets=Dataset("s3://in"), outlets=Dataset("s3://out"))
+    assert task.inlets == [Dataset("s3://in")]
+    assert task.outlets == [Dataset("s3://out")]
+    assert BaseOperator(task_id="u", outlets=(Dataset("s3://a"), Dataset("s3://b"))).outlets == [
+        Dataset("s3://a"), Dataset("s3://b")]
