@@ -225,7 +225,7 @@ def test_objects_and_run_details_are_in_the_context() -> None:
     assert ctx["conf"] is None  # the configuration view the caller passes (config=), never the run's conf
     assert make_context(config="the-config")["conf"] == "the-config"
     assert ctx["macros"] is macros
-    assert ctx["inlets"] == [] and ctx["outlets"] == []
+    assert ctx["inlets"] == [] and ctx["outlets"] == []  # FakeTask declares none
     assert ctx["test_mode"] is False
     assert ctx["map_index_template"] is None
     assert ctx["task_instance_key_str"] == "sales__load__20240310"
@@ -340,3 +340,14 @@ def test_remembered_run_keys_are_bounded(no_remembered_runs: Any) -> None:
         remember_run_keys(make_run(logical_date=moment, data_interval_start=moment,
                                    data_interval_end=moment + timedelta(days=1)), None, None, None)
     assert 0 < len(no_remembered_runs._REMEMBERED) <= MAX_REMEMBERED
+
+
+def test_inlets_and_outlets_are_the_tasks_own_as_in_airflow() -> None:
+    class TaskWithLineage:
+        task_id = "load"
+        inlets = ["s3://in"]
+        outlets = ["s3://out", "s3://out2"]
+
+    ctx = make_context(task=TaskWithLineage())
+    assert ctx["inlets"] == ["s3://in"]
+    assert ctx["outlets"] == ["s3://out", "s3://out2"]
