@@ -131,7 +131,7 @@ class BashOperator(BaseOperator):
         last_line = ""
         assert process.stdout is not None
         for raw in iter(process.stdout.readline, b""):
-            last_line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip("\n")
+            last_line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip()
             log.info("%s", last_line)
         process.wait()
         log.info("Command exited with return code %s", process.returncode)

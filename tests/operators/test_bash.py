@@ -27,6 +27,10 @@ def test_the_last_line_of_output_is_returned_and_every_line_is_logged(caplog: py
     assert "first" in messages and "second" in messages
 
 
+def test_trailing_whitespace_and_carriage_returns_are_stripped_from_lines_as_in_airflow() -> None:
+    assert _run(BashOperator(task_id="b", bash_command="printf 'rows: 3  \\r\\n'")) == "rows: 3"
+
+
 def test_a_non_zero_exit_fails_with_the_code() -> None:
     with pytest.raises(FlowctlError, match="code 3"):
         _run(BashOperator(task_id="b", bash_command="exit 3"))
