@@ -8,7 +8,8 @@ an empty list when the run does not exist). The sensor compares those states
 with ``allowed_states`` / ``failed_states`` / ``skipped_states``.
 
 The date looked at is this run's ``logical_date`` shifted back by
-``execution_delta``, or ``execution_date_fn(logical_date, context)``.
+``execution_delta``, or ``execution_date_fn(logical_date, context)`` (a datetime, or a list
+of them: every one of those runs is watched, as in Airflow).
 
 ``deferrable=True`` pokes once, then waits in the triggerer (WorkflowTrigger, looking every
 ``poll_interval`` seconds, as Airflow's) instead of a worker slot, for at most ``timeout``
@@ -106,13 +107,24 @@ class ExternalTaskSensor(BaseSensorOperator):
         return self.external_task_ids
 
     def date_to_watch(self, context: Mapping[str, Any]) -> datetime:
-        """The logical date of the external run to look at."""
+        """The logical date of the external run to look at (the first, if there are several)."""
+        return self.dates_to_watch(context)[0]
+
+    def dates_to_watch(self, context: Mapping[str, Any]) -> list[datetime]:
+        """The logical dates of the external runs to look at: one, or every date ``execution_date_fn``
+        returns in a list or tuple (Airflow's "desired logical dates to query")."""
         logical_date = context["logical_date"]
         if self.execution_delta is not None:
-            return logical_date - self.execution_delta
-        if self.execution_date_fn is not None:
-            return self._call_execution_date_fn(logical_date, context)
-        return logical_date
+            return [logical_date - self.execution_delta]
+        if self.execution_date_fn is None:
+            return [logical_date]
+        dates = self._call_execution_date_fn(logical_date, context)
+        dates = list(dates) if isinstance(dates, (list, tuple)) else [dates]
+        wrong = [date for date in dates if not isinstance(date, datetime)]
+        if not dates or wrong:
+            raise FlowctlError(f"execution_date_fn of {self.task_id!r} must return a datetime or a non-empty "
+                               f"list of them, got {dates!r}")
+        return dates
 
     def _call_execution_date_fn(self, logical_date: datetime, context: Mapping[str, Any]) -> datetime:
         """Like Airflow: the date positionally, then the context keys the function names (or
@@ -128,17 +140,19 @@ class ExternalTaskSensor(BaseSensorOperator):
         if lookup is None:
             raise FlowctlError("ExternalTaskSensor needs context['external_state_lookup'], which the flowctl task runner provides")
         task_ids = self.task_ids_to_watch()
-        when = self.date_to_watch(context)
-        states, expected = observe(lookup, self.external_dag_id, task_ids, self.external_task_group_id, when)
-        self._log_poke(when, task_ids, states)
-        if self.check_existence and not states:
-            raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
-        verdict = external_verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
-        if verdict == "failed":
-            self._external_failed(states)
-        if verdict == "skipped":
+        verdicts: list[str] = []
+        for when in self.dates_to_watch(context):
+            states, expected = observe(lookup, self.external_dag_id, task_ids, self.external_task_group_id, when)
+            self._log_poke(when, task_ids, states)
+            if self.check_existence and not states:
+                raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
+            verdict = external_verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
+            if verdict == "failed":
+                self._external_failed(states)
+            verdicts.append(verdict)
+        if "skipped" in verdicts:
             self._external_skipped()
-        return verdict == "done"
+        return all(verdict == "done" for verdict in verdicts)
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Poke (and sleep, or reschedule); with ``deferrable=True`` one poke, then a WorkflowTrigger
@@ -150,7 +164,7 @@ class ExternalTaskSensor(BaseSensorOperator):
         from flowctl.triggers.external_task import WorkflowTrigger
 
         self.defer(trigger=WorkflowTrigger(
-            external_dag_id=self.external_dag_id, execution_dates=[self.date_to_watch(context)],
+            external_dag_id=self.external_dag_id, execution_dates=self.dates_to_watch(context),
             external_task_ids=self.task_ids_to_watch(), external_task_group_id=self.external_task_group_id,
             failed_states=self.failed_states, skipped_states=self.skipped_states,
             allowed_states=self.allowed_states, poke_interval=self.poll_interval, soft_fail=self.soft_fail),

@@ -229,6 +229,35 @@ def test_external_task_sensor_calls_execution_date_fn_with_context_keys_by_name(
     assert sensor.date_to_watch(context) == NOW - timedelta(hours=2)
 
 
+def test_external_task_sensor_watches_every_date_execution_date_fn_returns_as_airflow() -> None:
+    days = [NOW - timedelta(days=1), NOW - timedelta(days=2)]
+    states = {days[0]: ["success"], days[1]: []}
+    with DAG("d"):
+        sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", external_task_id="t",
+                                    execution_date_fn=lambda dt: [dt - timedelta(days=1), dt - timedelta(days=2)],
+                                    failed_states=["failed"])
+    context = context_for(sensor, ContractTI(), logical_date=NOW,
+                          external_state_lookup=lambda dag_id, task_ids, when: states[when])
+    assert not sensor.poke(context)  # the second day's run does not exist yet
+    states[days[1]] = ["success"]
+    assert sensor.poke(context)
+    states[days[1]] = ["failed"]
+    with pytest.raises(FlowctlError, match="failed"):
+        sensor.poke(context)
+
+
+def test_a_deferrable_external_task_sensor_hands_every_date_to_its_trigger() -> None:
+    from flowctl.core.errors import TaskDeferred
+
+    with DAG("d"):
+        sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", deferrable=True,
+                                    execution_date_fn=lambda dt: (dt, dt - timedelta(days=1)))
+    context = context_for(sensor, ContractTI(), logical_date=NOW, external_state_lookup=lambda *_: ["running"])
+    with pytest.raises(TaskDeferred) as raised:
+        sensor.execute(context)
+    assert raised.value.trigger.serialize()[1]["execution_dates"] == [NOW, NOW - timedelta(days=1)]
+
+
 def test_external_task_sensor_without_a_lookup_says_what_it_needs() -> None:
     sensor = ExternalTaskSensor(task_id="e", external_dag_id="other")
     with pytest.raises(FlowctlError, match="external_state_lookup"):
