@@ -361,6 +361,14 @@ class RuntimeVerbs(StoreCore):
             first, count = s.execute(query).one()
             return first, int(count or 0)
 
+    def external_dag_tree(self, dag_id: str) -> dict[str, Any] | None:
+        """For ExternalTaskSensor's ``check_existence``: the task-group tree (every task and group) of
+        ``dag_id`` as its latest parse has it; None when the DAG was never parsed."""
+        try:
+            return dict(self.latest_serialized_dag(dag_id).data.get("task_group") or {})  # type: ignore[attr-defined]
+        except DagNotFound:
+            return None
+
     def external_states(self, dag_id: str, task_ids: Sequence[str] | None, logical_date: datetime,
                         task_group_id: str | None = None) -> list[str | None]:
         """For ExternalTaskSensor: states of ``task_ids`` in ``dag_id``'s run at ``logical_date``.

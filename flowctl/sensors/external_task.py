@@ -7,6 +7,10 @@ returns the state of each listed task instance of the other DAG's run at
 an empty list when the run does not exist). The sensor compares those states
 with ``allowed_states`` / ``failed_states`` / ``skipped_states``.
 
+``check_existence=True`` fails at once when the other DAG, or a watched task or group, does not
+exist (its latest parse, through ``context["external_dag_lookup"]``), as Airflow; a run of it not
+yet created is waited for.
+
 The date looked at is this run's ``logical_date`` shifted back by
 ``execution_delta``, or ``execution_date_fn(logical_date, context)`` (a datetime, or a list
 of them: every one of those runs is watched, as in Airflow).
@@ -25,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 
 from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, TaskSkipped
+from flowctl.core.taskgroup import serialized_group_task_ids
 from flowctl.operators.python import context_kwargs_for
 from flowctl.sensors.base import BaseSensorOperator
 
@@ -96,6 +101,7 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.execution_delta = execution_delta
         self.execution_date_fn = execution_date_fn
         self.check_existence = check_existence
+        self._has_checked_existence = False
         self.external_task_group_id = external_task_group_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -140,12 +146,12 @@ class ExternalTaskSensor(BaseSensorOperator):
         if lookup is None:
             raise FlowctlError("ExternalTaskSensor needs context['external_state_lookup'], which the flowctl task runner provides")
         task_ids = self.task_ids_to_watch()
+        if self.check_existence and not self._has_checked_existence:
+            self._check_existence(context, task_ids)
         verdicts: list[str] = []
         for when in self.dates_to_watch(context):
             states, expected = observe(lookup, self.external_dag_id, task_ids, self.external_task_group_id, when)
             self._log_poke(when, task_ids, states)
-            if self.check_existence and not states:
-                raise FlowctlError(f"the external DAG run of {self.external_dag_id!r} does not exist")
             verdict = external_verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
             if verdict == "failed":
                 self._external_failed(states)
@@ -153,6 +159,27 @@ class ExternalTaskSensor(BaseSensorOperator):
         if "skipped" in verdicts:
             self._external_skipped()
         return all(verdict == "done" for verdict in verdicts)
+
+    def _check_existence(self, context: Mapping[str, Any], task_ids: list[str] | None) -> None:
+        """``check_existence``: fail at once when the other DAG, or a task or group watched, does not
+        exist (as its latest parse has it), as Airflow; a run not yet created is waited for."""
+        lookup = context.get("external_dag_lookup")
+        if lookup is None:
+            raise FlowctlError("ExternalTaskSensor(check_existence=True) needs context['external_dag_lookup'], "
+                               "which the flowctl task runner provides")
+        tree = lookup(self.external_dag_id)
+        if tree is None:
+            raise FlowctlError(f"The external DAG {self.external_dag_id!r} does not exist (check_existence)")
+        group_id = self.external_task_group_id
+        if group_id is not None and serialized_group_task_ids(tree, group_id) is None:
+            raise FlowctlError(f"The external task group {group_id!r} in DAG {self.external_dag_id!r} "
+                               "does not exist (check_existence)")
+        known = set(serialized_group_task_ids(tree, tree.get("group_id")) or ())
+        missing = [task_id for task_id in task_ids or () if task_id not in known]
+        if missing:
+            raise FlowctlError(f"The external task(s) {missing} in DAG {self.external_dag_id!r} do not exist "
+                               "(check_existence)")
+        self._has_checked_existence = True
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Poke (and sleep, or reschedule); with ``deferrable=True`` one poke, then a WorkflowTrigger

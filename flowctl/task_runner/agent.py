@@ -43,7 +43,7 @@ VERBS = frozenset({
     "heartbeat_tries",
     "save_rendered_fields", "skip_tasks", "previous_success", "record_reschedule", "reschedule_history",
     "defer_try",  # a try that defers (core/deferral.py) writes its deferral itself
-    "external_states", "xcom_push", "xcom_pull", "xcom_pull_mapped", "list_xcoms", "get_variable",
+    "external_states", "external_dag_tree", "xcom_push", "xcom_pull", "xcom_pull_mapped", "list_xcoms", "get_variable",
     "set_variable", "delete_variable", "get_connection", "get_run", "get_task_instance",
     # reads behind ti.xcom_pull(include_prior_dates=...), ti.previous_ti, dag_run.get_task_instances()
     "xcom_pull_prior", "list_runs", "list_task_instances",

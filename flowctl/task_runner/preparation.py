@@ -66,7 +66,7 @@ def _store_keys(task: Any, run: RunInfo, store: Any) -> dict[str, Any]:
         return {"triggering_dataset_events": TriggeringDatasetEvents(dict),
                 "inlet_events": InletEventsAccessors(getattr(task, "inlets", None), _no_events),
                 "outlet_events": OutletEventAccessors()}
-    return {"external_state_lookup": store.external_states,
+    return {"external_state_lookup": store.external_states, "external_dag_lookup": store.external_dag_tree,
             "triggering_dataset_events": TriggeringDatasetEvents(partial(
                 store.triggering_dataset_events, RunKey(run.dag_id, run.run_id))),
             "inlet_events": InletEventsAccessors(getattr(task, "inlets", None), store.list_dataset_events),

@@ -258,6 +258,35 @@ def test_a_deferrable_external_task_sensor_hands_every_date_to_its_trigger() -> 
     assert raised.value.trigger.serialize()[1]["execution_dates"] == [NOW, NOW - timedelta(days=1)]
 
 
+EXTERNAL_TREE = {"group_id": None, "children": ["t", {"group_id": "g", "children": ["g.a"]}]}
+
+
+def _existence_context(sensor: ExternalTaskSensor, tree: Any) -> dict[str, Any]:
+    return context_for(sensor, ContractTI(), logical_date=NOW, external_state_lookup=lambda *_a, **_k: [],
+                       external_dag_lookup=lambda dag_id: tree if dag_id == "other" else None)
+
+
+@pytest.mark.parametrize("watched", [{}, {"external_task_id": "t"}, {"external_task_ids": ["t", "g.a"]},
+                                     {"external_task_group_id": "g"}], ids=["run", "task", "tasks", "group"])
+def test_check_existence_waits_for_a_run_not_yet_created_of_a_dag_and_task_that_exist(watched: Any) -> None:
+    with DAG("d"):
+        sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", check_existence=True, **watched)
+    assert not sensor.poke(_existence_context(sensor, EXTERNAL_TREE))  # as Airflow: it keeps waiting
+
+
+@pytest.mark.parametrize("dag_id, watched, message", [
+    ("missing", {}, "external DAG 'missing' does not exist"),
+    ("other", {"external_task_id": "nope"}, r"external task\(s\) \['nope'\] .*DAG 'other' do not exist"),
+    ("other", {"external_task_group_id": "nope"}, "external task group 'nope' .*DAG 'other' does not exist"),
+], ids=["dag", "task", "group"])
+def test_check_existence_fails_at_once_for_a_dag_or_task_that_does_not_exist(dag_id: str, watched: Any,
+                                                                              message: str) -> None:
+    with DAG("d"):
+        sensor = ExternalTaskSensor(task_id="e", external_dag_id=dag_id, check_existence=True, **watched)
+    with pytest.raises(FlowctlError, match=message):
+        sensor.poke(_existence_context(sensor, EXTERNAL_TREE))
+
+
 def test_external_task_sensor_without_a_lookup_says_what_it_needs() -> None:
     sensor = ExternalTaskSensor(task_id="e", external_dag_id="other")
     with pytest.raises(FlowctlError, match="external_state_lookup"):

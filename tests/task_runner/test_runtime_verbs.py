@@ -256,3 +256,10 @@ def test_external_states_of_a_task_group_are_those_of_its_tasks_as_the_latest_pa
     assert store.external_states("etl", None, T0 + timedelta(days=9), task_group_id="load") == []
     with pytest.raises(FlowctlError, match="no task group 'nope'"):
         store.external_states("etl", None, later.logical_date, task_group_id="nope")
+
+
+def test_the_external_dag_tree_is_the_latest_parses_task_groups_or_none_for_an_unknown_dag(store: Store) -> None:
+    assert store.external_dag_tree("grouped") is None  # never parsed
+    tree = {"group_id": None, "children": ["extract", {"group_id": "load", "children": ["load.a"]}]}
+    store.sync_dag(serialized("grouped", ("extract", "load.a"), task_group=tree), FILE, T0)
+    assert store.external_dag_tree("grouped") == tree
