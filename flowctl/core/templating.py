@@ -228,6 +228,9 @@ def _render_field(task: Any, name: str, context: Mapping[str, Any],
         raise
     except FlowctlError as exc:
         raise TemplateRenderError(f"Cannot render {where}: {exc}") from exc
+    except Exception as exc:  # a macro or filter raised: kept as it is (as Airflow), naming the field
+        exc.add_note(f"while rendering {where}")
+        raise
 
 
 def _task_label(task: Any) -> str:

@@ -137,6 +137,15 @@ def test_a_missing_variable_error_names_the_field_and_the_key() -> None:
         render(FakeDag(), command="{{ var.value.ghost }}")
 
 
+def test_an_error_raised_inside_a_template_keeps_its_type_and_names_the_task_and_the_field() -> None:
+    def explode() -> None:
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input") as raised:
+        render(FakeDag(user_defined_macros={"explode": explode}), command="ok", env={"X": "{{ explode() }}"})
+    assert raised.value.__notes__ == ["while rendering template field 'env' of task 'load' in DAG 'sales'"]
+
+
 def test_a_template_syntax_error_is_a_render_error() -> None:
     with pytest.raises(TemplateRenderError, match="'command'"):
         render(FakeDag(), command="{{ ds ")
