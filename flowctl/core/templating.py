@@ -77,17 +77,20 @@ def template_searchpath(dag: Any) -> list[str]:
 def make_environment(dag: Any) -> jinja2.Environment:
     """The Jinja environment a DAG's templates render in (``dag`` may be None).
 
-    Undefined names fail (``StrictUndefined``) unless the DAG sets ``template_undefined``.
+    Undefined names fail (``StrictUndefined``) unless the DAG sets ``template_undefined``; the
+    DAG's ``jinja_environment_kwargs`` (``keep_trailing_newline``, ``trim_blocks``...) are applied last.
     """
     native = bool(getattr(dag, "render_template_as_native_obj", False))
     env_class = jinja2.nativetypes.NativeEnvironment if native else jinja2.Environment
-    env = env_class(
-        loader=jinja2.FileSystemLoader(template_searchpath(dag)),
-        undefined=getattr(dag, "template_undefined", None) or jinja2.StrictUndefined,
-        extensions=["jinja2.ext.do"],
-        autoescape=False,
-        cache_size=0,
-    )
+    options: dict[str, Any] = {
+        "loader": jinja2.FileSystemLoader(template_searchpath(dag)),
+        "undefined": getattr(dag, "template_undefined", None) or jinja2.StrictUndefined,
+        "extensions": ["jinja2.ext.do"],
+        "autoescape": False,
+        "cache_size": 0,
+    }
+    options.update(getattr(dag, "jinja_environment_kwargs", None) or {})  # they win, as in Airflow
+    env = env_class(**options)
     env.filters.update(BUILTIN_FILTERS)
     env.filters.update(getattr(dag, "user_defined_filters", None) or {})
     env.globals.update(getattr(dag, "user_defined_macros", None) or {})

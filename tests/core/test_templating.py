@@ -162,6 +162,14 @@ def test_without_native_rendering_the_result_is_text() -> None:
     assert rendered["command"] == "3"
 
 
+def test_the_dags_jinja_environment_kwargs_configure_the_environment_as_in_airflow() -> None:
+    _, rendered = render(FakeDag(), command="echo {{ ds }}\n")
+    assert rendered["command"] == "echo 2024-03-10"  # Jinja's default drops one trailing newline
+    dag = FakeDag(jinja_environment_kwargs={"keep_trailing_newline": True, "trim_blocks": True})
+    _, rendered = render(dag, command="{% if true %}\necho {{ ds }}\n{% endif %}\n")
+    assert rendered["command"] == "echo 2024-03-10\n"
+
+
 def test_user_defined_macros_and_filters_are_available() -> None:
     dag = FakeDag(user_defined_macros={"project": "acme", "shout": lambda s: s.upper() + "!"},
                   user_defined_filters={"reverse_words": lambda s: " ".join(reversed(s.split()))})
