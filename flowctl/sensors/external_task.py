@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 
 from flowctl.core.errors import DagDefinitionError, FlowctlError, NotSupportedError, TaskSkipped
+from flowctl.core.states import DagRunState, TaskInstanceState
 from flowctl.core.taskgroup import serialized_group_task_ids
 from flowctl.operators.python import context_kwargs_for
 from flowctl.sensors.base import BaseSensorOperator
@@ -48,6 +49,19 @@ def external_verdict(
     if len(states) >= expected and all(state in allowed for state in states):
         return "done"
     return "wait"
+
+
+def checked_states(states: Iterable[Any], what: str, task_states: bool) -> list[Any]:
+    """``states`` as plain strings (Airflow's ``State`` enums too), each a task state when the sensor
+    watches tasks (None: no task instance yet) or a DAG run state when it watches the run;
+    DagDefinitionError naming the others, as Airflow's ValueError (a typo would wait forever)."""
+    known = {str(s) for s in (TaskInstanceState if task_states else DagRunState)}
+    values = [None if state is None and task_states else str(state) for state in states]
+    wrong = [str(state) for state in values if state not in known and state is not None]
+    if wrong:
+        kind = "task states" if task_states else "DAG run states"
+        raise DagDefinitionError(f"{what} must be {kind} ({', '.join(sorted(known))}), not {', '.join(wrong)}")
+    return values
 
 
 def observe(lookup: Callable[..., Any], dag_id: str, task_ids: list[str] | None, group_id: str | None,
@@ -95,9 +109,13 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.external_dag_id = external_dag_id
         self.external_task_id = external_task_id
         self.external_task_ids = list(external_task_ids) if external_task_ids is not None else None
-        self.allowed_states = list(allowed_states or ["success"])
-        self.skipped_states = list(skipped_states or [])
-        self.failed_states = list(failed_states or [])
+        watches_tasks = any(x is not None for x in (external_task_id, external_task_ids, external_task_group_id))
+        self.allowed_states = checked_states(allowed_states or ["success"], "allowed_states", watches_tasks)
+        self.skipped_states = checked_states(skipped_states or [], "skipped_states", watches_tasks)
+        self.failed_states = checked_states(failed_states or [], "failed_states", watches_tasks)
+        both = [state for state in self.allowed_states if state in self.failed_states]
+        if both:
+            raise DagDefinitionError(f"states in both allowed_states and failed_states: {', '.join(map(str, both))}")
         self.execution_delta = execution_delta
         self.execution_date_fn = execution_date_fn
         self.check_existence = check_existence

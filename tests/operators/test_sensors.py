@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flowctl.core.dag import DAG
-from flowctl.core.errors import FlowctlError, SensorTimeout, TaskRescheduled, TaskSkipped
+from flowctl.core.errors import DagDefinitionError, FlowctlError, SensorTimeout, TaskRescheduled, TaskSkipped
 from flowctl.hooks.base import BaseHook, set_connection_resolver
 from flowctl.sensors.base import BaseSensorOperator, PokeReturnValue, poke_wait_seconds
 from flowctl.sensors.date_time import DateTimeSensor
@@ -285,6 +285,28 @@ def test_check_existence_fails_at_once_for_a_dag_or_task_that_does_not_exist(dag
         sensor = ExternalTaskSensor(task_id="e", external_dag_id=dag_id, check_existence=True, **watched)
     with pytest.raises(FlowctlError, match=message):
         sensor.poke(_existence_context(sensor, EXTERNAL_TREE))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"external_task_id": "t", "allowed_states": ["succes"]}, r"allowed_states.*task states.*not succes"),
+    ({"allowed_states": ["upstream_failed"]}, r"allowed_states.*DAG run states.*not upstream_failed"),
+    ({"external_task_id": "t", "failed_states": ["failed", "bad"]}, r"failed_states.*not bad"),
+    ({"external_task_id": "t", "allowed_states": ["success"], "failed_states": ["success"]},
+     r"both allowed_states and failed_states: success"),
+], ids=["task-state-typo", "not-a-run-state", "failed-typo", "overlap"])
+def test_external_task_sensor_refuses_states_that_can_never_be_seen_as_airflow(kwargs: Any, message: str) -> None:
+    with pytest.raises(DagDefinitionError, match=message):
+        ExternalTaskSensor(task_id="e", external_dag_id="other", **kwargs)
+
+
+def test_external_task_sensor_takes_airflows_state_enums() -> None:
+    from flowctl.utils.state import DagRunState, State
+
+    sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", external_task_id="t",
+                                allowed_states=[State.SUCCESS, State.SKIPPED], failed_states=[State.FAILED])
+    assert sensor.allowed_states == ["success", "skipped"] and sensor.failed_states == ["failed"]
+    assert ExternalTaskSensor(task_id="r", external_dag_id="other",
+                              allowed_states=[DagRunState.SUCCESS]).allowed_states == ["success"]
 
 
 def test_external_task_sensor_without_a_lookup_says_what_it_needs() -> None:
