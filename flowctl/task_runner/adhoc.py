@@ -69,7 +69,8 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
     backend = memory if memory is not None else MemoryBackend(store)
     masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
-    ti = RuntimeTaskInstance(key, task, 1, 0, backend, start_date=utcnow(), log_url_of=_log_url_of(settings, key))
+    ti = RuntimeTaskInstance(key, task, 1, _max_tries(task), backend, start_date=utcnow(),
+                             log_url_of=_log_url_of(settings, key))
     before = set(backend.skipped)
     sink = LogSink(log_stream if log_stream is not None else sys.stdout, masker)
     value: Any = None
@@ -104,12 +105,18 @@ def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_ind
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
-    ti = RuntimeTaskInstance(key, task, 1, 0, MemoryBackend(store), log_url_of=_log_url_of(settings, key))
+    ti = RuntimeTaskInstance(key, task, 1, _max_tries(task), MemoryBackend(store),
+                             log_url_of=_log_url_of(settings, key))
     with secrets.installed(store, masker) as proxy:
         context = _context(dag, task, info, ti, proxy, masker, store)
         task = unmap_task(task, map_index, context)
         rendered = task.render_template_fields(context)
         return {name: masker.redact(value, name) for name, value in rendered.items()}
+
+
+def _max_tries(task: Any) -> int:
+    """``ti.max_tries`` as Airflow's task instance has it (the task's retries); a test run itself never retries."""
+    return int(getattr(task, "retries", 0) or 0)
 
 
 def _context(dag: Any, task: Any, info: RunInfo, ti: Any, proxy: secrets.MaskingBackend,
