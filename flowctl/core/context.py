@@ -293,10 +293,16 @@ def build_context(
     conn_accessor: ConnAccessor,
     prev_success_interval: tuple[datetime, datetime] | None,
     prev_start_date_success: datetime | None = None,
+    prev_execution_date_success: datetime | None = None,
+    prev_end_date_success: datetime | None = None,
     extra: Mapping[str, Any] | None = None,
     config: Any = None,
 ) -> dict[str, Any]:
     """The template context for one task try of ``run``; ``extra`` entries win over the rest.
+
+    ``prev_*_success``: the previous successful run's data interval, start date, logical date
+    (Airflow 2's deprecated ``prev_execution_date_success``) and end date (Airflow 2.10's
+    ``prev_end_date_success``); None when there is none.
 
     ``config`` is the context's ``conf``: flowctl's settings as Airflow's ``conf`` reads them
     (``flowctl.configuration``), not the run's conf, which is ``dag_run.conf`` (and in ``params``).
@@ -321,6 +327,8 @@ def build_context(
         "test_mode": False,
         "map_index_template": None,
         "task_instance_key_str": _task_instance_key_str(dag, task, dated["logical_date"]),
+        "prev_execution_date_success": _optional_utc(prev_execution_date_success),
+        "prev_end_date_success": _optional_utc(prev_end_date_success),
     }
     context.update(extra or {})
     return context

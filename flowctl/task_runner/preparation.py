@@ -52,7 +52,9 @@ def make_context(dag: Any, task: Any, run: RunInfo, ti: Any, *, var_lookup: Call
     context = build_context(
         dag=dag, task=task, run=run, ti=ti, params=task_params(dag, task, run.conf),
         var_accessor=var_lookup, conn_accessor=conn_lookup, prev_success_interval=_interval(prev_success),
-        prev_start_date_success=getattr(prev_success, "start_date", None), config=configuration.conf)
+        prev_start_date_success=getattr(prev_success, "start_date", None),
+        prev_execution_date_success=getattr(prev_success, "logical_date", None),
+        prev_end_date_success=getattr(prev_success, "end_date", None), config=configuration.conf)
     context.update(_store_keys(task, run, store))
     context["map_index"] = getattr(ti, "map_index", NO_MAP_INDEX)
     context["expanded_ti_count"] = mapped_ti_count(task, lambda ref: ref.resolve(context))

@@ -96,6 +96,16 @@ def test_previous_successful_interval_is_exposed_and_none_without_one() -> None:
     assert first["prev_start_date_success"] is None
 
 
+def test_the_previous_successful_runs_logical_and_end_dates_are_exposed_as_airflow_2() -> None:
+    ctx = make_context(prev_execution_date_success=datetime(2024, 3, 9, tzinfo=timezone.utc),
+                       prev_end_date_success=datetime(2024, 3, 10, 0, 7, tzinfo=timezone.utc))
+    assert ctx["prev_execution_date_success"] == pendulum.datetime(2024, 3, 9)
+    assert type(ctx["prev_execution_date_success"]) is pendulum.DateTime
+    assert ctx["prev_end_date_success"] == pendulum.datetime(2024, 3, 10, 0, 7)
+    first = make_context(prev_success_interval=None)
+    assert first["prev_execution_date_success"] is None and first["prev_end_date_success"] is None
+
+
 def test_neighbour_dates_of_a_scheduled_run_are_one_interval_away() -> None:
     ctx = make_context()
     assert ctx["next_ds"] == "2024-03-11"
