@@ -11,6 +11,8 @@ Must not import anything outside flowctl.core, jsonschema and the standard libra
 from __future__ import annotations
 
 import copy
+import datetime
+import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -68,11 +70,38 @@ class Param:
         return cls(value, data.get("description"), **dict(data.get("schema") or {}))
 
 
+_RFC3339_DATE_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)",
+    re.IGNORECASE)
+
+
+def is_rfc3339_date_time(value: object) -> bool:
+    """JSON schema's ``date-time`` format (RFC 3339: a date, ``T``, a time and an offset or ``Z``);
+    what jsonschema checks only with the rfc3339-validator package, which Airflow installs."""
+    if not isinstance(value, str):
+        return True  # formats apply to strings only
+    match = _RFC3339_DATE_TIME.fullmatch(value)
+    if match is None:
+        return False
+    try:
+        datetime.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return False
+    return True
+
+
+def _format_checker(jsonschema: Any) -> Any:
+    checker = jsonschema.FormatChecker()
+    if "date-time" not in checker.checkers:
+        checker.checks("date-time")(is_rfc3339_date_time)
+    return checker
+
+
 def _validate(value: Any, schema: dict[str, Any], label: str) -> None:
     import jsonschema
 
     try:
-        jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
+        jsonschema.validate(value, schema, format_checker=_format_checker(jsonschema))
     except jsonschema.ValidationError as exc:
         raise ParamValidationError(f"{label} is invalid: {exc.message}") from None
     except jsonschema.SchemaError as exc:

@@ -36,6 +36,20 @@ def test_enum_and_format_keywords_are_checked() -> None:
         params.resolve({"env": "qa"})
 
 
+@pytest.mark.parametrize("value", ["tomorrow", "2024-13-01T00:00:00Z", "2024-02-30T10:00:00+00:00",
+                                   "2024-01-01T25:00:00Z", "2024-01-01"])
+def test_a_date_time_param_refuses_what_is_not_an_rfc_3339_date_time_as_airflow(value: str) -> None:
+    params = ParamsDict({"at": Param("2024-01-01T00:00:00+00:00", type="string", format="date-time")})
+    with pytest.raises(ParamValidationError, match="'at' is invalid: .* is not a 'date-time'"):
+        params.resolve({"at": value})
+
+
+@pytest.mark.parametrize("value", ["2024-01-01T12:00:00+00:00", "2024-01-01T12:00:00Z", "2024-02-29t23:59:59.123-05:30"])
+def test_a_date_time_param_takes_rfc_3339_date_times(value: str) -> None:
+    params = ParamsDict({"at": Param("2024-01-01T00:00:00+00:00", type="string", format="date-time")})
+    assert params.resolve({"at": value}) == {"at": value}
+
+
 def test_later_layers_win_when_merging() -> None:
     merged = merge_params({"a": Param(1, type="integer"), "b": 2}, {"b": 3}, ParamsDict({"c": Param("x")}))
     assert dict(merged) == {"a": 1, "b": 3, "c": "x"}
