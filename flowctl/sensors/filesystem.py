@@ -1,8 +1,9 @@
 """FileSensor: wait until a file (or a glob match) exists.
 
 ``filepath`` is joined to the ``path`` in the extra of connection ``fs_conn_id``
-when a connection resolver is installed and the connection exists; otherwise it
-is used as is. A matching directory counts when it contains a file (at any
+when a connection resolver is installed (in a task); a ``fs_conn_id`` that does not
+exist fails the poke, as in Airflow, except ``fs_default`` (Airflow's ``db init``
+creates it, flowctl does not): without it ``filepath`` is used as is. A matching directory counts when it contains a file (at any
 depth). ``deferrable=True`` waits in the triggerer (FileTrigger) instead of a worker slot.
 Must not import flowctl.db, web, cli or scheduler.
 """
@@ -20,16 +21,20 @@ from flowctl.hooks.base import BaseHook, get_connection_resolver
 from flowctl.sensors.base import BaseSensorOperator
 
 log = logging.getLogger("flowctl.task")
+DEFAULT_CONN_ID = "fs_default"
 
 
 def base_path_for(conn_id: str) -> str:
-    """The ``path`` extra of a filesystem connection, or ``""``."""
+    """The ``path`` extra of a filesystem connection, or ``""`` (also for ``fs_default`` when it does
+    not exist: Airflow creates it, flowctl does not); another connection that does not exist raises."""
     if get_connection_resolver() is None:
         return ""
     try:
         connection = BaseHook.get_connection(conn_id)
     except NotFoundError:
-        return ""
+        if conn_id == DEFAULT_CONN_ID:
+            return ""
+        raise
     extra = getattr(connection, "extra_dejson", None) or {}
     return str(extra.get("path", ""))
 
@@ -51,7 +56,7 @@ class FileSensor(BaseSensorOperator):
     template_fields: ClassVar[Sequence[str]] = ("filepath",)
     ui_color: ClassVar[str] = "#91818a"
 
-    def __init__(self, *, filepath: str, fs_conn_id: str = "fs_default", recursive: bool = False,
+    def __init__(self, *, filepath: str, fs_conn_id: str = DEFAULT_CONN_ID, recursive: bool = False,
                  deferrable: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.filepath = filepath

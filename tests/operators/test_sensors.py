@@ -173,6 +173,21 @@ def test_file_sensor_uses_the_connection_path(tmp_path: Path) -> None:
         set_connection_resolver(None)
 
 
+def test_file_sensor_with_a_connection_that_does_not_exist_fails_naming_it_as_airflow(tmp_path: Path) -> None:
+    from flowctl.core.errors import ConnectionNotFound
+
+    def no_connections(conn_id: str) -> Any:
+        raise ConnectionNotFound(f"The conn_id `{conn_id}` isn't defined")
+
+    set_connection_resolver(no_connections)
+    try:
+        with pytest.raises(ConnectionNotFound, match="The conn_id `fs_landing` isn't defined"):
+            FileSensor(task_id="f", filepath="ready", fs_conn_id="fs_landing").poke({})
+        # fs_default, which Airflow creates at `airflow db init` and flowctl does not: no base path
+        assert FileSensor(task_id="g", filepath=str(tmp_path)).full_path() == str(tmp_path)
+    finally:
+        set_connection_resolver(None)
+
 
 def test_outside_a_task_a_connection_comes_from_the_environment_then_the_metadata_database(
         monkeypatch: pytest.MonkeyPatch) -> None:
