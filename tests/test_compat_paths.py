@@ -47,6 +47,7 @@ PATHS = [
     ("flowctl.operators.branch", "BaseBranchOperator"),
     ("flowctl.sensors.base", "BaseSensorOperator"),
     ("flowctl.sensors.base", "PokeReturnValue"),
+    ("flowctl.sensors.base", "poke_mode_only"),
     ("flowctl.sensors.python", "PythonSensor"),
     ("flowctl.sensors.time_delta", "TimeDeltaSensor"),
     ("flowctl.sensors.date_time", "DateTimeSensor"),
@@ -127,6 +128,10 @@ UNSUPPORTED = [
     ("flowctl.utils.log.logging_mixin", "ExternalLoggingMixin", "base_log_folder"),
     ("flowctl.utils.types", "NOTSET", "sentinel"),
     ("flowctl.utils.types", "ArgNotSet", "sentinel"),
+    ("flowctl.sensors.time_delta", "WaitSensor", "TimeDeltaSensor"),
+    ("flowctl.hooks.subprocess", "SubprocessHook", "BashOperator"),
+    ("flowctl.hooks.subprocess", "SubprocessResult", "BashOperator"),
+    ("flowctl.hooks.filesystem", "FSHook", r"get_connection\(fs_conn_id\)"),
 ]
 
 # Airflow 1 module paths Airflow 2 still accepts with a DeprecationWarning (and so does flowctl).

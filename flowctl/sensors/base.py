@@ -13,7 +13,8 @@ Modes (Airflow names):
 Timeout raises SensorTimeout (fails without retry), or TaskSkipped with
 ``soft_fail``; so does a deferrable sensor's deferral that timed out (``resume_execution``). ``poke`` may return a bool or a :class:`PokeReturnValue`, whose
 ``xcom_value`` becomes the task's return value. The clock and the sleep are
-class attributes so tests can fix time.
+class attributes so tests can fix time. :func:`poke_mode_only` (Airflow's class
+decorator) pins a sensor class to ``poke`` mode.
 
 Must not import flowctl.db, web, cli or scheduler.
 """
@@ -154,3 +155,20 @@ class BaseSensorOperator(BaseOperator):
         if self.soft_fail:
             raise TaskSkipped(message + "; skipping (soft_fail)")
         raise SensorTimeout(message)
+
+
+def poke_mode_only(cls: type[BaseSensorOperator]) -> type[BaseSensorOperator]:
+    """Airflow's class decorator for a sensor that must keep its worker slot between pokes (it
+    holds a connection, say): its ``mode`` is always ``poke``; setting another is DagDefinitionError."""
+    if not (isinstance(cls, type) and issubclass(cls, BaseSensorOperator)):
+        raise DagDefinitionError(f"poke_mode_only decorates a sensor class (a BaseSensorOperator), not {cls!r}")
+
+    def _poke(self: BaseSensorOperator) -> str:
+        return "poke"
+
+    def _only_poke(self: BaseSensorOperator, value: str) -> None:
+        if value != "poke":
+            raise DagDefinitionError(f"cannot set mode of {cls.__name__} to {value!r}: only 'poke' is acceptable")
+
+    cls.mode = property(_poke, _only_poke)  # type: ignore[assignment]
+    return cls

@@ -340,3 +340,21 @@ def test_task_sensor_decorator_builds_a_python_sensor() -> None:
     with DAG("d"):
         out = ready()
     assert isinstance(out.operator, PythonSensor) and out.operator.execute(context_for(out.operator, ContractTI())) == "v"
+
+
+def test_a_poke_mode_only_sensor_refuses_reschedule_mode_as_airflow() -> None:
+    from flowctl.sensors.base import BaseSensorOperator, poke_mode_only
+
+    @poke_mode_only
+    class HoldsAConnection(BaseSensorOperator):
+        def poke(self, context: Any) -> bool:
+            return True
+
+    assert HoldsAConnection(task_id="s").mode == "poke"
+    with pytest.raises(DagDefinitionError, match="only 'poke'"):
+        HoldsAConnection(task_id="r", mode="reschedule")
+    sensor = HoldsAConnection(task_id="t")
+    with pytest.raises(DagDefinitionError, match="only 'poke'"):
+        sensor.mode = "reschedule"
+    with pytest.raises(ValueError, match="sensor class"):
+        poke_mode_only(object)  # type: ignore[arg-type]
