@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from flowctl.core.airflow_names import module_getattr
 from flowctl.sensors.base import BaseSensorOperator
+
+#: The flowctl way instead of Airflow 2.10's WaitSensor (a wait measured from the task's start).
+WAIT_SENSOR_WAY = ("wait for a moment after the data interval with TimeDeltaSensor(delta=...) (deferrable=True "
+                   "frees the worker slot), or for a fixed time with time.sleep() in a @task")
+__getattr__ = module_getattr(__name__, {"WaitSensor": WAIT_SENSOR_WAY})
 
 
 class TimeDeltaSensor(BaseSensorOperator):
