@@ -121,8 +121,10 @@ def _max_tries(task: Any) -> int:
 
 def _context(dag: Any, task: Any, info: RunInfo, ti: Any, proxy: secrets.MaskingBackend,
              masker: SecretsMasker, store: Any) -> dict[str, Any]:
+    prev_success = None if store is None else store.previous_success(dag.dag_id, info.logical_date)
     return make_context(dag, task, info, ti, var_lookup=secrets.variable_lookup(proxy),
-                        conn_lookup=secrets.connection_lookup(masker), store=store, extra={"test_mode": True})
+                        conn_lookup=secrets.connection_lookup(masker), store=store, prev_success=prev_success,
+                        extra={"test_mode": True})
 
 
 def _log_url_of(settings: Settings | None, key: TaskInstanceKey) -> Callable[[], str] | None:

@@ -214,6 +214,33 @@ def test_tasks_test_and_render_of_the_logical_date_of_a_run_use_that_run_as_airf
     assert world.store.get_task_instance(TaskInstanceKey("window", run_id, "show")).state == "pending"
 
 
+PREV_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("prev", start_date=datetime(2024, 1, 1), schedule="@daily"):
+    BashOperator(task_id="show", bash_command="echo prev {{ prev_data_interval_start_success }} "
+                                              "{{ prev_execution_date_success }} {{ prev_start_date_success }}")
+'''
+
+
+def test_tasks_test_and_render_see_the_previous_successful_run_as_a_scheduled_try(world: World) -> None:
+    from flowctl.core.keys import RunKey
+
+    world.write_dags("prev", PREV_SOURCE)
+    day = datetime(2024, 3, 4, tzinfo=timezone.utc)
+    started = datetime(2024, 3, 5, 0, 1, tzinfo=timezone.utc)
+    done = world.store.create_run("prev", "scheduled__2024-03-04", run_type="scheduled", logical_date=day, now=started,
+                                  data_interval=(day, datetime(2024, 3, 5, tzinfo=timezone.utc)))
+    assert world.store.set_run_state(RunKey("prev", done.run_id), "queued", "running", start_date=started)
+    assert world.store.finish_run(RunKey("prev", done.run_id), "success", started)
+    for verb in ("test", "render"):
+        result = _invoke(world, "tasks", verb, "prev", "show", "2024-03-05")
+        assert result.exit_code == 0, result.output
+        assert "prev 2024-03-04 00:00:00+00:00 2024-03-04 00:00:00+00:00 2024-03-05 00:01:00+00:00" in result.output
+
+
 def test_tasks_test_of_a_date_beside_a_run_at_another_date_makes_a_run_at_that_date(world: World) -> None:
     world.write_dags("window", RUN_SOURCE)
     _run_with_conf(world)
