@@ -20,11 +20,23 @@ from flowctl.core.errors import ParamValidationError
 
 
 class _NoValue:
+    """The one "no value" marker: copies and unpickled copies are itself, so ``is NOTSET`` holds
+    for a Param copied into a task's params."""
+
     def __repr__(self) -> str:
         return "NOTSET"
 
     def __bool__(self) -> bool:
         return False
+
+    def __copy__(self) -> _NoValue:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _NoValue:
+        return self
+
+    def __reduce__(self) -> str:
+        return "NOTSET"  # pickled by reference to this module's NOTSET
 
 
 NOTSET: Any = _NoValue()

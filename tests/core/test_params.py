@@ -30,6 +30,21 @@ def test_a_param_without_default_must_be_given() -> None:
     assert params.resolve({"who": "me"}) == {"who": "me"}
 
 
+def test_a_param_without_default_still_has_no_value_once_merged_or_copied() -> None:
+    import copy
+    import pickle
+
+    from flowctl.core.params import NOTSET
+
+    assert copy.copy(NOTSET) is NOTSET and copy.deepcopy(NOTSET) is NOTSET and pickle.loads(pickle.dumps(NOTSET)) is NOTSET
+    for param in (Param(description="no default, no schema"), Param(type="string")):
+        merged = merge_params(ParamsDict({"who": param}), None)  # what a task's params go through
+        assert not merged.get_param("who").has_value
+        with pytest.raises(ParamValidationError, match="'who' has no value and no default"):
+            merged.resolve()
+        assert merged.resolve({"who": "me"}) == {"who": "me"}
+
+
 def test_enum_and_format_keywords_are_checked() -> None:
     params = ParamsDict({"env": Param("dev", enum=["dev", "prod"])})
     with pytest.raises(ParamValidationError, match="'env'"):
