@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -69,8 +70,8 @@ def run_for_test(dag: Any, task_id: str, run: Any, store: Any = None, *, memory:
     backend = memory if memory is not None else MemoryBackend(store)
     masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
-    ti = RuntimeTaskInstance(key, task, 1, _max_tries(task), backend, start_date=utcnow(),
-                             log_url_of=_log_url_of(settings, key))
+    ti = RuntimeTaskInstance(key, task, 1, _max_tries(task), backend, hostname=socket.gethostname(),
+                             start_date=utcnow(), log_url_of=_log_url_of(settings, key))
     before = set(backend.skipped)
     sink = LogSink(log_stream if log_stream is not None else sys.stdout, masker)
     value: Any = None
@@ -105,7 +106,7 @@ def render_for_test(dag: Any, task_id: str, run: Any, store: Any = None, map_ind
     key = TaskInstanceKey(dag.dag_id, info.run_id, task_id, map_index)
     masker = try_masker()
     task = fresh_task(dag.get_task(task_id))
-    ti = RuntimeTaskInstance(key, task, 1, _max_tries(task), MemoryBackend(store),
+    ti = RuntimeTaskInstance(key, task, 1, _max_tries(task), MemoryBackend(store), hostname=socket.gethostname(),
                              log_url_of=_log_url_of(settings, key))
     with secrets.installed(store, masker) as proxy:
         context = _context(dag, task, info, ti, proxy, masker, store)

@@ -227,7 +227,9 @@ def test_a_test_run_without_a_database_says_it_cannot_read_other_runs() -> None:
         assert result.state == "failed" and "no metadata database here" in (result.error or ""), result.error
 
 
-def test_a_test_run_gives_the_task_instance_the_tasks_retries_as_max_tries_and_still_does_not_retry() -> None:
+def test_a_test_runs_task_instance_has_the_tasks_retries_as_max_tries_and_this_hosts_name() -> None:
+    import socket
+
     from flowctl import DAG
     from flowctl.operators.python import PythonOperator
 
@@ -236,8 +238,10 @@ def test_a_test_run_gives_the_task_instance_the_tasks_retries_as_max_tries_and_s
 
     with DAG("tries", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None) as dag:
         PythonOperator(task_id="t", python_callable=lambda ti: ti.max_tries, retries=3)
+        PythonOperator(task_id="h", python_callable=lambda ti: ti.hostname)
         PythonOperator(task_id="f", python_callable=fail_once, retries=3)
     info = adhoc_run_info(datetime(2024, 1, 2, tzinfo=timezone.utc), dag=dag)
     assert run_for_test(dag, "t", info).return_value == 3  # as Airflow's ti.max_tries (task.retries)
+    assert run_for_test(dag, "h", info).return_value == socket.gethostname()  # as a real try's
     result = run_for_test(dag, "f", info)
     assert result.state == "failed" and "max_tries=3" in (result.error or "")
