@@ -199,6 +199,24 @@ def test_a_deprecated_airflow_1_path_warns_at_the_importing_line_and_names_the_n
     assert f"import from {new}" in out.stderr
 
 
+def test_apply_defaults_of_airflow_1_operators_is_a_no_op_that_warns_as_in_airflow_2() -> None:
+    from flowctl.models.baseoperator import BaseOperator
+    from flowctl.utils.decorators import apply_defaults
+
+    with pytest.warns(DeprecationWarning, match="apply_defaults is deprecated"):
+        class OldStyle(BaseOperator):
+            @apply_defaults
+            def __init__(self, table: str, **kwargs: object) -> None:
+                super().__init__(**kwargs)
+                self.table = table
+
+            def execute(self, context: object) -> str:
+                return self.table
+
+    task = OldStyle(task_id="t", table="sales", default_args={"retries": 2})
+    assert (task.table, task.retries) == ("sales", 2)  # default_args still apply, as for any operator
+
+
 def test_models_taskinstance_and_dagrun_are_the_classes_of_ti_and_dag_run_in_the_context() -> None:
     from flowctl.core.context import RunInfo
     from flowctl.core.errors import NotSupportedError
