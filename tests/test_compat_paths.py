@@ -132,6 +132,8 @@ UNSUPPORTED = [
     ("flowctl.hooks.subprocess", "SubprocessHook", "BashOperator"),
     ("flowctl.hooks.subprocess", "SubprocessResult", "BashOperator"),
     ("flowctl.hooks.filesystem", "FSHook", r"get_connection\(fs_conn_id\)"),
+    ("flowctl.models.baseoperatorlink", "BaseOperatorLink", "doc_md"),
+    ("flowctl.models.baseoperator", "BaseOperatorLink", "doc_md"),
 ]
 
 # Airflow 1 module paths Airflow 2 still accepts with a DeprecationWarning (and so does flowctl).

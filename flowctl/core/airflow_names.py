@@ -44,6 +44,10 @@ EXTERNAL_LOGS_WAY = (
     "them elsewhere with a log collector")
 #: The flowctl way instead of Airflow's "argument not given" sentinel.
 ARG_NOT_SET_WAY = "use None as the default, or a sentinel object of your own (NOTSET = object())"
+#: The flowctl way instead of operator extra links (buttons on a task instance's page).
+EXTRA_LINKS_WAY = (
+    "the web UI shows no operator extra links; log the address from execute() (it is then in the try's "
+    "log), or put it in the DAG's doc_md (shown on the DAG's page)")
 #: The flowctl way instead of Airflow 2.10's DagRunTriggeredByType.
 TRIGGERED_BY_WAY = "dag_run.run_type (flowctl.utils.types.DagRunType) tells manual, scheduled and backfill runs apart"
 
