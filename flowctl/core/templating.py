@@ -29,7 +29,7 @@ import jinja2
 import jinja2.nativetypes
 
 from flowctl.core.context import as_utc
-from flowctl.core.errors import FlowctlError, TemplateRenderError, XComNotFound
+from flowctl.core.errors import FlowctlError, TaskFailedNoRetry, TaskSkipped, TemplateRenderError, XComNotFound
 from flowctl.core.xcom_arg import Resolvable
 
 
@@ -228,6 +228,9 @@ def _render_field(task: Any, name: str, context: Mapping[str, Any],
     except jinja2.TemplateError as exc:
         raise TemplateRenderError(f"Cannot render {where}: {exc.message or exc}") from exc
     except XComNotFound:  # an XComArg argument, not a template: raised as it is, as in Airflow
+        raise
+    except (TaskSkipped, TaskFailedNoRetry) as exc:  # a macro skipping or failing the task: it still does
+        exc.add_note(f"while rendering {where}")
         raise
     except FlowctlError as exc:
         raise TemplateRenderError(f"Cannot render {where}: {exc}") from exc

@@ -10,7 +10,7 @@ import pendulum
 import pytest
 
 from flowctl.core.context import RunInfo, build_context
-from flowctl.core.errors import TemplateRenderError
+from flowctl.core.errors import TaskFailedNoRetry, TaskSkipped, TemplateRenderError
 from flowctl.core.templating import make_environment, render_template, render_template_fields
 
 
@@ -144,6 +144,18 @@ def test_an_error_raised_inside_a_template_keeps_its_type_and_names_the_task_and
     with pytest.raises(ValueError, match="bad input") as raised:
         render(FakeDag(user_defined_macros={"explode": explode}), command="ok", env={"X": "{{ explode() }}"})
     assert raised.value.__notes__ == ["while rendering template field 'env' of task 'load' in DAG 'sales'"]
+
+
+@pytest.mark.parametrize("error", [TaskSkipped("not today"), TaskFailedNoRetry("never retry")],
+                         ids=["skip", "fail-no-retry"])
+def test_a_skip_or_fail_raised_inside_a_template_keeps_its_meaning_as_in_airflow(error: Exception) -> None:
+    def decide() -> None:
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        render(FakeDag(user_defined_macros={"decide": decide}), command="{{ decide() }}")
+    assert raised.value is error
+    assert raised.value.__notes__ == ["while rendering template field 'command' of task 'load' in DAG 'sales'"]
 
 
 def test_a_template_syntax_error_is_a_render_error() -> None:
