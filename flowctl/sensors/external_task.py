@@ -193,7 +193,7 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise FlowctlError(f"The external task group {group_id!r} in DAG {self.external_dag_id!r} "
                                "does not exist (check_existence)")
         known = set(serialized_group_task_ids(tree, tree.get("group_id")) or ())
-        missing = [task_id for task_id in task_ids or () if task_id not in known]
+        missing = [task_id for task_id in task_ids or () if known and task_id not in known]
         if missing:
             raise FlowctlError(f"The external task(s) {missing} in DAG {self.external_dag_id!r} do not exist "
                                "(check_existence)")

@@ -287,6 +287,10 @@ def test_check_existence_waits_for_a_run_not_yet_created_of_a_dag_and_task_that_
     with DAG("d"):
         sensor = ExternalTaskSensor(task_id="e", external_dag_id="other", check_existence=True, **watched)
     assert not sensor.poke(_existence_context(sensor, EXTERNAL_TREE))  # as Airflow: it keeps waiting
+    if "external_task_group_id" not in watched:  # a stored DAG without its task list: tasks are not judged
+        with DAG("d2"):
+            fresh = ExternalTaskSensor(task_id="e", external_dag_id="other", check_existence=True, **watched)
+        assert not fresh.poke(_existence_context(fresh, {}))
 
 
 @pytest.mark.parametrize("dag_id, watched, message", [
