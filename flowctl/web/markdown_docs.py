@@ -8,6 +8,8 @@ Must not import flowctl.cli or flowctl.scheduler.
 """
 from __future__ import annotations
 
+import re
+from html import unescape
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -18,11 +20,16 @@ from markupsafe import Markup
 
 SAFE_SCHEMES = ("http://", "https://", "mailto:", "#", "/", "./", "../")
 URL_ATTRIBUTES = ("href", "src")
+#: What a browser ignores in a URL (ASCII controls and spaces: it strips them, or tabs and newlines inside).
+_IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
 
 
 def safe_url(url: str) -> bool:
-    """Whether a link target is harmless: a web or mail address, or a relative path."""
-    text = url.strip().lower()
+    """Whether a link target is harmless: a web or mail address, or a relative path.
+
+    Judged as the browser reads it: the serializer keeps character references such as ``&#58;``
+    (``:``) in the attribute, and the browser drops tabs and newlines, so both are undone first."""
+    text = _IGNORED_IN_URL.sub("", unescape(url)).lower()
     if text.startswith(SAFE_SCHEMES):
         return True
     return ":" not in text.split("/", 1)[0]

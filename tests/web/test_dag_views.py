@@ -72,6 +72,16 @@ def test_markdown_docs_escape_raw_html_and_drop_script_links() -> None:
     assert safe_url("https://example.com") and safe_url("docs/page.md") and not safe_url("data:text/html,x")
 
 
+def test_markdown_links_hiding_a_script_scheme_behind_character_references_are_dropped() -> None:
+    for doc in ("[x](javascript&#58;alert(1))", "[x](javascript&colon;alert(1))", "![i](data&#x3A;text/html,x)",
+                "[x](java&#x09;script&#x3A;alert(1))", "[x][r]\n\n[r]: javascript&#58;alert(1)",
+                "[x](&#106;avascript:alert(1))", "[x]( javascript:alert(1))"):
+        html = str(render_markdown(doc))
+        assert 'href="#"' in html or 'src="#"' in html, (doc, html)
+    assert not safe_url("javascript&#58;alert(1)") and not safe_url("java\tscript:alert(1)")
+    assert safe_url("docs/a&amp;b.md") and safe_url("https://example.com/?a=1&amp;b=2")
+
+
 def test_the_trigger_form_turns_params_into_typed_conf_values() -> None:
     params = {"n": {"value": 3, "has_value": True, "description": "how many", "schema": {"type": "integer"}},
               "flag": {"value": False, "has_value": True, "description": None, "schema": {"type": "boolean"}},
