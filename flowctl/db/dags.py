@@ -187,6 +187,15 @@ class DagVerbs(StoreCore):
             rows = s.scalars(select(ImportErrorRow).order_by(ImportErrorRow.filename)).all()
             return [record_from(ImportErrorRecord, r) for r in rows]
 
+    def dag_ids_by_file(self, filelocs: Collection[str]) -> dict[str, frozenset[str]]:
+        """{fileloc: ids of the DAGs it defined} for these files (a file that never defined one is left out)."""
+        found: dict[str, set[str]] = {}
+        with self._read() as s:
+            for dag_id, fileloc in s.execute(select(DagRow.dag_id, DagRow.fileloc)
+                                             .where(DagRow.fileloc.in_(set(filelocs)))):
+                found.setdefault(fileloc, set()).add(dag_id)
+        return {fileloc: frozenset(ids) for fileloc, ids in found.items()}
+
     def get_import_error(self, import_error_id: int) -> ImportErrorRecord:
         """One import error by id; ImportErrorNotFound names the id."""
         if not 0 < import_error_id <= MAX_INT32:  # the id column is a 32-bit INTEGER on PostgreSQL

@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
-from flowctl.core.errors import TaskNotFound
+from flowctl.core.errors import ImportErrorNotFound, TaskNotFound
 from flowctl.db.dags import dag_body
 from flowctl.db.records import DagRecord, ImportErrorRecord
 from flowctl.db.web_queries import DAG_ORDER_FIELDS, RUN_FIELDS, DagQuery, Page, RunQuery
@@ -34,7 +34,7 @@ from flowctl.web.api_params import (PAGING, bad, bool_arg, check_choices, check_
                                     date_ranges, json_body, list_arg, order_by_arg, paging, range_names)
 from flowctl.web.api_dag_sources import file_token
 from flowctl.web.api_shapes import DagExtras, dag_details_json, dag_json, iso, run_json, task_json
-from flowctl.web.auth import dag_perms, hidden_dags, requires, requires_dag
+from flowctl.web.auth import dag_perms, hidden_dags, readable_import_errors, requires, requires_dag
 from flowctl.web.browse import parse_when, window_start
 from flowctl.web.formatting import RUN_STATES
 from flowctl.web.health import health_payload
@@ -267,7 +267,7 @@ def import_errors() -> Any:
     """The files that failed to import, by ``import_error_id`` unless ``order_by`` says otherwise."""
     check_known_args(PAGING | {"order_by"})
     order, page = order_arg(IMPORT_ERROR_ORDER, "import_error_id"), list_paging()
-    every = context.store().list_import_errors()
+    every = readable_import_errors(context.store().list_import_errors())
     return jsonify({"import_errors": [import_error_json(e) for e in page_of(every, order, page)],
                     "total_entries": len(every)})
 
@@ -276,7 +276,10 @@ def import_errors() -> Any:
 @requires(Perm.READ)
 def import_error(import_error_id: int) -> Any:
     check_known_args(())
-    return jsonify(import_error_json(context.store().get_import_error(import_error_id)))  # 404 when absent
+    error = context.store().get_import_error(import_error_id)  # 404 when absent
+    if not readable_import_errors([error]):  # one the user may not read looks like a missing one
+        raise ImportErrorNotFound(f"import error {import_error_id} not found")
+    return jsonify(import_error_json(error))
 
 
 @bp.route("/timeline")

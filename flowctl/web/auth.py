@@ -3,7 +3,8 @@
 Owns the ``auth`` blueprint (``/login``, ``/logout``), :func:`current_user`,
 :func:`login_required`, :func:`requires` (a role permission, see
 ``permissions.py``), :func:`requires_dag` (a permission on the view's
-``dag_id``, narrowed by the DAG's ``access_control``), :func:`dag_visible` and :func:`hidden_dags`.
+``dag_id``, narrowed by the DAG's ``access_control``), :func:`dag_visible`, :func:`hidden_dags` and
+:func:`readable_import_errors`.
 Failed logins are audit rows (event ``login_failed``, owner = username,
 extra = client address); ``[webserver] login_max_failures`` of them are
 allowed within ``login_failure_window_sec``: once that many are counted,
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -25,10 +26,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from flowctl.core.errors import DagNotFound
+from flowctl.db.records import ImportErrorRecord
 from flowctl.db.users import User
 from flowctl.db.web_queries import LOGIN_FAILED_EVENT
 from flowctl.web import context, security
-from flowctl.web.permissions import Perm, dag_permissions, hidden_dag_ids, permissions_of
+from flowctl.web.permissions import Perm, dag_permissions, hidden_dag_ids, import_error_visible, permissions_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 ACCESS_KEY = "flowctl.access_controls"
@@ -99,6 +101,15 @@ def hidden_dags() -> frozenset[str]:
     if "hidden" not in g:
         g.hidden = hidden_dag_ids(user.roles, access_controls()) if "Admin" not in user.roles else frozenset()
     return g.hidden  # type: ignore[no-any-return]
+
+
+def readable_import_errors(errors: Sequence[ImportErrorRecord]) -> list[ImportErrorRecord]:
+    """The import errors the current user may read (see :func:`permissions.import_error_visible`)."""
+    hidden = hidden_dags()
+    if not hidden:
+        return list(errors)
+    dags_of = context.store().dag_ids_by_file([e.filename for e in errors])
+    return [e for e in errors if import_error_visible(dags_of.get(e.filename, ()), hidden)]
 
 
 def dag_perms(dag_id: str) -> frozenset[Perm]:

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from flowctl.db.web_queries import DagQuery
 from flowctl.web import context
-from flowctl.web.auth import hidden_dags, requires, requires_dag
+from flowctl.web.auth import hidden_dags, readable_import_errors, requires, requires_dag
 from flowctl.web.formatting import RUN_STATES
 from flowctl.web.permissions import Perm
 
@@ -63,9 +63,10 @@ def index() -> Any:
         page = store.dag_page(query)
     filters = {k: v for k, v in (("search", query.search), ("tag", query.tag), ("status", query.status),
                                  ("last_run_state", query.last_run_state)) if v and v != "all"}
+    errors = readable_import_errors(store.list_import_errors())
     return render_template(
         "home.html", page=page, query=query, filters=filters, status_counts=status_counts(query),
-        tags=dag_tags(), import_error_count=len(store.list_import_errors()), now=context.now())
+        tags=dag_tags(), import_error_count=len(errors), now=context.now())
 
 
 def _back(default: str) -> str:
@@ -91,4 +92,5 @@ def pause(dag_id: str) -> Any:
 @bp.route("/import-errors")
 @requires(Perm.READ)
 def import_errors() -> Any:
-    return render_template("import_errors.html", errors=context.store().list_import_errors())
+    errors = readable_import_errors(context.store().list_import_errors())
+    return render_template("import_errors.html", errors=errors)

@@ -10,7 +10,7 @@ Pure: no Flask, no database.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -80,3 +80,12 @@ def hidden_dag_ids(roles: Iterable[str], access_controls: Mapping[str, Mapping[s
         return frozenset()
     return frozenset(dag_id for dag_id, ac in access_controls.items()
                      if Perm.READ not in dag_permissions(roles, ac))
+
+
+def import_error_visible(dag_ids_of_file: Collection[str], hidden: Collection[str]) -> bool:
+    """Whether a user who may not see the ``hidden`` DAGs may read a file's import error (its traceback
+    quotes the file): as in Airflow 2, one who sees every DAG reads every error; anyone else only the
+    errors of files whose DAGs they all see, not those of files that never defined a DAG."""
+    if not hidden:
+        return True
+    return bool(dag_ids_of_file) and not set(dag_ids_of_file) & set(hidden)

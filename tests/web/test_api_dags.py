@@ -394,3 +394,27 @@ def test_a_tasks_start_date_is_its_effective_one(admin_client: FlaskClient, web_
     body["tasks"][0]["start_date"] = "2024-03-01T00:00:00+00:00"
     web_store.sync_dag(body, "/dags/own.py", T0)
     assert admin_client.get("/api/v1/dags/own/tasks/a").get_json()["start_date"] == "2024-03-01T00:00:00+00:00"
+
+
+def test_import_errors_of_files_holding_a_dag_hidden_from_the_user_are_not_shown_to_them(
+        client: FlaskClient, users: dict[str, str], web_store: Store) -> None:
+    web_store.sync_dag(serialized("secret", access_control={"Op": ["can_read"]}), "/dags/secret.py", T0)
+    web_store.sync_dag(serialized("open"), "/dags/open.py", T0)
+    web_store.record_import_errors(["/dags/secret.py", "/dags/open.py", "/dags/new.py"],
+                                   {"/dags/secret.py": "RuntimeError: hunter2", "/dags/open.py": "SyntaxError",
+                                    "/dags/new.py": "NameError"}, T0)
+    by_file = {e.filename: e.id for e in web_store.list_import_errors()}
+
+    def files(role: str) -> list[str]:
+        body = client.get("/api/v1/importErrors", headers=basic(role, users[role])).get_json()
+        assert body["total_entries"] == len(body["import_errors"])
+        return sorted(e["filename"] for e in body["import_errors"])
+
+    # Airflow 2: a user who may not read every DAG sees the errors of files whose DAGs they may read;
+    # a file that never defined a DAG only shows to those who read every DAG.
+    assert files("viewer") == files("user") == ["/dags/open.py"]
+    assert files("op") == files("admin") == ["/dags/new.py", "/dags/open.py", "/dags/secret.py"]
+    hidden = client.get(f"/api/v1/importErrors/{by_file['/dags/secret.py']}", headers=basic("viewer", users["viewer"]))
+    assert hidden.status_code == 404 and "hunter2" not in hidden.get_data(as_text=True)
+    assert client.get(f"/api/v1/importErrors/{by_file['/dags/open.py']}",
+                      headers=basic("viewer", users["viewer"])).status_code == 200

@@ -76,6 +76,16 @@ def test_an_import_error_shows_a_banner_linking_to_its_traceback(admin_client: F
     assert "/dags/broken.py" in page and "NameError: &lt;oops&gt;" in page
 
 
+def test_the_import_error_of_a_file_with_a_dag_hidden_from_a_viewer_is_not_on_their_pages(
+        viewer_client: FlaskClient, op_client: FlaskClient, web_store: Store) -> None:
+    web_store.sync_dag(serialized("secret", access_control={"Op": ["can_read"]}), "/dags/secret.py", T0)
+    web_store.record_import_errors(["/dags/secret.py"], {"/dags/secret.py": "RuntimeError: hunter2"}, T0)
+    for page in ("/", "/import-errors"):
+        assert "hunter2" not in viewer_client.get(page).get_data(as_text=True)
+    assert 'id="import-error-banner"' not in viewer_client.get("/").get_data(as_text=True)
+    assert "hunter2" in op_client.get("/import-errors").get_data(as_text=True)
+
+
 def test_health_reports_the_database_and_the_scheduler_heartbeat_age(client: FlaskClient, web_store: Store,
                                                                      clock: Clock) -> None:
     assert client.get("/health").get_json()["scheduler"]["status"] == "unhealthy"
