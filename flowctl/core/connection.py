@@ -95,6 +95,18 @@ def redact_extra(extra: str | None) -> str | None:
     return json.dumps(SecretsMasker().redact(parsed)) if isinstance(parsed, dict) else REDACTED
 
 
+def restore_redacted(submitted: Any, stored: Any) -> Any:
+    """``submitted`` (a parsed extra) with each ``***`` that stands where ``stored`` has a value put back to
+    that value: an extra sent back as :func:`redact_extra` showed it keeps its secrets."""
+    from flowctl.core.masking import REDACTED
+
+    if submitted == REDACTED:
+        return stored
+    if isinstance(submitted, dict) and isinstance(stored, dict):
+        return {k: restore_redacted(v, stored[k]) if k in stored else v for k, v in submitted.items()}
+    return submitted
+
+
 def extra_as_dict(extra: str | None) -> dict[str, Any]:
     """``extra`` parsed as a JSON object, or {}."""
     if not extra:

@@ -17,9 +17,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from flowctl.core.connection import Connection, check_conn_id, check_port
+from flowctl.core.connection import Connection, check_conn_id, check_port, restore_redacted
 from flowctl.core.errors import FlowctlError
-from flowctl.core.masking import REDACTED, should_mask
+from flowctl.core.masking import should_mask
 from flowctl.db.admin import MAX_SLOTS
 from flowctl.db.audit import EventLogQuery
 from flowctl.db.users import STANDARD_ROLES, NewUser
@@ -88,15 +88,6 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-def _unmasked(submitted: Any, stored: Any) -> Any:
-    """``submitted`` with each ``***`` that stands where ``stored`` has a value put back to that value."""
-    if submitted == REDACTED:
-        return stored
-    if isinstance(submitted, dict) and isinstance(stored, dict):
-        return {k: _unmasked(v, stored[k]) if k in stored else v for k, v in submitted.items()}
-    return submitted
-
-
 def connection_from_form(form: Any, existing: Connection | None) -> Connection:
     """The connection a form describes; an empty password keeps ``existing``'s (write-only field)."""
     port_text = (form.get("port") or "").strip()
@@ -115,7 +106,7 @@ def connection_from_form(form: Any, existing: Connection | None) -> Connection:
                       extra=extra,
                       description=(form.get("description") or "").strip() or None)
     if existing is not None and existing.extra and conn.extra:  # masked secrets left as shown keep their value
-        conn = replace(conn, extra=json.dumps(_unmasked(json.loads(conn.extra), existing.extra_dejson)))
+        conn = replace(conn, extra=json.dumps(restore_redacted(json.loads(conn.extra), existing.extra_dejson)))
     password = form.get("password") or ""
     if password:
         return replace(conn, password=password)

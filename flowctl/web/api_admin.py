@@ -23,7 +23,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, make_response, request
 
 import flowctl
-from flowctl.core.connection import Connection, check_conn_id, redact_extra
+from flowctl.core.connection import Connection, check_conn_id, redact_extra, restore_redacted
 from flowctl.core.errors import AlreadyExistsError
 from flowctl.db.admin import DEFAULT_POOL, Pool, PoolUsage, VariableRecord
 from flowctl.db.audit import EventLogQuery
@@ -205,6 +205,9 @@ def patch_connection(connection_id: str) -> Any:
         bad("the connection_id cannot be updated (it differs from the one in the URL)")
     mask = update_mask(CONNECTION_UPDATABLE)
     changes = _connection_changes(changes_of(body, mask, CONNECTION_UPDATABLE))
+    if changes.get("extra"):  # the extra as GET showed it: its *** keep the stored secrets
+        stored = context.store().get_connection(connection_id).extra_dejson  # ConnectionNotFound -> 404
+        changes["extra"] = json.dumps(restore_redacted(json.loads(changes["extra"]), stored))
     conn = context.store().update_connection(connection_id, changes)  # ConnectionNotFound -> 404
     context.audit("connection.set", extra={"conn_id": connection_id})
     return jsonify(connection_json(conn))

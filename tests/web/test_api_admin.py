@@ -232,6 +232,22 @@ def test_a_connection_patch_changes_only_the_masked_fields_and_keeps_the_passwor
     assert web_store.get_connection("warehouse").host != "h" * 501
 
 
+def test_a_connection_patched_back_with_the_masked_extra_it_read_keeps_its_secrets(
+        client: FlaskClient, op: dict[str, str], web_store: Store) -> None:
+    assert client.post(f"{API}/connections", json=PG, headers=op).status_code == 200
+    read = client.get(f"{API}/connections/warehouse", headers=op).get_json()
+    extra = json.loads(read["extra"])
+    extra["sslmode"] = "verify-full"  # a script changes one setting and sends the rest back as it read it
+    response = client.patch(f"{API}/connections/warehouse?update_mask=extra", json={"extra": json.dumps(extra)},
+                            headers=op)
+    assert response.status_code == 200
+    assert json.loads(web_store.get_connection("warehouse").extra or "") == {
+        "sslmode": "verify-full", "api_key": "k-123456", "nested": {"client_secret": "xyz12"}}
+    replaced = client.patch(f"{API}/connections/warehouse", json={"extra": {"api_key": "k-new-789"}}, headers=op)
+    assert replaced.status_code == 200
+    assert json.loads(web_store.get_connection("warehouse").extra or "") == {"api_key": "k-new-789"}
+
+
 @pytest.mark.parametrize("change", [
     {"port": 0}, {"port": 65536}, {"port": "5432"}, {"port": 54.5}, {"port": True},
     {"connection_id": "has space"}, {"connection_id": "a/b"}, {"connection_id": ""}, {"connection_id": "x" * 300},
