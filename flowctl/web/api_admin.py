@@ -25,6 +25,7 @@ from flask import Blueprint, abort, jsonify, make_response, request
 import flowctl
 from flowctl.core.connection import Connection, check_conn_id, redact_extra, restore_redacted
 from flowctl.core.errors import AlreadyExistsError
+from flowctl.core.masking import REDACTED, should_mask
 from flowctl.db.admin import DEFAULT_POOL, Pool, PoolUsage, VariableRecord
 from flowctl.db.audit import EventLogQuery
 from flowctl.db.records import AuditRecord
@@ -97,6 +98,8 @@ def patch_variable(key: str) -> Any:
     if "key" in body and body["key"] != key:
         bad("the key in the body does not match the one in the URL (a key cannot be changed)")
     changes = changes_of(body, update_mask(("value", "description")), ("value", "description"))
+    if changes.get("value") == REDACTED and should_mask(key):
+        del changes["value"]  # the *** GET shows for a secret, sent back: keep the stored value
     var = context.store().update_variable(key, changes)  # VariableNotFound -> 404
     context.audit("variable.set", extra={"key": key})
     return jsonify(variable_json(var))

@@ -88,6 +88,19 @@ def test_secret_variables_read_as_stars_but_are_stored_whole(client: FlaskClient
     assert "t0k3n-value" not in json.dumps([a.extra for a in web_store.list_audit()])
 
 
+def test_a_secret_variable_patched_back_with_the_stars_it_read_keeps_its_value(
+        client: FlaskClient, op: dict[str, str], web_store: Store) -> None:
+    web_store.set_variable("db_password", "hunter22")
+    read = client.get(f"{API}/variables/db_password", headers=op).get_json()
+    read["description"] = "rotated monthly"  # a script edits the description and sends the rest back as read
+    response = client.patch(f"{API}/variables/db_password", json=read, headers=op)
+    assert response.status_code == 200 and response.get_json()["description"] == "rotated monthly"
+    assert web_store.get_variable("db_password") == "hunter22"
+    assert client.patch(f"{API}/variables/db_password", json={"key": "db_password", "value": "new-pw-22"},
+                        headers=op).status_code == 200
+    assert web_store.get_variable("db_password") == "new-pw-22"
+
+
 def test_variables_are_paged_and_sorted_as_asked(client: FlaskClient, op: dict[str, str], web_store: Store) -> None:
     for key in ("b", "a", "d", "c"):
         web_store.set_variable(key, key.upper())
