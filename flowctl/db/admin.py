@@ -23,6 +23,7 @@ from flowctl.core.states import TI_FINISHED
 from flowctl.db.connections import ConnectionVerbs
 from flowctl.db.secrets import FernetBox, FernetKeyError, NO_KEY_HINT, optional_box, split_keys
 from flowctl.db.tables import ID_LEN, PoolRow, TaskInstanceRow, VariableRow
+from flowctl.db.triggers import rotate_trigger_kwargs
 from flowctl.db.users import UserVerbs
 
 DEFAULT_POOL = "default_pool"
@@ -379,4 +380,4 @@ class AdminVerbs(VariableVerbs, PoolVerbs, ConnectionVerbs, UserVerbs):
         """Re-encrypt every secret with the first key, in one transaction; returns how many."""
         box = self._fernet()
         with self._session() as s:
-            return self._rotate_variables(s, box) + self._rotate_connections(s, box)
+            return self._rotate_variables(s, box) + self._rotate_connections(s, box) + rotate_trigger_kwargs(s, box)

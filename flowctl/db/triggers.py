@@ -14,23 +14,27 @@
 * ``delete_unused_triggers``: triggers no deferred task instance waits on (cleared, marked, timed out);
 * ``triggers`` (with the try each waits in: the triggerer writes the trigger's lines to its log) and
   ``triggers_with_jobs`` (with the triggerer job running each: the REST API's task instance).
-Kwargs arrive as JSON data already (``flowctl.core.deferral.encode_json``).
+Kwargs arrive as JSON data already (``flowctl.core.deferral.encode_json``); with a fernet key they
+are stored encrypted (:func:`seal_kwargs`), and ``rotate-fernet-key`` re-encrypts them.
 Must not import flowctl packages above ``flowctl.db``.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, null, or_, select, update
+from sqlalchemy.orm import Session
 
 from flowctl.core.deferral import FAIL_METHOD, TIMEOUT_ERROR, TRIGGER_FAILURE
 from flowctl.core.keys import TaskInstanceKey
 from flowctl.core.states import TaskInstanceState, check_ti_transition
 from flowctl.db.base import StoreCore
 from flowctl.db.records import JobRecord, record_from
+from flowctl.db.secrets import NO_KEY_HINT, FernetBox, FernetKeyError, optional_box
 from flowctl.db.tables import JobRow, TaskInstanceRow, TriggerRow, XComRow
 from flowctl.db.task_instances import ti_where
 
@@ -79,6 +83,33 @@ def _waiting_on(trigger_id: Any) -> Any:
     return exists().where(_ti.trigger_id == trigger_id, _ti.state == TI.DEFERRED.value)
 
 
+#: The one key of stored trigger kwargs that are a Fernet token of their JSON.
+SEALED_KWARGS = "__fernet__"
+
+
+def seal_kwargs(kwargs: Mapping[str, Any], box: FernetBox | None) -> dict[str, Any]:
+    """Trigger kwargs as stored: encrypted whole when a fernet key is configured (as Airflow 2.9+ does:
+    a trigger often carries a credential), as they are without one."""
+    return {SEALED_KWARGS: box.encrypt(json.dumps(dict(kwargs)))} if box else dict(kwargs)
+
+
+def unseal_kwargs(stored: Mapping[str, Any] | None, box: FernetBox | None) -> dict[str, Any]:
+    """Stored trigger kwargs in clear (those written before a key existed are read as they are)."""
+    if not stored or set(stored) != {SEALED_KWARGS}:
+        return dict(stored or {})
+    if box is None:
+        raise FernetKeyError(f"no fernet key is configured, so a trigger's kwargs cannot be read: {NO_KEY_HINT}")
+    return dict(json.loads(box.decrypt(stored[SEALED_KWARGS])))
+
+
+def rotate_trigger_kwargs(s: Session, box: FernetBox) -> int:
+    """Re-encrypt every trigger's kwargs with ``box``'s first key (encrypt those in clear); how many."""
+    rows = s.scalars(select(TriggerRow)).all()
+    for row in rows:
+        row.kwargs = seal_kwargs(unseal_kwargs(row.kwargs, box), box)
+    return len(rows)
+
+
 class TriggerVerbs(StoreCore):
     """defer_try, assign_triggers, triggers, triggers_with_jobs, fire_trigger, fail_trigger, time_out_deferrals,
     deferral_of."""
@@ -97,7 +128,8 @@ class TriggerVerbs(StoreCore):
         if rendered_fields is not None:
             values["rendered_fields"] = dict(rendered_fields)
         with self._session() as s:
-            trigger = TriggerRow(classpath=classpath, kwargs=dict(trigger_kwargs), created_date=now)
+            trigger = TriggerRow(classpath=classpath, kwargs=seal_kwargs(trigger_kwargs, optional_box(self.fernet_key)),
+                                 created_date=now)
             s.add(trigger)
             s.flush()
             won = s.execute(update(_ti).where(*ti_where(key), _ti.state == TI.RUNNING.value,
@@ -142,14 +174,15 @@ class TriggerVerbs(StoreCore):
                         _ti.trigger_timeout)
                  .outerjoin(_ti, waiting).where(TriggerRow.id.in_(list(ids))).order_by(TriggerRow.id))
         found: dict[int, TriggerRecord] = {}
+        box = optional_box(self.fernet_key)
         with self._read() as s:
             for r, dag_id, run_id, task_id, map_index, try_number, timeout_at in s.execute(query):
                 if r.id in found:  # one trigger, one task instance (a second one would be a stray)
                     continue
                 tried = None if dag_id is None else WaitingTry(TaskInstanceKey(dag_id, run_id, task_id, map_index),
                                                                try_number + 1, timeout_at)
-                found[r.id] = TriggerRecord(r.id, r.classpath, dict(r.kwargs or {}), r.created_date, r.triggerer_id,
-                                            tried)
+                found[r.id] = TriggerRecord(r.id, r.classpath, unseal_kwargs(r.kwargs, box), r.created_date,
+                                            r.triggerer_id, tried)
         return list(found.values())
 
     def triggers_with_jobs(self, ids: Sequence[int]) -> dict[int, tuple[TriggerRecord, JobRecord | None]]:
@@ -158,8 +191,10 @@ class TriggerVerbs(StoreCore):
             return {}
         query = (select(TriggerRow, JobRow).outerjoin(JobRow, JobRow.id == TriggerRow.triggerer_id)
                  .where(TriggerRow.id.in_(list(ids))))
+        box = optional_box(self.fernet_key)
         with self._read() as s:
-            return {t.id: (TriggerRecord(t.id, t.classpath, dict(t.kwargs or {}), t.created_date, t.triggerer_id),
+            return {t.id: (TriggerRecord(t.id, t.classpath, unseal_kwargs(t.kwargs, box), t.created_date,
+                                         t.triggerer_id),
                            None if j is None else record_from(JobRecord, j))
                     for t, j in s.execute(query)}
 

@@ -15,6 +15,7 @@ from flowctl.db.admin import Pool
 from flowctl.db.secrets import FernetKeyError, generate_key
 from flowctl.db.tables import DagRow, DagRunRow, TaskInstanceRow
 from flowctl.db.users import NewUser, PasswordPolicyError
+from tests.db.samples import make_run, ti_key
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
@@ -173,6 +174,40 @@ def test_rotation_encrypts_values_written_before_a_key_existed(store: Any) -> No
     [(val, encrypted)] = _raw(store, "SELECT val, is_encrypted FROM variable")
     assert val != "clear" and encrypted
     assert store.get_variable("legacy") == "clear"
+
+
+def _deferred(store: Any, kwargs: dict[str, Any]) -> int:
+    """A try deferred on a trigger with these kwargs (what a deferring task writes); the trigger's id."""
+    key = ti_key(make_run(store))
+    assert store.set_task_state(key, "pending", "scheduled") and store.set_task_state(key, "scheduled", "queued")
+    assert store.start_try(key, 0, "here", 1, NOW) is not None
+    assert store.defer_try(key, 1, "flowctl.triggers.temporal.TimeDeltaTrigger", kwargs, "done", None, None, NOW)
+    [(trigger_id,)] = _raw(store, "SELECT id FROM trigger")
+    return int(trigger_id)
+
+
+def test_trigger_kwargs_are_stored_encrypted_and_rotated_with_the_key(store: Any) -> None:
+    old, new = generate_key(), generate_key()
+    store.use_fernet_key(old)
+    kwargs = {"api_token": "s3cr3t-tok-123", "moment": {"__type": "datetime", "value": "2024-05-01T12:00:00+00:00"}}
+    trigger_id = _deferred(store, kwargs)
+    assert "s3cr3t" not in str(_raw(store, "SELECT kwargs FROM trigger"))  # Airflow 2.9+ encrypts them at rest
+    [trigger] = store.triggers([trigger_id])
+    assert trigger.kwargs == kwargs
+    assert store.triggers_with_jobs([trigger_id])[trigger_id][0].kwargs == kwargs
+    store.use_fernet_key(f"{new},{old}")
+    assert store.rotate_fernet_key() == 1
+    store.use_fernet_key(new)
+    assert store.triggers([trigger_id])[0].kwargs == kwargs
+
+
+def test_trigger_kwargs_stored_before_a_key_existed_are_read_and_encrypted_by_rotation(store: Any) -> None:
+    trigger_id = _deferred(store, {"delta": 5})
+    assert store.triggers([trigger_id])[0].kwargs == {"delta": 5}
+    store.use_fernet_key(generate_key())
+    assert store.triggers([trigger_id])[0].kwargs == {"delta": 5}
+    assert store.rotate_fernet_key() == 1 and "delta" not in str(_raw(store, "SELECT kwargs FROM trigger"))
+    assert store.triggers([trigger_id])[0].kwargs == {"delta": 5}
 
 
 def test_reading_secrets_after_the_key_changed_is_a_clear_error(store: Any) -> None:
