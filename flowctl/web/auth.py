@@ -21,7 +21,6 @@ import hmac
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
@@ -30,6 +29,7 @@ from flowctl.db.records import ImportErrorRecord
 from flowctl.db.users import User
 from flowctl.db.web_queries import LOGIN_FAILED_EVENT
 from flowctl.web import context, security
+from flowctl.web.links import local_path
 from flowctl.web.permissions import Perm, dag_permissions, hidden_dag_ids, import_error_visible, permissions_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -207,9 +207,7 @@ def _basic_auth_user(credentials: str) -> User | None:
 
 def _safe_next(target: str | None) -> str:
     """Only local paths: never redirect a login to another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
-        return url_for("home.index")
-    return target
+    return local_path(target) or url_for("home.index")
 
 
 def login_blocked(failures: int, max_failures: int) -> bool:

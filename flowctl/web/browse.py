@@ -20,6 +20,7 @@ from flowctl.db.web_queries import RunQuery, TaskInstanceQuery
 from flowctl.web import bulk, context, ui_time
 from flowctl.web.auth import hidden_dags, requires
 from flowctl.web.formatting import RUN_STATES, TI_STATES
+from flowctl.web.links import local_path
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("browse", __name__)
@@ -90,10 +91,8 @@ def _run_key_json(run: Any) -> str:
 
 
 def _back(endpoint: str) -> Any:
-    target = request.form.get("next", "")
-    if target.startswith("/browse/"):
-        return redirect(target)
-    return redirect(url_for(endpoint))
+    target = local_path(request.form.get("next"))
+    return redirect(target if target and target.startswith("/browse/") else url_for(endpoint))
 
 
 @bp.route("/browse/task-instances/action", methods=["POST"])

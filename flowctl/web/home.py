@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
@@ -15,6 +14,7 @@ from flowctl.db.web_queries import DagQuery
 from flowctl.web import context
 from flowctl.web.auth import hidden_dags, readable_import_errors, requires, requires_dag
 from flowctl.web.formatting import RUN_STATES
+from flowctl.web.links import local_path
 from flowctl.web.permissions import Perm
 
 bp = Blueprint("home", __name__)
@@ -70,10 +70,7 @@ def index() -> Any:
 
 
 def _back(default: str) -> str:
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return default
+    return local_path(request.form.get("next")) or default
 
 
 @bp.route("/dags/<dag_id>/pause", methods=["POST"])

@@ -1,12 +1,19 @@
 """Stable URLs of the objects pages link to, built as literal paths (they are a public contract).
 
 ``/dags/<dag_id>``, ``/dags/<dag_id>/runs/<run_id>``, ``/dags/<dag_id>/runs/<run_id>/tasks/<task_id>``
-with ``?map_index=&try=``; every link to a run carries its run_id. Pure: no Flask.
+with ``?map_index=&try=``; every link to a run carries its run_id. :func:`local_path` says whether a
+form's ``next`` may be redirected to. Pure: no Flask.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
+
+#: What a browser drops from a URL (controls anywhere; a header cannot hold a newline either) ...
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: ... or, before the query, reads as a slash: a ``next`` holding one may lead off the site.
+_NOT_IN_PATH = re.compile(r"[ \\]")
 
 
 def _seg(value: Any) -> str:
@@ -33,3 +40,14 @@ def ti_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_numb
 def _with_query(path: str, query: dict[str, Any]) -> str:
     items = {k: v for k, v in query.items() if v is not None and v != ""}
     return f"{path}?{urlencode(items)}" if items else path
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None: a redirect to a form's ``next`` must never
+    lead to another site, however a browser reads it (it drops tabs and newlines and takes a backslash
+    for a slash, so ``/\\evil.com`` and ``/<tab>/evil.com`` are ``//evil.com``)."""
+    if not target or not target.startswith("/") or target.startswith("//") or _CONTROL.search(target):
+        return None
+    if _NOT_IN_PATH.search(target.split("?", 1)[0].split("#", 1)[0]):
+        return None
+    return None if urlsplit(target).netloc else target

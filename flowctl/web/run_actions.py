@@ -25,7 +25,7 @@ from flowctl.web import context
 from flowctl.web.auth import can, requires_dag
 from flowctl.web.dag_model import group_tree
 from flowctl.web.dag_views import serialized_for
-from flowctl.web.links import dag_url, run_url, ti_url
+from flowctl.web.links import dag_url, local_path, run_url, ti_url
 from flowctl.web.permissions import Perm
 from flowctl.web.run_views import failed_dependencies
 
@@ -47,17 +47,14 @@ def confirmed() -> bool:
 
 def back_to(default: str) -> Any:
     """Redirect to the form's ``next`` (a local path only) or ``default``."""
-    target = request.form.get("next") or ""
-    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
-    return redirect(target if local else default)
+    return redirect(local_path(request.form.get("next")) or default)
 
 
 def confirm_page(title: str, message: str, items: Sequence[str], *, danger: bool = False,
                  skipped: Sequence[str] = ()) -> Any:
     """The confirmation step: what will change, and a form that re-posts with ``confirmed=1``."""
     fields = [(k, v) for k in request.form for v in request.form.getlist(k) if k not in ("csrf_token", "confirmed")]
-    target = request.form.get("next") or ""
-    cancel = target if target.startswith("/") and not target.startswith("//") else dag_url(str((request.view_args or {}).get("dag_id", "")))
+    cancel = local_path(request.form.get("next")) or dag_url(str((request.view_args or {}).get("dag_id", "")))
     return render_template("dag/confirm.html", title=title, message=message, items=items, fields=fields,
                            action=request.path, danger=danger, skipped=skipped, cancel_url=cancel)
 

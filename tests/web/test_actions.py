@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from flask.testing import FlaskClient
 
 from flowctl.db.store import Store
@@ -290,11 +292,17 @@ def test_an_action_without_the_csrf_token_is_refused(user_client: FlaskClient, w
     assert states(web_store, run.dag_id, run.run_id)["web.fetch"] == "failed"
 
 
-def test_the_next_field_never_redirects_to_another_site(user_client: FlaskClient, seeded: Seeded) -> None:
+@pytest.mark.parametrize("target", ["//evil.example.com/x", "/\\evil.example.com", "/\t/evil.example.com",
+                                    "/\n/evil.example.com", "/ /evil.example.com", "https://evil.example.com"])
+def test_the_next_field_never_redirects_to_another_site(user_client: FlaskClient, seeded: Seeded,
+                                                        target: str) -> None:
+    # A browser drops tabs and newlines in a URL and reads a backslash as a slash: "/\t/x" is "//x".
     run = seeded.failed_run
-    response = post(user_client, f"{run_path(run.run_id)}/clear",
-                    {"confirmed": "1", "next": "//evil.example.com/x"})
-    assert response.headers["Location"].endswith(run_path(run.run_id))
+    response = post(user_client, f"{run_path(run.run_id)}/clear", {"confirmed": "1", "next": target})
+    assert response.status_code == 302 and response.headers["Location"].endswith(run_path(run.run_id))
+    page = post(user_client, f"{run_path(run.run_id)}/clear", {"next": target}).get_data(as_text=True)
+    [cancel] = re.findall(r'href="([^"]*)" id="cancel-btn"', page)  # the confirmation page's Cancel link
+    assert "evil.example.com" not in cancel
 
 
 def test_html_in_a_conf_value_shows_as_text_on_the_run_page(user_client: FlaskClient, web_store: Store,
