@@ -76,6 +76,11 @@ def get_variable(key: str) -> Any:
     return jsonify(variable_json(context.store().get_variable_record(key)))  # VariableNotFound -> 404
 
 
+def _masked_sent_back(key: str, value: Any) -> bool:
+    """Whether ``value`` is the ``***`` GET shows for a secret variable, sent back: the stored value stays."""
+    return value == REDACTED and should_mask(key)
+
+
 @bp.route("/variables", methods=["POST"])
 @requires(Perm.CONFIG)
 def post_variable() -> Any:
@@ -84,8 +89,14 @@ def post_variable() -> Any:
     body = json_body(VARIABLE_TYPES)
     check_types(body, VARIABLE_TYPES, required=("key", "value"))
     store = context.store()
-    store.set_variable(body["key"], body["value"], body.get("description"))  # empty or long key -> 400
-    context.audit("variable.set", extra={"key": body["key"]})
+    key, value = body["key"], body["value"]
+    if _masked_sent_back(key, value):
+        try:
+            value = store.get_variable(key)
+        except LookupError:  # no such variable yet: *** is what it gets
+            pass
+    store.set_variable(key, value, body.get("description"))  # empty or long key -> 400
+    context.audit("variable.set", extra={"key": key})
     return jsonify(variable_json(store.get_variable_record(body["key"])))
 
 
@@ -98,8 +109,8 @@ def patch_variable(key: str) -> Any:
     if "key" in body and body["key"] != key:
         bad("the key in the body does not match the one in the URL (a key cannot be changed)")
     changes = changes_of(body, update_mask(("value", "description")), ("value", "description"))
-    if changes.get("value") == REDACTED and should_mask(key):
-        del changes["value"]  # the *** GET shows for a secret, sent back: keep the stored value
+    if "value" in changes and _masked_sent_back(key, changes["value"]):
+        del changes["value"]
     var = context.store().update_variable(key, changes)  # VariableNotFound -> 404
     context.audit("variable.set", extra={"key": key})
     return jsonify(variable_json(var))

@@ -99,6 +99,10 @@ def test_a_secret_variable_patched_back_with_the_stars_it_read_keeps_its_value(
     assert client.patch(f"{API}/variables/db_password", json={"key": "db_password", "value": "new-pw-22"},
                         headers=op).status_code == 200
     assert web_store.get_variable("db_password") == "new-pw-22"
+    # Airflow's POST creates or replaces: one sent back as read keeps the value, takes the description
+    posted = client.post(f"{API}/variables", json={**read, "description": "again"}, headers=op)
+    assert posted.status_code == 200 and posted.get_json()["description"] == "again"
+    assert web_store.get_variable("db_password") == "new-pw-22"
 
 
 def test_variables_are_paged_and_sorted_as_asked(client: FlaskClient, op: dict[str, str], web_store: Store) -> None:
