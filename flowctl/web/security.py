@@ -36,7 +36,7 @@ PUBLIC_ENDPOINTS = frozenset({"health.health", "api.health", "auth.login", "stat
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'", "img-src 'self' data:", "style-src 'self' 'unsafe-inline'",
-    "script-src 'self' 'unsafe-inline'", "connect-src 'self'", "font-src 'self' data:",
+    "script-src 'self'", "connect-src 'self'", "font-src 'self' data:",
     "object-src 'none'", "base-uri 'self'", "frame-ancestors 'none'", "form-action 'self'",
 ])
 

@@ -103,6 +103,15 @@ def test_a_task_group_collapses_to_one_node_and_expands_again(admin_tab: Any, se
     admin_tab.wait_for_selector('svg.dag-graph g.node[data-id="web.fetch"]')
 
 
+def test_choosing_another_run_in_the_picker_shows_that_run(admin_tab: Any, seeded: Seeded) -> None:
+    # The picker submits from flowctl.js: the Content-Security-Policy runs no inline onchange.
+    admin_tab.goto(f"{BASE}/graph?run_id={q(seeded.failed_run.run_id)}")
+    admin_tab.select_option("#run-picker", seeded.success_run.run_id)
+    admin_tab.wait_for_url(f"**/graph?run_id={q(seeded.success_run.run_id)}")
+    admin_tab.wait_for_selector("svg.dag-graph g.node")
+    assert node_states(admin_tab)["web.fetch"] == "success"
+
+
 def test_clicking_a_graph_node_opens_that_runs_task_instance(admin_tab: Any, seeded: Seeded) -> None:
     run_id = seeded.failed_run.run_id
     admin_tab.goto(f"{BASE}/graph?run_id={q(run_id)}")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from flask.testing import FlaskClient
 
@@ -96,6 +98,16 @@ def test_login_is_blocked_once_failures_reach_the_limit() -> None:
 def test_pages_send_security_headers(admin_client: FlaskClient) -> None:
     headers = admin_client.get("/").headers
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    script_src = [d.strip() for d in headers["Content-Security-Policy"].split(";") if d.strip().startswith("script-src")]
+    assert script_src == ["script-src 'self'"]  # no inline script: an injected one, or a javascript: link, cannot run
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_no_template_needs_inline_script_which_the_policy_forbids() -> None:
+    templates = Path(__file__).parents[2] / "flowctl" / "web" / "templates"
+    for page in templates.rglob("*.html"):
+        text = page.read_text()
+        assert not re.search(r"\son[a-z]+\s*=", text), f"{page.name} has an inline event handler"
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            assert "src=" in tag or 'type="application/json"' in tag, f"{page.name} has an inline script: {tag}"

@@ -24,6 +24,12 @@
   }
   window.flowctl.theme = currentTheme;
 
+  // A <select data-autosubmit> submits its form when changed (the policy allows no inline onchange).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.matches && target.matches("select[data-autosubmit]") && target.form) target.form.submit();
+  });
+
   // The pages' time zone (<meta name="ui-timezone">, chosen in the zone menu, kept in a cookie).
   function uiZone() {
     var meta = document.querySelector('meta[name="ui-timezone"]');
