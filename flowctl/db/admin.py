@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flowctl.core.errors import AlreadyExistsError, FlowctlError, PoolNotFound, VariableNotFound
+from flowctl.core.masking import should_mask
 from flowctl.core.states import TI_FINISHED
 from flowctl.db.connections import ConnectionVerbs
 from flowctl.db.secrets import FernetBox, FernetKeyError, NO_KEY_HINT, optional_box, split_keys
@@ -117,8 +118,7 @@ class VariableVerbs(_NeedsStore):
             if row is None:
                 row = VariableRow(key=key)
                 s.add(row)
-            row.val = box.encrypt(value) if box and value is not None else value
-            row.is_encrypted = bool(box) and value is not None
+            row.val, row.is_encrypted = _variable_cell(box, key, value)
             if description is not None:
                 row.description = description
 
@@ -134,9 +134,7 @@ class VariableVerbs(_NeedsStore):
             if row is None:
                 raise VariableNotFound(f"variable {key!r} does not exist")
             if "value" in changes:
-                value = changes["value"]
-                row.val = box.encrypt(value) if box and value is not None else value
-                row.is_encrypted = bool(box) and value is not None
+                row.val, row.is_encrypted = _variable_cell(box, key, changes["value"])
             if "description" in changes:
                 row.description = changes["description"]
             return self._variable(row)
@@ -157,6 +155,9 @@ class VariableVerbs(_NeedsStore):
 
     def import_variables(self, values: Mapping[str, Any]) -> int:
         """Set each key; values that are not strings are stored as JSON. Returns how many."""
+        box = self._fernet_or_none()
+        for key, value in values.items():  # refused before any is written
+            _check_storable(box, str(key), value)
         for key, value in values.items():
             self.set_variable(str(key), value if isinstance(value, str) else json.dumps(value))
         return len(values)
@@ -350,6 +351,23 @@ def _rename_pool(s: Session, row: PoolRow, new_name: str) -> None:
               .values(pool=new_name))
     row.pool = new_name
     s.flush()
+
+
+def _check_storable(box: FernetBox | None, key: str, value: Any) -> None:
+    """A secret is encrypted at rest: without a fernet key, a variable whose key says it is one
+    (``password``, ``token``, ``api_key``...: what logs mask) is refused, as a connection's password is."""
+    if box is None and value is not None and should_mask(key):
+        raise FernetKeyError(f"no fernet key is configured, so the sensitive variable {key!r} cannot be "
+                             f"stored encrypted: {NO_KEY_HINT}")
+
+
+def _variable_cell(box: FernetBox | None, key: str, value: str | None) -> tuple[str | None, bool]:
+    """(val, is_encrypted) of a variable as stored: encrypted with a key; in clear without one,
+    unless it is sensitive (refused)."""
+    _check_storable(box, key, value)
+    if box is None or value is None:
+        return value, False
+    return box.encrypt(value), True
 
 
 def _check_key(what: str, key: str) -> None:

@@ -49,6 +49,21 @@ def test_without_a_fernet_key_variables_are_stored_in_clear(store: Any) -> None:
     assert store.get_variable("k") == "v"
 
 
+def test_without_a_fernet_key_a_sensitive_variable_is_refused_not_stored_in_clear(store: Any) -> None:
+    """Secrets are encrypted at rest: as a connection's password, a variable whose key says it is a
+    secret (password, token, api_key...) needs a key; the others are stored in clear, as in Airflow."""
+    with store.engine.begin() as conn:  # in clear, as a version before this one stored it
+        conn.execute(text("INSERT INTO variable (key, val, is_encrypted) VALUES ('db_password', 'old', false)"))
+    for write in (lambda: store.set_variable("db_password", "s3cret"),
+                  lambda: store.update_variable("db_password", {"value": "s3cret"}),
+                  lambda: store.import_variables({"plain": "p", "api_token": "s3cret"})):
+        with pytest.raises(FernetKeyError, match="'(db_password|api_token)' .*flowctl db init"):
+            write()
+    assert _raw(store, "SELECT key, val FROM variable") == [("db_password", "old")]  # the import: all or nothing
+    store.update_variable("db_password", {"description": "still editable"})
+    store.delete_variable("db_password")
+
+
 def test_setting_a_variable_again_replaces_the_value_and_keeps_the_description(keyed: Any) -> None:
     keyed.set_variable("k", "one", "described")
     keyed.set_variable("k", "two")
