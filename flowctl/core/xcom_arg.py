@@ -30,6 +30,8 @@ from flowctl.core.xcom_views import (
 )
 
 XCOM_RETURN_KEY = "return_value"
+#: The XCom a branch or short-circuit records its decision under (Airflow's ``XCOM_SKIPMIXIN_KEY``).
+XCOM_SKIPMIXIN_KEY = "skipmixin_key"
 _NOT_PUSHED = object()
 
 

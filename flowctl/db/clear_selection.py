@@ -102,3 +102,19 @@ def setups_and_teardowns(graph: Graph, chosen: set[str], *, with_upstream: bool,
         if _is(graph, task_id, "is_setup") and not with_downstream:
             found |= _teardowns_of(graph, task_id)
     return found - chosen
+
+
+def skipped_by_decision(graph: Graph, task_id: str, decisions: Mapping[str, Any]) -> bool:
+    """True when a direct upstream task's recorded decision (``decisions``: upstream id -> its
+    ``skipmixin_key`` XCom) skipped ``task_id``: a cleared task a branch did not follow stays
+    skipped, as Airflow's NotPreviouslySkippedDep keeps it."""
+    for upstream in graph.get(task_id, {}).get("upstream_task_ids") or ():
+        decision = decisions.get(upstream)
+        if not isinstance(decision, Mapping):
+            continue
+        followed = decision.get("followed")
+        if isinstance(followed, list) and task_id not in followed:
+            return True
+        if task_id in (decision.get("skipped") or ()):
+            return True
+    return False

@@ -35,8 +35,9 @@ from flowctl.core.states import (
 )
 from flowctl.core.timetables import DagRunInfo, DataInterval, TimeRestriction, Timetable, timetable_from_dict
 from flowctl.core.timetables.simple import NullTimetable
+from flowctl.core.xcom_arg import XCOM_SKIPMIXIN_KEY
 from flowctl.db.base import StoreCore
-from flowctl.db.clear_selection import ClearSpec, select_task_ids, task_graph
+from flowctl.db.clear_selection import ClearSpec, select_task_ids, skipped_by_decision, task_graph
 from flowctl.db.dags import _latest_serialized, dag_body
 from flowctl.db.records import DagRunRecord, RunKey, TaskInstanceKey, TaskInstanceRecord, record_from
 from flowctl.db.runs import run_record
@@ -236,12 +237,17 @@ class OperationVerbs(StoreCore):
         return out
 
     def clear_task_instances(self, keys: Collection[TaskInstanceKey], now: datetime) -> ClearReport:
-        """Back to pending (tries kept, retries renewed); their finished runs back to queued."""
+        """Back to pending (tries kept, retries renewed); their finished runs back to queued. A skipped
+        one a direct upstream branch or short-circuit (not cleared with it) chose to skip stays skipped."""
         cleared: list[TaskInstanceKey] = []
         killed: list[TaskInstanceKey] = []
         with self._session() as s:
             retries = _RetriesOf(s)
-            for row in _rows_of(s, keys):
+            rows = _rows_of(s, keys)
+            kept = _kept_skipped(s, rows, retries)
+            for row in rows:
+                if row.id in kept:
+                    continue
                 was = row.state
                 fields = {"max_tries": row.try_number + retries.of(row), "next_retry_at": None,
                           "reschedule_date": None, "end_date": None, "duration": None, "updated_at": now,
@@ -434,13 +440,42 @@ class _RetriesOf:
         self._graphs: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
 
     def of(self, row: TaskInstanceRow) -> int:
+        task = self.graph_of(row).get(row.task_id)
+        return int(task.get("retries") or 0) if task is not None else max(row.max_tries - row.try_number, 0)
+
+
+    def graph_of(self, row: TaskInstanceRow) -> dict[str, Mapping[str, Any]]:
+        """The task graph of ``row``'s run."""
         run_key = (row.dag_id, row.run_id)
         if run_key not in self._graphs:
             run = self._s.scalars(select(DagRunRow).where(DagRunRow.dag_id == row.dag_id,
                                                           DagRunRow.run_id == row.run_id)).first()
             self._graphs[run_key] = task_graph(_serialized_of(self._s, run)) if run is not None else {}
-        task = self._graphs[run_key].get(row.task_id)
-        return int(task.get("retries") or 0) if task is not None else max(row.max_tries - row.try_number, 0)
+        return self._graphs[run_key]
+
+
+def _kept_skipped(s: Session, rows: Collection[TaskInstanceRow], graphs: _RetriesOf) -> set[int]:
+    """Ids of the skipped ``rows`` a direct upstream's recorded decision skipped, that upstream
+    not being cleared with them (Airflow's NotPreviouslySkippedDep)."""
+    clearing = {(r.dag_id, r.run_id, r.task_id) for r in rows}
+    kept: set[int] = set()
+    for row in rows:
+        if row.state != TI.SKIPPED.value:
+            continue
+        graph = graphs.graph_of(row)
+        upstream = [u for u in graph.get(row.task_id, {}).get("upstream_task_ids") or ()
+                    if (row.dag_id, row.run_id, u) not in clearing]
+        if upstream and skipped_by_decision(graph, row.task_id, _skip_decisions(s, row, upstream)):
+            kept.add(row.id)
+    return kept
+
+
+def _skip_decisions(s: Session, row: TaskInstanceRow, upstream: Collection[str]) -> dict[str, Any]:
+    """upstream task id -> the decision it recorded under ``skipmixin_key`` in ``row``'s run."""
+    found = s.execute(select(XComRow.task_id, XComRow.value).where(
+        XComRow.dag_id == row.dag_id, XComRow.run_id == row.run_id, XComRow.map_index == -1,
+        XComRow.task_id.in_(sorted(upstream)), XComRow.key == XCOM_SKIPMIXIN_KEY)).all()
+    return {task_id: value for task_id, value in found}
 
 
 def _rows_of(s: Session, keys: Collection[TaskInstanceKey]) -> list[TaskInstanceRow]:

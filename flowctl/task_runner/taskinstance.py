@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from flowctl.core.errors import NotSupportedError
 from flowctl.core.keys import RunKey, TaskInstanceKey
-from flowctl.core.xcom_arg import XCOM_RETURN_KEY
+from flowctl.core.xcom_arg import XCOM_RETURN_KEY, XCOM_SKIPMIXIN_KEY
 from flowctl.core.xcom_values import decode_xcom_value, encode_xcom_value, xcom_size
 from flowctl.task_runner.run_control import NoRunControl, StoreRunControl
 from flowctl.task_runner.run_reads import NoReads, StoreReads
@@ -316,13 +316,18 @@ class RuntimeTaskInstance(TryDetails):
         """Branching: skip ``task``'s direct downstream tasks not followed (nor below a followed one)."""
         from flowctl.operators.branch import branch_skip_ids
 
-        return self._skip(branch_skip_ids(task, follow_task_ids), f"branch {task.task_id!r}")
+        skip = branch_skip_ids(task, follow_task_ids)
+        # the decision outlives the skip: a clear of a task not followed keeps it skipped (as Airflow's)
+        self.xcom_push(XCOM_SKIPMIXIN_KEY, {"followed": sorted(set(task.downstream_task_ids) - skip)})
+        return self._skip(skip, f"branch {task.task_id!r}")
 
     def skip_downstream(self, task: Any, respect_trigger_rules: bool) -> list[str]:
         """Short-circuit: skip ``task``'s direct downstream (or all downstream) tasks."""
         from flowctl.operators.python import short_circuit_skip_ids
 
-        return self._skip(short_circuit_skip_ids(task, respect_trigger_rules), f"short-circuit {task.task_id!r}")
+        skip = short_circuit_skip_ids(task, respect_trigger_rules)
+        self.xcom_push(XCOM_SKIPMIXIN_KEY, {"skipped": sorted(skip)})
+        return self._skip(skip, f"short-circuit {task.task_id!r}")
 
     # --- other DAGs' runs (TriggerDagRunOperator) ---------------------------------------------------
     def trigger_dag_run(self, dag_id: str, run_id: str, logical_date: datetime, conf: dict[str, Any]) -> Any:

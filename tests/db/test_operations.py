@@ -193,6 +193,37 @@ def test_clearing_keeps_the_try_count_renews_retries_and_requeues_the_finished_r
     assert report.runs == (run.key,) and report.killed == ()
 
 
+def test_clearing_a_task_its_branch_skipped_leaves_it_skipped_as_airflows_does(store: Store) -> None:
+    run = a_run(store)
+    branch = force(store, run, "extract", "scheduled", "queued", "running", "success")
+    store.xcom_push(branch, "skipmixin_key", {"followed": ["audit"]}, T0)
+    skipped = force(store, run, "transform", "skipped")
+    load = force(store, run, "load", "skipped")
+    assert store.set_run_state(run.key, "running", "success", end_date=T0)
+    report = store.clear_task_instances([skipped, load], T0 + timedelta(hours=1))
+    assert states(store, run)["transform"] == "skipped"  # the branch did not follow it: it stays skipped
+    assert states(store, run)["load"] == "pending"  # the planner skips it again through its trigger rule
+    assert report.task_instances == (load,) and report.runs == (run.key,)
+
+
+def test_clearing_a_task_with_the_branch_that_skipped_it_lets_the_branch_choose_again(store: Store) -> None:
+    run = a_run(store)
+    branch = force(store, run, "extract", "scheduled", "queued", "running", "success")
+    store.xcom_push(branch, "skipmixin_key", {"skipped": ["transform"]}, T0)
+    skipped = force(store, run, "transform", "skipped")
+    store.clear_task_instances([branch, skipped], T0 + timedelta(hours=1))
+    assert states(store, run)["extract"] == states(store, run)["transform"] == "pending"
+
+
+def test_clearing_a_task_a_short_circuit_skipped_leaves_it_skipped(store: Store) -> None:
+    run = a_run(store)
+    branch = force(store, run, "extract", "scheduled", "queued", "running", "success")
+    store.xcom_push(branch, "skipmixin_key", {"skipped": ["transform", "load"]}, T0)
+    skipped = force(store, run, "transform", "skipped")
+    report = store.clear_task_instances([skipped], T0 + timedelta(hours=1))
+    assert states(store, run)["transform"] == "skipped" and report.task_instances == () and report.runs == ()
+
+
 def test_clearing_only_failed_picks_failed_and_upstream_failed_within_the_dates(store: Store) -> None:
     first, second = a_run(store, 0), a_run(store, 1)
     for run in (first, second):

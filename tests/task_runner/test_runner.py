@@ -248,6 +248,8 @@ def test_a_branch_skips_the_direct_downstream_tasks_it_did_not_choose(world: Wor
     assert result.state == "success" and result.skipped == ("right",)
     states = {t.task_id: t.state for t in world.store.list_task_instances(RunKey("basic", run.run_id))}
     assert states["right"] == "skipped" and states["left"] == "pending"
+    decision = world.store.xcom_pull(RunKey("basic", run.run_id), "branch", key="skipmixin_key")
+    assert decision == {"followed": ["left"]}  # what a clear of "right" reads to keep it skipped
 
 
 SECRET = '''
