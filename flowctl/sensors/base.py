@@ -47,9 +47,13 @@ class PokeReturnValue:
         return bool(self.is_done)
 
 
-def poke_wait_seconds(poke_interval: float, poke_count: int, *, exponential: bool, max_wait: float | None) -> float:
-    """Seconds before poke number ``poke_count + 1``: constant, or doubling (capped by ``max_wait``)."""
+def poke_wait_seconds(poke_interval: float, poke_count: int, *, exponential: bool, max_wait: float | None,
+                      remaining: float | None = None) -> float:
+    """Seconds before poke number ``poke_count + 1``: constant, or doubling (capped by ``max_wait``
+    and, as Airflow's, by the ``remaining`` seconds before the timeout, at least 1)."""
     wait = poke_interval * (2 ** min(poke_count, 30)) if exponential else poke_interval
+    if exponential and remaining is not None:
+        wait = min(wait, max(remaining, 1.0))
     return min(wait, max_wait) if max_wait is not None else wait
 
 
@@ -114,8 +118,10 @@ class BaseSensorOperator(BaseOperator):
             return result.is_done, result.xcom_value
         return bool(result), None
 
-    def _next_wait(self, poke_count: int) -> float:
-        return poke_wait_seconds(self.poke_interval, poke_count, exponential=self.exponential_backoff, max_wait=self.max_wait)
+    def _next_wait(self, poke_count: int, started_at: datetime, now: datetime) -> float:
+        remaining = self.timeout - (now - started_at).total_seconds()
+        return poke_wait_seconds(self.poke_interval, poke_count, exponential=self.exponential_backoff,
+                                 max_wait=self.max_wait, remaining=remaining)
 
     def _execute_poke(self, context: Mapping[str, Any]) -> Any:
         started_at = self.clock()
@@ -124,9 +130,10 @@ class BaseSensorOperator(BaseOperator):
             done, value = self._poke_once(context)
             if done:
                 return value
-            if has_timed_out(started_at, self.clock(), self.timeout):
+            now = self.clock()
+            if has_timed_out(started_at, now, self.timeout):
                 self._time_out()
-            self.sleep(self._next_wait(poke_count))
+            self.sleep(self._next_wait(poke_count, started_at, now))
             poke_count += 1
 
     def _execute_reschedule(self, context: Mapping[str, Any]) -> Any:
@@ -138,7 +145,7 @@ class BaseSensorOperator(BaseOperator):
             return value
         if has_timed_out(started_at, now, self.timeout):
             self._time_out()
-        wait = self._next_wait(int(getattr(ti, "reschedule_count", 0) or 0))
+        wait = self._next_wait(int(getattr(ti, "reschedule_count", 0) or 0), started_at, now)
         raise TaskRescheduled(now + timedelta(seconds=wait))
 
     def resume_execution(self, next_method: str, next_kwargs: Mapping[str, Any] | None,

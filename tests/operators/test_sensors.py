@@ -80,6 +80,22 @@ def test_exponential_backoff_doubles_the_wait_up_to_max_wait() -> None:
     assert poke_wait_seconds(2, 4, exponential=False, max_wait=None) == 2
 
 
+def test_an_exponential_backoff_never_waits_past_the_timeout_as_airflows_does() -> None:
+    clock = FakeClock(NOW)
+    sensor = _with_clock(CountingSensor(task_id="s", ready_after=99, poke_interval=60, timeout=1000,
+                                        exponential_backoff=True), clock)
+    with pytest.raises(SensorTimeout):
+        sensor.execute(context_for(sensor, ContractTI()))
+    assert clock.sleeps == [60, 120, 240, 480, 100, 1]  # the last pokes at the timeout, not 860 s after it
+    rescheduled = _with_clock(CountingSensor(task_id="r", ready_after=99, poke_interval=60, timeout=1000,
+                                             exponential_backoff=True, mode="reschedule"), FakeClock(NOW))
+    ti = ContractTI(start_date=NOW - timedelta(seconds=900))
+    ti.reschedule_count = 4
+    with pytest.raises(TaskRescheduled) as raised:
+        rescheduled.execute(context_for(rescheduled, ti))
+    assert raised.value.reschedule_date == NOW + timedelta(seconds=100)
+
+
 def test_reschedule_mode_raises_the_next_poke_time() -> None:
     sensor = _with_clock(CountingSensor(task_id="s", ready_after=2, poke_interval=30, mode="reschedule"), FakeClock(NOW))
     with pytest.raises(TaskRescheduled) as raised:
