@@ -32,6 +32,7 @@ TASK_CALLBACKS = ("on_execute_callback", "on_success_callback", "on_failure_call
 # Task attributes copied as they are (JSON-safe scalars, lists of text).
 TASK_PLAIN = ("retries", "retry_exponential_backoff", "pool", "pool_slots", "priority_weight", "queue",
               "depends_on_past", "wait_for_downstream", "doc_md", "owner", "max_active_tis_per_dag",
+              "max_active_tis_per_dagrun",
               "ui_color", "ui_fgcolor", "email_on_failure", "email_on_retry", "do_xcom_push",
               "multiple_outputs", "mode", "soft_fail", "exponential_backoff", "ignore_first_depends_on_past")
 # Setup / teardown marks (Airflow 2.7), kept only when true.

@@ -57,6 +57,11 @@ _USAGE = (select(_TI.c.dag_id, _TI.c.pool, _TI.c.state, func.count(), func.sum(_
 _TASK_ACTIVE = (select(_TI.c.dag_id, _TI.c.task_id, func.count())
                 .where(_TI.c.state.in_(_ACTIVE), _TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)))
                 .group_by(_TI.c.dag_id, _TI.c.task_id))
+_RUN_TASK_ACTIVE = (select(_TI.c.dag_id, _TI.c.run_id, _TI.c.task_id, func.count())
+                    .where(_TI.c.state.in_(_ACTIVE), _TI.c.dag_id.in_(bindparam("dag_ids", expanding=True)),
+                           _TI.c.run_id.in_(bindparam("run_ids", expanding=True)),
+                           _TI.c.task_id.in_(bindparam("task_ids", expanding=True)))
+                    .group_by(_TI.c.dag_id, _TI.c.run_id, _TI.c.task_id))
 _ANY_SCHEDULED = select(_TI.c.id).where(_TI.c.state == "scheduled").limit(1)
 _SCHEDULE = (update(_TI).where(_TI.c.dag_id == bindparam("b_dag_id"), _TI.c.run_id == bindparam("b_run_id"),
                                _TI.c.map_index == bindparam("b_map_index"),
@@ -118,6 +123,18 @@ def _task_free(conn: Connection, task_limits: Mapping[tuple[str, str], int]) -> 
     return {k: limit - active.get(k, 0) for k, limit in task_limits.items()}
 
 
+def _run_task_free(conn: Connection, limits: Mapping[tuple[str, str], int],
+                   candidates: Collection[TaskInstanceKey]) -> dict[tuple[str, str, str], int]:
+    """(dag_id, run_id, task_id) -> free room under max_active_tis_per_dagrun, for the candidates' runs."""
+    wanted = {(k.dag_id, k.run_id, k.task_id) for k in candidates if (k.dag_id, k.task_id) in limits}
+    if not wanted:
+        return {}
+    active = {(d, r, t): int(n) for d, r, t, n in conn.execute(_RUN_TASK_ACTIVE, {
+        "dag_ids": sorted({d for d, _, _ in wanted}), "run_ids": sorted({r for _, r, _ in wanted}),
+        "task_ids": sorted({t for _, _, t in wanted})}) if (d, r, t) in wanted}
+    return {(d, r, t): limits[(d, t)] - active.get((d, r, t), 0) for d, r, t in wanted}
+
+
 @dataclass(frozen=True, slots=True)
 class UnrunnableTask:
     """A scheduled task instance that no pool can ever hold, and why."""
@@ -153,6 +170,7 @@ class TaskQueueVerbs(StoreCore):
     def queue_scheduled_tasks(self, now: datetime, slots: int, *, job_id: int | None = None,
                               default_max_active_tasks: int = 16,
                               task_limits: Callable[[set[int]], Mapping[tuple[str, str], int]] | None = None,
+                              run_task_limits: Callable[[set[int]], Mapping[tuple[str, str], int]] | None = None,
                               paused_run_types: Collection[str] = (), limit: int = 512,
                               known_scheduled: bool = False,
                               schedule: Mapping[RunKey, Collection[TaskInstanceKey]] | None = None,
@@ -165,7 +183,8 @@ class TaskQueueVerbs(StoreCore):
         would. ``known_scheduled``: the caller has just seen scheduled TIs, so the cheap probe
         that spares an idle scheduler the write transaction is skipped. ``task_limits``: the
         ``max_active_tis_per_dag`` of the tasks of some DAG versions (serialized DAG ids), asked
-        for the versions of the candidates' runs, whichever runs the caller examined.
+        for the versions of the candidates' runs, whichever runs the caller examined;
+        ``run_task_limits`` the same for ``max_active_tis_per_dagrun`` (counted in each run).
         """
         if schedule:
             check_ti_transition(TaskInstanceState.PENDING, TaskInstanceState.SCHEDULED)
@@ -189,6 +208,8 @@ class TaskQueueVerbs(StoreCore):
             if task_limits is not None and versions:
                 room = replace(room, task_free=_task_free(conn, task_limits(versions)))
             by_key = {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
+            if run_task_limits is not None and versions:
+                room = replace(room, run_task_free=_run_task_free(conn, run_task_limits(versions), by_key))
             chosen = choose_to_queue([Candidate(k, r.pool, r.pool_slots, r.priority_weight)
                                       for k, r in by_key.items()], room)
             if not chosen:

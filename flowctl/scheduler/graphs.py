@@ -23,7 +23,8 @@ class GraphCache:
         self._store = store
         self._graphs: OrderedDict[int, TaskGraph] = OrderedDict()
         self._dags: OrderedDict[int, Any] = OrderedDict()
-        self._limits: dict[int, dict[tuple[str, str], int]] = {}  # per version, asked for every queueing round
+        # per version (max_active_tis_per_dag, max_active_tis_per_dagrun), asked for every queueing round
+        self._limits: dict[int, tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]] = {}
 
     def graph(self, serialized_dag_id: int) -> TaskGraph:
         """The task graph of one serialized version."""
@@ -58,13 +59,21 @@ class GraphCache:
         """(dag_id, task_id) -> max_active_tis_per_dag for the tasks of these versions that set one."""
         limits: dict[tuple[str, str], int] = {}
         for sid in serialized_ids:
-            limits.update(self._version_limits(sid))
+            limits.update(self._version_limits(sid)[0])
         return limits
 
-    def _version_limits(self, serialized_dag_id: int) -> dict[tuple[str, str], int]:
+    def run_task_limits(self, serialized_ids: set[int]) -> dict[tuple[str, str], int]:
+        """(dag_id, task_id) -> max_active_tis_per_dagrun for the tasks of these versions that set one."""
+        limits: dict[tuple[str, str], int] = {}
+        for sid in serialized_ids:
+            limits.update(self._version_limits(sid)[1])
+        return limits
+
+    def _version_limits(self, serialized_dag_id: int) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
         cached = self._limits.get(serialized_dag_id)
         if cached is None:
-            cached = self.graph(serialized_dag_id).task_limits()
+            graph = self.graph(serialized_dag_id)
+            cached = (graph.task_limits(), graph.run_task_limits())
             if len(self._limits) >= _MAX_CACHED:
                 self._limits.clear()
             self._limits[serialized_dag_id] = cached

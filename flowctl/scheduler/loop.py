@@ -314,7 +314,8 @@ class Scheduler:
         queued = self.store.queue_scheduled_tasks(
             now, self.executor.open_slots, job_id=self.job_id, known_scheduled=known_scheduled, schedule=schedule,
             default_max_active_tasks=int(self.settings.get("core", "max_active_tasks_per_dag")),
-            task_limits=self.graphs.task_limits, paused_run_types=self.paused_run_types,
+            task_limits=self.graphs.task_limits, run_task_limits=self.graphs.run_task_limits,
+            paused_run_types=self.paused_run_types,
             limit=int(self.settings.get("scheduler", "max_tis_per_query")))
         for q in queued:
             self.executor.submit(Workload(key=q.key, try_number=q.try_number, fileloc=q.fileloc, queue=q.queue,

@@ -167,6 +167,14 @@ def test_queueing_honours_pool_slots_dag_and_task_limits_and_executor_slots() ->
     assert choose_to_queue(cands, Room(pool_free={}, dag_free={}, task_free={}, slots=10)) == []
 
 
+def test_queueing_honours_max_active_tis_per_dagrun_in_each_run() -> None:
+    cands = [Candidate(TaskInstanceKey("etl", run, "m", i), "p") for run in ("r1", "r2") for i in range(3)]
+    room = Room(pool_free={"p": -1}, dag_free={}, task_free={}, slots=10,
+                run_task_free={("etl", "r1", "m"): 1, ("etl", "r2", "m"): 2})
+    assert [(c.key.run_id, c.key.map_index) for c in choose_to_queue(cands, room)] == [
+        ("r1", 0), ("r2", 0), ("r2", 1)]
+
+
 def test_a_dead_try_is_retried_while_tries_remain_then_failed() -> None:
     graph = task_graph({"dag_id": "etl", "tasks": [task("a", retries=1, retry_delay=10)]})
     spec = graph.tasks["a"]

@@ -370,3 +370,16 @@ def test_max_active_tis_per_dag_holds_for_runs_the_pass_did_not_examine(
     assert executor.ran == ["t", "t0"]
     assert sorted(states(store, RunKey("limited", f"manual_{i}"))["t"] for i in range(3)) == [
         "running", "scheduled", "scheduled"]
+
+
+def test_max_active_tis_per_dagrun_limits_a_mapped_tasks_running_instances_in_each_run(
+        store: Any, tmp_path: Path) -> None:
+    with DAG("per_run", start_date=T0 - day(30), schedule=None) as per_run:
+        EmptyOperator.partial(task_id="m", max_active_tis_per_dagrun=2).expand(doc=["a", "b", "c"])
+    sync(store, per_run)
+    scheduler, executor = make_scheduler(store, tmp_path)
+    executor.behaviour["m"] = "hang"
+    first, second = trigger(store, "per_run", "manual_1"), trigger(store, "per_run", "manual_2", when=T0 + day(1))
+    tick_until_idle(scheduler, T0)
+    for run in (first, second):
+        assert sorted(states(store, run).values()) == ["running", "running", "scheduled"]

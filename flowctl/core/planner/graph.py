@@ -34,6 +34,7 @@ class TaskSpec:
     #: The mapped task group this task is in (its map index i depends on index i of the group's tasks).
     mapped_group: str | None = None
     max_active_tis_per_dag: int | None = None
+    max_active_tis_per_dagrun: int | None = None
     retries: int = 0
     retry_delay: timedelta = DEFAULT_RETRY_DELAY
     retry_exponential_backoff: bool = False
@@ -56,6 +57,10 @@ def _seconds(value: Any) -> timedelta | None:
     return None if value is None else timedelta(seconds=float(value))
 
 
+def _limit(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def task_spec(task: Mapping[str, Any]) -> TaskSpec:
     """A TaskSpec from one serialized task mapping (missing keys take Airflow's defaults)."""
     limit = task.get("max_active_tis_per_dag")
@@ -71,6 +76,7 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         mapping=task.get("mapping"),
         mapped_group=(task.get("mapping") or {}).get("mapped_group_id"),
         max_active_tis_per_dag=None if limit is None else int(limit),
+        max_active_tis_per_dagrun=_limit(task.get("max_active_tis_per_dagrun")),
         retries=int(task.get("retries") or 0),
         retry_delay=DEFAULT_RETRY_DELAY if task.get("retry_delay") is None else _seconds(task["retry_delay"]),
         retry_exponential_backoff=bool(task.get("retry_exponential_backoff")),
@@ -109,6 +115,11 @@ class TaskGraph:
         """(dag_id, task_id) -> max_active_tis_per_dag, for the tasks that set one."""
         return {(self.dag_id, task_id): spec.max_active_tis_per_dag for task_id, spec in self.tasks.items()
                 if spec.max_active_tis_per_dag is not None}
+
+    def run_task_limits(self) -> dict[tuple[str, str], int]:
+        """(dag_id, task_id) -> max_active_tis_per_dagrun, for the tasks that set one."""
+        return {(self.dag_id, task_id): spec.max_active_tis_per_dagrun for task_id, spec in self.tasks.items()
+                if spec.max_active_tis_per_dagrun is not None}
 
     @property
     def leaves(self) -> frozenset[str]:
