@@ -118,7 +118,8 @@ class RecoveryVerbs(StoreCore):
             return keys
 
     def next_timer(self, now: datetime) -> datetime | None:
-        """The earliest moment after ``now`` when a run, retry or reschedule becomes due."""
+        """The earliest moment after ``now`` when a run (to create, or a manual one queued for a future logical date),
+        retry or reschedule becomes due."""
         ti = TaskInstanceRow
         with self._read() as s:
             moments = [
@@ -128,6 +129,8 @@ class RecoveryVerbs(StoreCore):
                                                                   ti.next_retry_at > now)),
                 s.scalar(select(func.min(ti.reschedule_date)).where(ti.state == TI.UP_FOR_RESCHEDULE.value,
                                                                     ti.reschedule_date > now)),
+                s.scalar(select(func.min(DagRunRow.logical_date)).where(
+                    DagRunRow.state == "queued", DagRunRow.run_type == "manual", DagRunRow.logical_date > now)),
             ]
         found = [m for m in moments if m is not None]
         return min(found) if found else None

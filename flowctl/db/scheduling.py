@@ -104,17 +104,20 @@ class RunSchedulingVerbs(StoreCore):
                           paused_run_types: Collection[str]) -> list[DagRunRecord]:
         """queued -> running, oldest logical date first, within each DAG's max_active_runs.
 
-        Runs of paused DAGs start only if their run_type is in ``paused_run_types``.
+        Runs of paused DAGs start only if their run_type is in ``paused_run_types``. A manual run
+        whose logical date is still in the future waits for it, as Airflow 2's (``allow_trigger_in_future``
+        off): a manual run for tomorrow runs tomorrow. (A backfill of future dates runs now.)
         """
         check_run_transition(DagRunState.QUEUED, DagRunState.RUNNING)
+        due = (DagRunRow.state == "queued", (DagRunRow.logical_date <= now) | (DagRunRow.run_type != "manual"))
         with self._read() as s:  # the common case: no queued run, no write transaction
-            if s.scalar(select(DagRunRow.id).where(DagRunRow.state == "queued").limit(1)) is None:
+            if s.scalar(select(DagRunRow.id).where(*due).limit(1)) is None:
                 return []
         with self._session() as s:
             queued = s.execute(
                 select(DagRunRow, DagRow.is_paused, DagRow.max_active_runs)
                 .join(DagRow, DagRow.dag_id == DagRunRow.dag_id)
-                .where(DagRunRow.state == "queued").order_by(DagRunRow.logical_date, DagRunRow.id)
+                .where(*due).order_by(DagRunRow.logical_date, DagRunRow.id)
             ).all()
             if not queued:
                 return []

@@ -320,6 +320,22 @@ def test_manual_runs_of_a_paused_dag_run_unless_configured_otherwise(store: Any,
     assert store.get_run("chain", second.run_id).state == "queued" and strict_exec.ran == []
 
 
+def test_a_run_with_a_future_logical_date_waits_until_that_date_as_airflows_does(
+        store: Any, tmp_path: Path) -> None:
+    sync(store, chain(n=1))
+    scheduler, executor = make_scheduler(store, tmp_path)
+    run = trigger(store, "chain", when=T0 + timedelta(hours=1))
+    tick_until_idle(scheduler, T0)
+    assert store.get_run("chain", run.run_id).state == "queued" and executor.ran == []
+    assert scheduler._next_wakeup(T0) <= T0 + timedelta(hours=1)  # it wakes up for it
+    tick_until_idle(scheduler, T0 + timedelta(hours=1))
+    assert store.get_run("chain", run.run_id).state == "success"
+    backfill = store.create_run("chain", "backfill_1", run_type="backfill", logical_date=T0 + day(2),
+                                now=T0, state="queued", data_interval=(T0 + day(2), T0 + day(2)))
+    tick_until_idle(scheduler, T0 + timedelta(hours=1))  # a backfill of future dates runs now
+    assert store.get_run("chain", backfill.run_id).state == "success"
+
+
 def test_depends_on_past_waits_for_the_previous_run(store: Any, tmp_path: Path) -> None:
     with DAG("past", start_date=T0 - day(1), schedule=None) as dag:
         EmptyOperator(task_id="p", depends_on_past=True)
@@ -379,7 +395,7 @@ def test_max_active_tis_per_dagrun_limits_a_mapped_tasks_running_instances_in_ea
     sync(store, per_run)
     scheduler, executor = make_scheduler(store, tmp_path)
     executor.behaviour["m"] = "hang"
-    first, second = trigger(store, "per_run", "manual_1"), trigger(store, "per_run", "manual_2", when=T0 + day(1))
+    first, second = trigger(store, "per_run", "manual_1"), trigger(store, "per_run", "manual_2", when=T0 - day(1))
     tick_until_idle(scheduler, T0)
     for run in (first, second):
         assert sorted(states(store, run).values()) == ["running", "running", "scheduled"]
