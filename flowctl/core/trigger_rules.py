@@ -69,6 +69,16 @@ class TriggerRule(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def is_valid(cls, trigger_rule: str) -> bool:
+        """Whether ``trigger_rule`` names a rule (Airflow's classmethod)."""
+        return trigger_rule in cls.all_triggers()
+
+    @classmethod
+    def all_triggers(cls) -> set[str]:
+        """Every rule's name (Airflow's classmethod)."""
+        return {rule.value for rule in cls}
+
 
 #: Names Airflow 2 still accepts, with a DeprecationWarning, for the rules they were renamed to.
 _DEPRECATED_NAMES = {"dummy": TriggerRule.ALWAYS,

@@ -221,3 +221,9 @@ def test_setup_counts_beyond_the_upstream_counts_are_refused() -> None:
         UpstreamCounts(total=1, success=1, setup=2)
     with pytest.raises(ValueError):
         UpstreamCounts(total=2, success=2, setup=1, setup_success=1, setup_skipped=1)
+
+
+def test_trigger_rule_answers_airflows_is_valid_and_all_triggers() -> None:
+    assert TriggerRule.is_valid("none_failed_min_one_success") and TriggerRule.is_valid(TriggerRule.ALWAYS)
+    assert not TriggerRule.is_valid("sometimes")
+    assert TriggerRule.all_triggers() == {r.value for r in TriggerRule} and "all_done" in TriggerRule.all_triggers()
