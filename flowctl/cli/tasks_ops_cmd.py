@@ -231,10 +231,15 @@ def run_view(store: Any, run: Any, task_id: str) -> Any:
     previous = ({(t.task_id, t.map_index): t.state for t in store.list_task_instances(earlier[0].key)}
                 if earlier else None)
     return RunView(key=run.key, graph=graph, states=states, run_state=run.state, start_date=run.start_date,
-                   previous=previous, dag_paused=store.get_dag(dag_id).is_paused,
+                   previous=previous, dag_paused=store.get_dag(dag_id).is_paused, starts_at=_starts_at(run),
                    capacity=Capacity(pool_free=_pool_free(usage, pools), dag_free=_dag_free(store, dag_id, graph),
                                      pool_sizes={u.pool: u.slots for u in usage},
                                      needs=(own[0].pool, int(own[0].pool_slots or 1)) if own else None))
+
+
+def _starts_at(run: Any) -> Any:
+    """A queued manual run's logical date, which it waits for (None for other runs)."""
+    return run.logical_date if run.state == "queued" and run.run_type == "manual" else None
 
 
 def _pool_free(usage: list[Any], pools: set[str]) -> dict[str, int]:

@@ -153,7 +153,8 @@ def failed_dependencies(run: DagRunRecord, data: Mapping[str, Any], ti: TaskInst
     pools = {u.pool: u.open_slots for u in store.pool_usage() if u.open_slots is not None and u.pool == ti.pool}
     view = RunView(key=run.key, graph=task_graph(data), states=states, run_state=run.state,
                    start_date=run.start_date, previous=previous, dag_paused=store.get_dag(run.dag_id).is_paused,
-                   capacity=Capacity(pool_free=pools))
+                   capacity=Capacity(pool_free=pools),
+                   starts_at=run.logical_date if run.state == "queued" and run.run_type == "manual" else None)
     return explain(view, ti.task_id, context.now())
 
 

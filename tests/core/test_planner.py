@@ -191,6 +191,16 @@ def test_explain_names_the_trigger_rule_and_the_upstream_states() -> None:
     assert explain(view(chain_dag(), states), "a", NOW) == ["a is running"]
 
 
+def test_explain_says_a_queued_manual_run_waits_for_its_future_logical_date() -> None:
+    states = {("a", -1): "pending", ("b", -1): "pending", ("c", -1): "pending"}
+    later = NOW + timedelta(hours=1)
+    reasons = explain(view(chain_dag(), states, run_state="queued", starts_at=later), "a", NOW)
+    assert reasons[:2] == ["the run is queued, not running",
+                           f"its logical date {later.isoformat()} is in the future: a manual run starts then"]
+    assert explain(view(chain_dag(), states, run_state="queued", starts_at=later), "a", later) == [
+        "the run is queued, not running"]
+
+
 def fan_in_dag(width: int) -> dict[str, Any]:
     return {"dag_id": "etl", "tasks": [task("start"), *[task(f"t{i}", ("start",)) for i in range(width)],
                                        task("end", tuple(f"t{i}" for i in range(width)))]}

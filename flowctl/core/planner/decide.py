@@ -215,6 +215,8 @@ def explain(run: RunView, task_id: str, now: datetime) -> list[str]:
     marked = run.run_state in _RUN_FINISHED and spec.is_teardown  # its teardowns still run
     if run.run_state != DagRunState.RUNNING.value and not marked:
         reasons.append(f"the run is {run.run_state}, not running")
+        if run.starts_at is not None and run.starts_at > now:
+            reasons.append(f"its logical date {run.starts_at.isoformat()} is in the future: a manual run starts then")
     if run.timed_out(now):
         reasons.append("the run is past its dagrun_timeout")
     for map_index in run.indexes(task_id) or [-1]:

@@ -54,6 +54,8 @@ class RunView:
     remap_lengths: Mapping[str, int] = field(default_factory=dict)
     dag_paused: bool = False
     capacity: Capacity | None = None
+    #: A queued manual run's logical date: it starts no earlier (None for other runs).
+    starts_at: datetime | None = None
 
     def ti_key(self, task_id: str, map_index: int) -> TaskInstanceKey:
         """The key of one of this run's task instances."""
