@@ -443,7 +443,6 @@ class _RetriesOf:
         task = self.graph_of(row).get(row.task_id)
         return int(task.get("retries") or 0) if task is not None else max(row.max_tries - row.try_number, 0)
 
-
     def graph_of(self, row: TaskInstanceRow) -> dict[str, Mapping[str, Any]]:
         """The task graph of ``row``'s run."""
         run_key = (row.dag_id, row.run_id)
