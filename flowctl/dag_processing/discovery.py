@@ -8,7 +8,8 @@ below the ignore file's folder, relative to that folder (``re.search``, so
 of an ignore file apply to its own folder and everything under it; ignore
 files in sub-folders add rules. ``# syntax: glob`` on its own line switches
 the lines after it to glob patterns (``fnmatch`` on the relative path and on
-the base name).
+the base name). An ``.airflowignore`` (a folder ported from Airflow) is read
+the same way, its rules added to those of a ``.flowctlignore`` beside it.
 
 Safe mode: a ``.py`` file is parsed only if its text mentions both ``dag``
 and ``flowctl`` (case-insensitive), so helper modules in the folder are not
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IGNORE_FILE_NAME = ".flowctlignore"
+#: Every ignore file a folder may hold: flowctl's, and Airflow's left in a ported folder.
+IGNORE_FILE_NAMES = (IGNORE_FILE_NAME, ".airflowignore")
 _SKIPPED_DIRS = frozenset({"__pycache__"})
 
 
@@ -77,10 +80,12 @@ def _is_valid_regexp(pattern: str) -> bool:
 
 
 def _rules_of_folder(folder: Path) -> list[IgnoreRule]:
-    ignore_file = folder / IGNORE_FILE_NAME
-    if not ignore_file.is_file():
-        return []
-    return parse_ignore_text(ignore_file.read_text(encoding="utf-8", errors="replace"), folder)
+    rules: list[IgnoreRule] = []
+    for name in IGNORE_FILE_NAMES:
+        ignore_file = folder / name
+        if ignore_file.is_file():
+            rules += parse_ignore_text(ignore_file.read_text(encoding="utf-8", errors="replace"), folder)
+    return rules
 
 
 def might_contain_dag(path: Path) -> bool:

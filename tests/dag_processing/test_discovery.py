@@ -78,3 +78,15 @@ def test_safe_mode_keeps_only_files_mentioning_dag_and_flowctl(tmp_path: Path) -
     upper = _write(tmp_path, "upper.py", "from FLOWCTL import Dag\n")
     assert keep_likely_dag_files([dag_file, helper, airflow_only, upper]) == [dag_file, upper]
     assert not might_contain_dag(tmp_path / "missing.py")
+
+
+def test_an_airflowignore_left_from_airflow_is_read_as_a_flowctlignore_is(tmp_path: Path) -> None:
+    """A DAG folder ported from Airflow keeps its .airflowignore: what it excluded must not start running."""
+    _write(tmp_path, "keep.py")
+    _write(tmp_path, "dev_experiment.py")
+    _write(tmp_path, "sub/scratch_test.py")
+    _write(tmp_path, "sub/other.py")
+    _write(tmp_path, ".airflowignore", "^dev_\n")
+    _write(tmp_path, "sub/.airflowignore", "# syntax: glob\n*_test.py\n")
+    _write(tmp_path, "sub/.flowctlignore", "other")
+    assert _names(tmp_path, list_py_files(tmp_path)) == ["keep.py"]
