@@ -20,6 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -190,13 +191,39 @@ def collect_answers(answers: list[dict[str, Any]]) -> ParseResult:
         for item in answer["result"]["dags"]:
             dag_id = item["data"]["dag_id"]
             if dag_id in seen:
-                result.import_errors[path] = (f"DAG id {dag_id!r} is already defined in {seen[dag_id]}; "
-                                              "each dag_id must be defined by exactly one file")
+                result.import_errors[path] = duplicate_dag_error(dag_id, seen[dag_id])
                 continue
             seen[dag_id] = path
             result.dags.append(SerializedDagRecord(dag_id=dag_id, fileloc=path, data=item["data"],
                                                    dag_hash=item["hash"]))
     return result
+
+
+def duplicate_dag_error(dag_id: str, defined_in: str) -> str:
+    """The import error of a file whose ``dag_id`` another file already defines."""
+    return (f"DAG id {dag_id!r} is already defined in {defined_in}; "
+            "each dag_id must be defined by exactly one file")
+
+
+def refuse_dags_defined_elsewhere(result: ParseResult, owners: Mapping[str, str]) -> ParseResult:
+    """``result`` without the DAGs that an earlier file (sorted path order), not parsed with it, defines.
+
+    ``owners``: dag_id -> the file that defines it now (the stored, active DAGs whose file still
+    exists). A file parsed alone (it changed) sees no duplicate in its own parse; without this its
+    DAG would replace the earlier file's until both were parsed together again. Such a file gets
+    the same import error as in a parse of both; its other DAGs are kept.
+    """
+    parsed = {dag.fileloc for dag in result.dags} | set(result.import_errors) | set(result.durations)
+    taken = {dag.dag_id: owners[dag.dag_id] for dag in result.dags
+             if owners.get(dag.dag_id, dag.fileloc) < dag.fileloc and owners[dag.dag_id] not in parsed}
+    if not taken:
+        return result
+    errors = dict(result.import_errors)
+    for dag in result.dags:
+        if dag.dag_id in taken:
+            errors.setdefault(dag.fileloc, duplicate_dag_error(dag.dag_id, taken[dag.dag_id]))
+    return ParseResult(dags=[d for d in result.dags if d.dag_id not in taken], import_errors=errors,
+                       durations=dict(result.durations))
 
 
 def find_dag_files(folder: str | Path, settings: Settings) -> list[Path]:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flowctl.dag_processing.processor import find_dag_files
+from flowctl.dag_processing.processor import find_dag_files, refuse_dags_defined_elsewhere
 from flowctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ def store_parse_result(store: Any, settings: Settings, files: list[str], result:
     errors. The scheduler's scans and the CLI's own parses (``flowctl/cli/dag_source.py``) both
     store this way; ``on_version`` is told (serialized id, data) of each version stored."""
     paused_at_creation = bool(settings.get("core", "dags_are_paused_at_creation"))
+    if result.dags:
+        result = refuse_dags_defined_elsewhere(result, _dag_owners(store, {d.dag_id for d in result.dags}))
     for dag in result.dags:
         version = store.sync_dag(dag.data, dag.fileloc, now, paused_at_creation=paused_at_creation)
         if on_version is not None:
@@ -143,3 +145,9 @@ def store_parse_result(store: Any, settings: Settings, files: list[str], result:
     for path in files:
         store.deactivate_dags_missing_from(path, [d.dag_id for d in result.dags_of_file(path)])
     store.record_import_errors(files, result.import_errors, now)
+
+
+def _dag_owners(store: Any, dag_ids: set[str]) -> dict[str, str]:
+    """dag_id -> the file of each active DAG of ``dag_ids`` whose file still exists."""
+    return {dag.dag_id: dag.fileloc for dag in store.list_dags(is_active=True)
+            if dag.dag_id in dag_ids and dag.fileloc and os.path.isfile(dag.fileloc)}

@@ -157,3 +157,23 @@ def test_a_file_that_sleeps_at_import_does_not_stall_the_scheduler_while_it_pars
         assert store.get_dag("good").is_active
         assert [e.filename for e in store.list_import_errors()] == []  # the sleeper is no DAG, no error
         scheduler.shutdown(T0)
+
+
+def test_a_file_parsed_alone_cannot_take_a_dag_id_that_an_earlier_file_defines(store: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    first, second = folder / "a.py", folder / "b.py"
+    first.write_text(DAG_FILE.format(dag_id="same"))
+    second.write_text(DAG_FILE.format(dag_id="same").replace('task_id="only"', 'task_id="from_b"'))
+    conf = settings(tmp_path, core__dags_folder=str(folder))
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        sync = DagSync(conf, store, processor)
+        sync.scan(T0)
+        stat = second.stat()
+        os.utime(second, (stat.st_atime, stat.st_mtime + 5))  # edited: parsed again, without a.py
+        assert sync.scan(T0).parsed == 1
+    assert store.get_dag("same").fileloc == str(first)
+    assert "only" in str(store.latest_serialized_dag("same").data)
+    assert "from_b" not in str(store.latest_serialized_dag("same").data)
+    [error] = store.list_import_errors()
+    assert error.filename == str(second) and "already defined in " + str(first) in error.stacktrace
