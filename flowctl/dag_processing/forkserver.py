@@ -88,9 +88,11 @@ def _format_error(exc: BaseException, path: Path) -> str:
 
 def parse_one(path: Path, dags_folder: Path | None) -> dict[str, Any]:
     """Import one file and serialize its DAGs; every failure becomes ``{"error": ...}``."""
-    from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
+    from flowctl.dag_processing.loader import (add_to_sys_path, forget_modules, load_dags_from_file,
+                                               user_modules_since)
     from flowctl.dag_processing.serialization import dag_hash, serialize_dag
 
+    before = set(sys.modules)
     try:
         if dags_folder is not None:
             add_to_sys_path(dags_folder)
@@ -99,6 +101,8 @@ def parse_one(path: Path, dags_folder: Path | None) -> dict[str, Any]:
         return {"dags": [{"data": data, "hash": dag_hash(data)} for data in dags], "error": None}
     except BaseException as exc:  # noqa: BLE001 - process boundary: every failure becomes a record
         return {"dags": [], "error": _format_error(exc, path)}
+    finally:  # the next file (or this one, edited) imports its helpers as they are then
+        forget_modules(user_modules_since(before, [f for f in (dags_folder, path.parent) if f is not None]))
 
 
 def _write_all(fd: int, data: bytes) -> None:

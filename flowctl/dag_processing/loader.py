@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import traceback
 from pathlib import Path
+from collections.abc import Collection
 from types import ModuleType
 from typing import Any
+
+_DAG_MODULE_PREFIX = "flowctl_dagfile_"
+_INSTALLED = tuple(os.path.join(p, "") for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+_PACKAGE_DIRS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
 
 def module_name_for(path: Path) -> str:
     """A unique, stable module name for a DAG file (two folders may hold ``etl.py``)."""
     digest = hashlib.sha1(str(path).encode("utf-8")).hexdigest()[:12]
     stem = "".join(c if c.isalnum() else "_" for c in path.stem)
-    return f"flowctl_dagfile_{digest}_{stem}"
+    return f"{_DAG_MODULE_PREFIX}{digest}_{stem}"
 
 
 def import_file(path: Path) -> ModuleType:
@@ -92,6 +98,33 @@ def add_to_sys_path(folder: Path) -> None:
     text = str(folder)
     if folder.is_dir() and text not in sys.path:
         sys.path.append(text)
+
+
+def user_modules_since(before: Collection[str], folders: Collection[str]) -> dict[str, str]:
+    """Modules imported since ``before`` (the names ``sys.modules`` held then) from a file under one
+    of ``folders`` (the dags folder, a DAG file's folder): name -> file. These are the DAG files'
+    helper modules, which a warm process must import again once they change, as Airflow's fresh
+    process per parse or task does; the DAG files' own modules (:func:`module_name_for`) are not."""
+    roots = tuple(os.path.join(str(folder), "") for folder in folders)
+    found: dict[str, str] = {}
+    for name in set(sys.modules).difference(before):
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(file, str) and file.startswith(roots) and _is_user_source(name, file):
+            found[name] = file
+    return found
+
+
+def _is_user_source(name: str, file: str) -> bool:
+    """Plain source outside any installation: a folder may hold a virtualenv, whose packages
+    (extension modules above all) must never be imported twice."""
+    return (file.endswith(".py") and not name.startswith(_DAG_MODULE_PREFIX)
+            and not file.startswith(_INSTALLED) and not any(part in file for part in _PACKAGE_DIRS))
+
+
+def forget_modules(names: Collection[str]) -> None:
+    """Drop ``names`` from ``sys.modules``: the next import runs their files again."""
+    for name in names:
+        sys.modules.pop(name, None)
 
 
 def format_import_error(exc: BaseException, path: Path) -> str:

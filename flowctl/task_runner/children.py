@@ -79,6 +79,8 @@ def preload(preloaded: dict[str, float | None], filelocs: set[str],
     in an extension module) ends only the probe, and then each try that needs it. Returns whether
     any new version was taken up (its import tried here or in a probe)."""
     imported = False
+    if dagfile.forget_changed_helpers():
+        preloaded.clear()  # every file may hold a changed helper's old code
     for fileloc in filelocs:
         version = _mtime(fileloc)
         if preloaded.get(fileloc) == version:

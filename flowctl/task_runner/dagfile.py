@@ -2,7 +2,9 @@
 
 The cache is keyed by the file path and its modification time, so a warm
 process (the local executor's zygote) imports a DAG file once and every
-forked try inherits the imported module; a changed file is imported again.
+forked try inherits the imported module; a changed file is imported again,
+and so is every file once a helper module that one of them imported from the
+dags folder (or its own folder) changed.
 Runs user code (the DAG file's top level), under ``[core] dagbag_import_timeout``
 (:data:`IMPORT_TIMEOUT`, set by :func:`use_dags_folder`; SIGALRM, on the main
 thread, when no other deadline is pending). Must not import web, cli or scheduler.
@@ -11,14 +13,18 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 from flowctl.alarm import deadline
 from flowctl.core.errors import DagNotFound, TaskNotFound
-from flowctl.dag_processing.loader import add_to_sys_path, load_dags_from_file
+from flowctl.dag_processing.loader import add_to_sys_path, forget_modules, load_dags_from_file, user_modules_since
 
 _CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
+#: Helper modules DAG files imported from the dags folder or their own folder: name -> (file, mtime).
+_HELPERS: dict[str, tuple[str, float]] = {}
+_DAGS_FOLDER: list[str] = []
 #: Seconds a DAG file's import may take here (0: no limit).
 IMPORT_TIMEOUT = 0.0
 
@@ -29,9 +35,12 @@ class DagFileImportTimeout(BaseException):
 
 
 def load_file(fileloc: str) -> dict[str, Any]:
-    """The DAGs (by dag_id) of ``fileloc``, imported once per modification time."""
+    """The DAGs (by dag_id) of ``fileloc``, imported once per modification time (of the file and of
+    the helper modules that DAG files imported from their folders)."""
     key = _key(fileloc)
     mtime = os.stat(key).st_mtime
+    if _HELPERS:
+        forget_changed_helpers()
     cached = _CACHE.get(key)
     if cached is not None and cached[0] == mtime:
         return cached[1]
@@ -39,10 +48,44 @@ def load_file(fileloc: str) -> dict[str, Any]:
     add_to_sys_path(path.parent)
     pending = signal.getitimer(signal.ITIMER_REAL)[0] > 0  # inside another deadline: that one holds
     message = f"DAG file {key} import timed out after {IMPORT_TIMEOUT:g}s (dagbag_import_timeout)"
-    with deadline(0 if pending else IMPORT_TIMEOUT, lambda: DagFileImportTimeout(message)):
-        dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
+    before = set(sys.modules)
+    try:
+        with deadline(0 if pending else IMPORT_TIMEOUT, lambda: DagFileImportTimeout(message)):
+            dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
+    finally:
+        _remember_helpers(user_modules_since(before, [*_DAGS_FOLDER, str(path.parent)]))
     _CACHE[key] = (mtime, dags)
     return dags
+
+
+def _remember_helpers(modules: dict[str, str]) -> None:
+    for name, file in modules.items():
+        try:
+            _HELPERS[name] = (file, os.stat(file).st_mtime)
+        except OSError:
+            sys.modules.pop(name, None)
+
+
+def _helpers_changed() -> bool:
+    for file, mtime in _HELPERS.values():
+        try:
+            if os.stat(file).st_mtime != mtime:
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def forget_changed_helpers() -> bool:
+    """If a helper module changed since it was imported: forget every helper module and every
+    imported DAG file (any of them may hold the old code), so they are imported again. Returns
+    whether it did."""
+    if not _helpers_changed():
+        return False
+    forget_modules(list(_HELPERS))
+    _HELPERS.clear()
+    _CACHE.clear()
+    return True
 
 
 def imported(fileloc: str) -> bool:
@@ -50,7 +93,7 @@ def imported(fileloc: str) -> bool:
     key = _key(fileloc)
     cached = _CACHE.get(key)
     try:
-        return cached is not None and cached[0] == os.stat(key).st_mtime
+        return cached is not None and cached[0] == os.stat(key).st_mtime and not _helpers_changed()
     except OSError:
         return False
 
@@ -62,6 +105,7 @@ def use_dags_folder(folder: Path, import_timeout: float | None = None) -> None:
     :data:`IMPORT_TIMEOUT` from now on (this process and its forks)."""
     global IMPORT_TIMEOUT
     add_to_sys_path(folder)
+    _DAGS_FOLDER[:] = [str(folder)]
     if import_timeout is not None:
         IMPORT_TIMEOUT = import_timeout
 

@@ -88,6 +88,17 @@ def test_a_dag_file_can_import_a_helper_module_from_the_dags_folder(settings: Se
     assert [r.dag_id for r in result.dags] == ["from_helper"]
 
 
+def test_a_warm_parser_child_imports_an_edited_helper_module_again(settings: Settings) -> None:
+    helper = settings.dags_folder / "helpers.py"
+    helper.write_text("DAG_ID = 'before'\n")
+    path = settings.dags_folder / "uses.py"
+    path.write_text("from helpers import DAG_ID\n" + good_dag_text("x").replace("'x'", "DAG_ID"))
+    with DagFileProcessor(processes=1, timeout=5, dags_folder=settings.dags_folder) as processor:
+        assert [r.dag_id for r in processor.parse_files([path]).dags] == ["before"]
+        helper.write_text("DAG_ID = 'after'\n")
+        assert [r.dag_id for r in processor.parse_files([path]).dags] == ["after"]
+
+
 def test_a_pool_is_reusable_and_answers_the_same_hash_for_an_unchanged_file(settings: Settings) -> None:
     path = settings.dags_folder / "a.py"
     path.write_text(good_dag_text("a"))

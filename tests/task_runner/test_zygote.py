@@ -322,3 +322,36 @@ def test_a_try_whose_dag_file_hangs_at_import_fails_after_the_import_timeout(tmp
     hangs.write_text(HANGS)
     with pytest.raises(BaseException, match=r"timed out after 0.5s \(dagbag_import_timeout\)"):
         dagfile.load_dag(str(hangs), "any")
+
+
+HELPER_DAG = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+import {helper}
+
+with DAG("uses_helper", schedule=None, start_date=datetime(2024, 1, 1), tags=[{helper}.TAG]) as dag:
+    EmptyOperator(task_id="t")
+'''
+
+
+def test_the_zygote_imports_a_dag_file_again_when_a_helper_module_it_imports_changes(tmp_path: Any) -> None:
+    """Before: the zygote kept the helper module it had imported first, and every try ran its old
+    code until the scheduler restarted (Airflow runs each try in a fresh process)."""
+    import os
+
+    from flowctl.task_runner import children, dagfile
+
+    helper = tmp_path / "zygote_helper_mod.py"
+    helper.write_text("TAG = 'before'\n")
+    dag_file = tmp_path / "uses_helper.py"
+    dag_file.write_text(HELPER_DAG.format(helper="zygote_helper_mod"))
+    preloaded: dict[str, Any] = {}
+    children.preload(preloaded, {str(dag_file)})
+    assert dagfile.load_dag(str(dag_file), "uses_helper").tags == ["before"]
+    helper.write_text("TAG = 'after'\n")
+    os.utime(helper, (helper.stat().st_atime, helper.stat().st_mtime + 5))
+    assert not dagfile.imported(str(dag_file))
+    assert children.preload(preloaded, {str(dag_file)})
+    assert dagfile.load_dag(str(dag_file), "uses_helper").tags == ["after"]
+    dagfile.forget(str(dag_file))
