@@ -66,8 +66,12 @@ def plan_deferral(deferred: TaskDeferred, *, now: datetime, started: datetime | 
 
 
 def describe_error(error: BaseException) -> str:
-    """``Type: message`` for logs and the TI note."""
-    text = str(error)
+    """``Type: message`` for logs and the TI note (as Python's tracebacks, when ``str()`` of the
+    error itself raises: user code's error must not stop the try from recording its end)."""
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - the error's own __str__ is user code
+        text = "<exception str() failed>"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 

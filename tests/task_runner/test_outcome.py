@@ -47,3 +47,14 @@ def test_log_paths_follow_airflows_layout_with_the_map_index_for_mapped_tasks() 
     mapped = log_relative_path(TaskInstanceKey("etl", "manual__1", "load", 3), 1)
     assert str(plain) == "dag_id=etl/run_id=manual__1/task_id=load/attempt=2.log"
     assert str(mapped) == "dag_id=etl/run_id=manual__1/task_id=load/map_index=3/attempt=1.log"
+
+
+class _UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str() of this error raises")
+
+
+def test_an_error_whose_str_raises_still_decides_the_outcome_and_is_described_by_its_type() -> None:
+    outcome = _decide(_UnprintableError())
+    assert outcome.state.value == "up_for_retry"  # type: ignore[attr-defined]
+    assert outcome.error == "_UnprintableError: <exception str() failed>"  # type: ignore[attr-defined]
