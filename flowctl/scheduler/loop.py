@@ -56,6 +56,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def database_reason(error: BaseException) -> str:
+    """One line for a database error: the driver's first line, without the statement and its
+    parameters that SQLAlchemy's text appends (a log line, not a page per lost connection)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0].strip()}" if lines else type(cause).__name__
+
+
 @dataclass(frozen=True, slots=True)
 class TickReport:
     """What one tick did, and when the next one is due at the latest."""
@@ -405,10 +413,10 @@ class Scheduler:
         except Exception as error:
             self._notified = True  # whatever the failed round was to examine, the next one examines
             if getattr(error, "connection_invalidated", False):
-                log.warning("database connection lost during a tick (%s); retrying", error)
+                log.warning("database connection lost during a tick (%s); retrying", database_reason(error))
                 return TickReport(next_wakeup=now + timedelta(seconds=RECONNECT_PAUSE))
             if getattr(getattr(error, "orig", None), "pgcode", None) in RETRY_SQLSTATES:
-                log.warning("the database aborted a tick's transaction (%s); retrying", error)
+                log.warning("the database aborted a tick's transaction (%s); retrying", database_reason(error))
                 return TickReport(next_wakeup=now + timedelta(seconds=RETRY_PAUSE))
             raise
 

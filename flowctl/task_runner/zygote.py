@@ -432,8 +432,10 @@ class Zygote(StoreCalls):
             return
         try:
             alive = self.store.heartbeat_tries([(c.workload.key, c.try_number, pid) for pid, c in due], self.clock())
-        except Exception:  # noqa: BLE001 - a database hiccup must not stop the tries: beat again soon
-            traceback.print_exc()
+        except Exception as error:  # noqa: BLE001 - a database hiccup must not stop the tries: beat again soon
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(f"flowctl zygote: heartbeat of {len(due)} running try(s) failed, beating again in a second: {reason}",
+                  file=sys.stderr, flush=True)
             for _, child in due:
                 child.next_beat = now + min(self.beat_every, 1.0)
             return

@@ -42,7 +42,7 @@ def _wait_for(condition: Any, timeout: float) -> None:
 
 
 def test_a_scheduler_whose_connections_were_killed_still_finishes_the_next_run(
-        pg_store: Any, tmp_path: Path) -> None:
+        pg_store: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with DAG("reconnect", start_date=T0 - day(1), schedule=None) as dag:
         EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
     sync(pg_store, dag)
@@ -71,6 +71,8 @@ def test_a_scheduler_whose_connections_were_killed_still_finishes_the_next_run(
         thread.join(10)
         other.close()
     assert not failures
+    lost = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    assert lost and all("\n" not in m and "SELECT" not in m and "UPDATE" not in m for m in lost), lost
 
 
 def test_a_round_that_loses_a_deadlock_is_redone_not_the_end_of_the_scheduler(pg_store: Any, tmp_path: Path) -> None:

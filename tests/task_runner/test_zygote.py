@@ -56,6 +56,31 @@ def test_an_end_the_database_refused_is_answered_none_so_the_try_writes_it_itsel
         os.close(fd)
 
 
+class _DroppedStore(_RefusingStore):
+    """Heartbeats fail as the agent reports a connection PostgreSQL terminated."""
+
+    def heartbeat_tries(self, beats: Any, now: Any) -> list[bool]:
+        raise RuntimeError("OperationalError: (psycopg2.OperationalError) server closed the connection "
+                           "unexpectedly\n\tThis probably means...\n[SQL: UPDATE task_instance SET pid=...]")
+
+
+def test_a_heartbeat_the_database_dropped_is_one_line_on_stderr_and_beats_again_soon(
+        world: World, capfd: Any) -> None:
+    workload = _queued_try(world)
+    now = datetime.now(timezone.utc)
+    claim = world.store.start_tries([(workload.key, workload.try_number)], "host", os.getpid(), now)[0]
+    events_r, events_w = os.pipe()
+    zygote = Zygote(world.settings, events_w, _DroppedStore(world.store))
+    child = Supervised(1, workload, claim, None, -1, next_beat=0.0)
+    zygote.children[1] = child
+    zygote._heartbeat()
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "server closed the connection unexpectedly" in lines[0], lines
+    assert 0 < child.next_beat
+    for fd in (events_r, events_w, zygote.wake_r, zygote.wake_w):
+        os.close(fd)
+
+
 def _is_open(fd: int) -> bool:
     try:
         os.fstat(fd)
