@@ -14,6 +14,9 @@ the same way, its rules added to those of a ``.flowctlignore`` beside it.
 Safe mode: a ``.py`` file is parsed only if its text mentions both ``dag``
 and ``flowctl`` (case-insensitive), so helper modules in the folder are not
 imported. Files written for Airflow must be ported (``airflow`` -> ``flowctl``).
+A ``.zip`` file (Airflow's packaged DAGs) is listed too, when it holds such a
+``.py`` file, so that the loader makes it an import error saying flowctl
+does not support packaged DAGs, instead of ignoring it.
 
 Standard library only; must not import db, web, cli or scheduler.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +93,25 @@ def _rules_of_folder(folder: Path) -> list[IgnoreRule]:
 
 
 def might_contain_dag(path: Path) -> bool:
-    """Safe-mode test: the file's text mentions both ``dag`` and ``flowctl``."""
+    """Safe-mode test: the file's text mentions both ``dag`` and ``flowctl`` (in a zip file: the
+    text of one of its ``.py`` files)."""
     try:
+        if path.suffix == ".zip":
+            return _zip_might_contain_dag(path)
         content = path.read_bytes().lower()
-    except OSError:
+    except (OSError, zipfile.BadZipFile):
         return False
     return b"dag" in content and b"flowctl" in content
+
+
+def _zip_might_contain_dag(path: Path) -> bool:
+    with zipfile.ZipFile(path) as packaged:
+        for name in packaged.namelist():
+            if name.endswith(".py"):
+                content = packaged.read(name).lower()
+                if b"dag" in content and b"flowctl" in content:
+                    return True
+    return False
 
 
 def _walk(folder: Path, inherited: list[IgnoreRule]) -> Iterator[Path]:
@@ -113,6 +130,8 @@ def _walk(folder: Path, inherited: list[IgnoreRule]) -> Iterator[Path]:
             yield from _walk(path, rules)
         elif entry.name.endswith(".py") and entry.is_file():
             yield path
+        elif entry.name.endswith(".zip") and entry.is_file() and zipfile.is_zipfile(path):
+            yield path  # packaged DAGs: the loader says flowctl does not support them
 
 
 def list_py_files(folder: str | Path) -> list[Path]:

@@ -88,6 +88,12 @@ def dags_in_module(module: ModuleType, path: Path) -> list[Any]:
 
 def load_dags_from_file(path: Path) -> list[Any]:
     """Import ``path`` and return its DAGs; any error in user code propagates."""
+    if path.suffix == ".zip":
+        from flowctl.core.errors import NotSupportedError
+
+        raise NotSupportedError(
+            f"packaged DAGs (.zip files) are not supported: flowctl imports .py files only; unzip "
+            f"{path.name} into the dags folder (a subfolder works: its files can import one another)")
     _registered_dags()  # drop leftovers from earlier, unrelated imports
     module = import_file(path)
     return dags_in_module(module, path)

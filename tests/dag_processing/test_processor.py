@@ -99,6 +99,20 @@ def test_a_warm_parser_child_imports_an_edited_helper_module_again(settings: Set
         assert [r.dag_id for r in processor.parse_files([path]).dags] == ["after"]
 
 
+def test_a_zip_of_dag_files_is_an_import_error_saying_packaged_dags_are_not_supported(settings: Settings) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(settings.dags_folder / "packaged.zip", "w") as packaged:
+        packaged.writestr("inside.py", good_dag_text("inside"))
+    with zipfile.ZipFile(settings.dags_folder / "data.zip", "w") as data:
+        data.writestr("rows.csv", "a,b\n")  # no DAG in it: not a DAG file, as in Airflow's safe mode
+    result = parse_folder(settings)
+    assert result.dags == []
+    assert list(result.import_errors) == [str(settings.dags_folder / "packaged.zip")]
+    assert "packaged DAGs (.zip files) are not supported" in result.import_errors[
+        str(settings.dags_folder / "packaged.zip")]
+
+
 def test_a_pool_is_reusable_and_answers_the_same_hash_for_an_unchanged_file(settings: Settings) -> None:
     path = settings.dags_folder / "a.py"
     path.write_text(good_dag_text("a"))
