@@ -89,10 +89,10 @@ def _format_error(exc: BaseException, path: Path) -> str:
 def parse_one(path: Path, dags_folder: Path | None) -> dict[str, Any]:
     """Import one file and serialize its DAGs; every failure becomes ``{"error": ...}``."""
     from flowctl.dag_processing.loader import (add_to_sys_path, forget_modules, load_dags_from_file,
-                                               user_modules_since)
+                                               restore_environ, user_modules_since)
     from flowctl.dag_processing.serialization import dag_hash, serialize_dag
 
-    before = set(sys.modules)
+    before, environ = set(sys.modules), dict(os.environ)
     try:
         if dags_folder is not None:
             add_to_sys_path(dags_folder)
@@ -101,8 +101,9 @@ def parse_one(path: Path, dags_folder: Path | None) -> dict[str, Any]:
         return {"dags": [{"data": data, "hash": dag_hash(data)} for data in dags], "error": None}
     except BaseException as exc:  # noqa: BLE001 - process boundary: every failure becomes a record
         return {"dags": [], "error": _format_error(exc, path)}
-    finally:  # the next file (or this one, edited) imports its helpers as they are then
+    finally:  # the next file (or this one, edited) imports its helpers as they are then, in our environment
         forget_modules(user_modules_since(before, [f for f in (dags_folder, path.parent) if f is not None]))
+        restore_environ(environ)
 
 
 def _write_all(fd: int, data: bytes) -> None:

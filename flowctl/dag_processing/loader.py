@@ -127,6 +127,20 @@ def _is_user_source(name: str, file: str) -> bool:
             and not file.startswith(_INSTALLED) and not any(part in file for part in _PACKAGE_DIRS))
 
 
+def restore_environ(before: dict[str, str]) -> dict[str, str | None]:
+    """Put ``os.environ`` back as it was ``before`` a DAG file's import (a warm process imports many
+    files: one file's variables must not reach the next file or another DAG's tries); returns what
+    the import changed (None: removed)."""
+    changes: dict[str, str | None] = {k: v for k, v in os.environ.items() if before.get(k) != v}
+    changes.update((k, None) for k in before if k not in os.environ)
+    for name in changes:
+        if name in before:
+            os.environ[name] = before[name]
+        else:
+            os.environ.pop(name, None)
+    return changes
+
+
 def forget_modules(names: Collection[str]) -> None:
     """Drop ``names`` from ``sys.modules``: the next import runs their files again."""
     for name in names:

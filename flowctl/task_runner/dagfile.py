@@ -19,12 +19,15 @@ from typing import Any
 
 from flowctl.alarm import deadline
 from flowctl.core.errors import DagNotFound, TaskNotFound
-from flowctl.dag_processing.loader import add_to_sys_path, forget_modules, load_dags_from_file, user_modules_since
+from flowctl.dag_processing.loader import (add_to_sys_path, forget_modules, load_dags_from_file, restore_environ,
+                                           user_modules_since)
 
 _CACHE: dict[str, tuple[float, dict[str, Any]]] = {}
 #: Helper modules DAG files imported from the dags folder or their own folder: name -> (file, mtime).
 _HELPERS: dict[str, tuple[str, float]] = {}
 _DAGS_FOLDER: list[str] = []
+#: What each DAG file's import changed in os.environ (None: removed), kept out of this process.
+_ENV_CHANGES: dict[str, dict[str, str | None]] = {}
 #: Seconds a DAG file's import may take here (0: no limit).
 IMPORT_TIMEOUT = 0.0
 
@@ -48,14 +51,26 @@ def load_file(fileloc: str) -> dict[str, Any]:
     add_to_sys_path(path.parent)
     pending = signal.getitimer(signal.ITIMER_REAL)[0] > 0  # inside another deadline: that one holds
     message = f"DAG file {key} import timed out after {IMPORT_TIMEOUT:g}s (dagbag_import_timeout)"
-    before = set(sys.modules)
+    before, environ = set(sys.modules), dict(os.environ)
     try:
         with deadline(0 if pending else IMPORT_TIMEOUT, lambda: DagFileImportTimeout(message)):
             dags = {dag.dag_id: dag for dag in load_dags_from_file(path)}
     finally:
         _remember_helpers(user_modules_since(before, [*_DAGS_FOLDER, str(path.parent)]))
+        _ENV_CHANGES[key] = restore_environ(environ)
     _CACHE[key] = (mtime, dags)
     return dags
+
+
+def use_environment_of(fileloc: str) -> None:
+    """In a try: the environment variables that its DAG file's import set (or removed), which
+    :func:`load_file` took back out of this process, so that the warm zygote's other tries never
+    see them: in Airflow a try's process imports its own DAG file only."""
+    for name, value in _ENV_CHANGES.get(_key(fileloc), {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _remember_helpers(modules: dict[str, str]) -> None:

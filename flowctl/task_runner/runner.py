@@ -239,6 +239,7 @@ class _ClaimedTry:
 
     def _prepare(self, backend: secrets.MaskingBackend) -> dict[str, Any]:
         dag = dagfile.load_dag(self.workload.fileloc, self.key.dag_id)
+        dagfile.use_environment_of(self.workload.fileloc)
         task = fresh_task(dagfile.get_task(dag, self.key.task_id))
         self.task = task
         first_poke, reschedules = None, 0

@@ -219,3 +219,14 @@ def test_a_dag_file_parsed_with_the_default_settings_keeps_naive_dates_in_utc(se
     assert "timezone" not in record.data  # a UTC DAG serializes (and hashes) as before
     assert record.data["start_date"] == "2024-01-01T00:00:00+00:00"
     assert record.data["timetable"]["timezone"] == "UTC"
+
+
+def test_an_environment_variable_one_file_sets_at_import_is_not_seen_by_the_next_file(settings: Settings) -> None:
+    sets = settings.dags_folder / "a_sets.py"
+    sets.write_text("import os\nos.environ['FLOWCTL_TEST_PARSE_ENV'] = 'leaked'\n" + good_dag_text("a_sets"))
+    reads = settings.dags_folder / "b_reads.py"
+    reads.write_text("import os\n" + good_dag_text("b_reads").replace(
+        "'b_reads'", "os.environ.get('FLOWCTL_TEST_PARSE_ENV', 'b_reads')"))
+    with DagFileProcessor(processes=1, timeout=5, dags_folder=settings.dags_folder) as processor:
+        result = processor.parse_files([sets, reads])
+    assert sorted(r.dag_id for r in result.dags) == ["a_sets", "b_reads"]

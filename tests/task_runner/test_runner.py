@@ -682,3 +682,29 @@ def test_the_context_has_expanded_ti_count_the_mapped_instances_of_the_task_and_
                             world.store).state == "success"
     assert world.store.xcom_pull(run.key, "single") == "None/0"
     assert world.store.xcom_pull(run.key, "each", map_index=1) == "3/0"
+
+
+ENV_AT_IMPORT = '''
+import os
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+os.environ["FLOWCTL_TEST_RUNNER_ENV"] = "set at import"
+
+with DAG("env_at_import", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="read", python_callable=lambda: os.environ.get("FLOWCTL_TEST_RUNNER_ENV"))
+'''
+
+
+def test_a_try_sees_the_environment_variables_its_dag_file_set_at_import(world: World) -> None:
+    import os
+
+    fileloc = world.write_dags("env_at_import", ENV_AT_IMPORT)  # imported here first, as a zygote does
+    try:
+        result = run_workload(world.queue(world.make_run("env_at_import"), "read", fileloc), world.settings,
+                              world.store)
+        assert result.state == "success"
+        assert world.store.xcom_pull(RunKey("env_at_import", result.key.run_id), "read") == "set at import"
+    finally:
+        os.environ.pop("FLOWCTL_TEST_RUNNER_ENV", None)

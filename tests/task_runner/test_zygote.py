@@ -380,3 +380,37 @@ def test_the_zygote_imports_a_dag_file_again_when_a_helper_module_it_imports_cha
     assert children.preload(preloaded, {str(dag_file)})
     assert dagfile.load_dag(str(dag_file), "uses_helper").tags == ["after"]
     dagfile.forget(str(dag_file))
+
+
+ENV_DAG = '''
+import os
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+{setting}
+with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    EmptyOperator(task_id="t")
+'''
+
+
+def test_an_environment_variable_a_dag_file_sets_at_import_reaches_its_own_tries_only(tmp_path: Any) -> None:
+    """Before: the zygote kept what a DAG file's import put in os.environ, and every later try of
+    every DAG inherited it (in Airflow a try imports its own DAG file only)."""
+    import os
+
+    from flowctl.task_runner import children, dagfile
+
+    sets, other = tmp_path / "env_sets.py", tmp_path / "env_other.py"
+    sets.write_text(ENV_DAG.format(setting="os.environ['FLOWCTL_TEST_IMPORT_ENV'] = 'mine'", dag_id="env_sets"))
+    other.write_text(ENV_DAG.format(setting="", dag_id="env_other"))
+    try:
+        children.preload({}, {str(sets), str(other)})
+        assert "FLOWCTL_TEST_IMPORT_ENV" not in os.environ  # the zygote, and so every fork, keeps none
+        dagfile.use_environment_of(str(other))
+        assert "FLOWCTL_TEST_IMPORT_ENV" not in os.environ
+        dagfile.use_environment_of(str(sets))
+        assert os.environ["FLOWCTL_TEST_IMPORT_ENV"] == "mine"
+    finally:
+        os.environ.pop("FLOWCTL_TEST_IMPORT_ENV", None)
+        dagfile.forget(str(sets))
+        dagfile.forget(str(other))
