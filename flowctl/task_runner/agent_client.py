@@ -59,6 +59,13 @@ class AgentStore:
         self._turn = threading.Lock()  # held from a request's sending until its answer is read
         self._turn_pid = os.getpid()
         self._own: Any = None
+        self._before_connect: tuple[int, Callable[[], None]] | None = None
+
+    def before_connecting(self, check: Callable[[], None]) -> None:
+        """Call ``check`` before each new connection this process (not a forked try) makes: the
+        zygote starts an agent that died, for its socket accepts connections, and queues requests
+        that only an agent answers, even while none runs."""
+        self._before_connect = (os.getpid(), check)
 
     def __getattr__(self, name: str) -> Any:
         if name in VERBS:
@@ -163,6 +170,8 @@ class AgentStore:
         if self._sock is not None and self._sock_pid == os.getpid():
             return self._sock
         self._sock = None  # a parent's connection stays the parent's: never written to from here
+        if self._before_connect is not None and self._before_connect[0] == os.getpid():
+            self._before_connect[1]()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.path)
@@ -252,9 +261,11 @@ class AgentProcess:
             self.listener = socket.socket(fileno=int(listen_fd))
             self._stop_w, self._life_r = int(stop_w), int(life_r)
             self.store = AgentStore(self.path, settings)
+            self.store.before_connecting(self.ensure_running)
             return
         self.folder, self.path, self.listener = _private_socket()
         self.store = AgentStore(self.path, settings)
+        self.store.before_connecting(self.ensure_running)
         self.ensure_running()
 
     def ensure_running(self) -> None:

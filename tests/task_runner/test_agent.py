@@ -173,6 +173,27 @@ def test_a_dead_agent_is_replaced_and_its_clients_carry_on(world: World, agent: 
     assert agent.store.get_variable("k") == "v"
 
 
+def test_the_zygotes_next_call_after_its_agent_died_starts_a_new_agent_instead_of_waiting_forever(
+        world: World, agent: AgentProcess) -> None:
+    """Before: only the calls that write ends and claims restarted the agent; the zygote's next
+    heartbeat connected to the socket it still listens on, which no agent accepted any more, and
+    waited for an answer for ever: no try was reaped or started again until a restart."""
+    import threading
+
+    world.store.set_variable("k", "v")
+    assert agent.store.get_variable("k") == "v"
+    assert agent.proc is not None
+    agent.proc.send_signal(signal.SIGKILL)
+    agent.proc.wait()
+    with pytest.raises(ConnectionError):
+        agent.store.get_variable("k")  # the request was sent: it is not sent again
+    answers: list[Any] = []
+    caller = threading.Thread(target=lambda: answers.append(agent.store.get_variable("k")), daemon=True)
+    caller.start()
+    caller.join(20)
+    assert answers == ["v"]
+
+
 def test_without_an_agent_a_client_uses_a_database_connection_of_its_own(world: World, tmp_path: Any) -> None:
     world.store.set_variable("k", "v")
     store = AgentStore(str(tmp_path / "no-agent.sock"), _settings_for(world))
