@@ -114,24 +114,41 @@ def _zip_might_contain_dag(path: Path) -> bool:
     return False
 
 
-def _walk(folder: Path, inherited: list[IgnoreRule]) -> Iterator[Path]:
+def _walk(folder: Path, inherited: list[IgnoreRule], walking: frozenset[tuple[int, int]]) -> Iterator[Path]:
+    """``walking``: the (device, inode) of ``folder``'s ancestors, so a symlink back up is not entered."""
     rules = inherited + _rules_of_folder(folder)
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        walking = walking | {_identity(folder)}
     except OSError:
         return
     for entry in entries:
         path = Path(entry.path)
         if any(rule.matches(path) for rule in rules):
             continue
-        if entry.is_dir(follow_symlinks=True):
-            if entry.name in _SKIPPED_DIRS or entry.name.startswith("."):
+        if _is_dir(entry):
+            if entry.name in _SKIPPED_DIRS or entry.name.startswith(".") or _identity(path) in walking:
                 continue
-            yield from _walk(path, rules)
+            yield from _walk(path, rules, walking)
         elif entry.name.endswith(".py") and entry.is_file():
             yield path
         elif entry.name.endswith(".zip") and entry.is_file() and zipfile.is_zipfile(path):
             yield path  # packaged DAGs: the loader says flowctl does not support them
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    try:
+        info = os.stat(folder)
+    except OSError:  # gone meanwhile: scanning it finds nothing
+        return -1, -1
+    return info.st_dev, info.st_ino
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:  # a dangling or looping symlink
+        return False
 
 
 def list_py_files(folder: str | Path) -> list[Path]:
@@ -140,7 +157,7 @@ def list_py_files(folder: str | Path) -> list[Path]:
     if root.is_file():
         return [root]
     if root.is_dir():
-        return list(_walk(root, []))
+        return list(_walk(root, [], frozenset()))
     return []
 
 

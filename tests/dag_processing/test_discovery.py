@@ -90,3 +90,11 @@ def test_an_airflowignore_left_from_airflow_is_read_as_a_flowctlignore_is(tmp_pa
     _write(tmp_path, "sub/.airflowignore", "# syntax: glob\n*_test.py\n")
     _write(tmp_path, "sub/.flowctlignore", "other")
     assert _names(tmp_path, list_py_files(tmp_path)) == ["keep.py"]
+
+
+def test_a_symlink_loop_is_walked_once_and_a_link_to_another_folder_still_is(tmp_path: Path) -> None:
+    _write(tmp_path, "dags/sub/x.py")
+    _write(tmp_path, "shared/y.py")
+    (tmp_path / "dags/sub/back").symlink_to(tmp_path / "dags")  # a loop: once it raised OSError (ELOOP)
+    (tmp_path / "dags/linked").symlink_to(tmp_path / "shared")
+    assert _names(tmp_path / "dags", list_py_files(tmp_path / "dags")) == ["linked/y.py", "sub/x.py"]
