@@ -23,6 +23,7 @@ Standard library only; must not import db, web, cli or scheduler.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import re
 import zipfile
@@ -33,6 +34,8 @@ from pathlib import Path
 IGNORE_FILE_NAME = ".flowctlignore"
 #: Every ignore file a folder may hold: flowctl's, and Airflow's left in a ported folder.
 IGNORE_FILE_NAMES = (IGNORE_FILE_NAME, ".airflowignore")
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # paths already warned about (the folder is listed every few seconds)
 _SKIPPED_DIRS = frozenset({"__pycache__"})
 
 
@@ -124,7 +127,7 @@ def _walk(folder: Path, inherited: list[IgnoreRule], walking: frozenset[tuple[in
         return
     for entry in entries:
         path = Path(entry.path)
-        if any(rule.matches(path) for rule in rules):
+        if not _storable(entry.path) or any(rule.matches(path) for rule in rules):
             continue
         if _is_dir(entry):
             if entry.name in _SKIPPED_DIRS or entry.name.startswith(".") or _identity(path) in walking:
@@ -134,6 +137,19 @@ def _walk(folder: Path, inherited: list[IgnoreRule], walking: frozenset[tuple[in
             yield path
         elif entry.name.endswith(".zip") and entry.is_file() and zipfile.is_zipfile(path):
             yield path  # packaged DAGs: the loader says flowctl does not support them
+
+
+def _storable(path: str) -> bool:
+    """Whether ``path`` is valid UTF-8: the database stores a DAG's file (and an import error's)
+    as text, so a name that is not (Latin-1 bytes, say) is left out, with a warning, once."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        if path not in _WARNED:
+            _WARNED.add(path)
+            log.warning("not parsing %r: its name is not valid UTF-8; rename it", path)
+        return False
+    return True
 
 
 def _identity(folder: Path) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flowctl.dag_processing.discovery import (
     keep_likely_dag_files,
@@ -98,3 +99,13 @@ def test_a_symlink_loop_is_walked_once_and_a_link_to_another_folder_still_is(tmp
     (tmp_path / "dags/sub/back").symlink_to(tmp_path / "dags")  # a loop: once it raised OSError (ELOOP)
     (tmp_path / "dags/linked").symlink_to(tmp_path / "shared")
     assert _names(tmp_path / "dags", list_py_files(tmp_path / "dags")) == ["linked/y.py", "sub/x.py"]
+
+
+def test_a_file_whose_name_is_not_utf8_is_left_out_with_a_warning(tmp_path: Path, caplog: Any) -> None:
+    import os
+
+    _write(tmp_path, "good.py")
+    with open(os.path.join(os.fsencode(tmp_path), b"latin1_donn\xe9es.py"), "wb") as bad:
+        bad.write(DAG_TEXT.encode())  # its path could not be stored: once it stopped the scheduler
+    assert _names(tmp_path, list_py_files(tmp_path)) == ["good.py"]
+    assert any("not valid UTF-8" in r.getMessage() for r in caplog.records)
