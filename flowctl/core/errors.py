@@ -19,6 +19,10 @@ class DagDefinitionError(FlowctlError, ValueError):
     """A DAG file defines something invalid (bad id, cycle, duplicate task)."""
 
 
+class DagNotStorableError(DagDefinitionError):
+    """The database refused a parsed DAG's values (a NUL character, a value too long for its column)."""
+
+
 class DuplicateTaskIdError(DagDefinitionError):
     """Two tasks in one DAG share a task_id."""
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from flowctl.core.errors import DagNotFound, ImportErrorNotFound
+from flowctl.core.errors import DagNotFound, DagNotStorableError, ImportErrorNotFound
 from flowctl.db.base import StoreCore
 from flowctl.db.dataset_refs import schedule_summary, sync_dataset_refs
 from flowctl.db.records import DagRecord, ImportErrorRecord, SerializedDagRecord, record_from
@@ -62,15 +62,21 @@ class DagVerbs(StoreCore):
 
     def sync_dag(self, serialized: Mapping[str, Any], fileloc: str, now: datetime, *,
                  paused_at_creation: bool = False) -> SerializedDagRecord:
-        """Upsert the dag row and store a new serialized version if the structure changed.
+        """Upsert the dag row and store a new serialized version if the structure changed;
+        DagNotStorableError if the database refuses the DAG's values (a NUL character on PostgreSQL).
 
         A new dag row is paused as the DAG's ``is_paused_upon_creation`` says, or else as
         ``paused_at_creation`` (``[core] dags_are_paused_at_creation``); an existing row keeps its own.
         """
         try:
-            return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
-        except IntegrityError:  # another processor synced the same DAG at the same moment
-            return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
+            try:
+                return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
+            except IntegrityError:  # another processor synced the same DAG at the same moment
+                return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
+        except (DataError, ValueError) as exc:  # the DAG's values, not the database: its file's error
+            reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DagNotStorableError(f"DAG {dag_body(serialized).get('dag_id')!r} cannot be stored in the "
+                                      f"database: {reason}") from exc
 
     def _sync_dag_once(self, serialized: Mapping[str, Any], fileloc: str, now: datetime,
                        paused_at_creation: bool) -> SerializedDagRecord:

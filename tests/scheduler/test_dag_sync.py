@@ -177,3 +177,20 @@ def test_a_file_parsed_alone_cannot_take_a_dag_id_that_an_earlier_file_defines(s
     assert "from_b" not in str(store.latest_serialized_dag("same").data)
     [error] = store.list_import_errors()
     assert error.filename == str(second) and "already defined in " + str(first) in error.stacktrace
+
+
+@pytest.mark.postgres
+def test_a_dag_the_database_cannot_store_is_an_import_error_and_the_files_other_dags_are_stored(
+        pg_store: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    nul = DAG_FILE.format(dag_id="nul").replace("catchup=False", "catchup=False, description='a\\x00b'")
+    (folder / "both.py").write_text(nul + DAG_FILE.format(dag_id="fine").replace("as dag:", "as dag2:"))
+    (folder / "other.py").write_text(DAG_FILE.format(dag_id="other"))
+    conf = settings(tmp_path, core__dags_folder=str(folder))
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        DagSync(conf, store=pg_store, processor=processor).scan(T0)  # once: ValueError, the scheduler ended
+    assert pg_store.get_dag("fine").is_active and pg_store.get_dag("other").is_active
+    [error] = pg_store.list_import_errors()
+    assert error.filename == str(folder / "both.py")
+    assert "DAG 'nul' cannot be stored" in error.stacktrace and "NUL" in error.stacktrace
