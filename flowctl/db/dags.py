@@ -174,6 +174,7 @@ class DagVerbs(StoreCore):
         A file that is still broken keeps its row, and so its id (the API's ``import_error_id``),
         with the new stacktrace and time; a file that parses again loses its row."""
         fixed = list(set(parsed_filelocs) - set(errors))
+        errors = {name: text.replace("\x00", "\\x00") for name, text in errors.items()}  # PostgreSQL refuses NUL
         with self._session() as s:
             s.execute(delete(ImportErrorRow).where(ImportErrorRow.filename.in_(fixed)))
             rows = s.scalars(select(ImportErrorRow).where(ImportErrorRow.filename.in_(list(errors)))).all()

@@ -194,3 +194,15 @@ def test_a_dag_the_database_cannot_store_is_an_import_error_and_the_files_other_
     [error] = pg_store.list_import_errors()
     assert error.filename == str(folder / "both.py")
     assert "DAG 'nul' cannot be stored" in error.stacktrace and "NUL" in error.stacktrace
+
+
+@pytest.mark.postgres
+def test_an_import_error_holding_a_nul_character_is_recorded_with_it_escaped(pg_store: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "nul.py").write_text("from flowctl import DAG\nraise ValueError('before \\x00 after')\n")
+    conf = settings(tmp_path, core__dags_folder=str(folder))
+    with DagFileProcessor(processes=1, timeout=30) as processor:
+        DagSync(conf, store=pg_store, processor=processor).scan(T0)  # once: ValueError, the scheduler ended
+    [error] = pg_store.list_import_errors()
+    assert "ValueError: before \\x00 after" in error.stacktrace
