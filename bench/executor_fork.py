@@ -99,6 +99,9 @@ class _InstantStore:
     def external_states(self, *args: Any, **kwargs: Any) -> dict[str, str]:
         return {}
 
+    def external_dag_tree(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
     def list_dataset_events(self, *args: Any, **kwargs: Any) -> list[Any]:
         return []
 
