@@ -56,12 +56,13 @@ def store_parsed_dag(ctx: CliContext, parsed: ParsedDag, now: datetime) -> None:
     store_parse_result(ctx, parsed.result, now)
 
 
-def store_parse_result(ctx: CliContext, result: ParseResult, now: datetime) -> int:
-    """Write a parse as the DAG processor does (``scheduler.dag_sync.store_parse_result``); DAGs written."""
+def store_parse_result(ctx: CliContext, result: ParseResult, now: datetime) -> tuple[int, int]:
+    """Write a parse as the DAG processor does (``scheduler.dag_sync.store_parse_result``): (DAGs
+    written, import errors), a DAG refused (a duplicate, a value the database refuses) among the errors."""
     from flowctl.scheduler.dag_sync import store_parse_result as store
 
-    store(ctx.store, ctx.settings, list(result.durations), result, now)
-    return len(result.dags)
+    stored = store(ctx.store, ctx.settings, list(result.durations), result, now)
+    return stored.dags, len(stored.errors)
 
 
 def _known_file(ctx: CliContext, dag_id: str) -> str | None:

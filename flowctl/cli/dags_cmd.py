@@ -177,6 +177,5 @@ def dags_reserialize(ctx: CliContext, subdir: str | None) -> None:
     from flowctl.cli.dag_source import store_parse_result
 
     result = _parse(ctx, subdir)
-    count = store_parse_result(ctx, result, datetime.now(timezone.utc))
-    click.echo(f"Serialized {count} DAG(s) from {len(result.durations)} file(s); "
-               f"{len(result.import_errors)} import error(s)")
+    count, errors = store_parse_result(ctx, result, datetime.now(timezone.utc))
+    click.echo(f"Serialized {count} DAG(s) from {len(result.durations)} file(s); {errors} import error(s)")

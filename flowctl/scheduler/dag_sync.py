@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class StoredParse:
+    """What :func:`store_parse_result` wrote: the files' import errors, and how many DAGs it stored."""
+
+    errors: dict[str, str]
+    dags: int
+
+
+@dataclass(frozen=True, slots=True)
 class SyncReport:
     """What one folder scan did."""
 
@@ -123,36 +131,40 @@ class DagSync:
         return self._store(files, result, now)
 
     def _store(self, files: list[Path], result: Any, now: datetime) -> SyncReport:
-        errors = store_parse_result(self.store, self.settings, [str(p) for p in files], result, now, self.on_version)
+        errors = store_parse_result(self.store, self.settings, [str(p) for p in files], result, now,
+                                    self.on_version).errors
         for path, error in errors.items():
             log.warning("import error in %s: %s", path, error.strip().splitlines()[-1] if error.strip() else "")
         return SyncReport(parsed=len(files), dags=len(result.dags), errors=len(errors))
 
 
 def store_parse_result(store: Any, settings: Settings, files: list[str], result: Any, now: datetime,
-                       on_version: Callable[[int, Mapping[str, Any]], None] | None = None) -> dict[str, str]:
+                       on_version: Callable[[int, Mapping[str, Any]], None] | None = None) -> StoredParse:
     """Write the parse of ``files`` (a dag_processing ParseResult): each DAG's row and serialized
     version (a new version only if it changed; a new DAG paused per ``[core]
     dags_are_paused_at_creation``), DAGs a file no longer defines deactivated, the files' import
     errors (a DAG the database refuses is one of its file's; its last stored version stays). The
     scheduler's scans and the CLI's own parses (``flowctl/cli/dag_source.py``) both store this way;
-    ``on_version`` is told (serialized id, data) of each version stored. Returns the import errors."""
+    ``on_version`` is told (serialized id, data) of each version stored. Returns the import errors
+    and how many DAGs were stored (a DAG refused is an error, not a stored one)."""
     paused_at_creation = bool(settings.get("core", "dags_are_paused_at_creation"))
     if result.dags:
         result = refuse_dags_defined_elsewhere(result, _dag_owners(store, {d.dag_id for d in result.dags}))
     errors = dict(result.import_errors)
+    stored = 0
     for dag in result.dags:
         try:
             version = store.sync_dag(dag.data, dag.fileloc, now, paused_at_creation=paused_at_creation)
         except DagNotStorableError as exc:  # the file's error (its last stored version stays), not the scheduler's end
             errors[dag.fileloc] = "\n".join(e for e in (errors.get(dag.fileloc), f"{type(exc).__name__}: {exc}") if e)
             continue
+        stored += 1
         if on_version is not None:
             on_version(version.id, version.data)
     for path in files:
         store.deactivate_dags_missing_from(path, [d.dag_id for d in result.dags_of_file(path)])
     store.record_import_errors(files, errors, now)
-    return errors
+    return StoredParse(errors=errors, dags=stored)
 
 
 def _dag_owners(store: Any, dag_ids: set[str]) -> dict[str, str]:

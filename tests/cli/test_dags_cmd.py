@@ -180,3 +180,12 @@ def test_a_dag_on_an_alias_that_resolved_to_nothing_lists_as_unresolved_as_airfl
     assert row["schedule"] == "Unresolved DatasetAlias"
     (details,) = json.loads(_main(capsys, "dags", "details", "on_alias", "-o", "json")[1])
     assert details["timetable_summary"] == "Unresolved DatasetAlias"
+
+
+def test_reserialize_counts_a_dag_refused_as_a_duplicate_as_an_import_error_not_as_serialized(
+        sqlite_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (sqlite_home / "dags" / "a_shop.py").write_text(GOOD)
+    assert _main(capsys, "dags", "reserialize")[0] == 0
+    (sqlite_home / "dags" / "b_shop.py").write_text(GOOD)  # the same dag_id, in a later file parsed alone
+    code, out, _ = _main(capsys, "dags", "reserialize", "-S", str(sqlite_home / "dags" / "b_shop.py"))
+    assert (code, out) == (0, "Serialized 0 DAG(s) from 1 file(s); 1 import error(s)\n")

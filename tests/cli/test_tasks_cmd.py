@@ -433,9 +433,14 @@ with DAG("login", start_date=datetime(2024, 1, 1), schedule=None):
 def test_tasks_render_masks_a_sensitive_variable_as_tasks_test_does(world: World, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Before: render printed `pw=hunter2` where test's log said `pw=***`."""
+    from flowctl.db.secrets import generate_key
+
     world.write_dags("login", SECRET_SOURCE)
-    world.store.set_variable("my_password", "hunter2")
-    world.store.set_variable("region", "eu-west-1")
+    key = generate_key()  # a sensitive variable is stored only encrypted
+    monkeypatch.setenv("FLOWCTL__CORE__FERNET_KEY", key)
+    keyed = Store(world.store.engine, fernet_key=key)
+    keyed.set_variable("my_password", "hunter2")
+    keyed.set_variable("region", "eu-west-1")
     code, out, err = _main(world, monkeypatch, capsys, "tasks", "test", "login", "call", "2024-05-05")
     assert code == 0, err
     assert "pw=*** region=eu-west-1" in out and "hunter2" not in out

@@ -39,11 +39,13 @@ def _callback_world(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / f"{name}.py").write_text(source)
+    from flowctl.db.secrets import generate_key
+
     options = {"core__dags_folder": str(folder), "database__sql_alchemy_conn": url,
-               "logging__base_log_folder": str(tmp_path / "logs"), **options}
+               "logging__base_log_folder": str(tmp_path / "logs"), "core__fernet_key": generate_key(), **options}
     for name_, value in options.items():
         monkeypatch.setenv(f"FLOWCTL__{name_.upper()}", value)
-    return folder, settings(tmp_path, **options), Store(make_engine(url))
+    return folder, settings(tmp_path, **options), Store(make_engine(url), fernet_key=options["core__fernet_key"])
 
 
 def _wait_for_file(path: Path, seconds: float = 20.0) -> None:
