@@ -161,14 +161,19 @@ def test_a_call_after_a_begin_whose_answer_was_never_taken_gets_its_own_answer(
     assert agent.store.begin("get_variable", "k")() == ("v", "v")
 
 
-def test_a_dead_agent_is_replaced_and_its_clients_carry_on(world: World, agent: AgentProcess) -> None:
+def kill_agent_after_a_call(world: World, agent: AgentProcess) -> None:
+    """The agent answered once, then is killed: the call in flight then fails (it is not sent again)."""
     world.store.set_variable("k", "v")
     assert agent.store.get_variable("k") == "v"
     assert agent.proc is not None
     agent.proc.send_signal(signal.SIGKILL)
     agent.proc.wait()
     with pytest.raises(ConnectionError):
-        agent.store.get_variable("k")  # the request was sent: it is not sent again
+        agent.store.get_variable("k")
+
+
+def test_a_dead_agent_is_replaced_and_its_clients_carry_on(world: World, agent: AgentProcess) -> None:
+    kill_agent_after_a_call(world, agent)
     agent.ensure_running()
     assert agent.store.get_variable("k") == "v"
 
@@ -180,13 +185,7 @@ def test_the_zygotes_next_call_after_its_agent_died_starts_a_new_agent_instead_o
     waited for an answer for ever: no try was reaped or started again until a restart."""
     import threading
 
-    world.store.set_variable("k", "v")
-    assert agent.store.get_variable("k") == "v"
-    assert agent.proc is not None
-    agent.proc.send_signal(signal.SIGKILL)
-    agent.proc.wait()
-    with pytest.raises(ConnectionError):
-        agent.store.get_variable("k")  # the request was sent: it is not sent again
+    kill_agent_after_a_call(world, agent)
     answers: list[Any] = []
     caller = threading.Thread(target=lambda: answers.append(agent.store.get_variable("k")), daemon=True)
     caller.start()
