@@ -134,6 +134,21 @@ UNSUPPORTED = [
     ("flowctl.hooks.filesystem", "FSHook", r"get_connection\(fs_conn_id\)"),
     ("flowctl.models.baseoperatorlink", "BaseOperatorLink", "doc_md"),
     ("flowctl.models.baseoperator", "BaseOperatorLink", "doc_md"),
+    ("flowctl.operators.sql", "SQLExecuteQueryOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.sql", "BranchSQLOperator", r"@task.branch"),
+    ("flowctl.operators.sql", "SQLCheckOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.sql", "SQLValueCheckOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.sql", "SQLIntervalCheckOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.sql", "SQLThresholdCheckOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.sql", "SQLColumnCheckOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.sql", "SQLTableCheckOperator", r"get_connection\(conn_id\)"),
+    ("flowctl.sensors.sql", "SqlSensor", r"PythonSensor"),
+    ("flowctl.hooks.dbapi", "DbApiHook", r"get_connection\(conn_id\)"),
+    ("flowctl.operators.generic_transfer", "GenericTransfer", r"get_connection\(conn_id\)"),
+    ("flowctl.plugins_manager", "AirflowPlugin", r"subclass Timetable"),
+    ("flowctl.models", "DagModel", r"flowctl dags"),
+    ("flowctl.models.dag", "DagModel", r"flowctl dags"),
+    ("flowctl.operators.trigger_dagrun", "TriggerDagRunLink", "doc_md"),
 ]
 
 # Airflow 1 module paths Airflow 2 still accepts with a DeprecationWarning (and so does flowctl).

@@ -51,6 +51,25 @@ EXTRA_LINKS_WAY = (
 #: The flowctl way instead of Airflow 2.10's DagRunTriggeredByType.
 TRIGGERED_BY_WAY = "dag_run.run_type (flowctl.utils.types.DagRunType) tells manual, scheduled and backfill runs apart"
 
+#: The flowctl way instead of the SQL operators, sensor and DbApiHook (provider code flowctl does not ship).
+SQL_WAY = (
+    "flowctl ships no database hooks or SQL operators; in a @task (or PythonOperator) read the connection "
+    "with BaseHook.get_connection(conn_id) (flowctl.hooks.base) and query it with the database's own "
+    "Python client (conn.host, conn.login, conn.password, conn.schema, or conn.get_uri())")
+#: The flowctl way instead of the SQL branch operator.
+SQL_BRANCH_WAY = "branch with @task.branch (or BranchPythonOperator) on the result of your own query; " + SQL_WAY
+#: The flowctl way instead of SqlSensor.
+SQL_SENSOR_WAY = "wait with PythonSensor (or @task.sensor) whose callable runs your own query; " + SQL_WAY
+#: The flowctl way instead of Airflow's DagModel (the dag table, from DAG code).
+DAG_MODEL_WAY = (
+    "there is no database access from DAG code; read or change DAGs with `flowctl dags list`, "
+    "`flowctl dags pause` / `unpause`, `flowctl dags details`, or the REST API")
+#: The flowctl way instead of Airflow plugins.
+PLUGINS_WAY = (
+    "flowctl loads no plugins: to use a custom timetable subclass Timetable (flowctl.timetables.base) in a "
+    "module your DAG files import (no registration needed); put operators, hooks and macros in such "
+    "modules too (user_defined_macros= on the DAG for macros)")
+
 
 def unsupported_import(module: str, name: str, way: str) -> NotSupportedImportError:
     """The error for ``from module import name``: not supported, and what to do instead."""

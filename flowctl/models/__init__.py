@@ -5,7 +5,7 @@ package pulls in nothing heavy; DagBag and Variable live in packages written
 elsewhere (flowctl.dag_processing.dagbag, flowctl.models.variable).
 ``TaskInstance`` is the class of ``context["ti"]`` and ``DagRun`` the class of
 ``context["dag_run"]`` (for type hints and isinstance checks; neither queries
-the database). ``XCom`` and ``Pool`` are not supported (no database access from DAG code): importing
+the database). ``XCom``, ``Pool`` and ``DagModel`` are not supported (no database access from DAG code): importing
 one says what to do instead.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flowctl.core.airflow_names import POOL_WAY, XCOM_WAY, module_getattr
+from flowctl.core.airflow_names import DAG_MODEL_WAY, POOL_WAY, XCOM_WAY, module_getattr
 
 #: name -> (module, attribute there)
 _LAZY = {
@@ -37,4 +37,4 @@ def _lazy(name: str) -> Any:
     return None if found is None else getattr(importlib.import_module(found[0]), found[1])
 
 
-__getattr__ = module_getattr("flowctl.models", {"XCom": XCOM_WAY, "Pool": POOL_WAY}, _lazy)
+__getattr__ = module_getattr("flowctl.models", {"XCom": XCOM_WAY, "Pool": POOL_WAY, "DagModel": DAG_MODEL_WAY}, _lazy)

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, NoReturn
 from flowctl.core.baseoperator import BaseOperator
 from flowctl.core.errors import DagDefinitionError, DagRunAlreadyExists, FlowctlError, TaskSkipped
 from flowctl.core.states import DagRunState
-from flowctl.core import timezones
+from flowctl.core import airflow_names, timezones
 from flowctl.core.timezones import utcnow
 
 XCOM_EXECUTION_DATE_ISO = "trigger_execution_date_iso"
@@ -191,3 +191,6 @@ class TriggerDagRunOperator(BaseOperator):
         if not self._finished(run_id, state):
             raise FlowctlError(f"run {run_id} of DAG {self.trigger_dag_id!r} is {state}, in neither "
                                f"allowed_states {self.allowed_states} nor failed_states {self.failed_states}")
+
+
+__getattr__ = airflow_names.module_getattr(__name__, {"TriggerDagRunLink": airflow_names.EXTRA_LINKS_WAY})
