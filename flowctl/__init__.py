@@ -1,7 +1,7 @@
 """flowctl: an Apache-Airflow-compatible workflow scheduler.
 
-``import flowctl`` stays cheap: ``flowctl.DAG`` and ``flowctl.Dataset`` (Airflow:
-``airflow.DAG``, ``airflow.Dataset``) are imported on first use through the module ``__getattr__``.
+``import flowctl`` stays cheap: ``flowctl.DAG``, ``flowctl.Dataset`` and ``flowctl.XComArg`` (Airflow:
+``airflow.DAG``, ``airflow.Dataset``, ``airflow.XComArg``) are imported on first use through the module ``__getattr__``.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["DAG", "Dataset", "__version__"]
+__all__ = ["DAG", "Dataset", "XComArg", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from flowctl.core.datasets import Dataset
 
         return Dataset
+    if name == "XComArg":
+        from flowctl.core.xcom_arg import XComArg
+
+        return XComArg
     raise AttributeError(f"module 'flowctl' has no attribute {name!r}")

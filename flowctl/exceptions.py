@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flowctl.core.errors import *  # noqa: F401,F403
 from flowctl.core.errors import (  # noqa: F401
+    AirflowBadRequest,
+    AirflowConfigException,
     AirflowException,
     AirflowFailException,
     AirflowNotFoundException,

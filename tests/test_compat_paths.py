@@ -114,6 +114,17 @@ PATHS = [
     ("flowctl.datasets", "DatasetAlias"),
     ("flowctl.datasets", "DatasetAny"),
     ("flowctl.timetables.datasets", "DatasetOrTimeSchedule"),
+    ("flowctl", "XComArg"),
+    ("flowctl.exceptions", "AirflowConfigException"),
+    ("flowctl.exceptions", "AirflowBadRequest"),
+    ("flowctl.exceptions", "AirflowTaskTimeout"),
+    ("flowctl.exceptions", "AirflowNotFoundException"),
+    ("flowctl.exceptions", "AirflowRescheduleException"),
+    ("flowctl.exceptions", "DuplicateTaskIdFound"),
+    ("flowctl.exceptions", "ParamValidationError"),
+    ("flowctl.exceptions", "TaskDeferred"),
+    ("flowctl.utils.module_loading", "import_string"),
+    ("flowctl.utils.module_loading", "qualname"),
 ]
 
 # Airflow names flowctl does not support: importing one says so and names the flowctl way.
@@ -341,3 +352,42 @@ def test_dag_run_type_has_airflows_names_for_the_run_types_flowctl_records() -> 
     assert DagRunType.SCHEDULED.generate_run_id(when) == "scheduled__2024-03-01T00:00:00+00:00"
     assert DagRunType.from_run_id("backfill__2024-03-01T00:00:00+00:00") is DagRunType.BACKFILL_JOB
     assert DagRunType.from_run_id("my own id") is DagRunType.MANUAL
+
+
+def test_flowctl_xcomarg_is_the_class_of_a_tasks_output() -> None:
+    import flowctl
+    from flowctl.core.xcom_arg import XComArg
+
+    assert flowctl.XComArg is XComArg
+
+
+def test_airflows_config_and_bad_request_exceptions_are_flowctl_errors_callers_can_catch() -> None:
+    from flowctl.core.errors import ConfigError
+    from flowctl.exceptions import AirflowBadRequest, AirflowConfigException, AirflowException
+
+    assert AirflowConfigException is ConfigError and issubclass(AirflowConfigException, AirflowException)
+    with pytest.raises(AirflowException, match="bad"):
+        raise AirflowBadRequest("bad")
+
+
+def test_import_string_returns_the_named_attribute_or_raises_import_error() -> None:
+    """Before: ModuleNotFoundError: No module named 'flowctl.utils.module_loading'."""
+    from flowctl.operators.bash import BashOperator
+    from flowctl.utils.module_loading import import_string, qualname
+
+    assert import_string("flowctl.operators.bash.BashOperator") is BashOperator
+    assert qualname(BashOperator) == "flowctl.operators.bash.BashOperator"
+    with pytest.raises(ImportError, match="doesn't look like a module path"):
+        import_string("BashOperator")
+    with pytest.raises(ImportError, match='does not define a "Nope"'):
+        import_string("flowctl.operators.bash.Nope")
+    with pytest.raises(ImportError):
+        import_string("flowctl.no_such_module.Thing")
+
+
+def test_the_external_python_branch_operator_says_it_is_not_supported() -> None:
+    from flowctl.core.errors import NotSupportedError
+    from flowctl.operators.python import BranchExternalPythonOperator
+
+    with pytest.raises(NotSupportedError, match="not supported by flowctl; .*BranchPythonOperator"):
+        BranchExternalPythonOperator(task_id="b", python="/usr/bin/python3", python_callable=print)

@@ -43,6 +43,10 @@ class NotSupportedImportError(NotSupportedError, ImportError):
     """
 
 
+class BadRequest(FlowctlError, ValueError):
+    """A request (an argument, a REST call's body) is malformed (Airflow's ``AirflowBadRequest``)."""
+
+
 class IllegalTransitionError(FlowctlError, ValueError):
     """A state change not allowed by the transition table in core/states.py."""
 
@@ -195,6 +199,8 @@ AirflowNotFoundException = NotFoundError
 DagCycleException = CycleError
 AirflowDagCycleException = CycleError
 DuplicateTaskIdFound = DuplicateTaskIdError
+AirflowConfigException = ConfigError
+AirflowBadRequest = BadRequest
 
 
 # --- admin objects (variables, connections, pools, users) ------------------------------------

@@ -255,3 +255,9 @@ class BranchPythonVirtualenvOperator(_Unsupported):
     """Not supported, like PythonVirtualenvOperator."""
 
     flowctl_way = "install the packages in the worker environment and use BranchPythonOperator"
+
+
+class BranchExternalPythonOperator(_Unsupported):
+    """Not supported, like ExternalPythonOperator."""
+
+    flowctl_way = "run the worker with that Python (or use BashOperator to call it) and use BranchPythonOperator"
