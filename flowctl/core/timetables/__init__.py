@@ -14,6 +14,7 @@ from flowctl.core.errors import DagDefinitionError
 from flowctl.core.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from flowctl.core.timetables.cron import CRON_PRESETS, CronSchedule
 from flowctl.core.timetables.datasets import DatasetOrTimeSchedule, DatasetTriggeredTimetable
+from flowctl.core.timetables.events import EventsTimetable
 from flowctl.core.timetables.interval import (
     CronDataIntervalTimetable,
     DeltaDataIntervalTimetable,
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetTriggeredTimetable",
     "DataInterval",
     "DeltaDataIntervalTimetable",
+    "EventsTimetable",
     "NullTimetable",
     "OnceTimetable",
     "TimeRestriction",
