@@ -156,7 +156,7 @@ UNSUPPORTED = [
     ("flowctl.sensors.sql", "SqlSensor", r"PythonSensor"),
     ("flowctl.hooks.dbapi", "DbApiHook", r"get_connection\(conn_id\)"),
     ("flowctl.operators.generic_transfer", "GenericTransfer", r"get_connection\(conn_id\)"),
-    ("flowctl.plugins_manager", "AirflowPlugin", r"subclass Timetable"),
+    ("flowctl.plugins_manager", "AirflowPlugin", r"user_defined_macros"),
     ("flowctl.models", "DagModel", r"flowctl dags"),
     ("flowctl.models.dag", "DagModel", r"flowctl dags"),
     ("flowctl.operators.trigger_dagrun", "TriggerDagRunLink", "doc_md"),

@@ -66,9 +66,9 @@ DAG_MODEL_WAY = (
     "`flowctl dags pause` / `unpause`, `flowctl dags details`, or the REST API")
 #: The flowctl way instead of Airflow plugins.
 PLUGINS_WAY = (
-    "flowctl loads no plugins: to use a custom timetable subclass Timetable (flowctl.timetables.base) in a "
-    "module your DAG files import (no registration needed); put operators, hooks and macros in such "
-    "modules too (user_defined_macros= on the DAG for macros)")
+    "flowctl loads no plugins: put operators, hooks and helpers in plain modules of the DAG folder that your "
+    "DAG files import, and macros in the DAG's user_defined_macros=; custom timetables are not supported "
+    "(use EventsTimetable or CronTriggerTimetable, flowctl.timetables)")
 
 
 def unsupported_import(module: str, name: str, way: str) -> NotSupportedImportError:

@@ -374,8 +374,9 @@ class DAG:
 
     def validate(self) -> None:
         """Whole-DAG checks run after the file is parsed: cycles, setup tasks' downstream trigger rules,
-        schedule limits, param defaults."""
+        schedule limits (a timetable flowctl knows), param defaults."""
         from flowctl.core.setup_teardown import check_setups
+        from flowctl.core.timetables.base import check_builtin
 
         self.check_cycle()
         check_setups(self)
@@ -384,6 +385,7 @@ class DAG:
         for name, param in self.params.items_params():
             if param.has_value:
                 param.resolve(name=name)
+        check_builtin(self.timetable)
         if getattr(self.timetable, "summary", None) != "None":
             self._check_schedulable()
 

@@ -16,7 +16,16 @@ from flowctl.core.errors import (
     ParamValidationError,
     TaskNotFound,
 )
+from flowctl.core.datasets import Dataset
 from flowctl.core.params import Param
+from flowctl.core.timetables import (
+    DagRunInfo,
+    DataInterval,
+    DatasetOrTimeSchedule,
+    EventsTimetable,
+    TimeRestriction,
+    Timetable,
+)
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -152,6 +161,26 @@ def test_a_scheduled_dag_needs_a_start_date_and_defaults_for_its_required_params
         DAG("required", start_date=START, schedule="@daily", params={"must": Param(type="string")}).validate()
     DAG("nullable", start_date=START, schedule="@daily", params={"may": Param(type=["null", "string"])}).validate()
     DAG("manual", start_date=START, schedule=None, params={"must": Param(type="string")}).validate()
+
+
+class AfterWorkday(Timetable):
+    """A custom timetable as Airflow's documentation writes one (registered there by a plugin)."""
+
+    def next_dagrun_info(self, *, last_automated_data_interval: DataInterval | None,
+                         restriction: TimeRestriction) -> DagRunInfo | None:
+        return None
+
+
+def test_a_custom_timetable_is_refused_at_parse_time_naming_the_flowctl_ways() -> None:
+    """Before: the file parsed, then the scheduler logged "unknown timetable type" every 30 s and
+    never ran the DAG (it runs no DAG-file code, so it cannot rebuild a class defined there)."""
+    pattern = r"AfterWorkday is not supported by flowctl; .*CronTriggerTimetable.*EventsTimetable"
+    with pytest.raises(NotSupportedError, match=pattern):
+        DAG("custom", start_date=START, schedule=AfterWorkday()).validate()
+    either = DatasetOrTimeSchedule(timetable=AfterWorkday(), datasets=[Dataset("s3://b/k")])
+    with pytest.raises(NotSupportedError, match=pattern):
+        DAG("custom_or_data", start_date=START, schedule=either).validate()
+    DAG("events", start_date=START, schedule=EventsTimetable(event_dates=[START])).validate()
 
 
 def test_owner_joins_the_task_owners() -> None:

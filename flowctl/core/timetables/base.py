@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from flowctl.core.errors import NotSupportedError
+
 UTC = timezone.utc
 
 
@@ -159,6 +161,25 @@ class Timetable:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.summary!r})"
+
+
+#: The flowctl ways instead of a Timetable subclass of one's own.
+CUSTOM_TIMETABLE_WAY = (
+    "the scheduler runs no code from DAG files (and loads no plugins to register timetables), so it could not "
+    "compute its runs; use schedule= a cron expression or preset, a timedelta, CronTriggerTimetable "
+    "(flowctl.timetables.trigger), CronDataIntervalTimetable / DeltaDataIntervalTimetable "
+    "(flowctl.timetables.interval), EventsTimetable(event_dates=[...]) (flowctl.timetables.events) for "
+    "irregular dates, datasets or DatasetOrTimeSchedule; or schedule=None and trigger runs with "
+    "`flowctl dags trigger` or TriggerDagRunOperator")
+
+
+def check_builtin(timetable: Timetable) -> None:
+    """NotSupportedError for a Timetable subclass defined outside flowctl (directly, or as the time
+    schedule of a DatasetOrTimeSchedule)."""
+    for part in (timetable, getattr(timetable, "timetable", None)):
+        if isinstance(part, Timetable) and not type(part).__module__.startswith("flowctl."):
+            raise NotSupportedError(f"custom timetable {type(part).__qualname__} is not supported by flowctl; "
+                                    + CUSTOM_TIMETABLE_WAY)
 
 
 def past_end(start: datetime, restriction: TimeRestriction) -> bool:
