@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from flowctl.core.airflow_names import module_getattr
 from flowctl.core.errors import ConfigError
 from flowctl.core.masking import REDACTED, redact_url
 
@@ -392,3 +393,13 @@ def mask(option: Option, value: Any) -> str:
         text = str(value)
         return redact_url(text) if "://" in text else REDACTED
     return str(value)
+
+
+# Airflow's ``airflow.settings`` names that DAG files use: importing one says what to do instead.
+__getattr__ = module_getattr(__name__, {
+    "Session": "there is no database access from DAG code; use the CLI, the REST API, or in a task "
+               "context['ti'] and context['dag_run'] (and Variable / BaseHook.get_connection for their values)",
+    "TIMEZONE": "read the zone with conf.get('core', 'default_timezone') (flowctl.configuration), or use "
+                "flowctl.utils.timezone (utcnow(), make_aware()) whose naive values are in that zone",
+    "DAGS_FOLDER": "read it with conf.get('core', 'dags_folder') (flowctl.configuration)",
+})

@@ -125,6 +125,36 @@ PATHS = [
     ("flowctl.exceptions", "TaskDeferred"),
     ("flowctl.utils.module_loading", "import_string"),
     ("flowctl.utils.module_loading", "qualname"),
+    # The rest of the Airflow 2 names of ARCHITECTURE.md's compatibility contract.
+    ("flowctl.operators.python", "ExternalPythonOperator"),  # refuses construction; tested below
+    ("flowctl.operators.python", "BranchPythonVirtualenvOperator"),
+    ("flowctl.operators.python", "BranchExternalPythonOperator"),
+    ("flowctl.operators.bash", "BashOperator"),
+    ("flowctl.models", "Variable"),
+    ("flowctl.models", "Connection"),
+    ("flowctl.models", "MappedOperator"),
+    ("flowctl.models", "ParamsDict"),
+    ("flowctl.models.variable", "Variable"),
+    ("flowctl.models.connection", "Connection"),
+    ("flowctl.models.mappedoperator", "MappedOperator"),
+    ("flowctl.models.dagbag", "DagBag"),
+    ("flowctl.models.param", "ParamsDict"),
+    ("flowctl.timetables.base", "Timetable"),
+    ("flowctl.timetables.base", "DagRunInfo"),
+    ("flowctl.timetables.base", "DataInterval"),
+    ("flowctl.timetables.base", "TimeRestriction"),
+    ("flowctl.timetables.interval", "CronDataIntervalTimetable"),
+    ("flowctl.timetables.interval", "DeltaDataIntervalTimetable"),
+    ("flowctl.timetables.trigger", "CronTriggerTimetable"),
+    ("flowctl.timetables.events", "EventsTimetable"),
+    ("flowctl.timetables.simple", "NullTimetable"),
+    ("flowctl.timetables.simple", "OnceTimetable"),
+    ("flowctl.timetables.simple", "ContinuousTimetable"),
+    ("flowctl.macros", "ds_add"),
+    ("flowctl.macros", "ds_format"),
+    ("flowctl.macros", "datetime"),
+    ("flowctl.macros", "timedelta"),
+    ("flowctl.utils.timezone", "datetime"),
 ]
 
 # Airflow names flowctl does not support: importing one says so and names the flowctl way.
@@ -160,6 +190,9 @@ UNSUPPORTED = [
     ("flowctl.models", "DagModel", r"flowctl dags"),
     ("flowctl.models.dag", "DagModel", r"flowctl dags"),
     ("flowctl.operators.trigger_dagrun", "TriggerDagRunLink", "doc_md"),
+    ("flowctl.settings", "Session", "no database access"),
+    ("flowctl.settings", "TIMEZONE", r"conf.get\('core', 'default_timezone'\)"),
+    ("flowctl.settings", "DAGS_FOLDER", r"conf.get\('core', 'dags_folder'\)"),
 ]
 
 # Airflow 1 module paths Airflow 2 still accepts with a DeprecationWarning (and so does flowctl).
@@ -391,3 +424,23 @@ def test_the_external_python_branch_operator_says_it_is_not_supported() -> None:
 
     with pytest.raises(NotSupportedError, match="not supported by flowctl; .*BranchPythonOperator"):
         BranchExternalPythonOperator(task_id="b", python="/usr/bin/python3", python_callable=print)
+
+
+@pytest.mark.parametrize("name", ["PythonVirtualenvOperator", "ExternalPythonOperator",
+                                  "BranchPythonVirtualenvOperator", "BranchExternalPythonOperator"])
+def test_the_other_environment_python_operators_import_but_refuse_construction_naming_the_flowctl_way(name: str) -> None:
+    import flowctl.operators.python
+    from flowctl.core.errors import NotSupportedError
+
+    with pytest.raises(NotSupportedError, match=rf"^{name} is not supported by flowctl; .*(PythonOperator|worker)"):
+        getattr(flowctl.operators.python, name)(task_id="t", python_callable=print)
+
+
+@pytest.mark.parametrize("kind", ["virtualenv", "external_python", "docker", "kubernetes", "branch_virtualenv",
+                                  "branch_external_python"])
+def test_task_decorators_of_other_environments_say_they_are_not_supported(kind: str) -> None:
+    from flowctl.core.errors import NotSupportedError
+    from flowctl.decorators import task
+
+    with pytest.raises(NotSupportedError, match=rf"@task.{kind} is not supported by flowctl; use @task"):
+        getattr(task, kind)
