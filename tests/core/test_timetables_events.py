@@ -36,9 +36,13 @@ def test_with_catchup_each_event_runs_in_date_order_at_its_instant_with_an_empty
     assert next_run(timetable, EVENTS[0], restriction(True)) is None
 
 
-def test_without_catchup_events_before_now_are_skipped() -> None:
+def test_without_catchup_events_before_the_latest_one_due_by_now_are_skipped() -> None:
     timetable = EventsTimetable(event_dates=EVENTS)
-    assert next_run(timetable, None, restriction(False)) == EVENTS[2]
+    assert next_run(timetable, None, restriction(False)) == EVENTS[1]  # the latest due by NOW
+    assert next_run(timetable, None, restriction(False), now=EVENTS[2]) == EVENTS[2]  # due at this instant
+    assert next_run(timetable, EVENTS[1], restriction(False), now=datetime(2024, 3, 1, tzinfo=UTC)) == EVENTS[2]
+    assert next_run(timetable, None, restriction(False), now=datetime(2024, 3, 1, tzinfo=UTC)) == EVENTS[2]
+    assert next_run(timetable, None, restriction(False), now=datetime(2023, 1, 1, tzinfo=UTC)) == EVENTS[1]
 
 
 def test_events_before_start_date_or_after_end_date_do_not_run() -> None:

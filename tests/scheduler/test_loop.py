@@ -168,6 +168,22 @@ def test_without_catchup_only_the_latest_interval_runs(store: Any, tmp_path: Pat
     assert [r.logical_date for r in store.list_runs("nocatch")] == [T0 - day(1)]
 
 
+def test_without_catchup_each_event_of_an_events_timetable_runs_when_the_scheduler_reaches_it(
+        store: Any, tmp_path: Path) -> None:
+    """Before: none ran: the run, recomputed when due, skipped its own event as already before now."""
+    from flowctl.timetables.events import EventsTimetable
+
+    events = [T0 + timedelta(hours=1), T0 + timedelta(hours=2)]
+    with DAG("events", start_date=T0 - day(5), schedule=EventsTimetable(event_dates=events), catchup=False) as dag:
+        EmptyOperator(task_id="only")
+    sync(store, dag)
+    scheduler, _ = make_scheduler(store, tmp_path)
+    tick_until_idle(scheduler, T0)
+    tick_until_idle(scheduler, events[0] + timedelta(milliseconds=3))
+    tick_until_idle(scheduler, events[1] + timedelta(seconds=5))
+    assert sorted(r.logical_date for r in store.list_runs("events")) == events
+
+
 def test_a_pool_with_one_slot_runs_its_tasks_one_at_a_time_highest_priority_first(store: Any, tmp_path: Path) -> None:
     store.set_pool("single", 1, "test")
     with DAG("pooled", start_date=T0 - day(1), schedule=None) as dag:

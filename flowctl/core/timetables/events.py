@@ -1,7 +1,10 @@
 """EventsTimetable: a run at each of a fixed list of instants (Airflow's EventsTimetable).
 
 Each run's data interval is empty, at its event. Without catchup, events before
-now are skipped; ``restrict_to_events`` makes a manual run cover the latest
+the latest one due by now are skipped (as a cron schedule without catchup runs its
+latest due tick): flowctl's scheduler computes a run when it is due, so the event
+due now must still count (Airflow computes it ahead and skips every past event
+when first deployed). ``restrict_to_events`` makes a manual run cover the latest
 event at or before its trigger time (the first event if none is). A naive event
 date is wall-clock time in the default zone, as a naive start_date is. Pure: must not import anything outside ``flowctl.core``.
 """
@@ -55,16 +58,22 @@ class EventsTimetable(Timetable):
         restriction: TimeRestriction,
         now: datetime,
     ) -> DagRunInfo | None:
-        """The first event after the last run, not before start_date (nor before ``now`` without catchup)."""
+        """The first event after the last run, not before start_date (nor, without catchup, before the
+        latest event due by ``now``)."""
         bounds = [restriction.earliest] if restriction.earliest is not None else []
         if not restriction.catchup:
-            bounds.append(to_utc(now))
+            bounds.append(self._latest_due(to_utc(now)))
         after_last = last_automated_data_interval.end if last_automated_data_interval is not None else None
         for event in self.event_dates:
             if any(event < bound for bound in bounds) or (after_last is not None and event <= after_last):
                 continue
             return None if past_end(event, restriction) else DagRunInfo.exact(event)
         return None
+
+    def _latest_due(self, now: datetime) -> datetime:
+        """The latest event at or before ``now`` (``now`` itself if none is)."""
+        index = bisect_right(self.event_dates, now)
+        return self.event_dates[index - 1] if index else now
 
     def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
         """The trigger time; restricted to events: the latest event by then (or the first event)."""
