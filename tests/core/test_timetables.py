@@ -327,6 +327,21 @@ def test_a_delta_schedule_without_catchup_covers_the_last_delta_before_now() -> 
     assert spans(infos) == [(now - timedelta(hours=1), now)]
 
 
+def test_a_delta_schedule_without_catchup_follows_on_from_a_run_when_asked_as_the_next_one_falls_due() -> None:
+    """Before: asked a moment after the next interval ended (when the scheduler creates it), the
+    interval started that moment after the last run's end: a gap, and a logical date drifting by the
+    scheduler's latency at every run."""
+    timetable = timetable_from_schedule(timedelta(hours=1))
+    restriction = TimeRestriction(earliest=utc(2024, 1, 1), latest=None, catchup=False)
+    last = DataInterval(utc(2024, 5, 5, 4), utc(2024, 5, 5, 5))
+    due = utc(2024, 5, 5, 6) + timedelta(milliseconds=7)
+    info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=due)
+    assert info == DagRunInfo.interval(utc(2024, 5, 5, 5), utc(2024, 5, 5, 6))
+    late = utc(2024, 5, 5, 7, 30)  # more than one interval behind: skip ahead, as Airflow does
+    info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=late)
+    assert info == DagRunInfo.interval(late - timedelta(hours=1), late)
+
+
 def test_a_relativedelta_schedule_steps_by_calendar_months() -> None:
     infos = runs(timetable_from_schedule(relativedelta(months=1)), utc(2024, 1, 31), 3)
     assert [i.data_interval.end for i in infos] == [utc(2024, 2, 29), utc(2024, 3, 29),

@@ -168,6 +168,18 @@ def test_without_catchup_only_the_latest_interval_runs(store: Any, tmp_path: Pat
     assert [r.logical_date for r in store.list_runs("nocatch")] == [T0 - day(1)]
 
 
+def test_without_catchup_a_delta_schedules_runs_follow_on_without_gaps(store: Any, tmp_path: Path) -> None:
+    """Before: the second run covered [T0 + 3 ms, ...): its start drifted by the scheduler's latency."""
+    with DAG("hourly", start_date=T0 - day(5), schedule=timedelta(hours=1), catchup=False) as dag:
+        EmptyOperator(task_id="only")
+    sync(store, dag)
+    scheduler, _ = make_scheduler(store, tmp_path)
+    tick_until_idle(scheduler, T0)
+    tick_until_idle(scheduler, T0 + timedelta(hours=1, milliseconds=3))
+    runs = sorted(store.list_runs("hourly"), key=lambda r: r.logical_date)
+    assert [r.logical_date for r in runs] == [T0 - timedelta(hours=1), T0]
+
+
 def test_without_catchup_each_event_of_an_events_timetable_runs_when_the_scheduler_reaches_it(
         store: Any, tmp_path: Path) -> None:
     """Before: none ran: the run, recomputed when due, skipped its own event as already before now."""

@@ -163,6 +163,22 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
             return new_start
         return max(new_start, earliest)
 
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+        now: datetime,
+    ) -> DagRunInfo | None:
+        """As for every interval timetable; without catchup the interval after the last run still
+        follows on from it while it is the latest complete one. flowctl asks when that run falls
+        due, a moment after it ends, where ``now - delta`` would start just after the last run's
+        end (Airflow asks when the last run is created, where it does not)."""
+        last = last_automated_data_interval
+        if not restriction.catchup and last is not None and to_utc(now) < self._get_next(self._get_next(last.end)):
+            restriction = TimeRestriction(restriction.earliest, restriction.latest, True)
+        return super().next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=now)
+
     def _fields(self) -> dict[str, Any]:
         if isinstance(self._delta, timedelta):
             return {"delta": self._delta.total_seconds()}
