@@ -150,6 +150,7 @@ PATHS = [
     ("flowctl.timetables.simple", "NullTimetable"),
     ("flowctl.timetables.simple", "OnceTimetable"),
     ("flowctl.timetables.simple", "ContinuousTimetable"),
+    ("flowctl.timetables.simple", "DatasetTriggeredTimetable"),
     ("flowctl.macros", "ds_add"),
     ("flowctl.macros", "ds_format"),
     ("flowctl.macros", "datetime"),
