@@ -85,9 +85,10 @@ class RunSchedulingVerbs(StoreCore):
             return [_dag_record(r) for r in s.scalars(query).all()]
 
     def last_automated_interval(self, dag_id: str) -> tuple[datetime, datetime] | None:
-        """The data interval of the DAG's latest scheduled run, None if it has none."""
+        """The data interval of the DAG's latest scheduled or backfill run (Airflow's automated runs: the
+        schedule continues after a backfill), None if it has none."""
         query = (select(DagRunRow.data_interval_start, DagRunRow.data_interval_end, DagRunRow.logical_date)
-                 .where(DagRunRow.dag_id == dag_id, DagRunRow.run_type == "scheduled")
+                 .where(DagRunRow.dag_id == dag_id, DagRunRow.run_type.in_(("scheduled", "backfill")))
                  .order_by(DagRunRow.logical_date.desc()).limit(1))
         with self._read() as s:
             row = s.execute(query).first()

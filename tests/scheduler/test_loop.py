@@ -168,6 +168,22 @@ def test_without_catchup_only_the_latest_interval_runs(store: Any, tmp_path: Pat
     assert [r.logical_date for r in store.list_runs("nocatch")] == [T0 - day(1)]
 
 
+def test_with_catchup_scheduling_continues_after_a_long_backfill_of_the_first_intervals(
+        store: Any, tmp_path: Path) -> None:
+    with DAG("filled", start_date=T0 - day(80), schedule="@daily", catchup=True, max_active_runs=200) as dag:
+        EmptyOperator(task_id="only")
+    sync(store, dag)
+    for n in range(80, 10, -1):
+        when = T0 - day(n)
+        store.create_run("filled", f"backfill__{when.isoformat()}", run_type="backfill", logical_date=when,
+                         now=T0, state="success", data_interval=(when, when + day(1)))
+    scheduler, _ = make_scheduler(store, tmp_path)
+    for _ in range(5):
+        tick_until_idle(scheduler, T0 + timedelta(hours=1))
+    scheduled = sorted(r.logical_date for r in store.list_runs("filled") if r.run_type == "scheduled")
+    assert scheduled == [T0 - day(n) for n in range(10, 0, -1)]
+
+
 def test_without_catchup_a_delta_schedules_runs_follow_on_without_gaps(store: Any, tmp_path: Path) -> None:
     """Before: the second run covered [T0 + 3 ms, ...): its start drifted by the scheduler's latency."""
     with DAG("hourly", start_date=T0 - day(5), schedule=timedelta(hours=1), catchup=False) as dag:
