@@ -192,6 +192,10 @@ UNSUPPORTED = [
     ("flowctl.models.dag", "DagModel", r"flowctl dags"),
     ("flowctl.operators.trigger_dagrun", "TriggerDagRunLink", "doc_md"),
     ("flowctl.settings", "Session", "no database access"),
+    ("flowctl.utils.session", "provide_session", "no database access"),
+    ("flowctl.utils.session", "create_session", r"xcom_pull\(\)"),
+    ("flowctl.models.skipmixin", "SkipMixin", "choose_branch"),
+    ("flowctl.notifications.basenotifier", "BaseNotifier", "on_failure_callback"),
     ("flowctl.settings", "TIMEZONE", r"conf.get\('core', 'default_timezone'\)"),
     ("flowctl.settings", "DAGS_FOLDER", r"conf.get\('core', 'dags_folder'\)"),
 ]

@@ -1,0 +1,1 @@
+"""Airflow-compatible package ``flowctl.notifications`` (notifiers are not supported; see basenotifier)."""
