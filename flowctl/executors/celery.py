@@ -54,6 +54,10 @@ TASK_NAME = "flowctl.run_try"
 #: again; a second delivery of a try that is still running finds it claimed and exits.
 VISIBILITY_TIMEOUT_SECONDS = 6 * 3600
 _BROKER_ERRORS = (CeleryError, KombuError, OSError)
+#: How the scheduler's Redis result backend retries a lost connection while it sends a try (Celery's
+#: default, 20 tries a second apart, would stall the scheduler loop for 20 s per try sent while Redis
+#: is down); a try it cannot send is rejected, and failed or retried per its task's retries.
+SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
 class TryCrashed(Exception):
@@ -208,6 +212,8 @@ class CeleryExecutor(BaseExecutor):
         super().__init__(parallelism=int(settings.get("core", "parallelism")))
         self.settings = settings
         self.app = make_app(settings)
+        self.app.conf.result_backend_transport_options = {
+            **(self.app.conf.result_backend_transport_options or {}), "retry_policy": SEND_RETRY_POLICY}
         self._sent: dict[TaskKey, _Sent] = {}
         self._pending: list[ExecutorEvent] = []
 
@@ -225,7 +231,8 @@ class CeleryExecutor(BaseExecutor):
         try:
             result = self.app.send_task(TASK_NAME, args=[payload(workload, self.settings.dags_folder)],
                                         queue=workload.queue or "default")
-        except _BROKER_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - the broker's and backend's clients raise their own errors
+            # (a Redis result backend that gives up reconnecting raises RuntimeError): the try is rejected
             log.error("%s: could not send the try to the Celery broker: %s", workload.key, exc)
             self.running.discard(workload.key)
             self._pending.append(ExecutorEvent(workload.key, workload.try_number, Outcome.REJECTED,

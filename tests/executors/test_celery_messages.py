@@ -50,3 +50,29 @@ def test_a_worker_runs_the_scheduler_s_file_or_the_same_file_under_its_own_dags_
 def test_a_broker_url_is_shown_without_its_password(url: str, shown: str) -> None:
     """The broker the scheduler cannot reach is named with the masking `flowctl config` uses."""
     assert redact_url(url) == shown
+
+
+def test_a_try_sent_while_the_redis_broker_is_down_is_rejected_and_the_scheduler_goes_on(tmp_path: Path) -> None:
+    """Redis down mid-run: the result backend's subscription gives up with a RuntimeError of its own
+    ("The Celery application must be restarted"), which killed the scheduler with a traceback."""
+    import socket
+    import time
+
+    from flowctl.executors.base import Outcome
+    from flowctl.executors.celery import CeleryExecutor
+    from flowctl.settings import Settings
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    settings = Settings.load(environ={"FLOWCTL_HOME": str(tmp_path)}).replace(
+        celery__broker_url=down, celery__result_backend=down)
+    executor = CeleryExecutor(settings)
+    started = time.monotonic()
+    for task_id in ("a", "b"):
+        executor.submit(Workload(TaskInstanceKey("etl", "manual__1", task_id, -1), 0, str(tmp_path / "etl.py")))
+    events = executor.sync()
+    assert [(e.key.task_id, e.outcome) for e in events] == [("a", Outcome.REJECTED), ("b", Outcome.REJECTED)]
+    assert "broker" in events[0].detail
+    assert executor.running == set() and executor.in_flight() == {}
+    assert time.monotonic() - started < 10, "a broker that is down must not stall the scheduler loop"
