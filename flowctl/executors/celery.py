@@ -216,6 +216,7 @@ class CeleryExecutor(BaseExecutor):
             **(self.app.conf.result_backend_transport_options or {}), "retry_policy": SEND_RETRY_POLICY}
         self._sent: dict[TaskKey, _Sent] = {}
         self._pending: list[ExecutorEvent] = []
+        self._results_down = False  # the result backend failed a read: said once, until it answers again
 
     def start(self) -> None:
         """Check the broker answers, so a wrong ``broker_url`` is one clear line at start-up."""
@@ -247,8 +248,13 @@ class CeleryExecutor(BaseExecutor):
             try:
                 state = sent.result.state
             except Exception as exc:  # noqa: BLE001 - the backend is away (its client's own errors): ask again next time
-                log.warning("cannot read Celery results (%s); will retry", exc)
+                if not self._results_down:  # sync runs several times a second: one line per outage
+                    log.warning("cannot read Celery results (%s); will retry", exc)
+                self._results_down = True
                 break
+            if self._results_down:
+                log.info("reading Celery results again")
+                self._results_down = False
             event = _event(sent, state)
             if event is not None:
                 events.append(event)

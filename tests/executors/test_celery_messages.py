@@ -76,3 +76,41 @@ def test_a_try_sent_while_the_redis_broker_is_down_is_rejected_and_the_scheduler
     assert "broker" in events[0].detail
     assert executor.running == set() and executor.in_flight() == {}
     assert time.monotonic() - started < 10, "a broker that is down must not stall the scheduler loop"
+
+
+def test_a_result_backend_that_is_down_is_logged_once_until_it_answers_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The scheduler reads results several times a second: one warning per outage, not one per read."""
+    import logging
+    import socket
+
+    from flowctl.executors.celery import CeleryExecutor, _Sent
+    from flowctl.settings import Settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    settings = Settings.load(environ={"FLOWCTL_HOME": str(tmp_path)}).replace(
+        celery__broker_url=down, celery__result_backend=down)
+    executor = CeleryExecutor(settings)
+    executor._sent[KEY] = _Sent(Workload(KEY, 0, "etl.py"), executor.app.AsyncResult("some-task"))
+    with caplog.at_level(logging.INFO, logger="flowctl.executors.celery"):
+        for _ in range(3):
+            assert executor.sync() == []
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "cannot read Celery results" in caplog.records[0].getMessage()
+    caplog.clear()
+    executor._sent[KEY] = _Sent(Workload(KEY, 0, "etl.py"), _Answering())
+    with caplog.at_level(logging.INFO, logger="flowctl.executors.celery"):
+        assert [e.key for e in executor.sync()] == [KEY]
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "again" in caplog.records[0].getMessage()
+
+
+class _Answering:
+    """A result the backend answers: the try succeeded."""
+
+    state = "SUCCESS"
+
+    def forget(self) -> None:
+        pass
