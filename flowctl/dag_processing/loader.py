@@ -16,21 +16,22 @@ import importlib.util
 import os
 import sys
 import traceback
-from pathlib import Path
 from collections.abc import Collection
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-_DAG_MODULE_PREFIX = "flowctl_dagfile_"
 _INSTALLED = tuple(os.path.join(p, "") for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
 _PACKAGE_DIRS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+#: How the module of every DAG file is named: no other process can import such a module by name.
+DAG_FILE_MODULE_PREFIX = "flowctl_dagfile_"
 
 
 def module_name_for(path: Path) -> str:
     """A unique, stable module name for a DAG file (two folders may hold ``etl.py``)."""
     digest = hashlib.sha1(str(path).encode("utf-8")).hexdigest()[:12]
     stem = "".join(c if c.isalnum() else "_" for c in path.stem)
-    return f"{_DAG_MODULE_PREFIX}{digest}_{stem}"
+    return f"{DAG_FILE_MODULE_PREFIX}{digest}_{stem}"
 
 
 def import_file(path: Path) -> ModuleType:
@@ -123,7 +124,7 @@ def user_modules_since(before: Collection[str], folders: Collection[str]) -> dic
 def _is_user_source(name: str, file: str) -> bool:
     """Plain source outside any installation: a folder may hold a virtualenv, whose packages
     (extension modules above all) must never be imported twice."""
-    return (file.endswith(".py") and not name.startswith(_DAG_MODULE_PREFIX)
+    return (file.endswith(".py") and not name.startswith(DAG_FILE_MODULE_PREFIX)
             and not file.startswith(_INSTALLED) and not any(part in file for part in _PACKAGE_DIRS))
 
 

@@ -119,7 +119,7 @@ class Triggerer:
             trigger = load_trigger(record.classpath, record.kwargs)
         except Exception as exc:  # noqa: BLE001 - a trigger that cannot be built fails its task
             log.warning("trigger %d (%s) cannot be built: %s", record.id, record.classpath, exc)
-            self.write([TriggerOutcome(record.id, error=f"{type(exc).__name__}: {exc}")], now)
+            self.write([TriggerOutcome(record.id, error=unbuildable(record.classpath, exc))], now)
             return 0
         trigger.trigger_id = record.id
         waiting = record.waiting
@@ -168,3 +168,15 @@ class Triggerer:
                 if self.logs is not None:
                     self.logs.stop()  # after the loop: the lines of the triggers it stopped are written too
         return done
+
+
+def unbuildable(classpath: str, exc: Exception) -> str:
+    """Why the task of a trigger the triggerer cannot build fails: the error, and for a class
+    written in a DAG file (whose module only the process that parsed it knows) where it belongs."""
+    from flowctl.dag_processing.loader import DAG_FILE_MODULE_PREFIX
+
+    error = f"the triggerer cannot build the trigger {classpath}: {type(exc).__name__}: {exc}"
+    if classpath.startswith(DAG_FILE_MODULE_PREFIX):
+        error += ("; its class is defined in a DAG file, and a trigger's class must be importable by the "
+                  "triggerer: move it to a module of its own (in the dags folder or plugins) and import it")
+    return error

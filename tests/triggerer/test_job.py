@@ -123,6 +123,27 @@ def test_a_trigger_that_cannot_be_imported_fails_its_task(world: World, run_id: 
     assert ti.state == "scheduled" and ti.next_method == FAIL_METHOD and "nowhere" in ti.next_kwargs["traceback"]
 
 
+def test_a_trigger_class_defined_in_a_dag_file_fails_its_task_saying_where_to_put_it(
+        world: World, run_id: str, loops: list[TriggerLoop]) -> None:
+    """A trigger whose serialize() names its own module, written in the DAG file, gets the DAG
+    file's module name, which no other process can import: the task's log said only
+    "No module named 'flowctl_dagfile_…'", a name the user never wrote."""
+    from flowctl.dag_processing.loader import module_name_for
+
+    key = TaskInstanceKey("waits", run_id, "t0")
+    store = world.store
+    store.set_task_state(key, "pending", "scheduled")
+    store.set_task_state(key, "scheduled", "queued")
+    store.start_try(key, 0, "here", 1, utcnow())
+    classpath = f"{module_name_for(world.folder / 'waits.py')}.MyTrigger"
+    store.defer_try(key, 1, classpath, {}, "done", {}, None, utcnow())
+    _triggerer(store, loops).sync(utcnow())
+    ti = store.get_task_instance(key)
+    assert ti.state == "scheduled" and ti.next_method == FAIL_METHOD
+    error = ti.next_kwargs["traceback"]
+    assert "MyTrigger" in error and "defined in a DAG file" in error and "importable" in error
+
+
 def test_the_trigger_of_a_task_cleared_meanwhile_is_cancelled_and_deleted(world: World, run_id: str,
                                                                           loops: list[TriggerLoop]) -> None:
     key = _defer(world, run_id, "t0", DateTimeTrigger(utcnow() + timedelta(hours=1)))
