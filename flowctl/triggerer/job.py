@@ -178,5 +178,5 @@ def unbuildable(classpath: str, exc: Exception) -> str:
     error = f"the triggerer cannot build the trigger {classpath}: {type(exc).__name__}: {exc}"
     if classpath.startswith(DAG_FILE_MODULE_PREFIX):
         error += ("; its class is defined in a DAG file, and a trigger's class must be importable by the "
-                  "triggerer: move it to a module of its own (in the dags folder or plugins) and import it")
+                  "triggerer: move it to a module of its own in the dags folder (on the triggerer's path) and import it from there")
     return error
