@@ -173,8 +173,10 @@ def tasks_failed_deps(ctx: CliContext, dag_id: str, task_id: str, run_ref: str) 
         for line in waits:
             click.echo(f"  - {line}")
         return 0
-    reasons = [*poke_lines(ctx.store, run.key, task_id), *explain(view, task_id, utcnow())]
-    reasons = [r for r in reasons if not r.endswith(" is up_for_reschedule")]  # said better by poke_lines
+    queued = queue_lines(ctx.store, run.key, task_id, str(ctx.settings.get("core", "executor")))
+    reasons = [*poke_lines(ctx.store, run.key, task_id), *queued, *explain(view, task_id, utcnow())]
+    said_better = (" is up_for_reschedule", " is queued") if queued else (" is up_for_reschedule",)
+    reasons = [r for r in reasons if not r.endswith(said_better)]  # by poke_lines, queue_lines
     if not reasons:
         click.echo(f"Nothing holds {dag_id}.{task_id} in run {run_id}: it can run.")
         return 0
@@ -211,6 +213,21 @@ def poke_lines(store: Any, run: Any, task_id: str) -> list[str]:
         lines.append(f"{label} is a sensor between pokes (reschedule mode): {pokes} poke"
                      f"{'' if pokes == 1 else 's'} so far in try {ti.try_number}, the next at {due}; "
                      f"its log says what the last poke saw")
+    return lines
+
+
+def queue_lines(store: Any, run: Any, task_id: str, executor: str) -> list[str]:
+    """For each queued task instance of ``task_id`` (handed to the executor, not started): its queue and
+    since when; with Celery, the worker it needs (a queue no worker listens to keeps it queued)."""
+    lines = []
+    for ti in store.list_task_instances(run, "queued"):
+        if ti.task_id != task_id:
+            continue
+        label = f"{task_id}[{ti.map_index}]" if ti.map_index >= 0 else task_id
+        since = f" since {ti.queued_at.isoformat()}" if ti.queued_at is not None else ""
+        taker = (f"a Celery worker listening to {ti.queue!r} starts it (flowctl celery worker -q {ti.queue})"
+                 if executor == "celery" else "it starts as soon as the executor has a free slot")
+        lines.append(f"{label} is queued on queue {ti.queue!r}{since}: the executor has it; {taker}")
     return lines
 
 

@@ -348,3 +348,17 @@ def test_failed_deps_says_a_deferred_task_waits_for_its_trigger(store: Store, ca
     assert code == 0
     assert ("it is deferred: it waits for its trigger flowctl.triggers.file.FileTrigger (no triggerer has taken it "
             "yet (is `flowctl triggerer` running?)), then resumes in execute_complete()") in out
+
+
+def test_failed_deps_of_a_queued_task_names_its_queue_and_the_worker_celery_needs_for_it(
+        store: Store, capsys: Out, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: only "extract is queued", for a task sent to a queue that no Celery worker listens to."""
+    run = a_run(store)
+    force(store, run, "extract", "scheduled")
+    store.queue_scheduled_tasks(T0, 10)
+    monkeypatch.setenv("FLOWCTL__CORE__EXECUTOR", "celery")
+    code, out, _ = run_cli(capsys, "tasks", "failed-deps", "etl", "extract", run.run_id)
+    assert code == 0, out
+    assert ("  - extract is queued on queue 'default' since 2024-01-01T00:00:00+00:00: the executor has it; a "
+            "Celery worker listening to 'default' starts it (flowctl celery worker -q default)") in out.splitlines(), out
+    assert "  - extract is queued" not in out.splitlines()
