@@ -40,14 +40,23 @@ class ParamField:
         return FIELD_PREFIX + self.name
 
 
-def _kind(schema: Mapping[str, Any]) -> str:
+def _kind(schema: Mapping[str, Any], value: Any) -> str:
     if schema.get("enum"):
         return "enum"
-    kind = schema.get("type")
+    kind = schema.get("type") or _type_of(value)
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
     return {"boolean": "bool", "integer": "integer", "number": "number", "array": "json",
             "object": "json"}.get(str(kind), "string")
+
+
+def _type_of(value: Any) -> str | None:
+    """The JSON type of a plain param's default: Airflow 2's form takes a field's type from it."""
+    for python_type, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (list, "array"),
+                              (dict, "object"), (str, "string")):
+        if isinstance(value, python_type):
+            return name
+    return None
 
 
 def _text(value: Any, kind: str) -> str:
@@ -70,8 +79,8 @@ def param_fields(params: Mapping[str, Mapping[str, Any]]) -> list[ParamField]:
     fields = []
     for name, item in params.items():
         schema = dict(item.get("schema") or {})
-        kind = _kind(schema)
         value = item.get("value") if item.get("has_value", True) else None
+        kind = _kind(schema, value)
         fields.append(ParamField(name, kind, _text(value, kind), str(item.get("description") or ""),
                                  tuple(str(o) for o in schema.get("enum") or ()),
                                  required=not item.get("has_value", True), nullable=_allows_null(schema)))

@@ -92,6 +92,17 @@ def test_the_trigger_form_turns_params_into_typed_conf_values() -> None:
     assert conf == {"n": 7, "flag": True, "mode": "a", "x": 1}
 
 
+def test_a_plain_param_value_keeps_its_python_type_in_the_trigger_form() -> None:
+    # Airflow 2 auto-boxes a plain value into a Param whose type the form takes from the value
+    params = {name: {"value": value, "has_value": True, "description": None, "schema": {}}
+              for name, value in (("count", 5), ("ratio", 0.5), ("flag", True), ("items", [1]), ("label", "x"))}
+    fields = param_fields(params)
+    assert [(f.name, f.kind) for f in fields] == [("count", "integer"), ("ratio", "number"), ("flag", "bool"),
+                                                  ("items", "json"), ("label", "string")]
+    conf = conf_from_form(fields, {f.input_name: f.value for f in fields}, "")
+    assert conf == {"count": 5, "ratio": 0.5, "flag": True, "items": [1], "label": "x"}
+
+
 def test_recent_confs_are_distinct_and_newest_first() -> None:
     extras = ['{"conf": {"a": 2}}', '{"conf": {}}', '{"conf": {"a": 1}}', '{"conf": {"a": 2}}', "not json"]
     assert recent_confs(extras) == ['{\n  "a": 2\n}', '{\n  "a": 1\n}']
