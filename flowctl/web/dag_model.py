@@ -65,6 +65,8 @@ class GridRow:
     parent: str | None
     states: tuple[str | None, ...]
     tries: tuple[int, ...]
+    mapped: bool = False
+    counts: tuple[str, ...] = ()  # a mapped task's instances by state in each run ("" for none)
 
 
 def topological_rank(data: Mapping[str, Any]) -> dict[str, int]:
@@ -118,15 +120,31 @@ def cell_index(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
 def grid_rows(data: Mapping[str, Any], run_ids: Sequence[str], cells: Iterable[Cell]) -> list[GridRow]:
     """Rows for every group and task (depth first) with one state per run in ``run_ids``."""
     index = cell_index(cells)
+    mapped = {str(t["task_id"]) for t in data.get("tasks") or () if t.get("is_mapped")}
     rows = []
     for node_id, parent, depth, is_group, below in _walk(group_tree(data), 0, topological_rank(data)):
-        states, tries = [], []
+        states, tries, counts = [], [], []
+        is_mapped = not is_group and node_id in mapped
         for run_id in run_ids:
             found = [c for t in below for c in index.get((run_id, t), ())]
             states.append(summary_state(c.state for c in found))
             tries.append(max((c.try_number for c in found), default=0))
-        rows.append(GridRow(node_id, _label(node_id, parent), depth, is_group, parent, tuple(states), tuple(tries)))
+            if is_mapped:
+                counts.append(mapped_counts(found))
+        rows.append(GridRow(node_id, _label(node_id, parent), depth, is_group, parent, tuple(states), tuple(tries),
+                            is_mapped, tuple(counts)))
     return rows
+
+
+def mapped_counts(found: Sequence[Cell]) -> str:
+    """``4 mapped: 3 success, 1 failed`` (most urgent state first), as Airflow's grid tooltip counts them."""
+    if not found:
+        return ""
+    by_state: dict[str, int] = {}
+    for cell in found:
+        by_state[cell.state or "none"] = by_state.get(cell.state or "none", 0) + 1
+    order = sorted(by_state, key=lambda s: STATE_PRIORITY.index(s) if s in STATE_PRIORITY else len(STATE_PRIORITY))
+    return f"{len(found)} mapped: " + ", ".join(f"{by_state[s]} {s}" for s in order)
 
 
 def graph_payload(data: Mapping[str, Any], cells: Iterable[Cell]) -> dict[str, Any]:

@@ -68,3 +68,20 @@ def test_the_graph_and_grid_show_a_mapped_groups_tasks_with_their_map_indexes(
     assert 'data-node="pipeline"' in html and 'data-parent="pipeline"' in html
     page = admin_client.get(f"/dags/grouped/runs/{run.run_id}/tasks/pipeline.scale")
     assert page.status_code == 200 and "failed" in page.get_data(as_text=True)
+
+
+def test_the_grid_marks_a_mapped_task_and_counts_its_instances_by_state(
+        admin_client: FlaskClient, web_store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "grouped.py"
+    path.write_text(SOURCE)
+    assert sync_example(web_store, path) == ["grouped"]
+    run = make_run(web_store, "grouped", 0)
+    assert web_store.expand_mapped_task(run.key, "pipeline.scale", 3, T0)
+    drive(web_store, TaskInstanceKey("grouped", run.run_id, "pipeline.scale", 1), ("scheduled", "queued", "running",
+                                                                                   "failed"), T0)
+    html = admin_client.get("/dags/grouped/grid").get_data(as_text=True)
+    row = re.search(r'<tr class="task-row" data-node="pipeline.scale".*?</tr>', html, re.S)
+    assert row, html
+    assert 'scale <span class="muted">[ ]</span>' in row.group(0) and 'title="failed · 3 mapped: 1 failed, 2 ' in row.group(0)
+    total = re.search(r'<tr class="task-row" data-node="total".*?</tr>', html, re.S)
+    assert total and "[ ]" not in total.group(0) and "mapped" not in total.group(0)
