@@ -1,4 +1,4 @@
-"""POST actions on a run and its task instances: clear, mark success / failed, force-run, delete — blueprint ``run_actions``.
+"""POST actions on a run and its task instances: clear, mark success / failed, force-run, delete, note — blueprint ``run_actions``.
 
 Every action is two steps: the first POST shows what would change (nothing
 written), the second (``confirmed=1``) applies it through the Store's
@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request
 
-from flowctl.core.keys import TaskInstanceKey
+from flowctl.core.keys import RunKey, TaskInstanceKey, check_note
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.operations import ClearSpec
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
@@ -216,6 +216,43 @@ def force_run(dag_id: str, run_id: str, task_id: str) -> Any:
     flash(f"{task_id} is scheduled to run now." if started else f"{task_id} changed meanwhile; nothing done.",
           "success" if started else "warning")
     return back_to(page)
+
+
+# --- notes -------------------------------------------------------------------------------------
+
+def _note() -> str | None:
+    """The form's note, trimmed (empty: no note); ParamValidationError past Airflow's 1,000 characters."""
+    note = request.form.get("note", "").strip() or None
+    check_note(note)
+    return note
+
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/note", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def set_run_note(dag_id: str, run_id: str) -> Any:
+    """Add, change or (empty) remove a run's note, as Airflow 2's grid details do."""
+    store = context.store()
+    run = store.get_run(dag_id, run_id)  # DagRunNotFound -> 404
+    note = _note()
+    store.set_run_note(RunKey(dag_id, run_id), note, context.now())
+    context.audit("set_note", dag_id=dag_id, run_id=run.run_id, extra={"note": note})
+    flash("Note saved." if note else "Note removed.", "success")
+    return back_to(run_url(dag_id, run_id))
+
+
+@bp.route("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>/note", methods=["POST"])
+@requires_dag(Perm.DAG_EDIT)
+def set_task_note(dag_id: str, run_id: str, task_id: str) -> Any:
+    """Add, change or (empty) remove a task instance's note."""
+    store = context.store()
+    key = TaskInstanceKey(dag_id, run_id, task_id, request.form.get("map_index", -1, type=int))
+    store.get_task_instance(key)  # not found -> 404
+    note = _note()
+    store.set_task_instance_note(key, note, context.now())
+    context.audit("set_note", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=key.map_index,
+                  extra={"note": note})
+    flash("Note saved." if note else "Note removed.", "success")
+    return back_to(ti_url(dag_id, run_id, task_id, key.map_index))
 
 
 # --- delete ------------------------------------------------------------------------------------

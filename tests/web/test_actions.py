@@ -44,6 +44,41 @@ def last_audit(store: Store, event: str) -> dict:
             "extra": json.loads(rows[0].extra or "{}")}
 
 
+# --- notes ----------------------------------------------------------------------------------------
+
+def test_a_run_note_is_added_changed_and_removed_from_the_run_page(user_client: FlaskClient, web_store: Store,
+                                                                   seeded: Seeded) -> None:
+    run = seeded.success_run
+    page = user_client.get(run_path(run.run_id)).get_data(as_text=True)
+    assert 'id="run-note-form"' in page
+    response = post(user_client, f"{run_path(run.run_id)}/note", {"note": "  rerun after the outage  "})
+    assert response.status_code == 302
+    assert web_store.get_run(run.dag_id, run.run_id).note == "rerun after the outage"
+    assert last_audit(web_store, "set_note")["run_id"] == run.run_id
+    assert "rerun after the outage" in user_client.get(run_path(run.run_id)).get_data(as_text=True)
+    assert post(user_client, f"{run_path(run.run_id)}/note", {"note": ""}).status_code == 302
+    assert web_store.get_run(run.dag_id, run.run_id).note is None
+    response = post(user_client, f"{run_path(run.run_id)}/note", {"note": "n" * 1001})
+    assert response.status_code == 400 and "at most 1000 characters" in response.get_data(as_text=True)
+
+
+def test_a_task_note_is_set_from_the_task_instance_page(user_client: FlaskClient, web_store: Store,
+                                                        seeded: Seeded) -> None:
+    run = seeded.failed_run
+    ti = web_store.list_task_instances(run.key)[0]
+    path = f"{run_path(run.run_id)}/tasks/{q(ti.task_id)}"
+    assert 'id="ti-note-form"' in user_client.get(path).get_data(as_text=True)
+    assert post(user_client, f"{path}/note", {"note": "flaky source", "map_index": str(ti.map_index)}).status_code == 302
+    assert web_store.get_task_instance(ti.key).note == "flaky source"
+    assert "flaky source" in user_client.get(path).get_data(as_text=True)
+
+
+def test_a_viewer_sees_notes_but_may_not_edit_them(viewer_client: FlaskClient, seeded: Seeded) -> None:
+    run = seeded.success_run
+    assert 'id="run-note-form"' not in viewer_client.get(run_path(run.run_id)).get_data(as_text=True)
+    assert post(viewer_client, f"{run_path(run.run_id)}/note", {"note": "x"}).status_code == 403
+
+
 # --- clear ----------------------------------------------------------------------------------------
 
 def test_clearing_a_run_asks_first_and_changes_nothing(user_client: FlaskClient, web_store: Store,
