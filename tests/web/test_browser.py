@@ -92,6 +92,16 @@ def test_the_graph_draws_every_task_coloured_by_the_chosen_run(admin_tab: Any, s
     shot(admin_tab, "graph")
 
 
+def test_every_graph_node_is_wide_enough_for_its_name_and_operator(admin_tab: Any, seeded: Seeded) -> None:
+    admin_tab.goto(f"{BASE}/graph?run_id={q(seeded.failed_run.run_id)}")
+    admin_tab.wait_for_selector("svg.dag-graph g.node")
+    overflowing = admin_tab.eval_on_selector_all("svg.dag-graph g.node", """ns => ns.filter(n => {
+        const box = n.querySelector("rect.node-box").width.baseVal.value;
+        return [...n.querySelectorAll("text")].some(t => t.getBBox().x + t.getBBox().width > box); })
+      .map(n => n.getAttribute("data-id"))""")
+    assert overflowing == []
+
+
 def test_a_task_group_collapses_to_one_node_and_expands_again(admin_tab: Any, seeded: Seeded) -> None:
     admin_tab.goto(f"{BASE}/graph?run_id={q(seeded.failed_run.run_id)}")
     admin_tab.wait_for_selector("svg.dag-graph g.cluster[data-group=web]")

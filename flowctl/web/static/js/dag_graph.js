@@ -40,7 +40,14 @@
     if (parent) parent.appendChild(node);
     return node;
   }
-  function nodeWidth(label, extra) { return Math.max(96, Math.min(280, 7.2 * label.length + 28 + (extra || 0))); }
+  // Wide enough for the name (12.5px bold) and the operator line under it (11px), within 96..280 px.
+  function nodeWidth(label, extra, sub) {
+    var need = Math.max(7.2 * label.length + 28 + (extra || 0), 6.4 * (sub || "").length + 24);
+    return Math.max(96, Math.min(280, need));
+  }
+  function taskSub(task) {
+    return (task.operator || "") + (task.mapped ? " [" + task.instances + "]" : "") + (task.role ? " · " + task.role : "");
+  }
   function summary(states) {
     var order = ["failed", "upstream_failed", "up_for_retry", "up_for_reschedule", "running", "deferred", "queued",
                  "scheduled", "pending", "removed", "skipped", "success"];
@@ -57,7 +64,7 @@
       if (collapsed[grp.id]) {
         var states = data.nodes.filter(function (n) { return chain(n.group).indexOf(grp.id) >= 0; })
           .map(function (n) { return n.state; });
-        g.setNode(grp.id, { kind: "collapsed", label: grp.label, width: nodeWidth(grp.label, 20), height: 40,
+        g.setNode(grp.id, { kind: "collapsed", label: grp.label, width: nodeWidth(grp.label, 20, states.length + " tasks"), height: 40,
                             state: summary(states), count: states.length });
       } else {
         g.setNode(grp.id, { kind: "cluster", label: grp.label, width: nodeWidth(grp.label), height: 40 });
@@ -66,7 +73,7 @@
     });
     data.nodes.forEach(function (n) {
       if (representative(n.group, null)) return;
-      g.setNode(n.id, { kind: "task", label: n.label, task: n, width: nodeWidth(n.label), height: 40 });
+      g.setNode(n.id, { kind: "task", label: n.label, task: n, width: nodeWidth(n.label, 0, taskSub(n)), height: 40 });
       if (n.group) g.setParent(n.id, n.group);
     });
     var groupOf = {};
@@ -120,10 +127,7 @@
       var label = el("text", { x: 14, y: 17, class: "node-label" }, node);
       label.textContent = (n.kind === "collapsed" ? "▸ " : "") + n.label;
       var sub = el("text", { x: 14, y: 32, class: "node-sub" }, node);
-      sub.textContent = n.kind === "task"
-        ? (n.task.operator || "") + (n.task.mapped ? " [" + n.task.instances + "]" : "")
-          + (n.task.role ? " · " + n.task.role : "")
-        : n.count + " tasks";
+      sub.textContent = n.kind === "task" ? taskSub(n.task) : n.count + " tasks";
       var tip = el("title", {}, node);
       tip.textContent = id + (state ? " (" + state + ")" : "");
       function open() {
