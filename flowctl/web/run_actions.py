@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request
 
 from flowctl.core.keys import RunKey, TaskInstanceKey, check_note
+from flowctl.core.planner import run_mark, task_graph
 from flowctl.core.states import TaskInstanceState
 from flowctl.db.operations import ClearSpec
 from flowctl.db.records import DagRunRecord, TaskInstanceRecord
@@ -149,6 +150,20 @@ def teardowns_note(report: RunMarkReport) -> str:
     return f" Teardown task(s) {', '.join(names)} still run to clean up." if names else ""
 
 
+def run_mark_items(run: DagRunRecord, tis: Sequence[TaskInstanceRecord], state: str) -> list[str]:
+    """What marking the whole run ``state`` does to each task instance it changes (``t (running → failed)``),
+    decided by the same pure rule the Store applies."""
+    decision = run_mark(task_graph(serialized_for(run.dag_id, run)), {(t.task_id, t.map_index): t.state for t in tis},
+                        state)
+    items = [f"the run ({run.state} → {state})"] if run.state != state else []
+    for ti in tis:
+        target = decision.changes.get((ti.task_id, ti.map_index))
+        if target is not None and target.value != ti.state:
+            suffix = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
+            items.append(f"{ti.task_id}{suffix} ({ti.state} → {target.value})")
+    return items
+
+
 def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
     store = context.store()
     run = store.get_run(dag_id, run_id)
@@ -158,8 +173,9 @@ def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
     if not confirmed():
         what = f"the whole run {run_id} (and the run itself)" if whole_run else f"{len(tis)} task instance(s)"
         after = " Its teardown tasks whose setups ran still run, to clean up." if whole_run else ""
+        items = run_mark_items(run, tis, state) if whole_run else [_label(t) for t in tis if t.state != state]
         return confirm_page(f"Mark {state}", f"Mark {what} of {dag_id} as {state}.{after}",
-                            [_label(t) for t in tis if t.state != state], danger=state == TI.FAILED.value)
+                            items, danger=state == TI.FAILED.value)
     note = ""
     if whole_run:
         report = mark_run(run, state)

@@ -144,6 +144,22 @@ def test_marking_a_task_instance_success_changes_only_it(user_client: FlaskClien
     assert last_audit(web_store, "mark_success")["task_id"] == "web.fetch"
 
 
+def test_marking_a_run_failed_asks_about_exactly_the_task_instances_it_changes(user_client: FlaskClient,
+                                                                               web_store: Store,
+                                                                               seeded: Seeded) -> None:
+    """Before: the confirmation listed the run's successful tasks too, which marking it failed leaves alone."""
+    run = seeded.running_run
+    html = post(user_client, f"{run_path(run.run_id)}/mark-failed").get_data(as_text=True)
+    items = re.findall(r'<li class="mono">(.*?)</li>', html)
+    post(user_client, f"{run_path(run.run_id)}/mark-failed", {"confirmed": "1"})
+    after = states(web_store, run.dag_id, run.run_id)
+    assert "start (success)" not in items and after["start"] == "success"
+    assert "crm.fetch (running → failed)" in items and after["crm.fetch"] == "failed"
+    assert "merge (pending → skipped)" in items and after["merge"] == "skipped"
+    assert items[0] == "the run (running → failed)"
+    assert len(items) == 1 + sum(1 for state in after.values() if state != "success")
+
+
 def test_marking_a_running_run_failed_fails_it_and_stops_its_tasks(user_client: FlaskClient, web_store: Store,
                                                                     seeded: Seeded) -> None:
     run = seeded.running_run
