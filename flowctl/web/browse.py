@@ -1,6 +1,7 @@
-"""Browse pages: every run, every task instance (filters + bulk actions), and the timeline.
+"""Browse pages: every run, every task instance (filters + bulk actions), the jobs, and the timeline.
 
-Owns ``/browse/runs``, ``/browse/task-instances`` (and their POST ``/action``)
+Owns ``/browse/runs``, ``/browse/task-instances`` (and their POST ``/action``),
+``/browse/jobs`` (scheduler, triggerer, ... processes and their heartbeats)
 and ``/timeline`` (one Gantt across every DAG for a time window; the chart
 fetches ``/api/v1/timeline``). Lists are paged in SQL.
 Must not import flowctl.cli or flowctl.scheduler.
@@ -15,7 +16,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from flowctl.core import timezones
 from flowctl.core.errors import FlowctlError
-from flowctl.db.records import RUN_TYPES
+from flowctl.db.jobs import JOB_STATES
+from flowctl.db.records import JOB_TYPES, RUN_TYPES
 from flowctl.db.web_queries import RunQuery, TaskInstanceQuery
 from flowctl.web import bulk, context, ui_time
 from flowctl.web.auth import hidden_dags, requires
@@ -80,6 +82,21 @@ def task_instances() -> Any:
     filters = {k: args.get(k) for k in ("dag_id", "run_id", "task_id", "state", "pool") if args.get(k)}
     return render_template("browse_task_instances.html", page=page, query=query, filters=filters, dates=dates,
                            actions=bulk.ACTIONS, key_json=_ti_key_json)
+
+
+#: The jobs page shows this many, newest heartbeat first (ended jobs pile up until ``flowctl db clean``).
+JOBS_SHOWN = 200
+
+
+@bp.route("/browse/jobs")
+@requires(Perm.READ)
+def jobs() -> Any:
+    """Scheduler, triggerer, DAG processor and worker jobs with their heartbeats (Airflow 2's Browse > Jobs)."""
+    job_type = _only(request.args.get("job_type", ""), JOB_TYPES)
+    state = _only(request.args.get("state", ""), JOB_STATES)
+    listed = context.store().list_jobs(job_type or None, state or None)
+    return render_template("browse_jobs.html", jobs=listed[:JOBS_SHOWN], total=len(listed), job_type=job_type,
+                           state=state, job_types=sorted(JOB_TYPES), job_states=sorted(JOB_STATES))
 
 
 def _ti_key_json(ti: Any) -> str:

@@ -3,7 +3,7 @@
 Owns ``/home`` (its ``tags``, ``status``, ``search``, ``lastrun`` and 0-based ``page`` become the
 home page's filters), the Flask-AppBuilder list pages (``/variable/list/``, ``/connection/list/``,
 ``/pool/list/``, ``/log/list/``, ``/dagrun/list/``, ``/taskinstance/list/``, ``/users/list/``,
-``/importerror/list/``, ``/slamiss/list/``, and ``/xcom/list/``, whose XComs flowctl shows on each
+``/importerror/list/``, ``/slamiss/list/``, ``/job/list/``, and ``/xcom/list/``, whose XComs flowctl shows on each
 task instance's page: the task instance list), keeping the ``_flt_<n>_<field>=`` filters the target
 understands, the per-DAG views by query (``/graph?dag_id=``, ``/tree``, ``/grid``, ``/gantt``, ``/code``,
 ``/duration``, ``/calendar``, ``/dag_details`` (the DAG's page), ``/trigger``), and ``/log`` / ``/task`` by ``dag_id``,
@@ -36,7 +36,7 @@ LIST_PAGES: Mapping[str, tuple[str, Sequence[str]]] = {
     "/dagrun/list/": ("/browse/runs", ("dag_id", "state", "run_type")),
     "/taskinstance/list/": ("/browse/task-instances", ("dag_id", "run_id", "task_id", "state", "pool")),
     "/users/list/": ("/admin/users", ()), "/importerror/list/": ("/import-errors", ()),
-    "/slamiss/list/": ("/browse/sla-misses", ("dag_id",)),
+    "/slamiss/list/": ("/browse/sla-misses", ("dag_id",)), "/job/list/": ("/browse/jobs", ("job_type", "state")),
     "/xcom/list/": ("/browse/task-instances", ("dag_id", "run_id", "task_id")),
 }
 #: Airflow's per-DAG view (``/<view>?dag_id=``) -> the DAG's page ("" is its overview).

@@ -191,3 +191,19 @@ def test_a_window_ending_at_the_first_moment_or_a_backfill_to_the_last_day_is_no
     assert "Backfill 1 date(s)" in last_days.get_data(as_text=True)
     assert "backfill__9999-12-30T06:00:00+00:00" in last_days.get_data(as_text=True)
 
+
+
+def test_browse_jobs_lists_scheduler_and_triggerer_jobs_and_filters_them(viewer_client: FlaskClient,
+                                                                         web_store: Store) -> None:
+    from tests.web.webdata import T0
+
+    scheduler = web_store.create_job("scheduler", "host-a", 101, T0, executor_class="LocalExecutor")
+    triggerer = web_store.create_job("triggerer", "host-b", 202, T0)
+    assert web_store.end_job(triggerer.id, "success", T0)
+    html = viewer_client.get("/browse/jobs").get_data(as_text=True)
+    assert 'id="jobs"' in html and "scheduler" in html and "triggerer" in html and "host-b" in html
+    only = viewer_client.get("/browse/jobs?job_type=scheduler&state=running").get_data(as_text=True)
+    assert "host-a" in only and "host-b" not in only and str(scheduler.pid) in only
+    assert 'href="/browse/jobs"' in viewer_client.get("/").get_data(as_text=True)  # in the Browse menu
+    legacy = viewer_client.get("/job/list/?_flt_0_job_type=triggerer")
+    assert legacy.status_code in (301, 302, 308) and "/browse/jobs?job_type=triggerer" in legacy.headers["Location"]
