@@ -171,9 +171,9 @@ def _mark(dag_id: str, run_id: str, task_id: str | None, state: str) -> Any:
     whole_run = not nodes
     tis = store.list_task_instances(run.key) if whole_run else chosen_instances(run, nodes)
     if not confirmed():
-        what = f"the whole run {run_id} (and the run itself)" if whole_run else f"{len(tis)} task instance(s)"
-        after = " Its teardown tasks whose setups ran still run, to clean up." if whole_run else ""
         items = run_mark_items(run, tis, state) if whole_run else [_label(t) for t in tis if t.state != state]
+        what = f"the whole run {run_id} (and the run itself)" if whole_run else f"{len(items)} task instance(s)"
+        after = " Its teardown tasks whose setups ran still run, to clean up." if whole_run else ""
         return confirm_page(f"Mark {state}", f"Mark {what} of {dag_id} as {state}.{after}",
                             items, danger=state == TI.FAILED.value)
     note = ""

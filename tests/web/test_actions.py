@@ -160,6 +160,17 @@ def test_marking_a_run_failed_asks_about_exactly_the_task_instances_it_changes(u
     assert len(items) == 1 + sum(1 for state in after.values() if state != "success")
 
 
+def test_marking_tasks_counts_only_the_task_instances_that_change(user_client: FlaskClient, web_store: Store,
+                                                                  seeded: Seeded) -> None:
+    """Before: 'Mark 6 task instance(s)' over a list of two, the others being success already."""
+    run = seeded.failed_run
+    html = post(user_client, f"{run_path(run.run_id)}/tasks/start/mark-success",
+                {"downstream": "1"}).get_data(as_text=True)
+    items = re.findall(r'<li class="mono">(.*?)</li>', html)
+    assert sorted(items) == ["merge (upstream_failed)", "web.clean (upstream_failed)", "web.fetch (failed)"]
+    assert "Mark 3 task instance(s)" in html
+
+
 def test_marking_a_running_run_failed_fails_it_and_stops_its_tasks(user_client: FlaskClient, web_store: Store,
                                                                     seeded: Seeded) -> None:
     run = seeded.running_run
