@@ -96,7 +96,16 @@ def overview(dag_id: str) -> Any:
     docs = render_markdown(page.data.get("doc_md"))
     return render_dag("dag/overview.html", page, "overview", runs=runs, docs=docs,
                       run_count=context.store().count_runs(dag_id),
-                      params=page.data.get("params") or {})
+                      params=page.data.get("params") or {}, limits=_limits(page.dag))
+
+
+def _limits(dag: Any) -> tuple[int, int]:
+    """(max_active_runs, max_active_tasks): the DAG's own, or the configured default it runs under."""
+    settings = context.settings()
+    runs = dag.max_active_runs if dag.max_active_runs is not None else settings.get("core", "max_active_runs_per_dag")
+    tasks = dag.max_active_tasks if dag.max_active_tasks is not None else settings.get("core",
+                                                                                       "max_active_tasks_per_dag")
+    return int(runs), int(tasks)
 
 
 @bp.route("/dags/<dag_id>/graph")

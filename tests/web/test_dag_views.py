@@ -118,6 +118,14 @@ def test_the_overview_shows_schedule_recent_runs_and_safe_docs(admin_client: Fla
     assert 'id="dag-docs"' in html and "trigger-btn" in html
 
 
+def test_the_overview_shows_the_configured_limits_a_dag_does_not_set(admin_client: FlaskClient,
+                                                                     seeded: Seeded) -> None:
+    """Before: 'Max active runs / tasks' read '3 /' for a DAG that leaves max_active_tasks to the config."""
+    html = admin_client.get(BASE).get_data(as_text=True)
+    row = re.search(r"<th>Max active runs / tasks</th><td>(.*?)</td>", html)
+    assert row and re.fullmatch(r"\d+ / 16", row.group(1).strip()), row
+
+
 def test_a_viewer_sees_the_dag_pages_without_action_buttons(viewer_client: FlaskClient, seeded: Seeded) -> None:
     html = _text(viewer_client.get(BASE))
     assert seeded.success_run.run_id in html
