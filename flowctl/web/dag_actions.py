@@ -30,12 +30,24 @@ KILLABLE = ("queued", "running")
 LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
+def paused_note(dag: Any) -> str:
+    """What a manual run of ``dag`` does while it is paused ("" when it is not paused)."""
+    if not dag.is_paused:
+        return ""
+    if context.settings().get("scheduler", "run_manual_when_paused"):
+        return (f"{dag.dag_id} is paused: a manual run still runs ([scheduler] run_manual_when_paused); "
+                "its schedule stays paused.")
+    return (f"{dag.dag_id} is paused: a manual run waits, queued, until it is unpaused "
+            "([scheduler] run_manual_when_paused is off).")
+
+
 def _trigger_form(dag_id: str, error: str | None = None, status: int = 200) -> Any:
     page = dag_page(dag_id, "")
     fields = param_fields(page.data.get("params") or {})
     audits = context.store().list_audit(dag_id=dag_id, event=TRIGGER_EVENT, limit=50)
     html = render_dag("dag/trigger.html", page, "trigger", fields=fields, error=error,
-                      recent=recent_confs(a.extra for a in audits), form=request.form)
+                      recent=recent_confs(a.extra for a in audits), form=request.form,
+                      paused_note=paused_note(page.dag))
     return html, status
 
 
@@ -56,7 +68,9 @@ def trigger(dag_id: str) -> Any:
     except (ParamValidationError, AlreadyExistsError) as exc:
         return _trigger_form(dag_id, error=str(exc), status=400)
     context.audit(TRIGGER_EVENT, dag_id=dag_id, run_id=run.run_id, extra={"conf": conf})
-    flash(f"Triggered {dag_id}: run {run.run_id} is queued.", "success")
+    note = paused_note(page.dag)
+    flash(f"Triggered {dag_id}: run {run.run_id} is queued." + (f" {note}" if note else ""),
+          "warning" if note else "success")
     return redirect(run_url(dag_id, run.run_id))
 
 

@@ -247,6 +247,31 @@ def test_the_trigger_form_creates_a_queued_manual_run_with_the_conf(user_client:
     assert last_audit(web_store, "trigger")["extra"] == {"conf": {"source": "crm"}}
 
 
+def test_the_trigger_form_says_what_a_manual_run_of_a_paused_dag_does(user_client: FlaskClient, web_store: Store,
+                                                                       seeded: Seeded) -> None:
+    """Before: nothing on the page or in the message said the DAG was paused (USERS.md promises it)."""
+    assert "is paused" not in user_client.get(f"{BASE}/trigger").get_data(as_text=True)
+    web_store.set_paused(seeded.dag_id, True)
+    page = user_client.get(f"{BASE}/trigger").get_data(as_text=True)
+    assert 'id="paused-note"' in page and "is paused" in page and "still runs" in page
+    response = post(user_client, f"{BASE}/trigger", {"run_id": "while_paused"})
+    flashed = user_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is paused" in flashed and "still runs" in flashed
+
+
+def test_the_trigger_form_says_a_paused_dags_run_waits_when_manual_runs_do_not_run_paused(
+        web_settings: Any, web_store: Store, users: dict[str, str], seeded: Seeded) -> None:
+    from flowctl.web.app import create_app
+    from tests.web.conftest import Clock, login
+
+    app = create_app(web_settings.replace(scheduler__run_manual_when_paused=False), web_store, Clock())
+    client = app.test_client()
+    login(client, "user", users["user"])
+    web_store.set_paused(seeded.dag_id, True)
+    page = client.get(f"{BASE}/trigger").get_data(as_text=True)
+    assert "is paused" in page and "waits, queued, until it is unpaused" in page
+
+
 def test_the_trigger_form_remembers_the_last_confs(user_client: FlaskClient, seeded: Seeded) -> None:
     post(user_client, f"{BASE}/trigger", {"conf": '{"batch": 41}', "run_id": "r1"})
     html = user_client.get(f"{BASE}/trigger").get_data(as_text=True)
