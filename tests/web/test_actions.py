@@ -171,6 +171,22 @@ def test_marking_tasks_counts_only_the_task_instances_that_change(user_client: F
     assert "Mark 3 task instance(s)" in html
 
 
+def test_the_upstream_and_downstream_boxes_apply_to_marking_as_to_clearing(user_client: FlaskClient,
+                                                                            web_store: Store,
+                                                                            seeded: Seeded) -> None:
+    """Before: the boxes beside every button belonged to the Clear form only, so 'downstream' then
+    'Mark success…' marked the one task."""
+    run = seeded.failed_run
+    page = user_client.get(f"{run_path(run.run_id)}/tasks/web.fetch").get_data(as_text=True)
+    form = re.search(r'<form[^>]*id="ti-actions-form".*?</form>', page, re.S)
+    assert form and 'name="downstream"' in form.group(0) and 'name="upstream"' in form.group(0)
+    for action in ("clear", "mark-success", "mark-failed", "run"):
+        assert f'/tasks/web.fetch/{action}"' in form.group(0)
+    post(user_client, f"{run_path(run.run_id)}/tasks/web.fetch/mark-success", {"downstream": "1", "confirmed": "1"})
+    after = states(web_store, run.dag_id, run.run_id)
+    assert after["web.fetch"] == after["web.clean"] == after["merge"] == "success"
+
+
 def test_marking_a_running_run_failed_fails_it_and_stops_its_tasks(user_client: FlaskClient, web_store: Store,
                                                                     seeded: Seeded) -> None:
     run = seeded.running_run
