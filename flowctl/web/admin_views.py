@@ -45,8 +45,14 @@ def _done(message: str, endpoint: str) -> Any:
 @bp.route("/admin/variables")
 @requires(Perm.CONFIG)
 def variables() -> Any:
+    return _variables_page()
+
+
+def _variables_page(error: str | None = None) -> Any:
+    """The list and its form; with ``error``, the form as typed and the reason (a 400)."""
     rows = [(v, should_mask(v.key)) for v in context.store().list_variables()]
-    return render_template("admin/variables.html", rows=rows)
+    html = render_template("admin/variables.html", rows=rows, error=error, form=request.form if error else {})
+    return (html, 400) if error else html
 
 
 @bp.route("/admin/variables", methods=["POST"])
@@ -54,7 +60,7 @@ def variables() -> Any:
 def set_variable() -> Any:
     key = request.form.get("key", "").strip()
     if not key:
-        abort(400, description="a variable needs a key")
+        return _variables_page("a variable needs a key")
     context.store().set_variable(key, request.form.get("val", ""), _field("description"))
     context.audit("variable.set", extra={"key": key})
     return _done(f"Variable {key} saved.", "admin.variables")
@@ -148,9 +154,16 @@ def delete_connection(conn_id: str) -> Any:
 @bp.route("/admin/pools")
 @requires(Perm.READ)
 def pools() -> Any:
+    return _pools_page()
+
+
+def _pools_page(error: str | None = None) -> Any:
+    """The pools and the form; with ``error``, the form as typed and the reason (a 400)."""
     store = context.store()
     described = {p.name: p for p in store.list_pools()}
-    return render_template("admin/pools.html", usage=store.pool_usage(), described=described)
+    html = render_template("admin/pools.html", usage=store.pool_usage(), described=described, error=error,
+                           form=request.form if error else {})
+    return (html, 400) if error else html
 
 
 @bp.route("/admin/pools", methods=["POST"])
@@ -160,11 +173,14 @@ def set_pool() -> Any:
     try:
         slots = int(request.form.get("slots", ""))
     except ValueError:
-        abort(400, description="slots must be a whole number (-1 for unlimited)")
+        return _pools_page("slots must be a whole number (-1 for unlimited)")
     if not -1 <= slots <= MAX_SLOTS:
-        abort(400, description=f"slots must be from -1 (unlimited) to {MAX_SLOTS}")
-    context.store().set_pool(name, slots, _field("description"),
-                             include_deferred=bool(request.form.get("include_deferred")))
+        return _pools_page(f"slots must be from -1 (unlimited) to {MAX_SLOTS}")
+    try:
+        context.store().set_pool(name, slots, _field("description"),
+                                 include_deferred=bool(request.form.get("include_deferred")))
+    except FlowctlError as exc:  # e.g. an empty name
+        return _pools_page(str(exc))
     context.audit("pool.set", extra={"pool": name, "slots": slots})
     return _done(f"Pool {name} saved.", "admin.pools")
 

@@ -99,6 +99,22 @@ def test_a_pool_with_absurd_slots_is_a_400_not_a_500(op_client: FlaskClient, web
     assert "big" not in [p.name for p in web_store.list_pools()]
 
 
+def test_a_refused_pool_or_variable_shows_the_form_again_with_the_reason(op_client: FlaskClient,
+                                                                         web_store: Store) -> None:
+    """Before: a bare error page with no form, the typed values lost (the connection form already did this)."""
+    for data, reason in (({"pool": "  ", "slots": "7", "description": "etl"}, "the pool name must not be empty"),
+                         ({"pool": "big", "slots": "-5", "description": "etl"}, "slots must be from -1")):
+        response = post(op_client, "/admin/pools", data)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400 and 'id="pool-error"' in body and reason in body
+        assert 'name="slots"' in body and 'value="etl"' in body
+    assert [p.name for p in web_store.list_pools()] == ["default_pool"]
+    response = post(op_client, "/admin/variables", {"key": " ", "val": "kept value", "description": "d"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and 'id="variable-error"' in body and "a variable needs a key" in body
+    assert "kept value</textarea>" in body
+
+
 def test_a_connection_with_a_bad_port_is_a_400(op_client: FlaskClient, web_store: Store) -> None:
     response = post(op_client, "/admin/connections", {"conn_id": "x", "conn_type": "http", "port": "eighty"})
     assert response.status_code == 400
