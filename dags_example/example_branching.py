@@ -6,6 +6,7 @@ from datetime import datetime
 from flowctl import DAG
 from flowctl.operators.empty import EmptyOperator
 from flowctl.operators.python import BranchPythonOperator, PythonOperator
+from flowctl.utils.edgemodifier import Label
 from flowctl.utils.trigger_rule import TriggerRule
 
 
@@ -25,4 +26,5 @@ with DAG(
     light = PythonOperator(task_id="weekend_report", python_callable=lambda: print("light report"))
     publish = EmptyOperator(task_id="publish", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
 
-    pick >> [full, light] >> publish
+    pick >> Label("on a weekday") >> full >> publish  # the graph view writes each label on its edge
+    pick >> Label("on a weekend") >> light >> publish

@@ -198,6 +198,7 @@ class DAG:
         self.dag_display_name = dag_display_name
         self.task_dict: dict[str, Any] = {}
         self.task_group = TaskGroup.create_root(self)
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}  # up -> down -> {"label": ...} (Label)
 
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"
@@ -237,6 +238,14 @@ class DAG:
     @property
     def display_name(self) -> str:
         return self.dag_display_name or self.dag_id
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: dict[str, Any]) -> None:
+        """Describe one edge (Airflow's: ``{"label": ...}``, what ``Label`` sets; the graph view draws it)."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
+        """What :meth:`set_edge_info` said of this edge (``{}``: nothing)."""
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     def param(self, name: str, default: Any = NOTSET) -> DagParam:
         """A reference to DAG param ``name`` usable as a task argument."""

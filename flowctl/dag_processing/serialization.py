@@ -182,6 +182,9 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         value = getattr(dag, name, default)
         if value != default:
             data[name] = value
+    edge_info = getattr(dag, "edge_info", None)
+    if edge_info:  # Label texts, likewise
+        data["edge_info"] = encode_value(edge_info)
     return data
 
 

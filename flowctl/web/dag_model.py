@@ -171,7 +171,15 @@ def graph_payload(data: Mapping[str, Any], cells: Iterable[Cell]) -> dict[str, A
     roles = {node["id"]: node["role"] for node in nodes}
     # a setup's edge to its teardown is drawn dotted, as Airflow draws it
     setup_edges = [e for e in edges if roles.get(e[0]) == "setup" and roles.get(e[1]) == "teardown"]
-    return {"nodes": nodes, "groups": groups, "edges": edges, "setup_edges": setup_edges}
+    return {"nodes": nodes, "groups": groups, "edges": edges, "setup_edges": setup_edges,
+            "edge_labels": _edge_labels(data, edges)}
+
+
+def _edge_labels(data: Mapping[str, Any], edges: list[list[str]]) -> list[list[str]]:
+    """[upstream, downstream, label] of each edge a ``Label`` named (the DAG's ``edge_info``)."""
+    info = data.get("edge_info") or {}
+    found = ((up, down, ((info.get(up) or {}).get(down) or {}).get("label")) for up, down in edges)
+    return [[up, down, str(label)] for up, down, label in found if label]
 
 
 def _role(task: Mapping[str, Any]) -> str | None:

@@ -93,6 +93,18 @@ def test_a_label_between_tasks_links_them() -> None:
     assert a.downstream_task_ids == {"b", "c"}
 
 
+def test_a_label_records_its_text_on_each_edge_it_makes_as_airflows_edge_info() -> None:
+    from flowctl.utils.edgemodifier import Label
+
+    dag = DAG("d")
+    a, b, c, d = _ops(dag, "a", "b", "c", "d")
+    a >> Label("when yes") >> [b, c]
+    [b, c] << Label("from d") << d  # the other direction, label first in its own chain
+    assert dag.get_edge_info("a", "b") == dag.get_edge_info("a", "c") == {"label": "when yes"}
+    assert dag.get_edge_info("d", "c") == {"label": "from d"}
+    assert dag.get_edge_info("b", "c") == {}  # no edge, no label
+
+
 # --- chain_linear (Airflow 2.7) ----------------------------------------------------------------
 
 def test_chain_linear_links_every_task_of_each_element_to_every_task_of_the_next() -> None:

@@ -190,6 +190,18 @@ def test_every_example_dag_round_trips_with_a_stable_hash() -> None:
             assert copy.get_task(task.task_id).upstream_task_ids == task.upstream_task_ids
 
 
+def test_edge_labels_are_serialized_only_when_a_dag_has_one() -> None:
+    from flowctl.utils.edgemodifier import Label
+
+    with DAG("labelled", start_date=datetime(2024, 1, 1)) as dag:
+        BaseOperator(task_id="check") >> Label("when new rows") >> BaseOperator(task_id="load")
+    data = json.loads(json.dumps(serialize_dag(dag)))
+    assert data["edge_info"] == {"check": {"load": {"label": "when new rows"}}}
+    with DAG("plain", start_date=datetime(2024, 1, 1)) as plain:
+        BaseOperator(task_id="check") >> BaseOperator(task_id="load")
+    assert "edge_info" not in serialize_dag(plain)  # the hash of a DAG without labels stays what it was
+
+
 def test_display_names_and_orientation_are_serialized_only_when_a_dag_sets_them() -> None:
     with DAG("shown", start_date=datetime(2024, 1, 1), dag_display_name="Shown DAG", orientation="TB") as dag:
         BaseOperator(task_id="plain")

@@ -102,6 +102,18 @@ def test_every_graph_node_is_wide_enough_for_its_name_and_operator(admin_tab: An
     assert overflowing == []
 
 
+def test_the_graph_writes_each_label_on_its_edge(admin_tab: Any, web_store: Store) -> None:
+    from tests.web.webdata import EXAMPLE_FILE, sync_example
+
+    sync_example(web_store, EXAMPLE_FILE.with_name("example_branching.py"))  # pick >> Label("weekday") >> ...
+    admin_tab.goto("/dags/example_branching/graph")
+    admin_tab.wait_for_selector("svg.dag-graph text.edge-label")
+    labels = admin_tab.eval_on_selector_all("svg.dag-graph text.edge-label", """ts => ts.map(t =>
+        [t.getAttribute("data-from"), t.getAttribute("data-to"), t.textContent])""")
+    assert sorted(labels) == [["pick_report", "full_report", "on a weekday"],
+                              ["pick_report", "weekend_report", "on a weekend"]]
+
+
 def test_a_task_group_collapses_to_one_node_and_expands_again(admin_tab: Any, seeded: Seeded) -> None:
     admin_tab.goto(f"{BASE}/graph?run_id={q(seeded.failed_run.run_id)}")
     admin_tab.wait_for_selector("svg.dag-graph g.cluster[data-group=web]")

@@ -320,6 +320,17 @@ def test_the_graph_data_names_setup_and_teardown_tasks_and_the_edges_drawn_dotte
     assert ["work", "delete"] in payload["edges"] and ["create", "delete"] in payload["edges"]
 
 
+def test_the_graph_data_carries_each_edge_label() -> None:
+    from flowctl.web.dag_model import graph_payload
+
+    data = {"tasks": [{"task_id": "check", "upstream_task_ids": []},
+                      {"task_id": "load", "upstream_task_ids": ["check"]},
+                      {"task_id": "skip", "upstream_task_ids": ["check"]}],
+            "task_group": {"group_id": None, "children": ["check", "load", "skip"]},
+            "edge_info": {"check": {"load": {"label": "new rows"}}}}
+    assert graph_payload(data, [])["edge_labels"] == [["check", "load", "new rows"]]
+
+
 def test_a_deferred_task_instance_says_it_waits_for_its_trigger_in_its_current_try(
         admin_client: FlaskClient, web_store: Store, seeded: Seeded) -> None:
     run = make_run(web_store, seeded.dag_id, 6)

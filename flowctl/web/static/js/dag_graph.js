@@ -78,11 +78,16 @@
     });
     var groupOf = {};
     data.nodes.forEach(function (n) { groupOf[n.id] = representative(n.group, n.id); });
-    var dotted = {};
+    var dotted = {}, labels = {};
     (data.setup_edges || []).forEach(function (e) { dotted[e[0] + "\n" + e[1]] = true; });
+    (data.edge_labels || []).forEach(function (e) { labels[e[0] + "\n" + e[1]] = e[2]; });
     data.edges.forEach(function (e) {
       var a = groupOf[e[0]], b = groupOf[e[1]];
-      if (a && b && a !== b && !g.hasEdge(a, b)) g.setEdge(a, b, { setup: !!dotted[e[0] + "\n" + e[1]] });
+      if (!a || !b || a === b || g.hasEdge(a, b)) return;
+      var edge = { setup: !!dotted[e[0] + "\n" + e[1]] };
+      var text = a === e[0] && b === e[1] ? labels[e[0] + "\n" + e[1]] : null;  // a Label, between two tasks shown
+      if (text) { edge.text = text; edge.width = 6.2 * text.length + 8; edge.height = 14; edge.labelpos = "c"; }
+      g.setEdge(a, b, edge);
     });
     dagre.layout(g);
     return g;
@@ -114,6 +119,11 @@
       var d = "M" + pts.map(function (p) { return p.x + "," + p.y; }).join(" L");
       el("path", { d: d, class: g.edge(e).setup ? "edge setup-teardown" : "edge", "marker-end": "url(#arrow)",
                    "data-from": e.v, "data-to": e.w }, edges);
+      if (g.edge(e).text) {  // its Label, where dagre left room for it
+        var text = el("text", { x: g.edge(e).x, y: g.edge(e).y + 4, class: "edge-label", "text-anchor": "middle",
+                                "data-from": e.v, "data-to": e.w }, edges);
+        text.textContent = g.edge(e).text;
+      }
     });
     g.nodes().forEach(function (id) {
       var n = g.node(id);
