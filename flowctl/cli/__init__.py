@@ -79,5 +79,7 @@ def _database_error(exc: BaseException) -> str | None:
     detail = _first_line(original)
     if "no such table" in detail or getattr(original, "pgcode", None) == "42P01":  # SQLite / PostgreSQL
         return f"the metadata database is not initialised ({detail}): run `flowctl db init`"
+    if "no such column" in detail or getattr(original, "pgcode", None) == "42703":  # a column a migration adds
+        return f"the metadata database is older than this flowctl ({detail}): run `flowctl db migrate`"
     return (f"cannot use the metadata database ({detail}); check [database] sql_alchemy_conn "
             f"(`flowctl config get database sql_alchemy_conn`) or run `flowctl db init`")

@@ -138,17 +138,29 @@ class Agent:
 def serve_agent(settings: Settings, listener: socket.socket, stop_fd: int) -> None:
     """Make the Store, compile the tries' statements, then answer on ``listener`` until EOF on ``stop_fd``."""
     from flowctl.db.store import Store
-    from flowctl.task_runner.warmup import warm_store
 
     store = Store.from_settings(settings)
-    try:
-        warm_store(store)
-    except Exception:  # noqa: BLE001 - warming is an optimisation; the verbs report real failures
-        traceback.print_exc()
+    warm_or_say_why(store)
     try:
         Agent(store, listener).serve(stop_fd)
     finally:
         store.close()
+
+
+def warm_or_say_why(store: Any) -> None:
+    """Compile the tries' statements on ``store``; if that fails, say why on stderr and go on."""
+    from flowctl.task_runner.warmup import warm_store
+
+    try:
+        warm_store(store)
+    except Exception as error:  # noqa: BLE001 - warming is an optimisation; the verbs report real failures
+        if not type(error).__module__.startswith("sqlalchemy"):
+            traceback.print_exc()  # a bug: its traceback is worth more than a line
+            return
+        # The database's own error (an unmigrated database, say): the scheduler names it too, in one line
+        detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"flowctl agent: cannot warm up on the metadata database ({detail}); "
+              "is it migrated (`flowctl db migrate`)?", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:

@@ -245,3 +245,14 @@ def test_a_revision_alembic_does_not_know_is_one_line_and_exit_2(home: Path, cap
     known = revisions()
     assert out.err == (f"flowctl: error: Invalid value for --to-revision: Can't locate revision identified by 'bogus' "
                        f"(flowctl's are base, {known[0]} to {known[-1]}, head)\n")
+
+
+def test_a_database_at_an_older_revision_says_in_one_line_to_migrate_it(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "init"]) == 0
+    assert main(["db", "downgrade", "-r", "0002", "-y"]) == 0  # ab_user has no session_epoch yet
+    capsys.readouterr()
+    assert main(["users", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "older than this flowctl" in err and "flowctl db migrate" in err, err

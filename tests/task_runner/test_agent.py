@@ -270,3 +270,19 @@ def test_a_task_triggers_another_run_through_the_agent_without_a_connection_of_i
     with pytest.raises(DagRunAlreadyExists):
         agent.store.trigger_dag("one", now=NOW, run_id="from_a_task", logical_date=NOW, conf={})
     assert agent.store._own is None
+
+
+def test_an_agent_that_cannot_warm_up_on_an_unmigrated_database_says_so_in_one_line(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from flowctl.db.engine import make_engine
+    from flowctl.db.store import Store
+    from flowctl.task_runner.agent import warm_or_say_why
+
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))  # no tables: every statement fails
+    try:
+        warm_or_say_why(store)
+    finally:
+        store.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "no such table" in err and "flowctl db migrate" in err, err
