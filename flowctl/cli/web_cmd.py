@@ -71,6 +71,9 @@ def webserver(ctx: CliContext, hostname: str | None, port: int | None, workers: 
     from flowctl.web.app import create_app
 
     app = create_app(settings)  # fails fast, in one line, on a bad configuration
+    from flowctl.scheduler.dag_test import check_database
+
+    check_database(app.extensions["flowctl.store"])  # one line now, rather than a 500 on every page
     if debug:
         click.echo(f"flowctl web UI (debug server) on http://{host}:{bind_port}")
         app.run(host=host, port=bind_port, debug=True, use_reloader=False, threaded=True)

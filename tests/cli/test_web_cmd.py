@@ -50,6 +50,21 @@ def test_webserver_refuses_to_start_without_a_secret_key(tmp_path: Path, monkeyp
         "(or set FLOWCTL__WEBSERVER__SECRET_KEY)"]
 
 
+def test_webserver_refuses_to_start_on_a_database_at_an_older_revision(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: it started, and every page but /health was a 500 (no such column) until someone migrated."""
+    monkeypatch.setenv("FLOWCTL_HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCTL_CONFIG", raising=False)
+    monkeypatch.delenv("FLOWCTL__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+    monkeypatch.setenv("FLOWCTL__WEBSERVER__SECRET_KEY", "cli-test-secret")
+    assert main(["db", "migrate", "-r", "0002"]) == 0
+    capsys.readouterr()
+    assert main(["webserver", "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "is at revision 0002, flowctl needs" in err and "flowctl db migrate" in err, err
+
+
 def test_a_port_out_of_range_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["webserver", "--port", "99999"]) == 2
     err = capsys.readouterr().err
