@@ -56,31 +56,60 @@ def _queue_by_hand(ctx: CliContext, key: TaskInstanceKey) -> int:
 @click.option("--map-index", type=int, default=-1, show_default=True, help="Map index of a mapped task.")
 @click.option("--try-number", type=int, default=None, hidden=True, help="The try_number it was queued with.")
 @click.option("--fileloc", default=None, hidden=True, help="The DAG file (default: from the database).")
+@click.option("--ignore-dependencies", "-i", "ignore_dependencies", is_flag=True,
+              help="Run it even if its upstream tasks (trigger rule) or depends_on_past do not allow it yet.")
+@click.option("--ignore-all-dependencies", "-A", "ignore_dependencies", is_flag=True, hidden=True,
+              help="Airflow 2's name: the same as --ignore-dependencies here.")
+@click.option("--ignore-depends-on-past", "-I", is_flag=True,
+              help="Run it even if depends_on_past / wait_for_downstream do not allow it yet.")
 @pass_ctx
 def tasks_run(ctx: CliContext, dag_id: str, task_id: str, run_ref: str, map_index: int,
-              try_number: int | None, fileloc: str | None) -> None:
+              try_number: int | None, fileloc: str | None, ignore_dependencies: bool,
+              ignore_depends_on_past: bool) -> None:
     """Run one try of a task instance in this process and record its state.
 
-    The run is named by its run id or by its logical date.
+    The run is named by its run id or by its logical date. As Airflow's, a task whose trigger rule
+    or depends_on_past does not allow it yet is refused (with the reasons) unless -i / -I says so.
     """
     from flowctl.executors.base import Workload
     from flowctl.task_runner import run_workload
 
     # With --try-number the caller is an executor passing the exact run id: no lookup per try.
-    run_id = run_ref if try_number is not None else resolve_run(ctx, dag_id, run_ref).run_id
-    key = TaskInstanceKey(dag_id, run_id, task_id, map_index)
+    run = None if try_number is not None else resolve_run(ctx, dag_id, run_ref)
+    key = TaskInstanceKey(dag_id, run_ref if run is None else run.run_id, task_id, map_index)
     if fileloc is None:
         fileloc = ctx.store.get_dag(dag_id).fileloc
         if not fileloc:
             raise DagNotFound(f"DAG {dag_id!r} has no known file; run `flowctl dags list` to parse the folder")
-    if try_number is None:
+    if run is not None:
+        ignored = {"upstream", "past"} if ignore_dependencies else {"past"} if ignore_depends_on_past else set()
+        _refuse_unmet_dependencies(ctx, run, key, ignored)
         try_number = _queue_by_hand(ctx, key)
+    assert try_number is not None
     result = run_workload(Workload(key, try_number, fileloc), ctx.settings, ctx.store)
     if not result.ran:
         click.echo(f"{key}: try {result.try_number} was already claimed by another worker; nothing to do")
         return
     click.echo(f"{key}: try {result.try_number} -> {result.state or 'changed by someone else'}"
                f"{f' ({result.error})' if result.error else ''}; log: {result.log_path}")
+
+
+def _refuse_unmet_dependencies(ctx: CliContext, run: Any, key: TaskInstanceKey, ignored: set[str]) -> None:
+    """Refuse to run a pending task instance by hand whose trigger rule (setups included) or
+    depends_on_past does not allow it yet, naming the reasons and the flags that run it anyway."""
+    from flowctl.cli.tasks_ops_cmd import run_view
+    from flowctl.core.planner import past_blockers, upstream_blockers
+
+    if ignored >= {"upstream", "past"} or ctx.store.get_task_instance(key).state != "pending":
+        return
+    view = run_view(ctx.store, run, key.task_id)
+    spec = view.graph.tasks[key.task_id]
+    reasons = [] if "upstream" in ignored else upstream_blockers(view, spec, key.map_index)
+    if "past" not in ignored:
+        reasons += past_blockers(view, spec, key.map_index)
+    if reasons:
+        raise FlowctlError(f"{key} cannot run yet: {'; '.join(reasons)}; run it anyway with -i/--ignore-dependencies"
+                           " (or -I/--ignore-depends-on-past for depends_on_past alone)")
 
 
 def _load_dag(ctx: CliContext, dag_id: str, subdir: str | None) -> Any:

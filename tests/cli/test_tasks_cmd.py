@@ -66,6 +66,47 @@ def test_tasks_run_refuses_a_finished_task_and_says_to_clear_it(world: World) ->
         _invoke(world, "tasks", "run", "greet", "hello", run.run_id)
 
 
+CHAIN_SOURCE = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.bash import BashOperator
+
+with DAG("chain", start_date=datetime(2024, 1, 1), schedule="@daily", catchup=False):
+    first = BashOperator(task_id="first", bash_command="echo first")
+    second = BashOperator(task_id="second", bash_command="echo second")
+    past = BashOperator(task_id="past", bash_command="echo past", depends_on_past=True)
+    first >> second
+'''
+
+
+def test_tasks_run_refuses_a_task_whose_upstream_is_not_done_unless_told_to_ignore_dependencies(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    world.write_dags("chain", CHAIN_SOURCE)
+    run = world.make_run("chain")
+    key = TaskInstanceKey("chain", run.run_id, "second")
+    code, out, err = _main(world, monkeypatch, capsys, "tasks", "run", "chain", "second", run.run_id)
+    assert code == 1
+    assert "trigger rule all_success" in err and "--ignore-dependencies" in err
+    assert world.store.get_task_instance(key).state == "pending"
+    result = _invoke(world, "tasks", "run", "chain", "second", run.run_id, "--ignore-dependencies")
+    assert result.exit_code == 0, result.output
+    assert world.store.get_task_instance(key).state == "success"
+
+
+def test_tasks_run_checks_depends_on_past_unless_told_to_ignore_it(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    world.write_dags("chain", CHAIN_SOURCE)
+    world.make_run("chain")
+    later = world.make_run("chain", day=1)
+    code, _, err = _main(world, monkeypatch, capsys, "tasks", "run", "chain", "past", later.run_id)
+    assert code == 1 and "depends_on_past" in err
+    result = _invoke(world, "tasks", "run", "chain", "past", later.run_id, "-I")
+    assert result.exit_code == 0, result.output
+    assert world.store.get_task_instance(TaskInstanceKey("chain", later.run_id, "past")).state == "success"
+    result = _invoke(world, "tasks", "run", "chain", "first", later.run_id)
+    assert result.exit_code == 0, result.output
+
+
 def test_tasks_test_prints_the_log_and_records_nothing(world: World) -> None:
     world.write_dags("greet", DAG_SOURCE)
     run = world.make_run("greet")

@@ -11,7 +11,9 @@ from __future__ import annotations
 from flowctl.core.planner.actions import (
     Action, ExpandMapped, FinishRun, RemapMapped, ScheduleTask, SkipTask, TimeOutRun, UpstreamFailTask,
 )
-from flowctl.core.planner.decide import explain, final_state, past_blockers, plan, upstream_counts
+from flowctl.core.planner.decide import (
+    explain, final_state, past_blockers, plan, upstream_blockers, upstream_counts,
+)
 from flowctl.core.planner.expansion import input_final, map_length, xcom_refs
 from flowctl.core.planner.failure import FailedTry, failed_try
 from flowctl.core.planner.graph import TaskGraph, TaskSpec, priority_weights, task_graph, task_spec
@@ -23,5 +25,5 @@ __all__ = [
     "Action", "Candidate", "Capacity", "ExpandMapped", "FailedTry", "FinishRun", "RemapMapped", "Room", "RunMark",
     "RunView", "ScheduleTask", "SkipTask", "StateMap", "TaskGraph", "TaskSpec", "TimeOutRun", "UpstreamFailTask",
     "choose_to_queue", "explain", "failed_try", "final_state", "input_final", "map_length", "past_blockers", "plan",
-    "priority_weights", "run_mark", "task_graph", "task_spec", "upstream_counts", "xcom_refs",
+    "priority_weights", "run_mark", "task_graph", "task_spec", "upstream_blockers", "upstream_counts", "xcom_refs",
 ]

@@ -233,6 +233,17 @@ def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
         return [f"{label} is scheduled, waiting for a free slot", *_capacity_reasons(run, spec)]
     if state != S.PENDING.value:
         return [f"{label} is {state}"]
+    reasons = upstream_blockers(run, spec, map_index)
+    reasons.extend(f"{label}: {r}" for r in past_blockers(run, spec, map_index))
+    verdict = evaluate(spec.trigger_rule, upstream_counts(spec, run.states, map_index, run.graph.tasks))
+    if verdict is Verdict.RUN and spec.is_mapped and map_index == -1 and spec.task_id not in run.map_lengths:
+        reasons.append(f"{label}: waiting to expand (the mapped input is not available yet)")
+    return reasons
+
+
+def upstream_blockers(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
+    """Why its upstream tasks (trigger rule, setups) hold a pending task instance back (empty: they don't)."""
+    label = spec.task_id if map_index < 0 else f"{spec.task_id}[{map_index}]"
     counts = upstream_counts(spec, run.states, map_index, run.graph.tasks)
     verdict = evaluate(spec.trigger_rule, counts)
     reasons = _setup_reasons(run, spec, label, map_index) if verdict is not Verdict.RUN or spec.scope_setups else []
@@ -241,9 +252,6 @@ def _explain_ti(run: RunView, spec: TaskSpec, map_index: int) -> list[str]:
                        f"(upstream: {counts.success} success, {counts.failed} failed, "
                        f"{counts.upstream_failed} upstream_failed, {counts.skipped} skipped, "
                        f"{counts.relevant - counts.done} unfinished)")
-    reasons.extend(f"{label}: {r}" for r in past_blockers(run, spec, map_index))
-    if verdict is Verdict.RUN and spec.is_mapped and map_index == -1 and spec.task_id not in run.map_lengths:
-        reasons.append(f"{label}: waiting to expand (the mapped input is not available yet)")
     return reasons
 
 
