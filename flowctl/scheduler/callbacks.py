@@ -7,8 +7,10 @@ callback (Airflow runs them in its DAG file processor for the same reason).
 A try that died without recording its end (a zombie,
 a crashed worker) gets its task's on_failure_callback (or on_retry_callback)
 the same way, in ``callback_main --task``; a DAG's sla_miss_callback for its SLA misses not
-notified yet in ``callback_main --sla`` (one such child per DAG at a time). The scheduler never waits for it: children are reaped on later ticks and
-given a grace period at shutdown. A callback's failure is logged by the child
+notified yet in ``callback_main --sla`` (one such child per DAG at a time). The scheduler never waits for it: children are reaped on later ticks,
+killed once they ran past ``[core] dag_file_processor_timeout`` (as Airflow kills the processor that
+runs them, so a callback that hangs neither lives for ever nor holds back its DAG's next SLA
+callback), and given a grace period at shutdown. A callback's failure is logged by the child
 and changes nothing in the database.
 Must not import flask, click or SQLAlchemy.
 """
@@ -39,6 +41,7 @@ class DagCallbacks:
         self.graphs = graphs
         self.settings = settings
         self._children: list[subprocess.Popen[bytes]] = []
+        self._deadlines: dict[int, float] = {}  # child pid -> time.monotonic() past which it is killed
         self._sla_children: dict[str, subprocess.Popen[bytes]] = {}
         self._sla_waiting: set[str] = set()  # new misses came while the DAG's SLA child still ran
 
@@ -86,12 +89,26 @@ class DagCallbacks:
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         env = {**os.environ, **settings_environ(self.settings)}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        return subprocess.Popen([sys.executable, "-m", "flowctl.scheduler.callback_main", *args],
-                                stdin=subprocess.DEVNULL, env=env)
+        child = subprocess.Popen([sys.executable, "-m", "flowctl.scheduler.callback_main", *args],
+                                 stdin=subprocess.DEVNULL, env=env)
+        timeout = float(self.settings.get("core", "dag_file_processor_timeout"))
+        self._deadlines[child.pid] = time.monotonic() + timeout
+        return child
+
+    def _kill_overdue(self, now: float) -> None:
+        """Kill each child that ran past ``[core] dag_file_processor_timeout``."""
+        for child in self._children:
+            if child.poll() is None and now > self._deadlines.get(child.pid, now):
+                log.warning("callback process %s (%s) ran past [core] dag_file_processor_timeout; killing it",
+                            child.pid, " ".join(str(a) for a in child.args[3:]))
+                child.kill()
+                child.wait()
 
     def reap(self) -> int:
-        """Forget children that ended; how many are still running."""
+        """Kill children past their timeout, forget those that ended; how many are still running."""
+        self._kill_overdue(time.monotonic())
         self._children = [c for c in self._children if c.poll() is None]
+        self._deadlines = {c.pid: self._deadlines[c.pid] for c in self._children if c.pid in self._deadlines}
         for dag_id in [d for d in self._sla_waiting if self._sla_children[d].poll() is not None]:
             self.sla_missed(dag_id)
         return len(self._children)
@@ -107,5 +124,6 @@ class DagCallbacks:
                 child.kill()
                 child.wait()
         self._children = []
+        self._deadlines.clear()
         self._sla_children.clear()
         self._sla_waiting.clear()

@@ -195,3 +195,45 @@ def test_a_dags_failure_callback_gets_the_task_context_of_the_failed_task_and_th
                     "execution_date": T0.isoformat(), "reason": "task_failure", "env": "prod", "run_id": "m1",
                     "task": "breaks", "ds": T0.strftime("%Y-%m-%d")}
     assert "/dags/alerting/grid?" in url and "task_id=breaks" in url and "try_number=1" in url
+
+
+HANGING_CALLBACK_DAG = '''
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+def hang(context):
+    Path(__file__).with_name("started.txt").write_text("started")
+    time.sleep(3600)
+
+with DAG("hangs", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+         on_success_callback=hang) as dag:
+    EmptyOperator(task_id="only")
+'''
+
+
+def test_a_dag_callback_that_hangs_is_killed_after_the_dag_file_processor_timeout(
+        migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a callback child that never returned ran for ever beside the scheduler (and a hanging
+    sla_miss_callback held back every later one of its DAG); Airflow kills it after
+    [core] dag_file_processor_timeout."""
+    folder, conf, store = _callback_world(migrated_sqlite_url, tmp_path, monkeypatch, "hangs",
+                                          HANGING_CALLBACK_DAG, core__dag_file_processor_timeout="1")
+    try:
+        with DagFileProcessor(processes=1, timeout=30) as processor:
+            scheduler = Scheduler(conf, store, InlineExecutor(store), dag_sync=DagSync(conf, store, processor))
+            scheduler.start(T0)
+            tick_until_idle(scheduler, T0)
+            store.create_run("hangs", "m1", run_type="manual", logical_date=T0, now=T0, state="queued")
+            tick_until_idle(scheduler, T0)
+            _wait_for_file(folder / "started.txt")
+            assert (folder / "started.txt").exists()
+            deadline = time.monotonic() + 20
+            while scheduler.callbacks.reap() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert scheduler.callbacks.reap() == 0
+            scheduler.shutdown(T0)
+    finally:
+        store.close()
