@@ -198,6 +198,7 @@ class _ClaimedTry:
         self.log_echo = log_echo  # a second stream for the log lines (DAG.test()'s terminal)
         self.outlet_extra: dict[str, dict[str, Any]] | None = None  # extras of a success's dataset events
         self.alias_events: list[dict[str, Any]] | None = None  # the datasets it added to its alias outlets
+        self.interrupted: KeyboardInterrupt | None = None  # Ctrl-C, raised again once the end is recorded
 
     def run(self) -> TryResult:
         path = log_path_text(self.settings.log_folder_text, self.key, self.try_number)
@@ -214,6 +215,8 @@ class _ClaimedTry:
                 if recorded and context is not None:
                     context["ti"].record_end(outcome.state.value, self.ended_at)  # what the callback reads
                     self._callback(outcome, context)
+        if self.interrupted is not None:
+            raise self.interrupted
         state = outcome.state.value if recorded else None
         return TryResult(self.key, self.try_number, ran=True, state=state, error=outcome.error,
                          log_path=path, skipped=tuple(self.skipped), return_value=value)
@@ -229,8 +232,10 @@ class _ClaimedTry:
                 self._unmap_and_render(context)  # failing here, the try's callbacks still get the context
                 value = self._run_task(context)
             error: BaseException | None = None
-        except (Exception, TaskTerminated, SystemExit) as exc:  # noqa: BLE001 - any task error is the try's outcome
+        except (Exception, TaskTerminated, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - the try's outcome
             error = TaskExited.of(exc) if isinstance(exc, SystemExit) else exc  # in the DAG file or a template
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C on a try run in this process: it fails (as
+                self.interrupted = exc  # Airflow's), and the interrupt goes on once that is recorded
             log_task_error(exc)
             if context is not None:
                 context["exception"] = exc

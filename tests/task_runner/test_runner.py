@@ -708,3 +708,28 @@ def test_a_try_sees_the_environment_variables_its_dag_file_set_at_import(world: 
         assert world.store.xcom_pull(RunKey("env_at_import", result.key.run_id), "read") == "set at import"
     finally:
         os.environ.pop("FLOWCTL_TEST_RUNNER_ENV", None)
+
+
+INTERRUPTED = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.python import PythonOperator
+
+def interrupted():
+    raise KeyboardInterrupt  # what Ctrl-C raises in a try run in this process
+
+with DAG("interrupted", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="ctrl_c", python_callable=interrupted)
+'''
+
+
+def test_ctrl_c_in_a_try_run_in_this_process_records_the_failure_then_goes_on(world: World) -> None:
+    """Before: the try stayed running with no process (tasks run, dags test, backfill --local), and a
+    re-run waited for it for ever; Airflow records the failure, then re-raises the interrupt."""
+    fileloc = world.write_dags("interrupted", INTERRUPTED)
+    workload = world.queue(world.make_run("interrupted"), "ctrl_c", fileloc)
+    with pytest.raises(KeyboardInterrupt):
+        run_workload(workload, world.settings, world.store)
+    ti = world.store.get_task_instance(workload.key)
+    assert ti.state == "failed" and ti.end_date is not None
+    assert "KeyboardInterrupt" in world.log_text(workload.key, 1)
