@@ -20,9 +20,10 @@ from flowctl.cli.app import CliContext, pass_ctx
 from flowctl.cli.dag_source import parse_dag, store_parsed_dag
 from flowctl.cli.dags_cmd import dags_group
 from flowctl.cli.run_cmd import audit, confirm_or_abort, notify, parse_conf, parse_moment, utcnow
-from flowctl.core.states import RUN_FINISHED, DagRunState
+from flowctl.core.states import RUN_FINISHED, TI_FINISHED, DagRunState, TaskInstanceState
 
 POLL_SECONDS = 0.5
+_FINISHED = frozenset(s.value for s in TI_FINISHED)
 
 
 def _policy(reset_failed: bool, rerun_failed_tasks: bool, reset_dagruns: bool) -> Any:
@@ -125,6 +126,10 @@ def follow_runs(ctx: CliContext, keys: list[Any]) -> int:
                 last = line
             if len(done) >= len(runs):
                 break
+            held = [line for r in runs if r.state == DagRunState.RUNNING.value for line in _held_by_the_past(ctx, r)]
+            if held:
+                _say_held(held)
+                return 1
             time.sleep(POLL_SECONDS)  # the outermost loop of the command: the only place it waits
     except KeyboardInterrupt:
         click.echo("\nStopped watching; the scheduler keeps running the backfill.")
@@ -132,6 +137,39 @@ def follow_runs(ctx: CliContext, keys: list[Any]) -> int:
     if sys.stdout.isatty():
         click.echo("")
     return 1 if failed else 0
+
+
+def _held_by_the_past(ctx: CliContext, run: Any) -> list[str]:
+    """Why ``run`` can never finish by itself, as Airflow's backfill deadlock: nothing of it is on its
+    way, every pending task waits, and depends_on_past / wait_for_downstream hold some back for a
+    previous run that has ended (only a person clearing it can move them). Empty: it can go on."""
+    from flowctl.cli.tasks_ops_cmd import run_view
+    from flowctl.core.planner import past_blockers, upstream_blockers
+
+    tis = ctx.store.list_task_instances(run.key)
+    pending = [t for t in tis if t.state == TaskInstanceState.PENDING.value]
+    if not pending or any(t.state not in _FINISHED for t in tis if t.state != TaskInstanceState.PENDING.value):
+        return []
+    view = run_view(ctx.store, run, pending[0].task_id)
+    if view.previous is None or any(state not in _FINISHED for state in view.previous.values()):
+        return []
+    held: list[str] = []
+    for ti in pending:
+        spec = view.graph.tasks.get(ti.task_id)
+        past = past_blockers(view, spec, ti.map_index) if spec is not None else []
+        if spec is None or not (past or upstream_blockers(view, spec, ti.map_index)):
+            return []  # the scheduler can still start this one
+        held += [f"{ti.task_id}: {reason}" for reason in past]
+    return [f"run {run.run_id}: {'; '.join(held)}"] if held else []
+
+
+def _say_held(held: list[str]) -> None:
+    if sys.stdout.isatty():
+        click.echo("")  # end the progress line
+    click.echo("flowctl: the backfill cannot finish (deadlocked): " + " | ".join(held) + ". Clear those "
+               "tasks of the previous run (flowctl tasks clear), or re-run the backfill with --rerun-failed-tasks, "
+               "or run the held tasks with `flowctl tasks run -I`; the scheduler keeps the other runs going",
+               err=True)
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:

@@ -138,3 +138,54 @@ def test_backfill_of_a_dag_in_no_file_exits_3_naming_the_folder(store: Store, sq
     code, out, err = run_cli(capsys, "dags", "backfill", "nope", "-s", "2024-01-01", "-e", "2024-01-02")
     assert (code, out) == (3, "")
     assert err == f"flowctl: error: DAG 'nope' not found in {sqlite_home / 'dags'}\n"
+
+
+PAST = '''
+from datetime import datetime
+from flowctl import DAG
+from flowctl.operators.empty import EmptyOperator
+
+with DAG("past", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False):
+    EmptyOperator(task_id="a", depends_on_past=True)
+'''
+
+
+def _fail_first_run_when_created(store: Store, stop: threading.Event) -> threading.Thread:
+    """Play the scheduler: fail the first of two backfill runs of ``past``, start the second (whose
+    depends_on_past task can then never run); unless ``stop`` is set within 15 s, finish it, so a
+    backfill that misses the deadlock ends all the same."""
+    def play() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runs = sorted((r for r in store.list_runs("past") if r.state == "queued"), key=lambda r: r.logical_date)
+            if len(runs) == 2:
+                break
+            time.sleep(0.05)
+        first, second = runs
+        from flowctl.core.keys import TaskInstanceKey
+
+        store.set_run_state(first.key, "queued", "running")
+        store.set_task_state_manually(TaskInstanceKey("past", first.run_id, "a"), "pending", "failed")
+        store.set_run_state_manually(first.key, "running", "failed")
+        store.set_run_state(second.key, "queued", "running")
+        if not stop.wait(15):
+            store.set_run_state_manually(second.key, "running", "success")
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_backfill_whose_runs_depends_on_past_holds_back_for_good_exits_1_saying_why(
+        store: Store, sqlite_home: Path, capsys: Out) -> None:
+    """Before: it watched for ever (the run waits for a person to clear the failed task); Airflow's
+    backfill stops on such a deadlock and names depends_on_past."""
+    (sqlite_home / "dags" / "past.py").write_text(PAST)
+    stop = threading.Event()
+    thread = _fail_first_run_when_created(store, stop)
+    started = time.monotonic()
+    code, out, err = run_cli(capsys, "dags", "backfill", "past", "-s", "2024-01-01", "-e", "2024-01-02")
+    stop.set()
+    assert code == 1, out + err
+    assert time.monotonic() - started < 15
+    assert "depends_on_past" in err and "backfill__2024-01-02" in err
+    thread.join()
