@@ -60,14 +60,15 @@ class DagCallbacks:
         self._children.append(self._spawn([fileloc, run.dag_id, run.run_id, kind, reason]))
 
     def try_died(self, ti: Any, try_number: int, state: str, reason: str) -> None:
-        """Start the task's on_failure_callback / on_retry_callback for a try that died without
-        recording its end (now ``state``), if the task has one."""
+        """Start the task's on_failure_callback / on_retry_callback, and its e-mail alert, for a try
+        that died without recording its end (now ``state``), if the task has one."""
         run = self.store.get_run(ti.dag_id, ti.run_id)
         if run.serialized_dag_id is None:
             return
         spec = self.graphs.graph(run.serialized_dag_id).tasks.get(ti.task_id)
-        wanted = {"failed": spec is not None and spec.has_failure_callback,
-                  "up_for_retry": spec is not None and spec.has_retry_callback}.get(state, False)
+        wanted = {"failed": spec is not None and (spec.has_failure_callback or spec.emails_on_failure),
+                  "up_for_retry": spec is not None and (spec.has_retry_callback or spec.emails_on_retry)
+                  }.get(state, False)
         fileloc = self.store.get_dag(ti.dag_id).fileloc if wanted else None
         if fileloc:
             self._children.append(self._spawn(["--task", fileloc, ti.dag_id, ti.run_id, ti.task_id,

@@ -165,3 +165,23 @@ def test_which_flag_asks_for_an_alert() -> None:
     assert alert_flag(_Task(), TaskInstanceState.UP_FOR_RETRY) is None
     assert alert_flag(_Task(), TaskInstanceState.SUCCESS) is None
     assert alert_flag(None, TaskInstanceState.FAILED) is None
+
+
+def test_a_try_that_died_without_recording_its_end_still_gets_its_failure_alert(world: World,
+                                                                             smtp: SmtpServer) -> None:
+    """Before: a zombie or a crashed worker's try (OOM-killed, say) was recorded failed by the scheduler
+    and sent no e-mail; Airflow's zombie handling sends email_on_failure as for any failed try."""
+    from flowctl.task_runner.dead_try import run_dead_try_callback
+
+    fileloc = world.write_dags("alerts", ALERTS)
+    workload = world.queue(world.make_run("alerts"), "fails", fileloc)
+    key = workload.key
+    world.store.set_task_state(key, "queued", "running")
+    world.store.set_task_state(key, "running", "failed")
+    assert run_dead_try_callback(_mailing(world, smtp.port), world.store, fileloc, key, 1, "failed",
+                                 "zombie: no heartbeat for over 60s")
+    mail = smtp.next_message()
+    assert mail.message["Subject"] == f"flowctl alert: <TaskInstance: alerts.fails {key.run_id} [failed]>"
+    assert "zombie: no heartbeat for over 60s" in mail.html
+    assert "Sent the email_on_failure e-mail" in world.log_text(key, 1)
+    assert smtp.nothing_received()

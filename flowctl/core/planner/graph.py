@@ -43,6 +43,9 @@ class TaskSpec:
     weight_rule: WeightRule = WeightRule.DOWNSTREAM
     has_failure_callback: bool = False
     has_retry_callback: bool = False
+    #: The task has ``email`` and ``email_on_failure`` / ``email_on_retry``: a dead try's alert.
+    emails_on_failure: bool = False
+    emails_on_retry: bool = False
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
@@ -85,6 +88,8 @@ def task_spec(task: Mapping[str, Any]) -> TaskSpec:
         weight_rule=parse_weight_rule(task.get("weight_rule") or WeightRule.DOWNSTREAM),
         has_failure_callback=bool(callbacks.get("on_failure_callback")),
         has_retry_callback=bool(callbacks.get("on_retry_callback")),
+        emails_on_failure=bool(task.get("email")) and task.get("email_on_failure") is not False,
+        emails_on_retry=bool(task.get("email")) and task.get("email_on_retry") is not False,
         is_setup=bool(task.get("is_setup")),
         is_teardown=bool(task.get("is_teardown")),
         on_failure_fail_dagrun=bool(task.get("on_failure_fail_dagrun")),
