@@ -101,7 +101,13 @@ def _index(map_index: int) -> str:
 def tasks_state(ctx: CliContext, dag_id: str, task_id: str, run_ref: str, map_index: int) -> None:
     """Print a task instance's state alone on the last line (for scripts); the run by run id or logical date."""
     run = resolve_run(ctx, dag_id, run_ref)
-    ti = ctx.store.get_task_instance(TaskInstanceKey(dag_id, run.run_id, task_id, map_index))
+    try:
+        ti = ctx.store.get_task_instance(TaskInstanceKey(dag_id, run.run_id, task_id, map_index))
+    except LookupError as exc:
+        indexes = sorted(t.map_index for t in ctx.store.list_task_instances(run.key) if t.task_id == task_id)
+        if map_index != -1 or not indexes:
+            raise
+        raise TaskNotFound(f"{exc}: {task_id} is mapped: give --map-index ({indexes[0]} to {indexes[-1]})") from exc
     click.echo(ti.state)
 
 

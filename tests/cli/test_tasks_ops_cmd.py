@@ -362,3 +362,15 @@ def test_failed_deps_of_a_queued_task_names_its_queue_and_the_worker_celery_need
     assert ("  - extract is queued on queue 'default' since 2024-01-01T00:00:00+00:00: the executor has it; a "
             "Celery worker listening to 'default' starts it (flowctl celery worker -q default)") in out.splitlines(), out
     assert "  - extract is queued" not in out.splitlines()
+
+
+def test_state_of_an_expanded_mapped_task_without_map_index_names_its_indexes(store: Store, capsys: Out) -> None:
+    """Before: "not found", as for a task that does not exist."""
+    from flowctl.core.keys import RunKey
+
+    run = a_run(store)
+    assert store.expand_mapped_task(RunKey("etl", run.run_id), "transform", 3, T0)
+    code, out, err = run_cli(capsys, "tasks", "state", "etl", "transform", run.run_id)
+    assert (code, out) == (3, "")
+    assert "mapped: give --map-index (0 to 2)" in err and len(err.splitlines()) == 1, err
+    assert run_cli(capsys, "tasks", "state", "etl", "transform", run.run_id, "--map-index", "2")[1].split() == ["pending"]
