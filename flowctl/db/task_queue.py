@@ -208,8 +208,9 @@ class TaskQueueVerbs(StoreCore):
             if task_limits is not None and versions:
                 room = replace(room, task_free=_task_free(conn, task_limits(versions)))
             by_key = {TaskInstanceKey(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
-            if run_task_limits is not None and versions:
-                room = replace(room, run_task_free=_run_task_free(conn, run_task_limits(versions), by_key))
+            run_limits = run_task_limits(versions) if run_task_limits is not None and versions else None
+            if run_limits:  # only DAGs that set max_active_tis_per_dagrun pay for it
+                room = replace(room, run_task_free=_run_task_free(conn, run_limits, by_key))
             chosen = choose_to_queue([Candidate(k, r.pool, r.pool_slots, r.priority_weight)
                                       for k, r in by_key.items()], room)
             if not chosen:
