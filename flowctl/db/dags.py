@@ -5,7 +5,12 @@ keys read here (top level, or under ``"dag"``): ``dag_id``, ``tasks`` (a list
 of mappings with at least ``task_id``), and optionally ``owner``/``owners``,
 ``tags``, ``timetable_summary``, ``description``, ``max_active_runs``,
 ``max_active_tasks``, ``is_paused_upon_creation``. A new serialized_dag row is
-written only when the structure's hash changes. Must not import above ``db``.
+written only when the structure's hash changes; the versions older than the
+two newest that no run uses are then dropped, so a DAG whose file gives it a
+new hash at every parse (``datetime.now()`` in a description, say) does not add
+a row every ``min_file_process_interval`` for ever. The version just replaced
+stays, for a caller that read it as the latest a moment ago. Must not import
+above ``db``.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from flowctl.core.errors import DagNotFound, DagNotStorableError, ImportErrorNot
 from flowctl.db.base import StoreCore
 from flowctl.db.dataset_refs import schedule_summary, sync_dataset_refs
 from flowctl.db.records import DagRecord, ImportErrorRecord, SerializedDagRecord, record_from
-from flowctl.db.tables import DagRow, ImportErrorRow, SerializedDagRow
+from flowctl.db.tables import DagRow, DagRunRow, ImportErrorRow, SerializedDagRow
 
 MAX_INT32 = 2**31 - 1
 
@@ -106,6 +111,8 @@ class DagVerbs(StoreCore):
             )
             s.add(version)
             s.flush()
+            if latest is not None:
+                _drop_unused_versions(s, dag_id, before=latest.version_number)
             sync_dataset_refs(s, dag_id, body, now)
             return record_from(SerializedDagRecord, version)
 
@@ -258,6 +265,21 @@ def _latest_serialized_id(dag_id: str) -> Any:
     return (select(SerializedDagRow.id).where(SerializedDagRow.dag_id == dag_id,
                                               SerializedDagRow.version_number == latest.scalar_subquery())
             .scalar_subquery())
+
+
+def _drop_unused_versions(s: Session, dag_id: str, before: int) -> None:
+    """Delete the DAG's versions numbered below ``before`` that no run uses.
+
+    The rows are locked first: a run created at the same moment on one of them waits for this
+    transaction (its foreign key check), and the check below sees it if it committed first."""
+    old = s.scalars(select(SerializedDagRow.id)
+                    .where(SerializedDagRow.dag_id == dag_id, SerializedDagRow.version_number < before)
+                    .with_for_update()).all()
+    if not old:
+        return
+    used = select(DagRunRow.serialized_dag_id).where(DagRunRow.serialized_dag_id.in_(old))
+    s.execute(delete(SerializedDagRow).where(SerializedDagRow.id.in_(old), SerializedDagRow.id.not_in(used))
+              .execution_options(synchronize_session=False))
 
 
 def _latest_serialized(s: Session, dag_id: str) -> SerializedDagRow | None:

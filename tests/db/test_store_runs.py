@@ -30,6 +30,28 @@ def test_syncing_a_changed_dag_adds_a_version_and_old_runs_keep_theirs(store: St
     assert len(store.get_serialized_dag(run.serialized_dag_id or 0).data["tasks"]) == 2
 
 
+def test_a_dag_that_changes_at_every_parse_keeps_only_its_two_newest_unused_versions(store: Store) -> None:
+    ids = [store.sync_dag(serialized(description=f"built at minute {minute}"), FILE,
+                          T0 + timedelta(minutes=minute)).id for minute in range(6)]
+    assert [store.get_serialized_dag(n).version_number for n in ids if _exists(store, n)] == [5, 6]
+
+
+def test_versions_that_runs_use_are_kept_when_old_versions_are_dropped(store: Store) -> None:
+    run = make_run(store)
+    ids = [run.serialized_dag_id or 0] + [store.sync_dag(serialized(description=f"built at minute {minute}"), FILE,
+                                                         T0 + timedelta(minutes=minute)).id for minute in range(1, 5)]
+    assert store.get_run("etl", run.run_id).serialized_dag_id == ids[0]
+    assert [store.get_serialized_dag(n).version_number for n in ids if _exists(store, n)] == [1, 4, 5]
+
+
+def _exists(store: Store, serialized_dag_id: int) -> bool:
+    try:
+        store.get_serialized_dag(serialized_dag_id)
+    except DagNotFound:
+        return False
+    return True
+
+
 def test_the_dag_row_reflects_the_serialized_dag(store: Store) -> None:
     store.sync_dag(serialized(is_paused_upon_creation=True), FILE, T0)
     dag = store.get_dag("etl")
