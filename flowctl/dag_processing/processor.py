@@ -20,7 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -152,13 +152,16 @@ class DagFileProcessor:
         for slot in self._slots:
             slot.close()
 
-    def parse_files(self, files: list[Path]) -> ParseResult:
-        """Parse ``files`` in parallel; the result lists them in sorted path order."""
+    def parse_files(self, files: list[Path],
+                    on_answer: Callable[[dict[str, Any]], None] | None = None) -> ParseResult:
+        """Parse ``files`` in parallel; the result lists them in sorted path order. ``on_answer``
+        is told each file's answer as it comes (from a parsing thread), for a caller that stores
+        the quick files without waiting for a slow one."""
         todo: queue.Queue[Path] = queue.Queue()
         for path in sorted(files):
             todo.put(path)
         answers: list[dict[str, Any]] = []
-        threads = [threading.Thread(target=self._drain, args=(slot, todo, answers), daemon=True)
+        threads = [threading.Thread(target=self._drain, args=(slot, todo, answers, on_answer), daemon=True)
                    for slot in self._slots]
         for thread in threads:
             thread.start()
@@ -166,7 +169,8 @@ class DagFileProcessor:
             thread.join()
         return collect_answers(sorted(answers, key=lambda a: a["path"]))
 
-    def _drain(self, slot: _Slot, todo: queue.Queue[Path], answers: list[dict[str, Any]]) -> None:
+    def _drain(self, slot: _Slot, todo: queue.Queue[Path], answers: list[dict[str, Any]],
+               on_answer: Callable[[dict[str, Any]], None] | None) -> None:
         folder = str(self.dags_folder) if self.dags_folder else None
         while True:
             try:
@@ -174,7 +178,10 @@ class DagFileProcessor:
             except queue.Empty:
                 return
             request = {"path": str(path), "timeout": self.timeout, "dags_folder": folder}
-            answers.append(slot.ask(request))
+            answer = slot.ask(request)
+            answers.append(answer)
+            if on_answer is not None:
+                on_answer(answer)
 
 
 def collect_answers(answers: list[dict[str, Any]]) -> ParseResult:

@@ -9,8 +9,10 @@ otherwise), DAGs a file no longer defines are deactivated, import errors are
 recorded, and DAGs whose file vanished are marked inactive. With
 ``background=True`` (the scheduler daemon's) the parse runs in a thread beside
 the scheduling rounds, which go on (and heartbeat) while a slow file takes up
-to ``dagbag_import_timeout``; the thread calls ``wake`` when it is done and the
-next :meth:`DagSync.scan` stores its result, in the caller's thread.
+to ``dagbag_import_timeout``; the thread calls ``wake`` when the first file's
+answer waits (and when it is done), and the next :meth:`DagSync.scan` stores
+every answer come by then, in the caller's thread: a slow file holds back
+only itself, not the files parsed beside it.
 Must not import flask, click or SQLAlchemy.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.core.errors import DagNotStorableError
-from flowctl.dag_processing.processor import find_dag_files, refuse_dags_defined_elsewhere
+from flowctl.dag_processing.processor import collect_answers, find_dag_files, refuse_dags_defined_elsewhere
 from flowctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,12 +69,17 @@ class DagSync:
         #: Called from the parsing thread when a background parse is done (the scheduler's wake-up).
         self.wake: Callable[[], None] | None = None
         self._parsing: threading.Thread | None = None
-        self._parsed: tuple[list[Path], Any] | None = None  # a finished background parse, not stored yet
+        # The background parse's answers not stored yet (each file's as it comes, so that a slow file
+        # holds back only itself), and the files of a parse that broke off without answering.
+        self._lock = threading.Lock()
+        self._answers: list[dict[str, Any]] = []
+        self._unanswered: list[Path] = []
+        self._stored_paths: set[str] = set()  # of the running parse's files
 
     @property
     def results_waiting(self) -> bool:
-        """Whether a background parse finished and its result waits for :meth:`scan`."""
-        return self._parsed is not None
+        """Whether files parsed in the background wait for :meth:`scan` to store them."""
+        return bool(self._answers or self._unanswered)
 
     def scan(self, now: datetime, start: bool = True) -> SyncReport:
         """Store a finished background parse; then (``start``, and none running) list the folder and
@@ -106,29 +113,39 @@ class DagSync:
         return SyncReport(report.parsed, report.dags, report.errors, deactivated)
 
     def _begin(self, files: list[Path]) -> None:
+        def take(answer: dict[str, Any]) -> None:
+            with self._lock:
+                first = not self._answers
+                self._answers.append(answer)
+            if first and self.wake is not None:  # the loop's next round stores all that came by then
+                self.wake()
+
         def parse() -> None:
             try:
-                result = self.processor.parse_files(files)
+                self.processor.parse_files(files, on_answer=take)
             except Exception:  # noqa: BLE001 - the processor closed under it (shutdown): parsed again next time
                 log.exception("parsing %d DAG file(s) failed", len(files))
-                result = None
-            self._parsed = (files, result)  # before _parsing is cleared: scan never starts one over it
+                with self._lock:
+                    answered = {a["path"] for a in self._answers} | self._stored_paths
+                    self._unanswered = [p for p in files if str(p) not in answered]
             self._parsing = None
             if self.wake is not None:
                 self.wake()
+        self._stored_paths = set()
         self._parsing = threading.Thread(target=parse, name="flowctl-dag-parse", daemon=True)
         self._parsing.start()
 
     def _store_parsed(self, now: datetime) -> SyncReport:
-        done, self._parsed = self._parsed, None
-        if done is None:
+        with self._lock:
+            answers, self._answers = self._answers, []
+            unanswered, self._unanswered = self._unanswered, []
+            self._stored_paths.update(a["path"] for a in answers)
+        for path in unanswered:
+            self._mtimes.pop(str(path), None)  # parsed again at the next scan
+        if not answers:
             return SyncReport()
-        files, result = done
-        if result is None:
-            for path in files:
-                self._mtimes.pop(str(path), None)  # parsed again at the next scan
-            return SyncReport()
-        return self._store(files, result, now)
+        answers.sort(key=lambda a: a["path"])
+        return self._store([Path(a["path"]) for a in answers], collect_answers(answers), now)
 
     def _store(self, files: list[Path], result: Any, now: datetime) -> SyncReport:
         errors = store_parse_result(self.store, self.settings, [str(p) for p in files], result, now,
