@@ -44,7 +44,9 @@ class GraphCache:
             return
         # As the database gives it back (JSON: lists for tuples, string keys), so the graph is the one
         # graph() would build from the stored row.
-        self._remember(self._graphs, serialized_dag_id, task_graph(json.loads(json.dumps(data))))
+        graph = task_graph(json.loads(json.dumps(data)))
+        self._forget_dag(self._graphs, graph.dag_id)
+        self._remember(self._graphs, serialized_dag_id, graph)
 
     def latest_dag(self, dag_id: str) -> tuple[int, Any]:
         """(serialized id, SerializedDAG) of the DAG's current version."""
@@ -52,6 +54,7 @@ class GraphCache:
         cached = self._dags.get(record.id)
         if cached is None:
             cached = deserialize_dag(dict(record.data))
+            self._forget_dag(self._dags, dag_id)
             self._remember(self._dags, record.id, cached)
         return record.id, cached
 
@@ -78,6 +81,14 @@ class GraphCache:
                 self._limits.clear()
             self._limits[serialized_dag_id] = cached
         return cached
+
+    @staticmethod
+    def _forget_dag(cache: OrderedDict[int, Any], dag_id: str) -> None:
+        """Drop the DAG's older versions: a DAG whose file gives it a new hash at every parse would
+        otherwise fill the cache with its versions (~4 MB each for 5,000 tasks). A run still on
+        one reads it again."""
+        for key in [k for k, value in cache.items() if value.dag_id == dag_id]:
+            del cache[key]
 
     @staticmethod
     def _remember(cache: OrderedDict[int, Any], key: int, value: Any) -> None:
