@@ -56,12 +56,17 @@ class ParseResult:
         return [d for d in self.dags if d.fileloc == path]
 
 
+class _PoolClosed(Exception):
+    """The pool was closed while a file was being parsed: the parse stops, that file unanswered."""
+
+
 class _Slot:
     """One forkserver process and the pipes to talk to it."""
 
     def __init__(self, files_per_child: int, default_timezone: str) -> None:
         self._files_per_child = files_per_child
         self._default_timezone = default_timezone
+        self._closed = False
         self._proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -83,7 +88,9 @@ class _Slot:
             line = self._exchange(request)
             if line:
                 return json.loads(line)
-            self.close()
+            if self._closed:  # closed under us (the scheduler stops): no new slot for the file
+                raise _PoolClosed(request["path"])
+            self._stop()
             self._proc = self._spawn()
         return {"path": request["path"], "result": None, "duration": 0.0,
                 "error": "the parsing process died twice while parsing this file"}
@@ -99,6 +106,11 @@ class _Slot:
             return b""
 
     def close(self) -> None:
+        """Stop the slot for good: a parse waiting on it ends (its file unanswered) instead of a new slot."""
+        self._closed = True
+        self._stop()
+
+    def _stop(self) -> None:
         """Close stdin (the slot then exits) and wait for it."""
         try:
             if self._proc.stdin:
@@ -178,7 +190,10 @@ class DagFileProcessor:
             except queue.Empty:
                 return
             request = {"path": str(path), "timeout": self.timeout, "dags_folder": folder}
-            answer = slot.ask(request)
+            try:
+                answer = slot.ask(request)
+            except _PoolClosed:
+                return
             answers.append(answer)
             if on_answer is not None:
                 on_answer(answer)

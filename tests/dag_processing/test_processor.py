@@ -230,3 +230,22 @@ def test_an_environment_variable_one_file_sets_at_import_is_not_seen_by_the_next
     with DagFileProcessor(processes=1, timeout=5, dags_folder=settings.dags_folder) as processor:
         result = processor.parse_files([sets, reads])
     assert sorted(r.dag_id for r in result.dags) == ["a_sets", "b_reads"]
+
+
+def test_closing_the_pool_during_a_slow_parse_stops_it_instead_of_starting_a_new_slot(tmp_path: Path) -> None:
+    """Before: the parsing thread took the closed slot for a crash, spawned a new one and asked it again,
+    which lived on for the import timeout after the scheduler stopped (and printed BrokenPipeError)."""
+    import threading
+
+    (tmp_path / "slow.py").write_text("import time\nfrom flowctl import DAG\ntime.sleep(20)\n")
+    processor = DagFileProcessor(processes=1, timeout=30)
+    slot = processor._slots[0]
+    first = slot._proc
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (processor.parse_files([tmp_path / "slow.py"]), done.set()), daemon=True)
+    thread.start()
+    time.sleep(1.0)  # the slot is importing the slow file
+    processor.close()
+    thread.join(10)
+    assert not thread.is_alive() and done.is_set()
+    assert slot._proc is first and first.poll() is not None  # stopped, and no new slot spawned
