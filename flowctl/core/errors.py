@@ -250,3 +250,11 @@ class JobNotFound(NotFoundError):
 
 class ImportErrorNotFound(NotFoundError):
     """No import error with this id (the file parses now, or never failed)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of what ``error`` says (of the driver's error a database error wraps, ``.orig``,
+    without the statement and parameters SQLAlchemy appends), or its type's name: one log line."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0].strip() if lines else type(cause).__name__

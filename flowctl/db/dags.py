@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from flowctl.core.errors import DagNotFound, DagNotStorableError, ImportErrorNotFound
+from flowctl.core.errors import DagNotFound, DagNotStorableError, ImportErrorNotFound, first_line
 from flowctl.db.base import StoreCore
 from flowctl.db.dataset_refs import schedule_summary, sync_dataset_refs
 from flowctl.db.records import DagRecord, ImportErrorRecord, SerializedDagRecord, record_from
@@ -79,9 +79,8 @@ class DagVerbs(StoreCore):
             except IntegrityError:  # another processor synced the same DAG at the same moment
                 return self._sync_dag_once(serialized, fileloc, now, paused_at_creation)
         except (DataError, ValueError) as exc:  # the DAG's values, not the database: its file's error
-            reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DagNotStorableError(f"DAG {dag_body(serialized).get('dag_id')!r} cannot be stored in the "
-                                      f"database: {reason}") from exc
+                                      f"database: {first_line(exc)}") from exc
 
     def _sync_dag_once(self, serialized: Mapping[str, Any], fileloc: str, now: datetime,
                        paused_at_creation: bool) -> SerializedDagRecord:

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from flowctl.core import timezones
-from flowctl.core.errors import FlowctlError, NotSupportedError
+from flowctl.core.errors import FlowctlError, NotSupportedError, first_line
 from flowctl.core.masking import redact_url
 from flowctl.core.states import DagRunState
 
@@ -162,8 +162,7 @@ def check_database(store: Any) -> None:
     try:
         at = migrate.current(store.engine)
     except Exception as error:  # noqa: BLE001 - whatever the driver raised: one line instead of its traceback
-        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise FlowctlError(f"cannot use the metadata database {where} ({detail}); check [database] "
+        raise FlowctlError(f"cannot use the metadata database {where} ({first_line(error)}); check [database] "
                            "sql_alchemy_conn, then run `flowctl db migrate`") from None
     if at is None:
         raise FlowctlError(f"the metadata database {where} is not initialised: run `flowctl db migrate` first")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from flowctl.core.errors import first_line
 from flowctl.executors.base import BaseExecutor, ExecutorEvent, Outcome, Workload
 from flowctl.scheduler.callbacks import DagCallbacks
 from flowctl.scheduler.dag_sync import DagSync
@@ -59,9 +60,8 @@ def utcnow() -> datetime:
 def database_reason(error: BaseException) -> str:
     """One line for a database error: the driver's first line, without the statement and its
     parameters that SQLAlchemy's text appends (a log line, not a page per lost connection)."""
-    cause = getattr(error, "orig", None) or error
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0].strip()}" if lines else type(cause).__name__
+    cause, text = getattr(error, "orig", None) or error, first_line(error)
+    return text if text == type(cause).__name__ else f"{type(cause).__name__}: {text}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ import sys
 import traceback
 from typing import Any
 
+from flowctl.core.errors import first_line
 from flowctl.settings import Settings
 from flowctl.task_runner import wire
 
@@ -158,8 +159,7 @@ def warm_or_say_why(store: Any) -> None:
             traceback.print_exc()  # a bug: its traceback is worth more than a line
             return
         # The database's own error (an unmigrated database, say): the scheduler names it too, in one line
-        detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"flowctl agent: cannot warm up on the metadata database ({detail}); "
+        print(f"flowctl agent: cannot warm up on the metadata database ({first_line(error)}); "
               "is it migrated (`flowctl db migrate`)?", file=sys.stderr)
 
 

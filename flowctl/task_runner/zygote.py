@@ -65,6 +65,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from flowctl.core.errors import first_line
 from flowctl.core.states import TaskInstanceState
 from flowctl.core.timezones import use_default_timezone
 from flowctl.executors.base import Workload
@@ -433,7 +434,7 @@ class Zygote(StoreCalls):
         try:
             alive = self.store.heartbeat_tries([(c.workload.key, c.try_number, pid) for pid, c in due], self.clock())
         except Exception as error:  # noqa: BLE001 - a database hiccup must not stop the tries: beat again soon
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            reason = first_line(error)
             print(f"flowctl zygote: heartbeat of {len(due)} running try(s) failed, beating again in a second: {reason}",
                   file=sys.stderr, flush=True)
             for _, child in due:
